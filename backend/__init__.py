@@ -1,0 +1,1 @@
+"""State and staff side: models, migrations, services, HTTP, jobs, settings, CLI (the composition root)."""

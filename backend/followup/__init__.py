@@ -1,0 +1,1 @@
+"""Scheduled follow-up: publishing questionnaires, plans, the daily planner, the dispatcher, responses."""

@@ -1,0 +1,189 @@
+"""The dispatcher: send due follow-ups, re-checking eligibility, resending, falling back, recording loss."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.content import load_catalog
+from backend.db import session_scope
+from backend.followup.catalog import definition_of, latest_version
+from backend.followup.eligibility import care_messages_allowed, channel_address, quiet_until, readmitted_since
+from backend.followup.responses import do_start_response
+from backend.links import LinkKind, make_url
+from backend.models import (
+    Direction,
+    Encounter,
+    FollowUpPlan,
+    Message,
+    MessageStatus,
+    OutreachStatus,
+    OutreachTask,
+    Patient,
+    QuestionnaireResponse,
+    QuestionnaireVersion,
+    TaskKind,
+    TaskPriority,
+)
+from backend.models.base import utcnow
+from backend.services.conversations import get_or_create_conversation
+from backend.services.tasks import do_raise_task
+from backend.settings import get_settings
+from bots.domain import Channel, pick_language
+from bots.messages import Link, Outbound, Text
+
+log = logging.getLogger(__name__)
+WAIT_FOR_OTHER_SURVEY = timedelta(hours=1)
+
+
+def _close(task: OutreachTask, status: OutreachStatus, reason: str, now: datetime) -> str:
+    task.status, task.closed_reason, task.closed_at = status, reason, now
+    return f"{status.value}:{reason}"
+
+
+def _send(
+    session: Session, task: OutreachTask, patient: Patient, channel: Channel, address: str, now: datetime
+) -> None:
+    settings = get_settings()
+    response = session.scalars(
+        sa.select(QuestionnaireResponse).where(QuestionnaireResponse.outreach_task_id == task.id)
+    ).first()
+    lang = pick_language(patient.language)
+    if response is None:
+        version = latest_version(session, task.questionnaire_id)
+        if version is None:
+            raise LookupError(f"questionnaire {task.questionnaire_id} is not published")
+        response = do_start_response(
+            session,
+            version=version,
+            patient_id=patient.id,
+            channel=channel,
+            language=lang,
+            task=task,
+            now=now,
+        )
+    version_row = session.get(QuestionnaireVersion, response.version_id)
+    assert version_row is not None
+    title = definition_of(version_row).title[lang]
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    outbound = Outbound(
+        (
+            Text(catalog.text(lang, "followup.invite", title=title)),
+            Link(make_url(settings, LinkKind.FORM, response.id), catalog.text(lang, "followup.open_form")),
+        )
+    )
+    conversation = get_or_create_conversation(
+        session, patient_id=patient.id, channel=channel, address=address
+    )
+    session.add(
+        Message(
+            conversation_id=conversation.id,
+            channel=channel,
+            direction=Direction.OUTBOUND,
+            # The web chat page is its own delivery; other channels wait in the outbox for their sender.
+            status=MessageStatus.SENT if channel is Channel.WEBCHAT else MessageStatus.QUEUED,
+            text=outbound.text,
+            parts=outbound.to_json(),
+            created_at=now,
+        )
+    )
+    conversation.last_message_at = now
+
+
+def dispatch_one(session: Session, task_id: int, now: datetime) -> str:
+    """Handle one due task; returns what happened (for logs and tests)."""
+    task = session.scalars(
+        sa.select(OutreachTask).where(OutreachTask.id == task_id).with_for_update(skip_locked=True)
+    ).first()
+    if task is None or not task.status.open or task.next_attempt_at > now:
+        return "skipped"
+    plan = session.get(FollowUpPlan, task.plan_id)
+    patient = session.get(Patient, task.patient_id)
+    encounter = session.get(Encounter, task.encounter_id)
+    if plan is None or patient is None or encounter is None:
+        return _close(task, OutreachStatus.CANCELLED, "missing", now)
+    for flag in plan.excluded_flags:
+        if getattr(patient, flag, False):
+            return _close(task, OutreachStatus.CANCELLED, flag, now)
+    anchor = encounter.ended_at or encounter.started_at
+    if readmitted_since(session, patient.id, anchor):
+        return _close(task, OutreachStatus.CANCELLED, "readmitted", now)
+    other_waiting = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutreachTask)
+        .where(
+            OutreachTask.patient_id == patient.id,
+            OutreachTask.status == OutreachStatus.SENT,
+            OutreachTask.id != task.id,
+        )
+    )
+    if other_waiting:  # one survey at a time: never interleave two questionnaires
+        task.next_attempt_at = now + WAIT_FOR_OTHER_SURVEY
+        return "waiting"
+    index, attempts = task.channel_index, task.attempts
+    if task.status is OutreachStatus.SENT and attempts >= plan.attempts_per_channel:
+        index, attempts = index + 1, 0
+    while index < len(plan.channels):
+        channel = Channel(plan.channels[index])
+        address = channel_address(patient, channel)
+        if address is not None and care_messages_allowed(session, patient.id, channel):
+            break
+        index, attempts = index + 1, 0
+    else:
+        outcome = _close(task, OutreachStatus.LOST, "no_answer" if task.last_sent_at else "unreachable", now)
+        do_raise_task(
+            session,
+            kind=TaskKind.LOSS_TO_FOLLOW_UP,
+            priority=TaskPriority.NORMAL,
+            title=f"{task.questionnaire_id}:lost",
+            source=("outreach_task", task.id),
+            patient_id=patient.id,
+            department_id=task.department_id,
+            now=now,
+        )
+        return outcome
+    task.channel_index, task.attempts = index, attempts
+    quiet = quiet_until(patient, now)
+    if quiet is not None:
+        task.next_attempt_at = quiet
+        return "quiet_hours"
+    _send(session, task, patient, channel, address, now)
+    task.status, task.attempts, task.last_sent_at, task.last_channel = (
+        OutreachStatus.SENT,
+        attempts + 1,
+        now,
+        channel,
+    )
+    task.next_attempt_at = now + timedelta(hours=plan.resend_after_hours)
+    return f"sent:{channel.value}"
+
+
+def dispatch_due(now: datetime | None = None, limit: int = 500) -> Counter[str]:
+    """Job entry point: each due task in its own transaction, so one failure loses nothing else."""
+    now = now or utcnow()
+    with session_scope() as session:
+        ids = list(
+            session.scalars(
+                sa.select(OutreachTask.id)
+                .where(
+                    OutreachTask.status.in_([OutreachStatus.SCHEDULED, OutreachStatus.SENT]),
+                    OutreachTask.next_attempt_at <= now,
+                )
+                .order_by(OutreachTask.next_attempt_at, OutreachTask.id)
+                .limit(limit)
+            )
+        )
+    outcomes: Counter[str] = Counter()
+    for task_id in ids:
+        try:
+            with session_scope() as session:
+                outcomes[dispatch_one(session, task_id, now)] += 1
+        except Exception:
+            log.exception("dispatch of outreach task %s failed; it stays due", task_id)
+            outcomes["error"] += 1
+    log.info("dispatcher %s", dict(outcomes))
+    return outcomes

@@ -1,0 +1,70 @@
+"""Whether a patient may be contacted now, on which channel: exclusions, consent, addresses, quiet hours."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.models import ConsentEvent, Encounter, EncounterKind, Patient
+from bots.domain import Channel, ConsentPurpose
+
+QUIET_START, QUIET_END = time(21, 0), time(8, 0)
+
+
+def channel_address(patient: Patient, channel: Channel) -> str | None:
+    """The patient's address on a channel (a blind index, never the number), or None if unreachable."""
+    if channel is Channel.WEBCHAT:
+        return f"web:{patient.id}"
+    if patient.invalid_contact and channel in {Channel.SMS, Channel.VOICE, Channel.WHATSAPP}:
+        return None
+    if channel in {Channel.SMS, Channel.VOICE}:
+        return patient.phone_bidx
+    if channel is Channel.WHATSAPP:
+        return patient.whatsapp_bidx
+    return patient.wechat_openid_bidx
+
+
+def care_messages_allowed(session: Session, patient_id: int, channel: Channel) -> bool:
+    """Care follow-up is allowed unless the patient revoked care consent on this channel (opt-out model);
+    marketing and research need an explicit grant and are not sent by follow-up plans."""
+    latest = session.scalars(
+        sa.select(ConsentEvent.granted)
+        .where(
+            ConsentEvent.patient_id == patient_id,
+            ConsentEvent.purpose == ConsentPurpose.CARE,
+            ConsentEvent.channel == channel,
+        )
+        .order_by(ConsentEvent.id.desc())
+        .limit(1)
+    ).first()
+    return latest is not False
+
+
+def quiet_until(patient: Patient, now: datetime) -> datetime | None:
+    """If it is quiet time (21:00-08:00) where the patient lives, when it ends; else None."""
+    zone = ZoneInfo(patient.timezone)
+    local = now.astimezone(zone)
+    if QUIET_END <= local.time() < QUIET_START:
+        return None
+    day = local.date() if local.time() < QUIET_END else local.date() + timedelta(days=1)
+    return datetime.combine(day, QUIET_END, tzinfo=zone).astimezone(now.tzinfo)
+
+
+def readmitted_since(session: Session, patient_id: int, since: datetime) -> bool:
+    """In hospital again (an inpatient stay started after `since` and not ended)."""
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Encounter)
+            .where(
+                Encounter.patient_id == patient_id,
+                Encounter.kind == EncounterKind.INPATIENT,
+                Encounter.started_at > since,
+                Encounter.ended_at.is_(None),
+            )
+        )
+        != 0
+    )

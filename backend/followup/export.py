@@ -1,0 +1,68 @@
+"""The statistics report as an Excel workbook (openpyxl), with the filters that produced it."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from backend.followup.stats import Report
+
+COLUMNS = (
+    "group",
+    "due",
+    "reached",
+    "completed",
+    "lost",
+    "cancelled",
+    "response rate",
+    "loss rate",
+    "abnormal rate",
+)
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def to_xlsx(report: Report, *, department_names: list[str] | None = None) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Follow-up"
+    sheet.append(["Period", report.filters.start.isoformat(), report.filters.end.isoformat()])
+    sheet.append(["Departments", ", ".join(department_names) if department_names else "all permitted"])
+    sheet.append(["Questionnaire", report.filters.questionnaire_id or "all"])
+    sheet.append(["Grouped by", report.group_by.value])
+    sheet.append([])
+    sheet.append(list(COLUMNS))
+    for cell in sheet[sheet.max_row]:
+        cell.font = Font(bold=True)
+    for row in report.rows:
+        sheet.append(
+            [
+                row.key,
+                row.due,
+                row.reached,
+                row.completed,
+                row.lost,
+                row.cancelled,
+                _pct(row.response_rate),
+                _pct(row.loss_rate),
+                _pct(row.abnormal_rate),
+            ]
+        )
+    sheet.append([])
+    sheet.append(["Discharges", report.discharges])
+    sheet.append(["Discharges followed up", report.discharges_followed_up])
+    sheet.append(["Discharge follow-up rate", _pct(report.discharge_follow_up_rate)])
+    satisfaction = book.create_sheet("Satisfaction")
+    satisfaction.append(["dimension", "mean score", "answers"])
+    for dimension, mean in report.satisfaction.items():
+        satisfaction.append([dimension, mean, report.satisfaction_n[dimension]])
+    satisfaction.append([])
+    satisfaction.append(["NPS", report.nps, report.nps_n])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

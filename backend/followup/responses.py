@@ -1,0 +1,173 @@
+"""Questionnaire responses: saving answers, completing, and turning every finding into a staff task."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from backend.followup.catalog import definition_of
+from backend.models import (
+    Finding,
+    OutreachStatus,
+    OutreachTask,
+    QuestionnaireResponse,
+    QuestionnaireVersion,
+    ResponseStatus,
+    TaskKind,
+    TaskPriority,
+)
+from backend.models.base import utcnow
+from backend.services import audit
+from backend.services.tasks import do_raise_task
+from bots.domain import Channel
+from questionnaires.logic import missing_required, prune
+from questionnaires.model import AnswerValue, Questionnaire, Severity
+from questionnaires.scoring import evaluate
+from questionnaires.values import from_json, to_json
+
+PRIORITY = {
+    Severity.URGENT: TaskPriority.URGENT,
+    Severity.HIGH: TaskPriority.HIGH,
+    Severity.NORMAL: TaskPriority.NORMAL,
+    Severity.LOW: TaskPriority.LOW,
+}
+
+
+class AlreadyCompleted(Exception):
+    """The response was completed before; it is not changed."""
+
+
+class IncompleteResponse(ValueError):
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(f"required items unanswered: {', '.join(missing)}")
+        self.missing = missing
+
+
+def do_start_response(
+    session: Session,
+    *,
+    version: QuestionnaireVersion,
+    patient_id: int,
+    channel: Channel,
+    language: str,
+    task: OutreachTask | None = None,
+    now: datetime | None = None,
+) -> QuestionnaireResponse:
+    now = now or utcnow()
+    response = QuestionnaireResponse(
+        patient_id=patient_id,
+        version_id=version.id,
+        questionnaire_id=version.questionnaire_id,
+        outreach_task_id=task.id if task else None,
+        encounter_id=task.encounter_id if task else None,
+        department_id=task.department_id if task else None,
+        channel=channel,
+        language=language,
+        started_at=now,
+        updated_at=now,
+    )
+    session.add(response)
+    session.flush()
+    return response
+
+
+def answers_of(q: Questionnaire, response: QuestionnaireResponse) -> dict[str, AnswerValue]:
+    return {key: from_json(q.item(key), raw) for key, raw in response.answers.items()}
+
+
+def do_save_answers(
+    session: Session,
+    response: QuestionnaireResponse,
+    q: Questionnaire,
+    answers: dict[str, AnswerValue],
+    *,
+    skipped: list[str] | None = None,
+    replace: bool = False,
+    now: datetime | None = None,
+) -> None:
+    """Merge answers into the response, or replace them all (a whole form posted); answers that a
+    changed earlier answer has disabled are dropped."""
+    if response.status is ResponseStatus.COMPLETED:
+        raise AlreadyCompleted
+    merged = dict(answers) if replace else {**answers_of(q, response), **answers}
+    kept = prune(q, merged)
+    response.answers = {key: to_json(q.item(key), value) for key, value in kept.items()}
+    if skipped is not None:
+        response.skipped = sorted(set(skipped))
+    response.updated_at = now or utcnow()
+
+
+def do_complete_response(
+    session: Session,
+    response: QuestionnaireResponse,
+    *,
+    now: datetime | None = None,
+) -> list[Finding]:
+    """Score, raise a task per finding, close the outreach task. Refuses if required answers are missing."""
+    if response.status is ResponseStatus.COMPLETED:
+        raise AlreadyCompleted
+    now = now or utcnow()
+    version = session.get(QuestionnaireVersion, response.version_id)
+    assert version is not None
+    q = definition_of(version)
+    answers = answers_of(q, response)
+    missing = missing_required(q, answers)
+    if missing:
+        raise IncompleteResponse(missing)
+    result = evaluate(q, answers)
+    response.scores = dict(result.scores)
+    response.bands = {key: band.code for key, band in result.bands.items()}
+    response.status = ResponseStatus.COMPLETED
+    response.completed_at = response.updated_at = now
+    findings = []
+    for finding in result.findings:
+        task = do_raise_task(
+            session,
+            kind=TaskKind.ABNORMAL_ANSWER,
+            priority=PRIORITY[finding.severity],
+            title=f"{q.id}:{finding.code}",
+            source=("response", response.id),
+            patient_id=response.patient_id,
+            department_id=response.department_id,
+            now=now,
+        )
+        row = Finding(
+            response_id=response.id,
+            code=finding.code,
+            severity=finding.severity.value,
+            items=list(finding.items),
+            task_id=task.id,
+            created_at=now,
+        )
+        session.add(row)
+        findings.append(row)
+    if response.outreach_task_id is not None:
+        task_row = session.get(OutreachTask, response.outreach_task_id)
+        if task_row is not None and task_row.status.open:
+            task_row.status, task_row.closed_reason, task_row.closed_at = (
+                OutreachStatus.COMPLETED,
+                "answered",
+                now,
+            )
+    session.flush()
+    audit.record(
+        session,
+        "response.complete",
+        patient_id=response.patient_id,
+        subject=("response", response.id),
+        questionnaire=q.id,
+        findings=len(findings),
+    )
+    return findings
+
+
+def summary(response: QuestionnaireResponse) -> dict[str, Any]:
+    return {
+        "id": response.id,
+        "questionnaire": response.questionnaire_id,
+        "status": response.status.value,
+        "scores": response.scores,
+        "bands": response.bands,
+    }

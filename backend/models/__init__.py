@@ -1,0 +1,54 @@
+"""SQLAlchemy 2 models of CareLoop's state; Alembic migrations are generated from these."""
+
+from backend.models.audit import AuditEvent
+from backend.models.base import Base
+from backend.models.followup import (
+    Anchor,
+    Finding,
+    FollowUpPlan,
+    OutreachStatus,
+    OutreachTask,
+    QuestionnaireResponse,
+    QuestionnaireVersion,
+    ResponseStatus,
+)
+from backend.models.messaging import Conversation, ConversationOwner, Direction, Message, MessageStatus
+from backend.models.org import Clinician, ClinicianKind, Department, Ward
+from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
+from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
+from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
+
+__all__ = [
+    "Anchor",
+    "AuditEvent",
+    "Base",
+    "Clinician",
+    "ClinicianKind",
+    "ConsentEvent",
+    "Conversation",
+    "ConversationOwner",
+    "Department",
+    "Direction",
+    "Encounter",
+    "EncounterKind",
+    "Finding",
+    "FollowUpPlan",
+    "LoginAttempt",
+    "Message",
+    "MessageStatus",
+    "OutreachStatus",
+    "OutreachTask",
+    "Patient",
+    "QuestionnaireResponse",
+    "QuestionnaireVersion",
+    "ResponseStatus",
+    "Role",
+    "Sex",
+    "StaffSession",
+    "StaffUser",
+    "Task",
+    "TaskKind",
+    "TaskPriority",
+    "TaskStatus",
+    "Ward",
+]

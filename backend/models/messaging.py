@@ -1,0 +1,78 @@
+"""Conversations on a channel and the messages in them, inbound and outbound."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from bots.domain import Channel
+
+if TYPE_CHECKING:
+    from backend.models.patients import Patient
+
+
+class ConversationOwner(StrEnum):
+    BOT = "bot"
+    STAFF = "staff"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class MessageStatus(StrEnum):
+    RECEIVED = "received"  # inbound stored, turn not yet run
+    PROCESSED = "processed"  # inbound handled by a turn
+    QUEUED = "queued"  # outbound waiting for the sender
+    SENT = "sent"  # handed to the provider (or shown on the web chat page)
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (sa.Index("ix_conversations_patient_channel", "patient_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int | None] = mapped_column(sa.ForeignKey("patients.id"))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel))
+    address: Mapped[str] = mapped_column(sa.String(64))  # the patient's address on the channel (blind index)
+    owner: Mapped[ConversationOwner] = mapped_column(
+        enum_column(ConversationOwner), default=ConversationOwner.BOT
+    )
+    flow_id: Mapped[str | None] = mapped_column(sa.String(64))
+    flow_version: Mapped[int | None]
+    state: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    patient: Mapped[Patient | None] = relationship()
+    messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "provider_message_id", name="uq_messages_provider_id"),
+        sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(sa.ForeignKey("conversations.id"))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel))
+    direction: Mapped[Direction] = mapped_column(enum_column(Direction))
+    status: Mapped[MessageStatus] = mapped_column(enum_column(MessageStatus))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(128))
+    text: Mapped[str] = mapped_column(sa.Text, default="")
+    choice: Mapped[str | None] = mapped_column(sa.String(64))  # the button payload a patient pressed
+    parts: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)  # outbound parts (choices, links)
+    sent_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -1,0 +1,50 @@
+"""The hospital's organisation: departments, wards and clinicians (doctors and nurses)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.models.base import Base, enum_column
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    names: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)  # per-language display names
+
+    wards: Mapped[list[Ward]] = relationship(back_populates="department")
+
+
+class Ward(Base):
+    __tablename__ = "wards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"), index=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+
+    department: Mapped[Department] = relationship(back_populates="wards")
+
+
+class ClinicianKind(StrEnum):
+    DOCTOR = "doctor"
+    NURSE = "nurse"
+
+
+class Clinician(Base):
+    __tablename__ = "clinicians"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[ClinicianKind] = mapped_column(enum_column(ClinicianKind))
+    department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    title: Mapped[str | None] = mapped_column(sa.String(100))
+    staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+
+    department: Mapped[Department] = relationship()

@@ -1,0 +1,160 @@
+"""Patients (identifiers encrypted, blind-indexed), their consent history and their encounters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from backend.crypto import current_cipher
+from backend.identifiers import normalise_code, normalise_phone
+from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
+from bots.domain import Channel, ConsentPurpose
+
+if TYPE_CHECKING:
+    from backend.models.org import Clinician, Department, Ward
+
+
+EXCLUSION_FLAGS = ("deceased", "dispute", "do_not_disturb", "invalid_contact", "frequent_visitor")
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Patient(Base):
+    """One person. Setting phone/MRN/ID/openid/WhatsApp normalises the value and fills its blind index."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mrn: Mapped[str] = mapped_column(EncryptedText("mrn"))
+    mrn_bidx: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    sex: Mapped[Sex] = mapped_column(enum_column(Sex), default=Sex.UNKNOWN)
+    birth_date: Mapped[date | None] = mapped_column(sa.Date)
+    language: Mapped[str] = mapped_column(sa.String(8))
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    phone: Mapped[str | None] = mapped_column(EncryptedText("phone"))
+    phone_bidx: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    id_number: Mapped[str | None] = mapped_column(EncryptedText("id_number"))
+    id_number_bidx: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    wechat_openid: Mapped[str | None] = mapped_column(EncryptedText("wechat_openid"))
+    wechat_openid_bidx: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    whatsapp: Mapped[str | None] = mapped_column(EncryptedText("whatsapp"))
+    whatsapp_bidx: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    deceased: Mapped[bool] = mapped_column(default=False)
+    dispute: Mapped[bool] = mapped_column(default=False)
+    do_not_disturb: Mapped[bool] = mapped_column(default=False)
+    invalid_contact: Mapped[bool] = mapped_column(default=False)
+    frequent_visitor: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    encounters: Mapped[list[Encounter]] = relationship(
+        back_populates="patient", order_by="Encounter.started_at.desc()"
+    )
+    consent_events: Mapped[list[ConsentEvent]] = relationship(
+        back_populates="patient", order_by="ConsentEvent.id"
+    )
+
+    @staticmethod
+    def phone_index(raw: str) -> str:
+        from backend.settings import get_settings
+
+        return current_cipher().blind_index("phone", normalise_phone(raw, get_settings().default_region))
+
+    @staticmethod
+    def code_index(kind: str, raw: str) -> str:
+        return current_cipher().blind_index(kind, normalise_code(raw))
+
+    @validates("phone", "whatsapp")
+    def _index_phone(self, key: str, value: str | None) -> str | None:
+        from backend.settings import get_settings
+
+        normalised = None if value is None else normalise_phone(value, get_settings().default_region)
+        setattr(
+            self,
+            f"{key}_bidx",
+            None if normalised is None else current_cipher().blind_index("phone", normalised),
+        )
+        return normalised
+
+    @validates("mrn", "id_number")
+    def _index_code(self, key: str, value: str | None) -> str | None:
+        normalised = None if value is None else normalise_code(value)
+        setattr(
+            self, f"{key}_bidx", None if normalised is None else current_cipher().blind_index(key, normalised)
+        )
+        return normalised
+
+    @validates("wechat_openid")
+    def _index_openid(self, key: str, value: str | None) -> str | None:
+        # openids are case-sensitive opaque ids: index them exactly as WeChat sends them
+        value = None if value is None else value.strip()
+        self.wechat_openid_bidx = None if value is None else current_cipher().blind_index(key, value)
+        return value
+
+    @property
+    def exclusion_flags(self) -> list[str]:
+        flags = EXCLUSION_FLAGS
+        return [flag for flag in flags if getattr(self, flag)]
+
+
+class ConsentEvent(Base):
+    """Append-only: each grant or revocation, per purpose and channel, with when and how."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    purpose: Mapped[ConsentPurpose] = mapped_column(enum_column(ConsentPurpose))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel))
+    granted: Mapped[bool]
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(sa.String(64))  # e.g. "webchat:welcome", "staff", "sms:STOP"
+    recorded_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    evidence: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)  # message id, flow step
+
+    patient: Mapped[Patient] = relationship(back_populates="consent_events")
+
+
+class EncounterKind(StrEnum):
+    OUTPATIENT = "outpatient"
+    INPATIENT = "inpatient"
+    DISCHARGE = "discharge"
+    PHYSICAL_EXAM = "physical_exam"
+
+
+class Encounter(Base):
+    __tablename__ = "encounters"
+    __table_args__ = (
+        sa.Index("ix_encounters_kind_ended", "kind", "ended_at"),
+        sa.Index("ix_encounters_kind_started", "kind", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    kind: Mapped[EncounterKind] = mapped_column(enum_column(EncounterKind))
+    external_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)  # HIS visit number
+    department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"), index=True)
+    ward_id: Mapped[int | None] = mapped_column(sa.ForeignKey("wards.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # discharge time for inpatients
+    diagnoses: Mapped[list[dict[str, str]]] = mapped_column(sa.JSON, default=list)  # [{code, system, text}]
+    primary_diagnosis: Mapped[str | None] = mapped_column(sa.String(16))  # ICD-10 code, matched by plans
+    procedure_code: Mapped[str | None] = mapped_column(sa.String(16))
+    attending_doctor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinicians.id"))
+    responsible_nurse_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinicians.id"))
+
+    patient: Mapped[Patient] = relationship(back_populates="encounters")
+    department: Mapped[Department] = relationship()
+    ward: Mapped[Ward | None] = relationship()
+    attending_doctor: Mapped[Clinician | None] = relationship(foreign_keys=[attending_doctor_id])
+    responsible_nurse: Mapped[Clinician | None] = relationship(foreign_keys=[responsible_nurse_id])

@@ -1,0 +1,91 @@
+"""Staff users, their roles and departments, sign-in sessions and sign-in attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
+
+if TYPE_CHECKING:
+    from backend.models.org import Department
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SERVICE_AGENT = "service_agent"  # the service centre: sees every department
+    DOCTOR = "doctor"
+    NURSE = "nurse"
+    CONTENT_EDITOR = "content_editor"
+    MANAGER = "manager"
+
+    @property
+    def sees_all_departments(self) -> bool:
+        return self in {Role.ADMIN, Role.SERVICE_AGENT, Role.MANAGER}
+
+    @property
+    def requires_totp(self) -> bool:
+        return self is Role.ADMIN
+
+
+staff_departments = sa.Table(
+    "staff_departments",
+    Base.metadata,
+    sa.Column("staff_id", sa.ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("department_id", sa.ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText("totp_secret"))
+    totp_last_step: Mapped[int | None]  # the last accepted time step: a code is good once
+    language: Mapped[str] = mapped_column(sa.String(8), default="zh-CN")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    departments: Mapped[list[Department]] = relationship(secondary=staff_departments)
+
+
+class StaffSession(Base):
+    """A signed-in browser. Only a hash of the cookie's token is stored."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+
+    staff: Mapped[StaffUser] = relationship()
+
+
+class LoginAttempt(Base):
+    """Failed and successful sign-ins, for throttling by username and by address."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        sa.Index("ix_login_attempts_username_at", "username", "at"),
+        sa.Index("ix_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64))
+    ip: Mapped[str] = mapped_column(sa.String(64))
+    succeeded: Mapped[bool]
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

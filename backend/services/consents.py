@@ -1,0 +1,113 @@
+"""Granting and revoking consent per purpose and channel, and reading what is in force now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.models import ConsentEvent
+from backend.services import audit
+from bots.domain import Channel, ConsentPurpose
+
+
+def _do_set(
+    session: Session,
+    *,
+    patient_id: int,
+    purpose: ConsentPurpose,
+    channel: Channel,
+    granted: bool,
+    source: str,
+    staff_id: int | None,
+    evidence: dict[str, Any] | None,
+) -> ConsentEvent:
+    event = ConsentEvent(
+        patient_id=patient_id,
+        purpose=purpose,
+        channel=channel,
+        granted=granted,
+        source=source,
+        recorded_by_staff_id=staff_id,
+        evidence=evidence or {},
+    )
+    session.add(event)
+    session.flush()
+    audit.record(
+        session,
+        "consent.grant" if granted else "consent.revoke",
+        staff_id=staff_id,
+        patient_id=patient_id,
+        subject=("consent_event", event.id),
+        purpose=purpose.value,
+        channel=channel.value,
+        source=source,
+    )
+    return event
+
+
+def do_grant_consent(
+    session: Session,
+    *,
+    patient_id: int,
+    purpose: ConsentPurpose,
+    channel: Channel,
+    source: str,
+    staff_id: int | None = None,
+    evidence: dict[str, Any] | None = None,
+) -> ConsentEvent:
+    return _do_set(
+        session,
+        patient_id=patient_id,
+        purpose=purpose,
+        channel=channel,
+        granted=True,
+        source=source,
+        staff_id=staff_id,
+        evidence=evidence,
+    )
+
+
+def do_revoke_consent(
+    session: Session,
+    *,
+    patient_id: int,
+    purpose: ConsentPurpose,
+    channel: Channel,
+    source: str,
+    staff_id: int | None = None,
+    evidence: dict[str, Any] | None = None,
+) -> ConsentEvent:
+    return _do_set(
+        session,
+        patient_id=patient_id,
+        purpose=purpose,
+        channel=channel,
+        granted=False,
+        source=source,
+        staff_id=staff_id,
+        evidence=evidence,
+    )
+
+
+def current_consents(session: Session, patient_id: int) -> dict[tuple[ConsentPurpose, Channel], ConsentEvent]:
+    """The latest event per (purpose, channel); absent means never asked."""
+    rows = session.scalars(
+        sa.select(ConsentEvent).where(ConsentEvent.patient_id == patient_id).order_by(ConsentEvent.id)
+    )
+    return {(row.purpose, row.channel): row for row in rows}
+
+
+def has_consent(session: Session, patient_id: int, purpose: ConsentPurpose, channel: Channel) -> bool:
+    latest = session.scalars(
+        sa.select(ConsentEvent)
+        .where(
+            ConsentEvent.patient_id == patient_id,
+            ConsentEvent.purpose == purpose,
+            ConsentEvent.channel == channel,
+        )
+        .order_by(ConsentEvent.id.desc())
+        .limit(1)
+    ).first()
+    return bool(latest and latest.granted)

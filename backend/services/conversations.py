@@ -1,0 +1,74 @@
+"""Conversations and messages: finding a patient's conversation and storing an inbound exactly once."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.models import Conversation, Direction, Message, MessageStatus
+from bots.domain import Channel
+from bots.messages import Inbound
+
+
+def get_or_create_conversation(
+    session: Session, *, patient_id: int, channel: Channel, address: str
+) -> Conversation:
+    found = session.scalars(
+        sa.select(Conversation)
+        .where(Conversation.patient_id == patient_id, Conversation.channel == channel)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    ).first()
+    if found is not None:
+        return found
+    conversation = Conversation(patient_id=patient_id, channel=channel, address=address)
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def do_store_inbound(session: Session, conversation: Conversation, inbound: Inbound) -> tuple[Message, bool]:
+    """Store the inbound once per provider message id; returns (message, newly stored)."""
+    existing = find_by_provider_id(session, inbound.channel, inbound.provider_message_id)
+    if existing is not None:
+        return existing, False
+    message = Message(
+        conversation_id=conversation.id,
+        channel=inbound.channel,
+        direction=Direction.INBOUND,
+        status=MessageStatus.RECEIVED,
+        provider_message_id=inbound.provider_message_id,
+        text=inbound.text,
+        choice=inbound.choice,
+        created_at=inbound.received_at,
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        # the same delivery raced us in another transaction: that one is the stored copy
+        existing = find_by_provider_id(session, inbound.channel, inbound.provider_message_id)
+        if existing is None:
+            raise
+        return existing, False
+    conversation.last_message_at = inbound.received_at
+    return message, True
+
+
+def find_by_provider_id(session: Session, channel: Channel, provider_message_id: str) -> Message | None:
+    return session.scalars(
+        sa.select(Message).where(
+            Message.channel == channel, Message.provider_message_id == provider_message_id
+        )
+    ).first()
+
+
+def messages_after(session: Session, conversation_id: int, after_id: int) -> list[Message]:
+    return list(
+        session.scalars(
+            sa.select(Message)
+            .where(Message.conversation_id == conversation_id, Message.id > after_id)
+            .order_by(Message.id)
+        )
+    )

@@ -1,0 +1,63 @@
+"""Finding patients (by name, phone or MRN through blind indexes) within what a staff member may see."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.identifiers import InvalidPhoneNumber
+from backend.models import Encounter, Patient, StaffUser
+from backend.services import audit
+
+
+def department_ids(user: StaffUser) -> set[int] | None:
+    """None means every department."""
+    return None if user.role.sees_all_departments else {d.id for d in user.departments}
+
+
+def _scoped(query: sa.Select[Any], user: StaffUser) -> sa.Select[Any]:
+    allowed = department_ids(user)
+    if allowed is None:
+        return query
+    in_scope = sa.select(Encounter.id).where(
+        Encounter.patient_id == Patient.id, Encounter.department_id.in_(allowed)
+    )
+    return query.where(sa.exists(in_scope))
+
+
+def search(session: Session, user: StaffUser, text: str, limit: int = 50) -> list[Patient]:
+    text = text.strip()
+    query = sa.select(Patient)
+    if text:
+        conditions = [
+            Patient.name.contains(text, autoescape=True),
+            Patient.mrn_bidx == Patient.code_index("mrn", text),
+        ]
+        with contextlib.suppress(InvalidPhoneNumber):  # not every search is a phone number
+            conditions.append(Patient.phone_bidx == Patient.phone_index(text))
+        query = query.where(sa.or_(*conditions))
+    return list(session.scalars(_scoped(query, user).order_by(Patient.name, Patient.id).limit(limit)))
+
+
+def may_view(session: Session, user: StaffUser, patient_id: int) -> bool:
+    query = _scoped(sa.select(Patient.id).where(Patient.id == patient_id), user)
+    return session.scalar(query) is not None
+
+
+class AccessDenied(Exception):
+    """The patient is outside the staff member's departments."""
+
+
+def open_record(session: Session, user: StaffUser, patient_id: int, ip: str) -> Patient | None:
+    """Every view of a record is audited, allowed or not."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        return None
+    if not may_view(session, user, patient_id):
+        audit.record(session, "patient.view_denied", staff_id=user.id, patient_id=patient_id, ip=ip)
+        raise AccessDenied
+    audit.record(session, "patient.view", staff_id=user.id, patient_id=patient_id, ip=ip)
+    return patient

@@ -1,0 +1,108 @@
+"""The one settings object: read once from the environment (and var/careloop.env), validated at start-up."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = Path(os.environ.get("CARELOOP_ENV_FILE", REPO_ROOT / "var" / "careloop.env"))
+PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev"}
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every knob CareLoop has. Environment names are `CARELOOP_<FIELD>` except the two URLs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CARELOOP_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = Field(
+        default=f"sqlite:///{REPO_ROOT / 'var' / 'careloop.db'}", validation_alias="DATABASE_URL"
+    )
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    secret_key: SecretStr = Field(description="signs patient links and session tokens")
+    data_key: SecretStr = Field(description="base64 of 32 random bytes; encrypts identifiers at rest")
+    public_url: str = "http://127.0.0.1:8000"
+    hospital_name: str = "CareLoop Demo Hospital"
+    cookie_secure: bool = False
+    content_dir: Path = REPO_ROOT / "content"
+    default_region: str = "CN"
+    default_timezone: str = "Asia/Shanghai"
+    default_language: str = "zh-CN"
+    session_idle_minutes: int = 15
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    chat_link_days: int = 7
+    form_link_days: int = 14
+    max_message_bytes: int = 4096
+    job_queue: str = "careloop"
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_redis_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> Settings:
+        if (
+            self.secret_key.get_secret_value().lower() in PLACEHOLDERS
+            or len(self.secret_key.get_secret_value()) < 32
+        ):
+            raise ValueError(
+                "CARELOOP_SECRET_KEY must be at least 32 random characters (run `careloop init`)"
+            )
+        try:
+            raw = base64.b64decode(self.data_key.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("CARELOOP_DATA_KEY must be base64 (run `careloop init`)") from exc
+        if len(raw) != 32:
+            raise ValueError("CARELOOP_DATA_KEY must decode to 32 bytes")
+        if self.env is Environment.PRODUCTION:
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production needs DATABASE_URL pointing at PostgreSQL")
+            if not self.public_url.startswith("https://"):
+                raise ValueError("production needs an https CARELOOP_PUBLIC_URL")
+            self.cookie_secure = True
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def data_key_bytes(self) -> bytes:
+        return base64.b64decode(self.data_key.get_secret_value())
+
+
+def environment_names() -> set[str]:
+    """The environment variable names Settings reads (docker-compose is checked against these)."""
+    names = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names.add(alias if isinstance(alias, str) else f"CARELOOP_{name.upper()}")
+    return names
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # secrets come from the environment

@@ -1,0 +1,159 @@
+"""The turn job every channel uses: run the bot over a conversation's pending inbound messages, in order."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.content import load_catalog, load_flow
+from backend.db import session_scope
+from backend.models import (
+    Conversation,
+    ConversationOwner,
+    Direction,
+    Message,
+    MessageStatus,
+    Patient,
+    TaskKind,
+    TaskPriority,
+)
+from backend.models.base import utcnow
+from backend.services.consents import do_grant_consent, do_revoke_consent
+from backend.services.tasks import do_raise_task
+from backend.settings import get_settings
+from bots.domain import Channel, pick_language
+from bots.effects import Effect, GrantConsent, RequestHandoff, RevokeConsent
+from bots.engine import ConversationState, take_turn
+from bots.messages import Inbound, InboundKind
+
+log = logging.getLogger(__name__)
+DEFAULT_FLOW = "welcome"
+
+
+def run_turn(conversation_id: int) -> int:
+    """Job entry point (ids only). Returns how many inbound messages it handled."""
+    with session_scope() as session:
+        return handle_pending(session, conversation_id)
+
+
+def _lock(session: Session, conversation_id: int) -> Conversation | None:
+    # PostgreSQL: a row lock per conversation. SQLite: the transaction already holds the
+    # database write lock (BEGIN IMMEDIATE), which serialises turns just the same.
+    return session.scalars(
+        sa.select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+    ).first()
+
+
+def handle_pending(session: Session, conversation_id: int) -> int:
+    conversation = _lock(session, conversation_id)
+    if conversation is None:
+        return 0
+    pending = list(
+        session.scalars(
+            sa.select(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.direction == Direction.INBOUND,
+                Message.status == MessageStatus.RECEIVED,
+            )
+            .order_by(Message.id)
+        )
+    )
+    for message in pending:
+        _handle_one(session, conversation, message)
+    return len(pending)
+
+
+def _handle_one(session: Session, conversation: Conversation, message: Message) -> None:
+    message.status = MessageStatus.PROCESSED
+    if conversation.owner is ConversationOwner.STAFF:
+        return  # staff own it now; their inbox shows the message
+    settings = get_settings()
+    patient = session.get(Patient, conversation.patient_id) if conversation.patient_id else None
+    lang = pick_language(patient.language if patient else settings.default_language)
+    flow_id = conversation.flow_id or DEFAULT_FLOW
+    flow = load_flow(settings.content_dir, flow_id)
+    state = ConversationState.from_json(conversation.state) if conversation.state else None
+    inbound = Inbound(
+        channel=message.channel,
+        sender=conversation.address,
+        provider_message_id=message.provider_message_id or str(message.id),
+        received_at=message.created_at,
+        text=message.text,
+        choice=message.choice,
+        kind=InboundKind.CONVERSATION_STARTED
+        if message.provider_message_id and message.provider_message_id.startswith("start:")
+        else InboundKind.MESSAGE,
+    )
+    result = take_turn(flow, state, inbound, lang, load_catalog(settings.content_dir, settings.hospital_name))
+    conversation.flow_id, conversation.flow_version = flow.id, flow.version
+    conversation.state = result.state.to_json()
+    for effect in result.effects:
+        _apply(session, conversation, message, effect)
+    now = utcnow()
+    for reply in result.replies:
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                channel=conversation.channel,
+                direction=Direction.OUTBOUND,
+                # the web chat page is the delivery: it shows the row as soon as it exists
+                status=MessageStatus.SENT
+                if conversation.channel is Channel.WEBCHAT
+                else MessageStatus.QUEUED,
+                text=reply.text,
+                parts=reply.to_json(),
+                created_at=now,
+            )
+        )
+    conversation.last_message_at = now
+    log.info("turn conversation=%s message=%s replies=%d", conversation.id, message.id, len(result.replies))
+
+
+def _apply(session: Session, conversation: Conversation, message: Message, effect: Effect) -> None:
+    source = f"{conversation.channel.value}:{conversation.flow_id}"
+    evidence = {"message_id": message.id, "step": (conversation.state or {}).get("step")}
+    if isinstance(effect, GrantConsent) and conversation.patient_id:
+        do_grant_consent(
+            session,
+            patient_id=conversation.patient_id,
+            purpose=effect.purpose,
+            channel=conversation.channel,
+            source=source,
+            evidence=evidence,
+        )
+    elif isinstance(effect, RevokeConsent) and conversation.patient_id:
+        do_revoke_consent(
+            session,
+            patient_id=conversation.patient_id,
+            purpose=effect.purpose,
+            channel=conversation.channel,
+            source=source,
+            evidence=evidence,
+        )
+    elif isinstance(effect, RequestHandoff):
+        conversation.owner = ConversationOwner.STAFF
+        do_raise_task(
+            session,
+            kind=TaskKind.HANDOFF,
+            priority=TaskPriority.NORMAL,
+            title=f"handoff:{effect.reason.value}",
+            source=("conversation", conversation.id),
+            patient_id=conversation.patient_id,
+            department_id=_latest_department(session, conversation),
+        )
+
+
+def _latest_department(session: Session, conversation: Conversation) -> int | None:
+    from backend.models import Encounter
+
+    if conversation.patient_id is None:
+        return None
+    return session.scalars(
+        sa.select(Encounter.department_id)
+        .where(Encounter.patient_id == conversation.patient_id)
+        .order_by(Encounter.started_at.desc())
+        .limit(1)
+    ).first()

@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI application, patient pages and the staff web UI."""

@@ -1,0 +1,57 @@
+"""The FastAPI application: patient chat, staff UI, health check; security headers on every response."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from backend.settings import get_settings
+from backend.web import chat, forms, staff, stats
+from backend.web.deps import NotSignedIn
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = FastAPI(title="CareLoop", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(chat.router)
+    app.include_router(forms.router)
+    app.include_router(staff.router)
+    app.include_router(stats.router)
+
+    @app.exception_handler(NotSignedIn)
+    async def _to_sign_in(request: Request, _exc: NotSignedIn) -> Response:
+        return RedirectResponse("/staff/login", status_code=303)
+
+    @app.exception_handler(staff.CsrfFailed)
+    async def _csrf(request: Request, _exc: staff.CsrfFailed) -> Response:
+        return PlainTextResponse(
+            "This form has expired. Go back, reload the page and try again.", status_code=403
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")  # links carry tokens
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:",
+        )
+        if request.url.path.startswith(("/staff", "/c/", "/q/")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.state.settings = settings
+    return app

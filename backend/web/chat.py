@@ -1,0 +1,165 @@
+"""Patient web chat: `/c/<token>` page, posting messages, fetching new ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from backend.content import load_catalog
+from backend.i18n import negotiate
+from backend.jobs import enqueue
+from backend.links import LinkExpired, LinkInvalid, LinkKind, read_token
+from backend.models import Conversation, Direction, Patient
+from backend.models.base import utcnow
+from backend.services.conversations import do_store_inbound, get_or_create_conversation, messages_after
+from backend.settings import Settings
+from backend.turns import run_turn
+from backend.web.deps import SessionDep, SettingsDep, templates
+from bots.domain import Channel, pick_language
+from channels import webchat
+
+router = APIRouter()
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, key: str, lang: str) -> None:
+        self.status, self.key, self.lang = status, key, lang
+
+
+def _patient_for(db: Session, settings: Settings, token: str) -> Patient:
+    try:
+        patient_id = read_token(settings, LinkKind.CHAT, token, settings.chat_link_days * 86400)
+    except LinkExpired as exc:
+        raise _Refusal(410, "chat.link_expired", settings.default_language) from exc
+    except LinkInvalid as exc:
+        raise _Refusal(404, "chat.link_invalid", settings.default_language) from exc
+    patient = db.get(Patient, patient_id)
+    if patient is None:
+        raise _Refusal(404, "chat.link_invalid", settings.default_language)
+    return patient
+
+
+def _refusal_page(request: Request, settings: Settings, refusal: _Refusal) -> Response:
+    # A refused link says nothing trustworthy about the patient: speak the browser's language.
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    accept = request.headers.get("accept-language")
+    lang = negotiate(accept) if accept else pick_language(refusal.lang)
+    return templates.TemplateResponse(
+        request,
+        "chat/refused.html",
+        {"lang": lang, "title": catalog.text(lang, "chat.title"), "message": catalog.text(lang, refusal.key)},
+        status_code=refusal.status,
+    )
+
+
+def _items(db: Session, conversation_id: int, after: int) -> list[dict[str, Any]]:
+    rows = messages_after(db, conversation_id, after)
+    return [
+        webchat.render(m.id, m.direction is Direction.INBOUND, m.text, m.parts).to_json()
+        for m in rows
+        if not (m.provider_message_id or "").startswith("start:")
+    ]
+
+
+def _conversation(db: Session, patient: Patient) -> Conversation:
+    return get_or_create_conversation(
+        db, patient_id=patient.id, channel=Channel.WEBCHAT, address=webchat.address_for(patient.id)
+    )
+
+
+@router.get("/c/{token}", response_class=HTMLResponse)
+def chat_page(token: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    try:
+        patient = _patient_for(db, settings, token)
+    except _Refusal as refusal:
+        return _refusal_page(request, settings, refusal)
+    conversation = _conversation(db, patient)
+    _, is_new = do_store_inbound(
+        db, conversation, webchat.conversation_started(patient.id, conversation.id, utcnow())
+    )
+    db.commit()
+    if is_new:
+        enqueue(run_turn, conversation.id)
+    lang = pick_language(patient.language)
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    return templates.TemplateResponse(
+        request,
+        "chat/page.html",
+        {
+            "lang": lang,
+            "token": token,
+            "items": _items(db, conversation.id, 0),
+            "client_id": webchat.new_client_id(),
+            "title": catalog.text(lang, "chat.title"),
+            "placeholder": catalog.text(lang, "chat.placeholder"),
+            "send": catalog.text(lang, "chat.send"),
+            "max_chars": settings.max_message_bytes,
+        },
+    )
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+@router.post("/c/{token}/messages")
+def post_message(
+    token: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    text: str | None = Form(default=None, max_length=65536),
+    choice: str | None = Form(default=None, max_length=256),
+    client_id: str | None = Form(default=None, max_length=256),
+    after: int = Form(default=0),
+) -> Response:
+    try:
+        patient = _patient_for(db, settings, token)
+    except _Refusal as refusal:
+        return _refusal_page(request, settings, refusal)
+    lang = pick_language(patient.language)
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    try:
+        inbound = webchat.inbound_from_post(
+            patient_id=patient.id,
+            text=text,
+            choice=choice,
+            client_id=client_id,
+            received_at=utcnow(),
+            max_bytes=settings.max_message_bytes,
+        )
+    except webchat.MessageTooLong:
+        message = catalog.text(lang, "chat.message_too_long", limit=settings.max_message_bytes)
+        return JSONResponse({"error": "message_too_long", "message": message}, status_code=413)
+    except webchat.BadPost as exc:
+        return JSONResponse({"error": "bad_message", "message": str(exc)}, status_code=422)
+    conversation = _conversation(db, patient)
+    _, is_new = do_store_inbound(db, conversation, inbound)
+    db.commit()
+    if is_new:
+        enqueue(run_turn, conversation.id)
+    if _wants_json(request):
+        return JSONResponse({"items": _items(db, conversation.id, after), "duplicate": not is_new})
+    return RedirectResponse(f"/c/{token}", status_code=303)
+
+
+@router.get("/c/{token}/messages")
+def get_messages(
+    token: str, request: Request, db: SessionDep, settings: SettingsDep, after: int = 0
+) -> Response:
+    try:
+        patient = _patient_for(db, settings, token)
+    except _Refusal as refusal:
+        return JSONResponse({"error": refusal.key}, status_code=refusal.status)
+    conversation_id = db.scalar(
+        sa.select(Conversation.id)
+        .where(Conversation.patient_id == patient.id, Conversation.channel == Channel.WEBCHAT)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    items = _items(db, conversation_id, after) if conversation_id else []
+    return JSONResponse({"items": items})

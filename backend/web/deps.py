@@ -1,0 +1,55 @@
+"""Request dependencies: database session, settings, templates, the signed-in staff member."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from backend.auth import resume_session
+from backend.db import session_factory
+from backend.models import StaffSession
+from backend.settings import Settings, get_settings
+
+SESSION_COOKIE = "cl_session"
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))  # autoescapes .html
+
+
+def get_db() -> Iterator[Session]:
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+class NotSignedIn(Exception):
+    """Raised by the staff dependency; the app turns it into a redirect to the sign-in page."""
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def current_staff_session(request: Request, db: SessionDep, settings: SettingsDep) -> StaffSession:
+    token = request.cookies.get(SESSION_COOKIE)
+    found = resume_session(db, settings, token) if token else None
+    if found is None:
+        db.commit()  # keep the idle-timeout audit row
+        raise NotSignedIn
+    return found
+
+
+StaffDep = Annotated[StaffSession, Depends(current_staff_session)]

@@ -1,0 +1,1 @@
+"""Channel adapters: turn provider payloads into `Inbound` and render `Outbound` for each channel."""

@@ -1,0 +1,113 @@
+"""Test fixtures: real SQLite and PostgreSQL databases (each database test runs on both), a client."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+# Fixed test keys, set before any settings are read; the developer's var/careloop.env is ignored.
+os.environ.update(
+    CARELOOP_ENV="test",
+    CARELOOP_ENV_FILE="/nonexistent/careloop.env",
+    CARELOOP_SECRET_KEY="test-secret-key-" + "x" * 32,
+    CARELOOP_DATA_KEY=base64.b64encode(bytes(range(32))).decode(),
+)
+os.environ.pop("REDIS_URL", None)
+os.environ.pop("DATABASE_URL", None)
+
+from backend import crypto, settings
+from backend import db as db_module
+from backend.content import load_catalog, load_flow
+from backend.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get("CARELOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def reset_caches() -> None:
+    db_module.dispose_engines()
+    settings.get_settings.cache_clear()
+    crypto.cipher_for.cache_clear()
+    load_catalog.cache_clear()
+    load_flow.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"careloop_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    reset_caches()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = conn.scalars(
+            sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
+            )
+        ).all()
+        conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A migrated, empty database: a copy of the SQLite template, or the PostgreSQL one truncated."""
+    if request.param == "sqlite":
+        path = tmp_path / "careloop.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        _truncate_postgres(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    reset_caches()
+    yield url
+    reset_caches()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[sa.orm.Session]:
+    """The test's own view of the database. On SQLite its reads autocommit, so it never holds the
+    write lock while the app under test works, and always sees what the app committed."""
+    engine = db_module.make_engine(database_url, sqlite_write_lock=False)
+    session = sa.orm.Session(bind=engine, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        engine.dispose()
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[object]:
+    from fastapi.testclient import TestClient
+
+    from backend.web.app import create_app
+
+    with TestClient(create_app(), base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client

@@ -1,0 +1,1 @@
+"""Voice: TTS, ASR, audio codecs, VAD, the call-session machine and telephony gateways."""

@@ -1,0 +1,1 @@
+"""Tests of the questionnaire engine (loader, branching, scoring) and of the built-in library."""

@@ -51,6 +51,26 @@ class Settings(BaseSettings):
     form_link_days: int = 14
     max_message_bytes: int = 4096
     job_queue: str = "careloop"
+    # --- messaging channels (issue 4); base URLs are settings so tests can point them at local fakes
+    quiet_hours_start: int = Field(default=21, ge=0, le=23, description="local hour quiet time starts")
+    quiet_hours_end: int = Field(default=8, ge=0, le=23, description="local hour quiet time ends")
+    max_messages_per_day: int = Field(default=5, ge=1, description="per patient and channel, all purposes")
+    send_max_attempts: int = Field(default=6, ge=1, description="transient failures retried up to this")
+    send_timeout_seconds: float = 10.0
+    wechat_app_id: str | None = None
+    wechat_app_secret: SecretStr | None = None
+    wechat_token: SecretStr | None = Field(default=None, description="the URL verification token")
+    wechat_encoding_aes_key: SecretStr | None = Field(default=None, description="43 chars; safe mode")
+    wechat_api_root: str = "https://api.weixin.qq.com"  # cgi-bin/ and sns/ live under it
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_sms_from: str | None = Field(default=None, description="E.164 number or Messaging Service SID")
+    twilio_whatsapp_from: str | None = Field(default=None, description="E.164 WhatsApp sender")
+    sms_provider: str = Field(default="twilio", description="'twilio' or 'http' (the generic gateway)")
+    sms_gateway_url: str | None = None
+    sms_gateway_token: SecretStr | None = None
+    sms_gateway_sender: str | None = None
 
     @field_validator("redis_url", mode="before")
     @classmethod

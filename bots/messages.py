@@ -13,12 +13,16 @@ from bots.domain import Channel
 class InboundKind(StrEnum):
     MESSAGE = "message"
     CONVERSATION_STARTED = "conversation_started"
+    FOLLOWED = "followed"  # WeChat subscribe (with `scene` when it came from a QR code)
+    UNFOLLOWED = "unfollowed"  # WeChat unsubscribe: the channel is gone
+    SCANNED = "scanned"  # an existing follower scanned a QR code (`scene`)
 
 
 @dataclass(frozen=True, slots=True)
 class MediaRef:
     url: str
     mime_type: str
+    media_id: str | None = None  # the provider's handle (WeChat MediaId), to fetch the bytes later
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class Inbound:
     choice: str | None = None
     media: tuple[MediaRef, ...] = ()
     kind: InboundKind = InboundKind.MESSAGE
+    scene: str | None = None  # the QR code's scene value (WeChat), e.g. a department's code
 
 
 @dataclass(frozen=True, slots=True)

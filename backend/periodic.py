@@ -77,8 +77,16 @@ def dispatch_follow_ups() -> int:
     return sum(dispatch_due().values())
 
 
+def send_due_messages() -> int:
+    """The outbox's sweep: deferred items whose time has come, retries, leases that expired."""
+    from backend.outbox.sender import drain_outbox
+
+    return sum(drain_outbox().values())
+
+
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (retry_pending_turns, 60),
+    (send_due_messages, 30),
     (plan_follow_ups, 3600),
     (dispatch_follow_ups, 60),
     (end_idle_sessions, 300),

@@ -15,11 +15,14 @@ from backend.models import (
     Direction,
     Message,
     MessageStatus,
+    OutboxKind,
     Patient,
     TaskKind,
     TaskPriority,
 )
 from backend.models.base import utcnow
+from backend.outbox.enqueue import EXTERNAL, do_enqueue
+from backend.outbox.sender import kick
 from backend.services.consents import do_grant_consent, do_revoke_consent
 from backend.services.tasks import do_raise_task
 from backend.settings import get_settings
@@ -34,8 +37,12 @@ DEFAULT_FLOW = "welcome"
 
 def run_turn(conversation_id: int) -> int:
     """Job entry point (ids only). Returns how many inbound messages it handled."""
+    queued: list[int] = []
     with session_scope() as session:
-        return handle_pending(session, conversation_id)
+        handled = handle_pending(session, conversation_id, queued)
+    for item_id in queued:  # replies on external channels go out once the turn has committed
+        kick(item_id)
+    return handled
 
 
 def _lock(session: Session, conversation_id: int) -> Conversation | None:
@@ -46,7 +53,8 @@ def _lock(session: Session, conversation_id: int) -> Conversation | None:
     ).first()
 
 
-def handle_pending(session: Session, conversation_id: int) -> int:
+def handle_pending(session: Session, conversation_id: int, queued: list[int] | None = None) -> int:
+    """Run the bot over pending inbound; outbox ids of replies to send are appended to `queued`."""
     conversation = _lock(session, conversation_id)
     if conversation is None:
         return 0
@@ -62,11 +70,11 @@ def handle_pending(session: Session, conversation_id: int) -> int:
         )
     )
     for message in pending:
-        _handle_one(session, conversation, message)
+        _handle_one(session, conversation, message, queued if queued is not None else [])
     return len(pending)
 
 
-def _handle_one(session: Session, conversation: Conversation, message: Message) -> None:
+def _handle_one(session: Session, conversation: Conversation, message: Message, queued: list[int]) -> None:
     message.status = MessageStatus.PROCESSED
     if conversation.owner is ConversationOwner.STAFF:
         return  # staff own it now; their inbox shows the message
@@ -94,6 +102,12 @@ def _handle_one(session: Session, conversation: Conversation, message: Message) 
         _apply(session, conversation, message, effect)
     now = utcnow()
     for reply in result.replies:
+        if conversation.channel in EXTERNAL and conversation.patient_id is not None:
+            item = do_enqueue(
+                session, conversation=conversation, outbound=reply, kind=OutboxKind.REPLY, now=now
+            )
+            queued.append(item.id)
+            continue
         session.add(
             Message(
                 conversation_id=conversation.id,

@@ -26,6 +26,7 @@ from backend import crypto, settings
 from backend import db as db_module
 from backend.content import load_catalog, load_flow
 from backend.migrate import upgrade
+from backend.outbox.providers import reset_senders
 
 PG_ADMIN_URL = os.environ.get("CARELOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -36,6 +37,7 @@ def reset_caches() -> None:
     crypto.cipher_for.cache_clear()
     load_catalog.cache_clear()
     load_flow.cache_clear()
+    reset_senders()
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,25 @@ import pyotp
 from sqlalchemy.orm import Session
 
 from backend.auth import hash_password
-from backend.models import Department, Encounter, EncounterKind, Patient, Role, StaffUser
+from backend.models import (
+    Conversation,
+    Department,
+    Direction,
+    Encounter,
+    EncounterKind,
+    Message,
+    MessageStatus,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+    Patient,
+    Role,
+    StaffUser,
+)
 from backend.models.base import utcnow
+from backend.outbox.enqueue import do_enqueue
+from bots.domain import Channel
+from bots.messages import Outbound, Text
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery"
@@ -91,3 +108,54 @@ def staff(
     session.add(user)
     session.flush()
     return user
+
+
+def conversation(session: Session, person: Patient | None, channel: Channel = Channel.SMS) -> Conversation:
+    conv = Conversation(
+        patient_id=person.id if person else None, channel=channel, address=f"addr-{next(_seq)}"
+    )
+    session.add(conv)
+    session.flush()
+    return conv
+
+
+def outbox_item(
+    session: Session,
+    conv: Conversation,
+    *,
+    at: datetime | None = None,
+    template_key: str | None = None,
+    staff_id: int | None = None,
+    status: OutboxStatus = OutboxStatus.PENDING,
+    reason: str | None = None,
+    attempts: int = 0,
+    last_error: str | None = None,
+) -> OutboxItem:
+    """A message queued through the real outbox, then moved to `status` as the sender would."""
+    item = do_enqueue(
+        session,
+        conversation=conv,
+        outbound=Outbound(parts=(Text("Hello"),)),
+        kind=OutboxKind.OUTREACH,
+        template_key=template_key,
+        staff_id=staff_id,
+        now=at,
+    )
+    item.status, item.reason, item.attempts, item.last_error = status, reason, attempts, last_error
+    session.flush()
+    return item
+
+
+def reply(session: Session, conv: Conversation, text: str, *, at: datetime | None = None) -> Message:
+    """A patient's inbound message in the conversation."""
+    message = Message(
+        conversation_id=conv.id,
+        channel=conv.channel,
+        direction=Direction.INBOUND,
+        status=MessageStatus.PROCESSED,
+        text=text,
+        created_at=at or utcnow(),
+    )
+    session.add(message)
+    session.flush()
+    return message

@@ -21,6 +21,7 @@ from backend.models import (
     FollowUpPlan,
     Message,
     MessageStatus,
+    OutboxKind,
     OutreachStatus,
     OutreachTask,
     Patient,
@@ -30,6 +31,8 @@ from backend.models import (
     TaskPriority,
 )
 from backend.models.base import utcnow
+from backend.outbox.enqueue import EXTERNAL, do_enqueue
+from backend.outbox.sender import kick
 from backend.services.conversations import get_or_create_conversation
 from backend.services.tasks import do_raise_task
 from backend.settings import get_settings
@@ -46,7 +49,13 @@ def _close(task: OutreachTask, status: OutreachStatus, reason: str, now: datetim
 
 
 def _send(
-    session: Session, task: OutreachTask, patient: Patient, channel: Channel, address: str, now: datetime
+    session: Session,
+    task: OutreachTask,
+    patient: Patient,
+    channel: Channel,
+    address: str,
+    now: datetime,
+    queued: list[int],
 ) -> None:
     settings = get_settings()
     response = session.scalars(
@@ -70,15 +79,28 @@ def _send(
     assert version_row is not None
     title = definition_of(version_row).title[lang]
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    url = make_url(settings, LinkKind.FORM, response.id)
     outbound = Outbound(
         (
             Text(catalog.text(lang, "followup.invite", title=title)),
-            Link(make_url(settings, LinkKind.FORM, response.id), catalog.text(lang, "followup.open_form")),
+            Link(url, catalog.text(lang, "followup.open_form")),
         )
     )
     conversation = get_or_create_conversation(
         session, patient_id=patient.id, channel=channel, address=address
     )
+    if channel in EXTERNAL:
+        item = do_enqueue(
+            session,
+            conversation=conversation,
+            outbound=outbound,
+            kind=OutboxKind.OUTREACH,
+            template_key="followup_invite",
+            template_vars={"title": title, "url": url, "text": outbound.text},
+            now=now,
+        )
+        queued.append(item.id)
+        return
     session.add(
         Message(
             conversation_id=conversation.id,
@@ -94,8 +116,9 @@ def _send(
     conversation.last_message_at = now
 
 
-def dispatch_one(session: Session, task_id: int, now: datetime) -> str:
-    """Handle one due task; returns what happened (for logs and tests)."""
+def dispatch_one(session: Session, task_id: int, now: datetime, queued: list[int] | None = None) -> str:
+    """Handle one due task; returns what happened (for logs and tests). Outbox ids to send after the
+    commit are appended to `queued`."""
     task = session.scalars(
         sa.select(OutreachTask).where(OutreachTask.id == task_id).with_for_update(skip_locked=True)
     ).first()
@@ -151,7 +174,7 @@ def dispatch_one(session: Session, task_id: int, now: datetime) -> str:
     if quiet is not None:
         task.next_attempt_at = quiet
         return "quiet_hours"
-    _send(session, task, patient, channel, address, now)
+    _send(session, task, patient, channel, address, now, queued if queued is not None else [])
     task.status, task.attempts, task.last_sent_at, task.last_channel = (
         OutreachStatus.SENT,
         attempts + 1,
@@ -179,9 +202,12 @@ def dispatch_due(now: datetime | None = None, limit: int = 500) -> Counter[str]:
         )
     outcomes: Counter[str] = Counter()
     for task_id in ids:
+        queued: list[int] = []
         try:
             with session_scope() as session:
-                outcomes[dispatch_one(session, task_id, now)] += 1
+                outcomes[dispatch_one(session, task_id, now, queued)] += 1
+            for item_id in queued:
+                kick(item_id)
         except Exception:
             log.exception("dispatch of outreach task %s failed; it stays due", task_id)
             outcomes["error"] += 1

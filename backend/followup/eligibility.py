@@ -9,9 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.models import ConsentEvent, Encounter, EncounterKind, Patient
+from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose
-
-QUIET_START, QUIET_END = time(21, 0), time(8, 0)
 
 
 def channel_address(patient: Patient, channel: Channel) -> str | None:
@@ -44,13 +43,18 @@ def care_messages_allowed(session: Session, patient_id: int, channel: Channel) -
 
 
 def quiet_until(patient: Patient, now: datetime) -> datetime | None:
-    """If it is quiet time (21:00-08:00) where the patient lives, when it ends; else None."""
+    """If it is quiet time where the patient lives (default 21:00-08:00), when it ends; else None."""
+    settings = get_settings()
+    start, end = time(settings.quiet_hours_start), time(settings.quiet_hours_end)
     zone = ZoneInfo(patient.timezone)
     local = now.astimezone(zone)
-    if QUIET_END <= local.time() < QUIET_START:
+    if start == end:
+        return None  # no quiet time configured
+    quiet = (local.time() >= start or local.time() < end) if start > end else start <= local.time() < end
+    if not quiet:
         return None
-    day = local.date() if local.time() < QUIET_END else local.date() + timedelta(days=1)
-    return datetime.combine(day, QUIET_END, tzinfo=zone).astimezone(now.tzinfo)
+    day = local.date() if local.time() < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=zone).astimezone(now.tzinfo)
 
 
 def readmitted_since(session: Session, patient_id: int, since: datetime) -> bool:

@@ -14,6 +14,7 @@ from backend.models.followup import (
 )
 from backend.models.messaging import Conversation, ConversationOwner, Direction, Message, MessageStatus
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
+from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
 from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
@@ -36,6 +37,9 @@ __all__ = [
     "LoginAttempt",
     "Message",
     "MessageStatus",
+    "OutboxItem",
+    "OutboxKind",
+    "OutboxStatus",
     "OutreachStatus",
     "OutreachTask",
     "Patient",

@@ -33,6 +33,7 @@ class MessageStatus(StrEnum):
     SENT = "sent"  # handed to the provider (or shown on the web chat page)
     DELIVERED = "delivered"
     FAILED = "failed"
+    NOT_SENT = "not_sent"  # suppressed by the outbox: no consent, excluded or unreachable
 
 
 class Conversation(Base):
@@ -73,6 +74,10 @@ class Message(Base):
     choice: Mapped[str | None] = mapped_column(sa.String(64))  # the button payload a patient pressed
     parts: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)  # outbound parts (choices, links)
     sent_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    # staff triage of inbound replies (the inbound-replies view)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    invalid_reply: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -18,7 +18,8 @@ def department_ids(user: StaffUser) -> set[int] | None:
     return None if user.role.sees_all_departments else {d.id for d in user.departments}
 
 
-def _scoped(query: sa.Select[Any], user: StaffUser) -> sa.Select[Any]:
+def scoped_to_user(query: sa.Select[Any], user: StaffUser) -> sa.Select[Any]:
+    """Restrict a query over patients to those with an encounter in the user's departments."""
     allowed = department_ids(user)
     if allowed is None:
         return query
@@ -39,11 +40,11 @@ def search(session: Session, user: StaffUser, text: str, limit: int = 50) -> lis
         with contextlib.suppress(InvalidPhoneNumber):  # not every search is a phone number
             conditions.append(Patient.phone_bidx == Patient.phone_index(text))
         query = query.where(sa.or_(*conditions))
-    return list(session.scalars(_scoped(query, user).order_by(Patient.name, Patient.id).limit(limit)))
+    return list(session.scalars(scoped_to_user(query, user).order_by(Patient.name, Patient.id).limit(limit)))
 
 
 def may_view(session: Session, user: StaffUser, patient_id: int) -> bool:
-    query = _scoped(sa.select(Patient.id).where(Patient.id == patient_id), user)
+    query = scoped_to_user(sa.select(Patient.id).where(Patient.id == patient_id), user)
     return session.scalar(query) is not None
 
 

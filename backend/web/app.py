@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.settings import get_settings
-from backend.web import chat, forms, staff, stats
+from backend.web import chat, forms, hooks, messages, staff, stats
 from backend.web.deps import NotSignedIn
 
 
@@ -21,9 +21,11 @@ def create_app() -> FastAPI:
     app = FastAPI(title="CareLoop", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(chat.router)
+    app.include_router(hooks.router)
     app.include_router(forms.router)
     app.include_router(staff.router)
     app.include_router(stats.router)
+    app.include_router(messages.router)
 
     @app.exception_handler(NotSignedIn)
     async def _to_sign_in(request: Request, _exc: NotSignedIn) -> Response:

@@ -31,8 +31,8 @@ def render(request: Request, name: str, lang: str, context: dict[str, Any], stat
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def _check_csrf(staff_session: StaffSession, token: str) -> None:
-    if not secrets.compare_digest(staff_session.csrf_token, token):
+def check_csrf(staff_session: StaffSession, token: str) -> None:
+    if not secrets.compare_digest(staff_session.csrf_token.encode(), token.encode()):
         raise CsrfFailed
 
 
@@ -89,7 +89,7 @@ def login(
 def logout(
     request: Request, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
 ) -> Response:
-    _check_csrf(staff, csrf_token)
+    check_csrf(staff, csrf_token)
     do_sign_out(db, staff, client_ip(request))
     response = RedirectResponse("/staff/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -124,7 +124,7 @@ def patient_search(
     csrf_token: str = Form(max_length=128),
 ) -> Response:
     # A POST, so phone numbers and names never sit in URLs, proxy logs or browser history.
-    _check_csrf(staff, csrf_token)
+    check_csrf(staff, csrf_token)
     return _patient_rows(request, db, staff, q.strip())
 
 
@@ -156,10 +156,13 @@ def patient_record(
         db.scalars(sa.select(Task).where(Task.patient_id == patient.id, Task.status != TaskStatus.CLOSED))
     )
     consents = sorted(current_consents(db, patient.id).values(), key=lambda e: (e.purpose, e.channel))
-    responses = list(db.scalars(
-        sa.select(QuestionnaireResponse).where(QuestionnaireResponse.patient_id == patient.id)
-        .order_by(QuestionnaireResponse.started_at.desc())
-    ))
+    responses = list(
+        db.scalars(
+            sa.select(QuestionnaireResponse)
+            .where(QuestionnaireResponse.patient_id == patient.id)
+            .order_by(QuestionnaireResponse.started_at.desc())
+        )
+    )
     findings: dict[int, list[Finding]] = {}
     for finding in db.scalars(sa.select(Finding).where(Finding.response_id.in_([r.id for r in responses]))):
         findings.setdefault(finding.response_id, []).append(finding)
@@ -190,7 +193,7 @@ def create_chat_link(
     settings: SettingsDep,
     csrf_token: str = Form(max_length=128),
 ) -> Response:
-    _check_csrf(staff, csrf_token)
+    check_csrf(staff, csrf_token)
     if not patients.may_view(db, staff.staff, patient_id):
         audit.record(
             db, "patient.view_denied", staff_id=staff.staff_id, patient_id=patient_id, ip=client_ip(request)

@@ -1,0 +1,62 @@
+"""The outbox: every message to a patient on an external channel, the source of truth for sending."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from bots.domain import Channel, ConsentPurpose
+
+
+class OutboxKind(StrEnum):
+    """A reply answers a patient who just wrote; outreach starts contact (quiet hours, caps apply)."""
+
+    REPLY = "reply"
+    OUTREACH = "outreach"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"  # waiting for `not_before` (deferred by quiet hours, caps or a retry)
+    SENDING = "sending"  # claimed by a sender until `lease_until`
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"  # permanent error, or retries exhausted
+    SUPPRESSED = "suppressed"  # not allowed (no consent, excluded, unreachable): never sent
+
+    @property
+    def final(self) -> bool:
+        return self in {OutboxStatus.FAILED, OutboxStatus.SUPPRESSED}
+
+
+class OutboxItem(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "status", "not_before"),
+        sa.Index("ix_outbox_patient_channel_sent", "patient_id", "channel", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id"), unique=True)
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel))
+    kind: Mapped[OutboxKind] = mapped_column(enum_column(OutboxKind))
+    purpose: Mapped[ConsentPurpose] = mapped_column(enum_column(ConsentPurpose))
+    status: Mapped[OutboxStatus] = mapped_column(enum_column(OutboxStatus), default=OutboxStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(sa.String(64))  # why deferred, suppressed or failed
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # queued/claimed until then
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.String(300))  # provider code and reason, no content
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
+    template_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    template_vars: Mapped[dict[str, str] | None] = mapped_column(sa.JSON)  # fill the template's fields
+    batch_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    created_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last provider status callback

@@ -1,0 +1,1 @@
+"""The outbound pipeline: queue into the outbox, gate (consent, exclusions, quiet hours, caps), send."""

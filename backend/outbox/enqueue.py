@@ -1,0 +1,179 @@
+"""Putting messages into the outbox: one at a time (replies, flows, staff) or as a batch (thousands)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.models import (
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+    Patient,
+)
+from backend.models.base import utcnow
+from backend.services import audit
+from bots.domain import Channel, ConsentPurpose
+from bots.messages import Outbound
+
+EXTERNAL = frozenset({Channel.WECHAT, Channel.SMS, Channel.WHATSAPP})
+
+
+def do_enqueue(
+    session: Session,
+    *,
+    conversation: Conversation,
+    outbound: Outbound,
+    kind: OutboxKind,
+    purpose: ConsentPurpose = ConsentPurpose.CARE,
+    not_before: datetime | None = None,
+    template_key: str | None = None,
+    template_vars: dict[str, str] | None = None,
+    batch_id: str | None = None,
+    staff_id: int | None = None,
+    now: datetime | None = None,
+) -> OutboxItem:
+    """Store the message in the conversation (status queued) and its outbox row. The caller commits and
+    then calls `backend.outbox.sender.kick(item.id)` for an immediate send."""
+    if conversation.channel not in EXTERNAL:
+        raise ValueError(f"{conversation.channel.value} does not go through the outbox")
+    if conversation.patient_id is None:
+        raise ValueError("cannot send to a conversation with no known patient")
+    now = now or utcnow()
+    message = Message(
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        direction=Direction.OUTBOUND,
+        status=MessageStatus.QUEUED,
+        text=outbound.text,
+        parts=outbound.to_json(),
+        sent_by_staff_id=staff_id,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    item = OutboxItem(
+        message_id=message.id,
+        patient_id=conversation.patient_id,
+        channel=conversation.channel,
+        kind=kind,
+        purpose=purpose,
+        status=OutboxStatus.PENDING,
+        not_before=not_before or now,
+        template_key=template_key,
+        template_vars=template_vars,
+        batch_id=batch_id,
+        created_by_staff_id=staff_id,
+        created_at=now,
+    )
+    session.add(item)
+    session.flush()
+    conversation.last_message_at = now
+    return item
+
+
+def do_enqueue_batch(
+    session: Session,
+    *,
+    patient_ids: Iterable[int],
+    channel: Channel,
+    outbound_for: Callable[[Patient], Outbound],
+    address_for: Callable[[Patient], str | None],
+    batch_id: str,
+    purpose: ConsentPurpose = ConsentPurpose.CARE,
+    template_key: str | None = None,
+    not_before: datetime | None = None,
+    staff_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Queue one outreach message per patient. Eligibility is not decided here: the sender checks consent,
+    exclusions, quiet hours and caps when each item is due, so the batch stays right if they change.
+    Patients with no address on the channel are queued too and end up suppressed as unreachable, so the
+    batch report accounts for everyone. Returns how many were queued."""
+    if channel not in EXTERNAL:
+        raise ValueError(f"{channel.value} does not go through the outbox")
+    now = now or utcnow()
+    ids = sorted(set(patient_ids))
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        patients = session.scalars(sa.select(Patient).where(Patient.id.in_(chunk))).all()
+        conversations = _conversations(session, patients, channel, address_for)
+        messages, items = [], []
+        for patient in patients:
+            outbound = outbound_for(patient)
+            messages.append(
+                Message(
+                    conversation_id=conversations[patient.id].id,
+                    channel=channel,
+                    direction=Direction.OUTBOUND,
+                    status=MessageStatus.QUEUED,
+                    text=outbound.text,
+                    parts=outbound.to_json(),
+                    sent_by_staff_id=staff_id,
+                    created_at=now,
+                )
+            )
+        session.add_all(messages)
+        session.flush()
+        for patient, message in zip(patients, messages, strict=True):
+            items.append(
+                OutboxItem(
+                    message_id=message.id,
+                    patient_id=patient.id,
+                    channel=channel,
+                    kind=OutboxKind.OUTREACH,
+                    purpose=purpose,
+                    status=OutboxStatus.PENDING,
+                    not_before=not_before or now,
+                    template_key=template_key,
+                    template_vars={"text": message.text},
+                    batch_id=batch_id,
+                    created_by_staff_id=staff_id,
+                    created_at=now,
+                )
+            )
+        session.add_all(items)
+        session.flush()
+    audit.record(
+        session,
+        "outbox.batch",
+        staff_id=staff_id,
+        batch_id=batch_id,
+        channel=channel.value,
+        purpose=purpose.value,
+        queued=len(ids),
+    )
+    return len(ids)
+
+
+def _conversations(
+    session: Session,
+    patients: Sequence[Patient],
+    channel: Channel,
+    address_for: Callable[[Patient], str | None],
+) -> dict[int, Conversation]:
+    """Each patient's latest conversation on the channel, created where there is none (one query)."""
+    found: dict[int, Conversation] = {}
+    for conversation in session.scalars(
+        sa.select(Conversation)
+        .where(Conversation.patient_id.in_([p.id for p in patients]), Conversation.channel == channel)
+        .order_by(Conversation.id)
+    ):
+        assert conversation.patient_id is not None
+        found[conversation.patient_id] = conversation
+    missing = [
+        Conversation(patient_id=p.id, channel=channel, address=address_for(p) or f"none:{p.id}")
+        for p in patients
+        if p.id not in found
+    ]
+    session.add_all(missing)
+    session.flush()
+    found.update({c.patient_id: c for c in missing if c.patient_id is not None})
+    return found

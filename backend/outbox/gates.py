@@ -1,0 +1,109 @@
+"""Whether an outbox item may go now: consent, exclusion lists, reachability, quiet hours, frequency cap.
+
+The facts are loaded for a whole chunk of items in a few queries (`load_facts`); `judge` is then a plain
+function of the item, the patient and those facts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.followup.eligibility import channel_address, quiet_until
+from backend.models import ConsentEvent, OutboxItem, OutboxKind, OutboxStatus, Patient
+from backend.settings import get_settings
+from bots.domain import Channel, ConsentPurpose
+
+SENT_STATES = (OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.READ)
+
+
+class Action(StrEnum):
+    SEND = "send"
+    DEFER = "defer"  # not now: try again at `until`
+    SUPPRESS = "suppress"  # never: the patient said no, is excluded or cannot be reached
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: Action
+    reason: str | None = None
+    until: datetime | None = None
+
+
+GO = Verdict(Action.SEND)
+
+
+@dataclass
+class Facts:
+    """What the gates need to know about the patients of a chunk of items."""
+
+    consent: dict[tuple[int, ConsentPurpose, Channel], bool] = field(default_factory=dict)  # latest event
+    sent: dict[tuple[int, Channel], list[datetime]] = field(default_factory=lambda: defaultdict(list))
+
+
+def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> Facts:
+    patient_ids = sorted({item.patient_id for item in items})
+    facts = Facts()
+    if not patient_ids:
+        return facts
+    for patient_id, purpose, channel, granted in session.execute(
+        sa.select(ConsentEvent.patient_id, ConsentEvent.purpose, ConsentEvent.channel, ConsentEvent.granted)
+        .where(ConsentEvent.patient_id.in_(patient_ids))
+        .order_by(ConsentEvent.id)
+    ):
+        facts.consent[(patient_id, purpose, channel)] = granted  # ordered by id: the latest wins
+    for patient_id, channel, sent_at in session.execute(
+        sa.select(OutboxItem.patient_id, OutboxItem.channel, OutboxItem.sent_at).where(
+            OutboxItem.patient_id.in_(patient_ids),
+            OutboxItem.kind == OutboxKind.OUTREACH,
+            OutboxItem.status.in_(SENT_STATES),
+            OutboxItem.sent_at > now - timedelta(days=1),
+        )
+    ):
+        if sent_at is not None:
+            facts.sent[(patient_id, channel)].append(sent_at)
+    return facts
+
+
+def consent_given(facts: Facts, patient_id: int, purpose: ConsentPurpose, channel: Channel) -> bool:
+    """Care messages: opt-out (allowed unless revoked on the channel). Marketing and research: opt-in."""
+    latest = facts.consent.get((patient_id, purpose, channel))
+    return latest is not False if purpose is ConsentPurpose.CARE else latest is True
+
+
+def judge(item: OutboxItem, patient: Patient, facts: Facts, now: datetime) -> Verdict:
+    """Checked when the item is due, not when it was queued: the world may have changed since.
+    A SEND verdict for outreach counts against the frequency cap of later items in the same chunk."""
+    if patient.deceased:
+        return Verdict(Action.SUPPRESS, "excluded:deceased")
+    if item.kind is OutboxKind.OUTREACH:
+        # Replies answer a patient who just wrote to us; starting contact is what these lists forbid.
+        for flag in ("do_not_disturb", "dispute"):
+            if getattr(patient, flag):
+                return Verdict(Action.SUPPRESS, f"excluded:{flag}")
+    if channel_address(patient, item.channel) is None:
+        return Verdict(Action.SUPPRESS, "unreachable")
+    if not consent_given(facts, patient.id, item.purpose, item.channel):
+        return Verdict(Action.SUPPRESS, "no_consent")
+    if item.kind is OutboxKind.REPLY:
+        return GO
+    quiet = quiet_until(patient, now)
+    if quiet is not None:
+        return Verdict(Action.DEFER, "quiet_hours", quiet)
+    recent = sorted(facts.sent[(patient.id, item.channel)])
+    cap = get_settings().max_messages_per_day
+    if len(recent) >= cap:
+        return Verdict(Action.DEFER, "frequency_cap", recent[len(recent) - cap] + timedelta(days=1))
+    facts.sent[(patient.id, item.channel)].append(now)
+    return GO
+
+
+def decide(session: Session, item: OutboxItem, patient: Patient, now: datetime) -> Verdict:
+    """One item on its own (the batch path loads facts once per chunk)."""
+    return judge(item, patient, load_facts(session, [item], now), now)

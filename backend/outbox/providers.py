@@ -1,0 +1,160 @@
+"""Channel adapters built from settings, and turning an outbox item into the adapter's `Delivery`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import yaml
+from sqlalchemy.orm import Session
+
+from backend.models import Message, OutboxItem, Patient
+from backend.settings import Settings, get_settings
+from bots.domain import Channel, pick_language
+from bots.messages import Outbound
+from channels.base import Delivery, Sender, TemplateRef
+
+
+class ChannelNotConfigured(LookupError):
+    """No provider credentials for this channel in the settings."""
+
+
+_built: dict[Channel, Sender] = {}
+
+
+def reset_senders() -> None:
+    """Forget built adapters (settings changed)."""
+    _built.clear()
+
+
+def sender_for(channel: Channel) -> Sender:
+    """The adapter for a channel, built once per process from the settings."""
+    if channel not in _built:
+        _built[channel] = _build(channel, get_settings())
+    return _built[channel]
+
+
+def _build(channel: Channel, settings: Settings) -> Sender:
+    timeout = settings.send_timeout_seconds
+    if channel is Channel.WECHAT:
+        if not (settings.wechat_app_id and settings.wechat_app_secret):
+            raise ChannelNotConfigured("WeChat: set CARELOOP_WECHAT_APP_ID and CARELOOP_WECHAT_APP_SECRET")
+        from channels.wechat_outbound import WeChatSender, make_client
+
+        client = make_client(
+            settings.wechat_app_id,
+            settings.wechat_app_secret.get_secret_value(),
+            api_root=settings.wechat_api_root,
+            redis_url=settings.redis_url,
+            timeout=timeout,
+        )
+        return WeChatSender(client)
+    if channel is Channel.SMS and settings.sms_provider == "http":
+        if not (settings.sms_gateway_url and settings.sms_gateway_token):
+            raise ChannelNotConfigured(
+                "SMS gateway: set CARELOOP_SMS_GATEWAY_URL and CARELOOP_SMS_GATEWAY_TOKEN"
+            )
+        from channels.sms_gateway import HttpGatewaySms
+
+        return HttpGatewaySms(
+            url=settings.sms_gateway_url,
+            token=settings.sms_gateway_token.get_secret_value(),
+            sender=settings.sms_gateway_sender,
+            timeout=timeout,
+        )
+    if channel in (Channel.SMS, Channel.WHATSAPP):
+        sender = settings.twilio_sms_from if channel is Channel.SMS else settings.twilio_whatsapp_from
+        if not (settings.twilio_account_sid and settings.twilio_auth_token and sender):
+            raise ChannelNotConfigured(f"{channel.value}: set the CARELOOP_TWILIO_* settings")
+        if channel is Channel.SMS:
+            from channels.sms_twilio import TwilioSms
+
+            return TwilioSms(
+                account_sid=settings.twilio_account_sid,
+                auth_token=settings.twilio_auth_token.get_secret_value(),
+                sender=sender,
+                api_base=settings.twilio_api_base,
+                timeout=timeout,
+            )
+        from channels.whatsapp import TwilioWhatsApp
+
+        return TwilioWhatsApp(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            sender=sender,
+            api_base=settings.twilio_api_base,
+            timeout=timeout,
+        )
+    raise ChannelNotConfigured(f"{channel.value} has no outbound adapter")
+
+
+@lru_cache(maxsize=4)
+def _templates(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    assert isinstance(data, dict)
+    return data
+
+
+def template_for(item: OutboxItem, lang: str, settings: Settings) -> TemplateRef | None:
+    """The approved template for this item's key and channel (content/channels/templates.yaml)."""
+    if item.template_key is None:
+        return None
+    spec = _templates(str(settings.content_dir / "channels" / "templates.yaml")).get(item.template_key, {})
+    channel_spec = spec.get(item.channel.value)
+    if not channel_spec:
+        return None
+    values = {"hospital": settings.hospital_name, **(item.template_vars or {})}
+    fields = channel_spec.get("fields", {})
+    variables = {key: str(text).format_map(_Missing(values)) for key, text in fields.items()}
+    return TemplateRef(
+        key=item.template_key,
+        provider_id=str(channel_spec["id"]),
+        variables=variables,
+        url=values.get("url"),
+    )
+
+
+class _Missing(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def address_of(patient: Patient, channel: Channel) -> str:
+    """The plaintext address, decrypted only here, for the adapter (never logged)."""
+    value = {
+        Channel.SMS: patient.phone,
+        Channel.WHATSAPP: patient.whatsapp,
+        Channel.WECHAT: patient.wechat_openid,
+    }.get(channel)
+    if not value:
+        raise LookupError(f"patient {patient.id} has no {channel.value} address")
+    return value
+
+
+def delivery_for(session: Session, item: OutboxItem, patient: Patient, now: datetime) -> Delivery:
+    from backend.outbox.sender import window_open
+
+    settings = get_settings()
+    message = session.get(Message, item.message_id)
+    assert message is not None
+    lang = pick_language(patient.language)
+    return Delivery(
+        reference=str(item.id),
+        to=address_of(patient, item.channel),
+        outbound=Outbound.from_json(message.parts or []),
+        lang=lang,
+        window_open=window_open(session, patient.id, item.channel, now),
+        template=template_for(item, lang, settings),
+        status_callback=_status_callback(item.channel, settings),
+    )
+
+
+def _status_callback(channel: Channel, settings: Settings) -> str | None:
+    """Where the provider reports delivery (WeChat reports template sends to the account's own URL)."""
+    if channel is Channel.WECHAT:
+        return None
+    if channel is Channel.SMS and settings.sms_provider == "http":
+        return f"{settings.public_url}/hooks/sms-gateway"
+    return f"{settings.public_url}/hooks/twilio/status"

@@ -1,0 +1,302 @@
+"""Sending outbox items: claim, re-check the gates, hand to the channel adapter, record the outcome.
+
+Each item is sent in three short steps so no database transaction is held open across a provider call:
+claim (status `sending` with a lease), call the adapter, record. A worker that dies mid-send leaves a
+lease that expires, and the item is sent again (at least once, as the providers' own APIs are). Items are
+found by `drain_outbox` (periodic) or kicked right after they are queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.db import session_scope
+from backend.jobs import enqueue
+from backend.models import (
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    OutboxItem,
+    OutboxStatus,
+    Patient,
+)
+from backend.models.base import utcnow
+from backend.outbox.gates import Action, Verdict, judge, load_facts
+from backend.outbox.providers import ChannelNotConfigured, delivery_for, sender_for
+from backend.services import audit
+from backend.services.consents import do_revoke_consent
+from backend.settings import get_settings
+from bots.domain import Channel, ConsentPurpose
+from channels.base import Delivery, DeliveryStatus, SendFailed, SendResult, StatusUpdate
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=2)
+QUEUED_LEASE = timedelta(minutes=5)  # drain marks what it queued so the next drain does not queue it again
+MAX_BACKOFF = timedelta(hours=1)
+SEND_THREADS = 8
+CHUNK = 100  # items gated and recorded per transaction
+UNSUBSCRIBED_AT_PROVIDER = "21610"  # Twilio: the recipient replied STOP to Twilio itself
+
+_MESSAGE_STATUS = {
+    OutboxStatus.SENT: MessageStatus.SENT,
+    OutboxStatus.DELIVERED: MessageStatus.DELIVERED,
+    OutboxStatus.READ: MessageStatus.DELIVERED,
+    OutboxStatus.FAILED: MessageStatus.FAILED,
+    OutboxStatus.SUPPRESSED: MessageStatus.NOT_SENT,
+}
+
+
+def kick(item_id: int) -> None:
+    """Send now (a job on RQ, inline without Redis). Call after the transaction that queued it commits."""
+    enqueue(send_item, item_id)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min ... up to an hour, jittered so a provider outage does not end in a stampede."""
+    base = min(timedelta(seconds=30 * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
+    return base * random.uniform(0.8, 1.2)
+
+
+def _set_status(item: OutboxItem, message: Message | None, status: OutboxStatus, reason: str | None) -> None:
+    item.status, item.reason = status, reason
+    if message is not None and status in _MESSAGE_STATUS:
+        message.status = _MESSAGE_STATUS[status]
+
+
+def _load(session: Session, item_ids: Sequence[int], *, lock: bool) -> list[OutboxItem]:
+    """The items, their messages and patients in three queries (the latter two land in the identity map)."""
+    query = sa.select(OutboxItem).where(OutboxItem.id.in_(item_ids)).order_by(OutboxItem.id)
+    items = list(session.scalars(query.with_for_update(skip_locked=True) if lock else query))
+    if items:
+        session.scalars(sa.select(Message).where(Message.id.in_([i.message_id for i in items]))).all()
+        session.scalars(sa.select(Patient).where(Patient.id.in_({i.patient_id for i in items}))).all()
+    return items
+
+
+def _due(item: OutboxItem, now: datetime) -> bool:
+    if item.not_before > now:
+        return False
+    if item.status is OutboxStatus.PENDING:
+        return True
+    return item.status is OutboxStatus.SENDING and (item.lease_until is None or item.lease_until <= now)
+
+
+def _claim(
+    item_ids: Sequence[int], now: datetime
+) -> tuple[dict[int, tuple[Delivery, Channel]], dict[int, str]]:
+    """Gate every due item; mark the ones that may go as `sending` with a lease. One transaction."""
+    claimed: dict[int, tuple[Delivery, Channel]] = {}
+    outcomes: dict[int, str] = dict.fromkeys(item_ids, "skipped")
+    with session_scope() as session:
+        items = [item for item in _load(session, item_ids, lock=True) if _due(item, now)]
+        facts = load_facts(session, items, now)
+        for item in items:
+            message = session.get(Message, item.message_id)
+            patient = session.get(Patient, item.patient_id)
+            verdict = (
+                judge(item, patient, facts, now) if patient else Verdict(Action.SUPPRESS, "unknown_patient")
+            )
+            if verdict.action is Action.SUPPRESS:
+                _set_status(item, message, OutboxStatus.SUPPRESSED, verdict.reason)
+                outcomes[item.id] = f"suppressed:{verdict.reason}"
+            elif verdict.action is Action.DEFER:
+                assert verdict.until is not None
+                item.status, item.reason, item.not_before, item.lease_until = (
+                    OutboxStatus.PENDING,
+                    verdict.reason,
+                    verdict.until,
+                    None,
+                )
+                outcomes[item.id] = f"deferred:{verdict.reason}"
+            else:
+                assert patient is not None
+                claimed[item.id] = (delivery_for(session, item, patient, now), item.channel)
+                item.status, item.lease_until = OutboxStatus.SENDING, now + LEASE
+                item.attempts += 1
+    return claimed, outcomes
+
+
+def _deliver(delivery: Delivery, channel: Channel) -> SendResult | SendFailed:
+    try:
+        return sender_for(channel).send(delivery)
+    except SendFailed as exc:
+        return exc
+    except ChannelNotConfigured as exc:
+        return SendFailed(str(exc), permanent=True, code="not_configured")
+    except Exception as exc:  # an adapter bug must not lose the message: retry like a transient error
+        log.exception("sender for %s raised; item %s will be retried", channel.value, delivery.reference)
+        return SendFailed(type(exc).__name__, permanent=False)
+
+
+def send_items(item_ids: Sequence[int], now: datetime | None = None) -> list[str]:
+    """Job entry point (ids): gate, send and record a chunk of items. Returns each item's outcome."""
+    now = now or utcnow()
+    claimed, outcomes = _claim(item_ids, now)
+    results: dict[int, SendResult | SendFailed] = {}
+    if len(claimed) == 1:
+        [(item_id, (delivery, channel))] = claimed.items()
+        results[item_id] = _deliver(delivery, channel)
+    elif claimed:  # overlap the provider round trips
+        with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="outbox") as pool:
+            futures = {item_id: pool.submit(_deliver, *pair) for item_id, pair in claimed.items()}
+            results = {item_id: future.result() for item_id, future in futures.items()}
+    if results:
+        with session_scope() as session:
+            for item in _load(session, list(results), lock=False):
+                outcomes[item.id] = _record(session, item, results[item.id], now)
+    return [outcomes[item_id] for item_id in item_ids]
+
+
+def send_item(item_id: int, now: datetime | None = None) -> str:
+    """Job entry point (an id). Returns what happened, for logs and tests."""
+    return send_items([item_id], now)[0]
+
+
+def _record(session: Session, item: OutboxItem, result: SendResult | SendFailed, now: datetime) -> str:
+    message = session.get(Message, item.message_id)
+    item.lease_until = None
+    if isinstance(result, SendResult):
+        item.provider_message_id = result.provider_message_ids[0] if result.provider_message_ids else None
+        item.sent_at, item.last_error = now, None
+        _set_status(item, message, OutboxStatus.SENT, None)
+        if message is not None and item.provider_message_id:
+            message.provider_message_id = item.provider_message_id
+        return "sent"
+    item.last_error = f"{result.code or ''} {result.reason}".strip()[:300]
+    if result.invalid_address:
+        do_mark_contact_invalid(session, item.patient_id, item.channel, reason=result.code or "invalid")
+    if result.code == UNSUBSCRIBED_AT_PROVIDER:
+        do_record_provider_opt_out(session, item.patient_id, item.channel)
+    if result.permanent:
+        reason = "window_closed" if result.window_closed else "rejected"
+        _set_status(item, message, OutboxStatus.FAILED, reason)
+        return "failed"
+    if item.attempts >= get_settings().send_max_attempts:
+        _set_status(item, message, OutboxStatus.FAILED, "retries_exhausted")
+        return "failed"
+    wait = timedelta(seconds=result.retry_after) if result.retry_after else backoff(item.attempts)
+    item.status, item.reason, item.not_before = OutboxStatus.PENDING, "retry", now + wait
+    return "retry"
+
+
+def do_record_provider_opt_out(session: Session, patient_id: int, channel: Channel) -> None:
+    """The provider says the recipient unsubscribed (replied STOP to it directly): revoke here too."""
+    for purpose in ConsentPurpose:
+        do_revoke_consent(
+            session, patient_id=patient_id, purpose=purpose, channel=channel, source="provider:opt_out"
+        )
+
+
+def do_mark_contact_invalid(session: Session, patient_id: int, channel: Channel, *, reason: str) -> None:
+    """The provider says the number/account cannot receive. Phone channels stop; WeChat is its own flag
+    (the follower left), so only phone-based channels mark the contact invalid."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        return
+    if channel in (Channel.SMS, Channel.WHATSAPP, Channel.VOICE) and not patient.invalid_contact:
+        patient.invalid_contact = True
+    audit.record(
+        session, "patient.contact_invalid", patient_id=patient_id, channel=channel.value, code=reason
+    )
+
+
+def do_record_status(
+    session: Session, channel: Channel, update: StatusUpdate, now: datetime | None = None
+) -> bool:
+    """A provider's delivery callback. States only move forward (a late `sent` never undoes `delivered`).
+    Returns whether the message was known."""
+    item = session.scalars(
+        sa.select(OutboxItem).where(
+            OutboxItem.channel == channel, OutboxItem.provider_message_id == update.provider_message_id
+        )
+    ).first()
+    if item is None:
+        return False
+    item.status_at = update.at or now or utcnow()
+    new = {
+        DeliveryStatus.QUEUED: OutboxStatus.SENT,
+        DeliveryStatus.SENT: OutboxStatus.SENT,
+        DeliveryStatus.DELIVERED: OutboxStatus.DELIVERED,
+        DeliveryStatus.READ: OutboxStatus.READ,
+        DeliveryStatus.FAILED: OutboxStatus.FAILED,
+        DeliveryStatus.UNDELIVERED: OutboxStatus.FAILED,
+    }[update.status]
+    order = [OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.READ]
+    if new is OutboxStatus.FAILED:
+        if item.status in (OutboxStatus.SENT, OutboxStatus.SENDING):
+            item.last_error = (update.error_code or "undelivered")[:300]
+            _set_status(item, session.get(Message, item.message_id), OutboxStatus.FAILED, "undelivered")
+        if update.invalid_address:
+            do_mark_contact_invalid(session, item.patient_id, channel, reason=update.error_code or "invalid")
+    elif item.status in order and order.index(new) > order.index(item.status):
+        _set_status(item, session.get(Message, item.message_id), new, None)
+    return True
+
+
+def drain_outbox(now: datetime | None = None, limit: int = 2000) -> Counter[str]:
+    """Periodic: queue every due item (inline mode sends them here, one transaction each)."""
+    now = now or utcnow()
+    with session_scope() as session:
+        ids = list(
+            session.scalars(
+                sa.select(OutboxItem.id)
+                .where(
+                    sa.or_(
+                        sa.and_(
+                            OutboxItem.status == OutboxStatus.PENDING,
+                            OutboxItem.not_before <= now,
+                            sa.or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until <= now),
+                        ),
+                        sa.and_(OutboxItem.status == OutboxStatus.SENDING, OutboxItem.lease_until <= now),
+                    )
+                )
+                .order_by(OutboxItem.not_before, OutboxItem.id)
+                .limit(limit)
+            )
+        )
+        if ids:
+            session.execute(
+                sa.update(OutboxItem)
+                .where(OutboxItem.id.in_(ids), OutboxItem.status == OutboxStatus.PENDING)
+                .values(lease_until=now + QUEUED_LEASE)
+            )
+    outcomes: Counter[str] = Counter()
+    chunks = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    if get_settings().redis_url:
+        for chunk in chunks:
+            enqueue(send_items, chunk)
+        outcomes["queued"] = len(ids)
+        return outcomes
+    for chunk in chunks:
+        try:
+            outcomes.update(outcome.split(":")[0] for outcome in send_items(chunk, now))
+        except Exception:
+            log.exception("outbox chunk of %d failed to send; its items stay due", len(chunk))
+            outcomes["error"] += len(chunk)
+    return outcomes
+
+
+def window_open(session: Session, patient_id: int, channel: Channel, now: datetime) -> bool:
+    """The provider's free-form window: WeChat 48 h, WhatsApp 24 h after the patient's last message."""
+    hours = {Channel.WECHAT: 48, Channel.WHATSAPP: 24}.get(channel)
+    if hours is None:
+        return True
+    last = session.scalar(
+        sa.select(sa.func.max(Message.created_at))
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Conversation.patient_id == patient_id,
+            Message.channel == channel,
+            Message.direction == Direction.INBOUND,
+        )
+    )
+    return last is not None and last > now - timedelta(hours=hours)

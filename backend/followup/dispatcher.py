@@ -14,7 +14,7 @@ from backend.db import session_scope
 from backend.followup.catalog import definition_of, latest_version
 from backend.followup.eligibility import care_messages_allowed, channel_address, quiet_until, readmitted_since
 from backend.followup.responses import do_start_response
-from backend.links import LinkKind, make_url
+from backend.links import LinkKind, make_short_url, make_url
 from backend.models import (
     Direction,
     Encounter,
@@ -79,7 +79,11 @@ def _send(
     assert version_row is not None
     title = definition_of(version_row).title[lang]
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    url = make_url(settings, LinkKind.FORM, response.id)
+    url = (
+        make_short_url(settings, LinkKind.FORM, response.id, days=settings.form_link_days)
+        if channel in (Channel.SMS, Channel.WHATSAPP)
+        else make_url(settings, LinkKind.FORM, response.id)
+    )
     outbound = Outbound(
         (
             Text(catalog.text(lang, "followup.invite", title=title)),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from backend.content import load_catalog
 from backend.i18n import negotiate
 from backend.jobs import enqueue
-from backend.links import LinkExpired, LinkInvalid, LinkKind, read_token
+from backend.links import LinkExpired, LinkInvalid, LinkKind, make_url, read_short, read_token
 from backend.models import Conversation, Direction, Patient
 from backend.models.base import utcnow
 from backend.services.conversations import do_store_inbound, get_or_create_conversation, messages_after
@@ -163,3 +163,15 @@ def get_messages(
     )
     items = _items(db, conversation_id, after) if conversation_id else []
     return JSONResponse({"items": items})
+
+
+@router.get("/s/{code}")
+def short_link(code: str, request: Request, settings: SettingsDep) -> Response:
+    """A short link from an SMS: check it, then send the browser on to the full chat or form link."""
+    try:
+        kind, subject_id = read_short(settings, code)
+    except LinkExpired:
+        return _refusal_page(request, settings, _Refusal(410, "chat.link_expired", settings.default_language))
+    except LinkInvalid:
+        return _refusal_page(request, settings, _Refusal(404, "chat.link_invalid", settings.default_language))
+    return RedirectResponse(make_url(settings, kind, subject_id), status_code=303)

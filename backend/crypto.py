@@ -48,6 +48,17 @@ class FieldCipher:
         except InvalidTag as exc:
             raise DecryptionError(f"{kind} value failed authentication") from exc
 
+    def seal(self, kind: str, data: bytes) -> bytes:
+        """Encrypt a blob (a patient's image or voice note) with the same key, `kind` as associated data."""
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data, kind.encode("ascii"))
+
+    def unseal(self, kind: str, blob: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(blob[:12], blob[12:], kind.encode("ascii"))
+        except InvalidTag as exc:
+            raise DecryptionError(f"{kind} blob failed authentication") from exc
+
     def blind_index(self, kind: str, normalised: str) -> str:
         """Deterministic keyed digest so equal values can be found without storing them."""
         mac = hmac.new(self._index_key, f"{kind}\x00{normalised}".encode(), hashlib.sha256)

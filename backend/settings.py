@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     form_link_days: int = 14
     max_message_bytes: int = 4096
     job_queue: str = "careloop"
+    media_dir: Path = REPO_ROOT / "var" / "media"  # patients' images and voice notes, encrypted
+    max_media_bytes: int = 10 * 1024 * 1024
     # --- messaging channels (issue 4); base URLs are settings so tests can point them at local fakes
     quiet_hours_start: int = Field(default=21, ge=0, le=23, description="local hour quiet time starts")
     quiet_hours_end: int = Field(default=8, ge=0, le=23, description="local hour quiet time ends")

@@ -73,6 +73,8 @@ class Message(Base):
     text: Mapped[str] = mapped_column(sa.Text, default="")
     choice: Mapped[str | None] = mapped_column(sa.String(64))  # the button payload a patient pressed
     parts: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)  # outbound parts (choices, links)
+    # inbound images / voice notes: provider reference, and once fetched the encrypted file's name
+    media: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)
     sent_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     # staff triage of inbound replies (the inbound-replies view)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,9 +23,13 @@ class ChannelNotConfigured(LookupError):
 _built: dict[Channel, Sender] = {}
 
 
+_wechat: list[Any] = []
+
+
 def reset_senders() -> None:
     """Forget built adapters (settings changed)."""
     _built.clear()
+    _wechat.clear()
 
 
 def sender_for(channel: Channel) -> Sender:
@@ -35,21 +39,33 @@ def sender_for(channel: Channel) -> Sender:
     return _built[channel]
 
 
-def _build(channel: Channel, settings: Settings) -> Sender:
-    timeout = settings.send_timeout_seconds
-    if channel is Channel.WECHAT:
-        if not (settings.wechat_app_id and settings.wechat_app_secret):
-            raise ChannelNotConfigured("WeChat: set CARELOOP_WECHAT_APP_ID and CARELOOP_WECHAT_APP_SECRET")
-        from channels.wechat_outbound import WeChatSender, make_client
+def wechat_client() -> Any:
+    """The account's wechatpy client (its access token shared through Redis when configured)."""
+    if _wechat:
+        return _wechat[0]
+    settings = get_settings()
+    if not (settings.wechat_app_id and settings.wechat_app_secret):
+        raise ChannelNotConfigured("WeChat: set CARELOOP_WECHAT_APP_ID and CARELOOP_WECHAT_APP_SECRET")
+    from channels.wechat_outbound import make_client
 
-        client = make_client(
+    _wechat.append(
+        make_client(
             settings.wechat_app_id,
             settings.wechat_app_secret.get_secret_value(),
             api_root=settings.wechat_api_root,
             redis_url=settings.redis_url,
-            timeout=timeout,
+            timeout=settings.send_timeout_seconds,
         )
-        return WeChatSender(client)
+    )
+    return _wechat[0]
+
+
+def _build(channel: Channel, settings: Settings) -> Sender:
+    timeout = settings.send_timeout_seconds
+    if channel is Channel.WECHAT:
+        from channels.wechat_outbound import WeChatSender
+
+        return WeChatSender(wechat_client())
     if channel is Channel.SMS and settings.sms_provider == "http":
         if not (settings.sms_gateway_url and settings.sms_gateway_token):
             raise ChannelNotConfigured(

@@ -41,6 +41,8 @@ def do_store_inbound(session: Session, conversation: Conversation, inbound: Inbo
         provider_message_id=inbound.provider_message_id,
         text=inbound.text,
         choice=inbound.choice,
+        media=[{"url": m.url, "mime_type": m.mime_type, "media_id": m.media_id} for m in inbound.media]
+        or None,
         created_at=inbound.received_at,
     )
     try:

@@ -31,6 +31,7 @@ class Received:
     new: bool  # False: a duplicate delivery, already stored
     run_turn: bool  # hand the message to the bot
     reply_item_id: int | None = None  # an outbox item to send right away (HELP, START)
+    has_media: bool = False  # images / voice notes to copy from the provider
 
 
 def address_index(channel: Channel, sender: str) -> str:
@@ -103,7 +104,7 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
         return Received(conversation.id, message.id, new=True, run_turn=patient is not None)
     keyword = keyword_of(inbound.text) if inbound.channel in (Channel.SMS, Channel.WHATSAPP) else None
     if keyword is None:
-        return Received(conversation.id, message.id, new=True, run_turn=True)
+        return Received(conversation.id, message.id, new=True, run_turn=True, has_media=bool(inbound.media))
     message.status = MessageStatus.PROCESSED
     if patient is None:
         return Received(conversation.id, message.id, new=True, run_turn=False)
@@ -147,6 +148,10 @@ def after_commit(received: Received) -> None:
     from backend.outbox.sender import kick
     from backend.turns import run_turn
 
+    if received.has_media and received.message_id is not None:
+        from backend.media import fetch_inbound_media
+
+        enqueue(fetch_inbound_media, received.message_id)
     if received.run_turn:
         enqueue(run_turn, received.conversation_id)
     if received.reply_item_id is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from wechatpy.crypto import WeChatCrypto
 
 from backend.models import (
+    AuditEvent,
     ConsentEvent,
     Direction,
     Message,
@@ -31,7 +33,9 @@ from bots.messages import Outbound, Text
 from channels.sms_gateway import gateway_signature
 from channels.wechat_inbound import signature_of
 from tests import factories
+from tests.backend.test_staff_auth import sign_in
 from tests.channels.fake_twilio import FakeTwilio, incoming_sms, sign
+from tests.channels.fake_wechat import FakeWeChat
 from tests.conftest import reset_caches
 
 PUBLIC = "https://careloop.example.org"  # what Twilio and WeChat see; the app runs behind a proxy
@@ -315,3 +319,72 @@ def test_wechat_safe_mode_decrypts_and_unfollow_revokes_consent(
         )
     ).all()
     assert {(e.purpose, e.granted) for e in revoked} == {(p, False) for p in ConsentPurpose}
+
+
+def _wechat_image(openid: str, created: int, media_id: str, msg_id: str) -> bytes:
+    return (
+        f"<xml><ToUserName><![CDATA[gh_hospital]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
+        f"<PicUrl><![CDATA[http://mmbiz.qpic.cn/x]]></PicUrl><MediaId><![CDATA[{media_id}]]></MediaId>"
+        f"<MsgId>{msg_id}</MsgId></xml>"
+    ).encode()
+
+
+@pytest.fixture
+def wechat_api(twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeWeChat]:
+    with FakeWeChat(app_id=WECHAT_APP) as fake:
+        monkeypatch.setenv("CARELOOP_WECHAT_APP_SECRET", fake.secret)
+        monkeypatch.setenv("CARELOOP_WECHAT_API_ROOT", fake.base_url)
+        monkeypatch.setenv("CARELOOP_MEDIA_DIR", str(tmp_path / "media"))
+        monkeypatch.setenv("CARELOOP_MAX_MEDIA_BYTES", "100000")
+        reset_caches()
+        yield fake
+
+
+def test_a_wechat_photo_is_copied_encrypted_and_shown_only_to_permitted_staff(
+    wechat_api: FakeWeChat, client: TestClient, db: Session, tmp_path: Path
+) -> None:
+    cardio, ortho = factories.department(db), factories.department(db)
+    patient = factories.patient(db, wechat_openid="o-follower", dept=cardio)
+    factories.staff(db, username="nurse1", departments=[cardio])
+    factories.staff(db, username="nurse2", departments=[ortho])
+    db.commit()
+    photo = b"\xff\xd8\xff\xe0" + b"wound photo" * 100
+    wechat_api.media["MEDIA_1"] = (photo, "image/jpeg")
+    now = int(time.time())
+    body = _wechat_image("o-follower", now, "MEDIA_1", "6054768590064713999")
+    assert client.post("/hooks/wechat", params=_wechat_query(now), content=body).text == "success"
+    [message] = _inbound(db)
+    assert message.conversation.patient_id == patient.id
+    [item] = message.media or []
+    assert item["media_id"] == "MEDIA_1" and item["size"] == len(photo)
+    on_disk = (tmp_path / "media" / item["stored"]).read_bytes()
+    assert photo not in on_disk and b"wound photo" not in on_disk  # encrypted at rest
+    sign_in(client, "nurse2")
+    assert client.get(f"/staff/media/{message.id}/0").status_code == 404
+    client.cookies.clear()
+    sign_in(client, "nurse1")
+    shown = client.get(f"/staff/media/{message.id}/0")
+    assert (
+        shown.status_code == 200 and shown.content == photo and shown.headers["content-type"] == "image/jpeg"
+    )
+    actions = db.scalars(
+        sa.select(AuditEvent.action).where(
+            AuditEvent.subject_type == "message", AuditEvent.subject_id == message.id
+        )
+    ).all()
+    assert sorted(actions) == ["media.view", "media.view_denied"]
+
+
+def test_an_oversized_photo_is_refused_and_the_message_kept(
+    wechat_api: FakeWeChat, client: TestClient, db: Session, tmp_path: Path
+) -> None:
+    factories.patient(db, wechat_openid="o-follower")
+    db.commit()
+    wechat_api.media["BIG"] = (b"x" * 200_000, "image/jpeg")
+    now = int(time.time())
+    body = _wechat_image("o-follower", now, "BIG", "6054768590064714000")
+    assert client.post("/hooks/wechat", params=_wechat_query(now), content=body).text == "success"
+    [message] = _inbound(db)
+    assert [m.get("error") for m in message.media or []] == ["too_large"]
+    assert not (tmp_path / "media").exists() or list((tmp_path / "media").iterdir()) == []

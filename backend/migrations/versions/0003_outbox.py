@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("message_id", name=op.f("uq_outbox_message_id")),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("media", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("handled_by_staff_id", sa.Integer(), nullable=True))
         batch_op.add_column(
@@ -122,4 +123,5 @@ def downgrade() -> None:
         batch_op.drop_column("invalid_reply")
         batch_op.drop_column("handled_by_staff_id")
         batch_op.drop_column("handled_at")
+        batch_op.drop_column("media")
     # ### end Alembic commands ###

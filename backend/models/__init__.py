@@ -2,6 +2,7 @@
 
 from backend.models.audit import AuditEvent
 from backend.models.base import Base
+from backend.models.binding import BindAttempt, BindCode, BindMethod, BindOutcome, DepartmentLink
 from backend.models.followup import (
     Anchor,
     Finding,
@@ -23,12 +24,17 @@ __all__ = [
     "Anchor",
     "AuditEvent",
     "Base",
+    "BindAttempt",
+    "BindCode",
+    "BindMethod",
+    "BindOutcome",
     "Clinician",
     "ClinicianKind",
     "ConsentEvent",
     "Conversation",
     "ConversationOwner",
     "Department",
+    "DepartmentLink",
     "Direction",
     "Encounter",
     "EncounterKind",

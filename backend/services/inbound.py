@@ -16,6 +16,7 @@ from backend.models import Conversation, MessageStatus, OutboxKind, Patient
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
 from backend.services import audit
+from backend.services.binding import do_record_scan
 from backend.services.consents import do_grant_consent, do_revoke_consent
 from backend.services.conversations import do_store_inbound
 from backend.settings import get_settings
@@ -94,6 +95,8 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
         return Received(conversation.id, message.id, new=True, run_turn=False)
     if inbound.kind in (InboundKind.FOLLOWED, InboundKind.SCANNED):
         message.status = MessageStatus.PROCESSED
+        if inbound.scene:  # a department's QR code: that department follows this patient up
+            do_record_scan(session, openid=inbound.sender, scene=inbound.scene)
         audit.record(
             session,
             "channel.follow" if inbound.kind is InboundKind.FOLLOWED else "channel.scan",
@@ -101,7 +104,7 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
             subject=("conversation", conversation.id),
             scene=inbound.scene,
         )
-        return Received(conversation.id, message.id, new=True, run_turn=patient is not None)
+        return Received(conversation.id, message.id, new=True, run_turn=False)
     keyword = keyword_of(inbound.text) if inbound.channel in (Channel.SMS, Channel.WHATSAPP) else None
     if keyword is None:
         return Received(conversation.id, message.id, new=True, run_turn=True, has_media=bool(inbound.media))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.identifiers import InvalidPhoneNumber
-from backend.models import Encounter, Patient, StaffUser
+from backend.models import DepartmentLink, Encounter, Patient, StaffUser
 from backend.services import audit
 
 
@@ -19,14 +19,18 @@ def department_ids(user: StaffUser) -> set[int] | None:
 
 
 def scoped_to_user(query: sa.Select[Any], user: StaffUser) -> sa.Select[Any]:
-    """Restrict a query over patients to those with an encounter in the user's departments."""
+    """Restrict a query over patients to those with an encounter in the user's departments, or linked to
+    one of them by scanning the department's WeChat QR code."""
     allowed = department_ids(user)
     if allowed is None:
         return query
-    in_scope = sa.select(Encounter.id).where(
+    visited = sa.select(Encounter.id).where(
         Encounter.patient_id == Patient.id, Encounter.department_id.in_(allowed)
     )
-    return query.where(sa.exists(in_scope))
+    linked = sa.select(DepartmentLink.id).where(
+        DepartmentLink.patient_id == Patient.id, DepartmentLink.department_id.in_(allowed)
+    )
+    return query.where(sa.or_(sa.exists(visited), sa.exists(linked)))
 
 
 def search(session: Session, user: StaffUser, text: str, limit: int = 50) -> list[Patient]:

@@ -388,3 +388,22 @@ def test_an_oversized_photo_is_refused_and_the_message_kept(
     [message] = _inbound(db)
     assert [m.get("error") for m in message.media or []] == ["too_large"]
     assert not (tmp_path / "media").exists() or list((tmp_path / "media").iterdir()) == []
+
+
+def test_scanning_a_department_qr_code_lets_that_department_see_the_patient(
+    twilio: FakeTwilio, client: TestClient, db: Session
+) -> None:
+    ward = factories.department(db, code="CARD")
+    patient = factories.patient(db, wechat_openid="o-follower")  # no encounter in Cardiology
+    factories.staff(db, username="nurse1", departments=[ward])
+    db.commit()
+    sign_in(client, "nurse1")
+    assert client.get(f"/staff/patients/{patient.id}").status_code == 403
+    now = int(time.time())
+    scan = (
+        "<xml><ToUserName><![CDATA[gh_hospital]]></ToUserName><FromUserName><![CDATA[o-follower]]></FromUserName>"
+        f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>"
+        "<EventKey><![CDATA[dept:CARD]]></EventKey><Ticket><![CDATA[t]]></Ticket></xml>"
+    )
+    assert client.post("/hooks/wechat", params=_wechat_query(now), content=scan.encode()).text == "success"
+    assert client.get(f"/staff/patients/{patient.id}").status_code == 200

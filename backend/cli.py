@@ -188,9 +188,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.redis_url:
         print("the worker needs REDIS_URL; without it jobs run inline in the server", file=sys.stderr)
         return 2
+    # Import every job's module before RQ forks a child per job, so children start with them loaded
+    # (copy-on-write) instead of importing SQLAlchemy models and vendor SDKs for every job. No engine or
+    # connection is created here: each child opens its own.
+    import backend.media
+    import backend.outbox.sender
+    import backend.periodic
+    import backend.turns  # noqa: F401
+
     connection = Redis.from_url(settings.redis_url)
     worker = Worker([Queue(settings.job_queue, connection=connection)], connection=connection)
-    worker.work(burst=args.burst, with_scheduler=False)
+    # with_scheduler: RQ's own scheduler (one worker at a time holds its lock) runs jobs' retries.
+    worker.work(burst=args.burst, with_scheduler=True)
     return 0
 
 

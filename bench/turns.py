@@ -101,12 +101,14 @@ class Connection:
         self._reader = self._writer = None
 
     async def request(self, method: str, path: str, body: bytes = b"",
-                      content_type: str = "application/x-www-form-urlencoded") -> tuple[int, bytes]:
+                      content_type: str = "application/x-www-form-urlencoded",
+                      extra_headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         reader, writer = await self._open()
         head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
         if method == "POST":
             head += (f"Content-Type: {content_type}\r\nAccept: application/json\r\n"
                      f"Content-Length: {len(body)}\r\n")
+        head += "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
         writer.write(head.encode("ascii") + b"\r\n" + body)
         try:
             raw_head = await reader.readuntil(b"\r\n\r\n")

@@ -48,7 +48,7 @@ INVALID_ADDRESS_CODES = frozenset(
 UNSUBSCRIBED_CODE = "21610"
 WINDOW_CLOSED_CODE = "63016"  # WhatsApp: free-form message outside the 24-hour session
 
-_STATUS_OF_CREATE = {
+TWILIO_STATUS = {  # Twilio's message states, as answered on create and posted to status callbacks
     "accepted": DeliveryStatus.QUEUED,
     "scheduled": DeliveryStatus.QUEUED,
     "queued": DeliveryStatus.QUEUED,
@@ -58,6 +58,7 @@ _STATUS_OF_CREATE = {
     "read": DeliveryStatus.READ,
     "failed": DeliveryStatus.FAILED,
     "undelivered": DeliveryStatus.UNDELIVERED,
+    "canceled": DeliveryStatus.FAILED,
 }
 
 
@@ -98,7 +99,7 @@ def create_message(client: Client, params: Mapping[str, Any]) -> SendResult:
         raise SendFailed(
             f"Twilio unreachable: {type(exc).__name__}", permanent=False, code="network"
         ) from exc
-    status = _STATUS_OF_CREATE.get(str(message.status), DeliveryStatus.QUEUED)
+    status = TWILIO_STATUS.get(str(message.status), DeliveryStatus.QUEUED)
     return SendResult(provider_message_ids=(str(message.sid),), status=status)
 
 

@@ -17,25 +17,13 @@ from twilio.request_validator import RequestValidator
 
 from bots.domain import Channel
 from bots.messages import Inbound, MediaRef
-from channels.base import DeliveryStatus, ForgedRequest, MalformedPayload, StatusUpdate
-from channels.sms_twilio import E164, INVALID_ADDRESS_CODES
+from channels.base import ForgedRequest, MalformedPayload, StatusUpdate
+from channels.sms_twilio import E164, INVALID_ADDRESS_CODES, TWILIO_STATUS
 
 WHATSAPP_PREFIX = "whatsapp:"
 MAX_MEDIA = 10  # Twilio sends at most ten MediaUrlN
 
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
-_STATUS = {
-    "accepted": DeliveryStatus.QUEUED,
-    "scheduled": DeliveryStatus.QUEUED,
-    "queued": DeliveryStatus.QUEUED,
-    "sending": DeliveryStatus.QUEUED,
-    "sent": DeliveryStatus.SENT,
-    "delivered": DeliveryStatus.DELIVERED,
-    "read": DeliveryStatus.READ,
-    "failed": DeliveryStatus.FAILED,
-    "undelivered": DeliveryStatus.UNDELIVERED,
-    "canceled": DeliveryStatus.FAILED,
-}
 
 
 def verify_twilio(url: str, params: Mapping[str, str], signature: str | None, auth_token: str) -> None:
@@ -68,7 +56,7 @@ def parse_twilio_status(params: Mapping[str, str], *, now: datetime | None = Non
     """A delivery-status callback (MessageStatus, ErrorCode) as a `StatusUpdate`."""
     message_sid = _sid(params, "MessageSid")
     raw = params.get("MessageStatus") or params.get("SmsStatus") or ""
-    status = _STATUS.get(raw.strip().lower())
+    status = TWILIO_STATUS.get(raw.strip().lower())
     if status is None:
         raise MalformedPayload(f"unknown or missing MessageStatus {raw!r}")
     error_code = (params.get("ErrorCode") or "").strip() or None

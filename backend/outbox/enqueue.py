@@ -47,16 +47,7 @@ def do_enqueue(
     if conversation.patient_id is None:
         raise ValueError("cannot send to a conversation with no known patient")
     now = now or utcnow()
-    message = Message(
-        conversation_id=conversation.id,
-        channel=conversation.channel,
-        direction=Direction.OUTBOUND,
-        status=MessageStatus.QUEUED,
-        text=outbound.text,
-        parts=outbound.to_json(),
-        sent_by_staff_id=staff_id,
-        created_at=now,
-    )
+    message = _message(conversation.id, conversation.channel, outbound, staff_id, now)
     session.add(message)
     session.flush()
     item = OutboxItem(
@@ -77,6 +68,22 @@ def do_enqueue(
     session.flush()
     conversation.last_message_at = now
     return item
+
+
+def _message(
+    conversation_id: int, channel: Channel, outbound: Outbound, staff_id: int | None, now: datetime
+) -> Message:
+    """The conversation's record of an outbound message, queued until the sender hands it over."""
+    return Message(
+        conversation_id=conversation_id,
+        channel=channel,
+        direction=Direction.OUTBOUND,
+        status=MessageStatus.QUEUED,
+        text=outbound.text,
+        parts=outbound.to_json(),
+        sent_by_staff_id=staff_id,
+        created_at=now,
+    )
 
 
 def do_enqueue_batch(
@@ -108,18 +115,7 @@ def do_enqueue_batch(
         messages, items = [], []
         for patient in patients:
             outbound = outbound_for(patient)
-            messages.append(
-                Message(
-                    conversation_id=conversations[patient.id].id,
-                    channel=channel,
-                    direction=Direction.OUTBOUND,
-                    status=MessageStatus.QUEUED,
-                    text=outbound.text,
-                    parts=outbound.to_json(),
-                    sent_by_staff_id=staff_id,
-                    created_at=now,
-                )
-            )
+            messages.append(_message(conversations[patient.id].id, channel, outbound, staff_id, now))
         session.add_all(messages)
         session.flush()
         for patient, message in zip(patients, messages, strict=True):

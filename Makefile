@@ -4,15 +4,16 @@
 
 PYTHON ?= python3
 CACHE ?= $(HOME)/.cache/careloop
-VENV := $(CACHE)/venv-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+VENV := $(CACHE)/venv-$(shell cat pyproject.toml scripts/deps.py | sha256sum | cut -c1-16)
 BIN := $(VENV)/bin
 RUN := PYTHONPATH=$(CURDIR) $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres lint venv system-deps worker scheduler clean
+.PHONY: run test test-sqlite test-postgres lint venv system-deps worker scheduler clean nlu nlu-serve nlu-stop nlu-eval
 
-$(VENV)/.ready: pyproject.toml scripts/deps.py
+# The hash is in the name, so existence is the whole test: fresh clones (newer files) reuse it.
+$(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(PYTHON) scripts/deps.py dev > $(VENV)/requirements.txt
@@ -39,8 +40,50 @@ lint: venv
 	$(BIN)/mypy bots nlu channels backend questionnaires voice_ai
 
 # The whole suite, every marker included; database tests run on SQLite and on PostgreSQL.
-test: venv system-deps lint
+test: venv system-deps lint nlu
 	$(RUN) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache
+
+# Rasa NLU (nlu/rasa/): its own Python 3.10 virtualenv (Rasa 3.6 pins old libraries), keyed by a hash of
+# nlu/rasa/requirements.txt; the model is keyed by a hash of the config and training data, so `make nlu`
+# trains only when they changed. nlu/artifacts.py computes both paths for make and for the tests. The
+# names carry the hashes, so existence is the whole test (no file-time prerequisites): a fresh clone,
+# whose files are all newer than the shared cache, reuses the venv and the model.
+export RASA_TELEMETRY_ENABLED := false
+export RASA_CACHE_DIRECTORY := $(CACHE)/rasa-train-cache
+export CARELOOP_CACHE := $(CACHE)
+RASA_PYTHON ?= $(or $(shell $(PYTHON) nlu/artifacts.py python),$(shell command -v python3.10))
+RASA_VENV := $(shell $(PYTHON) nlu/artifacts.py venv $(CACHE))
+RASA_MODEL := $(shell $(PYTHON) nlu/artifacts.py model $(CACHE))
+NLU_PORT ?= 5005
+
+$(RASA_VENV)/.ready:
+	@test -n "$(RASA_PYTHON)" || { echo "Rasa 3.6 needs Python 3.10 (pyenv install 3.10)"; exit 1; }
+	$(RASA_PYTHON) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install -q -U pip
+	$(RASA_VENV)/bin/pip install -q -r nlu/rasa/requirements.txt
+	touch $@
+
+# Trained into a temporary name, then renamed: an interrupted training never leaves a model behind.
+$(RASA_MODEL): | $(RASA_VENV)/.ready
+	mkdir -p $(dir $@)
+	rm -rf $@.tmp && mkdir -p $@.tmp
+	cd nlu/rasa && $(RASA_VENV)/bin/rasa train nlu --config config.yml --nlu data --out $@.tmp \
+		--fixed-model-name model
+	mv $@.tmp/model.tar.gz $@ && rm -rf $@.tmp
+
+nlu: $(RASA_MODEL)
+
+# A background server on 127.0.0.1:$(NLU_PORT) (log in var/rasa.log); returns once /status answers.
+nlu-serve: nlu
+	NLU_PORT=$(NLU_PORT) nlu/serve.sh $(RASA_VENV) $(RASA_MODEL)
+
+nlu-stop:
+	@if [ -f var/rasa.pid ]; then kill $$(cat var/rasa.pid) 2>/dev/null || true; rm -f var/rasa.pid; fi
+
+# Per-intent precision/recall/F1 and accuracy per language on the held-out sets (nlu/rasa/tests/),
+# against the running server (started here if none answers); the last line is JSON.
+nlu-eval: venv nlu-serve
+	$(RUN) -m nlu.evaluate --url http://127.0.0.1:$(NLU_PORT)

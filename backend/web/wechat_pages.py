@@ -11,14 +11,18 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 
 from backend.content import load_catalog
 from backend.crypto import DecryptionError, current_cipher
 from backend.i18n import negotiate
 from backend.identifiers import InvalidPhoneNumber
+from backend.links import LinkKind, make_url
+from backend.models import Patient, QuestionnaireResponse, ResponseStatus
 from backend.outbox.sender import kick
 from backend.services import binding
 from backend.settings import Settings, get_settings
@@ -224,3 +228,43 @@ def bind_post(
     if bound is None:
         return _page(request, settings, {"step": "details", "error_key": "wx.not_matched"}, 422)
     return _message(request, settings, "wx.bound")
+
+
+def _follower_patient(request: Request, db: Session, next_path: str) -> Patient | Response:
+    """The bound patient of this browser's follower, or where to send the browser first."""
+    openid = current_follower(request)
+    if openid is None:
+        return RedirectResponse(f"/wx/auth?next={quote(next_path, safe='')}", status_code=303)
+    patient = binding.bound_patient(db, openid)
+    if patient is None:
+        return RedirectResponse("/wx/bind", status_code=303)
+    return patient
+
+
+@router.get("/chat")
+def follower_chat(request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    """The account menu's "chat" entry: the follower's own chat page, found through OAuth and binding."""
+    found = _follower_patient(request, db, "/wx/chat")
+    if isinstance(found, Response):
+        return found
+    return RedirectResponse(make_url(settings, LinkKind.CHAT, found.id), status_code=303)
+
+
+@router.get("/forms")
+def follower_forms(request: Request, db: SessionDep, settings: SettingsDep) -> Response:
+    """The account menu's "questionnaire" entry: the follower's oldest unfinished questionnaire."""
+    found = _follower_patient(request, db, "/wx/forms")
+    if isinstance(found, Response):
+        return found
+    response_id = db.scalar(
+        sa.select(QuestionnaireResponse.id)
+        .where(
+            QuestionnaireResponse.patient_id == found.id,
+            QuestionnaireResponse.status == ResponseStatus.IN_PROGRESS,
+        )
+        .order_by(QuestionnaireResponse.id)
+        .limit(1)
+    )
+    if response_id is None:
+        return _message(request, settings, "wx.no_open_forms")
+    return RedirectResponse(make_url(settings, LinkKind.FORM, response_id), status_code=303)

@@ -14,8 +14,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from backend.links import LinkKind, read_token
 from backend.models import AuditEvent, BindCode, BindMethod, DepartmentLink, Patient
 from backend.services import binding
+from backend.settings import get_settings
 from backend.web.wechat_pages import FOLLOWER_COOKIE
 from tests import factories
 from tests.channels.fake_twilio import FakeTwilio
@@ -303,3 +305,27 @@ def test_department_qr_url_asks_wechat_for_a_permanent_scene_code(fakes: Fakes, 
     assert call.body["action_name"] == "QR_LIMIT_STR_SCENE"
     assert call.body["action_info"]["scene"]["scene_str"] == "dept:CARD"
     assert fakes.wechat.problems == []
+
+
+def test_the_menu_chat_entry_finds_the_followers_own_chat(
+    fakes: Fakes, client: TestClient, db: Session
+) -> None:
+    patient = factories.patient(db, wechat_openid="o-menu-0001")
+    db.commit()
+    first = client.get("/wx/chat", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/wx/auth?next=%2Fwx%2Fchat"
+    assert _follow(client, fakes.wechat, "o-menu-0001", "/wx/chat") == "/wx/chat"
+    chat = client.get("/wx/chat", follow_redirects=False)
+    token = chat.headers["location"].rsplit("/c/", 1)[1]
+    assert read_token(get_settings(), LinkKind.CHAT, token, 3600) == patient.id
+
+
+def test_the_menu_form_entry_sends_an_unbound_follower_to_binding(
+    fakes: Fakes, client: TestClient, db: Session
+) -> None:
+    _follow(client, fakes.wechat, "o-stranger-01", "/wx/forms")
+    assert client.get("/wx/forms", follow_redirects=False).headers["location"] == "/wx/bind"
+    factories.patient(db, wechat_openid="o-stranger-01")
+    db.commit()
+    nothing = client.get("/wx/forms", follow_redirects=False)
+    assert nothing.status_code == 200 and "no questionnaire" in nothing.text

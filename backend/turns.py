@@ -27,7 +27,7 @@ from backend.services.consents import do_grant_consent, do_revoke_consent
 from backend.services.tasks import do_raise_task
 from backend.settings import get_settings
 from bots.domain import Channel, pick_language
-from bots.effects import Effect, GrantConsent, RequestHandoff, RevokeConsent
+from bots.effects import Effect, GrantConsent, HandoffReason, RequestHandoff, RevokeConsent
 from bots.engine import ConversationState, take_turn
 from bots.messages import Inbound, InboundKind
 
@@ -152,7 +152,7 @@ def _apply(session: Session, conversation: Conversation, message: Message, effec
         do_raise_task(
             session,
             kind=TaskKind.HANDOFF,
-            priority=TaskPriority.NORMAL,
+            priority=TaskPriority.URGENT if effect.reason is HandoffReason.EMERGENCY else TaskPriority.NORMAL,
             title=f"handoff:{effect.reason.value}",
             source=("conversation", conversation.id),
             patient_id=conversation.patient_id,

@@ -11,6 +11,8 @@ from bots.domain import ConsentPurpose
 class HandoffReason(StrEnum):
     CLARIFICATION_FAILED = "clarification_failed"
     MESSAGE_AFTER_END = "message_after_end"
+    ASKED_FOR_HUMAN = "asked_for_human"
+    EMERGENCY = "emergency"  # emergency words (chest pain, can't breathe, self-harm...): urgent task
 
 
 @dataclass(frozen=True, slots=True)

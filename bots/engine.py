@@ -6,10 +6,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bots.catalog import Catalog
-from bots.effects import Effect, HandoffReason, RequestHandoff
+from bots.domain import ConsentPurpose
+from bots.effects import Effect, HandoffReason, RequestHandoff, RevokeConsent
 from bots.flows import Flow, Step
 from bots.messages import Choice, Choices, Inbound, InboundKind, Outbound, Text
 from nlu.parsing import parse_option, parse_yes_no
+from nlu.safety import SafetyKind, check
 
 MAX_FAILED_CLARIFICATIONS = 2
 YES_OPTION_IDS = {"yes", "agree", "grant"}
@@ -78,6 +80,30 @@ def _match(step: Step, inbound: Inbound, lang: str, catalog: Catalog) -> int | N
     return hits[0] if len(hits) == 1 else None
 
 
+def _safety(inbound: Inbound, lang: str, catalog: Catalog, result: TurnResult) -> bool:
+    """Safety rules run before anything else and never depend on Rasa: emergencies and requests for a
+    person go to staff at once, STOP revokes care messages on this channel. True when one fired."""
+    if inbound.choice is not None or not inbound.text:
+        return False
+    hit = check(inbound.text)
+    if hit is None:
+        return False
+    if hit.kind is SafetyKind.STOP:
+        result.effects.append(RevokeConsent(ConsentPurpose.CARE))
+        result.replies.append(Outbound((Text(catalog.text(lang, "common.stopped")),)))
+        result.state.ended = True
+        return True
+    emergency = hit.kind is SafetyKind.EMERGENCY
+    result.replies.append(
+        Outbound((Text(catalog.text(lang, "common.emergency" if emergency else "common.passed_to_staff")),))
+    )
+    result.effects.append(
+        RequestHandoff(HandoffReason.EMERGENCY if emergency else HandoffReason.ASKED_FOR_HUMAN)
+    )
+    result.state.ended = True
+    return True
+
+
 def take_turn(
     flow: Flow, state: ConversationState | None, inbound: Inbound, lang: str, catalog: Catalog
 ) -> TurnResult:
@@ -91,6 +117,8 @@ def take_turn(
     if state.ended:
         result.replies.append(Outbound((Text(catalog.text(lang, "common.passed_to_staff")),)))
         result.effects.append(RequestHandoff(HandoffReason.MESSAGE_AFTER_END))
+        return result
+    if _safety(inbound, lang, catalog, result):
         return result
     step = flow.steps[state.step]
     index = _match(step, inbound, lang, catalog) if step.asks else None

@@ -20,6 +20,7 @@ from backend.models import (
     MessageStatus,
     Task,
     TaskKind,
+    TaskPriority,
 )
 from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose
@@ -192,3 +193,20 @@ def test_page_works_without_javascript_by_post_redirect_get(client: TestClient, 
     )
     assert response.status_code == 303 and response.headers["location"] == f"/c/{token}"
     assert "We will not send you care messages" in client.get(f"/c/{token}").text
+
+
+def test_an_emergency_raises_an_urgent_task_and_the_bot_goes_quiet(client: TestClient, db: Session) -> None:
+    patient_id, token = _link(db, language="vi")
+    client.get(f"/c/{token}")
+    reply = _post(client, token, text="tôi bị đau ngực dữ dội", client_id="client-emerg1")
+    assert "115" in reply.json()["items"][-1]["text"]
+    db.expire_all()
+    task = db.scalars(sa.select(Task).where(Task.patient_id == patient_id)).one()
+    assert (task.kind, task.priority, task.title) == (
+        TaskKind.HANDOFF,
+        TaskPriority.URGENT,
+        "handoff:emergency",
+    )
+    last = str(reply.json()["items"][-1]["id"])
+    quiet = _post(client, token, text="còn đó không?", client_id="client-emerg2", after=last)
+    assert [i["mine"] for i in quiet.json()["items"]] == [True]  # staff own the conversation now

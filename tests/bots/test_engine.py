@@ -33,7 +33,9 @@ def started(lang: str = "en") -> ConversationState:
 
 
 def test_catalog_has_every_message_of_the_flow_in_every_language() -> None:
-    CATALOG.check_complete(FLOW.message_keys() | {"common.passed_to_staff"})
+    CATALOG.check_complete(
+        FLOW.message_keys() | {"common.passed_to_staff", "common.emergency", "common.stopped"}
+    )
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -121,3 +123,31 @@ def test_state_round_trips_through_json() -> None:
 def test_unknown_language_falls_back_to_english() -> None:
     result = take_turn(FLOW, None, inbound(kind=InboundKind.CONVERSATION_STARTED), "fr", CATALOG)
     assert result.replies[0].text == CATALOG.text("en", "welcome.greeting")
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [("en", "I have crushing chest pain"), ("zh-CN", "我胸口很痛，喘不过气"), ("vi", "toi kho tho qua")],
+)
+def test_emergency_words_hand_off_at_once_whatever_the_step(lang: str, text: str) -> None:
+    result = take_turn(FLOW, started(lang), inbound(text), lang, CATALOG)
+    assert result.effects == [RequestHandoff(HandoffReason.EMERGENCY)]
+    assert [r.text for r in result.replies] == [CATALOG.text(lang, "common.emergency")]
+    assert result.state.ended
+
+
+def test_asking_for_a_person_hands_off() -> None:
+    result = take_turn(FLOW, started(), inbound("can I talk to a real person please"), "en", CATALOG)
+    assert result.effects == [RequestHandoff(HandoffReason.ASKED_FOR_HUMAN)]
+
+
+@pytest.mark.parametrize(("lang", "text"), [("en", "STOP"), ("zh-CN", "退订"), ("vi", "dừng")])
+def test_stop_revokes_care_messages_on_the_channel(lang: str, text: str) -> None:
+    result = take_turn(FLOW, started(lang), inbound(text), lang, CATALOG)
+    assert result.effects == [RevokeConsent(ConsentPurpose.CARE)]
+    assert [r.text for r in result.replies] == [CATALOG.text(lang, "common.stopped")]
+
+
+def test_a_button_press_is_never_read_as_a_safety_word() -> None:
+    result = take_turn(FLOW, started(), inbound("stop", choice="yes"), "en", CATALOG)
+    assert result.effects == [GrantConsent(ConsentPurpose.CARE)]

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     form_link_days: int = 14
     max_message_bytes: int = 4096
     job_queue: str = "careloop"
+    nlu_url: str | None = Field(
+        default=None, description="Rasa's HTTP API; unset: free text is not sent to Rasa"
+    )
+    nlu_min_confidence: float = 0.6
     media_dir: Path = REPO_ROOT / "var" / "media"  # patients' images and voice notes, encrypted
     max_media_bytes: int = 10 * 1024 * 1024
     # --- messaging channels (issue 4); base URLs are settings so tests can point them at local fakes

@@ -26,6 +26,7 @@ from backend.outbox.sender import kick
 from backend.services.consents import do_grant_consent, do_revoke_consent
 from backend.services.tasks import do_raise_task
 from backend.settings import get_settings
+from backend.understanding import intent_of
 from bots.domain import Channel, pick_language
 from bots.effects import Effect, GrantConsent, HandoffReason, RequestHandoff, RevokeConsent
 from bots.engine import ConversationState, take_turn
@@ -95,7 +96,8 @@ def _handle_one(session: Session, conversation: Conversation, message: Message, 
         if message.provider_message_id and message.provider_message_id.startswith("start:")
         else InboundKind.MESSAGE,
     )
-    result = take_turn(flow, state, inbound, lang, load_catalog(settings.content_dir, settings.hospital_name))
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    result = take_turn(flow, state, inbound, lang, catalog, understand=intent_of)
     conversation.flow_id, conversation.flow_version = flow.id, flow.version
     conversation.state = result.state.to_json()
     for effect in result.effects:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -67,7 +68,14 @@ def _run_from(flow: Flow, step_id: str, lang: str, catalog: Catalog, result: Tur
         step = flow.steps[step.next]
 
 
-def _match(step: Step, inbound: Inbound, lang: str, catalog: Catalog) -> int | None:
+Understand = Callable[[str], str | None]  # free text -> an intent name, or None when unsure / unavailable
+YES_INTENTS = {"affirm", "consent_grant"}
+NO_INTENTS = {"deny", "consent_revoke"}
+
+
+def _match(
+    step: Step, inbound: Inbound, lang: str, catalog: Catalog, understand: Understand | None = None
+) -> int | None:
     ids = [o.id for o in step.options]
     if inbound.choice is not None:
         return ids.index(inbound.choice) if inbound.choice in ids else None
@@ -75,6 +83,9 @@ def _match(step: Step, inbound: Inbound, lang: str, catalog: Catalog) -> int | N
     if found is not None:
         return found
     yes_no = parse_yes_no(inbound.text)
+    if yes_no is None and understand is not None:  # only free text the parsers could not read
+        intent = understand(inbound.text)
+        yes_no = True if intent in YES_INTENTS else False if intent in NO_INTENTS else None
     wanted = YES_OPTION_IDS if yes_no else NO_OPTION_IDS if yes_no is False else set()
     hits = [i for i, option_id in enumerate(ids) if option_id in wanted]
     return hits[0] if len(hits) == 1 else None
@@ -105,7 +116,12 @@ def _safety(inbound: Inbound, lang: str, catalog: Catalog, result: TurnResult) -
 
 
 def take_turn(
-    flow: Flow, state: ConversationState | None, inbound: Inbound, lang: str, catalog: Catalog
+    flow: Flow,
+    state: ConversationState | None,
+    inbound: Inbound,
+    lang: str,
+    catalog: Catalog,
+    understand: Understand | None = None,
 ) -> TurnResult:
     if state is None:
         result = TurnResult(ConversationState(flow.id, flow.version, flow.start))
@@ -121,7 +137,7 @@ def take_turn(
     if _safety(inbound, lang, catalog, result):
         return result
     step = flow.steps[state.step]
-    index = _match(step, inbound, lang, catalog) if step.asks else None
+    index = _match(step, inbound, lang, catalog, understand) if step.asks else None
     if index is None:
         result.state.failures += 1
         if result.state.failures >= MAX_FAILED_CLARIFICATIONS:

@@ -27,6 +27,8 @@ from backend import db as db_module
 from backend.content import load_catalog, load_flow
 from backend.migrate import upgrade
 from backend.outbox.providers import reset_senders
+from backend.understanding import reset_nlu
+from tests.rasa_fixtures import rasa_model, rasa_url  # noqa: F401  (shared session fixtures)
 
 PG_ADMIN_URL = os.environ.get("CARELOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -38,6 +40,7 @@ def reset_caches() -> None:
     load_catalog.cache_clear()
     load_flow.cache_clear()
     reset_senders()
+    reset_nlu()
 
 
 @pytest.fixture(scope="session")

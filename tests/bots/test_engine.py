@@ -151,3 +151,25 @@ def test_stop_revokes_care_messages_on_the_channel(lang: str, text: str) -> None
 def test_a_button_press_is_never_read_as_a_safety_word() -> None:
     result = take_turn(FLOW, started(), inbound("stop", choice="yes"), "en", CATALOG)
     assert result.effects == [GrantConsent(ConsentPurpose.CARE)]
+
+
+def test_free_text_the_parsers_cannot_read_goes_to_the_understanding_function() -> None:
+    asked: list[str] = []
+
+    def understand(text: str) -> str | None:
+        asked.append(text)
+        return {
+            "i agree, you can send me reminders": "consent_grant",
+            "take me off the list": "consent_revoke",
+        }.get(text)
+
+    granted = take_turn(
+        FLOW, started(), inbound("i agree, you can send me reminders"), "en", CATALOG, understand
+    )
+    assert granted.effects == [GrantConsent(ConsentPurpose.CARE)]
+    revoked = take_turn(FLOW, started(), inbound("take me off the list"), "en", CATALOG, understand)
+    assert revoked.effects == [RevokeConsent(ConsentPurpose.CARE)]
+    unsure = take_turn(FLOW, started(), inbound("what is this about"), "en", CATALOG, understand)
+    assert unsure.effects == [] and unsure.state.failures == 1  # re-asked, as without Rasa
+    take_turn(FLOW, started(), inbound("2"), "en", CATALOG, understand)
+    assert "2" not in asked  # structured answers never reach Rasa

@@ -22,9 +22,10 @@ $(VENV)/.ready:
 
 venv: $(VENV)/.ready
 
-# Debian packages the tests need (Chromium for the browser tests).
+# Debian packages the tests need (Chromium for the browser tests, espeak-ng for voice prompts and speech tests).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v espeak-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
 
 run: venv
 	$(RUN) -m backend.cli run --host $(HOST) --port $(PORT)

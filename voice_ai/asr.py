@@ -1,0 +1,52 @@
+"""Speech recognition behind one small Protocol: a grammar per question, PCM in, (text, confidence) out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    text: str  # "" when nothing in the grammar was heard
+    confidence: float  # 0..1
+
+
+class Recogniser(Protocol):
+    sample_rate: int  # of the PCM passed to accept(): 8000 or 16000
+
+    def start(self, grammar: Sequence[str]) -> None:
+        """Listen for one of these phrases (the current question's words); starts a new utterance."""
+        ...
+
+    def accept(self, pcm: bytes) -> None:
+        """16-bit little-endian mono PCM at `sample_rate`. Blocking: decode in a thread pool."""
+        ...
+
+    def result(self) -> Recognition:
+        """Ends the utterance and says what was heard."""
+        ...
+
+
+class ModelMissing(RuntimeError):
+    """A speech model directory is not there; the message names it."""
+
+
+def clean_grammar(grammar: Sequence[str]) -> list[str]:
+    """Distinct non-empty phrases, lower case, single-spaced, in the order given."""
+    return list(dict.fromkeys(" ".join(p.lower().split()) for p in grammar if p.strip()))
+
+
+async def recognise_async(
+    recogniser: Recogniser, pcm: bytes, executor: Executor | None = None
+) -> Recognition:
+    """accept() then result() for one utterance, off the event loop (habit 7)."""
+
+    def run() -> Recognition:
+        recogniser.accept(pcm)
+        return recogniser.result()
+
+    return await asyncio.get_running_loop().run_in_executor(executor, run)

@@ -14,6 +14,7 @@ from backend.db import session_scope
 from backend.jobs import enqueue
 from backend.models import Direction, LoginAttempt, Message, MessageStatus, StaffSession
 from backend.models.base import utcnow
+from backend.services.inbox import escalate_breached_tasks
 from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (send_due_messages, 30),
     (plan_follow_ups, 3600),
     (dispatch_follow_ups, 60),
+    (escalate_breached_tasks, 60),
     (end_idle_sessions, 300),
     (prune_login_attempts, 86400),
 )

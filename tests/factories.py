@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from backend.auth import hash_password
 from backend.models import (
     Conversation,
+    ConversationOwner,
     Department,
     Direction,
     Encounter,
@@ -23,9 +24,13 @@ from backend.models import (
     Patient,
     Role,
     StaffUser,
+    Task,
+    TaskKind,
+    TaskPriority,
 )
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
+from backend.services.tasks import do_raise_task
 from bots.domain import Channel
 from bots.messages import Outbound, Text
 
@@ -159,3 +164,28 @@ def reply(session: Session, conv: Conversation, text: str, *, at: datetime | Non
     session.add(message)
     session.flush()
     return message
+
+
+def task(
+    session: Session,
+    *,
+    kind: TaskKind = TaskKind.HANDOFF,
+    priority: TaskPriority = TaskPriority.NORMAL,
+    person: Patient | None = None,
+    dept: Department | None = None,
+    conv: Conversation | None = None,
+    now: datetime | None = None,
+) -> Task:
+    """A task raised through the real verb; a hand-off points at `conv` and gives it to staff."""
+    if conv is not None:
+        conv.owner = ConversationOwner.STAFF
+    return do_raise_task(
+        session,
+        kind=kind,
+        priority=priority,
+        title=f"{kind.value}:test",
+        source=("conversation", conv.id) if conv is not None else ("response", next(_seq)),
+        patient_id=person.id if person else (conv.patient_id if conv else None),
+        department_id=dept.id if dept else None,
+        now=now,
+    )

@@ -18,6 +18,7 @@ from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
 from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
+from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
 
 __all__ = [
@@ -51,12 +52,15 @@ __all__ = [
     "Patient",
     "QuestionnaireResponse",
     "QuestionnaireVersion",
+    "ResolutionCode",
     "ResponseStatus",
     "Role",
     "Sex",
     "StaffSession",
     "StaffUser",
     "Task",
+    "TaskEvent",
+    "TaskEventKind",
     "TaskKind",
     "TaskPriority",
     "TaskStatus",

@@ -1,0 +1,49 @@
+"""What happened to a staff task, in order: claims, assignments, notes, replies, escalations, closing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+
+
+class TaskEventKind(StrEnum):
+    CLAIMED = "claimed"
+    ASSIGNED = "assigned"
+    TRANSFERRED = "transferred"
+    NOTE = "note"
+    REPLIED = "replied"
+    HANDED_BACK = "handed_back"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+
+
+class ResolutionCode(StrEnum):
+    RESOLVED = "resolved"
+    ADVICE_GIVEN = "advice_given"
+    REFERRED = "referred"
+    APPOINTMENT_MADE = "appointment_made"
+    UNREACHABLE = "unreachable"
+    NO_ACTION_NEEDED = "no_action_needed"
+    DUPLICATE = "duplicate"
+
+
+class TaskEvent(Base):
+    """Rows are only ever added; they feed first-response, resolution and hand-off reports."""
+
+    __tablename__ = "task_events"
+    __table_args__ = (sa.Index("ix_task_events_task_id_id", "task_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id"))
+    kind: Mapped[TaskEventKind] = mapped_column(enum_column(TaskEventKind))
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))  # None: the system
+    # ids, codes and staff notes; never the text of a message to or from the patient
+    detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

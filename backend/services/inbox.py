@@ -1,0 +1,357 @@
+"""The staff inbox: queues of tasks within a user's departments, the actions on a task, SLA escalation."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.db import session_scope
+from backend.models import (
+    ConversationOwner,
+    Direction,
+    Message,
+    MessageStatus,
+    OutboxKind,
+    ResolutionCode,
+    Role,
+    StaffUser,
+    Task,
+    TaskEvent,
+    TaskEventKind,
+    TaskStatus,
+)
+from backend.models.base import utcnow
+from backend.models.staff import staff_departments
+from backend.outbox.enqueue import EXTERNAL, do_enqueue
+from backend.services import audit
+from backend.services.inbox_queue import conversation_of, may_handle
+from bots.domain import Channel
+from bots.messages import Outbound, Text
+
+MAX_NOTE = 4000
+MAX_REPLY = 1600  # one Twilio message body
+MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.-]{1,64})")
+
+
+class ActionRefused(Exception):
+    """The action does not fit the task's state (closed, already claimed, no conversation ...)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- actions: each writes a task event and an audit row in the caller's transaction ---------------
+
+
+def _event(
+    session: Session,
+    task: Task,
+    kind: TaskEventKind,
+    actor_id: int | None,
+    now: datetime,
+    ip: str | None = None,
+    **detail: Any,
+) -> TaskEvent:
+    event = TaskEvent(task_id=task.id, kind=kind, actor_id=actor_id, detail=detail, at=now)
+    session.add(event)
+    private = {"text", "summary"}  # staff-written text stays in the task's history, not the audit trail
+    audit.record(
+        session,
+        f"task.{kind.value}",
+        staff_id=actor_id,
+        patient_id=task.patient_id,
+        subject=("task", task.id),
+        ip=ip,
+        **{k: v for k, v in detail.items() if k not in private},
+    )
+    return event
+
+
+def _open(task: Task) -> None:
+    if task.status is TaskStatus.CLOSED:
+        raise ActionRefused("closed")
+
+
+def do_claim(
+    session: Session, *, task: Task, staff_id: int, ip: str | None = None, now: datetime | None = None
+) -> None:
+    """Take an open, unassigned task. A conditional update, so of two agents claiming at once one wins
+    and the other gets ActionRefused("already_claimed")."""
+    _open(task)
+    result = session.execute(
+        sa.update(Task)
+        .where(Task.id == task.id, Task.status == TaskStatus.OPEN, Task.assignee_id.is_(None))
+        .values(status=TaskStatus.CLAIMED, assignee_id=staff_id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ActionRefused("already_claimed")
+    session.refresh(task)
+    _event(session, task, TaskEventKind.CLAIMED, staff_id, now or utcnow(), ip)
+
+
+def do_assign(
+    session: Session,
+    *,
+    task: Task,
+    staff_id: int,
+    assignee: StaffUser,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    _open(task)
+    if not may_handle(assignee, task):
+        raise ActionRefused("assignee_outside_department")
+    previous, task.assignee_id, task.status = task.assignee_id, assignee.id, TaskStatus.CLAIMED
+    _event(
+        session,
+        task,
+        TaskEventKind.ASSIGNED,
+        staff_id,
+        now or utcnow(),
+        ip,
+        to=assignee.id,
+        previous=previous,
+    )
+
+
+def do_transfer(
+    session: Session,
+    *,
+    task: Task,
+    staff_id: int,
+    department_id: int,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Hand the task to another department's queue, unassigned."""
+    _open(task)
+    if department_id == task.department_id:
+        raise ActionRefused("same_department")
+    previous = task.department_id
+    task.department_id, task.assignee_id, task.status = department_id, None, TaskStatus.OPEN
+    _event(
+        session,
+        task,
+        TaskEventKind.TRANSFERRED,
+        staff_id,
+        now or utcnow(),
+        ip,
+        to=department_id,
+        previous=previous,
+    )
+
+
+def do_add_note(
+    session: Session,
+    *,
+    task: Task,
+    staff_id: int,
+    text: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """An internal note (never sent to the patient). Returns the ids of the staff it @mentions."""
+    text = text.strip()
+    if not text or len(text) > MAX_NOTE:
+        raise ActionRefused("note_length")
+    names = sorted(set(MENTION.findall(text)))
+    mentioned = (
+        list(
+            session.scalars(
+                sa.select(StaffUser.id)
+                .where(StaffUser.username.in_(names), StaffUser.active)
+                .order_by(StaffUser.id)
+            )
+        )
+        if names
+        else []
+    )
+    _event(session, task, TaskEventKind.NOTE, staff_id, now or utcnow(), ip, text=text, mentions=mentioned)
+    return mentioned
+
+
+def do_close(
+    session: Session,
+    *,
+    task: Task,
+    staff_id: int,
+    code: ResolutionCode,
+    summary: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    _open(task)
+    summary = summary.strip()
+    if not summary or len(summary) > MAX_NOTE:
+        raise ActionRefused("summary_length")
+    now = now or utcnow()
+    task.status, task.closed_at = TaskStatus.CLOSED, now
+    _event(session, task, TaskEventKind.CLOSED, staff_id, now, ip, code=code.value, summary=summary)
+
+
+def do_reopen(
+    session: Session, *, task: Task, staff_id: int, ip: str | None = None, now: datetime | None = None
+) -> None:
+    """Back into the queue with a fresh SLA window, still with whoever had it."""
+    if task.status is not TaskStatus.CLOSED:
+        raise ActionRefused("not_closed")
+    now = now or utcnow()
+    task.status = TaskStatus.CLAIMED if task.assignee_id else TaskStatus.OPEN
+    task.closed_at, task.due_at = None, now + task.priority.sla
+    _event(session, task, TaskEventKind.REOPENED, staff_id, now, ip)
+
+
+def do_reply(
+    session: Session,
+    *,
+    task: Task,
+    staff_id: int,
+    text: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> tuple[Message, int | None]:
+    """Answer the patient in the conversation the hand-off came from. External channels go through the
+    outbox (consent and window rules apply when it is sent); the caller commits, then kicks the returned
+    outbox id. On the web chat the message row is the delivery. An open task is claimed by the replier."""
+    _open(task)
+    conversation = conversation_of(session, task)
+    if conversation is None or conversation.patient_id is None:
+        raise ActionRefused("no_conversation")
+    if conversation.owner is not ConversationOwner.STAFF:
+        raise ActionRefused("bot_owns_conversation")
+    text = text.strip()
+    if not text or len(text) > MAX_REPLY:
+        raise ActionRefused("reply_length")
+    now = now or utcnow()
+    outbound = Outbound((Text(text),))
+    item_id: int | None = None
+    if conversation.channel in EXTERNAL:
+        item = do_enqueue(
+            session,
+            conversation=conversation,
+            outbound=outbound,
+            kind=OutboxKind.REPLY,
+            staff_id=staff_id,
+            now=now,
+        )
+        item_id = item.id
+        message = session.get_one(Message, item.message_id)
+    elif conversation.channel is Channel.WEBCHAT:
+        message = Message(
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            direction=Direction.OUTBOUND,
+            status=MessageStatus.SENT,  # the chat page shows it as soon as it exists
+            text=text,
+            parts=outbound.to_json(),
+            sent_by_staff_id=staff_id,
+            created_at=now,
+        )
+        session.add(message)
+        session.flush()
+        conversation.last_message_at = now
+    else:
+        raise ActionRefused("channel_not_supported")
+    if task.status is TaskStatus.OPEN and task.assignee_id is None:
+        task.status, task.assignee_id = TaskStatus.CLAIMED, staff_id
+        _event(session, task, TaskEventKind.CLAIMED, staff_id, now, ip)
+    _event(
+        session,
+        task,
+        TaskEventKind.REPLIED,
+        staff_id,
+        now,
+        ip,
+        message_id=message.id,
+        outbox_id=item_id,
+        channel=conversation.channel.value,
+    )
+    return message, item_id
+
+
+def do_hand_back(
+    session: Session, *, task: Task, staff_id: int, ip: str | None = None, now: datetime | None = None
+) -> None:
+    """The bot answers the conversation again from the patient's next message."""
+    conversation = conversation_of(session, task)
+    if conversation is None:
+        raise ActionRefused("no_conversation")
+    if conversation.owner is ConversationOwner.BOT:
+        raise ActionRefused("bot_owns_conversation")
+    conversation.owner = ConversationOwner.BOT
+    _event(
+        session,
+        task,
+        TaskEventKind.HANDED_BACK,
+        staff_id,
+        now or utcnow(),
+        ip,
+        conversation_id=conversation.id,
+    )
+
+
+# --- SLA -----------------------------------------------------------------------------------------
+
+
+def supervisor_of(session: Session, department_id: int | None) -> StaffUser | None:
+    """The department's supervisor: its first active manager."""
+    if department_id is None:
+        return None
+    found: StaffUser | None = session.scalar(
+        sa.select(StaffUser)
+        .join(staff_departments, staff_departments.c.staff_id == StaffUser.id)
+        .where(
+            staff_departments.c.department_id == department_id,
+            StaffUser.role == Role.MANAGER,
+            StaffUser.active,
+        )
+        .order_by(StaffUser.id)
+        .limit(1)
+    )
+    return found
+
+
+def do_escalate(session: Session, *, task: Task, now: datetime) -> StaffUser | None:
+    """Give a breached task to the department's supervisor; with none, the event still says it breached."""
+    supervisor = supervisor_of(session, task.department_id)
+    previous = task.assignee_id
+    if supervisor is not None:
+        task.assignee_id, task.status = supervisor.id, TaskStatus.CLAIMED
+    _event(
+        session,
+        task,
+        TaskEventKind.ESCALATED,
+        None,
+        now,
+        supervisor=supervisor.id if supervisor else None,
+        previous=previous,
+        reason=None if supervisor else "no_supervisor",
+    )
+    return supervisor
+
+
+def escalate_breached_tasks(now: datetime | None = None) -> int:
+    """Periodic: every open task past its due time, not yet escalated in this SLA window. Returns how many."""
+    now = now or utcnow()
+    escalated = sa.exists().where(
+        TaskEvent.task_id == Task.id, TaskEvent.kind == TaskEventKind.ESCALATED, TaskEvent.at >= Task.due_at
+    )
+    with session_scope() as session:
+        tasks = list(
+            session.scalars(
+                sa.select(Task)
+                .where(Task.status != TaskStatus.CLOSED, Task.due_at <= now, sa.not_(escalated))
+                .order_by(Task.due_at, Task.id)
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for task in tasks:
+            do_escalate(session, task=task, now=now)
+        return len(tasks)

@@ -1,0 +1,197 @@
+"""The staff inbox's queues: SLA state, filters, the task list, counts per queue, task lookups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from backend.db import session_scope
+from backend.models import (
+    Conversation,
+    Patient,
+    StaffSession,
+    StaffUser,
+    Task,
+    TaskEvent,
+    TaskKind,
+    TaskPriority,
+    TaskStatus,
+)
+from backend.services.message_log import InvalidFilter, parse_choice, parse_id, text_value
+from backend.services.patients import department_ids
+from bots.domain import Channel
+
+PAGE_SIZE = 50
+DUE_SOON_SHARE = 0.25  # "due soon": the last quarter of the priority's SLA window
+
+
+class SlaState(StrEnum):
+    OK = "ok"
+    DUE_SOON = "due_soon"
+    BREACHED = "breached"
+
+
+def sla_state(task: Task, now: datetime) -> SlaState | None:
+    if task.status is TaskStatus.CLOSED:
+        return None
+    if task.due_at <= now:
+        return SlaState.BREACHED
+    return SlaState.DUE_SOON if task.due_at <= now + task.priority.sla * DUE_SOON_SHARE else SlaState.OK
+
+
+def _sla_condition(state: SlaState, now: datetime) -> ColumnElement[bool]:
+    if state is SlaState.BREACHED:
+        return Task.due_at <= now
+    soon = sa.or_(
+        *(sa.and_(Task.priority == p, Task.due_at <= now + p.sla * DUE_SOON_SHARE) for p in TaskPriority)
+    )
+    return sa.and_(Task.due_at > now, soon if state is SlaState.DUE_SOON else sa.not_(soon))
+
+
+# --- the queue list ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    queue: TaskKind | None = None
+    department_id: int | None = None
+    priority: TaskPriority | None = None
+    status: TaskStatus | None = None  # None: everything not closed
+    channel: Channel | None = None
+    sla: SlaState | None = None
+    assignee: str = ""  # "", "me", "none" or a staff id
+
+    def audit_detail(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "department": self.department_id,
+            "priority": self.priority,
+            "status": self.status,
+            "channel": self.channel,
+            "sla": self.sla,
+            "assignee": self.assignee or None,
+        }
+
+
+def parse_filters(values: Mapping[str, str]) -> InboxFilters:
+    """Raises InvalidFilter naming the first value the page cannot use."""
+    assignee = text_value(values, "assignee")
+    if assignee not in ("", "me", "none") and not assignee.isdigit():
+        raise InvalidFilter("assignee")
+    return InboxFilters(
+        queue=parse_choice(values, "queue", TaskKind),
+        department_id=parse_id(values, "department"),
+        priority=parse_choice(values, "priority", TaskPriority),
+        status=parse_choice(values, "status", TaskStatus),
+        channel=parse_choice(values, "channel", Channel),
+        sla=parse_choice(values, "sla", SlaState),
+        assignee=assignee,
+    )
+
+
+def _scope(user: StaffUser) -> list[ColumnElement[bool]]:
+    """Conditions keeping tasks to the user's departments (the same department rule as patient scoping);
+    none for the service centre, managers and admins."""
+    allowed = department_ids(user)
+    return [] if allowed is None else [Task.department_id.in_(allowed)]
+
+
+def _conversation_join() -> ColumnElement[bool]:
+    return sa.and_(Task.source_type == "conversation", Conversation.id == Task.source_id)
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    task: Task
+    patient_name: str
+    assignee_name: str | None
+    channel: Channel | None
+    sla: SlaState | None
+
+
+def task_rows(
+    session: Session, *, user: StaffUser, filters: InboxFilters, now: datetime, limit: int = PAGE_SIZE
+) -> list[TaskRow]:
+    """Most urgent first (earliest due), one SQL statement whatever the page size."""
+    query = (
+        sa.select(Task, Patient.name, StaffUser.display_name, Conversation.channel)
+        .outerjoin(Patient, Patient.id == Task.patient_id)
+        .outerjoin(StaffUser, StaffUser.id == Task.assignee_id)
+        .outerjoin(Conversation, _conversation_join())
+    )
+    if filters.queue is not None:
+        query = query.where(Task.kind == filters.queue)
+    if filters.department_id is not None:
+        query = query.where(Task.department_id == filters.department_id)
+    if filters.priority is not None:
+        query = query.where(Task.priority == filters.priority)
+    if filters.status is None:
+        query = query.where(Task.status != TaskStatus.CLOSED)
+    else:
+        query = query.where(Task.status == filters.status)
+    if filters.channel is not None:
+        query = query.where(Conversation.channel == filters.channel)
+    if filters.sla is not None:
+        query = query.where(Task.status != TaskStatus.CLOSED, _sla_condition(filters.sla, now))
+    if filters.assignee == "me":
+        query = query.where(Task.assignee_id == user.id)
+    elif filters.assignee == "none":
+        query = query.where(Task.assignee_id.is_(None))
+    elif filters.assignee:
+        query = query.where(Task.assignee_id == int(filters.assignee))
+    query = query.where(*_scope(user)).order_by(Task.due_at, Task.id).limit(limit)
+    return [
+        TaskRow(task, name or "", assignee, channel, sla_state(task, now))
+        for task, name, assignee, channel in session.execute(query)
+    ]
+
+
+def queue_counts(session: Session, user: StaffUser) -> dict[str, int]:
+    """Tasks not yet closed per queue, within the user's departments (every queue present)."""
+    query = (
+        sa.select(Task.kind, sa.func.count())
+        .where(Task.status != TaskStatus.CLOSED, *_scope(user))
+        .group_by(Task.kind)
+    )
+    counts = dict.fromkeys((k.value for k in TaskKind), 0)
+    counts.update({TaskKind(kind).value: int(n) for kind, n in session.execute(query)})
+    return counts
+
+
+def counts_for(staff_session_id: int) -> dict[str, int] | None:
+    """Counts for a signed-in browser, in a database session of its own (the live stream polls this).
+    None once the sign-in has ended or the user was deactivated: the stream then stops."""
+    with session_scope() as session:
+        signed_in = session.get(StaffSession, staff_session_id)
+        if signed_in is None or signed_in.ended_at is not None or not signed_in.staff.active:
+            return None
+        return queue_counts(session, signed_in.staff)
+
+
+def task_for(session: Session, *, user: StaffUser, task_id: int) -> Task | None:
+    """The task if it is within the user's departments."""
+    found: Task | None = session.scalar(sa.select(Task).where(Task.id == task_id, *_scope(user)))
+    return found
+
+
+def conversation_of(session: Session, task: Task) -> Conversation | None:
+    return session.get(Conversation, task.source_id) if task.source_type == "conversation" else None
+
+
+def events_of(session: Session, task_id: int) -> list[TaskEvent]:
+    return list(
+        session.scalars(sa.select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id))
+    )
+
+
+def may_handle(user: StaffUser, task: Task) -> bool:
+    """Whether `user` could see the task: the rule an assignment target must meet."""
+    allowed = department_ids(user)
+    return user.active and (allowed is None or task.department_id in allowed)

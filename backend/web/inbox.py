@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -260,18 +260,33 @@ def _refused(
     return _task_page(request, db, staff, task, error=exc.reason, draft=draft, status=409)
 
 
+def _perform(
+    request: Request,
+    db: Session,
+    staff: StaffSession,
+    task_id: int,
+    token: str,
+    verb: Callable[[Task], object],
+) -> Response:
+    """Check the CSRF token and the task's scope, run the verb; back to the task, or its refusal."""
+    task = _act(request, db, staff, task_id, token)
+    if isinstance(task, Response):
+        return task
+    try:
+        verb(task)
+    except ActionRefused as exc:
+        return _refused(request, db, staff, task, exc)
+    return _done(task_id)
+
+
 @router.post("/{task_id}/claim")
 def claim(
     request: Request, task_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
 ) -> Response:
-    task = _act(request, db, staff, task_id, csrf_token)
-    if isinstance(task, Response):
-        return task
-    try:
+    def verb(task: Task) -> None:
         inbox.do_claim(db, task=task, staff_id=staff.staff_id, ip=client_ip(request))
-    except ActionRefused as exc:
-        return _refused(request, db, staff, task, exc)
-    return _done(task_id)
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
 
 
 @router.post("/{task_id}/assign")
@@ -283,17 +298,13 @@ def assign(
     assignee: int = Form(),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
-    task = _act(request, db, staff, task_id, csrf_token)
-    if isinstance(task, Response):
-        return task
-    person = db.get(StaffUser, assignee)
-    try:
+    def verb(task: Task) -> None:
+        person = db.get(StaffUser, assignee)
         if person is None:
             raise ActionRefused("assignee_outside_department")
         inbox.do_assign(db, task=task, staff_id=staff.staff_id, assignee=person, ip=client_ip(request))
-    except ActionRefused as exc:
-        return _refused(request, db, staff, task, exc)
-    return _done(task_id)
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
 
 
 @router.post("/{task_id}/transfer")
@@ -305,23 +316,18 @@ def transfer(
     department: int = Form(),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
-    task = _act(request, db, staff, task_id, csrf_token)
-    if isinstance(task, Response):
-        return task
-    try:
+    def verb(task: Task) -> None:
         if db.get(Department, department) is None:
             raise ActionRefused("no_such_department")
         inbox.do_transfer(
             db, task=task, staff_id=staff.staff_id, department_id=department, ip=client_ip(request)
         )
-    except ActionRefused as exc:
-        return _refused(request, db, staff, task, exc)
-    # after a transfer out of her departments the task is no longer hers to see
-    return (
-        _done(task_id)
-        if inbox_queue.may_handle(staff.staff, task)
-        else RedirectResponse("/staff/inbox", status_code=303)
-    )
+
+    response = _perform(request, db, staff, task_id, csrf_token, verb)
+    task = db.get(Task, task_id)
+    if response.status_code == 303 and task is not None and not inbox_queue.may_handle(staff.staff, task):
+        return RedirectResponse("/staff/inbox", status_code=303)  # transferred out of her departments
+    return response
 
 
 @router.post("/{task_id}/note")
@@ -333,14 +339,10 @@ def note(
     text: str = Form(default="", max_length=inbox.MAX_NOTE * 2),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
-    task = _act(request, db, staff, task_id, csrf_token)
-    if isinstance(task, Response):
-        return task
-    try:
+    def verb(task: Task) -> None:
         inbox.do_add_note(db, task=task, staff_id=staff.staff_id, text=text, ip=client_ip(request))
-    except ActionRefused as exc:
-        return _refused(request, db, staff, task, exc)
-    return _done(task_id)
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
 
 
 @router.post("/{task_id}/close")
@@ -353,10 +355,7 @@ def close(
     summary: str = Form(default="", max_length=inbox.MAX_NOTE * 2),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
-    task = _act(request, db, staff, task_id, csrf_token)
-    if isinstance(task, Response):
-        return task
-    try:
+    def verb(task: Task) -> None:
         if code not in set(ResolutionCode):
             raise ActionRefused("no_such_code")
         inbox.do_close(
@@ -367,23 +366,18 @@ def close(
             summary=summary,
             ip=client_ip(request),
         )
-    except ActionRefused as exc:
-        return _refused(request, db, staff, task, exc)
-    return _done(task_id)
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
 
 
 @router.post("/{task_id}/reopen")
 def reopen(
     request: Request, task_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
 ) -> Response:
-    task = _act(request, db, staff, task_id, csrf_token)
-    if isinstance(task, Response):
-        return task
-    try:
+    def verb(task: Task) -> None:
         inbox.do_reopen(db, task=task, staff_id=staff.staff_id, ip=client_ip(request))
-    except ActionRefused as exc:
-        return _refused(request, db, staff, task, exc)
-    return _done(task_id)
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
 
 
 @router.post("/{task_id}/reply")
@@ -418,11 +412,7 @@ def reply(
 def hand_back(
     request: Request, task_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
 ) -> Response:
-    task = _act(request, db, staff, task_id, csrf_token)
-    if isinstance(task, Response):
-        return task
-    try:
+    def verb(task: Task) -> None:
         inbox.do_hand_back(db, task=task, staff_id=staff.staff_id, ip=client_ip(request))
-    except ActionRefused as exc:
-        return _refused(request, db, staff, task, exc)
-    return _done(task_id)
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)

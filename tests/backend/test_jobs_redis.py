@@ -127,7 +127,7 @@ def test_scheduler_registers_every_periodic_job_with_rq_cron(queue_name: str) ->
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    assert names == sorted(f"backend.periodic.{func.__name__}" for func, _ in PERIODIC)
+    assert names == sorted(f"{func.__module__}.{func.__name__}" for func, _ in PERIODIC)
 
 
 def test_worker_and_scheduler_refuse_to_start_without_redis(

@@ -102,8 +102,3 @@ def judge(item: OutboxItem, patient: Patient, facts: Facts, now: datetime) -> Ve
         return Verdict(Action.DEFER, "frequency_cap", recent[len(recent) - cap] + timedelta(days=1))
     facts.sent[(patient.id, item.channel)].append(now)
     return GO
-
-
-def decide(session: Session, item: OutboxItem, patient: Patient, now: datetime) -> Verdict:
-    """One item on its own (the batch path loads facts once per chunk)."""
-    return judge(item, patient, load_facts(session, [item], now), now)

@@ -71,6 +71,11 @@ class Patient(Base):
         return current_cipher().blind_index("phone", normalise_phone(raw, get_settings().default_region))
 
     @staticmethod
+    def openid_index(raw: str) -> str:
+        # openids are case-sensitive opaque ids: index them exactly as WeChat sends them
+        return current_cipher().blind_index("wechat_openid", raw.strip())
+
+    @staticmethod
     def code_index(kind: str, raw: str) -> str:
         return current_cipher().blind_index(kind, normalise_code(raw))
 
@@ -96,9 +101,8 @@ class Patient(Base):
 
     @validates("wechat_openid")
     def _index_openid(self, key: str, value: str | None) -> str | None:
-        # openids are case-sensitive opaque ids: index them exactly as WeChat sends them
         value = None if value is None else value.strip()
-        self.wechat_openid_bidx = None if value is None else current_cipher().blind_index(key, value)
+        self.wechat_openid_bidx = None if value is None else Patient.openid_index(value)
         return value
 
     @property

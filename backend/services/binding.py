@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.content import load_catalog
-from backend.crypto import current_cipher
 from backend.followup.eligibility import quiet_until
 from backend.models import (
     BindAttempt,
@@ -74,7 +73,7 @@ class PatientBoundElsewhere(BindRefused):
 
 def openid_index(openid: str) -> str:
     """The blind index a WeChat openid is stored under (the same as inbound messages use)."""
-    return current_cipher().blind_index("wechat_openid", openid.strip())
+    return Patient.openid_index(openid)
 
 
 def bound_patient(session: Session, openid: str) -> Patient | None:

@@ -37,11 +37,7 @@ class Received:
 
 def address_index(channel: Channel, sender: str) -> str:
     """The blind index a channel's sender is stored under (never the number itself)."""
-    if channel is Channel.WECHAT:
-        from backend.crypto import current_cipher
-
-        return current_cipher().blind_index("wechat_openid", sender.strip())
-    return Patient.phone_index(sender)
+    return Patient.openid_index(sender) if channel is Channel.WECHAT else Patient.phone_index(sender)
 
 
 def find_patient(session: Session, channel: Channel, sender: str) -> Patient | None:

@@ -3,6 +3,7 @@
 from backend.models.audit import AuditEvent
 from backend.models.base import Base
 from backend.models.binding import BindAttempt, BindCode, BindMethod, BindOutcome, DepartmentLink
+from backend.models.dialogue import ChannelPreference, ConversationStep
 from backend.models.followup import (
     Anchor,
     Finding,
@@ -29,11 +30,13 @@ __all__ = [
     "BindCode",
     "BindMethod",
     "BindOutcome",
+    "ChannelPreference",
     "Clinician",
     "ClinicianKind",
     "ConsentEvent",
     "Conversation",
     "ConversationOwner",
+    "ConversationStep",
     "Department",
     "DepartmentLink",
     "Direction",

@@ -1,4 +1,4 @@
-"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, chat links, staff accounts."""
+"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, chat links and simulator, staff."""
 
 from __future__ import annotations
 
@@ -26,6 +26,41 @@ def cmd_init(_args: argparse.Namespace) -> int:
     )
     ENV_FILE.chmod(0o600)
     print(f"wrote {ENV_FILE}")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """A terminal conversation with any flow through the engine; the database is never changed."""
+    from backend.db import session_scope
+    from backend.simulator import Simulation, simulate_turn
+    from bots.domain import pick_language
+    from bots.messages import Choices, Text
+
+    sim = Simulation(flow_id=args.flow, lang=pick_language(args.lang), patient_id=args.patient)
+    text: str | None = ""
+    while text is not None:
+        with session_scope() as session:
+            try:
+                result = simulate_turn(session, sim, text=text)
+            except KeyError:
+                print(f"no flow {args.flow!r} in content/dialogues", file=sys.stderr)
+                return 2
+        for reply in result.replies:
+            for part in reply.parts:
+                if isinstance(part, Text):
+                    print(f"bot> {part.text}")
+                elif isinstance(part, Choices):
+                    for number, option in enumerate(part.options, 1):
+                        print(f"     {number}. {option.label}")
+        for effect in result.effects:
+            print(f"  [effect] {effect}")
+        if result.state.ended:
+            print("  [conversation ended]")
+            return 0
+        try:
+            text = input("you> ")
+        except EOFError:
+            text = None
     return 0
 
 
@@ -240,6 +275,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    chat = sub.add_parser("chat", help="talk to a flow in the terminal (nothing is saved)")
+    chat.add_argument("--flow", default="main_menu", help="flow id (content/dialogues/<id>.yaml)")
+    chat.add_argument("--lang", default="en", help="zh-CN, vi or en")
+    chat.add_argument("--patient", type=int, default=None, help="simulate as this patient id")
+    chat.set_defaults(func=cmd_chat)
     sub.add_parser("init", help="write var/careloop.env with random keys").set_defaults(func=cmd_init)
     sub.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(func=cmd_migrate)
     sub.add_parser("publish", help="publish the questionnaires in content/").set_defaults(func=cmd_publish)

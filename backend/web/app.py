@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.settings import get_settings
-from backend.web import chat, forms, hooks, inbox, media, messages, staff, stats, wechat_pages
+from backend.web import chat, flows, forms, hooks, inbox, media, messages, staff, stats, wechat_pages
 from backend.web.deps import NotSignedIn
 
 
@@ -25,6 +25,7 @@ def create_app() -> FastAPI:
     app.include_router(forms.router)
     app.include_router(staff.router)
     app.include_router(stats.router)
+    app.include_router(flows.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)
     app.include_router(media.router)

@@ -87,10 +87,17 @@ def _expire_slots(session: Session, *slot_ids: int) -> None:
             session.expire(slot, ["booked"])
 
 
-def _check_slot(session: Session, slot_id: int, now: datetime) -> Slot:
+def _check_slot(
+    session: Session, patient_id: int, slot_id: int, now: datetime, *, ignore: int | None = None
+) -> Slot:
+    """The slot, if it exists, has not started, does not clash with the patient's other appointments and
+    (as last read) has a free place; the conditional UPDATE then decides for real."""
     slot = session.get(Slot, slot_id, options=[joinedload(Slot.clinician), joinedload(Slot.department)])
     if slot is None:
         raise BookingRefused(Refusal.SLOT_UNKNOWN)
+    if slot.starts_at <= now:
+        raise BookingRefused(Refusal.SLOT_PAST)
+    _check_overlap(session, patient_id, slot, ignore=ignore)
     refusal = slot_refusal(starts_at=slot.starts_at, booked=slot.booked, capacity=slot.capacity, now=now)
     if refusal is not None:
         raise BookingRefused(refusal)
@@ -160,8 +167,7 @@ def do_book(
     """Book the patient into the slot, with reminders. Raises BookingRefused (nothing written)."""
     now = now or utcnow()
     patient = _lock_patient(session, patient_id)
-    slot = _check_slot(session, slot_id, now)
-    _check_overlap(session, patient.id, slot)
+    slot = _check_slot(session, patient.id, slot_id, now)
     if not _take_place(session, slot.id, now):
         _expire_slots(session, slot.id)
         raise BookingRefused(Refusal.SLOT_FULL)  # another patient took the last place just now
@@ -241,8 +247,7 @@ def do_reschedule(
         raise BookingRefused(Refusal.SAME_SLOT)
     if not may_reschedule(reschedules_today(session, patient, now)):
         raise BookingRefused(Refusal.RESCHEDULE_LIMIT, limit=RESCHEDULES_PER_DAY)
-    slot = _check_slot(session, slot_id, now)
-    _check_overlap(session, patient.id, slot, ignore=appointment.id)
+    slot = _check_slot(session, patient.id, slot_id, now, ignore=appointment.id)
     old = appointment.slot_id
     # Lock the two slot rows in id order, so two patients swapping slots cannot deadlock.
     if old < slot.id:

@@ -116,18 +116,12 @@ def schedule_reminders(
     for minutes, planned, _ in reminder_plan(appointment.starts_at, now):
         due = before_quiet_hours(planned, patient)
         reminder = existing.get(minutes)
-        if reminder is None:
-            reminder = AppointmentReminder(appointment_id=appointment.id, offset_minutes=minutes)
-            session.add(reminder)
-        else:
+        if reminder is not None:
             _suppress(session, reminder.outbox_item_id, "appointment_moved")
-        reminder.due_at, reminder.updated_at, reminder.outbox_item_id = due, now, None
-        reminder.channel = None
-        if due <= now:
-            reminder.status = ReminderStatus.SKIPPED
-        elif target is None:
-            reminder.status = ReminderStatus.UNREACHABLE
-        else:
+        status, channel, item_id = ReminderStatus.SKIPPED, None, None
+        if due > now and target is None:
+            status = ReminderStatus.UNREACHABLE
+        elif due > now and target is not None:
             channel, address = target
             text = catalog.text(lang, "booking.reminder", **describe(session, slot, lang, patient.timezone))
             conversation = get_or_create_conversation(
@@ -143,11 +137,12 @@ def schedule_reminders(
                 template_vars={"text": text},
                 now=now,
             )
-            reminder.status, reminder.channel, reminder.outbox_item_id = (
-                ReminderStatus.SCHEDULED,
-                channel,
-                item.id,
-            )
+            status, item_id = ReminderStatus.SCHEDULED, item.id
+        if reminder is None:
+            reminder = AppointmentReminder(appointment_id=appointment.id, offset_minutes=minutes)
+            session.add(reminder)
+        reminder.status, reminder.channel, reminder.outbox_item_id = status, channel, item_id
+        reminder.due_at, reminder.updated_at = due, now
         out.append(reminder)
     session.flush()
     return out

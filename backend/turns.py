@@ -7,11 +7,13 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog, load_flow
+from backend.content import ContentFlows, load_catalog, load_flow
 from backend.db import session_scope
+from backend.flow_ports import DatabasePorts
 from backend.models import (
     Conversation,
     ConversationOwner,
+    ConversationStep,
     Direction,
     Message,
     MessageStatus,
@@ -23,12 +25,24 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.outbox.enqueue import EXTERNAL, do_enqueue
 from backend.outbox.sender import kick
+from backend.services import audit
 from backend.services.consents import do_grant_consent, do_revoke_consent
+from backend.services.feedback_intake import take_feedback
+from backend.services.surveys_intake import take_survey
 from backend.services.tasks import do_raise_task
 from backend.settings import get_settings
-from backend.understanding import intent_of
+from backend.understanding import reading_of
 from bots.domain import Channel, pick_language
-from bots.effects import Effect, GrantConsent, HandoffReason, RequestHandoff, RevokeConsent
+from bots.effects import (
+    CompleteSurvey,
+    Effect,
+    GrantConsent,
+    HandoffReason,
+    RequestHandoff,
+    RevokeConsent,
+    SetLanguage,
+    SubmitFeedback,
+)
 from bots.engine import ConversationState, take_turn
 from bots.messages import Inbound, InboundKind
 
@@ -97,12 +111,27 @@ def _handle_one(session: Session, conversation: Conversation, message: Message, 
         else InboundKind.MESSAGE,
     )
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    result = take_turn(flow, state, inbound, lang, catalog, understand=intent_of)
-    conversation.flow_id, conversation.flow_version = flow.id, flow.version
+    ports = DatabasePorts(session, conversation, catalog, settings.content_dir).ports()
+    library = ContentFlows(settings.content_dir)
+    result = take_turn(
+        flow, state, inbound, lang, catalog, understand=reading_of, library=library, ports=ports
+    )
+    # the flow (and version) the conversation is in now; the state keeps the versions of parent flows
+    conversation.flow_id, conversation.flow_version = result.state.flow_id, result.state.flow_version
     conversation.state = result.state.to_json()
+    now = utcnow()
+    session.add_all(
+        ConversationStep(
+            conversation_id=conversation.id,
+            flow_id=v.flow_id,
+            flow_version=v.flow_version,
+            step=v.step,
+            at=now,
+        )
+        for v in result.visits
+    )
     for effect in result.effects:
         _apply(session, conversation, message, effect)
-    now = utcnow()
     for reply in result.replies:
         if conversation.channel in EXTERNAL and conversation.patient_id is not None:
             item = do_enqueue(
@@ -149,6 +178,15 @@ def _apply(session: Session, conversation: Conversation, message: Message, effec
             source=source,
             evidence=evidence,
         )
+    elif isinstance(effect, SetLanguage):
+        patient = session.get(Patient, conversation.patient_id) if conversation.patient_id else None
+        if patient is not None and patient.language != effect.lang:
+            patient.language = effect.lang
+            audit.record(session, "patient.language", patient_id=patient.id, subject=("patient", patient.id))
+    elif isinstance(effect, SubmitFeedback):
+        take_feedback(session, conversation, effect)
+    elif isinstance(effect, CompleteSurvey) and conversation.patient_id:
+        take_survey(session, conversation, effect)
     elif isinstance(effect, RequestHandoff):
         conversation.owner = ConversationOwner.STAFF
         do_raise_task(

@@ -10,6 +10,7 @@ import logging
 import threading
 
 from backend.settings import get_settings
+from bots.ports import Reading
 from nlu.client import NluClient, NluUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,12 @@ def reset_nlu() -> None:
 
 def intent_of(text: str) -> str | None:
     """The intent Rasa is confident of, or None (no Rasa configured, Rasa unavailable, low confidence)."""
+    reading = reading_of(text)
+    return reading.intent if reading else None
+
+
+def reading_of(text: str) -> Reading | None:
+    """The intent Rasa is confident of with its entities (kind, value), or None as for intent_of."""
     settings = get_settings()
     if not settings.nlu_url or not text.strip():
         return None
@@ -43,4 +50,4 @@ def intent_of(text: str) -> str | None:
         return None
     if understanding.is_fallback or understanding.confidence < settings.nlu_min_confidence:
         return None
-    return understanding.intent
+    return Reading(understanding.intent, tuple((e.kind, e.value) for e in understanding.entities))

@@ -14,6 +14,7 @@ from backend.models.booking import (
     Site,
     Slot,
 )
+from backend.models.dialogue import ChannelPreference, ConversationStep
 from backend.models.followup import (
     Anchor,
     Finding,
@@ -45,11 +46,13 @@ __all__ = [
     "BindCode",
     "BindMethod",
     "BindOutcome",
+    "ChannelPreference",
     "Clinician",
     "ClinicianKind",
     "ConsentEvent",
     "Conversation",
     "ConversationOwner",
+    "ConversationStep",
     "Department",
     "DepartmentLink",
     "Direction",

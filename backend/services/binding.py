@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from backend.content import load_catalog
 from backend.followup.eligibility import quiet_until
+from backend.identifiers import InvalidPhoneNumber
 from backend.models import (
     BindAttempt,
     BindCode,
@@ -392,3 +393,36 @@ def department_qr_url(department: Department, *, client: Any | None = None) -> s
             timeout=settings.send_timeout_seconds,
         )
     return create_qr_code(client, f"{DEPARTMENT_SCENE}{department.code}", expire_seconds=None)
+
+
+def do_identify(
+    session: Session,
+    *,
+    key: str,
+    birth_date: date,
+    phone: str | None = None,
+    mrn: str | None = None,
+    now: datetime | None = None,
+) -> Patient | None:
+    """The one patient with this phone (or MRN) and birth date, for registration in a chat flow.
+
+    Failures count against `key` (the conversation's channel and address) and are throttled exactly
+    like follower binds, and every failure looks the same. Raises Throttled."""
+    now = now or utcnow()
+    check_throttle(session, key, now)
+    patient: Patient | None = None
+    if phone is not None:
+        try:
+            patient = _match(session, phone, birth_date)
+        except InvalidPhoneNumber:
+            patient = None
+    elif mrn is not None:
+        patient = session.scalars(
+            sa.select(Patient).where(
+                Patient.mrn_bidx == Patient.code_index("mrn", mrn), Patient.birth_date == birth_date
+            )
+        ).first()
+    _attempt(
+        session, key, BindMethod.BIRTH_DATE, BindOutcome.FAILED if patient is None else BindOutcome.BOUND, now
+    )
+    return patient

@@ -19,6 +19,7 @@ from backend.followup.eligibility import channel_address, quiet_until
 from backend.models import (
     Appointment,
     AppointmentReminder,
+    ChannelPreference,
     Message,
     MessageStatus,
     OutboxItem,
@@ -38,10 +39,14 @@ from bots.messages import Outbound, Text
 REMINDER_CHANNELS = (Channel.WECHAT, Channel.SMS, Channel.WHATSAPP)  # tried in this order
 
 
-def reminder_channel(patient: Patient, booked_on: Channel) -> tuple[Channel, str] | None:
-    """Remind where the patient booked if that is an external channel, else the first they can get."""
-    order = ((booked_on,) if booked_on in EXTERNAL else ()) + REMINDER_CHANNELS
+def reminder_channel(
+    patient: Patient, booked_on: Channel, preferred: Channel | None = None
+) -> tuple[Channel, str] | None:
+    """The channel the patient prefers, else where they booked, else the first they can get (external
+    channels only: the web chat has no way to reach a patient who is not on the page)."""
+    order = tuple(c for c in (preferred, booked_on) if c in EXTERNAL) + REMINDER_CHANNELS
     for channel in order:
+        assert channel is not None
         address = channel_address(patient, channel)
         if address is not None:
             return channel, address
@@ -111,7 +116,8 @@ def schedule_reminders(
             sa.select(AppointmentReminder).where(AppointmentReminder.appointment_id == appointment.id)
         )
     }
-    target = reminder_channel(patient, appointment.channel)
+    preference = session.get(ChannelPreference, patient.id)
+    target = reminder_channel(patient, appointment.channel, preference.channel if preference else None)
     out = []
     for minutes, planned, _ in reminder_plan(appointment.starts_at, now):
         due = before_quiet_hours(planned, patient)

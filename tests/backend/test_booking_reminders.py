@@ -18,6 +18,7 @@ from backend.links import LinkKind, make_token
 from backend.models import (
     Appointment,
     AppointmentReminder,
+    ChannelPreference,
     Message,
     MessageStatus,
     OutboxItem,
@@ -204,6 +205,13 @@ def test_reminders_use_wechat_when_the_patient_follows_us_and_none_without_conta
         unreachable_id = unreachable.id
     reminders = _reminders(db, _book(clinic, unreachable_id, THU_15))
     assert [(r.status, r.outbox_item_id) for r in reminders] == [(ReminderStatus.UNREACHABLE, None)] * 2
+
+
+def test_reminders_follow_the_channel_the_patient_prefers(db: Session) -> None:
+    clinic, patient = _setup(whatsapp="+8613900000003")
+    with session_scope() as session:
+        session.add(ChannelPreference(patient_id=patient, channel=Channel.WHATSAPP, source="test"))
+    assert {r.channel for r in _reminders(db, _book(clinic, patient, WED_14))} == {Channel.WHATSAPP}
 
 
 def _ics(client: TestClient, token: str) -> Calendar:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.db import session_scope
+from backend.i18n import translations
 from backend.models import (
     Appointment,
     AppointmentEvent,
@@ -20,6 +23,7 @@ from backend.models import (
     Slot,
 )
 from backend.models.base import utcnow
+from backend.services.appointment_views import appointment_rows
 from backend.services.booking import (
     BookingRefused,
     do_book,
@@ -30,6 +34,7 @@ from backend.services.booking import (
 )
 from backend.services.booking_rules import Refusal, TimeOfDay
 from backend.services.schedules import do_generate_slots, find_slots, generate_all_slots
+from backend.web.deps import templates
 from bots.domain import Channel
 from tests import factories
 from tests.backend import booking_data
@@ -431,3 +436,27 @@ def test_a_started_appointment_can_no_longer_be_moved_or_cancelled(db: Session) 
             is Refusal.STARTED
         )
     assert _slot(db, slots[0].id).booked == 1
+
+
+def test_staff_rows_and_template_show_a_patients_appointments(db: Session) -> None:
+    now = utcnow()
+    with session_scope() as session:
+        clinic = booking_data.clinic(session, now=now)
+        slots = booking_data.slots_of(session, clinic)
+        (patient,) = [factories.patient(session).id]
+    kept, dropped = _book(patient, slots[0].id).id, _book(patient, slots[2].id).id
+    with session_scope() as session:
+        do_cancel(session, patient_id=patient, appointment_id=dropped, channel=Channel.WEBCHAT)
+        rows = appointment_rows(session, patient)
+    assert [(r.id, r.status, r.changes) for r in rows] == [(dropped, "cancelled", 1), (kept, "booked", 0)]
+    local = slots[0].starts_at.astimezone(SH)
+    assert rows[1].when == f"{local:%Y-%m-%d %H:%M} (Asia/Shanghai)" and rows[1].doctor.startswith("Dr Test")
+    template = templates.get_template("staff/patient/_appointments.html")
+    html = template.render(appointments=rows, _=translations("zh-CN").gettext)
+    assert "预约" in html and "已取消" in html and "已预约" in html and html.count("data-appointment=") == 2
+    empty = template.render(appointments=[], _=translations("vi").gettext)
+    assert "Chưa có lịch hẹn." in empty
+    source = Path(template.filename or "").read_text(encoding="utf-8")
+    for code in ("zh-CN", "vi"):  # every staff string of the section is translated
+        gettext = translations(code).gettext
+        assert all(gettext(key) != key for key in re.findall(r'_\("([^"]+)"\)', source))

@@ -108,8 +108,12 @@ class BookingPorts:
         }
         for key, condition in columns.items():
             value = _chosen(slots, key)
-            if key != without and value is not None:
+            if key == without or value is None:
+                continue
+            try:
                 query = query.where(condition(value))
+            except ValueError:  # not a filter value (a menu choice id left in the slot): no filter
+                continue
         moving = _int(slots, "bk_appointment")
         if moving is not None:
             current = self.session.get(Appointment, moving)

@@ -23,7 +23,7 @@ from backend.models import (
     Slot,
 )
 from backend.models.base import utcnow
-from backend.services.booking import do_book
+from backend.services.booking import do_book, do_reschedule
 from backend.settings import get_settings
 from bots.domain import Channel
 from tests import factories
@@ -228,3 +228,50 @@ def test_a_chat_without_free_slots_says_so(client: TestClient, db: Session) -> N
     chat.say("menu")
     chat.say(choice="book")
     assert "hiện không còn lịch trống" in chat.text()
+
+
+def test_the_fourth_move_of_a_day_is_refused_in_the_chat_with_the_reason(
+    client: TestClient, db: Session
+) -> None:
+    clinic = _clinic(db, capacity=3)
+    patient, chat = _patient_chat(client, db)
+    slots = booking_data.slots_of(db, clinic)
+    with session_scope() as session:
+        appointment = do_book(
+            session, patient_id=patient, slot_id=slots[0].id, channel=Channel.WEBCHAT, source="test"
+        ).id
+    for target in slots[1:4]:
+        with session_scope() as session:
+            do_reschedule(
+                session,
+                patient_id=patient,
+                appointment_id=appointment,
+                slot_id=target.id,
+                channel=Channel.SMS,
+            )
+    chat.say("menu")
+    chat.say(choice="appointments")
+    chat.say(choice="move")
+    chat.say(choice=str(appointment))
+    chat.say(choice="other")  # any doctor of the department
+    chat.say(choice="any")
+    chat.say(choice="any")
+    chat.say(choice=next(c["payload"] for c in chat.choices() if c["payload"].isdigit()))
+    chat.say("yes")
+    assert "already changed appointments 3 times today" in chat.text()
+    db.expire_all()
+    row = db.get(Appointment, appointment)
+    assert row is not None and row.slot_id == slots[3].id and row.sequence == 3
+
+
+def test_nonsense_in_the_booking_dialogue_is_clarified_then_handed_to_staff(
+    client: TestClient, db: Session
+) -> None:
+    _clinic(db)
+    _, chat = _patient_chat(client, db)
+    chat.say("menu")
+    chat.say(choice="book")
+    chat.say("🙃🙃🙃")
+    assert "number of a department" in chat.text()
+    chat.say("x" * 4000)
+    assert "care team" in chat.text()  # two failed clarifications: a person takes over

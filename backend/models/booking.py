@@ -140,7 +140,7 @@ class AppointmentEvent(Base):
 
 
 class ReminderStatus(StrEnum):
-    SCHEDULED = "scheduled"  # an outbox item waits for its time (the outbox's gates still apply)
+    SCHEDULED = "scheduled"  # its outbox item carries it: waiting for its time, or gone (see its status)
     CANCELLED = "cancelled"  # the appointment was cancelled or moved before it went
     UNREACHABLE = "unreachable"  # the patient has no external channel to remind them on
     SKIPPED = "skipped"  # its time had already passed when the appointment was booked or moved

@@ -76,17 +76,19 @@ def describe(session: Session, slot: Slot, lang: str, zone: str) -> dict[str, st
     }
 
 
-def _suppress(session: Session, item_id: int | None, reason: str) -> None:
-    """Stop a queued reminder: only a pending item can be stopped (one being handed over already went)."""
+def _suppress(session: Session, item_id: int | None, reason: str) -> bool:
+    """Stop a queued reminder: only a pending item can be stopped (one being handed over already went).
+    Returns whether it was stopped."""
     if item_id is None:
-        return
+        return False
     result = session.execute(
         sa.update(OutboxItem)
         .where(OutboxItem.id == item_id, OutboxItem.status == OutboxStatus.PENDING)
         .values(status=OutboxStatus.SUPPRESSED, reason=reason)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount:  # type: ignore[attr-defined]
+    stopped = bool(result.rowcount)  # type: ignore[attr-defined]
+    if stopped:
         session.execute(
             sa.update(Message)
             .where(
@@ -96,9 +98,10 @@ def _suppress(session: Session, item_id: int | None, reason: str) -> None:
             .values(status=MessageStatus.NOT_SENT)
             .execution_options(synchronize_session=False)
         )
-    item = session.get(OutboxItem, item_id)
-    if item is not None:
-        session.expire(item)
+    loaded = session.identity_map.get(session.identity_key(OutboxItem, item_id))
+    if loaded is not None:
+        session.expire(loaded)
+    return stopped
 
 
 def schedule_reminders(
@@ -163,7 +166,8 @@ def cancel_reminders(session: Session, appointment: Appointment, now: datetime) 
             AppointmentReminder.status == ReminderStatus.SCHEDULED,
         )
     ):
-        _suppress(session, reminder.outbox_item_id, "appointment_cancelled")
-        reminder.status, reminder.updated_at = ReminderStatus.CANCELLED, now
-        stopped += 1
+        if _suppress(session, reminder.outbox_item_id, "appointment_cancelled"):
+            reminder.status, reminder.updated_at = ReminderStatus.CANCELLED, now
+            stopped += 1
+        # else it went already (sent, or being handed to the provider): its outbox item says how it went
     return stopped

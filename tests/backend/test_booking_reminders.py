@@ -166,6 +166,28 @@ def test_a_cancelled_appointments_reminders_never_go_out(twilio: FakeTwilio, db:
     assert twilio.messages == []
 
 
+def test_cancelling_after_the_first_reminder_went_stops_only_the_second(
+    twilio: FakeTwilio, db: Session
+) -> None:
+    clinic, patient = _setup()
+    appointment = _book(clinic, patient, WED_14)
+    after_first = WED_14 - timedelta(hours=24) + timedelta(minutes=1)
+    drain_outbox(after_first)
+    assert len(twilio.messages) == 1
+    with session_scope() as session:
+        do_cancel(
+            session, patient_id=patient, appointment_id=appointment, channel=Channel.WEBCHAT, now=after_first
+        )
+    day, two = _reminders(db, appointment)
+    assert (day.status, _item(db, day.outbox_item_id).status) == (ReminderStatus.SCHEDULED, OutboxStatus.SENT)
+    assert (two.status, _item(db, two.outbox_item_id).status) == (
+        ReminderStatus.CANCELLED,
+        OutboxStatus.SUPPRESSED,
+    )
+    drain_outbox(WED_14 - timedelta(hours=2) + timedelta(minutes=1))
+    assert len(twilio.messages) == 1
+
+
 def test_the_outbox_gates_still_apply_to_reminders(twilio: FakeTwilio, db: Session) -> None:
     clinic, patient = _setup()
     appointment = _book(clinic, patient, WED_14)

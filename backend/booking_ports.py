@@ -23,7 +23,6 @@ from backend.models import (
     Clinician,
     Conversation,
     Department,
-    DoctorSchedule,
     Patient,
     Site,
     Slot,
@@ -37,6 +36,7 @@ from backend.services.booking import (
     upcoming_appointments,
 )
 from backend.services.booking_rules import TimeOfDay
+from backend.services.schedules import free_slot_query
 from backend.settings import get_settings
 from bots.catalog import Catalog
 from bots.domain import Channel
@@ -94,32 +94,27 @@ class BookingPorts:
 
     def _free(self, slots: Mapping[str, Any], *, without: str | None = None) -> sa.Select[Any]:
         """Free future slots matching the chosen filters (all but `without`)."""
-        query = (
-            sa.select(Slot)
-            .join(DoctorSchedule, DoctorSchedule.id == Slot.schedule_id)
-            .where(Slot.starts_at > utcnow(), Slot.booked < Slot.capacity, DoctorSchedule.active.is_(True))
-        )
-        columns: dict[str, Callable[[str], Any]] = {
-            "bk_department": lambda v: Slot.department_id == int(v),
-            "bk_doctor": lambda v: Slot.clinician_id == int(v),
-            "bk_date": lambda v: Slot.local_date == date.fromisoformat(v),
-            "bk_part": lambda v: Slot.time_of_day == TimeOfDay(v).value,
-            "bk_site": lambda v: Slot.site_id == int(v),
+        parsers: dict[str, tuple[str, Callable[[str], Any]]] = {
+            "bk_department": ("department_id", int),
+            "bk_doctor": ("clinician_id", int),
+            "bk_date": ("on", date.fromisoformat),
+            "bk_part": ("part_of_day", TimeOfDay),
+            "bk_site": ("site_id", int),
         }
-        for key, condition in columns.items():
+        filters: dict[str, Any] = {}
+        for key, (name, parse) in parsers.items():
             value = _chosen(slots, key)
             if key == without or value is None:
                 continue
             try:
-                query = query.where(condition(value))
+                filters[name] = parse(value)
             except ValueError:  # not a filter value (a menu choice id left in the slot): no filter
                 continue
         moving = _int(slots, "bk_appointment")
-        if moving is not None:
-            current = self.session.get(Appointment, moving)
-            if current is not None:
-                query = query.where(Slot.id != current.slot_id)
-        return query
+        current = self.session.get(Appointment, moving) if moving is not None else None
+        return free_slot_query(
+            now=utcnow(), exclude_slot_ids=[current.slot_id] if current is not None else [], **filters
+        )
 
     def _when(self, at: datetime) -> str:
         return at.astimezone(self._zone()).strftime("%Y-%m-%d %H:%M")

@@ -140,28 +140,22 @@ def generate_all_slots(now: datetime | None = None) -> int:
     return total
 
 
-def find_slots(
-    session: Session,
+def free_slot_query(
     *,
-    now: datetime | None = None,
+    now: datetime,
     department_id: int | None = None,
     clinician_id: int | None = None,
     site_id: int | None = None,
     on: date | None = None,
     part_of_day: TimeOfDay | None = None,
     exclude_slot_ids: Sequence[int] = (),
-    limit: int = 20,
-) -> list[Slot]:
-    """Free future slots, soonest first: past and full slots and slots of paused schedules never appear.
-    `on` is a date at the slot's site. Clinician, department and site are loaded with the slots."""
-    now = now or utcnow()
+) -> sa.Select[Slot]:
+    """Free future slots matching the filters (None: any): past and full slots and slots of paused
+    schedules never match. `on` is a date at the slot's site."""
     query = (
         sa.select(Slot)
         .join(DoctorSchedule, DoctorSchedule.id == Slot.schedule_id)
         .where(Slot.starts_at > now, Slot.booked < Slot.capacity, DoctorSchedule.active.is_(True))
-        .options(joinedload(Slot.clinician), joinedload(Slot.department), joinedload(Slot.site))
-        .order_by(Slot.starts_at, Slot.id)
-        .limit(limit)
     )
     if department_id is not None:
         query = query.where(Slot.department_id == department_id)
@@ -175,6 +169,36 @@ def find_slots(
         query = query.where(Slot.time_of_day == part_of_day.value)
     if exclude_slot_ids:
         query = query.where(Slot.id.not_in(list(exclude_slot_ids)))
+    return query
+
+
+def find_slots(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    department_id: int | None = None,
+    clinician_id: int | None = None,
+    site_id: int | None = None,
+    on: date | None = None,
+    part_of_day: TimeOfDay | None = None,
+    exclude_slot_ids: Sequence[int] = (),
+    limit: int = 20,
+) -> list[Slot]:
+    """Free future slots, soonest first, with clinician, department and site loaded."""
+    query = free_slot_query(
+        now=now or utcnow(),
+        department_id=department_id,
+        clinician_id=clinician_id,
+        site_id=site_id,
+        on=on,
+        part_of_day=part_of_day,
+        exclude_slot_ids=exclude_slot_ids,
+    )
+    query = (
+        query.options(joinedload(Slot.clinician), joinedload(Slot.department), joinedload(Slot.site))
+        .order_by(Slot.starts_at, Slot.id)
+        .limit(limit)
+    )
     return list(session.scalars(query).unique())
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.auth import hash_password
+from backend.demo_booking import seed_schedules
 from backend.models import (
     Anchor,
     Clinician,
@@ -26,6 +27,7 @@ from backend.models import (
     Ward,
 )
 from backend.models.base import utcnow
+from backend.settings import get_settings
 
 DEPARTMENTS = [
     (
@@ -259,6 +261,7 @@ def seed(
             )
     session.flush()
     _plans(session, {dept.code: dept.id for dept, *_ in departments})
+    seed_schedules(session, timezone=get_settings().default_timezone, now=now)
     return DemoLogins("admin", totp_secret, "agent", "nurse", DEMO_PASSWORD)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.booking_ports import BookingPorts
 from backend.content import load_answer_messages
 from backend.followup.catalog import definition_of, latest_version
 from backend.models import ChannelPreference, Conversation, Department, Patient, QuestionnaireVersion
@@ -46,14 +47,20 @@ class DatabasePorts:
         )
 
     def ports(self) -> Ports:
+        booking = BookingPorts(self.session, self.conversation, self.catalog)
         return Ports(
             choices={
                 "departments": self.departments,
                 "consents": self.consents,
                 "channels": self.channels,
                 "surveys": self.surveys,
+                **booking.choices(),
             },
-            actions={"identify_patient": self.identify_patient, "set_preferred_channel": self.set_channel},
+            actions={
+                "identify_patient": self.identify_patient,
+                "set_preferred_channel": self.set_channel,
+                **booking.actions(),
+            },
             surveys=self,
         )
 

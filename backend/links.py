@@ -22,6 +22,7 @@ from backend.settings import Settings
 class LinkKind(StrEnum):
     CHAT = "c"  # payload: patient id
     FORM = "q"  # payload: questionnaire response id
+    CALENDAR = "a"  # payload: appointment id (its .ics file, /a/<token>)
 
 
 class LinkInvalid(Exception):

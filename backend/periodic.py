@@ -15,6 +15,7 @@ from backend.jobs import enqueue
 from backend.models import Direction, LoginAttempt, Message, MessageStatus, StaffSession
 from backend.models.base import utcnow
 from backend.services.inbox import escalate_breached_tasks
+from backend.services.schedules import generate_all_slots
 from backend.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (escalate_breached_tasks, 60),
     (end_idle_sessions, 300),
     (prune_login_attempts, 86400),
+    (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
 )
 
 

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     login_window_minutes: int = 15
     chat_link_days: int = 7
     form_link_days: int = 14
+    calendar_link_days: int = 90  # an appointment's .ics link
     max_message_bytes: int = 4096
     job_queue: str = "careloop"
     nlu_url: str | None = Field(

@@ -3,6 +3,17 @@
 from backend.models.audit import AuditEvent
 from backend.models.base import Base
 from backend.models.binding import BindAttempt, BindCode, BindMethod, BindOutcome, DepartmentLink
+from backend.models.booking import (
+    Appointment,
+    AppointmentEvent,
+    AppointmentEventKind,
+    AppointmentReminder,
+    AppointmentStatus,
+    DoctorSchedule,
+    ReminderStatus,
+    Site,
+    Slot,
+)
 from backend.models.dialogue import ChannelPreference, ConversationStep
 from backend.models.followup import (
     Anchor,
@@ -24,6 +35,11 @@ from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
 
 __all__ = [
     "Anchor",
+    "Appointment",
+    "AppointmentEvent",
+    "AppointmentEventKind",
+    "AppointmentReminder",
+    "AppointmentStatus",
     "AuditEvent",
     "Base",
     "BindAttempt",
@@ -40,6 +56,7 @@ __all__ = [
     "Department",
     "DepartmentLink",
     "Direction",
+    "DoctorSchedule",
     "Encounter",
     "EncounterKind",
     "Finding",
@@ -55,10 +72,13 @@ __all__ = [
     "Patient",
     "QuestionnaireResponse",
     "QuestionnaireVersion",
+    "ReminderStatus",
     "ResolutionCode",
     "ResponseStatus",
     "Role",
     "Sex",
+    "Site",
+    "Slot",
     "StaffSession",
     "StaffUser",
     "Task",

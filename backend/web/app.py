@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.settings import get_settings
-from backend.web import chat, flows, forms, hooks, inbox, media, messages, staff, stats, wechat_pages
+from backend.web import appointments, chat, flows, forms, hooks, inbox, media, messages, staff, stats, wechat_pages
 from backend.web.deps import NotSignedIn
 
 
@@ -30,6 +30,7 @@ def create_app() -> FastAPI:
     app.include_router(inbox.router)
     app.include_router(media.router)
     app.include_router(wechat_pages.router)
+    app.include_router(appointments.router)
 
     @app.exception_handler(NotSignedIn)
     async def _to_sign_in(request: Request, _exc: NotSignedIn) -> Response:

@@ -3,6 +3,17 @@
 from backend.models.audit import AuditEvent
 from backend.models.base import Base
 from backend.models.binding import BindAttempt, BindCode, BindMethod, BindOutcome, DepartmentLink
+from backend.models.cases import (
+    CaseAttachment,
+    CaseDepartment,
+    CaseKind,
+    CaseProgress,
+    CaseSource,
+    FeedbackCase,
+    HandlingRecord,
+    RecordKind,
+    Satisfaction,
+)
 from backend.models.followup import (
     Anchor,
     Finding,
@@ -29,6 +40,11 @@ __all__ = [
     "BindCode",
     "BindMethod",
     "BindOutcome",
+    "CaseAttachment",
+    "CaseDepartment",
+    "CaseKind",
+    "CaseProgress",
+    "CaseSource",
     "Clinician",
     "ClinicianKind",
     "ConsentEvent",
@@ -39,8 +55,10 @@ __all__ = [
     "Direction",
     "Encounter",
     "EncounterKind",
+    "FeedbackCase",
     "Finding",
     "FollowUpPlan",
+    "HandlingRecord",
     "LoginAttempt",
     "Message",
     "MessageStatus",
@@ -52,9 +70,11 @@ __all__ = [
     "Patient",
     "QuestionnaireResponse",
     "QuestionnaireVersion",
+    "RecordKind",
     "ResolutionCode",
     "ResponseStatus",
     "Role",
+    "Satisfaction",
     "Sex",
     "StaffSession",
     "StaffUser",

@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
 from backend import db as db_module
+from backend.i18n import translations
 from backend.links import LinkKind, make_token
 from backend.models import (
     AuditEvent,
@@ -580,3 +581,21 @@ def test_a_patient_sends_a_complaint_from_the_mobile_page_in_their_language(
     assert client.get("/f/forged").status_code == 404
     chat_token = make_token(get_settings(), LinkKind.CHAT, w.alice.id)
     assert client.get(f"/f/{chat_token}").status_code == 404  # a chat link is not a feedback link
+
+
+def test_every_case_label_and_section_string_is_translated() -> None:
+    """The code names shown through label() and the patient-page section (outside the glob of
+    test_every_staff_ui_string_is_translated) have zh-CN and vi entries."""
+    import re
+
+    from backend.i18n import CATALOG_DIR
+    from backend.web.cases import LABELS
+
+    used = {english for group in LABELS.values() for english in group.values()}
+    section = (CATALOG_DIR.parent / "web" / "templates" / "staff" / "patient" / "_cases.html").read_text(
+        "utf-8"
+    )
+    used |= set(re.findall(r'_\("([^"]+)"\)', section))
+    for lang in ("zh-CN", "vi"):
+        gettext = translations(lang).gettext
+        assert [u for u in sorted(used) if gettext(u) == u] == [], lang

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from backend.i18n import translations
 from backend.models import (
@@ -19,6 +19,7 @@ from backend.models import (
     CaseKind,
     CaseProgress,
     CaseSource,
+    Department,
     FeedbackCase,
     HandlingRecord,
     OutboxItem,
@@ -35,7 +36,6 @@ from backend.services.message_log import InvalidFilter
 from backend.services.patients import department_ids, may_view
 from backend.settings import get_settings
 from backend.web.deps import SessionDep, StaffDep, client_ip
-from backend.web.inbox import _departments, _staff
 from backend.web.staff import check_csrf, render
 from bots.domain import Channel
 
@@ -69,6 +69,16 @@ def labeller(lang: str) -> Callable[[str, str], str]:
         return gettext(english) if english else code
 
     return label
+
+
+def _departments(db: Session) -> list[Department]:
+    return list(db.scalars(sa.select(Department).order_by(Department.name)))
+
+
+def _staff(db: Session) -> list[StaffUser]:
+    """Active staff, with their departments (assignment targets are checked against them)."""
+    query = sa.select(StaffUser).where(StaffUser.active).options(selectinload(StaffUser.departments))
+    return list(db.scalars(query.order_by(StaffUser.display_name)))
 
 
 def base_context(db: Session, staff: StaffSession) -> dict[str, Any]:

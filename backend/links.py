@@ -1,4 +1,4 @@
-"""Signed, expiring links for patients (`/c/<token>` chat, `/q/<token>` form) and their short forms.
+"""Signed, expiring links for patients (`/c/` chat, `/q/` form, `/f/` feedback) and their short forms.
 
 The long tokens are itsdangerous's (about 40 characters). SMS pays per segment, and a Chinese or
 Vietnamese SMS segment holds only 67 characters, so messages carry `/s/<code>` instead: the kind, the
@@ -23,6 +23,7 @@ class LinkKind(StrEnum):
     CHAT = "c"  # payload: patient id
     FORM = "q"  # payload: questionnaire response id
     CALENDAR = "a"  # payload: appointment id (its .ics file, /a/<token>)
+    FEEDBACK = "f"  # payload: patient id (the complaint/praise page)
 
 
 class LinkInvalid(Exception):

@@ -30,20 +30,28 @@ def _kind(message_id: int) -> str:
     return f"media:{message_id}"
 
 
-def store_blob(settings: Settings, message_id: int, data: bytes) -> str:
-    if len(data) > settings.max_media_bytes:
-        raise MediaTooLarge(f"{len(data)} bytes")
+def seal_to_file(settings: Settings, kind: str, data: bytes) -> str:
+    """Seal `data` (with `kind` bound in) into a new randomly named file under `media_dir`; its name."""
     name = f"{secrets.token_hex(16)}.bin"
     settings.media_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.media_dir / name
-    path.write_bytes(current_cipher().seal(_kind(message_id), data))
+    (settings.media_dir / name).write_bytes(current_cipher().seal(kind, data))
     return name
 
 
-def load_blob(settings: Settings, message_id: int, name: str) -> bytes:
+def unseal_file(settings: Settings, kind: str, name: str) -> bytes:
     if not name.endswith(".bin") or "/" in name or name.startswith("."):
         raise FileNotFoundError(name)
-    return current_cipher().unseal(_kind(message_id), (settings.media_dir / name).read_bytes())
+    return current_cipher().unseal(kind, (settings.media_dir / name).read_bytes())
+
+
+def store_blob(settings: Settings, message_id: int, data: bytes) -> str:
+    if len(data) > settings.max_media_bytes:
+        raise MediaTooLarge(f"{len(data)} bytes")
+    return seal_to_file(settings, _kind(message_id), data)
+
+
+def load_blob(settings: Settings, message_id: int, name: str) -> bytes:
+    return unseal_file(settings, _kind(message_id), name)
 
 
 def _download(channel: Channel, item: dict[str, Any], settings: Settings) -> tuple[bytes, str]:

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     chat_link_days: int = 7
     form_link_days: int = 14
     calendar_link_days: int = 90  # an appointment's .ics link
+    feedback_link_days: int = 30
     max_message_bytes: int = 4096
     job_queue: str = "careloop"
     nlu_url: str | None = Field(
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
     nlu_min_confidence: float = 0.6
     media_dir: Path = REPO_ROOT / "var" / "media"  # patients' images and voice notes, encrypted
     max_media_bytes: int = 10 * 1024 * 1024
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="feedback case evidence")
     # --- messaging channels (issue 4); base URLs are settings so tests can point them at local fakes
     quiet_hours_start: int = Field(default=21, ge=0, le=23, description="local hour quiet time starts")
     quiet_hours_end: int = Field(default=8, ge=0, le=23, description="local hour quiet time ends")

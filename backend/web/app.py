@@ -11,7 +11,23 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.settings import get_settings
-from backend.web import appointments, chat, flows, forms, hooks, inbox, media, messages, staff, stats, wechat_pages
+from backend.web import (
+    appointments,
+    case_actions,
+    case_reports,
+    cases,
+    chat,
+    feedback,
+    flows,
+    forms,
+    hooks,
+    inbox,
+    media,
+    messages,
+    staff,
+    stats,
+    wechat_pages,
+)
 from backend.web.deps import NotSignedIn
 
 
@@ -31,6 +47,10 @@ def create_app() -> FastAPI:
     app.include_router(media.router)
     app.include_router(wechat_pages.router)
     app.include_router(appointments.router)
+    app.include_router(case_reports.router)  # before cases: its fixed paths beat /staff/cases/{id}
+    app.include_router(cases.router)
+    app.include_router(case_actions.router)
+    app.include_router(feedback.router)
 
     @app.exception_handler(NotSignedIn)
     async def _to_sign_in(request: Request, _exc: NotSignedIn) -> Response:
@@ -56,7 +76,7 @@ def create_app() -> FastAPI:
             "Content-Security-Policy",
             "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:",
         )
-        if request.url.path.startswith(("/staff", "/c/", "/q/")):
+        if request.url.path.startswith(("/staff", "/c/", "/q/", "/f/")):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -248,6 +248,12 @@ def _act(request: Request, db: Session, staff: StaffSession, task_id: int, token
     return _denied(request, db, staff, task_id) if task is None else task
 
 
+def _not_a_case(task: Task) -> None:
+    """A feedback case's task closes, reopens and moves with its case (its page keeps both in step)."""
+    if task.source_type == "feedback_case":
+        raise ActionRefused("handled_on_case_page")
+
+
 def _done(task_id: int) -> Response:
     return RedirectResponse(f"/staff/inbox/{task_id}", status_code=303)
 
@@ -317,6 +323,7 @@ def transfer(
     csrf_token: str = Form(max_length=128),
 ) -> Response:
     def verb(task: Task) -> None:
+        _not_a_case(task)
         if db.get(Department, department) is None:
             raise ActionRefused("no_such_department")
         inbox.do_transfer(
@@ -356,6 +363,7 @@ def close(
     csrf_token: str = Form(max_length=128),
 ) -> Response:
     def verb(task: Task) -> None:
+        _not_a_case(task)
         if code not in set(ResolutionCode):
             raise ActionRefused("no_such_code")
         inbox.do_close(
@@ -375,6 +383,7 @@ def reopen(
     request: Request, task_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
 ) -> Response:
     def verb(task: Task) -> None:
+        _not_a_case(task)
         inbox.do_reopen(db, task=task, staff_id=staff.staff_id, ip=client_ip(request))
 
     return _perform(request, db, staff, task_id, csrf_token, verb)

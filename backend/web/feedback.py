@@ -1,0 +1,137 @@
+"""The patient's mobile feedback page `/f/<token>`: a complaint, praise or suggestion, in their language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from backend.content import load_catalog
+from backend.i18n import negotiate
+from backend.links import LinkExpired, LinkInvalid, LinkKind, read_token
+from backend.models import CaseKind, CaseSource, Department, FeedbackCase, Patient
+from backend.services import case_queries, cases
+from backend.services.inbox import ActionRefused
+from backend.settings import Settings
+from backend.web.deps import SessionDep, SettingsDep, templates
+from bots.domain import pick_language
+
+router = APIRouter()
+FIELDS = ("kind", "category", "department", "text", "anonymous")
+
+
+def _patient(db: Session, settings: Settings, token: str) -> Patient | tuple[int, str]:
+    try:
+        patient_id = read_token(settings, LinkKind.FEEDBACK, token, settings.feedback_link_days * 86400)
+    except LinkExpired:
+        return 410, "feedback.link_expired"
+    except LinkInvalid:
+        return 404, "feedback.link_invalid"
+    return db.get(Patient, patient_id) or (404, "feedback.link_invalid")
+
+
+def _page(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    lang: str,
+    context: dict[str, Any],
+    status: int = 200,
+) -> Response:
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    departments = list(db.scalars(sa.select(Department).order_by(Department.name)))
+    return templates.TemplateResponse(
+        request,
+        "feedback/page.html",
+        {
+            "lang": lang,
+            "t": lambda key, **kw: catalog.text(lang, key, **kw),
+            "kinds": [k.value for k in CaseKind],
+            "categories": case_queries.categories(settings.content_dir),
+            "departments": [(d.id, d.names.get(lang, d.name)) for d in departments],
+            "limit": cases.MAX_TEXT,
+            "f": {},
+            "error": None,
+            "sent": None,
+            "refused": None,
+            **context,
+        },
+        status_code=status,
+    )
+
+
+def _refused(request: Request, db: Session, settings: Settings, refusal: tuple[int, str]) -> Response:
+    lang = (
+        negotiate(request.headers.get("accept-language"))
+        if request.headers.get("accept-language")
+        else (pick_language(settings.default_language))
+    )
+    return _page(request, db, settings, lang, {"refused": refusal[1]}, refusal[0])
+
+
+@router.get("/f/{token}", response_class=HTMLResponse)
+def feedback_page(
+    token: str, request: Request, db: SessionDep, settings: SettingsDep, sent: int = 0
+) -> Response:
+    patient = _patient(db, settings, token)
+    if not isinstance(patient, Patient):
+        return _refused(request, db, settings, patient)
+    lang = pick_language(patient.language)
+    case = db.get(FeedbackCase, sent) if sent else None
+    shown = case.id if case is not None and case.patient_id == patient.id else None
+    return _page(request, db, settings, lang, {"token": token, "sent": shown})
+
+
+@router.post("/f/{token}")
+def submit_feedback(
+    token: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    kind: str = Form(default="", max_length=32),
+    category: str = Form(default="", max_length=64),
+    department: str = Form(default="", max_length=12),
+    text: str = Form(default="", max_length=cases.MAX_TEXT * 2),
+    anonymous: str = Form(default="", max_length=8),
+) -> Response:
+    patient = _patient(db, settings, token)
+    if not isinstance(patient, Patient):
+        return _refused(request, db, settings, patient)
+    lang = pick_language(patient.language)
+    values = {
+        "kind": kind,
+        "category": category,
+        "department": department,
+        "text": text,
+        "anonymous": anonymous,
+    }
+    codes = {c.code for c in case_queries.categories(settings.content_dir)}
+    bad_department = bool(department) and (
+        not department.isdigit() or db.get(Department, int(department)) is None
+    )
+    error = (
+        "feedback.choose" if kind not in set(CaseKind) or category not in codes or bad_department else None
+    )
+    if error is None:
+        try:
+            case = cases.register(
+                db,
+                kind=CaseKind(kind),
+                category=category,
+                text=text,
+                patient_id=patient.id,
+                anonymous=bool(anonymous),
+                department_id=int(department) if department else None,
+                source=CaseSource.MOBILE,
+                actor="patient",
+            )
+        except ActionRefused:
+            db.rollback()
+            error = "feedback.text_required"
+    if error is not None:
+        return _page(request, db, settings, lang, {"token": token, "f": values, "error": error}, 400)
+    db.commit()
+    return RedirectResponse(f"/f/{token}?sent={case.id}", status_code=303)

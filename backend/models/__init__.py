@@ -17,6 +17,7 @@ from backend.models.messaging import Conversation, ConversationOwner, Direction,
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
+from backend.models.record import HomeLayout, SpotCheck, SpotCheckItem, SpotVerdict
 from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
@@ -41,6 +42,7 @@ __all__ = [
     "EncounterKind",
     "Finding",
     "FollowUpPlan",
+    "HomeLayout",
     "LoginAttempt",
     "Message",
     "MessageStatus",
@@ -56,6 +58,9 @@ __all__ = [
     "ResponseStatus",
     "Role",
     "Sex",
+    "SpotCheck",
+    "SpotCheckItem",
+    "SpotVerdict",
     "StaffSession",
     "StaffUser",
     "Task",

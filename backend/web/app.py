@@ -11,7 +11,20 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.settings import get_settings
-from backend.web import chat, forms, hooks, inbox, media, messages, staff, stats, wechat_pages
+from backend.web import (
+    chat,
+    forms,
+    hooks,
+    home,
+    inbox,
+    media,
+    messages,
+    record,
+    spot_checks,
+    staff,
+    stats,
+    wechat_pages,
+)
 from backend.web.deps import NotSignedIn
 
 
@@ -24,6 +37,9 @@ def create_app() -> FastAPI:
     app.include_router(hooks.router)
     app.include_router(forms.router)
     app.include_router(staff.router)
+    app.include_router(home.router)
+    app.include_router(record.router)
+    app.include_router(spot_checks.router)
     app.include_router(stats.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)

@@ -51,7 +51,7 @@ def test_patient_chats_and_admin_sees_the_conversation(live_server: str, browser
     staff_page.get_by_label("Authenticator code").fill(pyotp.TOTP(admin.totp_secret or "").now())
     staff_page.get_by_role("button", name="Sign in").click()
     expect(staff_page.get_by_role("heading", name="Patients")).to_be_visible()
-    staff_page.get_by_label("Name, phone or MRN").fill("王秀英")
+    staff_page.get_by_label("Name, phone, MRN or ID number").fill("王秀英")
     staff_page.get_by_role("button", name="Search").click()
     staff_page.get_by_role("link", name="王秀英").click()
     conversation = staff_page.locator("article.conversation")

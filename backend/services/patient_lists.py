@@ -162,7 +162,9 @@ def patient_rows(
             patients = patients.where(text_matches(filters.text))
         if filters.flag:
             patients = patients.where(_flag_condition(filters.flag))
-        found = session.scalars(scoped_to_user(patients, user).order_by(Patient.name, Patient.id).limit(limit))
+        found = session.scalars(
+            scoped_to_user(patients, user).order_by(Patient.name, Patient.id).limit(limit)
+        )
         return [PatientRow(p, None, "", "", "", "") for p in found]
     doctor, nurse = aliased(Clinician), aliased(Clinician)
     query = (

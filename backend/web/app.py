@@ -14,8 +14,8 @@ from backend.settings import get_settings
 from backend.web import (
     chat,
     forms,
-    hooks,
     home,
+    hooks,
     inbox,
     media,
     messages,

@@ -50,8 +50,9 @@ def sample(
     ids: Sequence[int], seed: str, *, ratio: float | None = None, count: int | None = None
 ) -> list[int]:
     """A stable sample: each id ranked by a hash of (seed, id), the first n taken, returned sorted.
-    The same ids and seed always give the same sample, and an id's rank does not depend on the others,
-    so adding rows later never reshuffles who was drawn. n is `count`, or `ratio` of the ids rounded up."""
+    The same ids and seed always give the same sample, and an id's rank does not depend on the others
+    (a later draw over more rows may add new ones, never reorder the old). n is `count`, or `ratio` of the
+    ids rounded up."""
     if (ratio is None) == (count is None):
         raise SpotCheckRefused("ratio_or_count")
     if ratio is not None and not 0 < ratio <= 1:

@@ -16,6 +16,7 @@ from backend.db import session_scope
 from backend.models import (
     Conversation,
     Patient,
+    QuestionnaireResponse,
     StaffSession,
     StaffUser,
     Task,
@@ -182,7 +183,22 @@ def task_for(session: Session, *, user: StaffUser, task_id: int) -> Task | None:
 
 
 def conversation_of(session: Session, task: Task) -> Conversation | None:
-    return session.get(Conversation, task.source_id) if task.source_type == "conversation" else None
+    """The conversation a task is about: the hand-off's own, or for an abnormal answer the patient's latest
+    conversation on the channel the questionnaire was answered on (where a reply reaches them)."""
+    if task.source_type == "conversation":
+        return session.get(Conversation, task.source_id)
+    if task.source_type == "response":
+        response = session.get(QuestionnaireResponse, task.source_id)
+        if response is None:
+            return None
+        found: Conversation | None = session.scalars(
+            sa.select(Conversation)
+            .where(Conversation.patient_id == response.patient_id, Conversation.channel == response.channel)
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        ).first()
+        return found
+    return None
 
 
 def events_of(session: Session, task_id: int) -> list[TaskEvent]:

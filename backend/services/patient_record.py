@@ -16,6 +16,7 @@ from backend.followup.responses import do_start_response
 from backend.models import (
     Conversation,
     Direction,
+    Encounter,
     Message,
     MessageStatus,
     OutboxItem,
@@ -32,6 +33,7 @@ from backend.outbox import gates
 from backend.outbox.enqueue import EXTERNAL, do_enqueue
 from backend.services import audit
 from backend.services.conversations import get_or_create_conversation
+from backend.services.patients import department_ids
 from bots.domain import Channel, ConsentPurpose, pick_language
 from bots.messages import Outbound, Text
 
@@ -101,6 +103,16 @@ def timeline(session: Session, patient_id: int, limit: int = TIMELINE_LIMIT) -> 
 
 
 # --- quick actions --------------------------------------------------------------------------------
+
+
+def latest_visit(session: Session, patient_id: int, departments: set[int] | None) -> Encounter | None:
+    query = sa.select(Encounter).where(Encounter.patient_id == patient_id)
+    if departments is not None:
+        query = query.where(Encounter.department_id.in_(departments))
+    found: Encounter | None = session.scalars(
+        query.order_by(Encounter.started_at.desc(), Encounter.id.desc()).limit(1)
+    ).first()
+    return found
 
 
 def preflight(session: Session, patient: Patient, channel: Channel, now: datetime) -> gates.Verdict:
@@ -206,12 +218,15 @@ def do_send_questionnaire(
     patient: Patient,
     channel: Channel,
     questionnaire_id: str,
-    staff_id: int,
+    user: StaffUser,
     ip: str | None = None,
     now: datetime | None = None,
 ) -> int | None:
-    """Start a response and send its form link, as the follow-up dispatcher does. Returns the outbox id."""
+    """Start a response and send its form link, as the follow-up dispatcher does. The response belongs to
+    the patient's latest visit in the sender's departments, so its findings reach that department's inbox.
+    Returns the outbox id."""
     now = now or utcnow()
+    staff_id = user.id
     version = latest_version(session, questionnaire_id)
     if version is None:
         raise ActionRefused("not_published")
@@ -220,6 +235,9 @@ def do_send_questionnaire(
     response = do_start_response(
         session, version=version, patient_id=patient.id, channel=channel, language=lang, now=now
     )
+    visit = latest_visit(session, patient.id, department_ids(user))
+    if visit is not None:
+        response.encounter_id, response.department_id = visit.id, visit.department_id
     item_id = do_send_form_invite(
         session,
         response=response,

@@ -17,6 +17,7 @@ from backend.web import (
     home,
     hooks,
     inbox,
+    inbox_task,
     media,
     messages,
     record,
@@ -43,6 +44,7 @@ def create_app() -> FastAPI:
     app.include_router(stats.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)
+    app.include_router(inbox_task.router)  # after inbox: /events before /{task_id}
     app.include_router(media.router)
     app.include_router(wechat_pages.router)
 

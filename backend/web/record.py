@@ -262,7 +262,7 @@ def send_questionnaire(
             patient=patient,
             channel=_channel(channel),
             questionnaire_id=questionnaire,
-            staff_id=staff.staff_id,
+            user=staff.staff,
             ip=client_ip(request),
         )
     except ActionRefused as exc:

@@ -450,10 +450,11 @@ def test_a_questionnaire_is_started_and_its_link_sent(client: TestClient, db: Se
     assert "The questionnaire was sent." in page.text
     db.expire_all()
     [response] = db.scalars(sa.select(QuestionnaireResponse)).all()
-    assert (response.patient_id, response.questionnaire_id, response.channel) == (
+    assert (response.patient_id, response.questionnaire_id, response.channel, response.department_id) == (
         alice.id,
         "recovery",
         Channel.WEBCHAT,
+        cardio.id,  # her visit's department: findings go to its inbox
     )
     [message] = db.scalars(sa.select(Message)).all()
     links = [p for p in message.parts or [] if p.get("type") == "link"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 import sqlalchemy as sa
@@ -22,21 +24,24 @@ from backend.models import (
     TaskKind,
     TaskPriority,
     TaskStatus,
+    Ward,
 )
 from backend.models.base import utcnow
 from backend.services import audit, inbox_queue
 from backend.services.inbox_queue import SlaState
-from backend.services.message_log import InvalidFilter
+from backend.services.message_log import InvalidFilter, parse_period
 from backend.services.patients import department_ids
+from backend.services.task_report import task_report
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import render
 from bots.domain import Channel
 
 router = APIRouter(prefix="/staff/inbox")
-FILTERS = ("queue", "department", "priority", "status", "channel", "sla", "assignee")
+FILTERS = ("queue", "department", "ward", "priority", "status", "channel", "sla", "assignee", "after")
 POLL_SECONDS = 0.5  # a new finding shows in open inboxes within a second
 STREAM_SECONDS = 300.0  # the browser's EventSource reconnects after this
 HEARTBEAT_SECONDS = 20.0
+REPORT_DAYS = timedelta(days=30)
 
 
 @lru_cache(maxsize=2)
@@ -48,6 +53,10 @@ def canned_replies(content_dir: Path) -> list[dict[str, Any]]:
 
 def departments_of(db: Session) -> list[Department]:
     return list(db.scalars(sa.select(Department).order_by(Department.name)))
+
+
+def _wards(db: Session) -> list[Ward]:
+    return list(db.scalars(sa.select(Ward).order_by(Ward.name)))
 
 
 def active_staff(db: Session) -> list[StaffUser]:
@@ -77,6 +86,7 @@ def inbox_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
         "queues": [k.value for k in TaskKind],
         "counts": inbox_queue.queue_counts(db, user),
         "departments": [d for d in everything if allowed is None or d.id in allowed],
+        "wards": [w for w in _wards(db) if allowed is None or w.department_id in allowed],
         "department_names": {d.id: d.names.get(user.language, d.name) for d in everything},
         "priorities": [p.value for p in TaskPriority],
         "statuses": [s.value for s in TaskStatus],
@@ -101,6 +111,10 @@ def inbox_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
         patients=sorted({r.task.patient_id for r in rows if r.task.patient_id is not None}),
     )
     context["rows"] = rows
+    following = inbox_queue.next_page(rows)
+    if following is not None:
+        kept = {k: v for k, v in values.items() if v and k != "after"}
+        context["next_page"] = urlencode({**kept, "after": following.encode()})
     return render(request, "staff/inbox.html", user.language, context)
 
 
@@ -134,3 +148,32 @@ def inbox_events(db: SessionDep, staff: StaffDep) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
+    """Hand-off rate, response and resolution times for tasks raised in a period (default: 30 days)."""
+    user = staff.staff
+    values = {k: v for k, v in request.query_params.items() if k in ("start", "end")}
+    context: dict[str, Any] = {"staff": staff, "v": values, "report": None, "error": None}
+    try:
+        period = parse_period(values)
+    except InvalidFilter as exc:
+        context["error"] = exc.field
+        return render(request, "staff/inbox_report.html", user.language, context, 400)
+    end = period.end or utcnow()
+    start = period.start or end - REPORT_DAYS
+    context["report"] = task_report(db, user=user, start=start, end=end)
+    context["period"] = (start, end)
+    audit.record(
+        db,
+        "inbox.report",
+        staff_id=user.id,
+        ip=client_ip(request),
+        start=start.isoformat(),
+        end=end.isoformat(),
+    )
+    return render(request, "staff/inbox_report.html", user.language, context)

@@ -13,10 +13,19 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from backend.identifiers import mask_phone
-from backend.models import Conversation, Finding, Patient, QuestionnaireResponse, StaffUser, Task, TaskStatus
+from backend.models import (
+    Conversation,
+    Encounter,
+    Finding,
+    Patient,
+    QuestionnaireResponse,
+    StaffUser,
+    Task,
+    TaskStatus,
+)
 from backend.services.consents import current_consents
 from backend.services.patient_record import (
     FLAG_ROLES,
@@ -95,7 +104,17 @@ def identities(ctx: SectionContext) -> dict[str, Any]:
 
 
 def encounters(ctx: SectionContext) -> dict[str, Any]:
-    return {"encounters": ctx.patient.encounters}
+    found = ctx.session.scalars(
+        sa.select(Encounter)
+        .where(Encounter.patient_id == ctx.patient.id)
+        .options(
+            selectinload(Encounter.department),
+            selectinload(Encounter.ward),
+            selectinload(Encounter.attending_doctor),
+        )
+        .order_by(Encounter.started_at.desc(), Encounter.id.desc())
+    )
+    return {"encounters": list(found)}
 
 
 def conversations(ctx: SectionContext) -> dict[str, Any]:

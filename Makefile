@@ -10,7 +10,7 @@ RUN := PYTHONPATH=$(CURDIR) $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres lint venv system-deps worker scheduler clean nlu nlu-serve nlu-stop nlu-eval
+.PHONY: run test test-sqlite test-postgres lint venv system-deps worker scheduler clean nlu nlu-serve nlu-stop nlu-eval axe
 
 # The hash is in the name, so existence is the whole test: fresh clones (newer files) reuse it.
 $(VENV)/.ready:
@@ -40,8 +40,20 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy bots nlu channels backend questionnaires voice_ai
 
+# axe-core (accessibility rules, injected into pages by tests/browser/axe.py), from npm into the cache;
+# the version is in the directory name, so existence is the whole test.
+AXE_VERSION ?= 4
+AXE_DIR := $(CACHE)/npm-axe-$(AXE_VERSION)
+export CARELOOP_AXE_JS := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+
+$(CARELOOP_AXE_JS):
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	npm install --silent --no-audit --no-fund --prefix $(AXE_DIR) axe-core@$(AXE_VERSION)
+
+axe: $(CARELOOP_AXE_JS)
+
 # The whole suite, every marker included; database tests run on SQLite and on PostgreSQL.
-test: venv system-deps lint nlu
+test: venv system-deps lint nlu axe
 	$(RUN) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:

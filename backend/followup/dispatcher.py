@@ -9,35 +9,25 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog
 from backend.db import session_scope
-from backend.followup.catalog import definition_of, latest_version
+from backend.followup.catalog import latest_version
 from backend.followup.eligibility import care_messages_allowed, channel_address, quiet_until, readmitted_since
+from backend.followup.invite import do_send_form_invite
 from backend.followup.responses import do_start_response
-from backend.links import LinkKind, make_short_url, make_url
 from backend.models import (
-    Direction,
     Encounter,
     FollowUpPlan,
-    Message,
-    MessageStatus,
-    OutboxKind,
     OutreachStatus,
     OutreachTask,
     Patient,
     QuestionnaireResponse,
-    QuestionnaireVersion,
     TaskKind,
     TaskPriority,
 )
 from backend.models.base import utcnow
-from backend.outbox.enqueue import EXTERNAL, do_enqueue
 from backend.outbox.sender import kick
-from backend.services.conversations import get_or_create_conversation
 from backend.services.tasks import do_raise_task
-from backend.settings import get_settings
 from bots.domain import Channel, pick_language
-from bots.messages import Link, Outbound, Text
 
 log = logging.getLogger(__name__)
 WAIT_FOR_OTHER_SURVEY = timedelta(hours=1)
@@ -57,7 +47,6 @@ def _send(
     now: datetime,
     queued: list[int],
 ) -> None:
-    settings = get_settings()
     response = session.scalars(
         sa.select(QuestionnaireResponse).where(QuestionnaireResponse.outreach_task_id == task.id)
     ).first()
@@ -75,49 +64,11 @@ def _send(
             task=task,
             now=now,
         )
-    version_row = session.get(QuestionnaireVersion, response.version_id)
-    assert version_row is not None
-    title = definition_of(version_row).title[lang]
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    url = (
-        make_short_url(settings, LinkKind.FORM, response.id, days=settings.form_link_days)
-        if channel in (Channel.SMS, Channel.WHATSAPP)
-        else make_url(settings, LinkKind.FORM, response.id)
+    item_id = do_send_form_invite(
+        session, response=response, channel=channel, address=address, lang=lang, now=now
     )
-    outbound = Outbound(
-        (
-            Text(catalog.text(lang, "followup.invite", title=title)),
-            Link(url, catalog.text(lang, "followup.open_form")),
-        )
-    )
-    conversation = get_or_create_conversation(
-        session, patient_id=patient.id, channel=channel, address=address
-    )
-    if channel in EXTERNAL:
-        item = do_enqueue(
-            session,
-            conversation=conversation,
-            outbound=outbound,
-            kind=OutboxKind.OUTREACH,
-            template_key="followup_invite",
-            template_vars={"title": title, "url": url, "text": outbound.text},
-            now=now,
-        )
-        queued.append(item.id)
-        return
-    session.add(
-        Message(
-            conversation_id=conversation.id,
-            channel=channel,
-            direction=Direction.OUTBOUND,
-            # The web chat page is its own delivery; other channels wait in the outbox for their sender.
-            status=MessageStatus.SENT if channel is Channel.WEBCHAT else MessageStatus.QUEUED,
-            text=outbound.text,
-            parts=outbound.to_json(),
-            created_at=now,
-        )
-    )
-    conversation.last_message_at = now
+    if item_id is not None:
+        queued.append(item_id)
 
 
 def dispatch_one(session: Session, task_id: int, now: datetime, queued: list[int] | None = None) -> str:

@@ -40,6 +40,7 @@ from backend.models.messaging import Conversation, ConversationOwner, Direction,
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
+from backend.models.record import HomeLayout, SpotCheck, SpotCheckItem, SpotVerdict
 from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
@@ -79,6 +80,7 @@ __all__ = [
     "Finding",
     "FollowUpPlan",
     "HandlingRecord",
+    "HomeLayout",
     "LoginAttempt",
     "Message",
     "MessageStatus",
@@ -99,6 +101,9 @@ __all__ = [
     "Sex",
     "Site",
     "Slot",
+    "SpotCheck",
+    "SpotCheckItem",
+    "SpotVerdict",
     "StaffSession",
     "StaffUser",
     "Task",

@@ -223,7 +223,10 @@ def do_reply(
     conversation = conversation_of(session, task)
     if conversation is None or conversation.patient_id is None:
         raise ActionRefused("no_conversation")
-    if conversation.owner is not ConversationOwner.STAFF:
+    # A hand-off's conversation is staff's until handed back; answering an abnormal answer takes the
+    # patient's conversation over from the bot (hand it back from the task when done).
+    took_over = conversation.owner is ConversationOwner.BOT and task.source_type != "conversation"
+    if conversation.owner is not ConversationOwner.STAFF and not took_over:
         raise ActionRefused("bot_owns_conversation")
     text = text.strip()
     if not text or len(text) > MAX_REPLY:
@@ -258,6 +261,8 @@ def do_reply(
         conversation.last_message_at = now
     else:
         raise ActionRefused("channel_not_supported")
+    if took_over:
+        conversation.owner = ConversationOwner.STAFF
     if task.status is TaskStatus.OPEN and task.assignee_id is None:
         task.status, task.assignee_id = TaskStatus.CLAIMED, staff_id
         _event(session, task, TaskEventKind.CLAIMED, staff_id, now, ip)
@@ -271,6 +276,7 @@ def do_reply(
         message_id=message.id,
         outbox_id=item_id,
         channel=conversation.channel.value,
+        took_over=took_over,
     )
     return message, item_id
 

@@ -15,7 +15,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from backend.db import session_scope
 from backend.models import (
     Conversation,
+    Encounter,
     Patient,
+    QuestionnaireResponse,
     StaffSession,
     StaffUser,
     Task,
@@ -24,7 +26,14 @@ from backend.models import (
     TaskPriority,
     TaskStatus,
 )
-from backend.services.message_log import InvalidFilter, parse_choice, parse_id, text_value
+from backend.services.message_log import (
+    Cursor,
+    InvalidFilter,
+    parse_choice,
+    parse_cursor,
+    parse_id,
+    text_value,
+)
 from backend.services.patients import department_ids
 from bots.domain import Channel
 
@@ -67,11 +76,15 @@ class InboxFilters:
     channel: Channel | None = None
     sla: SlaState | None = None
     assignee: str = ""  # "", "me", "none" or a staff id
+    ward_id: int | None = None  # the patient has a visit on the ward
+    after: Cursor | None = None  # keyset paging: rows due after this one
 
     def audit_detail(self) -> dict[str, Any]:
         return {
             "queue": self.queue,
             "department": self.department_id,
+            "ward": self.ward_id,
+            "page": self.after is not None,
             "priority": self.priority,
             "status": self.status,
             "channel": self.channel,
@@ -93,6 +106,8 @@ def parse_filters(values: Mapping[str, str]) -> InboxFilters:
         channel=parse_choice(values, "channel", Channel),
         sla=parse_choice(values, "sla", SlaState),
         assignee=assignee,
+        ward_id=parse_id(values, "ward"),
+        after=parse_cursor(values),
     )
 
 
@@ -146,11 +161,27 @@ def task_rows(
         query = query.where(Task.assignee_id.is_(None))
     elif filters.assignee:
         query = query.where(Task.assignee_id == int(filters.assignee))
+    if filters.ward_id is not None:
+        on_ward = sa.select(Encounter.id).where(
+            Encounter.patient_id == Task.patient_id, Encounter.ward_id == filters.ward_id
+        )
+        query = query.where(sa.exists(on_ward))
+    if filters.after is not None:
+        at, ident = filters.after.at, filters.after.id
+        query = query.where(sa.or_(Task.due_at > at, sa.and_(Task.due_at == at, Task.id > ident)))
     query = query.where(*_scope(user)).order_by(Task.due_at, Task.id).limit(limit)
     return [
         TaskRow(task, name or "", assignee, channel, sla_state(task, now))
         for task, name, assignee, channel in session.execute(query)
     ]
+
+
+def next_page(rows: list[TaskRow], limit: int = PAGE_SIZE) -> Cursor | None:
+    """Where the next page starts, if this one is full (keyset on due time and id, most urgent first)."""
+    if len(rows) < limit:
+        return None
+    last = rows[-1].task
+    return Cursor(last.due_at, last.id)
 
 
 def queue_counts(session: Session, user: StaffUser) -> dict[str, int]:
@@ -182,7 +213,22 @@ def task_for(session: Session, *, user: StaffUser, task_id: int) -> Task | None:
 
 
 def conversation_of(session: Session, task: Task) -> Conversation | None:
-    return session.get(Conversation, task.source_id) if task.source_type == "conversation" else None
+    """The conversation a task is about: the hand-off's own, or for an abnormal answer the patient's latest
+    conversation on the channel the questionnaire was answered on (where a reply reaches them)."""
+    if task.source_type == "conversation":
+        return session.get(Conversation, task.source_id)
+    if task.source_type == "response":
+        response = session.get(QuestionnaireResponse, task.source_id)
+        if response is None:
+            return None
+        found: Conversation | None = session.scalars(
+            sa.select(Conversation)
+            .where(Conversation.patient_id == response.patient_id, Conversation.channel == response.channel)
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        ).first()
+        return found
+    return None
 
 
 def events_of(session: Session, task_id: int) -> list[TaskEvent]:

@@ -1,4 +1,4 @@
-"""Finding patients (by name, phone or MRN through blind indexes) within what a staff member may see."""
+"""Finding patients (name; phone, MRN or ID number by blind index) within what a staff member may see."""
 
 from __future__ import annotations
 
@@ -33,17 +33,23 @@ def scoped_to_user(query: sa.Select[Any], user: StaffUser) -> sa.Select[Any]:
     return query.where(sa.or_(sa.exists(visited), sa.exists(linked)))
 
 
+def text_matches(text: str) -> sa.ColumnElement[bool]:
+    """A name (part, any case), or exactly an MRN, ID number or phone number, through the blind indexes."""
+    conditions = [
+        Patient.name.icontains(text, autoescape=True),
+        Patient.mrn_bidx == Patient.code_index("mrn", text),
+        Patient.id_number_bidx == Patient.code_index("id_number", text),
+    ]
+    with contextlib.suppress(InvalidPhoneNumber):  # not every search is a phone number
+        conditions.append(Patient.phone_bidx == Patient.phone_index(text))
+    return sa.or_(*conditions)
+
+
 def search(session: Session, user: StaffUser, text: str, limit: int = 50) -> list[Patient]:
     text = text.strip()
     query = sa.select(Patient)
     if text:
-        conditions = [
-            Patient.name.contains(text, autoescape=True),
-            Patient.mrn_bidx == Patient.code_index("mrn", text),
-        ]
-        with contextlib.suppress(InvalidPhoneNumber):  # not every search is a phone number
-            conditions.append(Patient.phone_bidx == Patient.phone_index(text))
-        query = query.where(sa.or_(*conditions))
+        query = query.where(text_matches(text))
     return list(session.scalars(scoped_to_user(query, user).order_by(Patient.name, Patient.id).limit(limit)))
 
 

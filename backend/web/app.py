@@ -20,10 +20,14 @@ from backend.web import (
     feedback,
     flows,
     forms,
+    home,
     hooks,
     inbox,
+    inbox_task,
     media,
     messages,
+    record,
+    spot_checks,
     staff,
     stats,
     wechat_pages,
@@ -40,10 +44,14 @@ def create_app() -> FastAPI:
     app.include_router(hooks.router)
     app.include_router(forms.router)
     app.include_router(staff.router)
+    app.include_router(home.router)
+    app.include_router(record.router)
+    app.include_router(spot_checks.router)
     app.include_router(stats.router)
     app.include_router(flows.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)
+    app.include_router(inbox_task.router)  # after inbox: /events before /{task_id}
     app.include_router(media.router)
     app.include_router(wechat_pages.router)
     app.include_router(appointments.router)

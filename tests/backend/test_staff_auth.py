@@ -42,7 +42,7 @@ def test_admin_signs_in_with_password_and_totp_and_it_is_audited(client: TestCli
     admin = factories.staff(db, username="boss", role=Role.ADMIN, totp=True)
     db.commit()
     response = sign_in(client, "boss", code=pyotp.TOTP(admin.totp_secret or "").now())
-    assert response.status_code == 303 and response.headers["location"] == "/staff/patients"
+    assert response.status_code == 303 and response.headers["location"] == "/staff"
     cookie = response.cookies.get("cl_session")
     assert cookie and "HttpOnly" in response.headers["set-cookie"]
     stored = db.scalars(sa.select(StaffSession)).one()
@@ -226,10 +226,10 @@ def test_staff_ui_speaks_the_users_language(client: TestClient, db: Session) -> 
     user.language = "zh-CN"
     db.commit()
     sign_in(client, "agent1")
-    assert "姓名、电话或病历号" in client.get("/staff/patients").text
+    assert "姓名、电话、病历号或身份证号" in client.get("/staff/patients").text
     db.execute(sa.update(StaffUser).values(language="vi"))
     db.commit()
-    assert "Tên, điện thoại hoặc mã hồ sơ" in client.get("/staff/patients").text
+    assert "Tên, điện thoại, mã hồ sơ hoặc số giấy tờ" in client.get("/staff/patients").text
 
 
 def test_every_staff_ui_string_is_translated() -> None:
@@ -238,11 +238,14 @@ def test_every_staff_ui_string_is_translated() -> None:
 
     from babel.messages.pofile import read_po
 
+    from backend.web.record_sections import SECTIONS
+
     root = Path(__file__).resolve().parents[2] / "backend"
     used: set[str] = set()
-    for template in (root / "web" / "templates" / "staff").glob("*.html"):
+    for template in (root / "web" / "templates" / "staff").rglob("*.html"):
         used |= set(re.findall(r'_\("([^"]+)"\)', template.read_text(encoding="utf-8")))
     used |= {"department", "ward", "questionnaire", "channel", "doctor"}  # group names shown through _(g)
+    used |= {section.title for section in SECTIONS}  # the patient page's section headings, via _(title)
     for definition in (root.parent / "content" / "questionnaires").glob("*.yaml"):  # dimensions via _(dim)
         used |= set(re.findall(r"dimension: ([a-z_]+)", definition.read_text(encoding="utf-8")))
     for code in ("zh_CN", "vi"):

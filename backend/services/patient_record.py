@@ -1,0 +1,261 @@
+"""A patient's record for staff: one timeline of every conversation, flags staff may set, quick actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.followup.catalog import latest_version
+from backend.followup.eligibility import channel_address
+from backend.followup.exclusions import do_set_exclusion
+from backend.followup.invite import do_send_form_invite
+from backend.followup.responses import do_start_response
+from backend.models import (
+    Conversation,
+    Direction,
+    Encounter,
+    Message,
+    MessageStatus,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+    Patient,
+    QuestionnaireVersion,
+    Role,
+    StaffUser,
+)
+from backend.models.base import utcnow
+from backend.models.patients import EXCLUSION_FLAGS
+from backend.outbox import gates
+from backend.outbox.enqueue import EXTERNAL, do_enqueue
+from backend.services import audit
+from backend.services.conversations import get_or_create_conversation
+from backend.services.patients import department_ids
+from bots.domain import Channel, ConsentPurpose, pick_language
+from bots.messages import Outbound, Text
+
+TIMELINE_LIMIT = 200
+MAX_MESSAGE = 1600  # one Twilio message body, as for inbox replies
+STAFF_CHANNELS = (Channel.WEBCHAT, Channel.SMS, Channel.WECHAT, Channel.WHATSAPP)
+# Who may put a patient on (or take them off) an exclusion list. Deceased and dispute are the service
+# centre's and managers' call; any clinician may record that a patient asked not to be disturbed.
+FLAG_ROLES: dict[str, frozenset[Role]] = {
+    "deceased": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
+    "dispute": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
+    "do_not_disturb": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT, Role.DOCTOR, Role.NURSE}),
+    "invalid_contact": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
+    "frequent_visitor": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
+}
+
+
+class ActionRefused(Exception):
+    """A quick action that may not go: the reason is a code the page translates; the draft is kept."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def may_set_flag(role: Role, flag: str) -> bool:
+    return role in FLAG_ROLES.get(flag, frozenset())
+
+
+def do_set_flag(
+    session: Session, *, patient: Patient, user: StaffUser, flag: str, value: bool, ip: str | None = None
+) -> int:
+    """Through the follow-up exclusion verb (which closes open follow-ups and writes the audit row)."""
+    if flag not in EXCLUSION_FLAGS:
+        raise ActionRefused("unknown_flag")
+    if not may_set_flag(user.role, flag):
+        audit.record(
+            session, "patient.exclusion_denied", staff_id=user.id, patient_id=patient.id, flag=flag, ip=ip
+        )
+        raise ActionRefused("flag_not_permitted")
+    return do_set_exclusion(session, patient, flag, value, staff_id=user.id)
+
+
+# --- the timeline ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    message: Message
+    channel: Channel
+    outbox_status: OutboxStatus | None
+    outbox_reason: str | None
+
+
+def timeline(session: Session, patient_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
+    """Every message in and out on every channel, newest first, with the outbox's word on sending.
+    One statement; served by the messages (conversation_id, id) index per conversation."""
+    rows = session.execute(
+        sa.select(Message, OutboxItem.status, OutboxItem.reason)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
+        .where(Conversation.patient_id == patient_id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return [TimelineEntry(m, m.channel, status, reason) for m, status, reason in rows]
+
+
+# --- quick actions --------------------------------------------------------------------------------
+
+
+def latest_visit(session: Session, patient_id: int, departments: set[int] | None) -> Encounter | None:
+    query = sa.select(Encounter).where(Encounter.patient_id == patient_id)
+    if departments is not None:
+        query = query.where(Encounter.department_id.in_(departments))
+    found: Encounter | None = session.scalars(
+        query.order_by(Encounter.started_at.desc(), Encounter.id.desc()).limit(1)
+    ).first()
+    return found
+
+
+def preflight(session: Session, patient: Patient, channel: Channel, now: datetime) -> gates.Verdict:
+    """What the outbox's gates would say if staff started contact now (they check again at sending)."""
+    probe = OutboxItem(
+        patient_id=patient.id, channel=channel, kind=OutboxKind.OUTREACH, purpose=ConsentPurpose.CARE
+    )
+    return gates.judge(probe, patient, gates.load_facts(session, [probe], now), now)
+
+
+def _conversation(session: Session, patient: Patient, channel: Channel, now: datetime) -> Conversation:
+    if channel not in STAFF_CHANNELS:
+        raise ActionRefused("channel_not_supported")
+    verdict = preflight(session, patient, channel, now)
+    if verdict.action is gates.Action.SUPPRESS:
+        raise ActionRefused(verdict.reason or "suppressed")
+    address = channel_address(patient, channel)
+    assert address is not None  # the gates refuse an unreachable patient
+    return get_or_create_conversation(session, patient_id=patient.id, channel=channel, address=address)
+
+
+def do_send_message(
+    session: Session,
+    *,
+    patient: Patient,
+    channel: Channel,
+    text: str,
+    staff_id: int,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> tuple[Message, int | None]:
+    """Staff start contact: outreach through the outbox (consent, exclusions, quiet hours and caps apply
+    when it goes, and are checked now so a refusal is shown at once). Returns the outbox id to kick."""
+    now = now or utcnow()
+    text = text.strip()
+    if not text or len(text) > MAX_MESSAGE:
+        raise ActionRefused("message_length")
+    conversation = _conversation(session, patient, channel, now)
+    outbound = Outbound((Text(text),))
+    item_id: int | None = None
+    if channel in EXTERNAL:
+        item = do_enqueue(
+            session,
+            conversation=conversation,
+            outbound=outbound,
+            kind=OutboxKind.OUTREACH,
+            staff_id=staff_id,
+            now=now,
+        )
+        item_id, message = item.id, session.get_one(Message, item.message_id)
+    else:  # the web chat page is its own delivery
+        message = Message(
+            conversation_id=conversation.id,
+            channel=channel,
+            direction=Direction.OUTBOUND,
+            status=MessageStatus.SENT,
+            text=text,
+            parts=outbound.to_json(),
+            sent_by_staff_id=staff_id,
+            created_at=now,
+        )
+        session.add(message)
+        session.flush()
+        conversation.last_message_at = now
+    audit.record(
+        session,
+        "patient.message",
+        staff_id=staff_id,
+        patient_id=patient.id,
+        ip=ip,
+        channel=channel.value,
+        message_id=message.id,
+        outbox_id=item_id,
+    )
+    return message, item_id
+
+
+def published_questionnaires(session: Session) -> list[QuestionnaireVersion]:
+    """The latest published version of each questionnaire."""
+    latest = (
+        sa.select(QuestionnaireVersion.questionnaire_id, sa.func.max(QuestionnaireVersion.version).label("v"))
+        .group_by(QuestionnaireVersion.questionnaire_id)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            sa.select(QuestionnaireVersion)
+            .join(
+                latest,
+                sa.and_(
+                    QuestionnaireVersion.questionnaire_id == latest.c.questionnaire_id,
+                    QuestionnaireVersion.version == latest.c.v,
+                ),
+            )
+            .order_by(QuestionnaireVersion.questionnaire_id)
+        )
+    )
+
+
+def do_send_questionnaire(
+    session: Session,
+    *,
+    patient: Patient,
+    channel: Channel,
+    questionnaire_id: str,
+    user: StaffUser,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> int | None:
+    """Start a response and send its form link, as the follow-up dispatcher does. The response belongs to
+    the patient's latest visit in the sender's departments, so its findings reach that department's inbox.
+    Returns the outbox id."""
+    now = now or utcnow()
+    staff_id = user.id
+    version = latest_version(session, questionnaire_id)
+    if version is None:
+        raise ActionRefused("not_published")
+    conversation = _conversation(session, patient, channel, now)
+    lang = pick_language(patient.language)
+    response = do_start_response(
+        session, version=version, patient_id=patient.id, channel=channel, language=lang, now=now
+    )
+    visit = latest_visit(session, patient.id, department_ids(user))
+    if visit is not None:
+        response.encounter_id, response.department_id = visit.id, visit.department_id
+    item_id = do_send_form_invite(
+        session,
+        response=response,
+        channel=channel,
+        address=conversation.address,
+        lang=lang,
+        now=now,
+        staff_id=staff_id,
+    )
+    audit.record(
+        session,
+        "patient.questionnaire_sent",
+        staff_id=staff_id,
+        patient_id=patient.id,
+        subject=("response", response.id),
+        ip=ip,
+        channel=channel.value,
+        questionnaire=questionnaire_id,
+        outbox_id=item_id,
+    )
+    return item_id

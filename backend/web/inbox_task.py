@@ -1,0 +1,315 @@
+"""One inbox task: its page with the conversation and history, and the actions on it (claim … reply)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from backend.models import (
+    Department,
+    Message,
+    OutboxItem,
+    Patient,
+    ResolutionCode,
+    StaffSession,
+    StaffUser,
+    Task,
+)
+from backend.models.base import utcnow
+from backend.outbox.sender import kick
+from backend.services import audit, inbox, inbox_queue
+from backend.services.inbox import ActionRefused
+from backend.settings import get_settings
+from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.inbox import active_staff, canned_replies, departments_of
+from backend.web.staff import check_csrf, render
+from bots.domain import pick_language
+
+# Registered after backend.web.inbox's router, whose /staff/inbox/events must match before /{task_id}.
+router = APIRouter(prefix="/staff/inbox")
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+
+def _denied(request: Request, db: Session, staff: StaffSession, task_id: int) -> Response:
+    """Another department's task (or none): the attempt is kept."""
+    exists = db.get(Task, task_id) is not None
+    if exists:
+        audit.record(
+            db, "task.view_denied", staff_id=staff.staff_id, subject=("task", task_id), ip=client_ip(request)
+        )
+        db.commit()
+    context = {"staff": staff, "missing": not exists}
+    return render(request, "staff/denied.html", staff.staff.language, context, 403 if exists else 404)
+
+
+def _task_page(
+    request: Request,
+    db: Session,
+    staff: StaffSession,
+    task: Task,
+    *,
+    error: str | None = None,
+    draft: str = "",
+    status: int = 200,
+) -> Response:
+    user = staff.staff
+    patient = db.get(Patient, task.patient_id) if task.patient_id else None
+    conversation = inbox_queue.conversation_of(db, task)
+    messages: list[Message] = []
+    outbox: dict[int, OutboxItem] = {}
+    if conversation is not None:
+        messages = list(
+            db.scalars(
+                sa.select(Message)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.id.desc())
+                .limit(200)
+            )
+        )[::-1]
+        outbox = {
+            i.message_id: i
+            for i in db.scalars(
+                sa.select(OutboxItem).where(OutboxItem.message_id.in_([m.id for m in messages]))
+            )
+        }
+    people = active_staff(db)
+    everything = departments_of(db)
+    audit.record(
+        db,
+        "task.view",
+        staff_id=user.id,
+        patient_id=task.patient_id,
+        subject=("task", task.id),
+        ip=client_ip(request),
+    )
+    lang = pick_language(patient.language if patient else get_settings().default_language)
+    return render(
+        request,
+        "staff/task.html",
+        user.language,
+        {
+            "staff": staff,
+            "task": task,
+            "sla": inbox_queue.sla_state(task, utcnow()),
+            "patient": patient,
+            "conversation": conversation,
+            "messages": [m for m in messages if not (m.provider_message_id or "").startswith("start:")],
+            "outbox": outbox,
+            "events": inbox_queue.events_of(db, task.id),
+            "names": {p.id: p.display_name for p in people},
+            "assignable": [p for p in people if inbox_queue.may_handle(p, task)],
+            "departments": everything,
+            "department_names": {d.id: d.names.get(user.language, d.name) for d in everything},
+            "codes": [c.value for c in ResolutionCode],
+            "canned": [
+                {
+                    "key": c["key"],
+                    "label": c["label"].get(user.language, c["label"]["en"]),
+                    "text": c["text"][lang],
+                }
+                for c in canned_replies(get_settings().content_dir)
+            ],
+            "error": error,
+            "draft": draft,
+        },
+        status,
+    )
+
+
+@router.get("/{task_id}", response_class=HTMLResponse)
+def task_page(request: Request, task_id: int, db: SessionDep, staff: StaffDep) -> Response:
+    task = inbox_queue.task_for(db, user=staff.staff, task_id=task_id)
+    if task is None:
+        return _denied(request, db, staff, task_id)
+    return _task_page(request, db, staff, task)
+
+
+def _act(request: Request, db: Session, staff: StaffSession, task_id: int, token: str) -> Task | Response:
+    check_csrf(staff, token)
+    task = inbox_queue.task_for(db, user=staff.staff, task_id=task_id)
+    return _denied(request, db, staff, task_id) if task is None else task
+
+
+def _not_a_case(task: Task) -> None:
+    """A feedback case's task closes, reopens and moves with its case (its page keeps both in step)."""
+    if task.source_type == "feedback_case":
+        raise ActionRefused("handled_on_case_page")
+
+
+def _done(task_id: int) -> Response:
+    return RedirectResponse(f"/staff/inbox/{task_id}", status_code=303)
+
+
+def _refused(
+    request: Request, db: Session, staff: StaffSession, task: Task, exc: ActionRefused, draft: str = ""
+) -> Response:
+    db.rollback()
+    db.refresh(task)
+    return _task_page(request, db, staff, task, error=exc.reason, draft=draft, status=409)
+
+
+def _perform(
+    request: Request,
+    db: Session,
+    staff: StaffSession,
+    task_id: int,
+    token: str,
+    verb: Callable[[Task], object],
+) -> Response:
+    """Check the CSRF token and the task's scope, run the verb; back to the task, or its refusal."""
+    task = _act(request, db, staff, task_id, token)
+    if isinstance(task, Response):
+        return task
+    try:
+        verb(task)
+    except ActionRefused as exc:
+        return _refused(request, db, staff, task, exc)
+    return _done(task_id)
+
+
+@router.post("/{task_id}/claim")
+def claim(
+    request: Request, task_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
+) -> Response:
+    def verb(task: Task) -> None:
+        inbox.do_claim(db, task=task, staff_id=staff.staff_id, ip=client_ip(request))
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
+
+
+@router.post("/{task_id}/assign")
+def assign(
+    request: Request,
+    task_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    assignee: int = Form(),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    def verb(task: Task) -> None:
+        person = db.get(StaffUser, assignee)
+        if person is None:
+            raise ActionRefused("assignee_outside_department")
+        inbox.do_assign(db, task=task, staff_id=staff.staff_id, assignee=person, ip=client_ip(request))
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
+
+
+@router.post("/{task_id}/transfer")
+def transfer(
+    request: Request,
+    task_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    department: int = Form(),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    def verb(task: Task) -> None:
+        _not_a_case(task)
+        if db.get(Department, department) is None:
+            raise ActionRefused("no_such_department")
+        inbox.do_transfer(
+            db, task=task, staff_id=staff.staff_id, department_id=department, ip=client_ip(request)
+        )
+
+    response = _perform(request, db, staff, task_id, csrf_token, verb)
+    task = db.get(Task, task_id)
+    if response.status_code == 303 and task is not None and not inbox_queue.may_handle(staff.staff, task):
+        return RedirectResponse("/staff/inbox", status_code=303)  # transferred out of her departments
+    return response
+
+
+@router.post("/{task_id}/note")
+def note(
+    request: Request,
+    task_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    text: str = Form(default="", max_length=inbox.MAX_NOTE * 2),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    def verb(task: Task) -> None:
+        inbox.do_add_note(db, task=task, staff_id=staff.staff_id, text=text, ip=client_ip(request))
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
+
+
+@router.post("/{task_id}/close")
+def close(
+    request: Request,
+    task_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    code: str = Form(max_length=32),
+    summary: str = Form(default="", max_length=inbox.MAX_NOTE * 2),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    def verb(task: Task) -> None:
+        _not_a_case(task)
+        if code not in set(ResolutionCode):
+            raise ActionRefused("no_such_code")
+        inbox.do_close(
+            db,
+            task=task,
+            staff_id=staff.staff_id,
+            code=ResolutionCode(code),
+            summary=summary,
+            ip=client_ip(request),
+        )
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
+
+
+@router.post("/{task_id}/reopen")
+def reopen(
+    request: Request, task_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
+) -> Response:
+    def verb(task: Task) -> None:
+        _not_a_case(task)
+        inbox.do_reopen(db, task=task, staff_id=staff.staff_id, ip=client_ip(request))
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)
+
+
+@router.post("/{task_id}/reply")
+def reply(
+    request: Request,
+    task_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    text: str = Form(default="", max_length=inbox.MAX_REPLY * 2),
+    canned: str = Form(default="", max_length=64),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    task = _act(request, db, staff, task_id, csrf_token)
+    if isinstance(task, Response):
+        return task
+    if not text.strip() and canned:  # without JavaScript, picking a canned reply sends it as it is
+        patient = db.get(Patient, task.patient_id) if task.patient_id else None
+        lang = pick_language(patient.language if patient else get_settings().default_language)
+        found = [c["text"][lang] for c in canned_replies(get_settings().content_dir) if c["key"] == canned]
+        text = found[0] if found else ""
+    try:
+        _, item_id = inbox.do_reply(db, task=task, staff_id=staff.staff_id, text=text, ip=client_ip(request))
+    except ActionRefused as exc:
+        return _refused(request, db, staff, task, exc, draft=text)
+    db.commit()
+    if item_id is not None:
+        kick(item_id)  # after the commit: the sender re-checks consent and the channel's window
+    return _done(task_id)
+
+
+@router.post("/{task_id}/hand-back")
+def hand_back(
+    request: Request, task_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
+) -> Response:
+    def verb(task: Task) -> None:
+        inbox.do_hand_back(db, task=task, staff_id=staff.staff_id, ip=client_ip(request))
+
+    return _perform(request, db, staff, task_id, csrf_token, verb)

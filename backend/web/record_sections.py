@@ -1,0 +1,174 @@
+"""The sections of a patient's page: a key (template `staff/patient/_<key>.html`), a title, a data function.
+
+To add a section (appointments, cases, calls …): write the template and a data function
+`load(ctx: SectionContext) -> dict[str, Any]`, and add one `RecordSection` line to SECTIONS where it
+should appear. The template sees the page's context plus what its data function returned, under `data`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from backend.identifiers import mask_phone
+from backend.models import (
+    Conversation,
+    Encounter,
+    Finding,
+    Patient,
+    QuestionnaireResponse,
+    StaffUser,
+    Task,
+    TaskStatus,
+)
+from backend.services.consents import current_consents
+from backend.services.patient_record import (
+    FLAG_ROLES,
+    STAFF_CHANNELS,
+    preflight,
+    published_questionnaires,
+    timeline,
+)
+from bots.domain import Channel
+
+
+@dataclass(frozen=True)
+class SectionContext:
+    session: Session
+    patient: Patient
+    user: StaffUser
+    now: datetime
+
+
+@dataclass(frozen=True)
+class RecordSection:
+    key: str
+    title: str  # a msgid of the staff catalogues
+    load: Callable[[SectionContext], dict[str, Any]]
+
+    @property
+    def template(self) -> str:
+        return f"staff/patient/_{self.key}.html"
+
+
+def _age(born: date | None, today: date) -> int | None:
+    if born is None:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def profile(ctx: SectionContext) -> dict[str, Any]:
+    p = ctx.patient
+    return {
+        "phone": mask_phone(p.phone) if p.phone else "",
+        "age": _age(p.birth_date, ctx.now.date()),
+    }
+
+
+def flags(ctx: SectionContext) -> dict[str, Any]:
+    return {"flags": {flag: roles for flag, roles in FLAG_ROLES.items() if ctx.user.role in roles}}
+
+
+def consents(ctx: SectionContext) -> dict[str, Any]:
+    found = current_consents(ctx.session, ctx.patient.id).values()
+    return {"consents": sorted(found, key=lambda e: (e.purpose, e.channel))}
+
+
+def identities(ctx: SectionContext) -> dict[str, Any]:
+    """Each channel the patient can be reached on, masked, with its conversation if there is one."""
+    p = ctx.patient
+    last = {
+        c.channel: c
+        for c in ctx.session.scalars(
+            sa.select(Conversation).where(Conversation.patient_id == p.id).order_by(Conversation.id)
+        )
+    }
+    shown = {
+        Channel.SMS: mask_phone(p.phone) if p.phone else "",
+        Channel.WHATSAPP: mask_phone(p.whatsapp) if p.whatsapp else "",
+        Channel.WECHAT: f"{p.wechat_openid[:4]}…" if p.wechat_openid else "",
+        Channel.WEBCHAT: "",
+    }
+    return {
+        "identities": [
+            {"channel": ch, "address": shown.get(ch, ""), "conversation": last.get(ch)}
+            for ch in (Channel.SMS, Channel.WECHAT, Channel.WHATSAPP, Channel.WEBCHAT)
+            if shown.get(ch) or ch in last or ch is Channel.WEBCHAT
+        ]
+    }
+
+
+def encounters(ctx: SectionContext) -> dict[str, Any]:
+    found = ctx.session.scalars(
+        sa.select(Encounter)
+        .where(Encounter.patient_id == ctx.patient.id)
+        .options(
+            selectinload(Encounter.department),
+            selectinload(Encounter.ward),
+            selectinload(Encounter.attending_doctor),
+        )
+        .order_by(Encounter.started_at.desc(), Encounter.id.desc())
+    )
+    return {"encounters": list(found)}
+
+
+def conversations(ctx: SectionContext) -> dict[str, Any]:
+    return {"entries": timeline(ctx.session, ctx.patient.id)}
+
+
+def responses(ctx: SectionContext) -> dict[str, Any]:
+    found = list(
+        ctx.session.scalars(
+            sa.select(QuestionnaireResponse)
+            .where(QuestionnaireResponse.patient_id == ctx.patient.id)
+            .order_by(QuestionnaireResponse.started_at.desc())
+        )
+    )
+    findings: dict[int, list[Finding]] = {}
+    if found:
+        for finding in ctx.session.scalars(
+            sa.select(Finding).where(Finding.response_id.in_([r.id for r in found])).order_by(Finding.id)
+        ):
+            findings.setdefault(finding.response_id, []).append(finding)
+    return {"responses": found, "findings": findings}
+
+
+def tasks(ctx: SectionContext) -> dict[str, Any]:
+    found = ctx.session.scalars(
+        sa.select(Task)
+        .where(Task.patient_id == ctx.patient.id)
+        .order_by((Task.status == TaskStatus.CLOSED), Task.due_at.desc())
+        .limit(100)
+    )
+    return {"tasks": list(found)}
+
+
+def actions(ctx: SectionContext) -> dict[str, Any]:
+    """Quick actions; each channel with what the outbox gates say about starting contact on it now."""
+    return {
+        "channels": [(ch, preflight(ctx.session, ctx.patient, ch, ctx.now)) for ch in STAFF_CHANNELS],
+        "questionnaires": published_questionnaires(ctx.session),
+    }
+
+
+SECTIONS: tuple[RecordSection, ...] = (
+    RecordSection("profile", "Profile", profile),
+    RecordSection("flags", "Exclusion lists", flags),
+    RecordSection("actions", "Quick actions", actions),
+    RecordSection("tasks", "Tasks", tasks),
+    RecordSection("responses", "Questionnaires", responses),
+    RecordSection("conversations", "Conversations", conversations),
+    RecordSection("encounters", "Encounters", encounters),
+    RecordSection("consents", "Consents", consents),
+    RecordSection("identities", "Channel identities", identities),
+    # merged from other branches: appointments, cases (complaints), calls with recordings
+)
+
+
+def load_sections(ctx: SectionContext) -> list[tuple[RecordSection, dict[str, Any]]]:
+    return [(section, section.load(ctx)) for section in SECTIONS]

@@ -1,0 +1,301 @@
+"""Spot-check pages for supervisors: draw a sample, review each record, call back, quality statistics."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from backend.followup.catalog import definition_of
+from backend.models import (
+    Department,
+    Finding,
+    OutreachTask,
+    Patient,
+    QuestionnaireResponse,
+    QuestionnaireVersion,
+    SpotCheck,
+    SpotCheckItem,
+    SpotVerdict,
+    StaffSession,
+)
+from backend.services import audit, spot_checks
+from backend.services.patient_record import timeline
+from backend.services.spot_checks import SUPERVISORS, SpotCheckRefused
+from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.staff import check_csrf, render
+from bots.domain import pick_language
+
+router = APIRouter(prefix="/staff/spot-checks")
+GROUPINGS = ("department", "nurse", "reviewer")
+
+
+def _forbidden(request: Request, db: Session, staff: StaffSession) -> Response | None:
+    if staff.staff.role in SUPERVISORS:
+        return None
+    audit.record(db, "spot_check.view_denied", staff_id=staff.staff_id, ip=client_ip(request))
+    db.commit()
+    return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
+
+
+def _index(
+    request: Request,
+    db: Session,
+    staff: StaffSession,
+    error: str | None = None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> Response:
+    checks = list(db.scalars(sa.select(SpotCheck).order_by(SpotCheck.id.desc()).limit(50)))
+    progress = dict(
+        db.execute(
+            sa.select(SpotCheckItem.spot_check_id, sa.func.count(SpotCheckItem.reviewed_at))
+            .where(SpotCheckItem.spot_check_id.in_([c.id for c in checks]))
+            .group_by(SpotCheckItem.spot_check_id)
+        ).all()
+    )
+    sizes = dict(
+        db.execute(
+            sa.select(SpotCheckItem.spot_check_id, sa.func.count())
+            .where(SpotCheckItem.spot_check_id.in_([c.id for c in checks]))
+            .group_by(SpotCheckItem.spot_check_id)
+        ).all()
+    )
+    departments = list(db.scalars(sa.select(Department).order_by(Department.name)))
+    return render(
+        request,
+        "staff/spot_checks.html",
+        staff.staff.language,
+        {
+            "staff": staff,
+            "checks": checks,
+            "progress": progress,
+            "sizes": sizes,
+            "departments": departments,
+            "department_names": {d.id: d.names.get(staff.staff.language, d.name) for d in departments},
+            "stats": {by: spot_checks.quality(db, by=by) for by in GROUPINGS},
+            "error": error,
+            "form": form or {},
+        },
+        status,
+    )
+
+
+@router.get("", response_class=HTMLResponse)
+def index(request: Request, db: SessionDep, staff: StaffDep) -> Response:
+    return _forbidden(request, db, staff) or _index(request, db, staff)
+
+
+def _number(text: str, kind: type[int] | type[float]) -> int | float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError as exc:
+        raise SpotCheckRefused("ratio_or_count") from exc
+
+
+@router.post("")
+def draw(
+    request: Request,
+    db: SessionDep,
+    staff: StaffDep,
+    start: str = Form(max_length=10),
+    end: str = Form(max_length=10),
+    department: str = Form(default="", max_length=12),
+    ratio: str = Form(default="", max_length=12),
+    count: str = Form(default="", max_length=12),
+    seed: str = Form(default="", max_length=64),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    check_csrf(staff, csrf_token)
+    denied = _forbidden(request, db, staff)
+    if denied is not None:
+        return denied
+    form = {
+        "start": start,
+        "end": end,
+        "department": department,
+        "ratio": ratio,
+        "count": count,
+        "seed": seed,
+    }
+    try:
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError as exc:
+            raise SpotCheckRefused("period") from exc
+        if department and not department.isdigit():
+            raise SpotCheckRefused("department")
+        percent = _number(ratio, float)
+        check = spot_checks.do_draw(
+            db,
+            user=staff.staff,
+            department_id=int(department) if department else None,
+            start=first,
+            end=last,
+            ratio=None if percent is None else float(percent) / 100,
+            count=None if not count.strip() else int(_number(count, int) or 0),
+            seed=seed.strip() or None,
+            ip=client_ip(request),
+        )
+    except SpotCheckRefused as exc:
+        db.rollback()
+        return _index(request, db, staff, error=exc.reason, status=400, form=form)
+    return RedirectResponse(f"/staff/spot-checks/{check.id}", status_code=303)
+
+
+@router.get("/{check_id}", response_class=HTMLResponse)
+def one_check(request: Request, check_id: int, db: SessionDep, staff: StaffDep) -> Response:
+    denied = _forbidden(request, db, staff)
+    if denied is not None:
+        return denied
+    check = db.get(SpotCheck, check_id)
+    if check is None:
+        return render(
+            request, "staff/denied.html", staff.staff.language, {"staff": staff, "missing": True}, 404
+        )
+    rows = db.execute(
+        sa.select(SpotCheckItem, Patient.name, OutreachTask.questionnaire_id, OutreachTask.offset_days)
+        .join(Patient, Patient.id == SpotCheckItem.patient_id)
+        .join(OutreachTask, OutreachTask.id == SpotCheckItem.outreach_task_id)
+        .where(SpotCheckItem.spot_check_id == check.id)
+        .order_by(SpotCheckItem.id)
+    ).all()
+    audit.record(
+        db,
+        "spot_check.view",
+        staff_id=staff.staff_id,
+        subject=("spot_check", check.id),
+        ip=client_ip(request),
+        patients=sorted({item.patient_id for item, *_ in rows}),
+    )
+    departments = {d.id: d.name for d in db.scalars(sa.select(Department))}
+    return render(
+        request,
+        "staff/spot_check.html",
+        staff.staff.language,
+        {"staff": staff, "check": check, "rows": rows, "department_names": departments},
+    )
+
+
+def _answers(db: Session, response: QuestionnaireResponse | None, lang: str) -> list[tuple[str, str]]:
+    """(question, answer) in the reviewer's language, option codes shown as their text."""
+    if response is None:
+        return []
+    version = db.get(QuestionnaireVersion, response.version_id)
+    assert version is not None
+    q = definition_of(version)
+    shown = []
+    for item in q.answerable():
+        if item.id not in response.answers:
+            continue
+        raw = response.answers[item.id]
+        codes = raw if isinstance(raw, list) else [raw]
+        texts = [
+            (opt.text.get(lang) or next(iter(opt.text.values()))) if (opt := item.option(str(c))) else str(c)
+            for c in codes
+        ]
+        shown.append((item.text.get(lang) or next(iter(item.text.values())), ", ".join(texts)))
+    return shown
+
+
+def _item_page(
+    request: Request,
+    db: Session,
+    staff: StaffSession,
+    item: SpotCheckItem,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    patient = db.get_one(Patient, item.patient_id)
+    response = db.get(QuestionnaireResponse, item.response_id) if item.response_id else None
+    findings = (
+        list(db.scalars(sa.select(Finding).where(Finding.response_id == item.response_id)))
+        if response
+        else []
+    )
+    lang = pick_language(staff.staff.language)
+    audit.record(
+        db,
+        "spot_check.item_view",
+        staff_id=staff.staff_id,
+        patient_id=item.patient_id,
+        subject=("spot_check_item", item.id),
+        ip=client_ip(request),
+    )
+    context: dict[str, Any] = {
+        "staff": staff,
+        "item": item,
+        "patient": patient,
+        "follow_up": db.get(OutreachTask, item.outreach_task_id),
+        "response": response,
+        "answers": _answers(db, response, lang),
+        "findings": findings,
+        "entries": timeline(db, patient.id, limit=100),
+        "verdicts": [SpotVerdict.PASSED.value, SpotVerdict.ISSUE.value],
+        "error": error,
+    }
+    return render(request, "staff/spot_check_item.html", staff.staff.language, context, status)
+
+
+def _item(request: Request, db: Session, staff: StaffSession, item_id: int) -> SpotCheckItem | Response:
+    denied = _forbidden(request, db, staff)
+    if denied is not None:
+        return denied
+    item = db.get(SpotCheckItem, item_id)
+    if item is None:
+        return render(
+            request, "staff/denied.html", staff.staff.language, {"staff": staff, "missing": True}, 404
+        )
+    return item
+
+
+@router.get("/items/{item_id}", response_class=HTMLResponse)
+def review_page(request: Request, item_id: int, db: SessionDep, staff: StaffDep) -> Response:
+    item = _item(request, db, staff, item_id)
+    return item if isinstance(item, Response) else _item_page(request, db, staff, item)
+
+
+@router.post("/items/{item_id}/review")
+def review(
+    request: Request,
+    item_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    verdict: str = Form(max_length=16),
+    note: str = Form(default="", max_length=spot_checks.MAX_NOTE * 2),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    check_csrf(staff, csrf_token)
+    item = _item(request, db, staff, item_id)
+    if isinstance(item, Response):
+        return item
+    try:
+        if verdict not in {v.value for v in SpotVerdict}:
+            raise SpotCheckRefused("verdict")
+        spot_checks.do_review(
+            db, item=item, user=staff.staff, verdict=SpotVerdict(verdict), note=note, ip=client_ip(request)
+        )
+    except SpotCheckRefused as exc:
+        db.rollback()
+        return _item_page(request, db, staff, item, error=exc.reason, status=400)
+    return RedirectResponse(f"/staff/spot-checks/{item.spot_check_id}", status_code=303)
+
+
+@router.post("/items/{item_id}/callback")
+def callback(
+    request: Request, item_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
+) -> Response:
+    check_csrf(staff, csrf_token)
+    item = _item(request, db, staff, item_id)
+    if isinstance(item, Response):
+        return item
+    spot_checks.do_request_callback(db, item=item, user=staff.staff, ip=client_ip(request))
+    return RedirectResponse(f"/staff/spot-checks/items/{item.id}", status_code=303)

@@ -20,6 +20,7 @@ from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Pati
 from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
+from backend.models.voice import VoiceCall
 
 __all__ = [
     "Anchor",
@@ -64,5 +65,6 @@ __all__ = [
     "TaskKind",
     "TaskPriority",
     "TaskStatus",
+    "VoiceCall",
     "Ward",
 ]

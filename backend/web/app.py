@@ -11,6 +11,8 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.settings import get_settings
+from backend.voice import hooks as voice_hooks
+from backend.voice import stream as voice_stream
 from backend.web import chat, forms, hooks, inbox, media, messages, staff, stats, wechat_pages
 from backend.web.deps import NotSignedIn
 
@@ -29,6 +31,8 @@ def create_app() -> FastAPI:
     app.include_router(inbox.router)
     app.include_router(media.router)
     app.include_router(wechat_pages.router)
+    app.include_router(voice_hooks.router)
+    app.include_router(voice_stream.router)
 
     @app.exception_handler(NotSignedIn)
     async def _to_sign_in(request: Request, _exc: NotSignedIn) -> Response:

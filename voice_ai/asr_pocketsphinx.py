@@ -41,6 +41,7 @@ class PocketsphinxRecogniser:
         self._decoder: Any = Decoder(Config(lm=None, samprate=ASR_RATE, loglevel="FATAL"))
         self._resampler: Resampler | None = None
         self._active = False
+        self._phrases: set[str] = set()
         self.skipped: list[str] = []
 
     def _known(self, phrase: str) -> bool:
@@ -58,6 +59,7 @@ class PocketsphinxRecogniser:
             raise ValueError(f"no phrase of the grammar is in pocketsphinx's dictionary: {phrases}")
         if self._active:
             self._decoder.end_utt()
+        self._phrases = set(usable)
         self._decoder.add_jsgf_string("answer", jsgf(usable))
         self._decoder.activate_search("answer")
         self._resampler = Resampler(self.sample_rate, ASR_RATE) if self.sample_rate != ASR_RATE else None
@@ -82,6 +84,10 @@ class PocketsphinxRecogniser:
         self._active = False
         hyp = self._decoder.hyp()
         if hyp is None or not hyp.hypstr.strip():
+            return Recognition("", 0.0)
+        if hyp.hypstr.strip() not in self._phrases:
+            # The search ended inside a phrase (measured: "correct" decoded as "i", the start of
+            # "i did"): a partial path is not an answer.
             return Recognition("", 0.0)
         # hyp.prob is the posterior of the best path (as a probability in pocketsphinx 5).
         return Recognition(hyp.hypstr.strip(), max(0.0, min(1.0, float(hyp.prob))))

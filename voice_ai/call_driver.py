@@ -258,10 +258,13 @@ class CallDriver:
 
     async def _apply(self, actions: list[s.Action]) -> bool:
         """Carry out the actions; True when the call is over (we hung up)."""
+        # Render every prompt of the batch first, so consecutive prompts play without a gap a caller
+        # would take for their turn.
+        rendered = {id(a): await self._render(a.text) for a in actions if isinstance(a, s.Play)}
         for action in actions:
             match action:
-                case s.Play(text=text, barge_in=barge_in):
-                    await self._play(text, barge_in)
+                case s.Play(barge_in=barge_in):
+                    await self._play(rendered[id(action)], barge_in)
                 case s.StopPlaying():
                     if self._last_mark is not None:
                         await self._send(Clear())
@@ -280,9 +283,11 @@ class CallDriver:
                     await self._blocking(self.hooks.act, action)
         return False
 
-    async def _play(self, text: str, barge_in: bool) -> None:
+    async def _render(self, text: str) -> bytes:
         assert self.setup is not None
-        audio = await self._blocking(self.synth.synthesize, text, self.setup.session.lang)
+        return await self._blocking(self.synth.synthesize, text, self.setup.session.lang)
+
+    async def _play(self, audio: bytes, barge_in: bool) -> None:
         if self._spoke_at is not None:
             self.timings.response_ms.append(1000 * (time.perf_counter() - self._spoke_at))
             self._spoke_at = None

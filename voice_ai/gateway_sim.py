@@ -100,7 +100,7 @@ class SimulatedCaller:
         turns: Sequence[Turn],
         *,
         speed: float = 8.0,
-        quiet_ms: int = 400,
+        quiet_ms: int = 300,
         account_sid: str = "AC" + "0" * 32,
         call_sid: str | None = None,
     ) -> None:
@@ -114,6 +114,7 @@ class SimulatedCaller:
         self._played_ms = 0  # of it played
         self._marks: list[tuple[str, int]] = []  # (name, position it plays out at)
         self._last_server = time.monotonic()
+        self._quiet_ms = 0  # call time since the server last had something playing
         self._prompt_since_turn = False
         self._speech: list[bytes] = []  # frames still to say
         self._keys: list[str] = []
@@ -165,6 +166,8 @@ class SimulatedCaller:
         while not reader.done():
             for _ in range(per_tick):
                 self._played_ms = min(self._played_ms + 20, self._queued_ms)
+                idle = self._played_ms >= self._queued_ms and not self._marks
+                self._quiet_ms = self._quiet_ms + 20 if idle else 0
                 for name, at in list(self._marks):
                     if at <= self._played_ms:
                         self._marks.remove((name, at))
@@ -186,8 +189,8 @@ class SimulatedCaller:
             await asyncio.sleep(0.02)
 
     def _server_quiet(self) -> bool:
-        wall = (time.monotonic() - self._last_server) * 1000
-        return self._played_ms >= self._queued_ms and not self._marks and wall >= self.quiet_ms
+        """Quiet for `quiet_ms` of call time (a person's pause before answering), all prompts played."""
+        return self._quiet_ms >= self.quiet_ms
 
     def _take_turn(self) -> type[HangUp] | None:
         if not self.turns or self._speech or self._keys:

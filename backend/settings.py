@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     twilio_voice_from: str | None = Field(default=None, description="E.164 caller id for voice calls")
     voice_record_at_gateway: bool = True
     voice_vosk_models: dict[str, Path] = Field(
-        default_factory=dict, description='JSON {"zh-CN": "/models/vosk-cn", ...}: vosk model dir per language'
+        default_factory=dict, description='JSON {"zh-CN": "/models/vosk-cn"}: vosk model dir per language'
     )
     voice_pocketsphinx_fallback: bool = Field(
         default=True, description="English calls use pocketsphinx's bundled model when no vosk model is set"

@@ -97,6 +97,8 @@ class PocketsphinxTranscriber:
     """Open answers: the bundled en-US language model, no grammar. Rough (a first draft for staff, who
     also get the audio); slow, about 0.5 s of CPU per second of speech here."""
 
+    calibrated = False
+
     def __init__(self, sample_rate: int = 8000) -> None:
         from pocketsphinx import Config, Decoder
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from voice_ai import session as s
-from voice_ai.asr import Recognition, Recogniser
+from voice_ai.asr import Recogniser, Recognition
 from voice_ai.audio import TELEPHONE_RATE, Framer, ulaw_to_pcm16
 from voice_ai.media_stream import (
     Clear,

@@ -107,8 +107,9 @@ class SimulatedCaller:
         self.turns = list(turns)
         self.speed, self.quiet_ms = speed, quiet_ms
         self.account_sid = account_sid
-        self.log = CallLog(call_sid=call_sid or "CA" + secrets.token_hex(16),
-                           stream_sid="MZ" + secrets.token_hex(16))  # fmt: skip
+        self.log = CallLog(
+            call_sid=call_sid or "CA" + secrets.token_hex(16), stream_sid="MZ" + secrets.token_hex(16)
+        )
         self._seq = 0
         self._queued_ms = 0  # server audio received
         self._played_ms = 0  # of it played
@@ -128,8 +129,17 @@ class SimulatedCaller:
 
         async with websockets.connect(url, max_size=2**22) as ws:
             await ws.send(encode_inbound(Connected("Call", "1.0.0")))
-            start = Start(self.log.stream_sid, self.log.call_sid, self.account_sid, ("inbound",), MULAW,
-                          TELEPHONE_RATE, 1, dict(parameters), self._next_seq())  # fmt: skip
+            start = Start(
+                self.log.stream_sid,
+                self.log.call_sid,
+                self.account_sid,
+                ("inbound",),
+                MULAW,
+                TELEPHONE_RATE,
+                1,
+                dict(parameters),
+                self._next_seq(),
+            )
             await ws.send(encode_inbound(start))
             reader = asyncio.create_task(self._read(ws))
             try:
@@ -213,12 +223,16 @@ class SimulatedCaller:
                 return HangUp
             case Say(audio=audio):
                 padded = audio + SILENCE * 5
-                self._speech = [padded[i : i + FRAME].ljust(FRAME, b"\xff") for i in range(0, len(padded), FRAME)]
+                self._speech = [
+                    padded[i : i + FRAME].ljust(FRAME, b"\xff") for i in range(0, len(padded), FRAME)
+                ]
             case Press(keys=keys, in_band=False):
                 self._keys = list(keys)
             case Press(keys=keys, in_band=True):
                 audio = b"".join(pcm16_to_ulaw(tone(k, 120)) + SILENCE * 4 for k in keys)
-                self._speech = [audio[i : i + FRAME].ljust(FRAME, b"\xff") for i in range(0, len(audio), FRAME)]
+                self._speech = [
+                    audio[i : i + FRAME].ljust(FRAME, b"\xff") for i in range(0, len(audio), FRAME)
+                ]
             case Silent():
                 pass
         return None
@@ -269,7 +283,9 @@ class SimulatedGateway:
         log = asyncio.run(caller.run(url, params))
         self.logs[sid] = log
         seconds = round((time.monotonic() - began) * self.speed)
-        self.on_status(CallStatus(sid, CallState.COMPLETED, "completed", answered_by=by, duration_seconds=seconds))
+        self.on_status(
+            CallStatus(sid, CallState.COMPLETED, "completed", answered_by=by, duration_seconds=seconds)
+        )
 
     def hang_up(self, provider_id: str) -> None:
         self._ended.add(provider_id)

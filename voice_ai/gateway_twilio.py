@@ -129,8 +129,9 @@ class TwilioVoice:
         except requests.Timeout as exc:
             raise GatewayError("Twilio did not answer in time", permanent=False, code="timeout") from exc
         except requests.RequestException as exc:
-            raise GatewayError(f"Twilio unreachable: {type(exc).__name__}", permanent=False,
-                               code="network") from exc  # fmt: skip
+            raise GatewayError(
+                f"Twilio unreachable: {type(exc).__name__}", permanent=False, code="network"
+            ) from exc
 
     def parse_status(self, params: Mapping[str, str]) -> CallStatus:
         return parse_call_status(params)

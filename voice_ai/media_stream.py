@@ -1,4 +1,4 @@
-"""Twilio Media Streams over a WebSocket as typed messages: connected/start/media/dtmf/mark/stop, media/mark/clear.
+"""Twilio Media Streams as typed messages: connected/start/media/dtmf/mark/stop in, media/mark/clear out.
 
 The JSON shapes are Twilio's documented ones (docs/voice/media-streams/websocket-messages). The
 simulated gateway speaks the same protocol through `encode_inbound`, so one parser serves both.
@@ -135,8 +135,14 @@ def parse_inbound(raw: str | bytes) -> Inbound:
             payload = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise MalformedMessage("media: payload is not base64") from None
-        return Media(_str(data, "streamSid"), str(media.get("track", "inbound")), _int(media, "chunk", 0),
-                     _int(media, "timestamp", 0), payload, seq)  # fmt: skip
+        return Media(
+            _str(data, "streamSid"),
+            str(media.get("track", "inbound")),
+            _int(media, "chunk", 0),
+            _int(media, "timestamp", 0),
+            payload,
+            seq,
+        )
     if event == "dtmf":
         digit = _str(_obj(data, "dtmf"), "digit")
         if len(digit) != 1 or digit not in "0123456789*#ABCD":
@@ -158,29 +164,57 @@ def encode_inbound(message: Inbound) -> str:
             return json.dumps({"event": "connected", "protocol": protocol, "version": version})
         case Start():
             start = {
-                "streamSid": message.stream_sid, "accountSid": message.account_sid,
-                "callSid": message.call_sid, "tracks": list(message.tracks),
+                "streamSid": message.stream_sid,
+                "accountSid": message.account_sid,
+                "callSid": message.call_sid,
+                "tracks": list(message.tracks),
                 "customParameters": dict(message.parameters),
-                "mediaFormat": {"encoding": message.encoding, "sampleRate": message.sample_rate,
-                                "channels": message.channels},
-            }  # fmt: skip
-            return json.dumps({"event": "start", "sequenceNumber": seq, "start": start,
-                               "streamSid": message.stream_sid})  # fmt: skip
+                "mediaFormat": {
+                    "encoding": message.encoding,
+                    "sampleRate": message.sample_rate,
+                    "channels": message.channels,
+                },
+            }
+            return json.dumps(
+                {"event": "start", "sequenceNumber": seq, "start": start, "streamSid": message.stream_sid}
+            )
         case Media():
-            media = {"track": message.track, "chunk": str(message.chunk),
-                     "timestamp": str(message.timestamp_ms),
-                     "payload": base64.b64encode(message.payload).decode("ascii")}  # fmt: skip
-            return json.dumps({"event": "media", "sequenceNumber": seq, "media": media,
-                               "streamSid": message.stream_sid})  # fmt: skip
+            media = {
+                "track": message.track,
+                "chunk": str(message.chunk),
+                "timestamp": str(message.timestamp_ms),
+                "payload": base64.b64encode(message.payload).decode("ascii"),
+            }
+            return json.dumps(
+                {"event": "media", "sequenceNumber": seq, "media": media, "streamSid": message.stream_sid}
+            )
         case Dtmf():
-            return json.dumps({"event": "dtmf", "streamSid": message.stream_sid, "sequenceNumber": seq,
-                               "dtmf": {"track": "inbound_track", "digit": message.digit}})  # fmt: skip
+            return json.dumps(
+                {
+                    "event": "dtmf",
+                    "streamSid": message.stream_sid,
+                    "sequenceNumber": seq,
+                    "dtmf": {"track": "inbound_track", "digit": message.digit},
+                }
+            )
         case MarkDone():
-            return json.dumps({"event": "mark", "sequenceNumber": seq, "streamSid": message.stream_sid,
-                               "mark": {"name": message.name}})  # fmt: skip
+            return json.dumps(
+                {
+                    "event": "mark",
+                    "sequenceNumber": seq,
+                    "streamSid": message.stream_sid,
+                    "mark": {"name": message.name},
+                }
+            )
         case Stop():
-            return json.dumps({"event": "stop", "sequenceNumber": seq, "streamSid": message.stream_sid,
-                               "stop": {"accountSid": message.account_sid, "callSid": message.call_sid}})  # fmt: skip
+            return json.dumps(
+                {
+                    "event": "stop",
+                    "sequenceNumber": seq,
+                    "streamSid": message.stream_sid,
+                    "stop": {"accountSid": message.account_sid, "callSid": message.call_sid},
+                }
+            )
     raise TypeError(f"not a Media Streams message: {message!r}")
 
 

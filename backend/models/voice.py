@@ -1,4 +1,4 @@
-"""Voice calls: one row per dialled attempt, with its state, outcome, recording and per-question transcripts."""
+"""Voice calls: one row per dialled attempt: state, outcome, recording, per-question transcripts."""
 
 from __future__ import annotations
 

@@ -81,20 +81,43 @@ def do_create_call(
         version = latest_version(session, questionnaire_id)
         if version is None:
             raise LookupError(f"questionnaire {questionnaire_id} is not published")
-        response = do_start_response(session, version=version, patient_id=patient.id, channel=Channel.VOICE,
-                                     language=lang, task=task, now=now)  # fmt: skip
+        response = do_start_response(
+            session,
+            version=version,
+            patient_id=patient.id,
+            channel=Channel.VOICE,
+            language=lang,
+            task=task,
+            now=now,
+        )
     attempts = 0
     if task is not None:
-        attempts = session.scalar(
-            sa.select(sa.func.count()).select_from(VoiceCall).where(VoiceCall.outreach_task_id == task.id)
-        ) or 0
-    call = VoiceCall(patient_id=patient.id, outreach_task_id=task.id if task else None,
-                     plan_id=task.plan_id if task else None, response_id=response.id, attempt=attempts + 1,
-                     gateway=gateway, language=lang, created_at=now)  # fmt: skip
+        attempts = (
+            session.scalar(
+                sa.select(sa.func.count()).select_from(VoiceCall).where(VoiceCall.outreach_task_id == task.id)
+            )
+            or 0
+        )
+    call = VoiceCall(
+        patient_id=patient.id,
+        outreach_task_id=task.id if task else None,
+        plan_id=task.plan_id if task else None,
+        response_id=response.id,
+        attempt=attempts + 1,
+        gateway=gateway,
+        language=lang,
+        created_at=now,
+    )
     session.add(call)
     session.flush()
-    audit.record(session, "voice.call_created", patient_id=patient.id, subject=("voice_call", call.id),
-                 attempt=call.attempt, gateway=gateway)  # fmt: skip
+    audit.record(
+        session,
+        "voice.call_created",
+        patient_id=patient.id,
+        subject=("voice_call", call.id),
+        attempt=call.attempt,
+        gateway=gateway,
+    )
     return call
 
 
@@ -111,7 +134,11 @@ def call_by_provider(session: Session, gateway: str, provider_id: str) -> VoiceC
 
 def do_record_call_status(session: Session, call: VoiceCall, status: CallStatus, now: datetime) -> bool:
     """A gateway status callback. Older (by sequence) or after-the-end callbacks change nothing."""
-    if status.sequence is not None and call.last_status_seq is not None and status.sequence <= call.last_status_seq:
+    if (
+        status.sequence is not None
+        and call.last_status_seq is not None
+        and status.sequence <= call.last_status_seq
+    ):
         return False
     if status.sequence is not None:
         call.last_status_seq = status.sequence
@@ -131,8 +158,13 @@ def do_record_call_status(session: Session, call: VoiceCall, status: CallStatus,
         call.state, call.ended_at = (CallState.COMPLETED if call.outcome else CallState.FAILED), now
     elif status.state is CallState.RINGING and call.state is CallState.QUEUED:
         call.state = CallState.RINGING
-    audit.record(session, "voice.call_status", patient_id=call.patient_id, subject=("voice_call", call.id),
-                 status=status.raw_status)  # fmt: skip
+    audit.record(
+        session,
+        "voice.call_status",
+        patient_id=call.patient_id,
+        subject=("voice_call", call.id),
+        status=status.raw_status,
+    )
     return True
 
 
@@ -165,9 +197,14 @@ def response_of(session: Session, call: VoiceCall) -> tuple[QuestionnaireRespons
 
 
 def do_save_call_answer(
-    session: Session, call: VoiceCall, item_id: str, value: Any, transcript: dict[str, Any],
-    skipped: list[str], now: datetime,
-) -> None:  # fmt: skip
+    session: Session,
+    call: VoiceCall,
+    item_id: str,
+    value: Any,
+    transcript: dict[str, Any],
+    skipped: list[str],
+    now: datetime,
+) -> None:
     """Into the same response store as the web form and chat, plus the call's transcript line."""
     response, q = response_of(session, call)
     do_save_answers(session, response, q, {item_id: value}, skipped=skipped, now=now)
@@ -175,9 +212,16 @@ def do_save_call_answer(
 
 
 def do_staff_callback(session: Session, call: VoiceCall, reason: str, now: datetime) -> None:
-    task = do_raise_task(session, kind=TaskKind.CALLBACK, priority=TaskPriority.NORMAL,
-                         title=f"voice:{reason}"[:200], source=("voice_call", call.id),
-                         patient_id=call.patient_id, department_id=_department(session, call), now=now)  # fmt: skip
+    task = do_raise_task(
+        session,
+        kind=TaskKind.CALLBACK,
+        priority=TaskPriority.NORMAL,
+        title=f"voice:{reason}"[:200],
+        source=("voice_call", call.id),
+        patient_id=call.patient_id,
+        department_id=_department(session, call),
+        now=now,
+    )
     call.callback_task_id = task.id
 
 
@@ -187,9 +231,15 @@ def _department(session: Session, call: VoiceCall) -> int | None:
 
 
 def do_end_call(
-    session: Session, call: VoiceCall, *, state: CallState, outcome: Outcome | None, skipped: list[str],
-    fallbacks: int, now: datetime,
-) -> None:  # fmt: skip
+    session: Session,
+    call: VoiceCall,
+    *,
+    state: CallState,
+    outcome: Outcome | None,
+    skipped: list[str],
+    fallbacks: int,
+    now: datetime,
+) -> None:
     """The stream is over: a finished survey completes the response (scores, findings, staff tasks, as in
     chat); anything less keeps the partial answers in progress for the next attempt."""
     answered = call.answered_at is not None or state not in {CallState.QUEUED, CallState.RINGING}
@@ -210,5 +260,11 @@ def do_end_call(
         except IncompleteResponse as exc:  # the questionnaire changed under the call: keep what we have
             log.warning("voice call %s: %s", call.id, exc)
             call.outcome = Outcome.INCOMPLETE
-    audit.record(session, "voice.call_ended", patient_id=call.patient_id, subject=("voice_call", call.id),
-                 outcome=call.outcome.value if call.outcome else None, answers=len(call.transcripts))  # fmt: skip
+    audit.record(
+        session,
+        "voice.call_ended",
+        patient_id=call.patient_id,
+        subject=("voice_call", call.id),
+        outcome=call.outcome.value if call.outcome else None,
+        answers=len(call.transcripts),
+    )

@@ -1,4 +1,4 @@
-"""Placing calls: the gateway from settings, and the job that dials one call record (ids in, world re-checked)."""
+"""Placing calls: the gateway from settings, and the job that dials one call record by id."""
 
 from __future__ import annotations
 
@@ -24,20 +24,34 @@ def gateway_from_settings(settings: Settings) -> Gateway:
         from voice_ai.gateway_twilio import TwilioVoice
 
         if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_voice_from):
-            raise RuntimeError("voice over Twilio needs CARELOOP_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _VOICE_FROM")
-        client = twilio_client(account_sid=settings.twilio_account_sid,
-                               auth_token=settings.twilio_auth_token.get_secret_value(),
-                               api_base=settings.twilio_api_base, timeout=settings.send_timeout_seconds)  # fmt: skip
-        return TwilioVoice(client, caller_id=settings.twilio_voice_from, record=settings.voice_record_at_gateway)
-    raise RuntimeError(f"voice gateway {settings.voice_gateway!r} is not placed from settings (the simulated "
-                       "gateway is built by tests and benches with a caller script)")  # fmt: skip
+            raise RuntimeError(
+                "voice over Twilio needs CARELOOP_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _VOICE_FROM"
+            )
+        client = twilio_client(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            api_base=settings.twilio_api_base,
+            timeout=settings.send_timeout_seconds,
+        )
+        return TwilioVoice(
+            client, caller_id=settings.twilio_voice_from, record=settings.voice_record_at_gateway
+        )
+    raise RuntimeError(
+        f"voice gateway {settings.voice_gateway!r} is not placed from settings (the simulated "
+        "gateway is built by tests and benches with a caller script)"
+    )
 
 
 def call_request(settings: Settings, call: VoiceCall, to: str) -> CallRequest:
     base = f"{settings.public_url}/hooks/twilio/voice"
     recording = f"{base}/recording" if settings.voice_record_at_gateway else None
-    return CallRequest(to=to, call_ref=str(call.id), answer_url=f"{base}/answer?call={call.id}",
-                       status_url=f"{base}/status", recording_url=recording)  # fmt: skip
+    return CallRequest(
+        to=to,
+        call_ref=str(call.id),
+        answer_url=f"{base}/answer?call={call.id}",
+        status_url=f"{base}/status",
+        recording_url=recording,
+    )
 
 
 def dial(session: Session, call: VoiceCall, gateway: Gateway, settings: Settings | None = None) -> str:
@@ -54,8 +68,14 @@ def dial(session: Session, call: VoiceCall, gateway: Gateway, settings: Settings
         placed = gateway.place_call(call_request(settings, call, patient.phone))
     except GatewayError as exc:
         call.state, call.ended_at = CallState.FAILED, utcnow()
-        audit.record(session, "voice.call_refused", patient_id=call.patient_id, subject=("voice_call", call.id),
-                     code=exc.code, permanent=exc.permanent)  # fmt: skip
+        audit.record(
+            session,
+            "voice.call_refused",
+            patient_id=call.patient_id,
+            subject=("voice_call", call.id),
+            code=exc.code,
+            permanent=exc.permanent,
+        )
         return f"refused:{exc.code}"
     do_mark_placed(session, call, placed.provider_id)
     return "placed"

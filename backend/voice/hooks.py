@@ -34,7 +34,11 @@ GATEWAY = "twilio"
 
 def stream_url(settings: Settings) -> str:
     base = settings.public_url
-    ws = "wss://" + base.removeprefix("https://") if base.startswith("https://") else "ws://" + base.removeprefix("http://")
+    ws = (
+        "wss://" + base.removeprefix("https://")
+        if base.startswith("https://")
+        else "ws://" + base.removeprefix("http://")
+    )
     return f"{ws}/voice/stream"
 
 
@@ -56,8 +60,10 @@ def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) ->
             return Response(hangup_twiml(), media_type="text/xml")
         if by is not None:
             row.answered_by = by.value
-    return Response(connect_stream_twiml(stream_url(settings), stream_parameters(settings, call, by)),
-                    media_type="text/xml")  # fmt: skip
+    return Response(
+        connect_stream_twiml(stream_url(settings), stream_parameters(settings, call, by)),
+        media_type="text/xml",
+    )
 
 
 @router.post("/status")

@@ -1,4 +1,4 @@
-"""The Media Stream WebSocket route: a `CallDriver` per call, its hooks storing answers through the do_* verbs."""
+"""The Media Stream WebSocket route: a `CallDriver` per call; its hooks store answers via the do_* verbs."""
 
 from __future__ import annotations
 
@@ -41,8 +41,16 @@ EXECUTOR = ThreadPoolExecutor(max_workers=16, thread_name_prefix="voice")
 
 def script(settings: Settings, lang: str) -> s.Script:
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    keys = ("greeting", "ask_birth_date", "identity_failed", "confirm", "keypad_only", "voicemail",
-            "goodbye", "callback")  # fmt: skip
+    keys = (
+        "greeting",
+        "ask_birth_date",
+        "identity_failed",
+        "confirm",
+        "keypad_only",
+        "voicemail",
+        "goodbye",
+        "callback",
+    )
     texts = {key: catalog.text(lang, f"voice.{key}", answer="{answer}") for key in keys}
     return s.Script(**texts)
 
@@ -53,8 +61,15 @@ def build_session(
     phrases = VoicePhrases.parse(load_voice_phrases(lang, settings.content_dir), lang)
     assert patient.birth_date is not None
     today = now.astimezone(ZoneInfo(patient.timezone)).date()
-    return s.CallSession(q, lang, phrases, load_answer_messages(settings.content_dir), script(settings, lang),
-                         birth_date=patient.birth_date, today=today)  # fmt: skip
+    return s.CallSession(
+        q,
+        lang,
+        phrases,
+        load_answer_messages(settings.content_dir),
+        script(settings, lang),
+        birth_date=patient.birth_date,
+        today=today,
+    )
 
 
 class StoreHooks:
@@ -104,8 +119,13 @@ class StoreHooks:
             assert call is not None
             match action:
                 case s.SaveAnswer(item_id=item_id, value=value, via=via, transcript=heard, confidence=conf):
-                    line = {"item": item_id, "heard": heard, "confidence": conf, "via": via,
-                            "audio": self._audio.pop(item_id, None)}  # fmt: skip
+                    line = {
+                        "item": item_id,
+                        "heard": heard,
+                        "confidence": conf,
+                        "via": via,
+                        "audio": self._audio.pop(item_id, None),
+                    }
                     do_save_call_answer(db, call, item_id, value, line, sorted(self.session.skipped), now)
                 case s.StateChanged(state=state) if state not in s.FINAL:
                     call.state = state
@@ -128,8 +148,15 @@ class StoreHooks:
         with session_scope() as db:
             call = db.get(VoiceCall, self.call_id)
             assert call is not None
-            do_end_call(db, call, state=session.state, outcome=outcome, skipped=sorted(session.skipped),
-                        fallbacks=timings.fallbacks, now=utcnow())  # fmt: skip
+            do_end_call(
+                db,
+                call,
+                state=session.state,
+                outcome=outcome,
+                skipped=sorted(session.skipped),
+                fallbacks=timings.fallbacks,
+                now=utcnow(),
+            )
 
 
 def vad_config(settings: Settings) -> VadConfig:

@@ -90,8 +90,12 @@ class FakeTwilioVoice:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True, name="fake-twilio-voice")  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            daemon=True,
+            name="fake-twilio-voice",
+        )
 
     def __enter__(self) -> FakeTwilioVoice:
         self._thread.start()
@@ -122,21 +126,42 @@ class FakeTwilioVoice:
     def answer_webhook(self, sid: str, answered_by: str = "human") -> tuple[str, dict[str, str], str]:
         """(Url, form params, X-Twilio-Signature) of Twilio's request for TwiML once AMD is done."""
         sent = self._call(sid)
-        params = {"AccountSid": self.account_sid, "ApiVersion": "2010-04-01", "CallSid": sid,
-                  "CallStatus": "in-progress", "Direction": "outbound-api", "From": sent.params["From"],
-                  "To": sent.params["To"], "AnsweredBy": answered_by, "MachineDetectionDuration": "2140"}  # fmt: skip
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": sid,
+            "CallStatus": "in-progress",
+            "Direction": "outbound-api",
+            "From": sent.params["From"],
+            "To": sent.params["To"],
+            "AnsweredBy": answered_by,
+            "MachineDetectionDuration": "2140",
+        }
         url = sent.params["Url"]
         return url, params, sign(url, params, self.auth_token)
 
     def status_callback(
-        self, sid: str, status: str, *, sequence: int = 0, duration: int | None = None,
+        self,
+        sid: str,
+        status: str,
+        *,
+        sequence: int = 0,
+        duration: int | None = None,
         answered_by: str | None = None,
-    ) -> tuple[str, dict[str, str], str]:  # fmt: skip
+    ) -> tuple[str, dict[str, str], str]:
         sent = self._call(sid)
-        params = {"AccountSid": self.account_sid, "ApiVersion": "2010-04-01", "CallSid": sid,
-                  "CallStatus": status, "CallbackSource": "call-progress-events", "Direction": "outbound-api",
-                  "From": sent.params["From"], "To": sent.params["To"], "SequenceNumber": str(sequence),
-                  "Timestamp": "Wed, 02 Dec 2026 19:00:00 +0000"}  # fmt: skip
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": sid,
+            "CallStatus": status,
+            "CallbackSource": "call-progress-events",
+            "Direction": "outbound-api",
+            "From": sent.params["From"],
+            "To": sent.params["To"],
+            "SequenceNumber": str(sequence),
+            "Timestamp": "Wed, 02 Dec 2026 19:00:00 +0000",
+        }
         if duration is not None:
             params |= {"CallDuration": str(duration), "Duration": str(max(1, duration // 60))}
         if answered_by is not None:
@@ -147,11 +172,18 @@ class FakeTwilioVoice:
     def recording_callback(self, sid: str, seconds: int = 40) -> tuple[str, dict[str, str], str]:
         sent = self._call(sid)
         rec = "RE" + secrets.token_hex(16)
-        params = {"AccountSid": self.account_sid, "CallSid": sid, "RecordingSid": rec,
-                  "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{rec}",
-                  "RecordingStatus": "completed", "RecordingDuration": str(seconds), "RecordingChannels": "1",
-                  "RecordingSource": "OutboundAPI", "RecordingStartTime": "Wed, 02 Dec 2026 19:00:00 +0000",
-                  "RecordingTrack": "both"}  # fmt: skip
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": sid,
+            "RecordingSid": rec,
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{rec}",
+            "RecordingStatus": "completed",
+            "RecordingDuration": str(seconds),
+            "RecordingChannels": "1",
+            "RecordingSource": "OutboundAPI",
+            "RecordingStartTime": "Wed, 02 Dec 2026 19:00:00 +0000",
+            "RecordingTrack": "both",
+        }
         url = sent.params["RecordingStatusCallback"]
         return url, params, sign(url, params, self.auth_token)
 
@@ -173,8 +205,11 @@ def _handler_for(fake: FakeTwilioVoice) -> type[BaseHTTPRequestHandler]:
                 failure = fake._fail.pop(0) if fake._fail else None
             match = _CALLS.match(urlsplit(self.path).path)
             header = self.headers.get("Authorization", "")
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":") if header.startswith(
-                "Basic ") else ("", "", "")  # fmt: skip
+            user, _, password = (
+                base64.b64decode(header[6:]).decode().partition(":")
+                if header.startswith("Basic ")
+                else ("", "", "")
+            )
             if match is None:
                 return self._answer(record, 404, 20404)
             if (user, password) != (fake.account_sid, fake.auth_token):
@@ -195,13 +230,21 @@ def _handler_for(fake: FakeTwilioVoice) -> type[BaseHTTPRequestHandler]:
             if problem is not None:
                 return self._answer(record, 400, problem)
             record.sid = "CA" + secrets.token_hex(16)
-            body = {"sid": record.sid, "account_sid": fake.account_sid, "status": "queued",
-                    "to": record.params["To"], "from": record.params["From"], "direction": "outbound-api",
-                    "api_version": "2010-04-01",
-                    "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Calls/{record.sid}.json"}  # fmt: skip
+            body = {
+                "sid": record.sid,
+                "account_sid": fake.account_sid,
+                "status": "queued",
+                "to": record.params["To"],
+                "from": record.params["From"],
+                "direction": "outbound-api",
+                "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Calls/{record.sid}.json",
+            }
             return self._answer(record, 201, None, body)
 
-        def _answer(self, record: Request, status: int, code: int | None, body: dict[str, Any] | None = None) -> None:
+        def _answer(
+            self, record: Request, status: int, code: int | None, body: dict[str, Any] | None = None
+        ) -> None:
             record.answered = status
             if body is None:
                 body = {"status": status, "message": "Error"}

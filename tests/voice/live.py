@@ -22,7 +22,9 @@ def free_port() -> int:
 def serving(port: int) -> Iterator[str]:
     from backend.web.app import create_app
 
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+    config = uvicorn.Config(
+        create_app(), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="uvicorn-voice")
     thread.start()

@@ -21,9 +21,11 @@ from voice_ai.tts import Synthesizer
 
 # Measured through espeak-ng -> mu-law 8 kHz -> VAD -> pocketsphinx (en-US, JSGF) on this machine:
 # "satisfied" was heard as "two", "dissatisfied" as "satisfied", "very satisfied" as "very",
-# "i did not" as "i did", "correct" as "i" (a partial path, now refused); the digits zero/six/seven/eight are unreliable (the previous session).
-MISHEARD = frozenset({"satisfied", "dissatisfied", "very satisfied", "i did not", "correct", "zero", "six",
-                      "seven", "eight"})  # fmt: skip
+# "i did not" as "i did", "correct" as "i" (a partial path, now refused), "sixty one" as "one hundred";
+# the digits zero/six/seven/eight are unreliable (the previous session).
+MISHEARD = frozenset(
+    {"satisfied", "dissatisfied", "very satisfied", "i did not", "correct", "zero", "six", "seven", "eight"}
+)
 BAD_WORDS = frozenset({"zero", "six", "seven", "eight"})
 FREE_TEXT = "the nurses were kind"
 
@@ -55,9 +57,16 @@ def _pick(item: Item, form: Any, known: Any, n: int) -> tuple[str, str] | None:
 
 
 def plan_for(
-    q: Questionnaire, phrases: VoicePhrases, messages: Any, synth: Synthesizer, known: Any, *,
-    birth_keys: str, today: date, seed: int = 0,
-) -> Plan:  # fmt: skip
+    q: Questionnaire,
+    phrases: VoicePhrases,
+    messages: Any,
+    synth: Synthesizer,
+    known: Any,
+    *,
+    birth_keys: str,
+    today: date,
+    seed: int = 0,
+) -> Plan:
     plan = Plan(turns=[Press(birth_keys)])
     answers: dict[str, AnswerValue] = {}
     skipped: set[str] = set()

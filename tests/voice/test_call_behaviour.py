@@ -97,8 +97,17 @@ def test_a_stream_without_our_token_is_closed_and_changes_nothing(voice_server: 
         url = voice_server.replace("http://", "ws://") + "/voice/stream"
         async with websockets.connect(url) as ws:
             await ws.send(encode_inbound(Connected("Call", "1.0.0")))
-            start = Start("MZ" + "1" * 32, "CA" + "1" * 32, "AC" + "1" * 32, ("inbound",), MULAW, 8000, 1,
-                          {"token": f"{call.id}.forged"}, 1)  # fmt: skip
+            start = Start(
+                "MZ" + "1" * 32,
+                "CA" + "1" * 32,
+                "AC" + "1" * 32,
+                ("inbound",),
+                MULAW,
+                8000,
+                1,
+                {"token": f"{call.id}.forged"},
+                1,
+            )
             await ws.send(encode_inbound(start))
             try:
                 await ws.recv()

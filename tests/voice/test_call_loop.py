@@ -3,31 +3,22 @@ real server route, pocketsphinx recognises it, and the stored response equals th
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-import yaml
 from sqlalchemy.orm import Session
 
 from backend.content import load_answer_messages, load_voice_phrases
-from backend.followup.catalog import definition_of, latest_version, publish_all
-from backend.models import QuestionnaireResponse, ResponseStatus, Task, TaskKind, VoiceCall
+from backend.followup.catalog import definition_of, latest_version
+from backend.models import ResponseStatus
 from backend.settings import REPO_ROOT, get_settings
-from backend.voice.calls import do_create_call, load_answer_audio
-from backend.voice.hooks import stream_parameters
+from backend.voice.calls import load_answer_audio
 from questionnaires.channels import VoicePhrases
 from questionnaires.values import to_json
-from tests import factories
 from tests.voice.conftest import BIRTH_KEYS, place, start_call, stored
 from tests.voice.plans import plan_for
 from voice_ai.asr_pocketsphinx import PocketsphinxRecogniser
-from voice_ai.gateway import AnsweredBy
-from voice_ai.gateway_sim import CallLog, SimulatedCaller, Turn
 from voice_ai.session import CallState, Outcome
 from voice_ai.tts import EspeakSynthesizer
 
@@ -48,14 +39,26 @@ def test_every_questionnaire_by_voice_stores_the_intended_answers(
     q = definition_of(version)
     phrases = VoicePhrases.parse(load_voice_phrases("en"), "en")
     known = PocketsphinxRecogniser(8000)._known
-    plan = plan_for(q, phrases, load_answer_messages(get_settings().content_dir), synth, known,
-                    birth_keys=BIRTH_KEYS, today=date.today())  # fmt: skip
+    plan = plan_for(
+        q,
+        phrases,
+        load_answer_messages(get_settings().content_dir),
+        synth,
+        known,
+        birth_keys=BIRTH_KEYS,
+        today=date.today(),
+    )
     log = place(voice_server, call, plan.turns)
     row, response = stored(db, call)
     assert log.errors == [] and log.closed_by_server, log
     intended = {key: to_json(q.item(key), value) for key, value in plan.answers.items()}
     got = {key: value for key, value in response.answers.items() if key not in plan.recorded}
-    assert got == intended, {"said": plan.spoken, "transcripts": row.transcripts, "outcome": row.outcome, "log": log}
+    assert got == intended, {
+        "said": plan.spoken,
+        "transcripts": row.transcripts,
+        "outcome": row.outcome,
+        "log": log,
+    }
     assert sorted(response.skipped) == sorted(plan.skipped)
     for item_id in plan.recorded:  # open answers: the audio is kept; the transcript is a rough draft
         line = next(t for t in row.transcripts if t["item"] == item_id)

@@ -31,22 +31,43 @@ ACCOUNT = "AC6a2d4a7e5d3c4b1a9f8e7d6c5b4a3f21"
 DOCUMENTED = {
     "connected": {"event": "connected", "protocol": "Call", "version": "1.0.0"},
     "start": {
-        "event": "start", "sequenceNumber": "1",
-        "start": {"accountSid": ACCOUNT, "streamSid": SID, "callSid": CALL, "tracks": ["inbound"],
-                  "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                  "customParameters": {"token": "abc", "answered_by": "human"}},
+        "event": "start",
+        "sequenceNumber": "1",
+        "start": {
+            "accountSid": ACCOUNT,
+            "streamSid": SID,
+            "callSid": CALL,
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "customParameters": {"token": "abc", "answered_by": "human"},
+        },
         "streamSid": SID,
     },
-    "media": {"event": "media", "sequenceNumber": "3",
-              "media": {"track": "inbound", "chunk": "1", "timestamp": "5",
-                        "payload": base64.b64encode(b"\xff\x7f" * 80).decode()},
-              "streamSid": SID},
-    "dtmf": {"event": "dtmf", "streamSid": SID, "sequenceNumber": "5",
-             "dtmf": {"track": "inbound_track", "digit": "1"}},
+    "media": {
+        "event": "media",
+        "sequenceNumber": "3",
+        "media": {
+            "track": "inbound",
+            "chunk": "1",
+            "timestamp": "5",
+            "payload": base64.b64encode(b"\xff\x7f" * 80).decode(),
+        },
+        "streamSid": SID,
+    },
+    "dtmf": {
+        "event": "dtmf",
+        "streamSid": SID,
+        "sequenceNumber": "5",
+        "dtmf": {"track": "inbound_track", "digit": "1"},
+    },
     "mark": {"event": "mark", "sequenceNumber": "4", "streamSid": SID, "mark": {"name": "prompt-1"}},
-    "stop": {"event": "stop", "sequenceNumber": "5", "streamSid": SID,
-             "stop": {"accountSid": ACCOUNT, "callSid": CALL}},
-}  # fmt: skip
+    "stop": {
+        "event": "stop",
+        "sequenceNumber": "5",
+        "streamSid": SID,
+        "stop": {"accountSid": ACCOUNT, "callSid": CALL},
+    },
+}
 
 
 def test_every_documented_message_from_twilio_parses_to_its_type() -> None:
@@ -72,7 +93,10 @@ def test_what_we_send_is_the_documented_media_mark_and_clear() -> None:
     media = json.loads(encode_outbound(SID, SendMedia(b"\x01\x02")))
     assert media == {"event": "media", "streamSid": SID, "media": {"payload": "AQI="}}
     assert json.loads(encode_outbound(SID, SendMark("prompt-2"))) == {
-        "event": "mark", "streamSid": SID, "mark": {"name": "prompt-2"}}  # fmt: skip
+        "event": "mark",
+        "streamSid": SID,
+        "mark": {"name": "prompt-2"},
+    }
     assert json.loads(encode_outbound(SID, Clear())) == {"event": "clear", "streamSid": SID}
     assert parse_outbound(encode_outbound(SID, SendMedia(b"\x01\x02"))) == (SID, SendMedia(b"\x01\x02"))
 

@@ -54,12 +54,15 @@ def placed_call(db: Session) -> VoiceCall:
 
 
 def post(client: TestClient, url: str, params: dict[str, str], signature: str) -> tuple[int, str]:
-    response = client.post(url.removeprefix(PUBLIC), content=urlencode(params),
-                           headers={**FORM, "X-Twilio-Signature": signature})  # fmt: skip
+    response = client.post(
+        url.removeprefix(PUBLIC), content=urlencode(params), headers={**FORM, "X-Twilio-Signature": signature}
+    )
     return response.status_code, response.text
 
 
-def test_a_call_is_created_with_amd_recording_and_every_status_event(fake: FakeTwilioVoice, db: Session) -> None:
+def test_a_call_is_created_with_amd_recording_and_every_status_event(
+    fake: FakeTwilioVoice, db: Session
+) -> None:
     call = placed_call(db)
     sent = fake.calls[-1]
     assert sent.params["To"] == "+8613800138000" and sent.params["From"] == "+15005550006"
@@ -74,7 +77,9 @@ def test_a_call_is_created_with_amd_recording_and_every_status_event(fake: FakeT
     assert db.get(VoiceCall, call.id).provider_id == sent.sid  # type: ignore[union-attr]
 
 
-def test_refusals_end_the_call_record_and_say_whether_a_retry_helps(fake: FakeTwilioVoice, db: Session) -> None:
+def test_refusals_end_the_call_record_and_say_whether_a_retry_helps(
+    fake: FakeTwilioVoice, db: Session
+) -> None:
     publish_all(db, get_settings().content_dir)
     voice = gateway_from_settings(get_settings())
     person = factories.patient(db)
@@ -126,11 +131,17 @@ def test_status_callbacks_are_verified_ordered_and_final_states_stick(
     assert post(client, *late)[0] == 204
     db.expire_all()
     row = db.get(VoiceCall, call.id)
-    assert row is not None and row.state is CallState.BUSY and row.outcome is None and row.last_status_seq == 3
+    assert (
+        row is not None and row.state is CallState.BUSY and row.outcome is None and row.last_status_seq == 3
+    )
     bad = dict(params, CallStatus="exploded")
     assert post(client, url, bad, fake.status_callback(sid, "ringing")[2])[0] in {400, 403}
-    assert db.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "voice.call_status")) == 2  # fmt: skip
+    assert (
+        db.scalar(
+            sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.action == "voice.call_status")
+        )
+        == 2
+    )
 
 
 def test_a_completed_call_without_our_stream_failed_and_recordings_are_kept(

@@ -115,7 +115,9 @@ class SimulatedCaller:
         self._played_ms = 0  # of it played
         self._marks: list[tuple[str, int]] = []  # (name, position it plays out at)
         self._last_server = time.monotonic()
-        self._quiet_ms = 0  # call time since the server last had something playing
+        self._quiet_ms = 0
+        self._cleared: set[str] = set()
+        self._hung_up = False  # call time since the server last had something playing
         self._prompt_since_turn = False
         self._speech: list[bytes] = []  # frames still to say
         self._keys: list[str] = []
@@ -165,10 +167,11 @@ class SimulatedCaller:
                 elif isinstance(message, Clear):
                     self.log.clears += 1
                     self._played_ms = self._queued_ms
+                    self._cleared |= {name for name, _ in self._marks}  # echoed, but not heard out
         except Exception as exc:  # the server closed: that is how a call it ends looks from here
             if type(exc).__name__ not in {"ConnectionClosedOK", "ConnectionClosedError"}:
                 self.log.errors.append(repr(exc))
-        self.log.closed_by_server = True
+        self.log.closed_by_server = not self._hung_up
 
     async def _line(self, ws: object, reader: asyncio.Task[None]) -> None:
         per_tick = max(1, round(self.speed))
@@ -182,9 +185,10 @@ class SimulatedCaller:
                     if at <= self._played_ms:
                         self._marks.remove((name, at))
                         self.log.prompts += 1
-                        self._prompt_since_turn = True
+                        self._prompt_since_turn |= name not in self._cleared
                         await ws.send(encode_inbound(MarkDone(self.log.stream_sid, name, self._next_seq())))  # type: ignore[attr-defined]
                 if self._take_turn() is HangUp:
+                    self._hung_up = True
                     stop = Stop(self.log.stream_sid, self.log.call_sid, self.account_sid, self._next_seq())
                     await ws.send(encode_inbound(stop))  # type: ignore[attr-defined]
                     await ws.close()  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests import factories
 from tests.voice.live import free_port, serving
 from voice_ai.gateway import AnsweredBy
 from voice_ai.gateway_sim import CallLog, SimulatedCaller, Turn
+from voice_ai.session import CallState
 from voice_ai.tts import EspeakSynthesizer
 
 BIRTH_KEYS = "17051960"  # factories.patient's birth date, day month year
@@ -62,9 +64,16 @@ def place(base: str, call: VoiceCall, turns: list[Turn], by: AnsweredBy = Answer
 
 
 def stored(db: Session, call: VoiceCall) -> tuple[VoiceCall, QuestionnaireResponse]:
-    db.expire_all()
-    row = db.get(VoiceCall, call.id)
-    assert row is not None
+    """The call and its response once the server has finished with the call (a caller who hangs up
+    does not wait for that)."""
+    deadline = time.monotonic() + 10
+    while True:
+        db.expire_all()
+        row = db.get(VoiceCall, call.id)
+        assert row is not None
+        if row.ended_at is not None or row.state is CallState.QUEUED or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     response = db.get(QuestionnaireResponse, row.response_id)
     assert response is not None
     return row, response

@@ -80,6 +80,23 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None
     sms_gateway_token: SecretStr | None = None
     sms_gateway_sender: str | None = None
+    # --- voice calls (issue 6)
+    voice_gateway: str = Field(default="simulated", description="'twilio' or 'simulated' (development)")
+    twilio_voice_from: str | None = Field(default=None, description="E.164 caller id for voice calls")
+    voice_record_at_gateway: bool = True
+    voice_vosk_models: dict[str, Path] = Field(
+        default_factory=dict, description='JSON {"zh-CN": "/models/vosk-cn"}: vosk model dir per language'
+    )
+    voice_pocketsphinx_fallback: bool = Field(
+        default=True, description="English calls use pocketsphinx's bundled model when no vosk model is set"
+    )
+    voice_prompt_cache: Path = REPO_ROOT / "var" / "voice-prompts"
+    # pyttsx3's espeak driver, driven from a thread pool, reports the previous prompt's file after
+    # its directory is gone (measured: "Error saving WAV file", weakref errors); the CLI is one
+    # process per prompt and shares nothing, so the server renders prompts with it by default.
+    voice_tts_engine: str = Field(default="cli", description="'cli' (espeak-ng) or 'pyttsx3'")
+    voice_no_input_ms: int = Field(default=5000, ge=1000, description="silence after a prompt: re-ask")
+    voice_end_silence_ms: int = Field(default=700, ge=200, description="silence that ends an answer")
 
     @field_validator("redis_url", mode="before")
     @classmethod

@@ -184,6 +184,9 @@ class CallSession:
     script: Script
     birth_date: date
     today: date
+    # Below this a recognition is read back for a yes or no; 0 when the recogniser's scores are not
+    # calibrated probabilities (pocketsphinx's posterior tops out near 0.5 for correct words here).
+    confirm_below: float = CONFIRM_BELOW
     state: CallState = CallState.QUEUED
     phase: Phase | None = None
     answers: dict[str, AnswerValue] = field(default_factory=dict)
@@ -285,7 +288,7 @@ class CallSession:
         if not text or asking.keypad_only:
             return self._failed(asking, None)
         payload = asking.form.meanings.get(text, text)
-        if confidence < CONFIRM_BELOW:
+        if confidence < self.confirm_below:
             asking.pending = (payload, text, confidence)
             confirm = _yes_no_form(self.phrases)
             return [Play(self.script.confirm.format(answer=text)), Listen(confirm.grammar)]
@@ -293,6 +296,10 @@ class CallSession:
 
     def _key(self, asking: _Asking, digit: str) -> list[Action]:
         assert asking.keys is not None
+        if asking.form.recorded:  # an open answer: # before speaking passes on an optional one
+            if digit == "#" and not asking.item.required:
+                return self._skip(asking.item)
+            return self._failed(asking, None)
         if asking.pending is not None:
             payload, heard, conf = asking.pending
             asking.pending = None

@@ -44,6 +44,7 @@ from backend.models.record import HomeLayout, SpotCheck, SpotCheckItem, SpotVerd
 from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
+from backend.models.voice import VoiceCall
 
 __all__ = [
     "Anchor",
@@ -112,5 +113,6 @@ __all__ = [
     "TaskKind",
     "TaskPriority",
     "TaskStatus",
+    "VoiceCall",
     "Ward",
 ]

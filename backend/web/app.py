@@ -11,6 +11,8 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.settings import get_settings
+from backend.voice import hooks as voice_hooks
+from backend.voice import stream as voice_stream
 from backend.web import (
     appointments,
     case_actions,
@@ -59,6 +61,8 @@ def create_app() -> FastAPI:
     app.include_router(cases.router)
     app.include_router(case_actions.router)
     app.include_router(feedback.router)
+    app.include_router(voice_hooks.router)
+    app.include_router(voice_stream.router)
 
     @app.exception_handler(NotSignedIn)
     async def _to_sign_in(request: Request, _exc: NotSignedIn) -> Response:

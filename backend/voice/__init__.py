@@ -1,0 +1,1 @@
+"""Voice calls in the backend: call records, the Media Stream route, the engines per language."""

@@ -1,0 +1,90 @@
+"""Placing calls: the gateway from settings, and the job that dials one call record by id."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from backend.db import session_scope
+from backend.models import Patient, VoiceCall
+from backend.models.base import utcnow
+from backend.services import audit
+from backend.settings import Settings, get_settings
+from backend.voice.calls import do_mark_placed
+from voice_ai.gateway import CallRequest, Gateway, GatewayError
+from voice_ai.session import CallState
+
+log = logging.getLogger(__name__)
+
+
+def gateway_from_settings(settings: Settings) -> Gateway:
+    if settings.voice_gateway == "twilio":
+        from channels.sms_twilio import twilio_client
+        from voice_ai.gateway_twilio import TwilioVoice
+
+        if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_voice_from):
+            raise RuntimeError(
+                "voice over Twilio needs CARELOOP_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _VOICE_FROM"
+            )
+        client = twilio_client(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            api_base=settings.twilio_api_base,
+            timeout=settings.send_timeout_seconds,
+        )
+        return TwilioVoice(
+            client, caller_id=settings.twilio_voice_from, record=settings.voice_record_at_gateway
+        )
+    raise RuntimeError(
+        f"voice gateway {settings.voice_gateway!r} is not placed from settings (the simulated "
+        "gateway is built by tests and benches with a caller script)"
+    )
+
+
+def call_request(settings: Settings, call: VoiceCall, to: str) -> CallRequest:
+    base = f"{settings.public_url}/hooks/twilio/voice"
+    recording = f"{base}/recording" if settings.voice_record_at_gateway else None
+    return CallRequest(
+        to=to,
+        call_ref=str(call.id),
+        answer_url=f"{base}/answer?call={call.id}",
+        status_url=f"{base}/status",
+        recording_url=recording,
+    )
+
+
+def dial(session: Session, call: VoiceCall, gateway: Gateway, settings: Settings | None = None) -> str:
+    """Ask the gateway to dial `call`; a refusal ends the call record (the dialer's redial policy decides
+    what comes next). Returns what happened, for logs and tests."""
+    settings = settings or get_settings()
+    if call.state is not CallState.QUEUED or call.provider_id is not None:
+        return "skipped"
+    patient = session.get(Patient, call.patient_id)
+    if patient is None or not patient.phone or patient.invalid_contact:
+        call.state, call.ended_at = CallState.FAILED, utcnow()
+        return "unreachable"
+    try:
+        placed = gateway.place_call(call_request(settings, call, patient.phone))
+    except GatewayError as exc:
+        call.state, call.ended_at = CallState.FAILED, utcnow()
+        audit.record(
+            session,
+            "voice.call_refused",
+            patient_id=call.patient_id,
+            subject=("voice_call", call.id),
+            code=exc.code,
+            permanent=exc.permanent,
+        )
+        return f"refused:{exc.code}"
+    do_mark_placed(session, call, placed.provider_id)
+    return "placed"
+
+
+def dial_job(call_id: int) -> str:
+    """RQ job: dial one call record (its own transaction); the vendor request runs in this worker."""
+    with session_scope() as session:
+        call = session.get(VoiceCall, call_id)
+        if call is None:
+            return "missing"
+        return dial(session, call, gateway_from_settings(get_settings()))

@@ -4,32 +4,22 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from backend.models import Conversation, Task, TaskKind, TaskPriority
-from backend.services.tasks import do_raise_task
-from bots.effects import FeedbackKind, SubmitFeedback
-
-PRIORITY = {
-    FeedbackKind.COMPLAINT: TaskPriority.HIGH,
-    FeedbackKind.PRAISE: TaskPriority.LOW,
-    FeedbackKind.SUGGESTION: TaskPriority.NORMAL,
-}
+from backend.models import Conversation, FeedbackCase
+from backend.services.cases import do_register_case
+from bots.effects import SubmitFeedback
 
 
-def take_feedback(session: Session, conversation: Conversation, effect: SubmitFeedback) -> Task:
-    """Raise the feedback for staff; anonymous feedback carries no patient on the task.
-
-    Until the feedback case store is merged, the text is only in the conversation (the task's source),
-    so staff can still read it there: anonymity is weak until then."""
-    # MERGE: cases — call do_register_case(session, kind=effect.kind.value, text=effect.text,
-    # patient_id=None if effect.anonymous else conversation.patient_id, anonymous=effect.anonymous,
-    # department_id=effect.department_id, channel=conversation.channel.value,
-    # conversation_id=None if effect.anonymous else conversation.id, actor=f"patient:{channel}")
-    return do_raise_task(
+def take_feedback(session: Session, conversation: Conversation, effect: SubmitFeedback) -> FeedbackCase:
+    """Register the feedback as a case (which raises its complaints-queue task). Anonymous feedback keeps
+    the patient for the service centre but hides them from the departments (the case's own rule)."""
+    return do_register_case(
         session,
-        kind=TaskKind.COMPLAINT,
-        priority=PRIORITY[effect.kind],
-        title=f"feedback:{effect.kind.value}",
-        source=("conversation", conversation.id),
-        patient_id=None if effect.anonymous else conversation.patient_id,
+        kind=effect.kind.value,
+        text=effect.text,
+        patient_id=conversation.patient_id,
+        anonymous=effect.anonymous,
         department_id=effect.department_id,
+        channel=conversation.channel.value,
+        conversation_id=conversation.id,
+        actor=f"patient:{conversation.channel.value}",
     )

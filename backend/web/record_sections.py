@@ -156,12 +156,30 @@ def actions(ctx: SectionContext) -> dict[str, Any]:
     }
 
 
+def appointments(ctx: SectionContext) -> dict[str, Any]:
+    from backend.services.appointment_views import appointment_rows
+
+    return {"appointments": appointment_rows(ctx.session, ctx.patient.id)}
+
+
+def cases(ctx: SectionContext) -> dict[str, Any]:
+    from backend.services import case_queries
+    from backend.web.cases import labeller  # lazily: web.cases imports the staff pages
+
+    return {
+        "patient_cases": case_queries.patient_cases(ctx.session, user=ctx.user, patient_id=ctx.patient.id),
+        "case_label": labeller(ctx.user.language),
+    }
+
+
 SECTIONS: tuple[RecordSection, ...] = (
     RecordSection("profile", "Profile", profile),
     RecordSection("flags", "Exclusion lists", flags),
     RecordSection("actions", "Quick actions", actions),
     RecordSection("tasks", "Tasks", tasks),
     RecordSection("responses", "Questionnaires", responses),
+    RecordSection("appointments", "Appointments", appointments),
+    RecordSection("cases", "Complaints, praise and suggestions", cases),
     RecordSection("conversations", "Conversations", conversations),
     RecordSection("encounters", "Encounters", encounters),
     RecordSection("consents", "Consents", consents),

@@ -49,7 +49,8 @@ def questionnaire(qid: str) -> Questionnaire:
 
 
 ANSWER_MESSAGES = {
-    lang: yaml.safe_load((ROOT / "questionnaires" / "messages" / f"{lang}.yaml").read_text()) for lang in LANGUAGES
+    lang: yaml.safe_load((ROOT / "questionnaires" / "messages" / f"{lang}.yaml").read_text())
+    for lang in LANGUAGES
 }
 
 
@@ -68,7 +69,9 @@ class Surveys:
 class World:
     """What the ports see: the outside world of a conversation, held in memory."""
 
-    departments: list[tuple[str, str]] = field(default_factory=lambda: [("7", "Cardiology"), ("9", "Surgery")])
+    departments: list[tuple[str, str]] = field(
+        default_factory=lambda: [("7", "Cardiology"), ("9", "Surgery")]
+    )
     consents: list[tuple[str, str]] = field(default_factory=lambda: [("care", "Care: given")])
     surveys: list[tuple[str, str]] = field(default_factory=lambda: [("nps", "Would you recommend us?")])
     identify_outcome: str = "bound"
@@ -94,10 +97,18 @@ class World:
                 "departments": self.source("departments"),
                 "consents": self.source("consents"),
                 "surveys": self.source("surveys"),
-                "channels": lambda slots, lang: [DynamicChoice("sms", "SMS"), DynamicChoice("wechat", "WeChat")],
+                "channels": lambda slots, lang: [
+                    DynamicChoice("sms", "SMS"),
+                    DynamicChoice("wechat", "WeChat"),
+                ],
             },
             actions={"identify_patient": self.identify, "set_preferred_channel": self.set_channel},
-            surveys=Surveys({"nps": questionnaire("nps"), "outpatient_satisfaction": questionnaire("outpatient_satisfaction")}),
+            surveys=Surveys(
+                {
+                    "nps": questionnaire("nps"),
+                    "outpatient_satisfaction": questionnaire("outpatient_satisfaction"),
+                }
+            ),
         )
 
 
@@ -142,7 +153,9 @@ class Chat:
         self.visits: list[tuple[str, int, str]] = []
         self.last = self.turn(kind=InboundKind.CONVERSATION_STARTED)
 
-    def turn(self, text: str = "", choice: str | None = None, kind: InboundKind = InboundKind.MESSAGE) -> TurnResult:
+    def turn(
+        self, text: str = "", choice: str | None = None, kind: InboundKind = InboundKind.MESSAGE
+    ) -> TurnResult:
         result = take_turn(
             self.flow,
             self.state,

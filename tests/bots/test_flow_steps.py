@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bots.domain import ConsentPurpose
 from bots.effects import (
     FeedbackKind,
     GrantConsent,
@@ -15,7 +16,6 @@ from bots.effects import (
     SetLanguage,
     SubmitFeedback,
 )
-from bots.domain import ConsentPurpose
 from bots.engine import ConversationState, take_turn
 from bots.flows import FlowError, parse_flow
 from bots.ports import DictLibrary, Reading
@@ -44,7 +44,10 @@ def test_the_menu_lists_every_sub_flow_and_routes_by_number_label_or_button() ->
 
 def test_free_text_is_routed_by_rasa_intent_and_the_sub_flow_uses_it() -> None:
     understand = understands(
-        {"the nurse was rude to me": Reading("complain", (("department", "cardiology"),)), "where do I park": "faq_parking"}
+        {
+            "the nurse was rude to me": Reading("complain", (("department", "cardiology"),)),
+            "where do I park": "faq_parking",
+        }
     )
     chat = Chat(understand=understand)
     chat.say("the nurse was rude to me")
@@ -61,7 +64,9 @@ def test_an_intent_no_option_takes_is_a_failed_clarification() -> None:
     chat = Chat(understand=understands({"book me in": "book"}))
     chat.say("book me in")
     assert chat.where == ("main_menu", "menu") and chat.state is not None and chat.state.failures == 1
-    assert texts(chat.last.replies) == ["Sorry, I did not understand. Please reply with the number of an option."]
+    assert texts(chat.last.replies) == [
+        "Sorry, I did not understand. Please reply with the number of an option."
+    ]
 
 
 def test_a_sub_flow_returns_to_the_menu_and_bye_ends() -> None:
@@ -72,7 +77,9 @@ def test_a_sub_flow_returns_to_the_menu_and_bye_ends() -> None:
     assert chat.where == ("main_menu", "menu")
     assert chat.state is not None and chat.state.stack == []
     chat.press("bye")
-    assert chat.state.ended and texts(chat.last.replies) == ["Thank you. Write MENU whenever you need me again."]
+    assert chat.state.ended and texts(chat.last.replies) == [
+        "Thank you. Write MENU whenever you need me again."
+    ]
 
 
 def test_asking_for_a_person_from_the_menu_hands_off() -> None:
@@ -83,7 +90,15 @@ def test_asking_for_a_person_from_the_menu_hands_off() -> None:
 
 
 def test_sub_flow_without_a_return_step_ends_the_conversation() -> None:
-    main = flow({"a": {"say": "menu.prompt", "reprompt": "menu.reprompt", "choices": [{"id": "x", "label": "menu.faq", "flow": "sub"}]}})
+    main = flow(
+        {
+            "a": {
+                "say": "menu.prompt",
+                "reprompt": "menu.reprompt",
+                "choices": [{"id": "x", "label": "menu.faq", "flow": "sub"}],
+            }
+        }
+    )
     sub = flow({"s": {"say": "faq.parking", "end": True}}, flow_id="sub", start="s")
     chat = Chat(main, library=DictLibrary.of(main, sub))
     chat.press("x")
@@ -110,7 +125,13 @@ def test_sub_flow_without_a_return_step_ends_the_conversation() -> None:
 )
 def test_input_steps_store_a_json_value_or_re_ask(kind: str, good: str, value: Any, bad: str) -> None:
     steps = {
-        "a": {"say": "reg.ask_phone", "reprompt": "reg.phone_reprompt", "input": kind, "store": "v", "next": "b"},
+        "a": {
+            "say": "reg.ask_phone",
+            "reprompt": "reg.phone_reprompt",
+            "input": kind,
+            "store": "v",
+            "next": "b",
+        },
         "b": {"say": "reg.done", "end": True},
     }
     chat = Chat(flow(steps), library=DictLibrary.of(flow(steps)))
@@ -122,7 +143,14 @@ def test_input_steps_store_a_json_value_or_re_ask(kind: str, good: str, value: A
 
 def test_text_input_refuses_more_than_its_limit() -> None:
     steps = {
-        "a": {"say": "fb.ask_text", "reprompt": "fb.text_reprompt", "input": "text", "max_length": 10, "store": "v", "next": "b"},
+        "a": {
+            "say": "fb.ask_text",
+            "reprompt": "fb.text_reprompt",
+            "input": "text",
+            "max_length": 10,
+            "store": "v",
+            "next": "b",
+        },
         "b": {"say": "fb.thanks", "end": True},
     }
     chat = Chat(flow(steps), library=DictLibrary.of(flow(steps)))
@@ -143,7 +171,14 @@ def test_two_unreadable_inputs_hand_off() -> None:
 
 def test_optional_input_can_be_skipped_by_button_or_word() -> None:
     steps = {
-        "a": {"say": "fb.ask_text", "reprompt": "fb.text_reprompt", "input": "number", "optional": True, "store": "v", "next": "b"},
+        "a": {
+            "say": "fb.ask_text",
+            "reprompt": "fb.text_reprompt",
+            "input": "number",
+            "optional": True,
+            "store": "v",
+            "next": "b",
+        },
         "b": {"say": "fb.thanks", "end": True},
     }
     for how in ({"choice": "__skip"}, {"text": "跳过"}, {"text": "skip"}):
@@ -186,7 +221,9 @@ def test_an_empty_source_goes_to_the_empty_step() -> None:
 
 
 def test_consent_flow_grants_and_revokes_the_chosen_purpose() -> None:
-    world = World(consents=[("care", "Care: given"), ("marketing", "News: never"), ("research", "Research: never")])
+    world = World(
+        consents=[("care", "Care: given"), ("marketing", "News: never"), ("research", "Research: never")]
+    )
     chat = Chat("consent", world=world)
     chat.press("research")
     assert texts(chat.last.replies)[0].startswith("Research means")
@@ -200,7 +237,12 @@ def test_consent_flow_grants_and_revokes_the_chosen_purpose() -> None:
 
 @pytest.mark.parametrize(
     ("outcome", "where"),
-    [("bound", ("registration", "language")), ("not_found", ("registration", "retry")), ("refused", None), ("throttled", None)],
+    [
+        ("bound", ("registration", "language")),
+        ("not_found", ("registration", "retry")),
+        ("refused", None),
+        ("throttled", None),
+    ],
 )
 def test_registration_follows_the_action_outcome_and_forgets_identifiers(outcome: str, where: Any) -> None:
     world = World(identify_outcome=outcome)
@@ -227,12 +269,18 @@ def test_registration_sets_language_and_preferred_channel() -> None:
     assert chat.effects == [SetLanguage("vi")]
     assert texts(chat.last.replies) == ["Bạn muốn chúng tôi liên hệ qua kênh nào?"]
     chat.press("wechat")
-    assert world.calls[-1] == ("set_preferred_channel", {"preferred_channel": "wechat", "preferred_channel_label": "WeChat"})
+    assert world.calls[-1] == (
+        "set_preferred_channel",
+        {"preferred_channel": "wechat", "preferred_channel_label": "WeChat"},
+    )
     assert chat.state is not None and chat.state.ended and chat.state.slots == {}
 
 
 def test_an_action_outcome_with_no_step_is_an_authoring_error() -> None:
-    steps = {"a": {"action": "identify_patient", "outcomes": {"bound": "b"}}, "b": {"say": "reg.done", "end": True}}
+    steps = {
+        "a": {"action": "identify_patient", "outcomes": {"bound": "b"}},
+        "b": {"say": "reg.done", "end": True},
+    }
     with pytest.raises(FlowError, match="no step for outcome 'not_found'"):
         Chat(flow(steps), library=DictLibrary.of(flow(steps)), world=World(identify_outcome="not_found"))
 
@@ -249,14 +297,26 @@ def test_an_authored_loop_is_stopped() -> None:
 @pytest.mark.parametrize(
     ("steps", "message"),
     [
-        ({"a": {"say": "x", "input": "colour", "store": "v", "next": "a", "reprompt": "r"}}, "unknown input 'colour'"),
+        (
+            {"a": {"say": "x", "input": "colour", "store": "v", "next": "a", "reprompt": "r"}},
+            "unknown input 'colour'",
+        ),
         ({"a": {"say": "x", "input": "text", "reprompt": "r", "next": "a"}}, "needs a store slot"),
         ({"a": {"say": "x", "input": "text", "store": "v", "reprompt": "r"}}, "an input needs a next step"),
         ({"a": {"action": "go"}}, "needs outcomes or a next step"),
         ({"a": {"action": "go", "outcomes": {"ok": "zz"}}}, "unknown step 'zz'"),
-        ({"a": {"branch": "v", "input": "text", "store": "v", "reprompt": "r", "next": "a"}}, "a step is one of"),
-        ({"a": {"say": "x", "reprompt": "r", "choices": [{"id": "y", "label": "l"}]}}, "needs a next step or a flow"),
-        ({"a": {"say": "x", "reprompt": "r", "choices_from": "d", "store": "v"}}, "choices_from needs a next step"),
+        (
+            {"a": {"branch": "v", "input": "text", "store": "v", "reprompt": "r", "next": "a"}},
+            "a step is one of",
+        ),
+        (
+            {"a": {"say": "x", "reprompt": "r", "choices": [{"id": "y", "label": "l"}]}},
+            "needs a next step or a flow",
+        ),
+        (
+            {"a": {"say": "x", "reprompt": "r", "choices_from": "d", "store": "v"}},
+            "choices_from needs a next step",
+        ),
         ({"a": {"say": "x", "end": True, "effects": [{"handoff": "now"}]}}, "takes a mapping"),
     ],
 )
@@ -272,7 +332,16 @@ def test_state_from_before_these_fields_still_loads() -> None:
 
 
 def test_without_a_library_the_single_flow_still_runs() -> None:
-    steps = {"a": {"say": "reg.ask_mrn", "reprompt": "reg.mrn_reprompt", "input": "mrn", "store": "m", "next": "b"}, "b": {"say": "reg.done", "end": True}}
+    steps = {
+        "a": {
+            "say": "reg.ask_mrn",
+            "reprompt": "reg.mrn_reprompt",
+            "input": "mrn",
+            "store": "m",
+            "next": "b",
+        },
+        "b": {"say": "reg.done", "end": True},
+    }
     one = flow(steps)
     first = take_turn(one, None, inbound(), "en", CATALOG)
     second = take_turn(one, first.state, inbound("A12345"), "en", CATALOG)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bots.effects import CompleteSurvey, HandoffReason, RequestHandoff, RevokeConsent, SetLanguage
 from bots.domain import ConsentPurpose
+from bots.effects import CompleteSurvey, HandoffReason, RequestHandoff, RevokeConsent, SetLanguage
 from bots.flows import parse_flow
 from bots.messages import InboundKind
 from bots.ports import DictLibrary
@@ -85,14 +85,21 @@ def test_help_explains_and_asks_the_same_question_again() -> None:
     chat = Chat("feedback")
     chat.say("帮助")
     assert texts(chat.last.replies)[0].startswith("You can answer with the number")
-    assert chat.where == ("feedback", "kind") and choices(chat.last.replies) == ["complaint", "praise", "suggestion"]
+    assert chat.where == ("feedback", "kind") and choices(chat.last.replies) == [
+        "complaint",
+        "praise",
+        "suggestion",
+    ]
 
 
 def test_language_by_name_or_by_question_switches_and_re_asks() -> None:
     chat = Chat("feedback")
     chat.say("Tiếng Việt")
     assert chat.effects == [SetLanguage("vi")]
-    assert texts(chat.last.replies)[-1] == "Cảm ơn bạn đã dành thời gian. Đây là khiếu nại, lời khen hay đề xuất?"
+    assert (
+        texts(chat.last.replies)[-1]
+        == "Cảm ơn bạn đã dành thời gian. Đây là khiếu nại, lời khen hay đề xuất?"
+    )
     chat.say("ngôn ngữ")
     assert choices(chat.last.replies) == ["zh-CN", "vi", "en"]
     chat.say("1")
@@ -124,7 +131,7 @@ def test_a_conversation_finishes_on_the_version_it_started_with() -> None:
         {
             "id": "faq", "version": 1, "start": "topics",
             "steps": {
-                "topics": {"say": "faq.ask", "reprompt": "faq.reprompt", "choices": [{"id": "p", "label": "faq.topic_parking", "next": "parking"}]},
+                "topics": {"say": "faq.ask", "reprompt": "faq.reprompt", "choices": [{"id": "p", "label": "faq.topic_parking", "next": "parking"}]},  # noqa: E501
                 "parking": {"say": "faq.parking", "end": True},
             },
         }
@@ -133,7 +140,7 @@ def test_a_conversation_finishes_on_the_version_it_started_with() -> None:
         {
             "id": "faq", "version": 2, "start": "topics",
             "steps": {
-                "topics": {"say": "faq.ask", "reprompt": "faq.reprompt", "choices": [{"id": "b", "label": "faq.topic_billing", "next": "billing"}]},
+                "topics": {"say": "faq.ask", "reprompt": "faq.reprompt", "choices": [{"id": "b", "label": "faq.topic_billing", "next": "billing"}]},  # noqa: E501
                 "billing": {"say": "faq.billing", "end": True},
             },
         }

@@ -14,7 +14,6 @@ from backend.models.booking import (
     Site,
     Slot,
 )
-from backend.models.dialogue import ChannelPreference, ConversationStep
 from backend.models.cases import (
     CaseAttachment,
     CaseDepartment,
@@ -26,6 +25,7 @@ from backend.models.cases import (
     RecordKind,
     Satisfaction,
 )
+from backend.models.dialogue import ChannelPreference, ConversationStep
 from backend.models.followup import (
     Anchor,
     Finding,
@@ -59,12 +59,12 @@ __all__ = [
     "BindCode",
     "BindMethod",
     "BindOutcome",
-    "ChannelPreference",
     "CaseAttachment",
     "CaseDepartment",
     "CaseKind",
     "CaseProgress",
     "CaseSource",
+    "ChannelPreference",
     "Clinician",
     "ClinicianKind",
     "ConsentEvent",
@@ -93,8 +93,8 @@ __all__ = [
     "Patient",
     "QuestionnaireResponse",
     "QuestionnaireVersion",
-    "ReminderStatus",
     "RecordKind",
+    "ReminderStatus",
     "ResolutionCode",
     "ResponseStatus",
     "Role",

@@ -31,8 +31,10 @@ def flow(steps: dict[str, Any], flow_id: str = "f", version: int = 1, start: str
 
 def test_the_menu_lists_every_sub_flow_and_routes_by_number_label_or_button() -> None:
     chat = Chat()
-    assert choices(chat.last.replies) == ["register", "consent", "feedback", "survey", "faq", "human", "bye"]
-    chat.say("3")
+    assert choices(chat.last.replies) == [
+        "register", "book", "appointments", "consent", "feedback", "survey", "faq", "human", "bye"
+    ]
+    chat.say("5")
     assert chat.where == ("feedback", "kind")
     chat = Chat()
     chat.say("Give feedback")
@@ -61,8 +63,8 @@ def test_free_text_is_routed_by_rasa_intent_and_the_sub_flow_uses_it() -> None:
 
 
 def test_an_intent_no_option_takes_is_a_failed_clarification() -> None:
-    chat = Chat(understand=understands({"book me in": "book"}))
-    chat.say("book me in")
+    chat = Chat(understand=understands({"my knee hurts": "report_symptom"}))
+    chat.say("my knee hurts")
     assert chat.where == ("main_menu", "menu") and chat.state is not None and chat.state.failures == 1
     assert texts(chat.last.replies) == [
         "Sorry, I did not understand. Please reply with the number of an option."

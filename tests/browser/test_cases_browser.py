@@ -29,7 +29,7 @@ def _sign_in(browser: Any, base: str, username: str) -> Any:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Password").press("Enter")  # the keyboard signs in
-    expect(page.get_by_role("heading", name="Patients")).to_be_visible()
+    expect(page.get_by_role("heading", name="Home")).to_be_visible()  # sign-in lands on the home page
     return page
 
 

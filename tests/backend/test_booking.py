@@ -452,9 +452,9 @@ def test_staff_rows_and_template_show_a_patients_appointments(db: Session) -> No
     local = slots[0].starts_at.astimezone(SH)
     assert rows[1].when == f"{local:%Y-%m-%d %H:%M} (Asia/Shanghai)" and rows[1].doctor.startswith("Dr Test")
     template = templates.get_template("staff/patient/_appointments.html")
-    html = template.render(appointments=rows, _=translations("zh-CN").gettext)
+    html = template.render(data={"appointments": rows}, _=translations("zh-CN").gettext)
     assert "预约" in html and "已取消" in html and "已预约" in html and html.count("data-appointment=") == 2
-    empty = template.render(appointments=[], _=translations("vi").gettext)
+    empty = template.render(data={"appointments": []}, _=translations("vi").gettext)
     assert "Chưa có lịch hẹn." in empty
     source = Path(template.filename or "").read_text(encoding="utf-8")
     for code in ("zh-CN", "vi"):  # every staff string of the section is translated

@@ -121,8 +121,9 @@ def test_a_tampered_or_foreign_state_is_refused_before_the_code_is_used(
     start = client.get("/wx/auth", params={"next": "/wx/bind"}, follow_redirects=False)
     state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
     fakes.wechat.oauth_codes["c0de2"] = "o-follower-0002"
+    forged = state[:-1] + ("1" if state[-1] == "0" else "0")  # always a different last character
     tampered = client.get(
-        "/wx/auth/callback", params={"code": "c0de2", "state": state[:-1] + "0"}, follow_redirects=False
+        "/wx/auth/callback", params={"code": "c0de2", "state": forged}, follow_redirects=False
     )
     assert tampered.status_code == 400
     client.cookies.clear()  # another browser: the state is genuine but was not issued to it

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from backend.settings import get_settings
 from backend.voice.calls import do_create_call
 from backend.voice.hooks import stream_parameters
 from tests import factories
-from tests.voice.live import free_port, serving
+from tests.voice.live import free_port, run_in_own_loop, serving
 from voice_ai.gateway import AnsweredBy
 from voice_ai.gateway_sim import CallLog, SimulatedCaller, Turn
 from voice_ai.session import CallState
@@ -60,7 +59,7 @@ def start_call(db: Session, questionnaire_id: str) -> VoiceCall:
 def place(base: str, call: VoiceCall, turns: list[Turn], by: AnsweredBy = AnsweredBy.HUMAN) -> CallLog:
     url = base.replace("http://", "ws://") + "/voice/stream"
     caller = SimulatedCaller(turns, speed=8.0)
-    return asyncio.run(caller.run(url, stream_parameters(get_settings(), call.id, by), timeout=600))
+    return run_in_own_loop(caller.run(url, stream_parameters(get_settings(), call.id, by), timeout=600))
 
 
 def stored(db: Session, call: VoiceCall) -> tuple[VoiceCall, QuestionnaireResponse]:

@@ -1,15 +1,41 @@
-"""A real uvicorn server of the app in a thread (free port), for the voice tests' WebSocket calls."""
+"""A real uvicorn server of the app in a thread (free port), for the voice tests' WebSocket calls,
+and a runner for the simulated caller's coroutine in a loop of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+
+
+T = TypeVar("T")
+
+
+def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a fresh event loop in its own thread. The test thread may
+    already hold a running loop (the session's Playwright browser keeps one), where asyncio.run
+    refuses to start."""
+    outcome: dict[str, Any] = {}
+
+    def main() -> None:
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as error:  # handed back to the test thread below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=main, name="simulated-caller")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 def free_port() -> int:

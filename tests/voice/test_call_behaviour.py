@@ -3,7 +3,6 @@ hang-ups, a wrong birth date, a forged stream. Real server, real espeak-ng speec
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.models import ResponseStatus, Task, TaskKind
 from tests.voice.conftest import BIRTH_KEYS, place, start_call, stored
+from tests.voice.live import run_in_own_loop
 from voice_ai.gateway import AnsweredBy
 from voice_ai.gateway_sim import HangUp, Press, Silent, say
 from voice_ai.media_stream import MULAW, Connected, Start, encode_inbound
@@ -120,7 +120,7 @@ def test_a_stream_without_our_token_is_closed_and_changes_nothing(voice_server: 
                 return closed.rcvd.code if closed.rcvd else None
         return None
 
-    assert asyncio.run(forged()) == 1008
+    assert run_in_own_loop(forged()) == 1008
     row, _ = stored(db, call)
     assert row.state is CallState.QUEUED and row.provider_id is None
     assert db.scalar(sa.select(sa.func.count()).select_from(Task)) == 0

@@ -20,6 +20,11 @@ def _queue(redis_url: str, name: str) -> Any:
     return Queue(name, connection=Redis.from_url(redis_url))
 
 
+def runs_inline() -> bool:
+    """True without REDIS_URL: jobs run in the process (and request) that queues them."""
+    return not get_settings().redis_url
+
+
 def enqueue(func: Callable[..., Any], *args: Any) -> None:
     """Queue `func(*args)`. Inline, a failure is logged and left for the retry sweep, not raised."""
     settings = get_settings()

@@ -60,19 +60,47 @@ def run_turn(conversation_id: int) -> int:
     return handled
 
 
-def _lock(session: Session, conversation_id: int) -> Conversation | None:
-    # PostgreSQL: a row lock per conversation. SQLite: the transaction already holds the
-    # database write lock (BEGIN IMMEDIATE), which serialises turns just the same.
+def run_turn_in(session: Session, conversation: Conversation) -> list[int]:
+    """Inline jobs: the turn inside the caller's transaction, which must already hold the
+    conversation's lock (`lock_conversation`), so the request commits the inbound and the replies
+    once. The turn runs under a savepoint: if it fails, only the turn is rolled back and the stored
+    inbound waits for the retry sweep, as after a failed job. Returns the outbox ids to kick once
+    the caller has committed."""
+    queued: list[int] = []
+    conversation_id = conversation.id
+    try:
+        with session.begin_nested():
+            _handle_locked(session, conversation, queued)
+    except Exception:
+        log.exception("inline turn of conversation %s failed; the periodic sweep retries it", conversation_id)
+        return []
+    return queued
+
+
+def lock_conversation(session: Session, conversation_id: int) -> Conversation | None:
+    """The conversation, locked for this transaction and read afresh (a copy already in the session
+    may predate another turn that committed while we waited for the lock).
+
+    PostgreSQL: a row lock per conversation. SQLite: the transaction already holds the database
+    write lock (BEGIN IMMEDIATE), which serialises turns just the same."""
     return session.scalars(
-        sa.select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+        sa.select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
 
 
 def handle_pending(session: Session, conversation_id: int, queued: list[int] | None = None) -> int:
     """Run the bot over pending inbound; outbox ids of replies to send are appended to `queued`."""
-    conversation = _lock(session, conversation_id)
+    conversation = lock_conversation(session, conversation_id)
     if conversation is None:
         return 0
+    return _handle_locked(session, conversation, queued if queued is not None else [])
+
+
+def _handle_locked(session: Session, conversation: Conversation, queued: list[int]) -> int:
+    conversation_id = conversation.id
     pending = list(
         session.scalars(
             sa.select(Message)
@@ -85,7 +113,7 @@ def handle_pending(session: Session, conversation_id: int, queued: list[int] | N
         )
     )
     for message in pending:
-        _handle_one(session, conversation, message, queued if queued is not None else [])
+        _handle_one(session, conversation, message, queued)
     return len(pending)
 
 

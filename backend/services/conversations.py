@@ -12,14 +12,20 @@ from bots.messages import Inbound
 
 
 def get_or_create_conversation(
-    session: Session, *, patient_id: int, channel: Channel, address: str
+    session: Session, *, patient_id: int, channel: Channel, address: str, lock: bool = False
 ) -> Conversation:
-    found = session.scalars(
+    """The patient's latest conversation on the channel, or a new one. `lock=True` takes the
+    conversation's turn lock for this transaction (see backend.turns.lock_conversation) and reads
+    the row afresh."""
+    query = (
         sa.select(Conversation)
         .where(Conversation.patient_id == patient_id, Conversation.channel == channel)
         .order_by(Conversation.id.desc())
         .limit(1)
-    ).first()
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = session.scalars(query).first()
     if found is not None:
         return found
     conversation = Conversation(patient_id=patient_id, channel=channel, address=address)
@@ -29,10 +35,10 @@ def get_or_create_conversation(
 
 
 def do_store_inbound(session: Session, conversation: Conversation, inbound: Inbound) -> tuple[Message, bool]:
-    """Store the inbound once per provider message id; returns (message, newly stored)."""
-    existing = find_by_provider_id(session, inbound.channel, inbound.provider_message_id)
-    if existing is not None:
-        return existing, False
+    """Store the inbound once per provider message id; returns (message, newly stored).
+
+    No lookup first: the unique (channel, provider message id) constraint refuses a second copy
+    inside a savepoint, which costs nothing on the common path of a new message."""
     message = Message(
         conversation_id=conversation.id,
         channel=inbound.channel,
@@ -49,7 +55,7 @@ def do_store_inbound(session: Session, conversation: Conversation, inbound: Inbo
         with session.begin_nested():
             session.add(message)
     except IntegrityError:
-        # the same delivery raced us in another transaction: that one is the stored copy
+        # stored before, or the same delivery raced us in another transaction: that is the copy
         existing = find_by_provider_id(session, inbound.channel, inbound.provider_message_id)
         if existing is None:
             raise

@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session
 
 from backend.content import load_catalog
 from backend.i18n import negotiate
-from backend.jobs import enqueue
+from backend.jobs import enqueue, runs_inline
 from backend.links import LinkExpired, LinkInvalid, LinkKind, make_url, read_short, read_token
 from backend.models import Conversation, Direction, Patient
 from backend.models.base import utcnow
+from backend.outbox.sender import kick
 from backend.services.conversations import do_store_inbound, get_or_create_conversation, messages_after
 from backend.settings import Settings
-from backend.turns import run_turn
+from backend.turns import run_turn, run_turn_in
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import Channel, pick_language
 from channels import webchat
@@ -65,9 +66,9 @@ def _items(db: Session, conversation_id: int, after: int) -> list[dict[str, Any]
     ]
 
 
-def _conversation(db: Session, patient: Patient) -> Conversation:
+def _conversation(db: Session, patient: Patient, *, lock: bool = False) -> Conversation:
     return get_or_create_conversation(
-        db, patient_id=patient.id, channel=Channel.WEBCHAT, address=webchat.address_for(patient.id)
+        db, patient_id=patient.id, channel=Channel.WEBCHAT, address=webchat.address_for(patient.id), lock=lock
     )
 
 
@@ -137,13 +138,25 @@ def post_message(
         return JSONResponse({"error": "message_too_long", "message": message}, status_code=413)
     except webchat.BadPost as exc:
         return JSONResponse({"error": "bad_message", "message": str(exc)}, status_code=422)
-    conversation = _conversation(db, patient)
-    _, is_new = do_store_inbound(db, conversation, inbound)
-    db.commit()
-    if is_new:
-        enqueue(run_turn, conversation.id)
+    if runs_inline():
+        # Lock before storing, so messages of one conversation are numbered and handled in the
+        # order their turns run; then one transaction stores the inbound and the turn's replies.
+        conversation = _conversation(db, patient, lock=True)
+        _, is_new = do_store_inbound(db, conversation, inbound)
+        queued = run_turn_in(db, conversation) if is_new else []
+        items = _items(db, conversation.id, after) if _wants_json(request) else []
+        db.commit()
+        for item_id in queued:
+            kick(item_id)
+    else:
+        conversation = _conversation(db, patient)
+        _, is_new = do_store_inbound(db, conversation, inbound)
+        db.commit()
+        if is_new:
+            enqueue(run_turn, conversation.id)
+        items = _items(db, conversation.id, after) if _wants_json(request) else []
     if _wants_json(request):
-        return JSONResponse({"items": _items(db, conversation.id, after), "duplicate": not is_new})
+        return JSONResponse({"items": items, "duplicate": not is_new})
     return RedirectResponse(f"/c/{token}", status_code=303)
 
 

@@ -210,3 +210,30 @@ def test_an_emergency_raises_an_urgent_task_and_the_bot_goes_quiet(client: TestC
     last = str(reply.json()["items"][-1]["id"])
     quiet = _post(client, token, text="còn đó không?", client_id="client-emerg2", after=last)
     assert [i["mine"] for i in quiet.json()["items"]] == [True]  # staff own the conversation now
+
+
+def test_a_turn_that_fails_keeps_the_message_for_the_retry_sweep(client: TestClient, db: Session) -> None:
+    from datetime import timedelta
+
+    from backend.periodic import retry_pending_turns
+
+    _, token = _link(db)
+    client.get(f"/c/{token}")
+    conversation = db.scalars(sa.select(Conversation)).one()
+    conversation.flow_id = "no_such_flow"  # content removed under a live conversation: the turn raises
+    db.commit()
+    response = _post(client, token, text="hello?", client_id="client-fail-1")
+    assert response.status_code == 200 and response.json()["duplicate"] is False
+    db.expire_all()
+    stored = db.scalars(sa.select(Message).where(Message.text == "hello?")).one()
+    assert stored.status is MessageStatus.RECEIVED  # kept, not handled: the turn was rolled back alone
+    replies_before = _count(db, Message)
+    conversation = db.get(Conversation, conversation.id)
+    assert conversation is not None
+    conversation.flow_id = None  # the content is back
+    stored.created_at = stored.created_at - timedelta(minutes=5)
+    db.commit()
+    assert retry_pending_turns() == 1
+    db.expire_all()
+    assert db.get(Message, stored.id).status is MessageStatus.PROCESSED  # type: ignore[union-attr]
+    assert _count(db, Message) > replies_before

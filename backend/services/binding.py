@@ -40,6 +40,7 @@ from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
 from backend.services import audit
 from backend.services.conversations import get_or_create_conversation
+from backend.services.patients import find_patient
 from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose, pick_language
 from bots.messages import Outbound, Text
@@ -75,12 +76,6 @@ class PatientBoundElsewhere(BindRefused):
 def openid_index(openid: str) -> str:
     """The blind index a WeChat openid is stored under (the same as inbound messages use)."""
     return Patient.openid_index(openid)
-
-
-def bound_patient(session: Session, openid: str) -> Patient | None:
-    return session.scalars(
-        sa.select(Patient).where(Patient.wechat_openid_bidx == openid_index(openid))
-    ).first()
 
 
 def _count(session: Session, bidx: str, outcome: BindOutcome, now: datetime) -> int:
@@ -346,7 +341,7 @@ def do_record_scan(
     department = department_of_scene(session, scene)
     if department is None:
         return None
-    patient = bound_patient(session, openid)
+    patient = find_patient(session, Channel.WECHAT, openid)
     bidx = openid_index(openid)
     if patient is not None:
         return _link(session, department, patient.id, bidx, scene, now)

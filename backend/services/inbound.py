@@ -19,6 +19,7 @@ from backend.services import audit
 from backend.services.binding import do_record_scan
 from backend.services.consents import do_grant_consent, do_revoke_consent
 from backend.services.conversations import do_store_inbound
+from backend.services.patients import address_index, find_patient
 from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose, pick_language
 from bots.messages import Inbound, InboundKind, Outbound, Text
@@ -33,21 +34,6 @@ class Received:
     run_turn: bool  # hand the message to the bot
     reply_item_id: int | None = None  # an outbox item to send right away (HELP, START)
     has_media: bool = False  # images / voice notes to copy from the provider
-
-
-def address_index(channel: Channel, sender: str) -> str:
-    """The blind index a channel's sender is stored under (never the number itself)."""
-    return Patient.openid_index(sender) if channel is Channel.WECHAT else Patient.phone_index(sender)
-
-
-def find_patient(session: Session, channel: Channel, sender: str) -> Patient | None:
-    index = address_index(channel, sender)
-    column = {
-        Channel.SMS: Patient.phone_bidx,
-        Channel.WHATSAPP: Patient.whatsapp_bidx,
-        Channel.WECHAT: Patient.wechat_openid_bidx,
-    }[channel]
-    return session.scalars(sa.select(Patient).where(column == index).order_by(Patient.id).limit(1)).first()
 
 
 def _conversation(session: Session, channel: Channel, address: str, patient: Patient | None) -> Conversation:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from backend.identifiers import InvalidPhoneNumber
 from backend.models import DepartmentLink, Encounter, Patient, StaffUser
 from backend.services import audit
+from bots.domain import Channel
 
 
 def department_ids(user: StaffUser) -> set[int] | None:
@@ -72,3 +73,19 @@ def open_record(session: Session, user: StaffUser, patient_id: int, ip: str) -> 
         raise AccessDenied
     audit.record(session, "patient.view", staff_id=user.id, patient_id=patient_id, ip=ip)
     return patient
+
+
+def address_index(channel: Channel, sender: str) -> str:
+    """The blind index a channel's sender is stored under (never the number itself)."""
+    return Patient.openid_index(sender) if channel is Channel.WECHAT else Patient.phone_index(sender)
+
+
+def find_patient(session: Session, channel: Channel, sender: str) -> Patient | None:
+    """The patient a channel identity (phone number, WhatsApp number, WeChat openid) is bound to."""
+    index = address_index(channel, sender)
+    column = {
+        Channel.SMS: Patient.phone_bidx,
+        Channel.WHATSAPP: Patient.whatsapp_bidx,
+        Channel.WECHAT: Patient.wechat_openid_bidx,
+    }[channel]
+    return session.scalars(sa.select(Patient).where(column == index).order_by(Patient.id).limit(1)).first()

@@ -25,9 +25,10 @@ from backend.links import LinkKind, make_url
 from backend.models import Patient, QuestionnaireResponse, ResponseStatus
 from backend.outbox.sender import kick
 from backend.services import binding
+from backend.services.patients import find_patient
 from backend.settings import Settings, get_settings
 from backend.web.deps import SessionDep, SettingsDep, templates
-from bots.domain import pick_language
+from bots.domain import Channel, pick_language
 
 router = APIRouter(prefix="/wx")
 FOLLOWER_COOKIE = "cl_wx"
@@ -180,7 +181,7 @@ def bind_page(request: Request, db: SessionDep, settings: SettingsDep) -> Respon
     openid = current_follower(request)
     if openid is None:
         return _to_auth()
-    if binding.bound_patient(db, openid) is not None:
+    if find_patient(db, Channel.WECHAT, openid) is not None:
         return _message(request, settings, "wx.already_bound")
     return _page(request, settings, {"step": "details"})
 
@@ -199,7 +200,7 @@ def bind_post(
     openid = current_follower(request)
     if openid is None:
         return _to_auth()
-    if binding.bound_patient(db, openid) is not None:
+    if find_patient(db, Channel.WECHAT, openid) is not None:
         return _message(request, settings, "wx.already_bound")
     try:
         if action == "verify":
@@ -235,7 +236,7 @@ def _follower_patient(request: Request, db: Session, next_path: str) -> Patient 
     openid = current_follower(request)
     if openid is None:
         return RedirectResponse(f"/wx/auth?next={quote(next_path, safe='')}", status_code=303)
-    patient = binding.bound_patient(db, openid)
+    patient = find_patient(db, Channel.WECHAT, openid)
     if patient is None:
         return RedirectResponse("/wx/bind", status_code=303)
     return patient

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import session_scope
 from backend.followup.catalog import latest_version
-from backend.followup.eligibility import care_messages_allowed, channel_address, quiet_until, readmitted_since
+from backend.followup.eligibility import channel_address, quiet_until, readmitted_since
 from backend.followup.invite import do_send_form_invite
 from backend.followup.responses import do_start_response
 from backend.models import (
@@ -26,8 +26,9 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
+from backend.services.consents import has_consent
 from backend.services.tasks import do_raise_task
-from bots.domain import Channel, pick_language
+from bots.domain import Channel, ConsentPurpose, pick_language
 
 log = logging.getLogger(__name__)
 WAIT_FOR_OTHER_SURVEY = timedelta(hours=1)
@@ -108,7 +109,7 @@ def dispatch_one(session: Session, task_id: int, now: datetime, queued: list[int
     while index < len(plan.channels):
         channel = Channel(plan.channels[index])
         address = channel_address(patient, channel)
-        if address is not None and care_messages_allowed(session, patient.id, channel):
+        if address is not None and has_consent(session, patient.id, ConsentPurpose.CARE, channel):
             break
         index, attempts = index + 1, 0
     else:

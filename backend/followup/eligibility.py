@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models import ConsentEvent, Encounter, EncounterKind, Patient
+from backend.models import Encounter, EncounterKind, Patient
 from backend.settings import get_settings
-from bots.domain import Channel, ConsentPurpose
+from bots.domain import Channel
 
 
 def channel_address(patient: Patient, channel: Channel) -> str | None:
@@ -24,22 +24,6 @@ def channel_address(patient: Patient, channel: Channel) -> str | None:
     if channel is Channel.WHATSAPP:
         return patient.whatsapp_bidx
     return patient.wechat_openid_bidx
-
-
-def care_messages_allowed(session: Session, patient_id: int, channel: Channel) -> bool:
-    """Care follow-up is allowed unless the patient revoked care consent on this channel (opt-out model);
-    marketing and research need an explicit grant and are not sent by follow-up plans."""
-    latest = session.scalars(
-        sa.select(ConsentEvent.granted)
-        .where(
-            ConsentEvent.patient_id == patient_id,
-            ConsentEvent.purpose == ConsentPurpose.CARE,
-            ConsentEvent.channel == channel,
-        )
-        .order_by(ConsentEvent.id.desc())
-        .limit(1)
-    ).first()
-    return latest is not False
 
 
 def quiet_until(patient: Patient, now: datetime) -> datetime | None:

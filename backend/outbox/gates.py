@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from backend.followup.eligibility import channel_address, quiet_until
 from backend.models import ConsentEvent, OutboxItem, OutboxKind, OutboxStatus, Patient
+from backend.services.consents import consent_allows
 from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose
 
@@ -72,9 +73,7 @@ def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> 
 
 
 def consent_given(facts: Facts, patient_id: int, purpose: ConsentPurpose, channel: Channel) -> bool:
-    """Care messages: opt-out (allowed unless revoked on the channel). Marketing and research: opt-in."""
-    latest = facts.consent.get((patient_id, purpose, channel))
-    return latest is not False if purpose is ConsentPurpose.CARE else latest is True
+    return consent_allows(purpose, facts.consent.get((patient_id, purpose, channel)))
 
 
 def judge(item: OutboxItem, patient: Patient, facts: Facts, now: datetime) -> Verdict:

@@ -99,9 +99,17 @@ def current_consents(session: Session, patient_id: int) -> dict[tuple[ConsentPur
     return {(row.purpose, row.channel): row for row in rows}
 
 
+def consent_allows(purpose: ConsentPurpose, latest: bool | None) -> bool:
+    """The consent rule, given the latest grant (True), revocation (False) or none (None) for one
+    purpose and channel: care messages are opt-out (allowed unless revoked on that channel);
+    marketing and research are opt-in (only after an explicit grant)."""
+    return latest is not False if purpose is ConsentPurpose.CARE else latest is True
+
+
 def has_consent(session: Session, patient_id: int, purpose: ConsentPurpose, channel: Channel) -> bool:
+    """Whether a message for `purpose` may go to the patient on `channel` now (see consent_allows)."""
     latest = session.scalars(
-        sa.select(ConsentEvent)
+        sa.select(ConsentEvent.granted)
         .where(
             ConsentEvent.patient_id == patient_id,
             ConsentEvent.purpose == purpose,
@@ -110,4 +118,4 @@ def has_consent(session: Session, patient_id: int, purpose: ConsentPurpose, chan
         .order_by(ConsentEvent.id.desc())
         .limit(1)
     ).first()
-    return bool(latest and latest.granted)
+    return consent_allows(purpose, latest)

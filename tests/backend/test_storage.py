@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 from backend.crypto import DecryptionError
 from backend.models import ConsentEvent, Patient, Role
 from backend.services import patients as patient_service
-from backend.services.consents import current_consents, do_grant_consent, do_revoke_consent, has_consent
+from backend.services.consents import (
+    consent_allows,
+    current_consents,
+    do_grant_consent,
+    do_revoke_consent,
+    has_consent,
+)
 from bots.domain import Channel, ConsentPurpose
 from tests import factories
 
@@ -112,7 +118,8 @@ def test_consent_is_per_purpose_and_channel_and_the_latest_event_wins(db: Sessio
     db.commit()
     assert not has_consent(db, person.id, ConsentPurpose.CARE, Channel.SMS)
     assert has_consent(db, person.id, ConsentPurpose.CARE, Channel.WECHAT)
-    assert not has_consent(db, person.id, ConsentPurpose.MARKETING, Channel.WECHAT)
+    assert not has_consent(db, person.id, ConsentPurpose.MARKETING, Channel.WECHAT)  # opt-in: never granted
+    assert has_consent(db, person.id, ConsentPurpose.CARE, Channel.WHATSAPP)  # opt-out: never revoked
     now = current_consents(db, person.id)
     assert now[(ConsentPurpose.CARE, Channel.SMS)].source == "sms:STOP"
     history = db.scalar(sa.select(sa.func.count()).select_from(ConsentEvent))
@@ -139,3 +146,23 @@ def test_name_search_treats_wildcards_literally(db: Session) -> None:
     db.commit()
     assert patient_service.search(db, admin, "%") == []
     assert patient_service.search(db, admin, "_") == []
+
+
+@pytest.mark.parametrize(
+    ("purpose", "latest", "allowed"),
+    [
+        (ConsentPurpose.CARE, None, True),
+        (ConsentPurpose.CARE, True, True),
+        (ConsentPurpose.CARE, False, False),
+        (ConsentPurpose.MARKETING, None, False),
+        (ConsentPurpose.MARKETING, True, True),
+        (ConsentPurpose.MARKETING, False, False),
+        (ConsentPurpose.RESEARCH, None, False),
+        (ConsentPurpose.RESEARCH, True, True),
+        (ConsentPurpose.RESEARCH, False, False),
+    ],
+)
+def test_care_is_opt_out_and_marketing_and_research_are_opt_in(
+    purpose: ConsentPurpose, latest: bool | None, allowed: bool
+) -> None:
+    assert consent_allows(purpose, latest) is allowed

@@ -11,7 +11,9 @@ from backend.web.security_headers import HEADERS
 from tests import factories
 
 
-def test_pages_with_patient_data_carry_the_headers_and_are_not_cached(client: TestClient, db: Session) -> None:
+def test_pages_with_patient_data_carry_the_headers_and_are_not_cached(
+    client: TestClient, db: Session
+) -> None:
     person = factories.patient(db)
     db.commit()
     chat = client.get(f"/c/{make_token(get_settings(), LinkKind.CHAT, person.id)}")

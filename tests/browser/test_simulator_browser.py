@@ -44,7 +44,7 @@ def test_an_editor_walks_the_main_menu_in_the_simulator_and_nothing_is_saved(
     page.get_by_role("button", name=text_of("vi", "menu.human")).click()
     expect(transcript).to_contain_text(text_of("vi", "common.passed_to_staff"))
     expect(transcript.locator(".effect")).to_contain_text(["RequestHandoff", "ended"])
-    expect(page.locator("#simulate")).to_have_count(0)  # the conversation ended: no reply form
+    expect(page.locator("form.reply")).to_have_count(0)  # the conversation ended: no reply form
     page.get_by_role("link", name="Start again").click()
     expect(transcript.locator("li.msg")).to_have_count(2)  # the menu prompt and its options, afresh
     page.context.close()

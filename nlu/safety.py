@@ -251,13 +251,14 @@ def scan(text: str) -> tuple[SafetyHit, ...]:
     """Every rule the message hits (at most one hit per rule), most urgent first."""
     folded = _fold(text)
     whole = _trim(folded)
+    plain, plain_whole = _plain(folded), _plain(whole)  # once per message, not once per term
     hits: list[SafetyHit] = []
     for rule, terms in _COMPILED:
         for term in terms:
             if rule.whole_message:
-                matched = whole if whole and _plain(whole) == term.plain and _accepts(term, whole) else None
+                matched = whole if whole and plain_whole == term.plain and _accepts(term, whole) else None
             else:
-                matched = _find(term, folded, _plain(folded), rule)
+                matched = _find(term, folded, plain, rule)
             if matched is not None:
                 hits.append(SafetyHit(rule.kind, rule.emergency, term.text, matched))
                 break

@@ -33,8 +33,7 @@ from backend.turns import run_turn
 from backend.web.app import create_app
 from channels import webchat
 from tests import factories
-from tests.backend.test_flows_rasa import MENU, at_the_menu, text_of
-from tests.backend.webchat_driver import Chat, next_client_id
+from tests.backend.webchat_driver import MENU, Chat, at_the_menu, next_client_id, text_of
 from tests.conftest import reset_caches
 
 

@@ -13,8 +13,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog
-from backend.links import LinkKind, make_token
 from backend.models import (
     Appointment,
     AppointmentStatus,
@@ -29,33 +27,13 @@ from backend.models import (
     TaskPriority,
 )
 from backend.models.base import utcnow
-from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose
-from tests import factories
 from tests.backend import booking_data
-from tests.backend.webchat_driver import Chat
+from tests.backend.webchat_driver import MENU, at_the_menu, text_of
 from tests.conftest import reset_caches
 from tests.rasa_fixtures import free_port
 
 LANGS = ("zh-CN", "vi", "en")
-MENU = {"zh-CN": "菜单", "vi": "menu", "en": "menu"}
-
-
-def text_of(lang: str, key: str) -> str:
-    settings = get_settings()
-    return load_catalog(settings.content_dir, settings.hospital_name).text(lang, key)
-
-
-def at_the_menu(client: TestClient, db: Session, lang: str) -> tuple[int, Chat]:
-    """A patient who opened the chat, agreed to care messages and asked for the main menu."""
-    person = factories.patient(db, language=lang, dept=factories.department(db))
-    db.commit()
-    chat = Chat(client, make_token(get_settings(), LinkKind.CHAT, person.id))
-    chat.open()
-    chat.say(choice="yes")
-    chat.say(MENU[lang])
-    assert text_of(lang, "menu.prompt") in chat.text()
-    return person.id, chat
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from backend.followup.catalog import publish_all
 from backend.models import QuestionnaireResponse, ResponseStatus
 from backend.settings import get_settings
-from tests.backend.test_flows_rasa import MENU, at_the_menu, text_of
+from tests.backend.webchat_driver import MENU, at_the_menu, text_of
 
 SURVEY = "outpatient_satisfaction"
 SKIP = "__skip"

@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from backend.content import load_catalog
+from backend.links import LinkKind, make_token
+from backend.settings import get_settings
+from tests import factories
 
 _ids = itertools.count(1)
 
@@ -58,3 +64,23 @@ class Chat:
         found = [c["payload"] for c in self.choices() if label_part in c["label"]]
         assert found, f"no choice with {label_part!r} in {self.choices()}"
         return found[0]
+
+
+MENU = {"zh-CN": "菜单", "vi": "menu", "en": "menu"}
+
+
+def text_of(lang: str, key: str) -> str:
+    settings = get_settings()
+    return load_catalog(settings.content_dir, settings.hospital_name).text(lang, key)
+
+
+def at_the_menu(client: TestClient, db: Session, lang: str) -> tuple[int, Chat]:
+    """A patient who opened the chat, agreed to care messages and asked for the main menu."""
+    person = factories.patient(db, language=lang, dept=factories.department(db))
+    db.commit()
+    chat = Chat(client, make_token(get_settings(), LinkKind.CHAT, person.id))
+    chat.open()
+    chat.say(choice="yes")
+    chat.say(MENU[lang])
+    assert text_of(lang, "menu.prompt") in chat.text()
+    return person.id, chat

@@ -168,6 +168,7 @@ class NluClient:
         self._max_chars = max_chars
         self._clock = clock
         self._model: tuple[str, float] | None = None  # (fingerprint, read at)
+        self._status_lock = threading.Lock()  # one /status read at a time, not one per waiting turn
         self.requests_sent = 0  # parse requests that reached the network; for tests and metrics
 
     def close(self) -> None:
@@ -194,15 +195,30 @@ class NluClient:
 
     def model_fingerprint(self) -> str:
         """The loaded model's identity from `/status` (its file name, else model id), cached briefly."""
-        now = self._clock()
-        if self._model is not None and now - self._model[1] < self._status_ttl:
+        model = self._model
+        if model is not None and self._clock() - model[1] < self._status_ttl:
+            return model[0]
+        if not self._status_lock.acquire(blocking=False):  # another thread is reading /status
+            if model is not None:
+                return model[0]  # the last answer serves meanwhile
+            with self._status_lock:  # nothing to serve yet: share the outcome of the read in flight
+                pass
+            if self._model is None:
+                raise NluUnavailable("Rasa /status could not be read")
             return self._model[0]
-        body = self._call("GET", "/status", None)
-        fingerprint = str(body.get("model_file") or body.get("model_id") or "")
-        if not fingerprint:
-            raise NluUnavailable("Rasa has no model loaded")
-        self._model = (fingerprint, now)
-        return fingerprint
+        try:
+            model = self._model
+            if model is not None and self._clock() - model[1] < self._status_ttl:
+                return model[0]  # read by another thread just before
+            now = self._clock()
+            body = self._call("GET", "/status", None)
+            fingerprint = str(body.get("model_file") or body.get("model_id") or "")
+            if not fingerprint:
+                raise NluUnavailable("Rasa has no model loaded")
+            self._model = (fingerprint, now)
+            return fingerprint
+        finally:
+            self._status_lock.release()
 
     def _call(self, method: str, path: str, payload: dict[str, str] | None) -> dict[str, Any]:
         if not self.breaker.allow():

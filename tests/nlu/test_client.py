@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -155,6 +157,36 @@ def test_rasa_is_sent_at_most_the_first_512_characters_of_the_normalised_text() 
         assert client.parse(essay + " and more") == client.parse(essay)  # the same first 512: cached
     assert sent == [normalise(essay)[:MAX_CHARS].rstrip()]
     assert len(sent[0]) <= MAX_CHARS == 512
+
+
+def test_many_turns_at_once_read_the_model_status_once() -> None:
+    statuses: list[int] = []
+    gate = threading.Event()
+
+    def rasa(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/status":
+            statuses.append(1)
+            gate.wait(2.0)  # a slow /status: every other turn arrives while it is in flight
+            return httpx.Response(200, json={"model_file": "m.tar.gz"})
+        text = json.loads(request.content)["text"]
+        return httpx.Response(200, json={"text": text, "intent": {"name": "greet", "confidence": 0.9}})
+
+    clock = FakeClock()
+    with NluClient(transport=httpx.MockTransport(rasa), clock=clock, status_ttl=60.0) as client:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            cold = [pool.submit(client.parse, f"hello {n}") for n in range(16)]
+            time.sleep(0.2)
+            gate.set()
+            assert {f.result().intent for f in cold} == {"greet"}
+        assert statuses == [1]
+        clock.now += 61  # expired: one re-read, the others use the last answer meanwhile
+        gate.clear()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            warm = [pool.submit(client.parse, f"hi {n}") for n in range(16)]
+            time.sleep(0.2)
+            gate.set()
+            assert {f.result().intent for f in warm} == {"greet"}
+        assert statuses == [1, 1]
 
 
 @pytest.mark.rasa

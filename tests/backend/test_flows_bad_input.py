@@ -45,13 +45,6 @@ def _four_kb(seed: int) -> str:
     return " ".join(words).encode()[:4090].decode(errors="ignore").strip()
 
 
-@pytest.fixture
-def with_rasa(rasa_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("CARELOOP_NLU_URL", rasa_url)
-    reset_caches()
-    return rasa_url
-
-
 @pytest.mark.rasa
 @pytest.mark.parametrize(
     ("lang", "first", "second"),

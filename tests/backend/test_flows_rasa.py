@@ -37,13 +37,6 @@ LANGS = ("zh-CN", "vi", "en")
 
 
 @pytest.fixture
-def with_rasa(rasa_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("CARELOOP_NLU_URL", rasa_url)
-    reset_caches()
-    return rasa_url
-
-
-@pytest.fixture
 def rasa_down(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARELOOP_NLU_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     reset_caches()

@@ -45,6 +45,7 @@ class DatabasePorts:
             catalog,
             content_dir,
         )
+        self._questionnaires: dict[str, Questionnaire | None] = {}
 
     def ports(self) -> Ports:
         booking = BookingPorts(self.session, self.conversation, self.catalog)
@@ -181,8 +182,12 @@ class DatabasePorts:
 
     # --- surveys -------------------------------------------------------------------------------
     def questionnaire(self, questionnaire_id: str) -> Questionnaire | None:
-        row = latest_version(self.session, questionnaire_id)
-        return definition_of(row) if row is not None else None
+        # asked more than once a turn (the answer, then the next item): one query per turn (these ports live
+        # for one turn, so a version published meanwhile is seen by the next turn)
+        if questionnaire_id not in self._questionnaires:
+            row = latest_version(self.session, questionnaire_id)
+            self._questionnaires[questionnaire_id] = definition_of(row) if row is not None else None
+        return self._questionnaires[questionnaire_id]
 
     def answer_messages(self) -> Mapping[str, Mapping[str, str]]:
         return load_answer_messages(self.content_dir)

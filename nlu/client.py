@@ -6,8 +6,10 @@ failures the breaker opens and calls fail at once, without touching the network,
 seconds; then one trial call (half-open) decides whether it closes again.
 
 Results are cached on (model fingerprint, normalised text): NFKC, case-folded, whitespace collapsed.
-The normalised text is also what Rasa parses, so a cached result is exactly what Rasa would say;
-entity offsets refer to that normalised text. The fingerprint comes from `/status` (re-read every
+The normalised text, cut to its first `max_chars` characters, is also what Rasa parses, so a cached
+result is exactly what Rasa would say; entity offsets refer to that text. The cut keeps one patient's
+pasted essay from costing Rasa 20 normal parses (4 KB took 0.4-1 s here, past the read timeout, and
+three in a row would open the breaker for every patient). The fingerprint comes from `/status` (re-read every
 `status_ttl` seconds), so a retrained model never serves stale answers.
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 import httpx
 
 DEFAULT_URL = "http://127.0.0.1:5005"
+MAX_CHARS = 512  # what Rasa reads of a message; intents are said in the first sentences
 FALLBACK_INTENT = "nlu_fallback"  # what Rasa's FallbackClassifier answers below its threshold
 
 
@@ -153,6 +156,7 @@ class NluClient:
         breaker: CircuitBreaker | None = None,
         cache_size: int = 10_000,
         status_ttl: float = 60.0,
+        max_chars: int = MAX_CHARS,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -161,8 +165,10 @@ class NluClient:
         self.breaker = breaker or CircuitBreaker(clock=clock)
         self._cache = _Lru(cache_size)
         self._status_ttl = status_ttl
+        self._max_chars = max_chars
         self._clock = clock
         self._model: tuple[str, float] | None = None  # (fingerprint, read at)
+        self._status_lock = threading.Lock()  # one /status read at a time, not one per waiting turn
         self.requests_sent = 0  # parse requests that reached the network; for tests and metrics
 
     def close(self) -> None:
@@ -176,7 +182,7 @@ class NluClient:
 
     def parse(self, text: str) -> Understanding:
         """Rasa's reading of free text, from the cache when the same model already parsed it."""
-        norm = normalise(text)
+        norm = normalise(text)[: self._max_chars].rstrip()
         key = (self.model_fingerprint(), norm)
         cached = self._cache.get(key)
         if cached is not None:
@@ -189,15 +195,30 @@ class NluClient:
 
     def model_fingerprint(self) -> str:
         """The loaded model's identity from `/status` (its file name, else model id), cached briefly."""
-        now = self._clock()
-        if self._model is not None and now - self._model[1] < self._status_ttl:
+        model = self._model
+        if model is not None and self._clock() - model[1] < self._status_ttl:
+            return model[0]
+        if not self._status_lock.acquire(blocking=False):  # another thread is reading /status
+            if model is not None:
+                return model[0]  # the last answer serves meanwhile
+            with self._status_lock:  # nothing to serve yet: share the outcome of the read in flight
+                pass
+            if self._model is None:
+                raise NluUnavailable("Rasa /status could not be read")
             return self._model[0]
-        body = self._call("GET", "/status", None)
-        fingerprint = str(body.get("model_file") or body.get("model_id") or "")
-        if not fingerprint:
-            raise NluUnavailable("Rasa has no model loaded")
-        self._model = (fingerprint, now)
-        return fingerprint
+        try:
+            model = self._model
+            if model is not None and self._clock() - model[1] < self._status_ttl:
+                return model[0]  # read by another thread just before
+            now = self._clock()
+            body = self._call("GET", "/status", None)
+            fingerprint = str(body.get("model_file") or body.get("model_id") or "")
+            if not fingerprint:
+                raise NluUnavailable("Rasa has no model loaded")
+            self._model = (fingerprint, now)
+            return fingerprint
+        finally:
+            self._status_lock.release()
 
     def _call(self, method: str, path: str, payload: dict[str, str] | None) -> dict[str, Any]:
         if not self.breaker.allow():

@@ -250,14 +250,13 @@ def _find(term: _Term, folded: str, plain: str, rule: _Rule) -> str | None:
 def scan(text: str) -> tuple[SafetyHit, ...]:
     """Every rule the message hits (at most one hit per rule), most urgent first."""
     folded = _fold(text)
-    plain = _plain(folded)
     whole = _trim(folded)
-    whole_plain = _plain(whole)
+    plain, plain_whole = _plain(folded), _plain(whole)  # once per message, not once per term
     hits: list[SafetyHit] = []
     for rule, terms in _COMPILED:
         for term in terms:
             if rule.whole_message:
-                matched = whole if whole and whole_plain == term.plain and _accepts(term, whole) else None
+                matched = whole if whole and plain_whole == term.plain and _accepts(term, whole) else None
             else:
                 matched = _find(term, folded, plain, rule)
             if matched is not None:

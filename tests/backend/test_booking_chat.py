@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,53 +26,7 @@ from backend.settings import get_settings
 from bots.domain import Channel
 from tests import factories
 from tests.backend import booking_data
-
-_ids = itertools.count(1)
-
-
-@dataclass
-class Chat:
-    """A patient at the web chat page: says things, keeps what the bot answered since."""
-
-    client: TestClient
-    token: str
-    after: int = 0
-    seen: list[dict[str, Any]] = field(default_factory=list)
-
-    def open(self) -> list[dict[str, Any]]:
-        assert self.client.get(f"/c/{self.token}").status_code == 200
-        return self._fetch()
-
-    def _fetch(self) -> list[dict[str, Any]]:
-        items = self.client.get(f"/c/{self.token}/messages", params={"after": self.after}).json()["items"]
-        if items:
-            self.after = items[-1]["id"]
-        bot = [i for i in items if not i["mine"]]
-        self.seen = bot
-        return bot
-
-    def say(self, text: str | None = None, choice: str | None = None) -> list[dict[str, Any]]:
-        form = {"client_id": f"client-{next(_ids):06d}"}
-        if text is not None:
-            form["text"] = text
-        if choice is not None:
-            form["choice"] = choice
-        response = self.client.post(
-            f"/c/{self.token}/messages", data=form, headers={"Accept": "application/json"}
-        )
-        assert response.status_code == 200
-        return self._fetch()
-
-    def text(self) -> str:
-        return "\n".join(i["text"] for i in self.seen)
-
-    def choices(self) -> list[dict[str, str]]:
-        return [c for i in self.seen for c in i["choices"]]
-
-    def payload(self, label_part: str) -> str:
-        found = [c["payload"] for c in self.choices() if label_part in c["label"]]
-        assert found, f"no choice with {label_part!r} in {self.choices()}"
-        return found[0]
+from tests.backend.webchat_driver import Chat
 
 
 def _patient_chat(client: TestClient, db: Session, language: str = "en") -> tuple[int, Chat]:

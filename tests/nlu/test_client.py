@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from nlu.client import BreakerState, CircuitBreaker, NluClient, NluUnavailable, normalise
+from nlu.client import MAX_CHARS, BreakerState, CircuitBreaker, NluClient, NluUnavailable, normalise
 from nlu.evaluate import evaluate
 from tests.nlu.conftest import Relay
 
@@ -137,6 +140,67 @@ def test_server_gone_fails_fast_opens_the_breaker_and_recovers(relay: Relay) -> 
         assert state_of(breaker) is BreakerState.HALF_OPEN
         assert client.parse("where is the pharmacy").intent == "faq_directions"
         assert state_of(breaker) is BreakerState.CLOSED
+
+
+def test_rasa_is_sent_at_most_the_first_512_characters_of_the_normalised_text() -> None:
+    sent: list[str] = []
+
+    def rasa(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/status":
+            return httpx.Response(200, json={"model_file": "m.tar.gz"})
+        sent.append(json.loads(request.content)["text"])
+        return httpx.Response(200, json={"text": sent[-1], "intent": {"name": "complain", "confidence": 0.9}})
+
+    essay = "The  NURSE was rude. " + "Nothing was explained to us. " * 150
+    with NluClient(transport=httpx.MockTransport(rasa)) as client:
+        assert client.parse(essay).intent == "complain"
+        assert client.parse(essay + " and more") == client.parse(essay)  # the same first 512: cached
+    assert sent == [normalise(essay)[:MAX_CHARS].rstrip()]
+    assert len(sent[0]) <= MAX_CHARS == 512
+
+
+def test_many_turns_at_once_read_the_model_status_once() -> None:
+    statuses: list[int] = []
+    gate = threading.Event()
+
+    def rasa(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/status":
+            statuses.append(1)
+            gate.wait(2.0)  # a slow /status: every other turn arrives while it is in flight
+            return httpx.Response(200, json={"model_file": "m.tar.gz"})
+        text = json.loads(request.content)["text"]
+        return httpx.Response(200, json={"text": text, "intent": {"name": "greet", "confidence": 0.9}})
+
+    clock = FakeClock()
+    with NluClient(transport=httpx.MockTransport(rasa), clock=clock, status_ttl=60.0) as client:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            cold = [pool.submit(client.parse, f"hello {n}") for n in range(16)]
+            time.sleep(0.2)
+            gate.set()
+            assert {f.result().intent for f in cold} == {"greet"}
+        assert statuses == [1]
+        clock.now += 61  # expired: one re-read, the others use the last answer meanwhile
+        gate.clear()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            warm = [pool.submit(client.parse, f"hi {n}") for n in range(16)]
+            time.sleep(0.2)
+            gate.set()
+            assert {f.result().intent for f in warm} == {"greet"}
+        assert statuses == [1, 1]
+
+
+@pytest.mark.rasa
+def test_a_pasted_essay_is_read_on_its_first_sentences_quickly_and_never_opens_the_breaker(
+    rasa_url: str,
+) -> None:
+    filler = " ".join(f"and then on day {n} nothing was explained to us at all" for n in range(80))
+    with NluClient(rasa_url) as client:
+        for n in range(4):  # four different 4 KB messages in a row
+            text = f"the nurse was rude, i want to complain. {n} {filler}"[:4000]
+            started = time.monotonic()
+            assert client.parse(text).intent == "complain"
+            assert time.monotonic() - started < 1.0
+        assert state_of(client.breaker) is BreakerState.CLOSED
 
 
 @pytest.mark.rasa

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
-
 T = TypeVar("T")
 
 

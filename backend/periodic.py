@@ -86,11 +86,19 @@ def send_due_messages() -> int:
     return sum(drain_outbox().values())
 
 
+def dial_due_calls() -> int:
+    """The campaign dialer: queued calls whose time has come, within the line and rate limits."""
+    from backend.voice.dial_due import dial_due_calls as run
+
+    return run().get("placed", 0)
+
+
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (retry_pending_turns, 60),
     (send_due_messages, 30),
     (plan_follow_ups, 3600),
     (dispatch_follow_ups, 60),
+    (dial_due_calls, 15),  # backend.voice.dial_due.DIAL_INTERVAL_SECONDS
     (escalate_breached_tasks, 60),
     (end_idle_sessions, 300),
     (prune_login_attempts, 86400),

@@ -97,6 +97,17 @@ class Settings(BaseSettings):
     voice_tts_engine: str = Field(default="cli", description="'cli' (espeak-ng) or 'pyttsx3'")
     voice_no_input_ms: int = Field(default=5000, ge=1000, description="silence after a prompt: re-ask")
     voice_end_silence_ms: int = Field(default=700, ge=200, description="silence that ends an answer")
+    # --- the campaign dialer
+    voice_max_concurrent_calls: int = Field(default=10, ge=1, description="calls up at the gateway at once")
+    voice_calls_per_second: float = Field(
+        default=1.0, gt=0, le=100, description="new calls per second (Twilio's default limit is 1)"
+    )
+    voice_redial_after_hours: float = Field(
+        default=4, ge=0, description="no answer, busy, machine, hung up: call again after this"
+    )
+    voice_valid_confidence: float = Field(
+        default=0.6, ge=0, le=1, description="monitoring: a call is a valid record when every answer is above"
+    )
 
     @field_validator("redis_url", mode="before")
     @classmethod

@@ -28,6 +28,8 @@ from backend.models.base import utcnow
 from backend.outbox.sender import kick
 from backend.services.consents import has_consent
 from backend.services.tasks import do_raise_task
+from backend.voice.campaign import do_queue_call
+from backend.voice.redial import pending_call
 from bots.domain import Channel, ConsentPurpose, pick_language
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,9 @@ def _send(
     response = session.scalars(
         sa.select(QuestionnaireResponse).where(QuestionnaireResponse.outreach_task_id == task.id)
     ).first()
+    if channel is Channel.VOICE:  # a call, placed by the campaign dialer when its gates allow
+        do_queue_call(session, task=task, patient=patient, now=now)
+        return
     lang = pick_language(patient.language)
     if response is None:
         version = latest_version(session, task.questionnaire_id)
@@ -103,6 +108,9 @@ def dispatch_one(session: Session, task_id: int, now: datetime, queued: list[int
     if other_waiting:  # one survey at a time: never interleave two questionnaires
         task.next_attempt_at = now + WAIT_FOR_OTHER_SURVEY
         return "waiting"
+    if task.last_channel is Channel.VOICE and pending_call(session, task.id, now) is not None:
+        task.next_attempt_at = now + WAIT_FOR_OTHER_SURVEY  # the dialer has it, or it is under way
+        return "waiting:call"
     index, attempts = task.channel_index, task.attempts
     if task.status is OutreachStatus.SENT and attempts >= plan.attempts_per_channel:
         index, attempts = index + 1, 0

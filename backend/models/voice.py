@@ -45,3 +45,8 @@ class VoiceCall(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration_seconds: Mapped[int | None]
+    # The dialer's (migration 0011): not before this (quiet hours, a deferral); when the gateway took the
+    # call; why a queued call was never dialled (no_consent, excluded:..., unreachable).
+    dial_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    skip_reason: Mapped[str | None] = mapped_column(sa.String(32))

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.followup.eligibility import channel_address, quiet_until
-from backend.models import ConsentEvent, OutboxItem, OutboxKind, OutboxStatus, Patient
+from backend.models import ConsentEvent, OutboxItem, OutboxKind, OutboxStatus, Patient, VoiceCall
 from backend.services.consents import consent_allows
 from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose
@@ -49,6 +49,7 @@ class Facts:
 
 
 def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> Facts:
+    items = list(items)
     patient_ids = sorted({item.patient_id for item in items})
     facts = Facts()
     if not patient_ids:
@@ -59,6 +60,14 @@ def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> 
         .order_by(ConsentEvent.id)
     ):
         facts.consent[(patient_id, purpose, channel)] = granted  # ordered by id: the latest wins
+    if any(item.channel is Channel.VOICE for item in items):  # a call is contact too: count those placed
+        for patient_id, placed_at in session.execute(
+            sa.select(VoiceCall.patient_id, VoiceCall.placed_at).where(
+                VoiceCall.patient_id.in_(patient_ids), VoiceCall.placed_at > now - timedelta(days=1)
+            )
+        ):
+            if placed_at is not None:
+                facts.sent[(patient_id, Channel.VOICE)].append(placed_at)
     for patient_id, channel, sent_at in session.execute(
         sa.select(OutboxItem.patient_id, OutboxItem.channel, OutboxItem.sent_at).where(
             OutboxItem.patient_id.in_(patient_ids),

@@ -34,6 +34,7 @@ from backend.models.base import utcnow
 from backend.services import audit
 from backend.services.tasks import do_raise_task
 from backend.settings import Settings
+from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel, pick_language
 from voice_ai.gateway import CallStatus, RecordingReady
 from voice_ai.session import FINAL, CallState, Outcome
@@ -121,8 +122,8 @@ def do_create_call(
     return call
 
 
-def do_mark_placed(session: Session, call: VoiceCall, provider_id: str) -> None:
-    call.provider_id = provider_id
+def do_mark_placed(session: Session, call: VoiceCall, provider_id: str, now: datetime | None = None) -> None:
+    call.provider_id, call.placed_at = provider_id, now or utcnow()
     audit.record(session, "voice.call_placed", patient_id=call.patient_id, subject=("voice_call", call.id))
 
 
@@ -165,6 +166,7 @@ def do_record_call_status(session: Session, call: VoiceCall, status: CallStatus,
         subject=("voice_call", call.id),
         status=status.raw_status,
     )
+    do_schedule_redial(session, call, now)
     return True
 
 
@@ -268,3 +270,4 @@ def do_end_call(
         outcome=call.outcome.value if call.outcome else None,
         answers=len(call.transcripts),
     )
+    do_schedule_redial(session, call, now)

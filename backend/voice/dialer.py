@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -54,20 +55,26 @@ def call_request(settings: Settings, call: VoiceCall, to: str) -> CallRequest:
     )
 
 
-def dial(session: Session, call: VoiceCall, gateway: Gateway, settings: Settings | None = None) -> str:
+def dial(
+    session: Session,
+    call: VoiceCall,
+    gateway: Gateway,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> str:
     """Ask the gateway to dial `call`; a refusal ends the call record (the dialer's redial policy decides
     what comes next). Returns what happened, for logs and tests."""
-    settings = settings or get_settings()
+    settings, now = settings or get_settings(), now or utcnow()
     if call.state is not CallState.QUEUED or call.provider_id is not None:
         return "skipped"
     patient = session.get(Patient, call.patient_id)
     if patient is None or not patient.phone or patient.invalid_contact:
-        call.state, call.ended_at = CallState.FAILED, utcnow()
+        call.state, call.ended_at = CallState.FAILED, now
         return "unreachable"
     try:
         placed = gateway.place_call(call_request(settings, call, patient.phone))
     except GatewayError as exc:
-        call.state, call.ended_at = CallState.FAILED, utcnow()
+        call.state, call.ended_at = CallState.FAILED, now
         audit.record(
             session,
             "voice.call_refused",
@@ -77,7 +84,7 @@ def dial(session: Session, call: VoiceCall, gateway: Gateway, settings: Settings
             permanent=exc.permanent,
         )
         return f"refused:{exc.code}"
-    do_mark_placed(session, call, placed.provider_id)
+    do_mark_placed(session, call, placed.provider_id, now)
     return "placed"
 
 

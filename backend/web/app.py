@@ -31,6 +31,8 @@ from backend.web import (
     spot_checks,
     staff,
     stats,
+    voice_calls,
+    voice_monitor,
     wechat_pages,
 )
 from backend.web.deps import NotSignedIn
@@ -50,6 +52,8 @@ def create_app() -> FastAPI:
     app.include_router(record.router)
     app.include_router(spot_checks.router)
     app.include_router(stats.router)
+    app.include_router(voice_monitor.router)
+    app.include_router(voice_calls.router)
     app.include_router(flows.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)

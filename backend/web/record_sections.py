@@ -172,6 +172,12 @@ def cases(ctx: SectionContext) -> dict[str, Any]:
     }
 
 
+def calls(ctx: SectionContext) -> dict[str, Any]:
+    from backend.voice.call_views import patient_calls
+
+    return {"calls": patient_calls(ctx.session, ctx.patient.id, ctx.user.language)}
+
+
 SECTIONS: tuple[RecordSection, ...] = (
     RecordSection("profile", "Profile", profile),
     RecordSection("flags", "Exclusion lists", flags),
@@ -180,6 +186,7 @@ SECTIONS: tuple[RecordSection, ...] = (
     RecordSection("responses", "Questionnaires", responses),
     RecordSection("appointments", "Appointments", appointments),
     RecordSection("cases", "Complaints, praise and suggestions", cases),
+    RecordSection("calls", "Voice calls", calls),
     RecordSection("conversations", "Conversations", conversations),
     RecordSection("encounters", "Encounters", encounters),
     RecordSection("consents", "Consents", consents),

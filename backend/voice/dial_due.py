@@ -1,0 +1,159 @@
+"""The campaign dialer's periodic job: place due queued calls, within the concurrency limit and the
+calls-per-second rate, after the outbox's own gates (consent, exclusion lists, reachability, quiet
+hours in the patient's zone, the daily contact cap) say yes at the moment of dialling."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.db import session_scope
+from backend.models import Patient, VoiceCall
+from backend.models.base import utcnow
+from backend.outbox.gates import Action
+from backend.services import audit
+from backend.services.patient_record import preflight
+from backend.settings import get_settings
+from backend.voice.dialer import dial, gateway_from_settings
+from backend.voice.redial import do_schedule_redial
+from bots.domain import Channel
+from voice_ai.gateway import Gateway
+from voice_ai.session import FINAL, CallState
+
+log = logging.getLogger(__name__)
+DIAL_INTERVAL_SECONDS = 15  # how often the job runs (backend/periodic.py); one run dials at most this long
+UP_AT_MOST = timedelta(hours=2)  # a placed call with no final status after this no longer holds a line
+CANDIDATES = 200
+
+
+class Pacer:
+    """At most `per_second` placements per second: waits before a placement that would come too soon."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.gap, self.clock, self.sleep = 1.0 / per_second, clock, sleep
+        self._last: float | None = None
+
+    def wait(self) -> None:
+        if self._last is not None:
+            ahead = self._last + self.gap - self.clock()
+            if ahead > 0:
+                self.sleep(ahead)
+        self._last = self.clock()
+
+
+def calls_up(session: Session, now: datetime) -> int:
+    """Calls placed at the gateway and not yet over: what the concurrency limit counts."""
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(VoiceCall)
+            .where(
+                VoiceCall.placed_at.is_not(None),
+                VoiceCall.placed_at > now - UP_AT_MOST,
+                VoiceCall.state.not_in(list(FINAL)),
+            )
+        )
+        or 0
+    )
+
+
+def due_calls(session: Session, now: datetime, limit: int = CANDIDATES) -> list[int]:
+    return list(
+        session.scalars(
+            sa.select(VoiceCall.id)
+            .where(
+                VoiceCall.state == CallState.QUEUED,
+                VoiceCall.provider_id.is_(None),
+                VoiceCall.placed_at.is_(None),
+                sa.or_(VoiceCall.dial_after.is_(None), VoiceCall.dial_after <= now),
+            )
+            .order_by(sa.func.coalesce(VoiceCall.dial_after, VoiceCall.created_at), VoiceCall.id)
+            .limit(limit)
+        )
+    )
+
+
+def do_skip_call(session: Session, call: VoiceCall, reason: str, now: datetime) -> None:
+    """The gates say never (opted out, excluded, unreachable): the call ends undialled."""
+    call.state, call.ended_at, call.skip_reason = CallState.FAILED, now, reason[:32]
+    audit.record(
+        session,
+        "voice.call_skipped",
+        patient_id=call.patient_id,
+        subject=("voice_call", call.id),
+        reason=reason,
+    )
+    do_schedule_redial(session, call, now)
+
+
+def dial_one(session: Session, call_id: int, gateway: Gateway, now: datetime, pacer: Pacer) -> str:
+    """Re-check one due call and place it. Returns what happened, for logs and tests."""
+    call = session.scalars(
+        sa.select(VoiceCall).where(VoiceCall.id == call_id).with_for_update(skip_locked=True)
+    ).first()
+    if call is None or call.state is not CallState.QUEUED or call.placed_at is not None:
+        return "skipped"
+    patient = session.get(Patient, call.patient_id)
+    if patient is None:
+        do_skip_call(session, call, "unknown_patient", now)
+        return "suppressed:unknown_patient"
+    verdict = preflight(session, patient, Channel.VOICE, now)
+    if verdict.action is Action.SUPPRESS:
+        do_skip_call(session, call, verdict.reason or "not_allowed", now)
+        return f"suppressed:{verdict.reason}"
+    if verdict.action is Action.DEFER:
+        call.dial_after = verdict.until
+        return f"deferred:{verdict.reason}"
+    pacer.wait()
+    outcome = dial(session, call, gateway, now=now)
+    if outcome != "placed":
+        do_schedule_redial(session, call, now)
+    return outcome.split(":")[0]
+
+
+def dial_due_calls(
+    now: datetime | None = None, *, gateway: Gateway | None = None, pacer: Pacer | None = None
+) -> Counter[str]:
+    """Periodic job: each due call in its own transaction, so one failure loses nothing else. Stops when
+    the lines are full or this run's share of the rate (`DIAL_INTERVAL_SECONDS` of it) is used."""
+    settings = get_settings()
+    now = now or utcnow()
+    with session_scope() as session:
+        free = settings.voice_max_concurrent_calls - calls_up(session, now)
+        ids = due_calls(session, now) if free > 0 else []
+    outcomes: Counter[str] = Counter()
+    if not ids:
+        outcomes["lines_full" if free <= 0 else "none_due"] += 1
+        return outcomes
+    budget = min(free, max(1, int(settings.voice_calls_per_second * DIAL_INTERVAL_SECONDS)))
+    if gateway is None:
+        try:
+            gateway = gateway_from_settings(settings)
+        except RuntimeError as exc:  # the simulated gateway is built by tests and benches, not settings
+            log.warning("voice dialer idle: %s", exc)
+            outcomes["no_gateway"] = len(ids)
+            return outcomes
+    pacer = pacer or Pacer(settings.voice_calls_per_second)
+    for call_id in ids:
+        if outcomes["placed"] >= budget:
+            outcomes["left_for_next_run"] = len(ids) - sum(outcomes.values())
+            break
+        try:
+            with session_scope() as session:
+                outcomes[dial_one(session, call_id, gateway, now, pacer)] += 1
+        except Exception:
+            log.exception("dialling voice call %s failed; it stays queued", call_id)
+            outcomes["error"] += 1
+    log.info("voice dialer %s", dict(outcomes))
+    return outcomes

@@ -1,0 +1,36 @@
+"""The voice monitoring page (/staff/voice): calls up now, today's coverage and rates, per campaign;
+scoped to the viewer's departments, and each view audited."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from backend.models.base import utcnow
+from backend.services import audit
+from backend.services.patients import department_ids
+from backend.settings import get_settings
+from backend.voice.monitoring import voice_report
+from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.staff import render
+
+router = APIRouter(prefix="/staff")
+
+
+@router.get("/voice", response_class=HTMLResponse)
+def voice_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
+    allowed = department_ids(staff.staff)
+    report = voice_report(db, utcnow(), allowed)
+    audit.record(
+        db,
+        "voice.monitor_view",
+        staff_id=staff.staff_id,
+        ip=client_ip(request),
+        departments=sorted(allowed) if allowed is not None else None,
+    )
+    return render(
+        request,
+        "staff/voice.html",
+        staff.staff.language,
+        {"staff": staff, "report": report, "threshold": get_settings().voice_valid_confidence},
+    )

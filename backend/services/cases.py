@@ -35,8 +35,8 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.services import audit, inbox
-from backend.services.inbox import ActionRefused
 from backend.services.patients import department_ids
+from backend.services.refusal import ActionRefused
 from backend.services.tasks import do_raise_task
 from bots.domain import Channel
 

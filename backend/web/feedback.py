@@ -14,7 +14,7 @@ from backend.i18n import negotiate
 from backend.links import LinkExpired, LinkInvalid, LinkKind, read_token
 from backend.models import CaseKind, CaseSource, Department, FeedbackCase, Patient
 from backend.services import case_queries, cases
-from backend.services.inbox import ActionRefused
+from backend.services.refusal import ActionRefused
 from backend.settings import Settings
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import pick_language

@@ -80,14 +80,21 @@ class TimelineEntry:
 
 def timeline(session: Session, patient_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
     """Every message in and out on every channel, newest first, with the outbox's word on sending.
-    One statement; served by the messages (conversation_id, id) index per conversation."""
-    rows = session.execute(
-        sa.select(Message, OutboxItem.status, OutboxItem.reason)
+    One statement: the newest `limit` messages are chosen first (the messages (conversation_id, id)
+    index per conversation), and only those are joined to their outbox rows."""
+    newest = (
+        sa.select(Message.id)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .where(Conversation.patient_id == patient_id)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(Message, OutboxItem.status, OutboxItem.reason)
+        .join(newest, newest.c.id == Message.id)
+        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
     )
     return [TimelineEntry(m, m.channel, status, reason) for m, status, reason in rows]
 

@@ -15,6 +15,7 @@ from backend.models.base import utcnow
 from backend.models.patients import EXCLUSION_FLAGS
 from backend.outbox.sender import kick
 from backend.services import audit, patients
+from backend.services.education import do_send_education
 from backend.services.message_log import InvalidFilter
 from backend.services.patient_lists import (
     NO_FLAGS,
@@ -162,7 +163,7 @@ def patient_record(
     patient = _open(request, db, staff, patient_id)
     if isinstance(patient, Response):
         return patient
-    notice = done if done in {"flag", "message", "questionnaire"} else None
+    notice = done if done in {"flag", "message", "questionnaire", "education"} else None
     return _record_page(request, db, staff, patient, notice=notice)
 
 
@@ -274,3 +275,27 @@ def send_questionnaire(
         )
 
     return _quick_action(request, db, staff, patient_id, csrf_token, "questionnaire", verb)
+
+
+@router.post("/{patient_id}/education")
+def send_education(
+    request: Request,
+    patient_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    channel: str = Form(max_length=16),
+    article: str = Form(max_length=64),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    def verb(patient: Patient) -> int | None:
+        _, item_id = do_send_education(
+            db,
+            patient=patient,
+            channel=_channel(channel),
+            article_id=article,
+            staff_id=staff.staff_id,
+            ip=client_ip(request),
+        )
+        return item_id
+
+    return _quick_action(request, db, staff, patient_id, csrf_token, "education", verb)

@@ -86,7 +86,11 @@ def test_an_article_is_sent_once_by_sms_with_its_link_and_shown_on_the_timeline(
     assert len(twilio.messages) == 1
     db.expire_all()
     [item] = db.scalars(sa.select(OutboxItem)).all()
-    assert (item.status, item.created_by_staff_id, item.template_key) == (OutboxStatus.SENT, agent.id, "notice")
+    assert (item.status, item.created_by_staff_id, item.template_key) == (
+        OutboxStatus.SENT,
+        agent.id,
+        "notice",
+    )
     [audit] = _audits(db, "patient.education_sent")
     assert (audit.patient_id, audit.detail["article"], audit.detail["outbox_id"]) == (
         alice.id,

@@ -25,7 +25,6 @@ from backend.models import (
     Message,
     MessageStatus,
     OutboxItem,
-    OutboxStatus,
     Patient,
     Role,
     StaffUser,

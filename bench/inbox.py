@@ -22,7 +22,9 @@ warm-ups of:
 - ``push_ms``: with the nurse's ``/staff/inbox/events`` stream open, the time from committing a new
   finding's task (``do_raise_task``, Cardiology) to the stream's next ``counts`` event (median of 7).
 
-Also printed: the nurse's first page (her department only) and the worst push. Ends with one JSON line.
+Also printed: the nurse's first page (her department only), the worst push, and the server process's CPU
+time per measured request (from /proc): these VMs are shared, and when wall times grow with the load
+average the CPU figure shows whether our cost changed. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -181,7 +183,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(url: str) -> Iterator[str]:
+def server(url: str) -> Iterator[tuple[str, int]]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
@@ -202,7 +204,7 @@ def server(url: str) -> Iterator[str]:
                     time.sleep(0.2)
             else:
                 raise RuntimeError("the server did not start")
-            yield base
+            yield base, proc.pid
         except BaseException:
             log.seek(0)
             print(log.read().decode(errors="replace")[-3000:], file=sys.stderr)  # the server's traceback
@@ -227,17 +229,26 @@ def sign_in(base: str, username: str) -> httpx.Client:
     return client
 
 
-def median_ms(client: httpx.Client, path: str) -> tuple[float, float]:
-    """Median and worst of RUNS requests after WARMUP, in ms (each must answer 200)."""
+def cpu_ms(pid: int) -> float:
+    """The process's CPU time so far (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def median_ms(client: httpx.Client, path: str, pid: int) -> tuple[float, float, float]:
+    """Median and worst of RUNS requests after WARMUP, in ms (each must answer 200), and the server's
+    CPU per measured request: wall times grow when other work shares the machine, CPU much less."""
     times = []
     for n in range(WARMUP + RUNS):
+        if n == WARMUP:
+            cpu_before = cpu_ms(pid)
         started = time.perf_counter()
         response = client.get(path)
         elapsed = (time.perf_counter() - started) * 1000
         assert response.status_code == 200, (path, response.status_code)
         if n >= WARMUP:
             times.append(elapsed)
-    return statistics.median(times), max(times)
+    return statistics.median(times), max(times), (cpu_ms(pid) - cpu_before) / RUNS
 
 
 def push_times(url: str, client: httpx.Client) -> list[float]:
@@ -310,30 +321,27 @@ def main() -> None:
             f"seeded {PATIENTS:,} patients, {PATIENTS * 2:,} conversations, {MESSAGES:,} messages and"
             f" {TASKS:,} open tasks in {time.perf_counter() - started:.1f} s"
         )
-        with server(url) as base:
+        with server(url) as (base, pid):
             agent, nurse = sign_in(base, "agent"), sign_in(base, "nurse")
-            first = median_ms(agent, "/staff/inbox")
+            first = median_ms(agent, "/staff/inbox", pid)
             filtered = median_ms(
-                agent, "/staff/inbox?queue=abnormal_answer&priority=high&department=3&sla=ok&ward=5"
+                agent, "/staff/inbox?queue=abnormal_answer&priority=high&department=3&sla=ok&ward=5", pid
             )
-            nurse_first = median_ms(nurse, "/staff/inbox")
-            timeline = median_ms(agent, "/staff/patients/1")
+            nurse_first = median_ms(nurse, "/staff/inbox", pid)
+            timeline = median_ms(agent, "/staff/patients/1", pid)
             pushes = push_times(url, nurse)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     push = statistics.median(pushes)
-    print(f"first inbox page (agent, all departments): median {first[0]:.1f} ms, worst {first[1]:.1f} ms")
-    print(
-        f"filtered page (queue, priority, department, SLA, ward): median {filtered[0]:.1f} ms, worst {filtered[1]:.1f} ms"
-    )
-    print(
-        f"first inbox page (nurse, one department): median {nurse_first[0]:.1f} ms, worst {nurse_first[1]:.1f} ms"
-    )
-    print(
-        f"patient page with the timeline of {HEAVY_MESSAGES:,} messages: median {timeline[0]:.1f} ms, worst {timeline[1]:.1f} ms"
-    )
+    for label, (median, worst, cpu) in (
+        ("first inbox page (agent, all departments)", first),
+        ("filtered page (queue, priority, department, SLA, ward)", filtered),
+        ("first inbox page (nurse, one department)", nurse_first),
+        (f"patient page with the timeline of {HEAVY_MESSAGES:,} messages", timeline),
+    ):
+        print(f"{label}: median {median:.1f} ms, worst {worst:.1f} ms, server CPU {cpu:.1f} ms per request")
     print(
         f"new finding -> open inbox stream: median {push:.0f} ms, worst {max(pushes):.0f} ms ({PUSHES} findings)"
     )
@@ -346,6 +354,9 @@ def main() -> None:
                 "push_ms": round(push, 1),
                 "push_worst_ms": round(max(pushes), 1),
                 "nurse_first_page_ms": round(nurse_first[0], 1),
+                "first_page_cpu_ms": round(first[2], 1),
+                "filtered_page_cpu_ms": round(filtered[2], 1),
+                "timeline_cpu_ms": round(timeline[2], 1),
                 "tasks": TASKS,
                 "messages": MESSAGES,
             }

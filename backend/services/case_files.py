@@ -15,7 +15,7 @@ from backend.media import seal_to_file, unseal_file
 from backend.models import CaseAttachment, FeedbackCase, HandlingRecord
 from backend.models.base import utcnow
 from backend.services import audit
-from backend.services.inbox import ActionRefused
+from backend.services.refusal import ActionRefused
 from backend.settings import Settings
 
 ALLOWED = {  # extension -> the type it is served as

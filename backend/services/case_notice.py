@@ -14,28 +14,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from backend.content import load_catalog
-from backend.followup.eligibility import channel_address
-from backend.models import (
-    Direction,
-    FeedbackCase,
-    Message,
-    MessageStatus,
-    OutboxItem,
-    OutboxKind,
-    Patient,
-)
-from backend.models.base import utcnow
-from backend.outbox.enqueue import EXTERNAL, do_enqueue
-from backend.outbox.gates import Action, judge, load_facts
-from backend.services import audit
-from backend.services.conversations import get_or_create_conversation
+from backend.models import FeedbackCase, OutboxKind, Patient
+from backend.services.staff_message import MAX_TEXT, do_staff_message
 from backend.settings import Settings
-from bots.domain import Channel, ConsentPurpose, pick_language
-from bots.messages import Outbound, Text
-from channels import webchat
+from bots.domain import Channel, pick_language
 
-MAX_NOTICE = 1600  # one Twilio message body
-NOTICE_TEMPLATE = "notice"  # content/channels/templates.yaml
+MAX_NOTICE = MAX_TEXT
 
 
 @dataclass(frozen=True)
@@ -52,29 +36,6 @@ def default_notice(settings: Settings, case: FeedbackCase, patient: Patient | No
     return catalog.text(lang, "case.outcome_notice", summary=case.summary or "")
 
 
-def _refuse(
-    session: Session,
-    case: FeedbackCase,
-    staff_id: int,
-    text: str,
-    reason: str,
-    channel: Channel,
-    ip: str | None,
-) -> NoticeResult:
-    case.notice_draft = text
-    audit.record(
-        session,
-        "case.notice_refused",
-        staff_id=staff_id,
-        patient_id=case.patient_id,
-        subject=("case", case.id),
-        ip=ip,
-        reason=reason,
-        channel=channel.value,
-    )
-    return NoticeResult(refused=reason)
-
-
 def do_notify_outcome(
     session: Session,
     *,
@@ -86,68 +47,24 @@ def do_notify_outcome(
     now: datetime | None = None,
 ) -> NoticeResult:
     """Queue the notice, or keep the draft and say why not. The caller commits either way."""
-    now = now or utcnow()
-    text = text.strip()
-    if not text or len(text) > MAX_NOTICE:
-        return _refuse(session, case, staff_id, text, "notice_length", channel, ip)
     patient = session.get(Patient, case.patient_id) if case.patient_id else None
-    if patient is None:
-        return _refuse(session, case, staff_id, text, "no_patient", channel, ip)
-    if channel not in EXTERNAL and channel is not Channel.WEBCHAT:
-        return _refuse(session, case, staff_id, text, "channel_not_supported", channel, ip)
-    probe = OutboxItem(
-        patient_id=patient.id, channel=channel, kind=OutboxKind.OUTREACH, purpose=ConsentPurpose.CARE
-    )
-    verdict = judge(probe, patient, load_facts(session, [probe], now), now)
-    if verdict.action is Action.SUPPRESS:
-        return _refuse(session, case, staff_id, text, verdict.reason or "not_allowed", channel, ip)
-    outbound = Outbound((Text(text),))
-    result: NoticeResult
-    if channel in EXTERNAL:
-        conversation = get_or_create_conversation(
-            session, patient_id=patient.id, channel=channel, address=channel_address(patient, channel) or ""
-        )
-        item = do_enqueue(
-            session,
-            conversation=conversation,
-            outbound=outbound,
-            kind=OutboxKind.OUTREACH,
-            template_key=NOTICE_TEMPLATE,
-            template_vars={"text": text},
-            staff_id=staff_id,
-            now=now,
-        )
-        case.notice_outbox_id = item.id
-        result = NoticeResult(outbox_id=item.id, message_id=item.message_id)
-    else:
-        conversation = get_or_create_conversation(
-            session, patient_id=patient.id, channel=channel, address=webchat.address_for(patient.id)
-        )
-        message = Message(
-            conversation_id=conversation.id,
-            channel=channel,
-            direction=Direction.OUTBOUND,
-            status=MessageStatus.SENT,  # the chat page shows it as soon as it exists
-            text=text,
-            parts=outbound.to_json(),
-            sent_by_staff_id=staff_id,
-            created_at=now,
-        )
-        session.add(message)
-        session.flush()
-        conversation.last_message_at = now
-        result = NoticeResult(message_id=message.id)
-    case.notice_draft = None
-    audit.record(
+    sent = do_staff_message(
         session,
-        "case.notify",
+        patient=patient,
+        channel=channel,
+        outbound=text,
+        kind=OutboxKind.OUTREACH,
         staff_id=staff_id,
-        patient_id=patient.id,
+        action="case.notify",
+        refused_action="case.notice_refused",
         subject=("case", case.id),
         ip=ip,
-        channel=channel.value,
-        outbox=result.outbox_id,
-        message=result.message_id,
-        deferred=verdict.reason if verdict.action is Action.DEFER else None,
+        now=now,
     )
-    return result
+    if sent.refused is not None or sent.message is None:
+        case.notice_draft = text.strip()
+        return NoticeResult(refused=sent.refused)
+    case.notice_draft = None
+    if sent.outbox_id is not None:
+        case.notice_outbox_id = sent.outbox_id
+    return NoticeResult(outbox_id=sent.outbox_id, message_id=sent.message.id)

@@ -99,6 +99,22 @@ def patient_cases(session: Session, *, user: StaffUser, patient_id: int) -> list
     return list(session.scalars(query.order_by(FeedbackCase.created_at.desc(), FeedbackCase.id.desc())))
 
 
+def cases_to_rate(session: Session, patient_id: int, limit: int = 5) -> list[FeedbackCase]:
+    """The patient's closed cases they have not rated yet, newest first (for their mobile page)."""
+    return list(
+        session.scalars(
+            sa.select(FeedbackCase)
+            .where(
+                FeedbackCase.patient_id == patient_id,
+                FeedbackCase.progress == CaseProgress.CLOSED,
+                FeedbackCase.satisfaction.is_(None),
+            )
+            .order_by(FeedbackCase.created_at.desc(), FeedbackCase.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 # --- the list ------------------------------------------------------------------------------------
 
 

@@ -35,8 +35,8 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.services import audit, inbox
-from backend.services.inbox import ActionRefused
 from backend.services.patients import department_ids
+from backend.services.refusal import ActionRefused
 from backend.services.tasks import do_raise_task
 from bots.domain import Channel
 
@@ -380,10 +380,27 @@ def do_set_validity(
 
 
 def do_record_satisfaction(
-    session: Session, *, case: FeedbackCase, staff_id: int, satisfaction: Satisfaction, ip: str | None = None
+    session: Session,
+    *,
+    case: FeedbackCase,
+    staff_id: int | None,
+    satisfaction: Satisfaction,
+    ip: str | None = None,
 ) -> None:
-    """The patient's satisfaction with how the case was handled, asked once it is closed."""
+    """The patient's satisfaction with how the case was handled, asked once it is closed: recorded by staff
+    (who asked on the phone; they may correct it), or given by the patient on the mobile page
+    (`staff_id` None), once: a second rating of theirs is refused."""
     if case.progress is not CaseProgress.CLOSED:
         raise ActionRefused("not_closed")
+    if staff_id is None and case.satisfaction is not None:
+        raise ActionRefused("already_rated")
     case.satisfaction = satisfaction
-    _audit(session, case, "satisfaction", staff_id, ip=ip, satisfaction=satisfaction.value)
+    _audit(
+        session,
+        case,
+        "satisfaction",
+        staff_id,
+        ip=ip,
+        satisfaction=satisfaction.value,
+        by="staff" if staff_id is not None else "patient",
+    )

@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session
 from backend.db import session_scope
 from backend.models import (
     ConversationOwner,
-    Direction,
     Message,
-    MessageStatus,
     OutboxKind,
+    Patient,
     ResolutionCode,
     Role,
     StaffUser,
@@ -26,23 +25,14 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.models.staff import staff_departments
-from backend.outbox.enqueue import EXTERNAL, do_enqueue
 from backend.services import audit
 from backend.services.inbox_queue import conversation_of, may_handle
-from bots.domain import Channel
-from bots.messages import Outbound, Text
+from backend.services.refusal import ActionRefused
+from backend.services.staff_message import MAX_TEXT, do_staff_message
 
 MAX_NOTE = 4000
-MAX_REPLY = 1600  # one Twilio message body
+MAX_REPLY = MAX_TEXT
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.-]{1,64})")
-
-
-class ActionRefused(Exception):
-    """The action does not fit the task's state (closed, already claimed, no conversation ...)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 # --- actions: each writes a task event and an audit row in the caller's transaction ---------------
@@ -216,9 +206,11 @@ def do_reply(
     ip: str | None = None,
     now: datetime | None = None,
 ) -> tuple[Message, int | None]:
-    """Answer the patient in the conversation the hand-off came from. External channels go through the
-    outbox (consent and window rules apply when it is sent); the caller commits, then kicks the returned
-    outbox id. On the web chat the message row is the delivery. An open task is claimed by the replier."""
+    """Answer the patient in the conversation the hand-off came from, through `do_staff_message`: consent,
+    exclusions and the channel's window are checked now (a refusal raises ActionRefused with the reason,
+    after its audit row; the page keeps the draft) and again by the sender. The caller commits, then kicks
+    the returned outbox id. On the web chat the message row is the delivery. An open task is claimed by
+    the replier."""
     _open(task)
     conversation = conversation_of(session, task)
     if conversation is None or conversation.patient_id is None:
@@ -228,39 +220,25 @@ def do_reply(
     took_over = conversation.owner is ConversationOwner.BOT and task.source_type != "conversation"
     if conversation.owner is not ConversationOwner.STAFF and not took_over:
         raise ActionRefused("bot_owns_conversation")
-    text = text.strip()
-    if not text or len(text) > MAX_REPLY:
-        raise ActionRefused("reply_length")
     now = now or utcnow()
-    outbound = Outbound((Text(text),))
-    item_id: int | None = None
-    if conversation.channel in EXTERNAL:
-        item = do_enqueue(
-            session,
-            conversation=conversation,
-            outbound=outbound,
-            kind=OutboxKind.REPLY,
-            staff_id=staff_id,
-            now=now,
-        )
-        item_id = item.id
-        message = session.get_one(Message, item.message_id)
-    elif conversation.channel is Channel.WEBCHAT:
-        message = Message(
-            conversation_id=conversation.id,
-            channel=conversation.channel,
-            direction=Direction.OUTBOUND,
-            status=MessageStatus.SENT,  # the chat page shows it as soon as it exists
-            text=text,
-            parts=outbound.to_json(),
-            sent_by_staff_id=staff_id,
-            created_at=now,
-        )
-        session.add(message)
-        session.flush()
-        conversation.last_message_at = now
-    else:
-        raise ActionRefused("channel_not_supported")
+    patient = session.get(Patient, conversation.patient_id)
+    sent = do_staff_message(
+        session,
+        patient=patient,
+        channel=conversation.channel,
+        outbound=text,
+        kind=OutboxKind.REPLY,
+        staff_id=staff_id,
+        action=None,  # the task event below writes the audit row
+        refused_action="task.reply_refused",
+        subject=("task", task.id),
+        conversation=conversation,
+        ip=ip,
+        now=now,
+    )
+    if sent.refused is not None or sent.message is None:
+        raise ActionRefused(sent.refused or "suppressed")
+    message, item_id = sent.message, sent.outbox_id
     if took_over:
         conversation.owner = ConversationOwner.STAFF
     if task.status is TaskStatus.OPEN and task.assignee_id is None:

@@ -26,6 +26,7 @@ from backend.models import (
     TaskPriority,
     TaskStatus,
 )
+from backend.models.tasks import not_closed
 from backend.services.message_log import (
     Cursor,
     InvalidFilter,
@@ -148,13 +149,13 @@ def task_rows(
     if filters.priority is not None:
         query = query.where(Task.priority == filters.priority)
     if filters.status is None:
-        query = query.where(Task.status != TaskStatus.CLOSED)
+        query = query.where(not_closed())
     else:
         query = query.where(Task.status == filters.status)
     if filters.channel is not None:
         query = query.where(Conversation.channel == filters.channel)
     if filters.sla is not None:
-        query = query.where(Task.status != TaskStatus.CLOSED, _sla_condition(filters.sla, now))
+        query = query.where(not_closed(), _sla_condition(filters.sla, now))
     if filters.assignee == "me":
         query = query.where(Task.assignee_id == user.id)
     elif filters.assignee == "none":
@@ -186,11 +187,7 @@ def next_page(rows: list[TaskRow], limit: int = PAGE_SIZE) -> Cursor | None:
 
 def queue_counts(session: Session, user: StaffUser) -> dict[str, int]:
     """Tasks not yet closed per queue, within the user's departments (every queue present)."""
-    query = (
-        sa.select(Task.kind, sa.func.count())
-        .where(Task.status != TaskStatus.CLOSED, *_scope(user))
-        .group_by(Task.kind)
-    )
+    query = sa.select(Task.kind, sa.func.count()).where(not_closed(), *_scope(user)).group_by(Task.kind)
     counts = dict.fromkeys((k.value for k in TaskKind), 0)
     counts.update({TaskKind(kind).value: int(n) for kind, n in session.execute(query)})
     return counts

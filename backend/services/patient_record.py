@@ -15,10 +15,8 @@ from backend.followup.invite import do_send_form_invite
 from backend.followup.responses import do_start_response
 from backend.models import (
     Conversation,
-    Direction,
     Encounter,
     Message,
-    MessageStatus,
     OutboxItem,
     OutboxKind,
     OutboxStatus,
@@ -30,16 +28,16 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.models.patients import EXCLUSION_FLAGS
 from backend.outbox import gates
-from backend.outbox.enqueue import EXTERNAL, do_enqueue
 from backend.services import audit
 from backend.services.conversations import get_or_create_conversation
 from backend.services.patients import department_ids
-from bots.domain import Channel, ConsentPurpose, pick_language
-from bots.messages import Outbound, Text
+from backend.services.refusal import ActionRefused
+from backend.services.staff_message import MAX_TEXT, STAFF_CHANNELS, do_staff_message, preflight
+from bots.domain import Channel, pick_language
 
 TIMELINE_LIMIT = 200
-MAX_MESSAGE = 1600  # one Twilio message body, as for inbox replies
-STAFF_CHANNELS = (Channel.WEBCHAT, Channel.SMS, Channel.WECHAT, Channel.WHATSAPP)
+MAX_MESSAGE = MAX_TEXT
+__all__ = ["STAFF_CHANNELS", "ActionRefused", "preflight"]  # re-exported for the record's pages
 # Who may put a patient on (or take them off) an exclusion list. Deceased and dispute are the service
 # centre's and managers' call; any clinician may record that a patient asked not to be disturbed.
 FLAG_ROLES: dict[str, frozenset[Role]] = {
@@ -49,14 +47,6 @@ FLAG_ROLES: dict[str, frozenset[Role]] = {
     "invalid_contact": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
     "frequent_visitor": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
 }
-
-
-class ActionRefused(Exception):
-    """A quick action that may not go: the reason is a code the page translates; the draft is kept."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def may_set_flag(role: Role, flag: str) -> bool:
@@ -90,14 +80,21 @@ class TimelineEntry:
 
 def timeline(session: Session, patient_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
     """Every message in and out on every channel, newest first, with the outbox's word on sending.
-    One statement; served by the messages (conversation_id, id) index per conversation."""
-    rows = session.execute(
-        sa.select(Message, OutboxItem.status, OutboxItem.reason)
+    One statement: the newest `limit` messages are chosen first (the messages (conversation_id, id)
+    index per conversation), and only those are joined to their outbox rows."""
+    newest = (
+        sa.select(Message.id)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .where(Conversation.patient_id == patient_id)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(Message, OutboxItem.status, OutboxItem.reason)
+        .join(newest, newest.c.id == Message.id)
+        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
     )
     return [TimelineEntry(m, m.channel, status, reason) for m, status, reason in rows]
 
@@ -113,14 +110,6 @@ def latest_visit(session: Session, patient_id: int, departments: set[int] | None
         query.order_by(Encounter.started_at.desc(), Encounter.id.desc()).limit(1)
     ).first()
     return found
-
-
-def preflight(session: Session, patient: Patient, channel: Channel, now: datetime) -> gates.Verdict:
-    """What the outbox's gates would say if staff started contact now (they check again at sending)."""
-    probe = OutboxItem(
-        patient_id=patient.id, channel=channel, kind=OutboxKind.OUTREACH, purpose=ConsentPurpose.CARE
-    )
-    return gates.judge(probe, patient, gates.load_facts(session, [probe], now), now)
 
 
 def _conversation(session: Session, patient: Patient, channel: Channel, now: datetime) -> Conversation:
@@ -144,50 +133,23 @@ def do_send_message(
     ip: str | None = None,
     now: datetime | None = None,
 ) -> tuple[Message, int | None]:
-    """Staff start contact: outreach through the outbox (consent, exclusions, quiet hours and caps apply
-    when it goes, and are checked now so a refusal is shown at once). Returns the outbox id to kick."""
-    now = now or utcnow()
-    text = text.strip()
-    if not text or len(text) > MAX_MESSAGE:
-        raise ActionRefused("message_length")
-    conversation = _conversation(session, patient, channel, now)
-    outbound = Outbound((Text(text),))
-    item_id: int | None = None
-    if channel in EXTERNAL:
-        item = do_enqueue(
-            session,
-            conversation=conversation,
-            outbound=outbound,
-            kind=OutboxKind.OUTREACH,
-            staff_id=staff_id,
-            now=now,
-        )
-        item_id, message = item.id, session.get_one(Message, item.message_id)
-    else:  # the web chat page is its own delivery
-        message = Message(
-            conversation_id=conversation.id,
-            channel=channel,
-            direction=Direction.OUTBOUND,
-            status=MessageStatus.SENT,
-            text=text,
-            parts=outbound.to_json(),
-            sent_by_staff_id=staff_id,
-            created_at=now,
-        )
-        session.add(message)
-        session.flush()
-        conversation.last_message_at = now
-    audit.record(
+    """Staff start contact: outreach through `do_staff_message` (the gates are checked now, so a refusal
+    is shown at once, and again when it goes). Returns the message and the outbox id to kick."""
+    sent = do_staff_message(
         session,
-        "patient.message",
+        patient=patient,
+        channel=channel,
+        outbound=text,
+        kind=OutboxKind.OUTREACH,
         staff_id=staff_id,
-        patient_id=patient.id,
+        action="patient.message",
+        refused_action="patient.message_refused",
         ip=ip,
-        channel=channel.value,
-        message_id=message.id,
-        outbox_id=item_id,
+        now=now,
     )
-    return message, item_id
+    if sent.refused is not None or sent.message is None:
+        raise ActionRefused(sent.refused or "suppressed")
+    return sent.message, sent.outbox_id
 
 
 def published_questionnaires(session: Session) -> list[QuestionnaireVersion]:

@@ -18,6 +18,7 @@ from backend.web import (
     case_reports,
     cases,
     chat,
+    education_pages,
     feedback,
     flows,
     forms,
@@ -65,6 +66,7 @@ def create_app() -> FastAPI:
     app.include_router(cases.router)
     app.include_router(case_actions.router)
     app.include_router(feedback.router)
+    app.include_router(education_pages.router)
     app.include_router(voice_hooks.router)
     app.include_router(voice_stream.router)
 

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from backend.models import FeedbackCase, RecordKind, Satisfaction, StaffSession, StaffUser
 from backend.outbox.sender import kick
 from backend.services import case_files, case_notice, case_queries, cases, inbox_queue
-from backend.services.inbox import ActionRefused
+from backend.services.refusal import ActionRefused
 from backend.settings import get_settings
+from backend.web.actions import perform
 from backend.web.cases import NOTICE_CHANNELS, case_page_response, denied
 from backend.web.deps import SessionDep, StaffDep, client_ip
-from backend.web.staff import check_csrf
 from bots.domain import Channel
 
 router = APIRouter(prefix="/staff/cases")
@@ -36,27 +36,37 @@ def _perform(
     *,
     lead_only: bool = True,
     drafts: dict[str, str] | None = None,
+    keep_refusal: bool = False,
+    after: Callable[[], None] | None = None,
 ) -> Response:
-    """CSRF, scope (the lead department's staff for what moves the task), the verb, then back to the case
-    or its refusal (409) with what was typed kept in the form."""
-    check_csrf(staff, token)
-    case = case_queries.case_for(db, user=staff.staff, case_id=case_id)
-    if case is None:
-        return denied(request, db, staff, case_id)
-    try:
+    """Scope (the lead department's staff for what moves the task), the verb, then back to the case or
+    its refusal (409) with what was typed kept in the form."""
+
+    def find() -> FeedbackCase | Response:
+        case = case_queries.case_for(db, user=staff.staff, case_id=case_id)
+        return denied(request, db, staff, case_id) if case is None else case
+
+    def checked(case: FeedbackCase) -> object:
         if lead_only and (
             case.task_id is None or not inbox_queue.may_handle(staff.staff, cases.task_of(db, case))
         ):
             raise ActionRefused("lead_department_only")
-        verb(case)
-    except ActionRefused as exc:
-        db.rollback()
+        return verb(case)
+
+    def refused(case: FeedbackCase, exc: ActionRefused) -> Response:
         db.refresh(case)
         return case_page_response(request, db, staff, case, error=exc.reason, drafts=drafts, status=409)
-    db.commit()
-    if case_queries.case_for(db, user=staff.staff, case_id=case_id) is None:
-        return RedirectResponse("/staff/cases", status_code=303)  # transferred out of her departments
-    return RedirectResponse(f"/staff/cases/{case_id}", status_code=303)
+
+    def done(case: FeedbackCase) -> Response:
+        if after is not None:
+            after()
+        if case_queries.case_for(db, user=staff.staff, case_id=case_id) is None:
+            return RedirectResponse("/staff/cases", status_code=303)  # transferred out of her departments
+        return RedirectResponse(f"/staff/cases/{case_id}", status_code=303)
+
+    return perform(
+        db, staff, token, find=find, verb=checked, refused=refused, done=done, keep_refusal=keep_refusal
+    )
 
 
 @router.post("/{case_id}/claim")
@@ -250,22 +260,31 @@ def notify(
     csrf_token: str = Form(max_length=128),
 ) -> Response:
     """Send the outcome to the patient, or show why not with the draft kept (on the case, too)."""
-    check_csrf(staff, csrf_token)
-    case = case_queries.case_for(db, user=staff.staff, case_id=case_id)
-    if case is None:
-        return denied(request, db, staff, case_id)
-    if channel not in {c.value for c in NOTICE_CHANNELS}:
-        return case_page_response(
-            request, db, staff, case, error="channel_not_supported", drafts={"notice": text}, status=409
+    queued: list[int] = []
+
+    def verb(case: FeedbackCase) -> None:
+        if channel not in {c.value for c in NOTICE_CHANNELS}:
+            raise ActionRefused("channel_not_supported")
+        result = case_notice.do_notify_outcome(
+            db, case=case, staff_id=staff.staff_id, channel=Channel(channel), text=text, ip=client_ip(request)
         )
-    result = case_notice.do_notify_outcome(
-        db, case=case, staff_id=staff.staff_id, channel=Channel(channel), text=text, ip=client_ip(request)
+        if result.refused is not None:
+            raise ActionRefused(result.refused)  # the draft on the case and the audit row are kept
+        queued.extend([result.outbox_id] if result.outbox_id is not None else [])
+
+    def after() -> None:
+        for item_id in queued:
+            kick(item_id)  # after the commit: the sender re-checks consent, quiet hours and windows
+
+    return _perform(
+        request,
+        db,
+        staff,
+        case_id,
+        csrf_token,
+        verb,
+        lead_only=False,
+        drafts={"notice": text},
+        keep_refusal=True,
+        after=after,
     )
-    db.commit()
-    if result.refused is not None:
-        return case_page_response(
-            request, db, staff, case, error=result.refused, drafts={"notice": text}, status=409
-        )
-    if result.outbox_id is not None:
-        kick(result.outbox_id)  # after the commit: the sender re-checks consent, quiet hours and windows
-    return RedirectResponse(f"/staff/cases/{case_id}", status_code=303)

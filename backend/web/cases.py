@@ -31,9 +31,9 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.services import audit, case_notice, case_queries, cases, inbox_queue
-from backend.services.inbox import ActionRefused
 from backend.services.message_log import InvalidFilter
 from backend.services.patients import department_ids, may_view
+from backend.services.refusal import ActionRefused
 from backend.settings import get_settings
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render

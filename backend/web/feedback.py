@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from backend.content import load_catalog
 from backend.i18n import negotiate
 from backend.links import LinkExpired, LinkInvalid, LinkKind, read_token
-from backend.models import CaseKind, CaseSource, Department, FeedbackCase, Patient
+from backend.models import CaseKind, CaseSource, Department, FeedbackCase, Patient, Satisfaction
 from backend.services import case_queries, cases
-from backend.services.inbox import ActionRefused
+from backend.services.refusal import ActionRefused
 from backend.settings import Settings
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import pick_language
@@ -57,6 +57,8 @@ def _page(
             "error": None,
             "sent": None,
             "refused": None,
+            "rated": False,
+            "to_rate": [],
             **context,
         },
         status_code=status,
@@ -74,7 +76,7 @@ def _refused(request: Request, db: Session, settings: Settings, refusal: tuple[i
 
 @router.get("/f/{token}", response_class=HTMLResponse)
 def feedback_page(
-    token: str, request: Request, db: SessionDep, settings: SettingsDep, sent: int = 0
+    token: str, request: Request, db: SessionDep, settings: SettingsDep, sent: int = 0, rated: int = 0
 ) -> Response:
     patient = _patient(db, settings, token)
     if not isinstance(patient, Patient):
@@ -82,7 +84,45 @@ def feedback_page(
     lang = pick_language(patient.language)
     case = db.get(FeedbackCase, sent) if sent else None
     shown = case.id if case is not None and case.patient_id == patient.id else None
-    return _page(request, db, settings, lang, {"token": token, "sent": shown})
+    context = {
+        "token": token,
+        "sent": shown,
+        "rated": bool(rated),
+        "to_rate": case_queries.cases_to_rate(db, patient.id),
+    }
+    return _page(request, db, settings, lang, context)
+
+
+@router.post("/f/{token}/rate")
+def rate_handling(
+    token: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    case: str = Form(default="", max_length=12),
+    value: str = Form(default="", max_length=32),
+) -> Response:
+    """The patient's satisfaction with how one of their closed cases was handled (counted in the case
+    statistics). Only their own closed, not yet rated cases; anything else shows the page again."""
+    patient = _patient(db, settings, token)
+    if not isinstance(patient, Patient):
+        return _refused(request, db, settings, patient)
+    lang = pick_language(patient.language)
+    found = db.get(FeedbackCase, int(case)) if case.isdigit() else None
+    try:
+        if found is None or found.patient_id != patient.id or value not in set(Satisfaction):
+            raise ActionRefused("no_such_choice")
+        cases.do_record_satisfaction(db, case=found, staff_id=None, satisfaction=Satisfaction(value))
+    except ActionRefused:
+        db.rollback()
+        context = {
+            "token": token,
+            "error": "feedback.choose",
+            "to_rate": case_queries.cases_to_rate(db, patient.id),
+        }
+        return _page(request, db, settings, lang, context, 400)
+    db.commit()
+    return RedirectResponse(f"/f/{token}?rated=1", status_code=303)
 
 
 @router.post("/f/{token}")

@@ -22,11 +22,12 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
 from backend.services import audit, inbox, inbox_queue
-from backend.services.inbox import ActionRefused
+from backend.services.refusal import ActionRefused
 from backend.settings import get_settings
+from backend.web.actions import perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.inbox import active_staff, canned_replies, departments_of
-from backend.web.staff import check_csrf, render
+from backend.web.staff import render
 from bots.domain import pick_language
 
 # Registered after backend.web.inbox's router, whose /staff/inbox/events must match before /{task_id}.
@@ -130,28 +131,18 @@ def task_page(request: Request, task_id: int, db: SessionDep, staff: StaffDep) -
     return _task_page(request, db, staff, task)
 
 
-def _act(request: Request, db: Session, staff: StaffSession, task_id: int, token: str) -> Task | Response:
-    check_csrf(staff, token)
-    task = inbox_queue.task_for(db, user=staff.staff, task_id=task_id)
-    return _denied(request, db, staff, task_id) if task is None else task
+def _find(request: Request, db: Session, staff: StaffSession, task_id: int) -> Callable[[], Task | Response]:
+    def find() -> Task | Response:
+        task = inbox_queue.task_for(db, user=staff.staff, task_id=task_id)
+        return _denied(request, db, staff, task_id) if task is None else task
+
+    return find
 
 
 def _not_a_case(task: Task) -> None:
     """A feedback case's task closes, reopens and moves with its case (its page keeps both in step)."""
     if task.source_type == "feedback_case":
         raise ActionRefused("handled_on_case_page")
-
-
-def _done(task_id: int) -> Response:
-    return RedirectResponse(f"/staff/inbox/{task_id}", status_code=303)
-
-
-def _refused(
-    request: Request, db: Session, staff: StaffSession, task: Task, exc: ActionRefused, draft: str = ""
-) -> Response:
-    db.rollback()
-    db.refresh(task)
-    return _task_page(request, db, staff, task, error=exc.reason, draft=draft, status=409)
 
 
 def _perform(
@@ -161,16 +152,32 @@ def _perform(
     task_id: int,
     token: str,
     verb: Callable[[Task], object],
+    *,
+    draft: str = "",
+    keep_refusal: bool = False,
+    after: Callable[[], None] | None = None,
 ) -> Response:
-    """Check the CSRF token and the task's scope, run the verb; back to the task, or its refusal."""
-    task = _act(request, db, staff, task_id, token)
-    if isinstance(task, Response):
-        return task
-    try:
-        verb(task)
-    except ActionRefused as exc:
-        return _refused(request, db, staff, task, exc)
-    return _done(task_id)
+    """Back to the task, or to its page with the refusal (409) and the draft kept."""
+
+    def refused(task: Task, exc: ActionRefused) -> Response:
+        db.refresh(task)
+        return _task_page(request, db, staff, task, error=exc.reason, draft=draft, status=409)
+
+    def done(task: Task) -> Response:
+        if after is not None:
+            after()
+        return RedirectResponse(f"/staff/inbox/{task_id}", status_code=303)
+
+    return perform(
+        db,
+        staff,
+        token,
+        find=_find(request, db, staff, task_id),
+        verb=verb,
+        refused=refused,
+        done=done,
+        keep_refusal=keep_refusal,
+    )
 
 
 @router.post("/{task_id}/claim")
@@ -287,22 +294,25 @@ def reply(
     canned: str = Form(default="", max_length=64),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
-    task = _act(request, db, staff, task_id, csrf_token)
-    if isinstance(task, Response):
-        return task
-    if not text.strip() and canned:  # without JavaScript, picking a canned reply sends it as it is
-        patient = db.get(Patient, task.patient_id) if task.patient_id else None
-        lang = pick_language(patient.language if patient else get_settings().default_language)
-        found = [c["text"][lang] for c in canned_replies(get_settings().content_dir) if c["key"] == canned]
-        text = found[0] if found else ""
-    try:
-        _, item_id = inbox.do_reply(db, task=task, staff_id=staff.staff_id, text=text, ip=client_ip(request))
-    except ActionRefused as exc:
-        return _refused(request, db, staff, task, exc, draft=text)
-    db.commit()
-    if item_id is not None:
-        kick(item_id)  # after the commit: the sender re-checks consent and the channel's window
-    return _done(task_id)
+    queued: list[int] = []
+
+    def verb(task: Task) -> None:
+        body = text
+        if not body.strip() and canned:  # without JavaScript, picking a canned reply sends it as it is
+            patient = db.get(Patient, task.patient_id) if task.patient_id else None
+            lang = pick_language(patient.language if patient else get_settings().default_language)
+            texts = canned_replies(get_settings().content_dir)
+            found = [c["text"][lang] for c in texts if c["key"] == canned]
+            body = found[0] if found else ""
+        _, item_id = inbox.do_reply(db, task=task, staff_id=staff.staff_id, text=body, ip=client_ip(request))
+        queued.extend([item_id] if item_id is not None else [])
+
+    def after() -> None:
+        for item_id in queued:
+            kick(item_id)  # after the commit: the sender re-checks consent and the channel's window
+
+    # A refused reply has written only its audit row, which is kept with the draft.
+    return _perform(request, db, staff, task_id, csrf_token, verb, draft=text, keep_refusal=True, after=after)
 
 
 @router.post("/{task_id}/hand-back")

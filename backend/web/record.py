@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Form, Request, Response
@@ -14,6 +15,7 @@ from backend.models.base import utcnow
 from backend.models.patients import EXCLUSION_FLAGS
 from backend.outbox.sender import kick
 from backend.services import audit, patients
+from backend.services.education import do_send_education
 from backend.services.message_log import InvalidFilter
 from backend.services.patient_lists import (
     NO_FLAGS,
@@ -29,6 +31,7 @@ from backend.services.patient_record import (
     do_send_questionnaire,
     do_set_flag,
 )
+from backend.web.actions import perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.record_sections import SectionContext, load_sections
 from backend.web.staff import check_csrf, render
@@ -160,23 +163,46 @@ def patient_record(
     patient = _open(request, db, staff, patient_id)
     if isinstance(patient, Response):
         return patient
-    notice = done if done in {"flag", "message", "questionnaire"} else None
+    notice = done if done in {"flag", "message", "questionnaire", "education"} else None
     return _record_page(request, db, staff, patient, notice=notice)
 
 
-def _refused(
-    request: Request, db: Session, staff: StaffSession, patient_id: int, exc: ActionRefused, draft: str = ""
+def _quick_action(
+    request: Request,
+    db: Session,
+    staff: StaffSession,
+    patient_id: int,
+    token: str,
+    what: str,
+    verb: Callable[[Patient], int | None],
+    *,
+    draft: str = "",
+    refused_status: int = 409,
 ) -> Response:
-    db.rollback()
-    patient = db.get(Patient, patient_id)
-    assert patient is not None
-    return _record_page(request, db, staff, patient, error=exc.reason, draft=draft, status=409)
+    """The view is audited and kept whatever happens; a refusal keeps its audit row and shows the page
+    with the reason and the draft; a done action comes back to the record and kicks its outbox item."""
+    queued: list[int] = []
 
+    def find() -> Patient | Response:
+        patient = _open(request, db, staff, patient_id)
+        if not isinstance(patient, Response):
+            db.commit()  # the view's audit row stays even if the action is refused
+        return patient
 
-def _done(patient_id: int, what: str, item_id: int | None) -> Response:
-    if item_id is not None:
-        kick(item_id)  # after the commit: the sender checks the gates again
-    return RedirectResponse(f"/staff/patients/{patient_id}?done={what}", status_code=303)
+    def run(patient: Patient) -> None:
+        item_id = verb(patient)
+        queued.extend([item_id] if item_id is not None else [])
+
+    def refused(patient: Patient, exc: ActionRefused) -> Response:
+        return _record_page(request, db, staff, patient, error=exc.reason, draft=draft, status=refused_status)
+
+    def done(patient: Patient) -> Response:
+        for item_id in queued:
+            kick(item_id)  # after the commit: the sender checks the gates again
+        return RedirectResponse(f"/staff/patients/{patient_id}?done={what}", status_code=303)
+
+    # Every record verb refuses before changing anything but its audit row, which is kept.
+    return perform(db, staff, token, find=find, verb=run, refused=refused, done=done, keep_refusal=True)
 
 
 @router.post("/{patient_id}/flags")
@@ -189,19 +215,12 @@ def set_flag(
     value: str = Form(max_length=8),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
-    check_csrf(staff, csrf_token)
-    patient = _open(request, db, staff, patient_id)
-    if isinstance(patient, Response):
-        return patient
-    try:
+    def verb(patient: Patient) -> None:
         do_set_flag(
             db, patient=patient, user=staff.staff, flag=flag, value=value == "on", ip=client_ip(request)
         )
-    except ActionRefused as exc:
-        db.commit()  # keep the denied attempt's audit row
-        return _record_page(request, db, staff, patient, error=exc.reason, status=403)
-    db.commit()
-    return _done(patient_id, "flag", None)
+
+    return _quick_action(request, db, staff, patient_id, csrf_token, "flag", verb, refused_status=403)
 
 
 def _channel(name: str) -> Channel:
@@ -221,12 +240,7 @@ def send_message(
     text: str = Form(default="", max_length=MAX_MESSAGE * 2),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
-    check_csrf(staff, csrf_token)
-    patient = _open(request, db, staff, patient_id)
-    if isinstance(patient, Response):
-        return patient
-    db.commit()  # the view's audit row stays even if the action is refused
-    try:
+    def verb(patient: Patient) -> int | None:
         _, item_id = do_send_message(
             db,
             patient=patient,
@@ -235,10 +249,9 @@ def send_message(
             staff_id=staff.staff_id,
             ip=client_ip(request),
         )
-    except ActionRefused as exc:
-        return _refused(request, db, staff, patient_id, exc, draft=text)
-    db.commit()
-    return _done(patient_id, "message", item_id)
+        return item_id
+
+    return _quick_action(request, db, staff, patient_id, csrf_token, "message", verb, draft=text)
 
 
 @router.post("/{patient_id}/questionnaire")
@@ -251,13 +264,8 @@ def send_questionnaire(
     questionnaire: str = Form(max_length=64),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
-    check_csrf(staff, csrf_token)
-    patient = _open(request, db, staff, patient_id)
-    if isinstance(patient, Response):
-        return patient
-    db.commit()
-    try:
-        item_id = do_send_questionnaire(
+    def verb(patient: Patient) -> int | None:
+        return do_send_questionnaire(
             db,
             patient=patient,
             channel=_channel(channel),
@@ -265,7 +273,29 @@ def send_questionnaire(
             user=staff.staff,
             ip=client_ip(request),
         )
-    except ActionRefused as exc:
-        return _refused(request, db, staff, patient_id, exc)
-    db.commit()
-    return _done(patient_id, "questionnaire", item_id)
+
+    return _quick_action(request, db, staff, patient_id, csrf_token, "questionnaire", verb)
+
+
+@router.post("/{patient_id}/education")
+def send_education(
+    request: Request,
+    patient_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    channel: str = Form(max_length=16),
+    article: str = Form(max_length=64),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    def verb(patient: Patient) -> int | None:
+        _, item_id = do_send_education(
+            db,
+            patient=patient,
+            channel=_channel(channel),
+            article_id=article,
+            staff_id=staff.staff_id,
+            ip=client_ip(request),
+        )
+        return item_id
+
+    return _quick_action(request, db, staff, patient_id, csrf_token, "education", verb)

@@ -27,6 +27,7 @@ from backend.models import (
     TaskStatus,
 )
 from backend.services.consents import current_consents
+from backend.services.education import articles_for
 from backend.services.patient_record import (
     FLAG_ROLES,
     STAFF_CHANNELS,
@@ -34,6 +35,7 @@ from backend.services.patient_record import (
     published_questionnaires,
     timeline,
 )
+from backend.settings import get_settings
 from bots.domain import Channel
 
 
@@ -153,6 +155,7 @@ def actions(ctx: SectionContext) -> dict[str, Any]:
     return {
         "channels": [(ch, preflight(ctx.session, ctx.patient, ch, ctx.now)) for ch in STAFF_CHANNELS],
         "questionnaires": published_questionnaires(ctx.session),
+        "articles": [(a.id, a.text("title", ctx.user.language)) for a in articles_for(get_settings())],
     }
 
 

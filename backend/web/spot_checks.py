@@ -22,10 +22,13 @@ from backend.models import (
     SpotCheckItem,
     SpotVerdict,
     StaffSession,
+    VoiceCall,
 )
 from backend.services import audit, spot_checks
 from backend.services.patient_record import timeline
 from backend.services.spot_checks import SUPERVISORS, SpotCheckRefused
+from backend.settings import get_settings
+from backend.voice.recordings import RecordingUnavailable, fetch_recording
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render
 from bots.domain import pick_language
@@ -239,10 +242,22 @@ def _item_page(
         "answers": _answers(db, response, lang),
         "findings": findings,
         "entries": timeline(db, patient.id, limit=100),
+        "calls": calls_of(db, item),
         "verdicts": [SpotVerdict.PASSED.value, SpotVerdict.ISSUE.value],
         "error": error,
     }
     return render(request, "staff/spot_check_item.html", staff.staff.language, context, status)
+
+
+def calls_of(db: Session, item: SpotCheckItem) -> list[VoiceCall]:
+    """The voice calls of the sampled follow-up, in the order they were placed."""
+    return list(
+        db.scalars(
+            sa.select(VoiceCall)
+            .where(VoiceCall.outreach_task_id == item.outreach_task_id)
+            .order_by(VoiceCall.created_at, VoiceCall.id)
+        )
+    )
 
 
 def _item(request: Request, db: Session, staff: StaffSession, item_id: int) -> SpotCheckItem | Response:
@@ -299,3 +314,30 @@ def callback(
         return item
     spot_checks.do_request_callback(db, item=item, user=staff.staff, ip=client_ip(request))
     return RedirectResponse(f"/staff/spot-checks/items/{item.id}", status_code=303)
+
+
+@router.get("/items/{item_id}/calls/{call_id}/recording")
+def recording(request: Request, item_id: int, call_id: int, db: SessionDep, staff: StaffDep) -> Response:
+    """A sampled follow-up's call recording, fetched from the gateway for the reviewer; each play audited."""
+    item = _item(request, db, staff, item_id)
+    if isinstance(item, Response):
+        return item
+    call = db.get(VoiceCall, call_id)
+    if call is None or call.outreach_task_id != item.outreach_task_id or not call.recording_url:
+        return render(
+            request, "staff/denied.html", staff.staff.language, {"staff": staff, "missing": True}, 404
+        )
+    try:
+        audio = fetch_recording(get_settings(), call)
+    except RecordingUnavailable:
+        return _item_page(request, db, staff, item, error="recording_unavailable", status=502)
+    audit.record(
+        db,
+        "spot_check.recording_play",
+        staff_id=staff.staff_id,
+        patient_id=call.patient_id,
+        subject=("voice_call", call.id),
+        ip=client_ip(request),
+        spot_check_item=item.id,
+    )
+    return Response(audio, media_type="audio/mpeg", headers={"Cache-Control": "no-store"})

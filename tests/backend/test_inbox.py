@@ -25,7 +25,6 @@ from backend.models import (
     Message,
     MessageStatus,
     OutboxItem,
-    OutboxStatus,
     Patient,
     Role,
     StaffUser,
@@ -389,7 +388,7 @@ def test_a_canned_reply_is_sent_in_the_patients_language(
     assert twilio.messages[-1].params["Body"].startswith("Xin chào, chúng tôi đã nhận")
 
 
-def test_a_reply_to_a_patient_who_revoked_consent_is_not_sent_and_the_page_says_so(
+def test_a_reply_to_a_patient_who_revoked_consent_is_refused_with_the_reason_and_the_draft_kept(
     twilio: FakeTwilio,  # noqa: F811
     client: TestClient,
     db: Session,
@@ -399,15 +398,18 @@ def test_a_reply_to_a_patient_who_revoked_consent_is_not_sent_and_the_page_says_
     db.commit()
     task_id = w.tasks["alice"].id
     sign_in(client, "nurse1")
-    client.post(
-        f"/staff/inbox/{task_id}/reply", data={"csrf_token": _token(client, task_id), "text": "Hello"}
+    page = client.post(
+        f"/staff/inbox/{task_id}/reply", data={"csrf_token": _token(client, task_id), "text": "Hello there"}
     )
+    assert page.status_code == 409
+    assert "Not sent: the patient has not agreed to messages on this channel." in page.text
+    assert ">Hello there</textarea>" in page.text
     assert twilio.messages == []
     db.expire_all()
-    item = db.scalars(sa.select(OutboxItem)).one()
-    assert (item.status, item.reason) == (OutboxStatus.SUPPRESSED, "no_consent")
-    page = client.get(f"/staff/inbox/{task_id}").text
-    assert 'class="delivery suppressed"' in page and "Not sent (no_consent)" in page
+    assert db.scalars(sa.select(OutboxItem)).all() == []
+    [refusal] = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "task.reply_refused")).all()
+    assert refusal.detail == {"reason": "no_consent", "channel": "sms"}
+    assert [e.kind for e in _events(db, task_id)].count(TaskEventKind.REPLIED) == 0
 
 
 def test_a_reply_on_web_chat_appears_in_the_patients_chat(client: TestClient, db: Session) -> None:

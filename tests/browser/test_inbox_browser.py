@@ -4,6 +4,7 @@ in another department's); she replies from the task and the patient reads it on 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -61,7 +62,7 @@ def test_an_abnormal_answer_reaches_the_nurse_who_replies_on_the_web_chat(
         questionnaire_id="recovery",
         offset_days=3,
         due_at=now,
-        next_attempt_at=now,
+        next_attempt_at=now + timedelta(days=2),  # not yet due for a resend by the server's dispatcher
         status=OutreachStatus.SENT,
     )
     db.add(follow_up)

@@ -58,6 +58,7 @@ _MG = re.compile(r"^MG[0-9a-f]{32}$")
 _HX = re.compile(r"^HX[0-9a-f]{32}$")
 _ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 _TWILIO_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+_TWILIO_RECORDING = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>RE\w+)\.mp3$")
 _ERROR_TEXT = {
     20003: "Authenticate",
     20404: "The requested resource was not found",
@@ -117,6 +118,7 @@ class FakeTwilio:
         self.auth_token = auth_token
         self.gateway_token = gateway_token
         self.requests: list[Recorded] = []  # everything, in arrival order
+        self.recordings: dict[str, bytes] = {}  # RecordingSid -> audio served at .../Recordings/<sid>.mp3
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self._released = threading.Event()
@@ -254,6 +256,24 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                 self._gateway(record, raw)
             else:
                 self._answer(record, 404, {"code": 20404, "message": _ERROR_TEXT[20404], "status": 404})
+
+        def do_GET(self) -> None:
+            """A recording's audio (Twilio: GET <RecordingUrl>.mp3 with the account's basic auth)."""
+            record = Recorded(path=self.path, headers={k: v for k, v in self.headers.items()})
+            with fake._lock:
+                fake.requests.append(record)
+            match = _TWILIO_RECORDING.match(urlsplit(self.path).path)
+            if self._basic_auth() != (fake.account_sid, fake.auth_token):
+                return self._twilio_error(record, 401, 20003)
+            audio = fake.recordings.get(match.group("sid")) if match else None
+            if match is None or audio is None or match.group("account") != fake.account_sid:
+                return self._twilio_error(record, 404, 20404)
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/mpeg")
+            self.send_header("Content-Length", str(len(audio)))
+            self.end_headers()
+            self.wfile.write(audio)
+            return None
 
         # -- Twilio ------------------------------------------------------------------------------------
         def _twilio(self, record: Recorded, raw: bytes, account: str) -> None:

@@ -1,0 +1,32 @@
+"""The patient's mobile page for a health-education article: `/e/<article>/<lang>` (public, no PHI)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from backend.content import load_catalog
+from backend.education import LANGUAGES, library
+from backend.web.deps import SettingsDep, templates
+from bots.domain import pick_language
+
+router = APIRouter()
+
+
+@router.get("/e/{article_id}/{lang}", response_class=HTMLResponse)
+def article_page(article_id: str, lang: str, request: Request, settings: SettingsDep) -> Response:
+    article = library(settings.content_dir).get(article_id)
+    shown = lang if lang in LANGUAGES else pick_language(settings.default_language)
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    status = 200 if article is not None and lang in LANGUAGES else 404
+    return templates.TemplateResponse(
+        request,
+        "education/article.html",
+        {
+            "lang": shown,
+            "t": lambda key, **kw: catalog.text(shown, key, **kw),
+            "article": article if status == 200 else None,
+        },
+        status_code=status,
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

@@ -1,7 +1,7 @@
 """partial indexes on open tasks for the inbox's most-urgent-first lists
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-03 10:20:00
 
 bench/inbox.py: with 100,000 open tasks the service centre's first inbox page sorted every open task
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,5 @@
-"""Fetching a call's recording from the gateway for a staff member who may hear it (spot checks).
+"""Fetching a call's recording from the gateway for a staff member who may hear it (spot checks, the
+patient record's calls).
 
 Twilio keeps recordings; its callback gives their URL, and the audio is `<url>.mp3` behind the
 account's basic auth. We fetch it on demand rather than copy every call: only a URL under the configured

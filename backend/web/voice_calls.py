@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
 from backend.models import VoiceCall
 from backend.services import audit
 from backend.services.patients import may_view
-from backend.settings import Settings
 from backend.voice.calls import load_answer_audio
+from backend.voice.recordings import RecordingUnavailable, fetch_recording
 from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from voice_ai.audio import TELEPHONE_RATE, write_wav
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/staff/voice/calls")
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-TWILIO_MEDIA = "https://api.twilio.com/"
 
 
 def _allowed(db: SessionDep, staff: StaffDep, call: VoiceCall | None, call_id: int, what: str) -> bool:
@@ -62,29 +60,14 @@ def answer_audio(
     return Response(write_wav(pcm, TELEPHONE_RATE), media_type="audio/wav", headers=NO_STORE)
 
 
-def _gateway_media(settings: Settings, url: str) -> bool:
-    """Our gateway credentials go only to the gateway's own media host."""
-    return url.startswith(TWILIO_MEDIA) or url.startswith(settings.twilio_api_base.rstrip("/") + "/")
-
-
 @router.get("/{call_id}/recording")
 def gateway_recording(call_id: int, db: SessionDep, settings: SettingsDep, staff: StaffDep) -> Response:
     call = db.get(VoiceCall, call_id)
-    url = call.recording_url if call is not None else None
-    if not url or not _allowed(db, staff, call, call_id, "recording_play"):
+    if call is None or not call.recording_url or not _allowed(db, staff, call, call_id, "recording_play"):
         return PlainTextResponse("not found", status_code=404)
-    if not _gateway_media(settings, url) or not (settings.twilio_account_sid and settings.twilio_auth_token):
-        return PlainTextResponse("recording not reachable", status_code=502)
     try:
-        fetched = httpx.get(
-            f"{url}.wav",
-            auth=(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()),
-            timeout=settings.send_timeout_seconds,
-            follow_redirects=True,
-        )
-    except httpx.HTTPError as exc:
-        log.warning("voice call %s: recording fetch failed: %s", call_id, type(exc).__name__)
+        audio = fetch_recording(settings, call)
+    except RecordingUnavailable as exc:
+        log.warning("voice call %s: recording not reachable: %s", call_id, exc)
         return PlainTextResponse("recording not reachable", status_code=502)
-    if fetched.status_code != 200:
-        return PlainTextResponse("recording not reachable", status_code=502)
-    return Response(fetched.content, media_type="audio/wav", headers=NO_STORE)
+    return Response(audio, media_type="audio/mpeg", headers=NO_STORE)

@@ -202,9 +202,9 @@ def test_the_page_is_translated(client: TestClient, db: Session, seeded: dict[st
 
 @pytest.fixture
 def recordings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Twilio's recording media (the outside world): a WAV for authenticated GETs, 401 otherwise."""
+    """Twilio's recording media (the outside world): the MP3 for authenticated GETs, 401 otherwise."""
     asked: list[str] = []
-    wav = b"RIFF....WAVEfmt "  # what comes back is passed through untouched
+    mp3 = b"ID3\x04\x00 audio"  # what comes back is passed through untouched
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -212,11 +212,11 @@ def recordings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[l
 
         def do_GET(self) -> None:
             asked.append(self.path)
-            if self.headers.get("Authorization", "").startswith("Basic ") and self.path.endswith(".wav"):
+            if self.headers.get("Authorization", "").startswith("Basic ") and self.path.endswith(".mp3"):
                 self.send_response(200)
-                self.send_header("Content-Type", "audio/x-wav")
+                self.send_header("Content-Type", "audio/mpeg")
                 self.end_headers()
-                self.wfile.write(wav)
+                self.wfile.write(mp3)
             else:
                 self.send_response(401)
                 self.end_headers()
@@ -269,8 +269,9 @@ def test_the_record_shows_each_call_and_plays_its_audio_to_staff_who_may_see_the
     assert read_wav(played.content) == (pcm, 8000)
     assert client.get(f"/staff/voice/calls/{call.id}/audio/0").status_code == 404  # spoken: no audio kept
     fetched = client.get(f"/staff/voice/calls/{call.id}/recording")
-    assert fetched.status_code == 200 and fetched.content == b"RIFF....WAVEfmt "
-    assert recordings == ["/2010-04-01/Accounts/AC1/Recordings/RE1.wav"]
+    assert fetched.status_code == 200 and fetched.content == b"ID3\x04\x00 audio"
+    assert fetched.headers["content-type"] == "audio/mpeg"
+    assert recordings == ["/2010-04-01/Accounts/AC1/Recordings/RE1.mp3"]
     db.expire_all()
     actions = list(db.scalars(sa.select(AuditEvent.action).where(AuditEvent.action.like("voice.%_play%"))))
     assert actions == ["voice.audio_play", "voice.recording_play"]

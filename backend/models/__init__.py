@@ -42,7 +42,7 @@ from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
 from backend.models.record import HomeLayout, SpotCheck, SpotCheckItem, SpotVerdict
 from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
-from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind
+from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
 from backend.models.voice import VoiceCall
 
@@ -110,6 +110,7 @@ __all__ = [
     "Task",
     "TaskEvent",
     "TaskEventKind",
+    "TaskMention",
     "TaskKind",
     "TaskPriority",
     "TaskStatus",

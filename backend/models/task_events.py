@@ -47,3 +47,22 @@ class TaskEvent(Base):
     # ids, codes and staff notes; never the text of a message to or from the patient
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class TaskMention(Base):
+    """A colleague @mentioned in a task's note: lets her open that task (outside her departments too) and
+    lists it under "mentioned me" until she opens it (`read_at`)."""
+
+    __tablename__ = "task_mentions"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "staff_id"),
+        sa.Index("ix_task_mentions_staff_task", "staff_id", "task_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id"))
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("task_events.id"))
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id"))  # who is mentioned
+    by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))  # who wrote the note
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

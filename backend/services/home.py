@@ -1,4 +1,4 @@
-"""A staff member's home page: which widgets (my tasks, due follow-ups, queues, shortcuts), in what order."""
+"""A staff member's home page: which widgets (my tasks, mentions, due follow-ups, queues, shortcuts), in what order."""
 
 from __future__ import annotations
 
@@ -29,12 +29,13 @@ DUE_WITHIN = timedelta(hours=24)
 
 class Widget(StrEnum):
     MY_TASKS = "my_tasks"
+    MENTIONS = "mentions"  # notes that @mention the user (backend/services/mentions.latest)
     DUE_FOLLOW_UPS = "due_follow_ups"
     QUEUES = "queues"
     SHORTCUTS = "shortcuts"
 
 
-DEFAULT_LAYOUT = (Widget.MY_TASKS, Widget.DUE_FOLLOW_UPS, Widget.QUEUES, Widget.SHORTCUTS)
+DEFAULT_LAYOUT = (Widget.MY_TASKS, Widget.MENTIONS, Widget.DUE_FOLLOW_UPS, Widget.QUEUES, Widget.SHORTCUTS)
 
 
 class LayoutInvalid(ValueError):

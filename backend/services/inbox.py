@@ -25,7 +25,7 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.models.staff import staff_departments
-from backend.services import audit
+from backend.services import audit, mentions
 from backend.services.inbox_queue import conversation_of, may_handle
 from backend.services.refusal import ActionRefused
 from backend.services.staff_message import MAX_TEXT, do_staff_message
@@ -146,7 +146,8 @@ def do_add_note(
     ip: str | None = None,
     now: datetime | None = None,
 ) -> list[int]:
-    """An internal note (never sent to the patient). Returns the ids of the staff it @mentions."""
+    """An internal note (never sent to the patient). Returns the ids of the active staff it @mentions; each
+    is told ("mentioned me", home page) and may open this task even outside her departments."""
     text = text.strip()
     if not text or len(text) > MAX_NOTE:
         raise ActionRefused("note_length")
@@ -162,7 +163,10 @@ def do_add_note(
         if names
         else []
     )
-    _event(session, task, TaskEventKind.NOTE, staff_id, now or utcnow(), ip, text=text, mentions=mentioned)
+    event = _event(
+        session, task, TaskEventKind.NOTE, staff_id, now or utcnow(), ip, text=text, mentions=mentioned
+    )
+    mentions.record(session, event, mentioned, staff_id)  # each one may now open this task
     return mentioned
 
 

@@ -35,6 +35,7 @@ from backend.services.message_log import (
     parse_id,
     text_value,
 )
+from backend.services import mentions
 from backend.services.patients import department_ids
 from bots.domain import Channel
 
@@ -78,6 +79,7 @@ class InboxFilters:
     sla: SlaState | None = None
     assignee: str = ""  # "", "me", "none" or a staff id
     ward_id: int | None = None  # the patient has a visit on the ward
+    mentioned: bool = False  # "me": tasks whose notes mention the user and she has not opened since
     after: Cursor | None = None  # keyset paging: rows due after this one
 
     def audit_detail(self) -> dict[str, Any]:
@@ -91,6 +93,7 @@ class InboxFilters:
             "channel": self.channel,
             "sla": self.sla,
             "assignee": self.assignee or None,
+            "mentioned": self.mentioned or None,
         }
 
 
@@ -99,6 +102,9 @@ def parse_filters(values: Mapping[str, str]) -> InboxFilters:
     assignee = text_value(values, "assignee")
     if assignee not in ("", "me", "none") and not assignee.isdigit():
         raise InvalidFilter("assignee")
+    mentioned = text_value(values, "mentioned")
+    if mentioned not in ("", "me"):
+        raise InvalidFilter("mentioned")
     return InboxFilters(
         queue=parse_choice(values, "queue", TaskKind),
         department_id=parse_id(values, "department"),
@@ -108,6 +114,7 @@ def parse_filters(values: Mapping[str, str]) -> InboxFilters:
         sla=parse_choice(values, "sla", SlaState),
         assignee=assignee,
         ward_id=parse_id(values, "ward"),
+        mentioned=mentioned == "me",
         after=parse_cursor(values),
     )
 
@@ -117,6 +124,15 @@ def _scope(user: StaffUser) -> list[ColumnElement[bool]]:
     none for the service centre, managers and admins."""
     allowed = department_ids(user)
     return [] if allowed is None else [Task.department_id.in_(allowed)]
+
+
+def _visible(user: StaffUser) -> list[ColumnElement[bool]]:
+    """What the user may open: her departments' tasks, and any task whose notes @mention her (that task
+    only, with its patient's data the task page shows; the patient's record stays department-scoped)."""
+    allowed = department_ids(user)
+    if allowed is None:
+        return []
+    return [sa.or_(Task.department_id.in_(allowed), mentions.mentioned_on_task(user.id))]
 
 
 def _conversation_join() -> ColumnElement[bool]:
@@ -170,7 +186,10 @@ def task_rows(
     if filters.after is not None:
         at, ident = filters.after.at, filters.after.id
         query = query.where(sa.or_(Task.due_at > at, sa.and_(Task.due_at == at, Task.id > ident)))
-    query = query.where(*_scope(user)).order_by(Task.due_at, Task.id).limit(limit)
+    if filters.mentioned:
+        query = query.where(mentions.mentioned_on_task(user.id, unread=True))
+    scope = _visible(user) if filters.mentioned else _scope(user)
+    query = query.where(*scope).order_by(Task.due_at, Task.id).limit(limit)
     return [
         TaskRow(task, name or "", assignee, channel, sla_state(task, now))
         for task, name, assignee, channel in session.execute(query)
@@ -204,8 +223,9 @@ def counts_for(staff_session_id: int) -> dict[str, int] | None:
 
 
 def task_for(session: Session, *, user: StaffUser, task_id: int) -> Task | None:
-    """The task if it is within the user's departments."""
-    found: Task | None = session.scalar(sa.select(Task).where(Task.id == task_id, *_scope(user)))
+    """The task if it is within the user's departments or its notes mention her: the one rule for opening
+    a task and acting on it."""
+    found: Task | None = session.scalar(sa.select(Task).where(Task.id == task_id, *_visible(user)))
     return found
 
 

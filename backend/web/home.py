@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from backend.models.base import utcnow
-from backend.services import audit, home, inbox_queue
+from backend.services import audit, home, inbox_queue, mentions
 from backend.services.home import LayoutInvalid, Widget
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render
@@ -24,6 +24,8 @@ def home_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
     for widget in widgets:  # only what is shown is queried
         if widget is Widget.MY_TASKS:
             data[widget] = home.my_tasks(db, user)
+        elif widget is Widget.MENTIONS:
+            data[widget] = mentions.latest(db, user)
         elif widget is Widget.DUE_FOLLOW_UPS:
             data[widget] = home.due_follow_ups(db, user, utcnow())
         elif widget is Widget.QUEUES:
@@ -31,7 +33,12 @@ def home_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
         else:
             data[widget] = home.shortcuts(user)
     patients = sorted(
-        {i.task.patient_id for i in data.get(Widget.MY_TASKS, []) if i.task.patient_id is not None}
+        {
+            i.task.patient_id
+            for key in (Widget.MY_TASKS, Widget.MENTIONS)
+            for i in data.get(key, [])
+            if i.task.patient_id is not None
+        }
         | {i.follow_up.patient_id for i in data.get(Widget.DUE_FOLLOW_UPS, [])}
     )
     if patients:  # names of patients are shown: a view of patient data

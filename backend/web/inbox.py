@@ -37,7 +37,18 @@ from backend.web.staff import render
 from bots.domain import Channel
 
 router = APIRouter(prefix="/staff/inbox")
-FILTERS = ("queue", "department", "ward", "priority", "status", "channel", "sla", "assignee", "after")
+FILTERS = (
+    "queue",
+    "department",
+    "ward",
+    "priority",
+    "status",
+    "channel",
+    "sla",
+    "assignee",
+    "mentioned",
+    "after",
+)
 POLL_SECONDS = 0.5  # a new finding shows in open inboxes within a second
 STREAM_SECONDS = 300.0  # the browser's EventSource reconnects after this
 HEARTBEAT_SECONDS = 20.0

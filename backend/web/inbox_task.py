@@ -21,7 +21,7 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
-from backend.services import audit, inbox, inbox_queue
+from backend.services import audit, inbox, inbox_queue, mentions
 from backend.services.refusal import ActionRefused
 from backend.settings import get_settings
 from backend.web.actions import perform
@@ -128,6 +128,7 @@ def task_page(request: Request, task_id: int, db: SessionDep, staff: StaffDep) -
     task = inbox_queue.task_for(db, user=staff.staff, task_id=task_id)
     if task is None:
         return _denied(request, db, staff, task_id)
+    mentions.do_mark_read(db, task_id=task.id, staff_id=staff.staff_id)  # opening it reads her mentions
     return _task_page(request, db, staff, task)
 
 

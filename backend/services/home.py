@@ -1,4 +1,5 @@
-"""A staff member's home page: which widgets (my tasks, mentions, due follow-ups, queues, shortcuts), in what order."""
+"""A staff member's home page: which widgets (my tasks, mentions, due follow-ups, queues, shortcuts), in
+what order."""
 
 from __future__ import annotations
 

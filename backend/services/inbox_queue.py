@@ -27,6 +27,7 @@ from backend.models import (
     TaskStatus,
 )
 from backend.models.tasks import not_closed
+from backend.services import mentions
 from backend.services.message_log import (
     Cursor,
     InvalidFilter,
@@ -35,7 +36,6 @@ from backend.services.message_log import (
     parse_id,
     text_value,
 )
-from backend.services import mentions
 from backend.services.patients import department_ids
 from bots.domain import Channel
 

@@ -1,4 +1,4 @@
-"""@mentions in task notes: who was mentioned (which opens that one task to her), "mentioned me", read state."""
+"""@mentions in task notes: who was mentioned (that opens the one task to her), "mentioned me", read state."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ def record(session: Session, event: TaskEvent, staff_ids: list[int], by_id: int 
     for staff_id in staff_ids:
         if staff_id != by_id:
             session.add(
-                TaskMention(task_id=event.task_id, event_id=event.id, staff_id=staff_id, by_id=by_id, at=event.at)
+                TaskMention(
+                    task_id=event.task_id, event_id=event.id, staff_id=staff_id, by_id=by_id, at=event.at
+                )
             )
 
 
@@ -35,7 +37,9 @@ def do_mark_read(session: Session, *, task_id: int, staff_id: int, now: datetime
     """She opened the task: her mentions on it are read. Returns how many were unread."""
     result = session.execute(
         sa.update(TaskMention)
-        .where(TaskMention.task_id == task_id, TaskMention.staff_id == staff_id, TaskMention.read_at.is_(None))
+        .where(
+            TaskMention.task_id == task_id, TaskMention.staff_id == staff_id, TaskMention.read_at.is_(None)
+        )
         .values(read_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -132,7 +132,9 @@ def test_the_latest_mentions_come_newest_first_and_opening_reads_only_that_tasks
     w = _world(db)
     first, second = w.tasks["alice"], w.tasks["abnormal"]
     inbox.do_add_note(db, task=first, staff_id=w.nurse.id, text="@nurse2 one", now=w.now)
-    inbox.do_add_note(db, task=second, staff_id=w.manager.id, text="@nurse2 two", now=w.now + timedelta(minutes=1))
+    inbox.do_add_note(
+        db, task=second, staff_id=w.manager.id, text="@nurse2 two", now=w.now + timedelta(minutes=1)
+    )
     db.commit()
     items = mentions.latest(db, w.ortho_nurse)
     assert [(i.task.id, i.by_name) for i in items] == [(second.id, "Manager1"), (first.id, "Nurse1")]

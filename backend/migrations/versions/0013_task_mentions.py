@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["staff_id"], ["staff_users.id"], name=op.f("fk_task_mentions_staff_id_staff_users")
         ),
-        sa.ForeignKeyConstraint(["by_id"], ["staff_users.id"], name=op.f("fk_task_mentions_by_id_staff_users")),
+        sa.ForeignKeyConstraint(
+            ["by_id"], ["staff_users.id"], name=op.f("fk_task_mentions_by_id_staff_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task_mentions")),
         sa.UniqueConstraint("event_id", "staff_id", name=op.f("uq_task_mentions_event_id_staff_id")),
     )

@@ -60,21 +60,37 @@ def postgres_url() -> Iterator[str]:
     upgrade(url)
     yield url
     reset_caches()
+    if url in _PG_ENGINES:
+        _PG_ENGINES.pop(url).dispose()
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
+_PG_ENGINES: dict[str, sa.Engine] = {}
+_SEQUENCES = (
+    "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind = 'S' AND n.nspname = 'public'"
+)
+
+
 def _truncate_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
+    """Empty every table and restart the id sequences between tests. DELETE with the foreign-key
+    triggers off (session_replication_role, as the tests' superuser) rather than one TRUNCATE of all
+    tables, which rewrites every table's files: ~0.6 s a test against a few milliseconds."""
+    engine = _PG_ENGINES.get(url)
+    if engine is None:
+        engine = _PG_ENGINES[url] = sa.create_engine(url)
     with engine.begin() as conn:
         tables = conn.scalars(
             sa.text(
                 "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
             )
         ).all()
-        conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        for table in tables:
+            conn.execute(sa.delete(sa.table(table)))
+        conn.execute(sa.text(_SEQUENCES))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -45,6 +45,12 @@ QUESTIONNAIRES = [
 ]
 
 
+# Speech is what this loop tests, and it does not depend on the database: it runs on PostgreSQL only
+# (half the suite's longest part). The call's storage is tested on both databases in
+# test_call_behaviour.py and test_twilio_voice.py.
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 @pytest.mark.parametrize("questionnaire_id", QUESTIONNAIRES)
 def test_every_questionnaire_by_voice_stores_the_intended_answers(
     voice_server: str, db: Session, synth: EspeakSynthesizer, questionnaire_id: str

@@ -27,6 +27,7 @@ from backend.outbox.enqueue import EXTERNAL, do_enqueue
 from backend.outbox.sender import kick
 from backend.services import audit
 from backend.services.consents import do_grant_consent, do_revoke_consent
+from backend.services.conversations import lock_conversation
 from backend.services.feedback_intake import take_feedback
 from backend.services.surveys_intake import take_survey
 from backend.services.tasks import do_raise_task
@@ -62,10 +63,10 @@ def run_turn(conversation_id: int) -> int:
 
 def run_turn_in(session: Session, conversation: Conversation) -> list[int]:
     """Inline jobs: the turn inside the caller's transaction, which must already hold the
-    conversation's lock (`lock_conversation`), so the request commits the inbound and the replies
-    once. The turn runs under a savepoint: if it fails, only the turn is rolled back and the stored
-    inbound waits for the retry sweep, as after a failed job. Returns the outbox ids to kick once
-    the caller has committed."""
+    conversation's lock (services.conversations.lock_conversation), so the request commits the
+    inbound and the replies once. The turn runs under a savepoint: if it fails, only the turn is
+    rolled back and the stored inbound waits for the retry sweep, as after a failed job. Returns the
+    outbox ids to kick once the caller has committed."""
     queued: list[int] = []
     conversation_id = conversation.id
     try:
@@ -75,20 +76,6 @@ def run_turn_in(session: Session, conversation: Conversation) -> list[int]:
         log.exception("inline turn of conversation %s failed; the periodic sweep retries it", conversation_id)
         return []
     return queued
-
-
-def lock_conversation(session: Session, conversation_id: int) -> Conversation | None:
-    """The conversation, locked for this transaction and read afresh (a copy already in the session
-    may predate another turn that committed while we waited for the lock).
-
-    PostgreSQL: a row lock per conversation. SQLite: the transaction already holds the database
-    write lock (BEGIN IMMEDIATE), which serialises turns just the same."""
-    return session.scalars(
-        sa.select(Conversation)
-        .where(Conversation.id == conversation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
 
 
 def handle_pending(session: Session, conversation_id: int, queued: list[int] | None = None) -> int:

@@ -15,23 +15,35 @@ def get_or_create_conversation(
     session: Session, *, patient_id: int, channel: Channel, address: str, lock: bool = False
 ) -> Conversation:
     """The patient's latest conversation on the channel, or a new one. `lock=True` takes the
-    conversation's turn lock for this transaction (see backend.turns.lock_conversation) and reads
-    the row afresh."""
+    conversation's turn lock for this transaction, as lock_conversation does."""
     query = (
         sa.select(Conversation)
         .where(Conversation.patient_id == patient_id, Conversation.channel == channel)
         .order_by(Conversation.id.desc())
         .limit(1)
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    found = session.scalars(query).first()
+    found = session.scalars(_turn_lock(query) if lock else query).first()
     if found is not None:
         return found
     conversation = Conversation(patient_id=patient_id, channel=channel, address=address)
     session.add(conversation)
     session.flush()
     return conversation
+
+
+def _turn_lock(query: sa.Select[Conversation]) -> sa.Select[Conversation]:
+    """Lock the conversation for this transaction and read it afresh (a copy already in the session
+    may predate another turn that committed while we waited for the lock).
+
+    PostgreSQL: a row lock per conversation. SQLite: the transaction already holds the database
+    write lock (BEGIN IMMEDIATE), which serialises turns just the same."""
+    return query.with_for_update().execution_options(populate_existing=True)
+
+
+def lock_conversation(session: Session, conversation_id: int) -> Conversation | None:
+    """The conversation, with its turn lock held for this transaction (see _turn_lock)."""
+    query = sa.select(Conversation).where(Conversation.id == conversation_id)
+    return session.scalars(_turn_lock(query)).first()
 
 
 def do_store_inbound(session: Session, conversation: Conversation, inbound: Inbound) -> tuple[Message, bool]:

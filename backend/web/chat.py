@@ -138,24 +138,20 @@ def post_message(
         return JSONResponse({"error": "message_too_long", "message": message}, status_code=413)
     except webchat.BadPost as exc:
         return JSONResponse({"error": "bad_message", "message": str(exc)}, status_code=422)
-    if runs_inline():
-        # Lock before storing, so messages of one conversation are numbered and handled in the
-        # order their turns run; then one transaction stores the inbound and the turn's replies.
-        conversation = _conversation(db, patient, lock=True)
-        _, is_new = do_store_inbound(db, conversation, inbound)
-        queued = run_turn_in(db, conversation) if is_new else []
-        items = _items(db, conversation.id, after) if _wants_json(request) else []
-        db.commit()
-        for item_id in queued:
-            kick(item_id)
-    else:
-        conversation = _conversation(db, patient)
-        _, is_new = do_store_inbound(db, conversation, inbound)
-        db.commit()
-        if is_new:
-            enqueue(run_turn, conversation.id)
-        items = _items(db, conversation.id, after) if _wants_json(request) else []
-    if _wants_json(request):
+    inline = runs_inline()
+    # Inline, lock before storing, so messages of one conversation are numbered and handled in the
+    # order their turns run; then one transaction stores the inbound and the turn's replies.
+    conversation = _conversation(db, patient, lock=inline)
+    _, is_new = do_store_inbound(db, conversation, inbound)
+    queued = run_turn_in(db, conversation) if inline and is_new else []
+    wants_json = _wants_json(request)
+    items = _items(db, conversation.id, after) if wants_json else []  # read in this transaction
+    db.commit()
+    for item_id in queued:
+        kick(item_id)
+    if is_new and not inline:
+        enqueue(run_turn, conversation.id)
+    if wants_json:
         return JSONResponse({"items": items, "duplicate": not is_new})
     return RedirectResponse(f"/c/{token}", status_code=303)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -61,20 +63,25 @@ def run_turn(conversation_id: int) -> int:
     return handled
 
 
-def run_turn_in(session: Session, conversation: Conversation) -> list[int]:
+class InlineTurnFailed(Exception):
+    """An inline turn raised; the caller's transaction must be rolled back (see run_turn_in)."""
+
+
+def run_turn_in(session: Session, conversation: Conversation, *, language: str | None = None) -> list[int]:
     """Inline jobs: the turn inside the caller's transaction, which must already hold the
-    conversation's lock (services.conversations.lock_conversation), so the request commits the
-    inbound and the replies once. The turn runs under a savepoint: if it fails, only the turn is
-    rolled back and the stored inbound waits for the retry sweep, as after a failed job. Returns the
-    outbox ids to kick once the caller has committed."""
+    conversation's lock (services.conversations.lock_conversation), so the request stores the inbound
+    and the replies in one commit. `language` is the patient's, when the caller has read it.
+
+    No savepoint (two more round trips on every turn): if the turn fails it raises InlineTurnFailed,
+    the caller rolls its transaction back and stores the inbound alone, which then waits for the retry
+    sweep as after a failed job. Returns the outbox ids to kick once the caller has committed."""
     queued: list[int] = []
-    conversation_id = conversation.id
     try:
-        with session.begin_nested():
-            _handle_locked(session, conversation, queued)
-    except Exception:
-        log.exception("inline turn of conversation %s failed; the periodic sweep retries it", conversation_id)
-        return []
+        _handle_locked(session, conversation, queued, language)
+        session.flush()
+    except Exception as exc:
+        log.exception("inline turn of conversation %s failed; the periodic sweep retries it", conversation.id)
+        raise InlineTurnFailed from exc
     return queued
 
 
@@ -86,11 +93,33 @@ def handle_pending(session: Session, conversation_id: int, queued: list[int] | N
     return _handle_locked(session, conversation, queued if queued is not None else [])
 
 
-def _handle_locked(session: Session, conversation: Conversation, queued: list[int]) -> int:
+@dataclass(frozen=True)
+class _Pending:
+    """An inbound message waiting for its turn: the columns the turn reads (no ORM object)."""
+
+    id: int
+    channel: Channel
+    provider_message_id: str | None
+    text: str
+    choice: str | None
+    created_at: datetime
+
+
+def _handle_locked(
+    session: Session, conversation: Conversation, queued: list[int], language: str | None = None
+) -> int:
     conversation_id = conversation.id
-    pending = list(
-        session.scalars(
-            sa.select(Message)
+    pending = [
+        _Pending(*row)
+        for row in session.execute(
+            sa.select(
+                Message.id,
+                Message.channel,
+                Message.provider_message_id,
+                Message.text,
+                Message.choice,
+                Message.created_at,
+            )
             .where(
                 Message.conversation_id == conversation_id,
                 Message.direction == Direction.INBOUND,
@@ -98,19 +127,29 @@ def _handle_locked(session: Session, conversation: Conversation, queued: list[in
             )
             .order_by(Message.id)
         )
+    ]
+    if not pending:
+        return 0
+    session.execute(
+        sa.update(Message)
+        .where(Message.id.in_([m.id for m in pending]))
+        .values(status=MessageStatus.PROCESSED)
+        .execution_options(synchronize_session=False)  # no Message of these ids is read afterwards
     )
+    if language is None and conversation.patient_id is not None:
+        language = session.scalar(sa.select(Patient.language).where(Patient.id == conversation.patient_id))
     for message in pending:
-        _handle_one(session, conversation, message, queued)
+        _handle_one(session, conversation, message, queued, language)
     return len(pending)
 
 
-def _handle_one(session: Session, conversation: Conversation, message: Message, queued: list[int]) -> None:
-    message.status = MessageStatus.PROCESSED
+def _handle_one(
+    session: Session, conversation: Conversation, message: _Pending, queued: list[int], language: str | None
+) -> None:
     if conversation.owner is ConversationOwner.STAFF:
         return  # staff own it now; their inbox shows the message
     settings = get_settings()
-    patient = session.get(Patient, conversation.patient_id) if conversation.patient_id else None
-    lang = pick_language(patient.language if patient else settings.default_language)
+    lang = pick_language(language or settings.default_language)
     flow_id = conversation.flow_id or DEFAULT_FLOW
     flow = load_flow(settings.content_dir, flow_id)
     state = ConversationState.from_json(conversation.state) if conversation.state else None
@@ -131,22 +170,15 @@ def _handle_one(session: Session, conversation: Conversation, message: Message, 
     result = take_turn(
         flow, state, inbound, lang, catalog, understand=reading_of, library=library, ports=ports
     )
+    now = utcnow()
     # the flow (and version) the conversation is in now; the state keeps the versions of parent flows
     conversation.flow_id, conversation.flow_version = result.state.flow_id, result.state.flow_version
     conversation.state = result.state.to_json()
-    now = utcnow()
-    session.add_all(
-        ConversationStep(
-            conversation_id=conversation.id,
-            flow_id=v.flow_id,
-            flow_version=v.flow_version,
-            step=v.step,
-            at=now,
-        )
-        for v in result.visits
-    )
+    conversation.last_message_at = now  # set with the state: one UPDATE of the conversation per turn
     for effect in result.effects:
         _apply(session, conversation, message, effect)
+    # Rows nothing reads back in this turn go in as bulk inserts (no ORM objects to build and flush).
+    replies = []
     for reply in result.replies:
         if conversation.channel in EXTERNAL and conversation.patient_id is not None:
             item = do_enqueue(
@@ -154,25 +186,38 @@ def _handle_one(session: Session, conversation: Conversation, message: Message, 
             )
             queued.append(item.id)
             continue
-        session.add(
-            Message(
-                conversation_id=conversation.id,
-                channel=conversation.channel,
-                direction=Direction.OUTBOUND,
+        replies.append(
+            {
+                "conversation_id": conversation.id,
+                "channel": conversation.channel,
+                "direction": Direction.OUTBOUND,
                 # the web chat page is the delivery: it shows the row as soon as it exists
-                status=MessageStatus.SENT
+                "status": MessageStatus.SENT
                 if conversation.channel is Channel.WEBCHAT
                 else MessageStatus.QUEUED,
-                text=reply.text,
-                parts=reply.to_json(),
-                created_at=now,
-            )
+                "text": reply.text,
+                "parts": reply.to_json(),
+                "created_at": now,
+            }
         )
-    conversation.last_message_at = now
+    if replies:
+        session.execute(sa.insert(Message), replies)
+    steps = [
+        {
+            "conversation_id": conversation.id,
+            "flow_id": v.flow_id,
+            "flow_version": v.flow_version,
+            "step": v.step,
+            "at": now,
+        }
+        for v in result.visits
+    ]
+    if steps:
+        session.execute(sa.insert(ConversationStep), steps)
     log.info("turn conversation=%s message=%s replies=%d", conversation.id, message.id, len(result.replies))
 
 
-def _apply(session: Session, conversation: Conversation, message: Message, effect: Effect) -> None:
+def _apply(session: Session, conversation: Conversation, message: _Pending, effect: Effect) -> None:
     source = f"{conversation.channel.value}:{conversation.flow_id}"
     evidence = {"message_id": message.id, "step": (conversation.state or {}).get("step")}
     if isinstance(effect, GrantConsent) and conversation.patient_id:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -84,11 +87,21 @@ def find_by_provider_id(session: Session, channel: Channel, provider_message_id:
     ).first()
 
 
-def messages_after(session: Session, conversation_id: int, after_id: int) -> list[Message]:
-    return list(
-        session.scalars(
-            sa.select(Message)
-            .where(Message.conversation_id == conversation_id, Message.id > after_id)
-            .order_by(Message.id)
-        )
+def messages_after(session: Session, conversation_id: int, after_id: int) -> list[MessageView]:
+    """The conversation's messages after `after_id`, oldest first, as plain rows (no ORM objects: the
+    web chat reads these on every post)."""
+    rows = session.execute(
+        sa.select(Message.id, Message.direction, Message.text, Message.parts, Message.provider_message_id)
+        .where(Message.conversation_id == conversation_id, Message.id > after_id)
+        .order_by(Message.id)
     )
+    return [MessageView(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    direction: Direction
+    text: str
+    parts: list[dict[str, Any]] | None
+    provider_message_id: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from backend.models.base import utcnow
 from backend.outbox.sender import kick
 from backend.services.conversations import do_store_inbound, get_or_create_conversation, messages_after
 from backend.settings import Settings, get_settings
-from backend.turns import run_turn, run_turn_in
+from backend.turns import InlineTurnFailed, run_turn, run_turn_in
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import Channel, pick_language
 from channels import webchat
@@ -33,17 +34,25 @@ class _Refusal(Exception):
         self.status, self.key, self.lang = status, key, lang
 
 
-def _patient_for(db: Session, settings: Settings, token: str) -> Patient:
+@dataclass(frozen=True)
+class _LinkedPatient:
+    """What the chat routes need of the patient a link names (no full record: nothing to decrypt)."""
+
+    id: int
+    language: str
+
+
+def _patient_for(db: Session, settings: Settings, token: str) -> _LinkedPatient:
     try:
         patient_id = read_token(settings, LinkKind.CHAT, token, settings.chat_link_days * 86400)
     except LinkExpired as exc:
         raise _Refusal(410, "chat.link_expired", settings.default_language) from exc
     except LinkInvalid as exc:
         raise _Refusal(404, "chat.link_invalid", settings.default_language) from exc
-    patient = db.get(Patient, patient_id)
-    if patient is None:
+    row = db.execute(sa.select(Patient.id, Patient.language).where(Patient.id == patient_id)).first()
+    if row is None:
         raise _Refusal(404, "chat.link_invalid", settings.default_language)
-    return patient
+    return _LinkedPatient(row.id, row.language)
 
 
 def _refusal_page(request: Request, settings: Settings, refusal: _Refusal) -> Response:
@@ -68,7 +77,7 @@ def _items(db: Session, conversation_id: int, after: int) -> list[dict[str, Any]
     ]
 
 
-def _conversation(db: Session, patient: Patient, *, lock: bool = False) -> Conversation:
+def _conversation(db: Session, patient: _LinkedPatient, *, lock: bool = False) -> Conversation:
     return get_or_create_conversation(
         db, patient_id=patient.id, channel=Channel.WEBCHAT, address=webchat.address_for(patient.id), lock=lock
     )
@@ -162,7 +171,15 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
         # order their turns run; then one transaction stores the inbound and the turn's replies.
         conversation = _conversation(db, patient, lock=inline)
         _, is_new = do_store_inbound(db, conversation, inbound)
-        queued = run_turn_in(db, conversation) if inline and is_new else []
+        queued: list[int] = []
+        if inline and is_new:
+            try:
+                queued = run_turn_in(db, conversation, language=patient.language)
+            except InlineTurnFailed:
+                # the failed turn took the stored inbound with it: store it alone for the retry sweep
+                db.rollback()
+                conversation = _conversation(db, patient)
+                do_store_inbound(db, conversation, inbound)
         wants_json = _wants_json(request)
         items = _items(db, conversation.id, after) if wants_json else []  # read in this transaction
         conversation_id = conversation.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -108,39 +109,46 @@ class _Pending:
 def _handle_locked(
     session: Session, conversation: Conversation, queued: list[int], language: str | None = None
 ) -> int:
-    conversation_id = conversation.id
-    pending = [
-        _Pending(*row)
-        for row in session.execute(
-            sa.select(
-                Message.id,
-                Message.channel,
-                Message.provider_message_id,
-                Message.text,
-                Message.choice,
-                Message.created_at,
-            )
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.direction == Direction.INBOUND,
-                Message.status == MessageStatus.RECEIVED,
-            )
-            .order_by(Message.id)
-        )
-    ]
+    session.flush()  # the statements below run on the connection, past the session's autoflush
+    connection = session.connection()
+    pending = [_Pending(*row) for row in connection.execute(_PENDING, {"conversation": conversation.id})]
     if not pending:
         return 0
-    session.execute(
-        sa.update(Message)
-        .where(Message.id.in_([m.id for m in pending]))
-        .values(status=MessageStatus.PROCESSED)
-        .execution_options(synchronize_session=False)  # no Message of these ids is read afterwards
-    )
+    connection.execute(_MARK_PROCESSED, {"ids": [m.id for m in pending]})
     if language is None and conversation.patient_id is not None:
-        language = session.scalar(sa.select(Patient.language).where(Patient.id == conversation.patient_id))
+        language = connection.execute(_LANGUAGE, {"patient": conversation.patient_id}).scalar()
     for message in pending:
         _handle_one(session, conversation, message, queued, language)
     return len(pending)
+
+
+# The turn's own statements, built once (building and cache-keying one per call costs about as much as
+# running it); they run on the session's connection.
+_MESSAGES = cast(sa.Table, Message.__table__)
+_PENDING = (
+    sa.select(
+        Message.id,
+        Message.channel,
+        Message.provider_message_id,
+        Message.text,
+        Message.choice,
+        Message.created_at,
+    )
+    .where(
+        Message.conversation_id == sa.bindparam("conversation"),
+        Message.direction == Direction.INBOUND,
+        Message.status == MessageStatus.RECEIVED,
+    )
+    .order_by(Message.id)
+)
+_MARK_PROCESSED = (
+    sa.update(_MESSAGES)
+    .where(_MESSAGES.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(status=MessageStatus.PROCESSED)
+)
+_LANGUAGE = sa.select(Patient.language).where(Patient.id == sa.bindparam("patient"))
+_INSERT_MESSAGES = sa.insert(_MESSAGES)
+_INSERT_STEPS = sa.insert(cast(sa.Table, ConversationStep.__table__))
 
 
 def _handle_one(
@@ -177,7 +185,7 @@ def _handle_one(
     conversation.last_message_at = now  # set with the state: one UPDATE of the conversation per turn
     for effect in result.effects:
         _apply(session, conversation, message, effect)
-    # Rows nothing reads back in this turn go in as bulk inserts (no ORM objects to build and flush).
+    # Rows nothing reads back in this turn go straight to the connection (no ORM objects to build and flush).
     replies = []
     for reply in result.replies:
         if conversation.channel in EXTERNAL and conversation.patient_id is not None:
@@ -201,7 +209,7 @@ def _handle_one(
             }
         )
     if replies:
-        session.execute(sa.insert(Message), replies)
+        session.connection().execute(_INSERT_MESSAGES, replies)
     steps = [
         {
             "conversation_id": conversation.id,
@@ -213,7 +221,7 @@ def _handle_one(
         for v in result.visits
     ]
     if steps:
-        session.execute(sa.insert(ConversationStep), steps)
+        session.connection().execute(_INSERT_STEPS, steps)
     log.info("turn conversation=%s message=%s replies=%d", conversation.id, message.id, len(result.replies))
 
 

@@ -89,13 +89,18 @@ def find_by_provider_id(session: Session, channel: Channel, provider_message_id:
 
 def messages_after(session: Session, conversation_id: int, after_id: int) -> list[MessageView]:
     """The conversation's messages after `after_id`, oldest first, as plain rows (no ORM objects: the
-    web chat reads these on every post)."""
-    rows = session.execute(
-        sa.select(Message.id, Message.direction, Message.text, Message.parts, Message.provider_message_id)
-        .where(Message.conversation_id == conversation_id, Message.id > after_id)
-        .order_by(Message.id)
-    )
+    web chat reads these on every post). Pending ORM changes are flushed first, as a query would."""
+    session.flush()
+    rows = session.connection().execute(_MESSAGES_AFTER, {"conversation": conversation_id, "after": after_id})
     return [MessageView(*row) for row in rows]
+
+
+# Built once: building and cache-keying a statement per call costs about as much as running it.
+_MESSAGES_AFTER = (
+    sa.select(Message.id, Message.direction, Message.text, Message.parts, Message.provider_message_id)
+    .where(Message.conversation_id == sa.bindparam("conversation"), Message.id > sa.bindparam("after"))
+    .order_by(Message.id)
+)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,9 @@ class _LinkedPatient:
     language: str
 
 
+_LINKED_PATIENT = sa.select(Patient.id, Patient.language).where(Patient.id == sa.bindparam("id"))
+
+
 def _patient_for(db: Session, settings: Settings, token: str) -> _LinkedPatient:
     try:
         patient_id = read_token(settings, LinkKind.CHAT, token, settings.chat_link_days * 86400)
@@ -49,7 +52,7 @@ def _patient_for(db: Session, settings: Settings, token: str) -> _LinkedPatient:
         raise _Refusal(410, "chat.link_expired", settings.default_language) from exc
     except LinkInvalid as exc:
         raise _Refusal(404, "chat.link_invalid", settings.default_language) from exc
-    row = db.execute(sa.select(Patient.id, Patient.language).where(Patient.id == patient_id)).first()
+    row = db.connection().execute(_LINKED_PATIENT, {"id": patient_id}).first()
     if row is None:
         raise _Refusal(404, "chat.link_invalid", settings.default_language)
     return _LinkedPatient(row.id, row.language)

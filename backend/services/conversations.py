@@ -19,13 +19,8 @@ def get_or_create_conversation(
 ) -> Conversation:
     """The patient's latest conversation on the channel, or a new one. `lock=True` takes the
     conversation's turn lock for this transaction, as lock_conversation does."""
-    query = (
-        sa.select(Conversation)
-        .where(Conversation.patient_id == patient_id, Conversation.channel == channel)
-        .order_by(Conversation.id.desc())
-        .limit(1)
-    )
-    found = session.scalars(_turn_lock(query) if lock else query).first()
+    query = _LATEST_LOCKED if lock else _LATEST
+    found = session.scalars(query, {"patient": patient_id, "channel": channel}).first()
     if found is not None:
         return found
     conversation = Conversation(patient_id=patient_id, channel=channel, address=address)
@@ -45,8 +40,20 @@ def _turn_lock(query: sa.Select[Conversation]) -> sa.Select[Conversation]:
 
 def lock_conversation(session: Session, conversation_id: int) -> Conversation | None:
     """The conversation, with its turn lock held for this transaction (see _turn_lock)."""
-    query = sa.select(Conversation).where(Conversation.id == conversation_id)
-    return session.scalars(_turn_lock(query)).first()
+    return session.scalars(_BY_ID_LOCKED, {"id": conversation_id}).first()
+
+
+# Built once: building and cache-keying a statement per call costs about as much as running it.
+_LATEST = (
+    sa.select(Conversation)
+    .where(
+        Conversation.patient_id == sa.bindparam("patient"), Conversation.channel == sa.bindparam("channel")
+    )
+    .order_by(Conversation.id.desc())
+    .limit(1)
+)
+_LATEST_LOCKED = _turn_lock(_LATEST)
+_BY_ID_LOCKED = _turn_lock(sa.select(Conversation).where(Conversation.id == sa.bindparam("id")))
 
 
 def do_store_inbound(session: Session, conversation: Conversation, inbound: Inbound) -> tuple[Message, bool]:

@@ -39,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +47,10 @@ import httpx
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on the path
+
+from bench.pg import migrated_database  # noqa: E402
+
 DEPARTMENTS, PATIENTS, TASKS, MESSAGES = 12, 50_000, 100_000, 1_000_000
 HEAVY_MESSAGES = 10_000  # on patient 1's two conversations: the timeline measured
 PASSWORD = "bench-password-1"
@@ -300,21 +302,8 @@ def push_times(url: str, client: httpx.Client) -> list[float]:
 
 
 def main() -> None:
-    name = f"careloop_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    os.environ.update(_env(url))
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "backend.cli", "migrate"],
-            cwd=ROOT,
-            env=_env(url),
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    with migrated_database(_env) as url:
+        os.environ.update(_env(url))
         started = time.perf_counter()
         seed(url)
         print(
@@ -330,10 +319,6 @@ def main() -> None:
             nurse_first = median_ms(nurse, "/staff/inbox", pid)
             timeline = median_ms(agent, "/staff/patients/1", pid)
             pushes = push_times(url, nurse)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     push = statistics.median(pushes)
     for label, (median, worst, cpu) in (
         ("first inbox page (agent, all departments)", first),

@@ -16,13 +16,15 @@ import resource
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on the path
+
+from bench.pg import migrated_database  # noqa: E402
+
 PATIENTS, ENCOUNTERS = 200_000, 1_000_000
 
 
@@ -113,20 +115,7 @@ def run_planner(url: str) -> dict[str, float]:
 
 
 def main() -> None:
-    name = f"careloop_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "backend.cli", "migrate"],
-            cwd=ROOT,
-            env=_env(url),
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    with migrated_database(_env) as url:
         started = time.perf_counter()
         seed(url)
         print(
@@ -139,10 +128,6 @@ def main() -> None:
         )
         second = run_planner(url)
         print(f"planner, second run: {second['created']:,} new in {second['seconds']:.1f} s (idempotent)")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     print(
         json.dumps(
             {

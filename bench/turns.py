@@ -65,7 +65,11 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+sys.path.insert(0, str(REPO_ROOT))  # run as a script: `bench` is then a package on the path
+
+from bench.pg import pg_connect as _pg_connect  # noqa: E402  (re-exported for the other benches)
+from bench.pg import postgres_database  # noqa: E402
+
 HOST = "127.0.0.1"
 
 TEXT_UNCLEAR = "When is my next appointment?"
@@ -294,26 +298,6 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 300) -> None:
         raise RuntimeError(f"careloop {' '.join(args)} failed ({done.returncode}):\n"
                            f"{done.stdout}\n{done.stderr}")
     print(f"  careloop {' '.join(args)}: {time.perf_counter() - started:.1f} s", flush=True)
-
-
-def _pg_connect(dbname: str = "postgres") -> Any:
-    import psycopg
-
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname, autocommit=True,
-                           connect_timeout=10)
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[tuple[str, str]]:
-    """A fresh database; yields (DATABASE_URL, name) and drops it afterwards."""
-    name = f"careloop_bench_{secrets.token_hex(4)}"
-    with _pg_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}", name
-    finally:
-        with _pg_connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

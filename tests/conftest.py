@@ -132,3 +132,24 @@ def client(database_url: str) -> Iterator[object]:
 
     with TestClient(create_app(), base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
+
+
+@pytest.fixture
+def no_quiet_hours(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No quiet time, whatever the hour of the run: messages go out at once."""
+    monkeypatch.setenv("CARELOOP_QUIET_HOURS_START", "0")
+    monkeypatch.setenv("CARELOOP_QUIET_HOURS_END", "0")
+    reset_caches()
+
+
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """The SQL statements every engine runs while the test does (for query-count tests)."""
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    yield seen
+    sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)

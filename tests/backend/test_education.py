@@ -62,13 +62,8 @@ def test_an_article_is_sent_once_by_sms_with_its_link_and_shown_on_the_timeline(
     client: TestClient,
     db: Session,
     twilio: FakeTwilio,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    no_quiet_hours: None,
 ) -> None:
-    monkeypatch.setenv("CARELOOP_QUIET_HOURS_START", "0")  # no quiet time, whatever the hour of the run
-    monkeypatch.setenv("CARELOOP_QUIET_HOURS_END", "0")
-    from tests.conftest import reset_caches
-
-    reset_caches()
     cardio, _, agent, _ = _staff_world(db)
     alice = factories.patient(db, name="Alice Wang", phone="+8613800138000", dept=cardio, language="zh-CN")
     db.commit()

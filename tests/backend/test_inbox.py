@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -518,18 +516,6 @@ def test_the_event_stream_needs_a_sign_in(client: TestClient, db: Session) -> No
 
 
 # --- query counts --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
-    yield seen
-    sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
 
 
 def test_the_queue_page_costs_the_same_queries_for_50_rows_as_for_a_few(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -398,18 +397,6 @@ def test_a_nurse_cannot_triage_another_departments_reply(client: TestClient, db:
 
 
 # --- query counts --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
-    yield seen
-    sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
 
 
 def _fill(db: Session, w: World, n: int) -> None:

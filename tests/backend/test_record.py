@@ -4,7 +4,6 @@ flags by role, the sectioned page with one timeline, quick actions through the o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -241,18 +240,6 @@ def test_a_bad_filter_on_the_page_is_a_400_naming_it(client: TestClient, db: Ses
     assert page.status_code == 400 and "This filter value cannot be used: From" in page.text
 
 
-@pytest.fixture
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
-    yield seen
-    sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
-
-
 def test_the_visit_list_costs_the_same_queries_for_50_rows_as_for_a_few(
     client: TestClient, db: Session, statements: list[str]
 ) -> None:
@@ -372,13 +359,8 @@ def test_a_message_on_sms_goes_through_the_outbox_to_twilio(
     client: TestClient,
     db: Session,
     twilio: FakeTwilio,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    no_quiet_hours: None,
 ) -> None:
-    monkeypatch.setenv("CARELOOP_QUIET_HOURS_START", "0")  # no quiet time, whatever the hour of the run
-    monkeypatch.setenv("CARELOOP_QUIET_HOURS_END", "0")
-    from tests.conftest import reset_caches
-
-    reset_caches()
     cardio, _, agent, _ = _staff_world(db)
     alice = factories.patient(db, name="Alice Wang", phone="+8613800138000", dept=cardio)
     db.commit()

@@ -18,6 +18,7 @@ from backend.models import (
     ConversationOwner,
     ConversationStep,
     Direction,
+    Encounter,
     Message,
     MessageStatus,
     OutboxKind,
@@ -269,13 +270,14 @@ def _apply(session: Session, conversation: Conversation, message: _Pending, effe
 
 
 def _latest_department(session: Session, conversation: Conversation) -> int | None:
-    from backend.models import Encounter
-
     if conversation.patient_id is None:
         return None
-    return session.scalars(
-        sa.select(Encounter.department_id)
-        .where(Encounter.patient_id == conversation.patient_id)
-        .order_by(Encounter.started_at.desc())
-        .limit(1)
-    ).first()
+    return session.connection().execute(_LATEST_DEPARTMENT, {"patient": conversation.patient_id}).scalar()
+
+
+_LATEST_DEPARTMENT = (
+    sa.select(Encounter.department_id)
+    .where(Encounter.patient_id == sa.bindparam("patient"))
+    .order_by(Encounter.started_at.desc())
+    .limit(1)
+)

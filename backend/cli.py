@@ -8,6 +8,7 @@ import getpass
 import os
 import secrets
 import sys
+from typing import Any
 
 from backend.settings import ENV_FILE
 
@@ -190,24 +191,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.periodic import InlineTicker
+    from backend.serve import reuseport_supported, run_workers
     from backend.settings import get_settings
 
     settings = get_settings()
+    options: dict[str, Any] = {
+        "factory": True,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": True,
+    }
+    app = "backend.web.app:create_app"
+    if args.workers > 1 and reuseport_supported():
+        # Pre-forked workers with a socket each (backend/serve.py); periodic jobs, without Redis, in a
+        # process of their own, so the supervising parent never forks with a thread running.
+        def serve_one(sock: Any) -> None:
+            uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+
+        def tick_forever() -> None:
+            ticker = InlineTicker()
+            ticker.start()
+            ticker.join()
+
+        if not settings.redis_url:
+            print("no REDIS_URL: jobs run inline, periodic jobs in a process of their own", flush=True)
+        return run_workers(
+            args.host,
+            args.port,
+            args.workers,
+            serve_one,
+            extra=None if settings.redis_url else tick_forever,
+        )
     ticker = None
     if not settings.redis_url:
         ticker = InlineTicker()
         ticker.start()
         print("no REDIS_URL: jobs run inline, periodic jobs on a thread of this process")
-    uvicorn.run(
-        "backend.web.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=True,
-    )
+    uvicorn.run(app, host=args.host, port=args.port, workers=args.workers, **options)
     if ticker:
         ticker.stop()
     return 0

@@ -158,6 +158,7 @@ class PatientState:
 class Stats:
     latencies_ns: list[int] = field(default_factory=list)
     by_kind: dict[str, int] = field(default_factory=dict)
+    latencies_by_kind: dict[str, list[int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     missing_reply: int = 0
 
@@ -195,6 +196,7 @@ async def _turn(conn: Connection, patient: PatientState, client_id: str, stats: 
     patient.step += 1
     if stats is not None:
         stats.latencies_ns.append(elapsed)
+        stats.latencies_by_kind.setdefault(kind, []).append(elapsed)
         stats.count(kind)
         if kind != "staff_owned" and not any(not item["mine"] for item in items):
             stats.missing_reply += 1  # the inline turn job failed (it is logged, not raised)
@@ -529,6 +531,11 @@ def bench_one(database: str, args: argparse.Namespace) -> Result:
     print(f"  {result.turns} turns in {seconds:.1f} s over {len(measured)} conversations: "
           f"{result.turns_per_s:.1f} turns/s, p50 {result.p50_ms:.1f} ms, p90 {result.p90_ms:.1f} ms, "
           f"p99 {result.p99_ms:.1f} ms, max {result.max_ms:.1f} ms", flush=True)
+    by_kind_ms = {
+        kind: f"p50 {_percentile(sorted(v), 50):.0f} / p99 {_percentile(sorted(v), 99):.0f} ms"
+        for kind, v in sorted(stats.latencies_by_kind.items())
+    }
+    print(f"  latency by turn kind: {by_kind_ms}", flush=True)
     print(f"  turn mix {result.by_kind}; errors {result.errors}; "
           f"turns without the expected bot reply {result.missing_reply}", flush=True)
     per_turn = {k: round(10 * v / result.turns_per_s, 1) for k, v in cpu.items()} if result.turns else {}

@@ -84,6 +84,7 @@ def twilio_client(
         environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
     )
     client.api.base_url = api_base.rstrip("/")
+    _ = client.messages  # the SDK imports its resource modules on first use: do it here, not mid-send
     return client
 
 

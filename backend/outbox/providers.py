@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -21,6 +23,7 @@ class ChannelNotConfigured(LookupError):
 
 
 _built: dict[Channel, Sender] = {}
+_building = threading.Lock()
 
 
 _wechat: list[Any] = []
@@ -33,10 +36,27 @@ def reset_senders() -> None:
 
 
 def sender_for(channel: Channel) -> Sender:
-    """The adapter for a channel, built once per process from the settings."""
-    if channel not in _built:
-        _built[channel] = _build(channel, get_settings())
-    return _built[channel]
+    """The adapter for a channel, built once per process from the settings (send_items calls this from
+    several threads at once: one builds it, the others wait)."""
+    sender = _built.get(channel)
+    if sender is None:
+        with _building:
+            sender = _built.get(channel)
+            if sender is None:
+                sender = _built[channel] = _build(channel, get_settings())
+    return sender
+
+
+def warm_senders() -> list[Channel]:
+    """Build the adapters of every configured channel now, before the RQ worker forks a child per job,
+    so children inherit them (and the vendor SDK modules they import on first use) instead of building
+    them for every job. Building opens no connection; each child opens its own. Returns the channels."""
+    warmed = []
+    for channel in (Channel.SMS, Channel.WHATSAPP):
+        with contextlib.suppress(ChannelNotConfigured):
+            sender_for(channel)
+            warmed.append(channel)
+    return warmed
 
 
 def wechat_client() -> Any:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,3 +95,53 @@ def messages_after(session: Session, conversation_id: int, after_id: int) -> lis
             .order_by(Message.id)
         )
     )
+
+
+def store_inbound_row(
+    session: Session, conversation_id: int, inbound: Inbound, status: MessageStatus
+) -> tuple[int, bool]:
+    """do_store_inbound in one statement and without ORM objects, for the provider webhooks: returns
+    (message id, newly stored). `INSERT ... ON CONFLICT (channel, provider_message_id) DO NOTHING
+    RETURNING id` (PostgreSQL and SQLite alike) answers no row for a copy stored before, or by a
+    concurrent delivery that committed while we waited on its row. Only a new message moves the
+    conversation's last_message_at."""
+    insert = _dialect_insert(session)(Message.__table__).values(
+        conversation_id=conversation_id,
+        channel=inbound.channel,
+        direction=Direction.INBOUND,
+        status=status,
+        provider_message_id=inbound.provider_message_id,
+        text=inbound.text,
+        choice=inbound.choice,
+        media=[{"url": m.url, "mime_type": m.mime_type, "media_id": m.media_id} for m in inbound.media]
+        or None,
+        created_at=inbound.received_at,
+    )
+    new_id = session.execute(
+        insert.on_conflict_do_nothing(index_elements=["channel", "provider_message_id"]).returning(
+            Message.__table__.c.id
+        )
+    ).scalar()
+    if new_id is not None:
+        conversations = cast(sa.Table, Conversation.__table__)
+        session.execute(
+            sa.update(conversations)
+            .where(conversations.c.id == conversation_id)
+            .values(last_message_at=inbound.received_at)
+        )
+        return int(new_id), True
+    existing = session.scalar(
+        sa.select(Message.id).where(
+            Message.channel == inbound.channel, Message.provider_message_id == inbound.provider_message_id
+        )
+    )
+    if existing is None:  # a conflict on the provider id, yet no such row: cannot be, so do not hide it
+        raise LookupError("inbound message conflicted with a row that is not there")
+    return existing, False
+
+
+def _dialect_insert(session: Session) -> Any:
+    """The dialect's INSERT construct, which knows ON CONFLICT (both of ours do)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert

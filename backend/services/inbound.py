@@ -7,7 +7,8 @@ Routes call `do_receive` after the adapter verified and parsed the request, comm
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from functools import cache
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -40,35 +41,49 @@ class Received:
 def _find(session: Session, channel: Channel, address: str) -> tuple[int | None, int | None]:
     """(patient id, id of the latest conversation on the channel) in one query: the patient bound to the
     sender's blind index and that patient's conversation; an unknown sender's by its address."""
-    latest = (
-        sa.select(Conversation.id)
-        .where(Conversation.channel == channel, Conversation.patient_id == Patient.id)
-        .order_by(Conversation.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    row = session.execute(
-        sa.select(Patient.id, latest).where(address_column(channel) == address).order_by(Patient.id).limit(1)
-    ).first()
+    connection = session.connection()
+    known, unknown, _ = _statements(channel)
+    row = connection.execute(known, {"address": address, "channel": channel}).first()
     if row is not None:
         return row[0], row[1]
-    conversation_id = session.scalar(
-        sa.select(Conversation.id)
-        .where(
-            Conversation.channel == channel,
-            Conversation.patient_id.is_(None),
-            Conversation.address == address,
-        )
-        .order_by(Conversation.id.desc())
-        .limit(1)
-    )
-    return None, conversation_id
+    return None, connection.execute(unknown, {"address": address, "channel": channel}).scalar()
 
 
 def _new_conversation(session: Session, channel: Channel, address: str, patient_id: int | None) -> int:
-    table = cast(sa.Table, Conversation.__table__)
-    insert = sa.insert(table).values(patient_id=patient_id, channel=channel, address=address)
-    return int(session.execute(insert.returning(table.c.id)).scalar_one())
+    _, _, insert = _statements(channel)
+    params = {"patient_id": patient_id, "channel": channel, "address": address}
+    return int(session.connection().execute(insert, params).scalar_one())
+
+
+@cache
+def _statements(channel: Channel) -> tuple[sa.Select[Any], sa.Select[Any], sa.Insert]:
+    """Built once per channel (building and cache-keying them cost more than running them here)."""
+    conversations = cast(sa.Table, Conversation.__table__)
+    on_channel = conversations.c.channel == sa.bindparam("channel")
+    latest = (
+        sa.select(conversations.c.id)
+        .where(on_channel, conversations.c.patient_id == Patient.id)
+        .order_by(conversations.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    known = (
+        sa.select(Patient.id, latest)
+        .where(address_column(channel) == sa.bindparam("address"))
+        .order_by(Patient.id)
+        .limit(1)
+    )
+    unknown = (
+        sa.select(conversations.c.id)
+        .where(
+            on_channel,
+            conversations.c.patient_id.is_(None),
+            conversations.c.address == sa.bindparam("address"),
+        )
+        .order_by(conversations.c.id.desc())
+        .limit(1)
+    )
+    return known, unknown, sa.insert(conversations).returning(conversations.c.id)
 
 
 _CHANNEL_EVENTS = (InboundKind.UNFOLLOWED, InboundKind.FOLLOWED, InboundKind.SCANNED)

@@ -99,15 +99,16 @@ def messages_after(session: Session, conversation_id: int, after_id: int) -> lis
 
 
 def store_inbound_row(
-    session: Session, conversation_id: int, inbound: Inbound, status: MessageStatus
+    session: Session, conversation_id: int, inbound: Inbound, status: MessageStatus, *, touch: bool = True
 ) -> tuple[int, bool]:
     """do_store_inbound in one statement and without ORM objects, for the provider webhooks: returns
     (message id, newly stored). `INSERT ... ON CONFLICT (channel, provider_message_id) DO NOTHING
     RETURNING id` (PostgreSQL and SQLite alike) answers no row for a copy stored before, or by a
     concurrent delivery that committed while we waited on its row. Only a new message moves the
-    conversation's last_message_at. The statements are built once (see _inbound_statements)."""
+    conversation's last_message_at (`touch=False`: the caller has just created the conversation with
+    last_message_at = inbound.received_at). The statements are built once (see _inbound_statements)."""
     connection = session.connection()
-    insert, touch, find = _inbound_statements(connection.dialect.name)
+    insert, update, find = _inbound_statements(connection.dialect.name)
     new_id = connection.execute(
         insert,
         {
@@ -124,7 +125,8 @@ def store_inbound_row(
         },
     ).scalar()
     if new_id is not None:
-        connection.execute(touch, {"conversation": conversation_id, "at": inbound.received_at})
+        if touch:
+            connection.execute(update, {"conversation": conversation_id, "at": inbound.received_at})
         return int(new_id), True
     existing = connection.execute(
         find, {"channel": inbound.channel, "provider_id": inbound.provider_message_id}

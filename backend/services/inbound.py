@@ -49,9 +49,15 @@ def _find(session: Session, channel: Channel, address: str) -> tuple[int | None,
     return None, connection.execute(unknown, {"address": address, "channel": channel}).scalar()
 
 
-def _new_conversation(session: Session, channel: Channel, address: str, patient_id: int | None) -> int:
-    _, _, insert = _statements(channel)
-    params = {"patient_id": patient_id, "channel": channel, "address": address}
+def _new_conversation(session: Session, inbound: Inbound, address: str, patient_id: int | None) -> int:
+    """A new conversation whose last message is this inbound (so storing it need not update the row)."""
+    _, _, insert = _statements(inbound.channel)
+    params = {
+        "patient_id": patient_id,
+        "channel": inbound.channel,
+        "address": address,
+        "last_message_at": inbound.received_at,
+    }
     return int(session.connection().execute(insert, params).scalar_one())
 
 
@@ -93,8 +99,9 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
     """Store the inbound exactly once; STOP/START change consent in this same transaction.
 
     The common case (an ordinary message from a known number) costs three statements: find the patient
-    and conversation, insert the message unless stored before, move the conversation's last_message_at.
-    ORM objects are loaded only for what needs them (keywords, follows)."""
+    and conversation, insert the message unless stored before, move the conversation's last_message_at
+    (a first message instead creates the conversation with it). ORM objects are loaded only for what
+    needs them (keywords, follows)."""
     address = address_index(inbound.channel, inbound.sender)
     event = inbound.kind in _CHANNEL_EVENTS
     keyword = None
@@ -103,9 +110,10 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
     # follows, scans, unfollows and keywords are handled here and now; the rest waits for the bot
     status = MessageStatus.PROCESSED if event or keyword is not None else MessageStatus.RECEIVED
     patient_id, conversation_id = _find(session, inbound.channel, address)
+    created = conversation_id is None
     if conversation_id is None:
-        conversation_id = _new_conversation(session, inbound.channel, address, patient_id)
-    message_id, new = store_inbound_row(session, conversation_id, inbound, status)
+        conversation_id = _new_conversation(session, inbound, address, patient_id)
+    message_id, new = store_inbound_row(session, conversation_id, inbound, status, touch=not created)
     if not new:
         return Received(conversation_id, message_id, new=False, run_turn=False)
     if not event and keyword is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import threading
 from datetime import datetime
 from functools import lru_cache
@@ -16,6 +16,8 @@ from backend.settings import Settings, get_settings
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
 from channels.base import Delivery, Sender, TemplateRef
+
+log = logging.getLogger(__name__)
 
 
 class ChannelNotConfigured(LookupError):
@@ -50,12 +52,19 @@ def sender_for(channel: Channel) -> Sender:
 def warm_senders() -> list[Channel]:
     """Build the adapters of every configured channel now, before the RQ worker forks a child per job,
     so children inherit them (and the vendor SDK modules they import on first use) instead of building
-    them for every job. Building opens no connection; each child opens its own. Returns the channels."""
+    them for every job. Building opens no connection; each child opens its own. Returns the channels.
+    A channel whose settings are wrong is left to fail at send time, as before: the worker also runs
+    every other job."""
     warmed = []
     for channel in (Channel.SMS, Channel.WHATSAPP):
-        with contextlib.suppress(ChannelNotConfigured):
+        try:
             sender_for(channel)
-            warmed.append(channel)
+        except ChannelNotConfigured:
+            continue
+        except Exception as exc:  # e.g. an invalid sender number: send_items reports it per item
+            log.warning("cannot build the %s adapter ahead of jobs: %s", channel.value, type(exc).__name__)
+            continue
+        warmed.append(channel)
     return warmed
 
 

@@ -234,6 +234,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    import gc
+
+    import sqlalchemy as sa
     from redis import Redis
     from rq import Queue, Worker
 
@@ -250,6 +253,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import backend.outbox.sender
     import backend.periodic
     import backend.turns  # noqa: F401
+    from backend.outbox.providers import warm_senders
+
+    # Likewise the database driver (SQLAlchemy imports it when a child makes its engine: ~0.1 s a job)
+    # and the messaging adapters with their SDKs.
+    sa.make_url(settings.database_url).get_dialect().import_dbapi()
+    warm_senders()
+    # Move everything loaded so far out of the garbage collector's reach: a collection in a child
+    # would otherwise touch (and so copy) every page of the parent's heap it shares, once per job.
+    gc.freeze()
 
     connection = Redis.from_url(settings.redis_url)
     worker = Worker([Queue(settings.job_queue, connection=connection)], connection=connection)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -15,12 +17,15 @@ from bots.domain import Channel, pick_language
 from bots.messages import Outbound
 from channels.base import Delivery, Sender, TemplateRef
 
+log = logging.getLogger(__name__)
+
 
 class ChannelNotConfigured(LookupError):
     """No provider credentials for this channel in the settings."""
 
 
 _built: dict[Channel, Sender] = {}
+_building = threading.Lock()
 
 
 _wechat: list[Any] = []
@@ -33,10 +38,34 @@ def reset_senders() -> None:
 
 
 def sender_for(channel: Channel) -> Sender:
-    """The adapter for a channel, built once per process from the settings."""
-    if channel not in _built:
-        _built[channel] = _build(channel, get_settings())
-    return _built[channel]
+    """The adapter for a channel, built once per process from the settings (send_items calls this from
+    several threads at once: one builds it, the others wait)."""
+    sender = _built.get(channel)
+    if sender is None:
+        with _building:
+            sender = _built.get(channel)
+            if sender is None:
+                sender = _built[channel] = _build(channel, get_settings())
+    return sender
+
+
+def warm_senders() -> list[Channel]:
+    """Build the adapters of every configured channel now, before the RQ worker forks a child per job,
+    so children inherit them (and the vendor SDK modules they import on first use) instead of building
+    them for every job. Building opens no connection; each child opens its own. Returns the channels.
+    A channel whose settings are wrong is left to fail at send time, as before: the worker also runs
+    every other job."""
+    warmed = []
+    for channel in (Channel.SMS, Channel.WHATSAPP):
+        try:
+            sender_for(channel)
+        except ChannelNotConfigured:
+            continue
+        except Exception as exc:  # e.g. an invalid sender number: send_items reports it per item
+            log.warning("cannot build the %s adapter ahead of jobs: %s", channel.value, type(exc).__name__)
+            continue
+        warmed.append(channel)
+    return warmed
 
 
 def wechat_client() -> Any:

@@ -13,6 +13,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -72,14 +73,28 @@ def _set_status(item: OutboxItem, message: Message | None, status: OutboxStatus,
         message.status = _MESSAGE_STATUS[status]
 
 
-def _load(session: Session, item_ids: Sequence[int], *, lock: bool) -> list[OutboxItem]:
-    """The items, their messages and patients in three queries (the latter two land in the identity map)."""
+@dataclass
+class _Loaded:
+    """A chunk's items with their messages and patients. Holding them here keeps them in the session's
+    identity map (it only holds weak references), so `session.get` finds them without a query."""
+
+    items: list[OutboxItem]
+    messages: dict[int, Message]
+    patients: dict[int, Patient]
+
+
+def _load(session: Session, item_ids: Sequence[int], *, lock: bool, patients: bool = True) -> _Loaded:
+    """The items, their messages and (with `patients`) their patients in three queries."""
     query = sa.select(OutboxItem).where(OutboxItem.id.in_(item_ids)).order_by(OutboxItem.id)
     items = list(session.scalars(query.with_for_update(skip_locked=True) if lock else query))
+    loaded = _Loaded(items, {}, {})
     if items:
-        session.scalars(sa.select(Message).where(Message.id.in_([i.message_id for i in items]))).all()
-        session.scalars(sa.select(Patient).where(Patient.id.in_({i.patient_id for i in items}))).all()
-    return items
+        query_messages = sa.select(Message).where(Message.id.in_([i.message_id for i in items]))
+        loaded.messages = {m.id: m for m in session.scalars(query_messages)}
+        if patients:
+            query_patients = sa.select(Patient).where(Patient.id.in_({i.patient_id for i in items}))
+            loaded.patients = {p.id: p for p in session.scalars(query_patients)}
+    return loaded
 
 
 def _due(item: OutboxItem, now: datetime) -> bool:
@@ -97,11 +112,12 @@ def _claim(
     claimed: dict[int, tuple[Delivery, Channel]] = {}
     outcomes: dict[int, str] = dict.fromkeys(item_ids, "skipped")
     with session_scope() as session:
-        items = [item for item in _load(session, item_ids, lock=True) if _due(item, now)]
+        loaded = _load(session, item_ids, lock=True)
+        items = [item for item in loaded.items if _due(item, now)]
         facts = load_facts(session, items, now)
         for item in items:
-            message = session.get(Message, item.message_id)
-            patient = session.get(Patient, item.patient_id)
+            message = loaded.messages.get(item.message_id)
+            patient = loaded.patients.get(item.patient_id)
             verdict = (
                 judge(item, patient, facts, now) if patient else Verdict(Action.SUPPRESS, "unknown_patient")
             )
@@ -151,8 +167,11 @@ def send_items(item_ids: Sequence[int], now: datetime | None = None) -> list[str
             results = {item_id: future.result() for item_id, future in futures.items()}
     if results:
         with session_scope() as session:
-            for item in _load(session, list(results), lock=False):
-                outcomes[item.id] = _record(session, item, results[item.id], now)
+            loaded = _load(session, list(results), lock=False, patients=False)
+            for item in loaded.items:
+                outcomes[item.id] = _record(
+                    session, item, loaded.messages.get(item.message_id), results[item.id], now
+                )
     return [outcomes[item_id] for item_id in item_ids]
 
 
@@ -161,8 +180,13 @@ def send_item(item_id: int, now: datetime | None = None) -> str:
     return send_items([item_id], now)[0]
 
 
-def _record(session: Session, item: OutboxItem, result: SendResult | SendFailed, now: datetime) -> str:
-    message = session.get(Message, item.message_id)
+def _record(
+    session: Session,
+    item: OutboxItem,
+    message: Message | None,
+    result: SendResult | SendFailed,
+    now: datetime,
+) -> str:
     item.lease_until = None
     if isinstance(result, SendResult):
         item.provider_message_id = result.provider_message_ids[0] if result.provider_message_ids else None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -117,3 +119,64 @@ class MessageView:
     text: str
     parts: list[dict[str, Any]] | None
     provider_message_id: str | None
+
+
+def store_inbound_row(
+    session: Session, conversation_id: int, inbound: Inbound, status: MessageStatus, *, touch: bool = True
+) -> tuple[int, bool]:
+    """do_store_inbound in one statement and without ORM objects, for the provider webhooks: returns
+    (message id, newly stored). `INSERT ... ON CONFLICT (channel, provider_message_id) DO NOTHING
+    RETURNING id` (PostgreSQL and SQLite alike) answers no row for a copy stored before, or by a
+    concurrent delivery that committed while we waited on its row. Only a new message moves the
+    conversation's last_message_at (`touch=False`: the caller has just created the conversation with
+    last_message_at = inbound.received_at). The statements are built once (see _inbound_statements)."""
+    connection = session.connection()
+    insert, update, find = _inbound_statements(connection.dialect.name)
+    new_id = connection.execute(
+        insert,
+        {
+            "conversation_id": conversation_id,
+            "channel": inbound.channel,
+            "direction": Direction.INBOUND,
+            "status": status,
+            "provider_message_id": inbound.provider_message_id,
+            "text": inbound.text,
+            "choice": inbound.choice,
+            "media": [{"url": m.url, "mime_type": m.mime_type, "media_id": m.media_id} for m in inbound.media]
+            or None,
+            "created_at": inbound.received_at,
+        },
+    ).scalar()
+    if new_id is not None:
+        if touch:
+            connection.execute(update, {"conversation": conversation_id, "at": inbound.received_at})
+        return int(new_id), True
+    existing = connection.execute(
+        find, {"channel": inbound.channel, "provider_id": inbound.provider_message_id}
+    ).scalar()
+    if existing is None:  # a conflict on the provider id, yet no such row: cannot be, so do not hide it
+        raise LookupError("inbound message conflicted with a row that is not there")
+    return int(existing), False
+
+
+@cache
+def _inbound_statements(dialect: str) -> tuple[Any, sa.Update, sa.Select[Any]]:
+    """(insert unless stored, move last_message_at, find the stored copy) for the dialect: building and
+    cache-keying a statement costs more than running it on this path. Both of our dialects have
+    ON CONFLICT."""
+    messages = cast(sa.Table, Message.__table__)
+    conversations = cast(sa.Table, Conversation.__table__)
+    unless_stored = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(messages)
+    insert = unless_stored.on_conflict_do_nothing(
+        index_elements=["channel", "provider_message_id"]
+    ).returning(messages.c.id)
+    touch = (
+        sa.update(conversations)
+        .where(conversations.c.id == sa.bindparam("conversation"))
+        .values(last_message_at=sa.bindparam("at"))
+    )
+    find = sa.select(messages.c.id).where(
+        messages.c.channel == sa.bindparam("channel"),
+        messages.c.provider_message_id == sa.bindparam("provider_id"),
+    )
+    return insert, touch, find

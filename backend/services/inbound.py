@@ -7,6 +7,8 @@ Routes call `do_receive` after the adapter verified and parsed the request, comm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,8 +20,8 @@ from backend.outbox.enqueue import do_enqueue
 from backend.services import audit
 from backend.services.binding import do_record_scan
 from backend.services.consents import do_grant_consent, do_revoke_consent
-from backend.services.conversations import do_store_inbound
-from backend.services.patients import address_index, find_patient
+from backend.services.conversations import store_inbound_row
+from backend.services.patients import address_column, address_index
 from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose, pick_language
 from bots.messages import Inbound, InboundKind, Outbound, Text
@@ -36,34 +38,92 @@ class Received:
     has_media: bool = False  # images / voice notes to copy from the provider
 
 
-def _conversation(session: Session, channel: Channel, address: str, patient: Patient | None) -> Conversation:
-    query = sa.select(Conversation).where(Conversation.channel == channel)
-    query = (
-        query.where(Conversation.patient_id == patient.id)
-        if patient is not None
-        else query.where(Conversation.patient_id.is_(None), Conversation.address == address)
+def _find(session: Session, channel: Channel, address: str) -> tuple[int | None, int | None]:
+    """(patient id, id of the latest conversation on the channel) in one query: the patient bound to the
+    sender's blind index and that patient's conversation; an unknown sender's by its address."""
+    connection = session.connection()
+    known, unknown, _ = _statements(channel)
+    row = connection.execute(known, {"address": address, "channel": channel}).first()
+    if row is not None:
+        return row[0], row[1]
+    return None, connection.execute(unknown, {"address": address, "channel": channel}).scalar()
+
+
+def _new_conversation(session: Session, inbound: Inbound, address: str, patient_id: int | None) -> int:
+    """A new conversation whose last message is this inbound (so storing it need not update the row)."""
+    _, _, insert = _statements(inbound.channel)
+    params = {
+        "patient_id": patient_id,
+        "channel": inbound.channel,
+        "address": address,
+        "last_message_at": inbound.received_at,
+    }
+    return int(session.connection().execute(insert, params).scalar_one())
+
+
+@cache
+def _statements(channel: Channel) -> tuple[sa.Select[Any], sa.Select[Any], sa.Insert]:
+    """Built once per channel (building and cache-keying them cost more than running them here)."""
+    conversations = cast(sa.Table, Conversation.__table__)
+    on_channel = conversations.c.channel == sa.bindparam("channel")
+    latest = (
+        sa.select(conversations.c.id)
+        .where(on_channel, conversations.c.patient_id == Patient.id)
+        .order_by(conversations.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    found = session.scalars(query.order_by(Conversation.id.desc()).limit(1)).first()
-    if found is not None:
-        return found
-    conversation = Conversation(patient_id=patient.id if patient else None, channel=channel, address=address)
-    session.add(conversation)
-    session.flush()
-    return conversation
+    known = (
+        sa.select(Patient.id, latest)
+        .where(address_column(channel) == sa.bindparam("address"))
+        .order_by(Patient.id)
+        .limit(1)
+    )
+    unknown = (
+        sa.select(conversations.c.id)
+        .where(
+            on_channel,
+            conversations.c.patient_id.is_(None),
+            conversations.c.address == sa.bindparam("address"),
+        )
+        .order_by(conversations.c.id.desc())
+        .limit(1)
+    )
+    return known, unknown, sa.insert(conversations).returning(conversations.c.id)
+
+
+_CHANNEL_EVENTS = (InboundKind.UNFOLLOWED, InboundKind.FOLLOWED, InboundKind.SCANNED)
 
 
 def do_receive(session: Session, inbound: Inbound) -> Received:
-    """Store the inbound exactly once; STOP/START change consent in this same transaction."""
-    patient = find_patient(session, inbound.channel, inbound.sender)
+    """Store the inbound exactly once; STOP/START change consent in this same transaction.
+
+    The common case (an ordinary message from a known number) costs three statements: find the patient
+    and conversation, insert the message unless stored before, move the conversation's last_message_at
+    (a first message instead creates the conversation with it). ORM objects are loaded only for what
+    needs them (keywords, follows)."""
     address = address_index(inbound.channel, inbound.sender)
-    conversation = _conversation(session, inbound.channel, address, patient)
-    message, new = do_store_inbound(session, conversation, inbound)
+    event = inbound.kind in _CHANNEL_EVENTS
+    keyword = None
+    if not event and inbound.channel in (Channel.SMS, Channel.WHATSAPP):
+        keyword = keyword_of(inbound.text)
+    # follows, scans, unfollows and keywords are handled here and now; the rest waits for the bot
+    status = MessageStatus.PROCESSED if event or keyword is not None else MessageStatus.RECEIVED
+    patient_id, conversation_id = _find(session, inbound.channel, address)
+    created = conversation_id is None
+    if conversation_id is None:
+        conversation_id = _new_conversation(session, inbound, address, patient_id)
+    message_id, new = store_inbound_row(session, conversation_id, inbound, status, touch=not created)
     if not new:
-        return Received(conversation.id, message.id, new=False, run_turn=False)
+        return Received(conversation_id, message_id, new=False, run_turn=False)
+    if not event and keyword is None:
+        return Received(conversation_id, message_id, new=True, run_turn=True, has_media=bool(inbound.media))
+    conversation = session.get(Conversation, conversation_id)
+    patient = session.get(Patient, patient_id) if patient_id is not None else None
+    assert conversation is not None
     source = f"{inbound.channel.value}:keyword"
-    evidence = {"message_id": message.id}
+    evidence = {"message_id": message_id}
     if inbound.kind is InboundKind.UNFOLLOWED:
-        message.status = MessageStatus.PROCESSED
         if patient is not None:  # the follower left: nothing more may be sent on WeChat
             for purpose in ConsentPurpose:
                 do_revoke_consent(
@@ -74,9 +134,8 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
                     source=f"{inbound.channel.value}:unfollow",
                     evidence=evidence,
                 )
-        return Received(conversation.id, message.id, new=True, run_turn=False)
+        return Received(conversation.id, message_id, new=True, run_turn=False)
     if inbound.kind in (InboundKind.FOLLOWED, InboundKind.SCANNED):
-        message.status = MessageStatus.PROCESSED
         if inbound.scene:  # a department's QR code: that department follows this patient up
             do_record_scan(session, openid=inbound.sender, scene=inbound.scene)
         audit.record(
@@ -86,13 +145,10 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
             subject=("conversation", conversation.id),
             scene=inbound.scene,
         )
-        return Received(conversation.id, message.id, new=True, run_turn=False)
-    keyword = keyword_of(inbound.text) if inbound.channel in (Channel.SMS, Channel.WHATSAPP) else None
-    if keyword is None:
-        return Received(conversation.id, message.id, new=True, run_turn=True, has_media=bool(inbound.media))
-    message.status = MessageStatus.PROCESSED
+        return Received(conversation.id, message_id, new=True, run_turn=False)
+    assert keyword is not None  # the rest went to the bot above
     if patient is None:
-        return Received(conversation.id, message.id, new=True, run_turn=False)
+        return Received(conversation.id, message_id, new=True, run_turn=False)
     if keyword is Keyword.STOP:
         for purpose in ConsentPurpose:
             do_revoke_consent(
@@ -103,7 +159,7 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
                 source=source,
                 evidence=evidence,
             )
-        return Received(conversation.id, message.id, new=True, run_turn=False)
+        return Received(conversation.id, message_id, new=True, run_turn=False)
     if keyword is Keyword.START:
         do_grant_consent(
             session,
@@ -124,7 +180,7 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
         kind=OutboxKind.REPLY,
         now=utcnow(),
     )
-    return Received(conversation.id, message.id, new=True, run_turn=False, reply_item_id=item.id)
+    return Received(conversation.id, message_id, new=True, run_turn=False, reply_item_id=item.id)
 
 
 def after_commit(received: Received) -> None:

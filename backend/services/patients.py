@@ -80,12 +80,17 @@ def address_index(channel: Channel, sender: str) -> str:
     return Patient.openid_index(sender) if channel is Channel.WECHAT else Patient.phone_index(sender)
 
 
-def find_patient(session: Session, channel: Channel, sender: str) -> Patient | None:
-    """The patient a channel identity (phone number, WhatsApp number, WeChat openid) is bound to."""
-    index = address_index(channel, sender)
-    column = {
+def address_column(channel: Channel) -> sa.orm.InstrumentedAttribute[str | None]:
+    """The patients column holding the blind index of a channel's sender (see address_index)."""
+    return {
         Channel.SMS: Patient.phone_bidx,
         Channel.WHATSAPP: Patient.whatsapp_bidx,
         Channel.WECHAT: Patient.wechat_openid_bidx,
     }[channel]
-    return session.scalars(sa.select(Patient).where(column == index).order_by(Patient.id).limit(1)).first()
+
+
+def find_patient(session: Session, channel: Channel, sender: str) -> Patient | None:
+    """The patient a channel identity (phone number, WhatsApp number, WeChat openid) is bound to."""
+    column = address_column(channel)
+    query = sa.select(Patient).where(column == address_index(channel, sender)).order_by(Patient.id).limit(1)
+    return session.scalars(query).first()

@@ -15,11 +15,11 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from backend.db import session_scope
 from backend.models.base import utcnow
 from backend.outbox.sender import do_record_status
 from backend.services.inbound import Received, after_commit, do_receive
-from backend.settings import Settings
-from backend.web.deps import SessionDep, SettingsDep
+from backend.settings import Settings, get_settings
 from bots.domain import Channel
 from bots.messages import Inbound
 from channels.base import ForgedRequest, MalformedPayload, ReplayedRequest, StatusUpdate
@@ -72,17 +72,22 @@ def _refusal(exc: Exception) -> Response:
     return PlainTextResponse(f"malformed: {exc}", status_code=400)
 
 
-def _store(db: SessionDep, inbound: Inbound) -> Received:
-    received = do_receive(db, inbound)
-    db.commit()
+# The routes open their own session (session_scope) and read the settings themselves rather than
+# take SessionDep and SettingsDep: FastAPI runs each sync dependency (and both halves of a generator
+# one) in the thread pool, three hops more per webhook besides the route's own.
+
+
+def _store(inbound: Inbound) -> Received:
+    with session_scope() as db:
+        received = do_receive(db, inbound)
     after_commit(received)
     return received
 
 
-def _status(db: SessionDep, channel: Channel, update: StatusUpdate) -> None:
-    if not do_record_status(db, channel, update, utcnow()):
-        log.info("status callback for an unknown %s message", channel.value)
-    db.commit()
+def _status(channel: Channel, update: StatusUpdate) -> None:
+    with session_scope() as db:
+        if not do_record_status(db, channel, update, utcnow()):
+            log.info("status callback for an unknown %s message", channel.value)
 
 
 def _twilio_token(settings: Settings) -> str:
@@ -105,38 +110,41 @@ def _twilio_checked(request: Request, settings: Settings, body: bytes) -> dict[s
 
 
 @router.post("/twilio/messages")
-def twilio_message(request: Request, db: SessionDep, settings: SettingsDep, body: BodyDep) -> Response:
+def twilio_message(request: Request, body: BodyDep) -> Response:
     """Incoming SMS and WhatsApp messages (WhatsApp senders carry the `whatsapp:` prefix)."""
     from channels.twilio_webhooks import parse_twilio_message
 
+    settings = get_settings()
     try:
         params = _twilio_checked(request, settings, body)
         inbound = parse_twilio_message(params, now=utcnow())
     except (_Refused, ForgedRequest, MalformedPayload) as exc:
         return _refusal(exc)
-    _store(db, inbound)
+    _store(inbound)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
 @router.post("/twilio/status")
-def twilio_status(request: Request, db: SessionDep, settings: SettingsDep, body: BodyDep) -> Response:
+def twilio_status(request: Request, body: BodyDep) -> Response:
     from channels.twilio_webhooks import parse_twilio_status
 
+    settings = get_settings()
     try:
         params = _twilio_checked(request, settings, body)
         update = parse_twilio_status(params)
     except (_Refused, ForgedRequest, MalformedPayload) as exc:
         return _refusal(exc)
     whatsapp = any(params.get(k, "").startswith("whatsapp:") for k in ("To", "From"))
-    _status(db, Channel.WHATSAPP if whatsapp else Channel.SMS, update)
+    _status(Channel.WHATSAPP if whatsapp else Channel.SMS, update)
     return Response(status_code=204)
 
 
 @router.post("/sms-gateway")
-def sms_gateway(request: Request, db: SessionDep, settings: SettingsDep, body: BodyDep) -> Response:
+def sms_gateway(request: Request, body: BodyDep) -> Response:
     """The generic HTTP SMS gateway's callbacks: inbound replies and delivery reports."""
     from channels.sms_gateway import parse_gateway_callback
 
+    settings = get_settings()
     if settings.sms_gateway_token is None:
         return PlainTextResponse("sms gateway is not configured", status_code=404)
     try:
@@ -148,9 +156,9 @@ def sms_gateway(request: Request, db: SessionDep, settings: SettingsDep, body: B
     except (_Refused, ForgedRequest, MalformedPayload) as exc:
         return _refusal(exc)
     if isinstance(parsed, StatusUpdate):
-        _status(db, Channel.SMS, parsed)
+        _status(Channel.SMS, parsed)
     else:
-        _store(db, parsed)
+        _store(parsed)
     return PlainTextResponse("ok")
 
 
@@ -166,10 +174,11 @@ def _wechat_keys(settings: Settings) -> tuple[str, str | None, str]:
 
 
 @router.get("/wechat")
-def wechat_verify(request: Request, settings: SettingsDep) -> Response:
+def wechat_verify(request: Request) -> Response:
     """WeChat's server URL check: echo `echostr` when the signature is ours."""
     from channels.wechat_inbound import verify_url
 
+    settings = get_settings()
     q: Mapping[str, str] = request.query_params
     try:
         token, _, _ = _wechat_keys(settings)
@@ -186,10 +195,11 @@ def wechat_verify(request: Request, settings: SettingsDep) -> Response:
 
 
 @router.post("/wechat")
-def wechat_message(request: Request, db: SessionDep, settings: SettingsDep, body: BodyDep) -> Response:
+def wechat_message(request: Request, body: BodyDep) -> Response:
     """Messages and events; WeChat waits 5 s at most, so answer `success` and reply through the outbox."""
     from channels.wechat_inbound import parse_webhook
 
+    settings = get_settings()
     try:
         token, aes_key, app_id = _wechat_keys(settings)
         parsed = parse_webhook(
@@ -203,7 +213,7 @@ def wechat_message(request: Request, db: SessionDep, settings: SettingsDep, body
     except (_Refused, ForgedRequest, MalformedPayload, ReplayedRequest) as exc:
         return _refusal(exc)
     if isinstance(parsed, StatusUpdate):
-        _status(db, Channel.WECHAT, parsed)
+        _status(Channel.WECHAT, parsed)
     elif parsed is not None:
-        _store(db, parsed)
+        _store(parsed)
     return PlainTextResponse("success")

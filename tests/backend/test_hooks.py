@@ -407,3 +407,48 @@ def test_scanning_a_department_qr_code_lets_that_department_see_the_patient(
     )
     assert client.post("/hooks/wechat", params=_wechat_query(now), content=scan.encode()).text == "success"
     assert client.get(f"/staff/patients/{patient.id}").status_code == 200
+
+
+def test_the_conversation_moves_to_each_new_message_and_not_for_a_duplicate(db: Session) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from backend.models import Conversation
+    from backend.services.inbound import do_receive
+    from bots.messages import Inbound
+
+    factories.patient(db, phone="+8613800138000")
+    db.commit()
+    first_at = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
+
+    def sms(sid: str, at: datetime) -> Inbound:
+        return Inbound(Channel.SMS, "+8613800138000", provider_message_id=sid, received_at=at, text="hi")
+
+    first = do_receive(db, sms("SM" + "1" * 32, first_at))
+    second = do_receive(db, sms("SM" + "2" * 32, first_at + timedelta(minutes=5)))
+    again = do_receive(db, sms("SM" + "1" * 32, first_at + timedelta(minutes=9)))
+    db.commit()
+    db.expire_all()
+    conversation = db.get(Conversation, first.conversation_id)
+    assert conversation is not None and second.conversation_id == again.conversation_id == conversation.id
+    assert (first.new, second.new, again.new) == (True, True, False) and again.message_id == first.message_id
+    assert conversation.last_message_at == first_at + timedelta(minutes=5)
+    stored = {m.provider_message_id: m.created_at for m in _inbound(db)}
+    assert stored == {"SM" + "1" * 32: first_at, "SM" + "2" * 32: first_at + timedelta(minutes=5)}
+
+
+def test_a_first_message_creates_the_conversation_at_its_own_time(db: Session) -> None:
+    from datetime import UTC, datetime
+
+    from backend.models import Conversation
+    from backend.services.inbound import do_receive
+    from bots.messages import Inbound
+
+    at = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
+    received = do_receive(
+        db, Inbound(Channel.SMS, "+8613900000001", provider_message_id="SM" + "3" * 32, received_at=at)
+    )
+    db.commit()
+    db.expire_all()
+    conversation = db.get(Conversation, received.conversation_id)
+    assert conversation is not None and conversation.patient_id is None  # an unknown sender
+    assert conversation.last_message_at == at and received.run_turn

@@ -331,3 +331,14 @@ def test_a_ten_thousand_patient_batch_reaches_only_those_allowed(
     )
     assert {pid for pid, s in status.items() if s is OutboxStatus.SUPPRESSED} == opted_out | excluded
     assert {pid for pid, s in status.items() if s is OutboxStatus.PENDING} == quiet
+
+
+def test_the_worker_builds_configured_adapters_ahead_and_survives_a_wrong_one(
+    twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.outbox.providers import warm_senders
+
+    assert warm_senders() == [Channel.SMS, Channel.WHATSAPP]
+    monkeypatch.setenv("CARELOOP_TWILIO_SMS_FROM", "not-a-number")
+    reset_caches()
+    assert warm_senders() == [Channel.WHATSAPP]  # SMS fails when sending, per item; the worker starts

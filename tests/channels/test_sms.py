@@ -441,3 +441,32 @@ def test_the_fake_answers_201_with_a_twilio_message_resource(fake: FakeTwilio) -
     )
     bad_auth = httpx.post(fake.messages_url, data=form, auth=(fake.account_sid, "nope"))
     assert (bad_auth.status_code, bad_auth.json()["code"]) == (401, 20003)
+
+
+def test_the_http_client_reads_proxy_and_ca_settings_once_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    from channels.sms_twilio import http_client_for
+
+    for name in (
+        "NO_PROXY",
+        "no_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.hospital.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/hospital-ca.pem")
+    http = http_client_for("https://api.twilio.com", 10)
+    assert http.proxy.get("https") == "http://proxy.hospital.example:3128"
+    assert http.session is not None and http.session.trust_env is False
+    assert http.session.verify == "/etc/ssl/hospital-ca.pem"
+
+    monkeypatch.setenv("NO_PROXY", "api.twilio.com")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    http = http_client_for("https://api.twilio.com", 10)
+    assert http.proxy == {}
+    assert http.session is not None and http.session.verify is True

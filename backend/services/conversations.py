@@ -8,7 +8,6 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.models import Conversation, Direction, Message, MessageStatus
@@ -58,44 +57,6 @@ _LATEST_LOCKED = _turn_lock(_LATEST)
 _BY_ID_LOCKED = _turn_lock(sa.select(Conversation).where(Conversation.id == sa.bindparam("id")))
 
 
-def do_store_inbound(session: Session, conversation: Conversation, inbound: Inbound) -> tuple[Message, bool]:
-    """Store the inbound once per provider message id; returns (message, newly stored).
-
-    No lookup first: the unique (channel, provider message id) constraint refuses a second copy
-    inside a savepoint, which costs nothing on the common path of a new message."""
-    message = Message(
-        conversation_id=conversation.id,
-        channel=inbound.channel,
-        direction=Direction.INBOUND,
-        status=MessageStatus.RECEIVED,
-        provider_message_id=inbound.provider_message_id,
-        text=inbound.text,
-        choice=inbound.choice,
-        media=[{"url": m.url, "mime_type": m.mime_type, "media_id": m.media_id} for m in inbound.media]
-        or None,
-        created_at=inbound.received_at,
-    )
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError:
-        # stored before, or the same delivery raced us in another transaction: that is the copy
-        existing = find_by_provider_id(session, inbound.channel, inbound.provider_message_id)
-        if existing is None:
-            raise
-        return existing, False
-    conversation.last_message_at = inbound.received_at
-    return message, True
-
-
-def find_by_provider_id(session: Session, channel: Channel, provider_message_id: str) -> Message | None:
-    return session.scalars(
-        sa.select(Message).where(
-            Message.channel == channel, Message.provider_message_id == provider_message_id
-        )
-    ).first()
-
-
 def messages_after(session: Session, conversation_id: int, after_id: int) -> list[MessageView]:
     """The conversation's messages after `after_id`, oldest first, as plain rows (no ORM objects: the
     web chat reads these on every post). Pending ORM changes are flushed first, as a query would."""
@@ -124,12 +85,14 @@ class MessageView:
 def store_inbound_row(
     session: Session, conversation_id: int, inbound: Inbound, status: MessageStatus, *, touch: bool = True
 ) -> tuple[int, bool]:
-    """do_store_inbound in one statement and without ORM objects, for the provider webhooks: returns
-    (message id, newly stored). `INSERT ... ON CONFLICT (channel, provider_message_id) DO NOTHING
-    RETURNING id` (PostgreSQL and SQLite alike) answers no row for a copy stored before, or by a
-    concurrent delivery that committed while we waited on its row. Only a new message moves the
-    conversation's last_message_at (`touch=False`: the caller has just created the conversation with
-    last_message_at = inbound.received_at). The statements are built once (see _inbound_statements)."""
+    """Store the inbound once per (channel, provider message id), for every channel, in one statement
+    and without ORM objects: returns (message id, newly stored).
+
+    `INSERT ... ON CONFLICT (channel, provider_message_id) DO NOTHING RETURNING id` (PostgreSQL and
+    SQLite alike) answers no row for a copy stored before, or by a concurrent delivery that committed
+    while we waited on its row. Only a new message moves the conversation's last_message_at
+    (`touch=False`: the caller has just created the conversation with last_message_at =
+    inbound.received_at). The statements are built once (see _inbound_statements)."""
     connection = session.connection()
     insert, update, find = _inbound_statements(connection.dialect.name)
     new_id = connection.execute(

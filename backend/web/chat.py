@@ -16,10 +16,10 @@ from backend.db import session_scope
 from backend.i18n import negotiate
 from backend.jobs import enqueue, runs_inline
 from backend.links import LinkExpired, LinkInvalid, LinkKind, make_url, read_short, read_token
-from backend.models import Conversation, Direction, Patient
+from backend.models import Conversation, Direction, MessageStatus, Patient
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
-from backend.services.conversations import do_store_inbound, get_or_create_conversation, messages_after
+from backend.services.conversations import get_or_create_conversation, messages_after, store_inbound_row
 from backend.settings import Settings, get_settings
 from backend.turns import InlineTurnFailed, run_turn, run_turn_in
 from backend.web.deps import SessionDep, SettingsDep, templates
@@ -93,9 +93,8 @@ def chat_page(token: str, request: Request, db: SessionDep, settings: SettingsDe
     except _Refusal as refusal:
         return _refusal_page(request, settings, refusal)
     conversation = _conversation(db, patient)
-    _, is_new = do_store_inbound(
-        db, conversation, webchat.conversation_started(patient.id, conversation.id, utcnow())
-    )
+    started = webchat.conversation_started(patient.id, conversation.id, utcnow())
+    _, is_new = store_inbound_row(db, conversation.id, started, MessageStatus.RECEIVED)
     db.commit()
     if is_new:
         enqueue(run_turn, conversation.id)
@@ -173,7 +172,7 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
         # Inline, lock before storing, so messages of one conversation are numbered and handled in the
         # order their turns run; then one transaction stores the inbound and the turn's replies.
         conversation = _conversation(db, patient, lock=inline)
-        _, is_new = do_store_inbound(db, conversation, inbound)
+        _, is_new = store_inbound_row(db, conversation.id, inbound, MessageStatus.RECEIVED)
         queued: list[int] = []
         if inline and is_new:
             try:
@@ -182,7 +181,7 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
                 # the failed turn took the stored inbound with it: store it alone for the retry sweep
                 db.rollback()
                 conversation = _conversation(db, patient)
-                do_store_inbound(db, conversation, inbound)
+                store_inbound_row(db, conversation.id, inbound, MessageStatus.RECEIVED)
         wants_json = _wants_json(request)
         items = _items(db, conversation.id, after) if wants_json else []  # read in this transaction
         conversation_id = conversation.id

@@ -27,7 +27,7 @@ from backend.models import (
     TaskKind,
 )
 from backend.models.base import utcnow
-from backend.services.conversations import do_store_inbound
+from backend.services.conversations import store_inbound_row
 from backend.settings import get_settings
 from backend.turns import run_turn
 from backend.web.app import create_app
@@ -187,7 +187,7 @@ def test_a_message_stored_while_another_is_being_stored_waits_and_is_handled_aft
             received_at=utcnow(),
             max_bytes=4096,
         )
-        do_store_inbound(session, conversation, inbound)  # inserted, not committed
+        store_inbound_row(session, conversation.id, inbound, MessageStatus.RECEIVED)  # not committed
         sender.start()
         sender.join(timeout=1.5)
         assert sender.is_alive()  # its turn waits for the earlier message's transaction

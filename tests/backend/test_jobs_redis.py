@@ -86,7 +86,7 @@ def test_turns_wait_in_redis_until_a_worker_runs_them(queue_name: str, db: Sessi
 
 
 def test_sweep_requeues_messages_whose_turn_never_ran(queue_name: str, db: Session) -> None:
-    from backend.services.conversations import do_store_inbound, get_or_create_conversation
+    from backend.services.conversations import get_or_create_conversation, store_inbound_row
     from channels import webchat
 
     person = factories.patient(db)
@@ -101,7 +101,7 @@ def test_sweep_requeues_messages_whose_turn_never_ran(queue_name: str, db: Sessi
         received_at=utcnow() - timedelta(minutes=5),
         max_bytes=4096,
     )
-    do_store_inbound(db, conversation, stale)
+    store_inbound_row(db, conversation.id, stale, MessageStatus.RECEIVED)
     db.commit()
     assert retry_pending_turns() == 1
     assert _run_worker().returncode == 0

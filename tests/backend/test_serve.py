@@ -1,0 +1,91 @@
+"""`careloop serve --workers 2`: pre-forked workers on SO_REUSEPORT sockets, supervised by the parent."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backend.serve import reuseport_supported
+from tests.rasa_fixtures import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(not reuseport_supported(), reason="needs SO_REUSEPORT (Linux)")
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_them_all(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    database = tmp_path / "careloop.db"
+    shutil.copy(sqlite_template, database)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CARELOOP_PUBLIC_URL": base}
+    env.pop("REDIS_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait(lambda: _healthy(base), 30, "the server")
+        first = _children(proc.pid)
+        assert len(first) == 3  # two HTTP workers and, without Redis, the periodic-jobs process
+        for _ in range(20):  # a new connection each time: every worker that gets one answers it
+            assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        _wait(lambda: len(_children(proc.pid) - {victim}) == 3, 15, "a replacement process")
+        assert victim not in _children(proc.pid)
+        assert _healthy(base)
+
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 5, "the workers to end")
+        assert not _healthy(base)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)

@@ -21,10 +21,14 @@ from voice_ai.word_graph import word_graph
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"^[a-z0-9' ]+$")
-# Speech is whatever rises above this (16-bit samples) in a 20 ms frame; MARGIN_MS of quiet is kept
+# Speech is whatever rises above LOUD (16-bit samples) in a 20 ms frame; a margin of quiet is kept
 # either side. Cepstral mean normalisation then averages the speech, not the line's silence.
+# When the search ends inside a phrase (or finds none), the utterance is decoded again with more,
+# then less, quiet around it: where the audio is cut decides whether the last word's path reaches the
+# grammar's end. Measured on 798 espeak-ng utterances of 9 questionnaires' grammars: 704 right and
+# 74 wrong against 700 and 73 with one margin only (the rest nothing heard), for 10 % more CPU.
 LOUD = 200
-MARGIN_MS = 100
+MARGINS_MS = (100, 200, 40)
 DITHER_SEED = 1  # the front end is re-made (reseeded) for each utterance: the same audio, the same result
 
 
@@ -70,15 +74,15 @@ GRAMMAR_DECODERS = _Pool(grammar=True)
 LM_DECODERS = _Pool(grammar=False)
 
 
-def speech_only(pcm: bytes, rate: int) -> bytes:
-    """The stretch from the first to the last loud frame, MARGIN_MS either side (all of it if none)."""
+def speech_only(pcm: bytes, rate: int, margin_ms: int) -> bytes:
+    """The stretch from the first to the last loud frame, margin_ms either side (all of it if none)."""
     samples = array("h", pcm[: len(pcm) // 2 * 2])
     size = rate * FRAME_MS // 1000
     peaks = [max(map(abs, samples[at : at + size])) for at in range(0, len(samples) - size + 1, size)]
     loud = [i for i, peak in enumerate(peaks) if peak > LOUD]
     if not loud:
         return pcm
-    margin = MARGIN_MS // FRAME_MS
+    margin = margin_ms // FRAME_MS
     first, last = max(0, loud[0] - margin), loud[-1] + 1 + margin
     return samples[first * size : last * size].tobytes()
 
@@ -143,20 +147,21 @@ class PocketsphinxRecogniser:
         if self._pcm is None:
             raise RuntimeError("start() the recogniser with a grammar first")
         pcm, self._pcm = b"".join(self._pcm), None
-        audio = _to_asr_rate(speech_only(pcm, self.sample_rate), self.sample_rate)
         graph = word_graph(self._phrases)
         arcs = [(a, b, p, w) if w is not None else (a, b, p) for a, b, p, w in graph.arcs]
         with GRAMMAR_DECODERS.decoder() as decoder:
             decoder.add_fsg("answer", decoder.create_fsg("answer", graph.start, graph.final, arcs))
             decoder.activate_search("answer")
-            hyp = _decode(decoder, audio)
-        text = hyp.hypstr.strip() if hyp is not None else ""
-        if text not in self._phrases:
-            # Nothing, or the search ended inside a phrase (measured: "correct" decoded as "i", the
-            # start of "i did"): a partial path is not an answer.
-            return Recognition("", 0.0)
-        # hyp.prob is the posterior of the best path (as a probability in pocketsphinx 5).
-        return Recognition(text, max(0.0, min(1.0, float(hyp.prob))))
+            for margin in MARGINS_MS:
+                audio = _to_asr_rate(speech_only(pcm, self.sample_rate, margin), self.sample_rate)
+                hyp = _decode(decoder, audio)
+                text = hyp.hypstr.strip() if hyp is not None else ""
+                # Nothing, or the search ended inside a phrase (measured: "correct" decoded as "i",
+                # the start of "i did"): a partial path is not an answer.
+                if text in self._phrases:
+                    # hyp.prob is the posterior of the best path (as a probability in pocketsphinx 5).
+                    return Recognition(text, max(0.0, min(1.0, float(hyp.prob))))
+        return Recognition("", 0.0)
 
 
 class PocketsphinxTranscriber:

@@ -61,7 +61,22 @@ _VI_DAY = re.compile(r"ngay\s*(\d{1,2})")
 _EN_DAY_MONTH = re.compile(
     rf"(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:of\s+)?({_MONTH})\.?(?:,?\s*(\d{{4}}))?"
 )
-_EN_MONTH_DAY = re.compile(rf"({_MONTH})\.?\s*(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s*(\d{{4}}))?")
+_EN_MONTH_DAY = re.compile(rf"({_MONTH})\.?\s*(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s*(\d{{4}}))?")
+# Spoken days ("the first of november", "november twenty first"): ordinal words to 1st .. 31st.
+_ORDINALS_EN = {
+    word: n
+    for n, word in enumerate(
+        ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+         "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+         "eighteenth", "nineteenth", "twentieth"),
+        start=1,
+    )
+}  # fmt: skip
+_MONTH_WORD = re.compile(rf"\b(?:{_MONTH})\b")
+_EN_ORDINAL = re.compile(
+    r"\b(?:(twenty|thirty)[ -](first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)"
+    r"|(" + "|".join(_ORDINALS_EN) + r"|thirtieth))\b"
+)
 
 _ZH_WEEKDAY = re.compile(r"(下下|下|这|這|本|上上|上)?个?(?:周|星期|礼拜|禮拜)([一二三四五六日天七1-7])")
 _VI_WEEKDAY = re.compile(
@@ -212,7 +227,16 @@ def _nearest_day_of_month(day: int, today: date, months_ahead: int | None = None
     return min(candidates, key=lambda d: (abs((d - today).days), d < today), default=None)
 
 
+def _ordinal_digits(match: re.Match[str]) -> str:
+    tens, unit, alone = match.groups()
+    if alone:
+        return "30th" if alone == "thirtieth" else f"{_ORDINALS_EN[alone]}th"
+    return f"{(20 if tens == 'twenty' else 30) + _ORDINALS_EN[unit]}th"
+
+
 def _named(text: str, lang: str, today: date) -> date | None:
+    if _MONTH_WORD.search(text):  # only beside a month name: "second" alone is not a day
+        text = _EN_ORDINAL.sub(_ordinal_digits, text)
     if text in _RELATIVE_DAYS:
         return today + timedelta(days=_RELATIVE_DAYS[text])
     if found := _weekday(text, today):

@@ -58,11 +58,17 @@ class VoicePhrases:
     date_words: tuple[str, ...]
     record: str
     numbers: NumberWords
+    # Optional: whole spoken dates for recognisers that take whole phrases (pocketsphinx), e.g.
+    # "the {day} of {month}", "{count} days ago"; without them a date is the free-order date_words.
+    date_phrases: tuple[str, ...] = ()
+    date_days: tuple[str, ...] = ()  # ordinals, the 1st to the 31st
+    date_months: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], lang: str) -> VoicePhrases:
         """From a phrase table: a flat mapping of strings, word lists separated by |."""
-        names = [f.name for f in fields(cls) if f.name != "numbers"]
+        optional = ("date_phrases", "date_days", "date_months")
+        names = [f.name for f in fields(cls) if f.name not in {"numbers", *optional}]
         missing = [name for name in names if name not in raw]
         if missing:
             raise ValueError(f"voice phrases: missing {', '.join(missing)}")
@@ -77,6 +83,10 @@ class VoicePhrases:
         values: dict[str, Any] = {name: str(raw[name]) for name in names}
         for name in ("yes_words", "no_words", "date_words"):
             values[name] = words_of(raw[name])
+        for name in optional:
+            values[name] = words_of(raw[name]) if name in raw else ()
+        if values["date_phrases"] and (len(values["date_days"]) != 31 or len(values["date_months"]) != 12):
+            raise ValueError("voice phrases: date_phrases need 31 date_days and 12 date_months")
         return cls(**values, numbers=NumberWords.parse(raw))
 
 
@@ -224,13 +234,38 @@ def _numeric(item: Item, lang: str, p: VoicePhrases) -> SpokenForm:
     return SpokenForm(prompt=prompt, grammar=tuple(meanings), meanings=meanings, keypad=keypad)
 
 
+DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February 29th exists in some years
+DAYS_AGO = range(2, 31)  # "{count} days ago"
+
+
+def date_phrases(p: VoicePhrases) -> list[str]:
+    """Every whole date the phrase file's patterns make: real days of each month only."""
+    out: list[str] = []
+    for pattern in p.date_phrases:
+        if "{day}" in pattern or "{month}" in pattern:
+            out += [
+                pattern.format(day=p.date_days[day], month=name)
+                for name, days in zip(p.date_months, DAYS_IN_MONTH, strict=True)
+                for day in range(days)
+            ]
+        elif "{count}" in pattern:
+            out += [pattern.format(count=_say(n, p)) for n in DAYS_AGO]
+        else:
+            out.append(pattern)
+    return list(dict.fromkeys(phrase(text, p) for text in out))
+
+
 def _date(item: Item, lang: str, p: VoicePhrases) -> SpokenForm:
-    words = dict.fromkeys([phrase(w, p) for w in p.date_words] + [_say(n, p) for n in range(1, 32)])
+    if p.date_phrases:
+        grammar, free_order = tuple(date_phrases(p)), False
+    else:
+        words = dict.fromkeys([phrase(w, p) for w in p.date_words] + [_say(n, p) for n in range(1, 32)])
+        grammar, free_order = tuple(w for w in words if w), True
     return SpokenForm(
         prompt=_join(p, item.text[lang], _hint(item, lang), p.date),
-        grammar=tuple(w for w in words if w),
+        grammar=grammar,
         keypad=Keypad(max_digits=8, date_order=p.date_order),
-        free_order=True,
+        free_order=free_order,
     )
 
 

@@ -261,6 +261,12 @@ class CallDriver:
         # Render every prompt of the batch first, so consecutive prompts play without a gap a caller
         # would take for their turn.
         rendered = {id(a): await self._render(a.text) for a in actions if isinstance(a, s.Play)}
+        # The batch's listener opens before its prompt is sent: a caller may answer from the prompt's
+        # first byte (barge-in). Opened after it, the speech that arrived while the prompt was being
+        # sent was dropped, and the answer with it, depending on how the sends interleaved.
+        for action in actions:
+            if isinstance(action, s.Listen | s.Record):
+                self._open(action)
         for action in actions:
             match action:
                 case s.Play(barge_in=barge_in):
@@ -269,10 +275,7 @@ class CallDriver:
                     if self._last_mark is not None:
                         await self._send(Clear())
                 case s.Listen() | s.Record():
-                    self._gen += 1
-                    self._listen = action
-                    if self._ep is not None:
-                        self._ep.reset()
+                    pass  # opened above
                 case s.Hangup(outcome=outcome):
                     self._outcome = outcome
                     await self._blocking(self.hooks.act, action)
@@ -283,6 +286,12 @@ class CallDriver:
                     await self._blocking(self.hooks.act, action)
         return False
 
+    def _open(self, listen: s.Listen | s.Record) -> None:
+        self._gen += 1
+        self._listen = listen
+        if self._ep is not None:
+            self._ep.reset()
+
     async def _render(self, text: str) -> bytes:
         assert self.setup is not None
         return await self._blocking(self.synth.synthesize, text, self.setup.session.lang)
@@ -291,8 +300,11 @@ class CallDriver:
         if self._spoke_at is not None:
             self.timings.response_ms.append(1000 * (time.perf_counter() - self._spoke_at))
             self._spoke_at = None
-        for at in range(0, len(audio), CHUNK):
-            await self._send(SendMedia(audio[at : at + CHUNK]))
+        # The prompt counts as playing from its first byte (speech over it is barge-in, or ignored if
+        # it cannot be interrupted), not from the mark sent after its last.
         self._marks += 1
         self._last_mark, self._barge = f"prompt-{self._marks}", barge_in
-        await self._send(SendMark(self._last_mark))
+        mark = self._last_mark
+        for at in range(0, len(audio), CHUNK):
+            await self._send(SendMedia(audio[at : at + CHUNK]))
+        await self._send(SendMark(mark))

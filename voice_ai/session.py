@@ -157,7 +157,6 @@ class Script:
 
 
 class Phase(StrEnum):
-    GREETING = "greeting"
     IDENTITY = "identity"
     ITEM = "item"
     CONFIRM = "confirm"
@@ -194,6 +193,7 @@ class CallSession:
     _asking: _Asking | None = None
     _chosen: list[str] = field(default_factory=list)  # multiple choice: yes so far
     _remaining: list[str] = field(default_factory=list)  # multiple choice: options still to ask
+    _heard_options: list[str] = field(default_factory=list)  # multiple choice: what was heard for each
     _outcome: Outcome = Outcome.COMPLETED
 
     def _to(self, state: CallState) -> list[Action]:
@@ -209,17 +209,18 @@ class CallSession:
             case Answered(machine=True) if self.state in {CallState.QUEUED, CallState.RINGING}:
                 return [*self._to(CallState.MACHINE), Play(self.script.voicemail, barge_in=False)]
             case Answered() if self.state in {CallState.QUEUED, CallState.RINGING}:
-                self.phase = Phase.GREETING
-                return [*self._to(CallState.ANSWERED), Play(self.script.greeting, barge_in=False)]
+                # The greeting and the first question go out as one batch, played back to back: a gap
+                # after the greeting (the question rendered only once the greeting had played) is
+                # where a caller takes their turn, and answers nothing (the barge-in test's flakiness).
+                self.phase = Phase.IDENTITY
+                dob = Item("_birth_date", ItemType.DATE, {self.lang: self.script.ask_birth_date})
+                asking = _Asking(dob, spoken_form(dob, self.lang, self.phrases))
+                return [*self._to(CallState.ANSWERED), Play(self.script.greeting, barge_in=False),
+                        *self._to(CallState.IN_SURVEY), *self._ask(asking)]  # fmt: skip
             case CallEnded(status=status):
                 return self._ended(status)
             case PromptDone() if self.state is CallState.MACHINE:
                 return [*self._to(CallState.COMPLETED), Hangup(Outcome.MACHINE)]
-            case PromptDone() if self.phase is Phase.GREETING:
-                self.phase = Phase.IDENTITY
-                dob = Item("_birth_date", ItemType.DATE, {self.lang: self.script.ask_birth_date})
-                asking = _Asking(dob, spoken_form(dob, self.lang, self.phrases))
-                return [*self._to(CallState.IN_SURVEY), *self._ask(asking)]
             case PromptDone() if self.phase is Phase.GOODBYE:
                 return [*self._to(CallState.COMPLETED), Hangup(self._outcome)]
             case PromptDone() | SpeechStarted() if self._asking is None:
@@ -265,7 +266,7 @@ class CallSession:
             return [Play(self.script.goodbye, barge_in=False)]
         form = spoken_form(item, self.lang, self.phrases)
         if item.type is ItemType.MULTIPLE_CHOICE:
-            self._chosen, self._remaining = [], [o.code for o in item.options]
+            self._chosen, self._remaining, self._heard_options = [], [o.code for o in item.options], []
             return [Play(form.prompt, barge_in=False), *self._next_option(item, form)]
         if item.type is ItemType.MULTI_BLANK:
             form = next(iter(form.per_blank.values()))  # blanks are recorded as one answer, for now
@@ -273,7 +274,10 @@ class CallSession:
 
     def _next_option(self, item: Item, form: SpokenForm) -> list[Action]:
         if not self._remaining:
-            return self._save(item, self._chosen, "speech", "", None) if self._chosen else self._skip(item)
+            if not self._chosen:
+                return self._skip(item)
+            # the transcript is each option's yes or no as heard (or keyed), in the order asked
+            return self._save(item, self._chosen, "speech", ", ".join(self._heard_options), None)
         code = self._remaining.pop(0)
         return self._ask(_Asking(item, form.per_option[code], option=code))
 
@@ -325,6 +329,7 @@ class CallSession:
                 return self._failed(asking, None)
             if said == "yes":
                 self._chosen.append(asking.option)
+            self._heard_options.append(heard)
             return self._next_option(item, spoken_form(item, self.lang, self.phrases))
         is_payload = via == "keypad" or said != heard or asking.form.recorded
         result = accept(item, heard if not is_payload else "", self.lang, today=self.today,

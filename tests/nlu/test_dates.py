@@ -130,6 +130,13 @@ def test_vietnamese(text: str, expected: date) -> None:
         ("in 1 month", date(2026, 4, 11)),
         ("2 months ago", date(2026, 1, 11)),
         ("Thursday, 3 December 2026", date(2026, 12, 3)),
+        # as a recogniser spells them: ordinal words beside a month name
+        ("the first of march", date(2026, 3, 1)),
+        ("march the twenty first", date(2026, 3, 21)),
+        ("april thirtieth", date(2026, 4, 30)),
+        ("the thirty first of january", date(2026, 1, 31)),
+        ("three days ago", date(2026, 3, 8)),
+        ("the day before yesterday", date(2026, 3, 9)),
     ],
 )
 def test_english(text: str, expected: date) -> None:
@@ -183,6 +190,11 @@ def test_english_numeric_dates_are_refused_when_day_and_month_could_swap(
 def test_a_date_without_a_year_is_the_nearest_one(today: date, expected: date) -> None:
     assert parse_date("12月3日", "zh-CN", today) == expected
     assert parse_date("3 December", "en", today) == expected
+
+
+def test_spoken_ordinals_need_a_month_and_a_real_day() -> None:
+    assert parse_date("the second", "en", WEDNESDAY) is None
+    assert parse_date("february the thirtieth", "en", WEDNESDAY) is None
 
 
 @pytest.mark.parametrize(

@@ -207,6 +207,15 @@ def test_a_date_is_said_or_typed_as_eight_digits() -> None:
     )
 
 
+def test_english_dates_are_whole_phrases_of_real_days() -> None:
+    form = spoken_form(item(type="date"), "en", phrases())
+    assert not form.free_order and form.keypad == Keypad(max_digits=8, date_order="DMY")
+    grammar = set(form.grammar)
+    assert {"today", "yesterday", "three days ago", "thirty days ago", "the first of november"} <= grammar
+    assert {"march the twenty first", "february twenty ninth", "december thirty first"} <= grammar
+    assert not {"february thirtieth", "the thirty first of april", "one day ago"} & grammar
+
+
 def test_free_text_is_recorded_and_blanks_one_at_a_time() -> None:
     assert spoken_form(item(type="long_text"), "en", phrases()).recorded
     blanks = [{"id": "hba1c", "text": texts("HbA1c")}, {"id": "weight", "text": texts("Weight")}]

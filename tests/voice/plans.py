@@ -9,13 +9,14 @@ over the 8 kHz path (measured, see MISHEARD): the test says which, and does not 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from questionnaires.answers import Accepted, accept
 from questionnaires.channels import VoicePhrases, spoken_form
 from questionnaires.logic import next_item
 from questionnaires.model import AnswerValue, Item, ItemType, Questionnaire
+from questionnaires.spoken_numbers import spell
 from voice_ai.gateway_sim import Press, Say, Silent, Turn, say
 from voice_ai.tts import Synthesizer
 
@@ -28,6 +29,7 @@ MISHEARD = frozenset(
 )
 BAD_WORDS = frozenset({"zero", "six", "seven", "eight"})
 FREE_TEXT = "the nurses were kind"
+DAYS_AGO = 3  # a date answer: "three days ago", the same phrase whatever day the test runs
 
 
 @dataclass
@@ -96,11 +98,12 @@ def plan_for(
                 plan.skipped.append(item.id)
                 skipped.add(item.id)
             continue
-        if item.type is ItemType.DATE:  # spoken dates need a free-order grammar (not built): keypad
-            keys, value = "01112026", date(2026, 11, 1)
-            plan.turns.append(Press(keys))
-            answers[item.id] = plan.answers[item.id] = value
-            plan.spoken[item.id] = f"keys {keys}"
+        if item.type is ItemType.DATE:  # said as one of the date grammar's phrases, read by nlu.dates
+            said = f"{spell(DAYS_AGO, phrases.numbers)} days ago"
+            assert said in form.grammar, f"{item.id}: {said!r} is not in the date grammar"
+            plan.turns.append(say(synth, said))
+            answers[item.id] = plan.answers[item.id] = today - timedelta(days=DAYS_AGO)
+            plan.spoken[item.id] = said
             continue
         picked = _pick(item, form, known, n)
         if picked is None:

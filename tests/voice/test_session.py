@@ -43,8 +43,9 @@ SCRIPT = Script(
 DOB = date(1950, 3, 5)
 
 
-def session() -> CallSession:
-    q = parse_questionnaire(yaml.safe_load((ROOT / "content/questionnaires/nps.yaml").read_text()))
+def session(questionnaire: str = "nps") -> CallSession:
+    path = ROOT / f"content/questionnaires/{questionnaire}.yaml"
+    q = parse_questionnaire(yaml.safe_load(path.read_text()))
     raw = yaml.safe_load((ROOT / "content/questionnaires/voice/en.yaml").read_text())
     phrases = VoicePhrases.parse(raw, "en")
     messages = {"en": yaml.safe_load((ROOT / "content/questionnaires/messages/en.yaml").read_text())}
@@ -79,9 +80,13 @@ def test_machine_gets_a_voicemail_then_a_hangup() -> None:
 def test_identity_by_keypad_then_every_item_by_speech_then_goodbye() -> None:
     s = session()
     s.handle(Ringing())
-    assert s.handle(Answered())[-1] == Play(SCRIPT.greeting, barge_in=False)
-    acts = s.handle(PromptDone())
-    assert s.state is CallState.IN_SURVEY and isinstance(acts[-1], Listen) and "march" in acts[-1].grammar
+    acts = s.handle(Answered())  # the greeting and the birth date question back to back, no gap
+    plays = [a for a in acts if isinstance(a, Play)]
+    assert plays[0] == Play(SCRIPT.greeting, barge_in=False)
+    assert plays[1].text.startswith(SCRIPT.ask_birth_date)
+    assert s.state is CallState.IN_SURVEY and isinstance(acts[-1], Listen)
+    assert "the fifth of march" in acts[-1].grammar
+    assert s.handle(PromptDone()) == []  # the listener is already open
     acts = [a for k in "05031950" for a in s.handle(Key(k))]
     assert isinstance(acts[-1], Listen)  # the first question
     answered = []
@@ -153,3 +158,17 @@ def test_hang_up_mid_survey_keeps_answers_and_fails_the_call() -> None:
     s.handle(Heard("eight", 0.9))
     s.handle(CallEnded(CallState.COMPLETED))
     assert s.state is CallState.FAILED and s.answers == {"recommend": 8}
+
+
+def test_multiple_choice_is_asked_option_by_option_and_its_transcript_says_what_was_heard() -> None:
+    s = session("hypertension_follow_up")
+    into_survey(s)
+    s.handle(Heard("no", 0.9))  # measured at home: no, so no readings are asked
+    s.handle(Heard("two", 0.9))  # medication: key 2's word
+    assert s.answers == {"measured": "no", "medication": "sometimes_missed"}
+    acts = []
+    for said in ("no", "yes", "no", "no", "no", "no", "no", "yes", "no"):  # one per symptom, in order
+        acts = s.handle(Heard(said, 0.9))
+    saved = next(a for a in acts if isinstance(a, SaveAnswer))
+    assert saved.item_id == "symptoms" and saved.value == ["headache", "one_sided_weakness"]
+    assert saved.transcript == "no, yes, no, no, no, no, no, yes, no" and saved.via == "speech"

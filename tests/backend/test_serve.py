@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +14,7 @@ import pytest
 
 from backend.serve import reuseport_supported
 from tests.rasa_fixtures import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.serve_process import healthy, start_serve
 
 pytestmark = pytest.mark.skipif(not reuseport_supported(), reason="needs SO_REUSEPORT (Linux)")
 
@@ -43,13 +40,6 @@ def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_them_all(
     tmp_path: Path, sqlite_template: Path
 ) -> None:
@@ -59,16 +49,8 @@ def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_them_all(
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CARELOOP_PUBLIC_URL": base}
     env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_serve(env, port, "--workers", "2")
     try:
-        _wait(lambda: _healthy(base), 30, "the server")
         first = _children(proc.pid)
         assert len(first) == 3  # two HTTP workers and, without Redis, the periodic-jobs process
         for _ in range(20):  # a new connection each time: every worker that gets one answers it
@@ -78,13 +60,13 @@ def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_them_all(
         os.kill(victim, signal.SIGKILL)
         _wait(lambda: len(_children(proc.pid) - {victim}) == 3, 15, "a replacement process")
         assert victim not in _children(proc.pid)
-        assert _healthy(base)
+        assert healthy(base)
 
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
         _wait(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 5, "the workers to end")
-        assert not _healthy(base)
+        assert not healthy(base)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -156,7 +156,10 @@ def _handle_one(
     session: Session, conversation: Conversation, message: _Pending, queued: list[int], language: str | None
 ) -> None:
     if conversation.owner is ConversationOwner.STAFF:
-        return  # staff own it now; their inbox shows the message
+        # staff own it now; their inbox shows the message, ordered by its arrival (a no-op when the
+        # store already moved last_message_at: the session writes only changed values)
+        conversation.last_message_at = message.created_at
+        return
     settings = get_settings()
     lang = pick_language(language or settings.default_language)
     flow_id = conversation.flow_id or DEFAULT_FLOW

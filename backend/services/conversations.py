@@ -55,6 +55,11 @@ _LATEST = (
 )
 _LATEST_LOCKED = _turn_lock(_LATEST)
 _BY_ID_LOCKED = _turn_lock(sa.select(Conversation).where(Conversation.id == sa.bindparam("id")))
+_MESSAGES_AFTER = (
+    sa.select(Message.id, Message.direction, Message.text, Message.parts, Message.provider_message_id)
+    .where(Message.conversation_id == sa.bindparam("conversation"), Message.id > sa.bindparam("after"))
+    .order_by(Message.id)
+)
 
 
 def messages_after(session: Session, conversation_id: int, after_id: int) -> list[MessageView]:
@@ -63,14 +68,6 @@ def messages_after(session: Session, conversation_id: int, after_id: int) -> lis
     session.flush()
     rows = session.connection().execute(_MESSAGES_AFTER, {"conversation": conversation_id, "after": after_id})
     return [MessageView(*row) for row in rows]
-
-
-# Built once: building and cache-keying a statement per call costs about as much as running it.
-_MESSAGES_AFTER = (
-    sa.select(Message.id, Message.direction, Message.text, Message.parts, Message.provider_message_id)
-    .where(Message.conversation_id == sa.bindparam("conversation"), Message.id > sa.bindparam("after"))
-    .order_by(Message.id)
-)
 
 
 @dataclass(frozen=True)

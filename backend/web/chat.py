@@ -172,7 +172,8 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
         # Inline, lock before storing, so messages of one conversation are numbered and handled in the
         # order their turns run; then one transaction stores the inbound and the turn's replies.
         conversation = _conversation(db, patient, lock=inline)
-        _, is_new = store_inbound_row(db, conversation.id, inbound, MessageStatus.RECEIVED)
+        # inline, the turn moves last_message_at in its own UPDATE of the conversation (not twice)
+        _, is_new = store_inbound_row(db, conversation.id, inbound, MessageStatus.RECEIVED, touch=not inline)
         queued: list[int] = []
         if inline and is_new:
             try:

@@ -237,3 +237,27 @@ def test_a_turn_that_fails_keeps_the_message_for_the_retry_sweep(client: TestCli
     db.expire_all()
     assert db.get(Message, stored.id).status is MessageStatus.PROCESSED  # type: ignore[union-attr]
     assert _count(db, Message) > replies_before
+
+
+def test_each_message_moves_the_conversations_last_message_time_bot_or_staff_owned(
+    client: TestClient, db: Session
+) -> None:
+    _, token = _link(db)
+    client.get(f"/c/{token}")
+    conversation = db.scalars(sa.select(Conversation)).one()
+    opened_at = conversation.last_message_at
+    assert opened_at is not None
+    assert _post(client, token, text="hello?", client_id="client-last-1").status_code == 200
+    db.expire_all()
+    first = db.scalars(sa.select(Message).where(Message.text == "hello?")).one()
+    after_bot = db.get(Conversation, conversation.id)
+    assert after_bot is not None and after_bot.last_message_at is not None
+    assert after_bot.last_message_at >= first.created_at > opened_at  # the turn's own time, at or after it
+    after_bot.owner = ConversationOwner.STAFF  # staff took it over: the bot stays quiet
+    db.commit()
+    assert _post(client, token, text="anyone there?", client_id="client-last-2").status_code == 200
+    db.expire_all()
+    second = db.scalars(sa.select(Message).where(Message.text == "anyone there?")).one()
+    staff_owned = db.get(Conversation, conversation.id)
+    assert staff_owned is not None
+    assert staff_owned.last_message_at == second.created_at  # the inbox orders it by this arrival

@@ -1,15 +1,30 @@
-"""`careloop serve` in a subprocess for tests that need the real server (browser tests, worker tests)."""
+"""`careloop serve` in a subprocess for tests that need the real server (browser tests, worker tests).
+
+The server's output is read all the time by a thread: an unread pipe fills (64 KiB) and then blocks
+the server on its next log line. The last lines are kept, to be shown when a test fails."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+_KEPT_LINES = 400
+
+
+class ServeProcess(subprocess.Popen[str]):
+    """The server process, with the tail of what it printed."""
+
+    output_lines: deque[str]
+
+    def output(self) -> str:
+        return "".join(self.output_lines)
 
 
 def healthy(base: str) -> bool:
@@ -19,9 +34,15 @@ def healthy(base: str) -> bool:
         return False
 
 
-def start_serve(env: dict[str, str], port: int, *args: str) -> subprocess.Popen[str]:
+def _drain(proc: ServeProcess) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        proc.output_lines.append(line)
+
+
+def start_serve(env: dict[str, str], port: int, *args: str) -> ServeProcess:
     """Start the server on 127.0.0.1:`port` and wait (up to 30 s) until /healthz answers."""
-    proc = subprocess.Popen(
+    proc = ServeProcess(
         [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), *args],
         cwd=ROOT,
         env=env,
@@ -29,11 +50,14 @@ def start_serve(env: dict[str, str], port: int, *args: str) -> subprocess.Popen[
         stderr=subprocess.STDOUT,
         text=True,
     )
+    proc.output_lines = deque(maxlen=_KEPT_LINES)
+    threading.Thread(target=_drain, args=(proc,), daemon=True, name=f"serve-{port}-output").start()
     deadline = time.monotonic() + 30
     while not healthy(f"http://127.0.0.1:{port}"):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            output = proc.stdout.read() if proc.stdout else ""
-            raise RuntimeError(f"server did not start: {output}")
+            proc.wait(timeout=10)
+            time.sleep(0.2)  # the reader thread takes the last lines
+            raise RuntimeError(f"server did not start: {proc.output()}")
         time.sleep(0.2)
     return proc

@@ -20,6 +20,10 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates")) 
 
 
 def get_db() -> Iterator[Session]:
+    """The request's session, committed when the endpoint returns. SessionDep runs this exit with
+    scope="function": before the response is sent, so a client that follows a redirect (or reads its
+    own write) finds the commit done, and a failed commit is a 500 rather than a success reply for
+    lost data. (FastAPI's default scope runs it after the response has gone.)"""
     session = session_factory()()
     try:
         yield session
@@ -31,7 +35,7 @@ def get_db() -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve_process import start_serve
+from tests.serve_process import ServeProcess, start_serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,12 +30,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_SERVER = pytest.StashKey[ServeProcess]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failed browser test shows the tail of the server's output beside the browser's error."""
+    report = yield
+    server = item.stash.get(_SERVER, None)
+    if report.when == "call" and report.failed and server is not None:
+        report.sections.append(("server output", server.output() or "(nothing)"))
+    return report
+
+
 @pytest.fixture
-def live_server(database_url: str) -> Iterator[str]:
+def live_server(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": database_url, "CARELOOP_PUBLIC_URL": base}
     proc = start_serve(env, port)
+    request.node.stash[_SERVER] = proc
     try:
         yield base
     finally:

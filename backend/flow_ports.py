@@ -19,8 +19,9 @@ from backend.content import load_answer_messages
 from backend.followup.catalog import definition_of, latest_version
 from backend.models import ChannelPreference, Conversation, Department, Patient, QuestionnaireVersion
 from backend.models.base import utcnow
+from backend.models.binding import BindMethod
 from backend.services import audit
-from backend.services.binding import Throttled, do_identify
+from backend.services.binding import BindRefused, Throttled, do_bind_wechat, do_identify
 from backend.services.consents import current_consents
 from bots.catalog import Catalog
 from bots.domain import Channel, ConsentPurpose
@@ -149,7 +150,23 @@ class DatabasePorts:
                 self.session, "conversation.identify_refused", subject=("conversation", conversation.id)
             )
             return ActionResult("refused", FORGET_IDENTIFIERS)
-        if conversation.patient_id is None:
+        identified = conversation.patient_id is None
+        if conversation.reply_to and patient.wechat_openid_bidx is None:
+            # A WeChat follower identified in chat: bind the openid as the bind page does (adopting the
+            # follower's conversations, with their consent answers, and scanned departments).
+            try:
+                do_bind_wechat(
+                    self.session,
+                    patient_id=patient.id,
+                    openid=conversation.reply_to,
+                    method=BindMethod.BIRTH_DATE,
+                )
+            except BindRefused:
+                audit.record(
+                    self.session, "conversation.identify_refused", subject=("conversation", conversation.id)
+                )
+                return ActionResult("refused", FORGET_IDENTIFIERS)
+        if identified:
             conversation.patient_id = patient.id
             audit.record(
                 self.session,

@@ -191,8 +191,11 @@ def _handle_one(
         _apply(session, conversation, message, effect)
     # Rows nothing reads back in this turn go straight to the connection (no ORM objects to build and flush).
     replies = []
+    # through the outbox: a patient's external channels, and a WeChat follower not yet linked
+    linked = conversation.patient_id is not None
+    outbox = conversation.channel in EXTERNAL and (linked or bool(conversation.reply_to))
     for reply in result.replies:
-        if conversation.channel in EXTERNAL and conversation.patient_id is not None:
+        if outbox:
             item = do_enqueue(
                 session, conversation=conversation, outbound=reply, kind=OutboxKind.REPLY, now=now
             )
@@ -232,7 +235,12 @@ def _handle_one(
 def _apply(session: Session, conversation: Conversation, message: _Pending, effect: Effect) -> None:
     source = f"{conversation.channel.value}:{conversation.flow_id}"
     evidence = {"message_id": message.id, "step": (conversation.state or {}).get("step")}
-    if isinstance(effect, GrantConsent) and conversation.patient_id:
+    if isinstance(effect, GrantConsent | RevokeConsent) and conversation.patient_id is None:
+        if conversation.reply_to:  # an unlinked follower: kept until registration binds the record
+            answer = {"purpose": effect.purpose.value, "granted": isinstance(effect, GrantConsent)}
+            kept = {**answer, "source": source, "evidence": evidence}
+            conversation.pending_consents = [*(conversation.pending_consents or []), kept]
+    elif isinstance(effect, GrantConsent) and conversation.patient_id:
         do_grant_consent(
             session,
             patient_id=conversation.patient_id,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
 from bots.domain import Channel
 
 if TYPE_CHECKING:
@@ -44,6 +44,11 @@ class Conversation(Base):
     patient_id: Mapped[int | None] = mapped_column(sa.ForeignKey("patients.id"))
     channel: Mapped[Channel] = mapped_column(enum_column(Channel))
     address: Mapped[str] = mapped_column(sa.String(64))  # the patient's address on the channel (blind index)
+    # A WeChat follower not yet linked to a patient: the openid itself (encrypted), so the bot can answer
+    # inside the 48-hour window and registration can bind it. Empty for patients' conversations.
+    reply_to: Mapped[str | None] = mapped_column(EncryptedText("conversation_reply_to"))
+    # consent answers such a follower gave before being linked, recorded on the patient at binding
+    pending_consents: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)
     owner: Mapped[ConversationOwner] = mapped_column(
         enum_column(ConversationOwner), default=ConversationOwner.BOT
     )

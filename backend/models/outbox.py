@@ -42,7 +42,8 @@ class OutboxItem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id"), unique=True)
-    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"))
+    # None only for a reply to a WeChat follower not yet linked to a patient (see Conversation.reply_to)
+    patient_id: Mapped[int | None] = mapped_column(sa.ForeignKey("patients.id"))
     channel: Mapped[Channel] = mapped_column(enum_column(Channel))
     kind: Mapped[OutboxKind] = mapped_column(enum_column(OutboxKind))
     purpose: Mapped[ConsentPurpose] = mapped_column(enum_column(ConsentPurpose))

@@ -50,7 +50,7 @@ class Facts:
 
 def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> Facts:
     items = list(items)
-    patient_ids = sorted({item.patient_id for item in items})
+    patient_ids = sorted({item.patient_id for item in items if item.patient_id is not None})
     facts = Facts()
     if not patient_ids:
         return facts
@@ -68,7 +68,7 @@ def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> 
         ):
             if placed_at is not None:
                 facts.sent[(patient_id, Channel.VOICE)].append(placed_at)
-    for patient_id, channel, sent_at in session.execute(
+    for recipient_id, channel, sent_at in session.execute(
         sa.select(OutboxItem.patient_id, OutboxItem.channel, OutboxItem.sent_at).where(
             OutboxItem.patient_id.in_(patient_ids),
             OutboxItem.kind == OutboxKind.OUTREACH,
@@ -76,8 +76,8 @@ def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> 
             OutboxItem.sent_at > now - timedelta(days=1),
         )
     ):
-        if sent_at is not None:
-            facts.sent[(patient_id, channel)].append(sent_at)
+        if sent_at is not None and recipient_id is not None:
+            facts.sent[(recipient_id, channel)].append(sent_at)
     return facts
 
 
@@ -109,4 +109,15 @@ def judge(item: OutboxItem, patient: Patient, facts: Facts, now: datetime) -> Ve
     if len(recent) >= cap:
         return Verdict(Action.DEFER, "frequency_cap", recent[len(recent) - cap] + timedelta(days=1))
     facts.sent[(patient.id, item.channel)].append(now)
+    return GO
+
+
+def judge_unlinked(item: OutboxItem, window_open: bool) -> Verdict:
+    """An item with no patient: only the bot's reply to a WeChat follower not yet linked, inside the
+    48-hour window of the follower's own message. There is no consent on record to check: the follower
+    started the exchange, and nothing but replies to it may go."""
+    if item.kind is not OutboxKind.REPLY or item.channel is not Channel.WECHAT:
+        return Verdict(Action.SUPPRESS, "unknown_patient")
+    if not window_open:
+        return Verdict(Action.SUPPRESS, "window_closed")
     return GO

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
-from backend.models import Message, OutboxItem, Patient
+from backend.models import Conversation, Message, OutboxItem, Patient
 from backend.settings import Settings, get_settings
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
@@ -192,6 +192,21 @@ def delivery_for(session: Session, item: OutboxItem, patient: Patient, now: date
         lang=lang,
         window_open=window_open(session, patient.id, item.channel, now),
         template=template_for(item, lang, settings),
+        status_callback=_status_callback(item.channel, settings),
+    )
+
+
+def delivery_to_follower(session: Session, item: OutboxItem, conversation: Conversation) -> Delivery:
+    """A reply to a WeChat follower not linked to a patient, at the conversation's kept openid."""
+    settings = get_settings()
+    message = session.get(Message, item.message_id)
+    assert message is not None and conversation.reply_to
+    return Delivery(
+        reference=str(item.id),
+        to=conversation.reply_to,
+        outbound=Outbound.from_json(message.parts or []),
+        lang=pick_language((conversation.state or {}).get("lang")),
+        window_open=True,  # judged before: a reply outside the window is not sent at all
         status_callback=_status_callback(item.channel, settings),
     )
 

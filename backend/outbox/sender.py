@@ -13,7 +13,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -31,8 +31,8 @@ from backend.models import (
     Patient,
 )
 from backend.models.base import utcnow
-from backend.outbox.gates import Action, Verdict, judge, load_facts
-from backend.outbox.providers import ChannelNotConfigured, delivery_for, sender_for
+from backend.outbox.gates import Action, Facts, Verdict, judge, judge_unlinked, load_facts
+from backend.outbox.providers import ChannelNotConfigured, delivery_for, delivery_to_follower, sender_for
 from backend.services import audit
 from backend.services.consents import do_revoke_consent
 from backend.settings import get_settings
@@ -81,10 +81,12 @@ class _Loaded:
     items: list[OutboxItem]
     messages: dict[int, Message]
     patients: dict[int, Patient]
+    followers: dict[int, Conversation] = field(default_factory=dict)  # unlinked items' conversations
 
 
 def _load(session: Session, item_ids: Sequence[int], *, lock: bool, patients: bool = True) -> _Loaded:
-    """The items, their messages and (with `patients`) their patients in three queries."""
+    """The items, their messages and (with `patients`) their patients in three queries; a fourth for
+    the conversations of replies to unlinked WeChat followers, when the chunk has any."""
     query = sa.select(OutboxItem).where(OutboxItem.id.in_(item_ids)).order_by(OutboxItem.id)
     items = list(session.scalars(query.with_for_update(skip_locked=True) if lock else query))
     loaded = _Loaded(items, {}, {})
@@ -92,9 +94,32 @@ def _load(session: Session, item_ids: Sequence[int], *, lock: bool, patients: bo
         query_messages = sa.select(Message).where(Message.id.in_([i.message_id for i in items]))
         loaded.messages = {m.id: m for m in session.scalars(query_messages)}
         if patients:
-            query_patients = sa.select(Patient).where(Patient.id.in_({i.patient_id for i in items}))
-            loaded.patients = {p.id: p for p in session.scalars(query_patients)}
+            ids = {i.patient_id for i in items if i.patient_id is not None}
+            if ids:
+                query_patients = sa.select(Patient).where(Patient.id.in_(ids))
+                loaded.patients = {p.id: p for p in session.scalars(query_patients)}
+            unlinked = {loaded.messages[i.message_id].conversation_id for i in items if i.patient_id is None}
+            if unlinked:
+                query_followers = sa.select(Conversation).where(Conversation.id.in_(unlinked))
+                loaded.followers = {c.id: c for c in session.scalars(query_followers)}
     return loaded
+
+
+def _verdict(session: Session, loaded: _Loaded, item: OutboxItem, facts: Facts, now: datetime) -> Verdict:
+    if item.patient_id is not None:
+        patient = loaded.patients.get(item.patient_id)
+        return judge(item, patient, facts, now) if patient else Verdict(Action.SUPPRESS, "unknown_patient")
+    follower = loaded.followers.get(loaded.messages[item.message_id].conversation_id)
+    if follower is None or not follower.reply_to:
+        return Verdict(Action.SUPPRESS, "unknown_patient")
+    return judge_unlinked(item, conversation_window_open(session, follower.id, item.channel, now))
+
+
+def _delivery(session: Session, loaded: _Loaded, item: OutboxItem, now: datetime) -> Delivery:
+    if item.patient_id is not None:
+        return delivery_for(session, item, loaded.patients[item.patient_id], now)
+    follower = loaded.followers[loaded.messages[item.message_id].conversation_id]
+    return delivery_to_follower(session, item, follower)
 
 
 def _due(item: OutboxItem, now: datetime) -> bool:
@@ -117,10 +142,7 @@ def _claim(
         facts = load_facts(session, items, now)
         for item in items:
             message = loaded.messages.get(item.message_id)
-            patient = loaded.patients.get(item.patient_id)
-            verdict = (
-                judge(item, patient, facts, now) if patient else Verdict(Action.SUPPRESS, "unknown_patient")
-            )
+            verdict = _verdict(session, loaded, item, facts, now)
             if verdict.action is Action.SUPPRESS:
                 _set_status(item, message, OutboxStatus.SUPPRESSED, verdict.reason)
                 outcomes[item.id] = f"suppressed:{verdict.reason}"
@@ -134,8 +156,7 @@ def _claim(
                 )
                 outcomes[item.id] = f"deferred:{verdict.reason}"
             else:
-                assert patient is not None
-                claimed[item.id] = (delivery_for(session, item, patient, now), item.channel)
+                claimed[item.id] = (_delivery(session, loaded, item, now), item.channel)
                 item.status, item.lease_until = OutboxStatus.SENDING, now + LEASE
                 item.attempts += 1
     return claimed, outcomes
@@ -196,9 +217,9 @@ def _record(
             message.provider_message_id = item.provider_message_id
         return "sent"
     item.last_error = f"{result.code or ''} {result.reason}".strip()[:300]
-    if result.invalid_address:
+    if result.invalid_address and item.patient_id is not None:
         do_mark_contact_invalid(session, item.patient_id, item.channel, reason=result.code or "invalid")
-    if result.code == UNSUBSCRIBED_AT_PROVIDER:
+    if result.code == UNSUBSCRIBED_AT_PROVIDER and item.patient_id is not None:
         do_record_provider_opt_out(session, item.patient_id, item.channel)
     if result.permanent:
         reason = "window_closed" if result.window_closed else "rejected"
@@ -259,7 +280,7 @@ def do_record_status(
         if item.status in (OutboxStatus.SENT, OutboxStatus.SENDING):
             item.last_error = (update.error_code or "undelivered")[:300]
             _set_status(item, session.get(Message, item.message_id), OutboxStatus.FAILED, "undelivered")
-        if update.invalid_address:
+        if update.invalid_address and item.patient_id is not None:
             do_mark_contact_invalid(session, item.patient_id, channel, reason=update.error_code or "invalid")
     elif item.status in order and order.index(new) > order.index(item.status):
         _set_status(item, session.get(Message, item.message_id), new, None)
@@ -309,18 +330,26 @@ def drain_outbox(now: datetime | None = None, limit: int = 2000) -> Counter[str]
     return outcomes
 
 
+_WINDOW_HOURS = {Channel.WECHAT: 48, Channel.WHATSAPP: 24}
+
+
 def window_open(session: Session, patient_id: int, channel: Channel, now: datetime) -> bool:
     """The provider's free-form window: WeChat 48 h, WhatsApp 24 h after the patient's last message."""
-    hours = {Channel.WECHAT: 48, Channel.WHATSAPP: 24}.get(channel)
+    return _window_open(session, Conversation.patient_id == patient_id, channel, now)
+
+
+def conversation_window_open(session: Session, conversation_id: int, channel: Channel, now: datetime) -> bool:
+    """The same window, after the last message in one conversation (an unlinked follower's)."""
+    return _window_open(session, Conversation.id == conversation_id, channel, now)
+
+
+def _window_open(session: Session, which: sa.ColumnElement[bool], channel: Channel, now: datetime) -> bool:
+    hours = _WINDOW_HOURS.get(channel)
     if hours is None:
         return True
     last = session.scalar(
         sa.select(sa.func.max(Message.created_at))
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Conversation.patient_id == patient_id,
-            Message.channel == channel,
-            Message.direction == Direction.INBOUND,
-        )
+        .where(which, Message.channel == channel, Message.direction == Direction.INBOUND)
     )
     return last is not None and last > now - timedelta(hours=hours)

@@ -39,6 +39,7 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
 from backend.services import audit
+from backend.services.consents import do_record_pending_consents
 from backend.services.conversations import get_or_create_conversation
 from backend.services.patients import find_patient
 from backend.settings import get_settings
@@ -256,15 +257,17 @@ def do_bind_wechat(
             raise PatientBoundElsewhere("the patient is bound to another openid")
         patient.wechat_openid = openid
         session.flush()  # the unique index settles a race with another bind of the same openid
-        session.execute(
-            sa.update(Conversation)
-            .where(
+        anonymous = session.scalars(
+            sa.select(Conversation).where(
                 Conversation.channel == Channel.WECHAT,
                 Conversation.patient_id.is_(None),
                 Conversation.address == bidx,
             )
-            .values(patient_id=patient.id)
         )
+        for conversation in anonymous:
+            conversation.patient_id = patient.id
+            conversation.reply_to = None  # the patient's own openid serves from now on
+            do_record_pending_consents(session, conversation)
         audit.record(
             session,
             "wechat.bound",

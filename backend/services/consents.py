@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models import ConsentEvent
+from backend.models import ConsentEvent, Conversation
 from backend.services import audit
 from bots.domain import Channel, ConsentPurpose
 
@@ -119,3 +119,20 @@ def has_consent(session: Session, patient_id: int, purpose: ConsentPurpose, chan
         .limit(1)
     ).first()
     return consent_allows(purpose, latest)
+
+
+def do_record_pending_consents(session: Session, conversation: Conversation) -> None:
+    """Consent answers a WeChat follower gave before the conversation was linked, recorded on its patient
+    in the order given: a follower who declined care messages before registering is not messaged after."""
+    assert conversation.patient_id is not None
+    for answer in conversation.pending_consents or []:
+        record = do_grant_consent if answer["granted"] else do_revoke_consent
+        record(
+            session,
+            patient_id=conversation.patient_id,
+            purpose=ConsentPurpose(answer["purpose"]),
+            channel=conversation.channel,
+            source=str(answer["source"]),
+            evidence={**answer["evidence"], "given_before_linking": True},
+        )
+    conversation.pending_consents = None

@@ -56,9 +56,24 @@ def _new_conversation(session: Session, inbound: Inbound, address: str, patient_
         "patient_id": patient_id,
         "channel": inbound.channel,
         "address": address,
+        "reply_to": _reply_to(inbound, patient_id),
         "last_message_at": inbound.received_at,
     }
     return int(session.connection().execute(insert, params).scalar_one())
+
+
+def _reply_to(inbound: Inbound, patient_id: int | None) -> str | None:
+    """The address the bot may answer an unlinked sender at: WeChat followers only (they wrote to the
+    account and WeChat allows replies for 48 hours). An unknown phone number gets no answer: SMS costs
+    the hospital money per message and a sender's number is easily forged."""
+    return inbound.sender if inbound.channel is Channel.WECHAT and patient_id is None else None
+
+
+_KEEP_REPLY_TO = (
+    sa.update(Conversation)
+    .where(Conversation.id == sa.bindparam("conversation"), Conversation.reply_to.is_(None))
+    .values(reply_to=sa.bindparam("openid"))
+)
 
 
 @cache
@@ -113,6 +128,8 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
     created = conversation_id is None
     if conversation_id is None:
         conversation_id = _new_conversation(session, inbound, address, patient_id)
+    elif (reply_to := _reply_to(inbound, patient_id)) is not None:  # a follower's conversation of before 0014
+        session.connection().execute(_KEEP_REPLY_TO, {"conversation": conversation_id, "openid": reply_to})
     message_id, new = store_inbound_row(session, conversation_id, inbound, status, touch=not created)
     if not new:
         return Received(conversation_id, message_id, new=False, run_turn=False)

@@ -1,0 +1,39 @@
+"""conversations.reply_to and patient-less outbox replies: the bot answers WeChat followers not yet
+linked to a patient
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-04 19:30:00
+
+A follower who writes to the official account before being linked gets the bot's replies inside
+WeChat's 48-hour window (a customer-service message to the openid, kept encrypted on the conversation),
+so registration in chat can identify the patient and bind the openid. Consent answers the follower
+gives before that wait on the conversation and are recorded on the patient at binding.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reply_to", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("pending_consents", sa.JSON(), nullable=True))
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.alter_column("patient_id", existing_type=sa.Integer(), nullable=True)
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM outbox WHERE patient_id IS NULL")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.alter_column("patient_id", existing_type=sa.Integer(), nullable=False)
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_column("pending_consents")
+        batch_op.drop_column("reply_to")

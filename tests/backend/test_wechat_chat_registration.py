@@ -1,0 +1,175 @@
+"""A WeChat follower not yet linked to a patient: the bot answers inside the 48-hour window, and
+registration in chat (phone or MRN, and date of birth) binds the openid to the patient's record."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from backend.content import load_catalog
+from backend.models import (
+    AuditEvent,
+    ConsentEvent,
+    Conversation,
+    Message,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+    Patient,
+)
+from backend.models.base import utcnow
+from backend.outbox.enqueue import do_enqueue
+from backend.outbox.sender import send_item
+from backend.services.conversations import get_or_create_conversation
+from backend.settings import get_settings
+from bots.domain import Channel, ConsentPurpose
+from bots.messages import Outbound, Text
+from tests import factories
+from tests.backend import test_hooks
+from tests.backend.test_hooks import _wechat_query, _wechat_text
+from tests.channels.fake_twilio import FakeTwilio
+from tests.channels.fake_wechat import FakeWeChat
+
+twilio, wechat_api = test_hooks.twilio, test_hooks.wechat_api  # the fake providers' fixtures
+FOLLOWER = "o-new-follower-1"
+_ids = itertools.count(7_000_000_000_000_000_000)
+
+
+def _say(client: TestClient, text: str, openid: str = FOLLOWER) -> None:
+    now = int(time.time())
+    body = _wechat_text(openid, text, now, str(next(_ids)))
+    assert client.post("/hooks/wechat", params=_wechat_query(now), content=body).text == "success"
+
+
+def _sent_texts(fake: FakeWeChat, openid: str = FOLLOWER) -> list[str]:
+    found = []
+    for call in fake.calls("/cgi-bin/message/custom/send"):
+        if call.openid != openid:
+            continue
+        body = call.body
+        if body["msgtype"] == "text":
+            found.append(body["text"]["content"])
+        elif body["msgtype"] == "msgmenu":
+            menu = body["msgmenu"]
+            lines = [menu.get("head_content", ""), *(i["content"] for i in menu["list"])]
+            found.append("\n".join([*lines, menu.get("tail_content", "")]))
+    return found
+
+
+def _text(key: str) -> str:
+    settings = get_settings()
+    return load_catalog(settings.content_dir, settings.hospital_name).text("zh-CN", key)
+
+
+def _register(client: TestClient, phone: str, consent_answer: str) -> None:
+    """Hello, the welcome's consent question, then the menu's first option (registration) by phone."""
+    for text in ["hello", consent_answer, "menu", "1", "1", phone, "1960-05-17"]:
+        _say(client, text)
+
+
+def _follower_conversation(db: Session) -> Conversation:
+    db.expire_all()
+    [conversation] = db.scalars(sa.select(Conversation).where(Conversation.channel == Channel.WECHAT))
+    return conversation
+
+
+def test_an_unlinked_follower_is_answered_and_registering_in_chat_binds_the_openid(
+    wechat_api: FakeWeChat, client: TestClient, db: Session
+) -> None:
+    patient = factories.patient(db, phone="+8613911112222")
+    db.commit()
+    _say(client, "hello")
+    assert _sent_texts(wechat_api)[0] == _text("welcome.greeting")  # answered, at the openid
+    conversation = _follower_conversation(db)
+    assert conversation.patient_id is None and conversation.reply_to == FOLLOWER
+    assert FOLLOWER not in conversation.address  # the blind index; the openid itself only encrypted
+    raw = db.execute(sa.text("SELECT reply_to FROM conversations")).scalar_one()
+    assert FOLLOWER not in raw
+    assert {item.patient_id for item in db.scalars(sa.select(OutboxItem))} == {None}
+
+    for text in ["1", "menu", "1", "1", "13911112222", "1960-05-17"]:  # consent yes, then registration
+        _say(client, text)
+    assert _sent_texts(wechat_api)[-2] == _text("reg.bound")
+    db.expire_all()
+    bound = db.get(Patient, patient.id)
+    assert bound is not None and bound.wechat_openid == FOLLOWER
+    conversation = _follower_conversation(db)
+    assert conversation.patient_id == patient.id
+    assert conversation.reply_to is None and conversation.pending_consents is None
+    [consent] = db.scalars(sa.select(ConsentEvent).where(ConsentEvent.patient_id == patient.id))
+    assert (consent.purpose, consent.channel, consent.granted) == (ConsentPurpose.CARE, Channel.WECHAT, True)
+    assert consent.evidence is not None and consent.evidence["given_before_linking"] is True
+    actions = list(db.scalars(sa.select(AuditEvent.action)))
+    assert "wechat.bound" in actions and "conversation.identified" in actions
+    last = db.scalars(sa.select(OutboxItem).order_by(OutboxItem.id.desc())).first()
+    assert last is not None and last.patient_id == patient.id and last.status is OutboxStatus.SENT
+
+    _say(client, "1")  # the language question, answered as the patient now
+    db.expire_all()
+    assert db.scalar(sa.select(sa.func.count()).select_from(Conversation)) == 1
+    assert db.get(Patient, patient.id).language == "zh-CN"  # type: ignore[union-attr]
+
+
+def test_a_follower_who_declined_before_registering_is_not_messaged_after_it(
+    wechat_api: FakeWeChat, client: TestClient, db: Session
+) -> None:
+    patient = factories.patient(db, phone="+8613911113333")
+    db.commit()
+    _register(client, "13911113333", consent_answer="2")  # "no, thanks" to care messages here
+    assert _text("welcome.thanks_declined") in _sent_texts(wechat_api)
+    db.expire_all()
+    assert db.get(Patient, patient.id).wechat_openid == FOLLOWER  # type: ignore[union-attr]
+    [consent] = db.scalars(sa.select(ConsentEvent).where(ConsentEvent.patient_id == patient.id))
+    assert (consent.channel, consent.granted) == (Channel.WECHAT, False)
+    # the replies after binding are the patient's now, and the patient said no on WeChat
+    assert _text("reg.bound") not in _sent_texts(wechat_api)
+    last = db.scalars(sa.select(OutboxItem).order_by(OutboxItem.id.desc())).first()
+    assert last is not None and last.patient_id == patient.id
+    assert (last.status, last.reason) == (OutboxStatus.SUPPRESSED, "no_consent")
+
+
+def test_registration_refuses_a_patient_bound_to_another_follower(
+    wechat_api: FakeWeChat, client: TestClient, db: Session
+) -> None:
+    patient = factories.patient(db, phone="+8613911114444", wechat_openid="o-the-real-patient")
+    db.commit()
+    _register(client, "13911114444", consent_answer="1")
+    assert _text("reg.refused") in _sent_texts(wechat_api)[-2:]  # then the menu again
+    db.expire_all()
+    assert db.get(Patient, patient.id).wechat_openid == "o-the-real-patient"  # type: ignore[union-attr]
+    conversation = _follower_conversation(db)
+    assert conversation.patient_id is None and conversation.reply_to == FOLLOWER
+    assert _sent_texts(wechat_api, "o-the-real-patient") == []
+
+
+def test_a_reply_to_an_unlinked_follower_after_48_hours_is_not_sent(
+    wechat_api: FakeWeChat, client: TestClient, db: Session
+) -> None:
+    _say(client, "hello")
+    conversation = _follower_conversation(db)
+    db.execute(sa.update(Message).values(created_at=utcnow() - timedelta(hours=49)))
+    late = Outbound((Text("late"),))
+    item = do_enqueue(db, conversation=conversation, outbound=late, kind=OutboxKind.REPLY)
+    db.commit()
+    sent = len(_sent_texts(wechat_api))
+    assert send_item(item.id) == "suppressed:window_closed"
+    assert len(_sent_texts(wechat_api)) == sent
+
+
+def test_only_replies_go_to_an_unlinked_follower_and_unknown_numbers_get_none(
+    twilio: FakeTwilio, wechat_api: FakeWeChat, client: TestClient, db: Session
+) -> None:
+    _say(client, "hello")
+    follower = _follower_conversation(db)
+    with pytest.raises(ValueError, match="no known patient"):
+        do_enqueue(db, conversation=follower, outbound=Outbound((Text("news"),)), kind=OutboxKind.OUTREACH)
+    sms = get_or_create_conversation(db, patient_id=None, channel=Channel.SMS, address="bidx-of-a-number")
+    assert sms.reply_to is None
+    with pytest.raises(ValueError, match="no known patient"):
+        do_enqueue(db, conversation=sms, outbound=Outbound((Text("hi"),)), kind=OutboxKind.REPLY)

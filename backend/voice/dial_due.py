@@ -20,6 +20,7 @@ from backend.outbox.gates import Action
 from backend.services import audit
 from backend.services.patient_record import preflight
 from backend.settings import get_settings
+from backend.single_runner import single_runner
 from backend.voice.dialer import dial, gateway_from_settings
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel
@@ -126,9 +127,17 @@ def dial_due_calls(
     now: datetime | None = None, *, gateway: Gateway | None = None, pacer: Pacer | None = None
 ) -> Counter[str]:
     """Periodic job: each due call in its own transaction, so one failure loses nothing else. Stops when
-    the lines are full or this run's share of the rate (`DIAL_INTERVAL_SECONDS` of it) is used."""
+    the lines are full or this run's share of the rate (`DIAL_INTERVAL_SECONDS` of it) is used. One run
+    at a time across processes (a run that overlaps another does nothing): two would each count the
+    same free lines."""
+    with single_runner("voice-dialer") as mine:
+        if not mine:
+            return Counter({"another_run_dialling": 1})
+        return _dial_due_calls(now or utcnow(), gateway, pacer)
+
+
+def _dial_due_calls(now: datetime, gateway: Gateway | None, pacer: Pacer | None) -> Counter[str]:
     settings = get_settings()
-    now = now or utcnow()
     with session_scope() as session:
         free = settings.voice_max_concurrent_calls - calls_up(session, now)
         ids = due_calls(session, now) if free > 0 else []

@@ -4,7 +4,9 @@ calls that reach nobody are redialled, then the plan falls back or records loss.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -181,6 +183,35 @@ def test_the_line_limit_and_the_rate_hold_calls_back(
     _status(db, fake, first, "completed", NOW + timedelta(seconds=20), seq=3)  # a line is free again
     assert dial_due_calls(NOW + timedelta(seconds=30))["placed"] == 1
     assert len(fake.calls) == 3 and all(c.placed_at is not None for c in _calls(db))
+
+
+def test_two_dialer_runs_at_once_never_fill_more_than_the_line_limit(
+    fake: FakeTwilioVoice, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes' runs overlapping (threads here, each with its own database connection and lock
+    handle, as two processes have): one dials, the other does nothing, and the lines hold."""
+    monkeypatch.setenv("CARELOOP_VOICE_MAX_CONCURRENT_CALLS", "2")
+    monkeypatch.setenv("CARELOOP_VOICE_CALLS_PER_SECOND", "5")  # a run takes >= 0.2 s for two calls
+    get_settings.cache_clear()
+    _campaign(db, patients=4)
+    assert dispatch_due(NOW) == {"sent:voice": 4}
+    start = threading.Barrier(2)
+    outcomes: list[Counter[str]] = []
+
+    def run() -> None:
+        start.wait()
+        outcomes.append(dial_due_calls(NOW))
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(timeout=30)
+    assert sorted(o["placed"] for o in outcomes) == [0, 2]
+    assert any(o == {"another_run_dialling": 1} for o in outcomes)
+    assert len(fake.calls) == 2
+    assert sum(c.placed_at is not None for c in _calls(db)) == 2
+    assert dial_due_calls(NOW + timedelta(seconds=15)) == {"lines_full": 1}  # the lock was let go
 
 
 @pytest.mark.parametrize("reached", ["no-answer", "busy", "machine"])

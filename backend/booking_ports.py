@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.calendar_ics import calendar_url
-from backend.links import LinkKind, make_short_url
+from backend.links import LinkKind, link_for
 from backend.models import (
     Appointment,
     Clinician,
@@ -39,7 +38,6 @@ from backend.services.booking_rules import TimeOfDay
 from backend.services.schedules import free_slot_query
 from backend.settings import get_settings
 from bots.catalog import Catalog
-from bots.domain import Channel
 from bots.ports import Action, ActionResult, ChoiceSource, DynamicChoice
 
 ANY = "any"
@@ -191,12 +189,8 @@ class BookingPorts:
 
     def _done(self, appointment: Appointment, lang: str) -> dict[str, Any]:
         settings = get_settings()
-        if self.conversation.channel in (Channel.SMS, Channel.WHATSAPP):  # SMS pays per 67-character segment
-            url = make_short_url(
-                settings, LinkKind.CALENDAR, appointment.id, days=settings.calendar_link_days
-            )
-        else:
-            url = calendar_url(settings, appointment.id)
+        days, channel = settings.calendar_link_days, self.conversation.channel
+        url = link_for(settings, LinkKind.CALENDAR, appointment.id, channel, days=days)  # short on SMS
         slot = self.session.get(Slot, appointment.slot_id)
         assert slot is not None
         return {

@@ -17,6 +17,7 @@ from enum import StrEnum
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from backend.settings import Settings
+from bots.domain import Channel
 
 
 class LinkKind(StrEnum):
@@ -85,6 +86,14 @@ def make_short_url(
     # "." separates the fields: it is URL-safe and, unlike "-" and "_", not in the signature's alphabet
     body = f"{kind.value}{_b36(subject_id)}.{_b36(expires_hour)}"
     return f"{settings.public_url}/s/{body}.{_short_sig(settings, body)}"
+
+
+def link_for(settings: Settings, kind: LinkKind, subject_id: int, channel: Channel, *, days: int) -> str:
+    """The link a message on `channel` carries: short on SMS and WhatsApp (paid per 67-character
+    segment), the full signed link elsewhere."""
+    if channel in (Channel.SMS, Channel.WHATSAPP):
+        return make_short_url(settings, kind, subject_id, days=days)
+    return make_url(settings, kind, subject_id)
 
 
 def read_short(settings: Settings, code: str, *, now: float | None = None) -> tuple[LinkKind, int]:

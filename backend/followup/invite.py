@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from backend.content import load_catalog
 from backend.followup.catalog import definition_of
-from backend.links import LinkKind, make_short_url, make_url
+from backend.links import LinkKind, link_for
 from backend.models import (
     Direction,
     Message,
@@ -41,11 +41,7 @@ def do_send_form_invite(
     assert version_row is not None
     title = definition_of(version_row).title[lang]
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    url = (
-        make_short_url(settings, LinkKind.FORM, response.id, days=settings.form_link_days)
-        if channel in (Channel.SMS, Channel.WHATSAPP)
-        else make_url(settings, LinkKind.FORM, response.id)
-    )
+    url = link_for(settings, LinkKind.FORM, response.id, channel, days=settings.form_link_days)
     outbound = Outbound(
         (
             Text(catalog.text(lang, "followup.invite", title=title)),

@@ -14,10 +14,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from backend.content import load_catalog
-from backend.models import FeedbackCase, OutboxKind, Patient
+from backend.links import LinkKind, link_for
+from backend.models import CaseProgress, FeedbackCase, OutboxKind, Patient
 from backend.services.staff_message import MAX_TEXT, do_staff_message
-from backend.settings import Settings
+from backend.settings import Settings, get_settings
 from bots.domain import Channel, pick_language
+from bots.messages import Link, Outbound, Text
 
 MAX_NOTICE = MAX_TEXT
 
@@ -36,6 +38,22 @@ def default_notice(settings: Settings, case: FeedbackCase, patient: Patient | No
     return catalog.text(lang, "case.outcome_notice", summary=case.summary or "")
 
 
+def _with_rating_link(
+    case: FeedbackCase, patient: Patient | None, channel: Channel, text: str
+) -> tuple[Outbound, dict[str, str] | None]:
+    """The notice, and for a closed case the patient has not rated yet, a link to rate its handling on
+    their feedback page (short on SMS; the tap target of a WeChat template outside the window)."""
+    outbound = Outbound((Text(text.strip()),))
+    if patient is None or case.progress is not CaseProgress.CLOSED or case.satisfaction is not None:
+        return outbound, None
+    settings = get_settings()
+    url = link_for(settings, LinkKind.FEEDBACK, patient.id, channel, days=settings.feedback_link_days)
+    label = load_catalog(settings.content_dir, settings.hospital_name).text(
+        pick_language(patient.language), "case.rate_link"
+    )
+    return Outbound((*outbound.parts, Link(url, label))), {"text": f"{text.strip()} {url}", "url": url}
+
+
 def do_notify_outcome(
     session: Session,
     *,
@@ -48,11 +66,13 @@ def do_notify_outcome(
 ) -> NoticeResult:
     """Queue the notice, or keep the draft and say why not. The caller commits either way."""
     patient = session.get(Patient, case.patient_id) if case.patient_id else None
+    outbound, link_vars = _with_rating_link(case, patient, channel, text)
     sent = do_staff_message(
         session,
         patient=patient,
         channel=channel,
-        outbound=text,
+        outbound=outbound,
+        template_vars=link_vars,
         kind=OutboxKind.OUTREACH,
         staff_id=staff_id,
         action="case.notify",

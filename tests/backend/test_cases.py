@@ -5,6 +5,7 @@ filters, statistics, the Excel export and the patient's feedback page."""
 from __future__ import annotations
 
 import io
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -465,9 +466,26 @@ def test_a_notice_to_a_patient_who_opted_out_is_refused_with_the_reason_and_the_
     )
     assert done.status_code == 303
     [message] = twilio.messages
-    assert message.params["To"] == ALICE_PHONE and message.params["Body"] == "Outcome: apology."
+    assert message.params["To"] == ALICE_PHONE and message.params["Body"].startswith("Outcome: apology.")
     case = _case(db, case.id)
     assert case.notice_draft is None and case.notice_outbox_id is not None
+
+    # the notice links to the patient's page where she rates the handling; short, as it goes by SMS
+    link = re.search(r"(https?://[^/\s]+)(/s/\S+)", message.params["Body"])
+    assert link is not None and len(link.group(0)) < 60
+    opened = client.get(link.group(2), follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"].startswith(f"{link.group(1)}/f/")
+    rating_page = client.get(opened.headers["location"].removeprefix(link.group(1))).text
+    assert f'id="rate-q-{case.id}"' in rating_page
+    cases.do_record_satisfaction(db, case=case, staff_id=None, satisfaction=cases.Satisfaction.SATISFIED)
+    db.commit()
+    again = client.post(
+        f"/staff/cases/{case.id}/notify",
+        data={"csrf_token": _token(client, case.id), "channel": "sms", "text": "One more word."},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303
+    assert twilio.messages[-1].params["Body"] == "One more word."  # rated already: no link this time
 
 
 # --- scoping -------------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ def _task_page(
             ],
             "error": error,
             "draft": draft,
+            "may_act": inbox_queue.may_handle(user, task),  # else only mentioned: read and add notes
         },
         status,
     )
@@ -157,8 +158,16 @@ def _perform(
     draft: str = "",
     keep_refusal: bool = False,
     after: Callable[[], None] | None = None,
+    notes: bool = False,
 ) -> Response:
-    """Back to the task, or to its page with the refusal (409) and the draft kept."""
+    """Back to the task, or to its page with the refusal (409) and the draft kept. Only a note (`notes`)
+    may come from a colleague who sees the task because she was mentioned on it: handling it (claim,
+    assign, transfer, reply, close, reopen, hand back) is for its department's staff."""
+
+    def handled(task: Task) -> object:
+        if not notes and not inbox_queue.may_handle(staff.staff, task):
+            raise ActionRefused("mentioned_only")
+        return verb(task)
 
     def refused(task: Task, exc: ActionRefused) -> Response:
         db.refresh(task)
@@ -174,7 +183,7 @@ def _perform(
         staff,
         token,
         find=_find(request, db, staff, task_id),
-        verb=verb,
+        verb=handled,
         refused=refused,
         done=done,
         keep_refusal=keep_refusal,
@@ -245,7 +254,7 @@ def note(
     def verb(task: Task) -> None:
         inbox.do_add_note(db, task=task, staff_id=staff.staff_id, text=text, ip=client_ip(request))
 
-    return _perform(request, db, staff, task_id, csrf_token, verb)
+    return _perform(request, db, staff, task_id, csrf_token, verb, notes=True)
 
 
 @router.post("/{task_id}/close")

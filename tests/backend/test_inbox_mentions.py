@@ -97,6 +97,45 @@ def test_she_may_add_her_own_note_to_the_task_she_was_mentioned_on(client: TestC
     assert "looks fine" in client.get(f"/staff/inbox/{task.id}").text
 
 
+def test_a_colleague_mentioned_from_another_department_may_read_and_note_but_not_handle_the_task(
+    client: TestClient, db: Session
+) -> None:
+    w = _world(db)
+    task = w.tasks["alice"]  # cardiology, an SMS conversation; nurse2 is orthopaedics
+    inbox.do_add_note(db, task=task, staff_id=w.nurse.id, text="@nurse2 your view?")
+    db.commit()
+    sign_in(client, "nurse2")
+    page = client.get(f"/staff/inbox/{task.id}").text
+    assert 'id="mentioned-only"' in page
+    for form in ("claim", "assign", "transfer", "close", "reply"):
+        assert f'action="/staff/inbox/{task.id}/{form}"' not in page
+    assert f'action="/staff/inbox/{task.id}/note"' in page
+
+    events_before = len(inbox_queue.events_of(db, task.id))
+    token = _token(client, task.id)
+    attempts = {
+        "claim": {},
+        "assign": {"assignee": str(w.ortho_nurse.id)},
+        "transfer": {"department": str(w.ortho.id)},
+        "close": {"code": "resolved", "summary": "done"},
+        "reply": {"text": "Hello from orthopaedics"},
+        "hand-back": {},
+    }
+    for verb, form in attempts.items():
+        refused = client.post(f"/staff/inbox/{task.id}/{verb}", data={"csrf_token": token, **form})
+        assert refused.status_code == 409, verb
+        assert "you can read it and add notes" in refused.text, verb
+    db.expire_all()
+    after = db.get_one(type(task), task.id)
+    assert (after.status, after.assignee_id, after.department_id) == (task.status, None, w.cardio.id)
+    assert len(inbox_queue.events_of(db, task.id)) == events_before  # nothing happened to it
+    assert "Hello from orthopaedics" not in client.get(f"/staff/inbox/{task.id}").text  # nothing sent
+    noted = client.post(
+        f"/staff/inbox/{task.id}/note", data={"csrf_token": token, "text": "a cast check is enough"}
+    )
+    assert noted.status_code == 200 and "a cast check is enough" in noted.text
+
+
 def test_a_mention_of_an_unknown_or_inactive_username_or_of_oneself_gives_nothing(
     client: TestClient, db: Session
 ) -> None:

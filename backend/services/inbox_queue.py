@@ -204,11 +204,16 @@ def next_page(rows: list[TaskRow], limit: int = PAGE_SIZE) -> Cursor | None:
     return Cursor(last.due_at, last.id)
 
 
+MENTIONED = "mentioned"  # the counts' key for tasks whose notes mention the user, unread
+
+
 def queue_counts(session: Session, user: StaffUser) -> dict[str, int]:
-    """Tasks not yet closed per queue, within the user's departments (every queue present)."""
+    """Tasks not yet closed per queue, within the user's departments (every queue present), and under
+    `mentioned` the tasks mentioning her that she has not opened since, so the live stream tells her."""
     query = sa.select(Task.kind, sa.func.count()).where(not_closed(), *_scope(user)).group_by(Task.kind)
     counts = dict.fromkeys((k.value for k in TaskKind), 0)
     counts.update({TaskKind(kind).value: int(n) for kind, n in session.execute(query)})
+    counts[MENTIONED] = mentions.unread_tasks(session, user.id)
     return counts
 
 

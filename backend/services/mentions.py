@@ -33,6 +33,18 @@ def mentioned_on_task(staff_id: int, *, unread: bool = False) -> ColumnElement[b
     return condition.where(TaskMention.read_at.is_(None)) if unread else condition
 
 
+def unread_tasks(session: Session, staff_id: int) -> int:
+    """How many tasks mention her and she has not opened since ("Mentioned me", kept live on the inbox)."""
+    return int(
+        session.scalar(
+            sa.select(sa.func.count(sa.distinct(TaskMention.task_id))).where(
+                TaskMention.staff_id == staff_id, TaskMention.read_at.is_(None)
+            )
+        )
+        or 0
+    )
+
+
 def do_mark_read(session: Session, *, task_id: int, staff_id: int, now: datetime | None = None) -> int:
     """She opened the task: her mentions on it are read. Returns how many were unread."""
     result = session.execute(

@@ -4,9 +4,11 @@ both databases."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -24,6 +26,22 @@ def _shown(html: str) -> set[int]:
 
 def _mentions_widget(html: str) -> str:
     return html.split('id="widget-mentions"', 1)[1].split("</section>", 1)[0]
+
+
+def _live_counts(client: TestClient) -> dict[str, int]:
+    """The first counts event of the inbox's live stream (STREAM_SECONDS is 0 in these tests)."""
+    with client.stream("GET", "/staff/inbox/events") as response:
+        body = "".join(response.iter_text())
+    data = body.split("event: counts\n", 1)[1].split("data: ", 1)[1].split("\n", 1)[0]
+    counts: dict[str, int] = json.loads(data)
+    return counts
+
+
+@pytest.fixture(autouse=True)
+def _short_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.web import inbox as inbox_web
+
+    monkeypatch.setattr(inbox_web, "STREAM_SECONDS", 0.0)  # a stream ends after its first event
 
 
 def _audit(db: Session, action: str, staff_id: int) -> list[AuditEvent]:
@@ -51,6 +69,8 @@ def test_a_colleague_of_another_department_mentioned_on_a_task_is_told_and_may_o
     assert posted.status_code == 303
 
     sign_in(client, "nurse2")
+    assert _live_counts(client)["mentioned"] == 1  # pushed to her open inbox
+    assert 'data-count="mentioned">1<' in client.get("/staff/inbox").text
     assert _shown(client.get("/staff/inbox?mentioned=me").text) == {task.id}
     assert task.id not in _shown(client.get("/staff/inbox").text)  # her own queues stay her department's
     widget = _mentions_widget(client.get("/staff").text)
@@ -70,6 +90,7 @@ def test_a_colleague_of_another_department_mentioned_on_a_task_is_told_and_may_o
 
     # opened: read, no longer in "mentioned me", still on the home page as read
     assert _shown(client.get("/staff/inbox?mentioned=me").text) == set()
+    assert _live_counts(client)["mentioned"] == 0
     widget = _mentions_widget(client.get("/staff").text)
     assert f'href="/staff/inbox/{task.id}"' in widget and "unread" not in widget
     db.expire_all()

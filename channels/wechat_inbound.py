@@ -179,6 +179,14 @@ def _map(fields: Mapping[str, Any], created: datetime) -> Inbound | StatusUpdate
     return None  # location, link, file: nothing the flows can answer
 
 
+def event_id(sender: str, create_time: str, event: str) -> str:
+    """The deduplication id of an event, which WeChat sends without a MsgId: sender, CreateTime and event,
+    as WeChat's documentation advises. It is stored in plain text, so the openid goes in as a digest. A
+    follow starts a conversation ("start:", as the web chat page opening does): the bot greets."""
+    digest = hashlib.sha256(sender.encode()).hexdigest()[:24]
+    return f"{'start:' if event.lower() == 'subscribe' else ''}{digest}:{create_time}:{event}"
+
+
 def _map_event(fields: Mapping[str, Any], sender: str, created: datetime) -> Inbound | StatusUpdate | None:
     event = _field(fields, "Event")
     kind = event.lower()
@@ -190,7 +198,7 @@ def _map_event(fields: Mapping[str, Any], sender: str, created: datetime) -> Inb
         return Inbound(
             channel=Channel.WECHAT,
             sender=sender,
-            provider_message_id=f"{sender}:{_field(fields, 'CreateTime')}:{event}",
+            provider_message_id=event_id(sender, _field(fields, "CreateTime"), event),
             received_at=created,
             kind=kind,
             **kw,

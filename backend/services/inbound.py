@@ -122,8 +122,11 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
     keyword = None
     if not event and inbound.channel in (Channel.SMS, Channel.WHATSAPP):
         keyword = keyword_of(inbound.text)
-    # follows, scans, unfollows and keywords are handled here and now; the rest waits for the bot
-    status = MessageStatus.PROCESSED if event or keyword is not None else MessageStatus.RECEIVED
+    # scans, unfollows and keywords are handled here and now; the rest waits for the bot, a follow too
+    # (the bot greets a new follower: the welcome flow)
+    greet = inbound.kind is InboundKind.FOLLOWED
+    handled_here = (event and not greet) or keyword is not None
+    status = MessageStatus.PROCESSED if handled_here else MessageStatus.RECEIVED
     patient_id, conversation_id = _find(session, inbound.channel, address)
     created = conversation_id is None
     if conversation_id is None:
@@ -162,7 +165,7 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
             subject=("conversation", conversation.id),
             scene=inbound.scene,
         )
-        return Received(conversation.id, message_id, new=True, run_turn=False)
+        return Received(conversation.id, message_id, new=True, run_turn=greet)
     assert keyword is not None  # the rest went to the bot above
     if patient is None:
         return Received(conversation.id, message_id, new=True, run_turn=False)

@@ -17,7 +17,9 @@ from backend.models import (
     AuditEvent,
     ConsentEvent,
     Conversation,
+    Direction,
     Message,
+    MessageStatus,
     OutboxItem,
     OutboxKind,
     OutboxStatus,
@@ -173,3 +175,39 @@ def test_only_replies_go_to_an_unlinked_follower_and_unknown_numbers_get_none(
     assert sms.reply_to is None
     with pytest.raises(ValueError, match="no known patient"):
         do_enqueue(db, conversation=sms, outbound=Outbound((Text("hi"),)), kind=OutboxKind.REPLY)
+
+
+def _follow(client: TestClient, openid: str, created: int) -> None:
+    body = (
+        "<xml><ToUserName><![CDATA[gh_hospital]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{created}</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>"
+    ).encode()
+    assert client.post("/hooks/wechat", params=_wechat_query(created), content=body).text == "success"
+
+
+def test_a_new_follower_is_greeted_once_and_no_openid_is_stored_in_plain_text(
+    wechat_api: FakeWeChat, client: TestClient, db: Session
+) -> None:
+    now = int(time.time())
+    _follow(client, FOLLOWER, now)
+    _follow(client, FOLLOWER, now)  # WeChat delivers again when we are slow to answer
+    texts = _sent_texts(wechat_api)
+    assert texts[0] == _text("welcome.greeting") and texts.count(_text("welcome.greeting")) == 1
+    db.expire_all()
+    [event] = db.scalars(sa.select(Message).where(Message.direction == Direction.INBOUND))
+    assert event.status is MessageStatus.PROCESSED and FOLLOWER not in (event.provider_message_id or "")
+    _say(client, "1")  # the welcome's consent question, answered
+    assert _text("welcome.thanks_granted") in _sent_texts(wechat_api)
+
+
+def test_a_patient_following_again_is_not_greeted_twice(
+    wechat_api: FakeWeChat, client: TestClient, db: Session
+) -> None:
+    factories.patient(db, wechat_openid=FOLLOWER)
+    db.commit()
+    _follow(client, FOLLOWER, int(time.time()) - 60)
+    _say(client, "1")
+    sent = len(_sent_texts(wechat_api))
+    _follow(client, FOLLOWER, int(time.time()))  # unfollowed and followed again: the same conversation
+    assert len(_sent_texts(wechat_api)) == sent

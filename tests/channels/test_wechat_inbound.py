@@ -12,7 +12,7 @@ from wechatpy.crypto import WeChatCrypto
 from bots.domain import Channel
 from bots.messages import Inbound, InboundKind, MediaRef
 from channels.base import DeliveryStatus, ForgedRequest, MalformedPayload, ReplayedRequest, StatusUpdate
-from channels.wechat_inbound import parse_webhook, verify_url
+from channels.wechat_inbound import event_id, parse_webhook, verify_url
 
 TOKEN = "spamtest"
 APP_ID = "wx2c2769f8efd9abc2"
@@ -348,10 +348,18 @@ def test_plain_follow_is_followed_without_a_scene_and_deduplicates_on_sender_tim
     assert inbound == Inbound(
         channel=Channel.WECHAT,
         sender="FromUser",
-        provider_message_id="FromUser:123456789:subscribe",
+        provider_message_id=event_id("FromUser", "123456789", "subscribe"),
         received_at=datetime.fromtimestamp(123456789, UTC),
         kind=InboundKind.FOLLOWED,
     )
+
+
+def test_an_events_id_holds_no_openid_and_a_follow_starts_a_conversation() -> None:
+    follow = event_id("oFromUserOpenid", "123456789", "subscribe")
+    assert "oFromUserOpenid" not in follow and follow.startswith("start:") and follow.endswith(":subscribe")
+    assert event_id("oFromUserOpenid", "123456789", "subscribe") == follow  # a redelivery: the same id
+    assert event_id("oOtherFollower", "123456789", "subscribe") != follow
+    assert not event_id("oFromUserOpenid", "123456789", "SCAN").startswith("start:")
 
 
 def test_follow_through_a_qr_code_carries_the_scene_without_its_prefix() -> None:
@@ -371,7 +379,7 @@ def test_unfollow_is_unfollowed() -> None:
     assert (inbound.kind, inbound.sender, inbound.provider_message_id) == (
         InboundKind.UNFOLLOWED,
         "FromUser",
-        "FromUser:123456789:unsubscribe",
+        event_id("FromUser", "123456789", "unsubscribe"),
     )
 
 
@@ -382,7 +390,7 @@ def test_a_follower_scanning_a_qr_code_is_scanned_with_the_scene() -> None:
     inbound = parse_plain(xml, 123456789)
     assert isinstance(inbound, Inbound)
     assert (inbound.kind, inbound.scene) == (InboundKind.SCANNED, "SCENE_VALUE")
-    assert inbound.provider_message_id == "oFromUserOpenid:123456789:SCAN"
+    assert inbound.provider_message_id == event_id("oFromUserOpenid", "123456789", "SCAN")
 
 
 def test_a_menu_click_is_a_message_choosing_the_event_key() -> None:

@@ -73,3 +73,35 @@ def test_downgrade_to_base_and_up_again(database_url: str) -> None:
     assert set(_schema(database_url)) <= {"alembic_version"}
     upgrade(database_url)
     assert _schema(database_url) == before
+
+
+def test_0014_replaces_openids_in_stored_wechat_event_ids_by_their_digest(database_url: str) -> None:
+    from channels.wechat_inbound import event_id
+
+    command.downgrade(alembic_config(database_url), "0013")
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO conversations (channel, address, owner, created_at, last_message_at)"
+                " VALUES ('wechat', 'bidx', 'bot', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        for pid in ("oFollower_1:1733300000:subscribe", "oFollower_1:1733300100:SCAN", "6054768590064713728"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO messages (conversation_id, channel, direction, status,"
+                    " provider_message_id, text, created_at)"
+                    " VALUES (1, 'wechat', 'inbound', 'processed', :pid, '', CURRENT_TIMESTAMP)"
+                ),
+                {"pid": pid},
+            )
+    upgrade(database_url)
+    with engine.connect() as conn:
+        ids = conn.scalars(sa.text("SELECT provider_message_id FROM messages ORDER BY id")).all()
+    engine.dispose()
+    assert ids == [
+        event_id("oFollower_1", "1733300000", "subscribe"),
+        event_id("oFollower_1", "1733300100", "SCAN"),
+        "6054768590064713728",  # a message's own MsgId stays
+    ]

@@ -217,15 +217,15 @@ def do_reply(
     the replier."""
     _open(task)
     conversation = conversation_of(session, task)
-    if conversation is None or conversation.patient_id is None:
-        raise ActionRefused("no_conversation")
+    if conversation is None or (conversation.patient_id is None and not conversation.reply_to):
+        raise ActionRefused("no_conversation")  # (an unlinked WeChat follower can be answered)
     # A hand-off's conversation is staff's until handed back; answering an abnormal answer takes the
     # patient's conversation over from the bot (hand it back from the task when done).
     took_over = conversation.owner is ConversationOwner.BOT and task.source_type != "conversation"
     if conversation.owner is not ConversationOwner.STAFF and not took_over:
         raise ActionRefused("bot_owns_conversation")
     now = now or utcnow()
-    patient = session.get(Patient, conversation.patient_id)
+    patient = session.get(Patient, conversation.patient_id) if conversation.patient_id else None
     sent = do_staff_message(
         session,
         patient=patient,

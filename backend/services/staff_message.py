@@ -70,6 +70,16 @@ def preflight(
     return verdict
 
 
+def follower_preflight(
+    session: Session, conversation: Conversation, channel: Channel, now: datetime
+) -> gates.Verdict:
+    """The same for a reply to an unlinked WeChat follower (`gates.judge_unlinked`)."""
+    from backend.outbox.sender import conversation_window_open
+
+    probe = OutboxItem(patient_id=None, channel=channel, kind=OutboxKind.REPLY, purpose=ConsentPurpose.CARE)
+    return gates.judge_unlinked(probe, conversation_window_open(session, conversation.id, channel, now))
+
+
 def do_staff_message(
     session: Session,
     *,
@@ -113,14 +123,18 @@ def do_staff_message(
 
     if not text or len(text) > MAX_TEXT:
         return refuse("message_length")
-    if patient is None:
-        return refuse("no_patient")
     if channel not in STAFF_CHANNELS:
         return refuse("channel_not_supported")
-    verdict = preflight(session, patient, channel, now, kind)
+    if patient is None:  # only a reply to a WeChat follower not linked yet, as the bot's own replies
+        if conversation is None or not conversation.reply_to or kind is not OutboxKind.REPLY:
+            return refuse("no_patient")
+        verdict = follower_preflight(session, conversation, channel, now)
+    else:
+        verdict = preflight(session, patient, channel, now, kind)
     if verdict.action is gates.Action.SUPPRESS:
         return refuse(verdict.reason or "suppressed")
     if conversation is None:
+        assert patient is not None
         address = channel_address(patient, channel)
         assert address is not None  # the gates refuse an unreachable patient
         conversation = get_or_create_conversation(
@@ -160,7 +174,7 @@ def do_staff_message(
             session,
             action,
             staff_id=staff_id,
-            patient_id=patient.id,
+            patient_id=patient.id if patient else None,
             subject=subject,
             ip=ip,
             channel=channel.value,

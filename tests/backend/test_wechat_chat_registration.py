@@ -24,6 +24,9 @@ from backend.models import (
     OutboxKind,
     OutboxStatus,
     Patient,
+    Role,
+    Task,
+    TaskKind,
 )
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
@@ -35,6 +38,7 @@ from bots.messages import Outbound, Text
 from tests import factories
 from tests.backend import test_hooks
 from tests.backend.test_hooks import _wechat_query, _wechat_text
+from tests.backend.test_staff_auth import _csrf, sign_in
 from tests.channels.fake_twilio import FakeTwilio
 from tests.channels.fake_wechat import FakeWeChat
 
@@ -211,3 +215,36 @@ def test_a_patient_following_again_is_not_greeted_twice(
     sent = len(_sent_texts(wechat_api))
     _follow(client, FOLLOWER, int(time.time()))  # unfollowed and followed again: the same conversation
     assert len(_sent_texts(wechat_api)) == sent
+
+
+def test_staff_answer_an_unlinked_follower_who_asked_for_a_person_inside_the_window(
+    wechat_api: FakeWeChat, client: TestClient, db: Session
+) -> None:
+    factories.staff(db, username="agent1", role=Role.SERVICE_AGENT)
+    db.commit()
+    for text in ["hello", "1", "menu", "8"]:  # the welcome, then the menu's "a person"
+        _say(client, text)
+    db.expire_all()
+    [task] = db.scalars(sa.select(Task).where(Task.kind == TaskKind.HANDOFF))
+    assert task.patient_id is None
+    sign_in(client, "agent1")
+    page = client.get(f"/staff/inbox/{task.id}").text
+    reply = client.post(
+        f"/staff/inbox/{task.id}/reply",
+        data={"csrf_token": _csrf(page), "text": "A nurse here: how can I help?"},
+        follow_redirects=False,
+    )
+    assert reply.status_code == 303
+    assert _sent_texts(wechat_api)[-1] == "A nurse here: how can I help?"
+    db.expire_all()
+    item = db.scalars(sa.select(OutboxItem).order_by(OutboxItem.id.desc())).first()
+    assert item is not None and item.patient_id is None and item.created_by_staff_id is not None
+
+    db.execute(sa.update(Message).values(created_at=utcnow() - timedelta(hours=49)))
+    db.commit()
+    late = client.post(
+        f"/staff/inbox/{task.id}/reply",
+        data={"csrf_token": _csrf(client.get(f"/staff/inbox/{task.id}").text), "text": "Still there?"},
+    )
+    assert late.status_code == 409 and "reply window has closed" in late.text
+    assert "Still there?" not in _sent_texts(wechat_api)

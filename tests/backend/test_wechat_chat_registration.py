@@ -31,6 +31,7 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
 from backend.outbox.sender import send_item
+from backend.services.consents import current_consents, do_grant_consent, do_revoke_consent
 from backend.services.conversations import get_or_create_conversation
 from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose
@@ -68,9 +69,9 @@ def _sent_texts(fake: FakeWeChat, openid: str = FOLLOWER) -> list[str]:
     return found
 
 
-def _text(key: str) -> str:
+def _text(key: str, lang: str = "zh-CN") -> str:
     settings = get_settings()
-    return load_catalog(settings.content_dir, settings.hospital_name).text("zh-CN", key)
+    return load_catalog(settings.content_dir, settings.hospital_name).text(lang, key)
 
 
 def _register(client: TestClient, phone: str, consent_answer: str) -> None:
@@ -248,3 +249,46 @@ def test_staff_answer_an_unlinked_follower_who_asked_for_a_person_inside_the_win
     )
     assert late.status_code == 409 and "reply window has closed" in late.text
     assert "Still there?" not in _sent_texts(wechat_api)
+
+
+def _unfollow(client: TestClient, openid: str, created: int) -> None:
+    body = (
+        "<xml><ToUserName><![CDATA[gh_hospital]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{created}</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[unsubscribe]]></Event></xml>"
+    ).encode()
+    assert client.post("/hooks/wechat", params=_wechat_query(created), content=body).text == "success"
+
+
+def test_following_again_restores_only_what_unfollowing_revoked(
+    wechat_api: FakeWeChat, client: TestClient, db: Session
+) -> None:
+    patient = factories.patient(db, wechat_openid=FOLLOWER)
+    db.flush()
+    do_grant_consent(
+        db, patient_id=patient.id, purpose=ConsentPurpose.RESEARCH, channel=Channel.WECHAT, source="staff"
+    )
+    do_revoke_consent(
+        db,
+        patient_id=patient.id,
+        purpose=ConsentPurpose.MARKETING,
+        channel=Channel.WECHAT,
+        source="wechat:consent",
+    )
+    db.commit()
+    now = int(time.time())
+    _unfollow(client, FOLLOWER, now - 60)
+    db.expire_all()
+    assert not any(e.granted for e in current_consents(db, patient.id).values())  # WeChat forbids sends now
+    _follow(client, FOLLOWER, now)
+    db.expire_all()
+    state = {purpose: e.granted for (purpose, _), e in current_consents(db, patient.id).items()}
+    assert state == {
+        ConsentPurpose.CARE: True,
+        ConsentPurpose.RESEARCH: True,
+        ConsentPurpose.MARKETING: False,
+    }
+    restored = current_consents(db, patient.id)[(ConsentPurpose.CARE, Channel.WECHAT)]
+    assert restored.source == "wechat:follow"
+    greeting = _text("welcome.greeting", patient.language)
+    assert greeting in _sent_texts(wechat_api)  # and care messages reach her again

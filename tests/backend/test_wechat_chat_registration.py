@@ -182,13 +182,17 @@ def test_only_replies_go_to_an_unlinked_follower_and_unknown_numbers_get_none(
         do_enqueue(db, conversation=sms, outbound=Outbound((Text("hi"),)), kind=OutboxKind.REPLY)
 
 
-def _follow(client: TestClient, openid: str, created: int) -> None:
+def _event(client: TestClient, openid: str, created: int, event: str = "subscribe") -> None:
     body = (
         "<xml><ToUserName><![CDATA[gh_hospital]]></ToUserName>"
         f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{created}</CreateTime>"
-        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>"
+        f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event></xml>"
     ).encode()
     assert client.post("/hooks/wechat", params=_wechat_query(created), content=body).text == "success"
+
+
+def _follow(client: TestClient, openid: str, created: int) -> None:
+    _event(client, openid, created, "subscribe")
 
 
 def test_a_new_follower_is_greeted_once_and_no_openid_is_stored_in_plain_text(
@@ -251,15 +255,6 @@ def test_staff_answer_an_unlinked_follower_who_asked_for_a_person_inside_the_win
     assert "Still there?" not in _sent_texts(wechat_api)
 
 
-def _unfollow(client: TestClient, openid: str, created: int) -> None:
-    body = (
-        "<xml><ToUserName><![CDATA[gh_hospital]]></ToUserName>"
-        f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{created}</CreateTime>"
-        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[unsubscribe]]></Event></xml>"
-    ).encode()
-    assert client.post("/hooks/wechat", params=_wechat_query(created), content=body).text == "success"
-
-
 def test_following_again_restores_only_what_unfollowing_revoked(
     wechat_api: FakeWeChat, client: TestClient, db: Session
 ) -> None:
@@ -277,7 +272,7 @@ def test_following_again_restores_only_what_unfollowing_revoked(
     )
     db.commit()
     now = int(time.time())
-    _unfollow(client, FOLLOWER, now - 60)
+    _event(client, FOLLOWER, now - 60, "unsubscribe")
     db.expire_all()
     assert not any(e.granted for e in current_consents(db, patient.id).values())  # WeChat forbids sends now
     _follow(client, FOLLOWER, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import sqlalchemy as sa
@@ -136,3 +137,34 @@ def do_record_pending_consents(session: Session, conversation: Conversation) -> 
             evidence={**answer["evidence"], "given_before_linking": True},
         )
     conversation.pending_consents = None
+
+
+UNFOLLOW_SOURCE = "wechat:unfollow"  # the revocations WeChat's unsubscribe event records
+
+
+def do_restore_after_unfollow(
+    session: Session, patient_id: int, channel: Channel, evidence: dict[str, Any]
+) -> None:
+    """Following again restores what unfollowing revoked, and only that: where the latest event of a
+    purpose is the unfollow's revocation, what held before it holds again (a grant, or for care messages,
+    which are opt-out, no answer yet). A purpose refused or never granted before stays refused."""
+    history: dict[ConsentPurpose, list[ConsentEvent]] = defaultdict(list)
+    for event in session.scalars(
+        sa.select(ConsentEvent)
+        .where(ConsentEvent.patient_id == patient_id, ConsentEvent.channel == channel)
+        .order_by(ConsentEvent.id)
+    ):
+        history[event.purpose].append(event)
+    for purpose, events in history.items():
+        last, before = events[-1], (events[-2] if len(events) > 1 else None)
+        if last.granted or last.source != UNFOLLOW_SOURCE:
+            continue
+        if consent_allows(purpose, before.granted if before is not None else None):
+            do_grant_consent(
+                session,
+                patient_id=patient_id,
+                purpose=purpose,
+                channel=channel,
+                source=f"{channel.value}:follow",
+                evidence=evidence,
+            )

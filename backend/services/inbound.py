@@ -6,7 +6,6 @@ Routes call `do_receive` after the adapter verified and parsed the request, comm
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
@@ -15,12 +14,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.content import load_catalog
-from backend.models import ConsentEvent, Conversation, MessageStatus, OutboxKind, Patient
+from backend.models import Conversation, MessageStatus, OutboxKind, Patient
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
 from backend.services import audit
 from backend.services.binding import do_record_scan
-from backend.services.consents import consent_allows, do_grant_consent, do_revoke_consent
+from backend.services.consents import (
+    UNFOLLOW_SOURCE,
+    do_grant_consent,
+    do_restore_after_unfollow,
+    do_revoke_consent,
+)
 from backend.services.conversations import store_inbound_row
 from backend.services.patients import address_column, address_index
 from backend.settings import get_settings
@@ -160,7 +164,7 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
         if inbound.scene:  # a department's QR code: that department follows this patient up
             do_record_scan(session, openid=inbound.sender, scene=inbound.scene)
         if greet and patient is not None:
-            _undo_unfollow(session, patient.id, inbound.channel, evidence)
+            do_restore_after_unfollow(session, patient.id, inbound.channel, evidence)
         audit.record(
             session,
             "channel.follow" if inbound.kind is InboundKind.FOLLOWED else "channel.scan",
@@ -204,35 +208,6 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
         now=utcnow(),
     )
     return Received(conversation.id, message_id, new=True, run_turn=False, reply_item_id=item.id)
-
-
-UNFOLLOW_SOURCE = "wechat:unfollow"
-
-
-def _undo_unfollow(session: Session, patient_id: int, channel: Channel, evidence: dict[str, Any]) -> None:
-    """Following again restores what unfollowing revoked, and only that: where the latest event of a
-    purpose is the unfollow's revocation, what held before it holds again (a grant, or for care messages,
-    which are opt-out, no answer yet). A purpose refused or never granted before stays refused."""
-    history: dict[ConsentPurpose, list[ConsentEvent]] = defaultdict(list)
-    for event in session.scalars(
-        sa.select(ConsentEvent)
-        .where(ConsentEvent.patient_id == patient_id, ConsentEvent.channel == channel)
-        .order_by(ConsentEvent.id)
-    ):
-        history[event.purpose].append(event)
-    for purpose, events in history.items():
-        last, before = events[-1], (events[-2] if len(events) > 1 else None)
-        if last.granted or last.source != UNFOLLOW_SOURCE:
-            continue
-        if consent_allows(purpose, before.granted if before is not None else None):
-            do_grant_consent(
-                session,
-                patient_id=patient_id,
-                purpose=purpose,
-                channel=channel,
-                source=f"{channel.value}:follow",
-                evidence=evidence,
-            )
 
 
 def after_commit(received: Received) -> None:

@@ -34,7 +34,7 @@ COPY voice_ai voice_ai
 RUN pip install . \
  && rm -rf build ./*.egg-info
 
-# The code finds content/ next to its packages (backend.settings.REPO_ROOT), which an installed
+# The code finds content/ next to its packages (backend.app.settings.REPO_ROOT), which an installed
 # copy in site-packages does not have; so the packages are imported from /app, like the Makefile
 # runs them from the checkout. `pip install .` provides the dependencies and the
 # `careloop` console script.

@@ -28,13 +28,13 @@ system-deps:
 	@command -v espeak-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
 
 run: venv
-	$(RUN) -m backend.cli run --host $(HOST) --port $(PORT)
+	$(RUN) -m backend.app.cli run --host $(HOST) --port $(PORT)
 
 worker: venv
-	$(RUN) -m backend.cli worker
+	$(RUN) -m backend.app.cli worker
 
 scheduler: venv
-	$(RUN) -m backend.cli scheduler
+	$(RUN) -m backend.app.cli scheduler
 
 lint: venv
 	$(BIN)/ruff check .

@@ -197,7 +197,7 @@ def serve_fake() -> int:
 def rq_workers(env: dict[str, str], count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
     logs = [tempfile.TemporaryFile() for _ in range(count)]  # noqa: SIM115  (closed below)
     procs = [
-        _spawn([sys.executable, "-m", "backend.cli", "worker"], env, stdout=log, stderr=subprocess.STDOUT)
+        _spawn([sys.executable, "-m", "backend.app.cli", "worker"], env, stdout=log, stderr=subprocess.STDOUT)
         for log in logs
     ]
     try:
@@ -217,7 +217,7 @@ def _queue() -> Any:
     from redis import Redis
     from rq import Queue
 
-    from backend.settings import get_settings
+    from backend.app.settings import get_settings
 
     settings = get_settings()
     assert settings.redis_url
@@ -276,14 +276,14 @@ def _use_env(env: dict[str, str]) -> None:
     os.environ.update(
         {k: v for k, v in env.items() if k.startswith("CARELOOP_") or k in ("DATABASE_URL", "REDIS_URL")}
     )
-    from backend.settings import get_settings
+    from backend.app.settings import get_settings
 
     get_settings.cache_clear()
 
 
 def seed_patients(count: int) -> list[tuple[int, str]]:
     """`count` patients with known, valid mobile numbers and no exclusions; returns (id, phone)."""
-    from backend.db import session_scope
+    from backend.app.db import session_scope
     from backend.models import Patient
 
     made: list[tuple[int, str]] = []
@@ -309,7 +309,7 @@ def stored_inbound_sids() -> tuple[int, set[str]]:
     """(inbound SMS rows, their distinct provider message ids) in the database."""
     import sqlalchemy as sa
 
-    from backend.db import session_scope
+    from backend.app.db import session_scope
     from backend.models import Direction, Message
     from bots.domain import Channel
 
@@ -327,7 +327,7 @@ def stored_inbound_sids() -> tuple[int, set[str]]:
 def outbox_counts() -> dict[str, int]:
     import sqlalchemy as sa
 
-    from backend.db import session_scope
+    from backend.app.db import session_scope
     from backend.models import OutboxItem
 
     with session_scope() as session:
@@ -492,7 +492,7 @@ def bench_inbound(
 
 
 def enqueue_outreach(patient_ids: list[int]) -> tuple[int, float]:
-    from backend.db import session_scope
+    from backend.app.db import session_scope
     from backend.models import Patient
     from backend.outbox.enqueue import do_enqueue_batch
     from bots.domain import Channel
@@ -648,7 +648,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             inbound = bench_inbound(env, args, [phone for _, phone in patients], cpu)
             outbound = bench_outbound(env, args, [pid for pid, _ in patients], fake, cpu, worker_names)
         finally:
-            from backend.db import dispose_engines
+            from backend.app.db import dispose_engines
 
             dispose_engines()  # so the database can be dropped without force
             if queue is not None:

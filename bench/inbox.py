@@ -159,8 +159,8 @@ def identify_first_patient(conn: sa.Connection) -> None:
 
 def add_staff(conn: sa.Connection) -> None:
     """The agent (id 1, the claimed tasks' assignee) and a Cardiology nurse, with real password hashes."""
-    from backend.auth import hash_password
     from backend.models import Department, Role, StaffUser
+    from backend.security.auth import hash_password
 
     for username, role in (("agent", Role.SERVICE_AGENT), ("nurse", Role.NURSE)):
         conn.execute(
@@ -190,7 +190,7 @@ def server(url: str) -> Iterator[tuple[str, int]]:
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "backend.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=_env(url),
             stdout=subprocess.DEVNULL,
@@ -255,7 +255,7 @@ def median_ms(client: httpx.Client, path: str, pid: int) -> tuple[float, float, 
 
 def push_times(url: str, client: httpx.Client) -> list[float]:
     """Milliseconds from each committed new task to the nurse's stream's next counts event."""
-    from backend.db import session_scope
+    from backend.app.db import session_scope
     from backend.models import Department, TaskKind, TaskPriority
     from backend.services.tasks import do_raise_task
 

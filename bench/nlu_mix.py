@@ -102,7 +102,7 @@ class Catalog:
     """The patient texts the bench recognises in replies."""
 
     def __init__(self) -> None:
-        from backend.content import load_catalog
+        from backend.dialogue.content import load_catalog
 
         self._catalog = load_catalog(REPO_ROOT / "content", "CareLoop Demo Hospital")
 

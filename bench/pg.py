@@ -41,7 +41,7 @@ def migrated_database(env_for: Callable[[str], dict[str, str]]) -> Iterator[str]
     """postgres_database, migrated by `careloop migrate` run with env_for(url); yields the URL."""
     with postgres_database() as (url, _name):
         subprocess.run(
-            [sys.executable, "-m", "backend.cli", "migrate"],
+            [sys.executable, "-m", "backend.app.cli", "migrate"],
             cwd=REPO_ROOT,
             env=env_for(url),
             check=True,

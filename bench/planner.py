@@ -90,7 +90,7 @@ def seed(url: str) -> None:
 
 CHILD = """
 import json, resource, time
-from backend.db import session_scope
+from backend.app.db import session_scope
 from backend.followup.planner import run_planner
 start = time.perf_counter()
 with session_scope() as session:

@@ -15,7 +15,7 @@ What one "turn" is
 One ``POST /c/<token>/messages`` with ``Accept: application/json``, a unique ``client_id`` and
 ``after=<last message id seen>``, answered 200 with ``{"duplicate": false, ...}``. Inside that
 request the server reads the signed link, stores the inbound message, commits, runs the turn job
-(``backend.turns.run_turn``: lock the conversation, run the bot over the pending inbound, store
+(``backend.dialogue.turns.run_turn``: lock the conversation, run the bot over the pending inbound, store
 replies and effects, commit) and returns the new items. Its latency, measured by the client from
 writing the request to reading the whole response, is the turn latency.
 
@@ -294,7 +294,7 @@ def _base_env() -> dict[str, str]:
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 300) -> None:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "backend.cli", *args], cwd=REPO_ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "backend.app.cli", *args], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"careloop {' '.join(args)} failed ({done.returncode}):\n"
@@ -336,7 +336,7 @@ def server(env: dict[str, str], workers: int) -> Iterator[tuple[int, int]]:
     port = _free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--host", HOST, "--port", str(port),
+        [sys.executable, "-m", "backend.app.cli", "serve", "--host", HOST, "--port", str(port),
          "--workers", str(workers)],
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -461,11 +461,11 @@ class Result:
 
 def _make_tokens(env: dict[str, str], ids: list[int]) -> list[str]:
     """Chat link tokens signed with the server's secret key, made the way the app makes them."""
-    os.environ["CARELOOP_ENV_FILE"] = env["CARELOOP_ENV_FILE"]  # read when backend.settings is imported
+    os.environ["CARELOOP_ENV_FILE"] = env["CARELOOP_ENV_FILE"]  # read when backend.app.settings is imported
     from pydantic import SecretStr
 
-    from backend.links import LinkKind, make_token
-    from backend.settings import Settings
+    from backend.app.settings import Settings
+    from backend.messaging.links import LinkKind, make_token
 
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]

@@ -190,12 +190,12 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _cli(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "backend.cli", *args], cwd=ROOT, env=env, check=True,
+    subprocess.run([sys.executable, "-m", "backend.app.cli", *args], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
 
 
 def _make_calls(count: int) -> list[int]:
-    from backend.db import session_scope
+    from backend.app.db import session_scope
     from backend.models import Patient
     from backend.voice.calls import do_create_call
 
@@ -217,8 +217,8 @@ async def _calls(
 ) -> list[TimedCaller]:
     """The calls at once; with `spread`, call i starts i * spread / N seconds in (people do not all
     answer in the same 20 ms, as identical scripts started together would)."""
-    from backend.settings import get_settings
-    from backend.voice.hooks import stream_parameters
+    from backend.app.settings import get_settings
+    from backend.web.voice_hooks import stream_parameters
     from voice_ai.gateway import AnsweredBy
 
     settings = get_settings()
@@ -238,7 +238,7 @@ async def _calls(
 def _stored(ids: list[int]) -> int:
     import sqlalchemy as sa
 
-    from backend.db import session_scope
+    from backend.app.db import session_scope
     from backend.models import QuestionnaireResponse, VoiceCall
 
     with session_scope() as db:
@@ -262,7 +262,7 @@ def bench_calls() -> dict[str, Any]:
     os.environ.update(env)
     _cli("migrate", env=env)
     _cli("publish", env=env)
-    from backend.settings import get_settings
+    from backend.app.settings import get_settings
 
     settings = get_settings()
     synth = EspeakSynthesizer(WORK / "caller-en", {"en": Voice("en-us", 160)}, engine="cli")
@@ -270,7 +270,7 @@ def bench_calls() -> dict[str, Any]:
     turns = [Press(BIRTH_KEYS), answer, Press("#")]
     log = (WORK / "server.log").open("wb")
     server = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
+        ["taskset", "-c", "0", sys.executable, "-m", "backend.app.cli", "serve", "--port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     os.sched_setaffinity(0, {1})

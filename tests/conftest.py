@@ -22,12 +22,13 @@ os.environ.update(
 os.environ.pop("REDIS_URL", None)
 os.environ.pop("DATABASE_URL", None)
 
-from backend import crypto, settings
-from backend import db as db_module
-from backend.content import load_catalog, load_flow
-from backend.migrate import upgrade
+from backend.app import db as db_module
+from backend.app import settings
+from backend.app.migrate import upgrade
+from backend.dialogue.content import load_catalog, load_flow
+from backend.dialogue.understanding import reset_nlu
 from backend.outbox.providers import reset_senders
-from backend.understanding import reset_nlu
+from backend.security import crypto
 from tests.rasa_fixtures import rasa_model, rasa_url  # noqa: F401  (shared session fixtures)
 
 PG_ADMIN_URL = os.environ.get("CARELOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -132,6 +133,14 @@ def client(database_url: str) -> Iterator[object]:
 
     with TestClient(create_app(), base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A caller's voice: espeak-ng speaking test answers (the voice engine tests and the calls' callers)."""
+    from voice_ai.tts import EspeakSynthesizer
+
+    return EspeakSynthesizer(tmp_path_factory.mktemp("caller-voice"), engine="cli")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 import pyotp
 from sqlalchemy.orm import Session
 
-from backend.auth import hash_password
 from backend.models import (
     Conversation,
     ConversationOwner,
@@ -30,6 +29,7 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
+from backend.security.auth import hash_password
 from backend.services.tasks import do_raise_task
 from bots.domain import Channel
 from bots.messages import Outbound, Text

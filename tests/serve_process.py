@@ -43,7 +43,7 @@ def _drain(proc: ServeProcess) -> None:
 def start_serve(env: dict[str, str], port: int, *args: str) -> ServeProcess:
     """Start the server on 127.0.0.1:`port` and wait (up to 30 s) until /healthz answers."""
     proc = ServeProcess(
-        [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", "backend.app.cli", "serve", "--port", str(port), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

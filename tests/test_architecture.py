@@ -70,3 +70,10 @@ def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("from backend.models import Patient\nimport sqlalchemy as sa\n")
     assert imports_of(module) & FORBIDDEN["bots"] == {"backend", "sqlalchemy"}
+
+
+def test_backend_root_holds_only_named_parts() -> None:
+    """Modules live in the folder of the part they serve (app, dialogue, services, web, ...), not loose
+    at the root of backend/ where composition and domain code would mix again."""
+    loose = sorted(p.name for p in (ROOT / "backend").glob("*.py") if p.name != "__init__.py")
+    assert loose == []

@@ -1,7 +1,7 @@
 """docker-compose.yml and the Dockerfile agree with the code: setting names, CLI commands, ports, files.
 
 No Docker engine runs here, so nothing is built or started; the files are read and checked against
-`backend.settings.Settings`, `backend.cli.build_parser()` and pyproject.toml.
+`backend.app.settings.Settings`, `backend.app.cli.build_parser()` and pyproject.toml.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 import yaml
 from pydantic import SecretStr
 
-from backend.cli import build_parser
-from backend.settings import REPO_ROOT, Environment, Settings, environment_names
+from backend.app.cli import build_parser
+from backend.app.settings import REPO_ROOT, Environment, Settings, environment_names
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -31,7 +31,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 SERVICES = {"api", "worker", "scheduler", "rasa", "postgres", "redis"}
 APP_SERVICES = ("api", "worker", "scheduler")
 ROLES = {"api": ["migrate", "serve"], "worker": ["worker"], "scheduler": ["scheduler"]}
-CLI_PREFIXES = (["careloop"], ["python", "-m", "backend.cli"], ["python3", "-m", "backend.cli"])
+CLI_PREFIXES = (["careloop"], ["python", "-m", "backend.app.cli"], ["python3", "-m", "backend.app.cli"])
 SHELLS = {"sh", "/bin/sh", "bash", "/bin/bash"}
 SHELL_OPERATORS = {"&&", "||", ";", "|", "&"}
 
@@ -176,7 +176,7 @@ def cli_error(args: list[str]) -> str | None:
     try:
         build_parser().parse_args(args)
     except SystemExit as exc:
-        return f"`careloop {shlex.join(args)}` is refused by backend.cli (exit {exc.code})"
+        return f"`careloop {shlex.join(args)}` is refused by backend.app.cli (exit {exc.code})"
     return None
 
 
@@ -341,7 +341,7 @@ def test_dockerfile_ships_every_package_and_the_files_the_code_reads_from_the_re
     workdir, copies = dockerfile_copies()
     missing = [path for path in needed if copies.get(workdir / path) != PurePosixPath(path)]
     assert missing == [], f"the image lacks {missing} under {workdir}"
-    # backend.settings.REPO_ROOT must be the WORKDIR: import the copied tree, not site-packages.
+    # backend.app.settings.REPO_ROOT must be the WORKDIR: import the copied tree, not site-packages.
     assert str(workdir) in dockerfile_env().get("PYTHONPATH", "").split(":")
 
 

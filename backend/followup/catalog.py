@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
-from backend.content import load_voice_phrases
+from backend.dialogue.content import load_voice_phrases
 from backend.models import QuestionnaireVersion
 from backend.services import audit
 from questionnaires import channels

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.db import session_scope
+from backend.app.db import session_scope
 from backend.followup.catalog import latest_version
 from backend.followup.eligibility import channel_address, quiet_until, readmitted_since
 from backend.followup.invite import do_send_form_invite

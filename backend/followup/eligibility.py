@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.models import Encounter, EncounterKind, Patient
-from backend.settings import get_settings
 from bots.domain import Channel
 
 

@@ -6,9 +6,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog
+from backend.app.settings import get_settings
+from backend.dialogue.content import load_catalog
 from backend.followup.catalog import definition_of
-from backend.links import LinkKind, link_for
+from backend.messaging.links import LinkKind, link_for
 from backend.models import (
     Direction,
     Message,
@@ -19,7 +20,6 @@ from backend.models import (
 )
 from backend.outbox.enqueue import EXTERNAL, do_enqueue
 from backend.services.conversations import get_or_create_conversation
-from backend.settings import get_settings
 from bots.domain import Channel
 from bots.messages import Link, Outbound, Text
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from backend.db import make_engine
+from backend.app.db import make_engine
 from backend.models import Base
 
 config = context.config
 url: str | None = config.attributes.get("database_url")
 if url is None:
-    from backend.settings import get_settings
+    from backend.app.settings import get_settings
 
     url = get_settings().database_url
 

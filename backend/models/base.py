@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
 
-from backend.crypto import current_cipher
+from backend.security.crypto import current_cipher
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

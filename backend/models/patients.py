@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from backend.crypto import current_cipher
-from backend.identifiers import normalise_code, normalise_phone
 from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
+from backend.security.crypto import current_cipher
+from backend.security.identifiers import normalise_code, normalise_phone
 from bots.domain import Channel, ConsentPurpose
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Patient(Base):
 
     @staticmethod
     def phone_index(raw: str) -> str:
-        from backend.settings import get_settings
+        from backend.app.settings import get_settings
 
         return current_cipher().blind_index("phone", normalise_phone(raw, get_settings().default_region))
 
@@ -81,7 +81,7 @@ class Patient(Base):
 
     @validates("phone", "whatsapp")
     def _index_phone(self, key: str, value: str | None) -> str | None:
-        from backend.settings import get_settings
+        from backend.app.settings import get_settings
 
         normalised = None if value is None else normalise_phone(value, get_settings().default_region)
         setattr(

@@ -15,10 +15,10 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.followup.eligibility import channel_address, quiet_until
 from backend.models import ConsentEvent, OutboxItem, OutboxKind, OutboxStatus, Patient, VoiceCall
 from backend.services.consents import consent_allows
-from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose
 
 SENT_STATES = (OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.READ)

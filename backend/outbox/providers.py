@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
+from backend.app.settings import Settings, get_settings
 from backend.models import Conversation, Message, OutboxItem, Patient
-from backend.settings import Settings, get_settings
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
 from channels.base import Delivery, Sender, TemplateRef

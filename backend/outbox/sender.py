@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.db import session_scope
-from backend.jobs import enqueue
+from backend.app.db import session_scope
+from backend.app.jobs import enqueue
+from backend.app.settings import get_settings
 from backend.models import (
     Conversation,
     Direction,
@@ -35,7 +36,6 @@ from backend.outbox.gates import Action, Facts, Verdict, judge, judge_unlinked, 
 from backend.outbox.providers import ChannelNotConfigured, delivery_for, delivery_to_follower, sender_for
 from backend.services import audit
 from backend.services.consents import do_revoke_consent
-from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose
 from channels.base import Delivery, DeliveryStatus, SendFailed, SendResult, StatusUpdate
 

@@ -22,9 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog
+from backend.app.settings import get_settings
+from backend.dialogue.content import load_catalog
 from backend.followup.eligibility import quiet_until
-from backend.identifiers import InvalidPhoneNumber
 from backend.models import (
     BindAttempt,
     BindCode,
@@ -38,11 +38,11 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
+from backend.security.identifiers import InvalidPhoneNumber
 from backend.services import audit
 from backend.services.consents import do_record_pending_consents
 from backend.services.conversations import get_or_create_conversation
 from backend.services.patients import find_patient
-from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose, pick_language
 from bots.messages import Outbound, Text
 

@@ -11,12 +11,12 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 from sqlalchemy.orm import Session
 
-from backend.media import seal_to_file, unseal_file
+from backend.app.settings import Settings
+from backend.messaging.media import seal_to_file, unseal_file
 from backend.models import CaseAttachment, FeedbackCase, HandlingRecord
 from backend.models.base import utcnow
 from backend.services import audit
 from backend.services.refusal import ActionRefused
-from backend.settings import Settings
 
 ALLOWED = {  # extension -> the type it is served as
     ".jpg": "image/jpeg",

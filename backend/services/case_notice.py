@@ -13,11 +13,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog
-from backend.links import LinkKind, link_for
+from backend.app.settings import Settings, get_settings
+from backend.dialogue.content import load_catalog
+from backend.messaging.links import LinkKind, link_for
 from backend.models import CaseProgress, FeedbackCase, OutboxKind, Patient
 from backend.services.staff_message import MAX_TEXT, do_staff_message
-from backend.settings import Settings, get_settings
 from bots.domain import Channel, pick_language
 from bots.messages import Link, Outbound, Text
 

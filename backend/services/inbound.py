@@ -13,7 +13,8 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog
+from backend.app.settings import get_settings
+from backend.dialogue.content import load_catalog
 from backend.models import Conversation, MessageStatus, OutboxKind, Patient
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
@@ -27,7 +28,6 @@ from backend.services.consents import (
 )
 from backend.services.conversations import store_inbound_row
 from backend.services.patients import address_column, address_index
-from backend.settings import get_settings
 from bots.domain import Channel, ConsentPurpose, pick_language
 from bots.messages import Inbound, InboundKind, Outbound, Text
 from channels.keywords import Keyword, keyword_of
@@ -212,12 +212,12 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
 
 def after_commit(received: Received) -> None:
     """Start what the stored message needs, once its transaction has committed."""
-    from backend.jobs import enqueue
+    from backend.app.jobs import enqueue
+    from backend.dialogue.turns import run_turn
     from backend.outbox.sender import kick
-    from backend.turns import run_turn
 
     if received.has_media and received.message_id is not None:
-        from backend.media import fetch_inbound_media
+        from backend.messaging.media import fetch_inbound_media
 
         enqueue(fetch_inbound_media, received.message_id)
     if received.run_turn:

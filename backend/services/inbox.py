@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.db import session_scope
+from backend.app.db import session_scope
 from backend.models import (
     ConversationOwner,
     Message,

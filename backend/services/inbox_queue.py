@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from backend.db import session_scope
+from backend.app.db import session_scope
 from backend.models import (
     Conversation,
     Encounter,

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from backend.identifiers import InvalidPhoneNumber, mask_phone
 from backend.models import Encounter, OutboxItem, OutboxStatus, Patient, StaffUser
 from backend.outbox.enqueue import EXTERNAL
+from backend.security.identifiers import InvalidPhoneNumber, mask_phone
 from backend.services.patients import scoped_to_user
 from bots.domain import Channel
 

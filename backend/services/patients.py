@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.identifiers import InvalidPhoneNumber
 from backend.models import DepartmentLink, Encounter, Patient, StaffUser
+from backend.security.identifiers import InvalidPhoneNumber
 from backend.services import audit
 from bots.domain import Channel
 

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog
+from backend.app.settings import get_settings
+from backend.dialogue.content import load_catalog
 from backend.followup.eligibility import channel_address, quiet_until
 from backend.models import (
     Appointment,
@@ -32,7 +33,6 @@ from backend.models import (
 from backend.outbox.enqueue import EXTERNAL, do_enqueue
 from backend.services.booking_rules import reminder_plan
 from backend.services.conversations import get_or_create_conversation
-from backend.settings import get_settings
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound, Text
 

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from backend.identifiers import mask_phone
 from backend.models import (
     Conversation,
     Direction,
@@ -24,6 +23,7 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.outbox.enqueue import EXTERNAL
+from backend.security.identifiers import mask_phone
 from backend.services import audit
 from backend.services.message_log import (
     PAGE_SIZE,

@@ -127,7 +127,7 @@ def do_generate_slots(
 
 def generate_all_slots(now: datetime | None = None) -> int:
     """Periodic job: every active schedule's slots for the coming weeks, one transaction per schedule."""
-    from backend.db import session_scope
+    from backend.app.db import session_scope
 
     with session_scope() as session:
         ids = list(session.scalars(sa.select(DoctorSchedule.id).where(DoctorSchedule.active.is_(True))))

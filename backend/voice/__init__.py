@@ -1,1 +1,1 @@
-"""Voice calls in the backend: call records, the Media Stream route, the engines per language."""
+"""Voice calls in the backend: call records and their verbs, the dialer, campaigns, engines per language."""

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
-from backend.crypto import current_cipher
+from backend.app.settings import Settings
 from backend.followup.catalog import definition_of, latest_version
 from backend.followup.responses import (
     AlreadyCompleted,
@@ -31,9 +31,9 @@ from backend.models import (
     VoiceCall,
 )
 from backend.models.base import utcnow
+from backend.security.crypto import current_cipher
 from backend.services import audit
 from backend.services.tasks import do_raise_task
-from backend.settings import Settings
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel, pick_language
 from voice_ai.gateway import CallStatus, RecordingReady

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.models import OutreachTask, Patient, VoiceCall
-from backend.settings import get_settings
 from backend.voice.calls import do_create_call
 
 

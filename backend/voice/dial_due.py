@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.db import session_scope
+from backend.app.db import session_scope
+from backend.app.settings import get_settings
+from backend.app.single_runner import single_runner
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
 from backend.outbox.gates import Action
 from backend.services import audit
 from backend.services.patient_record import preflight
-from backend.settings import get_settings
-from backend.single_runner import single_runner
 from backend.voice.dialer import dial, gateway_from_settings
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel
@@ -28,7 +28,7 @@ from voice_ai.gateway import Gateway
 from voice_ai.session import FINAL, CallState
 
 log = logging.getLogger(__name__)
-DIAL_INTERVAL_SECONDS = 15  # how often the job runs (backend/periodic.py); one run dials at most this long
+DIAL_INTERVAL_SECONDS = 15  # how often the job runs (app/periodic.py); one run dials at most this long
 UP_AT_MOST = timedelta(hours=2)  # a placed call with no final status after this no longer holds a line
 CANDIDATES = 200
 

@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from backend.db import session_scope
+from backend.app.db import session_scope
+from backend.app.settings import Settings, get_settings
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
 from backend.services import audit
-from backend.settings import Settings, get_settings
 from backend.voice.calls import do_mark_placed
 from voice_ai.gateway import CallRequest, Gateway, GatewayError
 from voice_ai.session import CallState

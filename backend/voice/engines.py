@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from backend.settings import Settings
+from backend.app.settings import Settings
 from voice_ai.asr import ModelMissing, Recogniser
 from voice_ai.asr_vosk import check_model_dir
 from voice_ai.tts import EspeakSynthesizer

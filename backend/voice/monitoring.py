@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.models import Finding, FollowUpPlan, QuestionnaireResponse, VoiceCall
-from backend.settings import get_settings
 from backend.voice.dial_due import UP_AT_MOST
 from voice_ai.session import FINAL, CallState, Outcome
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import httpx
 
+from backend.app.settings import Settings
 from backend.models import VoiceCall
-from backend.settings import Settings
 
 
 class RecordingUnavailable(Exception):

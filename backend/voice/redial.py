@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.models import OutreachStatus, OutreachTask, VoiceCall
 from backend.services import audit
-from backend.settings import get_settings
 from voice_ai.session import FINAL, Outcome
 
 STALE_AFTER = timedelta(hours=6)  # a call with no final status after this is not waited for any more

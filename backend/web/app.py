@@ -9,9 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from backend.settings import get_settings
-from backend.voice import hooks as voice_hooks
-from backend.voice import stream as voice_stream
+from backend.app.settings import get_settings
 from backend.web import (
     appointments,
     case_actions,
@@ -33,7 +31,9 @@ from backend.web import (
     staff,
     stats,
     voice_calls,
+    voice_hooks,
     voice_monitor,
+    voice_stream,
     wechat_pages,
 )
 from backend.web.deps import NotSignedIn

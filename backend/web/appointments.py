@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from backend.calendar_ics import appointment_ics
-from backend.content import load_catalog
+from backend.app.settings import Settings
+from backend.dialogue.content import load_catalog
 from backend.i18n import negotiate
-from backend.links import LinkExpired, LinkInvalid, LinkKind, read_token
+from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, read_token
 from backend.models import Appointment, Patient, Slot
 from backend.models.base import utcnow
-from backend.settings import Settings
+from backend.services.calendar_ics import appointment_ics
 from backend.web.deps import SessionDep, SettingsDep, templates
 
 router = APIRouter()

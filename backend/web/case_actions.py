@@ -10,11 +10,11 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.models import FeedbackCase, RecordKind, Satisfaction, StaffSession, StaffUser
 from backend.outbox.sender import kick
 from backend.services import case_files, case_notice, case_queries, cases, inbox_queue
 from backend.services.refusal import ActionRefused
-from backend.settings import get_settings
 from backend.web.actions import perform
 from backend.web.cases import NOTICE_CHANNELS, case_page_response, denied
 from backend.web.deps import SessionDep, StaffDep, client_ip

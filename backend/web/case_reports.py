@@ -8,12 +8,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from backend.links import LinkKind, make_short_url, make_url
+from backend.app.settings import get_settings
+from backend.messaging.links import LinkKind, make_short_url, make_url
 from backend.models import CaseAttachment, Patient
 from backend.services import audit, case_export, case_files, case_queries
 from backend.services.message_log import InvalidFilter
 from backend.services.patients import may_view
-from backend.settings import get_settings
 from backend.web.cases import base_context, case_details, denied, labeller, shows_patient
 from backend.web.deps import SessionDep, SettingsDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session, selectinload
 
+from backend.app.settings import get_settings
 from backend.i18n import translations
 from backend.models import (
     AuditEvent,
@@ -34,7 +35,6 @@ from backend.services import audit, case_notice, case_queries, cases, inbox_queu
 from backend.services.message_log import InvalidFilter
 from backend.services.patients import department_ids, may_view
 from backend.services.refusal import ActionRefused
-from backend.settings import get_settings
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render
 from bots.domain import Channel

@@ -11,17 +11,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from backend.content import load_catalog
-from backend.db import session_scope
+from backend.app.db import session_scope
+from backend.app.jobs import enqueue, runs_inline
+from backend.app.settings import Settings, get_settings
+from backend.dialogue.content import load_catalog
+from backend.dialogue.turns import InlineTurnFailed, run_turn, run_turn_in
 from backend.i18n import negotiate
-from backend.jobs import enqueue, runs_inline
-from backend.links import LinkExpired, LinkInvalid, LinkKind, make_url, read_short, read_token
+from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, make_url, read_short, read_token
 from backend.models import Conversation, Direction, MessageStatus, Patient
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
 from backend.services.conversations import get_or_create_conversation, messages_after, store_inbound_row
-from backend.settings import Settings, get_settings
-from backend.turns import InlineTurnFailed, run_turn, run_turn_in
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import Channel, pick_language
 from channels import webchat

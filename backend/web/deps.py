@@ -10,10 +10,10 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from backend.auth import resume_session
-from backend.db import session_factory
+from backend.app.db import session_factory
+from backend.app.settings import Settings, get_settings
 from backend.models import StaffSession
-from backend.settings import Settings, get_settings
+from backend.security.auth import resume_session
 
 SESSION_COOKIE = "cl_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))  # autoescapes .html

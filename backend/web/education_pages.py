@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from backend.content import load_catalog
-from backend.education import LANGUAGES, library
+from backend.dialogue.content import load_catalog
+from backend.education.library import LANGUAGES, library
 from backend.web.deps import SettingsDep, templates
 from bots.domain import pick_language
 

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog
+from backend.app.settings import Settings
+from backend.dialogue.content import load_catalog
 from backend.i18n import negotiate
-from backend.links import LinkExpired, LinkInvalid, LinkKind, read_token
+from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, read_token
 from backend.models import CaseKind, CaseSource, Department, FeedbackCase, Patient, Satisfaction
 from backend.services import case_queries, cases
 from backend.services.refusal import ActionRefused
-from backend.settings import Settings
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import pick_language
 

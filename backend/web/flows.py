@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
-from backend.content import ContentFlows
+from backend.dialogue.content import ContentFlows
+from backend.dialogue.simulator import Simulation, simulate_turn
 from backend.models import Role
 from backend.services import audit
 from backend.services.flow_report import drop_off
-from backend.simulator import Simulation, simulate_turn
 from backend.web.deps import SessionDep, SettingsDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render
 from bots.domain import LANGUAGES, pick_language

@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from backend.content import load_answer_messages, load_catalog
+from backend.app.settings import Settings
+from backend.dialogue.content import load_answer_messages, load_catalog
 from backend.followup.catalog import definition_of
 from backend.followup.responses import (
     AlreadyCompleted,
@@ -19,10 +20,9 @@ from backend.followup.responses import (
     do_save_answers,
 )
 from backend.i18n import negotiate
-from backend.links import LinkExpired, LinkInvalid, LinkKind, read_token
+from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, read_token
 from backend.models import Patient, QuestionnaireResponse, QuestionnaireVersion, ResponseStatus
 from backend.models.base import utcnow
-from backend.settings import Settings
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import pick_language
 from channels import webform

@@ -15,11 +15,11 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from backend.db import session_scope
+from backend.app.db import session_scope
+from backend.app.settings import Settings, get_settings
 from backend.models.base import utcnow
 from backend.outbox.sender import do_record_status
 from backend.services.inbound import Received, after_commit, do_receive
-from backend.settings import Settings, get_settings
 from bots.domain import Channel
 from bots.messages import Inbound
 from channels.base import ForgedRequest, MalformedPayload, ReplayedRequest, StatusUpdate

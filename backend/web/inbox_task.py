@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.models import (
     Department,
     Message,
@@ -23,7 +24,6 @@ from backend.models.base import utcnow
 from backend.outbox.sender import kick
 from backend.services import audit, inbox, inbox_queue, mentions
 from backend.services.refusal import ActionRefused
-from backend.settings import get_settings
 from backend.web.actions import perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.inbox import active_staff, canned_replies, departments_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
-from backend.media import load_blob
+from backend.messaging.media import load_blob
 from backend.models import Message
 from backend.services import audit
 from backend.services.patients import may_view

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from backend.identifiers import mask_phone
+from backend.education.sending import do_send_education
 from backend.models import EncounterKind, Patient, StaffSession
 from backend.models.base import utcnow
 from backend.models.patients import EXCLUSION_FLAGS
 from backend.outbox.sender import kick
+from backend.security.identifiers import mask_phone
 from backend.services import audit, patients
-from backend.services.education import do_send_education
 from backend.services.message_log import InvalidFilter
 from backend.services.patient_lists import (
     NO_FLAGS,

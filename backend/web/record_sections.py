@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from backend.identifiers import mask_phone
+from backend.app.settings import get_settings
+from backend.education.sending import articles_for
 from backend.models import (
     Conversation,
     Encounter,
@@ -26,8 +27,8 @@ from backend.models import (
     Task,
     TaskStatus,
 )
+from backend.security.identifiers import mask_phone
 from backend.services.consents import current_consents
-from backend.services.education import articles_for
 from backend.services.patient_record import (
     FLAG_ROLES,
     STAFF_CHANNELS,
@@ -35,7 +36,6 @@ from backend.services.patient_record import (
     published_questionnaires,
     timeline,
 )
-from backend.settings import get_settings
 from bots.domain import Channel
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.followup.catalog import definition_of
 from backend.models import (
     Department,
@@ -27,7 +28,6 @@ from backend.models import (
 from backend.services import audit, spot_checks
 from backend.services.patient_record import timeline
 from backend.services.spot_checks import SUPERVISORS, SpotCheckRefused
-from backend.settings import get_settings
 from backend.voice.recordings import RecordingUnavailable, fetch_recording
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render

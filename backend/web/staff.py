@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from backend.auth import SignInRefused, do_sign_in, do_sign_out
 from backend.i18n import negotiate, translations
-from backend.links import LinkKind, make_url
+from backend.messaging.links import LinkKind, make_url
 from backend.models import StaffSession
+from backend.security.auth import SignInRefused, do_sign_in, do_sign_out
 from backend.services import audit, patients
 from backend.web.deps import SESSION_COOKIE, SessionDep, SettingsDep, StaffDep, client_ip, templates
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
+from backend.app.settings import get_settings
 from backend.models.base import utcnow
 from backend.services import audit
 from backend.services.patients import department_ids
-from backend.settings import get_settings
 from backend.voice.monitoring import voice_report
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import render

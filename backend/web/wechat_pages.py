@@ -17,16 +17,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from backend.content import load_catalog
-from backend.crypto import DecryptionError, current_cipher
+from backend.app.settings import Settings, get_settings
+from backend.dialogue.content import load_catalog
 from backend.i18n import negotiate
-from backend.identifiers import InvalidPhoneNumber
-from backend.links import LinkKind, make_url
+from backend.messaging.links import LinkKind, make_url
 from backend.models import Patient, QuestionnaireResponse, ResponseStatus
 from backend.outbox.sender import kick
+from backend.security.crypto import DecryptionError, current_cipher
+from backend.security.identifiers import InvalidPhoneNumber
 from backend.services import binding
 from backend.services.patients import find_patient
-from backend.settings import Settings, get_settings
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import Channel, pick_language
 

@@ -15,7 +15,7 @@ from backend.models import Role, StaffUser, TaskKind
 from backend.services import inbox
 from bots.domain import Channel
 from tests import factories
-from tests.backend.test_followup import DEFINITION
+from tests.backend.followup.test_followup import DEFINITION
 from tests.browser.axe import assert_no_serious_violations, violations
 from tests.factories import PASSWORD
 

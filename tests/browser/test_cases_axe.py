@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from backend.links import LinkKind, make_token
+from backend.app.settings import get_settings
+from backend.messaging.links import LinkKind, make_token
 from backend.services import cases
-from backend.settings import get_settings
 from tests import factories
 from tests.browser.test_cases_browser import _sign_in
 

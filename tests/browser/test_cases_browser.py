@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from backend.links import LinkKind, make_token
+from backend.app.settings import get_settings
+from backend.messaging.links import LinkKind, make_token
 from backend.models import CaseAttachment, CaseProgress, FeedbackCase, HandlingRecord, Task, TaskStatus
-from backend.settings import get_settings
 from tests import factories
 from tests.factories import PASSWORD
 

@@ -9,14 +9,14 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.followup.catalog import do_publish
 from backend.followup.responses import do_start_response
-from backend.links import LinkKind, make_token
+from backend.messaging.links import LinkKind, make_token
 from backend.models import QuestionnaireResponse, ResponseStatus, Task
-from backend.settings import get_settings
 from bots.domain import Channel
 from tests import factories
-from tests.backend.test_followup import DEFINITION
+from tests.backend.followup.test_followup import DEFINITION
 
 pytestmark = pytest.mark.browser
 

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.followup.catalog import do_publish
 from backend.followup.invite import do_send_form_invite
 from backend.followup.responses import do_start_response
-from backend.links import LinkKind, make_token
+from backend.messaging.links import LinkKind, make_token
 from backend.models import (
     ConversationOwner,
     Direction,
@@ -27,10 +28,9 @@ from backend.models import (
     TaskKind,
 )
 from backend.models.base import utcnow
-from backend.settings import get_settings
 from bots.domain import Channel
 from tests import factories
-from tests.backend.test_followup import DEFINITION
+from tests.backend.followup.test_followup import DEFINITION
 from tests.browser.axe import assert_no_serious_violations
 from tests.browser.test_accessibility import sign_in
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.models import ConsentEvent, Conversation, Message, Role, Task
 from tests import factories
-from tests.backend.webchat_driver import text_of
+from tests.backend.dialogue.webchat_driver import text_of
 from tests.browser import axe
 from tests.browser.test_cases_browser import _sign_in
 

@@ -9,14 +9,14 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.followup.catalog import publish_all
 from backend.models import FollowUpPlan, Role
 from backend.models.base import utcnow
-from backend.settings import get_settings
 from tests import factories
+from tests.backend.voice.test_voice_pages import _call
 from tests.browser.axe import assert_no_serious_violations
 from tests.browser.test_accessibility import sign_in
-from tests.voice.test_voice_pages import _call
 from voice_ai.session import CallState, Outcome
 
 pytestmark = pytest.mark.browser

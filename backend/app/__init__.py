@@ -1,0 +1,1 @@
+"""The composition root: settings, database, server, CLI, jobs and periodic work."""

@@ -1,0 +1,135 @@
+"""Periodic jobs and their intervals: run by RQ's cron scheduler, or by a thread in inline mode."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from backend.app.db import session_scope
+from backend.app.jobs import enqueue
+from backend.app.settings import get_settings
+from backend.models import Direction, LoginAttempt, Message, MessageStatus, StaffSession
+from backend.models.base import utcnow
+from backend.services.inbox import escalate_breached_tasks
+from backend.services.schedules import generate_all_slots
+
+log = logging.getLogger(__name__)
+STUCK_AFTER = timedelta(seconds=30)
+
+
+def retry_pending_turns() -> int:
+    """Inbound messages stored but not handled (a worker died, Redis blinked): run their turns again."""
+    from backend.dialogue.turns import run_turn
+
+    cutoff = utcnow() - STUCK_AFTER
+    with session_scope() as session:
+        ids = list(
+            session.scalars(
+                sa.select(Message.conversation_id)
+                .where(
+                    Message.direction == Direction.INBOUND,
+                    Message.status == MessageStatus.RECEIVED,
+                    Message.created_at < cutoff,
+                )
+                .distinct()
+            )
+        )
+    for conversation_id in ids:
+        enqueue(run_turn, conversation_id)
+    return len(ids)
+
+
+def end_idle_sessions() -> int:
+    settings = get_settings()
+    now = utcnow()
+    cutoff = now - timedelta(minutes=settings.session_idle_minutes)
+    with session_scope() as session:
+        result = session.execute(
+            sa.update(StaffSession)
+            .where(StaffSession.ended_at.is_(None), StaffSession.last_seen_at < cutoff)
+            .values(ended_at=now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def prune_login_attempts() -> int:
+    cutoff = utcnow() - timedelta(days=90)
+    with session_scope() as session:
+        result = session.execute(sa.delete(LoginAttempt).where(LoginAttempt.at < cutoff))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def plan_follow_ups() -> int:
+    """The planner is idempotent (one task per plan, encounter and offset), so running it hourly only
+    picks up encounters the HIS delivered late."""
+    from backend.followup.planner import run_planner
+
+    with session_scope() as session:
+        return run_planner(session)
+
+
+def dispatch_follow_ups() -> int:
+    from backend.followup.dispatcher import dispatch_due
+
+    return sum(dispatch_due().values())
+
+
+def send_due_messages() -> int:
+    """The outbox's sweep: deferred items whose time has come, retries, leases that expired."""
+    from backend.outbox.sender import drain_outbox
+
+    return sum(drain_outbox().values())
+
+
+def dial_due_calls() -> int:
+    """The campaign dialer: queued calls whose time has come, within the line and rate limits."""
+    from backend.voice.dial_due import dial_due_calls as run
+
+    return run().get("placed", 0)
+
+
+PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
+    (retry_pending_turns, 60),
+    (send_due_messages, 30),
+    (plan_follow_ups, 3600),
+    (dispatch_follow_ups, 60),
+    (dial_due_calls, 15),  # backend.voice.dial_due.DIAL_INTERVAL_SECONDS
+    (escalate_breached_tasks, 60),
+    (end_idle_sessions, 300),
+    (prune_login_attempts, 86400),
+    (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
+)
+
+
+def register_cron(scheduler: object, queue_name: str) -> None:
+    for func, interval in PERIODIC:
+        scheduler.register(func, queue_name, interval=interval)  # type: ignore[attr-defined]
+
+
+class InlineTicker(threading.Thread):
+    """Without Redis: the same periodic jobs on a daemon thread of the server process."""
+
+    def __init__(self, tick_seconds: float = 5.0) -> None:
+        super().__init__(name="careloop-periodic", daemon=True)
+        self._tick = tick_seconds
+        self._stop_event = threading.Event()
+        self._due = {func.__name__: 0.0 for func, _ in PERIODIC}
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self._tick):
+            now = time.monotonic()
+            for func, interval in PERIODIC:
+                if now >= self._due[func.__name__]:
+                    self._due[func.__name__] = now + interval
+                    try:
+                        func()
+                    except Exception:
+                        log.exception("periodic job %s failed", func.__name__)
+
+    def stop(self) -> None:
+        self._stop_event.set()

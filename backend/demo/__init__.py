@@ -1,0 +1,1 @@
+"""Demo data for `careloop demo` and `make run`."""

@@ -1,0 +1,1 @@
+"""Health education: the article library and sending articles to patients."""

@@ -1,0 +1,1 @@
+"""What messages to patients carry: signed links, and patients' media."""

@@ -1,0 +1,1 @@
+"""Staff authentication, field encryption and identifier normalisation."""

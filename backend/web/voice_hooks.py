@@ -1,0 +1,96 @@
+"""Twilio voice webhooks: the answer URL (TwiML connecting the Media Stream), status and recording callbacks.
+
+Each is signature-checked like the SMS webhooks (RequestValidator over CARELOOP_PUBLIC_URL + path and
+query); a forged request gets 403 and changes nothing, a malformed one 400.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+
+from backend.app.db import session_scope
+from backend.app.settings import Settings
+from backend.models import VoiceCall
+from backend.models.base import utcnow
+from backend.voice.calls import call_by_provider, do_record_call_status, do_record_recording, stream_token
+from backend.web.deps import SettingsDep
+from backend.web.hooks import BodyDep, _refusal, _Refused, _twilio_checked
+from channels.base import ForgedRequest
+from voice_ai.gateway import AnsweredBy, MalformedCallback
+from voice_ai.gateway_twilio import (
+    answered_by,
+    connect_stream_twiml,
+    hangup_twiml,
+    parse_call_status,
+    parse_recording_callback,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/hooks/twilio/voice")
+GATEWAY = "twilio"
+
+
+def stream_url(settings: Settings) -> str:
+    base = settings.public_url
+    ws = (
+        "wss://" + base.removeprefix("https://")
+        if base.startswith("https://")
+        else "ws://" + base.removeprefix("http://")
+    )
+    return f"{ws}/voice/stream"
+
+
+def stream_parameters(settings: Settings, call_id: int, by: AnsweredBy | None) -> dict[str, str]:
+    return {"token": stream_token(settings, call_id), "answered_by": by.value if by else "unknown"}
+
+
+@router.post("/answer")
+def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) -> Response:
+    """Twilio asks what to do once answering-machine detection is done: connect our stream."""
+    try:
+        params = _twilio_checked(request, settings, body)
+    except (_Refused, ForgedRequest) as exc:
+        return _refusal(exc)
+    by = answered_by(params.get("AnsweredBy"))
+    with session_scope() as db:
+        row = db.get(VoiceCall, call)
+        if row is None or row.provider_id not in (None, params.get("CallSid")):
+            return Response(hangup_twiml(), media_type="text/xml")
+        if by is not None:
+            row.answered_by = by.value
+    return Response(
+        connect_stream_twiml(stream_url(settings), stream_parameters(settings, call, by)),
+        media_type="text/xml",
+    )
+
+
+@router.post("/status")
+def status(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
+    try:
+        update = parse_call_status(_twilio_checked(request, settings, body))
+    except (_Refused, ForgedRequest, MalformedCallback) as exc:
+        return _refusal(exc)
+    with session_scope() as db:
+        row = call_by_provider(db, GATEWAY, update.provider_id)
+        if row is None:
+            log.info("voice status callback for an unknown call")
+        else:
+            do_record_call_status(db, row, update, utcnow())
+    return Response(status_code=204)
+
+
+@router.post("/recording")
+def recording(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
+    try:
+        ready = parse_recording_callback(_twilio_checked(request, settings, body))
+    except (_Refused, ForgedRequest, MalformedCallback) as exc:
+        return _refusal(exc)
+    with session_scope() as db:
+        row = call_by_provider(db, GATEWAY, ready.provider_id)
+        if row is None:
+            log.info("recording callback for an unknown call")
+        else:
+            do_record_recording(db, row, ready)
+    return Response(status_code=204)

@@ -1,0 +1,192 @@
+"""The Media Stream WebSocket route: a `CallDriver` per call; its hooks store answers via the do_* verbs."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from backend.app.db import session_scope
+from backend.app.settings import Settings, get_settings
+from backend.dialogue.content import load_answer_messages, load_catalog, load_voice_phrases
+from backend.followup.responses import answers_of
+from backend.models import Patient, ResponseStatus, VoiceCall
+from backend.models.base import utcnow
+from backend.voice import engines
+from backend.voice.calls import (
+    UnknownCall,
+    do_end_call,
+    do_save_call_answer,
+    do_staff_callback,
+    keep_answer_audio,
+    read_stream_token,
+    response_of,
+)
+from questionnaires.channels import VoicePhrases
+from questionnaires.model import Questionnaire
+from voice_ai import session as s
+from voice_ai.call_driver import CallDriver, CallRefused, CallSetup, Timings
+from voice_ai.media_stream import MULAW, Start
+from voice_ai.vad import VadConfig
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+# Synthesis, recognition and database work for every call run here, never on the event loop.
+EXECUTOR = ThreadPoolExecutor(max_workers=16, thread_name_prefix="voice")
+
+
+def script(settings: Settings, lang: str) -> s.Script:
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    keys = (
+        "greeting",
+        "ask_birth_date",
+        "identity_failed",
+        "confirm",
+        "keypad_only",
+        "voicemail",
+        "goodbye",
+        "callback",
+    )
+    texts = {key: catalog.text(lang, f"voice.{key}", answer="{answer}") for key in keys}
+    return s.Script(**texts)
+
+
+def build_session(
+    settings: Settings, q: Questionnaire, lang: str, patient: Patient, now: datetime
+) -> s.CallSession:
+    phrases = VoicePhrases.parse(load_voice_phrases(lang, settings.content_dir), lang)
+    assert patient.birth_date is not None
+    today = now.astimezone(ZoneInfo(patient.timezone)).date()
+    return s.CallSession(
+        q,
+        lang,
+        phrases,
+        load_answer_messages(settings.content_dir),
+        script(settings, lang),
+        birth_date=patient.birth_date,
+        today=today,
+    )
+
+
+class StoreHooks:
+    """`voice_ai.call_driver.CallHooks` over the database: each call in its own transaction."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.call_id: int | None = None
+        self.session: s.CallSession | None = None
+        self._audio: dict[str, str] = {}
+
+    def begin(self, start: Start) -> CallSetup:
+        if start.encoding != MULAW or start.sample_rate != 8000:
+            raise CallRefused(f"media format {start.encoding}/{start.sample_rate} is not mu-law 8 kHz")
+        try:
+            call_id = read_stream_token(self.settings, start.parameters.get("token", ""))
+        except UnknownCall as exc:
+            raise CallRefused(str(exc)) from exc
+        now = utcnow()
+        with session_scope() as db:
+            call = db.get(VoiceCall, call_id)
+            if call is None or call.state in s.FINAL:
+                raise CallRefused(f"call {call_id} is unknown or over")
+            if call.provider_id and call.provider_id != start.call_sid:
+                raise CallRefused(f"call {call_id} belongs to another CallSid")
+            call.provider_id = start.call_sid
+            patient = db.get(Patient, call.patient_id)
+            response, q = response_of(db, call)
+            if patient is None or patient.birth_date is None or response.status is ResponseStatus.COMPLETED:
+                raise CallRefused(f"call {call_id}: no birth date to check, or already answered")
+            session = build_session(self.settings, q, call.language, patient, now)
+            session.answers = answers_of(q, response)  # a redial resumes where the last call stopped
+            session.skipped = set(response.skipped)
+            machine = start.parameters.get("answered_by") == "machine" or call.answered_by == "machine"
+            lang = call.language
+        recogniser = engines.recogniser(self.settings, lang)
+        if not recogniser.calibrated:
+            session.confirm_below = 0.0
+        self.call_id, self.session = call_id, session
+        return CallSetup(session, recogniser, engines.transcriber(self.settings, lang), machine=machine)
+
+    def act(self, action: s.Action) -> None:
+        assert self.call_id is not None and self.session is not None
+        now = utcnow()
+        with session_scope() as db:
+            call = db.get(VoiceCall, self.call_id)
+            assert call is not None
+            match action:
+                case s.SaveAnswer(item_id=item_id, value=value, via=via, transcript=heard, confidence=conf):
+                    line = {
+                        "item": item_id,
+                        "heard": heard,
+                        "confidence": conf,
+                        "via": via,
+                        "audio": self._audio.pop(item_id, None),
+                    }
+                    do_save_call_answer(db, call, item_id, value, line, sorted(self.session.skipped), now)
+                case s.StateChanged(state=state) if state not in s.FINAL:
+                    call.state = state
+                    if state is s.CallState.MACHINE:
+                        call.answered_by = "machine"
+                    call.answered_at = call.answered_at or now
+                case s.StaffCallback(reason=reason):
+                    do_staff_callback(db, call, reason, now)
+                case s.Hangup(outcome=outcome):
+                    call.outcome = outcome
+
+    def keep_audio(self, item_id: str, pcm: bytes) -> str:
+        assert self.call_id is not None
+        ref = keep_answer_audio(self.settings, self.call_id, pcm)
+        self._audio[item_id] = ref
+        return ref
+
+    def end(self, session: s.CallSession, outcome: s.Outcome | None, timings: Timings) -> None:
+        assert self.call_id is not None
+        with session_scope() as db:
+            call = db.get(VoiceCall, self.call_id)
+            assert call is not None
+            do_end_call(
+                db,
+                call,
+                state=session.state,
+                outcome=outcome,
+                skipped=sorted(session.skipped),
+                fallbacks=timings.fallbacks,
+                now=utcnow(),
+            )
+
+
+def vad_config(settings: Settings) -> VadConfig:
+    return VadConfig(no_input_ms=settings.voice_no_input_ms, end_silence_ms=settings.voice_end_silence_ms)
+
+
+@router.websocket("/voice/stream")
+async def media_stream(ws: WebSocket) -> None:
+    """Twilio's <Connect><Stream> (or the simulated gateway) connects here once the call is answered."""
+    settings = get_settings()
+    await ws.accept()
+
+    async def receive() -> str | None:
+        try:
+            message = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        return text if isinstance(text, str) else None
+
+    synth = engines.synthesizer(settings.voice_prompt_cache, settings.voice_tts_engine)
+    driver = CallDriver(ws.send_text, StoreHooks(settings), synth, EXECUTOR, vad_config(settings))
+    try:
+        await driver.run(receive)
+    except CallRefused as exc:
+        log.warning("media stream refused: %s", exc)
+        if ws.application_state is WebSocketState.CONNECTED:
+            await ws.close(code=1008)
+        return
+    if ws.application_state is WebSocketState.CONNECTED:
+        await ws.close()

@@ -1,0 +1,107 @@
+"""Alembic owns the schema: it matches the models, and running it twice changes nothing."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from backend.app.migrate import alembic_config, upgrade
+from backend.models import Base
+
+
+def _schema(url: str) -> dict[str, list[tuple[str, str, bool]]]:
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        return {
+            table: [(c["name"], str(c["type"]), bool(c["nullable"])) for c in inspector.get_columns(table)]
+            + [
+                ("index:" + (i["name"] or ""), ",".join(str(c) for c in i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table)
+            ]
+            for table in sorted(inspector.get_table_names())
+        }
+    finally:
+        engine.dispose()
+
+
+def test_migrations_create_exactly_the_models_schema(database_url: str) -> None:
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_running_migrations_twice_changes_nothing(database_url: str) -> None:
+    before = _schema(database_url)
+    assert "patients" in before and "audit_events" in before
+    upgrade(database_url)
+    upgrade(database_url)
+    assert _schema(database_url) == before
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+        assert conn.scalars(sa.text("SELECT version_num FROM alembic_version")).all() == [head]
+    engine.dispose()
+
+
+def test_upgrade_keeps_existing_patients(database_url: str) -> None:
+    """0002 adds a NOT NULL flag to patients: rows stored under 0001 must survive with the default."""
+    command.downgrade(alembic_config(database_url), "0001")
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO patients (mrn, mrn_bidx, name, sex, language, timezone, deceased, dispute,"
+                " do_not_disturb, invalid_contact, created_at, updated_at) VALUES ('v1:x', 'b', 'Old',"
+                " 'unknown', 'en', 'UTC', false, false, false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT name, frequent_visitor FROM patients")).one() == ("Old", False)
+    engine.dispose()
+
+
+def test_downgrade_to_base_and_up_again(database_url: str) -> None:
+    before = _schema(database_url)
+    command.downgrade(alembic_config(database_url), "base")
+    assert set(_schema(database_url)) <= {"alembic_version"}
+    upgrade(database_url)
+    assert _schema(database_url) == before
+
+
+def test_0014_replaces_openids_in_stored_wechat_event_ids_by_their_digest(database_url: str) -> None:
+    from channels.wechat_inbound import event_id
+
+    command.downgrade(alembic_config(database_url), "0013")
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO conversations (channel, address, owner, created_at, last_message_at)"
+                " VALUES ('wechat', 'bidx', 'bot', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        for pid in ("oFollower_1:1733300000:subscribe", "oFollower_1:1733300100:SCAN", "6054768590064713728"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO messages (conversation_id, channel, direction, status,"
+                    " provider_message_id, text, created_at)"
+                    " VALUES (1, 'wechat', 'inbound', 'processed', :pid, '', CURRENT_TIMESTAMP)"
+                ),
+                {"pid": pid},
+            )
+    upgrade(database_url)
+    with engine.connect() as conn:
+        ids = conn.scalars(sa.text("SELECT provider_message_id FROM messages ORDER BY id")).all()
+    engine.dispose()
+    assert ids == [
+        event_id("oFollower_1", "1733300000", "subscribe"),
+        event_id("oFollower_1", "1733300100", "SCAN"),
+        "6054768590064713728",  # a message's own MsgId stays
+    ]

@@ -1,0 +1,33 @@
+"""Every response carries the security headers; pages with patient data or signed links are never cached."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from backend.app.settings import get_settings
+from backend.messaging.links import LinkKind, make_token
+from backend.web.security_headers import HEADERS
+from tests import factories
+
+
+def test_pages_with_patient_data_carry_the_headers_and_are_not_cached(
+    client: TestClient, db: Session
+) -> None:
+    person = factories.patient(db)
+    db.commit()
+    chat = client.get(f"/c/{make_token(get_settings(), LinkKind.CHAT, person.id)}")
+    refused = client.get("/c/forged-token")
+    sign_in = client.get("/staff/login")
+    for response in (chat, refused, sign_in):
+        assert response.status_code in (200, 404)
+        for name, value in HEADERS.items():
+            assert response.headers[name] == value
+        assert response.headers["cache-control"] == "no-store"
+    assert refused.status_code == 404
+
+
+def test_public_responses_carry_the_headers_but_may_be_cached(client: TestClient) -> None:
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.headers["x-frame-options"] == "DENY"
+    assert "cache-control" not in health.headers

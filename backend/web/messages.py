@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from backend.models import Department, EncounterKind, OutboxStatus, StaffSession
 from backend.services import audit, message_log, replies
-from backend.services.message_log import SENSITIVE_FIELDS, InvalidFilter
+from backend.services.message_log import SENSITIVE_FIELDS
 from backend.services.patients import department_ids
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.filtered import FilteredList, filtered_page
 from backend.web.staff import check_csrf, render
 
 router = APIRouter(prefix="/staff")
@@ -48,39 +49,28 @@ def _departments(db: Session, staff: StaffSession) -> tuple[list[Department], li
 # --- outbound message log ------------------------------------------------------------------------
 
 
+_LOG = FilteredList(
+    template="staff/messages.html",
+    action="messages.view",
+    parse=message_log.parse_log_filters,
+    query=lambda db, user, filters, after: message_log.message_log(
+        db, user=user, filters=filters, after=after
+    ),
+    patients=lambda rows: (row.item.patient_id for row in rows if row.item.patient_id is not None),
+)
+
+
 def _log_page(request: Request, db: Session, staff: StaffSession, values: dict[str, str]) -> Response:
-    user = staff.staff
-    shown = {name: values.get(name, "") for name in LOG_FIELDS}
     context: dict[str, Any] = {
         "staff": staff,
-        "v": shown,
+        "v": {name: values.get(name, "") for name in LOG_FIELDS},
         "departments": _departments(db, staff)[1],
         "channels": [c.value for c in message_log.CHANNELS],
         "statuses": [s.value for s in OutboxStatus],
         "templates": message_log.template_keys(db),
         "senders": message_log.senders(db),
-        "error": None,
-        "rows": [],
-        "next_cursor": None,
     }
-    try:
-        filters = message_log.parse_log_filters(values)
-        after = message_log.parse_cursor(values)
-    except InvalidFilter as exc:
-        context["error"] = exc.field
-        return render(request, "staff/messages.html", user.language, context, 400)
-    page = message_log.message_log(db, user=user, filters=filters, after=after)
-    audit.record(
-        db,
-        "messages.view",
-        staff_id=user.id,
-        ip=client_ip(request),
-        filters=filters.audit_detail(),
-        page=after is not None,
-        patients=sorted({row.item.patient_id for row in page.rows}),
-    )
-    context.update(rows=page.rows, next_cursor=page.next_cursor.encode() if page.next_cursor else None)
-    return render(request, "staff/messages.html", user.language, context)
+    return filtered_page(request, db, staff, values, _LOG, context)
 
 
 @router.get("/messages", response_class=HTMLResponse)
@@ -97,8 +87,16 @@ def messages_search(request: Request, db: SessionDep, staff: StaffDep, values: F
 # --- inbound replies -----------------------------------------------------------------------------
 
 
+_REPLIES = FilteredList(
+    template="staff/replies.html",
+    action="replies.view",
+    parse=replies.parse_reply_filters,
+    query=lambda db, user, filters, after: replies.replies(db, user=user, filters=filters, after=after),
+    patients=lambda rows: (row.patient_id for row in rows if row.patient_id is not None),
+)
+
+
 def _replies_page(request: Request, db: Session, staff: StaffSession, values: dict[str, str]) -> Response:
-    user = staff.staff
     shown = {name: values.get(name, "") for name in REPLY_FIELDS}
     everything, allowed = _departments(db, staff)
     context: dict[str, Any] = {
@@ -107,31 +105,11 @@ def _replies_page(request: Request, db: Session, staff: StaffSession, values: di
         # what the row actions send back so the list comes back as it was (without sensitive filters)
         "back": urlencode({k: v for k, v in shown.items() if v and k not in SENSITIVE_FIELDS}),
         "departments": allowed,
-        "department_names": {d.id: d.names.get(user.language, d.name) for d in everything},
+        "department_names": {d.id: d.names.get(staff.staff.language, d.name) for d in everything},
         "patient_types": [k.value for k in EncounterKind],
         "templates": message_log.template_keys(db),
-        "error": None,
-        "rows": [],
-        "next_cursor": None,
     }
-    try:
-        filters = replies.parse_reply_filters(values)
-        after = message_log.parse_cursor(values)
-    except InvalidFilter as exc:
-        context["error"] = exc.field
-        return render(request, "staff/replies.html", user.language, context, 400)
-    page = replies.replies(db, user=user, filters=filters, after=after)
-    audit.record(
-        db,
-        "replies.view",
-        staff_id=user.id,
-        ip=client_ip(request),
-        filters=filters.audit_detail(),
-        page=after is not None,
-        patients=sorted({row.patient_id for row in page.rows if row.patient_id is not None}),
-    )
-    context.update(rows=page.rows, next_cursor=page.next_cursor.encode() if page.next_cursor else None)
-    return render(request, "staff/replies.html", user.language, context)
+    return filtered_page(request, db, staff, values, _REPLIES, context)
 
 
 @router.get("/replies", response_class=HTMLResponse)

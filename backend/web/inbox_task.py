@@ -22,11 +22,11 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
-from backend.services import audit, inbox, inbox_queue, mentions
+from backend.services import audit, directory, inbox, inbox_queue, mentions
 from backend.services.refusal import ActionRefused
 from backend.web.actions import perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
-from backend.web.inbox import active_staff, canned_replies, departments_of
+from backend.web.inbox import canned_replies
 from backend.web.staff import render
 from backend.web.workflow import Actor, Workflow, add_workflow_routes
 from bots.domain import pick_language
@@ -80,8 +80,8 @@ def _task_page(
                 sa.select(OutboxItem).where(OutboxItem.message_id.in_([m.id for m in messages]))
             )
         }
-    people = active_staff(db)
-    everything = departments_of(db)
+    people = directory.active_staff(db)
+    everything = directory.departments(db)
     audit.record(
         db,
         "task.view",

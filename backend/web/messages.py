@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from backend.models import Department, EncounterKind, OutboxStatus, StaffSession
-from backend.services import audit, message_log, replies
+from backend.services import audit, directory, message_log, replies
 from backend.services.message_log import SENSITIVE_FIELDS
 from backend.services.patients import department_ids
 from backend.web.deps import SessionDep, StaffDep, client_ip
@@ -41,7 +40,7 @@ def _from_url(request: Request, fields: tuple[str, ...]) -> dict[str, str]:
 
 def _departments(db: Session, staff: StaffSession) -> tuple[list[Department], list[Department]]:
     """Every department (to name a row's) and those the viewer may filter by."""
-    everything = list(db.scalars(sa.select(Department).order_by(Department.name)))
+    everything = directory.departments(db)
     allowed = department_ids(staff.staff)
     return everything, [d for d in everything if allowed is None or d.id in allowed]
 

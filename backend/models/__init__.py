@@ -40,8 +40,8 @@ from backend.models.messaging import Conversation, ConversationOwner, Direction,
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
-from backend.models.record import HomeLayout, SpotCheck, SpotCheckItem, SpotVerdict
-from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
+from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
+from backend.models.staff import HomeLayout, LoginAttempt, Role, StaffSession, StaffUser
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
 from backend.models.voice import VoiceCall

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
@@ -71,22 +70,13 @@ def _perform(
     )
 
 
-@dataclass(frozen=True)
-class _Closing:
-    summary: str
-
-    @property
-    def drafts(self) -> dict[str, str]:
-        return {"summary": self.summary}
-
-
-def _closing(summary: str = Form(default="", max_length=cases.MAX_TEXT * 2)) -> _Closing:
-    return _Closing(summary)
+def _closing(summary: str = Form(default="", max_length=cases.MAX_TEXT * 2)) -> dict[str, str]:
+    return {"summary": summary}
 
 
 add_workflow_routes(
     router,
-    Workflow[FeedbackCase, _Closing](
+    Workflow[FeedbackCase](
         id_name="case_id",
         perform=_perform,
         claim=lambda a, case: cases.do_claim_case(a.db, case=case, staff_id=a.staff_id, ip=a.ip),
@@ -97,9 +87,10 @@ add_workflow_routes(
             a.db, case=case, staff_id=a.staff_id, department_id=department, ip=a.ip
         ),
         close_form=_closing,
-        close=lambda a, case, closing: cases.do_close_case(
-            a.db, case=case, staff_id=a.staff_id, summary=closing.summary, ip=a.ip
+        close=lambda a, case, fields: cases.do_close_case(
+            a.db, case=case, staff_id=a.staff_id, summary=fields["summary"], ip=a.ip
         ),
+        close_drafts=("summary",),
         reopen=lambda a, case: cases.do_reopen_case(a.db, case=case, staff_id=a.staff_id, ip=a.ip),
     ),
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
@@ -195,20 +194,10 @@ def _perform(
     )
 
 
-@dataclass(frozen=True)
-class _Closing:
-    code: str
-    summary: str
-
-    @property
-    def drafts(self) -> dict[str, str]:
-        return {}  # the task page keeps only a reply's draft
-
-
 def _closing(
     code: str = Form(max_length=32), summary: str = Form(default="", max_length=inbox.MAX_NOTE * 2)
-) -> _Closing:
-    return _Closing(code, summary)
+) -> dict[str, str]:
+    return {"code": code, "summary": summary}  # the task page keeps only a reply's draft
 
 
 def _transfer(a: Actor, task: Task, department: int) -> None:
@@ -218,12 +207,12 @@ def _transfer(a: Actor, task: Task, department: int) -> None:
     inbox.do_transfer(a.db, task=task, staff_id=a.staff_id, department_id=department, ip=a.ip)
 
 
-def _close(a: Actor, task: Task, closing: _Closing) -> None:
+def _close(a: Actor, task: Task, fields: dict[str, str]) -> None:
     _not_a_case(task)
-    if closing.code not in set(ResolutionCode):
+    if fields["code"] not in set(ResolutionCode):
         raise ActionRefused("no_such_code")
-    code = ResolutionCode(closing.code)
-    inbox.do_close(a.db, task=task, staff_id=a.staff_id, code=code, summary=closing.summary, ip=a.ip)
+    code = ResolutionCode(fields["code"])
+    inbox.do_close(a.db, task=task, staff_id=a.staff_id, code=code, summary=fields["summary"], ip=a.ip)
 
 
 def _reopen(a: Actor, task: Task) -> None:
@@ -233,7 +222,7 @@ def _reopen(a: Actor, task: Task) -> None:
 
 add_workflow_routes(
     router,
-    Workflow[Task, _Closing](
+    Workflow[Task](
         id_name="task_id",
         perform=_perform,
         claim=lambda a, task: inbox.do_claim(a.db, task=task, staff_id=a.staff_id, ip=a.ip),

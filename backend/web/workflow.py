@@ -10,7 +10,7 @@ registers the same five form posts on its router, so the two pages cannot drift 
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import Annotated, Generic, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Path, Request, Response
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from backend.web.deps import SessionDep, StaffDep, client_ip
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-C = TypeVar("C", bound="Closing")
+Fields = dict[str, str]  # a kind's own close form fields, by name
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,6 @@ class Actor:
     db: Session
     staff_id: int
     ip: str | None
-
-
-class Closing(Protocol):
-    """What a kind's close form read; `drafts` is what its page keeps in the form after a refusal."""
-
-    @property
-    def drafts(self) -> dict[str, str]: ...
 
 
 class Perform(Protocol[T_co]):
@@ -51,12 +44,12 @@ class Perform(Protocol[T_co]):
         verb: Callable[[T_co], object],
         /,
         *,
-        drafts: dict[str, str] | None = None,
+        drafts: Fields | None = None,
     ) -> Response: ...
 
 
 @dataclass(frozen=True)
-class Workflow(Generic[T, C]):
+class Workflow(Generic[T]):
     """One kind of work item: its path parameter, how an action is performed, and its five verbs."""
 
     id_name: str  # the path parameter ("task_id"), kept in validation errors
@@ -64,39 +57,42 @@ class Workflow(Generic[T, C]):
     claim: Callable[[Actor, T], object]
     assign: Callable[[Actor, T, StaffUser], object]
     transfer: Callable[[Actor, T, int], object]
-    close_form: Callable[..., C]  # a FastAPI dependency: the kind's close form fields
-    close: Callable[[Actor, T, C], object]
+    close_form: Callable[..., Fields]  # a FastAPI dependency reading the kind's close form
+    close: Callable[[Actor, T, Fields], object]
     reopen: Callable[[Actor, T], object]
+    close_drafts: tuple[str, ...] = ()  # close form fields its page keeps after a refusal
 
 
-def add_workflow_routes(router: APIRouter, kind: Workflow[T, C]) -> None:
+def add_workflow_routes(router: APIRouter, kind: Workflow[T]) -> None:
     """Register POST /{id}/claim, /assign, /transfer, /close and /reopen on `router`."""
     base = "/{" + kind.id_name + "}"
+    ItemId = Annotated[int, Path(alias=kind.id_name)]
+    Token = Annotated[str, Form(max_length=128)]
 
     def actor(request: Request, db: Session, staff: StaffSession) -> Actor:
         return Actor(db, staff.staff_id, client_ip(request))
 
-    @router.post(base + "/claim")
-    def claim(
-        request: Request,
-        db: SessionDep,
-        staff: StaffDep,
-        item_id: int = Path(alias=kind.id_name),
-        csrf_token: str = Form(max_length=128),
-    ) -> Response:
-        def verb(item: T) -> None:
-            kind.claim(actor(request, db, staff), item)
+    def bare(action: str, run: Callable[[Actor, T], object]) -> None:
+        """An action whose form holds nothing but the CSRF token."""
 
-        return kind.perform(request, db, staff, item_id, csrf_token, verb)
+        @router.post(f"{base}/{action}", name=action)
+        def route(
+            request: Request, db: SessionDep, staff: StaffDep, item_id: ItemId, csrf_token: Token
+        ) -> Response:
+            return kind.perform(
+                request, db, staff, item_id, csrf_token, lambda item: run(actor(request, db, staff), item)
+            )
+
+    bare("claim", kind.claim)
 
     @router.post(base + "/assign")
     def assign(
         request: Request,
         db: SessionDep,
         staff: StaffDep,
-        item_id: int = Path(alias=kind.id_name),
-        assignee: int = Form(),
-        csrf_token: str = Form(max_length=128),
+        item_id: ItemId,
+        csrf_token: Token,
+        assignee: Annotated[int, Form()],
     ) -> Response:
         def verb(item: T) -> None:
             person = db.get(StaffUser, assignee)
@@ -111,9 +107,9 @@ def add_workflow_routes(router: APIRouter, kind: Workflow[T, C]) -> None:
         request: Request,
         db: SessionDep,
         staff: StaffDep,
-        item_id: int = Path(alias=kind.id_name),
-        department: int = Form(),
-        csrf_token: str = Form(max_length=128),
+        item_id: ItemId,
+        csrf_token: Token,
+        department: Annotated[int, Form()],
     ) -> Response:
         def verb(item: T) -> None:
             kind.transfer(actor(request, db, staff), item, department)
@@ -125,24 +121,14 @@ def add_workflow_routes(router: APIRouter, kind: Workflow[T, C]) -> None:
         request: Request,
         db: SessionDep,
         staff: StaffDep,
-        closing: Annotated[Any, Depends(kind.close_form)],
-        item_id: int = Path(alias=kind.id_name),
-        csrf_token: str = Form(max_length=128),
+        item_id: ItemId,
+        csrf_token: Token,
+        fields: Annotated[Fields, Depends(kind.close_form)],
     ) -> Response:
         def verb(item: T) -> None:
-            kind.close(actor(request, db, staff), item, closing)
+            kind.close(actor(request, db, staff), item, fields)
 
-        return kind.perform(request, db, staff, item_id, csrf_token, verb, drafts=closing.drafts)
+        drafts = {name: fields[name] for name in kind.close_drafts}
+        return kind.perform(request, db, staff, item_id, csrf_token, verb, drafts=drafts)
 
-    @router.post(base + "/reopen")
-    def reopen(
-        request: Request,
-        db: SessionDep,
-        staff: StaffDep,
-        item_id: int = Path(alias=kind.id_name),
-        csrf_token: str = Form(max_length=128),
-    ) -> Response:
-        def verb(item: T) -> None:
-            kind.reopen(actor(request, db, staff), item)
-
-        return kind.perform(request, db, staff, item_id, csrf_token, verb)
+    bare("reopen", kind.reopen)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nlu.dates import ORDINALS_EN
 from nlu.numbers import parse_number
 from nlu.parsing import normalise, parse_yes_no
 from questionnaires.model import Item, Option
@@ -41,10 +42,7 @@ _ORDINAL = re.compile(
     r"|第(?P<zh>[^个個项項种種]+)(?:个|個|项|項|种|種)?"
     r"|(?:cái |cai |câu |cau |số |so )?(?:thứ|thu) (?P<vi>.+)"
 )
-_ORDINAL_WORDS = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-    "ninth": 9, "tenth": 10, "last": -1, "nhất": 1, "nhat": 1, "tư": 4, "tu": 4,
-}  # fmt: skip
+_ORDINAL_WORDS = {**ORDINALS_EN, "last": -1, "nhất": 1, "nhat": 1, "tư": 4, "tu": 4}  # thứ nhất, thứ tư
 _DIGIT = re.compile(r"\d")
 
 

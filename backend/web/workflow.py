@@ -10,7 +10,7 @@ registers the same five form posts on its router, so the two pages cannot drift 
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Path, Request, Response
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from backend.web.deps import SessionDep, StaffDep, client_ip
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-Fields = dict[str, str]  # a kind's own close form fields, by name
+Fields = dict[str, Any]  # what an action's form fields read, by name
 
 
 @dataclass(frozen=True)
@@ -63,72 +63,54 @@ class Workflow(Generic[T]):
     close_drafts: tuple[str, ...] = ()  # close form fields its page keeps after a refusal
 
 
+def _nothing() -> Fields:
+    return {}
+
+
+def _assignee(assignee: Annotated[int, Form()]) -> Fields:
+    return {"assignee": assignee}
+
+
+def _department(department: Annotated[int, Form()]) -> Fields:
+    return {"department": department}
+
+
+def _person(db: Session, staff_id: int) -> StaffUser:
+    person = db.get(StaffUser, staff_id)
+    if person is None:
+        raise ActionRefused("assignee_outside_department")
+    return person
+
+
 def add_workflow_routes(router: APIRouter, kind: Workflow[T]) -> None:
     """Register POST /{id}/claim, /assign, /transfer, /close and /reopen on `router`."""
-    base = "/{" + kind.id_name + "}"
-    ItemId = Annotated[int, Path(alias=kind.id_name)]
-    Token = Annotated[str, Form(max_length=128)]
+    item_id_type = Annotated[int, Path(alias=kind.id_name)]
 
-    def actor(request: Request, db: Session, staff: StaffSession) -> Actor:
-        return Actor(db, staff.staff_id, client_ip(request))
+    def action(
+        name: str,
+        form: Callable[..., Fields],
+        run: Callable[[Actor, T, Fields], object],
+        keep: tuple[str, ...] = (),
+    ) -> None:
+        """POST /{id}/<name>: the CSRF token and what `form` reads, then `run` through the kind's perform."""
 
-    def bare(action: str, run: Callable[[Actor, T], object]) -> None:
-        """An action whose form holds nothing but the CSRF token."""
-
-        @router.post(f"{base}/{action}", name=action)
+        @router.post(f"/{{{kind.id_name}}}/{name}", name=name)
         def route(
-            request: Request, db: SessionDep, staff: StaffDep, item_id: ItemId, csrf_token: Token
+            request: Request,
+            db: SessionDep,
+            staff: StaffDep,
+            item_id: item_id_type,
+            csrf_token: Annotated[str, Form(max_length=128)],
+            fields: Annotated[Fields, Depends(form)],
         ) -> Response:
-            return kind.perform(
-                request, db, staff, item_id, csrf_token, lambda item: run(actor(request, db, staff), item)
-            )
+            def verb(item: T) -> None:
+                run(Actor(db, staff.staff_id, client_ip(request)), item, fields)
 
-    bare("claim", kind.claim)
+            drafts = {field: fields[field] for field in keep}
+            return kind.perform(request, db, staff, item_id, csrf_token, verb, drafts=drafts)
 
-    @router.post(base + "/assign")
-    def assign(
-        request: Request,
-        db: SessionDep,
-        staff: StaffDep,
-        item_id: ItemId,
-        csrf_token: Token,
-        assignee: Annotated[int, Form()],
-    ) -> Response:
-        def verb(item: T) -> None:
-            person = db.get(StaffUser, assignee)
-            if person is None:
-                raise ActionRefused("assignee_outside_department")
-            kind.assign(actor(request, db, staff), item, person)
-
-        return kind.perform(request, db, staff, item_id, csrf_token, verb)
-
-    @router.post(base + "/transfer")
-    def transfer(
-        request: Request,
-        db: SessionDep,
-        staff: StaffDep,
-        item_id: ItemId,
-        csrf_token: Token,
-        department: Annotated[int, Form()],
-    ) -> Response:
-        def verb(item: T) -> None:
-            kind.transfer(actor(request, db, staff), item, department)
-
-        return kind.perform(request, db, staff, item_id, csrf_token, verb)
-
-    @router.post(base + "/close")
-    def close(
-        request: Request,
-        db: SessionDep,
-        staff: StaffDep,
-        item_id: ItemId,
-        csrf_token: Token,
-        fields: Annotated[Fields, Depends(kind.close_form)],
-    ) -> Response:
-        def verb(item: T) -> None:
-            kind.close(actor(request, db, staff), item, fields)
-
-        drafts = {name: fields[name] for name in kind.close_drafts}
-        return kind.perform(request, db, staff, item_id, csrf_token, verb, drafts=drafts)
-
-    bare("reopen", kind.reopen)
+    action("claim", _nothing, lambda a, item, _: kind.claim(a, item))
+    action("assign", _assignee, lambda a, item, f: kind.assign(a, item, _person(a.db, f["assignee"])))
+    action("transfer", _department, lambda a, item, f: kind.transfer(a, item, f["department"]))
+    action("close", kind.close_form, kind.close, keep=kind.close_drafts)
+    action("reopen", _nothing, lambda a, item, _: kind.reopen(a, item))

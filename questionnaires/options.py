@@ -36,13 +36,14 @@ _NEGATION_WORDS = {"not", "no", "never", "dont", "don't", "didnt", "didn't", "is
                    "chua", "chang", "cha", "ko", "k", "hok", "hong", "don", "doesn", "didn", "isn",
                    "wasn", "aren", "weren", "haven", "hasn", "couldn", "wouldn", "shouldn"}  # fmt: skip
 _NEGATIVE_NUMBER = re.compile(r"[-−]\s*\d{1,3}")
-# "the second one", "2nd", "第二个", "(cái) thứ hai": an option by its place in the list.
+# "the second one", "2nd", "第二个", "(cái) thứ hai": an option by its place in the list, matched on
+# the folded key (Vietnamese without tone marks).
 _ORDINAL = re.compile(
     r"(?:the )?(?P<en>\d{1,3}(?:st|nd|rd|th)|[a-z]+)(?: (?:one|option|choice))?"
     r"|第(?P<zh>[^个個项項种種]+)(?:个|個|项|項|种|種)?"
-    r"|(?:cái |cai |câu |cau |số |so )?(?:thứ|thu) (?P<vi>.+)"
+    r"|(?:cai |cau |so )?thu (?P<vi>.+)"
 )
-_ORDINAL_WORDS = {**ORDINALS_EN, "last": -1, "nhất": 1, "nhat": 1, "tư": 4, "tu": 4}  # thứ nhất, thứ tư
+_ORDINAL_WORDS = {**ORDINALS_EN, "last": -1, "nhat": 1, "tu": 4}  # thứ nhất, thứ tư
 _DIGIT = re.compile(r"\d")
 
 

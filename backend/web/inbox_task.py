@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
@@ -12,8 +11,6 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.models import (
     Department,
-    Message,
-    OutboxItem,
     Patient,
     ResolutionCode,
     StaffSession,
@@ -62,23 +59,7 @@ def _task_page(
     user = staff.staff
     patient = db.get(Patient, task.patient_id) if task.patient_id else None
     conversation = inbox_queue.conversation_of(db, task)
-    messages: list[Message] = []
-    outbox: dict[int, OutboxItem] = {}
-    if conversation is not None:
-        messages = list(
-            db.scalars(
-                sa.select(Message)
-                .where(Message.conversation_id == conversation.id)
-                .order_by(Message.id.desc())
-                .limit(200)
-            )
-        )[::-1]
-        outbox = {
-            i.message_id: i
-            for i in db.scalars(
-                sa.select(OutboxItem).where(OutboxItem.message_id.in_([m.id for m in messages]))
-            )
-        }
+    messages, outbox = inbox_queue.recent_messages(db, conversation.id) if conversation else ([], {})
     people = directory.active_staff(db)
     everything = directory.departments(db)
     audit.record(

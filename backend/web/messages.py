@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from backend.models import Department, EncounterKind, OutboxStatus, StaffSession
@@ -14,28 +14,13 @@ from backend.services import audit, directory, message_log, replies
 from backend.services.message_log import SENSITIVE_FIELDS
 from backend.services.patients import department_ids
 from backend.web.deps import SessionDep, StaffDep, client_ip
-from backend.web.filtered import FilteredList, filtered_page
+from backend.web.filtered import FilteredList, add_filtered_routes
 from backend.web.staff import check_csrf, render
 
 router = APIRouter(prefix="/staff")
 
 LOG_FIELDS = ("start", "end", "patient", "phone", "channel", "department", "template", "sender", "status")
 REPLY_FIELDS = ("patient_type", "department", "content", "template", "handled", "invalid")
-
-
-async def _form_values(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
-
-
-FormDep = Annotated[dict[str, str], Depends(_form_values)]
-
-
-def _from_url(request: Request, fields: tuple[str, ...]) -> dict[str, str]:
-    """Filters from a link. Names, MRNs, phone numbers and message text are only taken from a POST
-    body, so they never sit in URLs, proxy logs or browser history."""
-    wanted = {*fields, "after"} - SENSITIVE_FIELDS
-    return {key: value for key, value in request.query_params.items() if key in wanted}
 
 
 def _departments(db: Session, staff: StaffSession) -> tuple[list[Department], list[Department]]:
@@ -48,59 +33,40 @@ def _departments(db: Session, staff: StaffSession) -> tuple[list[Department], li
 # --- outbound message log ------------------------------------------------------------------------
 
 
-_LOG = FilteredList(
-    template="staff/messages.html",
-    action="messages.view",
-    parse=message_log.parse_log_filters,
-    query=lambda db, user, filters, after: message_log.message_log(
-        db, user=user, filters=filters, after=after
-    ),
-    patients=lambda rows: (row.item.patient_id for row in rows if row.item.patient_id is not None),
-)
-
-
-def _log_page(request: Request, db: Session, staff: StaffSession, values: dict[str, str]) -> Response:
-    context: dict[str, Any] = {
-        "staff": staff,
-        "v": {name: values.get(name, "") for name in LOG_FIELDS},
+def _log_context(db: Session, staff: StaffSession, shown: dict[str, str]) -> dict[str, Any]:
+    return {
         "departments": _departments(db, staff)[1],
         "channels": [c.value for c in message_log.CHANNELS],
         "statuses": [s.value for s in OutboxStatus],
         "templates": message_log.template_keys(db),
         "senders": message_log.senders(db),
     }
-    return filtered_page(request, db, staff, values, _LOG, context)
 
 
-@router.get("/messages", response_class=HTMLResponse)
-def messages_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
-    return _log_page(request, db, staff, _from_url(request, LOG_FIELDS))
-
-
-@router.post("/messages", response_class=HTMLResponse)
-def messages_search(request: Request, db: SessionDep, staff: StaffDep, values: FormDep) -> Response:
-    check_csrf(staff, values.get("csrf_token", ""))
-    return _log_page(request, db, staff, values)
+add_filtered_routes(
+    router,
+    "/messages",
+    "messages",
+    FilteredList(
+        fields=LOG_FIELDS,
+        template="staff/messages.html",
+        action="messages.view",
+        parse=message_log.parse_log_filters,
+        query=lambda db, user, filters, after: message_log.message_log(
+            db, user=user, filters=filters, after=after
+        ),
+        patients=lambda rows: (row.item.patient_id for row in rows if row.item.patient_id is not None),
+        context=_log_context,
+    ),
+)
 
 
 # --- inbound replies -----------------------------------------------------------------------------
 
 
-_REPLIES = FilteredList(
-    template="staff/replies.html",
-    action="replies.view",
-    parse=replies.parse_reply_filters,
-    query=lambda db, user, filters, after: replies.replies(db, user=user, filters=filters, after=after),
-    patients=lambda rows: (row.patient_id for row in rows if row.patient_id is not None),
-)
-
-
-def _replies_page(request: Request, db: Session, staff: StaffSession, values: dict[str, str]) -> Response:
-    shown = {name: values.get(name, "") for name in REPLY_FIELDS}
+def _replies_context(db: Session, staff: StaffSession, shown: dict[str, str]) -> dict[str, Any]:
     everything, allowed = _departments(db, staff)
-    context: dict[str, Any] = {
-        "staff": staff,
-        "v": shown,
+    return {
         # what the row actions send back so the list comes back as it was (without sensitive filters)
         "back": urlencode({k: v for k, v in shown.items() if v and k not in SENSITIVE_FIELDS}),
         "departments": allowed,
@@ -108,18 +74,22 @@ def _replies_page(request: Request, db: Session, staff: StaffSession, values: di
         "patient_types": [k.value for k in EncounterKind],
         "templates": message_log.template_keys(db),
     }
-    return filtered_page(request, db, staff, values, _REPLIES, context)
 
 
-@router.get("/replies", response_class=HTMLResponse)
-def replies_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
-    return _replies_page(request, db, staff, _from_url(request, REPLY_FIELDS))
-
-
-@router.post("/replies", response_class=HTMLResponse)
-def replies_search(request: Request, db: SessionDep, staff: StaffDep, values: FormDep) -> Response:
-    check_csrf(staff, values.get("csrf_token", ""))
-    return _replies_page(request, db, staff, values)
+add_filtered_routes(
+    router,
+    "/replies",
+    "replies",
+    FilteredList(
+        fields=REPLY_FIELDS,
+        template="staff/replies.html",
+        action="replies.view",
+        parse=replies.parse_reply_filters,
+        query=lambda db, user, filters, after: replies.replies(db, user=user, filters=filters, after=after),
+        patients=lambda rows: (row.patient_id for row in rows if row.patient_id is not None),
+        context=_replies_context,
+    ),
+)
 
 
 def _back_to_list(back: str) -> Response:

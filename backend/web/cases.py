@@ -29,6 +29,7 @@ from backend.services import audit, case_notice, case_queries, case_views, cases
 from backend.services.message_log import InvalidFilter
 from backend.services.patients import department_ids
 from backend.services.refusal import ActionRefused
+from backend.web import actions
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render
 from bots.domain import Channel
@@ -194,13 +195,9 @@ def register_case(
 def denied(request: Request, db: Session, staff: StaffSession, case_id: int) -> Response:
     """Another department's case (or none): a 403 and an audit row, or a 404."""
     exists = db.get(FeedbackCase, case_id) is not None
-    if exists:
-        audit.record(
-            db, "case.view_denied", staff_id=staff.staff_id, subject=("case", case_id), ip=client_ip(request)
-        )
-        db.commit()
-    context = {"staff": staff, "missing": not exists}
-    return render(request, "staff/case_denied.html", staff.staff.language, context, 403 if exists else 404)
+    return actions.denied(
+        request, db, staff, subject=("case", case_id), exists=exists, template="staff/case_denied.html"
+    )
 
 
 def shows_patient(user: StaffUser, case: FeedbackCase) -> bool:

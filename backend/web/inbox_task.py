@@ -20,7 +20,7 @@ from backend.models.base import utcnow
 from backend.outbox.sender import kick
 from backend.services import audit, directory, inbox, inbox_queue, mentions
 from backend.services.refusal import ActionRefused
-from backend.web.actions import perform
+from backend.web.actions import denied, perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.inbox import canned_replies
 from backend.web.staff import render
@@ -36,14 +36,7 @@ router = APIRouter(prefix="/staff/inbox")
 
 def _denied(request: Request, db: Session, staff: StaffSession, task_id: int) -> Response:
     """Another department's task (or none): the attempt is kept."""
-    exists = db.get(Task, task_id) is not None
-    if exists:
-        audit.record(
-            db, "task.view_denied", staff_id=staff.staff_id, subject=("task", task_id), ip=client_ip(request)
-        )
-        db.commit()
-    context = {"staff": staff, "missing": not exists}
-    return render(request, "staff/denied.html", staff.staff.language, context, 403 if exists else 404)
+    return denied(request, db, staff, subject=("task", task_id), exists=db.get(Task, task_id) is not None)
 
 
 def _task_page(

@@ -1,7 +1,8 @@
 """Which option a reply names, the same for chat menus, forms and voice: its number, its label or a
 synonym in any language (Vietnamese with or without tone marks), a number word or an ordinal ("two",
-"the second one", "第二个", "thứ hai"), yes or no for a yes/no pair, a label inside a longer reply
-unless negated, or a misspelt label; else why not (unknown number, ambiguous, not understood)."""
+"the second one", "第二个", "thứ hai"), yes or no for a yes/no pair; forms and voice (`loose`) also
+find a label inside a longer reply unless negated, and a misspelt label, where chat menus leave such
+free words to Rasa; else why not (unknown number, ambiguous, not understood)."""
 
 from __future__ import annotations
 
@@ -293,7 +294,10 @@ def match_options(table: OptionTable, text: str, lang: str) -> list[int] | Reaso
 
 
 def match_choice(choices: Sequence[tuple[str, str]], text: str, lang: str) -> int | None:
-    """The index of the (code, label) menu entry a reply names, labels in `lang`; None when none is."""
+    """The index of the (code, label) chat menu entry a reply names, labels in `lang`; None when none is.
+
+    Not loose: in chat, a longer reply or a misspelling goes to Rasa, whose reading (intent, entities)
+    the sub-flow behind an option may branch on; a label found inside it would lose that reading."""
     table = option_table([Option(code, {lang: label}) for code, label in choices])
-    found = match_option(table, text, lang)
+    found = match_option(table, text, lang, loose=False)
     return found if isinstance(found, int) else None

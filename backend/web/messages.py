@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -105,35 +106,25 @@ def _unavailable(request: Request, db: Session, staff: StaffSession, message_id:
     return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 404)
 
 
-@router.post("/replies/{message_id}/handled")
-def mark_handled(
-    request: Request,
-    message_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    csrf_token: str = Form(max_length=128),
-    back: str = Form(default="", max_length=1000),
-) -> Response:
-    check_csrf(staff, csrf_token)
-    reply = replies.reply_for(db, user=staff.staff, message_id=message_id)
-    if reply is None:
-        return _unavailable(request, db, staff, message_id)
-    replies.do_mark_handled(db, message=reply, staff_id=staff.staff_id, ip=client_ip(request))
-    return _back_to_list(back)
+def _triage(action: str, verb: Callable[..., object]) -> None:
+    """POST /staff/replies/<id>/<action>: mark one reply within the viewer's departments, then back."""
+
+    @router.post(f"/replies/{{message_id}}/{action}", name=f"mark_{action}")
+    def mark(
+        request: Request,
+        message_id: int,
+        db: SessionDep,
+        staff: StaffDep,
+        csrf_token: str = Form(max_length=128),
+        back: str = Form(default="", max_length=1000),
+    ) -> Response:
+        check_csrf(staff, csrf_token)
+        reply = replies.reply_for(db, user=staff.staff, message_id=message_id)
+        if reply is None:
+            return _unavailable(request, db, staff, message_id)
+        verb(db, message=reply, staff_id=staff.staff_id, ip=client_ip(request))
+        return _back_to_list(back)
 
 
-@router.post("/replies/{message_id}/invalid")
-def mark_invalid(
-    request: Request,
-    message_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    csrf_token: str = Form(max_length=128),
-    back: str = Form(default="", max_length=1000),
-) -> Response:
-    check_csrf(staff, csrf_token)
-    reply = replies.reply_for(db, user=staff.staff, message_id=message_id)
-    if reply is None:
-        return _unavailable(request, db, staff, message_id)
-    replies.do_mark_invalid(db, message=reply, staff_id=staff.staff_id, ip=client_ip(request))
-    return _back_to_list(back)
+_triage("handled", replies.do_mark_handled)
+_triage("invalid", replies.do_mark_invalid)

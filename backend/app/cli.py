@@ -1,4 +1,4 @@
-"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, chat links and simulator, staff."""
+"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, hl7-listen, chat links, staff."""
 
 from __future__ import annotations
 
@@ -300,6 +300,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return cmd_serve(args)
 
 
+def cmd_hl7_listen(args: argparse.Namespace) -> int:
+    """The HL7 v2 ADT listener over MLLP; acknowledges each message after its commit."""
+    import asyncio
+    import logging
+
+    from backend.app.settings import get_settings
+    from backend.integration.listener import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    asyncio.run(run(settings, args.host or settings.hl7_host, args.port or settings.hl7_port))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -345,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--language", default="zh-CN")
     staff.add_argument("--totp", action="store_true", help="require TOTP even if the role does not")
     staff.set_defaults(func=cmd_staff_add)
+    hl7_listen = sub.add_parser("hl7-listen", help="receive HL7 v2 ADT messages over MLLP")
+    hl7_listen.add_argument("--host", default=None, help="default: CARELOOP_HL7_HOST")
+    hl7_listen.add_argument("--port", type=int, default=None, help="default: CARELOOP_HL7_PORT (2575)")
+    hl7_listen.set_defaults(func=cmd_hl7_listen)
     code = sub.add_parser("totp-code", help="print a demo user's current TOTP code (not in production)")
     code.add_argument("username")
     code.set_defaults(func=cmd_totp_code)

@@ -1,0 +1,83 @@
+"""Hospital code tables (departments, wards, doctors) mapped per sending facility; unknown codes pending.
+
+A code seen for the first time is matched to a department or ward with the same code when CareLoop has
+one; otherwise a pending mapping is recorded for an admin to resolve, and the message is still applied:
+a visit whose department is unknown sits in the holding department meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.integration.facts import CodedValue
+from backend.models import CodeKind, CodeMapping, Department, Ward
+from backend.models.base import utcnow
+from backend.services import audit
+
+log = logging.getLogger(__name__)
+HOLDING_DEPARTMENT = "UNMAPPED"
+
+
+def holding_department(session: Session) -> int:
+    """Where visits wait while their department code is pending (created on first need)."""
+    found = session.scalar(sa.select(Department.id).where(Department.code == HOLDING_DEPARTMENT))
+    if found is not None:
+        return found
+    department = Department(
+        code=HOLDING_DEPARTMENT,
+        name="Unmapped department",
+        names={"zh-CN": "未映射科室", "vi": "Khoa chưa ánh xạ", "en": "Unmapped department"},
+    )
+    session.add(department)
+    session.flush()
+    return department.id
+
+
+def _same_code(session: Session, kind: CodeKind, code: str) -> int | None:
+    if kind is CodeKind.DEPARTMENT:
+        return session.scalar(sa.select(Department.id).where(Department.code == code))
+    if kind is CodeKind.WARD:
+        return session.scalar(sa.select(Ward.id).where(Ward.code == code))
+    return None  # clinicians carry no hospital code of their own
+
+
+def resolve(session: Session, kind: CodeKind, source: str, coded: CodedValue) -> int | None:
+    """The id the code maps to, or None while its mapping is pending."""
+    mapping = session.scalars(
+        sa.select(CodeMapping).where(
+            CodeMapping.kind == kind, CodeMapping.source == source, CodeMapping.code == coded.code
+        )
+    ).first()
+    now = utcnow()
+    if mapping is not None:
+        mapping.last_seen = now
+        mapping.seen_count += 1
+        return mapping.target_id
+    target = _same_code(session, kind, coded.code)
+    mapping = CodeMapping(
+        kind=kind, source=source, code=coded.code, description=coded.text[:200], target_id=target,
+        first_seen=now, last_seen=now,
+    )  # fmt: skip
+    session.add(mapping)
+    session.flush()
+    if target is None:
+        log.warning("hl7 %s code %r from %r is not mapped: pending", kind.value, coded.code, source)
+        audit.record(
+            session, "integration.code_pending", subject=("code_mapping", mapping.id), kind=kind.value
+        )
+    return target
+
+
+def resolve_department(session: Session, source: str, coded: CodedValue) -> int | None:
+    return resolve(session, CodeKind.DEPARTMENT, source, coded)
+
+
+def resolve_ward(session: Session, source: str, coded: CodedValue) -> int | None:
+    return resolve(session, CodeKind.WARD, source, coded)
+
+
+def resolve_doctor(session: Session, source: str, coded: CodedValue) -> int | None:
+    return resolve(session, CodeKind.DOCTOR, source, coded)

@@ -1,0 +1,344 @@
+"""The verbs every inbound source ends in: patients and visits created or updated from outside facts,
+discharges (planned at once), cancelled discharges, deaths. Each writes its audit row in the caller's
+transaction; HL7 today, FHIR writes and file imports next.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.followup.exclusions import do_set_exclusion
+from backend.followup.planner import plan_encounter, reschedule_for_encounter
+from backend.integration.codes import holding_department, resolve_department, resolve_doctor, resolve_ward
+from backend.integration.facts import EncounterFacts, Identifier, PatientFacts, VisitEvent
+from backend.models import (
+    Anchor,
+    Encounter,
+    EncounterIdentifier,
+    EncounterKind,
+    FollowUpPlan,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+    OutreachStatus,
+    OutreachTask,
+    Patient,
+    PatientIdentifier,
+    Ward,
+)
+from backend.models.base import utcnow
+from backend.security.identifiers import InvalidPhoneNumber, normalise_code, normalise_phone
+from backend.services import audit
+
+log = logging.getLogger(__name__)
+
+
+class IdentityConflict(Exception):
+    """The facts name two different records (two patients, or a visit of another patient): held for review."""
+
+    def __init__(self, reason: str, *, about: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.about = about  # "patient" or "encounter"
+
+
+@dataclass
+class Notes:
+    """What a verb did that the message log should say (no identifying values)."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def __str__(self) -> str:
+        return "; ".join(self.lines)
+
+
+def _find_by_identifiers(session: Session, identifiers: tuple[Identifier, ...]) -> Patient | None:
+    keys = [(i.authority, PatientIdentifier.index(i.value)) for i in identifiers]
+    rows = session.execute(
+        sa.select(
+            PatientIdentifier.patient_id, PatientIdentifier.authority, PatientIdentifier.value_bidx
+        ).where(sa.tuple_(PatientIdentifier.authority, PatientIdentifier.value_bidx).in_(keys))
+    ).all()
+    patient_ids = {row.patient_id for row in rows}
+    if len(patient_ids) > 1:
+        raise IdentityConflict("the identifiers belong to different patients", about="patient")
+    return session.get(Patient, patient_ids.pop()) if patient_ids else None
+
+
+def _find_by_record_number(session: Session, facts: PatientFacts) -> Patient | None:
+    """A patient CareLoop already has (seeded, imported, typed in) under the same MRN and not known to
+    this authority under another number: the same person."""
+    record = facts.record_number
+    patient = session.scalars(
+        sa.select(Patient).where(Patient.mrn_bidx == Patient.code_index("mrn", record.value))
+    ).first()
+    if patient is None:
+        return None
+    other = session.scalar(
+        sa.select(PatientIdentifier.id).where(
+            PatientIdentifier.patient_id == patient.id, PatientIdentifier.authority == record.authority
+        )
+    )
+    return None if other is not None else patient
+
+
+def _free_mrn(session: Session, record: Identifier) -> str:
+    """The MRN as sent, or qualified by its authority when another patient already holds that number."""
+    taken = session.scalar(
+        sa.select(Patient.id).where(Patient.mrn_bidx == Patient.code_index("mrn", record.value))
+    )
+    return record.value if taken is None else f"{record.authority}:{record.value}"
+
+
+def _apply_demographics(patient: Patient, facts: PatientFacts, region: str, notes: Notes) -> None:
+    """Only what the source sent is changed: an empty field in HL7 means "not sent", not "erase"."""
+    if facts.name:
+        patient.name = facts.name
+    if facts.birth_date is not None:
+        patient.birth_date = facts.birth_date
+    if facts.sex is not None:
+        patient.sex = facts.sex
+    if facts.language is not None:
+        patient.language = facts.language
+    if facts.phone:
+        try:
+            normalise_phone(facts.phone, region)
+        except InvalidPhoneNumber:
+            notes.add("phone not stored: not a valid phone number")
+        else:
+            patient.phone = facts.phone
+
+
+def do_upsert_patient(
+    session: Session,
+    facts: PatientFacts,
+    *,
+    source: str,
+    default_language: str,
+    default_timezone: str,
+    region: str,
+    notes: Notes,
+) -> Patient:
+    """The patient these identifiers name, created or updated; identifiers not yet known are added."""
+    patient = _find_by_identifiers(session, facts.identifiers) or _find_by_record_number(session, facts)
+    created = patient is None
+    if patient is None:
+        patient = Patient(
+            mrn=_free_mrn(session, facts.record_number),
+            name=facts.name or "?",
+            language=facts.language or default_language,
+            timezone=default_timezone,
+        )
+        session.add(patient)
+    _apply_demographics(patient, facts, region, notes)
+    session.flush()
+    known = {
+        (row.authority, row.value_bidx)
+        for row in session.execute(
+            sa.select(PatientIdentifier.authority, PatientIdentifier.value_bidx).where(
+                PatientIdentifier.patient_id == patient.id
+            )
+        )
+    }
+    for identifier in facts.identifiers:
+        index = PatientIdentifier.index(identifier.value)
+        if (identifier.authority, index) in known:
+            continue
+        known.add((identifier.authority, index))
+        session.add(
+            PatientIdentifier(
+                patient_id=patient.id,
+                authority=identifier.authority,
+                type_code=identifier.type_code,
+                value=normalise_code(identifier.value),
+                value_bidx=index,
+            )
+        )
+    audit.record(
+        session, "patient.created" if created else "patient.updated", patient_id=patient.id, source=source
+    )
+    notes.add("patient created" if created else "patient updated")
+    return patient
+
+
+def _visit_link(session: Session, visit: Identifier) -> EncounterIdentifier | None:
+    return session.scalars(
+        sa.select(EncounterIdentifier).where(
+            EncounterIdentifier.authority == visit.authority,
+            EncounterIdentifier.visit_number == visit.value,
+        )
+    ).first()
+
+
+def _apply_codes(
+    session: Session,
+    encounter: Encounter,
+    link: EncounterIdentifier,
+    facts: EncounterFacts,
+    mapping_source: str,
+) -> None:
+    """Hospital codes through the mapping table; an unknown one is recorded as pending and the visit kept
+    (in the holding department when its department is unknown) until an admin maps it."""
+    ward_id = resolve_ward(session, mapping_source, facts.ward) if facts.ward else None
+    if facts.ward:
+        link.ward_code = facts.ward.code
+        encounter.ward_id = ward_id
+    department_id = None
+    if facts.department:
+        link.department_code = facts.department.code
+        department_id = resolve_department(session, mapping_source, facts.department)
+    if department_id is None and ward_id is not None:
+        department_id = session.get_one(Ward, ward_id).department_id
+    if department_id is not None:
+        encounter.department_id = department_id
+    elif facts.department or encounter.department_id is None:
+        encounter.department_id = holding_department(session)
+    if facts.attending_doctor:
+        link.doctor_code = facts.attending_doctor.code
+        encounter.attending_doctor_id = resolve_doctor(session, mapping_source, facts.attending_doctor)
+
+
+def _discharge_plan_ids(session: Session) -> sa.Select[Any]:
+    return sa.select(FollowUpPlan.id).where(FollowUpPlan.anchor == Anchor.DISCHARGE)
+
+
+def do_apply_visit(
+    session: Session,
+    patient: Patient,
+    facts: EncounterFacts,
+    event: VisitEvent,
+    *,
+    at: datetime,
+    source: str,
+    mapping_source: str,
+    notes: Notes,
+    now: datetime | None = None,
+) -> Encounter:
+    """A visit created or updated from outside facts, keyed by its visit number and authority. An update
+    or discharge before the admission makes a placeholder that the admission later fills in."""
+    now = now or utcnow()
+    link = _visit_link(session, facts.visit)
+    if link is None:
+        encounter = Encounter(
+            patient_id=patient.id,
+            kind=facts.kind or EncounterKind.OUTPATIENT,
+            started_at=facts.started_at or at,
+            diagnoses=[],
+        )
+        link = EncounterIdentifier(
+            authority=facts.visit.authority,
+            visit_number=facts.visit.value,
+            placeholder=event is not VisitEvent.ADMIT,
+        )
+        _apply_codes(session, encounter, link, facts, mapping_source)  # before add: it queries (autoflush)
+        session.add(encounter)
+        session.flush()
+        link.encounter_id = encounter.id
+        session.add(link)
+        notes.add("placeholder visit created" if link.placeholder else "visit created")
+        action = "encounter.created"
+    else:
+        encounter = session.get_one(Encounter, link.encounter_id)
+        if encounter.patient_id != patient.id:
+            raise IdentityConflict("the visit number belongs to another patient", about="encounter")
+        if link.placeholder and event is VisitEvent.ADMIT:
+            link.placeholder = False
+            notes.add("placeholder visit reconciled with its admission")
+        else:
+            notes.add("visit updated")
+        _apply_codes(session, encounter, link, facts, mapping_source)
+        if facts.started_at is not None:
+            encounter.started_at = facts.started_at
+        action = "encounter.updated"
+    link.patient_class = facts.patient_class or link.patient_class
+    link.last_event = event.value[:8]
+    if facts.kind is not None and not (
+        facts.kind is EncounterKind.INPATIENT and encounter.ended_at is not None
+    ):
+        encounter.kind = facts.kind
+    if facts.diagnoses:
+        encounter.diagnoses = [
+            {"system": d.system or "ICD-10", "code": d.code, "text": d.text} for d in facts.diagnoses
+        ]
+        encounter.primary_diagnosis = facts.diagnoses[0].code[:16]
+    if facts.procedures:
+        encounter.procedure_code = facts.procedures[0].code[:16]
+    previous_end = encounter.ended_at
+    if event is VisitEvent.DISCHARGE:
+        encounter.ended_at = facts.ended_at or at
+        if encounter.kind is EncounterKind.INPATIENT:
+            encounter.kind = EncounterKind.DISCHARGE
+        action = "encounter.discharged"
+    elif event is VisitEvent.CANCEL_DISCHARGE:
+        encounter.ended_at = None
+        if encounter.kind is EncounterKind.DISCHARGE:
+            encounter.kind = EncounterKind.INPATIENT
+        action = "encounter.discharge_cancelled"
+    elif facts.ended_at is not None and previous_end is not None:
+        encounter.ended_at = facts.ended_at  # a corrected discharge time
+    session.flush()
+    detail: dict[str, Any] = {"source": source, "event": event.value}
+    if event is VisitEvent.DISCHARGE:
+        if previous_end is not None and previous_end != encounter.ended_at:
+            detail["follow_ups_moved"] = reschedule_for_encounter(session, encounter)
+        planned = plan_encounter(session, encounter.id, now)
+        detail["follow_ups_planned"] = planned
+        notes.add(f"discharged; {planned} follow-ups planned")
+    elif event is VisitEvent.CANCEL_DISCHARGE:
+        cancelled = _cancel_discharge_follow_ups(session, encounter, now)
+        detail["follow_ups_cancelled"] = cancelled
+        notes.add(f"discharge cancelled; {cancelled} follow-ups cancelled")
+    elif previous_end is not None and encounter.ended_at != previous_end:
+        detail["follow_ups_moved"] = reschedule_for_encounter(session, encounter)
+    audit.record(session, action, patient_id=patient.id, subject=("encounter", encounter.id), **detail)
+    return encounter
+
+
+def _cancel_discharge_follow_ups(session: Session, encounter: Encounter, now: datetime) -> int:
+    """Follow-ups counted from the discharge that are not yet sent go with it."""
+    result = session.execute(
+        sa.update(OutreachTask)
+        .where(
+            OutreachTask.encounter_id == encounter.id,
+            OutreachTask.status == OutreachStatus.SCHEDULED,
+            OutreachTask.plan_id.in_(_discharge_plan_ids(session)),
+        )
+        .values(status=OutreachStatus.CANCELLED, closed_reason="discharge_cancelled", closed_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def do_record_death(session: Session, patient: Patient, *, source: str, notes: Notes) -> int:
+    """On the deceased list, with every pending outreach (follow-ups, queued outbox messages) cancelled in
+    this same transaction. Returns how many were cancelled; nothing when already recorded."""
+    if patient.deceased:
+        return 0
+    closed = do_set_exclusion(session, patient, "deceased", True, staff_id=None)
+    suppressed = session.execute(
+        sa.update(OutboxItem)
+        .where(
+            OutboxItem.patient_id == patient.id,
+            OutboxItem.kind == OutboxKind.OUTREACH,
+            OutboxItem.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.SUPPRESSED, reason="excluded:deceased")
+    )
+    suppressed_count = int(suppressed.rowcount or 0)  # type: ignore[attr-defined]
+    audit.record(
+        session,
+        "patient.death_recorded",
+        patient_id=patient.id,
+        source=source,
+        outbox_suppressed=suppressed_count,
+    )
+    notes.add(f"death recorded; {closed + suppressed_count} pending outreach cancelled")
+    return closed + suppressed_count

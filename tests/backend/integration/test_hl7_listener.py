@@ -138,7 +138,10 @@ def test_discharge_without_visit_number_is_ae_naming_pv1_19(hl7_address: Address
 
 
 def test_unknown_event_is_acknowledged_aa_as_ignored(hl7_address: Address, db: Session) -> None:
-    oru = "MSH|^~\\&|LAB|HOSP|CARELOOP|CARELOOP|20261201||ORU^R01|LAB1|P|2.5.1\rPID|1||X1^^^HOSP\rOBX|1|NM|GLU||5.4\r"
+    oru = (
+        "MSH|^~\\&|LAB|HOSP|CARELOOP|CARELOOP|20261201||ORU^R01|LAB1|P|2.5.1\r"
+        "PID|1||X1^^^HOSP\rOBX|1|NM|GLU||5.4\r"
+    )
     with MllpPeer(*hl7_address) as peer:
         ack = peer.send(oru)
         a60 = peer.send(adt("A60", "ALLERGY1"))

@@ -42,13 +42,13 @@ async def run(settings: Settings, host: str, port: int) -> None:
     receiver = Receiver(session_factory(), ReceiverConfig.from_settings(settings))
     with ThreadPoolExecutor(max_workers=settings.hl7_workers, thread_name_prefix="hl7") as pool:
         listener = build_listener(settings, receiver, pool)
-        bound_host, bound_port = await listener.start(host, port)
-        # The line tests and operators wait for: the port is bound and messages are accepted.
-        print(f"hl7 listening on {bound_host}:{bound_port}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        bound_host, bound_port = await listener.start(host, port)
+        # The line tests and operators wait for: the port is bound and messages are accepted.
+        print(f"hl7 listening on {bound_host}:{bound_port}", flush=True)
         serving = asyncio.create_task(listener.serve_forever())
         await stop.wait()
         log.info("hl7 listener stopping")

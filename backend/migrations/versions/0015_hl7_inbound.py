@@ -125,7 +125,11 @@ def upgrade() -> None:
             ["patient_id"], ["patients.id"], name=op.f("fk_hl7_messages_patient_id_patients")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hl7_messages")),
-        sa.UniqueConstraint("content_hash", "sending_application", "sending_facility", "control_id",
+        sa.UniqueConstraint(
+            "content_hash",
+            "sending_application",
+            "sending_facility",
+            "control_id",
             name="uq_hl7_messages_key",
         ),
     )

@@ -38,8 +38,8 @@ def _junk(size: int, seed: int = 7) -> bytes:
         (b"MSH|^~\\&|HIS|HOSP|CL|CL|2026||ADT^A01|C1|P|2.5|||||CHN|KLINGON\r", "character set"),
         (_junk(2000), "does not start with an MSH"),
     ],
-    ids=["no-msh", "bad-field-separator", "no-encoding-chars", "no-control-id", "not-v2", "bad-utf8", "charset",
-         "binary-junk"],
+    ids=["no-msh", "bad-field-separator", "no-encoding-chars", "no-control-id", "not-v2", "bad-utf8",
+         "charset", "binary-junk"],
 )  # fmt: skip
 def test_unreadable_messages_get_ar_and_the_connection_goes_on(
     hl7_address: Address, db: Session, payload: bytes, reason: str

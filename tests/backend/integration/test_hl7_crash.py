@@ -29,7 +29,7 @@ LISTENING = re.compile(r"hl7 listening on ([\d.]+):(\d+)")
 
 
 class Listener:
-    """`careloop hl7-listen` on a free port; its output is drained by a thread (a full pipe would block it)."""
+    """`careloop hl7-listen` on a free port; a thread drains its output (a full pipe would block it)."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(

@@ -9,10 +9,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from backend.integration.facts import VisitEvent
+from backend.integration.facts import Identifier, VisitEvent
 from backend.integration.hl7_parse import ErrorCode, Header, InvalidField, adt_content
-from backend.integration.records import Notes, do_apply_visit, do_record_death, do_upsert_patient
-from backend.models import Hl7Status
+from backend.integration.merges import do_merge_patients
+from backend.integration.records import (
+    Notes,
+    do_apply_visit,
+    do_cancel_visit,
+    do_record_death,
+    do_upsert_patient,
+    find_patient,
+)
+from backend.models import Hl7Status, Patient
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,8 @@ VISIT_EVENTS: dict[str, VisitEvent] = {
     "A13": VisitEvent.CANCEL_DISCHARGE,
 }
 PERSON_EVENTS = {"A28", "A31"}
+CANCEL_ADMIT = "A11"  # cancel admit / visit notification
+MERGE = "A40"  # merge patient: patient identifier list
 EITHER_EVENTS = {"A08": VisitEvent.UPDATE}
 
 
@@ -51,7 +61,10 @@ class Applied:
 def handled(header: Header) -> bool:
     trigger = header.trigger
     return header.message_code == "ADT" and (
-        trigger in VISIT_EVENTS or trigger in PERSON_EVENTS or trigger in EITHER_EVENTS
+        trigger in VISIT_EVENTS
+        or trigger in PERSON_EVENTS
+        or trigger in EITHER_EVENTS
+        or trigger in {CANCEL_ADMIT, MERGE}
     )
 
 
@@ -62,7 +75,8 @@ def apply_adt(session: Session, message: Any, header: Header, config: ApplyConfi
         return Applied(Hl7Status.IGNORED, f"{header.message_type} ignored: not an event CareLoop uses")
     trigger = header.trigger
     event = VISIT_EVENTS.get(trigger) or EITHER_EVENTS.get(trigger)
-    content = adt_content(message, header, zone=config.zone, needs_visit=trigger in VISIT_EVENTS)
+    needs_visit = trigger in VISIT_EVENTS or trigger == CANCEL_ADMIT
+    content = adt_content(message, header, zone=config.zone, needs_visit=needs_visit)
     if content.patient is None:  # adt_content raises first; kept for the type checker
         raise InvalidField("PID", None, ErrorCode.SEGMENT_SEQUENCE, "the message has no PID segment")
     source = f"hl7:{trigger}"
@@ -78,6 +92,12 @@ def apply_adt(session: Session, message: Any, header: Header, config: ApplyConfi
         notes=notes,
     )
     encounter = None
+    if trigger == CANCEL_ADMIT and content.encounter is not None:
+        do_cancel_visit(session, patient, content.encounter.visit, source=source, notes=notes)
+        return Applied(Hl7Status.APPLIED, str(notes), patient_id=patient.id)
+    if trigger == MERGE:
+        _merge(session, patient, content.merge_from, source, notes)
+        return Applied(Hl7Status.APPLIED, str(notes), patient_id=patient.id)
     if event is not None and content.encounter is not None and trigger not in PERSON_EVENTS:
         at = content.event_time or content.encounter.started_at
         if at is None:
@@ -105,3 +125,20 @@ def apply_adt(session: Session, message: Any, header: Header, config: ApplyConfi
         patient_id=patient.id,
         encounter_id=encounter.id if encounter is not None else None,
     )
+
+
+def _merge(
+    session: Session, survivor: Patient, prior: tuple[Identifier, ...], source: str, notes: Notes
+) -> None:
+    if not prior:
+        raise InvalidField(
+            "MRG", 1, ErrorCode.REQUIRED_FIELD_MISSING, "MRG-1 (prior patient identifiers) is empty"
+        )
+    old = find_patient(session, prior)
+    if old is None:
+        notes.add("prior patient unknown: nothing to merge")
+    elif old.id == survivor.id:
+        notes.add("already one patient")
+    else:
+        merge = do_merge_patients(session, old, survivor, source=source)
+        notes.add(f"patient merged ({sum(merge.moved.values())} rows moved)")

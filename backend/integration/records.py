@@ -23,6 +23,7 @@ from backend.models import (
     EncounterIdentifier,
     EncounterKind,
     FollowUpPlan,
+    Hl7Message,
     OutboxItem,
     OutboxKind,
     OutboxStatus,
@@ -30,6 +31,7 @@ from backend.models import (
     OutreachTask,
     Patient,
     PatientIdentifier,
+    QuestionnaireResponse,
     Ward,
 )
 from backend.models.base import utcnow
@@ -72,6 +74,11 @@ def _find_by_identifiers(session: Session, identifiers: tuple[Identifier, ...]) 
     if len(patient_ids) > 1:
         raise IdentityConflict("the identifiers belong to different patients", about="patient")
     return session.get(Patient, patient_ids.pop()) if patient_ids else None
+
+
+def find_patient(session: Session, identifiers: tuple[Identifier, ...]) -> Patient | None:
+    """The patient these outside identifiers name (IdentityConflict when they name two)."""
+    return _find_by_identifiers(session, identifiers)
 
 
 def _find_by_record_number(session: Session, facts: PatientFacts) -> Patient | None:
@@ -342,3 +349,49 @@ def do_record_death(session: Session, patient: Patient, *, source: str, notes: N
     )
     notes.add(f"death recorded; {closed + suppressed_count} pending outreach cancelled")
     return closed + suppressed_count
+
+
+def do_cancel_visit(
+    session: Session, patient: Patient, visit: Identifier, *, source: str, notes: Notes
+) -> None:
+    """An admission or registration entered in error (A11): follow-ups not yet sent are cancelled; the visit
+    is removed when it has no follow-up history at all, otherwise kept (marked cancelled) for the record."""
+    link = _visit_link(session, visit)
+    if link is None:
+        notes.add("no such visit: nothing to cancel")
+        return
+    encounter = session.get_one(Encounter, link.encounter_id)
+    if encounter.patient_id != patient.id:
+        raise IdentityConflict("the visit number belongs to another patient", about="encounter")
+    tasks = session.scalar(
+        sa.select(sa.func.count()).select_from(OutreachTask).where(OutreachTask.encounter_id == encounter.id)
+    )
+    cancelled = session.execute(
+        sa.update(OutreachTask)
+        .where(OutreachTask.encounter_id == encounter.id, OutreachTask.status == OutreachStatus.SCHEDULED)
+        .values(status=OutreachStatus.CANCELLED, closed_reason="visit_cancelled", closed_at=utcnow())
+    )
+    removed = int(cancelled.rowcount or 0)  # type: ignore[attr-defined]
+    answered = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(QuestionnaireResponse)
+        .where(QuestionnaireResponse.encounter_id == encounter.id)
+    )
+    if tasks or answered:
+        notes.add(f"visit cancelled; kept for its follow-up history; {removed} unsent follow-ups cancelled")
+        link.last_event = "cancel"
+        audit.record(
+            session, "encounter.cancelled", patient_id=patient.id, subject=("encounter", encounter.id),
+            source=source, kept=True, follow_ups_cancelled=removed,
+        )  # fmt: skip
+        return
+    session.execute(
+        sa.update(Hl7Message).where(Hl7Message.encounter_id == encounter.id).values(encounter_id=None)
+    )
+    session.delete(link)
+    session.delete(encounter)
+    audit.record(
+        session, "encounter.cancelled", patient_id=patient.id, subject=("encounter", encounter.id),
+        source=source, kept=False,
+    )  # fmt: skip
+    notes.add("visit cancelled and removed")

@@ -43,6 +43,7 @@ from backend.models.integration import (
     Hl7Message,
     Hl7Status,
     PatientIdentifier,
+    PatientMerge,
 )
 from backend.models.messaging import Conversation, ConversationOwner, Direction, Message, MessageStatus
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
@@ -105,6 +106,7 @@ __all__ = [
     "OutreachTask",
     "Patient",
     "PatientIdentifier",
+    "PatientMerge",
     "QuestionnaireResponse",
     "QuestionnaireVersion",
     "RecordKind",

@@ -148,3 +148,16 @@ class CodeMapping(Base):
     @property
     def pending(self) -> bool:
         return self.target_id is None
+
+
+class PatientMerge(Base):
+    """Two records found to be one person: the old id resolves to the survivor (see resolve_patient_id)."""
+
+    __tablename__ = "patient_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    old_patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), unique=True)
+    survivor_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    source: Mapped[str] = mapped_column(sa.String(64))  # e.g. "hl7:A40"
+    moved: Mapped[dict[str, int]] = mapped_column(sa.JSON, default=dict)  # rows moved per table
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,5 +1,6 @@
 """HL7 v2 inbound: every received message kept (sealed) with its outcome; outside patient identifiers
-(encrypted, blind-indexed) and visit numbers; hospital code mappings, pending until an admin maps them
+(encrypted, blind-indexed) and visit numbers; hospital code mappings, pending until an admin maps them;
+merges of two patient records into one
 
 Revision ID: 0015
 Revises: 0014
@@ -139,8 +140,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_hl7_messages_received_at"), ["received_at"], unique=False)
         batch_op.create_index("ix_hl7_messages_status_received", ["status", "received_at"], unique=False)
 
+    op.create_table(
+        "patient_merges",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("old_patient_id", sa.Integer(), nullable=False),
+        sa.Column("survivor_id", sa.Integer(), nullable=False),
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("moved", sa.JSON(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["old_patient_id"], ["patients.id"], name=op.f("fk_patient_merges_old_patient_id_patients")
+        ),
+        sa.ForeignKeyConstraint(
+            ["survivor_id"], ["patients.id"], name=op.f("fk_patient_merges_survivor_id_patients")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_patient_merges")),
+        sa.UniqueConstraint("old_patient_id", name=op.f("uq_patient_merges_old_patient_id")),
+    )
+    with op.batch_alter_table("patient_merges", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_patient_merges_survivor_id"), ["survivor_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("patient_merges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_patient_merges_survivor_id"))
+
+    op.drop_table("patient_merges")
     with op.batch_alter_table("hl7_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_hl7_messages_status_received")
         batch_op.drop_index(batch_op.f("ix_hl7_messages_received_at"))

@@ -1,0 +1,131 @@
+"""Transfers, class changes, cancelled admissions and patient merges through the listener."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.integration.merges import resolve_patient_id
+from backend.models import (
+    ConsentEvent,
+    Encounter,
+    EncounterKind,
+    FollowUpPlan,
+    Hl7Message,
+    OutreachStatus,
+    OutreachTask,
+    Patient,
+    PatientIdentifier,
+    PatientMerge,
+)
+from backend.services.consents import do_revoke_consent, has_consent
+from bots.domain import Channel, ConsentPurpose
+from tests import factories
+from tests.backend.integration.hl7_peer import MllpPeer, adt
+
+Address = tuple[str, int]
+
+
+def test_transfer_moves_the_visit_to_the_new_ward(hl7_address: Address, db: Session) -> None:
+    cardiology = factories.department(db, code="CARD")
+    surgery = factories.department(db, code="SURG")
+    db.commit()
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "A1")).code == "AA"
+        assert peer.send(adt("A02", "T1", service="SURG", location="S2W^12^1")).code == "AA"
+    encounter = db.scalars(sa.select(Encounter)).one()
+    assert encounter.department_id == surgery.id != cardiology.id
+
+
+def test_class_change_from_outpatient_to_inpatient(hl7_address: Address, db: Session) -> None:
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A04", "R1", patient_class="O")).code == "AA"
+        assert peer.send(adt("A06", "C1", patient_class="I")).code == "AA"
+    assert db.scalars(sa.select(Encounter)).one().kind is EncounterKind.INPATIENT
+
+
+def test_update_changes_demographics_and_keeps_what_was_not_sent(hl7_address: Address, db: Session) -> None:
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "A1")).code == "AA"
+        assert peer.send(adt("A08", "U1", name="Zhang^Weiguo", birth="", phone="")).code == "AA"
+    patient = db.scalars(sa.select(Patient)).one()
+    assert patient.name == "Weiguo Zhang"
+    assert patient.birth_date is not None and patient.phone == "+8613800138000"
+
+
+def test_invalid_phone_is_set_aside_and_the_message_still_applied(hl7_address: Address, db: Session) -> None:
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A28", "P1", phone="call the ward", visit=None, patient_class="")).code == "AA"
+    patient = db.scalars(sa.select(Patient)).one()
+    assert patient.phone is None
+    assert "phone not stored" in db.scalars(sa.select(Hl7Message)).one().outcome
+
+
+def test_cancelled_admission_removes_a_visit_without_follow_up_history(
+    hl7_address: Address, db: Session
+) -> None:
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "A1")).code == "AA"
+        assert peer.send(adt("A11", "X1")).code == "AA"
+    assert db.scalar(sa.select(sa.func.count()).select_from(Encounter)) == 0
+    assert db.scalar(sa.select(sa.func.count()).select_from(Patient)) == 1
+
+
+def test_cancelled_registration_cancels_unsent_follow_ups_and_keeps_the_visit(
+    hl7_address: Address, db: Session
+) -> None:
+    department = factories.department(db, code="CARD")
+    db.add(
+        FollowUpPlan(
+            name="discharge", questionnaire_id="recovery", encounter_kinds=["discharge"],
+            department_ids=[department.id], offsets_days=[1], channels=["webchat"], send_hour=10,
+        )
+    )  # fmt: skip
+    db.commit()
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A03", "D1", discharge=now)).code == "AA"
+        assert peer.send(adt("A11", "X1")).code == "AA"
+    task = db.scalars(sa.select(OutreachTask)).one()
+    assert (task.status, task.closed_reason) == (OutreachStatus.CANCELLED, "visit_cancelled")
+    assert db.scalar(sa.select(sa.func.count()).select_from(Encounter)) == 1
+
+
+def test_merge_moves_the_record_to_the_survivor_and_keeps_the_strictest_consent(
+    hl7_address: Address, db: Session
+) -> None:
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "A1", mrn="OLD1", visit="V1", phone="")).code == "AA"
+        assert peer.send(adt("A01", "A2", mrn="NEW1", visit="V2", phone="")).code == "AA"
+        old, survivor = db.scalars(sa.select(Patient).order_by(Patient.id)).all()
+        old.wechat_openid = "o-old-openid"
+        do_revoke_consent(
+            db, patient_id=old.id, purpose=ConsentPurpose.CARE, channel=Channel.SMS, source="sms:STOP"
+        )
+        db.commit()
+        merge = adt("A40", "M1", mrn="NEW1", visit=None, patient_class="", extra=("MRG|OLD1^^^HOSP^MR",))
+        ack = peer.send(merge)
+        assert ack.code == "AA", ack.text
+        again = peer.send(adt("A08", "U1", mrn="OLD1", visit="V1"))  # the old number now names the survivor
+        assert again.code == "AA"
+    db.expire_all()
+    assert resolve_patient_id(db, old.id) == survivor.id
+    assert {e.patient_id for e in db.scalars(sa.select(Encounter))} == {survivor.id}
+    assert {i.patient_id for i in db.scalars(sa.select(PatientIdentifier))} == {survivor.id}
+    assert db.get(Patient, survivor.id).wechat_openid == "o-old-openid"  # type: ignore[union-attr]
+    assert not has_consent(db, survivor.id, ConsentPurpose.CARE, Channel.SMS)
+    assert (
+        db.scalar(
+            sa.select(sa.func.count()).select_from(ConsentEvent).where(ConsentEvent.patient_id == old.id)
+        )
+        == 0
+    )
+    assert db.scalars(sa.select(PatientMerge)).one().source == "hl7:A40"
+
+
+def test_merge_without_mrg_is_ae_naming_mrg_1(hl7_address: Address, db: Session) -> None:
+    with MllpPeer(*hl7_address) as peer:
+        ack = peer.send(adt("A40", "M1", visit=None, patient_class=""))
+    assert (ack.code, ack.error_location) == ("AE", "MRG^1^1")

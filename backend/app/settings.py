@@ -132,6 +132,9 @@ class Settings(BaseSettings):
         default_factory=lambda: ["20", "40", "41", "42"],
         description="PV1-36 discharge dispositions that mean the patient died (UB-04 'expired' codes)",
     )
+    hl7_retention_days: int = Field(
+        default=180, ge=1, description="received HL7 messages are kept this long (held ones until reviewed)"
+    )
     hl7_crash_after_commit: str | None = Field(
         default=None,
         description="tests only: the listener kills itself after committing this MSH-10, before its ACK",

@@ -129,3 +129,20 @@ def test_merge_without_mrg_is_ae_naming_mrg_1(hl7_address: Address, db: Session)
     with MllpPeer(*hl7_address) as peer:
         ack = peer.send(adt("A40", "M1", visit=None, patient_class=""))
     assert (ack.code, ack.error_location) == ("AE", "MRG^1^1")
+
+
+def test_messages_past_retention_are_purged_except_held_ones(hl7_address: Address, db: Session) -> None:
+    from datetime import timedelta
+
+    from backend.integration.upkeep import purge_hl7_messages
+    from backend.models import Hl7Status
+
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "K1")).code == "AA"
+        assert peer.send(adt("A01", "K1", name="Li^Na")).code == "AE"  # held
+        assert peer.send(adt("A08", "K2")).code == "AA"
+    later = datetime.now(UTC) + timedelta(days=181)
+    assert purge_hl7_messages(db, 180, now=later) == 2
+    db.commit()
+    assert [m.status for m in db.scalars(sa.select(Hl7Message))] == [Hl7Status.HELD]
+    assert purge_hl7_messages(db, 180, now=datetime.now(UTC)) == 0

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.integration.facts import CodedValue
-from backend.models import CodeKind, CodeMapping, Department, Ward
+from backend.models import Clinician, CodeKind, CodeMapping, Department, Ward
 from backend.models.base import utcnow
 from backend.services import audit
 
@@ -81,3 +81,54 @@ def resolve_ward(session: Session, source: str, coded: CodedValue) -> int | None
 
 def resolve_doctor(session: Session, source: str, coded: CodedValue) -> int | None:
     return resolve(session, CodeKind.DOCTOR, source, coded)
+
+
+def do_resolve_mapping(
+    session: Session, mapping: CodeMapping, target_id: int, *, staff_id: int | None
+) -> int:
+    """An admin maps a hospital code: visits that came with it move to the department, ward or doctor
+    (from the holding department, for departments) and are planned under their real department's plans.
+    Returns how many visits changed."""
+    from backend.followup.planner import plan_encounter
+    from backend.models import Encounter, EncounterIdentifier
+
+    target_model = {CodeKind.DEPARTMENT: Department, CodeKind.WARD: Ward, CodeKind.DOCTOR: Clinician}[
+        mapping.kind
+    ]
+    if session.get(target_model, target_id) is None:
+        raise ValueError(f"no {mapping.kind.value} with id {target_id}")
+    mapping.target_id = target_id
+    code_column = {
+        CodeKind.DEPARTMENT: EncounterIdentifier.department_code,
+        CodeKind.WARD: EncounterIdentifier.ward_code,
+        CodeKind.DOCTOR: EncounterIdentifier.doctor_code,
+    }[mapping.kind]
+    visits = sa.select(EncounterIdentifier.encounter_id).where(
+        EncounterIdentifier.mapping_source == mapping.source, code_column == mapping.code
+    )
+    changed = list(session.scalars(sa.select(Encounter).where(Encounter.id.in_(visits))))
+    holding = session.scalar(sa.select(Department.id).where(Department.code == HOLDING_DEPARTMENT))
+    for encounter in changed:
+        if mapping.kind is CodeKind.DEPARTMENT:
+            encounter.department_id = target_id
+        elif mapping.kind is CodeKind.WARD:
+            encounter.ward_id = target_id
+            if encounter.department_id == holding:
+                encounter.department_id = session.get_one(Ward, target_id).department_id
+        else:
+            encounter.attending_doctor_id = target_id
+    session.flush()
+    planned = sum(
+        plan_encounter(session, encounter.id) for encounter in changed if encounter.ended_at is not None
+    )
+    audit.record(
+        session,
+        "integration.code_mapped",
+        staff_id=staff_id,
+        subject=("code_mapping", mapping.id),
+        kind=mapping.kind.value,
+        target_id=target_id,
+        visits=len(changed),
+        follow_ups_planned=planned,
+    )
+    return len(changed)

@@ -195,6 +195,7 @@ def _apply_codes(
 ) -> None:
     """Hospital codes through the mapping table; an unknown one is recorded as pending and the visit kept
     (in the holding department when its department is unknown) until an admin maps it."""
+    link.mapping_source = mapping_source
     ward_id = resolve_ward(session, mapping_source, facts.ward) if facts.ward else None
     if facts.ward:
         link.ward_code = facts.ward.code

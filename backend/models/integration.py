@@ -115,6 +115,7 @@ class EncounterIdentifier(Base):
     visit_number: Mapped[str] = mapped_column(sa.String(64))
     # Made by an update or discharge that came before its admission; the admission fills it in.
     placeholder: Mapped[bool] = mapped_column(default=False)
+    mapping_source: Mapped[str] = mapped_column(sa.String(180), default="")  # whose code table the codes are
     department_code: Mapped[str | None] = mapped_column(sa.String(64))
     ward_code: Mapped[str | None] = mapped_column(sa.String(64))
     doctor_code: Mapped[str | None] = mapped_column(sa.String(64))

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("authority", sa.String(length=180), nullable=False),
         sa.Column("visit_number", sa.String(length=64), nullable=False),
         sa.Column("placeholder", sa.Boolean(), nullable=False),
+        sa.Column("mapping_source", sa.String(length=180), nullable=False),
         sa.Column("department_code", sa.String(length=64), nullable=True),
         sa.Column("ward_code", sa.String(length=64), nullable=True),
         sa.Column("doctor_code", sa.String(length=64), nullable=True),

@@ -146,3 +146,34 @@ def test_messages_past_retention_are_purged_except_held_ones(hl7_address: Addres
     db.commit()
     assert [m.status for m in db.scalars(sa.select(Hl7Message))] == [Hl7Status.HELD]
     assert purge_hl7_messages(db, 180, now=datetime.now(UTC)) == 0
+
+
+def test_mapping_a_pending_department_code_moves_its_visits_and_plans_them(
+    hl7_address: Address, db: Session
+) -> None:
+    from backend.integration.codes import do_resolve_mapping
+    from backend.models import CodeKind, CodeMapping
+
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A03", "D1", service="0301", discharge=now)).code == "AA"
+    cardiology = factories.department(db, code="CARD")
+    db.add(
+        FollowUpPlan(
+            name="discharge", questionnaire_id="recovery", encounter_kinds=["discharge"],
+            department_ids=[cardiology.id], offsets_days=[1], channels=["webchat"], send_hour=10,
+        )
+    )  # fmt: skip
+    db.commit()
+    assert db.scalar(sa.select(sa.func.count()).select_from(OutreachTask)) == 0  # held in UNMAPPED
+    mapping = db.scalars(
+        sa.select(CodeMapping).where(CodeMapping.kind == CodeKind.DEPARTMENT, CodeMapping.code == "0301")
+    ).one()
+    assert do_resolve_mapping(db, mapping, cardiology.id, staff_id=None) == 1
+    db.commit()
+    assert db.scalars(sa.select(Encounter)).one().department_id == cardiology.id
+    assert db.scalar(sa.select(sa.func.count()).select_from(OutreachTask)) == 1
+    with MllpPeer(*hl7_address) as peer:  # later messages with the code map at once
+        assert peer.send(adt("A01", "A2", service="0301", mrn="M2", visit="V2")).code == "AA"
+    db.expire_all()
+    assert {e.department_id for e in db.scalars(sa.select(Encounter))} == {cardiology.id}

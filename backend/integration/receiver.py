@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.app.settings import Settings
 from backend.integration.ack import AckAddress, AckCode, build_ack
@@ -45,6 +45,7 @@ from backend.integration.mllp import Event, Frame, FramingError
 from backend.integration.records import IdentityConflict
 from backend.models import Hl7Message, Hl7Status
 from backend.models.base import utcnow
+from backend.services import audit
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3  # a unique-key race with another connection (same new patient at once) is retried
@@ -71,6 +72,7 @@ class ReceiverConfig:
         )
 
 
+REPROCESSABLE = {Hl7Status.HELD, Hl7Status.INVALID, Hl7Status.FAILED}
 STATUS_ACK = {
     Hl7Status.APPLIED: AckCode.ACCEPT,
     Hl7Status.IGNORED: AckCode.ACCEPT,
@@ -130,8 +132,8 @@ def _set_outcome(row: Hl7Message, status: Hl7Status, outcome: str, error: Invali
 class Receiver:
     """Turns one MLLP event into the ACK bytes; blocking (database), so the listener runs it in a thread."""
 
-    def __init__(self, sessions: Any, config: ReceiverConfig) -> None:
-        self._sessions = sessions  # a sessionmaker
+    def __init__(self, sessions: sessionmaker[Session], config: ReceiverConfig) -> None:
+        self._sessions = sessions
         self._config = config
 
     def handle(self, event: Event, peer: str) -> bytes:
@@ -220,6 +222,33 @@ class Receiver:
             self._apply(session, row, message, header)
             session.flush()
             return _ack(row, address), row.id
+
+    def reprocess(self, message_id: int, *, staff_id: int | None) -> Hl7Message:
+        """Apply a kept message again, by a person's decision: a held one (its key was reused, or its
+        identifiers named two patients until someone merged them), an invalid or a failed one."""
+        with self._sessions.begin() as session:
+            row = session.get_one(Hl7Message, message_id)
+            if row.status not in REPROCESSABLE:
+                raise ValueError(f"a {row.status.value} message is not reprocessed")
+            try:
+                raw = sniff_header(row.payload)
+                text, _codec = decode(row.payload, raw, self._config.fallback_charset)
+                message, header = parse(normalise_segments(text))
+            except Unparseable as exc:
+                raise ValueError(f"the kept message cannot be read: {exc.reason}") from None
+            before = row.status
+            self._apply(session, row, message, header)
+            audit.record(
+                session,
+                "integration.reprocessed",
+                staff_id=staff_id,
+                patient_id=row.patient_id,
+                subject=("hl7_message", row.id),
+                before=before.value,
+                after=row.status.value,
+            )
+            session.flush()
+            return row
 
     def _apply(self, session: Session, row: Hl7Message, message: Any, header: Header) -> None:
         try:

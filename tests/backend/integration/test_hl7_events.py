@@ -177,3 +177,43 @@ def test_mapping_a_pending_department_code_moves_its_visits_and_plans_them(
         assert peer.send(adt("A01", "A2", service="0301", mrn="M2", visit="V2")).code == "AA"
     db.expire_all()
     assert {e.department_id for e in db.scalars(sa.select(Encounter))} == {cardiology.id}
+
+
+def test_held_message_is_applied_when_staff_reprocess_it(hl7_address: Address, db: Session) -> None:
+    from backend.app.db import session_factory
+    from backend.app.settings import get_settings
+    from backend.integration.receiver import Receiver, ReceiverConfig
+    from backend.models import Hl7Status
+
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "K1")).code == "AA"
+        assert peer.send(adt("A08", "K1", name="Zhang^Weiguo")).code == "AE"  # the engine reused K1
+    held = db.scalars(sa.select(Hl7Message).where(Hl7Message.status == Hl7Status.HELD)).one()
+    receiver = Receiver(session_factory(), ReceiverConfig.from_settings(get_settings()))
+    assert receiver.reprocess(held.id, staff_id=None).status is Hl7Status.APPLIED
+    db.expire_all()
+    assert db.scalars(sa.select(Patient)).one().name == "Weiguo Zhang"
+    with MllpPeer(*hl7_address) as peer:  # a resend of it is now answered from the applied row
+        assert peer.send(adt("A08", "K1", name="Zhang^Weiguo")).code == "AA"
+
+
+def test_message_log_filters_and_parsed_view(hl7_address: Address, db: Session) -> None:
+    from backend.integration.message_log import LogFilter, list_messages, parsed_view
+    from backend.models import AuditEvent, Hl7Status
+
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "L1")).code == "AA"
+        assert peer.send(adt("A01", "L2", mrn=None)).code == "AE"
+        assert peer.send(adt("A03", "L3", discharge="20261205100000")).code == "AA"
+    assert [m.control_id for m in list_messages(db, LogFilter())] == ["L3", "L2", "L1"]
+    assert [m.control_id for m in list_messages(db, LogFilter(status=Hl7Status.INVALID))] == ["L2"]
+    assert [m.control_id for m in list_messages(db, LogFilter(message_type="ADT^A03"))] == ["L3"]
+    newest = list_messages(db, LogFilter(), limit=1)
+    assert [m.control_id for m in list_messages(db, LogFilter(), before_id=newest[0].id)] == ["L2", "L1"]
+    staff = factories.staff(db, username="integration")
+    _row, segments = parsed_view(db, newest[0].id, staff_id=staff.id)
+    assert segments is not None
+    msh = dict(segments[0].fields)
+    assert (msh["MSH-9"], msh["MSH-10"]) == ("ADT^A03^ADT_A03", "L3")
+    assert dict(segments[2].fields)["PID-3"] == "MRN0001^^^HOSP^MR"
+    assert db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "integration.message_view")).one()

@@ -105,6 +105,14 @@ def purge_hl7_messages() -> int:
     return total
 
 
+def check_hl7_feed() -> int:
+    """A staff task when the HL7 feed has been silent too long in working hours (see integration/feed.py)."""
+    from backend.integration.feed import check_feed
+
+    with session_scope() as session:
+        return int(check_feed(session, get_settings()) is not None)
+
+
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (retry_pending_turns, 60),
     (send_due_messages, 30),
@@ -115,6 +123,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (end_idle_sessions, 300),
     (prune_login_attempts, 86400),
     (purge_hl7_messages, 3600),
+    (check_hl7_feed, 300),
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
 )
 

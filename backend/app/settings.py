@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["20", "40", "41", "42"],
         description="PV1-36 discharge dispositions that mean the patient died (UB-04 'expired' codes)",
     )
+    hl7_silence_alert_minutes: int = Field(
+        default=60, ge=0, description="no HL7 message for this long in working hours raises a task; 0: off"
+    )
+    hl7_working_hours: tuple[int, int] = Field(
+        default=(8, 18), description="[start, end) local hours in which a silent HL7 feed is an alert"
+    )
     hl7_retention_days: int = Field(
         default=180, ge=1, description="received HL7 messages are kept this long (held ones until reviewed)"
     )

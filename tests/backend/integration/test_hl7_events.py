@@ -217,3 +217,31 @@ def test_message_log_filters_and_parsed_view(hl7_address: Address, db: Session) 
     assert (msh["MSH-9"], msh["MSH-10"]) == ("ADT^A03^ADT_A03", "L3")
     assert dict(segments[2].fields)["PID-3"] == "MRN0001^^^HOSP^MR"
     assert db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "integration.message_view")).one()
+
+
+def test_silent_feed_in_working_hours_raises_one_task_and_turns_the_probe_red(
+    hl7_address: Address, db: Session, client: object
+) -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from backend.app.settings import get_settings
+    from backend.integration.feed import check_feed, feed_status
+    from backend.models import Task, TaskKind
+
+    settings = get_settings()
+    assert client.get("/healthz/hl7").json()["last_message_at"] is None  # type: ignore[attr-defined]
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "F1")).code == "AA"
+    shanghai = ZoneInfo(settings.default_timezone)
+    tomorrow = datetime.now(shanghai).date() + timedelta(days=1)
+    at_ten = datetime.combine(tomorrow, datetime.min.time(), shanghai).replace(hour=10)
+    at_night = at_ten.replace(hour=23)
+    assert not feed_status(db, settings, at_night).alert  # silent at night: expected
+    assert feed_status(db, settings, at_ten).alert
+    task = check_feed(db, settings, at_ten)
+    assert task is not None and task.kind is TaskKind.INTEGRATION
+    assert check_feed(db, settings, at_ten + timedelta(minutes=5)) is None  # one open task is enough
+    db.commit()
+    assert db.scalar(sa.select(sa.func.count()).select_from(Task)) == 1
+    assert client.get("/healthz/hl7").status_code == 200  # type: ignore[attr-defined]  # just received

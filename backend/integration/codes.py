@@ -8,6 +8,7 @@ a visit whose department is unknown sits in the holding department meanwhile.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from backend.services import audit
 
 log = logging.getLogger(__name__)
 HOLDING_DEPARTMENT = "UNMAPPED"
+SEEN_RESOLUTION = timedelta(hours=1)
 
 
 def holding_department(session: Session) -> int:
@@ -53,8 +55,9 @@ def resolve(session: Session, kind: CodeKind, source: str, coded: CodedValue) ->
     ).first()
     now = utcnow()
     if mapping is not None:
-        mapping.last_seen = now
-        mapping.seen_count += 1
+        if now - mapping.last_seen > SEEN_RESOLUTION:  # not a write per message: hourly is enough to tell
+            mapping.last_seen = now
+            mapping.seen_count += 1
         return mapping.target_id
     target = _same_code(session, kind, coded.code)
     mapping = CodeMapping(

@@ -81,29 +81,21 @@ def find_patient(session: Session, identifiers: tuple[Identifier, ...]) -> Patie
     return _find_by_identifiers(session, identifiers)
 
 
-def _find_by_record_number(session: Session, facts: PatientFacts) -> Patient | None:
+def _find_by_record_number(session: Session, facts: PatientFacts) -> tuple[Patient | None, bool]:
     """A patient CareLoop already has (seeded, imported, typed in) under the same MRN and not known to
-    this authority under another number: the same person."""
+    this authority under another number: the same person. Also says whether the MRN is taken."""
     record = facts.record_number
     patient = session.scalars(
         sa.select(Patient).where(Patient.mrn_bidx == Patient.code_index("mrn", record.value))
     ).first()
     if patient is None:
-        return None
+        return None, False
     other = session.scalar(
         sa.select(PatientIdentifier.id).where(
             PatientIdentifier.patient_id == patient.id, PatientIdentifier.authority == record.authority
         )
     )
-    return None if other is not None else patient
-
-
-def _free_mrn(session: Session, record: Identifier) -> str:
-    """The MRN as sent, or qualified by its authority when another patient already holds that number."""
-    taken = session.scalar(
-        sa.select(Patient.id).where(Patient.mrn_bidx == Patient.code_index("mrn", record.value))
-    )
-    return record.value if taken is None else f"{record.authority}:{record.value}"
+    return (None if other is not None else patient), True
 
 
 def _apply_demographics(patient: Patient, facts: PatientFacts, region: str, notes: Notes) -> None:
@@ -136,11 +128,16 @@ def do_upsert_patient(
     notes: Notes,
 ) -> Patient:
     """The patient these identifiers name, created or updated; identifiers not yet known are added."""
-    patient = _find_by_identifiers(session, facts.identifiers) or _find_by_record_number(session, facts)
+    patient = _find_by_identifiers(session, facts.identifiers)
+    mrn_taken = False
+    if patient is None:
+        patient, mrn_taken = _find_by_record_number(session, facts)
     created = patient is None
     if patient is None:
+        record = facts.record_number
         patient = Patient(
-            mrn=_free_mrn(session, facts.record_number),
+            # the MRN as sent, or qualified by its authority when another patient already holds it
+            mrn=f"{record.authority}:{record.value}" if mrn_taken else record.value,
             name=facts.name or "?",
             language=facts.language or default_language,
             timezone=default_timezone,
@@ -148,14 +145,14 @@ def do_upsert_patient(
         session.add(patient)
     _apply_demographics(patient, facts, region, notes)
     session.flush()
-    known = {
-        (row.authority, row.value_bidx)
-        for row in session.execute(
+    known: set[tuple[str, str]] = set()
+    if not created:
+        rows = session.execute(
             sa.select(PatientIdentifier.authority, PatientIdentifier.value_bidx).where(
                 PatientIdentifier.patient_id == patient.id
             )
         )
-    }
+        known = {(row.authority, row.value_bidx) for row in rows}
     for identifier in facts.identifiers:
         index = PatientIdentifier.index(identifier.value)
         if (identifier.authority, index) in known:

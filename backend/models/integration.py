@@ -144,7 +144,7 @@ class CodeMapping(Base):
     target_id: Mapped[int | None]  # departments.id, wards.id or clinicians.id by kind; None: pending
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    seen_count: Mapped[int] = mapped_column(default=1)
+    seen_count: Mapped[int] = mapped_column(default=1)  # hours in which it was seen
 
     @property
     def pending(self) -> bool:

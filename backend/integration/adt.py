@@ -32,6 +32,7 @@ VISIT_EVENTS: dict[str, VisitEvent] = {
     "A02": VisitEvent.TRANSFER,
     "A06": VisitEvent.UPDATE,
     "A07": VisitEvent.UPDATE,
+    "A12": VisitEvent.UPDATE,  # cancel transfer: PV1-3 carries the location the patient is back in
     "A03": VisitEvent.DISCHARGE,
     "A13": VisitEvent.CANCEL_DISCHARGE,
 }

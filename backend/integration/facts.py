@@ -51,7 +51,7 @@ class VisitEvent(StrEnum):
 
     ADMIT = "admit"  # A01, A04, A05: the visit's own record
     TRANSFER = "transfer"  # A02
-    UPDATE = "update"  # A06, A07, A08
+    UPDATE = "update"  # A06, A07, A08, A12
     DISCHARGE = "discharge"  # A03
     CANCEL_DISCHARGE = "cancel_discharge"  # A13
 

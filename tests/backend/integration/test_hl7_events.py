@@ -39,6 +39,17 @@ def test_transfer_moves_the_visit_to_the_new_ward(hl7_address: Address, db: Sess
     assert encounter.department_id == surgery.id != cardiology.id
 
 
+def test_cancelled_transfer_puts_the_visit_back(hl7_address: Address, db: Session) -> None:
+    cardiology = factories.department(db, code="CARD")
+    factories.department(db, code="SURG")
+    db.commit()
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "A1")).code == "AA"
+        assert peer.send(adt("A02", "T1", service="SURG", location="S2W^12^1")).code == "AA"
+        assert peer.send(adt("A12", "T2")).code == "AA"
+    assert db.scalars(sa.select(Encounter)).one().department_id == cardiology.id
+
+
 def test_class_change_from_outpatient_to_inpatient(hl7_address: Address, db: Session) -> None:
     with MllpPeer(*hl7_address) as peer:
         assert peer.send(adt("A04", "R1", patient_class="O")).code == "AA"

@@ -259,7 +259,10 @@ def test_identifiers_of_two_patients_in_one_message_are_held(hl7_address: Addres
 @pytest.mark.parametrize("version", ["2.3", "2.5.1", "2.8"])
 def test_versions_and_segment_ends(hl7_address: Address, db: Session, version: str, end: str) -> None:
     with MllpPeer(*hl7_address) as peer:
-        assert peer.send(adt("A04", f"V{version}", version=version, end=end, patient_class="O")).code == "AA"
+        message = adt(
+            "A04", f"V{version}", version=version, end=end, patient_class="O", extra=("PV2|||^Chest pain",)
+        )
+        assert peer.send(message).code == "AA"
     [patient] = _patients(db)
     assert patient.birth_date is not None and patient.birth_date.year == 1965
     assert db.scalars(sa.select(Encounter)).one().kind is EncounterKind.OUTPATIENT

@@ -192,6 +192,10 @@ class MllpListener:
             await self._converse(reader, writer, peer)
         except (ConnectionError, ssl.SSLError) as exc:
             log.info("hl7 connection %s ended: %s", peer, exc)
+        except Exception:
+            # Nothing could be stored (the database is down, say): no ACK, so the sender keeps the
+            # message and sends it again; the listener goes on serving other connections.
+            log.exception("hl7 connection %s: the message could not be handled; closing without an ACK", peer)
         finally:
             if task is not None:
                 self._connections.discard(task)

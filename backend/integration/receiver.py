@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from backend.app.settings import Settings
 from backend.integration.ack import AckAddress, AckCode, build_ack
@@ -181,7 +181,9 @@ class Receiver:
         with self._sessions.begin() as session:
             _lock_key(session, header)
             earlier = session.scalars(
-                sa.select(Hl7Message).where(
+                sa.select(Hl7Message)
+                .options(defer(Hl7Message.payload))  # sealed; only its hash matters here
+                .where(
                     Hl7Message.sending_application == header.sending_application,
                     Hl7Message.sending_facility == header.sending_facility,
                     Hl7Message.control_id == header.control_id,

@@ -129,3 +129,19 @@ def test_many_connections_at_once(hl7_address: Address, db: Session) -> None:
         for peer in peers:
             peer.close()
     assert db.scalar(sa.select(sa.func.count()).select_from(Patient)) == 6
+
+
+def test_no_ack_while_nothing_can_be_stored_and_the_resend_is_applied(
+    hl7_address: Address, db: Session
+) -> None:
+    db.execute(sa.text("ALTER TABLE hl7_messages RENAME TO hl7_messages_away"))  # the store is unusable
+    db.commit()
+    try:
+        with MllpPeer(*hl7_address) as peer, pytest.raises(OSError):
+            peer.send(adt("A01", "DOWN1"))  # closed without an ACK: the engine keeps the message
+    finally:
+        db.execute(sa.text("ALTER TABLE hl7_messages_away RENAME TO hl7_messages"))
+        db.commit()
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "DOWN1")).code == "AA"
+    assert db.scalar(sa.select(sa.func.count()).select_from(Patient)) == 1

@@ -232,6 +232,7 @@ def do_apply_visit(
     or discharge before the admission makes a placeholder that the admission later fills in."""
     now = now or utcnow()
     link = _visit_link(session, facts.visit)
+    previous_start: datetime | None = None
     if link is None:
         encounter = Encounter(
             patient_id=patient.id,
@@ -261,6 +262,7 @@ def do_apply_visit(
         else:
             notes.add("visit updated")
         _apply_codes(session, encounter, link, facts, mapping_source)
+        previous_start = encounter.started_at
         if facts.started_at is not None:
             encounter.started_at = facts.started_at
         action = "encounter.updated"
@@ -302,7 +304,9 @@ def do_apply_visit(
         cancelled = _cancel_discharge_follow_ups(session, encounter, now)
         detail["follow_ups_cancelled"] = cancelled
         notes.add(f"discharge cancelled; {cancelled} follow-ups cancelled")
-    elif previous_end is not None and encounter.ended_at != previous_end:
+    elif (previous_end is not None and encounter.ended_at != previous_end) or (
+        previous_start is not None and encounter.started_at != previous_start
+    ):  # a corrected admission or discharge time: follow-ups not yet sent move with it
         detail["follow_ups_moved"] = reschedule_for_encounter(session, encounter)
     audit.record(session, action, patient_id=patient.id, subject=("encounter", encounter.id), **detail)
     return encounter

@@ -256,3 +256,24 @@ def test_silent_feed_in_working_hours_raises_one_task_and_turns_the_probe_red(
     db.commit()
     assert db.scalar(sa.select(sa.func.count()).select_from(Task)) == 1
     assert client.get("/healthz/hl7").status_code == 200  # type: ignore[attr-defined]  # just received
+
+
+def test_corrected_discharge_time_moves_unsent_follow_ups(hl7_address: Address, db: Session) -> None:
+    from datetime import timedelta
+
+    department = factories.department(db, code="CARD")
+    db.add(
+        FollowUpPlan(
+            name="discharge", questionnaire_id="recovery", encounter_kinds=["discharge"],
+            department_ids=[department.id], offsets_days=[3], channels=["webchat"], send_hour=10,
+        )
+    )  # fmt: skip
+    db.commit()
+    now = datetime.now(UTC)
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A03", "D1", discharge=now.strftime("%Y%m%d%H%M%S+0000"))).code == "AA"
+        first_due = db.scalars(sa.select(OutreachTask)).one().due_at
+        earlier = (now - timedelta(days=1)).strftime("%Y%m%d%H%M%S+0000")
+        assert peer.send(adt("A08", "U1", discharge=earlier)).code == "AA"
+    db.expire_all()
+    assert db.scalars(sa.select(OutreachTask)).one().due_at == first_due - timedelta(days=1)

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from backend.integration.adt_content import adt_content
 from backend.integration.facts import Identifier, VisitEvent
-from backend.integration.hl7_parse import ErrorCode, Header, InvalidField, adt_content
+from backend.integration.hl7_parse import ErrorCode, Header, InvalidField
 from backend.integration.merges import do_merge_patients
 from backend.integration.records import (
     Notes,

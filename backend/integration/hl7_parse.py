@@ -1,4 +1,4 @@
-"""HL7 v2 bytes to typed facts: character set (MSH-18), segment ends, header, PID/PV1/DG1/PR1/MRG. Pure.
+"""HL7 v2 bytes to a parsed message: character set (MSH-18), segment ends, header, field reading. Pure.
 
 The parser is python-hl7 (`hl7` on PyPI) rather than hl7apy. python-hl7 reads any v2.x message with the
 separators its own MSH declares, handles repetitions, components and escape sequences, and is a 120 KB
@@ -19,17 +19,13 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
-import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import hl7
 from hl7.exceptions import ParseException
-
-from backend.integration.facts import CodedValue, EncounterFacts, Identifier, PatientFacts
-from backend.models.patients import EncounterKind, Sex
 
 
 class Unparseable(ValueError):
@@ -190,7 +186,7 @@ def content_hash(text: str) -> str:
 # --- reading fields -------------------------------------------------------------------------------
 
 
-def _value(segment: Any, position: int, repetition: int = 1, component: int = 1, sub: int = 1) -> str:
+def value_at(segment: Any, position: int, repetition: int = 1, component: int = 1, sub: int = 1) -> str:
     """A field part as text ('' when absent); python-hl7 raises for paths beyond the tree."""
     try:
         value = segment.extract_field(1, position, repetition, component, sub)
@@ -199,7 +195,7 @@ def _value(segment: Any, position: int, repetition: int = 1, component: int = 1,
     return str(value).strip()
 
 
-def _repetitions(segment: Any, position: int) -> int:
+def repetitions(segment: Any, position: int) -> int:
     if position >= len(segment):
         return 0
     content = segment(position)
@@ -208,14 +204,14 @@ def _repetitions(segment: Any, position: int) -> int:
     return 1 if str(content) else 0
 
 
-def _segments(message: Any, name: str) -> list[Any]:
+def segments(message: Any, name: str) -> list[Any]:
     try:
         return list(message.segments(name))
     except KeyError:
         return []
 
 
-def _bounded(value: str, segment: str, position: int) -> str:
+def bounded(value: str, segment: str, position: int) -> str:
     if len(value) > MAX_FIELD:
         raise InvalidField(segment, position, ErrorCode.DATA_TYPE_ERROR, f"{segment}-{position} is too long")
     return value
@@ -291,7 +287,7 @@ class Header:
 
 def _hd(segment: Any, position: int) -> str:
     """A hierarchic designator (HD) as one key: namespace, or universal id when the namespace is empty."""
-    return _value(segment, position, 1, 1) or _value(segment, position, 1, 2)
+    return value_at(segment, position, 1, 1) or value_at(segment, position, 1, 2)
 
 
 def parse(text: str) -> tuple[Any, Header]:
@@ -301,19 +297,19 @@ def parse(text: str) -> tuple[Any, Header]:
         msh = message.segment("MSH")
     except (ParseException, KeyError, IndexError, ValueError) as exc:
         raise Unparseable(f"not an HL7 v2 message: {exc}"[:200]) from None
-    control_id = _value(msh, 10)
+    control_id = value_at(msh, 10)
     header = Header(
         sending_application=_hd(msh, 3)[:180],
         sending_facility=_hd(msh, 4)[:180],
         receiving_application=_hd(msh, 5),
         receiving_facility=_hd(msh, 6),
         control_id=control_id[:199],
-        message_code=_value(msh, 9, 1, 1).upper()[:8],
-        trigger=_value(msh, 9, 1, 2).upper()[:8],
-        version=_value(msh, 12, 1, 1)[:16],
-        processing_id=_value(msh, 11, 1, 1),
-        charset=_value(msh, 18),
-        sent_at=_value(msh, 7),
+        message_code=value_at(msh, 9, 1, 1).upper()[:8],
+        trigger=value_at(msh, 9, 1, 2).upper()[:8],
+        version=value_at(msh, 12, 1, 1)[:16],
+        processing_id=value_at(msh, 11, 1, 1),
+        charset=value_at(msh, 18),
+        sent_at=value_at(msh, 7),
     )
     if not control_id:
         raise Unparseable("MSH-10 (message control id) is empty")
@@ -322,189 +318,7 @@ def parse(text: str) -> tuple[Any, Header]:
     if not header.version.startswith("2"):
         raise Unparseable(f"MSH-12 version {header.version[:16]!r} is not HL7 v2", control_id=control_id)
     if not header.trigger:
-        evn = _segments(message, "EVN")
-        trigger = _value(evn[0], 1).upper()[:8] if evn else ""
+        evn = segments(message, "EVN")
+        trigger = value_at(evn[0], 1).upper()[:8] if evn else ""
         header = Header(**{**{f: getattr(header, f) for f in Header.__slots__}, "trigger": trigger})
     return message, header
-
-
-# --- ADT content --------------------------------------------------------------------------------
-
-SEX = {"F": Sex.FEMALE, "M": Sex.MALE, "O": Sex.OTHER, "A": Sex.OTHER, "U": Sex.UNKNOWN, "N": Sex.UNKNOWN}
-LANGUAGES = {
-    "ZH": "zh-CN", "ZH-CN": "zh-CN", "ZHO": "zh-CN", "CHI": "zh-CN", "CMN": "zh-CN", "ZH-HANS": "zh-CN",
-    "VI": "vi", "VIE": "vi", "VI-VN": "vi",
-    "EN": "en", "ENG": "en", "EN-US": "en", "EN-GB": "en",
-}  # fmt: skip
-PATIENT_CLASS = {
-    "I": EncounterKind.INPATIENT,
-    "O": EncounterKind.OUTPATIENT,
-    "E": EncounterKind.OUTPATIENT,
-    "R": EncounterKind.OUTPATIENT,
-    "B": EncounterKind.INPATIENT,
-    "P": EncounterKind.INPATIENT,
-}
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-
-
-@dataclass(frozen=True, slots=True)
-class AdtContent:
-    """The facts of one ADT message; `encounter` when PV1-19 names the visit, `merge_from` for A40 (MRG)."""
-
-    patient: PatientFacts | None
-    encounter: EncounterFacts | None
-    event_time: datetime | None
-    merge_from: tuple[Identifier, ...] = field(default_factory=tuple)
-
-
-def _name(pid: Any) -> str | None:
-    family, given, middle = (_value(pid, 5, 1, c) for c in (1, 2, 3))
-    if not (family or given):
-        return None
-    if _CJK.search(family + given):
-        return unicodedata.normalize("NFC", family + given)[:200]  # 张 + 三: family name first, no space
-    return " ".join(part for part in (given, middle, family) if part)[:200]
-
-
-def _identifiers(segment: Any, position: int, default_authority: str) -> tuple[Identifier, ...]:
-    name = str(segment[0][0])
-    found = []
-    for rep in range(1, _repetitions(segment, position) + 1):
-        value = _bounded(_value(segment, position, rep, 1), name, position)
-        if not value:
-            continue
-        authority = _value(segment, position, rep, 4, 1) or _value(segment, position, rep, 4, 2)
-        found.append(
-            Identifier(
-                value=value,
-                authority=(authority or default_authority)[:180],
-                type_code=_value(segment, position, rep, 5)[:16],
-            )
-        )
-    return tuple(found)
-
-
-def _phone(pid: Any) -> str | None:
-    for position in (13, 14):  # home, then business
-        for rep in range(1, _repetitions(pid, position) + 1):
-            unformatted = _value(pid, position, rep, 12)
-            if unformatted:
-                return unformatted
-            area, local = _value(pid, position, rep, 6), _value(pid, position, rep, 7)
-            if local:
-                country = _value(pid, position, rep, 5)
-                return f"{'+' + country.lstrip('+') if country else ''}{area}{local}"
-            email_use = _value(pid, position, rep, 3).upper() in {"INTERNET", "X.400"}
-            first = _value(pid, position, rep, 1)
-            if first and not email_use:
-                return first
-    return None
-
-
-def _patient(pid: Any, default_authority: str, zone: ZoneInfo) -> PatientFacts:
-    identifiers = _identifiers(pid, 3, default_authority)
-    if not identifiers:
-        raise InvalidField(
-            "PID", 3, ErrorCode.REQUIRED_FIELD_MISSING, "PID-3 (patient identifier list) is empty"
-        )
-    sex_code = _value(pid, 8).upper()[:1]
-    language = _value(pid, 15, 1, 1).upper()
-    death_time = parse_timestamp(_value(pid, 29), zone, "PID", 29)
-    return PatientFacts(
-        identifiers=identifiers,
-        name=_name(pid),
-        birth_date=parse_date(_value(pid, 7), "PID", 7),
-        sex=SEX.get(sex_code),
-        phone=_phone(pid),
-        language=LANGUAGES.get(language),
-        deceased=_value(pid, 30).upper() == "Y" or death_time is not None,
-        death_time=death_time,
-    )
-
-
-def _coded(segment: Any, position: int, text_component: int = 2, rep: int = 1) -> CodedValue | None:
-    code = _value(segment, position, rep, 1)[:64]
-    if not code:
-        return None
-    return CodedValue(
-        code=code,
-        text=_value(segment, position, rep, text_component)[:200],
-        system=_value(segment, position, rep, 3),
-    )
-
-
-def _doctor(pv1: Any, position: int) -> CodedValue | None:
-    code = _value(pv1, position, 1, 1)[:64]
-    if not code:
-        return None
-    family, given = _value(pv1, position, 1, 2), _value(pv1, position, 1, 3)
-    name = family + given if _CJK.search(family + given) else " ".join(p for p in (given, family) if p)
-    return CodedValue(code=code, text=name[:200])
-
-
-def _diagnoses(message: Any) -> tuple[CodedValue, ...]:
-    rows: list[tuple[int, CodedValue]] = []
-    for index, dg1 in enumerate(_segments(message, "DG1")):
-        coded = _coded(dg1, 3) or (
-            CodedValue(code=_value(dg1, 4)[:64], text=_value(dg1, 4)[:200]) if _value(dg1, 4) else None
-        )
-        if coded is None:
-            continue
-        priority = _value(dg1, 15)
-        # DG1-15 "1" is the primary diagnosis; DG1-6 "F"/"A" (final, admitting) before working ones
-        rank = 0 if priority == "1" else 1 if _value(dg1, 6).upper() in {"F", "A"} else 2
-        rows.append((rank * 1000 + index, coded))
-    return tuple(coded for _, coded in sorted(rows, key=lambda row: row[0]))
-
-
-def _procedures(message: Any) -> tuple[CodedValue, ...]:
-    return tuple(coded for pr1 in _segments(message, "PR1") if (coded := _coded(pr1, 3)) is not None)
-
-
-def _encounter(message: Any, pv1: Any, default_authority: str, zone: ZoneInfo) -> EncounterFacts | None:
-    visits = _identifiers(pv1, 19, default_authority)
-    if not visits:
-        return None
-    patient_class = _value(pv1, 2).upper()[:8]
-    location = _value(pv1, 3, 1, 1)[:64]
-    service = _value(pv1, 10)[:64]
-    department = service or location
-    return EncounterFacts(
-        visit=visits[0],
-        kind=PATIENT_CLASS.get(patient_class[:1]),
-        patient_class=patient_class,
-        department=CodedValue(code=department, text=_value(pv1, 3, 1, 9)[:200]) if department else None,
-        ward=CodedValue(code=location, text=_value(pv1, 3, 1, 9)[:200]) if location else None,
-        attending_doctor=_doctor(pv1, 7) or _doctor(pv1, 17),
-        started_at=parse_timestamp(_value(pv1, 44), zone, "PV1", 44),
-        ended_at=parse_timestamp(_value(pv1, 45), zone, "PV1", 45),
-        disposition=_value(pv1, 36)[:16],
-        diagnoses=_diagnoses(message),
-        procedures=_procedures(message),
-    )
-
-
-def adt_content(message: Any, header: Header, *, zone: ZoneInfo, needs_visit: bool) -> AdtContent:
-    """The facts of an ADT message. `needs_visit`: the event is about a visit, so PV1-19 is required."""
-    default_authority = header.sending_facility or header.sending_application
-    evn = _segments(message, "EVN")
-    event_time = None
-    if evn:
-        event_time = parse_timestamp(_value(evn[0], 6), zone, "EVN", 6) or parse_timestamp(
-            _value(evn[0], 2), zone, "EVN", 2
-        )
-    if event_time is None:
-        event_time = parse_timestamp(header.sent_at, zone, "MSH", 7)
-    pids = _segments(message, "PID")
-    if not pids:
-        raise InvalidField("PID", None, ErrorCode.SEGMENT_SEQUENCE, "the message has no PID segment")
-    patient = _patient(pids[0], default_authority, zone)
-    pv1s = _segments(message, "PV1")
-    encounter = _encounter(message, pv1s[0], default_authority, zone) if pv1s else None
-    if needs_visit and encounter is None:
-        if not pv1s:
-            raise InvalidField("PV1", None, ErrorCode.SEGMENT_SEQUENCE, "the message has no PV1 segment")
-        raise InvalidField("PV1", 19, ErrorCode.REQUIRED_FIELD_MISSING, "PV1-19 (visit number) is empty")
-    mrgs = _segments(message, "MRG")
-    merge_from = _identifiers(mrgs[0], 1, default_authority) if mrgs else ()
-    return AdtContent(patient=patient, encounter=encounter, event_time=event_time, merge_from=merge_from)

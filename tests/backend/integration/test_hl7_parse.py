@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from backend.integration.ack import AckAddress, build_ack
+from backend.integration.adt_content import adt_content
 from backend.integration.hl7_parse import (
     InvalidField,
     Unparseable,
-    adt_content,
     codec_for,
     content_hash,
     decode,

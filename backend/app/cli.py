@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument(
         "--role",
         required=True,
-        choices=["admin", "service_agent", "doctor", "nurse", "content_editor", "manager"],
+        choices=["admin", "service_agent", "doctor", "nurse", "content_editor", "manager", "integration"],
     )
     staff.add_argument("--name")
     staff.add_argument("--department", action="append", help="department code; repeat for several")

@@ -221,67 +221,14 @@ class Receiver:
             _set_outcome(row, Hl7Status.FAILED, "received")
             session.add(row)
             session.flush()
-            self._apply(session, row, message, header)
+            apply_kept(session, row, message, header, self._config)
             session.flush()
             return _ack(row, address), row.id
 
     def reprocess(self, message_id: int, *, staff_id: int | None) -> Hl7Message:
-        """Apply a kept message again, by a person's decision: a held one (its key was reused, or its
-        identifiers named two patients until someone merged them), an invalid or a failed one."""
+        """`do_reprocess` in a transaction of its own."""
         with self._sessions.begin() as session:
-            row = session.get_one(Hl7Message, message_id)
-            if row.status not in REPROCESSABLE:
-                raise ValueError(f"a {row.status.value} message is not reprocessed")
-            try:
-                raw = sniff_header(row.payload)
-                text, _codec = decode(row.payload, raw, self._config.fallback_charset)
-                message, header = parse(normalise_segments(text))
-            except Unparseable as exc:
-                raise ValueError(f"the kept message cannot be read: {exc.reason}") from None
-            before = row.status
-            self._apply(session, row, message, header)
-            audit.record(
-                session,
-                "integration.reprocessed",
-                staff_id=staff_id,
-                patient_id=row.patient_id,
-                subject=("hl7_message", row.id),
-                before=before.value,
-                after=row.status.value,
-            )
-            session.flush()
-            return row
-
-    def _apply(self, session: Session, row: Hl7Message, message: Any, header: Header) -> None:
-        try:
-            with session.begin_nested():
-                applied = apply_adt(session, message, header, self._config.apply)
-        except InvalidField as exc:
-            _set_outcome(row, Hl7Status.INVALID, exc.reason, exc)
-            return
-        except IdentityConflict as exc:
-            location = ("PID", 3) if exc.about == "patient" else ("PV1", 19)
-            _set_outcome(
-                row,
-                Hl7Status.HELD,
-                f"{exc.reason}; held for review",
-                InvalidField(*location, 207, exc.reason),
-            )
-            return
-        except (IntegrityError, OperationalError):
-            raise  # a race with another connection: the whole unit is retried
-        except Exception as exc:
-            log.exception("hl7 %s could not be applied", header.control_id)
-            _set_outcome(
-                row,
-                Hl7Status.FAILED,
-                f"internal error: {type(exc).__name__}",
-                InvalidField("MSH", 10, ErrorCode.INTERNAL_ERROR, "internal error; a resend is applied anew"),
-            )
-            return
-        _set_outcome(row, applied.status, applied.outcome)
-        row.patient_id = applied.patient_id
-        row.encounter_id = applied.encounter_id
+            return do_reprocess(session, message_id, self._config, staff_id=staff_id)
 
     def _reject(
         self,
@@ -325,3 +272,68 @@ class Receiver:
             address, AckCode.REJECT, text=reason, error=error, ack_control_id=f"CL{row_id or 'R'}"
         )
         return ack.encode("utf-8", errors="replace")
+
+
+def apply_kept(
+    session: Session, row: Hl7Message, message: Any, header: Header, config: ReceiverConfig
+) -> None:
+    """Apply a stored message in a savepoint and record the outcome on its row (never raises for bad data)."""
+    try:
+        with session.begin_nested():
+            applied = apply_adt(session, message, header, config.apply)
+    except InvalidField as exc:
+        _set_outcome(row, Hl7Status.INVALID, exc.reason, exc)
+        return
+    except IdentityConflict as exc:
+        location = ("PID", 3) if exc.about == "patient" else ("PV1", 19)
+        _set_outcome(
+            row,
+            Hl7Status.HELD,
+            f"{exc.reason}; held for review",
+            InvalidField(*location, 207, exc.reason),
+        )
+        return
+    except (IntegrityError, OperationalError):
+        raise  # a race with another connection: the whole unit is retried
+    except Exception as exc:
+        log.exception("hl7 %s could not be applied", header.control_id)
+        _set_outcome(
+            row,
+            Hl7Status.FAILED,
+            f"internal error: {type(exc).__name__}",
+            InvalidField("MSH", 10, ErrorCode.INTERNAL_ERROR, "internal error; a resend is applied anew"),
+        )
+        return
+    _set_outcome(row, applied.status, applied.outcome)
+    row.patient_id = applied.patient_id
+    row.encounter_id = applied.encounter_id
+
+
+def do_reprocess(
+    session: Session, message_id: int, config: ReceiverConfig, *, staff_id: int | None
+) -> Hl7Message:
+    """Apply a kept message again, by a person's decision: a held one (its key was reused, or its
+    identifiers named two patients until someone merged them), an invalid or a failed one. Audited,
+    in the caller's transaction; ValueError when the message is not one to reprocess."""
+    row = session.get_one(Hl7Message, message_id)
+    if row.status not in REPROCESSABLE:
+        raise ValueError(f"a {row.status.value} message is not reprocessed")
+    try:
+        raw = sniff_header(row.payload)
+        text, _codec = decode(row.payload, raw, config.fallback_charset)
+        message, header = parse(normalise_segments(text))
+    except Unparseable as exc:
+        raise ValueError(f"the kept message cannot be read: {exc.reason}") from None
+    before = row.status
+    apply_kept(session, row, message, header, config)
+    audit.record(
+        session,
+        "integration.reprocessed",
+        staff_id=staff_id,
+        patient_id=row.patient_id,
+        subject=("hl7_message", row.id),
+        before=before.value,
+        after=row.status.value,
+    )
+    session.flush()
+    return row

@@ -27,6 +27,7 @@ from backend.web import (
     hooks,
     inbox,
     inbox_task,
+    integration,
     media,
     messages,
     record,
@@ -55,6 +56,7 @@ def create_app() -> FastAPI:
     app.include_router(home.router)
     app.include_router(record.router)
     app.include_router(spot_checks.router)
+    app.include_router(integration.router)
     app.include_router(stats.router)
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)

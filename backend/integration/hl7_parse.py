@@ -152,13 +152,16 @@ def sniff_header(payload: bytes) -> RawHeader:
 
 
 def decode(payload: bytes, raw: RawHeader, fallback: str) -> tuple[str, str]:
-    """The message as text, by its MSH-18; unnamed and not UTF-8 falls back to `fallback` (GB18030 here)."""
+    """The message as text, by its MSH-18. Unnamed or "ASCII" and not UTF-8 falls back to `fallback`
+    (GB18030 here): HIS interfaces in China often send GBK text under the default ASCII label."""
     msh18 = raw.get(18)
     codec = codec_for(msh18)
+    if codec == "ascii":
+        codec = "utf-8"  # its superset
     try:
         return payload.decode(codec), codec
     except UnicodeDecodeError:
-        if msh18.strip():
+        if codec != "utf-8" or _charset_key(msh18.split("~")[0]) not in {"", "ASCII"}:
             raise Unparseable(f"the bytes are not valid {msh18.strip()[:40]}") from None
     try:
         return payload.decode(fallback), codecs.lookup(fallback).name

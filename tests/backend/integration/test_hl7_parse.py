@@ -81,6 +81,12 @@ def test_unnamed_character_set_falls_back_to_gb18030_when_not_utf8() -> None:
     assert codec == "gb18030" and "王^芳" in text
 
 
+def test_gbk_text_labelled_ascii_is_read_with_the_fallback() -> None:
+    payload = adt("A01", "G2", name="赵^敏", charset="ASCII").encode("gbk")
+    text, codec = decode(payload, sniff_header(payload), "gb18030")
+    assert codec == "gb18030" and "赵^敏" in text
+
+
 def test_segment_ends_are_normalised() -> None:
     assert normalise_segments("MSH|a\r\nPID|b\n\nPV1|c\r") == "MSH|a\rPID|b\rPV1|c"
 

@@ -169,10 +169,20 @@ def run_planner(session: Session, now: datetime | None = None) -> int:
 def plan_encounter(session: Session, encounter_id: int, now: datetime | None = None) -> int:
     """Plan one encounter now (a discharge just arrived), not at the next run; the same rules apply."""
     now = now or utcnow()
+    encounter = session.get(Encounter, encounter_id)
+    if encounter is None:
+        return 0
     plans = session.scalars(
         sa.select(FollowUpPlan).where(FollowUpPlan.active.is_(True)).order_by(FollowUpPlan.id)
     )
-    return sum(plan_one(session, plan, now, encounter_id) for plan in plans)
+    return sum(
+        plan_one(session, plan, now, encounter_id)
+        for plan in plans
+        # plans that cannot match this encounter are skipped without a query (many plans, one discharge)
+        if (not plan.encounter_kinds or encounter.kind.value in plan.encounter_kinds)
+        and (not plan.department_ids or encounter.department_id in plan.department_ids)
+        and (not plan.ward_ids or encounter.ward_id in plan.ward_ids)
+    )
 
 
 def reschedule_for_encounter(session: Session, encounter: Encounter) -> int:

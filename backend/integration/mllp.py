@@ -63,30 +63,45 @@ class FrameDecoder:
         return self._in_frame
 
     def feed(self, data: bytes) -> Iterator[Event]:
-        for byte in data:
+        # Scans with bytes.find, not byte by byte: a 10 MB frame is a few slices, not 10 million steps
+        # on the event loop.
+        i, end = 0, len(data)
+        while i < end:
             if self._after_end:
                 self._after_end = False
-                if byte == CR:
+                if data[i] == CR:
+                    i += 1
                     continue
                 # 0x1c without 0x0d: take the frame as ended (some engines omit the CR) and go on
             if not self._in_frame:
-                if byte == START:
-                    self._begin()
-                elif byte not in (CR, 0x0A):  # stray line ends between frames are harmless
-                    self.discarded += 1
+                start = data.find(b"\x0b", i)
+                outside = data[i : end if start < 0 else start]
+                # stray line ends between frames are harmless; anything else is counted as discarded
+                self.discarded += len(outside) - outside.count(b"\r") - outside.count(b"\n")
+                if start < 0:
+                    return
+                self._begin()
+                i = start + 1
                 continue
-            if byte == START:
+            stops = [found for found in (data.find(b"\x0b", i), data.find(b"\x1c", i)) if found >= 0]
+            stop = min(stops) if stops else end
+            self._append(data[i:stop])
+            if stop == end:
+                return
+            if data[stop] == START:
                 yield FramingError("a new frame started before the end block", bytes(self._buffer))
                 self._begin()
-            elif byte == END:
-                yield self._finish()
             else:
-                self._size += 1
-                if not self._oversized:
-                    self._buffer.append(byte)
-                    if self._size > self.max_bytes:
-                        self._oversized = True
-                        del self._buffer[HEAD_KEPT:]
+                yield self._finish()
+            i = stop + 1
+
+    def _append(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if not self._oversized:
+            self._buffer += chunk
+            if self._size > self.max_bytes:
+                self._oversized = True
+                del self._buffer[HEAD_KEPT:]
 
     def truncated(self) -> FramingError | None:
         """The connection went quiet or closed inside a frame: what was kept of it, and reset."""

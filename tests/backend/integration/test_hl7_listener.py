@@ -276,3 +276,25 @@ def test_chinese_names_in_utf8_and_gb18030(hl7_address: Address, db: Session) ->
         assert [peer.send(m).code for m in (utf8, gb, unnamed_gbk)] == ["AA", "AA", "AA"]
     assert [p.name for p in _patients(db)] == ["张伟", "欧阳娜娜", "李明"]
     assert _message(db, "CN2").charset == "gb18030"
+
+
+def test_hl7_send_feeds_a_file_of_messages(
+    hl7_address: Address, db: Session, tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path
+
+    from backend.app.cli import main
+
+    sample = Path(str(tmp_path)) / "adt.hl7"
+    batch = (
+        "BHS|^~\\&|HIS|HOSP\n"
+        + adt("A01", "F1", end="\n")
+        + "\n"
+        + adt("A03", "F2", end="\n", discharge="20261205100000")
+    )
+    sample.write_bytes(b"\xef\xbb\xbf" + (batch + "BTS|2\n").encode())
+    host, port = hl7_address
+    assert main(["hl7-send", str(sample), "--host", host, "--port", str(port)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:2] for line in out] == [["F1", "AA"], ["F2", "AA"]]
+    assert db.scalars(sa.select(Encounter)).one().kind is EncounterKind.DISCHARGE

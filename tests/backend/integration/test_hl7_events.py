@@ -277,3 +277,36 @@ def test_corrected_discharge_time_moves_unsent_follow_ups(hl7_address: Address, 
         assert peer.send(adt("A08", "U1", discharge=earlier)).code == "AA"
     db.expire_all()
     assert db.scalars(sa.select(OutreachTask)).one().due_at == first_due - timedelta(days=1)
+
+
+def test_death_suppresses_queued_outreach_messages_in_the_same_transaction(
+    hl7_address: Address, db: Session
+) -> None:
+    from backend.models import OutboxItem, OutboxStatus
+
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A28", "P1", visit=None, patient_class="")).code == "AA"
+        patient = db.scalars(sa.select(Patient)).one()
+        item = factories.outbox_item(db, factories.conversation(db, patient))
+        db.commit()
+        now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
+        assert peer.send(adt("A31", "P2", visit=None, patient_class="", death=(now, "Y"))).code == "AA"
+    db.expire_all()
+    suppressed = db.get(OutboxItem, item.id)
+    assert suppressed is not None
+    assert (suppressed.status, suppressed.reason) == (OutboxStatus.SUPPRESSED, "excluded:deceased")
+
+
+def test_the_crash_hook_is_refused_in_production() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from backend.app.settings import Settings
+
+    with pytest.raises(ValidationError, match="test hook"):
+        Settings(
+            env="production",
+            database_url="postgresql+psycopg://u@db/careloop",
+            public_url="https://followup.example.org",
+            hl7_crash_after_commit="X1",
+        )

@@ -1,6 +1,6 @@
 """The configuration reference (docs/configuration.md), rendered from the Settings field descriptions.
 
-Refresh it with `PYTHONPATH=. python -m backend.config_reference > docs/configuration.md`; a test fails
+Refresh it with `PYTHONPATH=. python -m backend.app.config_reference > docs/configuration.md`; a test fails
 when the committed file differs from what this renders, or when a field has no description.
 """
 
@@ -15,7 +15,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
-from backend.settings import REPO_ROOT, Settings
+from backend.app.settings import REPO_ROOT, Settings
 
 CHECKOUT = "<checkout>"  # stands for REPO_ROOT, so the file does not depend on where it was rendered
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from backend import config_reference
-from backend.settings import REPO_ROOT, Settings
+from backend.app import config_reference
+from backend.app.settings import REPO_ROOT, Settings
 
 REFERENCE = REPO_ROOT / "docs" / "configuration.md"
 

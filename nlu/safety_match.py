@@ -19,14 +19,15 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from nlu import safety_rules as rules
 from nlu.red_flags import PRIORITY, Emergency
 from nlu.safety_lexicon import BLOCK, CONCEPTS, REGEX_CONCEPTS
-from nlu.safety_text import accepts, fold, is_word_char, plain
+from nlu.safety_text import accepts, fold, has_marks, is_word_char, plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,14 @@ class Tag:
     end: int
     concept: str
     term: str
+
+
+# Concepts that set a scene (a verb, a body part, who, when) rather than name a red flag by themselves.
+SCENE_CONCEPTS = frozenset(
+    {"TAKE", "INGEST", "DRUG", "CHILD", "BABY", "OTHERS", "ROUTINE", "SH_WANT", "LIMB", "FACE", "THROAT",
+     "CHEST", "HEAD", "SPEECH", "STOOL", "WOUND", "SURGERY", "INFANT", "PREGNANT", "TRIGGER", "BREATH_WORD",
+     "ONE_SIDE", "SUDDEN", "CALF", "AMNIO", "INSULIN", "BLOOD", "PAIN", "FEVER", "LONG", "OD_AMOUNT"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +103,19 @@ def _trie_regex(words: list[str]) -> str:
 @dataclass(frozen=True)
 class _Lexicon:
     entries: dict[str, tuple[_Entry, ...]]  # by plain form
-    lengths: tuple[int, ...]  # of every plain form, longest first
     trie: re.Pattern[str]
     regexes: tuple[tuple[str, re.Pattern[str]], ...]
+
+
+@lru_cache(maxsize=4096)
+def _prefix_entries(found: str) -> tuple[tuple[int, tuple[_Entry, ...]], ...]:
+    """The terms that `found` (the longest term at a position) starts with: itself and its term prefixes."""
+    entries = _lexicon().entries
+    return tuple((n, entries[found[:n]]) for n in range(len(found), 0, -1) if found[:n] in entries)
+
+
+# Regex concepts all involve a number; they run only in a small window around each number.
+_NUMBER = re.compile(r"\d+|[一二两三四五六七八九十]+|\b(?:one|two|three|four|six|eight|ten)\b")
 
 
 @cache
@@ -109,7 +128,6 @@ def _lexicon() -> _Lexicon:
     words = sorted(by_plain)
     return _Lexicon(
         entries={k: tuple(v) for k, v in by_plain.items()},
-        lengths=tuple(sorted({len(w) for w in words}, reverse=True)),
         trie=re.compile(_trie_regex(words)),
         regexes=tuple((name, re.compile(rx)) for name, rx in REGEX_CONCEPTS.items()),
     )
@@ -129,10 +147,8 @@ def tag(folded: str, bare: str) -> list[Tag]:
             if pos > n:
                 break
             continue
-        for length in lex.lengths:
-            if length > len(found):
-                continue
-            for e in lex.entries.get(found[:length], ()):
+        for length, entries in _prefix_entries(found):
+            for e in entries:
                 end = start + length
                 if e.latin_start and start > 0 and is_word_char(bare[start - 1]):
                     continue
@@ -141,17 +157,44 @@ def tag(folded: str, bare: str) -> list[Tag]:
                         end += 1
                 elif e.latin_end and end < n and is_word_char(bare[end]):
                     continue
-                if not accepts(e.folded, folded[start : start + length], marked_only=e.marked_only):
+                span = folded[start : start + length]
+                if span != e.folded and not accepts(e.folded, span, marked_only=e.marked_only):
+                    continue
+                if e.marked_only and span == e.folded and not has_marks(span):
                     continue
                 if e.concept == BLOCK:
                     blocks.append((start, end))
                 else:
                     tags.append(Tag(start, end, e.concept, e.text))
         pos = start + 1
-    for name, rx in lex.regexes:
-        tags.extend(Tag(m.start(), m.end(), name, m.group()) for m in rx.finditer(bare))
+    windows: list[list[int]] = []
+    for m in _NUMBER.finditer(bare):
+        lo, hi = max(0, m.start() - 16), m.end() + 24
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = hi
+        else:
+            windows.append([lo, hi])
+    seen: set[tuple[int, int, str]] = set()
+    for lo, hi in windows:
+        for name, rx in lex.regexes:
+            for m in rx.finditer(bare, lo, min(hi, n)):
+                if (m.start(), m.end(), name) not in seen:
+                    seen.add((m.start(), m.end(), name))
+                    tags.append(Tag(m.start(), m.end(), name, m.group()))
     if blocks:
-        tags = [t for t in tags if not any(t.start < e and t.end > s for s, e in blocks)]
+        merged: list[list[int]] = []
+        for b_start, b_end in sorted(blocks):
+            if merged and b_start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b_end)
+            else:
+                merged.append([b_start, b_end])
+        block_starts = [b_start for b_start, _ in merged]
+
+        def blocked(t: Tag) -> bool:
+            i = bisect_left(block_starts, t.end) - 1  # the last block starting before the tag ends
+            return i >= 0 and merged[i][1] > t.start
+
+        tags = [t for t in tags if not blocked(t)]
     tags.sort(key=lambda t: (t.start, -t.end))
     # "ra máu" and "máu" are one bleeding mention: a tag inside a longer one of its concept goes.
     kept: list[Tag] = []
@@ -170,20 +213,23 @@ def _tokens(text: str) -> int:
     return len(_WORD.findall(text)) + (len(_HAN.findall(text)) + 1) // 2
 
 
-def _instances(pattern: rules.Pattern, by_concept: dict[str, list[Tag]], folded: str) -> list[list[Tag]]:
+def _instances(
+    pattern: rules.Pattern, by_concept: dict[str, list[Tag]], starts: dict[str, list[int]], folded: str
+) -> list[list[Tag]]:
     """Every way the pattern's concepts sit together in one sentence within its window."""
     first, *rest = pattern.concepts
+    reach = pattern.window * 12 + 40  # characters: no window of tokens is wider than this
     found: list[list[Tag]] = []
     for anchor in by_concept.get(first, ()):
         chosen = [anchor]
         for concept in rest:
+            cands = by_concept[concept]
+            lo_i = bisect_left(starts[concept], anchor.start - reach)
+            hi_i = bisect_right(starts[concept], anchor.end + reach)
             best: Tag | None = None
             best_distance = 0
-            for cand in by_concept.get(concept, ()):
+            for cand in cands[lo_i:hi_i]:
                 if pattern.ordered and cand.start < chosen[-1].end:
-                    continue
-                lo, hi = min(anchor.start, cand.start), max(anchor.end, cand.end)
-                if hi - lo > pattern.window * 12 + 40:
                     continue
                 distance = abs(cand.start - anchor.start)
                 if best is None or distance < best_distance:
@@ -214,12 +260,13 @@ def find(text: str) -> list[Found]:
     by_concept: dict[str, list[Tag]] = defaultdict(list)
     for t in tags:
         by_concept[t.concept].append(t)
+    starts = {concept: [t.start for t in ts] for concept, ts in by_concept.items()}
     context = rules.Context(folded)
     hits: dict[Emergency, Found] = {}
     for pattern in rules.PATTERNS:
         if pattern.emergency in hits or not all(c in by_concept for c in pattern.concepts):
             continue
-        for chosen in _instances(pattern, by_concept, folded):
+        for chosen in _instances(pattern, by_concept, starts, folded):
             lo, hi = min(t.start for t in chosen), max(t.end for t in chosen)
             if pattern.unless and any(
                 context.in_sentence(t, lo) for c in pattern.unless for t in by_concept.get(c, ())
@@ -235,3 +282,18 @@ def find(text: str) -> list[Found]:
             hits[pattern.emergency] = Found(pattern.emergency, term, folded[lo:hi], lo, hi)
             break
     return [hits[e] for e in PRIORITY if e in hits]
+
+
+def describe(text: str) -> list[str]:
+    """The concepts the message mentions, marked when negated, and its context (over, general, joke):
+    what the rules saw, as words the second net can learn from even where no pattern fired."""
+    folded = fold(text)
+    if not folded:
+        return []
+    context = rules.Context(folded)
+    words = []
+    for t in tag(folded, plain(folded)):
+        negated = context.negated(t.start, t.end)
+        words.append(("not_" if negated else "") + t.concept.lower())
+    words += [name for name, present in context.flags().items() if present]
+    return sorted(set(words))

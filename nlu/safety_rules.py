@@ -4,6 +4,7 @@ questions, laughter). The terms behind each concept name are in nlu/safety_lexic
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -207,13 +208,9 @@ class Context:
         self._sentences = [m.end() for m in SENTENCE_BREAK.finditer(folded)]
 
     def _sentence(self, pos: int) -> tuple[int, int]:
-        start, end = 0, len(self.folded)
-        for brk in self._sentences:
-            if brk <= pos:
-                start = brk
-            else:
-                end = brk
-                break
+        i = bisect_right(self._sentences, pos)
+        start = self._sentences[i - 1] if i else 0
+        end = self._sentences[i] if i < len(self._sentences) else len(self.folded)
         return start, end
 
     def in_sentence(self, tag: object, pos: int) -> bool:
@@ -247,6 +244,17 @@ class Context:
             self.folded[max(0, lo - 8) : hi]
         )
 
+    def flags(self) -> dict[str, bool]:
+        """Whole-message context, for the classifier: said to be over, a general question, a joke."""
+        end = len(self.folded)
+        return {
+            "over": bool(_OVER.search(self.folded)) or self._over(0, 0),
+            "general": bool(_GENERAL.search(self.folded)),
+            "laugh": bool(_LAUGH.search(self.folded)),
+            "quoted": bool(_QUOTED.search(self.folded)),
+            "long": end > 400,
+        }
+
     def quoted(self, lo: int, hi: int) -> bool:
         """Inside quotation marks: a song, a title, someone else's words."""
         return any(m.start() <= lo and hi <= m.end() for m in _QUOTED.finditer(self.folded))
@@ -268,10 +276,13 @@ class Context:
             return True
         s_start, s_end = self._sentence(lo)
         sentence = self.folded[s_start:s_end]
+        # A joke is judged on the hit's sentence and the one after it ("I'm dying lol"), not on a
+        # laugh somewhere else in a long message.
+        after = self._sentence(s_end)[1] if s_end < len(self.folded) else s_end
         return (
             self._over(lo, hi)
             or bool(_GENERAL.search(sentence))
-            or bool(_LAUGH.search(self.folded))
+            or bool(_LAUGH.search(self.folded, s_start, after))
             or self.quoted(lo, hi)
         )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 
 _SEPARATORS = str.maketrans(
     {"'": "", "‘": "", "’": "", "`": "", "´": "", "-": " ", "_": " ", "–": " ", "—": " ", "\u3000": " "}
@@ -24,7 +24,7 @@ _REPEATS = re.compile(r"([a-z])\1{2,}")
 # Vietnamese chat spellings: "ko tho dc" is "không thở được", "j" is "gì".
 _TEEN_CODE = {"ko": "không", "k": "không", "kg": "không", "khg": "không", "hok": "không", "hông": "không",
               "dc": "được", "đc": "được", "dk": "được", "đk": "được", "j": "gì"}  # fmt: skip
-_TEEN_WORD = re.compile(r"(?<![\w])(?:" + "|".join(sorted(_TEEN_CODE, key=len, reverse=True)) + r")(?![\w])")
+_TEEN_WORD = re.compile(r"\b(?:" + "|".join(sorted(_TEEN_CODE, key=len, reverse=True)) + r")\b")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = "0-9a-z\u00c0-\u024f\u1e00-\u1eff"
 
@@ -52,6 +52,7 @@ def to_simplified(text: str) -> str:
     return _converter()(text) if _HAN.search(text) else text
 
 
+@lru_cache(maxsize=32)
 def fold(text: str) -> str:
     """NFKC, case-folded, simplified Chinese, apostrophes dropped, dashes as spaces, whitespace collapsed."""
     folded = unicodedata.normalize("NFKC", text).casefold().translate(_SEPARATORS)

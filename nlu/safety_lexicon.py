@@ -348,7 +348,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "WATERS": ("waters broke", "water broke", "waters have broken", "羊水破", "破水", "vỡ ối"),
     "NO_KICKS": (
-        "no kicks", "not kicking", "kicking less", "kicking as much", "reduced movements",
+        "no kicks", "not kicking", "stopped kicking", "stopped moving", "hasnt kicked", "no movements",
+        "kicking less", "kicking as much", "reduced movements",
         "reduced fetal movements", "movements have slowed", "moving less",
         "less movement", "cant feel the baby", "baby hasnt moved", "baby has not moved", "not felt the baby",
         "胎动少", "胎动减少", "没感觉到胎动", "感觉不到胎动", "胎动明显变少", "胎动变少", "胎动比平时少",

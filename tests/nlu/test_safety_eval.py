@@ -1,0 +1,85 @@
+"""The labelled safety set: its shape, the held-out split's integrity, and the figures the rules must hold."""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cache
+
+import pytest
+
+from nlu import safety_corpus as corpus
+from nlu.red_flags import Emergency
+from nlu.safety import SafetyKind, scan
+
+
+def rules_flag(text: str) -> bool:
+    return any(hit.kind is SafetyKind.EMERGENCY for hit in scan(text))
+
+
+@cache
+def rows(split: str) -> tuple[corpus.Labelled, ...]:
+    return tuple(corpus.load_all(split))
+
+
+def test_the_heldout_split_is_the_one_committed_before_the_rules_changed() -> None:
+    assert corpus.heldout_mismatches() == []
+
+
+@pytest.mark.parametrize("lang", corpus.LANGUAGES)
+def test_each_language_has_enough_messages_of_every_category(lang: str) -> None:
+    every = [r for split in corpus.SPLITS for r in rows(split) if r.lang == lang]
+    labels = Counter(r.label for r in every)
+    assert labels[corpus.EMERGENCY] >= 200 and labels[corpus.BENIGN] >= 200, labels
+    categories = Counter(r.category for r in every if r.label == corpus.EMERGENCY)
+    assert set(categories) == {e.value for e in Emergency}
+    assert min(categories.values()) >= 15, categories
+    for split in corpus.SPLITS:  # both splits hold every category, so each is scored on all of them
+        assert {r.category for r in rows(split) if r.lang == lang and r.label == corpus.EMERGENCY} == set(
+            categories
+        )
+
+
+def test_labels_are_closed_and_no_text_is_in_both_splits() -> None:
+    assert {r.label for split in corpus.SPLITS for r in rows(split)} == {corpus.EMERGENCY, corpus.BENIGN}
+    train = {r.text for r in rows("train")}
+    assert [r.text for r in rows("heldout") if r.text in train] == []
+
+
+def test_the_classifier_never_trains_on_heldout_texts() -> None:
+    trained = {text for text, _ in corpus.training_pairs()}
+    assert trained == {r.text for r in rows("train")}
+    assert trained.isdisjoint(r.text for r in rows("heldout"))
+
+
+@pytest.mark.parametrize("lang", corpus.LANGUAGES)
+def test_rules_alone_recall_on_the_heldout_split(lang: str) -> None:
+    """Every model down: the rules by themselves catch at least 90 % of held-out emergencies."""
+    score = corpus.score([r for r in rows("heldout") if r.lang == lang], rules_flag)
+    assert score.recall >= 0.90, [r.text for r in score.missed]
+
+
+@pytest.mark.parametrize("lang", corpus.LANGUAGES)
+def test_rules_alone_false_alarms_on_the_heldout_split(lang: str) -> None:
+    score = corpus.score([r for r in rows("heldout") if r.lang == lang], rules_flag)
+    assert score.false_alarm <= 0.05, [r.text for r in score.false_alarms]
+
+
+@pytest.mark.parametrize("lang", corpus.LANGUAGES)
+def test_rules_and_classifier_false_alarms_on_the_heldout_split(lang: str) -> None:
+    from nlu.safety import assess
+
+    def flag(text: str) -> bool:
+        return assess(text).emergency is not None
+
+    score = corpus.score([r for r in rows("heldout") if r.lang == lang], flag)
+    assert score.false_alarm <= 0.05, [r.text for r in score.false_alarms]
+
+
+@pytest.mark.parametrize("lang", corpus.LANGUAGES)
+def test_the_rules_hold_the_whole_training_split(lang: str) -> None:
+    """The rules were tuned on the training split: a change that loses any of it shows up here."""
+    score = corpus.score([r for r in rows("train") if r.lang == lang], rules_flag)
+    assert score.recall >= 0.98 and score.false_alarm <= 0.02, (
+        [r.text for r in score.missed],
+        [r.text for r in score.false_alarms],
+    )

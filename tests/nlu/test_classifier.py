@@ -43,7 +43,7 @@ def test_training_is_deterministic() -> None:
     assert np.array_equal(a.weights, b.weights) and np.array_equal(a.columns, b.columns)
 
 
-def test_the_model_is_cached_on_disk_by_the_training_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_model_is_cached_on_disk_by_its_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = train(PAIRS, name="t", cache=tmp_path)
     assert len(list(tmp_path.glob("t-*.npz"))) == 1
 

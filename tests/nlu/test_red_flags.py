@@ -26,7 +26,9 @@ def test_every_category_has_advice_and_a_priority() -> None:
 
 
 def test_the_original_categories_keep_their_values() -> None:
-    original = {"self_harm", "chest_pain", "breathing", "stroke", "bleeding", "unconscious", "seizure", "anaphylaxis"}
+    original = {
+        "self_harm", "chest_pain", "breathing", "stroke", "bleeding", "unconscious", "seizure", "anaphylaxis",
+    }
     assert original <= {e.value for e in Emergency}
 
 

@@ -72,6 +72,7 @@ _PLAIN = str.maketrans(
 )
 
 
+@lru_cache(maxsize=32)
 def plain(folded: str) -> str:
     """Diacritics removed character by character, so positions line up with the folded text."""
     return folded.translate(_PLAIN)

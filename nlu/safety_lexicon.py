@@ -14,6 +14,20 @@ BLOCK = "_"
 CONCEPTS: dict[str, tuple[str, ...]] = {
     # --- self-harm: each term alone is enough ----------------------------------------------------
     "SH": (
+        "nobody would miss me", "no one would miss me", "nobody would care", "no one would care",
+        "point in living", "point in going on", "see the point in living", "written a note", "wrote a note",
+        "note for my family", "all to be over", "it all to end", "it all to stop", "no way out",
+        "going to jump",
+        "gonna jump", "wish i could die", "want to be dead",
+        "一睡不醒", "睡着就不醒", "活着没有意义", "活着有什么意义", "没人会想我", "没人在乎我", "没人会难过",
+        "希望自己死了", "希望我死了", "真想死", "一切永远结束", "一切都结束", "割自己", "割了自己",
+        "划了自己",
+        "没有出路", "不想活下去",
+        "không bao giờ tỉnh lại", "không bao giờ tỉnh dậy", "sống chẳng còn ý nghĩa",
+        "sống không còn ý nghĩa",
+        "chẳng còn ý nghĩa gì", "chẳng ai nhớ", "không ai nhớ", "không ai quan tâm", "mọi thứ kết thúc",
+        "kết thúc mãi mãi", "thư để lại", "viết thư để lại", "sẽ nhảy xuống", "nhảy xuống sông",
+        "nhảy xuống cho", "hết đường sống", "hết đường rồi",
         "suicide", "suicidal", "kill myself", "killing myself", "kms", "unalive", "end my life",
         "ending my life", "end it all", "end it tonight", "ending it all", "ending things", "end things",
         "end everything", "take my own life", "want to die", "wanna die", "wants to die", "wish i was dead",
@@ -64,7 +78,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "OD_AMOUNT": (
         "all", "whole", "entire", "bottle", "packet*", "box", "strip", "load", "lot of", "lots of", "bunch",
-        "handful", "dozen*", "all of", "too many", "loads",
+        "handful", "dozen*", "all of", "too many", "loads", "nuốt hết", "uống hết sạch",
         "一瓶", "一整瓶", "整瓶", "一板", "全", "一把", "几十", "所有", "整盒", "一盒", "全部", "一堆",
         "好多",
         "hết cả", "hết nguyên", "cả vỉ", "nguyên vỉ", "nguyên lọ", "cả lọ", "cả hộp", "nắm", "hết số",
@@ -74,6 +88,10 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "pill*", "tablet*", "meds", "medication*", "medicine*", "paracetamol", "acetaminophen", "tylenol",
         "ibuprofen", "aspirin", "sleeping pills", "diazepam", "valium", "tramadol", "oxycodone", "codeine",
         "antidepressant*", "insulin", "painkiller*", "heart tablets", "iron tablets", "warfarin",
+        "blood thinner*", "sertraline", "citalopram", "fluoxetine", "amitriptyline", "zopiclone",
+        "co codamol",
+        "morphine", "xanax", "lorazepam", "扑热息痛", "对乙酰氨基酚", "布洛芬", "阿司匹林", "泰诺", "舍曲林",
+        "氯硝西泮", "艾司唑仑", "阿普唑仑", "曲马多", "抗凝药", "华法林", "thuốc chống đông", "thuốc hạ sốt",
         "药", "药片", "安眠药", "止痛片", "止痛药", "地西泮", "安定", "抗抑郁药", "降压药", "心脏药", "铁剂",
         "胰岛素", "退烧药", "片",
         "thuốc", "thuốc ngủ", "paracetamol", "thuốc an thần", "an thần", "viên", "thuốc giảm đau",
@@ -88,15 +106,18 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "standing on my chest", "sitting on my chest",
     ),
     "CHEST": (
-        "chest", "ches", "chst", "chect", "breastbone", "sternum", "胸", "胸口", "胸前", "胸部", "心口",
+        "behind my ribs", "chest", "ches", "chst", "chect", "breastbone", "sternum", "胸", "胸口", "胸前",
+        "胸部", "心口",
         "心前区", "心脏", "ngực", "vùng tim",
     ),
+    "CLUTCH": ("clutching", "rubbing", "holding his", "holding her", "捂着", "揉", "ôm", "xoa"),
     "PAIN": (
         "pain", "pains", "painful", "hurt*", "ache*", "aching", "agony", "痛", "疼", "剧痛",
         "đau", "nhức", "nhói", "buốt",
     ),
     "PRESSURE": (
-        "pressure", "tight*", "heavy", "heaviness", "squeez*", "crush*", "burning", "stabbing", "band",
+        "pressure", "tight*", "heavy", "nghiền", "nghiền nát", "heaviness", "squeez*", "crush*", "burning",
+        "stabbing", "band",
         "weight", "elephant", "闷", "压", "揪", "绞", "勒", "紧", "沉", "攥", "憋", "堵",
         "tức", "thắt", "nặng", "đè", "bóp", "nặng trĩu",
     ),
@@ -115,7 +136,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "sucking in under the ribs", "cant lie flat", "cant even lie flat",
         "呼吸困难", "喘不过气", "喘不上气", "喘不上来", "透不过气", "上不来气", "无法呼吸", "不能呼吸",
         "没法呼吸", "呼吸不了", "窒息", "憋气", "吸不进", "吸不上", "气不够", "呼吸急促", "呼吸费劲",
-        "呼吸吃力", "呼吸好费劲", "呼吸很费劲", "憋醒", "上气不接下气", "吸不进气", "憋得慌", "喘得厉害",
+        "呼吸吃力", "呼吸好费劲", "呼吸很费劲", "噎住", "bị hóc", "hóc", "mắc nghẹn", "barely get air",
+        "cant get air", "không hít được", "憋醒", "上气不接下气", "吸不进气", "憋得慌", "喘得厉害",
         "喘得很", "坐着也喘", "呼吸很快", "一吸一吸", "哮喘犯", "哮喘发作",
         "khó thở", "không thở được", "ko thở được", "k thở được", "thở không được", "thở ko được",
         "không thở nổi", "thở không nổi", "ngạt thở", "ngộp thở", "thở dốc", "thở gấp", "thở rít", "khò khè",
@@ -125,11 +147,13 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "bí thở", "ngực bí",
     ),
     "BREATHLESS": (
-        "breathless", "out of breath", "short of breath", "winded", "wheez*", "喘", "气短", "气急", "hụt hơi",
+        "breathless", "out of breath", "short of breath", "winded", "wheez*", "panting", "大口喘",
+        "thở hồng hộc", "喘", "气短", "气急", "hụt hơi",
         "thở hổn hển",
     ),
     "BLUE_LIPS": (
-        "lips going blue", "lips are blue", "lips blue", "lips turning blue", "blue lips", "turning blue",
+        "lips going blue", "lips look grey", "lips are grey", "lips grey", "嘴唇发青", "môi tái",
+        "lips are blue", "lips blue", "lips turning blue", "blue lips", "turning blue",
         "嘴唇发紫", "嘴唇紫", "嘴唇有点紫", "口唇发绀", "môi tím", "tím tái", "môi hơi tím",
     ),
     # --- stroke -----------------------------------------------------------------------------------
@@ -150,7 +174,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "DEFICIT": (
         "cant feel", "numb", "weak", "weakness", "went dead", "gone dead", "floppy", "dropping things",
         "cant lift", "cannot lift", "cant move", "cannot move", "cant hold", "droop*", "crooked",
-        "lopsided", "uneven", "dropped", "fallen",
+        "lopsided", "uneven", "dropped", "fallen", "hanging", "useless", "垂着", "垂下", "buông thõng",
+        "rũ xuống", "xệ", "xệ xuống",
         "麻", "无力", "没力", "没知觉", "动不了", "抬不起来", "拿不住", "不听使唤", "垂下来", "软了", "歪",
         "一边高一边低", "发麻",
         "tê", "yếu", "không nhấc", "không cử động", "không có lực", "rũ", "méo", "lệch", "liệt",
@@ -168,9 +193,15 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "GARBLED": (
         "slurred", "slurry", "slurring", "jumbled", "garbled", "funny", "wrong words", "cant get my words",
-        "gibberish", "not making sense", "properly", "不清", "含糊", "含混", "乱七八糟", "大舌头", "说不出",
+        "gibberish", "not making sense", "properly", "cant find her words", "cant find his words",
+        "cant find my words", "cant find the words", "找不到词", "不清", "含糊", "含混", "乱七八糟",
+        "大舌头", "说不出",
         "不出来", "讲不清", "ngọng", "không rõ", "lắp bắp", "lung tung", "không ra lời", "líu lưỡi",
         "khó hiểu", "không được",
+    ),
+    "BALANCE": (
+        "cant walk straight", "lost my balance", "lost his balance", "lost her balance", "unsteady", "走不稳",
+        "站不稳", "đi không vững", "loạng choạng",
     ),
     "SUDDEN": (
         "sudden", "suddenly", "all of a sudden", "out of nowhere", "突然", "一下子", "đột nhiên", "tự nhiên",
@@ -193,7 +224,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "BLOOD": ("blood", "bloody", "血", "máu"),
     "HEAVY": (
-        "wont stop", "doesnt stop", "not stopping", "keeps", "pouring", "gushing", "spurting", "soaked",
+        "wont stop", "doesnt stop", "哗哗", "往外流", "直流", "ồ ạt", "xối xả", "not stopping", "keeps",
+        "pouring", "gushing", "spurting", "soaked",
         "soaking", "a lot", "lots", "loads", "heavily", "heavy", "everywhere", "through the dressing",
         "filled up", "wont clot", "clots", "still going",
         "不止", "止不住", "不停", "按不住", "很多", "好多", "大量", "一直", "湿透", "往外冒", "满了", "全是",
@@ -212,7 +244,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "LONG": ("hour", "hours", "still", "小时", "没停", "还没停", "tiếng", "chưa cầm", "hoài"),
     # --- unconscious ------------------------------------------------------------------------------
     "UNC": (
-        "unconscious", "passed out", "fainted", "unresponsive", "isnt responding", "hes not responding",
+        "unconscious", "passed out", "叫他也不答应", "叫她也不答应", "叫也不答应", "软绵绵", "wont answer me",
+        "not answering", "gone floppy", "ngã gục", "fainted", "unresponsive", "isnt responding",
+        "hes not responding",
         "shes not responding", "not responding to", "not responding at all",
         "wont respond", "not responsive", "collapsed", "collapse", "wont wake up", "cant wake",
         "cannot wake", "wont wake", "not waking", "blacked out", "keeled over", "out cold",
@@ -239,7 +273,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "突然抽", "抽了", "抽完", "发抖发硬", "抖发硬", "一直抽动", "手脚抽动", "口吐白沫", "翻白眼",
         "全身发硬", "身体发硬", "全身僵硬",
         "身体挺直", "正在抽",
-        "co giật", "động kinh", "giật toàn thân", "giật liên tục", "giật liên hồi", "tay chân giật",
+        "co giật", "động kinh", "giật khắp người", "cứng người rồi giật", "全身不停地抖", "眼睛往上翻",
+        "往上翻", "giật toàn thân", "giật liên tục", "giật liên hồi", "tay chân giật",
         "co rút", "sùi bọt mép", "trợn mắt", "trợn ngược", "cứng đờ", "cứng đơ", "run bần bật",
         "lên cơn giật", "giật xong", "bị giật", "đang giật", "lại giật", "giật hết cơn", "cơn giật",
         "đang lên cơn",
@@ -249,7 +284,10 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "anaphylaxis", "anaphylactic", "epipen", "epi pen", "throat closing", "throat is closing",
         "过敏性休克", "sốc phản vệ", "phản vệ",
     ),
-    "THROAT": ("throat", "tongue", "喉咙", "喉", "嗓子", "舌头", "họng", "cổ họng", "lưỡi"),
+    "THROAT": (
+        "throat", "tongue", "airway", "气管", "đường thở", "喉咙", "喉", "嗓子", "舌头", "họng", "cổ họng",
+        "lưỡi",
+    ),
     "FACE": (
         "lips", "lip", "face", "eyes", "mouth", "嘴唇", "嘴", "脸", "眼皮", "面", "môi", "mặt", "mí mắt",
         "miệng",
@@ -258,7 +296,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "swell*", "swollen", "puff*", "closing", "close up", "tight", "thick", "blew up", "huge", "big",
         "变大", "好大", "很大",
         "肿", "发紧", "紧", "堵", "掐", "卡", "sưng", "phù", "thắt", "nghẹn", "bóp nghẹt", "to ra", "sưng vù",
-        "nghẹt",
+        "nghẹt", "tắc", "dày lên",
     ),
     "SWALLOW": (
         "cant swallow", "hard to swallow", "cannot swallow", "咽不下", "咽东西很困难", "咽东西困难",
@@ -275,7 +313,11 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     # --- poisoning --------------------------------------------------------------------------------
     "CHEMICAL": (
         "bleach", "weed killer", "weedkiller", "pesticide", "insecticide", "rat poison", "antifreeze",
-        "cleaning fluid", "cleaner", "detergent", "drain cleaner", "button battery", "battery", "batteries",
+        "cleaning fluid", "cleaner", "detergent", "dishwasher liquid", "washing up liquid",
+        "washing powder", "laundry pod*", "laundry capsule*", "dish soap", "洗碗液", "洗衣粉", "洗衣液",
+        "洗衣凝珠",
+        "漂白水", "bột giặt", "nước giặt", "viên giặt", "drain cleaner", "button battery", "battery",
+        "batteries",
         "wild mushrooms", "poisonous mushrooms", "carbon monoxide", "paraquat", "rat poison",
         "84消毒液", "消毒液", "农药", "百草枯", "敌敌畏", "老鼠药", "鼠药", "防冻液", "洗洁精", "纽扣电池",
         "电池",
@@ -295,7 +337,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "gấp đôi",
     ),
     "CHILD": (
-        "toddler", "baby", "kid", "kids", "child", "little one", "son", "daughter", "grandson",
+        "toddler", "baby", "kid", "kids", "the kids", "child", "bọn nhỏ", "tụi nhỏ", "đứa nhỏ", "con nhỏ",
+        "little one", "son", "daughter", "grandson",
         "granddaughter", "孩子", "宝宝", "小孩", "儿子", "女儿", "小家伙", "孙子", "bé", "con trai",
         "con gái",
         "cháu",
@@ -311,7 +354,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "đầu đột nhiên",
     ),
     "SEVERE": (
-        "worst", "severe", "severely", "horrible", "terrible", "arent helping", "isnt helping",
+        "worst", "severe", "severely", "getting worse", "rock hard", "horrible", "terrible",
+        "arent helping", "isnt helping",
         "not helping", "dont work", "doesnt work", "not working", "cant move", "cant stand", "sudden*",
         "explosive", "exploded", "explod*", "splitting", "blinding", "excruciating",
         "unbearable", "like being hit", "all at once", "never had", "ever had", "came on in seconds",
@@ -333,7 +377,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "BREATH_WORD": ("breathing", "breath", "呼吸", "喘气", "吸气", "thở", "hít thở"),
     "EFFORT": (
         "laboured", "labored", "hard work", "a struggle", "费劲", "吃力", "困难", "急促", "很快", "好快",
-        "mệt lắm",
+        "mệt lắm", "又快", "急", "浅",
         "rất mệt", "khó khăn", "gấp", "dốc", "rít",
     ),
     "DISCHARGE": (
@@ -361,7 +405,17 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "hasnt moved", "not moved", "not moving", "no movement", "没动", "不动", "không máy", "không cử động",
         "không động",
     ),
+    "FETUS_MOVE": (
+        "baby move", "baby moving", "baby moved", "kicks", "kicking", "movements", "宝宝动", "胎动", "动得",
+        "con đạp", "thai máy", "em bé đạp", "bé đạp",
+    ),
+    "LESS": (
+        "less", "hasnt", "havent felt", "not felt", "cant feel", "少", "没感觉", "不动", "没动", "感觉不到",
+        "ít",
+        "không thấy", "chưa thấy",
+    ),
     "PREECLAMPSIA": (
+        "眼睛模糊", "视物模糊", "看东西模糊", "blurry", "mờ mắt", "mắt nhìn mờ",
         "blurred vision", "blurry vision", "vision blurry", "swollen face", "face swollen", "眼睛看不清",
         "看不清", "脸也肿", "脸肿", "mắt mờ", "mặt phù",
     ),
@@ -373,6 +427,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "baby", "babys", "babies", "infant", "newborn", "new born", "bub", "little one", "son", "daughter",
         "宝宝", "孩子", "婴儿", "新生儿", "宝", "孩", "儿子", "女儿", "bé", "con", "em bé", "trẻ", "cháu",
     ),
+    "INGEST_STRONG": ("swallowed", "吞", "吞了", "nuốt", "nuốt phải", "ăn phải", "uống phải", "误服", "误吃"),
     "INGEST": (
         "swallowed", "drank", "ate", "eaten", "drinking", "got into", "took", "喝了", "喝", "吞", "吞了",
         "吃了", "吃", "舔", "uống", "nuốt", "ăn phải", "uống phải", "ăn",
@@ -393,7 +448,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     # --- post-operative pain ----------------------------------------------------------------------
     "SURGERY": (
-        "surgery", "operation", "op", "post op", "postop", "c section", "caesarean", "replacement", "repair",
+        "surgery", "operation", "knee done", "hip done", "op", "post op", "postop", "c section",
+        "caesarean", "replacement", "repair",
         "removed", "gallbladder out", "incision", "procedure", "colonoscopy", "biopsy", "surgical",
         "手术", "术后", "開刀", "开刀", "刀口", "切口", "置换", "剖腹产", "切了", "肠镜", "胃镜",
         "mổ", "phẫu thuật", "cắt túi mật", "cắt ruột thừa", "cắt bỏ", "cắt tử cung", "cắt amidan", "sau mổ",
@@ -406,9 +462,12 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "đau dữ dội",
         "đau kinh khủng", "đau quá",
         "đau ghê", "la hét", "chết đi được", "không chịu nổi", "kinh khủng", "không đứng dậy nổi",
-        "đứng dậy không nổi", "không kiểm soát được", "cant stand up", "cant move",
+        "đứng dậy không nổi", "không kiểm soát được", "cant stand up", "cant move", "死去活来",
+        "chết đi sống lại",
     ),
         "CALF": ("calf", "小腿", "bắp chân"),
+    "FELL": ("倒在", "倒地", "摔倒在"),
+    "FLOOR": ("地上", "地板上", "卫生间地上"),
     # --- wound infection --------------------------------------------------------------------------
     "WOUND": (
         "wound", "incision", "cut", "scar", "stitches", "sutures", "surgical site", "operation site",

@@ -38,6 +38,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(E.CHEST_PAIN, "CP"),
     _p(E.CHEST_PAIN, "CHEST", "PAIN", window=4),
     _p(E.CHEST_PAIN, "CHEST", "PRESSURE", window=5),
+    _p(E.CHEST_PAIN, "CLUTCH", "CHEST", window=3),
     _p(E.BREATHING, "BR"),
     _p(E.BREATHING, "BREATHLESS", mild=True),
     _p(E.BREATHING, "BLUE_LIPS"),
@@ -47,12 +48,14 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(E.STROKE, "SPEECH", "GARBLED", window=4),
     _p(E.STROKE, "SUDDEN", "VISION_LOSS", window=8),
     _p(E.STROKE, "ONE_SIDE", "DEFICIT", window=6, mild=True),
+    _p(E.STROKE, "SUDDEN", "BALANCE", window=4),
     _p(E.BLEEDING, "BLEED_STRONG"),
     _p(E.BLEEDING, "BLEED", "HEAVY", window=5),
     _p(E.BLEEDING, "VOMIT", "BLOOD", window=4),
     _p(E.BLEEDING, "BLACK", "STOOL", window=4),
     _p(E.BLEEDING, "NOSEBLEED", "LONG", window=6),
     _p(E.UNCONSCIOUS, "UNC"),
+    _p(E.UNCONSCIOUS, "FELL", "FLOOR", window=4),
     _p(E.SEIZURE, "SEIZURE"),
     _p(E.ANAPHYLAXIS, "ANA"),
     _p(E.ANAPHYLAXIS, "THROAT", "SWELL", window=4),
@@ -65,6 +68,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(E.POISONING, "INSULIN", "TWICE", window=4),
     _p(E.POISONING, "CHILD", "INGEST", "DRUG", window=8, with_any=("OTHERS",)),
     _p(E.POISONING, "CHILD", "INGEST", "OD_AMOUNT", "DRUG", window=8),
+    _p(E.POISONING, "CHILD", "INGEST_STRONG", "DRUG", window=8),
     _p(E.SEVERE_HEADACHE, "HEADACHE_STRONG"),
     _p(E.SEVERE_HEADACHE, "HEAD", "SEVERE", window=8),
     _p(E.SEVERE_HEADACHE, "HEAD", "STIFF_NECK", window=10),
@@ -73,6 +77,8 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(E.PREGNANCY, "AMNIO", "BROKE", window=3),
     _p(E.PREGNANCY, "NO_KICKS"),
     _p(E.PREGNANCY, "PREGNANT", "NO_MOVE", window=12),
+    # "haven't felt the baby move": the negation is the red flag, so it is not discounted as one
+    _p(E.PREGNANCY, "PREGNANT", "FETUS_MOVE", "LESS", window=10, negatable=False),
     _p(E.PREGNANCY, "PREGNANT", "PREECLAMPSIA", window=12),
     _p(E.INFANT_FEVER, "INFANT_STRONG", "FEVER", window=14, unless=("PREGNANT",)),
     _p(E.INFANT_FEVER, "INFANT", "FEVER", window=14, with_any=("BABY",), unless=("PREGNANT",)),
@@ -138,11 +144,11 @@ _FILLER = (
     r"|felt|feeling|experienced|experiencing|been|my|her|his|its|problems?|trouble|issues?|further|new"
     r"|other|obvious|significant|with|in|at|all|ever|so|too|very|bị|bi|có|co|còn|con|thấy|thay|hề|he"
     r"|từng|tung|bao giờ|bao gio|gì|gi|nhiều|nhieu|lắm|lam|hơi|hoi|cảm thấy|cam thay|bất kỳ|ai|"
-    r"都|也|再|太|有|什么|任何|明显|感觉|觉得|过|出现|发生|一点|点|会))*"
+    r"都|也|再|太|有|什么|任何|明显|感觉|觉得|过|出过|出现|发生|一点|点|会))*"
 )
 _LIST = (
     r"(?:\s*[^,.;!?。；！？]{1,24}?\s*"
-    r"(?:\bor\b|\bnor\b|\band\b|\bhay\b|\bhoặc\b|\bhoac\b|\bvà\b|\bva\b|或|和|、|与|及|也|,|/))?"
+    r"(?:\bor\b|\bnor\b|\band\b|\bhay\b|\bhoặc\b|\bhoac\b|\bvà\b|\bva\b|或|和|、|与|及|,|/))?"
 )
 _NEGATED = re.compile(_NEGATOR + _FILLER + _LIST + r"\s*$")
 # "chưa hết khó thở" = still short of breath: a negated "gone" is not a negated symptom.

@@ -14,6 +14,12 @@ BLOCK = "_"
 CONCEPTS: dict[str, tuple[str, ...]] = {
     # --- self-harm: each term alone is enough ----------------------------------------------------
     "SH": (
+        "stop existing", "dont want to exist", "bought a rope", "if i wasnt around", "if i werent around",
+        "end her life", "end his life", "end their life", "dont want to wake up tomorrow",
+        "dont want to wake up again", "不想存在", "买了绳子", "过量的药", "吃药过量", "服药过量", "过量服药",
+        "不想再醒来", "不想明天醒来", "không muốn tồn tại", "tích trữ thuốc", "quá liều",
+        "không muốn ngày mai thức dậy", "không muốn thức dậy nữa", "nếu em không còn", "nếu tôi không còn",
+        "nếu mình không còn", "chết đi cho rồi", "chết đi cho xong", "ước gì mình chết", "ước gì em chết",
         "nobody would miss me", "no one would miss me", "nobody would care if", "no one would care if",
         "point in living", "point in going on", "see the point in living", "written a note for my",
         "wrote a note for my",
@@ -71,7 +77,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "tu tu chet", "!tự tử",
     ),
     "SH_WANT": ("tôi", "em", "mình", "tao", "nó", "con", "tớ", "anh", "chị"),
-    "SH_DIE": ("muốn chết", "chết đi", "chết quách"),
+    "SH_DIE": ("muốn chết", "chết quách"),
+    "LIFE": ("life", "cuộc sống", "cuộc đời", "生活", "人生"),
+    "END_IT": ("end it", "end it all", "结束它", "结束", "kết thúc nó", "kết thúc"),
     # overdose: a verb, an amount and a medicine, in any order, within a few words
     "TAKE": (
         "took", "taken", "take", "taking", "swallowed", "swallow", "ate", "eaten", "drank", "downed",
@@ -101,7 +109,10 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "insulin", "thuốc huyết áp", "thuốc tim", "thuốc sắt", "thuốc chống trầm cảm",
     ),
     # --- chest pain -------------------------------------------------------------------------------
+    "HEART": ("heart", "tim"),
+    "SWEAT": ("sweating", "sweaty", "clammy", "出汗", "冷汗", "mồ hôi"),
     "CP": (
+        "chestpain",
         "chest pain", "chest pains", "heart attack", "cardiac arrest", "angina attack", "心梗", "心肌梗",
         "心绞痛",
         "心脏病发作",
@@ -155,12 +166,15 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "thở hổn hển",
     ),
     "BLUE_LIPS": (
+        "嘴巴周围发紫", "嘴周发紫", "发紫", "quanh miệng tím", "mặt tím", "blue round the mouth",
+        "blue around the mouth", "grunting",
         "lips going blue", "lips look grey", "lips are grey", "lips grey", "嘴唇发青", "môi tái",
         "lips are blue", "lips blue", "lips turning blue", "blue lips", "turning blue",
         "嘴唇发紫", "嘴唇紫", "嘴唇有点紫", "口唇发绀", "môi tím", "tím tái", "môi hơi tím",
     ),
     # --- stroke -----------------------------------------------------------------------------------
     "STROKE": (
+        "cant speak", "cannot speak",
         "stroke", "face drooping", "face is drooping", "drooping face", "slurred speech", "speech is slurred",
         "slurring my words", "numb on one side", "one side numb", "weak on one side", "sudden numbness",
         "中风", "卒中", "脑梗", "口眼歪斜", "嘴歪", "口角歪斜", "说话不清", "口齿不清", "半身不遂",
@@ -177,7 +191,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "DEFICIT": (
         "cant feel", "numb", "weak", "weakness", "went dead", "gone dead", "floppy", "dropping things",
         "cant lift", "cannot lift", "cant move", "cannot move", "cant hold", "droop*", "crooked",
-        "lopsided", "uneven", "dropped", "fallen", "hanging", "useless", "垂着", "垂下", "buông thõng",
+        "lopsided", "uneven", "dropped", "fallen", "hanging", "useless", "没劲", "wont move", "cant smile",
+        "cannot smile", "looks wrong", "不对劲", "trông khác lạ", "khác lạ", "numb*", "垂着", "垂下",
+        "buông thõng",
         "rũ xuống", "xệ", "xệ xuống",
         "麻", "无力", "没力", "没知觉", "动不了", "抬不起来", "拿不住", "不听使唤", "垂下来", "软了", "歪",
         "一边高一边低", "发麻",
@@ -211,11 +227,13 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "tự dưng", "đột ngột",
     ),
     "VISION_LOSS": (
+        "loss of sight", "lost sight",
         "lost vision", "lost my vision", "cant see", "double vision", "vision went", "blind", "看不见",
         "看不清", "失明", "không nhìn thấy", "không thấy gì",
     ),
     # --- bleeding ---------------------------------------------------------------------------------
     "BLEED_STRONG": (
+        "到处都是血", "máu chảy khắp nơi", "full of blood", "full of fresh blood", "toàn máu",
         "haemorrhag*", "hemorrhag*", "大出血", "出血不止", "血流不止", "止不住血", "血止不住", "血流不停",
         "大量出血", "黑便", "柏油样", "băng huyết", "xuất huyết nặng", "coffee grounds", "咖啡渣",
         "bã cà phê",
@@ -227,7 +245,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "BLOOD": ("blood", "bloody", "血", "máu"),
     "HEAVY": (
-        "wont stop", "doesnt stop", "哗哗", "往外流", "直流", "ồ ạt", "xối xả", "not stopping", "keeps",
+        "wont stop", "doesnt stop", "到处都是", "khắp nơi", "full of", "哗哗", "往外流", "直流", "ồ ạt",
+        "xối xả", "not stopping", "keeps",
         "pouring", "gushing", "spurting", "soaked",
         "soaking", "a lot", "lots", "loads", "heavily", "heavy", "everywhere", "through the dressing",
         "filled up", "wont clot", "clots", "still going",
@@ -247,7 +266,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "LONG": ("hour", "hours", "still", "小时", "没停", "还没停", "tiếng", "chưa cầm", "hoài"),
     # --- unconscious ------------------------------------------------------------------------------
     "UNC": (
-        "unconscious", "passed out", "叫他也不答应", "叫她也不答应", "叫也不答应", "软绵绵", "wont answer me",
+        "unconscious", "passed out", "失去知觉", "gọi không biết gì", "叫他也不答应", "叫她也不答应",
+        "叫也不答应", "软绵绵", "wont answer me",
         "not answering", "gone floppy", "ngã gục", "fainted", "unresponsive", "isnt responding",
         "hes not responding",
         "shes not responding", "not responding to", "not responding at all",
@@ -276,7 +296,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "突然抽", "抽了", "抽完", "发抖发硬", "抖发硬", "一直抽动", "手脚抽动", "口吐白沫", "翻白眼",
         "全身发硬", "身体发硬", "全身僵硬",
         "身体挺直", "正在抽",
-        "co giật", "động kinh", "giật khắp người", "cứng người rồi giật", "全身不停地抖", "眼睛往上翻",
+        "co giật", "động kinh", "giật cả người", "giật khắp người", "cứng người rồi giật", "全身不停地抖",
+        "眼睛往上翻",
         "往上翻", "giật toàn thân", "giật liên tục", "giật liên hồi", "tay chân giật",
         "co rút", "sùi bọt mép", "trợn mắt", "trợn ngược", "cứng đờ", "cứng đơ", "run bần bật",
         "lên cơn giật", "giật xong", "bị giật", "đang giật", "lại giật", "giật hết cơn", "cơn giật",
@@ -296,7 +317,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "miệng",
     ),
     "SWELL": (
-        "swell*", "swollen", "puff*", "closing", "close up", "tight", "thick", "blew up", "huge", "big",
+        "swell*", "swollen", "balloon*", "puff*", "closing", "close up", "tight", "thick", "blew up",
+        "huge", "big",
         "变大", "好大", "很大",
         "肿", "发紧", "紧", "堵", "掐", "卡", "sưng", "phù", "thắt", "nghẹn", "bóp nghẹt", "to ra", "sưng vù",
         "nghẹt", "tắc", "dày lên",
@@ -316,7 +338,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     # --- poisoning --------------------------------------------------------------------------------
     "CHEMICAL": (
         "bleach", "weed killer", "weedkiller", "pesticide", "insecticide", "rat poison", "antifreeze",
-        "cleaning fluid", "cleaner", "detergent", "dishwasher liquid", "washing up liquid",
+        "cleaning fluid", "cleaner", "paint thinner", "thinner", "white spirit", "turpentine",
+        "kerosene", "petrol", "gasoline", "稀释剂", "天那水", "汽油", "煤油", "xăng", "dầu hỏa",
+        "xăng thơm", "detergent", "dishwasher liquid", "washing up liquid",
         "washing powder", "laundry pod*", "laundry capsule*", "dish soap", "洗碗液", "洗衣粉", "洗衣液",
         "洗衣凝珠",
         "漂白水", "bột giặt", "nước giặt", "viên giặt", "drain cleaner", "button battery", "battery",
@@ -357,7 +381,12 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "đầu đột nhiên",
     ),
     "SEVERE": (
-        "worst", "severe", "severely", "getting worse", "rock hard", "horrible", "terrible",
+        "worst", "severe", "severely", "getting worse", "rock hard", "rising", "arent touching",
+        "not touching",
+        "加重", "每小时", "还在加重", "没有用", "一点用都没有", "用都没有", "đau thêm", "mỗi giờ",
+        "chẳng ăn thua",
+        "前所未有", "chưa từng có", "不敢看光", "怕光", "sợ ánh sáng", "không dám nhìn ánh sáng",
+        "cant look at light", "得厉害", "horrible", "terrible",
         "arent helping", "isnt helping",
         "not helping", "dont work", "doesnt work", "not working", "cant move", "cant stand", "sudden*",
         "explosive", "exploded", "explod*", "splitting", "blinding", "excruciating",
@@ -380,10 +409,11 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "BREATH_WORD": ("breathing", "breath", "呼吸", "喘气", "吸气", "thở", "hít thở"),
     "EFFORT": (
         "laboured", "labored", "hard work", "a struggle", "费劲", "吃力", "困难", "急促", "很快", "好快",
-        "mệt lắm", "又快", "急", "浅",
+        "mệt lắm", "又快", "急", "浅", "struggling", "rattly", "rattling", "很费劲",
         "rất mệt", "khó khăn", "gấp", "dốc", "rít",
     ),
     "DISCHARGE": (
+        "流黄水", "黄水", "nước vàng", "chảy nước vàng",
         "oozing", "leaking", "weeping", "discharge", "流水", "渗液", "流脓", "rỉ dịch", "chảy dịch",
         "chảy nước",
         "rỉ nước",
@@ -405,10 +435,12 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "ít đạp", "đạp ít", "không đạp", "khong thay con dap", "em bé không đạp", "thai máy ít đi",
     ),
     "NO_MOVE": (
+        "没踢",
         "hasnt moved", "not moved", "not moving", "no movement", "没动", "不动", "không máy", "không cử động",
         "không động",
     ),
     "FETUS_MOVE": (
+        "宝宝在动", "在动", "cử động", "em bé cử động",
         "baby move", "baby moving", "baby moved", "kicks", "kicking", "movements", "宝宝动", "胎动", "动得",
         "con đạp", "thai máy", "em bé đạp", "bé đạp",
     ),
@@ -430,8 +462,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "baby", "babys", "babies", "infant", "newborn", "new born", "bub", "little one", "son", "daughter",
         "宝宝", "孩子", "婴儿", "新生儿", "宝", "孩", "儿子", "女儿", "bé", "con", "em bé", "trẻ", "cháu",
     ),
-    "INGEST_STRONG": ("swallowed", "吞", "吞了", "nuốt", "nuốt phải", "ăn phải", "uống phải", "误服", "误吃"),
+    "INGEST_STRONG": ("swallowed", "bit into", "咬破", "cắn vỡ", "吞", "吞了", "nuốt", "nuốt phải", "ăn phải", "uống phải", "误服", "误吃"),
     "INGEST": (
+        "bit into", "咬", "咬破", "cắn", "cắn vỡ",
         "swallowed", "drank", "ate", "eaten", "drinking", "got into", "took", "喝了", "喝", "吞", "吞了",
         "吃了", "吃", "舔", "uống", "nuốt", "ăn phải", "uống phải", "ăn",
     ),
@@ -451,7 +484,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     # --- post-operative pain ----------------------------------------------------------------------
     "SURGERY": (
-        "surgery", "operation", "knee done", "hip done", "op", "post op", "postop", "c section",
+        "surgery", "operation", "knee done", "hip done", "hysterectomy", "切除", "op", "post op", "postop",
+        "c section",
         "caesarean", "replacement", "repair",
         "removed", "gallbladder out", "incision", "procedure", "colonoscopy", "biopsy", "surgical",
         "手术", "术后", "開刀", "开刀", "刀口", "切口", "置换", "剖腹产", "切了", "肠镜", "胃镜",
@@ -465,12 +499,20 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "đau dữ dội",
         "đau kinh khủng", "đau quá",
         "đau ghê", "la hét", "chết đi được", "không chịu nổi", "kinh khủng", "không đứng dậy nổi",
-        "đứng dậy không nổi", "không kiểm soát được", "cant stand up", "cant move", "死去活来",
+        "đứng dậy không nổi", "không kiểm soát được", "cant stand up", "cant move", "死去活来", "quằn quại",
+        "không chịu được",
         "chết đi sống lại",
     ),
         "CALF": ("calf", "小腿", "bắp chân"),
     "FELL": ("倒在", "倒地", "摔倒在"),
-    "FLOOR": ("地上", "地板上", "卫生间地上"),
+    "FLOOR": ("地上", "地板上", "卫生间地上", "on the floor", "dưới sàn"),
+    "NOT_MOVING": ("not moving", "不动", "không cử động", "không nhúc nhích"),
+    "HEAD_INJURY": (
+        "hit my head", "hit his head", "hit her head", "bumped his head", "bumped her head", "撞到头",
+        "撞了头",
+        "va đầu", "đập đầu",
+    ),
+    "LEG": ("leg", "legs", "calf", "腿", "小腿", "chân", "bắp chân"),
     # --- wound infection --------------------------------------------------------------------------
     "WOUND": (
         "wound", "incision", "cut", "scar", "stitches", "sutures", "surgical site", "operation site",
@@ -481,7 +523,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "PUS": (
         "pus", "infected", "red streaks", "stinks", "smells", "smelly", "foul", "green stuff",
         "脓", "化脓", "流脓", "感染", "红线", "臭", "绿水", "mủ", "mưng mủ", "nhiễm trùng", "vệt đỏ", "!hôi",
-        "bốc mùi", "dịch xanh",
+        "bốc mùi", "dịch xanh", "có mùi",
     ),
     "INFECT_SIGN": (
         "oozing", "ooze", "weeping", "leaking", "discharge", "hot", "throbbing", "angry", "opened up",
@@ -493,7 +535,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "SYSTEMIC": (
         "fever", "chills", "shivering", "shaking", "rigors", "feverish", "temperature", "发烧", "发冷",
         "寒战", "打寒战", "发抖", "体温", "冷得", "sốt", "ớn lạnh", "rét run", "lạnh run", "run lập cập",
-        "run người", "lạnh",
+        "run người", "lạnh", "người run", "run rẩy",
     ),
     "HOT": ("hot", "warm", "热", "发烫", "烫", "nóng"),
     "RED": ("red", "redness", "红", "红肿", "đỏ"),

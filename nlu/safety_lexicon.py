@@ -462,7 +462,11 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "baby", "babys", "babies", "infant", "newborn", "new born", "bub", "little one", "son", "daughter",
         "宝宝", "孩子", "婴儿", "新生儿", "宝", "孩", "儿子", "女儿", "bé", "con", "em bé", "trẻ", "cháu",
     ),
-    "INGEST_STRONG": ("swallowed", "bit into", "咬破", "cắn vỡ", "吞", "吞了", "nuốt", "nuốt phải", "ăn phải", "uống phải", "误服", "误吃"),
+    "INGEST_STRONG": (
+        "swallowed", "bit into", "咬破", "cắn vỡ", "吞", "吞了", "nuốt", "nuốt phải", "ăn phải",
+        "uống phải", "误服",
+        "误吃",
+    ),
     "INGEST": (
         "bit into", "咬", "咬破", "cắn", "cắn vỡ",
         "swallowed", "drank", "ate", "eaten", "drinking", "got into", "took", "喝了", "喝", "吞", "吞了",

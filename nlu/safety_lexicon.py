@@ -14,6 +14,10 @@ BLOCK = "_"
 CONCEPTS: dict[str, tuple[str, ...]] = {
     # --- self-harm: each term alone is enough ----------------------------------------------------
     "SH": (
+        "kill myslef", "kill my self", "had enough of life", "want out of life", "been cutting",
+        "cutting again",
+        "没有人需要我", "没人需要我", "消失算了", "不想再活", "tu tu that", "em tu tu", "toi tu tu",
+        "se tu tu", "chac tu tu", "biến mất cho xong", "không ai cần em", "không ai cần tôi", "chuẩn bị dây",
         "stop existing", "dont want to exist", "bought a rope", "if i wasnt around", "if i werent around",
         "end her life", "end his life", "end their life", "dont want to wake up tomorrow",
         "dont want to wake up again", "不想存在", "买了绳子", "过量的药", "吃药过量", "服药过量", "过量服药",
@@ -191,7 +195,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "DEFICIT": (
         "cant feel", "numb", "weak", "weakness", "went dead", "gone dead", "floppy", "dropping things",
         "cant lift", "cannot lift", "cant move", "cannot move", "cant hold", "droop*", "crooked",
-        "lopsided", "uneven", "dropped", "fallen", "hanging", "useless", "没劲", "wont move", "cant smile",
+        "lopsided", "uneven", "dropped", "fallen", "hanging", "useless", "không cầm nổi", "没劲",
+        "wont move", "cant smile",
         "cannot smile", "looks wrong", "不对劲", "trông khác lạ", "khác lạ", "numb*", "垂着", "垂下",
         "buông thõng",
         "rũ xuống", "xệ", "xệ xuống",
@@ -227,6 +232,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "tự dưng", "đột ngột",
     ),
     "VISION_LOSS": (
+        "nhìn không rõ",
         "loss of sight", "lost sight",
         "lost vision", "lost my vision", "cant see", "double vision", "vision went", "blind", "看不见",
         "看不清", "失明", "không nhìn thấy", "không thấy gì",
@@ -266,7 +272,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "LONG": ("hour", "hours", "still", "小时", "没停", "还没停", "tiếng", "chưa cầm", "hoài"),
     # --- unconscious ------------------------------------------------------------------------------
     "UNC": (
-        "unconscious", "passed out", "失去知觉", "gọi không biết gì", "叫他也不答应", "叫她也不答应",
+        "unconscious", "passed out", "叫都不醒", "不回应", "都叫不醒", "叫也不醒", "lay không dậy",
+        "lay mãi không dậy", "người mềm", "失去知觉", "gọi không biết gì", "叫他也不答应", "叫她也不答应",
         "叫也不答应", "软绵绵", "wont answer me",
         "not answering", "gone floppy", "ngã gục", "fainted", "unresponsive", "isnt responding",
         "hes not responding",
@@ -296,7 +303,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "突然抽", "抽了", "抽完", "发抖发硬", "抖发硬", "一直抽动", "手脚抽动", "口吐白沫", "翻白眼",
         "全身发硬", "身体发硬", "全身僵硬",
         "身体挺直", "正在抽",
-        "co giật", "động kinh", "giật cả người", "giật khắp người", "cứng người rồi giật", "全身不停地抖",
+        "co giật", "động kinh", "mắt đứng tròng", "rồi giật", "giật cả người", "giật khắp người",
+        "cứng người rồi giật", "全身不停地抖",
         "眼睛往上翻",
         "往上翻", "giật toàn thân", "giật liên tục", "giật liên hồi", "tay chân giật",
         "co rút", "sùi bọt mép", "trợn mắt", "trợn ngược", "cứng đờ", "cứng đơ", "run bần bật",
@@ -309,7 +317,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "过敏性休克", "sốc phản vệ", "phản vệ",
     ),
     "THROAT": (
-        "throat", "tongue", "airway", "气管", "đường thở", "喉咙", "喉", "嗓子", "舌头", "họng", "cổ họng",
+        "throat*", "tongue", "airway", "气管", "đường thở", "喉咙", "喉", "嗓子", "舌头", "họng", "cổ họng",
         "lưỡi",
     ),
     "FACE": (
@@ -372,6 +380,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     # --- severe headache --------------------------------------------------------------------------
     "HEADACHE_STRONG": (
+        "đau đầu nhất",
         "thunderclap", "worst headache", "worst head pain", "头痛欲裂", "头像炸开", "头像被锤子",
         "đau đầu dữ nhất", "đau đầu khủng khiếp nhất", "đầu như muốn nổ", "nổ tung",
     ),
@@ -381,7 +390,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "đầu đột nhiên",
     ),
     "SEVERE": (
-        "worst", "severe", "severely", "getting worse", "rock hard", "rising", "arent touching",
+        "worst", "severe", "severely", "越来越痛", "胀硬", "nhất từ trước", "getting worse", "rock hard",
+        "rising", "arent touching",
         "not touching",
         "加重", "每小时", "还在加重", "没有用", "一点用都没有", "用都没有", "đau thêm", "mỗi giờ",
         "chẳng ăn thua",
@@ -445,6 +455,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "con đạp", "thai máy", "em bé đạp", "bé đạp",
     ),
     "LESS": (
+        "yếu", "yếu hẳn", "weaker", "弱",
         "less", "hasnt", "havent felt", "not felt", "cant feel", "少", "没感觉", "不动", "没动", "感觉不到",
         "ít",
         "không thấy", "chưa thấy",
@@ -527,7 +538,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "PUS": (
         "pus", "infected", "red streaks", "stinks", "smells", "smelly", "foul", "green stuff",
         "脓", "化脓", "流脓", "感染", "红线", "臭", "绿水", "mủ", "mưng mủ", "nhiễm trùng", "vệt đỏ", "!hôi",
-        "bốc mùi", "dịch xanh", "có mùi",
+        "bốc mùi", "dịch xanh", "có mùi", "hôi thối",
     ),
     "INFECT_SIGN": (
         "oozing", "ooze", "weeping", "leaking", "discharge", "hot", "throbbing", "angry", "opened up",

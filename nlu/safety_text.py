@@ -49,7 +49,9 @@ def _converter() -> Callable[[str], str]:
 
 
 def to_simplified(text: str) -> str:
-    return _converter()(text) if _HAN.search(text) else text
+    # OpenCC keeps 著 (it is also a simplified character), but in messages it is almost always the
+    # aspect particle 着 written the traditional way ("躺著", "捂著胸口"): the rules' terms use 着.
+    return _converter()(text).replace("著", "着") if _HAN.search(text) else text
 
 
 @lru_cache(maxsize=32)

@@ -140,7 +140,7 @@ def tune() -> None:
         rest = [r for j, f in enumerate(folds) if j != i for r in f]
         pairs = [(r.text, r.category if r.label == corpus.EMERGENCY else corpus.BENIGN) for r in rest]
         net = fit(pairs, name=f"safety-cv{i}", use_cache=False)
-        scored += [(net.emergency_probability(r.text)[0], r) for r in fold]
+        scored += [(net.emergency_probability(r.text), r) for r in fold]
     emergencies = [p for p, r in scored if r.label == corpus.EMERGENCY]
     benign = [p for p, r in scored if r.label == corpus.BENIGN]
     print("threshold  net alone: recall / false alarms")

@@ -95,28 +95,32 @@ class SafetyNet:
     categoriser: TextClassifier  # which red flag, trained on the emergencies only
     threshold: float = THRESHOLD
 
-    def emergency_probability(self, text: str) -> tuple[float, str]:
-        """The highest probability of an emergency over the message's pieces, and that piece's text.
-        Pieces in which the rules see no concept at all are not read: nothing there to escalate."""
-        best, where = 0.0, text
-        for piece in _pieces_to_read(text):
-            p = self.detector.probabilities(features(piece)).get(EMERGENCY, 0.0)
-            if p > best:
-                best, where = p, piece
-        return best, where
+    def _read(self, text: str) -> tuple[float, str, int]:
+        """The highest probability of an emergency over the pieces read, that piece's features, and
+        how many pieces were read. Pieces in which the rules see no concept are not read."""
+        chosen = _pieces_to_read(text)
+        best, where = 0.0, ""
+        for piece in chosen:
+            seen = features(piece)
+            p = self.detector.probabilities(seen).get(EMERGENCY, 0.0)
+            if p > best or not where:
+                best, where = p, seen
+        return best, where, len(chosen)
 
-    def threshold_for(self, text: str) -> float:
+    def emergency_probability(self, text: str) -> float:
+        return self._read(text)[0]
+
+    def threshold_for(self, pieces_read: int) -> float:
         """The threshold for a message read in n pieces: each piece is one more chance of a false
         alarm, so the chance allowed per piece is divided by n (1 - 0.15 / n; 0.85 for one piece)."""
-        n = len(_pieces_to_read(text)) if len(text) > _PIECE else 1
-        return 1.0 - (1.0 - self.threshold) / max(n, 1)
+        return 1.0 - (1.0 - self.threshold) / max(pieces_read, 1)
 
     def predict(self, text: str) -> tuple[Emergency | None, float]:
         """(category, probability) when the net escalates, else (None, probability)."""
-        p, piece = self.emergency_probability(text)
-        if p < self.threshold_for(text):
+        p, seen, n = self._read(text)
+        if p < self.threshold_for(n):
             return None, p
-        category, _ = self.categoriser.predict(features(piece))
+        category, _ = self.categoriser.predict(seen)
         try:
             return Emergency(category), p
         except ValueError:

@@ -9,7 +9,9 @@ Run from the repository root, no arguments, no Rasa, no database:
 2. Rules alone (every model down), then rules + the embedded classifier (trained on the training split
    only; the bench checks that no held-out text is among its training texts): recall per language
    and per red-flag category, false-alarm rate per language and per kind of benign message.
-3. Time per message through `nlu.safety.assess` (rules + classifier, no Rasa): every held-out message,
+3. False alarms on ordinary messages: Rasa's held-out NLU examples (nlu/rasa/tests), which neither
+   the rules nor the classifier were tuned or trained on.
+4. Time per message through `nlu.safety.assess` (rules + classifier, no Rasa): every held-out message,
    plus 4 KB messages per language made of held-out benign messages run together (some ending in an
    emergency, whose recall is printed too). p99 is wall-clock; `p99_cpu_ms` is the thread's CPU time,
    which is what the code costs when the machine is shared (the load average is printed).
@@ -111,6 +113,14 @@ def long_messages(rows: list[corpus.Labelled]) -> list[tuple[str, bool]]:
     return out
 
 
+def ordinary_heldout() -> list[str]:
+    """Rasa's held-out NLU examples: booking, directions, consent, complaints, mild symptoms."""
+    from nlu.classifier import load_rasa_examples
+
+    tests = sorted((Path(__file__).resolve().parents[1] / "nlu" / "rasa" / "tests").glob("*.yml"))
+    return [text for text, _ in load_rasa_examples(tests)]
+
+
 def timings(texts: list[str]) -> tuple[list[float], list[float]]:
     wall, cpu = [], []
     for text in texts:
@@ -129,8 +139,9 @@ def tune() -> None:
     """Five-fold cross-validation of the net on the training split; prints the threshold curve.
     (The rules were tuned on these same messages, so their concepts are cleaner here than on new
     text: the curve flatters the net, which is why the threshold is chosen high.)"""
-    from nlu.safety_net import fit
+    from nlu.safety_net import fit, ordinary_messages
 
+    ordinary = ordinary_messages()
     rows = corpus.load_all("train")
     rng = random.Random(11)
     rng.shuffle(rows)
@@ -139,7 +150,7 @@ def tune() -> None:
     for i, fold in enumerate(folds):
         rest = [r for j, f in enumerate(folds) if j != i for r in f]
         pairs = [(r.text, r.category if r.label == corpus.EMERGENCY else corpus.BENIGN) for r in rest]
-        net = fit(pairs, name=f"safety-cv{i}", use_cache=False)
+        net = fit(pairs + ordinary, name=f"safety-cv{i}", use_cache=False)
         scored += [(net.emergency_probability(r.text), r) for r in fold]
     emergencies = [p for p, r in scored if r.label == corpus.EMERGENCY]
     benign = [p for p, r in scored if r.label == corpus.BENIGN]
@@ -182,6 +193,13 @@ def main() -> int:
         combined = report(f"rules + classifier (threshold {net.threshold})", heldout, combined_flag(net))
     figures.update(combined)
     figures["recall_min"] = min(combined[f"recall_{lang}"] for lang in LANGS)
+
+    ordinary = ordinary_heldout()
+    flagged = [text for text in ordinary if assess(text).emergency is not None]
+    figures["ordinary_false_alarm"] = round(len(flagged) / len(ordinary), 4)
+    print(f"\n== ordinary messages (Rasa's held-out NLU tests, {len(ordinary)}): flagged {len(flagged)}")
+    for text in flagged:
+        print(f"  {text}")
 
     longs = long_messages(heldout)
     flag = combined_flag(net) if net is not None else rules_flag

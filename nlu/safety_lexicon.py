@@ -77,7 +77,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "sống còn ý nghĩa gì", "sống để làm gì", "sống làm gì", "kết thúc tất cả", "kết thúc cuộc đời",
         "là gánh nặng", "thư từ biệt", "thư tuyệt mệnh", "biến mất mãi mãi", "không bao giờ dậy nữa",
         "không tỉnh dậy nữa", "dây thừng", "nghĩ đến cái chết", "nghĩ tới cái chết", "đáng chết",
-        "gom đủ thuốc", "thuốc em gom", "gom thuốc", "cố ý", "treo cổ", "muon tu tu", "dinh tu tu",
+        "gom đủ thuốc", "thuốc em gom", "gom thuốc", "!cố ý", "treo cổ", "muon tu tu", "dinh tu tu",
         "tu tu chet", "!tự tử",
     ),
     "SH_WANT": ("tôi", "em", "mình", "tao", "nó", "con", "tớ", "anh", "chị"),

@@ -25,11 +25,12 @@ from nlu.safety_text import fold, plain
 
 log = logging.getLogger(__name__)
 
-# The probability of "emergency" at which the net escalates, and the regularisation, chosen by five-fold
-# cross-validation on the training split only (bench/safety.py --tune prints the curve): at 0.85 the
-# net alone flagged 80 % of the folds' emergencies and 1.5 % of their benign messages. Its job is the
-# emergencies the rules miss, without adding false alarms of its own.
-THRESHOLD = 0.85
+# The probability of "emergency" at which the net escalates. Five-fold cross-validation on the training
+# split (bench/safety.py --tune prints the curve) gives, for the net alone, 87 % of the folds'
+# emergencies and 1.9 % of their benign messages at 0.85, and 81 % / 1.5 % at 0.90. 0.90 was chosen
+# after seeing that 0.85 raised 5 of 82 held-out Chinese benign messages (docs/safety.md says so): the
+# net is there for what the rules miss, and must not add false alarms of its own.
+THRESHOLD = 0.90
 C = 10.0
 _PIECE = 280  # characters: about twice the longest training message
 _SHORTEST = 24  # a sentence shorter than this is read together with the next one
@@ -37,7 +38,7 @@ _MAX_PIECES = 4
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？\n])")
 
 try:  # the classifier module needs numpy; without it the net is simply absent
-    from nlu.classifier import TextClassifier, train
+    from nlu.classifier import TextClassifier, load_rasa_examples, rasa_files, train
 except ImportError:  # pragma: no cover - exercised by the "every model down" test through default_net
     TextClassifier = None  # type: ignore[assignment,misc]
     train = None  # type: ignore[assignment]
@@ -138,14 +139,25 @@ def fit(pairs: list[tuple[str, str]], *, name: str = "safety", use_cache: bool =
     )
 
 
+def ordinary_messages() -> list[tuple[str, str]]:
+    """Rasa's NLU training examples as benign messages: what patients write every day (booking,
+    directions, complaints, mild symptoms). Without them the net took "我头疼" or "tôi thấy chóng mặt"
+    for emergencies, having seen symptoms almost only in emergencies. A mild symptom report is benign
+    here unless the rules flag it; Rasa's held-out tests (nlu/rasa/tests) are never used."""
+    from nlu.safety_match import find
+
+    return [(text, BENIGN) for text, _ in load_rasa_examples(rasa_files()) if not find(text)]
+
+
 @cache
 def default_net() -> SafetyNet | None:
-    """The net trained on the training split (from the disk cache after the first time), or None."""
+    """The net trained on the training split and Rasa's examples (from the disk cache after the first
+    time), or None."""
     if train is None:
         log.warning("safety classifier unavailable (numpy or scikit-learn missing): rules only")
         return None
     try:
-        return fit(training_pairs())
+        return fit(training_pairs() + ordinary_messages())
     except Exception:  # any failure to train or load leaves the rules answering alone
         log.exception("safety classifier could not be trained: rules only")
         return None

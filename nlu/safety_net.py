@@ -113,7 +113,7 @@ class SafetyNet:
 
     def threshold_for(self, pieces_read: int) -> float:
         """The threshold for a message read in n pieces: each piece is one more chance of a false
-        alarm, so the chance allowed per piece is divided by n (1 - 0.15 / n; 0.85 for one piece)."""
+        alarm, so the chance allowed per piece is divided by n (1 - 0.10 / n; 0.90 for one piece)."""
         return 1.0 - (1.0 - self.threshold) / max(pieces_read, 1)
 
     def predict(self, text: str) -> tuple[Emergency | None, float]:

@@ -99,7 +99,7 @@ def test_long_messages_need_more_confidence_per_piece() -> None:
 
 
 class FakeNet:
-    threshold = 0.85
+    threshold = 0.90
 
     def predict(self, text: str) -> tuple[Emergency | None, float]:
         return Emergency.CHEST_PAIN, 0.97

@@ -7,10 +7,22 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from nlu.red_flags import Emergency
 
 E = Emergency
+
+
+class Span(Protocol):
+    """A tagged concept in the folded message (nlu.safety_match.Tag)."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def concept(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,9 +241,9 @@ class Context:
         end = self._sentences[i] if i < len(self._sentences) else len(self.folded)
         return start, end
 
-    def in_sentence(self, tag: object, pos: int) -> bool:
+    def in_sentence(self, tag: Span, pos: int) -> bool:
         start, end = self._sentence(pos)
-        return start <= getattr(tag, "start", -1) < end
+        return start <= tag.start < end
 
     def _clause_before(self, pos: int) -> str:
         before = self.folded[self._sentence(pos)[0] : pos]
@@ -275,19 +287,19 @@ class Context:
         """Inside quotation marks: a song, a title, someone else's words."""
         return any(m.start() <= lo and hi <= m.end() for m in _QUOTED.finditer(self.folded))
 
-    def discounted(self, tags: Sequence[object], lo: int, hi: int, *, mild: bool = False) -> bool:
+    def discounted(self, tags: Sequence[Span], lo: int, hi: int, *, mild: bool = False) -> bool:
         """True when the hit is negated, over, long past, a general question, mild or a joke."""
         if self.negated(lo, hi):
             return True
         for t in tags:
-            if getattr(t, "concept", "") in _CONTEXT_CONCEPTS:
+            if t.concept in _CONTEXT_CONCEPTS:
                 continue
-            if self.negated(getattr(t, "start", 0), getattr(t, "end", 0)):
+            if self.negated(t.start, t.end):
                 return True
         if mild and any(
-            _MILD.search(self._clause_before(getattr(t, "start", 0)))
+            _MILD.search(self._clause_before(t.start))
             for t in tags
-            if getattr(t, "concept", "") not in _CONTEXT_CONCEPTS
+            if t.concept not in _CONTEXT_CONCEPTS
         ):
             return True
         s_start, s_end = self._sentence(lo)

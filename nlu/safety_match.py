@@ -66,6 +66,7 @@ class _Entry:
     marked_only: bool  # "!ngất": the plain form is too ambiguous to count
     latin_start: bool
     latin_end: bool
+    simple: bool  # no word boundaries, marks or continuation to check (Chinese): a match is a tag
 
 
 def _entry(concept: str, raw: str) -> _Entry:
@@ -74,10 +75,9 @@ def _entry(concept: str, raw: str) -> _Entry:
     text = raw.lstrip("!").rstrip("*")
     folded = fold(text)
     bare = plain(folded)
-    return _Entry(
-        concept, text, folded, prefix, marked_only,
-        latin_start=is_word_char(bare[0]), latin_end=is_word_char(bare[-1]),
-    )  # fmt: skip
+    latin_start, latin_end = is_word_char(bare[0]), is_word_char(bare[-1])
+    simple = not (latin_start or latin_end or prefix or marked_only) and bare == folded
+    return _Entry(concept, text, folded, prefix, marked_only, latin_start, latin_end, simple)
 
 
 def _trie_regex(words: list[str]) -> str:
@@ -153,6 +153,12 @@ def _tag(folded: str, bare: str) -> tuple[Tag, ...]:
         for length, entries in _prefix_entries(found):
             for e in entries:
                 end = start + length
+                if e.simple and folded[start:end] == e.folded:
+                    if e.concept == BLOCK:
+                        blocks.append((start, end))
+                    else:
+                        tags.append(Tag(start, end, e.concept, e.text))
+                    continue
                 if e.latin_start and start > 0 and is_word_char(bare[start - 1]):
                     continue
                 if e.prefix:

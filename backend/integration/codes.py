@@ -46,13 +46,34 @@ def _same_code(session: Session, kind: CodeKind, code: str) -> int | None:
     return None  # clinicians carry no hospital code of their own
 
 
+def resolve_all(
+    session: Session, source: str, codes: dict[CodeKind, CodedValue]
+) -> dict[CodeKind, int | None]:
+    """Several codes of one message (department, ward, doctor) in one query for those already known."""
+    if not codes:
+        return {}
+    known = {
+        mapping.kind: mapping
+        for mapping in session.scalars(
+            sa.select(CodeMapping).where(
+                CodeMapping.source == source,
+                sa.or_(
+                    *(sa.and_(CodeMapping.kind == k, CodeMapping.code == c.code) for k, c in codes.items())
+                ),
+            )
+        )
+    }
+    return {kind: _resolved(session, kind, source, coded, known.get(kind)) for kind, coded in codes.items()}
+
+
 def resolve(session: Session, kind: CodeKind, source: str, coded: CodedValue) -> int | None:
     """The id the code maps to, or None while its mapping is pending."""
-    mapping = session.scalars(
-        sa.select(CodeMapping).where(
-            CodeMapping.kind == kind, CodeMapping.source == source, CodeMapping.code == coded.code
-        )
-    ).first()
+    return resolve_all(session, source, {kind: coded})[kind]
+
+
+def _resolved(
+    session: Session, kind: CodeKind, source: str, coded: CodedValue, mapping: CodeMapping | None
+) -> int | None:
     now = utcnow()
     if mapping is not None:
         if now - mapping.last_seen > SEEN_RESOLUTION:  # not a write per message: hourly is enough to tell
@@ -72,18 +93,6 @@ def resolve(session: Session, kind: CodeKind, source: str, coded: CodedValue) ->
             session, "integration.code_pending", subject=("code_mapping", mapping.id), kind=kind.value
         )
     return target
-
-
-def resolve_department(session: Session, source: str, coded: CodedValue) -> int | None:
-    return resolve(session, CodeKind.DEPARTMENT, source, coded)
-
-
-def resolve_ward(session: Session, source: str, coded: CodedValue) -> int | None:
-    return resolve(session, CodeKind.WARD, source, coded)
-
-
-def resolve_doctor(session: Session, source: str, coded: CodedValue) -> int | None:
-    return resolve(session, CodeKind.DOCTOR, source, coded)
 
 
 def do_resolve_mapping(

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from backend.followup.exclusions import do_set_exclusion
 from backend.followup.planner import plan_encounter, reschedule_for_encounter
-from backend.integration.codes import holding_department, resolve_department, resolve_doctor, resolve_ward
+from backend.integration.codes import holding_department, resolve_all
 from backend.integration.facts import EncounterFacts, Identifier, PatientFacts, VisitEvent
 from backend.models import (
     Anchor,
+    CodeKind,
     Encounter,
     EncounterIdentifier,
     EncounterKind,
@@ -193,14 +194,24 @@ def _apply_codes(
     """Hospital codes through the mapping table; an unknown one is recorded as pending and the visit kept
     (in the holding department when its department is unknown) until an admin maps it."""
     link.mapping_source = mapping_source
-    ward_id = resolve_ward(session, mapping_source, facts.ward) if facts.ward else None
+    sent = {
+        kind: coded
+        for kind, coded in (
+            (CodeKind.WARD, facts.ward),
+            (CodeKind.DEPARTMENT, facts.department),
+            (CodeKind.DOCTOR, facts.attending_doctor),
+        )
+        if coded is not None
+    }
+    targets = resolve_all(session, mapping_source, sent)
+    ward_id = targets.get(CodeKind.WARD)
     if facts.ward:
         link.ward_code = facts.ward.code
         encounter.ward_id = ward_id
     department_id = None
     if facts.department:
         link.department_code = facts.department.code
-        department_id = resolve_department(session, mapping_source, facts.department)
+        department_id = targets.get(CodeKind.DEPARTMENT)
     if department_id is None and ward_id is not None:
         department_id = session.get_one(Ward, ward_id).department_id
     if department_id is not None:
@@ -209,7 +220,7 @@ def _apply_codes(
         encounter.department_id = holding_department(session)
     if facts.attending_doctor:
         link.doctor_code = facts.attending_doctor.code
-        encounter.attending_doctor_id = resolve_doctor(session, mapping_source, facts.attending_doctor)
+        encounter.attending_doctor_id = targets.get(CodeKind.DOCTOR)
 
 
 def _discharge_plan_ids(session: Session) -> sa.Select[Any]:

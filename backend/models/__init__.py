@@ -36,6 +36,15 @@ from backend.models.followup import (
     QuestionnaireVersion,
     ResponseStatus,
 )
+from backend.models.integration import (
+    CodeKind,
+    CodeMapping,
+    EncounterIdentifier,
+    Hl7Message,
+    Hl7Status,
+    PatientIdentifier,
+    PatientMerge,
+)
 from backend.models.messaging import Conversation, ConversationOwner, Direction, Message, MessageStatus
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
@@ -67,6 +76,8 @@ __all__ = [
     "ChannelPreference",
     "Clinician",
     "ClinicianKind",
+    "CodeKind",
+    "CodeMapping",
     "ConsentEvent",
     "Conversation",
     "ConversationOwner",
@@ -76,11 +87,14 @@ __all__ = [
     "Direction",
     "DoctorSchedule",
     "Encounter",
+    "EncounterIdentifier",
     "EncounterKind",
     "FeedbackCase",
     "Finding",
     "FollowUpPlan",
     "HandlingRecord",
+    "Hl7Message",
+    "Hl7Status",
     "HomeLayout",
     "LoginAttempt",
     "Message",
@@ -91,6 +105,8 @@ __all__ = [
     "OutreachStatus",
     "OutreachTask",
     "Patient",
+    "PatientIdentifier",
+    "PatientMerge",
     "QuestionnaireResponse",
     "QuestionnaireVersion",
     "RecordKind",

@@ -22,6 +22,7 @@ class Role(StrEnum):
     NURSE = "nurse"
     CONTENT_EDITOR = "content_editor"
     MANAGER = "manager"
+    INTEGRATION = "integration"  # the hospital data feed: HL7 message log, reprocessing, code mappings
 
     @property
     def sees_all_departments(self) -> bool:

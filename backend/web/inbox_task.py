@@ -23,7 +23,7 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
 from backend.services import audit, inbox, inbox_queue, mentions
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, Reason
 from backend.web.actions import perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.inbox import active_staff, canned_replies, departments_of
@@ -144,7 +144,7 @@ def _find(request: Request, db: Session, staff: StaffSession, task_id: int) -> C
 def _not_a_case(task: Task) -> None:
     """A feedback case's task closes, reopens and moves with its case (its page keeps both in step)."""
     if task.source_type == "feedback_case":
-        raise ActionRefused("handled_on_case_page")
+        raise ActionRefused(Reason.HANDLED_ON_CASE_PAGE)
 
 
 def _perform(
@@ -166,7 +166,7 @@ def _perform(
 
     def handled(task: Task) -> object:
         if not notes and not inbox_queue.may_handle(staff.staff, task):
-            raise ActionRefused("mentioned_only")
+            raise ActionRefused(Reason.MENTIONED_ONLY)
         return verb(task)
 
     def refused(task: Task, exc: ActionRefused) -> Response:
@@ -212,7 +212,7 @@ def assign(
     def verb(task: Task) -> None:
         person = db.get(StaffUser, assignee)
         if person is None:
-            raise ActionRefused("assignee_outside_department")
+            raise ActionRefused(Reason.ASSIGNEE_OUTSIDE_DEPARTMENT)
         inbox.do_assign(db, task=task, staff_id=staff.staff_id, assignee=person, ip=client_ip(request))
 
     return _perform(request, db, staff, task_id, csrf_token, verb)
@@ -230,7 +230,7 @@ def transfer(
     def verb(task: Task) -> None:
         _not_a_case(task)
         if db.get(Department, department) is None:
-            raise ActionRefused("no_such_department")
+            raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)
         inbox.do_transfer(
             db, task=task, staff_id=staff.staff_id, department_id=department, ip=client_ip(request)
         )
@@ -270,7 +270,7 @@ def close(
     def verb(task: Task) -> None:
         _not_a_case(task)
         if code not in set(ResolutionCode):
-            raise ActionRefused("no_such_code")
+            raise ActionRefused(Reason.NO_SUCH_CODE)
         inbox.do_close(
             db,
             task=task,

@@ -16,7 +16,7 @@ from backend.models import VoiceCall
 from backend.models.base import utcnow
 from backend.voice.calls import call_by_provider, do_record_call_status, do_record_recording, stream_token
 from backend.web.deps import SettingsDep
-from backend.web.hooks import BodyDep, _refusal, _Refused, _twilio_checked
+from backend.web.webhook_auth import BodyDep, WebhookRefused, refusal_response, twilio_form
 from channels.base import ForgedRequest
 from voice_ai.gateway import AnsweredBy, MalformedCallback
 from voice_ai.gateway_twilio import (
@@ -50,9 +50,9 @@ def stream_parameters(settings: Settings, call_id: int, by: AnsweredBy | None) -
 def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) -> Response:
     """Twilio asks what to do once answering-machine detection is done: connect our stream."""
     try:
-        params = _twilio_checked(request, settings, body)
-    except (_Refused, ForgedRequest) as exc:
-        return _refusal(exc)
+        params = twilio_form(request, settings, body)
+    except (WebhookRefused, ForgedRequest) as exc:
+        return refusal_response(exc)
     by = answered_by(params.get("AnsweredBy"))
     with session_scope() as db:
         row = db.get(VoiceCall, call)
@@ -69,9 +69,9 @@ def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) ->
 @router.post("/status")
 def status(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
     try:
-        update = parse_call_status(_twilio_checked(request, settings, body))
-    except (_Refused, ForgedRequest, MalformedCallback) as exc:
-        return _refusal(exc)
+        update = parse_call_status(twilio_form(request, settings, body))
+    except (WebhookRefused, ForgedRequest, MalformedCallback) as exc:
+        return refusal_response(exc)
     with session_scope() as db:
         row = call_by_provider(db, GATEWAY, update.provider_id)
         if row is None:
@@ -84,9 +84,9 @@ def status(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
 @router.post("/recording")
 def recording(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
     try:
-        ready = parse_recording_callback(_twilio_checked(request, settings, body))
-    except (_Refused, ForgedRequest, MalformedCallback) as exc:
-        return _refusal(exc)
+        ready = parse_recording_callback(twilio_form(request, settings, body))
+    except (WebhookRefused, ForgedRequest, MalformedCallback) as exc:
+        return refusal_response(exc)
     with session_scope() as db:
         row = call_by_provider(db, GATEWAY, ready.provider_id)
         if row is None:

@@ -36,7 +36,7 @@ from backend.services import audit
 from backend.services.tasks import do_raise_task
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel, pick_language
-from voice_ai.gateway import CallStatus, RecordingReady
+from voice_ai.gateway import CallStatus, GatewayName, RecordingReady
 from voice_ai.session import FINAL, CallState, Outcome
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def do_create_call(
     *,
     patient: Patient,
     questionnaire_id: str,
-    gateway: str,
+    gateway: GatewayName,
     task: OutreachTask | None = None,
     now: datetime | None = None,
 ) -> VoiceCall:
@@ -117,7 +117,7 @@ def do_create_call(
         patient_id=patient.id,
         subject=("voice_call", call.id),
         attempt=call.attempt,
-        gateway=gateway,
+        gateway=str(gateway),
     )
     return call
 
@@ -127,7 +127,7 @@ def do_mark_placed(session: Session, call: VoiceCall, provider_id: str, now: dat
     audit.record(session, "voice.call_placed", patient_id=call.patient_id, subject=("voice_call", call.id))
 
 
-def call_by_provider(session: Session, gateway: str, provider_id: str) -> VoiceCall | None:
+def call_by_provider(session: Session, gateway: GatewayName, provider_id: str) -> VoiceCall | None:
     return session.scalars(
         sa.select(VoiceCall).where(VoiceCall.gateway == gateway, VoiceCall.provider_id == provider_id)
     ).first()
@@ -144,7 +144,7 @@ def do_record_call_status(session: Session, call: VoiceCall, status: CallStatus,
     if status.sequence is not None:
         call.last_status_seq = status.sequence
     if status.answered_by is not None:
-        call.answered_by = status.answered_by.value
+        call.answered_by = status.answered_by
     if status.state is CallState.ANSWERED and call.answered_at is None:
         call.answered_at = now
     if status.duration_seconds is not None:

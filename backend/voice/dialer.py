@@ -13,14 +13,14 @@ from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
 from backend.services import audit
 from backend.voice.calls import do_mark_placed
-from voice_ai.gateway import CallRequest, Gateway, GatewayError
+from voice_ai.gateway import CallRequest, Gateway, GatewayError, GatewayName
 from voice_ai.session import CallState
 
 log = logging.getLogger(__name__)
 
 
 def gateway_from_settings(settings: Settings) -> Gateway:
-    if settings.voice_gateway == "twilio":
+    if settings.voice_gateway is GatewayName.TWILIO:
         from channels.sms_twilio import twilio_client
         from voice_ai.gateway_twilio import TwilioVoice
 
@@ -38,7 +38,7 @@ def gateway_from_settings(settings: Settings) -> Gateway:
             client, caller_id=settings.twilio_voice_from, record=settings.voice_record_at_gateway
         )
     raise RuntimeError(
-        f"voice gateway {settings.voice_gateway!r} is not placed from settings (the simulated "
+        f"voice gateway {settings.voice_gateway.value!r} is not placed from settings (the simulated "
         "gateway is built by tests and benches with a caller script)"
     )
 

@@ -18,7 +18,7 @@ from backend.voice.calls import call_by_provider, do_record_call_status, do_reco
 from backend.web.deps import SettingsDep
 from backend.web.webhook_auth import BodyDep, WebhookRefused, refusal_response, twilio_form
 from channels.base import ForgedRequest
-from voice_ai.gateway import AnsweredBy, MalformedCallback
+from voice_ai.gateway import AnsweredBy, GatewayName, MalformedCallback
 from voice_ai.gateway_twilio import (
     answered_by,
     connect_stream_twiml,
@@ -29,7 +29,7 @@ from voice_ai.gateway_twilio import (
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/hooks/twilio/voice")
-GATEWAY = "twilio"
+GATEWAY = GatewayName.TWILIO
 
 
 def stream_url(settings: Settings) -> str:
@@ -59,7 +59,7 @@ def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) ->
         if row is None or row.provider_id not in (None, params.get("CallSid")):
             return Response(hangup_twiml(), media_type="text/xml")
         if by is not None:
-            row.answered_by = by.value
+            row.answered_by = by
     return Response(
         connect_stream_twiml(stream_url(settings), stream_parameters(settings, call, by)),
         media_type="text/xml",

@@ -30,6 +30,7 @@ from questionnaires.channels import VoicePhrases
 from questionnaires.model import Questionnaire
 from voice_ai import session as s
 from voice_ai.call_driver import CallDriver, CallRefused, CallSetup, Timings
+from voice_ai.gateway import AnsweredBy
 from voice_ai.media_stream import MULAW, Start
 from voice_ai.vad import VadConfig
 
@@ -103,7 +104,7 @@ class StoreHooks:
             session = build_session(self.settings, q, call.language, patient, now)
             session.answers = answers_of(q, response)  # a redial resumes where the last call stopped
             session.skipped = set(response.skipped)
-            machine = start.parameters.get("answered_by") == "machine" or call.answered_by == "machine"
+            machine = AnsweredBy.MACHINE in (start.parameters.get("answered_by"), call.answered_by)
             lang = call.language
         recogniser = engines.recogniser(self.settings, lang)
         if not recogniser.calibrated:
@@ -123,14 +124,14 @@ class StoreHooks:
                         "item": item_id,
                         "heard": heard,
                         "confidence": conf,
-                        "via": via,
+                        "via": str(via),
                         "audio": self._audio.pop(item_id, None),
                     }
                     do_save_call_answer(db, call, item_id, value, line, sorted(self.session.skipped), now)
                 case s.StateChanged(state=state) if state not in s.FINAL:
                     call.state = state
                     if state is s.CallState.MACHINE:
-                        call.answered_by = "machine"
+                        call.answered_by = AnsweredBy.MACHINE
                     call.answered_at = call.answered_at or now
                 case s.StaffCallback(reason=reason):
                     do_staff_callback(db, call, reason, now)

@@ -11,8 +11,7 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
-from backend.services import audit
-from backend.voice.calls import do_mark_placed
+from backend.voice.calls import do_fail_dial, do_mark_placed
 from voice_ai.gateway import CallRequest, Gateway, GatewayError, GatewayName
 from voice_ai.session import CallState
 
@@ -69,20 +68,12 @@ def dial(
         return "skipped"
     patient = session.get(Patient, call.patient_id)
     if patient is None or not patient.phone or patient.invalid_contact:
-        call.state, call.ended_at = CallState.FAILED, now
+        do_fail_dial(session, call, now)
         return "unreachable"
     try:
         placed = gateway.place_call(call_request(settings, call, patient.phone))
     except GatewayError as exc:
-        call.state, call.ended_at = CallState.FAILED, now
-        audit.record(
-            session,
-            "voice.call_refused",
-            patient_id=call.patient_id,
-            subject=("voice_call", call.id),
-            code=exc.code,
-            permanent=exc.permanent,
-        )
+        do_fail_dial(session, call, now, code=exc.code, permanent=exc.permanent)
         return f"refused:{exc.code}"
     do_mark_placed(session, call, placed.provider_id, now)
     return "placed"

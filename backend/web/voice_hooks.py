@@ -14,7 +14,13 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings
 from backend.models import VoiceCall
 from backend.models.base import utcnow
-from backend.voice.calls import call_by_provider, do_record_call_status, do_record_recording, stream_token
+from backend.voice.call_media import stream_token
+from backend.voice.calls import (
+    call_by_provider,
+    do_record_answered_by,
+    do_record_call_status,
+    do_record_recording,
+)
 from backend.web.deps import SettingsDep
 from backend.web.webhook_auth import BodyDep, WebhookRefused, refusal_response, twilio_form
 from channels.base import ForgedRequest
@@ -59,7 +65,7 @@ def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) ->
         if row is None or row.provider_id not in (None, params.get("CallSid")):
             return Response(hangup_twiml(), media_type="text/xml")
         if by is not None:
-            row.answered_by = by
+            do_record_answered_by(db, row, by)
     return Response(
         connect_stream_twiml(stream_url(settings), stream_parameters(settings, call, by)),
         media_type="text/xml",

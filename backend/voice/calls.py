@@ -185,6 +185,14 @@ def do_record_call_status(session: Session, call: VoiceCall, status: CallStatus,
     return True
 
 
+def call_to_answer(session: Session, call_id: int, call_sid: str | None) -> VoiceCall | None:
+    """The call the gateway asks instructions for, unless another CallSid already holds it."""
+    call = session.get(VoiceCall, call_id)
+    if call is None or call.provider_id not in (None, call_sid):
+        return None
+    return call
+
+
 def do_record_answered_by(session: Session, call: VoiceCall, by: AnsweredBy) -> None:
     """The gateway's answering-machine detection, told when it asks for the call's instructions."""
     call.answered_by = by
@@ -206,7 +214,7 @@ def response_of(session: Session, call: VoiceCall) -> tuple[QuestionnaireRespons
 
 
 def do_start_stream(
-    session: Session, call_id: int, call_sid: str, now: datetime
+    session: Session, call_id: int, call_sid: str
 ) -> tuple[VoiceCall, Patient, QuestionnaireResponse, Questionnaire]:
     """The Media Stream opens for `call_id` and binds its CallSid to the call. UnknownCall when the call is
     over, belongs to another CallSid, or cannot be asked (no birth date to check, already answered)."""

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request, Response
 
 from backend.app.db import session_scope
 from backend.app.settings import Settings
-from backend.models import VoiceCall
 from backend.models.base import utcnow
 from backend.voice.call_media import stream_token
 from backend.voice.calls import (
     call_by_provider,
+    call_to_answer,
     do_record_answered_by,
     do_record_call_status,
     do_record_recording,
@@ -61,8 +61,8 @@ def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) ->
         return refusal_response(exc)
     by = answered_by(params.get("AnsweredBy"))
     with session_scope() as db:
-        row = db.get(VoiceCall, call)
-        if row is None or row.provider_id not in (None, params.get("CallSid")):
+        row = call_to_answer(db, call, params.get("CallSid"))
+        if row is None:
             return Response(hangup_twiml(), media_type="text/xml")
         if by is not None:
             do_record_answered_by(db, row, by)

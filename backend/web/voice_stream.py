@@ -90,7 +90,7 @@ class StoreHooks:
         try:
             call_id = read_stream_token(self.settings, start.parameters.get("token", ""))
             with session_scope() as db:
-                call, patient, response, q = do_start_stream(db, call_id, start.call_sid, now)
+                call, patient, response, q = do_start_stream(db, call_id, start.call_sid)
                 session = build_session(self.settings, q, call.language, patient, now)
                 session.answers = answers_of(q, response)  # a redial resumes where the last call stopped
                 session.skipped = set(response.skipped)

@@ -65,8 +65,9 @@ ENV = {
 os.environ.update(ENV)
 
 from voice_ai.audio import frames, silence, ulaw_to_pcm16  # noqa: E402
+from voice_ai.gateway import GatewayName  # noqa: E402
 from voice_ai.gateway_sim import FRAME, SILENCE, Press, Say, SimulatedCaller  # noqa: E402
-from voice_ai.tts import EspeakSynthesizer, Voice  # noqa: E402
+from voice_ai.tts import EspeakSynthesizer, TtsEngine, Voice  # noqa: E402
 from voice_ai.vad import Endpointer, SpeechEnded  # noqa: E402
 
 BIRTH_KEYS = "17051960"
@@ -105,7 +106,7 @@ def bench_rtf() -> dict[str, Any]:
     from voice_ai.asr_pocketsphinx import PocketsphinxRecogniser
     from voice_ai.asr_vosk import VoskRecogniser
 
-    synth = EspeakSynthesizer(WORK / "caller", {"en": Voice("en-us", 160), "ko": Voice("ko", 160)}, engine="cli")
+    synth = EspeakSynthesizer(WORK / "caller", {"en": Voice("en-us", 160), "ko": Voice("ko", 160)}, engine=TtsEngine.CLI)
     figures: dict[str, Any] = {}
     sphinx = PocketsphinxRecogniser(8000)
     for name, words in (("yes_no", ["yes", "no"]), ("digits", ["one", "two", "three", "four", "five", "ten"])):
@@ -194,7 +195,7 @@ def _make_calls(count: int) -> list[int]:
                              timezone="Asia/Shanghai", phone=f"+86139{n:08d}", birth_date=_BIRTH)
             db.add(person)
             db.flush()
-            ids.append(do_create_call(db, patient=person, questionnaire_id="nps", gateway="simulated").id)
+            ids.append(do_create_call(db, patient=person, questionnaire_id="nps", gateway=GatewayName.SIMULATED).id)
     return ids
 
 
@@ -253,7 +254,7 @@ def bench_calls() -> dict[str, Any]:
     from backend.app.settings import get_settings
 
     settings = get_settings()
-    synth = EspeakSynthesizer(WORK / "caller-en", {"en": Voice("en-us", 160)}, engine="cli")
+    synth = EspeakSynthesizer(WORK / "caller-en", {"en": Voice("en-us", 160)}, engine=TtsEngine.CLI)
     answer = Say(_trimmed(synth.synthesize("nine", "en"), settings.voice_end_silence_ms), label="nine")
     turns = [Press(BIRTH_KEYS), answer, Press("#")]
     figures: dict[str, Any] = {}

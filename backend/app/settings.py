@@ -12,6 +12,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voice_ai.gateway import GatewayName
+from voice_ai.tts import TtsEngine
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = Path(os.environ.get("CARELOOP_ENV_FILE", REPO_ROOT / "var" / "careloop.env"))
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev"}
@@ -21,6 +24,13 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+class SmsProvider(StrEnum):
+    """Who carries SMS: Twilio, or the generic HTTP gateway (channels/sms_gateway.py)."""
+
+    TWILIO = "twilio"
+    HTTP = "http"
 
 
 class Settings(BaseSettings):
@@ -135,7 +145,9 @@ class Settings(BaseSettings):
     )
     twilio_sms_from: str | None = Field(default=None, description="E.164 number or Messaging Service SID")
     twilio_whatsapp_from: str | None = Field(default=None, description="E.164 WhatsApp sender")
-    sms_provider: str = Field(default="twilio", description="'twilio' or 'http' (the generic gateway)")
+    sms_provider: SmsProvider = Field(
+        default=SmsProvider.TWILIO, description="'twilio' or 'http' (the generic gateway)"
+    )
     sms_gateway_url: str | None = Field(default=None, description="the generic SMS gateway's send URL")
     sms_gateway_token: SecretStr | None = Field(
         default=None, description="bearer token for sends; HMAC key of the gateway's callbacks"
@@ -144,7 +156,9 @@ class Settings(BaseSettings):
         default=None, description="sender passed to the generic gateway (unset: its default)"
     )
     # --- voice calls
-    voice_gateway: str = Field(default="simulated", description="'twilio' or 'simulated' (development)")
+    voice_gateway: GatewayName = Field(
+        default=GatewayName.SIMULATED, description="'twilio' or 'simulated' (development)"
+    )
     twilio_voice_from: str | None = Field(default=None, description="E.164 caller id for voice calls")
     voice_record_at_gateway: bool = Field(
         default=True, description="ask Twilio to record each call (played from the patient's record)"
@@ -162,7 +176,7 @@ class Settings(BaseSettings):
     # pyttsx3's espeak driver, driven from a thread pool, reports the previous prompt's file after
     # its directory is gone (measured: "Error saving WAV file", weakref errors); the CLI is one
     # process per prompt and shares nothing, so the server renders prompts with it by default.
-    voice_tts_engine: str = Field(default="cli", description="'cli' (espeak-ng) or 'pyttsx3'")
+    voice_tts_engine: TtsEngine = Field(default=TtsEngine.CLI, description="'cli' (espeak-ng) or 'pyttsx3'")
     voice_no_input_ms: int = Field(default=5000, ge=1000, description="silence after a prompt: re-ask")
     voice_end_silence_ms: int = Field(default=700, ge=200, description="silence that ends an answer")
     # --- the campaign dialer

@@ -14,7 +14,7 @@ from backend.app.settings import get_settings
 from backend.models import FeedbackCase, RecordKind, Satisfaction, StaffSession, StaffUser
 from backend.outbox.sender import kick
 from backend.services import case_files, case_notice, case_queries, cases, inbox_queue
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, NotSent, Reason
 from backend.web.actions import perform
 from backend.web.cases import NOTICE_CHANNELS, case_page_response, denied
 from backend.web.deps import SessionDep, StaffDep, client_ip
@@ -51,7 +51,7 @@ def _perform(
         if lead_only and (
             case.task_id is None or not inbox_queue.may_handle(staff.staff, cases.task_of(db, case))
         ):
-            raise ActionRefused("lead_department_only")
+            raise ActionRefused(Reason.LEAD_DEPARTMENT_ONLY)
         return verb(case)
 
     def refused(case: FeedbackCase, exc: ActionRefused) -> Response:
@@ -109,7 +109,7 @@ def collaborate(
     def verb(case: FeedbackCase) -> None:
         person = db.get(StaffUser, int(assignee)) if assignee.isdigit() else None
         if assignee and person is None:
-            raise ActionRefused("assignee_outside_department")
+            raise ActionRefused(Reason.ASSIGNEE_OUTSIDE_DEPARTMENT)
         cases.do_add_collaborator(
             db,
             case=case,
@@ -138,7 +138,7 @@ def add_record(
 
     def verb(case: FeedbackCase) -> None:
         if kind not in set(RecordKind):
-            raise ActionRefused("no_such_record_kind")
+            raise ActionRefused(Reason.NO_SUCH_RECORD_KIND)
         record = cases.do_add_record(
             db, case=case, author=staff.staff, kind=RecordKind(kind), text=text, ip=client_ip(request)
         )
@@ -179,7 +179,7 @@ def validity(
 ) -> Response:
     def verb(case: FeedbackCase) -> None:
         if valid not in ("yes", "no"):
-            raise ActionRefused("no_such_choice")
+            raise ActionRefused(Reason.NO_SUCH_CHOICE)
         cases.do_set_validity(
             db, case=case, staff_id=staff.staff_id, valid=valid == "yes", reason=reason, ip=client_ip(request)
         )
@@ -198,7 +198,7 @@ def satisfaction(
 ) -> Response:
     def verb(case: FeedbackCase) -> None:
         if value not in set(Satisfaction):
-            raise ActionRefused("no_such_choice")
+            raise ActionRefused(Reason.NO_SUCH_CHOICE)
         cases.do_record_satisfaction(
             db, case=case, staff_id=staff.staff_id, satisfaction=Satisfaction(value), ip=client_ip(request)
         )
@@ -221,12 +221,12 @@ def notify(
 
     def verb(case: FeedbackCase) -> None:
         if channel not in {c.value for c in NOTICE_CHANNELS}:
-            raise ActionRefused("channel_not_supported")
+            raise ActionRefused(Reason.CHANNEL_NOT_SUPPORTED)
         result = case_notice.do_notify_outcome(
             db, case=case, staff_id=staff.staff_id, channel=Channel(channel), text=text, ip=client_ip(request)
         )
         if result.refused is not None:
-            raise ActionRefused(result.refused)  # the draft on the case and the audit row are kept
+            raise NotSent(result.refused)  # the draft on the case and the audit row are kept
         queued.extend([result.outbox_id] if result.outbox_id is not None else [])
 
     def after() -> None:

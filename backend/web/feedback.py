@@ -14,7 +14,7 @@ from backend.i18n import negotiate
 from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, read_token
 from backend.models import CaseKind, CaseSource, Department, FeedbackCase, Patient, Satisfaction
 from backend.services import case_queries, cases, directory
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import pick_language
 
@@ -110,7 +110,7 @@ def rate_handling(
     found = db.get(FeedbackCase, int(case)) if case.isdigit() else None
     try:
         if found is None or found.patient_id != patient.id or value not in set(Satisfaction):
-            raise ActionRefused("no_such_choice")
+            raise ActionRefused(Reason.NO_SUCH_CHOICE)
         cases.do_record_satisfaction(db, case=found, staff_id=None, satisfaction=Satisfaction(value))
     except ActionRefused:
         db.rollback()

@@ -19,7 +19,7 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
 from backend.services import audit, directory, inbox, inbox_queue, mentions
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, Reason
 from backend.web.actions import denied, perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.inbox import canned_replies
@@ -118,7 +118,7 @@ def _find(request: Request, db: Session, staff: StaffSession, task_id: int) -> C
 def _not_a_case(task: Task) -> None:
     """A feedback case's task closes, reopens and moves with its case (its page keeps both in step)."""
     if task.source_type == "feedback_case":
-        raise ActionRefused("handled_on_case_page")
+        raise ActionRefused(Reason.HANDLED_ON_CASE_PAGE)
 
 
 def _perform(
@@ -141,7 +141,7 @@ def _perform(
 
     def handled(task: Task) -> object:
         if not notes and not inbox_queue.may_handle(staff.staff, task):
-            raise ActionRefused("mentioned_only")
+            raise ActionRefused(Reason.MENTIONED_ONLY)
         return verb(task)
 
     def refused(task: Task, exc: ActionRefused) -> Response:
@@ -177,14 +177,14 @@ def _closing(
 def _transfer(a: Actor, task: Task, department: int) -> None:
     _not_a_case(task)
     if a.db.get(Department, department) is None:
-        raise ActionRefused("no_such_department")
+        raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)
     inbox.do_transfer(a.db, task=task, staff_id=a.staff_id, department_id=department, ip=a.ip)
 
 
 def _close(a: Actor, task: Task, fields: dict[str, str]) -> None:
     _not_a_case(task)
     if fields["code"] not in set(ResolutionCode):
-        raise ActionRefused("no_such_code")
+        raise ActionRefused(Reason.NO_SUCH_CODE)
     code = ResolutionCode(fields["code"])
     inbox.do_close(a.db, task=task, staff_id=a.staff_id, code=code, summary=fields["summary"], ip=a.ip)
 

@@ -22,6 +22,7 @@ from backend.models import (
 )
 from backend.services import audit, directory, spot_check_views, spot_checks
 from backend.services.patient_record import timeline
+from backend.services.refusal import Reason
 from backend.services.spot_checks import SUPERVISORS, SpotCheckRefused
 from backend.voice.recordings import RecordingUnavailable, fetch_recording
 from backend.web.deps import SessionDep, StaffDep, client_ip
@@ -81,7 +82,7 @@ def _number(text: str, kind: type[int] | type[float]) -> int | float | None:
     try:
         return kind(text)
     except ValueError as exc:
-        raise SpotCheckRefused("ratio_or_count") from exc
+        raise SpotCheckRefused(Reason.RATIO_OR_COUNT) from exc
 
 
 @router.post("")
@@ -113,9 +114,9 @@ def draw(
         try:
             first, last = date.fromisoformat(start), date.fromisoformat(end)
         except ValueError as exc:
-            raise SpotCheckRefused("period") from exc
+            raise SpotCheckRefused(Reason.PERIOD) from exc
         if department and not department.isdigit():
-            raise SpotCheckRefused("department")
+            raise SpotCheckRefused(Reason.DEPARTMENT)
         percent = _number(ratio, float)
         check = spot_checks.do_draw(
             db,
@@ -233,7 +234,7 @@ def review(
         return item
     try:
         if verdict not in {v.value for v in SpotVerdict}:
-            raise SpotCheckRefused("verdict")
+            raise SpotCheckRefused(Reason.VERDICT)
         spot_checks.do_review(
             db, item=item, user=staff.staff, verdict=SpotVerdict(verdict), note=note, ip=client_ip(request)
         )

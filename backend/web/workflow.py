@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, Path, Request, Response
 from sqlalchemy.orm import Session
 
 from backend.models import StaffSession, StaffUser
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, StaffDep, client_ip
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ def _department(department: Annotated[int, Form()]) -> Fields:
 def _person(db: Session, staff_id: int) -> StaffUser:
     person = db.get(StaffUser, staff_id)
     if person is None:
-        raise ActionRefused("assignee_outside_department")
+        raise ActionRefused(Reason.ASSIGNEE_OUTSIDE_DEPARTMENT)
     return person
 
 

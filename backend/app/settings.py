@@ -165,6 +165,20 @@ class Settings(BaseSettings):
     voice_tts_engine: str = Field(default="cli", description="'cli' (espeak-ng) or 'pyttsx3'")
     voice_no_input_ms: int = Field(default=5000, ge=1000, description="silence after a prompt: re-ask")
     voice_end_silence_ms: int = Field(default=700, ge=200, description="silence that ends an answer")
+    # Per recogniser, the confidence below which an answer is read back ("I heard 4, is that right?")
+    # before it is stored; the defaults and how they were measured are in docs/voice.md.
+    voice_confirm_below_pocketsphinx: float = Field(
+        default=0.45, ge=0, le=1, description="pocketsphinx: read back answers heard with less confidence"
+    )
+    voice_confirm_below_vosk: float = Field(
+        default=0.6, ge=0, le=1, description="vosk: read back answers heard with less confidence"
+    )
+    emergency_number: str = Field(
+        default="120", description="said in calls' emergency guidance (120: mainland China, 115: Vietnam)"
+    )
+    crisis_line: str = Field(
+        default="12356", description="the mental-health crisis line said in self-harm guidance"
+    )
     # --- the campaign dialer
     voice_max_concurrent_calls: int = Field(default=10, ge=1, description="calls up at the gateway at once")
     voice_calls_per_second: float = Field(

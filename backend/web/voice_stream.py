@@ -20,12 +20,14 @@ from backend.voice import engines
 from backend.voice.calls import (
     UnknownCall,
     do_end_call,
+    do_red_flag,
     do_save_call_answer,
     do_staff_callback,
     keep_answer_audio,
     read_stream_token,
     response_of,
 )
+from nlu.safety import Emergency, advice_for
 from questionnaires.channels import VoicePhrases
 from questionnaires.model import Questionnaire
 from voice_ai import session as s
@@ -42,7 +44,6 @@ EXECUTOR = ThreadPoolExecutor(max_workers=16, thread_name_prefix="voice")
 def script(settings: Settings, lang: str) -> s.Script:
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
     keys = (
-        "greeting",
         "ask_birth_date",
         "identity_failed",
         "confirm",
@@ -50,9 +51,21 @@ def script(settings: Settings, lang: str) -> s.Script:
         "voicemail",
         "goodbye",
         "callback",
+        "to_staff",
+        "offer_staff",
     )
     texts = {key: catalog.text(lang, f"voice.{key}", answer="{answer}") for key in keys}
-    return s.Script(**texts)
+    # The opening says who calls and that it is automated, whether it is recorded, and how to reach a person.
+    opening = ["greeting", *(["recorded"] if settings.voice_record_at_gateway else []), "reach_person"]
+    greeting = " ".join(catalog.text(lang, f"voice.{key}") for key in opening)
+    numbers = {"emergency_number": settings.emergency_number, "crisis_line": settings.crisis_line}
+    advice = {
+        e.value: " ".join(
+            [catalog.text(lang, advice_for(e).message_key, **numbers), catalog.text(lang, f"safety.tip.{e}")]
+        )
+        for e in Emergency
+    }
+    return s.Script(greeting=greeting, advice=advice, **texts)
 
 
 def build_session(
@@ -106,8 +119,7 @@ class StoreHooks:
             machine = start.parameters.get("answered_by") == "machine" or call.answered_by == "machine"
             lang = call.language
         recogniser = engines.recogniser(self.settings, lang)
-        if not recogniser.calibrated:
-            session.confirm_below = 0.0
+        session.confirm_below = engines.confirm_below(self.settings, recogniser)
         self.call_id, self.session = call_id, session
         return CallSetup(session, recogniser, engines.transcriber(self.settings, lang), machine=machine)
 
@@ -124,6 +136,7 @@ class StoreHooks:
                         "heard": heard,
                         "confidence": conf,
                         "via": via,
+                        "confirmed": action.confirmed,
                         "audio": self._audio.pop(item_id, None),
                     }
                     do_save_call_answer(db, call, item_id, value, line, sorted(self.session.skipped), now)
@@ -132,8 +145,10 @@ class StoreHooks:
                     if state is s.CallState.MACHINE:
                         call.answered_by = "machine"
                     call.answered_at = call.answered_at or now
-                case s.StaffCallback(reason=reason):
-                    do_staff_callback(db, call, reason, now)
+                case s.StaffCallback(reason=reason, urgent=urgent):
+                    do_staff_callback(db, call, reason, now, urgent=urgent)
+                case s.RedFlag():
+                    do_red_flag(db, call, action.hit, action.heard, action.item_id, now)
                 case s.Hangup(outcome=outcome):
                     call.outcome = outcome
 

@@ -3,8 +3,8 @@ out, over real questionnaires and the real phrase files in three languages."""
 
 from __future__ import annotations
 
-from datetime import date
 from collections.abc import Sequence
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any

@@ -48,7 +48,7 @@ class CallRefused(Exception):
 @dataclass
 class CallSetup:
     session: s.CallSession
-    recogniser: Recogniser  # grammar recognition (8 kHz PCM in)
+    recogniser: Recogniser | None  # grammar recognition (8 kHz PCM in); None: keypad only
     transcriber: Recogniser | None = None  # open answers; None: kept as audio only
     machine: bool = False  # the gateway's answering-machine detection said machine
 

@@ -173,7 +173,11 @@ class Script:
     goodbye: str
     callback: str  # said when neither speech nor keypad worked
     to_staff: str = ""  # the caller asked for a person: a member of staff will call back now
-    offer_staff: str = ""  # after emergency guidance: press 0 or say nurse for a person, 1 to go on
+    offer_staff: str = ""  # after emergency guidance: yes or 1 for a person, no or 2 to go on
+    keypad_call: str = ""  # said after the greeting when the call's language has no speech model
+    # stored as an open answer's text when nothing transcribed it (no model for the language): staff
+    # listen to the audio, kept with the answer
+    audio_only: str = ""
     # emergency guidance per red-flag category (nlu.red_flags.Emergency value), the site's number filled in
     advice: Mapping[str, str] = field(default_factory=dict)
 
@@ -212,6 +216,8 @@ class CallSession:
     confirm_below: float = CONFIRM_BELOW
     # The safety rules over what was heard (nlu.safety.check: rules only, no classifier to load mid-call).
     safety: Callable[[str], SafetyHit | None] = check
+    # False when no recogniser speaks the call's language: every closed question by keypad from the start.
+    speech: bool = True
     state: CallState = CallState.QUEUED
     phase: Phase | None = None
     answers: dict[str, AnswerValue] = field(default_factory=dict)
@@ -244,7 +250,9 @@ class CallSession:
                 self.phase = Phase.IDENTITY
                 dob = Item("_birth_date", ItemType.DATE, {self.lang: self.script.ask_birth_date})
                 asking = _Asking(dob, spoken_form(dob, self.lang, self.phrases))
-                return [*self._to(CallState.ANSWERED), Play(self.script.greeting, barge_in=False),
+                keypad = "" if self.speech else self.script.keypad_call
+                opening = _join(self.script.greeting, keypad)
+                return [*self._to(CallState.ANSWERED), Play(opening, barge_in=False),
                         *self._to(CallState.IN_SURVEY), *self._ask(asking)]  # fmt: skip
             case CallEnded(status=status):
                 return self._ended(status)
@@ -349,6 +357,7 @@ class CallSession:
     def _ask(self, asking: _Asking, prefix: str = "") -> list[Action]:
         self._asking = asking
         asking.pending = None
+        asking.keypad_only |= not self.speech
         asking.keys = KeyCollector(asking.form)
         if asking.form.recorded:
             return [Play(_join(prefix, asking.form.prompt)), Record(asking.item.id)]
@@ -437,7 +446,8 @@ class CallSession:
         return self._take(asking, pressed.payload, "keypad", pressed.payload, None)
 
     def _recorded(self, asking: _Asking, reference: str, transcript: str) -> list[Action]:
-        return self._take(asking, transcript, "recording", transcript, None, reference=reference)
+        text = transcript or (self.script.audio_only if reference else "")
+        return self._take(asking, text, "recording", transcript, None, reference=reference)
 
     def _take(
         self, asking: _Asking, said: str, via: str, heard: str, conf: float | None, reference: str = ""

@@ -31,6 +31,7 @@ from nlu.safety import Emergency, advice_for
 from questionnaires.channels import VoicePhrases
 from questionnaires.model import Questionnaire
 from voice_ai import session as s
+from voice_ai.asr import ModelMissing, Recogniser
 from voice_ai.call_driver import CallDriver, CallRefused, CallSetup, Timings
 from voice_ai.media_stream import MULAW, Start
 from voice_ai.vad import VadConfig
@@ -53,6 +54,8 @@ def script(settings: Settings, lang: str) -> s.Script:
         "callback",
         "to_staff",
         "offer_staff",
+        "keypad_call",
+        "audio_only",
     )
     texts = {key: catalog.text(lang, f"voice.{key}", answer="{answer}") for key in keys}
     # The opening says who calls and that it is automated, whether it is recorded, and how to reach a person.
@@ -118,8 +121,13 @@ class StoreHooks:
             session.skipped = set(response.skipped)
             machine = start.parameters.get("answered_by") == "machine" or call.answered_by == "machine"
             lang = call.language
-        recogniser = engines.recogniser(self.settings, lang)
-        session.confirm_below = engines.confirm_below(self.settings, recogniser)
+        recogniser: Recogniser | None = None
+        try:
+            recogniser = engines.recogniser(self.settings, lang)
+            session.confirm_below = engines.confirm_below(self.settings, recogniser)
+        except ModelMissing as exc:  # no speech model for the language: the call goes by keypad
+            log.info("call %s: %s; asking by keypad", call_id, exc)
+            session.speech = False
         self.call_id, self.session = call_id, session
         return CallSetup(session, recogniser, engines.transcriber(self.settings, lang), machine=machine)
 

@@ -218,6 +218,10 @@ class CallDriver:
             event: s.Event = s.Recorded(ref, heard.text)
         elif isinstance(listening, s.Listen):
             heard = await self._recognise(self.setup.recogniser, listening.grammar, pcm)
+            if listening.spot and (not heard.text or heard.confidence < self.setup.session.confirm_below):
+                # Nothing sure in the answer's grammar: was it a red flag, or someone asking for a person?
+                spotted = await self._recognise(self.setup.recogniser, listening.spot, pcm)
+                heard = spotted if spotted.text else heard
             if not heard.text:
                 self.timings.fallbacks += 1
             event = s.Heard(heard.text, heard.confidence)

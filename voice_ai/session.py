@@ -106,6 +106,10 @@ class StopPlaying: ...
 class Listen:
     grammar: tuple[str, ...]  # () for keypad only
     keys: bool = True
+    # Phrases listened for at any time (a person, red flags), decoded as a grammar of their own when the
+    # answer's grammar heard nothing sure: added to it, they cost pocketsphinx right answers (measured:
+    # "ten" heard as nothing beside "talk to a nurse").
+    spot: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,7 @@ class CallSession:
     _outcome: Outcome = Outcome.COMPLETED
     _offer_from: _Asking | None = None  # the question to go back to after the offer of a person
     _offer_phase: Phase | None = None
+    _offer_urgent: bool = False  # the offer follows emergency guidance
 
     def _to(self, state: CallState) -> list[Action]:
         self.state = state
@@ -266,6 +271,8 @@ class CallSession:
                 return []  # the listener is already open: barge-in is allowed
             case SpeechStarted():
                 return [StopPlaying()]
+            case Heard() if self._asking is not None and self._asking.form.recorded:
+                return [Ignored(event, "an open answer is recorded, not recognised with a grammar")]
             case Heard(text=text, confidence=confidence) if self._asking is not None:
                 return self._spotted(self._asking, text) or self._heard(self._asking, text, confidence)
             case Silence() if self.phase is Phase.OFFER_STAFF:
@@ -299,7 +306,8 @@ class CallSession:
             return flagged
         hit = self.safety(text)
         if text in self.phrases.person_words or (hit is not None and hit.kind is SafetyKind.HUMAN):
-            return self._to_staff(asking)
+            # Spoken, so perhaps misheard: the caller confirms before the call ends (0 needs no confirming).
+            return self._offer(asking, urgent=False)
         return []
 
     def _open_answer(self, asking: _Asking, reference: str, transcript: str) -> list[Action]:
@@ -318,21 +326,24 @@ class CallSession:
         hit = self.safety(text)
         if hit is None or hit.kind is not SafetyKind.EMERGENCY or hit.emergency is None:
             return []
-        self._offer_from, self._offer_phase = back, self.phase
+        guidance = self.script.advice.get(hit.emergency.value, "")
+        return [RedFlag(hit, text, item_id), Play(guidance, barge_in=False), *self._offer(back, urgent=True)]
+
+    def _offer(self, back: _Asking | None, urgent: bool) -> list[Action]:
+        """A member of staff (yes, 1, 0, "nurse"), or on with the questions (no, 2, anything else)."""
+        self._offer_from, self._offer_phase, self._offer_urgent = back, self.phase, urgent
         self.phase = Phase.OFFER_STAFF
         offer = _Asking(back.item if back else Item("_offer", ItemType.DISPLAY, {self.lang: ""}),
                         _offer_form(self.phrases, self.script.offer_staff))  # fmt: skip
         self._asking = offer
         offer.keys = KeyCollector(offer.form)
         grammar = tuple(dict.fromkeys([*offer.form.grammar, *self.phrases.person_words]))
-        guidance = self.script.advice.get(hit.emergency.value, "")
-        return [RedFlag(hit, text, item_id), Play(guidance, barge_in=False), Play(offer.form.prompt),
-                Listen(grammar)]  # fmt: skip
+        return [Play(offer.form.prompt), Listen(grammar)]
 
     def _offer_answer(self, said: str | None) -> list[Action]:
         """After the guidance: a person (0, 1, yes, "nurse"), or on with the questions (anything else)."""
         if said in {"yes", "person"}:
-            return self._to_staff(None, urgent=True)
+            return self._to_staff(self._offer_from, urgent=self._offer_urgent)
         back, self._offer_from = self._offer_from, None
         self.phase = self._offer_phase
         if back is None:
@@ -346,13 +357,11 @@ class CallSession:
                 Play(self.script.to_staff, barge_in=False)]  # fmt: skip
 
     # --- asking ---------------------------------------------------------------------------------
-    def _grammar(self, form: SpokenForm) -> tuple[str, ...]:
-        """The question's phrases, then the phrases spotted at any time (a person, red flags) that the
-        question does not already use; the recogniser leaves out those its model cannot say."""
-        if not form.grammar:
-            return ()
+    def _spot(self, form: SpokenForm) -> tuple[str, ...]:
+        """The phrases spotted at any time (a person, red flags) that the question does not use itself;
+        the recogniser leaves out those its model cannot say."""
         spot = (*self.phrases.person_words, *self.phrases.alarm_words)
-        return tuple(dict.fromkeys([*form.grammar, *(p for p in spot if p not in form.meanings)]))
+        return tuple(dict.fromkeys(p for p in spot if p not in form.meanings))
 
     def _ask(self, asking: _Asking, prefix: str = "") -> list[Action]:
         self._asking = asking
@@ -361,8 +370,10 @@ class CallSession:
         asking.keys = KeyCollector(asking.form)
         if asking.form.recorded:
             return [Play(_join(prefix, asking.form.prompt)), Record(asking.item.id)]
-        grammar = () if asking.keypad_only else self._grammar(asking.form)
-        return [Play(_join(prefix, asking.form.prompt)), Listen(grammar)]
+        if asking.keypad_only or not asking.form.grammar:
+            return [Play(_join(prefix, asking.form.prompt)), Listen(())]
+        listen = Listen(asking.form.grammar, spot=self._spot(asking.form))
+        return [Play(_join(prefix, asking.form.prompt)), listen]
 
     def _next(self) -> list[Action]:
         self.phase = Phase.ITEM
@@ -397,8 +408,8 @@ class CallSession:
             meaning = _yes_no_form(self.phrases).meanings.get(text)
             payload, heard, conf = asking.pending
             asking.pending = None
-            # An unsure "yes" is no confirmation: the read-back is there because the first hearing was unsure.
-            if meaning == "yes" and confidence >= self.confirm_below:
+            # Any "yes" confirms: the grammar is a handful of words and the caller has just heard the answer.
+            if meaning == "yes":
                 asking.confirmed = True
                 return self._take(asking, payload, "speech", heard, conf)
             return self._failed(asking, None)

@@ -112,10 +112,11 @@ def test_anything_but_yes_to_a_read_back_asks_the_question_again(no: Event) -> N
     assert isinstance(acts[-1], Listen) and "four" in acts[-1].grammar  # the question again, by speech
 
 
-def test_an_unsure_yes_to_a_read_back_is_no_confirmation() -> None:
+def test_any_yes_to_a_read_back_confirms_it_the_caller_has_just_heard_the_answer() -> None:
     s = session()
     s.handle(Heard("four", UNSURE))
-    assert not saved(s.handle(Heard("yes", UNSURE)))
+    [answer] = saved(s.handle(Heard("yes", UNSURE)))
+    assert answer.confirmed and answer.value == 4
 
 
 def test_a_second_failure_after_a_read_back_moves_to_the_keypad_and_speech_is_no_longer_taken() -> None:
@@ -150,6 +151,7 @@ def test_a_never_confirmed_answer_is_never_stored_whatever_the_sequence() -> Non
                     assert answer.confidence is not None
                     assert answer.confidence >= s.confirm_below or answer.confirmed, events
                     assert answer.confirmed == unsure_pending, events
+                    assert not answer.confirmed or answer.value == 4  # only "four" was ever unsure
             unsure_pending = any(isinstance(a, Play) and a.text.startswith("I heard") for a in acts)
             if s.phase is not Phase.ITEM:
                 break
@@ -187,21 +189,33 @@ def test_the_birth_date_is_not_read_back_the_record_checks_it() -> None:
     assert not any(isinstance(a, Play) and a.text.startswith("I heard") for a in acts)
 
 
-def test_every_closed_question_also_listens_for_a_person_and_red_flags() -> None:
+def test_every_closed_question_also_spots_a_person_and_red_flags_in_a_grammar_of_their_own() -> None:
     s = session()
     listen = s.handle(Silence())[-1]
     assert isinstance(listen, Listen)
-    assert {"nurse", "chest pain", "i can't breathe"} <= set(listen.grammar)
-    assert listen.grammar[:11] == tuple(spoken_form(s.questionnaire.items[0], "en", phrases()).grammar)
+    assert {"nurse", "chest pain", "i can't breathe"} <= set(listen.spot)
+    assert listen.grammar == tuple(spoken_form(s.questionnaire.items[0], "en", phrases()).grammar)
 
 
-def test_saying_nurse_or_pressing_0_ends_the_call_with_a_staff_callback() -> None:
-    for ask in (Heard("nurse", SURE), Key("0"), Heard("operator", SURE)):
-        s = session("hypertension_follow_up")
-        acts = s.handle(ask)
-        assert isinstance(acts[0], StaffCallback) and not acts[0].urgent
-        assert acts[1] == Play(SCRIPT.to_staff, barge_in=False)
-        assert s.handle(PromptDone())[-1] == Hangup(Outcome.TO_STAFF)
+def test_pressing_0_ends_the_call_with_a_staff_callback() -> None:
+    s = session("hypertension_follow_up")
+    acts = s.handle(Key("0"))
+    assert isinstance(acts[0], StaffCallback) and not acts[0].urgent
+    assert acts[1] == Play(SCRIPT.to_staff, barge_in=False)
+    assert s.handle(PromptDone())[-1] == Hangup(Outcome.TO_STAFF)
+
+
+@pytest.mark.parametrize("ask", [Heard("nurse", SURE), Heard("operator", SURE)])
+def test_asking_for_a_person_by_speech_is_confirmed_first(ask: Event) -> None:
+    s = session("hypertension_follow_up")
+    acts = s.handle(ask)
+    assert acts[0] == Play(SCRIPT.offer_staff) and isinstance(acts[1], Listen)
+    taken = s.handle(Heard("yes", SURE))
+    assert isinstance(taken[0], StaffCallback) and not taken[0].urgent
+    s2 = session("hypertension_follow_up")
+    s2.handle(ask)
+    again = s2.handle(Key("2"))  # misheard: the question again
+    assert isinstance(again[-1], Listen) and "yes" in again[-1].grammar and s2.phase is Phase.ITEM
 
 
 def test_0_is_a_digit_while_typing_a_number() -> None:
@@ -259,7 +273,7 @@ def test_zh_and_vi_listen_for_their_own_red_flags_and_a_person(lang: str) -> Non
     listen = s.handle(Silence())[-1]
     assert isinstance(listen, Listen)
     flag = "胸痛" if lang == "zh-CN" else "đau ngực"
-    assert flag in listen.grammar
+    assert flag in listen.spot
     assert isinstance(s.handle(Heard(flag, SURE))[0], RedFlag)
 
 

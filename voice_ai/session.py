@@ -106,9 +106,9 @@ class StopPlaying: ...
 class Listen:
     grammar: tuple[str, ...]  # () for keypad only
     keys: bool = True
-    # Phrases listened for at any time (a person, red flags), decoded as a grammar of their own when the
-    # answer's grammar heard nothing sure: added to it, they cost pocketsphinx right answers (measured:
-    # "ten" heard as nothing beside "talk to a nurse").
+    # Phrases listened for at any time (a person, red flags), decoded as a grammar of their own: added to
+    # the answer's, they cost pocketsphinx right answers (measured: 12 of 33 espeak-ng digits right
+    # against 23; "ten" heard as nothing beside "talk to a nurse").
     spot: tuple[str, ...] = ()
 
 

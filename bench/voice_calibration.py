@@ -70,11 +70,13 @@ class Caller:
     """One synthetic speaker: renditions of a phrase at a speed, with or without line noise."""
 
     def __init__(self, work: Path, voice: str) -> None:
-        self.voice = voice
-        self.synth = {speed: EspeakSynthesizer(work / f"{voice}-{speed}", {"en": Voice(voice, speed)},
-                                               engine="cli") for speed in SPEEDS}  # fmt: skip
+        self.voice, self.work = voice, work
+        self.synth: dict[int, EspeakSynthesizer] = {}
 
     def utterance(self, text: str, speed: int, noise: float, seed: int) -> bytes:
+        if speed not in self.synth:
+            voice = {"en": Voice(self.voice, speed)}
+            self.synth[speed] = EspeakSynthesizer(self.work / f"{self.voice}-{speed}", voice, engine="cli")
         pcm = silence(500, 8000) + ulaw_to_pcm16(self.synth[speed].synthesize(text, "en")) + silence(1000, 8000)
         if noise:
             rng = random.Random(seed)
@@ -203,7 +205,8 @@ def main() -> int:
     rec = PocketsphinxRecogniser(8000)
     calibration = distributions(rec, [Caller(work, v) for v in CALIBRATION])
     threshold, figures = choose(calibration)
-    print(f"pocketsphinx, calibration voices {', '.join(CALIBRATION)}: {figures}; threshold {threshold}")
+    print(f"pocketsphinx, calibration voices {', '.join(CALIBRATION)}: {figures}; threshold {threshold}",
+          flush=True)  # fmt: skip
     trials = stored = correct = confirms = keypads = spots = 0
     for voice in TEST:
         caller = Caller(work, voice)

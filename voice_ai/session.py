@@ -222,6 +222,7 @@ class CallSession:
     safety: Callable[[str], SafetyHit | None] = check
     # False when no recogniser speaks the call's language: every closed question by keypad from the start.
     speech: bool = True
+    spotting: bool = True  # listen for a person and red flags on closed questions (Listen.spot)
     state: CallState = CallState.QUEUED
     phase: Phase | None = None
     answers: dict[str, AnswerValue] = field(default_factory=dict)
@@ -360,7 +361,7 @@ class CallSession:
     def _spot(self, form: SpokenForm) -> tuple[str, ...]:
         """The phrases spotted at any time (a person, red flags) that the question does not use itself;
         the recogniser leaves out those its model cannot say."""
-        spot = (*self.phrases.person_words, *self.phrases.alarm_words)
+        spot = (*self.phrases.person_words, *self.phrases.alarm_words) if self.spotting else ()
         return tuple(dict.fromkeys(p for p in spot if p not in form.meanings))
 
     def _ask(self, asking: _Asking, prefix: str = "") -> list[Action]:

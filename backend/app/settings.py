@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     voice_confirm_below_vosk: float = Field(
         default=0.6, ge=0, le=1, description="vosk: read back answers heard with less confidence"
     )
+    # Measured on espeak-ng voices (bench/voice_calibration.py): 4.5 % of plain answers were taken for a
+    # person or a red flag (the caller is asked, and declines with 2); off, nothing said is spotted.
+    voice_spotting: bool = Field(
+        default=True, description="listen for red flags and 'nurse' on every closed question, not only 0"
+    )
     emergency_number: str = Field(
         default="120", description="said in calls' emergency guidance (120: mainland China, 115: Vietnam)"
     )

@@ -119,6 +119,7 @@ class StoreHooks:
             session = build_session(self.settings, q, call.language, patient, now)
             session.answers = answers_of(q, response)  # a redial resumes where the last call stopped
             session.skipped = set(response.skipped)
+            session.spotting = self.settings.voice_spotting
             machine = start.parameters.get("answered_by") == "machine" or call.answered_by == "machine"
             lang = call.language
         recogniser: Recogniser | None = None

@@ -63,11 +63,15 @@ class VoicePhrases:
     date_phrases: tuple[str, ...] = ()
     date_days: tuple[str, ...] = ()  # ordinals, the 1st to the 31st
     date_months: tuple[str, ...] = ()
+    # Optional: phrases a call listens for beside every closed question's answers: asking for a person,
+    # and red flags (the safety rules decide what they mean); recognisers skip those they cannot say.
+    person_words: tuple[str, ...] = ()
+    alarm_words: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], lang: str) -> VoicePhrases:
         """From a phrase table: a flat mapping of strings, word lists separated by |."""
-        optional = ("date_phrases", "date_days", "date_months")
+        optional = ("date_phrases", "date_days", "date_months", "person_words", "alarm_words")
         names = [f.name for f in fields(cls) if f.name not in {"numbers", *optional}]
         missing = [name for name in names if name not in raw]
         if missing:

@@ -17,7 +17,7 @@ class Recognition:
 
 class Recogniser(Protocol):
     sample_rate: int  # of the PCM passed to accept(): 8000 or 16000
-    calibrated: bool  # confidence is a usable probability (worth confirming answers below a threshold)
+    engine: str  # "pocketsphinx", "vosk": each engine's confidence has its own read-back threshold
 
     def start(self, grammar: Sequence[str]) -> None:
         """Listen for one of these phrases (the current question's words); starts a new utterance."""

@@ -109,10 +109,11 @@ class PocketsphinxRecogniser:
     pocketsphinx cannot listen for a word it cannot pronounce. The grammar is the phrases' word graph
     (voice_ai.word_graph), switched in for each utterance.
 
-    Its confidence (the best path's posterior) is not calibrated: measured on espeak-ng speech through
-    the phone path, correct recognitions score 0.24-0.5, so `calibrated` is False."""
+    Its confidence is the best path's posterior: not a probability of being right (correct recognitions
+    of espeak-ng speech score 0.24-0.5), but it does separate right from wrong, so it gets its own
+    read-back threshold (docs/voice.md, "Confidence and read-back")."""
 
-    calibrated = False
+    engine = "pocketsphinx"
 
     def __init__(self, sample_rate: int = 8000) -> None:
         if sample_rate not in (8000, ASR_RATE):
@@ -168,7 +169,7 @@ class PocketsphinxTranscriber:
     """Open answers: the bundled en-US language model, no grammar. Rough (a first draft for staff, who
     also get the audio); slow, about 0.5 s of CPU per second of speech here."""
 
-    calibrated = False
+    engine = "pocketsphinx"
 
     def __init__(self, sample_rate: int = 8000) -> None:
         self.sample_rate = sample_rate

@@ -46,7 +46,7 @@ def load_model(model_dir: Path) -> Any:
 class VoskRecogniser:
     """Kaldi resamples internally, so 8 kHz telephone audio goes in as it is."""
 
-    calibrated = True  # per-word posteriors from the lattice
+    engine = "vosk"  # confidence: the least sure word's posterior from the lattice
 
     def __init__(self, model_dir: Path, sample_rate: int = 8000) -> None:
         self.model_dir = Path(model_dir)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from nlu.safety import SafetyHit, SafetyKind, check
 from questionnaires.answers import Accepted, Messages, accept
 from questionnaires.channels import SpokenForm, VoicePhrases, spoken_form
 from questionnaires.logic import next_item
@@ -13,8 +15,9 @@ from questionnaires.model import AnswerValue, Item, ItemType, Option, Questionna
 from voice_ai.dtmf import BadKeys, KeyCollector
 
 CONFIRM_BELOW = 0.6  # recognitions less sure than this are read back for a yes or no
-SPEECH_TRIES = 2  # failed recognitions before the item is asked by keypad only
+SPEECH_TRIES = 2  # failed recognitions (a "no" to a read-back counts) before the keypad only
 KEYPAD_TRIES = 2  # failed keypad entries before the call ends with a staff callback
+PERSON_KEY = "0"  # a person, on any question where 0 is not a digit being typed
 
 
 class CallState(StrEnum):
@@ -38,6 +41,7 @@ class Outcome(StrEnum):
     IDENTITY_FAILED = "identity_failed"
     MACHINE = "machine"
     UNANSWERABLE = "unanswerable"  # neither speech nor keypad worked: staff call back
+    TO_STAFF = "to_staff"  # the caller asked for a person (or took the offer after a red flag)
 
 
 class AnswerVia(StrEnum):
@@ -110,6 +114,10 @@ class StopPlaying: ...
 class Listen:
     grammar: tuple[str, ...]  # () for keypad only
     keys: bool = True
+    # Phrases listened for at any time (a person, red flags), decoded as a grammar of their own: added to
+    # the answer's, they cost pocketsphinx right answers (measured: 12 of 33 espeak-ng digits right
+    # against 23; "ten" heard as nothing beside "talk to a nurse").
+    spot: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +132,7 @@ class SaveAnswer:
     via: AnswerVia
     transcript: str = ""
     confidence: float | None = None
+    confirmed: bool = False  # heard below the threshold, read back, and the caller said yes (or pressed 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +148,16 @@ class Hangup:
 @dataclass(frozen=True, slots=True)
 class StaffCallback:
     reason: str
+    urgent: bool = False  # the caller asked for a person after a red flag
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlag:
+    """An emergency heard during the call: the backend raises an urgent staff task at once."""
+
+    hit: SafetyHit
+    heard: str  # what the recogniser or transcriber made of the caller's words
+    item_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,27 +166,39 @@ class Ignored:
     why: str  # out of order for the state: logged, the call goes on
 
 
-Action = Play | StopPlaying | Listen | Record | SaveAnswer | StateChanged | Hangup | StaffCallback | Ignored
+Action = (
+    Play | StopPlaying | Listen | Record | SaveAnswer | StateChanged | Hangup | StaffCallback | RedFlag
+    | Ignored
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Script:
     """The sentences around the questionnaire, in the call's language, from a catalogue."""
 
-    greeting: str
+    greeting: str  # who calls, that it is automated, whether it is recorded, and how to reach a person
     ask_birth_date: str
     identity_failed: str
-    confirm: str  # "I heard {answer}. Is that right?"
+    confirm: str  # "I heard {answer}. Is that right? Say yes or press 1, say no or press 2."
     keypad_only: str  # said before asking again by keypad
     voicemail: str
     goodbye: str
     callback: str  # said when neither speech nor keypad worked
+    to_staff: str = ""  # the caller asked for a person: a member of staff will call back now
+    offer_staff: str = ""  # after emergency guidance: yes or 1 for a person, no or 2 to go on
+    keypad_call: str = ""  # said after the greeting when the call's language has no speech model
+    # stored as an open answer's text when nothing transcribed it (no model for the language): staff
+    # listen to the audio, kept with the answer
+    audio_only: str = ""
+    # emergency guidance per red-flag category (nlu.red_flags.Emergency value), the site's number filled in
+    advice: Mapping[str, str] = field(default_factory=dict)
 
 
 class Phase(StrEnum):
     IDENTITY = "identity"
     ITEM = "item"
     CONFIRM = "confirm"
+    OFFER_STAFF = "offer_staff"  # after emergency guidance: a person, or go on with the questions
     GOODBYE = "goodbye"
 
 
@@ -180,6 +211,7 @@ class _Asking:
     keypad_only: bool = False
     pending: tuple[str, str, float] | None = None  # (payload or text, heard, confidence) to confirm
     keys: KeyCollector | None = None
+    confirmed: bool = False  # the answer being taken was read back and confirmed
 
 
 @dataclass
@@ -191,9 +223,14 @@ class CallSession:
     script: Script
     birth_date: date
     today: date
-    # Below this a recognition is read back for a yes or no; 0 when the recogniser's scores are not
-    # calibrated probabilities (pocketsphinx's posterior tops out near 0.5 for correct words here).
+    # Below this a recognition is read back for a yes or no: per recogniser, from settings (its scores
+    # are measured against right and wrong recognitions; docs/voice.md).
     confirm_below: float = CONFIRM_BELOW
+    # The safety rules over what was heard (nlu.safety.check: rules only, no classifier to load mid-call).
+    safety: Callable[[str], SafetyHit | None] = check
+    # False when no recogniser speaks the call's language: every closed question by keypad from the start.
+    speech: bool = True
+    spotting: bool = True  # listen for a person and red flags on closed questions (Listen.spot)
     state: CallState = CallState.QUEUED
     phase: Phase | None = None
     answers: dict[str, AnswerValue] = field(default_factory=dict)
@@ -202,7 +239,11 @@ class CallSession:
     _chosen: list[str] = field(default_factory=list)  # multiple choice: yes so far
     _remaining: list[str] = field(default_factory=list)  # multiple choice: options still to ask
     _heard_options: list[str] = field(default_factory=list)  # multiple choice: what was heard for each
+    _options_confirmed: bool = False  # multiple choice: some option's yes or no was read back
     _outcome: Outcome = Outcome.COMPLETED
+    _offer_from: _Asking | None = None  # the question to go back to after the offer of a person
+    _offer_phase: Phase | None = None
+    _offer_urgent: bool = False  # the offer follows emergency guidance
 
     def _to(self, state: CallState) -> list[Action]:
         self.state = state
@@ -223,7 +264,9 @@ class CallSession:
                 self.phase = Phase.IDENTITY
                 dob = Item("_birth_date", ItemType.DATE, {self.lang: self.script.ask_birth_date})
                 asking = _Asking(dob, spoken_form(dob, self.lang, self.phrases))
-                return [*self._to(CallState.ANSWERED), Play(self.script.greeting, barge_in=False),
+                keypad = "" if self.speech else self.script.keypad_call
+                opening = _join(self.script.greeting, keypad)
+                return [*self._to(CallState.ANSWERED), Play(opening, barge_in=False),
                         *self._to(CallState.IN_SURVEY), *self._ask(asking)]  # fmt: skip
             case CallEnded(status=status):
                 return self._ended(status)
@@ -237,14 +280,18 @@ class CallSession:
                 return []  # the listener is already open: barge-in is allowed
             case SpeechStarted():
                 return [StopPlaying()]
+            case Heard() if self._asking is not None and self._asking.form.recorded:
+                return [Ignored(event, "an open answer is recorded, not recognised with a grammar")]
             case Heard(text=text, confidence=confidence) if self._asking is not None:
-                return self._heard(self._asking, text, confidence)
+                return self._spotted(self._asking, text) or self._heard(self._asking, text, confidence)
+            case Silence() if self.phase is Phase.OFFER_STAFF:
+                return self._offer_answer(None)
             case Silence() if self._asking is not None:
                 return self._failed(self._asking, None)
             case Key(digit=digit) if self._asking is not None:
                 return self._key(self._asking, digit)
             case Recorded(reference=ref, transcript=transcript) if self._asking is not None:
-                return self._recorded(self._asking, ref, transcript)
+                return self._open_answer(self._asking, ref, transcript)
         return [Ignored(event, f"not expected in {self.state.value}/{self.phase}")]
 
     def _ended(self, status: CallState) -> list[Action]:
@@ -257,14 +304,85 @@ class CallSession:
         incomplete = self.phase is not Phase.GOODBYE
         return self._to(CallState.FAILED if incomplete else CallState.COMPLETED)
 
+    # --- a person, and red flags at any time ----------------------------------------------------------
+    def _spotted(self, asking: _Asking, text: str) -> list[Action]:
+        """What was heard asks for a person or names an emergency: that comes before the question."""
+        if not text or self.phase is Phase.OFFER_STAFF or text in asking.form.meanings:
+            return []  # an answer to the question (a phrase that is also a spotting phrase counts as one)
+        item_id = None if self.phase is Phase.IDENTITY else asking.item.id
+        flagged = self._red_flag(text, asking, item_id)
+        if flagged:
+            return flagged
+        hit = self.safety(text)
+        if text in self.phrases.person_words or (hit is not None and hit.kind is SafetyKind.HUMAN):
+            # Spoken, so perhaps misheard: the caller confirms before the call ends (0 needs no confirming).
+            return self._offer(asking, urgent=False)
+        return []
+
+    def _open_answer(self, asking: _Asking, reference: str, transcript: str) -> list[Action]:
+        """The open answer is kept (audio and transcript) first; then, if it names an emergency, the
+        guidance and the offer of a person come before the next question."""
+        taken = self._recorded(asking, reference, transcript)
+        hit = self.safety(transcript) if transcript else None
+        if hit is None or hit.kind is not SafetyKind.EMERGENCY:
+            return taken
+        saved = [a for a in taken if isinstance(a, SaveAnswer)]
+        return [*saved, *self._red_flag(transcript, self._asking, asking.item.id)]
+
+    def _red_flag(self, text: str, back: _Asking | None, item_id: str | None) -> list[Action]:
+        """Emergency guidance, then the offer of a person; `back` is the question asked after it (None:
+        the next one)."""
+        hit = self.safety(text)
+        if hit is None or hit.kind is not SafetyKind.EMERGENCY or hit.emergency is None:
+            return []
+        guidance = self.script.advice.get(hit.emergency.value, "")
+        return [RedFlag(hit, text, item_id), Play(guidance, barge_in=False), *self._offer(back, urgent=True)]
+
+    def _offer(self, back: _Asking | None, urgent: bool) -> list[Action]:
+        """A member of staff (yes, 1, 0, "nurse"), or on with the questions (no, 2, anything else)."""
+        self._offer_from, self._offer_phase, self._offer_urgent = back, self.phase, urgent
+        self.phase = Phase.OFFER_STAFF
+        offer = _Asking(back.item if back else Item("_offer", ItemType.DISPLAY, {self.lang: ""}),
+                        _offer_form(self.phrases, self.script.offer_staff))  # fmt: skip
+        self._asking = offer
+        offer.keys = KeyCollector(offer.form)
+        grammar = tuple(dict.fromkeys([*offer.form.grammar, *self.phrases.person_words]))
+        return [Play(offer.form.prompt), Listen(grammar)]
+
+    def _offer_answer(self, said: str | None) -> list[Action]:
+        """After the guidance: a person (0, 1, yes, "nurse"), or on with the questions (anything else)."""
+        if said in {"yes", "person"}:
+            return self._to_staff(self._offer_from, urgent=self._offer_urgent)
+        back, self._offer_from = self._offer_from, None
+        self.phase = self._offer_phase
+        if back is None:
+            return self._next()
+        return self._ask(back)
+
+    def _to_staff(self, asking: _Asking | None, urgent: bool = False) -> list[Action]:
+        item = f"{asking.item.id}: " if asking is not None else ""
+        self.phase, self._asking, self._outcome = Phase.GOODBYE, None, Outcome.TO_STAFF
+        return [StaffCallback(f"{item}the caller asked for a person", urgent=urgent),
+                Play(self.script.to_staff, barge_in=False)]  # fmt: skip
+
     # --- asking ---------------------------------------------------------------------------------
+    def _spot(self, form: SpokenForm) -> tuple[str, ...]:
+        """The phrases spotted at any time (a person, red flags) that the question does not use itself;
+        the recogniser leaves out those its model cannot say."""
+        spot = (*self.phrases.person_words, *self.phrases.alarm_words) if self.spotting else ()
+        return tuple(dict.fromkeys(p for p in spot if p not in form.meanings))
+
     def _ask(self, asking: _Asking, prefix: str = "") -> list[Action]:
         self._asking = asking
+        asking.pending = None
+        asking.keypad_only |= not self.speech
         asking.keys = KeyCollector(asking.form)
         if asking.form.recorded:
             return [Play(_join(prefix, asking.form.prompt)), Record(asking.item.id)]
-        grammar = () if asking.keypad_only else asking.form.grammar
-        return [Play(_join(prefix, asking.form.prompt)), Listen(grammar)]
+        if asking.keypad_only or not asking.form.grammar:
+            return [Play(_join(prefix, asking.form.prompt)), Listen(())]
+        listen = Listen(asking.form.grammar, spot=self._spot(asking.form))
+        return [Play(_join(prefix, asking.form.prompt)), listen]
 
     def _next(self) -> list[Action]:
         self.phase = Phase.ITEM
@@ -275,6 +393,7 @@ class CallSession:
         form = spoken_form(item, self.lang, self.phrases)
         if item.type is ItemType.MULTIPLE_CHOICE:
             self._chosen, self._remaining, self._heard_options = [], [o.code for o in item.options], []
+            self._options_confirmed = False
             return [Play(form.prompt, barge_in=False), *self._next_option(item, form)]
         if item.type is ItemType.MULTI_BLANK:
             form = next(iter(form.per_blank.values()))  # blanks are recorded as one answer, for now
@@ -285,29 +404,49 @@ class CallSession:
             if not self._chosen:
                 return self._skip(item)
             # the transcript is each option's yes or no as heard (or keyed), in the order asked
-            return self._save(item, self._chosen, AnswerVia.SPEECH, ", ".join(self._heard_options), None)
+            heard = ", ".join(self._heard_options)
+            return self._save(item, self._chosen, AnswerVia.SPEECH, heard, None, self._options_confirmed)
         code = self._remaining.pop(0)
         return self._ask(_Asking(item, form.per_option[code], option=code))
 
     def _heard(self, asking: _Asking, text: str, confidence: float) -> list[Action]:
+        if self.phase is Phase.OFFER_STAFF:
+            meaning = asking.form.meanings.get(text)
+            return self._offer_answer("person" if text in self.phrases.person_words else meaning)
         if asking.pending is not None:  # the answer to "I heard ... is that right?"
             meaning = _yes_no_form(self.phrases).meanings.get(text)
             payload, heard, conf = asking.pending
             asking.pending = None
+            # Any "yes" confirms: the grammar is a handful of words and the caller has just heard the answer.
             if meaning == "yes":
+                asking.confirmed = True
                 return self._take(asking, payload, AnswerVia.SPEECH, heard, conf)
             return self._failed(asking, None)
         if not text or asking.keypad_only:
             return self._failed(asking, None)
         payload = asking.form.meanings.get(text, text)
-        if confidence < self.confirm_below:
+        # The birth date is checked against the record, which is confirmation enough.
+        if confidence < self.confirm_below and self.phase is not Phase.IDENTITY:
             asking.pending = (payload, text, confidence)
             confirm = _yes_no_form(self.phrases)
-            return [Play(self.script.confirm.format(answer=text)), Listen(confirm.grammar)]
+            answer = self._readback(asking, payload, text)
+            return [Play(self.script.confirm.format(answer=answer)), Listen(confirm.grammar)]
         return self._take(asking, payload, AnswerVia.SPEECH, text, confidence)
+
+    def _readback(self, asking: _Asking, payload: str, heard: str) -> str:
+        """An option is read back by its label ("Agree", not "two"), anything else as it was heard."""
+        option = next((o for o in asking.item.options if o.code == payload), None)
+        if asking.option is None and option is not None:
+            return option.text[self.lang]
+        return heard
 
     def _key(self, asking: _Asking, digit: str) -> list[Action]:
         assert asking.keys is not None
+        if self.phase is Phase.OFFER_STAFF:
+            meaning = "person" if digit == PERSON_KEY else asking.form.dtmf.get(digit)
+            return self._offer_answer(meaning)
+        if digit == PERSON_KEY and not asking.keys.typed and (asking.pending or asking.form.keypad is None):
+            return self._to_staff(asking)  # 0 is not a digit of an entry here: the caller wants a person
         if asking.form.recorded:  # an open answer: # before speaking passes on an optional one
             if digit == "#" and not asking.item.required:
                 return self._skip(asking.item)
@@ -316,6 +455,7 @@ class CallSession:
             payload, heard, conf = asking.pending
             asking.pending = None
             if digit == "1":
+                asking.confirmed = True
                 return self._take(asking, payload, AnswerVia.SPEECH, heard, conf)
             return self._failed(asking, None)
         pressed = asking.keys.press(digit)
@@ -326,7 +466,8 @@ class CallSession:
         return self._take(asking, pressed.payload, AnswerVia.KEYPAD, pressed.payload, None)
 
     def _recorded(self, asking: _Asking, reference: str, transcript: str) -> list[Action]:
-        return self._take(asking, transcript, AnswerVia.RECORDING, transcript, None, reference=reference)
+        text = transcript or (self.script.audio_only if reference else "")
+        return self._take(asking, text, AnswerVia.RECORDING, transcript, None, reference=reference)
 
     def _take(
         self, asking: _Asking, said: str, via: AnswerVia, heard: str, conf: float | None, reference: str = ""
@@ -338,6 +479,7 @@ class CallSession:
             if said == "yes":
                 self._chosen.append(asking.option)
             self._heard_options.append(heard)
+            self._options_confirmed |= asking.confirmed
             return self._next_option(item, spoken_form(item, self.lang, self.phrases))
         is_payload = via is AnswerVia.KEYPAD or said != heard or asking.form.recorded
         result = accept(item, heard if not is_payload else "", self.lang, today=self.today,
@@ -348,13 +490,13 @@ class CallSession:
             if result.value != self.birth_date:
                 return self._failed(asking, None)
             return self._next()
-        return self._save(item, result.value, via, heard, conf)
+        return self._save(item, result.value, via, heard, conf, asking.confirmed)
 
     def _save(
-        self, item: Item, value: AnswerValue, via: AnswerVia, heard: str, conf: float | None
+        self, item: Item, value: AnswerValue, via: AnswerVia, heard: str, conf: float | None, confirmed: bool
     ) -> list[Action]:
         self.answers[item.id] = value
-        return [SaveAnswer(item.id, value, via, heard, conf), *self._next()]
+        return [SaveAnswer(item.id, value, via, heard, conf, confirmed), *self._next()]
 
     def _skip(self, item: Item) -> list[Action]:
         self.skipped.add(item.id)
@@ -362,6 +504,7 @@ class CallSession:
 
     def _failed(self, asking: _Asking, reprompt: str | None) -> list[Action]:
         asking.failures += 1
+        asking.confirmed = False
         if self.phase is Phase.IDENTITY and asking.failures >= SPEECH_TRIES:
             self.phase, self._asking, self._outcome = Phase.GOODBYE, None, Outcome.IDENTITY_FAILED
             return [Play(self.script.identity_failed, barge_in=False)]
@@ -385,3 +528,9 @@ def _yes_no_form(phrases: VoicePhrases) -> SpokenForm:
     options = (Option("yes", {lang: phrases.yes_label}), Option("no", {lang: phrases.no_label}))
     item = Item("_confirm", ItemType.SINGLE_CHOICE, {phrases.lang: phrases.yes_label}, options=options)
     return spoken_form(item, phrases.lang, phrases)
+
+
+def _offer_form(phrases: VoicePhrases, offer: str) -> SpokenForm:
+    """Yes (1) for a person, no (2) to go on; the offer's own sentence says so, and 0 works too."""
+    form = _yes_no_form(phrases)
+    return SpokenForm(prompt=offer, grammar=form.grammar, dtmf=form.dtmf, meanings=form.meanings)

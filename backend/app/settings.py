@@ -179,6 +179,25 @@ class Settings(BaseSettings):
     voice_tts_engine: TtsEngine = Field(default=TtsEngine.CLI, description="'cli' (espeak-ng) or 'pyttsx3'")
     voice_no_input_ms: int = Field(default=5000, ge=1000, description="silence after a prompt: re-ask")
     voice_end_silence_ms: int = Field(default=700, ge=200, description="silence that ends an answer")
+    # Per recogniser, the confidence below which an answer is read back ("I heard 4, is that right?")
+    # before it is stored; the defaults and how they were measured are in docs/voice.md.
+    voice_confirm_below_pocketsphinx: float = Field(
+        default=0.45, ge=0, le=1, description="pocketsphinx: read back answers heard with less confidence"
+    )
+    voice_confirm_below_vosk: float = Field(
+        default=0.6, ge=0, le=1, description="vosk: read back answers heard with less confidence"
+    )
+    # Measured on espeak-ng voices (bench/voice_calibration.py): 4.5 % of plain answers were taken for a
+    # person or a red flag (the caller is asked, and declines with 2); off, nothing said is spotted.
+    voice_spotting: bool = Field(
+        default=True, description="listen for red flags and 'nurse' on every closed question, not only 0"
+    )
+    emergency_number: str = Field(
+        default="120", description="said in calls' emergency guidance (120: mainland China, 115: Vietnam)"
+    )
+    crisis_line: str = Field(
+        default="12356", description="the mental-health crisis line said in self-harm guidance"
+    )
     # --- the campaign dialer
     voice_max_concurrent_calls: int = Field(default=10, ge=1, description="calls up at the gateway at once")
     voice_calls_per_second: float = Field(

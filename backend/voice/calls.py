@@ -34,6 +34,7 @@ from backend.services import audit
 from backend.services.tasks import do_raise_task
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel, pick_language
+from nlu.safety import SafetyHit
 from questionnaires.model import Questionnaire
 from voice_ai.gateway import AnsweredBy, CallStatus, GatewayName, RecordingReady
 from voice_ai.session import FINAL, CallState, Outcome, SaveAnswer
@@ -262,17 +263,20 @@ def do_save_call_answer(
         "heard": answer.transcript,
         "confidence": answer.confidence,
         "via": str(answer.via),
+        "confirmed": answer.confirmed,  # heard below the threshold, read back, and the caller said yes
         "audio": audio,
     }
     call.transcripts = [*call.transcripts, line]
     _audit(session, call, "voice.answer_saved", item=answer.item_id, via=str(answer.via))
 
 
-def do_staff_callback(session: Session, call: VoiceCall, reason: str, now: datetime) -> None:
+def do_staff_callback(
+    session: Session, call: VoiceCall, reason: str, now: datetime, *, urgent: bool = False
+) -> None:
     task = do_raise_task(
         session,
         kind=TaskKind.CALLBACK,
-        priority=TaskPriority.NORMAL,
+        priority=TaskPriority.URGENT if urgent else TaskPriority.NORMAL,
         title=f"voice:{reason}"[:200],
         source=("voice_call", call.id),
         patient_id=call.patient_id,
@@ -281,6 +285,32 @@ def do_staff_callback(session: Session, call: VoiceCall, reason: str, now: datet
     )
     call.callback_task_id = task.id
     _audit(session, call, "voice.callback_raised", task=task.id)
+
+
+def do_red_flag(
+    session: Session, call: VoiceCall, hit: SafetyHit, heard: str, item_id: str | None, now: datetime
+) -> None:
+    """An emergency heard during the call: an urgent hand-off task at once (the call goes on with the
+    guidance and the offer of a person)."""
+    category = hit.emergency.value if hit.emergency is not None else "emergency"
+    do_raise_task(
+        session,
+        kind=TaskKind.HANDOFF,
+        priority=TaskPriority.URGENT,
+        # what was heard stays in the call's transcript, not in the task's title
+        title=f"voice:emergency:{category}:{item_id or 'call'}"[:200],
+        source=("voice_call", call.id),
+        patient_id=call.patient_id,
+        department_id=_department(session, call),
+        now=now,
+    )
+    audit.record(
+        session,
+        "voice.red_flag",
+        patient_id=call.patient_id,
+        subject=("voice_call", call.id),
+        emergency=category,
+    )
 
 
 def _department(session: Session, call: VoiceCall) -> int | None:

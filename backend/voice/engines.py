@@ -38,6 +38,15 @@ def recogniser(settings: Settings, lang: str) -> Recogniser:
     )
 
 
+def confirm_below(settings: Settings, recogniser: Recogniser) -> float:
+    """The recogniser's read-back threshold: answers heard less surely are confirmed before storing."""
+    thresholds = {
+        "pocketsphinx": settings.voice_confirm_below_pocketsphinx,
+        "vosk": settings.voice_confirm_below_vosk,
+    }
+    return thresholds.get(recogniser.engine, 1.0)  # an engine never measured: read every answer back
+
+
 def transcriber(settings: Settings, lang: str) -> Recogniser | None:
     """Open answers: pocketsphinx's language model for English; elsewhere the audio is kept for staff."""
     if lang == "en" and settings.voice_pocketsphinx_fallback:

@@ -23,13 +23,16 @@ from backend.voice.calls import (
     do_change_call_state,
     do_end_call,
     do_record_hangup,
+    do_red_flag,
     do_save_call_answer,
     do_staff_callback,
     do_start_stream,
 )
+from nlu.safety import Emergency, advice_for
 from questionnaires.channels import VoicePhrases
 from questionnaires.model import Questionnaire
 from voice_ai import session as s
+from voice_ai.asr import ModelMissing, Recogniser
 from voice_ai.call_driver import CallDriver, CallRefused, CallSetup, Timings
 from voice_ai.gateway import AnsweredBy
 from voice_ai.media_stream import MULAW, Start
@@ -44,7 +47,6 @@ EXECUTOR = ThreadPoolExecutor(max_workers=16, thread_name_prefix="voice")
 def script(settings: Settings, lang: str) -> s.Script:
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
     keys = (
-        "greeting",
         "ask_birth_date",
         "identity_failed",
         "confirm",
@@ -52,9 +54,23 @@ def script(settings: Settings, lang: str) -> s.Script:
         "voicemail",
         "goodbye",
         "callback",
+        "to_staff",
+        "offer_staff",
+        "keypad_call",
+        "audio_only",
     )
     texts = {key: catalog.text(lang, f"voice.{key}", answer="{answer}") for key in keys}
-    return s.Script(**texts)
+    # The opening says who calls and that it is automated, whether it is recorded, and how to reach a person.
+    opening = ["greeting", *(["recorded"] if settings.voice_record_at_gateway else []), "reach_person"]
+    greeting = " ".join(catalog.text(lang, f"voice.{key}") for key in opening)
+    numbers = {"emergency_number": settings.emergency_number, "crisis_line": settings.crisis_line}
+    advice = {
+        e.value: " ".join(
+            [catalog.text(lang, advice_for(e).message_key, **numbers), catalog.text(lang, f"safety.tip.{e}")]
+        )
+        for e in Emergency
+    }
+    return s.Script(greeting=greeting, advice=advice, **texts)
 
 
 def build_session(
@@ -98,9 +114,14 @@ class StoreHooks:
                 lang = call.language
         except UnknownCall as exc:
             raise CallRefused(str(exc)) from exc
-        recogniser = engines.recogniser(self.settings, lang)
-        if not recogniser.calibrated:
-            session.confirm_below = 0.0
+        session.spotting = self.settings.voice_spotting
+        recogniser: Recogniser | None = None
+        try:
+            recogniser = engines.recogniser(self.settings, lang)
+            session.confirm_below = engines.confirm_below(self.settings, recogniser)
+        except ModelMissing as exc:  # no speech model for the language: the call goes by keypad
+            log.info("call %s: %s; asking by keypad", call_id, exc)
+            session.speech = False
         self.call_id, self.session = call_id, session
         return CallSetup(session, recogniser, engines.transcriber(self.settings, lang), machine=machine)
 
@@ -117,8 +138,10 @@ class StoreHooks:
                     do_save_call_answer(db, call, action, audio=audio, skipped=skipped, now=now)
                 case s.StateChanged(state=state):
                     do_change_call_state(db, call, state, now)
-                case s.StaffCallback(reason=reason):
-                    do_staff_callback(db, call, reason, now)
+                case s.StaffCallback(reason=reason, urgent=urgent):
+                    do_staff_callback(db, call, reason, now, urgent=urgent)
+                case s.RedFlag():
+                    do_red_flag(db, call, action.hit, action.heard, action.item_id, now)
                 case s.Hangup(outcome=outcome):
                     do_record_hangup(db, call, outcome)
 

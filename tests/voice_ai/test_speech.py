@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import shutil
+from array import array
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,9 @@ import pytest
 from voice_ai.asr import ModelMissing
 from voice_ai.asr_pocketsphinx import PocketsphinxRecogniser
 from voice_ai.asr_vosk import VoskRecogniser
-from voice_ai.audio import frames, silence, ulaw_to_pcm16
+from voice_ai.audio import frames, pcm16_to_ulaw, silence, ulaw_to_pcm16
 from voice_ai.tts import EspeakSynthesizer, Voice
-from voice_ai.vad import Endpointer, SpeechEnded
+from voice_ai.vad import Endpointer, NoInput, SpeechEnded, SpeechStarted, VadConfig
 
 pytestmark = [
     pytest.mark.speech,
@@ -76,3 +78,29 @@ def test_vosk_path_with_the_korean_model(synth: EspeakSynthesizer) -> None:
 def test_missing_vosk_model_names_the_directory(tmp_path: Path) -> None:
     with pytest.raises(ModelMissing, match=str(tmp_path / "nope")):
         VoskRecogniser(tmp_path / "nope")
+
+
+def _over_noise(pcm: bytes, gain: float, noise_rms: float, seed: int) -> bytes:
+    """`pcm` scaled by `gain` after two seconds of white noise, noise throughout, through mu-law."""
+    rng = random.Random(seed)
+    speech = array("h", pcm)
+    lead, tail = [0.0] * 16000, [0.0] * 16000
+    mixed = [x + rng.gauss(0, noise_rms) for x in [*lead, *(s * gain for s in speech), *tail]]
+    line = array("h", (int(max(-32768, min(32767, v))) for v in mixed)).tobytes()
+    return ulaw_to_pcm16(pcm16_to_ulaw(line))
+
+
+@pytest.mark.parametrize(("gain", "noise_rms"), [(0.1, 300), (0.03, 100), (0.03, 30)])
+def test_a_quiet_yes_over_line_noise_is_heard_and_the_noise_alone_is_not(
+    synth: EspeakSynthesizer, gain: float, noise_rms: float
+) -> None:
+    """webrtcvad alone took the first 780 ms of noise for an answer and missed the "yes" after it."""
+    yes = ulaw_to_pcm16(synth.synthesize("yes", "en"))
+    for seed in range(3):
+        ep = Endpointer(8000, config=VadConfig(no_input_ms=4500))
+        events = [e for f in frames(_over_noise(yes, gain, noise_rms, seed), 8000) if (e := ep.push(f))]
+        assert [type(e) for e in events] == [SpeechStarted, SpeechEnded], events
+        assert events[0].at_ms >= 1500  # not the noise before the answer
+        ep = Endpointer(8000, config=VadConfig(no_input_ms=3500))  # four seconds of noise alone
+        noise_only = [e for f in frames(_over_noise(b"", 0, noise_rms, seed), 8000) if (e := ep.push(f))]
+        assert noise_only == [NoInput(3500)]

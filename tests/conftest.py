@@ -1,9 +1,14 @@
-"""Test fixtures: real SQLite and PostgreSQL databases (each database test runs on both), a client."""
+"""Test fixtures: real SQLite and PostgreSQL databases (each database test runs on both), a client.
+
+The suite runs in parallel (pytest-xdist, `make test`): each worker has its own PostgreSQL database,
+SQLite files, Redis database number and files under its own temp dir; the Rasa server is shared
+(tests/rasa_fixtures.py)."""
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -21,6 +26,13 @@ os.environ.update(
 )
 os.environ.pop("REDIS_URL", None)
 os.environ.pop("DATABASE_URL", None)
+# Redis tests use database 1 + the worker's number (gw0 -> 1, gw1 -> 2; 1 run serially), so two workers
+# never see each other's queues, schedulers or keys, and a developer's database 0 is left alone.
+# A database number given in CARELOOP_TEST_REDIS is replaced by the worker's.
+os.environ["CARELOOP_TEST_REDIS"] = "{}/{}".format(
+    re.sub(r"/\d*$", "", os.environ.get("CARELOOP_TEST_REDIS", "redis://127.0.0.1:6379")),
+    1 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")),
+)
 
 from backend.app import db as db_module
 from backend.app import settings
@@ -42,6 +54,22 @@ def reset_caches() -> None:
     load_flow.cache_clear()
     reset_senders()
     reset_nlu()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Media and synthesised prompts in this worker's temp dir, not the checkout's var/ (shared by
+    the workers and by a developer's `make run`). Tests that care set their own with monkeypatch."""
+    base = tmp_path_factory.mktemp("var")
+    saved = {name: os.environ.get(name) for name in ("CARELOOP_MEDIA_DIR", "CARELOOP_VOICE_PROMPT_CACHE")}
+    os.environ["CARELOOP_MEDIA_DIR"] = str(base / "media")
+    os.environ["CARELOOP_VOICE_PROMPT_CACHE"] = str(base / "voice-prompts")
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

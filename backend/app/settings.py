@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import shutil
+import sys
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +17,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = Path(os.environ.get("CARELOOP_ENV_FILE", REPO_ROOT / "var" / "careloop.env"))
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev"}
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def careloop_command() -> str:
+    """The `careloop` command as a person types it in their own shell, for the hints the product prints:
+    the bare name when it is on PATH and is this installation's, else the absolute path of this
+    virtualenv's script (`make` installs the checkout into the venv without putting it on PATH)."""
+    script = Path(sys.executable).with_name("careloop")
+    found = shutil.which("careloop")
+    if found and (not script.exists() or Path(found).resolve() == script.resolve()):
+        return "careloop"
+    if script.exists():
+        return str(script)
+    return f"{sys.executable} -m backend.app.cli"
 
 
 class Environment(StrEnum):
@@ -37,7 +53,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     secret_key: SecretStr = Field(description="signs patient links and session tokens")
     data_key: SecretStr = Field(description="base64 of 32 random bytes; encrypts identifiers at rest")
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = Field(
+        default=DEFAULT_PUBLIC_URL,
+        description="base of the links sent to patients; unset, `careloop serve` uses the address it serves",
+    )
     hospital_name: str = "CareLoop Demo Hospital"
     cookie_secure: bool = False
     content_dir: Path = REPO_ROOT / "content"
@@ -126,12 +145,12 @@ class Settings(BaseSettings):
             or len(self.secret_key.get_secret_value()) < 32
         ):
             raise ValueError(
-                "CARELOOP_SECRET_KEY must be at least 32 random characters (run `careloop init`)"
+                f"CARELOOP_SECRET_KEY must be at least 32 random characters (run `{careloop_command()} init`)"
             )
         try:
             raw = base64.b64decode(self.data_key.get_secret_value(), validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ValueError("CARELOOP_DATA_KEY must be base64 (run `careloop init`)") from exc
+            raise ValueError(f"CARELOOP_DATA_KEY must be base64 (run `{careloop_command()} init`)") from exc
         if len(raw) != 32:
             raise ValueError("CARELOOP_DATA_KEY must decode to 32 bytes")
         if self.env is Environment.PRODUCTION:

@@ -54,8 +54,13 @@ def test_the_venv_has_a_careloop_command() -> None:
 def test_the_admin_code_hint_runs_as_printed(tmp_path: Path, own_database: str) -> None:
     env = _environment(tmp_path, DATABASE_URL=own_database)
     seeded = subprocess.run(
-        [str(CARELOOP), "demo", "--patients", "2"], env=env, cwd=tmp_path, capture_output=True, text=True,
-        timeout=120, check=True,
+        [str(CARELOOP), "demo", "--patients", "2"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     hint = re.search(r"current admin code: (.+)", seeded.stdout)
     assert hint, seeded.stdout

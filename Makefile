@@ -11,8 +11,7 @@ BIN := $(VENV)/bin
 RUN := PYTHONPATH=$(CURDIR) $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Both cores (or all there are); loadgroup keeps tests marked xdist_group together (the speech tests
-# share one synthesiser per module). PYTEST_ARGS=-n0 runs the suite serially.
+# Tests run on every core (pytest-xdist); `make test PYTEST_WORKERS=0` runs them serially.
 PYTEST_WORKERS ?= auto
 .PHONY: run test lint venv lock system-deps worker scheduler clean nlu nlu-serve nlu-stop nlu-eval axe
 
@@ -87,8 +86,8 @@ clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache
 
 # Rasa NLU (nlu/rasa/): its own Python 3.10 virtualenv (Rasa 3.6 pins old libraries), keyed by a hash of
-# nlu/rasa/requirements.lock (from requirements.txt by `make lock`); the model is keyed by a hash of the config and training data, so `make nlu`
-# trains only when they changed. nlu/artifacts.py computes both paths for make and for the tests. The
+# nlu/rasa/requirements.lock (made from requirements.txt by `make lock`); the model is keyed by a hash of
+# the config and training data, so `make nlu` trains only when they changed. nlu/artifacts.py computes both paths for make and for the tests. The
 # names carry the hashes, so existence is the whole test (no file-time prerequisites): a fresh clone,
 # whose files are all newer than the shared cache, reuses the venv and the model.
 export RASA_TELEMETRY_ENABLED := false

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,31 @@ from backend.dialogue.understanding import reset_nlu
 from backend.outbox.providers import reset_senders
 from backend.security import crypto
 from tests.rasa_fixtures import rasa_model, rasa_url  # noqa: F401  (shared session fixtures)
+
+# Each part of the product keeps its tests to a few minutes of test time (large volumes go to bench/); the
+# time per part is printed after every run, with the parts over this budget named.
+PART_BUDGET_SECONDS = 5 * 60
+_part_seconds: Counter[str] = Counter()
+
+
+def _part(nodeid: str) -> str:
+    """tests/backend/<part>/… and tests/<package>/…, the layout the tests mirror."""
+    folders = nodeid.split("::")[0].split("/")[1:-1]
+    return "/".join(folders[:2] if folders[:1] == ["backend"] else folders[:1]) or "tests"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _part_seconds[_part(report.nodeid)] += report.duration  # setup, call and teardown
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _part_seconds:
+        return
+    terminalreporter.write_sep("=", f"test time by part (budget {PART_BUDGET_SECONDS // 60} min each)")
+    for part, seconds in _part_seconds.most_common():
+        over = "  over budget: move volume to bench/" if seconds > PART_BUDGET_SECONDS else ""
+        terminalreporter.write_line(f"{seconds / 60:6.1f} min  {part}{over}")
+
 
 PG_ADMIN_URL = os.environ.get("CARELOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -28,9 +28,10 @@ def own_database(tmp_path: Path, sqlite_template: Path) -> str:
 
 
 def _environment(tmp_path: Path, **settings: str) -> dict[str, str]:
-    """The test's keys (standing in for var/careloop.env) and the given settings; no PYTHONPATH, no
-    public URL, no Redis: what a person's shell has."""
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "CARELOOP_PUBLIC_URL", "REDIS_URL"}}
+    """The test's keys (standing in for var/careloop.env) and the given settings; no public URL, no Redis:
+    what a person's shell has. PYTHONPATH (set by make) stays, so the code run is this checkout's even
+    when another checkout sharing the venv was installed into it last."""
+    env = {k: v for k, v in os.environ.items() if k not in {"CARELOOP_PUBLIC_URL", "REDIS_URL"}}
     return {**env, "CARELOOP_ENV_FILE": str(tmp_path / "careloop.env"), **settings}
 
 
@@ -47,8 +48,19 @@ def _printed(proc: ServeProcess, label: str) -> str:
     return found.group(1).strip()
 
 
-def test_the_venv_has_a_careloop_command() -> None:
+def test_the_venv_has_a_careloop_command_that_runs_without_the_checkout_on_the_path(tmp_path: Path) -> None:
     assert CARELOOP.exists(), f"{CARELOOP} is missing: `make venv` installs the checkout into the venv"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    shown = subprocess.run(
+        [str(CARELOOP), "--help"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0 and "chat-link" in shown.stdout, shown.stderr
 
 
 def test_the_admin_code_hint_runs_as_printed(tmp_path: Path, own_database: str) -> None:

@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Tests run on every core (pytest-xdist); `make test PYTEST_WORKERS=0` runs them serially.
 PYTEST_WORKERS ?= auto
-.PHONY: run test lint venv lock system-deps worker scheduler clean nlu nlu-serve nlu-stop nlu-eval axe
+.PHONY: run test lint venv venv-bin lock system-deps worker scheduler clean nlu nlu-serve nlu-stop nlu-eval axe
 
 # The hash is in the name, so existence is the whole test: fresh clones (newer files) reuse it. pip checks
 # every file against the lock's hashes; Python's bundled pip is enough for that, so it is not upgraded.
@@ -30,6 +30,10 @@ venv: $(VENV)/.ready
 	@if [ "$$(cat $(VENV)/.editable 2>/dev/null)" != "$(EDITABLE)" ]; then \
 		$(BIN)/pip install -q --no-deps --no-build-isolation -e . && echo "$(EDITABLE)" > $(VENV)/.editable; \
 	fi
+
+# Where the commands live: `$$(make -s venv-bin)/careloop totp-code admin`, or put it on PATH.
+venv-bin: venv
+	@echo $(BIN)
 
 # Re-resolve the lock files after a change to pyproject.toml's dependencies or nlu/rasa/requirements.txt.
 # Versions already locked are kept; `make lock LOCK_ARGS=--upgrade` (or --upgrade-package NAME) moves them.

@@ -1,4 +1,4 @@
-"""Messaging channels throughput on PostgreSQL + Redis: Twilio SMS webhooks in, outbox SMS out (issue 4).
+"""Messaging channels throughput on PostgreSQL + Redis: Twilio SMS webhooks in, outbox SMS out.
 
 Run from the repository root (no arguments needed):
 

@@ -6,6 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from bots.domain import Channel
@@ -70,6 +71,14 @@ def conversation_started(patient_id: int, conversation_id: int, at: datetime) ->
     )
 
 
+class Author(StrEnum):
+    """Who wrote a message on the page: patients must be able to tell a person from the bot."""
+
+    PATIENT = "patient"
+    BOT = "bot"
+    STAFF = "staff"
+
+
 @dataclass(frozen=True)
 class PageItem:
     id: int
@@ -77,6 +86,8 @@ class PageItem:
     text: str
     choices: list[dict[str, str]]
     links: list[dict[str, str]]
+    author: Author = Author.BOT
+    by: str = ""  # the label shown above a message that is not the patient's own ("Care team · nurse")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,14 +96,24 @@ class PageItem:
             "text": self.text,
             "choices": self.choices,
             "links": self.links,
+            "author": self.author.value,
+            "by": self.by,
         }
 
 
-def render(message_id: int, inbound: bool, text: str, parts: list[dict[str, Any]] | None) -> PageItem:
+def render(
+    message_id: int,
+    inbound: bool,
+    text: str,
+    parts: list[dict[str, Any]] | None,
+    *,
+    author: Author | None = None,
+    by: str = "",
+) -> PageItem:
     if inbound:
-        return PageItem(message_id, True, text, [], [])
+        return PageItem(message_id, True, text, [], [], Author.PATIENT)
     outbound = Outbound.from_json(parts or [{"type": "text", "text": text}])
     data = outbound.to_json()
     choices = [opt for p in data if p["type"] == "choices" for opt in p["options"]]
     links = [{"url": p["url"], "label": p["label"]} for p in data if p["type"] == "link"]
-    return PageItem(message_id, False, outbound.text, choices, links)
+    return PageItem(message_id, False, outbound.text, choices, links, author or Author.BOT, by)

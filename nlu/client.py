@@ -1,6 +1,6 @@
 """A typed client for Rasa's `/model/parse`: short timeouts, a circuit breaker and a result cache.
 
-Rasa is the expensive, fallible last step of understanding (ARCHITECTURE.md): when it is down or slow
+Rasa is the expensive, fallible last step of understanding (docs/architecture.md): when it is down or slow
 the caller gets `NluUnavailable` within about a second, and after `failure_threshold` consecutive
 failures the breaker opens and calls fail at once, without touching the network, for `open_for`
 seconds; then one trial call (half-open) decides whether it closes again.

@@ -1,4 +1,4 @@
-"""Dependencies point one way (ARCHITECTURE.md): the pure cores import no web, database or vendor code."""
+"""Dependencies point one way (docs/architecture.md): pure cores import no web, database or vendor code."""
 
 from __future__ import annotations
 

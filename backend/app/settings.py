@@ -46,70 +46,135 @@ class Settings(BaseSettings):
         env_prefix="CARELOOP_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
     )
 
-    env: Environment = Environment.DEVELOPMENT
-    database_url: str = Field(
-        default=f"sqlite:///{REPO_ROOT / 'var' / 'careloop.db'}", validation_alias="DATABASE_URL"
+    env: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        description="`development`, `test` or `production`; production refuses SQLite, plain http, "
+        "demo data and TOTP codes on the command line, and sets secure cookies",
     )
-    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
-    secret_key: SecretStr = Field(description="signs patient links and session tokens")
-    data_key: SecretStr = Field(description="base64 of 32 random bytes; encrypts identifiers at rest")
+    database_url: str = Field(
+        default=f"sqlite:///{REPO_ROOT / 'var' / 'careloop.db'}",
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL; `postgresql+psycopg://user@host/db` for PostgreSQL "
+        "(required in production)",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias="REDIS_URL",
+        description="unset: jobs run inline and periodic jobs in the server; set: RQ workers and RQ's "
+        "cron scheduler carry them",
+    )
+    secret_key: SecretStr = Field(
+        description="at least 32 random characters; signs patient links and session tokens (`careloop init`)"
+    )
+    data_key: SecretStr = Field(
+        description="base64 of 32 random bytes; encrypts identifiers at rest (losing it loses them)"
+    )
     public_url: str = Field(
         default=DEFAULT_PUBLIC_URL,
-        description="base of the links sent to patients; unset, `careloop serve` uses the address it serves",
+        description="the URL patients' links, webhooks' signatures and OAuth callbacks start with "
+        "(https in production); unset, `careloop serve` uses the host and port it serves",
     )
-    hospital_name: str = "CareLoop Demo Hospital"
-    cookie_secure: bool = False
-    content_dir: Path = REPO_ROOT / "content"
-    default_region: str = "CN"
-    default_timezone: str = "Asia/Shanghai"
-    default_language: str = "zh-CN"
-    session_idle_minutes: int = 15
-    login_max_failures: int = 5
-    login_window_minutes: int = 15
-    chat_link_days: int = 7
-    form_link_days: int = 14
-    calendar_link_days: int = 90  # an appointment's .ics link
-    feedback_link_days: int = 30
-    max_message_bytes: int = 4096
-    job_queue: str = "careloop"
+    hospital_name: str = Field(
+        default="CareLoop Demo Hospital", description="the hospital's name in patient messages"
+    )
+    cookie_secure: bool = Field(
+        default=False, description="mark staff and WeChat cookies `Secure` (always on in production)"
+    )
+    content_dir: Path = Field(
+        default=REPO_ROOT / "content",
+        description="authored flows, message catalogues, questionnaires and education",
+    )
+    default_region: str = Field(
+        default="CN", description="region for phone numbers written without a country code"
+    )
+    default_timezone: str = Field(
+        default="Asia/Shanghai", description="time zone when the patient's is not known; the hospital's day"
+    )
+    default_language: str = Field(
+        default="zh-CN", description="language when the patient's is not known (zh-CN, vi or en)"
+    )
+    session_idle_minutes: int = Field(default=15, description="a staff session ends after this idle time")
+    login_max_failures: int = Field(
+        default=5, description="failed sign-ins per username or address before sign-in is locked"
+    )
+    login_window_minutes: int = Field(
+        default=15, description="the window failed sign-ins are counted over, and the lock's length"
+    )
+    chat_link_days: int = Field(default=7, description="how long a patient's web chat link works")
+    form_link_days: int = Field(default=14, description="how long a questionnaire form link works")
+    calendar_link_days: int = Field(default=90, description="how long an appointment's .ics link works")
+    feedback_link_days: int = Field(default=30, description="how long a patient's feedback page link works")
+    max_message_bytes: int = Field(
+        default=4096, description="longest web chat message accepted (UTF-8 bytes)"
+    )
+    job_queue: str = Field(default="careloop", description="the RQ queue name (with REDIS_URL)")
     nlu_url: str | None = Field(
         default=None, description="Rasa's HTTP API; unset: free text is not sent to Rasa"
     )
-    nlu_min_confidence: float = 0.6
-    media_dir: Path = REPO_ROOT / "var" / "media"  # patients' images and voice notes, encrypted
-    max_media_bytes: int = 10 * 1024 * 1024
-    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="feedback case evidence")
-    # --- messaging channels (issue 4); base URLs are settings so tests can point them at local fakes
-    quiet_hours_start: int = Field(default=21, ge=0, le=23, description="local hour quiet time starts")
+    nlu_min_confidence: float = Field(
+        default=0.6, description="Rasa's answers below this confidence are ignored (the flow re-asks)"
+    )
+    media_dir: Path = Field(
+        default=REPO_ROOT / "var" / "media",
+        description="patients' images and voice notes and case evidence, encrypted",
+    )
+    max_media_bytes: int = Field(
+        default=10 * 1024 * 1024, description="largest image or voice note kept from a patient (bytes)"
+    )
+    max_attachment_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="largest feedback case evidence file (bytes)"
+    )
+    # --- messaging channels; base URLs are settings so tests can point them at local fakes
+    quiet_hours_start: int = Field(
+        default=21, ge=0, le=23, description="local hour quiet time starts (outreach deferred)"
+    )
     quiet_hours_end: int = Field(default=8, ge=0, le=23, description="local hour quiet time ends")
     max_messages_per_day: int = Field(default=5, ge=1, description="per patient and channel, all purposes")
     send_max_attempts: int = Field(default=6, ge=1, description="transient failures retried up to this")
-    send_timeout_seconds: float = 10.0
-    wechat_app_id: str | None = None
-    wechat_app_secret: SecretStr | None = None
+    send_timeout_seconds: float = Field(
+        default=10.0, description="timeout of one request to a provider (Twilio, WeChat, SMS gateway)"
+    )
+    wechat_app_id: str | None = Field(default=None, description="WeChat official account AppID")
+    wechat_app_secret: SecretStr | None = Field(default=None, description="WeChat official account AppSecret")
     wechat_token: SecretStr | None = Field(default=None, description="the URL verification token")
     wechat_encoding_aes_key: SecretStr | None = Field(default=None, description="43 chars; safe mode")
-    wechat_api_root: str = "https://api.weixin.qq.com"  # cgi-bin/ and sns/ live under it
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_api_base: str = "https://api.twilio.com"
+    wechat_api_root: str = Field(
+        default="https://api.weixin.qq.com", description="WeChat API base; cgi-bin/ and sns/ live under it"
+    )
+    twilio_account_sid: str | None = Field(default=None, description="Twilio account SID")
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, description="Twilio auth token; also checks Twilio's webhook signatures"
+    )
+    twilio_api_base: str = Field(
+        default="https://api.twilio.com",
+        description="Twilio API base; recordings are fetched with the account's credentials only under it",
+    )
     twilio_sms_from: str | None = Field(default=None, description="E.164 number or Messaging Service SID")
     twilio_whatsapp_from: str | None = Field(default=None, description="E.164 WhatsApp sender")
     sms_provider: str = Field(default="twilio", description="'twilio' or 'http' (the generic gateway)")
-    sms_gateway_url: str | None = None
-    sms_gateway_token: SecretStr | None = None
-    sms_gateway_sender: str | None = None
-    # --- voice calls (issue 6)
+    sms_gateway_url: str | None = Field(default=None, description="the generic SMS gateway's send URL")
+    sms_gateway_token: SecretStr | None = Field(
+        default=None, description="bearer token for sends; HMAC key of the gateway's callbacks"
+    )
+    sms_gateway_sender: str | None = Field(
+        default=None, description="sender passed to the generic gateway (unset: its default)"
+    )
+    # --- voice calls
     voice_gateway: str = Field(default="simulated", description="'twilio' or 'simulated' (development)")
     twilio_voice_from: str | None = Field(default=None, description="E.164 caller id for voice calls")
-    voice_record_at_gateway: bool = True
+    voice_record_at_gateway: bool = Field(
+        default=True, description="ask Twilio to record each call (played from the patient's record)"
+    )
     voice_vosk_models: dict[str, Path] = Field(
         default_factory=dict, description='JSON {"zh-CN": "/models/vosk-cn"}: vosk model dir per language'
     )
     voice_pocketsphinx_fallback: bool = Field(
         default=True, description="English calls use pocketsphinx's bundled model when no vosk model is set"
     )
-    voice_prompt_cache: Path = REPO_ROOT / "var" / "voice-prompts"
+    voice_prompt_cache: Path = Field(
+        default=REPO_ROOT / "var" / "voice-prompts",
+        description="synthesised prompts, cached per text and voice",
+    )
     # pyttsx3's espeak driver, driven from a thread pool, reports the previous prompt's file after
     # its directory is gone (measured: "Error saving WAV file", weakref errors); the CLI is one
     # process per prompt and shares nothing, so the server renders prompts with it by default.

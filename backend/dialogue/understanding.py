@@ -1,6 +1,6 @@
 """Rasa's reading of free text for the turn engine: one client per process, never an error for a turn.
 
-The engine asks only when its deterministic parsing found nothing (ARCHITECTURE: cheapest first).
+The engine asks only when its deterministic parsing found nothing (docs/architecture.md: cheapest first).
 Rasa down, slow or unsure gives None, and the flow re-asks or hands off as it would without Rasa.
 """
 

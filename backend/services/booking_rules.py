@@ -9,7 +9,7 @@ from enum import StrEnum
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-RESCHEDULES_PER_DAY = 3  # seed F19: a patient may move appointments at most 3 times a day
+RESCHEDULES_PER_DAY = 3  # a patient may move appointments at most 3 times a day
 REMINDER_OFFSETS = (timedelta(hours=24), timedelta(hours=2))  # default reminders before the start
 MAX_SLOT_MINUTES = 8 * 60
 

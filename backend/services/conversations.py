@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from backend.models import Conversation, Direction, Message, MessageStatus
+from backend.models import Conversation, Direction, Message, MessageStatus, Role, StaffUser
 from bots.domain import Channel
 from bots.messages import Inbound
 
@@ -56,7 +56,15 @@ _LATEST = (
 _LATEST_LOCKED = _turn_lock(_LATEST)
 _BY_ID_LOCKED = _turn_lock(sa.select(Conversation).where(Conversation.id == sa.bindparam("id")))
 _MESSAGES_AFTER = (
-    sa.select(Message.id, Message.direction, Message.text, Message.parts, Message.provider_message_id)
+    sa.select(
+        Message.id,
+        Message.direction,
+        Message.text,
+        Message.parts,
+        Message.provider_message_id,
+        StaffUser.role,
+    )
+    .outerjoin(StaffUser, StaffUser.id == Message.sent_by_staff_id)
     .where(Message.conversation_id == sa.bindparam("conversation"), Message.id > sa.bindparam("after"))
     .order_by(Message.id)
 )
@@ -77,6 +85,7 @@ class MessageView:
     text: str
     parts: list[dict[str, Any]] | None
     provider_message_id: str | None
+    staff_role: Role | None  # set when a staff member wrote it, so the page can say so
 
 
 def store_inbound_row(

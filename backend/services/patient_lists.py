@@ -1,4 +1,4 @@
-"""Patient lists by visit type (outpatient, inpatient, discharged, physical exam) with seed 004's filters."""
+"""Patient lists by visit type (outpatient, inpatient, discharged, physical exam) and their filters."""
 
 from __future__ import annotations
 

@@ -18,11 +18,17 @@ from backend.dialogue.content import load_catalog
 from backend.dialogue.turns import InlineTurnFailed, run_turn, run_turn_in
 from backend.i18n import negotiate
 from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, make_url, read_short, read_token
-from backend.models import Conversation, Direction, MessageStatus, Patient
+from backend.models import Conversation, Direction, MessageStatus, Patient, Role
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
-from backend.services.conversations import get_or_create_conversation, messages_after, store_inbound_row
+from backend.services.conversations import (
+    MessageView,
+    get_or_create_conversation,
+    messages_after,
+    store_inbound_row,
+)
 from backend.web.deps import SessionDep, SettingsDep, templates
+from bots.catalog import Catalog
 from bots.domain import Channel, pick_language
 from channels import webchat
 
@@ -71,13 +77,31 @@ def _refusal_page(request: Request, settings: Settings, refusal: _Refusal) -> Re
     )
 
 
-def _items(db: Session, conversation_id: int, after: int) -> list[dict[str, Any]]:
+def _items(
+    db: Session, conversation_id: int, after: int, catalog: Catalog, lang: str
+) -> list[dict[str, Any]]:
     rows = messages_after(db, conversation_id, after)
     return [
-        webchat.render(m.id, m.direction is Direction.INBOUND, m.text, m.parts).to_json()
+        _item(m, catalog, lang).to_json()
         for m in rows
         if not (m.provider_message_id or "").startswith("start:")
     ]
+
+
+def _item(m: MessageView, catalog: Catalog, lang: str) -> webchat.PageItem:
+    """A message as the patient sees it, labelled with who wrote it: a person (with their role) or the bot."""
+    if m.direction is Direction.INBOUND:
+        return webchat.render(m.id, True, m.text, m.parts)
+    if m.staff_role is None:
+        by = catalog.text(lang, "chat.by_bot")
+        return webchat.render(m.id, False, m.text, m.parts, author=webchat.Author.BOT, by=by)
+    role = catalog.text(lang, f"chat.role.{_PATIENT_FACING_ROLE.get(m.staff_role, 'staff')}")
+    by = catalog.text(lang, "chat.by_staff", role=role)
+    return webchat.render(m.id, False, m.text, m.parts, author=webchat.Author.STAFF, by=by)
+
+
+# What a patient is told about who answered: clinical roles by name, everyone else as the care team.
+_PATIENT_FACING_ROLE = {Role.NURSE: "nurse", Role.DOCTOR: "doctor"}
 
 
 def _conversation(db: Session, patient: _LinkedPatient, *, lock: bool = False) -> Conversation:
@@ -106,7 +130,8 @@ def chat_page(token: str, request: Request, db: SessionDep, settings: SettingsDe
         {
             "lang": lang,
             "token": token,
-            "items": _items(db, conversation.id, 0),
+            "items": _items(db, conversation.id, 0, catalog, lang),
+            "new_messages": catalog.text(lang, "chat.new_messages"),
             "client_id": webchat.new_client_id(),
             "title": catalog.text(lang, "chat.title"),
             "placeholder": catalog.text(lang, "chat.placeholder"),
@@ -184,7 +209,9 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
                 conversation = _conversation(db, patient)
                 store_inbound_row(db, conversation.id, inbound, MessageStatus.RECEIVED)
         wants_json = _wants_json(request)
-        items = _items(db, conversation.id, after) if wants_json else []  # read in this transaction
+        catalog = load_catalog(settings.content_dir, settings.hospital_name)
+        # read in this transaction
+        items = _items(db, conversation.id, after, catalog, lang) if wants_json else []
         conversation_id = conversation.id
     for item_id in queued:
         kick(item_id)
@@ -209,7 +236,9 @@ def get_messages(
         .order_by(Conversation.id.desc())
         .limit(1)
     )
-    items = _items(db, conversation_id, after) if conversation_id else []
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    lang = pick_language(patient.language)
+    items = _items(db, conversation_id, after, catalog, lang) if conversation_id else []
     return JSONResponse({"items": items})
 
 

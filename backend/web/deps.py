@@ -14,9 +14,11 @@ from backend.app.db import session_factory
 from backend.app.settings import Settings, get_settings
 from backend.models import StaffSession
 from backend.security.auth import resume_session
+from backend.web.text_links import linkify
 
 SESSION_COOKIE = "cl_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))  # autoescapes .html
+templates.env.filters["linkify"] = linkify
 
 
 def get_db() -> Iterator[Session]:

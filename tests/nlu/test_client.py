@@ -14,7 +14,7 @@ from nlu.client import MAX_CHARS, BreakerState, CircuitBreaker, NluClient, NluUn
 from nlu.evaluate import evaluate
 from tests.nlu.conftest import Relay
 
-ACCURACY_FLOOR = 0.85  # issue 5: the suite fails below 85 % held-out intent accuracy in any language
+ACCURACY_FLOOR = 0.85  # the suite fails below 85 % held-out intent accuracy in any language
 
 
 def state_of(breaker: CircuitBreaker) -> BreakerState:

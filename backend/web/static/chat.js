@@ -8,7 +8,34 @@
   var notice = document.getElementById("notice");
   var composer = document.getElementById("composer");
   var input = document.getElementById("text");
+  var jump = document.getElementById("jump");
   var sending = false;
+  var URL_RE = /https?:\/\/[^\s<>"'，。、；！？（）]+/gi;
+  var TRAILING = /[.,;:!?)\]}'"]+$/;
+
+  // The reader is at the bottom (within a line or two): only then does a new message scroll the page,
+  // so a patient reading back up is not pulled down every time a reply arrives.
+  function atBottom() {
+    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+  }
+  function toBottom() {
+    window.scrollTo(0, document.body.scrollHeight);
+    jump.hidden = true;
+  }
+  // Text with its web addresses as links (the same rule as the server's linkify filter).
+  function linked(p, text) {
+    var at = 0;
+    text.replace(URL_RE, function (match, offset) {
+      var url = match.replace(TRAILING, "");
+      if (offset > at) { p.appendChild(document.createTextNode(text.slice(at, offset))); }
+      var a = document.createElement("a");
+      a.href = url; a.rel = "noopener"; a.textContent = url;
+      p.appendChild(a);
+      at = offset + url.length;
+      return match;
+    });
+    if (at < text.length) { p.appendChild(document.createTextNode(text.slice(at))); }
+  }
 
   function lastId() {
     var items = list.querySelectorAll("li[data-id]");
@@ -34,15 +61,22 @@
     form.appendChild(b);
     return form;
   }
-  function append(items) {
+  function append(items, mine) {
+    var follow = mine || atBottom();
+    var added = 0;
     items.forEach(function (item) {
       if (list.querySelector('li[data-id="' + item.id + '"]')) { return; }
       list.querySelectorAll(".choices").forEach(function (c) { c.remove(); });
       var li = document.createElement("li");
-      li.className = "msg " + (item.mine ? "mine" : "theirs");
+      li.className = "msg " + (item.mine ? "mine" : "theirs") + " by-" + (item.author || "bot");
       li.dataset.id = item.id;
+      if (item.by) {
+        var by = document.createElement("span");
+        by.className = "by"; by.textContent = item.by;
+        li.appendChild(by);
+      }
       var p = document.createElement("p");
-      p.textContent = item.text;
+      linked(p, item.text);
       li.appendChild(p);
       if (item.choices.length) {
         var box = document.createElement("div");
@@ -52,13 +86,17 @@
       }
       item.links.forEach(function (l) {
         var a = document.createElement("a");
-        a.href = l.url; a.textContent = l.label;
+        a.className = "part-link"; a.href = l.url; a.textContent = l.label;
         li.appendChild(a);
       });
       list.appendChild(li);
+      added += 1;
     });
-    window.scrollTo(0, document.body.scrollHeight);
+    if (!added) { return; }
+    if (follow) { toBottom(); } else { jump.hidden = false; }
   }
+  jump.addEventListener("click", toBottom);
+  window.addEventListener("scroll", function () { if (atBottom()) { jump.hidden = true; } });
   function show(text) {
     notice.textContent = text || "";
     notice.hidden = !text;
@@ -73,7 +111,7 @@
       .then(function (res) {
         if (!res.ok) { show(res.body.message); return; }
         show("");
-        append(res.body.items);
+        append(res.body.items, true);
         if (form === composer) {
           input.value = "";
           form.querySelector('input[name="client_id"]').value = newClientId();
@@ -92,8 +130,9 @@
   function poll() {
     fetch("/c/" + token + "/messages?after=" + lastId(), { headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : { items: [] }; })
-      .then(function (body) { append(body.items); })
+      .then(function (body) { append(body.items, false); })
       .catch(function () { /* offline for a moment: try again next tick */ });
   }
   window.setInterval(poll, 1500);
+  toBottom();
 })();

@@ -92,18 +92,31 @@ def _start(rasa_model: Path, log: Path) -> tuple[str, int]:
     return url, process.pid
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie: a server another worker started stays a zombie, unreaped, until that
+    worker ends, so /proc alone would make the last worker wait out the whole grace period."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+
+
 def _stop(pid: int) -> None:
     """SIGTERM, then SIGKILL after 30 s; the process may be another worker's child, so poll, not wait."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while _running(pid) and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return
         time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    if _running(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # our own child: reap it
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,13 @@ class MalformedCallback(ValueError):
     """A status or recording callback without the fields every such callback has."""
 
 
+class GatewayName(StrEnum):
+    """Which gateway placed a call: stored with the call, with the provider's id for it."""
+
+    TWILIO = "twilio"
+    SIMULATED = "simulated"  # development, tests and benches
+
+
 class AnsweredBy(StrEnum):
     HUMAN = "human"
     MACHINE = "machine"  # machine_start, machine_end_beep/silence/other, fax
@@ -65,7 +72,7 @@ class RecordingReady:
 
 
 class Gateway(Protocol):
-    name: str
+    name: GatewayName
 
     def place_call(self, request: CallRequest) -> PlacedCall:
         """Ask the gateway to dial. Blocking (a vendor HTTP call): run it in a thread pool."""

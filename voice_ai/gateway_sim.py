@@ -21,7 +21,7 @@ from pathlib import Path
 
 from voice_ai.audio import TELEPHONE_RATE, pcm16_to_ulaw, read_wav, resample
 from voice_ai.dtmf import tone
-from voice_ai.gateway import AnsweredBy, CallRequest, CallStatus, PlacedCall, RecordingReady
+from voice_ai.gateway import AnsweredBy, CallRequest, CallStatus, GatewayName, PlacedCall, RecordingReady
 from voice_ai.media_stream import (
     MULAW,
     Clear,
@@ -249,7 +249,7 @@ class SimulatedGateway:
     URL is not fetched: `stream_for(request)` gives the stream URL and parameters the backend's
     TwiML would have; status callbacks are delivered to `on_status` as `CallStatus` values."""
 
-    name = "simulated"
+    name = GatewayName.SIMULATED
 
     def __init__(
         self,

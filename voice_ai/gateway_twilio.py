@@ -23,6 +23,7 @@ from voice_ai.gateway import (
     CallRequest,
     CallStatus,
     GatewayError,
+    GatewayName,
     MalformedCallback,
     PlacedCall,
     RecordingReady,
@@ -88,7 +89,7 @@ def _int(params: Mapping[str, str], name: str) -> int | None:
 class TwilioVoice:
     """`voice_ai.gateway.Gateway` for Twilio; `client` is a twilio.rest.Client."""
 
-    name = "twilio"
+    name = GatewayName.TWILIO
 
     def __init__(self, client: Any, *, caller_id: str, record: bool = True) -> None:
         self.client, self.caller_id, self.record = client, caller_id, record

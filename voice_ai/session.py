@@ -40,6 +40,14 @@ class Outcome(StrEnum):
     UNANSWERABLE = "unanswerable"  # neither speech nor keypad worked: staff call back
 
 
+class AnswerVia(StrEnum):
+    """How an answer arrived on a call: stored on its transcript line."""
+
+    SPEECH = "speech"
+    KEYPAD = "keypad"
+    RECORDING = "recording"  # an open answer, kept as audio
+
+
 # --- events -----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Ringing: ...
@@ -113,7 +121,7 @@ class Record:
 class SaveAnswer:
     item_id: str
     value: AnswerValue
-    via: str  # "speech", "keypad" or "recording"
+    via: AnswerVia
     transcript: str = ""
     confidence: float | None = None
 
@@ -277,7 +285,7 @@ class CallSession:
             if not self._chosen:
                 return self._skip(item)
             # the transcript is each option's yes or no as heard (or keyed), in the order asked
-            return self._save(item, self._chosen, "speech", ", ".join(self._heard_options), None)
+            return self._save(item, self._chosen, AnswerVia.SPEECH, ", ".join(self._heard_options), None)
         code = self._remaining.pop(0)
         return self._ask(_Asking(item, form.per_option[code], option=code))
 
@@ -287,7 +295,7 @@ class CallSession:
             payload, heard, conf = asking.pending
             asking.pending = None
             if meaning == "yes":
-                return self._take(asking, payload, "speech", heard, conf)
+                return self._take(asking, payload, AnswerVia.SPEECH, heard, conf)
             return self._failed(asking, None)
         if not text or asking.keypad_only:
             return self._failed(asking, None)
@@ -296,7 +304,7 @@ class CallSession:
             asking.pending = (payload, text, confidence)
             confirm = _yes_no_form(self.phrases)
             return [Play(self.script.confirm.format(answer=text)), Listen(confirm.grammar)]
-        return self._take(asking, payload, "speech", text, confidence)
+        return self._take(asking, payload, AnswerVia.SPEECH, text, confidence)
 
     def _key(self, asking: _Asking, digit: str) -> list[Action]:
         assert asking.keys is not None
@@ -308,20 +316,20 @@ class CallSession:
             payload, heard, conf = asking.pending
             asking.pending = None
             if digit == "1":
-                return self._take(asking, payload, "speech", heard, conf)
+                return self._take(asking, payload, AnswerVia.SPEECH, heard, conf)
             return self._failed(asking, None)
         pressed = asking.keys.press(digit)
         if pressed is None:
             return []
         if isinstance(pressed, BadKeys):
             return self._failed(asking, None)
-        return self._take(asking, pressed.payload, "keypad", pressed.payload, None)
+        return self._take(asking, pressed.payload, AnswerVia.KEYPAD, pressed.payload, None)
 
     def _recorded(self, asking: _Asking, reference: str, transcript: str) -> list[Action]:
-        return self._take(asking, transcript, "recording", transcript, None, reference=reference)
+        return self._take(asking, transcript, AnswerVia.RECORDING, transcript, None, reference=reference)
 
     def _take(
-        self, asking: _Asking, said: str, via: str, heard: str, conf: float | None, reference: str = ""
+        self, asking: _Asking, said: str, via: AnswerVia, heard: str, conf: float | None, reference: str = ""
     ) -> list[Action]:
         item = asking.item
         if asking.option is not None:  # one option of a multiple choice: yes or no
@@ -331,7 +339,7 @@ class CallSession:
                 self._chosen.append(asking.option)
             self._heard_options.append(heard)
             return self._next_option(item, spoken_form(item, self.lang, self.phrases))
-        is_payload = via == "keypad" or said != heard or asking.form.recorded
+        is_payload = via is AnswerVia.KEYPAD or said != heard or asking.form.recorded
         result = accept(item, heard if not is_payload else "", self.lang, today=self.today,
                         messages=self.messages, payload=said if is_payload else None)  # fmt: skip
         if not isinstance(result, Accepted):
@@ -342,7 +350,9 @@ class CallSession:
             return self._next()
         return self._save(item, result.value, via, heard, conf)
 
-    def _save(self, item: Item, value: AnswerValue, via: str, heard: str, conf: float | None) -> list[Action]:
+    def _save(
+        self, item: Item, value: AnswerValue, via: AnswerVia, heard: str, conf: float | None
+    ) -> list[Action]:
         self.answers[item.id] = value
         return [SaveAnswer(item.id, value, via, heard, conf), *self._next()]
 

@@ -11,12 +11,20 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 from voice_ai.audio import TELEPHONE_RATE, pcm16_to_ulaw, read_wav, resample
 
 FORMAT_VERSION = "1"  # part of the cache key: bump when the rendering changes
+
+
+class TtsEngine(StrEnum):
+    """What renders espeak-ng's voices: its command line, or pyttsx3's espeak driver."""
+
+    CLI = "cli"
+    PYTTSX3 = "pyttsx3"
 
 
 class Synthesizer(Protocol):
@@ -87,18 +95,19 @@ def _pyttsx3(text: str, voice: Voice) -> bytes | None:
 class EspeakSynthesizer:
     """espeak-ng voices per language, rendered once per (text, voice, rate) into `cache_dir`.
 
-    `engine` is "pyttsx3" (the project's choice; falls back to the CLI when pyttsx3 or its voice is
-    unavailable) or "cli". `last_engine` says which one rendered the last uncached prompt."""
+    `engine` is pyttsx3 (the project's choice; falls back to the CLI when pyttsx3 or its voice is
+    unavailable) or the CLI. `last_engine` says which one rendered the last uncached prompt."""
 
     def __init__(
-        self, cache_dir: Path, voices: Mapping[str, Voice] = DEFAULT_VOICES, engine: str = "pyttsx3"
+        self,
+        cache_dir: Path,
+        voices: Mapping[str, Voice] = DEFAULT_VOICES,
+        engine: TtsEngine = TtsEngine.PYTTSX3,
     ) -> None:
-        if engine not in {"pyttsx3", "cli"}:
-            raise ValueError(f"unknown engine {engine!r}: pyttsx3 or cli")
         self.cache_dir = Path(cache_dir)
         self.voices = dict(voices)
-        self.engine = engine
-        self.last_engine: str | None = None
+        self.engine = TtsEngine(engine)  # a value from settings or a caller: ValueError if unknown
+        self.last_engine: TtsEngine | None = None
 
     def voice(self, lang: str) -> Voice:
         try:
@@ -115,8 +124,8 @@ class EspeakSynthesizer:
         path = self.cache_path(text, voice)
         if path.exists():
             return path.read_bytes()
-        wav = _pyttsx3(text, voice) if self.engine == "pyttsx3" else None
-        self.last_engine = "pyttsx3" if wav is not None else "cli"
+        wav = _pyttsx3(text, voice) if self.engine is TtsEngine.PYTTSX3 else None
+        self.last_engine = TtsEngine.PYTTSX3 if wav is not None else TtsEngine.CLI
         if wav is None:
             wav = _cli(text, voice)
         pcm, rate = read_wav(wav)

@@ -14,6 +14,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voice_ai.gateway import GatewayName
+from voice_ai.tts import TtsEngine
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = Path(os.environ.get("CARELOOP_ENV_FILE", REPO_ROOT / "var" / "careloop.env"))
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev"}
@@ -37,6 +40,13 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+class SmsProvider(StrEnum):
+    """Who carries SMS: Twilio, or the generic HTTP gateway (channels/sms_gateway.py)."""
+
+    TWILIO = "twilio"
+    HTTP = "http"
 
 
 class Settings(BaseSettings):
@@ -151,7 +161,9 @@ class Settings(BaseSettings):
     )
     twilio_sms_from: str | None = Field(default=None, description="E.164 number or Messaging Service SID")
     twilio_whatsapp_from: str | None = Field(default=None, description="E.164 WhatsApp sender")
-    sms_provider: str = Field(default="twilio", description="'twilio' or 'http' (the generic gateway)")
+    sms_provider: SmsProvider = Field(
+        default=SmsProvider.TWILIO, description="'twilio' or 'http' (the generic gateway)"
+    )
     sms_gateway_url: str | None = Field(default=None, description="the generic SMS gateway's send URL")
     sms_gateway_token: SecretStr | None = Field(
         default=None, description="bearer token for sends; HMAC key of the gateway's callbacks"
@@ -160,7 +172,9 @@ class Settings(BaseSettings):
         default=None, description="sender passed to the generic gateway (unset: its default)"
     )
     # --- voice calls
-    voice_gateway: str = Field(default="simulated", description="'twilio' or 'simulated' (development)")
+    voice_gateway: GatewayName = Field(
+        default=GatewayName.SIMULATED, description="'twilio' or 'simulated' (development)"
+    )
     twilio_voice_from: str | None = Field(default=None, description="E.164 caller id for voice calls")
     voice_record_at_gateway: bool = Field(
         default=True, description="ask Twilio to record each call (played from the patient's record)"
@@ -178,7 +192,7 @@ class Settings(BaseSettings):
     # pyttsx3's espeak driver, driven from a thread pool, reports the previous prompt's file after
     # its directory is gone (measured: "Error saving WAV file", weakref errors); the CLI is one
     # process per prompt and shares nothing, so the server renders prompts with it by default.
-    voice_tts_engine: str = Field(default="cli", description="'cli' (espeak-ng) or 'pyttsx3'")
+    voice_tts_engine: TtsEngine = Field(default=TtsEngine.CLI, description="'cli' (espeak-ng) or 'pyttsx3'")
     voice_no_input_ms: int = Field(default=5000, ge=1000, description="silence after a prompt: re-ask")
     voice_end_silence_ms: int = Field(default=700, ge=200, description="silence that ends an answer")
     # --- the campaign dialer
@@ -191,6 +205,43 @@ class Settings(BaseSettings):
     )
     voice_valid_confidence: float = Field(
         default=0.6, ge=0, le=1, description="monitoring: a call is a valid record when every answer is above"
+    )
+    # --- hospital data in: the HL7 v2 listener (`careloop hl7-listen`)
+    hl7_host: str = Field(default="0.0.0.0", description="address the MLLP listener binds")  # noqa: S104
+    hl7_port: int = Field(default=2575, ge=1, le=65535, description="the MLLP port (2575 is HL7's own)")
+    hl7_max_message_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="larger frames are read through and answered AR"
+    )
+    hl7_frame_timeout_seconds: float = Field(
+        default=30, gt=0, description="a frame started and left unfinished this long is answered AR"
+    )
+    hl7_workers: int = Field(
+        default=4, ge=1, le=64, description="threads applying messages (one per connection)"
+    )
+    hl7_fallback_charset: str = Field(
+        default="gb18030", description="decodes messages without MSH-18 that are not UTF-8 (GBK is a subset)"
+    )
+    hl7_allowed_peers: list[str] = Field(
+        default_factory=list, description="JSON list of addresses/networks allowed to connect; empty: any"
+    )
+    hl7_tls_cert: Path | None = Field(default=None, description="PEM certificate: MLLP over TLS when set")
+    hl7_tls_key: Path | None = Field(default=None, description="PEM private key of hl7_tls_cert")
+    hl7_death_dispositions: list[str] = Field(
+        default_factory=lambda: ["20", "40", "41", "42"],
+        description="PV1-36 discharge dispositions that mean the patient died (UB-04 'expired' codes)",
+    )
+    hl7_silence_alert_minutes: int = Field(
+        default=60, ge=0, description="no HL7 message for this long in working hours raises a task; 0: off"
+    )
+    hl7_working_hours: tuple[int, int] = Field(
+        default=(8, 18), description="[start, end) local hours in which a silent HL7 feed is an alert"
+    )
+    hl7_retention_days: int = Field(
+        default=180, ge=1, description="received HL7 messages are kept this long (held ones until reviewed)"
+    )
+    hl7_crash_after_commit: str | None = Field(
+        default=None,
+        description="tests only: the listener kills itself after committing this MSH-10, before its ACK",
     )
 
     @field_validator("redis_url", mode="before")
@@ -224,6 +275,8 @@ class Settings(BaseSettings):
             if not self.public_url.startswith("https://"):
                 raise ValueError("production needs an https CARELOOP_PUBLIC_URL")
             self.cookie_secure = True
+            if self.hl7_crash_after_commit:
+                raise ValueError("CARELOOP_HL7_CRASH_AFTER_COMMIT is a test hook; not in production")
         return self
 
     @property

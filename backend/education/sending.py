@@ -20,7 +20,7 @@ from backend.dialogue.content import load_catalog
 from backend.education.library import Article, library
 from backend.models import Conversation, Direction, Message, OutboxKind, Patient
 from backend.models.base import utcnow
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, NotSent, Reason
 from backend.services.staff_message import do_staff_message
 from bots.domain import Channel, pick_language
 from bots.messages import Link, Outbound, Text
@@ -68,11 +68,11 @@ def do_send_education(
     settings = get_settings()
     article = library(settings.content_dir).get(article_id)
     if article is None:
-        raise ActionRefused("no_such_article")
+        raise ActionRefused(Reason.NO_SUCH_ARTICLE)
     lang = pick_language(patient.language)
     url = article_url(settings, article.id, lang)
     if _sent_lately(session, patient.id, url, now):
-        raise ActionRefused("education_already_sent")
+        raise ActionRefused(Reason.EDUCATION_ALREADY_SENT)
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
     title = article.text("title", lang)
     text = catalog.text(lang, "education.message", title=title, summary=article.text("summary", lang))
@@ -92,5 +92,5 @@ def do_send_education(
         now=now,
     )
     if sent.refused is not None or sent.message is None:
-        raise ActionRefused(sent.refused or "suppressed")
+        raise NotSent(sent.refused or "suppressed")
     return sent.message, sent.outbox_id

@@ -65,12 +65,13 @@ class EncryptedText(sa.TypeDecorator[str]):
         return None if value is None else current_cipher().decrypt(self.kind, value)
 
 
-def enum_column(enum: type[StrEnum], **kwargs: Any) -> sa.Enum:
-    """Enums stored as their string values (portable; no native PostgreSQL enum types to migrate)."""
+def enum_column(enum: type[StrEnum], length: int = 32, **kwargs: Any) -> sa.Enum:
+    """Enums stored as their string values (portable; no native PostgreSQL enum types to migrate): a
+    VARCHAR of `length`, so a String column of that length becomes an enum with no schema change."""
     return sa.Enum(
         enum,
         native_enum=False,
-        length=32,
+        length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
         **kwargs,

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from voice_ai.gateway import AnsweredBy, GatewayName
 from voice_ai.session import CallState, Outcome
 
 
@@ -28,12 +29,12 @@ class VoiceCall(Base):
     plan_id: Mapped[int | None] = mapped_column(sa.ForeignKey("follow_up_plans.id"))  # the campaign
     response_id: Mapped[int | None] = mapped_column(sa.ForeignKey("questionnaire_responses.id"))
     attempt: Mapped[int] = mapped_column(default=1)  # of this outreach task by voice
-    gateway: Mapped[str] = mapped_column(sa.String(16))  # twilio, simulated
+    gateway: Mapped[GatewayName] = mapped_column(enum_column(GatewayName, length=16))
     provider_id: Mapped[str | None] = mapped_column(sa.String(64))  # Twilio's CallSid
     language: Mapped[str] = mapped_column(sa.String(8))
     state: Mapped[CallState] = mapped_column(enum_column(CallState), default=CallState.QUEUED)
     outcome: Mapped[Outcome | None] = mapped_column(enum_column(Outcome))
-    answered_by: Mapped[str | None] = mapped_column(sa.String(16))  # human, machine, unknown
+    answered_by: Mapped[AnsweredBy | None] = mapped_column(enum_column(AnsweredBy, length=16))
     recording_id: Mapped[str | None] = mapped_column(sa.String(64))  # at the gateway (Twilio RE...)
     recording_url: Mapped[str | None] = mapped_column(sa.String(500))
     # [{"item", "heard", "confidence", "via", "audio"}] in the order asked; "audio" is a media reference

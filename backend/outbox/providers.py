@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
-from backend.app.settings import Settings, get_settings
+from backend.app.settings import Settings, SmsProvider, get_settings
 from backend.models import Conversation, Message, OutboxItem, Patient
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
@@ -95,7 +95,7 @@ def _build(channel: Channel, settings: Settings) -> Sender:
         from channels.wechat_outbound import WeChatSender
 
         return WeChatSender(wechat_client())
-    if channel is Channel.SMS and settings.sms_provider == "http":
+    if channel is Channel.SMS and settings.sms_provider is SmsProvider.HTTP:
         if not (settings.sms_gateway_url and settings.sms_gateway_token):
             raise ChannelNotConfigured(
                 "SMS gateway: set CARELOOP_SMS_GATEWAY_URL and CARELOOP_SMS_GATEWAY_TOKEN"
@@ -215,6 +215,6 @@ def _status_callback(channel: Channel, settings: Settings) -> str | None:
     """Where the provider reports delivery (WeChat reports template sends to the account's own URL)."""
     if channel is Channel.WECHAT:
         return None
-    if channel is Channel.SMS and settings.sms_provider == "http":
+    if channel is Channel.SMS and settings.sms_provider is SmsProvider.HTTP:
         return f"{settings.public_url}/hooks/sms-gateway"
     return f"{settings.public_url}/hooks/twilio/status"

@@ -36,6 +36,7 @@ from backend.services.booking_rules import (
     may_reschedule,
     slot_refusal,
 )
+from backend.services.refusal import ActionRefused
 from backend.services.reminders import cancel_reminders, schedule_reminders
 from bots.domain import Channel
 
@@ -46,11 +47,14 @@ _SLOT_DETAILS = (
 )
 
 
-class BookingRefused(Exception):
-    """The request breaks a booking rule; `reason` names it, `detail` fills its patient message."""
+class BookingRefused(ActionRefused):
+    """The request breaks a booking rule; `reason` names it (booking_rules.Refusal, whose patient messages
+    are `booking.refused.*`), `detail` fills that message."""
+
+    reason: Refusal
 
     def __init__(self, reason: Refusal, **detail: Any) -> None:
-        super().__init__(reason.value)
+        Exception.__init__(self, reason.value)
         self.reason, self.detail = reason, detail
 
 

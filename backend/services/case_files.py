@@ -16,7 +16,7 @@ from backend.messaging.media import seal_to_file, unseal_file
 from backend.models import CaseAttachment, FeedbackCase, HandlingRecord
 from backend.models.base import utcnow
 from backend.services import audit
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, Reason
 
 ALLOWED = {  # extension -> the type it is served as
     ".jpg": "image/jpeg",
@@ -48,7 +48,7 @@ def clean_name(filename: str) -> str:
     """The file's own name, without any folders a browser sent along."""
     name = PureWindowsPath(PurePosixPath(filename).name).name.strip()
     if not name or len(name) > MAX_NAME or any(ord(ch) < 32 for ch in name):
-        raise AttachmentRefused("bad_name")
+        raise AttachmentRefused(Reason.BAD_NAME)
     return name
 
 
@@ -56,12 +56,12 @@ def check_upload(filename: str, data: bytes, max_bytes: int) -> tuple[str, str]:
     """(clean name, mime type) for an acceptable file, else AttachmentRefused. Pure."""
     name = clean_name(filename)
     if not data:
-        raise AttachmentRefused("empty")
+        raise AttachmentRefused(Reason.EMPTY)
     if len(data) > max_bytes:
-        raise AttachmentRefused("too_large")
+        raise AttachmentRefused(Reason.TOO_LARGE)
     mime = ALLOWED.get(PurePosixPath(name.lower()).suffix)
     if mime is None or data.startswith(EXECUTABLE_MAGIC):
-        raise AttachmentRefused("forbidden_type")
+        raise AttachmentRefused(Reason.FORBIDDEN_TYPE)
     return name, mime
 
 

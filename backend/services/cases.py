@@ -36,7 +36,7 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.services import audit, inbox
 from backend.services.patients import department_ids
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, Reason
 from backend.services.tasks import do_raise_task
 from bots.domain import Channel
 
@@ -59,7 +59,7 @@ def _audit(session: Session, case: FeedbackCase, action: str, staff_id: int | No
     )
 
 
-def _text(value: str, reason: str, limit: int = MAX_TEXT) -> str:
+def _text(value: str, reason: Reason, limit: int = MAX_TEXT) -> str:
     value = value.strip()
     if not value or len(value) > limit:
         raise ActionRefused(reason)
@@ -127,13 +127,13 @@ def register(
     now: datetime | None = None,
 ) -> FeedbackCase:
     """Store the case and raise its inbox task in the complaints queue (complaints: high priority)."""
-    text = _text(text, "text_length")
+    text = _text(text, Reason.TEXT_LENGTH)
     if patient_id is not None and session.get(Patient, patient_id) is None:
-        raise ActionRefused("no_such_patient")
+        raise ActionRefused(Reason.NO_SUCH_PATIENT)
     if department_id is not None and session.get(Department, department_id) is None:
-        raise ActionRefused("no_such_department")
+        raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)
     if conversation_id is not None and session.get(Conversation, conversation_id) is None:
-        raise ActionRefused("no_such_conversation")
+        raise ActionRefused(Reason.NO_SUCH_CONVERSATION)
     now = now or utcnow()
     case = FeedbackCase(
         kind=kind,
@@ -184,13 +184,13 @@ def register(
 
 def task_of(session: Session, case: FeedbackCase) -> Task:
     if case.task_id is None:
-        raise ActionRefused("no_task")
+        raise ActionRefused(Reason.NO_TASK)
     return session.get_one(Task, case.task_id)
 
 
 def _open(case: FeedbackCase) -> None:
     if case.progress is CaseProgress.CLOSED:
-        raise ActionRefused("closed")
+        raise ActionRefused(Reason.CLOSED)
 
 
 def _working(case: FeedbackCase) -> None:
@@ -202,7 +202,7 @@ def do_claim_case(
     session: Session, *, case: FeedbackCase, staff_id: int, ip: str | None = None, now: datetime | None = None
 ) -> None:
     """Take the case. The task is claimed with a conditional update: of two agents claiming at once one
-    wins and the other gets ActionRefused("already_claimed")."""
+    wins and the other gets ActionRefused(Reason.ALREADY_CLAIMED)."""
     _open(case)
     inbox.do_claim(session, task=task_of(session, case), staff_id=staff_id, ip=ip, now=now)
     _working(case)
@@ -238,7 +238,7 @@ def do_transfer_case(
     """Make another department the lead; its queue gets the task, unassigned."""
     _open(case)
     if session.get(Department, department_id) is None:
-        raise ActionRefused("no_such_department")
+        raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)
     inbox.do_transfer(
         session, task=task_of(session, case), staff_id=staff_id, department_id=department_id, ip=ip, now=now
     )
@@ -264,14 +264,14 @@ def do_add_collaborator(
     """Another department works on the case too (多部门联合处理): it then sees it and adds records."""
     _open(case)
     if session.get(Department, department_id) is None:
-        raise ActionRefused("no_such_department")
+        raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)
     existing = session.get(CaseDepartment, (case.id, department_id))
     if department_id == case.department_id or existing is not None:
-        raise ActionRefused("already_involved")
+        raise ActionRefused(Reason.ALREADY_INVOLVED)
     if assignee is not None:
         allowed = department_ids(assignee)
         if not assignee.active or (allowed is not None and department_id not in allowed):
-            raise ActionRefused("assignee_outside_department")
+            raise ActionRefused(Reason.ASSIGNEE_OUTSIDE_DEPARTMENT)
     link = CaseDepartment(
         case_id=case.id,
         department_id=department_id,
@@ -309,7 +309,7 @@ def do_add_record(
 ) -> HandlingRecord:
     """A handling record, written on behalf of the first involved department the author belongs to."""
     _open(case)
-    text = _text(text, "record_length")
+    text = _text(text, Reason.RECORD_LENGTH)
     mine = {d.id for d in author.departments}
     on_behalf = next((d for d in involved_departments(session, case) if d in mine), None)
     record = HandlingRecord(
@@ -339,7 +339,7 @@ def do_close_case(
 ) -> None:
     """Close with a summary (the handling report's conclusion); the inbox task closes with it."""
     _open(case)
-    summary = _text(summary, "summary_length")
+    summary = _text(summary, Reason.SUMMARY_LENGTH)
     now = now or utcnow()
     task = task_of(session, case)
     if task.status is not TaskStatus.CLOSED:
@@ -352,7 +352,7 @@ def do_reopen_case(
     session: Session, *, case: FeedbackCase, staff_id: int, ip: str | None = None, now: datetime | None = None
 ) -> None:
     if case.progress is not CaseProgress.CLOSED:
-        raise ActionRefused("not_closed")
+        raise ActionRefused(Reason.NOT_CLOSED)
     task = task_of(session, case)
     if task.status is TaskStatus.CLOSED:
         inbox.do_reopen(session, task=task, staff_id=staff_id, ip=ip, now=now)
@@ -372,9 +372,9 @@ def do_set_validity(
     """Valid or invalid (有效/无效); an invalid case needs the reason."""
     reason = reason.strip()
     if not valid and not reason:
-        raise ActionRefused("reason_required")
+        raise ActionRefused(Reason.REASON_REQUIRED)
     if len(reason) > MAX_REASON:
-        raise ActionRefused("reason_length")
+        raise ActionRefused(Reason.REASON_LENGTH)
     case.valid, case.invalid_reason = valid, (None if valid else reason)
     _audit(session, case, "validity", staff_id, ip=ip, valid=valid)
 
@@ -391,9 +391,9 @@ def do_record_satisfaction(
     (who asked on the phone; they may correct it), or given by the patient on the mobile page
     (`staff_id` None), once: a second rating of theirs is refused."""
     if case.progress is not CaseProgress.CLOSED:
-        raise ActionRefused("not_closed")
+        raise ActionRefused(Reason.NOT_CLOSED)
     if staff_id is None and case.satisfaction is not None:
-        raise ActionRefused("already_rated")
+        raise ActionRefused(Reason.ALREADY_RATED)
     case.satisfaction = satisfaction
     _audit(
         session,

@@ -27,7 +27,7 @@ from backend.models.base import utcnow
 from backend.models.staff import staff_departments
 from backend.services import audit, mentions
 from backend.services.inbox_queue import conversation_of, may_handle
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, NotSent, Reason
 from backend.services.staff_message import MAX_TEXT, do_staff_message
 
 MAX_NOTE = 4000
@@ -64,14 +64,14 @@ def _event(
 
 def _open(task: Task) -> None:
     if task.status is TaskStatus.CLOSED:
-        raise ActionRefused("closed")
+        raise ActionRefused(Reason.CLOSED)
 
 
 def do_claim(
     session: Session, *, task: Task, staff_id: int, ip: str | None = None, now: datetime | None = None
 ) -> None:
     """Take an open, unassigned task. A conditional update, so of two agents claiming at once one wins
-    and the other gets ActionRefused("already_claimed")."""
+    and the other gets ActionRefused(Reason.ALREADY_CLAIMED)."""
     _open(task)
     result = session.execute(
         sa.update(Task)
@@ -80,7 +80,7 @@ def do_claim(
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ActionRefused("already_claimed")
+        raise ActionRefused(Reason.ALREADY_CLAIMED)
     session.refresh(task)
     _event(session, task, TaskEventKind.CLAIMED, staff_id, now or utcnow(), ip)
 
@@ -96,7 +96,7 @@ def do_assign(
 ) -> None:
     _open(task)
     if not may_handle(assignee, task):
-        raise ActionRefused("assignee_outside_department")
+        raise ActionRefused(Reason.ASSIGNEE_OUTSIDE_DEPARTMENT)
     previous, task.assignee_id, task.status = task.assignee_id, assignee.id, TaskStatus.CLAIMED
     _event(
         session,
@@ -122,7 +122,7 @@ def do_transfer(
     """Hand the task to another department's queue, unassigned."""
     _open(task)
     if department_id == task.department_id:
-        raise ActionRefused("same_department")
+        raise ActionRefused(Reason.SAME_DEPARTMENT)
     previous = task.department_id
     task.department_id, task.assignee_id, task.status = department_id, None, TaskStatus.OPEN
     _event(
@@ -150,7 +150,7 @@ def do_add_note(
     is told ("mentioned me", home page) and may open this task even outside her departments."""
     text = text.strip()
     if not text or len(text) > MAX_NOTE:
-        raise ActionRefused("note_length")
+        raise ActionRefused(Reason.NOTE_LENGTH)
     names = sorted(set(MENTION.findall(text)))
     mentioned = (
         list(
@@ -183,7 +183,7 @@ def do_close(
     _open(task)
     summary = summary.strip()
     if not summary or len(summary) > MAX_NOTE:
-        raise ActionRefused("summary_length")
+        raise ActionRefused(Reason.SUMMARY_LENGTH)
     now = now or utcnow()
     task.status, task.closed_at = TaskStatus.CLOSED, now
     _event(session, task, TaskEventKind.CLOSED, staff_id, now, ip, code=code.value, summary=summary)
@@ -194,7 +194,7 @@ def do_reopen(
 ) -> None:
     """Back into the queue with a fresh SLA window, still with whoever had it."""
     if task.status is not TaskStatus.CLOSED:
-        raise ActionRefused("not_closed")
+        raise ActionRefused(Reason.NOT_CLOSED)
     now = now or utcnow()
     task.status = TaskStatus.CLAIMED if task.assignee_id else TaskStatus.OPEN
     task.closed_at, task.due_at = None, now + task.priority.sla
@@ -218,12 +218,12 @@ def do_reply(
     _open(task)
     conversation = conversation_of(session, task)
     if conversation is None or (conversation.patient_id is None and not conversation.reply_to):
-        raise ActionRefused("no_conversation")  # (an unlinked WeChat follower can be answered)
+        raise ActionRefused(Reason.NO_CONVERSATION)  # (an unlinked WeChat follower can be answered)
     # A hand-off's conversation is staff's until handed back; answering an abnormal answer takes the
     # patient's conversation over from the bot (hand it back from the task when done).
     took_over = conversation.owner is ConversationOwner.BOT and task.source_type != "conversation"
     if conversation.owner is not ConversationOwner.STAFF and not took_over:
-        raise ActionRefused("bot_owns_conversation")
+        raise ActionRefused(Reason.BOT_OWNS_CONVERSATION)
     now = now or utcnow()
     patient = session.get(Patient, conversation.patient_id) if conversation.patient_id else None
     sent = do_staff_message(
@@ -241,7 +241,7 @@ def do_reply(
         now=now,
     )
     if sent.refused is not None or sent.message is None:
-        raise ActionRefused(sent.refused or "suppressed")
+        raise NotSent(sent.refused or "suppressed")
     message, item_id = sent.message, sent.outbox_id
     if took_over:
         conversation.owner = ConversationOwner.STAFF
@@ -269,9 +269,9 @@ def do_hand_back(
     """The bot answers the conversation again from the patient's next message."""
     conversation = conversation_of(session, task)
     if conversation is None:
-        raise ActionRefused("no_conversation")
+        raise ActionRefused(Reason.NO_CONVERSATION)
     if conversation.owner is ConversationOwner.BOT:
-        raise ActionRefused("bot_owns_conversation")
+        raise ActionRefused(Reason.BOT_OWNS_CONVERSATION)
     conversation.owner = ConversationOwner.BOT
     _event(
         session,

@@ -31,7 +31,7 @@ from backend.outbox import gates
 from backend.services import audit
 from backend.services.conversations import get_or_create_conversation
 from backend.services.patients import department_ids
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, NotSent, Reason
 from backend.services.staff_message import MAX_TEXT, STAFF_CHANNELS, do_staff_message, preflight
 from bots.domain import Channel, pick_language
 
@@ -58,12 +58,12 @@ def do_set_flag(
 ) -> int:
     """Through the follow-up exclusion verb (which closes open follow-ups and writes the audit row)."""
     if flag not in EXCLUSION_FLAGS:
-        raise ActionRefused("unknown_flag")
+        raise ActionRefused(Reason.UNKNOWN_FLAG)
     if not may_set_flag(user.role, flag):
         audit.record(
             session, "patient.exclusion_denied", staff_id=user.id, patient_id=patient.id, flag=flag, ip=ip
         )
-        raise ActionRefused("flag_not_permitted")
+        raise ActionRefused(Reason.FLAG_NOT_PERMITTED)
     return do_set_exclusion(session, patient, flag, value, staff_id=user.id)
 
 
@@ -114,10 +114,10 @@ def latest_visit(session: Session, patient_id: int, departments: set[int] | None
 
 def _conversation(session: Session, patient: Patient, channel: Channel, now: datetime) -> Conversation:
     if channel not in STAFF_CHANNELS:
-        raise ActionRefused("channel_not_supported")
+        raise ActionRefused(Reason.CHANNEL_NOT_SUPPORTED)
     verdict = preflight(session, patient, channel, now)
     if verdict.action is gates.Action.SUPPRESS:
-        raise ActionRefused(verdict.reason or "suppressed")
+        raise NotSent(verdict.reason or "suppressed")
     address = channel_address(patient, channel)
     assert address is not None  # the gates refuse an unreachable patient
     return get_or_create_conversation(session, patient_id=patient.id, channel=channel, address=address)
@@ -148,7 +148,7 @@ def do_send_message(
         now=now,
     )
     if sent.refused is not None or sent.message is None:
-        raise ActionRefused(sent.refused or "suppressed")
+        raise NotSent(sent.refused or "suppressed")
     return sent.message, sent.outbox_id
 
 
@@ -191,7 +191,7 @@ def do_send_questionnaire(
     staff_id = user.id
     version = latest_version(session, questionnaire_id)
     if version is None:
-        raise ActionRefused("not_published")
+        raise ActionRefused(Reason.NOT_PUBLISHED)
     conversation = _conversation(session, patient, channel, now)
     lang = pick_language(patient.language)
     response = do_start_response(

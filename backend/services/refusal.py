@@ -1,12 +1,85 @@
-"""The one refusal every staff action raises: a reason code the pages translate, nothing changed."""
+"""The one refusal every staff action raises: a reason code the pages translate, nothing changed.
+
+`ActionRefused` is the family; its subclasses say which rules refused (an attachment, a spot check, a
+booking, a message the sending gates stopped), so a page may catch the whole family or one member.
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a staff action was refused. Each one a page can show has a translation in the page's
+    `reasons` (backend/web/templates/staff/); the catalogues translate those texts."""
+
+    # a task, case or conversation in the wrong state for the action
+    ALREADY_CLAIMED = "already_claimed"
+    ALREADY_INVOLVED = "already_involved"
+    ALREADY_RATED = "already_rated"
+    BOT_OWNS_CONVERSATION = "bot_owns_conversation"
+    CLOSED = "closed"
+    HANDLED_ON_CASE_PAGE = "handled_on_case_page"
+    NOT_CLOSED = "not_closed"
+    NO_CONVERSATION = "no_conversation"
+    NO_TASK = "no_task"
+    # who may act, and on which department
+    ASSIGNEE_OUTSIDE_DEPARTMENT = "assignee_outside_department"
+    FLAG_NOT_PERMITTED = "flag_not_permitted"
+    LEAD_DEPARTMENT_ONLY = "lead_department_only"
+    MENTIONED_ONLY = "mentioned_only"
+    SAME_DEPARTMENT = "same_department"
+    # what the form names does not exist
+    NO_SUCH_ARTICLE = "no_such_article"
+    NO_SUCH_CHOICE = "no_such_choice"
+    NO_SUCH_CODE = "no_such_code"
+    NO_SUCH_CONVERSATION = "no_such_conversation"
+    NO_SUCH_DEPARTMENT = "no_such_department"
+    NO_SUCH_PATIENT = "no_such_patient"
+    NO_SUCH_RECORD_KIND = "no_such_record_kind"
+    NOT_PUBLISHED = "not_published"
+    UNKNOWN_FLAG = "unknown_flag"
+    # what the form says does not fit
+    CHANNEL_NOT_SUPPORTED = "channel_not_supported"
+    EDUCATION_ALREADY_SENT = "education_already_sent"
+    REASON_LENGTH = "reason_length"
+    REASON_REQUIRED = "reason_required"
+    RECORD_LENGTH = "record_length"
+    SUMMARY_LENGTH = "summary_length"
+    TEXT_LENGTH = "text_length"
+    # an attachment
+    BAD_NAME = "bad_name"
+    EMPTY = "empty"
+    FORBIDDEN_TYPE = "forbidden_type"
+    TOO_LARGE = "too_large"
+    # a spot check
+    COUNT_RANGE = "count_range"
+    DEPARTMENT = "department"
+    NOTE = "note"
+    NOTE_LENGTH = "note_length"
+    NOT_SUPERVISOR = "not_supervisor"
+    NOTHING_TO_SAMPLE = "nothing_to_sample"
+    PERIOD = "period"
+    RATIO_OR_COUNT = "ratio_or_count"
+    RATIO_RANGE = "ratio_range"
+    VERDICT = "verdict"
 
 
 class ActionRefused(Exception):
     """The action does not fit the state of what it acts on (closed, already claimed, not allowed …);
     `reason` is a code the page translates, and the form keeps what was typed."""
 
+    reason: str  # a Reason here; a subclass may carry its own closed set
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+class NotSent(ActionRefused):
+    """The message was not sent: `reason` is the sending path's code (an empty or overlong text, or what
+    the outbox gates said: no consent, excluded, unreachable …), the same code its audit row names."""
+
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        Exception.__init__(self, reason)
         self.reason = reason

@@ -31,6 +31,7 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.services import audit
+from backend.services.refusal import ActionRefused, Reason
 from backend.services.tasks import do_raise_task
 
 SUPERVISORS = frozenset({Role.ADMIN, Role.MANAGER})
@@ -38,12 +39,8 @@ MAX_SAMPLE = 1000
 MAX_NOTE = 4000
 
 
-class SpotCheckRefused(Exception):
+class SpotCheckRefused(ActionRefused):
     """Not a supervisor, a bad ratio or count, an empty period, a review of a closed item …"""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def sample(
@@ -54,11 +51,11 @@ def sample(
     (a later draw over more rows may add new ones, never reorder the old). n is `count`, or `ratio` of the
     ids rounded up."""
     if (ratio is None) == (count is None):
-        raise SpotCheckRefused("ratio_or_count")
+        raise SpotCheckRefused(Reason.RATIO_OR_COUNT)
     if ratio is not None and not 0 < ratio <= 1:
-        raise SpotCheckRefused("ratio_range")
+        raise SpotCheckRefused(Reason.RATIO_RANGE)
     if count is not None and not 0 < count <= MAX_SAMPLE:
-        raise SpotCheckRefused("count_range")
+        raise SpotCheckRefused(Reason.COUNT_RANGE)
     n = count if count is not None else math.ceil(len(ids) * (ratio or 0))
     n = min(n, len(ids), MAX_SAMPLE)
 
@@ -97,7 +94,7 @@ def completed_follow_ups(
 
 def _supervisor(user: StaffUser) -> None:
     if user.role not in SUPERVISORS:
-        raise SpotCheckRefused("not_supervisor")
+        raise SpotCheckRefused(Reason.NOT_SUPERVISOR)
 
 
 def do_draw(
@@ -117,12 +114,12 @@ def do_draw(
     repeated and checked later."""
     _supervisor(user)
     if start > end:
-        raise SpotCheckRefused("period")
+        raise SpotCheckRefused(Reason.PERIOD)
     seed = seed or secrets.token_hex(8)
     population = completed_follow_ups(session, department_id=department_id, start=start, end=end)
     chosen = set(sample([row[0] for row in population], seed, ratio=ratio, count=count))
     if not chosen:
-        raise SpotCheckRefused("nothing_to_sample")
+        raise SpotCheckRefused(Reason.NOTHING_TO_SAMPLE)
     check = SpotCheck(
         department_id=department_id,
         period_start=start,
@@ -175,9 +172,9 @@ def do_review(
     _supervisor(user)
     note = note.strip()
     if verdict is SpotVerdict.PENDING:
-        raise SpotCheckRefused("verdict")
+        raise SpotCheckRefused(Reason.VERDICT)
     if len(note) > MAX_NOTE or (verdict is SpotVerdict.ISSUE and not note):
-        raise SpotCheckRefused("note")
+        raise SpotCheckRefused(Reason.NOTE)
     item.verdict, item.note = verdict, note
     item.reviewer_id, item.reviewed_at = user.id, now or utcnow()
     audit.record(

@@ -1,17 +1,16 @@
-"""Call records: the do_* verbs that create a call, follow its status, and store answers and outcome."""
+"""Call records: the do_* verbs that create a call, place or skip it, follow its status, attach the stream,
+and store answers, recording and outcome. Every change of a call goes through one of them, and each writes
+its audit row in the same transaction (details name states and items, never numbers or what was said)."""
 
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
-from backend.app.settings import Settings
 from backend.followup.catalog import definition_of, latest_version
 from backend.followup.responses import (
     AlreadyCompleted,
@@ -31,13 +30,13 @@ from backend.models import (
     VoiceCall,
 )
 from backend.models.base import utcnow
-from backend.security.crypto import current_cipher
 from backend.services import audit
 from backend.services.tasks import do_raise_task
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel, pick_language
-from voice_ai.gateway import CallStatus, RecordingReady
-from voice_ai.session import FINAL, CallState, Outcome
+from questionnaires.model import Questionnaire
+from voice_ai.gateway import AnsweredBy, CallStatus, GatewayName, RecordingReady
+from voice_ai.session import FINAL, CallState, Outcome, SaveAnswer
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +45,8 @@ class UnknownCall(LookupError):
     """No such call, or the token does not sign it."""
 
 
-def stream_token(settings: Settings, call_id: int) -> str:
-    """Signs the call id carried in the Media Stream's parameters: only our TwiML can open a stream."""
-    return URLSafeSerializer(settings.secret_key.get_secret_value(), salt="voice-stream").dumps(call_id)
-
-
-def read_stream_token(settings: Settings, token: str) -> int:
-    try:
-        value = URLSafeSerializer(settings.secret_key.get_secret_value(), salt="voice-stream").loads(token)
-    except BadSignature as exc:
-        raise UnknownCall("stream token does not verify") from exc
-    if not isinstance(value, int):
-        raise UnknownCall("stream token does not name a call")
-    return value
+def _audit(session: Session, call: VoiceCall, action: str, **detail: Any) -> None:
+    audit.record(session, action, patient_id=call.patient_id, subject=("voice_call", call.id), **detail)
 
 
 def do_create_call(
@@ -66,11 +54,13 @@ def do_create_call(
     *,
     patient: Patient,
     questionnaire_id: str,
-    gateway: str,
+    gateway: GatewayName,
     task: OutreachTask | None = None,
     now: datetime | None = None,
+    dial_after: datetime | None = None,
 ) -> VoiceCall:
-    """A call record for the next attempt, with the response its answers go to (the task's, if any)."""
+    """A call record for the next attempt, with the response its answers go to (the task's, if any);
+    the dialer places it from `dial_after` on (None: whenever it is due)."""
     now = now or utcnow()
     lang = pick_language(patient.language)
     response = None
@@ -108,6 +98,7 @@ def do_create_call(
         gateway=gateway,
         language=lang,
         created_at=now,
+        dial_after=dial_after,
     )
     session.add(call)
     session.flush()
@@ -117,17 +108,47 @@ def do_create_call(
         patient_id=patient.id,
         subject=("voice_call", call.id),
         attempt=call.attempt,
-        gateway=gateway,
+        gateway=str(gateway),
     )
     return call
 
 
 def do_mark_placed(session: Session, call: VoiceCall, provider_id: str, now: datetime | None = None) -> None:
     call.provider_id, call.placed_at = provider_id, now or utcnow()
-    audit.record(session, "voice.call_placed", patient_id=call.patient_id, subject=("voice_call", call.id))
+    _audit(session, call, "voice.call_placed")
 
 
-def call_by_provider(session: Session, gateway: str, provider_id: str) -> VoiceCall | None:
+def do_defer_call(session: Session, call: VoiceCall, until: datetime | None, reason: str) -> None:
+    """The gates say not now (quiet hours, the daily cap): the dialer tries again from `until`."""
+    call.dial_after = until
+    _audit(session, call, "voice.call_deferred", reason=reason)
+
+
+def do_skip_call(session: Session, call: VoiceCall, reason: str, now: datetime) -> None:
+    """The gates say never (opted out, excluded, unreachable): the call ends undialled."""
+    call.state, call.ended_at, call.skip_reason = CallState.FAILED, now, reason[:32]
+    _audit(session, call, "voice.call_skipped", reason=reason)
+    do_schedule_redial(session, call, now)
+
+
+def do_fail_dial(
+    session: Session,
+    call: VoiceCall,
+    now: datetime,
+    *,
+    code: str | None = None,
+    permanent: bool | None = None,
+) -> None:
+    """The call could not be placed: no usable number (no code), or the gateway refused it (its code, and
+    whether a retry can help). The dialer's redial policy decides what comes next."""
+    call.state, call.ended_at = CallState.FAILED, now
+    if code is None and permanent is None:
+        _audit(session, call, "voice.call_unreachable")
+    else:
+        _audit(session, call, "voice.call_refused", code=code, permanent=permanent)
+
+
+def call_by_provider(session: Session, gateway: GatewayName, provider_id: str) -> VoiceCall | None:
     return session.scalars(
         sa.select(VoiceCall).where(VoiceCall.gateway == gateway, VoiceCall.provider_id == provider_id)
     ).first()
@@ -144,7 +165,7 @@ def do_record_call_status(session: Session, call: VoiceCall, status: CallStatus,
     if status.sequence is not None:
         call.last_status_seq = status.sequence
     if status.answered_by is not None:
-        call.answered_by = status.answered_by.value
+        call.answered_by = status.answered_by
     if status.state is CallState.ANSWERED and call.answered_at is None:
         call.answered_at = now
     if status.duration_seconds is not None:
@@ -159,37 +180,31 @@ def do_record_call_status(session: Session, call: VoiceCall, status: CallStatus,
         call.state, call.ended_at = (CallState.COMPLETED if call.outcome else CallState.FAILED), now
     elif status.state is CallState.RINGING and call.state is CallState.QUEUED:
         call.state = CallState.RINGING
-    audit.record(
-        session,
-        "voice.call_status",
-        patient_id=call.patient_id,
-        subject=("voice_call", call.id),
-        status=status.raw_status,
-    )
+    _audit(session, call, "voice.call_status", status=status.raw_status)
     do_schedule_redial(session, call, now)
     return True
 
 
+def call_to_answer(session: Session, call_id: int, call_sid: str | None) -> VoiceCall | None:
+    """The call the gateway asks instructions for, unless another CallSid already holds it."""
+    call = session.get(VoiceCall, call_id)
+    if call is None or call.provider_id not in (None, call_sid):
+        return None
+    return call
+
+
+def do_record_answered_by(session: Session, call: VoiceCall, by: AnsweredBy) -> None:
+    """The gateway's answering-machine detection, told when it asks for the call's instructions."""
+    call.answered_by = by
+    _audit(session, call, "voice.answered_by", by=str(by))
+
+
 def do_record_recording(session: Session, call: VoiceCall, ready: RecordingReady) -> None:
     call.recording_id, call.recording_url = ready.recording_id, ready.url
-    audit.record(session, "voice.recording", patient_id=call.patient_id, subject=("voice_call", call.id))
+    _audit(session, call, "voice.recording")
 
 
-def keep_answer_audio(settings: Settings, call_id: int, pcm: bytes) -> str:
-    """An open answer's audio, sealed under the data key with the call id bound in; returns its name."""
-    name = f"{secrets.token_hex(16)}.voice"
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
-    (settings.media_dir / name).write_bytes(current_cipher().seal(f"voice:{call_id}", pcm))
-    return name
-
-
-def load_answer_audio(settings: Settings, call_id: int, name: str) -> bytes:
-    if not name.endswith(".voice") or "/" in name or name.startswith("."):
-        raise FileNotFoundError(name)
-    return current_cipher().unseal(f"voice:{call_id}", (settings.media_dir / name).read_bytes())
-
-
-def response_of(session: Session, call: VoiceCall) -> tuple[QuestionnaireResponse, Any]:
+def response_of(session: Session, call: VoiceCall) -> tuple[QuestionnaireResponse, Questionnaire]:
     response = session.get(QuestionnaireResponse, call.response_id)
     if response is None:
         raise UnknownCall(f"call {call.id} has no response")
@@ -198,19 +213,59 @@ def response_of(session: Session, call: VoiceCall) -> tuple[QuestionnaireRespons
     return response, definition_of(version)
 
 
+def do_start_stream(
+    session: Session, call_id: int, call_sid: str
+) -> tuple[VoiceCall, Patient, QuestionnaireResponse, Questionnaire]:
+    """The Media Stream opens for `call_id` and binds its CallSid to the call. UnknownCall when the call is
+    over, belongs to another CallSid, or cannot be asked (no birth date to check, already answered)."""
+    call = session.get(VoiceCall, call_id)
+    if call is None or call.state in FINAL:
+        raise UnknownCall(f"call {call_id} is unknown or over")
+    if call.provider_id and call.provider_id != call_sid:
+        raise UnknownCall(f"call {call_id} belongs to another CallSid")
+    patient = session.get(Patient, call.patient_id)
+    response, q = response_of(session, call)
+    if patient is None or patient.birth_date is None or response.status is ResponseStatus.COMPLETED:
+        raise UnknownCall(f"call {call_id}: no birth date to check, or already answered")
+    call.provider_id = call_sid
+    _audit(session, call, "voice.stream_started")
+    return call, patient, response, q
+
+
+def do_change_call_state(session: Session, call: VoiceCall, state: CallState, now: datetime) -> None:
+    """The call session moved on (identity checked, a machine met, the survey begun). Final states are
+    do_end_call's: here they change nothing."""
+    if state in FINAL:
+        return
+    call.state = state
+    if state is CallState.MACHINE:
+        call.answered_by = AnsweredBy.MACHINE
+    call.answered_at = call.answered_at or now
+    _audit(session, call, "voice.call_state", state=state.value)
+
+
 def do_save_call_answer(
     session: Session,
     call: VoiceCall,
-    item_id: str,
-    value: Any,
-    transcript: dict[str, Any],
+    answer: SaveAnswer,
+    *,
+    audio: str | None,
     skipped: list[str],
     now: datetime,
 ) -> None:
-    """Into the same response store as the web form and chat, plus the call's transcript line."""
+    """Into the same response store as the web form and chat, plus the call's transcript line (what was
+    heard, how sure, by speech, keypad or recording, and the sealed audio of an open answer)."""
     response, q = response_of(session, call)
-    do_save_answers(session, response, q, {item_id: value}, skipped=skipped, now=now)
-    call.transcripts = [*call.transcripts, transcript]
+    do_save_answers(session, response, q, {answer.item_id: answer.value}, skipped=skipped, now=now)
+    line = {
+        "item": answer.item_id,
+        "heard": answer.transcript,
+        "confidence": answer.confidence,
+        "via": str(answer.via),
+        "audio": audio,
+    }
+    call.transcripts = [*call.transcripts, line]
+    _audit(session, call, "voice.answer_saved", item=answer.item_id, via=str(answer.via))
 
 
 def do_staff_callback(session: Session, call: VoiceCall, reason: str, now: datetime) -> None:
@@ -225,11 +280,18 @@ def do_staff_callback(session: Session, call: VoiceCall, reason: str, now: datet
         now=now,
     )
     call.callback_task_id = task.id
+    _audit(session, call, "voice.callback_raised", task=task.id)
 
 
 def _department(session: Session, call: VoiceCall) -> int | None:
     response = session.get(QuestionnaireResponse, call.response_id) if call.response_id else None
     return response.department_id if response else None
+
+
+def do_record_hangup(session: Session, call: VoiceCall, outcome: Outcome) -> None:
+    """The call session hangs up with `outcome`; do_end_call closes the record when the stream ends."""
+    call.outcome = outcome
+    _audit(session, call, "voice.hangup", outcome=outcome.value)
 
 
 def do_end_call(
@@ -262,12 +324,6 @@ def do_end_call(
         except IncompleteResponse as exc:  # the questionnaire changed under the call: keep what we have
             log.warning("voice call %s: %s", call.id, exc)
             call.outcome = Outcome.INCOMPLETE
-    audit.record(
-        session,
-        "voice.call_ended",
-        patient_id=call.patient_id,
-        subject=("voice_call", call.id),
-        outcome=call.outcome.value if call.outcome else None,
-        answers=len(call.transcripts),
-    )
+    outcome_code = call.outcome.value if call.outcome else None
+    _audit(session, call, "voice.call_ended", outcome=outcome_code, answers=len(call.transcripts))
     do_schedule_redial(session, call, now)

@@ -18,13 +18,12 @@ from backend.voice.calls import do_create_call
 
 def do_queue_call(session: Session, *, task: OutreachTask, patient: Patient, now: datetime) -> VoiceCall:
     """The dispatcher's send on the voice channel: a queued call the dialer places when it may."""
-    call = do_create_call(
+    return do_create_call(
         session,
         patient=patient,
         questionnaire_id=task.questionnaire_id,
         gateway=get_settings().voice_gateway,
         task=task,
         now=now,
+        dial_after=now,
     )
-    call.dial_after = now
-    return call

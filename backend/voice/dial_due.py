@@ -19,8 +19,8 @@ from backend.app.single_runner import single_runner
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
 from backend.outbox.gates import Action
-from backend.services import audit
 from backend.services.patient_record import preflight
+from backend.voice.calls import do_defer_call, do_skip_call
 from backend.voice.dialer import dial, gateway_from_settings
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel
@@ -85,19 +85,6 @@ def due_calls(session: Session, now: datetime, limit: int = CANDIDATES) -> list[
     )
 
 
-def do_skip_call(session: Session, call: VoiceCall, reason: str, now: datetime) -> None:
-    """The gates say never (opted out, excluded, unreachable): the call ends undialled."""
-    call.state, call.ended_at, call.skip_reason = CallState.FAILED, now, reason[:32]
-    audit.record(
-        session,
-        "voice.call_skipped",
-        patient_id=call.patient_id,
-        subject=("voice_call", call.id),
-        reason=reason,
-    )
-    do_schedule_redial(session, call, now)
-
-
 def dial_one(session: Session, call_id: int, gateway: Gateway, now: datetime, pacer: Pacer) -> str:
     """Re-check one due call and place it. Returns what happened, for logs and tests."""
     call = session.scalars(
@@ -114,7 +101,7 @@ def dial_one(session: Session, call_id: int, gateway: Gateway, now: datetime, pa
         do_skip_call(session, call, verdict.reason or "not_allowed", now)
         return f"suppressed:{verdict.reason}"
     if verdict.action is Action.DEFER:
-        call.dial_after = verdict.until
+        do_defer_call(session, call, verdict.until, verdict.reason or "not_now")
         return f"deferred:{verdict.reason}"
     pacer.wait()
     outcome = dial(session, call, gateway, now=now)

@@ -11,16 +11,15 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
-from backend.services import audit
-from backend.voice.calls import do_mark_placed
-from voice_ai.gateway import CallRequest, Gateway, GatewayError
+from backend.voice.calls import do_fail_dial, do_mark_placed
+from voice_ai.gateway import CallRequest, Gateway, GatewayError, GatewayName
 from voice_ai.session import CallState
 
 log = logging.getLogger(__name__)
 
 
 def gateway_from_settings(settings: Settings) -> Gateway:
-    if settings.voice_gateway == "twilio":
+    if settings.voice_gateway is GatewayName.TWILIO:
         from channels.sms_twilio import twilio_client
         from voice_ai.gateway_twilio import TwilioVoice
 
@@ -38,7 +37,7 @@ def gateway_from_settings(settings: Settings) -> Gateway:
             client, caller_id=settings.twilio_voice_from, record=settings.voice_record_at_gateway
         )
     raise RuntimeError(
-        f"voice gateway {settings.voice_gateway!r} is not placed from settings (the simulated "
+        f"voice gateway {settings.voice_gateway.value!r} is not placed from settings (the simulated "
         "gateway is built by tests and benches with a caller script)"
     )
 
@@ -69,20 +68,12 @@ def dial(
         return "skipped"
     patient = session.get(Patient, call.patient_id)
     if patient is None or not patient.phone or patient.invalid_contact:
-        call.state, call.ended_at = CallState.FAILED, now
+        do_fail_dial(session, call, now)
         return "unreachable"
     try:
         placed = gateway.place_call(call_request(settings, call, patient.phone))
     except GatewayError as exc:
-        call.state, call.ended_at = CallState.FAILED, now
-        audit.record(
-            session,
-            "voice.call_refused",
-            patient_id=call.patient_id,
-            subject=("voice_call", call.id),
-            code=exc.code,
-            permanent=exc.permanent,
-        )
+        do_fail_dial(session, call, now, code=exc.code, permanent=exc.permanent)
         return f"refused:{exc.code}"
     do_mark_placed(session, call, placed.provider_id, now)
     return "placed"

@@ -8,11 +8,11 @@ from pathlib import Path
 from backend.app.settings import Settings
 from voice_ai.asr import ModelMissing, Recogniser
 from voice_ai.asr_vosk import check_model_dir
-from voice_ai.tts import EspeakSynthesizer
+from voice_ai.tts import EspeakSynthesizer, TtsEngine
 
 
 @lru_cache(maxsize=4)
-def synthesizer(cache_dir: Path, engine: str = "cli") -> EspeakSynthesizer:
+def synthesizer(cache_dir: Path, engine: TtsEngine = TtsEngine.CLI) -> EspeakSynthesizer:
     return EspeakSynthesizer(cache_dir, engine=engine)
 
 

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.models import Finding, FollowUpPlan, QuestionnaireResponse, VoiceCall
 from backend.voice.dial_due import UP_AT_MOST
-from voice_ai.session import FINAL, CallState, Outcome
+from voice_ai.gateway import AnsweredBy
+from voice_ai.session import FINAL, AnswerVia, CallState, Outcome
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -116,13 +117,13 @@ def _count(tally: Tally, call: Any, alerted: bool, threshold: float, now: dateti
     if call.answered_at is None and call.answered_by is None:
         return
     tally.connected += 1
-    if call.answered_by == "machine" or call.outcome is Outcome.MACHINE:
+    if call.answered_by is AnsweredBy.MACHINE or call.outcome is Outcome.MACHINE:
         tally.machine += 1
         return
     tally.human += 1
     if call.duration_seconds is not None:
         tally.seconds, tally.timed = tally.seconds + call.duration_seconds, tally.timed + 1
-    spoken = [t for t in call.transcripts or [] if t.get("via") == "speech"]
+    spoken = [t for t in call.transcripts or [] if t.get("via") == AnswerVia.SPEECH]
     tally.spoken, tally.fallbacks = tally.spoken + len(spoken), tally.fallbacks + (call.fallbacks or 0)
     if call.callback_task_id is not None:
         tally.handoffs += 1

@@ -14,10 +14,11 @@ from backend.app.settings import get_settings
 from backend.models import FeedbackCase, RecordKind, Satisfaction, StaffSession, StaffUser
 from backend.outbox.sender import kick
 from backend.services import case_files, case_notice, case_queries, cases, inbox_queue
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, NotSent, Reason
 from backend.web.actions import perform
 from backend.web.cases import NOTICE_CHANNELS, case_page_response, denied
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.workflow import Workflow, add_workflow_routes
 from bots.domain import Channel
 
 router = APIRouter(prefix="/staff/cases")
@@ -50,7 +51,7 @@ def _perform(
         if lead_only and (
             case.task_id is None or not inbox_queue.may_handle(staff.staff, cases.task_of(db, case))
         ):
-            raise ActionRefused("lead_department_only")
+            raise ActionRefused(Reason.LEAD_DEPARTMENT_ONLY)
         return verb(case)
 
     def refused(case: FeedbackCase, exc: ActionRefused) -> Response:
@@ -69,49 +70,30 @@ def _perform(
     )
 
 
-@router.post("/{case_id}/claim")
-def claim(
-    request: Request, case_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        cases.do_claim_case(db, case=case, staff_id=staff.staff_id, ip=client_ip(request))
-
-    return _perform(request, db, staff, case_id, csrf_token, verb)
+def _closing(summary: str = Form(default="", max_length=cases.MAX_TEXT * 2)) -> dict[str, str]:
+    return {"summary": summary}
 
 
-@router.post("/{case_id}/assign")
-def assign(
-    request: Request,
-    case_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    assignee: int = Form(),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        person = db.get(StaffUser, assignee)
-        if person is None:
-            raise ActionRefused("assignee_outside_department")
-        cases.do_assign_case(db, case=case, staff_id=staff.staff_id, assignee=person, ip=client_ip(request))
-
-    return _perform(request, db, staff, case_id, csrf_token, verb)
-
-
-@router.post("/{case_id}/transfer")
-def transfer(
-    request: Request,
-    case_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    department: int = Form(),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        cases.do_transfer_case(
-            db, case=case, staff_id=staff.staff_id, department_id=department, ip=client_ip(request)
-        )
-
-    return _perform(request, db, staff, case_id, csrf_token, verb)
+add_workflow_routes(
+    router,
+    Workflow[FeedbackCase](
+        id_name="case_id",
+        perform=_perform,
+        claim=lambda a, case: cases.do_claim_case(a.db, case=case, staff_id=a.staff_id, ip=a.ip),
+        assign=lambda a, case, person: cases.do_assign_case(
+            a.db, case=case, staff_id=a.staff_id, assignee=person, ip=a.ip
+        ),
+        transfer=lambda a, case, department: cases.do_transfer_case(
+            a.db, case=case, staff_id=a.staff_id, department_id=department, ip=a.ip
+        ),
+        close_form=_closing,
+        close=lambda a, case, fields: cases.do_close_case(
+            a.db, case=case, staff_id=a.staff_id, summary=fields["summary"], ip=a.ip
+        ),
+        close_drafts=("summary",),
+        reopen=lambda a, case: cases.do_reopen_case(a.db, case=case, staff_id=a.staff_id, ip=a.ip),
+    ),
+)
 
 
 @router.post("/{case_id}/collaborate")
@@ -127,7 +109,7 @@ def collaborate(
     def verb(case: FeedbackCase) -> None:
         person = db.get(StaffUser, int(assignee)) if assignee.isdigit() else None
         if assignee and person is None:
-            raise ActionRefused("assignee_outside_department")
+            raise ActionRefused(Reason.ASSIGNEE_OUTSIDE_DEPARTMENT)
         cases.do_add_collaborator(
             db,
             case=case,
@@ -156,7 +138,7 @@ def add_record(
 
     def verb(case: FeedbackCase) -> None:
         if kind not in set(RecordKind):
-            raise ActionRefused("no_such_record_kind")
+            raise ActionRefused(Reason.NO_SUCH_RECORD_KIND)
         record = cases.do_add_record(
             db, case=case, author=staff.staff, kind=RecordKind(kind), text=text, ip=client_ip(request)
         )
@@ -185,31 +167,6 @@ def add_record(
     )
 
 
-@router.post("/{case_id}/close")
-def close(
-    request: Request,
-    case_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    summary: str = Form(default="", max_length=cases.MAX_TEXT * 2),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        cases.do_close_case(db, case=case, staff_id=staff.staff_id, summary=summary, ip=client_ip(request))
-
-    return _perform(request, db, staff, case_id, csrf_token, verb, drafts={"summary": summary})
-
-
-@router.post("/{case_id}/reopen")
-def reopen(
-    request: Request, case_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        cases.do_reopen_case(db, case=case, staff_id=staff.staff_id, ip=client_ip(request))
-
-    return _perform(request, db, staff, case_id, csrf_token, verb)
-
-
 @router.post("/{case_id}/validity")
 def validity(
     request: Request,
@@ -222,7 +179,7 @@ def validity(
 ) -> Response:
     def verb(case: FeedbackCase) -> None:
         if valid not in ("yes", "no"):
-            raise ActionRefused("no_such_choice")
+            raise ActionRefused(Reason.NO_SUCH_CHOICE)
         cases.do_set_validity(
             db, case=case, staff_id=staff.staff_id, valid=valid == "yes", reason=reason, ip=client_ip(request)
         )
@@ -241,7 +198,7 @@ def satisfaction(
 ) -> Response:
     def verb(case: FeedbackCase) -> None:
         if value not in set(Satisfaction):
-            raise ActionRefused("no_such_choice")
+            raise ActionRefused(Reason.NO_SUCH_CHOICE)
         cases.do_record_satisfaction(
             db, case=case, staff_id=staff.staff_id, satisfaction=Satisfaction(value), ip=client_ip(request)
         )
@@ -264,12 +221,12 @@ def notify(
 
     def verb(case: FeedbackCase) -> None:
         if channel not in {c.value for c in NOTICE_CHANNELS}:
-            raise ActionRefused("channel_not_supported")
+            raise ActionRefused(Reason.CHANNEL_NOT_SUPPORTED)
         result = case_notice.do_notify_outcome(
             db, case=case, staff_id=staff.staff_id, channel=Channel(channel), text=text, ip=client_ip(request)
         )
         if result.refused is not None:
-            raise ActionRefused(result.refused)  # the draft on the case and the audit row are kept
+            raise NotSent(result.refused)  # the draft on the case and the audit row are kept
         queued.extend([result.outbox_id] if result.outbox_id is not None else [])
 
     def after() -> None:

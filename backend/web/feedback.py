@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
@@ -14,8 +13,8 @@ from backend.dialogue.content import load_catalog
 from backend.i18n import negotiate
 from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, read_token
 from backend.models import CaseKind, CaseSource, Department, FeedbackCase, Patient, Satisfaction
-from backend.services import case_queries, cases
-from backend.services.refusal import ActionRefused
+from backend.services import case_queries, cases, directory
+from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, SettingsDep, templates
 from bots.domain import pick_language
 
@@ -42,7 +41,7 @@ def _page(
     status: int = 200,
 ) -> Response:
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    departments = list(db.scalars(sa.select(Department).order_by(Department.name)))
+    departments = directory.departments(db)
     return templates.TemplateResponse(
         request,
         "feedback/page.html",
@@ -111,7 +110,7 @@ def rate_handling(
     found = db.get(FeedbackCase, int(case)) if case.isdigit() else None
     try:
         if found is None or found.patient_id != patient.id or value not in set(Satisfaction):
-            raise ActionRefused("no_such_choice")
+            raise ActionRefused(Reason.NO_SUCH_CHOICE)
         cases.do_record_satisfaction(db, case=found, staff_id=None, satisfaction=Satisfaction(value))
     except ActionRefused:
         db.rollback()

@@ -31,6 +31,7 @@ from backend.services.patient_record import (
     do_send_questionnaire,
     do_set_flag,
 )
+from backend.services.refusal import Reason
 from backend.web.actions import perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.record_sections import SectionContext, load_sections
@@ -227,7 +228,7 @@ def _channel(name: str) -> Channel:
     try:
         return Channel(name)
     except ValueError as exc:
-        raise ActionRefused("channel_not_supported") from exc
+        raise ActionRefused(Reason.CHANNEL_NOT_SUPPORTED) from exc
 
 
 @router.post("/{patient_id}/message")

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from backend.models import VoiceCall
 from backend.services import audit
 from backend.services.patients import may_view
-from backend.voice.calls import load_answer_audio
+from backend.voice.call_media import load_answer_audio
 from backend.voice.recordings import RecordingUnavailable, fetch_recording
 from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from voice_ai.audio import TELEPHONE_RATE, write_wav

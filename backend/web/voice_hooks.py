@@ -12,13 +12,19 @@ from fastapi import APIRouter, Request, Response
 
 from backend.app.db import session_scope
 from backend.app.settings import Settings
-from backend.models import VoiceCall
 from backend.models.base import utcnow
-from backend.voice.calls import call_by_provider, do_record_call_status, do_record_recording, stream_token
+from backend.voice.call_media import stream_token
+from backend.voice.calls import (
+    call_by_provider,
+    call_to_answer,
+    do_record_answered_by,
+    do_record_call_status,
+    do_record_recording,
+)
 from backend.web.deps import SettingsDep
-from backend.web.hooks import BodyDep, _refusal, _Refused, _twilio_checked
+from backend.web.webhook_auth import BodyDep, WebhookRefused, refusal_response, twilio_form
 from channels.base import ForgedRequest
-from voice_ai.gateway import AnsweredBy, MalformedCallback
+from voice_ai.gateway import AnsweredBy, GatewayName, MalformedCallback
 from voice_ai.gateway_twilio import (
     answered_by,
     connect_stream_twiml,
@@ -29,7 +35,7 @@ from voice_ai.gateway_twilio import (
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/hooks/twilio/voice")
-GATEWAY = "twilio"
+GATEWAY = GatewayName.TWILIO
 
 
 def stream_url(settings: Settings) -> str:
@@ -50,16 +56,16 @@ def stream_parameters(settings: Settings, call_id: int, by: AnsweredBy | None) -
 def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) -> Response:
     """Twilio asks what to do once answering-machine detection is done: connect our stream."""
     try:
-        params = _twilio_checked(request, settings, body)
-    except (_Refused, ForgedRequest) as exc:
-        return _refusal(exc)
+        params = twilio_form(request, settings, body)
+    except (WebhookRefused, ForgedRequest) as exc:
+        return refusal_response(exc)
     by = answered_by(params.get("AnsweredBy"))
     with session_scope() as db:
-        row = db.get(VoiceCall, call)
-        if row is None or row.provider_id not in (None, params.get("CallSid")):
+        row = call_to_answer(db, call, params.get("CallSid"))
+        if row is None:
             return Response(hangup_twiml(), media_type="text/xml")
         if by is not None:
-            row.answered_by = by.value
+            do_record_answered_by(db, row, by)
     return Response(
         connect_stream_twiml(stream_url(settings), stream_parameters(settings, call, by)),
         media_type="text/xml",
@@ -69,9 +75,9 @@ def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) ->
 @router.post("/status")
 def status(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
     try:
-        update = parse_call_status(_twilio_checked(request, settings, body))
-    except (_Refused, ForgedRequest, MalformedCallback) as exc:
-        return _refusal(exc)
+        update = parse_call_status(twilio_form(request, settings, body))
+    except (WebhookRefused, ForgedRequest, MalformedCallback) as exc:
+        return refusal_response(exc)
     with session_scope() as db:
         row = call_by_provider(db, GATEWAY, update.provider_id)
         if row is None:
@@ -84,9 +90,9 @@ def status(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
 @router.post("/recording")
 def recording(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
     try:
-        ready = parse_recording_callback(_twilio_checked(request, settings, body))
-    except (_Refused, ForgedRequest, MalformedCallback) as exc:
-        return _refusal(exc)
+        ready = parse_recording_callback(twilio_form(request, settings, body))
+    except (WebhookRefused, ForgedRequest, MalformedCallback) as exc:
+        return refusal_response(exc)
     with session_scope() as db:
         row = call_by_provider(db, GATEWAY, ready.provider_id)
         if row is None:

@@ -14,22 +14,24 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.dialogue.content import load_answer_messages, load_catalog, load_voice_phrases
 from backend.followup.responses import answers_of
-from backend.models import Patient, ResponseStatus, VoiceCall
+from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
 from backend.voice import engines
+from backend.voice.call_media import keep_answer_audio, read_stream_token
 from backend.voice.calls import (
     UnknownCall,
+    do_change_call_state,
     do_end_call,
+    do_record_hangup,
     do_save_call_answer,
     do_staff_callback,
-    keep_answer_audio,
-    read_stream_token,
-    response_of,
+    do_start_stream,
 )
 from questionnaires.channels import VoicePhrases
 from questionnaires.model import Questionnaire
 from voice_ai import session as s
 from voice_ai.call_driver import CallDriver, CallRefused, CallSetup, Timings
+from voice_ai.gateway import AnsweredBy
 from voice_ai.media_stream import MULAW, Start
 from voice_ai.vad import VadConfig
 
@@ -84,27 +86,18 @@ class StoreHooks:
     def begin(self, start: Start) -> CallSetup:
         if start.encoding != MULAW or start.sample_rate != 8000:
             raise CallRefused(f"media format {start.encoding}/{start.sample_rate} is not mu-law 8 kHz")
+        now = utcnow()
         try:
             call_id = read_stream_token(self.settings, start.parameters.get("token", ""))
+            with session_scope() as db:
+                call, patient, response, q = do_start_stream(db, call_id, start.call_sid)
+                session = build_session(self.settings, q, call.language, patient, now)
+                session.answers = answers_of(q, response)  # a redial resumes where the last call stopped
+                session.skipped = set(response.skipped)
+                machine = AnsweredBy.MACHINE in (start.parameters.get("answered_by"), call.answered_by)
+                lang = call.language
         except UnknownCall as exc:
             raise CallRefused(str(exc)) from exc
-        now = utcnow()
-        with session_scope() as db:
-            call = db.get(VoiceCall, call_id)
-            if call is None or call.state in s.FINAL:
-                raise CallRefused(f"call {call_id} is unknown or over")
-            if call.provider_id and call.provider_id != start.call_sid:
-                raise CallRefused(f"call {call_id} belongs to another CallSid")
-            call.provider_id = start.call_sid
-            patient = db.get(Patient, call.patient_id)
-            response, q = response_of(db, call)
-            if patient is None or patient.birth_date is None or response.status is ResponseStatus.COMPLETED:
-                raise CallRefused(f"call {call_id}: no birth date to check, or already answered")
-            session = build_session(self.settings, q, call.language, patient, now)
-            session.answers = answers_of(q, response)  # a redial resumes where the last call stopped
-            session.skipped = set(response.skipped)
-            machine = start.parameters.get("answered_by") == "machine" or call.answered_by == "machine"
-            lang = call.language
         recogniser = engines.recogniser(self.settings, lang)
         if not recogniser.calibrated:
             session.confirm_below = 0.0
@@ -118,24 +111,16 @@ class StoreHooks:
             call = db.get(VoiceCall, self.call_id)
             assert call is not None
             match action:
-                case s.SaveAnswer(item_id=item_id, value=value, via=via, transcript=heard, confidence=conf):
-                    line = {
-                        "item": item_id,
-                        "heard": heard,
-                        "confidence": conf,
-                        "via": via,
-                        "audio": self._audio.pop(item_id, None),
-                    }
-                    do_save_call_answer(db, call, item_id, value, line, sorted(self.session.skipped), now)
-                case s.StateChanged(state=state) if state not in s.FINAL:
-                    call.state = state
-                    if state is s.CallState.MACHINE:
-                        call.answered_by = "machine"
-                    call.answered_at = call.answered_at or now
+                case s.SaveAnswer():
+                    audio = self._audio.pop(action.item_id, None)
+                    skipped = sorted(self.session.skipped)
+                    do_save_call_answer(db, call, action, audio=audio, skipped=skipped, now=now)
+                case s.StateChanged(state=state):
+                    do_change_call_state(db, call, state, now)
                 case s.StaffCallback(reason=reason):
                     do_staff_callback(db, call, reason, now)
                 case s.Hangup(outcome=outcome):
-                    call.outcome = outcome
+                    do_record_hangup(db, call, outcome)
 
     def keep_audio(self, item_id: str, pcm: bytes) -> str:
         assert self.call_id is not None

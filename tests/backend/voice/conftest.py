@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.followup.catalog import publish_all
-from backend.models import QuestionnaireResponse, VoiceCall
+from backend.models import AuditEvent, QuestionnaireResponse, VoiceCall
 from backend.voice.calls import do_create_call
 from backend.web.voice_hooks import stream_parameters
 from tests import factories
@@ -54,6 +56,16 @@ def place(base: str, call: VoiceCall, turns: list[Turn], by: AnsweredBy = Answer
     url = base.replace("http://", "ws://") + "/voice/stream"
     caller = SimulatedCaller(turns, speed=8.0)
     return run_in_own_loop(caller.run(url, stream_parameters(get_settings(), call.id, by), timeout=600))
+
+
+def audit_trail(db: Session, call_id: int) -> list[tuple[str, dict[str, Any]]]:
+    """The call's audit rows in order: (action, detail)."""
+    rows = db.scalars(
+        sa.select(AuditEvent)
+        .where(AuditEvent.subject_type == "voice_call", AuditEvent.subject_id == call_id)
+        .order_by(AuditEvent.id)
+    )
+    return [(row.action, dict(row.detail or {})) for row in rows]
 
 
 def stored(db: Session, call: VoiceCall) -> tuple[VoiceCall, QuestionnaireResponse]:

@@ -11,7 +11,7 @@ import websockets
 from sqlalchemy.orm import Session
 
 from backend.models import ResponseStatus, Task, TaskKind
-from tests.backend.voice.conftest import BIRTH_KEYS, place, start_call, stored
+from tests.backend.voice.conftest import BIRTH_KEYS, audit_trail, place, start_call, stored
 from tests.backend.voice.live import run_in_own_loop
 from voice_ai.gateway import AnsweredBy
 from voice_ai.gateway_sim import HangUp, Press, Silent, say
@@ -32,6 +32,14 @@ def test_a_whole_survey_by_keypad(voice_server: str, db: Session) -> None:
     assert log.closed_by_server and response.answers == {"recommend": 9} and response.skipped == ["reason"]
     assert [t["via"] for t in row.transcripts] == ["keypad"]
     assert row.outcome is Outcome.COMPLETED and response.status is ResponseStatus.COMPLETED
+    trail = audit_trail(db, call.id)
+    actions = [action for action, _ in trail]
+    assert actions[:2] == ["voice.call_created", "voice.stream_started"] and "voice.call_state" in actions
+    assert [detail for action, detail in trail if action == "voice.answer_saved"] == [
+        {"item": "recommend", "via": "keypad"}  # which question and how, never what was said
+    ]
+    assert actions[-2:] == ["voice.hangup", "voice.call_ended"]
+    assert trail[-1][1] == {"outcome": "completed", "answers": 1}
 
 
 def test_speaking_over_a_question_stops_it_and_is_heard(
@@ -59,6 +67,7 @@ def test_no_answer_by_speech_or_keypad_ends_in_a_staff_callback(voice_server: st
     place(voice_server, call, [Press(BIRTH_KEYS), Silent(), Silent(), Silent(), Silent()])
     row, response = stored(db, call)
     assert row.outcome is Outcome.UNANSWERABLE and row.state is CallState.COMPLETED
+    assert ("voice.callback_raised", {"task": row.callback_task_id}) in audit_trail(db, call.id)
     task = db.get(Task, row.callback_task_id)
     assert task is not None and task.kind is TaskKind.CALLBACK and task.patient_id == row.patient_id
     assert response.status is ResponseStatus.IN_PROGRESS and response.answers == {}
@@ -70,6 +79,7 @@ def test_an_answering_machine_gets_the_voicemail_and_nothing_is_asked(voice_serv
     row, response = stored(db, call)
     assert log.closed_by_server and log.prompts == 1
     assert row.outcome is Outcome.MACHINE and row.answered_by == "machine" and response.answers == {}
+    assert ("voice.call_state", {"state": "machine"}) in audit_trail(db, call.id)
 
 
 def test_hanging_up_mid_survey_keeps_the_answers_given(
@@ -81,6 +91,9 @@ def test_hanging_up_mid_survey_keeps_the_answers_given(
     assert not log.closed_by_server
     assert response.answers == {"recommend": 4} and response.status is ResponseStatus.IN_PROGRESS
     assert row.outcome is Outcome.INCOMPLETE and row.state is CallState.FAILED and row.ended_at is not None
+    trail = audit_trail(db, call.id)
+    assert [a for a, _ in trail if a == "voice.answer_saved"] == ["voice.answer_saved"]
+    assert trail[-1] == ("voice.call_ended", {"outcome": "incomplete", "answers": 1})
 
 
 def test_a_wrong_birth_date_twice_ends_the_call_without_asking(voice_server: str, db: Session) -> None:
@@ -119,3 +132,4 @@ def test_a_stream_without_our_token_is_closed_and_changes_nothing(voice_server: 
     row, _ = stored(db, call)
     assert row.state is CallState.QUEUED and row.provider_id is None
     assert db.scalar(sa.select(sa.func.count()).select_from(Task)) == 0
+    assert [action for action, _ in audit_trail(db, call.id)] == ["voice.call_created"]

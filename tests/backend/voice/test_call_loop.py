@@ -14,7 +14,7 @@ from backend.app.settings import REPO_ROOT, get_settings
 from backend.dialogue.content import load_answer_messages, load_voice_phrases
 from backend.followup.catalog import definition_of, latest_version
 from backend.models import Patient, ResponseStatus
-from backend.voice.calls import load_answer_audio
+from backend.voice.call_media import load_answer_audio
 from questionnaires.channels import VoicePhrases
 from questionnaires.values import to_json
 from tests.backend.voice.conftest import BIRTH_KEYS, place, start_call, stored

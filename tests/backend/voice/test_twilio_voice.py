@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.followup.catalog import publish_all
 from backend.models import AuditEvent, VoiceCall
-from backend.voice.calls import do_create_call, read_stream_token
+from backend.voice.call_media import read_stream_token
+from backend.voice.calls import do_create_call
 from backend.voice.dialer import dial, gateway_from_settings
 from tests import factories
+from tests.backend.voice.conftest import audit_trail
 from tests.channels.fake_twilio_voice import FakeTwilioVoice
 from tests.conftest import reset_caches
 from voice_ai.gateway import GatewayError
@@ -86,6 +88,7 @@ def test_refusals_end_the_call_record_and_say_whether_a_retry_helps(
     fake.fail_next(400, 21211)
     call = do_create_call(db, patient=person, questionnaire_id="nps", gateway="twilio")
     assert dial(db, call, voice) == "refused:21211" and call.state is CallState.FAILED
+    assert audit_trail(db, call.id)[-1] == ("voice.call_refused", {"code": "21211", "permanent": True})
     fake.fail_next(503)
     assert isinstance(voice, TwilioVoice)
     with pytest.raises(GatewayError) as caught:
@@ -111,6 +114,7 @@ def test_the_answer_url_connects_a_signed_bidirectional_stream(
     assert given["answered_by"] == "machine" and read_stream_token(get_settings(), given["token"]) == call.id
     db.expire_all()
     assert db.get(VoiceCall, call.id).answered_by == "machine"  # type: ignore[union-attr]
+    assert audit_trail(db, call.id)[-1] == ("voice.answered_by", {"by": "machine"})
 
 
 def test_status_callbacks_are_verified_ordered_and_final_states_stick(
@@ -159,3 +163,9 @@ def test_a_completed_call_without_our_stream_failed_and_recordings_are_kept(
     assert row is not None and row.answered_by == "human" and row.duration_seconds == 42
     assert row.state is CallState.FAILED and row.outcome is not Outcome.COMPLETED
     assert row.recording_id == params["RecordingSid"] and row.recording_url == params["RecordingUrl"]
+    trail = audit_trail(db, call.id)
+    assert [detail for action, detail in trail if action == "voice.call_status"] == [
+        {"status": "in-progress"},
+        {"status": "completed"},
+    ]
+    assert trail[-1] == ("voice.recording", {})

@@ -28,7 +28,8 @@ from backend.models import (
     VoiceCall,
 )
 from backend.models.base import utcnow
-from backend.voice.calls import do_create_call, do_staff_callback, keep_answer_audio
+from backend.voice.call_media import keep_answer_audio
+from backend.voice.calls import do_create_call, do_staff_callback
 from backend.voice.monitoring import voice_report
 from tests import factories
 from tests.backend.security.test_staff_auth import sign_in

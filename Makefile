@@ -1,26 +1,55 @@
 # CareLoop: `make run` starts the product with demo data; `make test` runs the whole suite.
-# The virtualenv lives outside the repository, keyed by a hash of pyproject.toml, so CI's fresh
-# clones reuse it. The project itself is not installed into it: commands run from the checkout.
+# Dependencies come from requirements.lock (exact versions with hashes; `make lock` refreshes it). The
+# virtualenv lives outside the repository, keyed by a hash of the lock, so CI's fresh clones reuse it;
+# the checkout itself is installed into it (editable), so the venv's bin/careloop is a command.
 
 PYTHON ?= python3
 CACHE ?= $(HOME)/.cache/careloop
-VENV := $(CACHE)/venv-$(shell cat pyproject.toml scripts/deps.py | sha256sum | cut -c1-16)
+LOCK := requirements.lock
+VENV := $(CACHE)/venv-$(shell sha256sum $(LOCK) | cut -c1-16)
 BIN := $(VENV)/bin
 RUN := PYTHONPATH=$(CURDIR) $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Tests run on every core (pytest-xdist); `make test PYTEST_WORKERS=0` runs them serially.
+PYTEST_WORKERS ?= auto
+.PHONY: run test lint venv venv-bin lock system-deps worker scheduler clean nlu nlu-serve nlu-stop nlu-eval axe
 
-.PHONY: run test test-sqlite test-postgres lint venv system-deps worker scheduler clean nlu nlu-serve nlu-stop nlu-eval axe
-
-# The hash is in the name, so existence is the whole test: fresh clones (newer files) reuse it.
+# The hash is in the name, so existence is the whole test: fresh clones (newer files) reuse it. pip checks
+# every file against the lock's hashes; Python's bundled pip is enough for that, so it is not upgraded.
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -U pip
-	$(PYTHON) scripts/deps.py dev > $(VENV)/requirements.txt
-	$(BIN)/pip install -q -r $(VENV)/requirements.txt
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
 	touch $@
 
+# The checkout, installed editable (no dependencies: they came from the lock; setuptools from the lock
+# builds it). Several checkouts share a venv, so this is redone whenever another checkout, or another
+# pyproject.toml, was installed last; it takes about two seconds.
+EDITABLE := $(CURDIR) $(shell sha256sum pyproject.toml | cut -c1-16)
 venv: $(VENV)/.ready
+	@if [ "$$(cat $(VENV)/.editable 2>/dev/null)" != "$(EDITABLE)" ]; then \
+		$(BIN)/pip install -q --no-deps --no-build-isolation -e . && echo "$(EDITABLE)" > $(VENV)/.editable; \
+	fi
+
+# Where the commands live: `$$(make -s venv-bin)/careloop totp-code admin`, or put it on PATH.
+venv-bin: venv
+	@echo $(BIN)
+
+# Re-resolve the lock files after a change to pyproject.toml's dependencies or nlu/rasa/requirements.txt.
+# Versions already locked are kept; `make lock LOCK_ARGS=--upgrade` (or --upgrade-package NAME) moves them.
+# uv rather than pip-tools: it resolves both files in seconds, for a Python other than the one it runs on
+# (Rasa's 3.10), and universally (markers for every platform) from one run; pip installs what it wrote.
+UV_VERSION := 0.13.9
+UV := $(CACHE)/uv-$(UV_VERSION)/bin/uv
+$(UV):
+	$(PYTHON) -m venv $(CACHE)/uv-$(UV_VERSION)
+	$(CACHE)/uv-$(UV_VERSION)/bin/pip install -q uv==$(UV_VERSION)
+
+lock: $(UV)
+	$(UV) pip compile -q pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" $(LOCK_ARGS) -o $(LOCK)
+	$(UV) pip compile -q nlu/rasa/requirements.txt --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
+		--generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS) -o nlu/rasa/requirements.lock
 
 # Debian packages the tests need (Chromium for the browser tests, espeak-ng for voice prompts and speech tests).
 system-deps:
@@ -28,13 +57,13 @@ system-deps:
 	@command -v espeak-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
 
 run: venv
-	$(RUN) -m backend.app.cli run --host $(HOST) --port $(PORT)
+	$(BIN)/careloop run --host $(HOST) --port $(PORT)
 
 worker: venv
-	$(RUN) -m backend.app.cli worker
+	$(BIN)/careloop worker
 
 scheduler: venv
-	$(RUN) -m backend.app.cli scheduler
+	$(BIN)/careloop scheduler
 
 lint: venv
 	$(BIN)/ruff check .
@@ -52,16 +81,17 @@ $(CARELOOP_AXE_JS):
 
 axe: $(CARELOOP_AXE_JS)
 
-# The whole suite, every marker included; database tests run on SQLite and on PostgreSQL.
+# The whole suite, every marker included; database tests run on SQLite and on PostgreSQL. The 25 slowest
+# tests are printed at the end (each capability keeps its tests to a few minutes; volumes go to bench/).
 test: venv system-deps lint nlu axe
-	$(RUN) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(RUN) -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache
 
 # Rasa NLU (nlu/rasa/): its own Python 3.10 virtualenv (Rasa 3.6 pins old libraries), keyed by a hash of
-# nlu/rasa/requirements.txt; the model is keyed by a hash of the config and training data, so `make nlu`
-# trains only when they changed. nlu/artifacts.py computes both paths for make and for the tests. The
+# nlu/rasa/requirements.lock (made from requirements.txt by `make lock`); the model is keyed by a hash of
+# the config and training data, so `make nlu` trains only when they changed. nlu/artifacts.py computes both paths for make and for the tests. The
 # names carry the hashes, so existence is the whole test (no file-time prerequisites): a fresh clone,
 # whose files are all newer than the shared cache, reuses the venv and the model.
 export RASA_TELEMETRY_ENABLED := false
@@ -75,8 +105,7 @@ NLU_PORT ?= 5005
 $(RASA_VENV)/.ready:
 	@test -n "$(RASA_PYTHON)" || { echo "Rasa 3.6 needs Python 3.10 (pyenv install 3.10)"; exit 1; }
 	$(RASA_PYTHON) -m venv $(RASA_VENV)
-	$(RASA_VENV)/bin/pip install -q -U pip
-	$(RASA_VENV)/bin/pip install -q -r nlu/rasa/requirements.txt
+	$(RASA_VENV)/bin/pip install -q --require-hashes -r nlu/rasa/requirements.lock
 	touch $@
 
 # Trained into a temporary name, then renamed: an interrupted training never leaves a model behind.

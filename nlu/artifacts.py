@@ -1,7 +1,7 @@
 """Where `make nlu` keeps the Rasa virtualenv and the trained model: paths keyed by content hashes.
 
 The Makefile and the test fixtures both ask this module, so the two can never disagree. The venv is
-keyed by nlu/rasa/requirements.txt; the model by the config, jieba's user dictionary and every
+keyed by nlu/rasa/requirements.lock; the model by the config, jieba's user dictionary and every
 training file (path and content), so editing any training example retrains and nothing else does.
 The held-out test sets (nlu/rasa/tests/) are deliberately not part of the model's key.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RASA_DIR = ROOT / "nlu" / "rasa"
-REQUIREMENTS = RASA_DIR / "requirements.txt"
+REQUIREMENTS = RASA_DIR / "requirements.lock"  # exact versions with hashes, from requirements.txt
 CONFIG = RASA_DIR / "config.yml"
 PYENV_VERSIONS = Path("/root/.pyenv/versions")
 DEFAULT_CACHE = Path.home() / ".cache" / "careloop"

@@ -1,11 +1,17 @@
-"""Test fixtures: real SQLite and PostgreSQL databases (each database test runs on both), a client."""
+"""Test fixtures: real SQLite and PostgreSQL databases (each database test runs on both), a client.
+
+The suite runs in parallel (pytest-xdist, `make test`): each worker has its own PostgreSQL database,
+SQLite files, Redis database number and files under its own temp dir; the Rasa server is shared
+(tests/rasa_fixtures.py)."""
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +27,13 @@ os.environ.update(
 )
 os.environ.pop("REDIS_URL", None)
 os.environ.pop("DATABASE_URL", None)
+# Redis tests use database 1 + the worker's number (gw0 -> 1, gw1 -> 2; 1 run serially), so two workers
+# never see each other's queues, schedulers or keys, and a developer's database 0 is left alone.
+# A database number given in CARELOOP_TEST_REDIS is replaced by the worker's.
+os.environ["CARELOOP_TEST_REDIS"] = "{}/{}".format(
+    re.sub(r"/\d*$", "", os.environ.get("CARELOOP_TEST_REDIS", "redis://127.0.0.1:6379")),
+    1 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")),
+)
 
 from backend.app import db as db_module
 from backend.app import settings
@@ -30,6 +43,31 @@ from backend.dialogue.understanding import reset_nlu
 from backend.outbox.providers import reset_senders
 from backend.security import crypto
 from tests.rasa_fixtures import rasa_model, rasa_url  # noqa: F401  (shared session fixtures)
+
+# Each part of the product keeps its tests to a few minutes of test time (large volumes go to bench/); the
+# time per part is printed after every run, with the parts over this budget named.
+PART_BUDGET_SECONDS = 5 * 60
+_part_seconds: Counter[str] = Counter()
+
+
+def _part(nodeid: str) -> str:
+    """tests/backend/<part>/… and tests/<package>/…, the layout the tests mirror."""
+    folders = nodeid.split("::")[0].split("/")[1:-1]
+    return "/".join(folders[:2] if folders[:1] == ["backend"] else folders[:1]) or "tests"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _part_seconds[_part(report.nodeid)] += report.duration  # setup, call and teardown
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _part_seconds:
+        return
+    terminalreporter.write_sep("=", f"test time by part (budget {PART_BUDGET_SECONDS // 60} min each)")
+    for part, seconds in _part_seconds.most_common():
+        over = "  over budget: move volume to bench/" if seconds > PART_BUDGET_SECONDS else ""
+        terminalreporter.write_line(f"{seconds / 60:6.1f} min  {part}{over}")
+
 
 PG_ADMIN_URL = os.environ.get("CARELOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -42,6 +80,22 @@ def reset_caches() -> None:
     load_flow.cache_clear()
     reset_senders()
     reset_nlu()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Media and synthesised prompts in this worker's temp dir, not the checkout's var/ (shared by
+    the workers and by a developer's `make run`). Tests that care set their own with monkeypatch."""
+    base = tmp_path_factory.mktemp("var")
+    saved = {name: os.environ.get(name) for name in ("CARELOOP_MEDIA_DIR", "CARELOOP_VOICE_PROMPT_CACHE")}
+    os.environ["CARELOOP_MEDIA_DIR"] = str(base / "media")
+    os.environ["CARELOOP_VOICE_PROMPT_CACHE"] = str(base / "voice-prompts")
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 _KEPT_LINES = 400
+# How long a start may take before it counts as hung: the import of the app alone took 36 s (measured)
+# on a 2-core machine running the suite on both cores beside other work; idle, it takes about 2 s.
+START_SECONDS = 120
 
 
 class ServeProcess(subprocess.Popen[str]):
@@ -41,10 +44,17 @@ def _drain(proc: ServeProcess) -> None:
 
 
 def start_serve(env: dict[str, str], port: int, *args: str) -> ServeProcess:
-    """Start the server on 127.0.0.1:`port` and wait (up to 30 s) until /healthz answers."""
+    """Start the server on 127.0.0.1:`port` and wait until /healthz answers."""
+    command = [sys.executable, "-m", "backend.app.cli", "serve", "--port", str(port), *args]
+    return start_command(command, env, port)
+
+
+def start_command(command: list[str], env: dict[str, str], port: int, *, cwd: Path = ROOT) -> ServeProcess:
+    """Start a command that ends up serving on 127.0.0.1:`port` (`careloop serve`, `careloop run`) and wait
+    (up to START_SECONDS after its last line of output) until /healthz answers."""
     proc = ServeProcess(
-        [sys.executable, "-m", "backend.app.cli", "serve", "--port", str(port), *args],
-        cwd=ROOT,
+        command,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -52,8 +62,10 @@ def start_serve(env: dict[str, str], port: int, *args: str) -> ServeProcess:
     )
     proc.output_lines = deque(maxlen=_KEPT_LINES)
     threading.Thread(target=_drain, args=(proc,), daemon=True, name=f"serve-{port}-output").start()
-    deadline = time.monotonic() + 30
+    deadline, seen = time.monotonic() + START_SECONDS, 0
     while not healthy(f"http://127.0.0.1:{port}"):
+        if len(proc.output_lines) != seen:  # still preparing (`careloop run` migrates and seeds first)
+            deadline, seen = time.monotonic() + START_SECONDS, len(proc.output_lines)
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             proc.wait(timeout=10)

@@ -7,11 +7,43 @@ import base64
 import getpass
 import os
 import secrets
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from backend.app.settings import ENV_FILE
+from backend.app.settings import DEFAULT_PUBLIC_URL, ENV_FILE, Settings, careloop_command, get_settings
+
+DEMO_MRN = "MRN100000"  # the first demo patient (backend/demo/seed.py numbers them from 100000)
+
+
+def command_hint(*words: str) -> str:
+    """A `careloop` command line that works as printed in the shell that started this process: this
+    installation's command, with the database and the public URL this process uses when they are not
+    the defaults (`make run DATABASE_URL=...` leaves the person's own shell without them)."""
+    settings = get_settings()
+    prefix = []
+    if settings.database_url != Settings.model_fields["database_url"].default:
+        prefix.append(f"DATABASE_URL={shlex.quote(settings.database_url)}")
+    if settings.public_url != DEFAULT_PUBLIC_URL:
+        prefix.append(f"CARELOOP_PUBLIC_URL={shlex.quote(settings.public_url)}")
+    return " ".join([*prefix, careloop_command(), *(shlex.quote(word) for word in words)])
+
+
+def links_follow_the_server(host: str, port: int) -> None:
+    """Links are built on the address served unless CARELOOP_PUBLIC_URL is set; a set one that names
+    this machine on another port is warned about. Through the environment, so the forked workers and the
+    periodic-jobs process build the same links."""
+    from backend.app.serve import public_url_mismatch, served_url
+
+    settings = get_settings()
+    if "public_url" in settings.model_fields_set:
+        problem = public_url_mismatch(settings.public_url, host, port)
+        if problem:
+            print(f"warning: {problem}", file=sys.stderr, flush=True)
+        return
+    os.environ["CARELOOP_PUBLIC_URL"] = served_url(host, port)
+    get_settings.cache_clear()
 
 
 def cmd_init(_args: argparse.Namespace) -> int:
@@ -68,7 +100,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
     from backend.app.migrate import upgrade
-    from backend.app.settings import get_settings
 
     upgrade(get_settings().database_url)
     print("database at the latest schema")
@@ -77,7 +108,7 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from backend.app.db import session_scope
-    from backend.app.settings import Environment, get_settings
+    from backend.app.settings import Environment
     from backend.demo.seed import seed
 
     settings = get_settings()
@@ -88,14 +119,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         logins = seed(session, patients=args.patients)
     print(f"demo data ready; staff password for admin/agent/nurse: {logins.password}")
     print(f"admin TOTP secret (add to an authenticator app): {logins.admin_totp_secret}")
-    print("current admin code: careloop totp-code admin")
+    print(f"current admin code: {command_hint('totp-code', logins.admin_username)}")
     return 0
 
 
 def cmd_publish(_args: argparse.Namespace) -> int:
     """Publish every questionnaire under content/questionnaires (pre-flight checked; unchanged ones kept)."""
     from backend.app.db import session_scope
-    from backend.app.settings import get_settings
     from backend.followup.catalog import publish_all
 
     with session_scope() as session:
@@ -117,7 +147,7 @@ def cmd_totp_code(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
     from backend.app.db import session_scope
-    from backend.app.settings import Environment, get_settings
+    from backend.app.settings import Environment
     from backend.models import StaffUser
 
     if get_settings().env is Environment.PRODUCTION:
@@ -169,22 +199,27 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_chat_link(args: argparse.Namespace) -> int:
+def chat_link(mrn: str) -> str | None:
+    """The web chat link of the patient with this MRN, or None when there is none."""
     import sqlalchemy as sa
 
     from backend.app.db import session_scope
-    from backend.app.settings import get_settings
     from backend.messaging.links import LinkKind, make_url
     from backend.models import Patient
 
     with session_scope() as session:
         patient_id = session.scalar(
-            sa.select(Patient.id).where(Patient.mrn_bidx == Patient.code_index("mrn", args.mrn))
+            sa.select(Patient.id).where(Patient.mrn_bidx == Patient.code_index("mrn", mrn))
         )
-    if patient_id is None:
+    return None if patient_id is None else make_url(get_settings(), LinkKind.CHAT, patient_id)
+
+
+def cmd_chat_link(args: argparse.Namespace) -> int:
+    link = chat_link(args.mrn)
+    if link is None:
         print("no patient with that MRN", file=sys.stderr)
         return 1
-    print(make_url(get_settings(), LinkKind.CHAT, patient_id))
+    print(link)
     return 0
 
 
@@ -193,8 +228,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from backend.app.periodic import InlineTicker
     from backend.app.serve import reuseport_supported, run_workers
-    from backend.app.settings import get_settings
 
+    if not getattr(args, "links_checked", False):
+        links_follow_the_server(args.host, args.port)
     settings = get_settings()
     options: dict[str, Any] = {
         "factory": True,
@@ -241,7 +277,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from redis import Redis
     from rq import Queue, Worker
 
-    from backend.app.settings import get_settings
 
     settings = get_settings()
     if not settings.redis_url:
@@ -272,7 +307,6 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     from rq.cron import CronScheduler
 
     from backend.app.periodic import register_cron
-    from backend.app.settings import get_settings
 
     settings = get_settings()
     if not settings.redis_url:
@@ -287,17 +321,21 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """What `make run` does: keys, schema, demo data, then serve."""
-    for step in (cmd_init, cmd_migrate, cmd_publish, cmd_demo, cmd_plan):
-        code = step(args)
-        if code:
-            return code
-    from backend.app.settings import get_settings
+    """What `make run` does: keys, schema, demo data, then serve. Links follow the served address from
+    the start: the planner run here already sends some."""
+    from backend.app.serve import served_url
 
-    settings = get_settings()
-    print(f"\n  staff UI:     http://{args.host}:{args.port}/staff/login")
-    print("  patient chat: careloop chat-link --mrn MRN100000   (prints a /c/<token> link)")
-    print(f"  public URL used in links: {settings.public_url}\n")
+    code = cmd_init(args)
+    links_follow_the_server(args.host, args.port)
+    args.links_checked = True
+    for step in (cmd_migrate, cmd_publish, cmd_demo, cmd_plan):
+        code = code or step(args)
+    if code:
+        return code
+    print(f"\n  staff UI:     {served_url(args.host, args.port)}/staff/login")
+    print(f"  patient chat: {chat_link(DEMO_MRN)}")
+    print(f"  another patient's chat link: {command_hint('chat-link', '--mrn', 'MRN100001')}")
+    print(f"  public URL used in links: {get_settings().public_url}\n", flush=True)
     return cmd_serve(args)
 
 

@@ -1,5 +1,6 @@
 """HTTP workers for `careloop serve --workers N`: pre-forked processes, each listening on its own
-SO_REUSEPORT socket, so the kernel spreads new connections evenly across them.
+SO_REUSEPORT socket, so the kernel spreads new connections evenly across them; and the address links
+are built on when no public URL is set (the one served).
 
 uvicorn's own multi-worker mode shares one listening socket. Whichever worker wakes first accepts
 every connection waiting (asyncio accepts up to the backlog per wake-up), so a burst of keep-alive
@@ -21,6 +22,7 @@ import socket
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 BACKLOG = 2048
@@ -109,3 +111,34 @@ def run_workers(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+_WILDCARDS = {"0.0.0.0", "::", ""}  # noqa: S104  (names, not a bind)
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def served_url(host: str, port: int) -> str:
+    """The address a browser on this machine reaches the server at: links' base when no public URL is
+    set. A wildcard bind (all interfaces) has no one address; links then use the loopback one."""
+    return f"http://{_url_host('127.0.0.1' if host in _WILDCARDS else host)}:{port}"
+
+
+def public_url_mismatch(public_url: str, host: str, port: int) -> str | None:
+    """Why links built on an explicit public URL would not reach this server, else None.
+
+    Only a URL naming this machine (loopback, the bound host, or any host for a wildcard bind) is
+    checked: one naming another host is a reverse proxy's address, and a port there differs by design."""
+    parts = urlsplit(public_url)
+    named = parts.hostname or ""
+    if named not in _LOOPBACK and named != host.strip("[]"):
+        return None
+    if (parts.port or (443 if parts.scheme == "https" else 80)) == port:
+        return None
+    return (
+        f"CARELOOP_PUBLIC_URL is {public_url} but the server listens on {served_url(host, port)}:"
+        " links sent to patients will not reach it (unset it to follow the server, or fix it)"
+    )

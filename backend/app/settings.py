@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import shutil
+import sys
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +20,20 @@ from voice_ai.tts import TtsEngine
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = Path(os.environ.get("CARELOOP_ENV_FILE", REPO_ROOT / "var" / "careloop.env"))
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev"}
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def careloop_command() -> str:
+    """The `careloop` command as a person types it in their own shell, for the hints the product prints:
+    the bare name when it is on PATH and is this installation's, else the absolute path of this
+    virtualenv's script (`make` installs the checkout into the venv without putting it on PATH)."""
+    script = Path(sys.executable).with_name("careloop")
+    found = shutil.which("careloop")
+    if found and (not script.exists() or Path(found).resolve() == script.resolve()):
+        return "careloop"
+    if script.exists():
+        return str(script)
+    return f"{sys.executable} -m backend.app.cli"
 
 
 class Environment(StrEnum):
@@ -64,9 +80,9 @@ class Settings(BaseSettings):
         description="base64 of 32 random bytes; encrypts identifiers at rest (losing it loses them)"
     )
     public_url: str = Field(
-        default="http://127.0.0.1:8000",
+        default=DEFAULT_PUBLIC_URL,
         description="the URL patients' links, webhooks' signatures and OAuth callbacks start with "
-        "(https in production)",
+        "(https in production); unset, `careloop serve` uses the host and port it serves",
     )
     hospital_name: str = Field(
         default="CareLoop Demo Hospital", description="the hospital's name in patient messages"
@@ -264,12 +280,12 @@ class Settings(BaseSettings):
             or len(self.secret_key.get_secret_value()) < 32
         ):
             raise ValueError(
-                "CARELOOP_SECRET_KEY must be at least 32 random characters (run `careloop init`)"
+                f"CARELOOP_SECRET_KEY must be at least 32 random characters (run `{careloop_command()} init`)"
             )
         try:
             raw = base64.b64decode(self.data_key.get_secret_value(), validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ValueError("CARELOOP_DATA_KEY must be base64 (run `careloop init`)") from exc
+            raise ValueError(f"CARELOOP_DATA_KEY must be base64 (run `{careloop_command()} init`)") from exc
         if len(raw) != 32:
             raise ValueError("CARELOOP_DATA_KEY must decode to 32 bytes")
         if self.env is Environment.PRODUCTION:

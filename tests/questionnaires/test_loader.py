@@ -13,92 +13,80 @@ import yaml
 
 from questionnaires.loader import DefinitionError, parse_questionnaire
 from questionnaires.model import Condition, ItemType, Kind, Operator, Severity
-
-
-def texts(en: str) -> dict[str, str]:
-    return {"zh-CN": f"{en}（中文）", "vi": f"{en} (tiếng Việt)", "en": en}
-
-
-def yes_no() -> list[dict[str, Any]]:
-    return [{"code": "yes", "text": texts("Yes")}, {"code": "no", "text": texts("No")}]
+from tests.questionnaires.definitions import (
+    band,
+    definition,
+    finding,
+    group,
+    question,
+    score,
+    texts,
+    when,
+    yes_no,
+)
 
 
 def valid() -> dict[str, Any]:
-    return {
-        "id": "check",
-        "version": 2,
-        "kind": "follow_up",
-        "title": texts("Check"),
-        "intro": texts("Hello"),
-        "items": [
-            {"id": "pain", "type": "scale", "min": 0, "max": 10, "required": True, "text": texts("Pain?")},
-            {"id": "fever", "type": "single_choice", "text": texts("Fever?"), "options": yes_no()},
-            {
-                "id": "temperature",
-                "type": "decimal",
-                "min": 35,
-                "max": 42,
-                "unit": texts("°C"),
-                "text": texts("Temperature?"),
-                "enable_when": [{"item": "fever", "op": "=", "value": "yes"}],
-            },
-            {
-                "id": "symptoms",
-                "type": "multiple_choice",
-                "text": texts("Symptoms?"),
-                "options": [
+    return definition(
+        "check",
+        2,
+        "follow_up",
+        "Check",
+        [
+            question("pain", "scale", "Pain?", min=0, max=10, required=True),
+            question("fever", "single_choice", "Fever?", options=yes_no()),
+            question(
+                "temperature",
+                "decimal",
+                "Temperature?",
+                min=35,
+                max=42,
+                unit="°C",
+                enable_when=[when("fever", "=", "yes")],
+            ),
+            question(
+                "symptoms",
+                "multiple_choice",
+                "Symptoms?",
+                options=[
                     {"code": "none", "text": texts("None"), "score": 0},
                     {"code": "cough", "text": texts("Cough"), "score": 1, "words": {"zh-CN": ["咳"]}},
                 ],
-            },
-            {
-                "id": "details",
-                "type": "group",
-                "text": texts("Details"),
-                "enable_when": [{"item": "symptoms", "op": "contains", "value": "cough"}],
-                "items": [
-                    {"id": "note", "type": "display", "text": texts("A few more questions")},
-                    {"id": "since", "type": "date", "text": texts("Since when?")},
-                    {
-                        "id": "sizes",
-                        "type": "multi_blank",
-                        "text": texts("Sizes"),
-                        "blanks": [{"id": "a", "text": texts("A")}, {"id": "b", "text": texts("B")}],
-                    },
+            ),
+            group(
+                "details",
+                "Details",
+                [
+                    question("note", "display", "A few more questions"),
+                    question("since", "date", "Since when?"),
+                    question(
+                        "sizes",
+                        "multi_blank",
+                        "Sizes",
+                        blanks=[{"id": "a", "text": texts("A")}, {"id": "b", "text": texts("B")}],
+                    ),
                 ],
-            },
-            {"id": "stars", "type": "star_rating", "max": 5, "dimension": "overall", "text": texts("Stars")},
-            {"id": "comment", "type": "long_text", "text": texts("Anything else?")},
+                enable_when=[when("symptoms", "contains", "cough")],
+            ),
+            question("stars", "star_rating", "Stars", max=5, dimension="overall"),
+            question("comment", "long_text", "Anything else?"),
         ],
-        "scores": [
-            {
-                "id": "total",
-                "items": ["pain", "symptoms"],
-                "text": texts("Total"),
-                "bands": [
-                    {"code": "low", "min": 0, "max": 6, "text": texts("Low")},
-                    {"code": "high", "min": 7, "max": 11, "severity": "high", "text": texts("High")},
-                ],
-            }
+        scores=[
+            score(
+                "total",
+                ["pain", "symptoms"],
+                "Total",
+                [band("low", 0, 6, "Low"), band("high", 7, 11, "High", "high")],
+            )
         ],
-        "rules": [
-            {
-                "id": "pain_high",
-                "when": {"item": "pain", "op": ">=", "value": 7},
-                "severity": "high",
-                "text": texts("Pain 7+"),
-            },
-            {
-                "id": "hot",
-                "when": [
-                    {"item": "temperature", "op": ">", "value": 38.5},
-                    {"score": "total", "op": ">=", "value": 3},
-                ],
-                "severity": "urgent",
-                "text": texts("Hot"),
-            },
+        rules=[
+            finding("pain_high", when("pain", ">=", 7), "high", "Pain 7+"),
+            finding(
+                "hot", [when("temperature", ">", 38.5), when("total", ">=", 3, of="score")], "urgent", "Hot"
+            ),
         ],
-    }
+        intro="Hello",
+    )
 
 
 def test_a_valid_definition_parses_into_the_model() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from backend.app.serve import reuseport_supported
 from tests.rasa_fixtures import free_port
-from tests.serve_process import healthy, start_serve
+from tests.serve_process import START_SECONDS, healthy, start_serve
 
 pytestmark = pytest.mark.skipif(not reuseport_supported(), reason="needs SO_REUSEPORT (Linux)")
 
@@ -58,11 +58,11 @@ def test_two_workers_serve_a_dead_one_is_replaced_and_sigterm_stops_them_all(
 
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        _wait(lambda: len(_children(proc.pid) - {victim}) == 3, 15, "a replacement process")
+        _wait(lambda: len(_children(proc.pid) - {victim}) == 3, START_SECONDS, "a replacement process")
         assert victim not in _children(proc.pid)
         # The replacement binds its socket before the app is imported; on a loaded machine the
         # connections the kernel hands that socket wait a few seconds for it to start accepting.
-        _wait(lambda: healthy(base), 15, "every worker to answer")
+        _wait(lambda: healthy(base), START_SECONDS, "every worker to answer")
 
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGTERM)

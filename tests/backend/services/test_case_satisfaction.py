@@ -15,7 +15,7 @@ from backend.models import AuditEvent, Satisfaction
 from backend.services import cases
 from tests import factories
 from tests.backend.security.test_staff_auth import sign_in
-from tests.backend.services.test_cases import _case, _register, _world
+from tests.backend.services.case_world import case_row, make_world, register_case
 
 
 def _stat_row(page: str, code: str) -> str:
@@ -28,9 +28,9 @@ def _stat_row(page: str, code: str) -> str:
 def test_the_patient_rates_a_closed_case_on_the_mobile_page_and_the_statistics_count_it(
     client: TestClient, db: Session
 ) -> None:
-    w = _world(db)
-    closed, still_open = _register(db, w), _register(db, w)
-    cases.do_close_case(db, case=_case(db, closed.id), staff_id=w.agent.id, summary="We apologised.")
+    w = make_world(db)
+    closed, still_open = register_case(db, w), register_case(db, w)
+    cases.do_close_case(db, case=case_row(db, closed.id), staff_id=w.agent.id, summary="We apologised.")
     db.commit()
     token = make_token(get_settings(), LinkKind.FEEDBACK, w.alice.id)
     page = client.get(f"/f/{token}").text
@@ -39,7 +39,7 @@ def test_the_patient_rates_a_closed_case_on_the_mobile_page_and_the_statistics_c
     done = client.post(f"/f/{token}/rate", data={"case": str(closed.id), "value": "dissatisfied"})
     assert done.status_code == 200 and 'id="feedback-rated"' in done.text
     assert 'id="feedback-rate"' not in done.text  # nothing left to rate
-    assert _case(db, closed.id).satisfaction is Satisfaction.DISSATISFIED
+    assert case_row(db, closed.id).satisfaction is Satisfaction.DISSATISFIED
     [row] = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "case.satisfaction")).all()
     assert (row.staff_id, row.patient_id, row.detail) == (
         None,
@@ -54,12 +54,16 @@ def test_the_patient_rates_a_closed_case_on_the_mobile_page_and_the_statistics_c
 def test_a_second_rating_an_open_case_and_another_patients_case_are_refused_and_change_nothing(
     client: TestClient, db: Session
 ) -> None:
-    w = _world(db)
+    w = make_world(db)
     bob = factories.patient(db, name="Bob Li", dept=w.cardio)
     db.commit()
-    mine, open_case, bobs = _register(db, w), _register(db, w), _register(db, w, patient_id=bob.id)
+    mine, open_case, bobs = (
+        register_case(db, w),
+        register_case(db, w),
+        register_case(db, w, patient_id=bob.id),
+    )
     for case in (mine, bobs):
-        cases.do_close_case(db, case=_case(db, case.id), staff_id=w.agent.id, summary="Done.")
+        cases.do_close_case(db, case=case_row(db, case.id), staff_id=w.agent.id, summary="Done.")
     db.commit()
     token = make_token(get_settings(), LinkKind.FEEDBACK, w.alice.id)
     client.post(f"/f/{token}/rate", data={"case": str(mine.id), "value": "satisfied"})
@@ -68,7 +72,7 @@ def test_a_second_rating_an_open_case_and_another_patients_case_are_refused_and_
         assert refused.status_code == 400 and 'id="feedback-error"' in refused.text
     refused = client.post(f"/f/{token}/rate", data={"case": "x", "value": "great"})
     assert refused.status_code == 400
-    assert _case(db, mine.id).satisfaction is Satisfaction.SATISFIED
-    assert _case(db, open_case.id).satisfaction is None and _case(db, bobs.id).satisfaction is None
+    assert case_row(db, mine.id).satisfaction is Satisfaction.SATISFIED
+    assert case_row(db, open_case.id).satisfaction is None and case_row(db, bobs.id).satisfaction is None
     forged = client.post("/f/not-a-token/rate", data={"case": str(bobs.id), "value": "satisfied"})
-    assert forged.status_code == 404 and _case(db, bobs.id).satisfaction is None
+    assert forged.status_code == 404 and case_row(db, bobs.id).satisfaction is None

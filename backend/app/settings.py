@@ -114,6 +114,17 @@ class Settings(BaseSettings):
     )
     quiet_hours_end: int = Field(default=8, ge=0, le=23, description="local hour quiet time ends")
     max_messages_per_day: int = Field(default=5, ge=1, description="per patient and channel, all purposes")
+    emergency_number: str = Field(
+        default="120", description="the local emergency number emergency guidance gives (120 in China)"
+    )
+    sla_minutes: dict[str, int] = Field(
+        default_factory=dict,
+        description='JSON {"emergency": 15, "urgent": 60}: response time per task priority; a department may '
+        "set its own; unset priorities keep the built-in 15 min / 1 h / 4 h / 24 h / 72 h",
+    )
+    duty_alert_minutes: int = Field(
+        default=15, ge=1, description="an emergency task nobody took: alert the on-duty person, then fallback"
+    )
     send_max_attempts: int = Field(default=6, ge=1, description="transient failures retried up to this")
     send_timeout_seconds: float = Field(
         default=10.0, description="timeout of one request to a provider (Twilio, WeChat, SMS gateway)"
@@ -218,6 +229,16 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_redis_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("sla_minutes")
+    @classmethod
+    def _known_priorities(cls, value: dict[str, int]) -> dict[str, int]:
+        from backend.models.tasks import TaskPriority  # the models read settings: import late
+
+        unknown = set(value) - {p.value for p in TaskPriority}
+        if unknown or any(minutes < 1 for minutes in value.values()):
+            raise ValueError(f"sla_minutes: priorities {sorted(TaskPriority)} with minutes >= 1")
+        return value
 
     @field_validator("public_url")
     @classmethod

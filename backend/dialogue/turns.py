@@ -14,6 +14,7 @@ from backend.app.db import session_scope
 from backend.app.settings import get_settings
 from backend.dialogue.content import ContentFlows, load_catalog, load_flow
 from backend.dialogue.flow_ports import DatabasePorts
+from backend.dialogue.safety_net import do_handle_emergency, emergency_in
 from backend.dialogue.understanding import reading_of
 from backend.models import (
     Conversation,
@@ -48,8 +49,11 @@ from bots.effects import (
     SetLanguage,
     SubmitFeedback,
 )
-from bots.engine import ConversationState, take_turn
+from bots.engine import ConversationState, hand_over, take_turn
 from bots.messages import Inbound, InboundKind
+from nlu.language_id import detect
+from nlu.safety import SafetyHit
+from nlu.symptoms import mentions_symptom
 
 log = logging.getLogger(__name__)
 DEFAULT_FLOW = "welcome"
@@ -155,6 +159,11 @@ _INSERT_STEPS = sa.insert(cast(sa.Table, ConversationStep.__table__))
 def _handle_one(
     session: Session, conversation: Conversation, message: _Pending, queued: list[int], language: str | None
 ) -> None:
+    started = bool(message.provider_message_id and message.provider_message_id.startswith("start:"))
+    hit = None if started else emergency_in(message.text, message.choice)
+    if hit is not None:  # whoever holds the conversation: it never waits for a turn of the bot
+        _emergency(session, conversation, message, hit, queued, language)
+        return
     if conversation.owner is ConversationOwner.STAFF:
         # staff own it now; their inbox shows the message, ordered by its arrival (a no-op when the
         # store already moved last_message_at: the session writes only changed values)
@@ -172,15 +181,22 @@ def _handle_one(
         received_at=message.created_at,
         text=message.text,
         choice=message.choice,
-        kind=InboundKind.CONVERSATION_STARTED
-        if message.provider_message_id and message.provider_message_id.startswith("start:")
-        else InboundKind.MESSAGE,
+        kind=InboundKind.CONVERSATION_STARTED if started else InboundKind.MESSAGE,
     )
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
     ports = DatabasePorts(session, conversation, catalog, settings.content_dir).ports()
     library = ContentFlows(settings.content_dir)
+    clear = detect(message.text)  # one message answers in its own language; the record's stays
     result = take_turn(
-        flow, state, inbound, lang, catalog, understand=reading_of, library=library, ports=ports
+        flow,
+        state,
+        inbound,
+        lang,
+        catalog,
+        understand=reading_of,
+        library=library,
+        ports=ports,
+        message_lang=clear.lang if clear.confident else None,
     )
     now = utcnow()
     # the flow (and version) the conversation is in now; the state keeps the versions of parent flows
@@ -232,6 +248,46 @@ def _handle_one(
     log.info("turn conversation=%s message=%s replies=%d", conversation.id, message.id, len(result.replies))
 
 
+def _emergency(
+    session: Session,
+    conversation: Conversation,
+    message: _Pending,
+    hit: SafetyHit,
+    queued: list[int],
+    language: str | None,
+) -> None:
+    settings = get_settings()
+    state = ConversationState.from_json(conversation.state) if conversation.state else None
+    record_lang = pick_language((state.lang if state else None) or language or settings.default_language)
+    if state is not None and conversation.owner is ConversationOwner.BOT:
+        conversation.state = hand_over(state).to_json()  # stops as a hand-off does; a survey is kept
+    now = utcnow()
+    do_handle_emergency(
+        session,
+        conversation,
+        message_id=message.id,
+        text=message.text,
+        hit=hit,
+        record_lang=record_lang,
+        catalog=load_catalog(settings.content_dir, settings.hospital_name),
+        department_id=_latest_department(session, conversation),
+        queued=queued,
+        now=now,
+    )
+    conversation.last_message_at = now
+    log.info("emergency conversation=%s message=%s", conversation.id, message.id)
+
+
+def _handoff_priority(reason: HandoffReason, text: str) -> TaskPriority:
+    """Emergencies first; a patient the bot could not understand twice who mentions a symptom comes
+    before routine questions."""
+    if reason is HandoffReason.EMERGENCY:
+        return TaskPriority.EMERGENCY
+    if reason is HandoffReason.CLARIFICATION_FAILED and mentions_symptom(text):
+        return TaskPriority.HIGH
+    return TaskPriority.NORMAL
+
+
 def _apply(session: Session, conversation: Conversation, message: _Pending, effect: Effect) -> None:
     source = f"{conversation.channel.value}:{conversation.flow_id}"
     evidence = {"message_id": message.id, "step": (conversation.state or {}).get("step")}
@@ -272,7 +328,7 @@ def _apply(session: Session, conversation: Conversation, message: _Pending, effe
         do_raise_task(
             session,
             kind=TaskKind.HANDOFF,
-            priority=TaskPriority.URGENT if effect.reason is HandoffReason.EMERGENCY else TaskPriority.NORMAL,
+            priority=_handoff_priority(effect.reason, message.text),
             title=f"handoff:{effect.reason.value}",
             source=("conversation", conversation.id),
             patient_id=conversation.patient_id,

@@ -27,7 +27,8 @@ from questionnaires.model import AnswerValue, Questionnaire, Severity
 from questionnaires.scoring import evaluate
 from questionnaires.values import from_json, to_json
 
-PRIORITY = {
+PRIORITY = {  # the same scale, one name each: the SLA table (services/sla.py) times them all
+    Severity.EMERGENCY: TaskPriority.EMERGENCY,
     Severity.URGENT: TaskPriority.URGENT,
     Severity.HIGH: TaskPriority.HIGH,
     Severity.NORMAL: TaskPriority.NORMAL,

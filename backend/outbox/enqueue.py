@@ -44,7 +44,8 @@ def do_enqueue(
     then calls `backend.outbox.sender.kick(item.id)` for an immediate send."""
     if conversation.channel not in EXTERNAL:
         raise ValueError(f"{conversation.channel.value} does not go through the outbox")
-    if conversation.patient_id is None and not (kind is OutboxKind.REPLY and conversation.reply_to):
+    answers = kind in (OutboxKind.REPLY, OutboxKind.EMERGENCY)
+    if conversation.patient_id is None and not (answers and conversation.reply_to):
         raise ValueError("cannot send to a conversation with no known patient")
     now = now or utcnow()
     message = _message(conversation.id, conversation.channel, outbound, staff_id, now)

@@ -28,6 +28,7 @@ from backend.models.staff import staff_departments
 from backend.services import audit, mentions
 from backend.services.inbox_queue import conversation_of, may_handle
 from backend.services.refusal import ActionRefused
+from backend.services.sla import sla_for
 from backend.services.staff_message import MAX_TEXT, do_staff_message
 
 MAX_NOTE = 4000
@@ -197,7 +198,7 @@ def do_reopen(
         raise ActionRefused("not_closed")
     now = now or utcnow()
     task.status = TaskStatus.CLAIMED if task.assignee_id else TaskStatus.OPEN
-    task.closed_at, task.due_at = None, now + task.priority.sla
+    task.closed_at, task.due_at = None, now + sla_for(session, task.priority, task.department_id)
     _event(session, task, TaskEventKind.REOPENED, staff_id, now, ip)
 
 

@@ -173,7 +173,7 @@ def test_asking_for_a_person_in_free_words_hands_off_and_the_bot_goes_quiet(
     ("lang", "words"),
     [("zh-CN", "我胸口剧痛，喘不过气"), ("vi", "tôi bị đau ngực dữ dội"), ("en", "I have chest pain")],
 )
-def test_with_rasa_down_an_emergency_still_raises_an_urgent_task(
+def test_with_rasa_down_an_emergency_still_raises_an_emergency_task(
     rasa_down: None, client: TestClient, db: Session, lang: str, words: str
 ) -> None:
     patient_id, chat = at_the_menu(client, db, lang)
@@ -181,7 +181,7 @@ def test_with_rasa_down_an_emergency_still_raises_an_urgent_task(
     assert text_of(lang, "common.emergency") in chat.text()
     db.expire_all()
     task = db.scalars(sa.select(Task).where(Task.patient_id == patient_id)).one()
-    assert (task.priority, task.title) == (TaskPriority.URGENT, "handoff:emergency")
+    assert (task.priority, task.title) == (TaskPriority.EMERGENCY, "handoff:emergency")
 
 
 @pytest.mark.parametrize(("lang", "words"), [("zh-CN", "退订"), ("vi", "HỦY ĐĂNG KÝ"), ("en", "STOP")])

@@ -611,3 +611,14 @@ def test_diabetes_branching() -> None:
         },
     )
     assert codes(ev) == {"severe_hypoglycaemia": Severity.URGENT, "foot_ulcer": Severity.HIGH}
+
+
+def test_phq9_intent_to_act_after_item_9_is_an_emergency() -> None:
+    phq9 = q("phq9")
+    assert phq9.item("phq9_9_intent").enable_when  # asked only after a positive item 9
+    answers = frequency_answers("phq9", 9, 1, last=1) | {"phq9_9_intent": "yes"}
+    ev = evaluate(phq9, answers)
+    assert codes(ev) == {"self_harm_thoughts": Severity.URGENT, "active_suicidal_intent": Severity.EMERGENCY}
+    assert ev.worst is Severity.EMERGENCY
+    assert ev.scores["phq9_total"] == 1  # the safety question is not scored
+    assert codes(evaluate(phq9, answers | {"phq9_9_intent": "no"})) == {"self_harm_thoughts": Severity.URGENT}

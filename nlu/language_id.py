@@ -68,20 +68,18 @@ def detect(text: str) -> Detected:
     if han:
         if han < MIN_HAN:
             return Detected("zh-CN", 0.5)
-        # each Latin word weighs like two characters: "我的chest很痛" is mixed, "我想预约 CT" is not
+        # each Latin word weighs like two characters: "我的chest很痛" is mixed, "我胸口很痛，喘不过气" is not
         return Detected("zh-CN", han / (han + 2 * len(words)))
     if len(words) < MIN_WORDS:
         return Detected(None, 0.0)
     marked = sum(1 for w in words if _vietnamese_marked(w))
     plain_vi = sum(1 for w in words if w in _VI_PLAIN)
     english = sum(1 for w in words if w in _EN_WORDS)
-    if marked:
-        share = (marked + plain_vi) / len(words)
-        return Detected("vi", min(1.0, 0.5 + share)) if english <= marked else Detected("vi", 0.5)
-    if plain_vi > english:
-        return Detected("vi", min(1.0, 0.4 + plain_vi / len(words)))
+    vietnamese = (marked + plain_vi) / len(words)  # the share of words that read as Vietnamese
+    if marked or plain_vi > english:
+        return Detected("vi", vietnamese)
     if english:
-        return Detected("en", min(1.0, 0.5 + english / len(words)) if not plain_vi else 0.6)
+        return Detected("en", 1.0 - vietnamese)
     return Detected(None, 0.0)
 
 

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.followup.eligibility import channel_address, quiet_until
-from backend.models import ConsentEvent, OutboxItem, OutboxKind, OutboxStatus, Patient, VoiceCall
+from backend.models import (
+    ConsentEvent,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+    Patient,
+    StaffUser,
+    VoiceCall,
+)
 from backend.services.consents import consent_allows
 from bots.domain import Channel, ConsentPurpose
 
@@ -115,6 +123,16 @@ def judge(item: OutboxItem, patient: Patient, facts: Facts, now: datetime) -> Ve
     if len(recent) >= cap:
         return Verdict(Action.DEFER, "frequency_cap", recent[len(recent) - cap] + timedelta(days=1))
     facts.sent[(patient.id, item.channel)].append(now)
+    return GO
+
+
+def judge_staff(staff: StaffUser | None) -> Verdict:
+    """An alert to a staff member's own phone: hers to receive while she is an active user with a number;
+    the hospital's rules for contacting patients do not apply."""
+    if staff is None or not staff.active:
+        return Verdict(Action.SUPPRESS, "unknown_staff")
+    if not staff.phone:
+        return Verdict(Action.SUPPRESS, "unreachable")
     return GO
 
 

@@ -25,7 +25,9 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.models.staff import staff_departments
+from backend.outbox.sender import kick
 from backend.services import audit, mentions
+from backend.services.duty import alert_unclaimed_emergencies
 from backend.services.inbox_queue import conversation_of, may_handle
 from backend.services.refusal import ActionRefused
 from backend.services.sla import sla_for
@@ -326,7 +328,9 @@ def do_escalate(session: Session, *, task: Task, now: datetime) -> StaffUser | N
 
 
 def escalate_breached_tasks(now: datetime | None = None) -> int:
-    """Periodic: every open task past its due time, not yet escalated in this SLA window. Returns how many."""
+    """Periodic: every open task past its due time, not yet escalated in this SLA window, to the
+    department's supervisor; then the on-duty alerts of emergencies (services/duty.py). Returns how many
+    tasks were escalated."""
     now = now or utcnow()
     escalated = sa.exists().where(
         TaskEvent.task_id == Task.id, TaskEvent.kind == TaskEventKind.ESCALATED, TaskEvent.at >= Task.due_at
@@ -343,4 +347,7 @@ def escalate_breached_tasks(now: datetime | None = None) -> int:
         )
         for task in tasks:
             do_escalate(session, task=task, now=now)
-        return len(tasks)
+    # an emergency nobody has taken: the on-duty person, then the fallback, on their own phones
+    for item_id in alert_unclaimed_emergencies(now):
+        kick(item_id)
+    return len(tasks)

@@ -38,6 +38,7 @@ from backend.services.conversations import lock_conversation
 from backend.services.feedback_intake import take_feedback
 from backend.services.surveys_intake import take_survey
 from backend.services.tasks import do_raise_task
+from bots.catalog import Catalog
 from bots.domain import Channel, pick_language
 from bots.effects import (
     CompleteSurvey,
@@ -50,7 +51,7 @@ from bots.effects import (
     SubmitFeedback,
 )
 from bots.engine import ConversationState, hand_over, take_turn
-from bots.messages import Inbound, InboundKind
+from bots.messages import Inbound, InboundKind, Outbound, Text
 from nlu.language_id import detect
 from nlu.safety import SafetyHit
 from nlu.symptoms import mentions_symptom
@@ -187,6 +188,7 @@ def _handle_one(
     ports = DatabasePorts(session, conversation, catalog, settings.content_dir).ports()
     library = ContentFlows(settings.content_dir)
     clear = detect(message.text)  # one message answers in its own language; the record's stays
+    inbound_lang = clear.lang if clear.confident else None
     result = take_turn(
         flow,
         state,
@@ -196,9 +198,13 @@ def _handle_one(
         understand=reading_of,
         library=library,
         ports=ports,
-        message_lang=clear.lang if clear.confident else None,
+        message_lang=inbound_lang,
     )
     now = utcnow()
+    if conversation.notice_sent_at is None and result.replies:
+        turn_lang = pick_language(inbound_lang or (state.lang if state else None) or lang)
+        result.replies[0] = _with_notice(result.replies[0], catalog, turn_lang)
+        conversation.notice_sent_at = now
     # the flow (and version) the conversation is in now; the state keeps the versions of parent flows
     conversation.flow_id, conversation.flow_version = result.state.flow_id, result.state.flow_version
     conversation.state = result.state.to_json()
@@ -246,6 +252,14 @@ def _handle_one(
     if steps:
         session.connection().execute(_INSERT_STEPS, steps)
     log.info("turn conversation=%s message=%s replies=%d", conversation.id, message.id, len(result.replies))
+
+
+def _with_notice(reply: Outbound, catalog: Catalog, lang: str) -> Outbound:
+    """The first reply of a conversation tells the patient, once, that nobody watches this chat around
+    the clock and what to do in an emergency; after its own text, before its choices."""
+    notice = Text(catalog.text(lang, "safety.notice", emergency_number=get_settings().emergency_number))
+    at = next((i for i, part in enumerate(reply.parts) if not isinstance(part, Text)), len(reply.parts))
+    return Outbound((*reply.parts[:at], notice, *reply.parts[at:]))
 
 
 def _emergency(

@@ -8,6 +8,7 @@ audit row. Run from the periodic job that escalates SLA breaches.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,8 +18,9 @@ from sqlalchemy.orm import Session
 from backend.app.db import session_scope
 from backend.app.settings import get_settings
 from backend.i18n import translations
-from backend.models import DutyRoster, StaffUser, Task, TaskEvent, TaskEventKind, TaskPriority
+from backend.models import Department, DutyRoster, StaffUser, Task, TaskEvent, TaskEventKind, TaskPriority
 from backend.models.base import utcnow
+from backend.models.staff import staff_departments
 from backend.models.tasks import not_closed
 from backend.outbox.enqueue import do_enqueue_staff_alert
 from backend.security.identifiers import normalise_phone
@@ -143,3 +145,25 @@ def alert_unclaimed_emergencies(now: datetime | None = None) -> list[int]:
             if event is not None and event.detail.get("outbox_id"):
                 queued.append(int(event.detail["outbox_id"]))
     return queued
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    department: Department
+    roster: DutyRoster | None
+    staff: list[StaffUser]  # the department's active staff, to choose from
+
+
+def roster_rows(session: Session) -> list[RosterRow]:
+    """Every department with its roster and the staff who may be on duty for it."""
+    departments = list(session.scalars(sa.select(Department).order_by(Department.name)))
+    rosters = {r.department_id: r for r in session.scalars(sa.select(DutyRoster))}
+    members: dict[int, list[StaffUser]] = {}
+    for department_id, user in session.execute(
+        sa.select(staff_departments.c.department_id, StaffUser)
+        .join(StaffUser, StaffUser.id == staff_departments.c.staff_id)
+        .where(StaffUser.active)
+        .order_by(StaffUser.display_name)
+    ):
+        members.setdefault(department_id, []).append(user)
+    return [RosterRow(d, rosters.get(d.id), members.get(d.id, [])) for d in departments]

@@ -18,6 +18,7 @@ from backend.followup.responses import (
     answers_of,
     do_complete_response,
     do_save_answers,
+    has_safety_finding,
 )
 from backend.i18n import negotiate
 from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, read_token
@@ -225,10 +226,11 @@ def form_done(token: str, request: Request, db: SessionDep, settings: SettingsDe
     except _Refused as refused:
         return _refused(request, settings, refused)
     key = "form.thanks" if response.status is ResponseStatus.COMPLETED else "form.link_invalid"
-    return _page(
-        request,
-        settings,
-        response.language,
-        "forms/message.html",
-        {"message_key": key, "title": q.title[response.language]},
-    )
+    context: dict[str, Any] = {"message_key": key, "title": q.title[response.language]}
+    if response.status is ResponseStatus.COMPLETED and has_safety_finding(db, response.id):
+        # an emergency in her own words: the guidance first; the task is already with staff
+        catalog = load_catalog(settings.content_dir, settings.hospital_name)
+        context["message"] = catalog.text(
+            response.language, "common.emergency", emergency_number=settings.emergency_number
+        )
+    return _page(request, settings, response.language, "forms/message.html", context)

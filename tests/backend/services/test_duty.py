@@ -146,3 +146,18 @@ def test_the_sla_escalation_job_runs_the_duty_alerts(twilio: FakeTwilio, db: Ses
     escalate_breached_tasks()
     assert _alerts(db) == [("on_duty", w["on_duty"].id)]
     assert [m.params["To"] for m in twilio.messages] == ["+8613900000001"]  # sent at once, whatever the hour
+
+
+def test_the_cli_sets_and_clears_a_staff_members_phone(db: Session) -> None:
+    from backend.app.cli import main
+    from backend.models import StaffUser
+
+    user = factories.staff(db, username="nurse")
+    db.commit()
+    assert main(["staff-phone", "Nurse", "138 0013 8000"]) == 0
+    db.expire_all()
+    assert db.get(StaffUser, user.id).phone == "+8613800138000"  # type: ignore[union-attr]
+    assert main(["staff-phone", "nurse", "not a number"]) == 2
+    assert main(["staff-phone", "nurse", "-"]) == 0
+    db.expire_all()
+    assert db.get(StaffUser, user.id).phone is None  # type: ignore[union-attr]

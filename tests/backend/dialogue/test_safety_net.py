@@ -317,3 +317,15 @@ def test_the_same_message_acted_on_again_does_nothing(db: Session) -> None:
     db.commit()
     assert len(_outbound(db, w["conv"])) == 1
     assert db.scalar(sa.select(sa.func.count()).select_from(TaskMention)) == 1
+
+
+def test_a_wechat_voice_notes_recognised_words_are_checked_like_typed_ones(db: Session) -> None:
+    person = factories.patient(db, language="zh-CN", wechat_openid="o-voice")
+    conv = factories.conversation(db, person, Channel.WECHAT)
+    message = _inbound(db, conv, "我爸爸突然说话不清，嘴歪了", sid="wx-voice-1")
+    message.media = [{"url": None, "mime_type": "audio/amr", "media_id": "m-1"}]  # a voice note
+    db.commit()
+    _turn(db, conv)
+    item = db.scalars(sa.select(OutboxItem)).one()
+    assert (item.kind, item.patient_id) == (OutboxKind.EMERGENCY, person.id)
+    assert db.scalars(sa.select(SafetyAlert.category)).one() == "stroke"

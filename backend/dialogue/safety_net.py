@@ -43,7 +43,7 @@ from bots.domain import Channel
 from bots.effects import HandoffReason
 from bots.messages import Outbound, Text
 from nlu.language_id import message_language
-from nlu.safety import SafetyHit, SafetyKind, check
+from nlu.safety import Emergency, SafetyHit, SafetyKind, check
 
 EMERGENCY_TITLE = f"handoff:{HandoffReason.EMERGENCY.value}"
 
@@ -56,14 +56,24 @@ def emergency_in(text: str, choice: str | None) -> SafetyHit | None:
     return hit if hit is not None and hit.kind is SafetyKind.EMERGENCY else None
 
 
-def emergency_guidance_key(hit: SafetyHit) -> str:
-    """The catalogue text that answers this emergency: the one place that chooses it."""
+def category_of(value: str) -> Emergency | None:
+    """The emergency category a stored code names (None for one the rules no longer have)."""
+    return next((e for e in Emergency if e.value == value), None)
+
+
+def emergency_guidance_key(emergency: Emergency | None) -> str:
+    """The catalogue text that answers an emergency of this category: the one place that chooses it
+    (chat, SMS, WhatsApp, WeChat and the form's done page all ask here)."""
     return "common.emergency"
 
 
+def guidance_text(catalog: Catalog, lang: str, emergency: Emergency | None) -> str:
+    key = emergency_guidance_key(emergency)
+    return catalog.text(lang, key, emergency_number=get_settings().emergency_number)
+
+
 def guidance(catalog: Catalog, lang: str, hit: SafetyHit) -> Outbound:
-    text = catalog.text(lang, emergency_guidance_key(hit), emergency_number=get_settings().emergency_number)
-    return Outbound((Text(text),))
+    return Outbound((Text(guidance_text(catalog, lang, hit.emergency)),))
 
 
 def do_handle_emergency(

@@ -220,12 +220,15 @@ def _safety_findings(
     return []
 
 
-def has_safety_finding(session: Session, response_id: int) -> bool:
-    """Whether the patient wrote an emergency in the response (the done page then shows the guidance)."""
-    found = session.scalar(
-        sa.select(Finding.id).where(Finding.response_id == response_id, Finding.code.startswith(SAFETY_CODE))
+def safety_finding(session: Session, response_id: int) -> str | None:
+    """The category of the emergency the patient wrote in the response, if she wrote one (the done
+    page then shows the guidance)."""
+    code = session.scalar(
+        sa.select(Finding.code).where(
+            Finding.response_id == response_id, Finding.code.startswith(SAFETY_CODE)
+        )
     )
-    return found is not None
+    return None if code is None else code.removeprefix(SAFETY_CODE)
 
 
 def summary(response: QuestionnaireResponse) -> dict[str, Any]:

@@ -114,17 +114,6 @@ class Settings(BaseSettings):
     )
     quiet_hours_end: int = Field(default=8, ge=0, le=23, description="local hour quiet time ends")
     max_messages_per_day: int = Field(default=5, ge=1, description="per patient and channel, all purposes")
-    emergency_number: str = Field(
-        default="120", description="the local emergency number emergency guidance gives (120 in China)"
-    )
-    sla_minutes: dict[str, int] = Field(
-        default_factory=dict,
-        description='JSON {"emergency": 15, "urgent": 60}: response time per task priority; a department may '
-        "set its own; unset priorities keep the built-in 15 min / 1 h / 4 h / 24 h / 72 h",
-    )
-    duty_alert_minutes: int = Field(
-        default=15, ge=1, description="an emergency task nobody took: alert the on-duty person, then fallback"
-    )
     send_max_attempts: int = Field(default=6, ge=1, description="transient failures retried up to this")
     send_timeout_seconds: float = Field(
         default=10.0, description="timeout of one request to a provider (Twilio, WeChat, SMS gateway)"
@@ -223,6 +212,18 @@ class Settings(BaseSettings):
     hl7_crash_after_commit: str | None = Field(
         default=None,
         description="tests only: the listener kills itself after committing this MSH-10, before its ACK",
+    )
+    # --- clinical safety: emergency guidance, response times, on-duty alerts
+    emergency_number: str = Field(
+        default="120", description="the local emergency number emergency guidance gives (120 in China)"
+    )
+    sla_minutes: dict[str, int] = Field(
+        default_factory=dict,
+        description='JSON {"emergency": 15, "urgent": 60}: response time per task priority; a department may '
+        "set its own; unset priorities keep the built-in 15 min / 1 h / 4 h / 24 h / 72 h",
+    )
+    duty_alert_minutes: int = Field(
+        default=15, ge=1, description="an emergency task nobody took: alert the on-duty person, then fallback"
     )
 
     @field_validator("redis_url", mode="before")

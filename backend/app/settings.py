@@ -215,7 +215,12 @@ class Settings(BaseSettings):
     )
     # --- clinical safety: emergency guidance, response times, on-duty alerts
     emergency_number: str = Field(
-        default="120", description="the local emergency number emergency guidance gives (120 in China)"
+        default="120",
+        description="the site's emergency number emergency guidance gives (120 in China, 115 in Vietnam)",
+    )
+    crisis_line: str = Field(
+        default="12356",
+        description="the mental-health crisis line guidance on self-harm gives (China's national line 12356)",
     )
     sla_minutes: dict[str, int] = Field(
         default_factory=dict,

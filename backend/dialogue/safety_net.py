@@ -43,9 +43,10 @@ from bots.domain import Channel
 from bots.effects import HandoffReason
 from bots.messages import Outbound, Text
 from nlu.language_id import message_language
-from nlu.safety import Emergency, SafetyHit, SafetyKind, check
+from nlu.safety import Emergency, SafetyHit, SafetyKind, advice_for, check
 
 EMERGENCY_TITLE = f"handoff:{HandoffReason.EMERGENCY.value}"
+FALLBACK_GUIDANCE = "common.emergency"  # an emergency without a category
 
 
 def emergency_in(text: str, choice: str | None) -> SafetyHit | None:
@@ -62,18 +63,24 @@ def category_of(value: str) -> Emergency | None:
 
 
 def emergency_guidance_key(emergency: Emergency | None) -> str:
-    """The catalogue text that answers an emergency of this category: the one place that chooses it
-    (chat, SMS, WhatsApp, WeChat and the form's done page all ask here)."""
-    return "common.emergency"
+    """The catalogue text that answers an emergency of this category (call now, go to the emergency
+    department, or the crisis line): the one place that chooses it; chat, SMS, WhatsApp, WeChat and
+    the form's done page all ask here."""
+    return advice_for(emergency).message_key if emergency is not None else FALLBACK_GUIDANCE
+
+
+def guidance(catalog: Catalog, lang: str, emergency: Emergency | None) -> Outbound:
+    """The advice for the category, then its one first-aid line, with the site's numbers."""
+    settings = get_settings()
+    numbers = {"emergency_number": settings.emergency_number, "crisis_line": settings.crisis_line}
+    parts = [Text(catalog.text(lang, emergency_guidance_key(emergency), **numbers))]
+    if emergency is not None:
+        parts.append(Text(catalog.text(lang, f"safety.tip.{emergency.value}", **numbers)))
+    return Outbound(tuple(parts))
 
 
 def guidance_text(catalog: Catalog, lang: str, emergency: Emergency | None) -> str:
-    key = emergency_guidance_key(emergency)
-    return catalog.text(lang, key, emergency_number=get_settings().emergency_number)
-
-
-def guidance(catalog: Catalog, lang: str, hit: SafetyHit) -> Outbound:
-    return Outbound((Text(guidance_text(catalog, lang, hit.emergency)),))
+    return guidance(catalog, lang, emergency).text
 
 
 def do_handle_emergency(
@@ -95,7 +102,7 @@ def do_handle_emergency(
         return None
     held_by = conversation.owner
     lang = message_language(text, record_lang)
-    guidance_id = _send_guidance(session, conversation, guidance(catalog, lang, hit), queued, now)
+    guidance_id = _send_guidance(session, conversation, guidance(catalog, lang, hit.emergency), queued, now)
     category = hit.emergency.value if hit.emergency is not None else "unknown"
     task = _emergency_task(session, conversation, message_id, category, department_id, now)
     holder = _holder(session, conversation, task)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.dialogue.content import load_catalog
+from backend.dialogue.safety_net import guidance_text
 from backend.dialogue.turns import handle_pending
 from backend.models import (
     AuditEvent,
@@ -41,6 +42,7 @@ from backend.services import mentions
 from backend.services.consents import do_revoke_consent
 from backend.services.inbox import do_claim
 from bots.domain import Channel, ConsentPurpose
+from nlu.safety import Emergency
 from tests import factories
 from tests.channels.fake_twilio import FakeTwilio, incoming_sms, sign
 from tests.conftest import reset_caches
@@ -48,10 +50,9 @@ from tests.conftest import reset_caches
 PUBLIC = "https://careloop.example.org"
 
 
-def _guidance(lang: str) -> str:
+def _guidance(lang: str, category: Emergency) -> str:
     settings = get_settings()
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    return catalog.text(lang, "common.emergency", emergency_number=settings.emergency_number)
+    return guidance_text(load_catalog(settings.content_dir, settings.hospital_name), lang, category)
 
 
 def _inbound(db: Session, conv: Conversation, text: str, sid: str | None = None) -> Message:
@@ -106,7 +107,9 @@ def test_staff_held_emergency_is_answered_raised_and_its_holder_told(db: Session
     before = utcnow()
     _turn(db, w["conv"])
     [reply] = _outbound(db, w["conv"])
-    assert reply.text == _guidance("en") and reply.status is MessageStatus.SENT  # the web chat page shows it
+    assert (
+        reply.text == _guidance("en", Emergency.BREATHING) and reply.status is MessageStatus.SENT
+    )  # the web chat page shows it
     task = db.get(Task, w["task"].id)
     assert task is not None and task.priority is TaskPriority.EMERGENCY
     assert before + timedelta(minutes=15) >= task.due_at - timedelta(seconds=5) and task.due_at < normal_due
@@ -120,7 +123,7 @@ def test_staff_held_emergency_is_answered_raised_and_its_holder_told(db: Session
     assert (alert.message_id, alert.held_by, alert.category, alert.task_id) == (
         message.id,
         "staff",
-        "chest_pain",
+        "breathing",
         task.id,
     )
     assert db.scalar(sa.select(sa.func.count()).select_from(Task)) == 1
@@ -141,7 +144,7 @@ def test_staff_held_emergency_with_its_hand_off_closed_opens_an_emergency_task(d
         w["conv"].id,
     )
     assert opened.due_at - opened.created_at == timedelta(minutes=15)
-    assert [m.text for m in _outbound(db, w["conv"])] == [_guidance("en")]
+    assert [m.text for m in _outbound(db, w["conv"])] == [_guidance("en", Emergency.UNCONSCIOUS)]
 
 
 def test_a_message_without_an_emergency_in_a_staff_held_conversation_stays_for_staff(db: Session) -> None:
@@ -158,7 +161,7 @@ def test_guidance_is_in_the_messages_language_and_the_record_keeps_its_own(db: S
     w = _staff_held(db, language="zh-CN")
     _inbound(db, w["conv"], "I have chest pain and I can't breathe")
     _turn(db, w["conv"])
-    assert [m.text for m in _outbound(db, w["conv"])] == [_guidance("en")]
+    assert [m.text for m in _outbound(db, w["conv"])] == [_guidance("en", Emergency.BREATHING)]
     person = db.get(Patient, w["person"].id)
     assert person is not None and person.language == "zh-CN"
     assert db.scalars(sa.select(SafetyAlert.language)).one() == "en"
@@ -168,7 +171,7 @@ def test_a_short_emergency_is_answered_in_the_records_language(db: Session) -> N
     w = _staff_held(db, language="vi")
     _inbound(db, w["conv"], "chest pain")  # two words: not clearly any language
     _turn(db, w["conv"])
-    assert [m.text for m in _outbound(db, w["conv"])] == [_guidance("vi")]
+    assert [m.text for m in _outbound(db, w["conv"])] == [_guidance("vi", Emergency.CHEST_PAIN)]
 
 
 def test_a_bot_held_emergency_ends_the_bot_and_keeps_the_patients_place(db: Session) -> None:
@@ -187,7 +190,7 @@ def test_a_bot_held_emergency_ends_the_bot_and_keeps_the_patients_place(db: Sess
     task = db.scalars(sa.select(Task)).one()
     assert (task.priority, task.department_id) == (TaskPriority.EMERGENCY, dept.id)
     assert db.scalars(sa.select(SafetyAlert.held_by)).one() == "bot"
-    assert [m.text for m in _outbound(db, conv)] == [_guidance("en")]
+    assert [m.text for m in _outbound(db, conv)] == [_guidance("en", Emergency.SELF_HARM)]
 
 
 def test_an_unlinked_wechat_followers_emergency_is_answered_through_the_outbox(db: Session) -> None:
@@ -271,7 +274,7 @@ def test_revoked_consent_and_quiet_hours_do_not_stop_emergency_guidance_and_noth
     guidance = db.scalars(sa.select(OutboxItem).where(OutboxItem.kind == OutboxKind.EMERGENCY)).one()
     assert guidance.status is OutboxStatus.SENT  # recorded in the outbox like every message
     assert [(m.params["To"], m.params["Body"]) for m in twilio.messages] == [
-        ("+8613800138000", _guidance("en"))
+        ("+8613800138000", _guidance("en", Emergency.BREATHING))
     ]
     waiting = db.get(OutboxItem, outreach.id)
     assert waiting is not None and waiting.status is OutboxStatus.SUPPRESSED

@@ -12,11 +12,13 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.dialogue.content import load_catalog
+from backend.dialogue.safety_net import guidance_text
 from backend.followup.catalog import do_publish
 from backend.followup.responses import do_start_response
 from backend.messaging.links import LinkKind, make_token
 from backend.models import Finding, Task, TaskPriority
 from bots.domain import Channel
+from nlu.safety import Emergency
 from tests import factories
 from tests.backend.followup.test_followup import DEFINITION, texts
 
@@ -37,8 +39,9 @@ def _form(db: Session) -> str:
 
 def _guidance() -> str:
     settings = get_settings()
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    return catalog.text("en", "common.emergency", emergency_number=settings.emergency_number)
+    return guidance_text(
+        load_catalog(settings.content_dir, settings.hospital_name), "en", Emergency.BREATHING
+    )
 
 
 def test_an_emergency_written_in_a_form_raises_an_emergency_task_and_shows_the_guidance(
@@ -51,7 +54,7 @@ def test_an_emergency_written_in_a_form_raises_an_emergency_task_and_shows_the_g
     )
     assert done.status_code == 200 and _guidance() in done.text
     task = db.scalars(sa.select(Task)).one()
-    assert (task.priority, task.title) == (TaskPriority.EMERGENCY, "recovery_comment:safety:chest_pain")
+    assert (task.priority, task.title) == (TaskPriority.EMERGENCY, "recovery_comment:safety:breathing")
     assert task.due_at - task.created_at == timedelta(minutes=15)
     assert db.scalars(sa.select(Finding.items)).one() == ["comment"]
 

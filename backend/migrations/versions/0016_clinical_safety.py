@@ -1,8 +1,8 @@
 """safety_alerts, missed_escalations, sla_policies, duty_rosters; staff phone, conversation notice time,
 outbox staff recipients: emergencies acted on whoever holds the conversation
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-07 08:00:00
 
 An emergency in any inbound message is answered and raised once (safety_alerts, one row per message);
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -25,6 +25,7 @@ from backend.models.tasks import not_closed
 from backend.outbox.enqueue import do_enqueue_staff_alert
 from backend.security.identifiers import normalise_phone
 from backend.services import audit
+from backend.services.refusal import ActionRefused
 
 ROLES = ("on_duty", "fallback")  # who is alerted, in order
 DUTY = "duty"  # an ALERTED event's `via` for these alerts (the holder's inbox alert says "inbox")
@@ -39,7 +40,12 @@ def do_set_roster(
     staff_id: int | None,
     now: datetime | None = None,
 ) -> DutyRoster:
-    """Who is on duty for the department from now, and the fallback; audited."""
+    """Who is on duty for the department from now, and the fallback; audited. Refused (ActionRefused)
+    for an unknown department or someone who is not an active staff member."""
+    people = {p for p in (on_duty_id, fallback_id) if p is not None}
+    active = set(session.scalars(sa.select(StaffUser.id).where(StaffUser.id.in_(people), StaffUser.active)))
+    if session.get(Department, department_id) is None or people - active:
+        raise ActionRefused("unknown_department_or_staff")
     now = now or utcnow()
     roster = session.get(DutyRoster, department_id)
     if roster is None:

@@ -3,11 +3,9 @@ export, and the on-duty roster. Routes parse, call a verb or a query, render."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
-from backend.models import Department, StaffUser
 from backend.services import audit, safety_review
 from backend.services.duty import do_set_roster, roster_rows
 from backend.services.refusal import ActionRefused
@@ -109,16 +107,15 @@ def set_duty(
     check_csrf(staff, csrf_token)
     if (denied := _reviewer(request, staff)) is not None:
         return denied
-    people = {int(v) for v in (on_duty, fallback) if v.isdigit()}
-    known = set(db.scalars(sa.select(StaffUser.id).where(StaffUser.id.in_(people), StaffUser.active)))
-    if db.get(Department, department_id) is None or people - known:
-        return PlainTextResponse("unknown department or staff member", status_code=400)
-    do_set_roster(
-        db,
-        department_id=department_id,
-        on_duty_id=int(on_duty) if on_duty.isdigit() else None,
-        fallback_id=int(fallback) if fallback.isdigit() else None,
-        staff_id=staff.staff_id,
-    )
+    try:
+        do_set_roster(
+            db,
+            department_id=department_id,
+            on_duty_id=int(on_duty) if on_duty.isdigit() else None,
+            fallback_id=int(fallback) if fallback.isdigit() else None,
+            staff_id=staff.staff_id,
+        )
+    except ActionRefused as exc:
+        return PlainTextResponse(exc.reason, status_code=400)
     db.commit()
     return RedirectResponse("/staff/safety/duty", status_code=303)

@@ -161,3 +161,20 @@ def test_the_cli_sets_and_clears_a_staff_members_phone(db: Session) -> None:
     assert main(["staff-phone", "nurse", "-"]) == 0
     db.expire_all()
     assert db.get(StaffUser, user.id).phone is None  # type: ignore[union-attr]
+
+
+def test_the_roster_refuses_an_unknown_or_inactive_person(db: Session) -> None:
+    from backend.services.refusal import ActionRefused
+
+    w = _ward(db)
+    w["fallback"].active = False
+    db.flush()
+    for on_duty, fallback in ((w["on_duty"].id, w["fallback"].id), (99999, None)):
+        try:
+            do_set_roster(
+                db, department_id=w["dept"].id, on_duty_id=on_duty, fallback_id=fallback, staff_id=None
+            )
+        except ActionRefused as exc:
+            assert exc.reason == "unknown_department_or_staff"
+        else:
+            raise AssertionError("accepted")

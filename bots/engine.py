@@ -2,8 +2,10 @@
 
 API (stable; additions only):
 
-    take_turn(flow, state, inbound, lang, catalog, understand=None, *, library=None, ports=None)
+    take_turn(flow, state, inbound, lang, catalog, understand=None, *, library=None, ports=None,
+              message_lang=None)
         -> TurnResult(state, replies, effects, visits)
+    hand_over(state) -> ConversationState   (stopped for staff, a survey in progress kept)
 
 - `flow` is where a new conversation (state None) starts. With a `library` (bots.ports.FlowLibrary)
   an existing conversation continues on the flow *and version* its state names, so a conversation
@@ -15,6 +17,10 @@ API (stable; additions only):
   (menu, help, language, skip), then the current step's answer, then Rasa for free text only.
   Two failed clarifications in a row hand the conversation to staff.
 - `TurnResult.visits` lists every step entered (conversation_steps rows, for drop-off reports).
+- `message_lang`: the language this message is clearly written in; this turn's replies use it, while
+  the conversation's and the patient's language stay (only a language choice changes those).
+- `hand_over`: the caller acted on the message itself (an emergency answered whoever held the
+  conversation) and the bot must stop as a hand-off stops it.
 """
 
 from __future__ import annotations
@@ -46,7 +52,15 @@ from nlu.parsing import parse_yes_no
 from nlu.safety import SafetyKind, check
 from questionnaires.options import match_choice
 
-__all__ = ["MENU_FLOW", "ConversationState", "StepVisit", "TurnResult", "Understand", "take_turn"]
+__all__ = [
+    "MENU_FLOW",
+    "ConversationState",
+    "StepVisit",
+    "TurnResult",
+    "Understand",
+    "hand_over",
+    "take_turn",
+]
 
 MAX_FAILED_CLARIFICATIONS = 2
 MAX_STEPS_PER_TURN = 64  # an authored loop of say/action steps must not hang a turn
@@ -460,15 +474,18 @@ def take_turn(
     *,
     library: Any = None,
     ports: Ports | None = None,
+    message_lang: str | None = None,
 ) -> TurnResult:
     lib = library if library is not None else SingleFlow(flow)
     today = inbound.received_at.date()
     if state is None:
-        turn = _Turn(lib, ports or Ports(), catalog, understand, lang, today)
+        turn = _Turn(lib, ports or Ports(), catalog, understand, message_lang or lang, today)
         turn.result = TurnResult(ConversationState(flow.id, flow.version, flow.start))
         turn.run_from(flow, flow.start)
         return turn.result
-    turn = _Turn(lib, ports or Ports(), catalog, understand, pick_language(state.lang or lang), today)
+    turn = _Turn(
+        lib, ports or Ports(), catalog, understand, pick_language(message_lang or state.lang or lang), today
+    )
     turn.result = TurnResult(state.copy())
     if inbound.kind is InboundKind.CONVERSATION_STARTED:
         if turn.state.survey is not None and not turn.state.ended:
@@ -476,3 +493,11 @@ def take_turn(
         return turn.result  # the page was opened again: nothing new to say (unless a survey waits)
     turn.reply_to(inbound)
     return turn.result
+
+
+def hand_over(state: ConversationState) -> ConversationState:
+    """The state stopped for staff, as a hand-off stops it: a survey in progress is kept to resume."""
+    stopped = state.copy()
+    survey.save(stopped)
+    stopped.ended = True
+    return stopped

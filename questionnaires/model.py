@@ -46,12 +46,14 @@ class ItemType(StrEnum):
 
 
 class Severity(StrEnum):
-    """How urgent a finding is; maps onto staff task priorities (urgent: 1 hour)."""
+    """How urgent a finding is; the staff task priority of the same name (emergency: 15 minutes, urgent:
+    1 hour), least urgent first."""
 
     LOW = "low"
     NORMAL = "normal"
     HIGH = "high"
     URGENT = "urgent"
+    EMERGENCY = "emergency"  # e.g. thoughts of self-harm with intent to act: contact the patient now
 
 
 class Operator(StrEnum):

@@ -162,6 +162,29 @@ def cmd_totp_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_phone(args: argparse.Namespace) -> int:
+    """Set (or with "-", clear) a staff member's own mobile for on-duty emergency alerts."""
+    import sqlalchemy as sa
+
+    from backend.app.db import session_scope
+    from backend.models import StaffUser
+    from backend.security.identifiers import InvalidPhoneNumber
+    from backend.services.duty import do_set_staff_phone
+
+    with session_scope() as session:
+        query = sa.select(StaffUser).where(StaffUser.username == args.username.lower())
+        user = session.scalars(query).first()
+        if user is None:
+            print(f"no staff user {args.username}", file=sys.stderr)
+            return 2
+        try:
+            do_set_staff_phone(session, staff=user, phone=None if args.phone == "-" else args.phone, by=None)
+        except InvalidPhoneNumber:
+            print(f"not a phone number: {args.phone}", file=sys.stderr)
+            return 2
+    return 0
+
+
 def cmd_staff_add(args: argparse.Namespace) -> int:
     import pyotp
     import sqlalchemy as sa
@@ -414,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--language", default="zh-CN")
     staff.add_argument("--totp", action="store_true", help="require TOTP even if the role does not")
     staff.set_defaults(func=cmd_staff_add)
+    phone = sub.add_parser("staff-phone", help="a staff member's own mobile for on-duty emergency alerts")
+    phone.add_argument("username")
+    phone.add_argument("phone", help='E.164 or local number; "-" clears it')
+    phone.set_defaults(func=cmd_staff_phone)
     hl7_listen = sub.add_parser("hl7-listen", help="receive HL7 v2 ADT messages over MLLP")
     hl7_listen.add_argument("--host", default=None, help="default: CARELOOP_HL7_HOST")
     hl7_listen.add_argument("--port", type=int, default=None, help="default: CARELOOP_HL7_PORT (2575)")

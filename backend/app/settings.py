@@ -208,12 +208,6 @@ class Settings(BaseSettings):
     voice_spotting: bool = Field(
         default=True, description="listen for red flags and 'nurse' on every closed question, not only 0"
     )
-    emergency_number: str = Field(
-        default="120", description="said in calls' emergency guidance (120: mainland China, 115: Vietnam)"
-    )
-    crisis_line: str = Field(
-        default="12356", description="the mental-health crisis line said in self-harm guidance"
-    )
     # --- the campaign dialer
     voice_max_concurrent_calls: int = Field(default=10, ge=1, description="calls up at the gateway at once")
     voice_calls_per_second: float = Field(
@@ -262,11 +256,38 @@ class Settings(BaseSettings):
         default=None,
         description="tests only: the listener kills itself after committing this MSH-10, before its ACK",
     )
+    # --- clinical safety: emergency guidance, response times, on-duty alerts
+    emergency_number: str = Field(
+        default="120",
+        description="the site's emergency number emergency guidance gives (120 in China, 115 in Vietnam)",
+    )
+    crisis_line: str = Field(
+        default="12356",
+        description="the mental-health crisis line guidance on self-harm gives (China's national line 12356)",
+    )
+    sla_minutes: dict[str, int] = Field(
+        default_factory=dict,
+        description='JSON {"emergency": 15, "urgent": 60}: response time per task priority; a department may '
+        "set its own; unset priorities keep the built-in 15 min / 1 h / 4 h / 24 h / 72 h",
+    )
+    duty_alert_minutes: int = Field(
+        default=15, ge=1, description="an emergency task nobody took: alert the on-duty person, then fallback"
+    )
 
     @field_validator("redis_url", mode="before")
     @classmethod
     def _empty_redis_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("sla_minutes")
+    @classmethod
+    def _known_priorities(cls, value: dict[str, int]) -> dict[str, int]:
+        from backend.models.tasks import TaskPriority  # the models read settings: import late
+
+        unknown = set(value) - {p.value for p in TaskPriority}
+        if unknown or any(minutes < 1 for minutes in value.values()):
+            raise ValueError(f"sla_minutes: priorities {sorted(TaskPriority)} with minutes >= 1")
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -14,6 +14,7 @@ from backend.app.db import session_scope
 from backend.app.settings import get_settings
 from backend.dialogue.content import ContentFlows, load_catalog, load_flow
 from backend.dialogue.flow_ports import DatabasePorts
+from backend.dialogue.safety_net import do_handle_emergency, emergency_in
 from backend.dialogue.understanding import reading_of
 from backend.models import (
     Conversation,
@@ -37,6 +38,7 @@ from backend.services.conversations import lock_conversation
 from backend.services.feedback_intake import take_feedback
 from backend.services.surveys_intake import take_survey
 from backend.services.tasks import do_raise_task
+from bots.catalog import Catalog
 from bots.domain import Channel, pick_language
 from bots.effects import (
     CompleteSurvey,
@@ -48,8 +50,11 @@ from bots.effects import (
     SetLanguage,
     SubmitFeedback,
 )
-from bots.engine import ConversationState, take_turn
-from bots.messages import Inbound, InboundKind
+from bots.engine import ConversationState, hand_over, take_turn
+from bots.messages import Inbound, InboundKind, Outbound, Text
+from nlu.language_id import detect
+from nlu.safety import SafetyHit
+from nlu.symptoms import mentions_symptom
 
 log = logging.getLogger(__name__)
 DEFAULT_FLOW = "welcome"
@@ -155,6 +160,11 @@ _INSERT_STEPS = sa.insert(cast(sa.Table, ConversationStep.__table__))
 def _handle_one(
     session: Session, conversation: Conversation, message: _Pending, queued: list[int], language: str | None
 ) -> None:
+    started = bool(message.provider_message_id and message.provider_message_id.startswith("start:"))
+    hit = None if started else emergency_in(message.text, message.choice)
+    if hit is not None:  # whoever holds the conversation: it never waits for a turn of the bot
+        _emergency(session, conversation, message, hit, queued, language)
+        return
     if conversation.owner is ConversationOwner.STAFF:
         # staff own it now; their inbox shows the message, ordered by its arrival (a no-op when the
         # store already moved last_message_at: the session writes only changed values)
@@ -172,17 +182,29 @@ def _handle_one(
         received_at=message.created_at,
         text=message.text,
         choice=message.choice,
-        kind=InboundKind.CONVERSATION_STARTED
-        if message.provider_message_id and message.provider_message_id.startswith("start:")
-        else InboundKind.MESSAGE,
+        kind=InboundKind.CONVERSATION_STARTED if started else InboundKind.MESSAGE,
     )
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
     ports = DatabasePorts(session, conversation, catalog, settings.content_dir).ports()
     library = ContentFlows(settings.content_dir)
+    clear = detect(message.text)  # one message answers in its own language; the record's stays
+    inbound_lang = clear.lang if clear.confident else None
     result = take_turn(
-        flow, state, inbound, lang, catalog, understand=reading_of, library=library, ports=ports
+        flow,
+        state,
+        inbound,
+        lang,
+        catalog,
+        understand=reading_of,
+        library=library,
+        ports=ports,
+        message_lang=inbound_lang,
     )
     now = utcnow()
+    if conversation.notice_sent_at is None and result.replies:
+        turn_lang = pick_language(inbound_lang or (state.lang if state else None) or lang)
+        result.replies[0] = _with_notice(result.replies[0], catalog, turn_lang)
+        conversation.notice_sent_at = now
     # the flow (and version) the conversation is in now; the state keeps the versions of parent flows
     conversation.flow_id, conversation.flow_version = result.state.flow_id, result.state.flow_version
     conversation.state = result.state.to_json()
@@ -232,6 +254,54 @@ def _handle_one(
     log.info("turn conversation=%s message=%s replies=%d", conversation.id, message.id, len(result.replies))
 
 
+def _with_notice(reply: Outbound, catalog: Catalog, lang: str) -> Outbound:
+    """The first reply of a conversation tells the patient, once, that nobody watches this chat around
+    the clock and what to do in an emergency; after its own text, before its choices."""
+    notice = Text(catalog.text(lang, "safety.notice", emergency_number=get_settings().emergency_number))
+    at = next((i for i, part in enumerate(reply.parts) if not isinstance(part, Text)), len(reply.parts))
+    return Outbound((*reply.parts[:at], notice, *reply.parts[at:]))
+
+
+def _emergency(
+    session: Session,
+    conversation: Conversation,
+    message: _Pending,
+    hit: SafetyHit,
+    queued: list[int],
+    language: str | None,
+) -> None:
+    settings = get_settings()
+    state = ConversationState.from_json(conversation.state) if conversation.state else None
+    record_lang = pick_language((state.lang if state else None) or language or settings.default_language)
+    if state is not None and conversation.owner is ConversationOwner.BOT:
+        conversation.state = hand_over(state).to_json()  # stops as a hand-off does; a survey is kept
+    now = utcnow()
+    do_handle_emergency(
+        session,
+        conversation,
+        message_id=message.id,
+        text=message.text,
+        hit=hit,
+        record_lang=record_lang,
+        catalog=load_catalog(settings.content_dir, settings.hospital_name),
+        department_id=_latest_department(session, conversation),
+        queued=queued,
+        now=now,
+    )
+    conversation.last_message_at = now
+    log.info("emergency conversation=%s message=%s", conversation.id, message.id)
+
+
+def _handoff_priority(reason: HandoffReason, text: str) -> TaskPriority:
+    """Emergencies first; a patient the bot could not understand twice who mentions a symptom comes
+    before routine questions."""
+    if reason is HandoffReason.EMERGENCY:
+        return TaskPriority.EMERGENCY
+    if reason is HandoffReason.CLARIFICATION_FAILED and mentions_symptom(text):
+        return TaskPriority.HIGH
+    return TaskPriority.NORMAL
+
+
 def _apply(session: Session, conversation: Conversation, message: _Pending, effect: Effect) -> None:
     source = f"{conversation.channel.value}:{conversation.flow_id}"
     evidence = {"message_id": message.id, "step": (conversation.state or {}).get("step")}
@@ -272,7 +342,7 @@ def _apply(session: Session, conversation: Conversation, message: _Pending, effe
         do_raise_task(
             session,
             kind=TaskKind.HANDOFF,
-            priority=TaskPriority.URGENT if effect.reason is HandoffReason.EMERGENCY else TaskPriority.NORMAL,
+            priority=_handoff_priority(effect.reason, message.text),
             title=f"handoff:{effect.reason.value}",
             source=("conversation", conversation.id),
             patient_id=conversation.patient_id,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.dialogue.safety_net import emergency_in
 from backend.followup.catalog import definition_of
 from backend.models import (
     Finding,
@@ -23,16 +25,20 @@ from backend.services import audit
 from backend.services.tasks import do_raise_task
 from bots.domain import Channel
 from questionnaires.logic import missing_required, prune
-from questionnaires.model import AnswerValue, Questionnaire, Severity
+from questionnaires.model import AnswerValue, ItemType, Questionnaire, Severity
 from questionnaires.scoring import evaluate
 from questionnaires.values import from_json, to_json
 
-PRIORITY = {
+PRIORITY = {  # the same scale, one name each: the SLA table (services/sla.py) times them all
+    Severity.EMERGENCY: TaskPriority.EMERGENCY,
     Severity.URGENT: TaskPriority.URGENT,
     Severity.HIGH: TaskPriority.HIGH,
     Severity.NORMAL: TaskPriority.NORMAL,
     Severity.LOW: TaskPriority.LOW,
 }
+
+
+SAFETY_CODE = "safety:"  # a finding raised by the safety rules on a free-text answer, not by a rule
 
 
 class AlreadyCompleted(Exception):
@@ -143,6 +149,7 @@ def do_complete_response(
         )
         session.add(row)
         findings.append(row)
+    findings.extend(_safety_findings(session, response, q, answers, now))
     if response.outreach_task_id is not None:
         task_row = session.get(OutreachTask, response.outreach_task_id)
         if task_row is not None and task_row.status.open:
@@ -161,6 +168,67 @@ def do_complete_response(
         findings=len(findings),
     )
     return findings
+
+
+FREE_TEXT = (ItemType.SHORT_TEXT, ItemType.LONG_TEXT)
+
+
+def _safety_findings(
+    session: Session,
+    response: QuestionnaireResponse,
+    q: Questionnaire,
+    answers: dict[str, AnswerValue],
+    now: datetime,
+) -> list[Finding]:
+    """A patient's own words in a free-text answer that describe an emergency: an emergency task whatever
+    the questionnaire's rules say (one is enough: staff read the whole response)."""
+    for item in q.answerable():
+        value = answers.get(item.id)
+        hit = emergency_in(value, None) if item.type in FREE_TEXT and isinstance(value, str) else None
+        if hit is None:
+            continue
+        code = f"{SAFETY_CODE}{hit.emergency.value if hit.emergency else 'emergency'}"
+        task = do_raise_task(
+            session,
+            kind=TaskKind.ABNORMAL_ANSWER,
+            priority=TaskPriority.EMERGENCY,
+            title=f"{q.id}:{code}",
+            source=("response", response.id),
+            patient_id=response.patient_id,
+            department_id=response.department_id,
+            now=now,
+        )
+        row = Finding(
+            response_id=response.id,
+            code=code,
+            severity=Severity.EMERGENCY.value,
+            items=[item.id],
+            task_id=task.id,
+            created_at=now,
+        )
+        session.add(row)
+        audit.record(
+            session,
+            "safety.emergency",
+            patient_id=response.patient_id,
+            subject=("response", response.id),
+            item=item.id,
+            category=code.removeprefix(SAFETY_CODE),
+            task_id=task.id,
+        )
+        return [row]
+    return []
+
+
+def safety_finding(session: Session, response_id: int) -> str | None:
+    """The category of the emergency the patient wrote in the response, if she wrote one (the done
+    page then shows the guidance)."""
+    code = session.scalar(
+        sa.select(Finding.code).where(
+            Finding.response_id == response_id, Finding.code.startswith(SAFETY_CODE)
+        )
+    )
+    return None if code is None else code.removeprefix(SAFETY_CODE)
 
 
 def summary(response: QuestionnaireResponse) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from backend.models.messaging import Conversation, ConversationOwner, Direction,
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
+from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
 from backend.models.staff import HomeLayout, LoginAttempt, Role, StaffSession, StaffUser
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention
@@ -86,6 +87,7 @@ __all__ = [
     "DepartmentLink",
     "Direction",
     "DoctorSchedule",
+    "DutyRoster",
     "Encounter",
     "EncounterIdentifier",
     "EncounterKind",
@@ -99,6 +101,7 @@ __all__ = [
     "LoginAttempt",
     "Message",
     "MessageStatus",
+    "MissedEscalation",
     "OutboxItem",
     "OutboxKind",
     "OutboxStatus",
@@ -114,9 +117,11 @@ __all__ = [
     "ResolutionCode",
     "ResponseStatus",
     "Role",
+    "SafetyAlert",
     "Satisfaction",
     "Sex",
     "Site",
+    "SlaPolicy",
     "Slot",
     "SpotCheck",
     "SpotCheckItem",

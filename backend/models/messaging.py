@@ -57,6 +57,8 @@ class Conversation(Base):
     state: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # when the patient was told this chat is not watched around the clock (once per conversation)
+    notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     patient: Mapped[Patient | None] = relationship()
     messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")

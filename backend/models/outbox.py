@@ -13,10 +13,14 @@ from bots.domain import Channel, ConsentPurpose
 
 
 class OutboxKind(StrEnum):
-    """A reply answers a patient who just wrote; outreach starts contact (quiet hours, caps apply)."""
+    """A reply answers a patient who just wrote; outreach starts contact (quiet hours, caps apply).
+    Emergency guidance answers a red flag: only an unreachable address stops it. A staff alert tells an
+    on-duty staff member on her own phone about an emergency nobody has taken."""
 
     REPLY = "reply"
     OUTREACH = "outreach"
+    EMERGENCY = "emergency"
+    STAFF_ALERT = "staff_alert"
 
 
 class OutboxStatus(StrEnum):
@@ -58,6 +62,8 @@ class OutboxItem(Base):
     template_vars: Mapped[dict[str, str] | None] = mapped_column(sa.JSON)  # fill the template's fields
     batch_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     created_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    # a staff alert's recipient (her own phone); patient_id is then None
+    to_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last provider status callback

@@ -52,6 +52,8 @@ class StaffUser(Base):
     totp_secret: Mapped[str | None] = mapped_column(EncryptedText("totp_secret"))
     totp_last_step: Mapped[int | None]  # the last accepted time step: a code is good once
     language: Mapped[str] = mapped_column(sa.String(8), default="zh-CN")
+    # her own mobile, E.164, for on-duty alerts (SMS); encrypted like patients' numbers
+    phone: Mapped[str | None] = mapped_column(EncryptedText("staff_phone"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -20,6 +20,8 @@ class TaskEventKind(StrEnum):
     REPLIED = "replied"
     HANDED_BACK = "handed_back"
     ESCALATED = "escalated"
+    RAISED = "raised"  # a more urgent priority (an emergency in the conversation), due time recomputed
+    ALERTED = "alerted"  # a staff member told outside the inbox (on-duty SMS/WeChat)
     CLOSED = "closed"
     REOPENED = "reopened"
 

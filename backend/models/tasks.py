@@ -21,6 +21,9 @@ class TaskKind(StrEnum):
 
 
 class TaskPriority(StrEnum):
+    """How soon a person must act, one scale for every source: safety hits, finding rules, hand-offs."""
+
+    EMERGENCY = "emergency"  # a red flag in the patient's words, or a finding tagged emergency
     URGENT = "urgent"
     HIGH = "high"
     NORMAL = "normal"
@@ -28,12 +31,23 @@ class TaskPriority(StrEnum):
 
     @property
     def sla(self) -> timedelta:
-        return {
-            TaskPriority.URGENT: timedelta(hours=1),
-            TaskPriority.HIGH: timedelta(hours=4),
-            TaskPriority.NORMAL: timedelta(hours=24),
-            TaskPriority.LOW: timedelta(hours=72),
-        }[self]
+        """The built-in response time; settings and each department may set their own
+        (backend/services/sla.py is the one place that decides a task's due time)."""
+        return DEFAULT_SLA[self]
+
+    @property
+    def rank(self) -> int:
+        """0 for the most urgent: raising a task only ever moves it to a lower rank."""
+        return list(TaskPriority).index(self)
+
+
+DEFAULT_SLA = {
+    TaskPriority.EMERGENCY: timedelta(minutes=15),
+    TaskPriority.URGENT: timedelta(hours=1),
+    TaskPriority.HIGH: timedelta(hours=4),
+    TaskPriority.NORMAL: timedelta(hours=24),
+    TaskPriority.LOW: timedelta(hours=72),
+}
 
 
 class TaskStatus(StrEnum):

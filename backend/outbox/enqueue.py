@@ -17,11 +17,12 @@ from backend.models import (
     OutboxKind,
     OutboxStatus,
     Patient,
+    StaffUser,
 )
 from backend.models.base import utcnow
 from backend.services import audit
 from bots.domain import Channel, ConsentPurpose
-from bots.messages import Outbound
+from bots.messages import Outbound, Text
 
 EXTERNAL = frozenset({Channel.WECHAT, Channel.SMS, Channel.WHATSAPP})
 
@@ -44,7 +45,8 @@ def do_enqueue(
     then calls `backend.outbox.sender.kick(item.id)` for an immediate send."""
     if conversation.channel not in EXTERNAL:
         raise ValueError(f"{conversation.channel.value} does not go through the outbox")
-    if conversation.patient_id is None and not (kind is OutboxKind.REPLY and conversation.reply_to):
+    answers = kind in (OutboxKind.REPLY, OutboxKind.EMERGENCY)
+    if conversation.patient_id is None and not (answers and conversation.reply_to):
         raise ValueError("cannot send to a conversation with no known patient")
     now = now or utcnow()
     message = _message(conversation.id, conversation.channel, outbound, staff_id, now)
@@ -62,6 +64,44 @@ def do_enqueue(
         template_vars=template_vars,
         batch_id=batch_id,
         created_by_staff_id=staff_id,
+        created_at=now,
+    )
+    session.add(item)
+    session.flush()
+    conversation.last_message_at = now
+    return item
+
+
+def do_enqueue_staff_alert(
+    session: Session, *, staff: StaffUser, text: str, now: datetime | None = None
+) -> OutboxItem:
+    """An SMS to a staff member's own phone (an emergency nobody has taken). It lives in a conversation
+    of its own, addressed to her, so the outbox records it like every other message."""
+    now = now or utcnow()
+    address = f"staff:{staff.id}"
+    conversation = session.scalars(
+        sa.select(Conversation).where(
+            Conversation.patient_id.is_(None),
+            Conversation.channel == Channel.SMS,
+            Conversation.address == address,
+        )
+    ).first()
+    if conversation is None:
+        conversation = Conversation(patient_id=None, channel=Channel.SMS, address=address)
+        session.add(conversation)
+        session.flush()
+    message = _message(conversation.id, Channel.SMS, Outbound((Text(text),)), None, now)
+    session.add(message)
+    session.flush()
+    item = OutboxItem(
+        message_id=message.id,
+        patient_id=None,
+        to_staff_id=staff.id,
+        channel=Channel.SMS,
+        kind=OutboxKind.STAFF_ALERT,
+        purpose=ConsentPurpose.CARE,
+        status=OutboxStatus.PENDING,
+        not_before=now,
         created_at=now,
     )
     session.add(item)

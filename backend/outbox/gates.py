@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.followup.eligibility import channel_address, quiet_until
-from backend.models import ConsentEvent, OutboxItem, OutboxKind, OutboxStatus, Patient, VoiceCall
+from backend.models import (
+    ConsentEvent,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+    Patient,
+    StaffUser,
+    VoiceCall,
+)
 from backend.services.consents import consent_allows
 from bots.domain import Channel, ConsentPurpose
 
@@ -88,6 +96,12 @@ def consent_given(facts: Facts, patient_id: int, purpose: ConsentPurpose, channe
 def judge(item: OutboxItem, patient: Patient, facts: Facts, now: datetime) -> Verdict:
     """Checked when the item is due, not when it was queued: the world may have changed since.
     A SEND verdict for outreach counts against the frequency cap of later items in the same chunk."""
+    if item.kind is OutboxKind.EMERGENCY:
+        # Guidance answering a red flag the patient just wrote: consent, exclusions, quiet hours and caps
+        # protect patients from us, not from help they need now. Only an address we cannot reach stops it.
+        if channel_address(patient, item.channel) is None:
+            return Verdict(Action.SUPPRESS, "unreachable")
+        return GO
     if patient.deceased:
         return Verdict(Action.SUPPRESS, "excluded:deceased")
     if item.kind is OutboxKind.OUTREACH:
@@ -112,11 +126,21 @@ def judge(item: OutboxItem, patient: Patient, facts: Facts, now: datetime) -> Ve
     return GO
 
 
+def judge_staff(staff: StaffUser | None) -> Verdict:
+    """An alert to a staff member's own phone: hers to receive while she is an active user with a number;
+    the hospital's rules for contacting patients do not apply."""
+    if staff is None or not staff.active:
+        return Verdict(Action.SUPPRESS, "unknown_staff")
+    if not staff.phone:
+        return Verdict(Action.SUPPRESS, "unreachable")
+    return GO
+
+
 def judge_unlinked(item: OutboxItem, window_open: bool) -> Verdict:
     """An item with no patient: only the bot's reply to a WeChat follower not yet linked, inside the
     48-hour window of the follower's own message. There is no consent on record to check: the follower
-    started the exchange, and nothing but replies to it may go."""
-    if item.kind is not OutboxKind.REPLY or item.channel is not Channel.WECHAT:
+    started the exchange, and nothing but replies to it (emergency guidance among them) may go."""
+    if item.kind not in (OutboxKind.REPLY, OutboxKind.EMERGENCY) or item.channel is not Channel.WECHAT:
         return Verdict(Action.SUPPRESS, "unknown_patient")
     if not window_open:
         return Verdict(Action.SUPPRESS, "window_closed")

@@ -12,7 +12,7 @@ import yaml
 from sqlalchemy.orm import Session
 
 from backend.app.settings import Settings, SmsProvider, get_settings
-from backend.models import Conversation, Message, OutboxItem, Patient
+from backend.models import Conversation, Message, OutboxItem, Patient, StaffUser
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
 from channels.base import Delivery, Sender, TemplateRef
@@ -207,6 +207,21 @@ def delivery_to_follower(session: Session, item: OutboxItem, conversation: Conve
         outbound=Outbound.from_json(message.parts or []),
         lang=pick_language((conversation.state or {}).get("lang")),
         window_open=True,  # judged before: a reply outside the window is not sent at all
+        status_callback=_status_callback(item.channel, settings),
+    )
+
+
+def delivery_to_staff(session: Session, item: OutboxItem, staff: StaffUser) -> Delivery:
+    """An alert to a staff member's own phone, decrypted only here."""
+    settings = get_settings()
+    message = session.get(Message, item.message_id)
+    assert message is not None and staff.phone
+    return Delivery(
+        reference=str(item.id),
+        to=staff.phone,
+        outbound=Outbound.from_json(message.parts or []),
+        lang=pick_language(staff.language),
+        window_open=True,  # SMS has no window
         status_callback=_status_callback(item.channel, settings),
     )
 

@@ -30,10 +30,17 @@ from backend.models import (
     OutboxItem,
     OutboxStatus,
     Patient,
+    StaffUser,
 )
 from backend.models.base import utcnow
-from backend.outbox.gates import Action, Facts, Verdict, judge, judge_unlinked, load_facts
-from backend.outbox.providers import ChannelNotConfigured, delivery_for, delivery_to_follower, sender_for
+from backend.outbox.gates import Action, Facts, Verdict, judge, judge_staff, judge_unlinked, load_facts
+from backend.outbox.providers import (
+    ChannelNotConfigured,
+    delivery_for,
+    delivery_to_follower,
+    delivery_to_staff,
+    sender_for,
+)
 from backend.services import audit
 from backend.services.consents import do_revoke_consent
 from bots.domain import Channel, ConsentPurpose
@@ -98,7 +105,11 @@ def _load(session: Session, item_ids: Sequence[int], *, lock: bool, patients: bo
             if ids:
                 query_patients = sa.select(Patient).where(Patient.id.in_(ids))
                 loaded.patients = {p.id: p for p in session.scalars(query_patients)}
-            unlinked = {loaded.messages[i.message_id].conversation_id for i in items if i.patient_id is None}
+            unlinked = {
+                loaded.messages[i.message_id].conversation_id
+                for i in items
+                if i.patient_id is None and i.to_staff_id is None
+            }
             if unlinked:
                 query_followers = sa.select(Conversation).where(Conversation.id.in_(unlinked))
                 loaded.followers = {c.id: c for c in session.scalars(query_followers)}
@@ -106,6 +117,8 @@ def _load(session: Session, item_ids: Sequence[int], *, lock: bool, patients: bo
 
 
 def _verdict(session: Session, loaded: _Loaded, item: OutboxItem, facts: Facts, now: datetime) -> Verdict:
+    if item.to_staff_id is not None:
+        return judge_staff(session.get(StaffUser, item.to_staff_id))
     if item.patient_id is not None:
         patient = loaded.patients.get(item.patient_id)
         return judge(item, patient, facts, now) if patient else Verdict(Action.SUPPRESS, "unknown_patient")
@@ -116,6 +129,10 @@ def _verdict(session: Session, loaded: _Loaded, item: OutboxItem, facts: Facts, 
 
 
 def _delivery(session: Session, loaded: _Loaded, item: OutboxItem, now: datetime) -> Delivery:
+    if item.to_staff_id is not None:
+        staff = session.get(StaffUser, item.to_staff_id)
+        assert staff is not None
+        return delivery_to_staff(session, item, staff)
     if item.patient_id is not None:
         return delivery_for(session, item, loaded.patients[item.patient_id], now)
     follower = loaded.followers[loaded.messages[item.message_id].conversation_id]

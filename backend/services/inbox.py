@@ -25,9 +25,12 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.models.staff import staff_departments
+from backend.outbox.sender import kick
 from backend.services import audit, mentions
+from backend.services.duty import alert_unclaimed_emergencies
 from backend.services.inbox_queue import conversation_of, may_handle
 from backend.services.refusal import ActionRefused, NotSent, Reason
+from backend.services.sla import sla_for
 from backend.services.staff_message import MAX_TEXT, do_staff_message
 
 MAX_NOTE = 4000
@@ -197,7 +200,7 @@ def do_reopen(
         raise ActionRefused(Reason.NOT_CLOSED)
     now = now or utcnow()
     task.status = TaskStatus.CLAIMED if task.assignee_id else TaskStatus.OPEN
-    task.closed_at, task.due_at = None, now + task.priority.sla
+    task.closed_at, task.due_at = None, now + sla_for(session, task.priority, task.department_id)
     _event(session, task, TaskEventKind.REOPENED, staff_id, now, ip)
 
 
@@ -325,7 +328,9 @@ def do_escalate(session: Session, *, task: Task, now: datetime) -> StaffUser | N
 
 
 def escalate_breached_tasks(now: datetime | None = None) -> int:
-    """Periodic: every open task past its due time, not yet escalated in this SLA window. Returns how many."""
+    """Periodic: every open task past its due time, not yet escalated in this SLA window, to the
+    department's supervisor; then the on-duty alerts of emergencies (services/duty.py). Returns how many
+    tasks were escalated."""
     now = now or utcnow()
     escalated = sa.exists().where(
         TaskEvent.task_id == Task.id, TaskEvent.kind == TaskEventKind.ESCALATED, TaskEvent.at >= Task.due_at
@@ -342,4 +347,7 @@ def escalate_breached_tasks(now: datetime | None = None) -> int:
         )
         for task in tasks:
             do_escalate(session, task=task, now=now)
-        return len(tasks)
+    # an emergency nobody has taken: the on-duty person, then the fallback, on their own phones
+    for item_id in alert_unclaimed_emergencies(now):
+        kick(item_id)
+    return len(tasks)

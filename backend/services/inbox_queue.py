@@ -39,6 +39,7 @@ from backend.services.message_log import (
     text_value,
 )
 from backend.services.patients import department_ids
+from backend.services.sla import default_sla
 from bots.domain import Channel
 
 PAGE_SIZE = 50
@@ -56,14 +57,19 @@ def sla_state(task: Task, now: datetime) -> SlaState | None:
         return None
     if task.due_at <= now:
         return SlaState.BREACHED
-    return SlaState.DUE_SOON if task.due_at <= now + task.priority.sla * DUE_SOON_SHARE else SlaState.OK
+    return (
+        SlaState.DUE_SOON if task.due_at <= now + default_sla(task.priority) * DUE_SOON_SHARE else SlaState.OK
+    )
 
 
 def _sla_condition(state: SlaState, now: datetime) -> ColumnElement[bool]:
     if state is SlaState.BREACHED:
         return Task.due_at <= now
     soon = sa.or_(
-        *(sa.and_(Task.priority == p, Task.due_at <= now + p.sla * DUE_SOON_SHARE) for p in TaskPriority)
+        *(
+            sa.and_(Task.priority == p, Task.due_at <= now + default_sla(p) * DUE_SOON_SHARE)
+            for p in TaskPriority
+        )
     )
     return sa.and_(Task.due_at > now, soon if state is SlaState.DUE_SOON else sa.not_(soon))
 

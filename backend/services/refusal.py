@@ -63,6 +63,14 @@ class Reason(StrEnum):
     RATIO_OR_COUNT = "ratio_or_count"
     RATIO_RANGE = "ratio_range"
     VERDICT = "verdict"
+    # clinical safety: marking a missed escalation, the on-duty roster
+    ALREADY_MARKED = "already_marked"
+    CATEGORY = "category"
+    MISSING = "missing"
+    NOT_A_PATIENT_MESSAGE = "not_a_patient_message"
+    NOT_A_REVIEWER = "not_a_reviewer"
+    OUTSIDE_DEPARTMENTS = "outside_departments"
+    UNKNOWN_DEPARTMENT_OR_STAFF = "unknown_department_or_staff"
 
 
 class ActionRefused(Exception):

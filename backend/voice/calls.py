@@ -296,7 +296,7 @@ def do_red_flag(
     do_raise_task(
         session,
         kind=TaskKind.HANDOFF,
-        priority=TaskPriority.URGENT,
+        priority=TaskPriority.EMERGENCY,
         # what was heard stays in the call's transcript, not in the task's title
         title=f"voice:emergency:{category}:{item_id or 'call'}"[:200],
         source=("voice_call", call.id),

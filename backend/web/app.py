@@ -31,6 +31,7 @@ from backend.web import (
     media,
     messages,
     record,
+    safety_pages,
     spot_checks,
     staff,
     stats,
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
     app.include_router(record.router)
     app.include_router(spot_checks.router)
     app.include_router(integration.router)
+    app.include_router(safety_pages.router)
     app.include_router(stats.router)
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)

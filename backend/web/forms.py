@@ -11,6 +11,7 @@ from starlette.datastructures import FormData
 
 from backend.app.settings import Settings
 from backend.dialogue.content import load_answer_messages, load_catalog
+from backend.dialogue.safety_net import category_of, guidance_text
 from backend.followup.catalog import definition_of
 from backend.followup.responses import (
     AlreadyCompleted,
@@ -18,6 +19,7 @@ from backend.followup.responses import (
     answers_of,
     do_complete_response,
     do_save_answers,
+    safety_finding,
 )
 from backend.i18n import negotiate
 from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, read_token
@@ -225,10 +227,9 @@ def form_done(token: str, request: Request, db: SessionDep, settings: SettingsDe
     except _Refused as refused:
         return _refused(request, settings, refused)
     key = "form.thanks" if response.status is ResponseStatus.COMPLETED else "form.link_invalid"
-    return _page(
-        request,
-        settings,
-        response.language,
-        "forms/message.html",
-        {"message_key": key, "title": q.title[response.language]},
-    )
+    context: dict[str, Any] = {"message_key": key, "title": q.title[response.language]}
+    category = safety_finding(db, response.id) if response.status is ResponseStatus.COMPLETED else None
+    if category is not None:  # an emergency in her own words: the guidance; the task is already with staff
+        catalog = load_catalog(settings.content_dir, settings.hospital_name)
+        context["message"] = guidance_text(catalog, response.language, category_of(category))
+    return _page(request, settings, response.language, "forms/message.html", context)

@@ -91,6 +91,7 @@ def _task_page(
                 for c in canned_replies(get_settings().content_dir)
             ],
             "error": error,
+            "safety": request.query_params.get("safety"),  # what marking a message for review did
             "draft": draft,
             "may_act": inbox_queue.may_handle(user, task),  # else only mentioned: read and add notes
         },

@@ -141,3 +141,14 @@ def test_gad7_items() -> None:
     assert [i.id for i in gad7.answerable()] == [f"gad7_{n}" for n in range(1, 8)]
     assert gad7.item("gad7_1").text["en"] == "Feeling nervous, anxious, or on edge"
     assert gad7.item("gad7_1").text["zh-CN"] == "感觉紧张、焦虑或急切"
+
+
+def test_phq9_intent_to_act_after_item_9_is_an_emergency() -> None:
+    phq9 = q("phq9")
+    assert phq9.item("phq9_9_intent").enable_when  # asked only after a positive item 9
+    answers = frequency_answers("phq9", 9, 1, last=1) | {"phq9_9_intent": "yes"}
+    ev = evaluate(phq9, answers)
+    assert codes(ev) == {"self_harm_thoughts": Severity.URGENT, "active_suicidal_intent": Severity.EMERGENCY}
+    assert ev.worst is Severity.EMERGENCY
+    assert ev.scores["phq9_total"] == 1  # the safety question is not scored
+    assert codes(evaluate(phq9, answers | {"phq9_9_intent": "no"})) == {"self_harm_thoughts": Severity.URGENT}

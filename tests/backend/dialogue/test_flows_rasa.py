@@ -13,6 +13,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
+from backend.dialogue.content import load_catalog
+from backend.dialogue.safety_net import guidance_text
 from backend.models import (
     Appointment,
     AppointmentStatus,
@@ -28,6 +31,7 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from bots.domain import Channel, ConsentPurpose
+from nlu.safety import Emergency
 from tests.backend.dialogue.webchat_driver import MENU, at_the_menu, text_of
 from tests.backend.services import booking_data
 from tests.conftest import reset_caches
@@ -173,15 +177,18 @@ def test_asking_for_a_person_in_free_words_hands_off_and_the_bot_goes_quiet(
     ("lang", "words"),
     [("zh-CN", "我胸口剧痛，喘不过气"), ("vi", "tôi bị đau ngực dữ dội"), ("en", "I have chest pain")],
 )
-def test_with_rasa_down_an_emergency_still_raises_an_urgent_task(
+def test_with_rasa_down_an_emergency_still_raises_an_emergency_task(
     rasa_down: None, client: TestClient, db: Session, lang: str, words: str
 ) -> None:
     patient_id, chat = at_the_menu(client, db, lang)
     chat.say(words)
-    assert text_of(lang, "common.emergency") in chat.text()
+    settings = get_settings()
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    category = Emergency.BREATHING if lang == "zh-CN" else Emergency.CHEST_PAIN  # 喘不过气 comes first
+    assert guidance_text(catalog, lang, category) in chat.text()  # call the emergency number now
     db.expire_all()
     task = db.scalars(sa.select(Task).where(Task.patient_id == patient_id)).one()
-    assert (task.priority, task.title) == (TaskPriority.URGENT, "handoff:emergency")
+    assert (task.priority, task.title) == (TaskPriority.EMERGENCY, "handoff:emergency")
 
 
 @pytest.mark.parametrize(("lang", "words"), [("zh-CN", "退订"), ("vi", "HỦY ĐĂNG KÝ"), ("en", "STOP")])

@@ -69,5 +69,5 @@ def test_with_rasa_unreachable_the_bot_re_asks_and_safety_still_works(
     _post(client, token, "I can't breathe", "client-nlu-03")
     db.expire_all()
     task = db.scalars(sa.select(Task).where(Task.patient_id == patient_id)).one()
-    assert task.priority is TaskPriority.URGENT
+    assert task.priority is TaskPriority.EMERGENCY
     assert db.scalars(sa.select(ConsentEvent).where(ConsentEvent.patient_id == patient_id)).all() == []

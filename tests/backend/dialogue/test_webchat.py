@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -195,26 +196,27 @@ def test_page_works_without_javascript_by_post_redirect_get(client: TestClient, 
     assert "We will not send you care messages" in client.get(f"/c/{token}").text
 
 
-def test_an_emergency_raises_an_urgent_task_and_the_bot_goes_quiet(client: TestClient, db: Session) -> None:
+def test_an_emergency_raises_an_emergency_task_and_the_bot_goes_quiet(
+    client: TestClient, db: Session
+) -> None:
     patient_id, token = _link(db, language="vi")
     client.get(f"/c/{token}")
     reply = _post(client, token, text="tôi bị đau ngực dữ dội", client_id="client-emerg1")
-    assert "115" in reply.json()["items"][-1]["text"]
+    assert get_settings().emergency_number in reply.json()["items"][-1]["text"]  # the site's own number
     db.expire_all()
     task = db.scalars(sa.select(Task).where(Task.patient_id == patient_id)).one()
     assert (task.kind, task.priority, task.title) == (
         TaskKind.HANDOFF,
-        TaskPriority.URGENT,
+        TaskPriority.EMERGENCY,
         "handoff:emergency",
     )
+    assert task.due_at - task.created_at == timedelta(minutes=15)
     last = str(reply.json()["items"][-1]["id"])
     quiet = _post(client, token, text="còn đó không?", client_id="client-emerg2", after=last)
     assert [i["mine"] for i in quiet.json()["items"]] == [True]  # staff own the conversation now
 
 
 def test_a_turn_that_fails_keeps_the_message_for_the_retry_sweep(client: TestClient, db: Session) -> None:
-    from datetime import timedelta
-
     from backend.app.periodic import retry_pending_turns
 
     _, token = _link(db)

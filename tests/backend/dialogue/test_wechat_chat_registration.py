@@ -74,6 +74,16 @@ def _text(key: str, lang: str = "zh-CN") -> str:
     return load_catalog(settings.content_dir, settings.hospital_name).text(lang, key)
 
 
+def _first_reply(lang: str = "zh-CN") -> str:
+    """A conversation's first reply: the greeting, then (once) the notice that nobody watches the chat
+    around the clock."""
+    settings = get_settings()
+    notice = load_catalog(settings.content_dir, settings.hospital_name).text(
+        lang, "safety.notice", emergency_number=settings.emergency_number
+    )
+    return f"{_text('welcome.greeting', lang)}\n{notice}"
+
+
 def _register(client: TestClient, phone: str, consent_answer: str) -> None:
     """Hello, the welcome's consent question, then the menu's first option (registration) by phone."""
     for text in ["hello", consent_answer, "menu", "1", "1", phone, "1960-05-17"]:
@@ -92,7 +102,7 @@ def test_an_unlinked_follower_is_answered_and_registering_in_chat_binds_the_open
     patient = factories.patient(db, phone="+8613911112222")
     db.commit()
     _say(client, "hello")
-    assert _sent_texts(wechat_api)[0] == _text("welcome.greeting")  # answered, at the openid
+    assert _sent_texts(wechat_api)[0] == _first_reply()  # answered, at the openid
     conversation = _follower_conversation(db)
     assert conversation.patient_id is None and conversation.reply_to == FOLLOWER
     assert FOLLOWER not in conversation.address  # the blind index; the openid itself only encrypted
@@ -202,7 +212,7 @@ def test_a_new_follower_is_greeted_once_and_no_openid_is_stored_in_plain_text(
     _follow(client, FOLLOWER, now)
     _follow(client, FOLLOWER, now)  # WeChat delivers again when we are slow to answer
     texts = _sent_texts(wechat_api)
-    assert texts[0] == _text("welcome.greeting") and texts.count(_text("welcome.greeting")) == 1
+    assert texts[0] == _first_reply() and texts.count(_first_reply()) == 1
     db.expire_all()
     [event] = db.scalars(sa.select(Message).where(Message.direction == Direction.INBOUND))
     assert event.status is MessageStatus.PROCESSED and FOLLOWER not in (event.provider_message_id or "")
@@ -285,5 +295,4 @@ def test_following_again_restores_only_what_unfollowing_revoked(
     }
     restored = current_consents(db, patient.id)[(ConsentPurpose.CARE, Channel.WECHAT)]
     assert restored.source == "wechat:follow"
-    greeting = _text("welcome.greeting", patient.language)
-    assert greeting in _sent_texts(wechat_api)  # and care messages reach her again
+    assert _first_reply(patient.language) in _sent_texts(wechat_api)  # and care messages reach her again

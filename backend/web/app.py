@@ -36,6 +36,7 @@ from backend.web import (
     voice_stream,
     wechat_pages,
 )
+from backend.web.body_limit import BodyLimit
 from backend.web.deps import NotSignedIn
 from backend.web.security_headers import SecurityHeaders
 
@@ -84,7 +85,8 @@ def create_app() -> FastAPI:
     async def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, upload_bytes=settings.max_attachment_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: a refused body's 413 carries the headers too
 
     app.state.settings = settings
     return app

@@ -199,7 +199,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "factory": True,
         "log_level": "warning",
         "access_log": False,
-        "proxy_headers": True,
+        # X-Forwarded-For and -Proto are believed only from CARELOOP_TRUSTED_PROXIES (uvicorn would
+        # otherwise trust 127.0.0.1 or whatever FORWARDED_ALLOW_IPS says, beside our own setting).
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies),
     }
     app = "backend.web.app:create_app"
     if args.workers > 1 and reuseport_supported():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from enum import StrEnum
 from functools import lru_cache
@@ -79,10 +80,29 @@ class Settings(BaseSettings):
     )
     session_idle_minutes: int = Field(default=15, description="a staff session ends after this idle time")
     login_max_failures: int = Field(
-        default=5, description="failed sign-ins per username or address before sign-in is locked"
+        default=5,
+        ge=1,
+        description="failed sign-ins for one username (from browsers it has not signed in on) before "
+        "each further try waits, the wait doubling with every failure",
+    )
+    login_max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="failed sign-ins from one client address before its tries wait likewise (higher: "
+        "a hospital's staff often share one address)",
+    )
+    login_backoff_seconds: int = Field(
+        default=30, ge=1, description="the first wait once a username or address has too many failures"
     )
     login_window_minutes: int = Field(
-        default=15, description="the window failed sign-ins are counted over, and the lock's length"
+        default=15,
+        ge=1,
+        description="failed sign-ins are counted over this window; also the longest wait",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='JSON list of addresses or networks of our reverse proxies (`["10.0.0.0/8"]`); '
+        "only a request from one of them has its client address taken from X-Forwarded-For",
     )
     chat_link_days: int = Field(default=7, description="how long a patient's web chat link works")
     form_link_days: int = Field(default=14, description="how long a questionnaire form link works")
@@ -181,6 +201,16 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_redis_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"CARELOOP_TRUSTED_PROXIES: {entry!r} is not an address or network") from exc
+        return value
 
     @field_validator("public_url")
     @classmethod

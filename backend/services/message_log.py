@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from backend.models import Encounter, OutboxItem, OutboxStatus, Patient, StaffUser
+from backend.models import Encounter, Message, OutboxItem, OutboxStatus, Patient, StaffUser
 from backend.outbox.enqueue import EXTERNAL
 from backend.security.identifiers import InvalidPhoneNumber, mask_phone
+from backend.services.anonymity import visible_messages
 from backend.services.patients import scoped_to_user
 from bots.domain import Channel
 
@@ -260,6 +261,9 @@ def message_log(
         query = query.where(OutboxItem.created_by_staff_id == filters.sender)
     if filters.status is not None:
         query = query.where(OutboxItem.status == filters.status)
+    hidden = visible_messages(user)
+    if hidden:
+        query = query.join(Message, Message.id == OutboxItem.message_id).where(*hidden)
     query = scoped_to_user(query, user).order_by(OutboxItem.created_at.desc(), OutboxItem.id.desc())
     found = session.execute(query.limit(limit + 1)).all()
     rows = [

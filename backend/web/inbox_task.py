@@ -23,6 +23,7 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
 from backend.services import audit, inbox, inbox_queue, mentions
+from backend.services.anonymity import visible_messages
 from backend.services.refusal import ActionRefused
 from backend.web.actions import perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
@@ -68,7 +69,7 @@ def _task_page(
         messages = list(
             db.scalars(
                 sa.select(Message)
-                .where(Message.conversation_id == conversation.id)
+                .where(Message.conversation_id == conversation.id, *visible_messages(user))
                 .order_by(Message.id.desc())
                 .limit(200)
             )

@@ -241,7 +241,7 @@ def _item_page(
         "response": response,
         "answers": _answers(db, response, lang),
         "findings": findings,
-        "entries": timeline(db, patient.id, limit=100),
+        "entries": timeline(db, patient.id, user=staff.staff, limit=100),
         "calls": calls_of(db, item),
         "verdicts": [SpotVerdict.PASSED.value, SpotVerdict.ISSUE.value],
         "error": error,

@@ -141,7 +141,10 @@ class Settings(BaseSettings):
     wechat_app_id: str | None = Field(default=None, description="WeChat official account AppID")
     wechat_app_secret: SecretStr | None = Field(default=None, description="WeChat official account AppSecret")
     wechat_token: SecretStr | None = Field(default=None, description="the URL verification token")
-    wechat_encoding_aes_key: SecretStr | None = Field(default=None, description="43 chars; safe mode")
+    wechat_encoding_aes_key: SecretStr | None = Field(
+        default=None,
+        description="43 chars; safe mode (required in production: plain mode does not sign the body)",
+    )
     wechat_api_root: str = Field(
         default="https://api.weixin.qq.com", description="WeChat API base; cgi-bin/ and sns/ live under it"
     )
@@ -237,6 +240,12 @@ class Settings(BaseSettings):
                 raise ValueError("production needs DATABASE_URL pointing at PostgreSQL")
             if not self.public_url.startswith("https://"):
                 raise ValueError("production needs an https CARELOOP_PUBLIC_URL")
+            if self.wechat_token is not None and self.wechat_encoding_aes_key is None:
+                # Plain mode signs the timestamp and nonce, not the body: a captured signature
+                # forges any body (an unsubscribe included) for the replay window.
+                raise ValueError(
+                    "production refuses WeChat plain mode: set CARELOOP_WECHAT_ENCODING_AES_KEY (safe mode)"
+                )
             self.cookie_secure = True
         return self
 

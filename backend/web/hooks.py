@@ -19,6 +19,7 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.models.base import utcnow
 from backend.outbox.sender import do_record_status
+from backend.security.ephemeral import ephemeral
 from backend.services.inbound import Received, after_commit, do_receive
 from bots.domain import Channel
 from bots.messages import Inbound
@@ -209,6 +210,7 @@ def wechat_message(request: Request, body: BodyDep) -> Response:
             aes_key=aes_key,
             app_id=app_id,
             now=utcnow(),
+            nonces=ephemeral(settings.redis_url),
         )
     except (_Refused, ForgedRequest, MalformedPayload, ReplayedRequest) as exc:
         return _refusal(exc)

@@ -20,7 +20,8 @@ class Ephemeral(Protocol):
         already there, or None when this call stored it."""
 
     def hit(self, key: str, window_seconds: int) -> int:
-        """Count one event for `key` in the current fixed window; the count including this one."""
+        """Count one event for `key` in its window (which starts at the key's first event and lasts
+        `window_seconds`); the count including this one."""
 
 
 class MemoryEphemeral:
@@ -58,9 +59,12 @@ class MemoryEphemeral:
     def hit(self, key: str, window_seconds: int) -> int:
         with self._lock:
             now = self._clock()
-            window = f"{key}:{int(now // window_seconds)}"
-            count = int(self._live(window, now) or 0) + 1
-            self._put(window, str(count), now + window_seconds, now)
+            found = self._values.get(key)
+            if found is None or found[1] <= now:
+                self._put(key, "1", now + window_seconds, now)
+                return 1
+            count = int(found[0]) + 1
+            self._values[key] = (str(count), found[1])
             return count
 
 
@@ -86,12 +90,12 @@ class RedisEphemeral:
     def hit(self, key: str, window_seconds: int) -> int:
         from redis import RedisError
 
-        window = f"careloop:{key}:{int(time.time() // window_seconds)}"
+        name = f"careloop:{key}"
         try:
-            with self._redis.pipeline() as pipe:
-                pipe.incr(window)
-                pipe.expire(window, window_seconds)
-                count, _ = pipe.execute()
+            with self._redis.pipeline() as pipe:  # MULTI/EXEC: the window starts at its first hit
+                pipe.set(name, 0, nx=True, ex=window_seconds)
+                pipe.incr(name)
+                _, count = pipe.execute()
             return int(count)
         except RedisError:
             log.warning("redis unavailable: %s counted in this process", key.split(":", 1)[0])

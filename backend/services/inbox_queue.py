@@ -28,6 +28,7 @@ from backend.models import (
 )
 from backend.models.tasks import not_closed
 from backend.services import mentions
+from backend.services.ids import parse_id as parse_ids
 from backend.services.message_log import (
     Cursor,
     InvalidFilter,
@@ -100,7 +101,7 @@ class InboxFilters:
 def parse_filters(values: Mapping[str, str]) -> InboxFilters:
     """Raises InvalidFilter naming the first value the page cannot use."""
     assignee = text_value(values, "assignee")
-    if assignee not in ("", "me", "none") and not assignee.isdigit():
+    if assignee not in ("", "me", "none") and parse_ids(assignee) is None:
         raise InvalidFilter("assignee")
     mentioned = text_value(values, "mentioned")
     if mentioned not in ("", "me"):

@@ -16,6 +16,7 @@ from backend.models import Encounter, Message, OutboxItem, OutboxStatus, Patient
 from backend.outbox.enqueue import EXTERNAL
 from backend.security.identifiers import InvalidPhoneNumber, mask_phone
 from backend.services.anonymity import visible_messages
+from backend.services.ids import parse_id as parse_ids
 from backend.services.patients import scoped_to_user
 from bots.domain import Channel
 
@@ -165,9 +166,10 @@ def parse_id(values: Mapping[str, str], name: str) -> int | None:
     text = text_value(values, name)
     if not text:
         return None
-    if not text.isdigit():
+    value = parse_ids(text)
+    if value is None:
         raise InvalidFilter(name)
-    return int(text)
+    return value
 
 
 def parse_cursor(values: Mapping[str, str]) -> Cursor | None:

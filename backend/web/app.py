@@ -38,6 +38,7 @@ from backend.web import (
 )
 from backend.web.body_limit import BodyLimit
 from backend.web.deps import NotSignedIn
+from backend.web.ids import IdsInPath
 from backend.web.rate_limit import PatientRateLimit
 from backend.web.security_headers import SecurityHeaders
 
@@ -86,6 +87,7 @@ def create_app() -> FastAPI:
     async def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
+    app.add_middleware(IdsInPath)
     app.add_middleware(PatientRateLimit)
     app.add_middleware(BodyLimit, upload_bytes=settings.max_attachment_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: a refused body's 413 carries the headers too

@@ -15,6 +15,7 @@ from backend.services.patients import may_view
 from backend.web.cases import base_context, case_details, denied, labeller, shows_patient
 from backend.web.deps import SessionDep, SettingsDep, StaffDep, client_ip
 from backend.web.downloads import file_response
+from backend.web.ids import id_form
 from backend.web.staff import check_csrf, render
 
 router = APIRouter(prefix="/staff/cases")
@@ -119,7 +120,7 @@ def feedback_link(
     db: SessionDep,
     staff: StaffDep,
     settings: SettingsDep,
-    patient_id: int = Form(),
+    patient_id: int = id_form(),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
     """A signed link to the patient's mobile feedback page (short, for SMS)."""

@@ -27,7 +27,9 @@ from backend.services.conversations import (
     messages_after,
     store_inbound_row,
 )
+from backend.services.ids import parse_id
 from backend.web.deps import SessionDep, SettingsDep, templates
+from backend.web.ids import IdQuery
 from bots.catalog import Catalog
 from bots.domain import Channel, pick_language
 from channels import webchat
@@ -160,9 +162,8 @@ async def post_message(token: str, request: Request) -> Response:
             return JSONResponse({"error": "bad_message", "message": message}, status_code=422)
         if value is not None:
             fields[name] = value
-    try:
-        after = int(fields.get("after") or 0)
-    except ValueError:
+    after = parse_id(fields.get("after") or "0")
+    if after is None:
         return JSONResponse({"error": "bad_message", "message": "after: not a number"}, status_code=422)
     return await run_in_threadpool(_post_message, token, request, fields, after)
 
@@ -224,7 +225,7 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
 
 @router.get("/c/{token}/messages")
 def get_messages(
-    token: str, request: Request, db: SessionDep, settings: SettingsDep, after: int = 0
+    token: str, request: Request, db: SessionDep, settings: SettingsDep, after: IdQuery = 0
 ) -> Response:
     try:
         patient = _patient_for(db, settings, token)

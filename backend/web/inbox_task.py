@@ -27,6 +27,7 @@ from backend.services.anonymity import visible_messages
 from backend.services.refusal import ActionRefused
 from backend.web.actions import perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.ids import id_form
 from backend.web.inbox import active_staff, canned_replies, departments_of
 from backend.web.staff import render
 from bots.domain import pick_language
@@ -207,7 +208,7 @@ def assign(
     task_id: int,
     db: SessionDep,
     staff: StaffDep,
-    assignee: int = Form(),
+    assignee: int = id_form(),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
     def verb(task: Task) -> None:
@@ -225,7 +226,7 @@ def transfer(
     task_id: int,
     db: SessionDep,
     staff: StaffDep,
-    department: int = Form(),
+    department: int = id_form(),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
     def verb(task: Task) -> None:

@@ -26,6 +26,7 @@ from backend.models import (
     VoiceCall,
 )
 from backend.services import audit, spot_checks
+from backend.services.ids import parse_id
 from backend.services.patient_record import timeline
 from backend.services.spot_checks import SUPERVISORS, SpotCheckRefused
 from backend.voice.recordings import RecordingUnavailable, fetch_recording
@@ -133,13 +134,14 @@ def draw(
             first, last = date.fromisoformat(start), date.fromisoformat(end)
         except ValueError as exc:
             raise SpotCheckRefused("period") from exc
-        if department and not department.isdigit():
+        department_id = parse_id(department)
+        if department and department_id is None:
             raise SpotCheckRefused("department")
         percent = _number(ratio, float)
         check = spot_checks.do_draw(
             db,
             user=staff.staff,
-            department_id=int(department) if department else None,
+            department_id=department_id,
             start=first,
             end=last,
             ratio=None if percent is None else float(percent) / 100,

@@ -17,6 +17,7 @@ from backend.models.base import utcnow
 from backend.voice.calls import call_by_provider, do_record_call_status, do_record_recording, stream_token
 from backend.web.deps import SettingsDep
 from backend.web.hooks import BodyDep, _refusal, _Refused, _twilio_checked
+from backend.web.ids import IdQuery
 from channels.base import ForgedRequest
 from voice_ai.gateway import AnsweredBy, MalformedCallback
 from voice_ai.gateway_twilio import (
@@ -47,7 +48,7 @@ def stream_parameters(settings: Settings, call_id: int, by: AnsweredBy | None) -
 
 
 @router.post("/answer")
-def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) -> Response:
+def answer(request: Request, settings: SettingsDep, body: BodyDep, call: IdQuery) -> Response:
     """Twilio asks what to do once answering-machine detection is done: connect our stream."""
     try:
         params = _twilio_checked(request, settings, body)

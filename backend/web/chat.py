@@ -17,7 +17,7 @@ from backend.app.settings import Settings, get_settings
 from backend.dialogue.content import load_catalog
 from backend.dialogue.turns import InlineTurnFailed, run_turn, run_turn_in
 from backend.i18n import negotiate
-from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, make_url, read_short, read_token
+from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, open_short, read_token
 from backend.models import Conversation, Direction, MessageStatus, Patient, Role
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
@@ -247,9 +247,9 @@ def get_messages(
 def short_link(code: str, request: Request, settings: SettingsDep) -> Response:
     """A short link from an SMS: check it, then send the browser on to the full chat or form link."""
     try:
-        kind, subject_id = read_short(settings, code)
+        url = open_short(settings, code)
     except LinkExpired:
         return _refusal_page(request, settings, _Refusal(410, "chat.link_expired", settings.default_language))
     except LinkInvalid:
         return _refusal_page(request, settings, _Refusal(404, "chat.link_invalid", settings.default_language))
-    return RedirectResponse(make_url(settings, kind, subject_id), status_code=303)
+    return RedirectResponse(url, status_code=303)

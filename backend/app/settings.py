@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         default="zh-CN", description="language when the patient's is not known (zh-CN, vi or en)"
     )
     session_idle_minutes: int = Field(default=15, description="a staff session ends after this idle time")
+    session_max_hours: float = Field(
+        default=12,
+        gt=0,
+        description="a staff session ends this long after sign-in however active it is (a shift); "
+        "a stolen session cookie stops working by then",
+    )
     login_max_failures: int = Field(
         default=5,
         ge=1,

@@ -1,4 +1,4 @@
-"""Staff sign-in: argon2 passwords, TOTP, throttling, server-side sessions with idle expiry."""
+"""Staff sign-in: argon2 passwords, TOTP, throttling, server-side sessions with idle and absolute expiry."""
 
 from __future__ import annotations
 
@@ -208,12 +208,19 @@ def do_sign_in(
 def resume_session(
     session: Session, settings: Settings, token: str, now: datetime | None = None
 ) -> StaffSession | None:
-    """The live session for a cookie token, touched; None if unknown, ended or idle too long."""
+    """The live session for a cookie token, touched; None if unknown, ended, idle too long, or older than
+    `session_max_hours` (activity keeps a session from idling out, never alive for good)."""
     now = now or utcnow()
     found = session.scalars(
         sa.select(StaffSession).where(StaffSession.token_hash == _token_hash(token))
     ).first()
     if found is None or found.ended_at is not None or not found.staff.active:
+        return None
+    if now - found.created_at > timedelta(hours=settings.session_max_hours):
+        found.ended_at = now
+        audit.record(
+            session, "staff.session_expired", staff_id=found.staff_id, subject=("staff_session", found.id)
+        )
         return None
     if now - found.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
         found.ended_at = now

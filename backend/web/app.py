@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from backend.app.settings import get_settings
+from backend.app.settings import Environment, get_settings
 from backend.web import (
     appointments,
     case_actions,
@@ -90,7 +90,8 @@ def create_app() -> FastAPI:
     app.add_middleware(IdsInPath)
     app.add_middleware(PatientRateLimit)
     app.add_middleware(BodyLimit, upload_bytes=settings.max_attachment_bytes)
-    app.add_middleware(SecurityHeaders)  # outermost: a refused body's 413 carries the headers too
+    # outermost: a refused body's 413 carries the headers too
+    app.add_middleware(SecurityHeaders, hsts=settings.env is Environment.PRODUCTION)
 
     app.state.settings = settings
     return app

@@ -190,20 +190,13 @@ def cmd_chat_link(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from backend.app.http_server import uvicorn_options
     from backend.app.periodic import InlineTicker
     from backend.app.serve import reuseport_supported, run_workers
     from backend.app.settings import get_settings
 
     settings = get_settings()
-    options: dict[str, Any] = {
-        "factory": True,
-        "log_level": "warning",
-        "access_log": False,
-        # X-Forwarded-For and -Proto are believed only from CARELOOP_TRUSTED_PROXIES (uvicorn would
-        # otherwise trust 127.0.0.1 or whatever FORWARDED_ALLOW_IPS says, beside our own setting).
-        "proxy_headers": bool(settings.trusted_proxies),
-        "forwarded_allow_ips": list(settings.trusted_proxies),
-    }
+    options = uvicorn_options(settings)
     app = "backend.web.app:create_app"
     if args.workers > 1 and reuseport_supported():
         # Pre-forked workers with a socket each (backend/app/serve.py); periodic jobs, without Redis, in a

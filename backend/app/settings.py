@@ -117,6 +117,14 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         default=4096, description="longest web chat message accepted (UTF-8 bytes)"
     )
+    http_header_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="`careloop serve` closes a connection whose request headers take longer (slowloris)",
+    )
+    http_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="`careloop serve` closes an idle keep-alive connection after this"
+    )
     job_queue: str = Field(default="careloop", description="the RQ queue name (with REDIS_URL)")
     nlu_url: str | None = Field(
         default=None, description="Rasa's HTTP API; unset: free text is not sent to Rasa"

@@ -18,7 +18,7 @@ WEBHOOKS = 64 * KB
 SIGN_IN = 8 * KB
 WECHAT_BINDING = 16 * KB
 PATIENT_POSTS = 64 * KB
-STAFF_FORMS = 256 * KB
+STAFF_FORMS = 1024 * KB  # the flow simulator's page posts its transcript back (up to ~330 K characters)
 OTHER = 64 * KB
 UPLOAD_OVERHEAD = 64 * KB  # the multipart envelope and the form's other fields around the file
 

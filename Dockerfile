@@ -41,7 +41,7 @@ RUN pip install . \
 ENV PYTHONPATH=/app
 
 USER careloop
-EXPOSE 8000
+EXPOSE 8000 2575
 
 # Keys and URLs come from the environment (see docker-compose.yml); nothing secret is baked in.
 CMD ["careloop", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -67,16 +67,17 @@ _BENCH_DIR = Path(__file__).resolve().parent
 # repository's `channels` package: drop the folder so `import channels` finds the package.
 sys.path[:] = [str(_BENCH_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _BENCH_DIR]
 
-from bench.turns import (  # noqa: E402
+from bench.harness import (  # noqa: E402
     REPO_ROOT,
     Connection,
     HttpError,
-    _base_env,
-    _cli,
-    _percentile,
-    _stop,
+    base_env,
+    cli,
+    percentile,
     postgres_database,
+    report,
     server,
+    stop,
 )
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -162,7 +163,7 @@ def fake_twilio(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], 
         if proc.stdin:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
-        _stop(proc)
+        stop(proc)
 
 
 def _fake_stats(proc: subprocess.Popen[bytes]) -> dict[str, int]:
@@ -204,7 +205,7 @@ def rq_workers(env: dict[str, str], count: int) -> Iterator[list[subprocess.Pope
         yield procs
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
         for i, log in enumerate(logs):
             _log_problems(f"worker {i}", log)
             log.close()
@@ -459,15 +460,15 @@ def bench_inbound(
     errors = len(stats.errors) + len(warm.errors)
     result = {
         "inbound_per_s": round(len(lat) / seconds, 1),
-        "inbound_p50_ms": round(_percentile(lat, 50), 1),
-        "inbound_p99_ms": round(_percentile(lat, 99), 1),
+        "inbound_p50_ms": round(percentile(lat, 50), 1),
+        "inbound_p99_ms": round(percentile(lat, 99), 1),
         "inbound_accepted": len(lat),
         "inbound_errors": errors + len(problems),
         "inbound_cpu_pct": pct,
     }
     print(
         f"  {len(lat)} webhooks answered 200 in {seconds:.1f} s: {result['inbound_per_s']}/s, "
-        f"p50 {result['inbound_p50_ms']} ms, p90 {_percentile(lat, 90):.1f} ms, p99 {result['inbound_p99_ms']} ms, "
+        f"p50 {result['inbound_p50_ms']} ms, p90 {percentile(lat, 90):.1f} ms, p99 {result['inbound_p99_ms']} ms, "
         f"max {lat[-1] / 1e6 if lat else float('nan'):.1f} ms; statuses {dict(stats.statuses)}",
         flush=True,
     )
@@ -609,7 +610,7 @@ def bench_outbound(
 def _env(database_url: str, queue_name: str, fake_base: str) -> dict[str, str]:
     from tests.channels.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
-    env = _base_env()
+    env = base_env()
     env.update(
         DATABASE_URL=database_url,
         REDIS_URL=REDIS_URL,
@@ -630,13 +631,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     queue_name = f"careloop-bench-{secrets.token_hex(4)}"
     cpu = CpuMeter()
     worker_names: list[str] = []
-    with postgres_database() as (url, _name), fake_twilio(dict(_base_env())) as (fake, fake_base):
+    with postgres_database() as (url, _name), fake_twilio(dict(base_env())) as (fake, fake_base):
         cpu.groups["fake_twilio"] = {fake.pid}
         env = _env(url, queue_name, fake_base)
         _use_env(env)
         queue = None
         try:
-            _cli(env, "migrate")
+            cli(env, "migrate")
             started = time.perf_counter()
             patients = seed_patients(max(args.patients, args.messages))
             print(
@@ -711,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
         f"target >= {TARGET_PER_S}/s: {'met' if figures['outbound_per_s'] >= TARGET_PER_S else 'NOT met'}"
     )
     print(f"errors: {figures['errors']}; whole run {time.perf_counter() - started:.0f} s")
-    print(json.dumps(figures), flush=True)
+    report(figures)
     return 0
 
 

@@ -27,7 +27,6 @@ The output ends with one JSON line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -40,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from bench.harness import report
 from nlu.dates import parse_date
 from questionnaires.answers import Accepted, accept
 from questionnaires.model import (
@@ -286,7 +286,7 @@ def main() -> None:
         "python": platform.python_version(),
     }
     print(f"{calls} evaluations in {cpu:.1f} CPU s ({elapsed:.1f} s wall) over {responses} responses ({len(q.items)} items each)")
-    print(json.dumps(result))
+    report(result)
 
 
 if __name__ == "__main__":

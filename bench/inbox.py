@@ -29,14 +29,9 @@ average the CPU figure shows whether our cost changed. Ends with one JSON line.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -49,23 +44,12 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on the path
 
-from bench.pg import migrated_database  # noqa: E402
+from bench.harness import HOST, fixed_env, migrated_database, report, server  # noqa: E402
 
 DEPARTMENTS, PATIENTS, TASKS, MESSAGES = 12, 50_000, 100_000, 1_000_000
 HEAVY_MESSAGES = 10_000  # on patient 1's two conversations: the timeline measured
 PASSWORD = "bench-password-1"
 RUNS, WARMUP, PUSHES = 15, 3, 7
-
-
-def _env(url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "CARELOOP_ENV_FILE": "/nonexistent/careloop.env",
-        "CARELOOP_SECRET_KEY": "bench-secret-" + "x" * 40,
-        "CARELOOP_DATA_KEY": base64.b64encode(bytes(32)).decode(),
-        "PYTHONPATH": str(ROOT),
-    }
 
 
 SEED = [
@@ -178,42 +162,11 @@ def add_staff(conn: sa.Connection) -> None:
     conn.execute(sa.text("INSERT INTO staff_departments VALUES (:s, :d)"), {"s": nurse, "d": cardio})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
-def server(url: str) -> Iterator[tuple[str, int]]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=_env(url),
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            else:
-                raise RuntimeError("the server did not start")
-            yield base, proc.pid
-        except BaseException:
-            log.seek(0)
-            print(log.read().decode(errors="replace")[-3000:], file=sys.stderr)  # the server's traceback
-            raise
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+def running(url: str) -> Iterator[tuple[str, int]]:
+    """The server on the bench database: yields its base URL and process id."""
+    with server(fixed_env(url)) as (port, pid):
+        yield f"http://{HOST}:{port}", pid
 
 
 def sign_in(base: str, username: str) -> httpx.Client:
@@ -302,15 +255,15 @@ def push_times(url: str, client: httpx.Client) -> list[float]:
 
 
 def main() -> None:
-    with migrated_database(_env) as url:
-        os.environ.update(_env(url))
+    with migrated_database(fixed_env) as url:
+        os.environ.update(fixed_env(url))
         started = time.perf_counter()
         seed(url)
         print(
             f"seeded {PATIENTS:,} patients, {PATIENTS * 2:,} conversations, {MESSAGES:,} messages and"
             f" {TASKS:,} open tasks in {time.perf_counter() - started:.1f} s"
         )
-        with server(url) as (base, pid):
+        with running(url) as (base, pid):
             agent, nurse = sign_in(base, "agent"), sign_in(base, "nurse")
             first = median_ms(agent, "/staff/inbox", pid)
             filtered = median_ms(
@@ -330,22 +283,20 @@ def main() -> None:
     print(
         f"new finding -> open inbox stream: median {push:.0f} ms, worst {max(pushes):.0f} ms ({PUSHES} findings)"
     )
-    print(
-        json.dumps(
-            {
-                "first_page_ms": round(first[0], 1),
-                "filtered_page_ms": round(filtered[0], 1),
-                "timeline_ms": round(timeline[0], 1),
-                "push_ms": round(push, 1),
-                "push_worst_ms": round(max(pushes), 1),
-                "nurse_first_page_ms": round(nurse_first[0], 1),
-                "first_page_cpu_ms": round(first[2], 1),
-                "filtered_page_cpu_ms": round(filtered[2], 1),
-                "timeline_cpu_ms": round(timeline[2], 1),
-                "tasks": TASKS,
-                "messages": MESSAGES,
-            }
-        )
+    report(
+        {
+            "first_page_ms": round(first[0], 1),
+            "filtered_page_ms": round(filtered[0], 1),
+            "timeline_ms": round(timeline[0], 1),
+            "push_ms": round(push, 1),
+            "push_worst_ms": round(max(pushes), 1),
+            "nurse_first_page_ms": round(nurse_first[0], 1),
+            "first_page_cpu_ms": round(first[2], 1),
+            "filtered_page_cpu_ms": round(filtered[2], 1),
+            "timeline_cpu_ms": round(timeline[2], 1),
+            "tasks": TASKS,
+            "messages": MESSAGES,
+        }
     )
 
 

@@ -52,19 +52,7 @@ sys.path[:] = [str(_BENCH_DIR.parent)] + [p for p in sys.path if Path(p or ".").
 
 import httpx  # noqa: E402
 
-from bench.turns import (  # noqa: E402
-    REPO_ROOT,
-    Connection,
-    CpuSample,
-    HttpError,
-    _base_env,
-    _cli,
-    _make_tokens,
-    _percentile,
-    _pg_connect,
-    postgres_database,
-    server,
-)
+from bench import harness  # noqa: E402
 from nlu.client import FALLBACK_INTENT, NluClient, normalise  # noqa: E402
 from nlu.evaluate import LANGUAGES, TESTS_DIR, evaluate, load_examples  # noqa: E402
 from nlu.safety import check  # noqa: E402
@@ -104,7 +92,7 @@ class Catalog:
     def __init__(self) -> None:
         from backend.dialogue.content import load_catalog
 
-        self._catalog = load_catalog(REPO_ROOT / "content", "CareLoop Demo Hospital")
+        self._catalog = load_catalog(harness.REPO_ROOT / "content", "CareLoop Demo Hospital")
 
     def text(self, lang: str, key: str) -> str:
         raw = self._catalog.text(lang, key, bk_list="")
@@ -156,7 +144,7 @@ class Walker:
 
     def __init__(self, port: int, catalog: Catalog, cycles: dict[str, tuple[Iterator[str], Iterator[str]]],
                  rng: random.Random) -> None:
-        self.conn, self.catalog, self.rng, self.cycles = Connection(port), catalog, rng, cycles
+        self.conn, self.catalog, self.rng, self.cycles = harness.Connection(port), catalog, rng, cycles
         self.ids = itertools.count()
 
     async def turn(self, patient: Patient, stats: Stats | None, kind: str, text: str,
@@ -168,12 +156,12 @@ class Walker:
         started = time.perf_counter_ns()
         try:
             status, payload = await self.conn.request("POST", f"/c/{patient.token}/messages", body)
-        except HttpError:  # the server closed an idle keep-alive connection: again, on a new one
+        except harness.HttpError:  # the server closed an idle keep-alive connection: again, on a new one
             started = time.perf_counter_ns()  # (the same client_id: stored and answered once at most)
             status, payload = await self.conn.request("POST", f"/c/{patient.token}/messages", body)
         elapsed = time.perf_counter_ns() - started
         if status != 200:
-            raise HttpError(f"POST {kind}: HTTP {status}: {payload[:200]!r}")
+            raise harness.HttpError(f"POST {kind}: HTTP {status}: {payload[:200]!r}")
         items = json.loads(payload)["items"]
         if items:
             patient.after = max(patient.after, max(int(i["id"]) for i in items))
@@ -187,7 +175,7 @@ class Walker:
     async def setup(self, patient: Patient) -> None:
         status, _ = await self.conn.request("GET", f"/c/{patient.token}")
         if status != 200:
-            raise HttpError(f"GET page: HTTP {status}")
+            raise harness.HttpError(f"GET page: HTTP {status}")
         await self.turn(patient, None, "setup", self.catalog.text(patient.lang, "common.yes"), "yes")
         await self.turn(patient, None, "setup", "menu")
 
@@ -239,7 +227,7 @@ async def run(port: int, pgid: int, patients: list[Patient], catalog: Catalog, t
     for walker in walkers:  # idle since their setup ended: start the measured phase on fresh connections
         await walker.conn.close()
     stats = Stats()
-    cpu0 = CpuSample.take(pgid)
+    cpu0 = harness.CpuSample.take(pgid)
     started = time.perf_counter()
     deadline = started + duration
 
@@ -251,7 +239,7 @@ async def run(port: int, pgid: int, patients: list[Patient], catalog: Catalog, t
 
     await asyncio.gather(*(walk(w, s) for w, s in zip(walkers, slices, strict=True)))
     seconds = time.perf_counter() - started
-    cpu = CpuSample.take(pgid).percent_since(cpu0, seconds)
+    cpu = harness.CpuSample.take(pgid).percent_since(cpu0, seconds)
     for walker in walkers:
         await walker.conn.close()
     return stats, seconds, cpu
@@ -297,18 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     texts = pools(rng)
     catalog = Catalog()
 
-    with postgres_database() as (url, name):
-        env = _base_env()
+    with harness.postgres_database() as (url, name):
+        env = harness.base_env()
         env.update(DATABASE_URL=url, CARELOOP_NLU_URL=RASA_URL)
-        _cli(env, "migrate")
-        _cli(env, "publish")
-        _cli(env, "demo", "--patients", str(args.patients))
-        with _pg_connect(name) as conn:
+        harness.cli(env, "migrate")
+        harness.cli(env, "publish")
+        harness.cli(env, "demo", "--patients", str(args.patients))
+        with harness.pg_connect(name) as conn:
             rows = conn.execute(f"SELECT id, language FROM patients ORDER BY id LIMIT {int(args.patients)}").fetchall()  # noqa: S608
-        tokens = _make_tokens(env, [r[0] for r in rows])
+        tokens = harness.make_tokens(env, [r[0] for r in rows])
         patients = [Patient(t, r[1] if r[1] in LANG_FILES else "zh-CN") for t, r in zip(tokens, rows, strict=True)]
         print(f"  patients by language: {dict(Counter(p.lang for p in patients))}", flush=True)
-        with server(env, args.workers) as (port, pgid):
+        with harness.server(env, args.workers) as (port, pgid):
             stats, seconds, cpu = asyncio.run(
                 run(port, pgid, patients, catalog, texts, args.concurrency, args.duration, args.seed))
 
@@ -316,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = turns / seconds
     lat = sorted(stats.latencies_ns)
     mix = {k: round(v / turns, 3) for k, v in sorted(stats.kinds.items())}
-    print(f"  chat: {turns} turns in {seconds:.1f} s: {rate:.1f} turns/s, p50 {_percentile(lat, 50):.1f} ms, "
-          f"p99 {_percentile(lat, 99):.1f} ms; mix {mix}; cycles cut short {stats.aborted}", flush=True)
+    print(f"  chat: {turns} turns in {seconds:.1f} s: {rate:.1f} turns/s, p50 {harness.percentile(lat, 50):.1f} ms, "
+          f"p99 {harness.percentile(lat, 99):.1f} ms; mix {mix}; cycles cut short {stats.aborted}", flush=True)
     print(f"  CPU during the chat phase, % of one core: {cpu} (Rasa counts as other); server CPU per turn "
           f"{10 * cpu['server'] / rate:.1f} ms", flush=True)
 
@@ -344,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
 
     figures: dict[str, Any] = {
         "turns_per_s": round(rate, 1),
-        "p50_ms": round(_percentile(lat, 50), 1),
-        "p99_ms": round(_percentile(lat, 99), 1),
+        "p50_ms": round(harness.percentile(lat, 50), 1),
+        "p99_ms": round(harness.percentile(lat, 99), 1),
         "turns": turns,
         "mix": mix,
         "rasa_parse_per_s": round(rasa_rate, 1),
@@ -362,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     met = figures["speedup_vs_rasa"] >= 5 and figures["intents_match"] == 1.0
     print(f"target, >= 5x Rasa alone with the same intents on the free text: {'met' if met else 'NOT met'}")
-    print(json.dumps(figures), flush=True)
+    harness.report(figures)
     return 0
 
 

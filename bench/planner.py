@@ -9,9 +9,7 @@ finds nothing new (it is idempotent). Ends with one JSON line: {"seconds": ..., 
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -23,20 +21,9 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on the path
 
-from bench.pg import migrated_database  # noqa: E402
+from bench.harness import REPO_ROOT, fixed_env, migrated_database, report  # noqa: E402
 
 PATIENTS, ENCOUNTERS = 200_000, 1_000_000
-
-
-def _env(url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "CARELOOP_ENV_FILE": "/nonexistent/careloop.env",
-        "CARELOOP_SECRET_KEY": "bench-secret-" + "x" * 40,
-        "CARELOOP_DATA_KEY": base64.b64encode(bytes(32)).decode(),
-        "PYTHONPATH": str(ROOT),
-    }
 
 
 def seed(url: str) -> None:
@@ -104,8 +91,8 @@ print(json.dumps({"created": created, "seconds": seconds,
 def run_planner(url: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", CHILD],
-        cwd=ROOT,
-        env=_env(url),
+        cwd=REPO_ROOT,
+        env=fixed_env(url),
         capture_output=True,
         text=True,
         timeout=540,
@@ -115,7 +102,7 @@ def run_planner(url: str) -> dict[str, float]:
 
 
 def main() -> None:
-    with migrated_database(_env) as url:
+    with migrated_database(fixed_env) as url:
         started = time.perf_counter()
         seed(url)
         print(
@@ -128,16 +115,14 @@ def main() -> None:
         )
         second = run_planner(url)
         print(f"planner, second run: {second['created']:,} new in {second['seconds']:.1f} s (idempotent)")
-    print(
-        json.dumps(
-            {
-                "seconds": round(first["seconds"], 2),
-                "peak_mb": round(first["peak_mb"], 1),
-                "tasks_created": int(first["created"]),
-                "second_run_seconds": round(second["seconds"], 2),
-                "encounters": ENCOUNTERS,
-            }
-        )
+    report(
+        {
+            "seconds": round(first["seconds"], 2),
+            "peak_mb": round(first["peak_mb"], 1),
+            "tasks_created": int(first["created"]),
+            "second_run_seconds": round(second["seconds"], 2),
+            "encounters": ENCOUNTERS,
+        }
     )
 
 

@@ -43,18 +43,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
-import math
 import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,13 +59,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))  # run as a script: `bench` is then a package on the path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `bench` is a package
 
-from bench.pg import pg_connect as _pg_connect  # noqa: E402  (re-exported for the other benches)
-from bench.pg import postgres_database  # noqa: E402
-
-HOST = "127.0.0.1"
+from bench.harness import (
+    Connection,
+    CpuSample,
+    HttpError,
+    base_env,
+    cli,
+    make_tokens,
+    percentile,
+    pg_connect,
+    postgres_database,
+    report,
+    server,
+)
 
 TEXT_UNCLEAR = "When is my next appointment?"
 TEXT_AFTER_END = "Thanks. Could a nurse call me about my medicine?"
@@ -78,70 +81,6 @@ _DATA_ID = re.compile(rb'data-id="(\d+)"')
 
 
 # --------------------------------------------------------------------------- HTTP client
-
-
-class HttpError(Exception):
-    """A response we did not expect (status, framing, body)."""
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection to the server under test; requests go one at a time."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._reader is None or self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(HOST, self.port)
-        return self._reader, self._writer
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
-        self._reader = self._writer = None
-
-    async def request(self, method: str, path: str, body: bytes = b"",
-                      content_type: str = "application/x-www-form-urlencoded",
-                      extra_headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        reader, writer = await self._open()
-        head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
-        if method == "POST":
-            head += (f"Content-Type: {content_type}\r\nAccept: application/json\r\n"
-                     f"Content-Length: {len(body)}\r\n")
-        head += "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
-        writer.write(head.encode("ascii") + b"\r\n" + body)
-        try:
-            raw_head = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            await self.close()
-            raise HttpError(f"connection closed: {exc}") from exc
-        lines = raw_head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        if "content-length" in headers:
-            payload = await reader.readexactly(int(headers["content-length"]))
-        elif headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                chunk = await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                chunks.append(chunk[:-2])
-            payload = b"".join(chunks)
-        else:
-            raise HttpError(f"response without length: {headers}")
-        if headers.get("connection", "").lower() == "close":
-            await self.close()
-        return status, payload
 
 
 # --------------------------------------------------------------------------- load
@@ -262,44 +201,7 @@ async def _run_scripts(port: int, slices: list[list[PatientState]], deadline: fl
     await asyncio.gather(*(client(i, s) for i, s in enumerate(slices)))
 
 
-def _percentile(sorted_values: list[int], pct: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    rank = max(0, min(len(sorted_values) - 1, math.ceil(pct / 100 * len(sorted_values)) - 1))  # nearest rank
-    return sorted_values[rank] / 1e6
-
-
 # --------------------------------------------------------------------------- databases and server
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARELOOP_") and k != "REDIS_URL"}
-    env.update(
-        CARELOOP_ENV="development",
-        # a path that does not exist, so a developer's var/careloop.env is not read
-        CARELOOP_ENV_FILE=str(Path(tempfile.gettempdir()) / f"careloop-bench-{secrets.token_hex(6)}.env"),
-        CARELOOP_SECRET_KEY=secrets.token_urlsafe(48),
-        CARELOOP_DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
-        CARELOOP_PUBLIC_URL=f"http://{HOST}",
-        PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
-    )
-    return env
-
-
-def _cli(env: dict[str, str], *args: str, timeout: float = 300) -> None:
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "backend.app.cli", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"careloop {' '.join(args)} failed ({done.returncode}):\n"
-                           f"{done.stdout}\n{done.stderr}")
-    print(f"  careloop {' '.join(args)}: {time.perf_counter() - started:.1f} s", flush=True)
 
 
 @contextlib.contextmanager
@@ -317,124 +219,17 @@ def _patient_ids(url: str, name: str, limit: int) -> list[int]:
     if url.startswith("sqlite"):
         with contextlib.closing(sqlite3.connect(name)) as conn:
             return [row[0] for row in conn.execute(query)]
-    with _pg_connect(name) as conn:
+    with pg_connect(name) as conn:
         return [row[0] for row in conn.execute(query)]
 
 
 def _pg_settings() -> dict[str, str]:
-    with _pg_connect() as conn:
+    with pg_connect() as conn:
         rows = conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name IN "
             "('synchronous_commit', 'fsync', 'max_connections', 'shared_buffers')"
         ).fetchall()
     return {str(n): str(s) for n, s in rows}
-
-
-@contextlib.contextmanager
-def server(env: dict[str, str], workers: int) -> Iterator[tuple[int, int]]:
-    """`careloop serve` on a free loopback port: yields (port, process group id); the group is ended after."""
-    port = _free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.app.cli", "serve", "--host", HOST, "--port", str(port),
-         "--workers", str(workers)],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    failed = True
-    try:
-        _wait_healthy(proc, port, log)
-        yield port, proc.pid
-        failed = False
-    finally:
-        _stop(proc)
-        log.seek(0)
-        lines = log.read().decode("utf-8", "replace").splitlines()
-        log.close()
-        problems = [i for i, line in enumerate(lines) if "ERROR" in line or line.startswith("Traceback")]
-        if problems:
-            first = lines[problems[0] : problems[0] + 40]
-            print(f"  server log has {len(problems)} errors/tracebacks; the first:\n    " + "\n    ".join(first),
-                  flush=True)
-        if failed and lines:
-            print("  server log (last 40 lines):\n    " + "\n    ".join(lines[-40:]), flush=True)
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], port: int, log: Any) -> None:
-    for _ in range(300):  # up to 30 s
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read().decode('utf-8', 'replace')}")
-        try:
-            with socket.create_connection((HOST, port), timeout=1) as sock:
-                sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
-                if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("server did not answer /healthz within 30 s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # worker processes left behind, if any
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
-def _proc_cpu(pid: int) -> tuple[str, int, float]:
-    """(command name, process group, user+system CPU seconds) of a process, from /proc (Linux)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    name = text[text.index("(") + 1 : text.rindex(")")]
-    fields = text[text.rindex(")") + 2 :].split()
-    return name, int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-@dataclass
-class CpuSample:
-    """CPU seconds used so far by the server's process group, PostgreSQL, this process and the machine."""
-
-    server: float
-    postgres: float
-    client: float
-    machine_busy: float
-
-    @classmethod
-    def take(cls, server_pgid: int) -> CpuSample:
-        server = postgres = 0.0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                name, pgid, cpu = _proc_cpu(int(entry.name))
-                if pgid == server_pgid:
-                    server += cpu
-                elif name == "postgres":
-                    postgres += cpu
-        busy = 0.0
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            cpu_line = Path("/proc/stat").read_text().splitlines()[0].split()
-            ticks = [int(x) for x in cpu_line[1:9]]
-            busy = (sum(ticks) - ticks[3] - ticks[4]) / _TICKS  # all but idle and iowait
-        return cls(server, postgres, time.process_time(), busy)
-
-    def percent_since(self, earlier: CpuSample, seconds: float) -> dict[str, float]:
-        """Percent of one core, per consumer, over the window; `other` is everything else on the machine."""
-        used = {
-            "server": self.server - earlier.server,
-            "postgres": self.postgres - earlier.postgres,
-            "bench_client": self.client - earlier.client,
-        }
-        used["other"] = max(0.0, self.machine_busy - earlier.machine_busy - sum(used.values()))
-        return {k: round(100 * v / seconds) for k, v in used.items()}
 
 
 # --------------------------------------------------------------------------- one database
@@ -459,22 +254,6 @@ class Result:
     cpu_pct: dict[str, float]
 
 
-def _make_tokens(env: dict[str, str], ids: list[int]) -> list[str]:
-    """Chat link tokens signed with the server's secret key, made the way the app makes them."""
-    os.environ["CARELOOP_ENV_FILE"] = env["CARELOOP_ENV_FILE"]  # read when backend.app.settings is imported
-    from pydantic import SecretStr
-
-    from backend.app.settings import Settings
-    from backend.messaging.links import LinkKind, make_token
-
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        secret_key=SecretStr(env["CARELOOP_SECRET_KEY"]),
-        data_key=SecretStr(env["CARELOOP_DATA_KEY"]),
-    )
-    return [make_token(settings, LinkKind.CHAT, pid) for pid in ids]
-
-
 def _deal(patients: list[PatientState], clients: int) -> list[list[PatientState]]:
     return [patients[i::clients] for i in range(clients)]
 
@@ -484,16 +263,16 @@ def bench_one(database: str, args: argparse.Namespace) -> Result:
           f"{args.duration:.0f} s measured", flush=True)
     make_db = postgres_database if database == "postgresql" else sqlite_database
     with make_db() as (url, name):
-        env = _base_env()
+        env = base_env()
         env["DATABASE_URL"] = url
-        _cli(env, "migrate")
+        cli(env, "migrate")
         try:  # as `careloop run` does: publish the questionnaires so follow-up dispatch has them
-            _cli(env, "publish")
+            cli(env, "publish")
         except RuntimeError as exc:
             print(f"  (publish skipped: {str(exc).splitlines()[0]})", flush=True)
-        _cli(env, "demo", "--patients", str(args.patients))
+        cli(env, "demo", "--patients", str(args.patients))
         ids = _patient_ids(url, name, args.patients)
-        patients = [PatientState(token) for token in _make_tokens(env, ids)]
+        patients = [PatientState(token) for token in make_tokens(env, ids)]
 
         with server(env, args.workers) as (port, pgid):
             started = time.perf_counter()
@@ -502,7 +281,7 @@ def bench_one(database: str, args: argparse.Namespace) -> Result:
             )
             open_s = time.perf_counter() - started
             print(f"  opened {len(opened)} chat pages (conversation + greeting turn) in {open_s:.1f} s: "
-                  f"{len(opened) / open_s:.0f}/s, p50 {_percentile(sorted(open_ns), 50):.0f} ms", flush=True)
+                  f"{len(opened) / open_s:.0f}/s, p50 {percentile(sorted(open_ns), 50):.0f} ms", flush=True)
             warm = opened[: args.concurrency * 2]
             measured = opened[len(warm) :]
             if not measured:
@@ -522,8 +301,8 @@ def bench_one(database: str, args: argparse.Namespace) -> Result:
     lat = sorted(stats.latencies_ns)
     result = Result(
         database=database, workers=args.workers, turns=len(lat), seconds=seconds,
-        turns_per_s=len(lat) / seconds, p50_ms=_percentile(lat, 50), p90_ms=_percentile(lat, 90),
-        p99_ms=_percentile(lat, 99), max_ms=lat[-1] / 1e6 if lat else float("nan"),
+        turns_per_s=len(lat) / seconds, p50_ms=percentile(lat, 50), p90_ms=percentile(lat, 90),
+        p99_ms=percentile(lat, 99), max_ms=lat[-1] / 1e6 if lat else float("nan"),
         errors=len(stats.errors), missing_reply=stats.missing_reply,
         by_kind=dict(sorted(stats.by_kind.items())), conversations=len(measured),
         open_pages_per_s=len(opened) / open_s, cpu_pct=cpu,
@@ -532,7 +311,7 @@ def bench_one(database: str, args: argparse.Namespace) -> Result:
           f"{result.turns_per_s:.1f} turns/s, p50 {result.p50_ms:.1f} ms, p90 {result.p90_ms:.1f} ms, "
           f"p99 {result.p99_ms:.1f} ms, max {result.max_ms:.1f} ms", flush=True)
     by_kind_ms = {
-        kind: f"p50 {_percentile(sorted(v), 50):.0f} / p99 {_percentile(sorted(v), 99):.0f} ms"
+        kind: f"p50 {percentile(sorted(v), 50):.0f} / p99 {percentile(sorted(v), 99):.0f} ms"
         for kind, v in sorted(stats.latencies_by_kind.items())
     }
     print(f"  latency by turn kind: {by_kind_ms}", flush=True)
@@ -593,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         pg = results["postgresql"]
         met = pg.turns_per_s >= 200 and pg.p99_ms < 100
         print(f"target on PostgreSQL, >= 200 turns/s with p99 < 100 ms: {'met' if met else 'NOT met'}")
-    print(json.dumps(figures), flush=True)
+    report(figures)
     return 0
 
 

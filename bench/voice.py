@@ -35,12 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +49,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.harness import HOST, cli, free_port, report, server  # noqa: E402
+
 WORK = Path(tempfile.mkdtemp(prefix="careloop-voice-bench-"))
 ENV = {
     "CARELOOP_ENV_FILE": str(WORK / "none.env"),
@@ -178,20 +177,9 @@ def _trimmed(audio: bytes, end_silence_ms: int) -> bytes:
     return audio[:end] + SILENCE * pad
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _cli(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "backend.app.cli", *args], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
 
 
 def _make_calls(count: int) -> list[int]:
@@ -257,38 +245,22 @@ def _p(values: list[float], q: int) -> float:
 
 
 def bench_calls() -> dict[str, Any]:
-    port = _free_port()
-    env = {**os.environ, **ENV, "CARELOOP_PUBLIC_URL": f"http://127.0.0.1:{port}", "PYTHONPATH": str(ROOT)}
+    port = free_port()
+    env = {**os.environ, **ENV, "CARELOOP_PUBLIC_URL": f"http://{HOST}:{port}", "PYTHONPATH": str(ROOT)}
     os.environ.update(env)
-    _cli("migrate", env=env)
-    _cli("publish", env=env)
+    cli(env, "migrate")
+    cli(env, "publish")
     from backend.app.settings import get_settings
 
     settings = get_settings()
     synth = EspeakSynthesizer(WORK / "caller-en", {"en": Voice("en-us", 160)}, engine="cli")
     answer = Say(_trimmed(synth.synthesize("nine", "en"), settings.voice_end_silence_ms), label="nine")
     turns = [Press(BIRTH_KEYS), answer, Press("#")]
-    log = (WORK / "server.log").open("wb")
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "backend.app.cli", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    os.sched_setaffinity(0, {1})
     figures: dict[str, Any] = {}
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"server did not start; see {WORK / 'server.log'}")
-            time.sleep(0.2)
-        base = f"http://127.0.0.1:{port}"
+    # the server on core 0, the simulated callers on core 1
+    with server(env, port=port, prefix=["taskset", "-c", "0"]) as (_, pid):
+        os.sched_setaffinity(0, {1})
+        base = f"http://{HOST}:{port}"
         # warm-up: renders every prompt of the call into the cache, loads the recogniser
         asyncio.run(_calls(base, _make_calls(1), turns, speed=8.0))
         latencies: list[float] = []
@@ -302,11 +274,11 @@ def bench_calls() -> dict[str, Any]:
         sustained, cpu_share = 0, 0.0
         for level in LEVELS:
             ids = _make_calls(level)
-            cpu0, wall0 = _cpu_seconds(server.pid), time.monotonic()
+            cpu0, wall0 = _cpu_seconds(pid), time.monotonic()
             callers = asyncio.run(_calls(base, ids, turns, speed=1.0, spread=SPREAD))
             wall = time.monotonic() - wall0
             time.sleep(1.0)  # the last answers reach the database
-            cpu = (_cpu_seconds(server.pid) - cpu0) / wall
+            cpu = (_cpu_seconds(pid) - cpu0) / wall
             lat = [x for c in callers for x in c.latencies]
             p90 = _p(lat, 90)
             stored = _stored(ids)
@@ -325,10 +297,6 @@ def bench_calls() -> dict[str, Any]:
             sustained, cpu_share = level, cpu
         figures["calls_per_core"] = sustained
         figures["calls_per_core_cpu"] = round(sustained / cpu_share, 1) if cpu_share else 0
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=20)
-        log.close()
     return figures
 
 
@@ -345,7 +313,7 @@ def main() -> int:
     met = figures["rtf"] <= 0.1 and figures["response_latency_ms"] <= 300 and figures["calls_per_core"] >= 10
     print(f"targets (RTF <= 0.1, latency <= 300 ms, >= 10 calls per core): {'met' if met else 'NOT all met'}")
     shutil.rmtree(WORK, ignore_errors=True)
-    print(json.dumps(figures), flush=True)
+    report(figures)
     return 0
 
 

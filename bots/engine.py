@@ -42,8 +42,9 @@ from bots.inputs import parse_input
 from bots.messages import Choice, Choices, Inbound, InboundKind, Outbound, Text
 from bots.ports import Ports, Reading, SingleFlow, Understand
 from bots.state import ConversationState, StepVisit
-from nlu.parsing import parse_option, parse_yes_no
+from nlu.parsing import parse_yes_no
 from nlu.safety import SafetyKind, check
+from questionnaires.options import match_choice
 
 __all__ = ["MENU_FLOW", "ConversationState", "StepVisit", "TurnResult", "Understand", "take_turn"]
 
@@ -256,7 +257,7 @@ class _Turn:
         ids = [p for p, _ in choices]
         if inbound.choice is not None:
             return (ids.index(inbound.choice), None) if inbound.choice in ids else None
-        found = parse_option(inbound.text, [label for _, label in choices])
+        found = match_choice(choices, inbound.text, self.lang)
         if found is not None:
             return found, None
         yes_no = parse_yes_no(inbound.text)
@@ -367,13 +368,13 @@ class _Turn:
     def answer_language(self, inbound: Inbound, command: CommandHit | None) -> bool:
         """The reply to the language question; False when it was not one (ask the step instead)."""
         self.state.pending = None
-        labels = [self.catalog.text(lang, "common.language_name") for lang in LANGUAGES]
+        names = [(lang, self.catalog.text(lang, "common.language_name")) for lang in LANGUAGES]
         if inbound.choice in LANGUAGES:
             chosen: str | None = inbound.choice
         elif command is not None and command.lang:
             chosen = command.lang
         else:
-            index = parse_option(inbound.text, labels)
+            index = match_choice(names, inbound.text, self.lang)
             chosen = LANGUAGES[index] if index is not None else None
         if chosen is None:
             return False

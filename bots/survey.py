@@ -14,10 +14,11 @@ from bots.effects import CompleteSurvey
 from bots.flows import Flow, Step
 from bots.messages import Choice, Choices, Inbound, Text
 from bots.state import ConversationState
-from nlu.parsing import parse_option, parse_yes_no
+from nlu.parsing import parse_yes_no
 from questionnaires.answers import Accepted, accept, can_skip
 from questionnaires.logic import next_item, progress
 from questionnaires.model import AnswerValue, Item, Questionnaire
+from questionnaires.options import match_choice
 from questionnaires.values import from_json, to_json
 
 if TYPE_CHECKING:
@@ -147,10 +148,10 @@ def _finish(turn: _Turn, flow: Flow, step: Step) -> None:
 def _resume_answer(turn: _Turn, flow: Flow, step: Step, inbound: Inbound) -> None:
     current = turn.state.survey
     assert current is not None
-    labels = [turn.text("common.survey_continue"), turn.text("common.survey_restart")]
+    labels = [(CONTINUE, turn.text("common.survey_continue")), (RESTART, turn.text("common.survey_restart"))]
     picked: str | None = inbound.choice if inbound.choice in {CONTINUE, RESTART} else None
     if picked is None and inbound.choice is None:
-        index = parse_option(inbound.text, labels)
+        index = match_choice(labels, inbound.text, turn.lang)
         yes_no = parse_yes_no(inbound.text) if index is None else None
         picked = (
             [CONTINUE, RESTART][index]

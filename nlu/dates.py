@@ -63,7 +63,7 @@ _EN_DAY_MONTH = re.compile(
 )
 _EN_MONTH_DAY = re.compile(rf"({_MONTH})\.?\s*(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s*(\d{{4}}))?")
 # Spoken days ("the first of november", "november twenty first"): ordinal words to 1st .. 31st.
-_ORDINALS_EN = {
+ORDINALS_EN = {
     word: n
     for n, word in enumerate(
         ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
@@ -75,7 +75,7 @@ _ORDINALS_EN = {
 _MONTH_WORD = re.compile(rf"\b(?:{_MONTH})\b")
 _EN_ORDINAL = re.compile(
     r"\b(?:(twenty|thirty)[ -](first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)"
-    r"|(" + "|".join(_ORDINALS_EN) + r"|thirtieth))\b"
+    r"|(" + "|".join(ORDINALS_EN) + r"|thirtieth))\b"
 )
 
 _ZH_WEEKDAY = re.compile(r"(下下|下|这|這|本|上上|上)?个?(?:周|星期|礼拜|禮拜)([一二三四五六日天七1-7])")
@@ -230,8 +230,8 @@ def _nearest_day_of_month(day: int, today: date, months_ahead: int | None = None
 def _ordinal_digits(match: re.Match[str]) -> str:
     tens, unit, alone = match.groups()
     if alone:
-        return "30th" if alone == "thirtieth" else f"{_ORDINALS_EN[alone]}th"
-    return f"{(20 if tens == 'twenty' else 30) + _ORDINALS_EN[unit]}th"
+        return "30th" if alone == "thirtieth" else f"{ORDINALS_EN[alone]}th"
+    return f"{(20 if tens == 'twenty' else 30) + ORDINALS_EN[unit]}th"
 
 
 def _named(text: str, lang: str, today: date) -> date | None:

@@ -1,12 +1,11 @@
-"""Deterministic answer parsing for the question being asked: option numbers, option text, yes/no."""
+"""Deterministic answer parsing: text normalised for matching, and yes/no in three languages (options are
+matched by questionnaires.options, on every channel)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 
-_OPTION_NUMBER = re.compile(r"(\d{1,3})\s*[.。、)）!！]?")
 _PUNCT = re.compile(r"[\s\.,!?;:'\"()\[\]{}。，！？；：、“”‘’（）【】~～…-]+")
 
 # Whole-message affirmations and negations, matched after normalise(); per language, then merged,
@@ -53,17 +52,3 @@ def parse_yes_no(text: str) -> bool | None:
         return False
     return None
 
-
-def parse_option(text: str, labels: Sequence[str]) -> int | None:
-    """Index of the option the text names: its number (1-based) or its label, else None."""
-    number_match = _OPTION_NUMBER.fullmatch(unicodedata.normalize("NFKC", text).strip())
-    if number_match:
-        number = int(number_match.group(1))
-        return number - 1 if 1 <= number <= len(labels) else None
-    norm = normalise(text)
-    if not norm:
-        return None
-    normalised_labels = [normalise(label) for label in labels]
-    if norm in normalised_labels:
-        return normalised_labels.index(norm)
-    return None

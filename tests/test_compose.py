@@ -28,9 +28,9 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 PYPROJECT = ROOT / "pyproject.toml"
 
-SERVICES = {"api", "worker", "scheduler", "rasa", "postgres", "redis"}
-APP_SERVICES = ("api", "worker", "scheduler")
-ROLES = {"api": ["migrate", "serve"], "worker": ["worker"], "scheduler": ["scheduler"]}
+SERVICES = {"api", "worker", "scheduler", "hl7", "rasa", "postgres", "redis"}
+APP_SERVICES = ("api", "worker", "scheduler", "hl7")
+ROLES = {"api": ["migrate", "serve"], "worker": ["worker"], "scheduler": ["scheduler"], "hl7": ["hl7-listen"]}
 CLI_PREFIXES = (["careloop"], ["python", "-m", "backend.app.cli"], ["python3", "-m", "backend.app.cli"])
 SHELLS = {"sh", "/bin/sh", "bash", "/bin/bash"}
 SHELL_OPERATORS = {"&&", "||", ";", "|", "&"}
@@ -289,13 +289,16 @@ def test_app_service_runs_real_careloop_subcommands_in_its_role(services: dict[s
     assert [build_parser().parse_args(args).command for args in invocations] == ROLES[name]
 
 
-def test_api_listens_on_all_interfaces_on_the_port_it_publishes(services: dict[str, Any]) -> None:
-    api = services["api"]
-    parsed = [build_parser().parse_args(args) for args in cli_invocations(command_of(api))]
-    serve = [ns for ns in parsed if ns.command == "serve"]
+@pytest.mark.parametrize(("name", "command"), [("api", "serve"), ("hl7", "hl7-listen")])
+def test_listeners_bind_all_interfaces_on_the_port_they_publish(
+    services: dict[str, Any], name: str, command: str
+) -> None:
+    service = services[name]
+    parsed = [build_parser().parse_args(args) for args in cli_invocations(command_of(service))]
+    serve = [ns for ns in parsed if ns.command == command]
     assert len(serve) == 1
     published = set()
-    for entry in api.get("ports", []):
+    for entry in service.get("ports", []):
         target = entry["target"] if isinstance(entry, dict) else str(entry).split("/")[0].rsplit(":", 1)[-1]
         published.add(int(target))
     assert published == {serve[0].port}

@@ -1,4 +1,4 @@
-"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, chat links and simulator, staff."""
+"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, hl7-listen, chat links, staff."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import os
 import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
 from backend.app.settings import ENV_FILE
@@ -296,6 +297,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     return cmd_serve(args)
 
 
+def cmd_hl7_listen(args: argparse.Namespace) -> int:
+    """The HL7 v2 ADT listener over MLLP; acknowledges each message after its commit."""
+    import asyncio
+    import logging
+
+    from backend.app.settings import get_settings
+    from backend.integration.listener import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    asyncio.run(run(settings, args.host or settings.hl7_host, args.port or settings.hl7_port))
+    return 0
+
+
+def cmd_hl7_send(args: argparse.Namespace) -> int:
+    """Send HL7 files (one or more messages each) to a listener and print each ACK's code."""
+    from pathlib import Path
+
+    from backend.integration.send import ack_code, read_messages, send_all
+
+    codes = []
+    messages = read_messages(Path(name) for name in args.files)
+    for message, ack in send_all(args.host, args.port, messages, tls_ca=args.tls_ca):
+        header = message.split(b"\r", 1)[0].split(message[3:4])
+        control_id = header[9].decode("latin-1") if len(header) > 9 else "?"
+        codes.append(ack_code(ack))
+        print(f"{control_id}\t{codes[-1] or '?'}\t{ack.decode('utf-8', 'replace').replace(chr(13), ' | ')}")
+    return 0 if codes and all(code == "AA" for code in codes) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -334,13 +365,23 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument(
         "--role",
         required=True,
-        choices=["admin", "service_agent", "doctor", "nurse", "content_editor", "manager"],
+        choices=["admin", "service_agent", "doctor", "nurse", "content_editor", "manager", "integration"],
     )
     staff.add_argument("--name")
     staff.add_argument("--department", action="append", help="department code; repeat for several")
     staff.add_argument("--language", default="zh-CN")
     staff.add_argument("--totp", action="store_true", help="require TOTP even if the role does not")
     staff.set_defaults(func=cmd_staff_add)
+    hl7_listen = sub.add_parser("hl7-listen", help="receive HL7 v2 ADT messages over MLLP")
+    hl7_listen.add_argument("--host", default=None, help="default: CARELOOP_HL7_HOST")
+    hl7_listen.add_argument("--port", type=int, default=None, help="default: CARELOOP_HL7_PORT (2575)")
+    hl7_listen.set_defaults(func=cmd_hl7_listen)
+    hl7_send = sub.add_parser("hl7-send", help="send HL7 message files to an MLLP listener, print the ACKs")
+    hl7_send.add_argument("files", nargs="+", help="files of HL7 messages (\\r or \\n segment ends)")
+    hl7_send.add_argument("--host", default="127.0.0.1")
+    hl7_send.add_argument("--port", type=int, default=2575)
+    hl7_send.add_argument("--tls-ca", type=Path, default=None, help="CA file: connect with TLS")
+    hl7_send.set_defaults(func=cmd_hl7_send)
     code = sub.add_parser("totp-code", help="print a demo user's current TOTP code (not in production)")
     code.add_argument("username")
     code.set_defaults(func=cmd_totp_code)

@@ -97,6 +97,26 @@ def dial_due_calls() -> int:
     return run().get("placed", 0)
 
 
+def purge_hl7_messages() -> int:
+    """HL7 messages past CARELOOP_HL7_RETENTION_DAYS, in short batches."""
+    from backend.integration.upkeep import purge_hl7_messages as purge
+
+    total, removed = 0, -1
+    while removed != 0:
+        with session_scope() as session:
+            removed = purge(session, get_settings().hl7_retention_days)
+        total += removed
+    return total
+
+
+def check_hl7_feed() -> int:
+    """A staff task when the HL7 feed has been silent too long in working hours (see integration/feed.py)."""
+    from backend.integration.feed import check_feed
+
+    with session_scope() as session:
+        return int(check_feed(session, get_settings()) is not None)
+
+
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (retry_pending_turns, 60),
     (send_due_messages, 30),
@@ -106,6 +126,8 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (escalate_breached_tasks, 60),
     (end_idle_sessions, 300),
     (prune_login_attempts, 86400),
+    (purge_hl7_messages, 3600),
+    (check_hl7_feed, 300),
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
 )
 

@@ -213,6 +213,43 @@ class Settings(BaseSettings):
     voice_valid_confidence: float = Field(
         default=0.6, ge=0, le=1, description="monitoring: a call is a valid record when every answer is above"
     )
+    # --- hospital data in: the HL7 v2 listener (`careloop hl7-listen`)
+    hl7_host: str = Field(default="0.0.0.0", description="address the MLLP listener binds")  # noqa: S104
+    hl7_port: int = Field(default=2575, ge=1, le=65535, description="the MLLP port (2575 is HL7's own)")
+    hl7_max_message_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="larger frames are read through and answered AR"
+    )
+    hl7_frame_timeout_seconds: float = Field(
+        default=30, gt=0, description="a frame started and left unfinished this long is answered AR"
+    )
+    hl7_workers: int = Field(
+        default=4, ge=1, le=64, description="threads applying messages (one per connection)"
+    )
+    hl7_fallback_charset: str = Field(
+        default="gb18030", description="decodes messages without MSH-18 that are not UTF-8 (GBK is a subset)"
+    )
+    hl7_allowed_peers: list[str] = Field(
+        default_factory=list, description="JSON list of addresses/networks allowed to connect; empty: any"
+    )
+    hl7_tls_cert: Path | None = Field(default=None, description="PEM certificate: MLLP over TLS when set")
+    hl7_tls_key: Path | None = Field(default=None, description="PEM private key of hl7_tls_cert")
+    hl7_death_dispositions: list[str] = Field(
+        default_factory=lambda: ["20", "40", "41", "42"],
+        description="PV1-36 discharge dispositions that mean the patient died (UB-04 'expired' codes)",
+    )
+    hl7_silence_alert_minutes: int = Field(
+        default=60, ge=0, description="no HL7 message for this long in working hours raises a task; 0: off"
+    )
+    hl7_working_hours: tuple[int, int] = Field(
+        default=(8, 18), description="[start, end) local hours in which a silent HL7 feed is an alert"
+    )
+    hl7_retention_days: int = Field(
+        default=180, ge=1, description="received HL7 messages are kept this long (held ones until reviewed)"
+    )
+    hl7_crash_after_commit: str | None = Field(
+        default=None,
+        description="tests only: the listener kills itself after committing this MSH-10, before its ACK",
+    )
 
     @field_validator("redis_url", mode="before")
     @classmethod
@@ -261,6 +298,8 @@ class Settings(BaseSettings):
                     "production refuses WeChat plain mode: set CARELOOP_WECHAT_ENCODING_AES_KEY (safe mode)"
                 )
             self.cookie_secure = True
+            if self.hl7_crash_after_commit:
+                raise ValueError("CARELOOP_HL7_CRASH_AFTER_COMMIT is a test hook; not in production")
         return self
 
     @property

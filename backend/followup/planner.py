@@ -36,7 +36,9 @@ def sampled(plan_id: int, encounter_id: int, ratio: float) -> bool:
     return int.from_bytes(digest, "big") / 2**32 < ratio
 
 
-def _candidates(session: Session, plan: FollowUpPlan, since: datetime, now: datetime) -> Iterator[Any]:
+def _candidates(
+    session: Session, plan: FollowUpPlan, since: datetime, now: datetime, encounter_id: int | None = None
+) -> Iterator[Any]:
     anchor_col = Encounter.ended_at if plan.anchor is Anchor.DISCHARGE else Encounter.started_at
     query = (
         sa.select(
@@ -50,6 +52,8 @@ def _candidates(session: Session, plan: FollowUpPlan, since: datetime, now: date
         .where(anchor_col >= since, anchor_col <= now)
         .order_by(Encounter.id)
     )
+    if encounter_id is not None:
+        query = query.where(Encounter.id == encounter_id)
     if plan.encounter_kinds:
         query = query.where(Encounter.kind.in_(plan.encounter_kinds))
     if plan.department_ids:
@@ -109,13 +113,13 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     return len(session.execute(statement, rows).all())
 
 
-def plan_one(session: Session, plan: FollowUpPlan, now: datetime) -> int:
-    """Create the missing outreach tasks of one plan; returns how many were new."""
+def plan_one(session: Session, plan: FollowUpPlan, now: datetime, encounter_id: int | None = None) -> int:
+    """Create the missing outreach tasks of one plan (for one encounter if given); returns how many."""
     if not plan.offsets_days or not plan.channels:
         return 0
     since = now - timedelta(days=max(plan.offsets_days)) - GRACE
     created, enrolled, rows = 0, 0, []
-    for row in _candidates(session, plan, since, now):
+    for row in _candidates(session, plan, since, now, encounter_id):
         if not sampled(plan.id, row.id, plan.sample_ratio):
             continue
         if plan.daily_limit is not None and enrolled >= plan.daily_limit:
@@ -160,6 +164,25 @@ def run_planner(session: Session, now: datetime | None = None) -> int:
         log.info("planner plan=%s created=%d", plan.id, created)
         total += created
     return total
+
+
+def plan_encounter(session: Session, encounter_id: int, now: datetime | None = None) -> int:
+    """Plan one encounter now (a discharge just arrived), not at the next run; the same rules apply."""
+    now = now or utcnow()
+    encounter = session.get(Encounter, encounter_id)
+    if encounter is None:
+        return 0
+    plans = session.scalars(
+        sa.select(FollowUpPlan).where(FollowUpPlan.active.is_(True)).order_by(FollowUpPlan.id)
+    )
+    return sum(
+        plan_one(session, plan, now, encounter_id)
+        for plan in plans
+        # plans that cannot match this encounter are skipped without a query (many plans, one discharge)
+        if (not plan.encounter_kinds or encounter.kind.value in plan.encounter_kinds)
+        and (not plan.department_ids or encounter.department_id in plan.department_ids)
+        and (not plan.ward_ids or encounter.ward_id in plan.ward_ids)
+    )
 
 
 def reschedule_for_encounter(session: Session, encounter: Encounter) -> int:

@@ -36,12 +36,21 @@ from backend.models.followup import (
     QuestionnaireVersion,
     ResponseStatus,
 )
+from backend.models.integration import (
+    CodeKind,
+    CodeMapping,
+    EncounterIdentifier,
+    Hl7Message,
+    Hl7Status,
+    PatientIdentifier,
+    PatientMerge,
+)
 from backend.models.messaging import Conversation, ConversationOwner, Direction, Message, MessageStatus
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
-from backend.models.record import HomeLayout, SpotCheck, SpotCheckItem, SpotVerdict
-from backend.models.staff import LoginAttempt, Role, StaffSession, StaffUser
+from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
+from backend.models.staff import HomeLayout, LoginAttempt, Role, StaffSession, StaffUser
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
 from backend.models.voice import VoiceCall
@@ -67,6 +76,8 @@ __all__ = [
     "ChannelPreference",
     "Clinician",
     "ClinicianKind",
+    "CodeKind",
+    "CodeMapping",
     "ConsentEvent",
     "Conversation",
     "ConversationOwner",
@@ -76,11 +87,14 @@ __all__ = [
     "Direction",
     "DoctorSchedule",
     "Encounter",
+    "EncounterIdentifier",
     "EncounterKind",
     "FeedbackCase",
     "Finding",
     "FollowUpPlan",
     "HandlingRecord",
+    "Hl7Message",
+    "Hl7Status",
     "HomeLayout",
     "LoginAttempt",
     "Message",
@@ -91,6 +105,8 @@ __all__ = [
     "OutreachStatus",
     "OutreachTask",
     "Patient",
+    "PatientIdentifier",
+    "PatientMerge",
     "QuestionnaireResponse",
     "QuestionnaireVersion",
     "RecordKind",

@@ -1,4 +1,4 @@
-"""Staff users, their roles and departments, sign-in sessions and sign-in attempts."""
+"""Staff users, their roles and departments, sign-in sessions and attempts, and their home-page layout."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class Role(StrEnum):
     NURSE = "nurse"
     CONTENT_EDITOR = "content_editor"
     MANAGER = "manager"
+    INTEGRATION = "integration"  # the hospital data feed: HL7 message log, reprocessing, code mappings
 
     @property
     def sees_all_departments(self) -> bool:
@@ -89,3 +90,15 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(sa.String(64))
     succeeded: Mapped[bool]
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HomeLayout(Base):
+    """Which home-page widgets a staff member shows, in order (absent: the default layout)."""
+
+    __tablename__ = "home_layouts"
+
+    staff_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    widgets: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -17,6 +17,7 @@ class TaskKind(StrEnum):
     COMPLAINT = "complaint"
     CALLBACK = "callback"
     LOSS_TO_FOLLOW_UP = "loss_to_follow_up"
+    INTEGRATION = "integration"  # the hospital's data feed needs a person (e.g. HL7 silent in working hours)
 
 
 class TaskPriority(StrEnum):

@@ -166,8 +166,10 @@ def do_add_note(
         else []
     )
     author = session.get(StaffUser, staff_id)
-    if mentioned and author is not None and mentions.outsiders(
-        session, author=author, task=task, staff_ids=mentioned
+    if (
+        mentioned
+        and author is not None
+        and mentions.outsiders(session, author=author, task=task, staff_ids=mentioned)
     ):
         raise ActionRefused("mention_outside")  # mention-only access is not passed on
     event = _event(

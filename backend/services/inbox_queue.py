@@ -16,6 +16,8 @@ from backend.app.db import session_scope
 from backend.models import (
     Conversation,
     Encounter,
+    Message,
+    OutboxItem,
     Patient,
     QuestionnaireResponse,
     StaffSession,
@@ -28,6 +30,7 @@ from backend.models import (
 )
 from backend.models.tasks import not_closed
 from backend.services import mentions
+from backend.services.anonymity import visible_messages
 from backend.services.ids import parse_id as parse_ids
 from backend.services.message_log import (
     Cursor,
@@ -258,6 +261,28 @@ def events_of(session: Session, task_id: int) -> list[TaskEvent]:
     return list(
         session.scalars(sa.select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id))
     )
+
+
+def recent_messages(
+    session: Session, conversation_id: int, *, user: StaffUser, limit: int = 200
+) -> tuple[list[Message], dict[int, OutboxItem]]:
+    """The conversation's last `limit` messages the viewer may see beside the patient (not an anonymous
+    case's), oldest first, and the outbox item of each one sent."""
+    messages = list(
+        session.scalars(
+            sa.select(Message)
+            .where(Message.conversation_id == conversation_id, *visible_messages(user))
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+    )[::-1]
+    outbox = {
+        i.message_id: i
+        for i in session.scalars(
+            sa.select(OutboxItem).where(OutboxItem.message_id.in_([m.id for m in messages]))
+        )
+    }
+    return messages, outbox
 
 
 def may_handle(user: StaffUser, task: Task) -> bool:

@@ -10,14 +10,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from fastapi import Response
+from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from backend.models import StaffSession
+from backend.services import audit
 from backend.services.refusal import ActionRefused
-from backend.web.staff import check_csrf
+from backend.web.deps import client_ip
+from backend.web.staff import check_csrf, render
 
 T = TypeVar("T")
+
+
+def denied(
+    request: Request,
+    db: Session,
+    staff: StaffSession,
+    *,
+    subject: tuple[str, int],
+    exists: bool,
+    template: str = "staff/denied.html",
+) -> Response:
+    """Another department's item, a 403 with the attempt kept (`<kind>.view_denied`), or none, a 404."""
+    if exists:
+        audit.record(
+            db, f"{subject[0]}.view_denied", staff_id=staff.staff_id, subject=subject, ip=client_ip(request)
+        )
+        db.commit()
+    context = {"staff": staff, "missing": not exists}
+    return render(request, template, staff.staff.language, context, 403 if exists else 404)
 
 
 def perform(

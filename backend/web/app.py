@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from backend.app.db import session_scope
 from backend.app.settings import Environment, get_settings
 from backend.web import (
     appointments,
@@ -24,6 +27,7 @@ from backend.web import (
     hooks,
     inbox,
     inbox_task,
+    integration,
     media,
     messages,
     record,
@@ -55,6 +59,7 @@ def create_app() -> FastAPI:
     app.include_router(home.router)
     app.include_router(record.router)
     app.include_router(spot_checks.router)
+    app.include_router(integration.router)
     app.include_router(stats.router)
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)
@@ -86,6 +91,23 @@ def create_app() -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
+
+    @app.get("/healthz/hl7", include_in_schema=False)
+    async def healthz_hl7() -> JSONResponse:
+        """For monitoring: 503 while the HL7 feed is silent in working hours (no patient data)."""
+        from backend.integration.feed import feed_status
+
+        def read() -> Any:
+            with session_scope() as session:
+                return feed_status(session, settings)
+
+        status = await run_in_threadpool(read)
+        body = {
+            "last_message_at": status.last_received_at.isoformat() if status.last_received_at else None,
+            "silent_seconds": int(status.silent_for.total_seconds()) if status.silent_for else None,
+            "alert": status.alert,
+        }
+        return JSONResponse(body, status_code=503 if status.alert else 200)
 
     app.add_middleware(IdsInPath)
     app.add_middleware(PatientRateLimit)

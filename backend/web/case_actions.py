@@ -20,6 +20,7 @@ from backend.web.actions import perform
 from backend.web.cases import NOTICE_CHANNELS, case_page_response, denied
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.ids import id_form
+from backend.web.workflow import Workflow, add_workflow_routes
 from bots.domain import Channel
 
 router = APIRouter(prefix="/staff/cases")
@@ -71,49 +72,30 @@ def _perform(
     )
 
 
-@router.post("/{case_id}/claim")
-def claim(
-    request: Request, case_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        cases.do_claim_case(db, case=case, staff_id=staff.staff_id, ip=client_ip(request))
-
-    return _perform(request, db, staff, case_id, csrf_token, verb)
+def _closing(summary: str = Form(default="", max_length=cases.MAX_TEXT * 2)) -> dict[str, str]:
+    return {"summary": summary}
 
 
-@router.post("/{case_id}/assign")
-def assign(
-    request: Request,
-    case_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    assignee: int = id_form(),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        person = db.get(StaffUser, assignee)
-        if person is None:
-            raise ActionRefused("assignee_outside_department")
-        cases.do_assign_case(db, case=case, staff_id=staff.staff_id, assignee=person, ip=client_ip(request))
-
-    return _perform(request, db, staff, case_id, csrf_token, verb)
-
-
-@router.post("/{case_id}/transfer")
-def transfer(
-    request: Request,
-    case_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    department: int = id_form(),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        cases.do_transfer_case(
-            db, case=case, staff_id=staff.staff_id, department_id=department, ip=client_ip(request)
-        )
-
-    return _perform(request, db, staff, case_id, csrf_token, verb)
+add_workflow_routes(
+    router,
+    Workflow[FeedbackCase](
+        id_name="case_id",
+        perform=_perform,
+        claim=lambda a, case: cases.do_claim_case(a.db, case=case, staff_id=a.staff_id, ip=a.ip),
+        assign=lambda a, case, person: cases.do_assign_case(
+            a.db, case=case, staff_id=a.staff_id, assignee=person, ip=a.ip
+        ),
+        transfer=lambda a, case, department: cases.do_transfer_case(
+            a.db, case=case, staff_id=a.staff_id, department_id=department, ip=a.ip
+        ),
+        close_form=_closing,
+        close=lambda a, case, fields: cases.do_close_case(
+            a.db, case=case, staff_id=a.staff_id, summary=fields["summary"], ip=a.ip
+        ),
+        close_drafts=("summary",),
+        reopen=lambda a, case: cases.do_reopen_case(a.db, case=case, staff_id=a.staff_id, ip=a.ip),
+    ),
+)
 
 
 @router.post("/{case_id}/collaborate")
@@ -186,31 +168,6 @@ def add_record(
         lead_only=False,
         drafts={"record": text, "record_kind": kind},
     )
-
-
-@router.post("/{case_id}/close")
-def close(
-    request: Request,
-    case_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    summary: str = Form(default="", max_length=cases.MAX_TEXT * 2),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        cases.do_close_case(db, case=case, staff_id=staff.staff_id, summary=summary, ip=client_ip(request))
-
-    return _perform(request, db, staff, case_id, csrf_token, verb, drafts={"summary": summary})
-
-
-@router.post("/{case_id}/reopen")
-def reopen(
-    request: Request, case_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
-) -> Response:
-    def verb(case: FeedbackCase) -> None:
-        cases.do_reopen_case(db, case=case, staff_id=staff.staff_id, ip=client_ip(request))
-
-    return _perform(request, db, staff, case_id, csrf_token, verb)
 
 
 @router.post("/{case_id}/validity")

@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from backend.app.settings import get_settings
 from backend.messaging.links import LinkKind, make_short_url, make_url
 from backend.models import CaseAttachment, Patient
-from backend.services import audit, case_export, case_files, case_queries
+from backend.services import audit, case_export, case_files, case_queries, case_views
 from backend.services.message_log import InvalidFilter
 from backend.services.patients import may_view
-from backend.web.cases import base_context, case_details, denied, labeller, shows_patient
+from backend.web.cases import base_context, denied, labeller, shows_patient
 from backend.web.deps import SessionDep, SettingsDep, StaffDep, client_ip
 from backend.web.downloads import file_response
 from backend.web.ids import id_form
@@ -92,7 +92,7 @@ def report(request: Request, case_id: int, db: SessionDep, staff: StaffDep) -> R
         subject=("case", case.id),
         ip=client_ip(request),
     )
-    context = base_context(db, staff) | case_details(db, case) | {"case": case, "patient": patient}
+    context = base_context(db, staff) | case_views.case_details(db, case) | {"case": case, "patient": patient}
     context["hospital"] = get_settings().hospital_name
     return render(request, "staff/case_report.html", user.language, context)
 

@@ -6,23 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.i18n import translations
 from backend.models import (
-    AuditEvent,
-    CaseAttachment,
-    CaseDepartment,
     CaseKind,
     CaseProgress,
     CaseSource,
-    Department,
     FeedbackCase,
-    HandlingRecord,
     OutboxItem,
     Patient,
     RecordKind,
@@ -31,11 +25,12 @@ from backend.models import (
     StaffUser,
 )
 from backend.models.base import utcnow
-from backend.services import audit, case_notice, case_queries, cases, inbox_queue
+from backend.services import audit, case_notice, case_queries, case_views, cases, directory, inbox_queue
 from backend.services.ids import parse_id
 from backend.services.message_log import InvalidFilter
-from backend.services.patients import department_ids, may_view
+from backend.services.patients import department_ids
 from backend.services.refusal import ActionRefused
+from backend.web import actions
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render
 from bots.domain import Channel
@@ -72,20 +67,10 @@ def labeller(lang: str) -> Callable[[str, str], str]:
     return label
 
 
-def _departments(db: Session) -> list[Department]:
-    return list(db.scalars(sa.select(Department).order_by(Department.name)))
-
-
-def _staff(db: Session) -> list[StaffUser]:
-    """Active staff, with their departments (assignment targets are checked against them)."""
-    query = sa.select(StaffUser).where(StaffUser.active).options(selectinload(StaffUser.departments))
-    return list(db.scalars(query.order_by(StaffUser.display_name)))
-
-
 def base_context(db: Session, staff: StaffSession) -> dict[str, Any]:
     """What every case page needs to name things in the viewer's language."""
     user = staff.staff
-    everything = _departments(db)
+    everything = directory.departments(db)
     allowed = department_ids(user)
     return {
         "staff": staff,
@@ -150,11 +135,6 @@ def new_case(request: Request, db: SessionDep, staff: StaffDep) -> Response:
     return _form_page(request, db, staff, {"kind": "complaint"}, None, 200)
 
 
-def _patient_by_mrn(db: Session, user: StaffUser, mrn: str) -> Patient | None:
-    found = db.scalar(sa.select(Patient).where(Patient.mrn_bidx == Patient.code_index("mrn", mrn)))
-    return found if found is not None and may_view(db, user, found.id) else None
-
-
 @router.post("")
 def register_case(
     request: Request,
@@ -173,7 +153,7 @@ def register_case(
     values = {"kind": kind, "category": category, "text": text, "mrn": mrn, "department": department}
     values["anonymous"] = "1" if anonymous else ""
     codes = {c.code for c in case_queries.categories(get_settings().content_dir)}
-    patient = _patient_by_mrn(db, user, mrn.strip()) if mrn.strip() else None
+    patient = case_views.patient_by_mrn(db, user, mrn.strip()) if mrn.strip() else None
     error = None
     if kind not in set(CaseKind):
         error = "no_such_kind"
@@ -216,45 +196,14 @@ def register_case(
 def denied(request: Request, db: Session, staff: StaffSession, case_id: int) -> Response:
     """Another department's case (or none): a 403 and an audit row, or a 404."""
     exists = db.get(FeedbackCase, case_id) is not None
-    if exists:
-        audit.record(
-            db, "case.view_denied", staff_id=staff.staff_id, subject=("case", case_id), ip=client_ip(request)
-        )
-        db.commit()
-    context = {"staff": staff, "missing": not exists}
-    return render(request, "staff/case_denied.html", staff.staff.language, context, 403 if exists else 404)
+    return actions.denied(
+        request, db, staff, subject=("case", case_id), exists=exists, template="staff/case_denied.html"
+    )
 
 
 def shows_patient(user: StaffUser, case: FeedbackCase) -> bool:
     """An anonymous case names its patient only to the service centre (who may have to call back)."""
     return case.patient_id is not None and (not case.anonymous or department_ids(user) is None)
-
-
-def case_details(db: Session, case: FeedbackCase) -> dict[str, Any]:
-    """The records, files and collaborators of a case, for its page and its report."""
-    people = {p.id: p.display_name for p in db.scalars(sa.select(StaffUser))}
-    return {
-        "task": cases.task_of(db, case) if case.task_id else None,
-        "involved": cases.involved_departments(db, case),
-        "collaborators": list(
-            db.scalars(
-                sa.select(CaseDepartment)
-                .where(CaseDepartment.case_id == case.id)
-                .order_by(CaseDepartment.added_at)
-            )
-        ),
-        "records": list(
-            db.scalars(
-                sa.select(HandlingRecord).where(HandlingRecord.case_id == case.id).order_by(HandlingRecord.id)
-            )
-        ),
-        "attachments": list(
-            db.scalars(
-                sa.select(CaseAttachment).where(CaseAttachment.case_id == case.id).order_by(CaseAttachment.id)
-            )
-        ),
-        "names": people,
-    }
 
 
 def case_page_response(
@@ -270,16 +219,9 @@ def case_page_response(
     user = staff.staff
     settings = get_settings()
     patient = db.get(Patient, case.patient_id) if shows_patient(user, case) and case.patient_id else None
-    details = case_details(db, case)
+    details = case_views.case_details(db, case)
     task = details["task"]
-    history = list(
-        db.scalars(
-            sa.select(AuditEvent)
-            .where(AuditEvent.subject_type == "case", AuditEvent.subject_id == case.id)
-            .where(AuditEvent.action.not_in(HIDDEN_HISTORY))
-            .order_by(AuditEvent.id)
-        )
-    )
+    history = case_views.case_history(db, case, hidden=HIDDEN_HISTORY)
     audit.record(
         db,
         "case.view",
@@ -292,7 +234,7 @@ def case_page_response(
     notice = drafts.get("notice") or case.notice_draft or ""
     if not notice and case.progress is CaseProgress.CLOSED and case.patient_id:
         notice = case_notice.default_notice(settings, case, db.get(Patient, case.patient_id))
-    people = _staff(db)
+    people = directory.active_staff(db)
     context = (
         base_context(db, staff)
         | details

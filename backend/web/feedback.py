@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
@@ -14,7 +13,7 @@ from backend.dialogue.content import load_catalog
 from backend.i18n import negotiate
 from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, read_token
 from backend.models import CaseKind, CaseSource, Department, FeedbackCase, Patient, Satisfaction
-from backend.services import case_queries, cases
+from backend.services import case_queries, cases, directory
 from backend.services.ids import parse_id
 from backend.services.refusal import ActionRefused
 from backend.web.deps import SessionDep, SettingsDep, templates
@@ -44,7 +43,7 @@ def _page(
     status: int = 200,
 ) -> Response:
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    departments = list(db.scalars(sa.select(Department).order_by(Department.name)))
+    departments = directory.departments(db)
     return templates.TemplateResponse(
         request,
         "feedback/page.html",

@@ -12,22 +12,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 import anyio
-import sqlalchemy as sa
 import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
-from sqlalchemy.orm import Session, selectinload
 
 from backend.models import (
-    Department,
-    StaffUser,
     TaskKind,
     TaskPriority,
     TaskStatus,
-    Ward,
 )
 from backend.models.base import utcnow
-from backend.services import audit, inbox_queue
+from backend.services import audit, directory, inbox_queue
 from backend.services.inbox_queue import SlaState
 from backend.services.message_log import InvalidFilter, parse_period
 from backend.services.patients import department_ids
@@ -62,25 +57,6 @@ def canned_replies(content_dir: Path) -> list[dict[str, Any]]:
     return replies
 
 
-def departments_of(db: Session) -> list[Department]:
-    return list(db.scalars(sa.select(Department).order_by(Department.name)))
-
-
-def _wards(db: Session) -> list[Ward]:
-    return list(db.scalars(sa.select(Ward).order_by(Ward.name)))
-
-
-def active_staff(db: Session) -> list[StaffUser]:
-    return list(
-        db.scalars(
-            sa.select(StaffUser)
-            .where(StaffUser.active)
-            .options(selectinload(StaffUser.departments))
-            .order_by(StaffUser.display_name)
-        )
-    )
-
-
 # --- the queues ----------------------------------------------------------------------------------
 
 
@@ -90,20 +66,20 @@ def inbox_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
     user = staff.staff
     values = {k: v for k, v in request.query_params.items() if k in FILTERS}
     allowed = department_ids(user)
-    everything = departments_of(db)
+    everything = directory.departments(db)
     context: dict[str, Any] = {
         "staff": staff,
         "v": {name: values.get(name, "") for name in FILTERS},
         "queues": [k.value for k in TaskKind],
         "counts": inbox_queue.queue_counts(db, user),
         "departments": [d for d in everything if allowed is None or d.id in allowed],
-        "wards": [w for w in _wards(db) if allowed is None or w.department_id in allowed],
+        "wards": [w for w in directory.wards(db) if allowed is None or w.department_id in allowed],
         "department_names": {d.id: d.names.get(user.language, d.name) for d in everything},
         "priorities": [p.value for p in TaskPriority],
         "statuses": [s.value for s in TaskStatus],
         "channels": [c.value for c in Channel],
         "sla_states": [s.value for s in SlaState],
-        "assignees": active_staff(db),
+        "assignees": directory.active_staff(db),
         "rows": [],
         "error": None,
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
@@ -12,24 +11,20 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.models import (
     Department,
-    Message,
-    OutboxItem,
     Patient,
     ResolutionCode,
     StaffSession,
-    StaffUser,
     Task,
 )
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
-from backend.services import audit, inbox, inbox_queue, mentions
-from backend.services.anonymity import visible_messages
+from backend.services import audit, directory, inbox, inbox_queue, mentions
 from backend.services.refusal import ActionRefused
-from backend.web.actions import perform
+from backend.web.actions import denied, perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
-from backend.web.ids import id_form
-from backend.web.inbox import active_staff, canned_replies, departments_of
+from backend.web.inbox import canned_replies
 from backend.web.staff import render
+from backend.web.workflow import Actor, Workflow, add_workflow_routes
 from bots.domain import pick_language
 
 # Registered after backend.web.inbox's router, whose /staff/inbox/events must match before /{task_id}.
@@ -41,14 +36,7 @@ router = APIRouter(prefix="/staff/inbox")
 
 def _denied(request: Request, db: Session, staff: StaffSession, task_id: int) -> Response:
     """Another department's task (or none): the attempt is kept."""
-    exists = db.get(Task, task_id) is not None
-    if exists:
-        audit.record(
-            db, "task.view_denied", staff_id=staff.staff_id, subject=("task", task_id), ip=client_ip(request)
-        )
-        db.commit()
-    context = {"staff": staff, "missing": not exists}
-    return render(request, "staff/denied.html", staff.staff.language, context, 403 if exists else 404)
+    return denied(request, db, staff, subject=("task", task_id), exists=db.get(Task, task_id) is not None)
 
 
 def _task_page(
@@ -64,25 +52,11 @@ def _task_page(
     user = staff.staff
     patient = db.get(Patient, task.patient_id) if task.patient_id else None
     conversation = inbox_queue.conversation_of(db, task)
-    messages: list[Message] = []
-    outbox: dict[int, OutboxItem] = {}
-    if conversation is not None:
-        messages = list(
-            db.scalars(
-                sa.select(Message)
-                .where(Message.conversation_id == conversation.id, *visible_messages(user))
-                .order_by(Message.id.desc())
-                .limit(200)
-            )
-        )[::-1]
-        outbox = {
-            i.message_id: i
-            for i in db.scalars(
-                sa.select(OutboxItem).where(OutboxItem.message_id.in_([m.id for m in messages]))
-            )
-        }
-    people = active_staff(db)
-    everything = departments_of(db)
+    messages, outbox = (
+        inbox_queue.recent_messages(db, conversation.id, user=user) if conversation else ([], {})
+    )
+    people = directory.active_staff(db)
+    everything = directory.departments(db)
     audit.record(
         db,
         "task.view",
@@ -157,14 +131,15 @@ def _perform(
     token: str,
     verb: Callable[[Task], object],
     *,
-    draft: str = "",
+    drafts: dict[str, str] | None = None,
     keep_refusal: bool = False,
     after: Callable[[], None] | None = None,
     notes: bool = False,
 ) -> Response:
-    """Back to the task, or to its page with the refusal (409) and the draft kept. Only a note (`notes`)
-    may come from a colleague who sees the task because she was mentioned on it: handling it (claim,
-    assign, transfer, reply, close, reopen, hand back) is for its department's staff."""
+    """Back to the task (or to the inbox when it has moved out of her departments), or to its page
+    with the refusal (409) and the reply's draft kept. Only a note (`notes`) may come from a colleague
+    who sees the task because she was mentioned on it: handling it (claim, assign, transfer, reply,
+    close, reopen, hand back) is for its department's staff."""
 
     def handled(task: Task) -> object:
         if not notes and not inbox_queue.may_handle(staff.staff, task):
@@ -173,11 +148,14 @@ def _perform(
 
     def refused(task: Task, exc: ActionRefused) -> Response:
         db.refresh(task)
+        draft = (drafts or {}).get("reply", "")
         return _task_page(request, db, staff, task, error=exc.reason, draft=draft, status=409)
 
     def done(task: Task) -> Response:
         if after is not None:
             after()
+        if not notes and not inbox_queue.may_handle(staff.staff, task):
+            return RedirectResponse("/staff/inbox", status_code=303)  # transferred out of her departments
         return RedirectResponse(f"/staff/inbox/{task_id}", status_code=303)
 
     return perform(
@@ -192,56 +170,47 @@ def _perform(
     )
 
 
-@router.post("/{task_id}/claim")
-def claim(
-    request: Request, task_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
-) -> Response:
-    def verb(task: Task) -> None:
-        inbox.do_claim(db, task=task, staff_id=staff.staff_id, ip=client_ip(request))
-
-    return _perform(request, db, staff, task_id, csrf_token, verb)
+def _closing(
+    code: str = Form(max_length=32), summary: str = Form(default="", max_length=inbox.MAX_NOTE * 2)
+) -> dict[str, str]:
+    return {"code": code, "summary": summary}  # the task page keeps only a reply's draft
 
 
-@router.post("/{task_id}/assign")
-def assign(
-    request: Request,
-    task_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    assignee: int = id_form(),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    def verb(task: Task) -> None:
-        person = db.get(StaffUser, assignee)
-        if person is None:
-            raise ActionRefused("assignee_outside_department")
-        inbox.do_assign(db, task=task, staff_id=staff.staff_id, assignee=person, ip=client_ip(request))
-
-    return _perform(request, db, staff, task_id, csrf_token, verb)
+def _transfer(a: Actor, task: Task, department: int) -> None:
+    _not_a_case(task)
+    if a.db.get(Department, department) is None:
+        raise ActionRefused("no_such_department")
+    inbox.do_transfer(a.db, task=task, staff_id=a.staff_id, department_id=department, ip=a.ip)
 
 
-@router.post("/{task_id}/transfer")
-def transfer(
-    request: Request,
-    task_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    department: int = id_form(),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    def verb(task: Task) -> None:
-        _not_a_case(task)
-        if db.get(Department, department) is None:
-            raise ActionRefused("no_such_department")
-        inbox.do_transfer(
-            db, task=task, staff_id=staff.staff_id, department_id=department, ip=client_ip(request)
-        )
+def _close(a: Actor, task: Task, fields: dict[str, str]) -> None:
+    _not_a_case(task)
+    if fields["code"] not in set(ResolutionCode):
+        raise ActionRefused("no_such_code")
+    code = ResolutionCode(fields["code"])
+    inbox.do_close(a.db, task=task, staff_id=a.staff_id, code=code, summary=fields["summary"], ip=a.ip)
 
-    response = _perform(request, db, staff, task_id, csrf_token, verb)
-    task = db.get(Task, task_id)
-    if response.status_code == 303 and task is not None and not inbox_queue.may_handle(staff.staff, task):
-        return RedirectResponse("/staff/inbox", status_code=303)  # transferred out of her departments
-    return response
+
+def _reopen(a: Actor, task: Task) -> None:
+    _not_a_case(task)
+    inbox.do_reopen(a.db, task=task, staff_id=a.staff_id, ip=a.ip)
+
+
+add_workflow_routes(
+    router,
+    Workflow[Task](
+        id_name="task_id",
+        perform=_perform,
+        claim=lambda a, task: inbox.do_claim(a.db, task=task, staff_id=a.staff_id, ip=a.ip),
+        assign=lambda a, task, person: inbox.do_assign(
+            a.db, task=task, staff_id=a.staff_id, assignee=person, ip=a.ip
+        ),
+        transfer=_transfer,
+        close_form=_closing,
+        close=_close,
+        reopen=_reopen,
+    ),
+)
 
 
 @router.post("/{task_id}/note")
@@ -257,43 +226,6 @@ def note(
         inbox.do_add_note(db, task=task, staff_id=staff.staff_id, text=text, ip=client_ip(request))
 
     return _perform(request, db, staff, task_id, csrf_token, verb, notes=True)
-
-
-@router.post("/{task_id}/close")
-def close(
-    request: Request,
-    task_id: int,
-    db: SessionDep,
-    staff: StaffDep,
-    code: str = Form(max_length=32),
-    summary: str = Form(default="", max_length=inbox.MAX_NOTE * 2),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    def verb(task: Task) -> None:
-        _not_a_case(task)
-        if code not in set(ResolutionCode):
-            raise ActionRefused("no_such_code")
-        inbox.do_close(
-            db,
-            task=task,
-            staff_id=staff.staff_id,
-            code=ResolutionCode(code),
-            summary=summary,
-            ip=client_ip(request),
-        )
-
-    return _perform(request, db, staff, task_id, csrf_token, verb)
-
-
-@router.post("/{task_id}/reopen")
-def reopen(
-    request: Request, task_id: int, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
-) -> Response:
-    def verb(task: Task) -> None:
-        _not_a_case(task)
-        inbox.do_reopen(db, task=task, staff_id=staff.staff_id, ip=client_ip(request))
-
-    return _perform(request, db, staff, task_id, csrf_token, verb)
 
 
 @router.post("/{task_id}/reply")
@@ -324,7 +256,9 @@ def reply(
             kick(item_id)  # after the commit: the sender re-checks consent and the channel's window
 
     # A refused reply has written only its audit row, which is kept with the draft.
-    return _perform(request, db, staff, task_id, csrf_token, verb, draft=text, keep_refusal=True, after=after)
+    return _perform(
+        request, db, staff, task_id, csrf_token, verb, drafts={"reply": text}, keep_refusal=True, after=after
+    )
 
 
 @router.post("/{task_id}/hand-back")

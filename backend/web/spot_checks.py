@@ -5,27 +5,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.followup.catalog import definition_of
 from backend.models import (
-    Department,
-    Finding,
     OutreachTask,
     Patient,
     QuestionnaireResponse,
-    QuestionnaireVersion,
     SpotCheck,
     SpotCheckItem,
     SpotVerdict,
     StaffSession,
     VoiceCall,
 )
-from backend.services import audit, spot_checks
+from backend.services import audit, directory, spot_check_views, spot_checks
 from backend.services.ids import parse_id
 from backend.services.patient_record import timeline
 from backend.services.spot_checks import SUPERVISORS, SpotCheckRefused
@@ -54,31 +49,17 @@ def _index(
     status: int = 200,
     form: dict[str, str] | None = None,
 ) -> Response:
-    checks = list(db.scalars(sa.select(SpotCheck).order_by(SpotCheck.id.desc()).limit(50)))
-    progress = dict(
-        db.execute(
-            sa.select(SpotCheckItem.spot_check_id, sa.func.count(SpotCheckItem.reviewed_at))
-            .where(SpotCheckItem.spot_check_id.in_([c.id for c in checks]))
-            .group_by(SpotCheckItem.spot_check_id)
-        ).all()
-    )
-    sizes = dict(
-        db.execute(
-            sa.select(SpotCheckItem.spot_check_id, sa.func.count())
-            .where(SpotCheckItem.spot_check_id.in_([c.id for c in checks]))
-            .group_by(SpotCheckItem.spot_check_id)
-        ).all()
-    )
-    departments = list(db.scalars(sa.select(Department).order_by(Department.name)))
+    recent = spot_check_views.recent_checks(db)
+    departments = directory.departments(db)
     return render(
         request,
         "staff/spot_checks.html",
         staff.staff.language,
         {
             "staff": staff,
-            "checks": checks,
-            "progress": progress,
-            "sizes": sizes,
+            "checks": recent.checks,
+            "progress": recent.progress,
+            "sizes": recent.sizes,
             "departments": departments,
             "department_names": {d.id: d.names.get(staff.staff.language, d.name) for d in departments},
             "stats": {by: spot_checks.quality(db, by=by) for by in GROUPINGS},
@@ -165,13 +146,7 @@ def one_check(request: Request, check_id: int, db: SessionDep, staff: StaffDep) 
         return render(
             request, "staff/denied.html", staff.staff.language, {"staff": staff, "missing": True}, 404
         )
-    rows = db.execute(
-        sa.select(SpotCheckItem, Patient.name, OutreachTask.questionnaire_id, OutreachTask.offset_days)
-        .join(Patient, Patient.id == SpotCheckItem.patient_id)
-        .join(OutreachTask, OutreachTask.id == SpotCheckItem.outreach_task_id)
-        .where(SpotCheckItem.spot_check_id == check.id)
-        .order_by(SpotCheckItem.id)
-    ).all()
+    rows = spot_check_views.check_rows(db, check.id)
     audit.record(
         db,
         "spot_check.view",
@@ -180,34 +155,13 @@ def one_check(request: Request, check_id: int, db: SessionDep, staff: StaffDep) 
         ip=client_ip(request),
         patients=sorted({item.patient_id for item, *_ in rows}),
     )
-    departments = {d.id: d.name for d in db.scalars(sa.select(Department))}
+    departments = {d.id: d.name for d in directory.departments(db)}
     return render(
         request,
         "staff/spot_check.html",
         staff.staff.language,
         {"staff": staff, "check": check, "rows": rows, "department_names": departments},
     )
-
-
-def _answers(db: Session, response: QuestionnaireResponse | None, lang: str) -> list[tuple[str, str]]:
-    """(question, answer) in the reviewer's language, option codes shown as their text."""
-    if response is None:
-        return []
-    version = db.get(QuestionnaireVersion, response.version_id)
-    assert version is not None
-    q = definition_of(version)
-    shown = []
-    for item in q.answerable():
-        if item.id not in response.answers:
-            continue
-        raw = response.answers[item.id]
-        codes = raw if isinstance(raw, list) else [raw]
-        texts = [
-            (opt.text.get(lang) or next(iter(opt.text.values()))) if (opt := item.option(str(c))) else str(c)
-            for c in codes
-        ]
-        shown.append((item.text.get(lang) or next(iter(item.text.values())), ", ".join(texts)))
-    return shown
 
 
 def _item_page(
@@ -221,11 +175,7 @@ def _item_page(
 ) -> Response:
     patient = db.get_one(Patient, item.patient_id)
     response = db.get(QuestionnaireResponse, item.response_id) if item.response_id else None
-    findings = (
-        list(db.scalars(sa.select(Finding).where(Finding.response_id == item.response_id)))
-        if response
-        else []
-    )
+    findings = spot_check_views.findings_of(db, response)
     lang = pick_language(staff.staff.language)
     audit.record(
         db,
@@ -241,25 +191,14 @@ def _item_page(
         "patient": patient,
         "follow_up": db.get(OutreachTask, item.outreach_task_id),
         "response": response,
-        "answers": _answers(db, response, lang),
+        "answers": spot_check_views.answers_shown(db, response, lang),
         "findings": findings,
         "entries": timeline(db, patient.id, user=staff.staff, limit=100),
-        "calls": calls_of(db, item),
+        "calls": spot_check_views.calls_of(db, item),
         "verdicts": [SpotVerdict.PASSED.value, SpotVerdict.ISSUE.value],
         "error": error,
     }
     return render(request, "staff/spot_check_item.html", staff.staff.language, context, status)
-
-
-def calls_of(db: Session, item: SpotCheckItem) -> list[VoiceCall]:
-    """The voice calls of the sampled follow-up, in the order they were placed."""
-    return list(
-        db.scalars(
-            sa.select(VoiceCall)
-            .where(VoiceCall.outreach_task_id == item.outreach_task_id)
-            .order_by(VoiceCall.created_at, VoiceCall.id)
-        )
-    )
 
 
 def _item(request: Request, db: Session, staff: StaffSession, item_id: int) -> SpotCheckItem | Response:

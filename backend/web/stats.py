@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from backend.followup.export import to_xlsx
 from backend.followup.stats import Filters, GroupBy, follow_up_report
 from backend.models import Department
-from backend.services import audit
+from backend.services import audit, directory
 from backend.services.patients import department_ids
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.ids import IdQuery
@@ -64,7 +64,7 @@ QueryDep = Annotated[StatsQuery, Depends(stats_query)]
 def stats_page(request: Request, db: SessionDep, staff: StaffDep, query: QueryDep) -> Response:
     filters = query.filters
     report = follow_up_report(db, filters, query.group_by)
-    departments = list(db.scalars(sa.select(Department).order_by(Department.name)))
+    departments = directory.departments(db)
     return render(
         request,
         "staff/stats.html",

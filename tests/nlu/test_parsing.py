@@ -1,34 +1,10 @@
-"""The deterministic answer parser: option numbers and labels, yes and no in three languages."""
+"""The deterministic parsers: text normalised for matching, yes and no in three languages."""
 
 from __future__ import annotations
 
 import pytest
 
-from nlu.parsing import normalise, parse_option, parse_yes_no
-
-LABELS = ["Yes, I agree", "No, thank you"]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("1", 0),
-        ("2", 1),
-        (" 1 ", 0),
-        ("１", 0),
-        ("2。", 1),
-        ("yes, i agree", 0),
-        ("NO, THANK YOU!", 1),
-        ("3", None),
-        ("0", None),
-        ("-1", None),
-        ("", None),
-        ("   ", None),
-        ("yes please agree", None),
-    ],
-)
-def test_parse_option(text: str, expected: int | None) -> None:
-    assert parse_option(text, LABELS) == expected
+from nlu.parsing import normalise, parse_yes_no
 
 
 @pytest.mark.parametrize(

@@ -507,6 +507,7 @@ def test_the_event_stream_sends_the_signed_in_users_counts_first(
         "complaint": 0,
         "callback": 0,
         "loss_to_follow_up": 0,
+        "integration": 0,
         "mentioned": 0,
     }
 

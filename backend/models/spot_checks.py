@@ -1,4 +1,4 @@
-"""Staff home-page layouts and spot checks (supervisors' samples of completed follow-ups, reviewed)."""
+"""Spot checks: supervisors' samples of completed follow-ups, and what the reviewer found in each."""
 
 from __future__ import annotations
 
@@ -9,18 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime, enum_column, utcnow
-
-
-class HomeLayout(Base):
-    """Which home-page widgets a staff member shows, in order (absent: the default layout)."""
-
-    __tablename__ = "home_layouts"
-
-    staff_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
-    )
-    widgets: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class SpotCheck(Base):

@@ -1,0 +1,71 @@
+"""What a hospital system tells us about a patient or a visit, whatever the source (HL7, FHIR, a file).
+
+Plain typed values, no I/O: the HL7 parser produces them and the verbs in `records.py` apply them, so
+FHIR writes and file imports can produce the same facts and share every rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from backend.models.patients import EncounterKind, Sex
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    """An outside identifier and the authority that assigned it (the sending facility when unnamed)."""
+
+    value: str
+    authority: str
+    type_code: str = ""  # HL7 table 0203: MR (medical record), PI, NI, ...
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    identifiers: tuple[Identifier, ...]
+    name: str | None = None
+    birth_date: date | None = None
+    sex: Sex | None = None
+    phone: str | None = None  # as sent; normalised (or set aside when invalid) by the verb
+    language: str | None = None  # one of CareLoop's languages, already mapped
+    deceased: bool = False
+    death_time: datetime | None = None
+
+    @property
+    def record_number(self) -> Identifier:
+        """The identifier CareLoop shows as the MRN: the first of type MR, else the first."""
+        return next((i for i in self.identifiers if i.type_code.upper() == "MR"), self.identifiers[0])
+
+
+@dataclass(frozen=True, slots=True)
+class CodedValue:
+    code: str
+    text: str = ""
+    system: str = ""
+
+
+class VisitEvent(StrEnum):
+    """What happened to a visit, independent of how the source names it."""
+
+    ADMIT = "admit"  # A01, A04, A05: the visit's own record
+    TRANSFER = "transfer"  # A02
+    UPDATE = "update"  # A06, A07, A08, A12
+    DISCHARGE = "discharge"  # A03
+    CANCEL_DISCHARGE = "cancel_discharge"  # A13
+
+
+@dataclass(frozen=True, slots=True)
+class EncounterFacts:
+    visit: Identifier  # PV1-19 and its authority
+    kind: EncounterKind | None = None
+    patient_class: str = ""  # as sent (HL7 table 0004)
+    department: CodedValue | None = None
+    ward: CodedValue | None = None
+    attending_doctor: CodedValue | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    disposition: str = ""  # discharge disposition as sent (PV1-36)
+    diagnoses: tuple[CodedValue, ...] = field(default_factory=tuple)  # the primary first
+    procedures: tuple[CodedValue, ...] = field(default_factory=tuple)

@@ -1,0 +1,339 @@
+"""One received HL7 message: kept, applied and acknowledged, in that order, exactly once per content.
+
+The message row and what it changes are written in one transaction: the row first, then the facts
+applied inside a savepoint, so a message that fails to apply is still kept with its error. The ACK
+is built from the committed row and only returned after the commit: an AA means the facts are durable,
+and a sender that got no ACK (listener killed) resends, finds the row and gets the same answer again
+without anything applied twice.
+
+Idempotency key: (MSH-3, MSH-4, MSH-10) with the content hash (MSH-7 left out, it changes on resend).
+The same key with other content is kept, not applied, and answered AE (ERR 205 on MSH-10): an AA would
+tell the sender the new content is in our records when it is not, and the sender's operators are the
+ones who can say why their engine reused a control id. Staff see the held message in the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, defer, sessionmaker
+
+from backend.app.settings import Settings
+from backend.integration.ack import AckAddress, AckCode, build_ack
+from backend.integration.adt import ApplyConfig, apply_adt
+from backend.integration.hl7_parse import (
+    ErrorCode,
+    Header,
+    InvalidField,
+    RawHeader,
+    Unparseable,
+    content_hash,
+    decode,
+    normalise_segments,
+    parse,
+    sniff_header,
+)
+from backend.integration.mllp import Event, Frame, FramingError
+from backend.integration.records import IdentityConflict
+from backend.models import Hl7Message, Hl7Status
+from backend.models.base import utcnow
+from backend.services import audit
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 3  # a unique-key race with another connection (same new patient at once) is retried
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverConfig:
+    apply: ApplyConfig
+    fallback_charset: str
+    crash_after_commit: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReceiverConfig:
+        return cls(
+            apply=ApplyConfig(
+                zone=ZoneInfo(settings.default_timezone),
+                default_language=settings.default_language,
+                default_timezone=settings.default_timezone,
+                region=settings.default_region,
+                death_dispositions=frozenset(settings.hl7_death_dispositions),
+            ),
+            fallback_charset=settings.hl7_fallback_charset,
+            crash_after_commit=settings.hl7_crash_after_commit,
+        )
+
+
+REPROCESSABLE = {Hl7Status.HELD, Hl7Status.INVALID, Hl7Status.FAILED}
+STATUS_ACK = {
+    Hl7Status.APPLIED: AckCode.ACCEPT,
+    Hl7Status.IGNORED: AckCode.ACCEPT,
+    Hl7Status.INVALID: AckCode.ERROR,
+    Hl7Status.HELD: AckCode.ERROR,
+    Hl7Status.FAILED: AckCode.ERROR,
+    Hl7Status.REJECTED: AckCode.REJECT,
+}
+
+
+def _address_from_raw(raw: RawHeader | None, control_id: str = "") -> AckAddress:
+    if raw is None:
+        return AckAddress(control_id=control_id)
+
+    def first(position: int) -> str:
+        return raw.get(position).split("^")[0][:180]
+
+    return AckAddress(
+        sending_application=first(3),
+        sending_facility=first(4),
+        receiving_application=first(5),
+        receiving_facility=first(6),
+        control_id=control_id or raw.get(10)[:199],
+        trigger=raw.get(9).split("^")[1][:8] if "^" in raw.get(9) else "",
+        version=raw.get(12).split("^")[0][:16] or "2.5",
+    )
+
+
+def _ack(row: Hl7Message, address: AckAddress) -> str:
+    error = None
+    if row.error_location and row.ack_code != AckCode.ACCEPT:
+        segment, _, position = row.error_location.partition("-")
+        error = InvalidField(
+            segment, int(position) if position.isdigit() else None, row.error_code or 207, row.outcome
+        )
+    text = row.outcome if row.ack_code != AckCode.ACCEPT else row.status.value
+    return build_ack(address, row.ack_code, text=text, error=error, ack_control_id=f"CL{row.id}")
+
+
+def _lock_key(session: Session, header: Header) -> None:
+    """Serialise work on one control id across connections (SQLite's BEGIN IMMEDIATE already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = f"{header.sending_application}\x00{header.sending_facility}\x00{header.control_id}"
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})
+
+
+def _set_outcome(row: Hl7Message, status: Hl7Status, outcome: str, error: InvalidField | None = None) -> None:
+    row.status = status
+    row.ack_code = STATUS_ACK[status]
+    row.outcome = outcome[:2000]
+    row.error_location = error.location if error is not None else None
+    row.error_code = error.code if error is not None else None
+    row.processed_at = utcnow()
+
+
+class Receiver:
+    """Turns one MLLP event into the ACK bytes; blocking (database), so the listener runs it in a thread."""
+
+    def __init__(self, sessions: sessionmaker[Session], config: ReceiverConfig) -> None:
+        self._sessions = sessions
+        self._config = config
+
+    def handle(self, event: Event, peer: str) -> bytes:
+        if isinstance(event, FramingError):
+            return self._reject(event.head, peer, f"MLLP framing: {event.reason}", store=False)
+        assert isinstance(event, Frame)
+        payload = event.payload
+        try:
+            raw = sniff_header(payload)
+        except Unparseable as exc:
+            return self._reject(payload, peer, exc.reason)
+        try:
+            text, codec = decode(payload, raw, self._config.fallback_charset)
+            text = normalise_segments(text)
+            message, header = parse(text)
+        except Unparseable as exc:
+            return self._reject(payload, peer, exc.reason, raw=raw, control_id=exc.control_id)
+        address = AckAddress.of(header)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                ack, row_id = self._receive(message, header, text, codec, payload, peer, address)
+                break
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == ATTEMPTS:
+                    raise
+                log.info(
+                    "hl7 %s: retrying after a conflict with another connection (%s)", header.control_id, exc
+                )
+        if self._config.crash_after_commit and header.control_id == self._config.crash_after_commit:
+            log.warning("hl7 test hook: dying after the commit of message row %s, before its ACK", row_id)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return ack.encode(codec, errors="replace")
+
+    def _receive(
+        self,
+        message: Any,
+        header: Header,
+        text: str,
+        codec: str,
+        payload: bytes,
+        peer: str,
+        address: AckAddress,
+    ) -> tuple[str, int]:
+        digest = content_hash(text)
+        with self._sessions.begin() as session:
+            _lock_key(session, header)
+            earlier = session.scalars(
+                sa.select(Hl7Message)
+                .options(defer(Hl7Message.payload))  # sealed; only its hash matters here
+                .where(
+                    Hl7Message.sending_application == header.sending_application,
+                    Hl7Message.sending_facility == header.sending_facility,
+                    Hl7Message.control_id == header.control_id,
+                )
+            ).all()
+            same = next((row for row in earlier if row.content_hash == digest), None)
+            if same is not None and not same.status.retried_on_resend:
+                log.info(
+                    "hl7 %s resent: answered %s again, not applied again", header.control_id, same.ack_code
+                )
+                return _ack(same, address), same.id
+            row = same or Hl7Message(
+                peer=peer[:64],
+                sending_application=header.sending_application,
+                sending_facility=header.sending_facility,
+                control_id=header.control_id,
+                content_hash=digest,
+                message_type=header.message_type[:16],
+                version=header.version,
+                charset=codec[:32],
+                size=len(payload),
+                payload=payload,
+            )
+            if same is None and earlier:
+                _set_outcome(
+                    row,
+                    Hl7Status.HELD,
+                    "control id already used with other content; held for review",
+                    InvalidField("MSH", 10, ErrorCode.DUPLICATE_KEY, "MSH-10 reused with different content"),
+                )
+                session.add(row)
+                session.flush()
+                log.warning("hl7 %s: same key, different content: held", header.control_id)
+                return _ack(row, address), row.id
+            _set_outcome(row, Hl7Status.FAILED, "received")
+            session.add(row)
+            session.flush()
+            apply_kept(session, row, message, header, self._config)
+            session.flush()
+            return _ack(row, address), row.id
+
+    def reprocess(self, message_id: int, *, staff_id: int | None) -> Hl7Message:
+        """`do_reprocess` in a transaction of its own."""
+        with self._sessions.begin() as session:
+            return do_reprocess(session, message_id, self._config, staff_id=staff_id)
+
+    def _reject(
+        self,
+        payload: bytes,
+        peer: str,
+        reason: str,
+        *,
+        raw: RawHeader | None = None,
+        control_id: str = "",
+        store: bool = True,
+    ) -> bytes:
+        """AR; the bytes are kept (sealed) so staff can see what was sent, once per distinct content."""
+        log.warning("hl7 from %s rejected: %s", peer, reason)
+        if raw is None:
+            try:
+                raw = sniff_header(payload)
+            except Unparseable:
+                raw = None
+        address = _address_from_raw(raw, control_id)
+        error = InvalidField("MSH", None, ErrorCode.SEGMENT_SEQUENCE, reason)
+        row_id = 0
+        if store:
+            digest = hashlib.sha256(payload).hexdigest()
+            with self._sessions.begin() as session:
+                row = session.scalars(sa.select(Hl7Message).where(Hl7Message.content_hash == digest)).first()
+                if row is None:
+                    row = Hl7Message(
+                        peer=peer[:64],
+                        sending_application=address.sending_application,
+                        sending_facility=address.sending_facility,
+                        control_id=address.control_id,
+                        content_hash=digest,
+                        size=len(payload),
+                        payload=payload,
+                    )
+                    _set_outcome(row, Hl7Status.REJECTED, reason, error)
+                    session.add(row)
+                    session.flush()
+                row_id = row.id
+        ack = build_ack(
+            address, AckCode.REJECT, text=reason, error=error, ack_control_id=f"CL{row_id or 'R'}"
+        )
+        return ack.encode("utf-8", errors="replace")
+
+
+def apply_kept(
+    session: Session, row: Hl7Message, message: Any, header: Header, config: ReceiverConfig
+) -> None:
+    """Apply a stored message in a savepoint and record the outcome on its row (never raises for bad data)."""
+    try:
+        with session.begin_nested():
+            applied = apply_adt(session, message, header, config.apply)
+    except InvalidField as exc:
+        _set_outcome(row, Hl7Status.INVALID, exc.reason, exc)
+        return
+    except IdentityConflict as exc:
+        location = ("PID", 3) if exc.about == "patient" else ("PV1", 19)
+        _set_outcome(
+            row,
+            Hl7Status.HELD,
+            f"{exc.reason}; held for review",
+            InvalidField(*location, 207, exc.reason),
+        )
+        return
+    except (IntegrityError, OperationalError):
+        raise  # a race with another connection: the whole unit is retried
+    except Exception as exc:
+        log.exception("hl7 %s could not be applied", header.control_id)
+        _set_outcome(
+            row,
+            Hl7Status.FAILED,
+            f"internal error: {type(exc).__name__}",
+            InvalidField("MSH", 10, ErrorCode.INTERNAL_ERROR, "internal error; a resend is applied anew"),
+        )
+        return
+    _set_outcome(row, applied.status, applied.outcome)
+    row.patient_id = applied.patient_id
+    row.encounter_id = applied.encounter_id
+
+
+def do_reprocess(
+    session: Session, message_id: int, config: ReceiverConfig, *, staff_id: int | None
+) -> Hl7Message:
+    """Apply a kept message again, by a person's decision: a held one (its key was reused, or its
+    identifiers named two patients until someone merged them), an invalid or a failed one. Audited,
+    in the caller's transaction; ValueError when the message is not one to reprocess."""
+    row = session.get_one(Hl7Message, message_id)
+    if row.status not in REPROCESSABLE:
+        raise ValueError(f"a {row.status.value} message is not reprocessed")
+    try:
+        raw = sniff_header(row.payload)
+        text, _codec = decode(row.payload, raw, config.fallback_charset)
+        message, header = parse(normalise_segments(text))
+    except Unparseable as exc:
+        raise ValueError(f"the kept message cannot be read: {exc.reason}") from None
+    before = row.status
+    apply_kept(session, row, message, header, config)
+    audit.record(
+        session,
+        "integration.reprocessed",
+        staff_id=staff_id,
+        patient_id=row.patient_id,
+        subject=("hl7_message", row.id),
+        before=before.value,
+        after=row.status.value,
+    )
+    session.flush()
+    return row

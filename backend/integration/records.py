@@ -1,0 +1,410 @@
+"""The verbs every inbound source ends in: patients and visits created or updated from outside facts,
+discharges (planned at once), cancelled discharges, deaths. Each writes its audit row in the caller's
+transaction; HL7 today, FHIR writes and file imports next.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.followup.exclusions import do_set_exclusion
+from backend.followup.planner import plan_encounter, reschedule_for_encounter
+from backend.integration.codes import holding_department, resolve_all
+from backend.integration.facts import EncounterFacts, Identifier, PatientFacts, VisitEvent
+from backend.models import (
+    Anchor,
+    CodeKind,
+    Encounter,
+    EncounterIdentifier,
+    EncounterKind,
+    FollowUpPlan,
+    Hl7Message,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+    OutreachStatus,
+    OutreachTask,
+    Patient,
+    PatientIdentifier,
+    QuestionnaireResponse,
+    Ward,
+)
+from backend.models.base import utcnow
+from backend.security.identifiers import InvalidPhoneNumber, normalise_code, normalise_phone
+from backend.services import audit
+
+log = logging.getLogger(__name__)
+
+
+class IdentityConflict(Exception):
+    """The facts name two different records (two patients, or a visit of another patient): held for review."""
+
+    def __init__(self, reason: str, *, about: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.about = about  # "patient" or "encounter"
+
+
+@dataclass
+class Notes:
+    """What a verb did that the message log should say (no identifying values)."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def __str__(self) -> str:
+        return "; ".join(self.lines)
+
+
+def _find_by_identifiers(session: Session, identifiers: tuple[Identifier, ...]) -> Patient | None:
+    keys = [(i.authority, PatientIdentifier.index(i.value)) for i in identifiers]
+    rows = session.execute(
+        sa.select(
+            PatientIdentifier.patient_id, PatientIdentifier.authority, PatientIdentifier.value_bidx
+        ).where(sa.tuple_(PatientIdentifier.authority, PatientIdentifier.value_bidx).in_(keys))
+    ).all()
+    patient_ids = {row.patient_id for row in rows}
+    if len(patient_ids) > 1:
+        raise IdentityConflict("the identifiers belong to different patients", about="patient")
+    return session.get(Patient, patient_ids.pop()) if patient_ids else None
+
+
+def find_patient(session: Session, identifiers: tuple[Identifier, ...]) -> Patient | None:
+    """The patient these outside identifiers name (IdentityConflict when they name two)."""
+    return _find_by_identifiers(session, identifiers)
+
+
+def _find_by_record_number(session: Session, facts: PatientFacts) -> tuple[Patient | None, bool]:
+    """A patient CareLoop already has (seeded, imported, typed in) under the same MRN and not known to
+    this authority under another number: the same person. Also says whether the MRN is taken."""
+    record = facts.record_number
+    patient = session.scalars(
+        sa.select(Patient).where(Patient.mrn_bidx == Patient.code_index("mrn", record.value))
+    ).first()
+    if patient is None:
+        return None, False
+    other = session.scalar(
+        sa.select(PatientIdentifier.id).where(
+            PatientIdentifier.patient_id == patient.id, PatientIdentifier.authority == record.authority
+        )
+    )
+    return (None if other is not None else patient), True
+
+
+def _apply_demographics(patient: Patient, facts: PatientFacts, region: str, notes: Notes) -> None:
+    """Only what the source sent is changed: an empty field in HL7 means "not sent", not "erase"."""
+    if facts.name:
+        patient.name = facts.name
+    if facts.birth_date is not None:
+        patient.birth_date = facts.birth_date
+    if facts.sex is not None:
+        patient.sex = facts.sex
+    if facts.language is not None:
+        patient.language = facts.language
+    if facts.phone:
+        try:
+            normalise_phone(facts.phone, region)
+        except InvalidPhoneNumber:
+            notes.add("phone not stored: not a valid phone number")
+        else:
+            patient.phone = facts.phone
+
+
+def do_upsert_patient(
+    session: Session,
+    facts: PatientFacts,
+    *,
+    source: str,
+    default_language: str,
+    default_timezone: str,
+    region: str,
+    notes: Notes,
+) -> Patient:
+    """The patient these identifiers name, created or updated; identifiers not yet known are added."""
+    patient = _find_by_identifiers(session, facts.identifiers)
+    mrn_taken = False
+    if patient is None:
+        patient, mrn_taken = _find_by_record_number(session, facts)
+    created = patient is None
+    if patient is None:
+        record = facts.record_number
+        patient = Patient(
+            # the MRN as sent, or qualified by its authority when another patient already holds it
+            mrn=f"{record.authority}:{record.value}" if mrn_taken else record.value,
+            name=facts.name or "?",
+            language=facts.language or default_language,
+            timezone=default_timezone,
+        )
+        session.add(patient)
+    _apply_demographics(patient, facts, region, notes)
+    session.flush()
+    known: set[tuple[str, str]] = set()
+    if not created:
+        rows = session.execute(
+            sa.select(PatientIdentifier.authority, PatientIdentifier.value_bidx).where(
+                PatientIdentifier.patient_id == patient.id
+            )
+        )
+        known = {(row.authority, row.value_bidx) for row in rows}
+    for identifier in facts.identifiers:
+        index = PatientIdentifier.index(identifier.value)
+        if (identifier.authority, index) in known:
+            continue
+        known.add((identifier.authority, index))
+        session.add(
+            PatientIdentifier(
+                patient_id=patient.id,
+                authority=identifier.authority,
+                type_code=identifier.type_code,
+                value=normalise_code(identifier.value),
+                value_bidx=index,
+            )
+        )
+    audit.record(
+        session, "patient.created" if created else "patient.updated", patient_id=patient.id, source=source
+    )
+    notes.add("patient created" if created else "patient updated")
+    return patient
+
+
+def _visit_link(session: Session, visit: Identifier) -> EncounterIdentifier | None:
+    return session.scalars(
+        sa.select(EncounterIdentifier).where(
+            EncounterIdentifier.authority == visit.authority,
+            EncounterIdentifier.visit_number == visit.value,
+        )
+    ).first()
+
+
+def _apply_codes(
+    session: Session,
+    encounter: Encounter,
+    link: EncounterIdentifier,
+    facts: EncounterFacts,
+    mapping_source: str,
+) -> None:
+    """Hospital codes through the mapping table; an unknown one is recorded as pending and the visit kept
+    (in the holding department when its department is unknown) until an admin maps it."""
+    link.mapping_source = mapping_source
+    sent = {
+        kind: coded
+        for kind, coded in (
+            (CodeKind.WARD, facts.ward),
+            (CodeKind.DEPARTMENT, facts.department),
+            (CodeKind.DOCTOR, facts.attending_doctor),
+        )
+        if coded is not None
+    }
+    targets = resolve_all(session, mapping_source, sent)
+    ward_id = targets.get(CodeKind.WARD)
+    if facts.ward:
+        link.ward_code = facts.ward.code
+        encounter.ward_id = ward_id
+    department_id = None
+    if facts.department:
+        link.department_code = facts.department.code
+        department_id = targets.get(CodeKind.DEPARTMENT)
+    if department_id is None and ward_id is not None:
+        department_id = session.get_one(Ward, ward_id).department_id
+    if department_id is not None:
+        encounter.department_id = department_id
+    elif facts.department or encounter.department_id is None:
+        encounter.department_id = holding_department(session)
+    if facts.attending_doctor:
+        link.doctor_code = facts.attending_doctor.code
+        encounter.attending_doctor_id = targets.get(CodeKind.DOCTOR)
+
+
+def _discharge_plan_ids(session: Session) -> sa.Select[Any]:
+    return sa.select(FollowUpPlan.id).where(FollowUpPlan.anchor == Anchor.DISCHARGE)
+
+
+def do_apply_visit(
+    session: Session,
+    patient: Patient,
+    facts: EncounterFacts,
+    event: VisitEvent,
+    *,
+    at: datetime,
+    source: str,
+    mapping_source: str,
+    notes: Notes,
+    now: datetime | None = None,
+) -> Encounter:
+    """A visit created or updated from outside facts, keyed by its visit number and authority. An update
+    or discharge before the admission makes a placeholder that the admission later fills in."""
+    now = now or utcnow()
+    link = _visit_link(session, facts.visit)
+    previous_start: datetime | None = None
+    if link is None:
+        encounter = Encounter(
+            patient_id=patient.id,
+            kind=facts.kind or EncounterKind.OUTPATIENT,
+            started_at=facts.started_at or at,
+            diagnoses=[],
+        )
+        link = EncounterIdentifier(
+            authority=facts.visit.authority,
+            visit_number=facts.visit.value,
+            placeholder=event is not VisitEvent.ADMIT,
+        )
+        _apply_codes(session, encounter, link, facts, mapping_source)  # before add: it queries (autoflush)
+        session.add(encounter)
+        session.flush()
+        link.encounter_id = encounter.id
+        session.add(link)
+        notes.add("placeholder visit created" if link.placeholder else "visit created")
+        action = "encounter.created"
+    else:
+        encounter = session.get_one(Encounter, link.encounter_id)
+        if encounter.patient_id != patient.id:
+            raise IdentityConflict("the visit number belongs to another patient", about="encounter")
+        if link.placeholder and event is VisitEvent.ADMIT:
+            link.placeholder = False
+            notes.add("placeholder visit reconciled with its admission")
+        else:
+            notes.add("visit updated")
+        _apply_codes(session, encounter, link, facts, mapping_source)
+        previous_start = encounter.started_at
+        if facts.started_at is not None:
+            encounter.started_at = facts.started_at
+        action = "encounter.updated"
+    link.patient_class = facts.patient_class or link.patient_class
+    link.last_event = event.value[:8]
+    if facts.kind is not None and not (
+        facts.kind is EncounterKind.INPATIENT and encounter.ended_at is not None
+    ):
+        encounter.kind = facts.kind
+    if facts.diagnoses:
+        encounter.diagnoses = [
+            {"system": d.system or "ICD-10", "code": d.code, "text": d.text} for d in facts.diagnoses
+        ]
+        encounter.primary_diagnosis = facts.diagnoses[0].code[:16]
+    if facts.procedures:
+        encounter.procedure_code = facts.procedures[0].code[:16]
+    previous_end = encounter.ended_at
+    if event is VisitEvent.DISCHARGE:
+        encounter.ended_at = facts.ended_at or at
+        if encounter.kind is EncounterKind.INPATIENT:
+            encounter.kind = EncounterKind.DISCHARGE
+        action = "encounter.discharged"
+    elif event is VisitEvent.CANCEL_DISCHARGE:
+        encounter.ended_at = None
+        if encounter.kind is EncounterKind.DISCHARGE:
+            encounter.kind = EncounterKind.INPATIENT
+        action = "encounter.discharge_cancelled"
+    elif facts.ended_at is not None and previous_end is not None:
+        encounter.ended_at = facts.ended_at  # a corrected discharge time
+    session.flush()
+    detail: dict[str, Any] = {"source": source, "event": event.value}
+    if event is VisitEvent.DISCHARGE:
+        if previous_end is not None and previous_end != encounter.ended_at:
+            detail["follow_ups_moved"] = reschedule_for_encounter(session, encounter)
+        planned = plan_encounter(session, encounter.id, now)
+        detail["follow_ups_planned"] = planned
+        notes.add(f"discharged; {planned} follow-ups planned")
+    elif event is VisitEvent.CANCEL_DISCHARGE:
+        cancelled = _cancel_discharge_follow_ups(session, encounter, now)
+        detail["follow_ups_cancelled"] = cancelled
+        notes.add(f"discharge cancelled; {cancelled} follow-ups cancelled")
+    elif (previous_end is not None and encounter.ended_at != previous_end) or (
+        previous_start is not None and encounter.started_at != previous_start
+    ):  # a corrected admission or discharge time: follow-ups not yet sent move with it
+        detail["follow_ups_moved"] = reschedule_for_encounter(session, encounter)
+    audit.record(session, action, patient_id=patient.id, subject=("encounter", encounter.id), **detail)
+    return encounter
+
+
+def _cancel_discharge_follow_ups(session: Session, encounter: Encounter, now: datetime) -> int:
+    """Follow-ups counted from the discharge that are not yet sent go with it."""
+    result = session.execute(
+        sa.update(OutreachTask)
+        .where(
+            OutreachTask.encounter_id == encounter.id,
+            OutreachTask.status == OutreachStatus.SCHEDULED,
+            OutreachTask.plan_id.in_(_discharge_plan_ids(session)),
+        )
+        .values(status=OutreachStatus.CANCELLED, closed_reason="discharge_cancelled", closed_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def do_record_death(session: Session, patient: Patient, *, source: str, notes: Notes) -> int:
+    """On the deceased list, with every pending outreach (follow-ups, queued outbox messages) cancelled in
+    this same transaction. Returns how many were cancelled; nothing when already recorded."""
+    if patient.deceased:
+        return 0
+    closed = do_set_exclusion(session, patient, "deceased", True, staff_id=None)
+    suppressed = session.execute(
+        sa.update(OutboxItem)
+        .where(
+            OutboxItem.patient_id == patient.id,
+            OutboxItem.kind == OutboxKind.OUTREACH,
+            OutboxItem.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.SUPPRESSED, reason="excluded:deceased")
+    )
+    suppressed_count = int(suppressed.rowcount or 0)  # type: ignore[attr-defined]
+    audit.record(
+        session,
+        "patient.death_recorded",
+        patient_id=patient.id,
+        source=source,
+        outbox_suppressed=suppressed_count,
+    )
+    notes.add(f"death recorded; {closed + suppressed_count} pending outreach cancelled")
+    return closed + suppressed_count
+
+
+def do_cancel_visit(
+    session: Session, patient: Patient, visit: Identifier, *, source: str, notes: Notes
+) -> None:
+    """An admission or registration entered in error (A11): follow-ups not yet sent are cancelled; the visit
+    is removed when it has no follow-up history at all, otherwise kept (marked cancelled) for the record."""
+    link = _visit_link(session, visit)
+    if link is None:
+        notes.add("no such visit: nothing to cancel")
+        return
+    encounter = session.get_one(Encounter, link.encounter_id)
+    if encounter.patient_id != patient.id:
+        raise IdentityConflict("the visit number belongs to another patient", about="encounter")
+    tasks = session.scalar(
+        sa.select(sa.func.count()).select_from(OutreachTask).where(OutreachTask.encounter_id == encounter.id)
+    )
+    cancelled = session.execute(
+        sa.update(OutreachTask)
+        .where(OutreachTask.encounter_id == encounter.id, OutreachTask.status == OutreachStatus.SCHEDULED)
+        .values(status=OutreachStatus.CANCELLED, closed_reason="visit_cancelled", closed_at=utcnow())
+    )
+    removed = int(cancelled.rowcount or 0)  # type: ignore[attr-defined]
+    answered = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(QuestionnaireResponse)
+        .where(QuestionnaireResponse.encounter_id == encounter.id)
+    )
+    if tasks or answered:
+        notes.add(f"visit cancelled; kept for its follow-up history; {removed} unsent follow-ups cancelled")
+        link.last_event = "cancel"
+        audit.record(
+            session, "encounter.cancelled", patient_id=patient.id, subject=("encounter", encounter.id),
+            source=source, kept=True, follow_ups_cancelled=removed,
+        )  # fmt: skip
+        return
+    session.execute(
+        sa.update(Hl7Message).where(Hl7Message.encounter_id == encounter.id).values(encounter_id=None)
+    )
+    session.delete(link)
+    session.delete(encounter)
+    audit.record(
+        session, "encounter.cancelled", patient_id=patient.id, subject=("encounter", encounter.id),
+        source=source, kept=False,
+    )  # fmt: skip
+    notes.add("visit cancelled and removed")

@@ -1,0 +1,307 @@
+"""The red-flag matcher: tag concepts in the folded message, then find category patterns among the tags.
+
+1. Tagging. Every lexicon term (nlu/safety_lexicon.py) belongs to a concept ("CHEST", "PAIN",
+   "OVERDOSE_AMOUNT"...). One trie-shaped regular expression over the unmarked text finds, at each
+   position, the longest term there; its shorter prefixes that are terms count too. A tag keeps only
+   what passes the whole-word test (Latin script) and the diacritics rule (`safety_text.accepts`).
+   Regex concepts (ages, temperatures, pain scores) are tagged from the unmarked text. A "_" term
+   blocks: tags that start inside it are dropped ("chest clinic", "胸外科", "ngon xỉu").
+2. Patterns (nlu/safety_rules.py). A pattern names one or more concepts that must all appear in one
+   sentence within a window of tokens (a Latin word or a Chinese character is a token), so "took like
+   20 of my sleeping pills", "吃了一整瓶安眠药" and "uống hết cả vỉ thuốc ngủ" are one pattern.
+3. Context (nlu/safety_rules.py). A hit does not count when a symptom tag is negated in its clause
+   ("no chest pain", "không khó thở", "没有胸痛"), when the sentence says it is over or long past
+   ("the pain went away", "上周胸闷，现在好了", "bị khó thở hôm qua, giờ đỡ rồi", "had a stroke in
+   2015"), when it asks about a condition in general ("what are the signs of a stroke"), or when it
+   laughs. Self-harm patterns ignore all of this: "I'm not going to kill myself" still goes to a person.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+from nlu import safety_rules as rules
+from nlu.red_flags import PRIORITY, Emergency
+from nlu.safety_lexicon import BLOCK, CONCEPTS, REGEX_CONCEPTS
+from nlu.safety_text import accepts, fold, has_marks, is_word_char, plain
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    start: int
+    end: int
+    concept: str
+    term: str
+
+
+# Concepts that set a scene (a verb, a body part, who, when) rather than name a red flag by themselves.
+SCENE_CONCEPTS = frozenset(
+    {"TAKE", "INGEST", "DRUG", "CHILD", "BABY", "OTHERS", "ROUTINE", "SH_WANT", "LIMB", "FACE", "THROAT",
+     "CHEST", "HEAD", "SPEECH", "STOOL", "WOUND", "SURGERY", "INFANT", "PREGNANT", "TRIGGER", "BREATH_WORD",
+     "ONE_SIDE", "SUDDEN", "CALF", "AMNIO", "INSULIN", "BLOOD", "PAIN", "FEVER", "LONG", "OD_AMOUNT"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One red-flag pattern found in a message, with the folded text it spans."""
+
+    emergency: Emergency
+    term: str  # the matched terms as written in the lexicon, joined with " … "
+    matched: str  # the folded message from the first tag to the last
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    concept: str
+    text: str  # as written in the lexicon
+    folded: str
+    prefix: bool  # "bleed*": any continuation of the Latin word
+    marked_only: bool  # "!ngất": the plain form is too ambiguous to count
+    latin_start: bool
+    latin_end: bool
+    simple: bool  # no word boundaries, marks or continuation to check (Chinese): a match is a tag
+
+
+def _entry(concept: str, raw: str) -> _Entry:
+    marked_only = raw.startswith("!")
+    prefix = raw.endswith("*")
+    text = raw.lstrip("!").rstrip("*")
+    folded = fold(text)
+    bare = plain(folded)
+    latin_start, latin_end = is_word_char(bare[0]), is_word_char(bare[-1])
+    simple = not (latin_start or latin_end or prefix or marked_only) and bare == folded
+    return _Entry(concept, text, folded, prefix, marked_only, latin_start, latin_end, simple)
+
+
+def _trie_regex(words: list[str]) -> str:
+    """A regex that matches the longest of `words` at a position, shaped as a trie so it stays fast."""
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:  # type: ignore[type-arg]
+        end = "" in node
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if end else body
+
+    return build(trie)
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    entries: dict[str, tuple[_Entry, ...]]  # by plain form
+    trie: re.Pattern[str]
+    regexes: tuple[tuple[str, re.Pattern[str]], ...]
+
+
+@lru_cache(maxsize=4096)
+def _prefix_entries(found: str) -> tuple[tuple[int, tuple[_Entry, ...]], ...]:
+    """The terms that `found` (the longest term at a position) starts with: itself and its term prefixes."""
+    entries = _lexicon().entries
+    return tuple((n, entries[found[:n]]) for n in range(len(found), 0, -1) if found[:n] in entries)
+
+
+# Regex concepts all involve a number; they run only in a small window around each number.
+_NUMBER = re.compile(r"\d+|[一二两三四五六七八九十]+|\b(?:one|two|three|four|six|eight|ten)\b")
+
+
+@cache
+def _lexicon() -> _Lexicon:
+    by_plain: dict[str, list[_Entry]] = defaultdict(list)
+    for concept, terms in [*CONCEPTS.items(), (BLOCK, rules.BLOCKERS)]:
+        for raw in terms:
+            entry = _entry(concept, raw)
+            by_plain[plain(entry.folded)].append(entry)
+    words = sorted(by_plain)
+    return _Lexicon(
+        entries={k: tuple(v) for k, v in by_plain.items()},
+        trie=re.compile(_trie_regex(words)),
+        regexes=tuple((name, re.compile(rx)) for name, rx in REGEX_CONCEPTS.items()),
+    )
+
+
+def tag(folded: str, bare: str) -> list[Tag]:
+    """Every concept tag in the message (`bare` is `plain(folded)`), blockers applied, by start."""
+    return list(_tag(folded, bare))
+
+
+@lru_cache(maxsize=16)  # the rules and the second net read the same long message: tag it once
+def _tag(folded: str, bare: str) -> tuple[Tag, ...]:
+    lex = _lexicon()
+    n = len(bare)
+    tags: list[Tag] = []
+    blocks: list[tuple[int, int]] = []
+    pos = 0
+    # One search per match, restarting just after its start, finds overlapping terms too; measured
+    # faster than a lookahead over every position (1.0 against 1.4 ms for 4 KB).
+    while (m := lex.trie.search(bare, pos)) is not None:
+        start, found = m.start(), m.group()
+        pos = start + 1
+        for length, entries in _prefix_entries(found):
+            for e in entries:
+                end = start + length
+                if e.simple and folded[start:end] == e.folded:
+                    if e.concept == BLOCK:
+                        blocks.append((start, end))
+                    else:
+                        tags.append(Tag(start, end, e.concept, e.text))
+                    continue
+                if e.latin_start and start > 0 and is_word_char(bare[start - 1]):
+                    continue
+                if e.prefix:
+                    while end < n and is_word_char(bare[end]):
+                        end += 1
+                elif e.latin_end and end < n and is_word_char(bare[end]):
+                    continue
+                span = folded[start : start + length]
+                if span != e.folded and not accepts(e.folded, span, marked_only=e.marked_only):
+                    continue
+                if e.marked_only and span == e.folded and not has_marks(span):
+                    continue
+                if e.concept == BLOCK:
+                    blocks.append((start, end))
+                else:
+                    tags.append(Tag(start, end, e.concept, e.text))
+    windows: list[list[int]] = []
+    for m in _NUMBER.finditer(bare):
+        lo, hi = max(0, m.start() - 16), m.end() + 24
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = hi
+        else:
+            windows.append([lo, hi])
+    seen: set[tuple[int, int, str]] = set()
+    for lo, hi in windows:
+        for name, rx in lex.regexes:
+            for m in rx.finditer(bare, lo, min(hi, n)):
+                if (m.start(), m.end(), name) not in seen:
+                    seen.add((m.start(), m.end(), name))
+                    tags.append(Tag(m.start(), m.end(), name, m.group()))
+    if blocks:
+        merged: list[list[int]] = []
+        for b_start, b_end in sorted(blocks):
+            if merged and b_start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b_end)
+            else:
+                merged.append([b_start, b_end])
+        block_starts = [b_start for b_start, _ in merged]
+
+        def blocked(t: Tag) -> bool:
+            i = bisect_left(block_starts, t.end) - 1  # the last block starting before the tag ends
+            return i >= 0 and merged[i][1] > t.start
+
+        tags = [t for t in tags if not blocked(t)]
+    tags.sort(key=lambda t: (t.start, -t.end))
+    # "ra máu" and "máu" are one bleeding mention: a tag inside a longer one of its concept goes.
+    kept: list[Tag] = []
+    for t in tags:
+        if not any(k.concept == t.concept and k.start <= t.start and t.end <= k.end for k in kept[-8:]):
+            kept.append(t)
+    return tuple(kept)
+
+
+_WORD = re.compile(r"[0-9a-z\u00c0-\u024f\u1e00-\u1eff]+|[,，、]")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def _tokens(text: str) -> int:
+    """Words of Latin script, plus Chinese characters at two to a word (a Chinese word is 1-3 of them)."""
+    return len(_WORD.findall(text)) + (len(_HAN.findall(text)) + 1) // 2
+
+
+def _instances(
+    pattern: rules.Pattern, by_concept: dict[str, list[Tag]], starts: dict[str, list[int]], folded: str
+) -> list[list[Tag]]:
+    """Every way the pattern's concepts sit together in one sentence within its window."""
+    first, *rest = pattern.concepts
+    reach = pattern.window * 12 + 40  # characters: no window of tokens is wider than this
+    found: list[list[Tag]] = []
+    for anchor in by_concept.get(first, ()):
+        chosen = [anchor]
+        for concept in rest:
+            cands = by_concept[concept]
+            lo_i = bisect_left(starts[concept], anchor.start - reach)
+            hi_i = bisect_right(starts[concept], anchor.end + reach)
+            best: Tag | None = None
+            best_distance = 0
+            for cand in cands[lo_i:hi_i]:
+                if pattern.ordered and cand.start < chosen[-1].end:
+                    continue
+                distance = abs(cand.start - anchor.start)
+                if best is None or distance < best_distance:
+                    best, best_distance = cand, distance
+            if best is None:
+                break
+            chosen.append(best)
+        else:
+            lo = min(t.start for t in chosen)
+            hi = max(t.end for t in chosen)
+            span = folded[lo:hi]
+            if rules.SENTENCE_BREAK.search(span):
+                continue
+            inner = sum(_tokens(folded[t.start : t.end]) for t in chosen)
+            if _tokens(span) - inner <= pattern.window:
+                found.append(chosen)
+    return found
+
+
+def find(text: str) -> list[Found]:
+    """The red-flag categories the message hits, most urgent first, one per category."""
+    folded = fold(text)
+    if not folded:
+        return []
+    tags = tag(folded, plain(folded))
+    if not tags:
+        return []
+    by_concept: dict[str, list[Tag]] = defaultdict(list)
+    for t in tags:
+        by_concept[t.concept].append(t)
+    starts = {concept: [t.start for t in ts] for concept, ts in by_concept.items()}
+    context = rules.Context(folded)
+    hits: dict[Emergency, Found] = {}
+    for pattern in rules.PATTERNS:
+        if pattern.emergency in hits or not all(c in by_concept for c in pattern.concepts):
+            continue
+        for chosen in _instances(pattern, by_concept, starts, folded):
+            lo, hi = min(t.start for t in chosen), max(t.end for t in chosen)
+            if pattern.unless and any(
+                context.in_sentence(t, lo) for c in pattern.unless for t in by_concept.get(c, ())
+            ):
+                continue
+            if pattern.with_any and not any(
+                context.in_sentence(t, lo) for c in pattern.with_any for t in by_concept.get(c, ())
+            ):
+                continue
+            if pattern.negatable and context.discounted(chosen, lo, hi, mild=pattern.mild):
+                continue
+            term = " … ".join(t.term for t in sorted(chosen, key=lambda t: t.start))
+            hits[pattern.emergency] = Found(pattern.emergency, term, folded[lo:hi], lo, hi)
+            break
+    return [hits[e] for e in PRIORITY if e in hits]
+
+
+def describe(text: str) -> list[str]:
+    """The concepts the message mentions, marked when negated, and its context (over, general, joke):
+    what the rules saw, as words the second net can learn from even where no pattern fired."""
+    folded = fold(text)
+    if not folded:
+        return []
+    context = rules.Context(folded)
+    words = []
+    for t in tag(folded, plain(folded)):
+        negated = context.negated(t.start, t.end)
+        words.append(("not_" if negated else "") + t.concept.lower())
+    words += [name for name, present in context.flags().items() if present]
+    return sorted(set(words))

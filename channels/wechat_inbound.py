@@ -8,7 +8,10 @@ events CareLoop does not act on (VIEW, LOCATION, ...). It raises the request err
 
 In plain mode WeChat signs only `timestamp` and `nonce`, not the body, so a captured query string
 could carry a forged body for as long as the timestamp is fresh. Safe mode (EncodingAESKey) signs
-and encrypts the body; when an `aes_key` is configured, unencrypted requests are refused.
+and encrypts the body; when an `aes_key` is configured, unencrypted requests are refused. Given a
+`NonceMemory`, every verified request's timestamp and nonce are remembered for the replay window with a
+digest of the body: the same request again (WeChat's own retry) passes to the idempotent store, the same
+signature with another body is refused as a replay, in either mode.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import hmac
 import struct
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import xmltodict  # wechatpy's own XML parser; entities are disabled by default
 from wechatpy.crypto import WeChatCrypto
@@ -32,6 +35,11 @@ _SCENE_PREFIX = "qrscene_"
 _VOICE_MIME = {"amr": "audio/amr", "speex": "audio/speex", "mp3": "audio/mpeg"}
 _IMAGE_MIME = "image/jpeg"  # WeChat serves PicUrl images as JPEG
 _VIDEO_MIME = "video/mp4"
+
+
+class NonceMemory(Protocol):
+    def remember(self, key: str, value: str, ttl_seconds: int) -> str | None:
+        """Keep `value` under `key` unless there already; returns what was there, or None."""
 
 
 def signature_of(*values: str) -> str:
@@ -59,6 +67,7 @@ def parse_webhook(
     app_id: str,
     now: datetime,
     max_age_seconds: int = 300,
+    nonces: NonceMemory | None = None,
 ) -> Inbound | StatusUpdate | None:
     """Verify, decrypt and map one POST from WeChat (see the module docstring for the three outcomes)."""
     if now.tzinfo is None:
@@ -79,6 +88,12 @@ def parse_webhook(
         fields = _parse_xml(body)
     max_age = timedelta(seconds=max_age_seconds)
     _check_fresh(_epoch(timestamp, "timestamp"), now, max_age)
+    if nonces is not None:
+        digest = hashlib.sha256(body).hexdigest()
+        # Remembered for twice the window: a timestamp may be that far ahead of our clock, or behind it.
+        seen = nonces.remember(f"wechat-nonce:{timestamp}:{nonce}", digest, 2 * max_age_seconds)
+        if seen is not None and seen != digest:
+            raise ReplayedRequest("wechat webhook: a signature seen before, with another body")
     created = _epoch(_field(fields, "CreateTime"), "CreateTime")
     _check_fresh(created, now, max_age)
     return _map(fields, created)

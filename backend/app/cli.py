@@ -249,18 +249,14 @@ def cmd_chat_link(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from backend.app.http_server import uvicorn_options
     from backend.app.periodic import InlineTicker
     from backend.app.serve import reuseport_supported, run_workers
 
     if not getattr(args, "links_checked", False):
         links_follow_the_server(args.host, args.port)
     settings = get_settings()
-    options: dict[str, Any] = {
-        "factory": True,
-        "log_level": "warning",
-        "access_log": False,
-        "proxy_headers": True,
-    }
+    options = uvicorn_options(settings)
     app = "backend.web.app:create_app"
     if args.workers > 1 and reuseport_supported():
         # Pre-forked workers with a socket each (backend/app/serve.py); periodic jobs, without Redis, in a

@@ -48,10 +48,14 @@ def end_idle_sessions() -> int:
     settings = get_settings()
     now = utcnow()
     cutoff = now - timedelta(minutes=settings.session_idle_minutes)
+    born_before = now - timedelta(hours=settings.session_max_hours)
     with session_scope() as session:
         result = session.execute(
             sa.update(StaffSession)
-            .where(StaffSession.ended_at.is_(None), StaffSession.last_seen_at < cutoff)
+            .where(
+                StaffSession.ended_at.is_(None),
+                sa.or_(StaffSession.last_seen_at < cutoff, StaffSession.created_at < born_before),
+            )
             .values(ended_at=now)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import shutil
 import sys
@@ -104,11 +105,36 @@ class Settings(BaseSettings):
         default="zh-CN", description="language when the patient's is not known (zh-CN, vi or en)"
     )
     session_idle_minutes: int = Field(default=15, description="a staff session ends after this idle time")
+    session_max_hours: float = Field(
+        default=12,
+        gt=0,
+        description="a staff session ends this long after sign-in however active it is (a shift); "
+        "a stolen session cookie stops working by then",
+    )
     login_max_failures: int = Field(
-        default=5, description="failed sign-ins per username or address before sign-in is locked"
+        default=5,
+        ge=1,
+        description="failed sign-ins for one username (from browsers it has not signed in on) before "
+        "each further try waits, the wait doubling with every failure",
+    )
+    login_max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="failed sign-ins from one client address before its tries wait likewise (higher: "
+        "a hospital's staff often share one address)",
+    )
+    login_backoff_seconds: int = Field(
+        default=30, ge=1, description="the first wait once a username or address has too many failures"
     )
     login_window_minutes: int = Field(
-        default=15, description="the window failed sign-ins are counted over, and the lock's length"
+        default=15,
+        ge=1,
+        description="failed sign-ins are counted over this window; also the longest wait",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='JSON list of addresses or networks of our reverse proxies (`["10.0.0.0/8"]`); '
+        "only a request from one of them has its client address taken from X-Forwarded-For",
     )
     chat_link_days: int = Field(default=7, description="how long a patient's web chat link works")
     form_link_days: int = Field(default=14, description="how long a questionnaire form link works")
@@ -116,6 +142,14 @@ class Settings(BaseSettings):
     feedback_link_days: int = Field(default=30, description="how long a patient's feedback page link works")
     max_message_bytes: int = Field(
         default=4096, description="longest web chat message accepted (UTF-8 bytes)"
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="`careloop serve` closes a connection whose request headers take longer (slowloris)",
+    )
+    http_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="`careloop serve` closes an idle keep-alive connection after this"
     )
     job_queue: str = Field(default="careloop", description="the RQ queue name (with REDIS_URL)")
     nlu_url: str | None = Field(
@@ -147,7 +181,10 @@ class Settings(BaseSettings):
     wechat_app_id: str | None = Field(default=None, description="WeChat official account AppID")
     wechat_app_secret: SecretStr | None = Field(default=None, description="WeChat official account AppSecret")
     wechat_token: SecretStr | None = Field(default=None, description="the URL verification token")
-    wechat_encoding_aes_key: SecretStr | None = Field(default=None, description="43 chars; safe mode")
+    wechat_encoding_aes_key: SecretStr | None = Field(
+        default=None,
+        description="43 chars; safe mode (required in production: plain mode does not sign the body)",
+    )
     wechat_api_root: str = Field(
         default="https://api.weixin.qq.com", description="WeChat API base; cgi-bin/ and sns/ live under it"
     )
@@ -289,6 +326,16 @@ class Settings(BaseSettings):
             raise ValueError(f"sla_minutes: priorities {sorted(TaskPriority)} with minutes >= 1")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"CARELOOP_TRUSTED_PROXIES: {entry!r} is not an address or network") from exc
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -314,6 +361,12 @@ class Settings(BaseSettings):
                 raise ValueError("production needs DATABASE_URL pointing at PostgreSQL")
             if not self.public_url.startswith("https://"):
                 raise ValueError("production needs an https CARELOOP_PUBLIC_URL")
+            if self.wechat_token is not None and self.wechat_encoding_aes_key is None:
+                # Plain mode signs the timestamp and nonce, not the body: a captured signature
+                # forges any body (an unsubscribe included) for the replay window.
+                raise ValueError(
+                    "production refuses WeChat plain mode: set CARELOOP_WECHAT_ENCODING_AES_KEY (safe mode)"
+                )
             self.cookie_secure = True
             if self.hl7_crash_after_commit:
                 raise ValueError("CARELOOP_HL7_CRASH_AFTER_COMMIT is a test hook; not in production")

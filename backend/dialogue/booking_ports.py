@@ -36,6 +36,7 @@ from backend.services.booking import (
     upcoming_appointments,
 )
 from backend.services.booking_rules import TimeOfDay
+from backend.services.ids import parse_id
 from backend.services.schedules import free_slot_query
 from bots.catalog import Catalog
 from bots.ports import Action, ActionResult, ChoiceSource, DynamicChoice
@@ -52,7 +53,7 @@ def _chosen(slots: Mapping[str, Any], key: str) -> str | None:
 
 def _int(slots: Mapping[str, Any], key: str) -> int | None:
     value = _chosen(slots, key)
-    return int(value) if value is not None and value.isdigit() else None
+    return parse_id(value)
 
 
 class BookingPorts:

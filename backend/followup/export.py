@@ -8,6 +8,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from backend.followup.stats import Report
+from backend.services.spreadsheet import append_row
 
 COLUMNS = (
     "group",
@@ -31,16 +32,17 @@ def to_xlsx(report: Report, *, department_names: list[str] | None = None) -> byt
     sheet = book.active
     assert sheet is not None
     sheet.title = "Follow-up"
-    sheet.append(["Period", report.filters.start.isoformat(), report.filters.end.isoformat()])
-    sheet.append(["Departments", ", ".join(department_names) if department_names else "all permitted"])
-    sheet.append(["Questionnaire", report.filters.questionnaire_id or "all"])
-    sheet.append(["Grouped by", report.group_by.value])
-    sheet.append([])
-    sheet.append(list(COLUMNS))
+    append_row(sheet, ["Period", report.filters.start.isoformat(), report.filters.end.isoformat()])
+    append_row(sheet, ["Departments", ", ".join(department_names) if department_names else "all permitted"])
+    append_row(sheet, ["Questionnaire", report.filters.questionnaire_id or "all"])
+    append_row(sheet, ["Grouped by", report.group_by.value])
+    append_row(sheet, [])
+    append_row(sheet, list(COLUMNS))
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
     for row in report.rows:
-        sheet.append(
+        append_row(
+            sheet,
             [
                 row.key,
                 row.due,
@@ -51,18 +53,18 @@ def to_xlsx(report: Report, *, department_names: list[str] | None = None) -> byt
                 _pct(row.response_rate),
                 _pct(row.loss_rate),
                 _pct(row.abnormal_rate),
-            ]
+            ],
         )
-    sheet.append([])
-    sheet.append(["Discharges", report.discharges])
-    sheet.append(["Discharges followed up", report.discharges_followed_up])
-    sheet.append(["Discharge follow-up rate", _pct(report.discharge_follow_up_rate)])
+    append_row(sheet, [])
+    append_row(sheet, ["Discharges", report.discharges])
+    append_row(sheet, ["Discharges followed up", report.discharges_followed_up])
+    append_row(sheet, ["Discharge follow-up rate", _pct(report.discharge_follow_up_rate)])
     satisfaction = book.create_sheet("Satisfaction")
-    satisfaction.append(["dimension", "mean score", "answers"])
+    append_row(satisfaction, ["dimension", "mean score", "answers"])
     for dimension, mean in report.satisfaction.items():
-        satisfaction.append([dimension, mean, report.satisfaction_n[dimension]])
-    satisfaction.append([])
-    satisfaction.append(["NPS", report.nps, report.nps_n])
+        append_row(satisfaction, [dimension, mean, report.satisfaction_n[dimension]])
+    append_row(satisfaction, [])
+    append_row(satisfaction, ["NPS", report.nps, report.nps_n])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

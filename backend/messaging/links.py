@@ -39,12 +39,13 @@ def _serializer(settings: Settings, kind: LinkKind) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt=f"careloop-link-{kind.value}")
 
 
-def make_token(settings: Settings, kind: LinkKind, subject_id: int) -> str:
-    return str(_serializer(settings, kind).dumps(subject_id))
+def make_token(settings: Settings, kind: LinkKind, subject_id: int, *, until: int | None = None) -> str:
+    """`until` (epoch seconds) ends the link sooner than its kind's lifetime: it is signed into the token."""
+    return str(_serializer(settings, kind).dumps(subject_id if until is None else [subject_id, until]))
 
 
-def make_url(settings: Settings, kind: LinkKind, subject_id: int) -> str:
-    return f"{settings.public_url}/{kind.value}/{make_token(settings, kind, subject_id)}"
+def make_url(settings: Settings, kind: LinkKind, subject_id: int, *, until: int | None = None) -> str:
+    return f"{settings.public_url}/{kind.value}/{make_token(settings, kind, subject_id, until=until)}"
 
 
 def read_token(settings: Settings, kind: LinkKind, token: str, max_age_seconds: int) -> int:
@@ -54,7 +55,11 @@ def read_token(settings: Settings, kind: LinkKind, token: str, max_age_seconds: 
         raise LinkExpired from exc
     except BadSignature as exc:
         raise LinkInvalid from exc
-    if not isinstance(value, int):
+    if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+        value, until = value
+        if time.time() >= until:
+            raise LinkExpired
+    if type(value) is not int:
         raise LinkInvalid
     return value
 
@@ -96,7 +101,7 @@ def link_for(settings: Settings, kind: LinkKind, subject_id: int, channel: Chann
     return make_url(settings, kind, subject_id)
 
 
-def read_short(settings: Settings, code: str, *, now: float | None = None) -> tuple[LinkKind, int]:
+def _read_short(settings: Settings, code: str, now: float) -> tuple[LinkKind, int, int]:
     body, _, sig = code.rpartition(".")
     if not body or not hmac.compare_digest(_short_sig(settings, body).encode(), sig.encode()):
         raise LinkInvalid
@@ -105,6 +110,18 @@ def read_short(settings: Settings, code: str, *, now: float | None = None) -> tu
         kind, subject_id, expires_hour = LinkKind(head[:1]), int(head[1:], 36), int(expires, 36)
     except ValueError as exc:
         raise LinkInvalid from exc
-    if (now if now is not None else time.time()) // 3600 >= expires_hour:
+    if now // 3600 >= expires_hour:
         raise LinkExpired
+    return kind, subject_id, expires_hour
+
+
+def read_short(settings: Settings, code: str, *, now: float | None = None) -> tuple[LinkKind, int]:
+    kind, subject_id, _ = _read_short(settings, code, now if now is not None else time.time())
     return kind, subject_id
+
+
+def open_short(settings: Settings, code: str, *, now: float | None = None) -> str:
+    """The full link a short code leads to, ending when the code ends: a full link made without that end
+    would give a code opened on its last day the full link's whole life again, on each opening."""
+    kind, subject_id, expires_hour = _read_short(settings, code, now if now is not None else time.time())
+    return make_url(settings, kind, subject_id, until=expires_hour * 3600)

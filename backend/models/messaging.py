@@ -87,6 +87,12 @@ class Message(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handled_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     invalid_reply: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # the feedback case this message belongs to (its outcome notice, the complaint typed in chat): views
+    # keep an anonymous case's messages from the departments (backend/services/anonymity.py)
+    # use_alter: feedback_cases -> outbox -> messages -> feedback_cases is a cycle for table sorting
+    case_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("feedback_cases.id", use_alter=True), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

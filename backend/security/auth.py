@@ -1,8 +1,9 @@
-"""Staff sign-in: argon2 passwords, TOTP, throttling, server-side sessions with idle expiry."""
+"""Staff sign-in: argon2 passwords, TOTP, throttling, server-side sessions with idle and absolute expiry."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from backend.app.settings import Settings
@@ -21,6 +23,9 @@ from backend.services import audit
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a miss costs the same time as a hit.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+DEVICE_COOKIE = "cl_device"
+DEVICE_COOKIE_DAYS = 180
+DEVICE_USERS = 8
 
 
 def hash_password(password: str) -> str:
@@ -41,18 +46,92 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _throttled(session: Session, settings: Settings, username: str, ip: str, now: datetime) -> bool:
+def _lock_counters(session: Session, keys: list[str]) -> None:
+    """Serialise sign-ins that share a username or an address, so concurrent tries cannot all pass the
+    throttle (or spend one TOTP code) before any of them is recorded. PostgreSQL: transaction-scoped
+    advisory locks, taken in one order so two sign-ins cannot deadlock; they end with the transaction.
+    SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(keys):
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
+
+
+def _wait_over(
+    session: Session, settings: Settings, where: sa.ColumnElement[bool], threshold: int, now: datetime
+) -> datetime | None:
+    """When the next try may be checked, if it must wait: after `threshold` failures in the window the
+    wait is `login_backoff_seconds`, doubling with every further failure, never longer than the
+    window. Refused tries are not recorded, so hammering during a wait does not lengthen it."""
     since = now - timedelta(minutes=settings.login_window_minutes)
-    failures = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(LoginAttempt)
-        .where(
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.at >= since,
-            sa.or_(LoginAttempt.username == username, LoginAttempt.ip == ip),
+    failures, last = session.execute(
+        sa.select(sa.func.count(), sa.func.max(LoginAttempt.at)).where(
+            where, LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since
+        )
+    ).one()
+    if not failures or failures < threshold or last is None:
+        return None
+    exponent = min(failures - threshold, 20)
+    wait = min(
+        timedelta(seconds=settings.login_backoff_seconds * 2**exponent),
+        timedelta(minutes=settings.login_window_minutes),
+    )
+    return last + wait if now < last + wait else None
+
+
+def _throttled(
+    session: Session, settings: Settings, username: str, ip: str, now: datetime, known_device: bool
+) -> bool:
+    """Usernames and addresses are throttled separately: one person's typos behind a shared address
+    slow that person down, not everyone there. A browser that has signed in as this user before (its
+    device cookie says so) is not held back by the username's failures, so nobody can keep an account
+    locked from elsewhere; its address is still counted."""
+    if _wait_over(session, settings, LoginAttempt.ip == ip, settings.login_max_failures_per_address, now):
+        return True
+    if known_device:
+        return False
+    last_success = session.scalar(
+        sa.select(sa.func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username, LoginAttempt.succeeded.is_(True)
         )
     )
-    return (failures or 0) >= settings.login_max_failures
+    mine = LoginAttempt.username == username
+    if last_success is not None:
+        mine = sa.and_(mine, LoginAttempt.at > last_success)
+    return _wait_over(session, settings, mine, settings.login_max_failures, now) is not None
+
+
+def _device_serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt="careloop-staff-device")
+
+
+def _user_mark(settings: Settings, username: str) -> str:
+    key = settings.secret_key.get_secret_value().encode()
+    return hmac.new(key, b"staff-device:" + username.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _device_marks(settings: Settings, cookie: str | None) -> list[str]:
+    if not cookie:
+        return []
+    try:
+        marks = _device_serializer(settings).loads(cookie, max_age=DEVICE_COOKIE_DAYS * 86400)
+    except BadSignature:
+        return []
+    return [m for m in marks if isinstance(m, str)] if isinstance(marks, list) else []
+
+
+def is_known_device(settings: Settings, cookie: str | None, username: str) -> bool:
+    """Whether this browser's device cookie says it has signed in as `username` before."""
+    return _user_mark(settings, username.strip().lower()[:64]) in _device_marks(settings, cookie)
+
+
+def device_cookie(settings: Settings, cookie: str | None, username: str) -> str:
+    """The device cookie after a successful sign-in as `username` (a shared ward computer keeps the
+    last few users)."""
+    mark = _user_mark(settings, username.strip().lower()[:64])
+    marks = [mark] + [m for m in _device_marks(settings, cookie) if m != mark]
+    return str(_device_serializer(settings).dumps(marks[:DEVICE_USERS]))
 
 
 def _totp_ok(user: StaffUser, code: str, now: datetime) -> bool:
@@ -77,14 +156,23 @@ def do_sign_in(
     password: str,
     totp_code: str,
     ip: str,
+    known_device: bool = False,
     now: datetime | None = None,
 ) -> NewSession:
     now = now or utcnow()
     username = username.strip().lower()[:64]
-    if _throttled(session, settings, username, ip, now):
+    _lock_counters(session, [f"sign-in:user:{username}", f"sign-in:address:{ip}"])
+    if _throttled(session, settings, username, ip, now, known_device):
         audit.record(session, "staff.sign_in_throttled", ip=ip, username=username)
         raise SignInRefused("throttled")
-    user = session.scalars(sa.select(StaffUser).where(StaffUser.username == username)).first()
+    # Locked for the rest of the transaction, and read afresh: the TOTP step another sign-in has just
+    # accepted is seen, so a code is good once even when four sign-ins race with it.
+    user = session.scalars(
+        sa.select(StaffUser)
+        .where(StaffUser.username == username)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
     ok = False
     try:
         ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
@@ -120,12 +208,19 @@ def do_sign_in(
 def resume_session(
     session: Session, settings: Settings, token: str, now: datetime | None = None
 ) -> StaffSession | None:
-    """The live session for a cookie token, touched; None if unknown, ended or idle too long."""
+    """The live session for a cookie token, touched; None if unknown, ended, idle too long, or older than
+    `session_max_hours` (activity keeps a session from idling out, never alive for good)."""
     now = now or utcnow()
     found = session.scalars(
         sa.select(StaffSession).where(StaffSession.token_hash == _token_hash(token))
     ).first()
     if found is None or found.ended_at is not None or not found.staff.active:
+        return None
+    if now - found.created_at > timedelta(hours=settings.session_max_hours):
+        found.ended_at = now
+        audit.record(
+            session, "staff.session_expired", staff_id=found.staff_id, subject=("staff_session", found.id)
+        )
         return None
     if now - found.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
         found.ended_at = now

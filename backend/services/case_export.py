@@ -10,6 +10,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from backend.services.case_queries import CaseFilters, CaseRow, CaseStats
+from backend.services.spreadsheet import append_row
 
 COLUMNS = (
     "number",
@@ -47,18 +48,19 @@ def to_xlsx(
     assert sheet is not None
     sheet.title = "Cases"
     chosen = filters.audit_detail()
-    sheet.append(["Filters"])
+    append_row(sheet, ["Filters"])
     _bold_last(sheet)
     for name, value in chosen.items():
         if name == "department" and value is not None:
             value = department_names.get(int(value), str(value))
-        sheet.append([name, "all" if value is None else str(value)])
-    sheet.append([])
-    sheet.append(list(COLUMNS))
+        append_row(sheet, [name, "all" if value is None else str(value)])
+    append_row(sheet, [])
+    append_row(sheet, list(COLUMNS))
     _bold_last(sheet)
     for row in rows:
         case = row.case
-        sheet.append(
+        append_row(
+            sheet,
             [
                 case.id,
                 case.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -73,12 +75,12 @@ def to_xlsx(
                 row.assignee_name or "",
                 case.closed_at.strftime("%Y-%m-%d %H:%M") if case.closed_at else "",
                 case.summary or "",
-            ]
+            ],
         )
     summary = book.create_sheet("Statistics")
-    summary.append(["group", "value", "count", "share"])
+    append_row(summary, ["group", "value", "count", "share"])
     _bold_last(summary)
-    summary.append(["total", "", stats.total, 1.0 if stats.total else None])
+    append_row(summary, ["total", "", stats.total, 1.0 if stats.total else None])
     groups = (
         ("kind", stats.by_kind),
         ("category", stats.by_category),
@@ -89,7 +91,9 @@ def to_xlsx(
     for group, counts in groups:
         for code, count in counts.items():
             share = stats.share(count)
-            summary.append([group, label(group, code), count, None if share is None else round(share, 4)])
+            append_row(
+                summary, [group, label(group, code), count, None if share is None else round(share, 4)]
+            )
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -36,6 +36,7 @@ ALLOWED = {  # extension -> the type it is served as
     ".amr": "audio/amr",
     ".wav": "audio/wav",
 }
+SERVED_TYPES = frozenset(ALLOWED.values())
 EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"#!", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
 MAX_NAME = 255
 

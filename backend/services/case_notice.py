@@ -85,6 +85,7 @@ def do_notify_outcome(
         case.notice_draft = text.strip()
         return NoticeResult(refused=sent.refused)
     case.notice_draft = None
+    sent.message.case_id = case.id  # an anonymous case's notice stays out of the departments' views
     if sent.outbox_id is not None:
         case.notice_outbox_id = sent.outbox_id
     return NoticeResult(outbox_id=sent.outbox_id, message_id=sent.message.id)

@@ -51,7 +51,7 @@ def parse_layout(values: Mapping[str, str]) -> list[Widget]:
         if values.get(f"show_{widget.value}") != "on":
             continue
         text = values.get(f"order_{widget.value}", "").strip() or str(rank + 1)
-        if not text.isdigit() or len(text) > 3:
+        if not (text.isascii() and text.isdigit()) or len(text) > 3:  # "²".isdigit() too
             raise LayoutInvalid(widget.value)
         chosen.append((int(text), rank, widget))
     return [widget for _, _, widget in sorted(chosen)]

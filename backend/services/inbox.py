@@ -150,7 +150,9 @@ def do_add_note(
     now: datetime | None = None,
 ) -> list[int]:
     """An internal note (never sent to the patient). Returns the ids of the active staff it @mentions; each
-    is told ("mentioned me", home page) and may open this task even outside her departments."""
+    is told ("mentioned me", home page) and may open this task even outside her departments. A colleague
+    who sees the task only through a mention may name only people who can see it already
+    (`mentions.outsiders`); otherwise nothing is written."""
     text = text.strip()
     if not text or len(text) > MAX_NOTE:
         raise ActionRefused(Reason.NOTE_LENGTH)
@@ -166,6 +168,13 @@ def do_add_note(
         if names
         else []
     )
+    author = session.get(StaffUser, staff_id)
+    if (
+        mentioned
+        and author is not None
+        and mentions.outsiders(session, author=author, task=task, staff_ids=mentioned)
+    ):
+        raise ActionRefused(Reason.MENTION_OUTSIDE)  # mention-only access is not passed on
     event = _event(
         session, task, TaskEventKind.NOTE, staff_id, now or utcnow(), ip, text=text, mentions=mentioned
     )

@@ -30,6 +30,8 @@ from backend.models import (
 )
 from backend.models.tasks import not_closed
 from backend.services import mentions
+from backend.services.anonymity import visible_messages
+from backend.services.ids import parse_id as parse_ids
 from backend.services.message_log import (
     Cursor,
     InvalidFilter,
@@ -108,7 +110,7 @@ class InboxFilters:
 def parse_filters(values: Mapping[str, str]) -> InboxFilters:
     """Raises InvalidFilter naming the first value the page cannot use."""
     assignee = text_value(values, "assignee")
-    if assignee not in ("", "me", "none") and not assignee.isdigit():
+    if assignee not in ("", "me", "none") and parse_ids(assignee) is None:
         raise InvalidFilter("assignee")
     mentioned = text_value(values, "mentioned")
     if mentioned not in ("", "me"):
@@ -268,13 +270,14 @@ def events_of(session: Session, task_id: int) -> list[TaskEvent]:
 
 
 def recent_messages(
-    session: Session, conversation_id: int, limit: int = 200
+    session: Session, conversation_id: int, *, user: StaffUser, limit: int = 200
 ) -> tuple[list[Message], dict[int, OutboxItem]]:
-    """The conversation's last `limit` messages, oldest first, and the outbox item of each one sent."""
+    """The conversation's last `limit` messages the viewer may see beside the patient (not an anonymous
+    case's), oldest first, and the outbox item of each one sent."""
     messages = list(
         session.scalars(
             sa.select(Message)
-            .where(Message.conversation_id == conversation_id)
+            .where(Message.conversation_id == conversation_id, *visible_messages(user))
             .order_by(Message.id.desc())
             .limit(limit)
         )

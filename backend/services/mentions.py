@@ -1,4 +1,8 @@
-"""@mentions in task notes: who was mentioned (that opens the one task to her), "mentioned me", read state."""
+"""@mentions in task notes: who was mentioned (that opens the one task to her), "mentioned me", read state.
+
+A mention opens the task to the colleague named, so it is access given. Staff of the task's department
+(and those who see every department) may give it to anyone; a colleague who sees the task only because
+she was mentioned may name only people who can see it already: mention-only access is not passed on."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from backend.models import StaffUser, Task, TaskEvent, TaskMention
 from backend.models.base import utcnow
+from backend.services.patients import department_ids
 
 WIDGET_ROWS = 10
 
@@ -25,6 +30,21 @@ def record(session: Session, event: TaskEvent, staff_ids: list[int], by_id: int 
                     task_id=event.task_id, event_id=event.id, staff_id=staff_id, by_id=by_id, at=event.at
                 )
             )
+
+
+def sees_by_department(user: StaffUser, task: Task) -> bool:
+    allowed = department_ids(user)
+    return allowed is None or task.department_id in allowed
+
+
+def outsiders(session: Session, *, author: StaffUser, task: Task, staff_ids: list[int]) -> list[int]:
+    """Who among `staff_ids` the author may not bring in: none for the task's own department; for a
+    colleague there only by a mention, everyone who could not see the task already."""
+    if sees_by_department(author, task):
+        return []
+    already = set(session.scalars(sa.select(TaskMention.staff_id).where(TaskMention.task_id == task.id)))
+    people = session.scalars(sa.select(StaffUser).where(StaffUser.id.in_(staff_ids))).all()
+    return sorted(p.id for p in people if p.id not in already and not sees_by_department(p, task))
 
 
 def mentioned_on_task(staff_id: int, *, unread: bool = False) -> ColumnElement[bool]:

@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from backend.models import Encounter, OutboxItem, OutboxStatus, Patient, StaffUser
+from backend.models import Encounter, Message, OutboxItem, OutboxStatus, Patient, StaffUser
 from backend.outbox.enqueue import EXTERNAL
 from backend.security.identifiers import InvalidPhoneNumber, mask_phone
+from backend.services.anonymity import visible_messages
+from backend.services.ids import parse_id as parse_ids
 from backend.services.patients import scoped_to_user
 from bots.domain import Channel
 
@@ -164,9 +166,10 @@ def parse_id(values: Mapping[str, str], name: str) -> int | None:
     text = text_value(values, name)
     if not text:
         return None
-    if not text.isdigit():
+    value = parse_ids(text)
+    if value is None:
         raise InvalidFilter(name)
-    return int(text)
+    return value
 
 
 def parse_cursor(values: Mapping[str, str]) -> Cursor | None:
@@ -260,6 +263,9 @@ def message_log(
         query = query.where(OutboxItem.created_by_staff_id == filters.sender)
     if filters.status is not None:
         query = query.where(OutboxItem.status == filters.status)
+    hidden = visible_messages(user)
+    if hidden:
+        query = query.join(Message, Message.id == OutboxItem.message_id).where(*hidden)
     query = scoped_to_user(query, user).order_by(OutboxItem.created_at.desc(), OutboxItem.id.desc())
     found = session.execute(query.limit(limit + 1)).all()
     rows = [

@@ -29,6 +29,7 @@ from backend.models.base import utcnow
 from backend.models.patients import EXCLUSION_FLAGS
 from backend.outbox import gates
 from backend.services import audit
+from backend.services.anonymity import visible_messages
 from backend.services.conversations import get_or_create_conversation
 from backend.services.patients import department_ids
 from backend.services.refusal import ActionRefused, NotSent, Reason
@@ -78,14 +79,17 @@ class TimelineEntry:
     outbox_reason: str | None
 
 
-def timeline(session: Session, patient_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
-    """Every message in and out on every channel, newest first, with the outbox's word on sending.
-    One statement: the newest `limit` messages are chosen first (the messages (conversation_id, id)
-    index per conversation), and only those are joined to their outbox rows."""
+def timeline(
+    session: Session, patient_id: int, *, user: StaffUser, limit: int = TIMELINE_LIMIT
+) -> list[TimelineEntry]:
+    """Every message in and out on every channel the viewer may see beside the patient's name (not an
+    anonymous case's), newest first, with the outbox's word on sending. One statement: the newest
+    `limit` messages are chosen first (the messages (conversation_id, id) index per conversation), and
+    only those are joined to their outbox rows."""
     newest = (
         sa.select(Message.id)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Conversation.patient_id == patient_id)
+        .where(Conversation.patient_id == patient_id, *visible_messages(user))
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
         .subquery()

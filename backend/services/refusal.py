@@ -28,6 +28,7 @@ class Reason(StrEnum):
     FLAG_NOT_PERMITTED = "flag_not_permitted"
     LEAD_DEPARTMENT_ONLY = "lead_department_only"
     MENTIONED_ONLY = "mentioned_only"
+    MENTION_OUTSIDE = "mention_outside"  # mention-only access is not passed on
     SAME_DEPARTMENT = "same_department"
     # what the form names does not exist
     NO_SUCH_ARTICLE = "no_such_article"

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.app.db import session_scope
-from backend.app.settings import get_settings
+from backend.app.settings import Environment, get_settings
 from backend.web import (
     appointments,
     case_actions,
@@ -41,7 +41,10 @@ from backend.web import (
     voice_stream,
     wechat_pages,
 )
+from backend.web.body_limit import BodyLimit
 from backend.web.deps import NotSignedIn
+from backend.web.ids import IdsInPath
+from backend.web.rate_limit import PatientRateLimit
 from backend.web.security_headers import SecurityHeaders
 
 
@@ -108,7 +111,11 @@ def create_app() -> FastAPI:
         }
         return JSONResponse(body, status_code=503 if status.alert else 200)
 
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(IdsInPath)
+    app.add_middleware(PatientRateLimit)
+    app.add_middleware(BodyLimit, upload_bytes=settings.max_attachment_bytes)
+    # outermost: a refused body's 413 carries the headers too
+    app.add_middleware(SecurityHeaders, hsts=settings.env is Environment.PRODUCTION)
 
     app.state.settings = settings
     return app

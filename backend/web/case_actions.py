@@ -14,10 +14,12 @@ from backend.app.settings import get_settings
 from backend.models import FeedbackCase, RecordKind, Satisfaction, StaffSession, StaffUser
 from backend.outbox.sender import kick
 from backend.services import case_files, case_notice, case_queries, cases, inbox_queue
+from backend.services.ids import parse_id
 from backend.services.refusal import ActionRefused, NotSent, Reason
 from backend.web.actions import perform
 from backend.web.cases import NOTICE_CHANNELS, case_page_response, denied
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.ids import id_form
 from backend.web.workflow import Workflow, add_workflow_routes
 from bots.domain import Channel
 
@@ -102,12 +104,13 @@ def collaborate(
     case_id: int,
     db: SessionDep,
     staff: StaffDep,
-    department: int = Form(),
+    department: int = id_form(),
     assignee: str = Form(default="", max_length=12),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
     def verb(case: FeedbackCase) -> None:
-        person = db.get(StaffUser, int(assignee)) if assignee.isdigit() else None
+        chosen = parse_id(assignee)
+        person = db.get(StaffUser, chosen) if chosen is not None else None
         if assignee and person is None:
             raise ActionRefused(Reason.ASSIGNEE_OUTSIDE_DEPARTMENT)
         cases.do_add_collaborator(

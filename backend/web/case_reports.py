@@ -3,8 +3,6 @@ files, and the patient's feedback link. All scoped to the viewer's departments a
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
@@ -16,6 +14,8 @@ from backend.services.message_log import InvalidFilter
 from backend.services.patients import may_view
 from backend.web.cases import base_context, denied, labeller, shows_patient
 from backend.web.deps import SessionDep, SettingsDep, StaffDep, client_ip
+from backend.web.downloads import file_response
+from backend.web.ids import id_form
 from backend.web.staff import check_csrf, render
 
 router = APIRouter(prefix="/staff/cases")
@@ -110,15 +110,8 @@ def attachment(
     data = case_files.read_attachment(
         db, settings, attachment=found, case=case, staff_id=staff.staff_id, ip=client_ip(request)
     )
-    return Response(
-        data,
-        media_type=found.mime_type,
-        headers={
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.filename)}",
-        },
-    )
+    # the type comes from the upload check's own list, by extension
+    return file_response(data, found.mime_type, found.filename, allowed=case_files.SERVED_TYPES)
 
 
 @router.post("/feedback-link", response_class=HTMLResponse)
@@ -127,7 +120,7 @@ def feedback_link(
     db: SessionDep,
     staff: StaffDep,
     settings: SettingsDep,
-    patient_id: int = Form(),
+    patient_id: int = id_form(),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
     """A signed link to the patient's mobile feedback page (short, for SMS)."""

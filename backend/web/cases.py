@@ -26,6 +26,7 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.services import audit, case_notice, case_queries, case_views, cases, directory, inbox_queue
+from backend.services.ids import parse_id
 from backend.services.message_log import InvalidFilter
 from backend.services.patients import department_ids
 from backend.services.refusal import ActionRefused
@@ -160,7 +161,7 @@ def register_case(
         error = "no_such_category"
     elif mrn.strip() and patient is None:
         error = "no_such_patient"  # unknown, or outside the viewer's departments: the same answer
-    elif department and not department.isdigit():
+    elif department and parse_id(department) is None:
         error = "no_such_department"
     if error is None:
         try:
@@ -171,7 +172,7 @@ def register_case(
                 text=text,
                 patient_id=patient.id if patient else None,
                 anonymous=bool(anonymous),
-                department_id=int(department) if department else None,
+                department_id=parse_id(department),
                 source=CaseSource.PHONE,
                 channel=Channel.VOICE,
                 staff_id=user.id,

@@ -17,7 +17,7 @@ from backend.app.settings import Settings, get_settings
 from backend.dialogue.content import load_catalog
 from backend.dialogue.turns import InlineTurnFailed, run_turn, run_turn_in
 from backend.i18n import negotiate
-from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, make_url, read_short, read_token
+from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, open_short, read_token
 from backend.models import Conversation, Direction, MessageStatus, Patient, Role
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
@@ -27,7 +27,9 @@ from backend.services.conversations import (
     messages_after,
     store_inbound_row,
 )
+from backend.services.ids import parse_id
 from backend.web.deps import SessionDep, SettingsDep, templates
+from backend.web.ids import IdQuery
 from bots.catalog import Catalog
 from bots.domain import Channel, pick_language
 from channels import webchat
@@ -160,9 +162,8 @@ async def post_message(token: str, request: Request) -> Response:
             return JSONResponse({"error": "bad_message", "message": message}, status_code=422)
         if value is not None:
             fields[name] = value
-    try:
-        after = int(fields.get("after") or 0)
-    except ValueError:
+    after = parse_id(fields.get("after") or "0")
+    if after is None:
         return JSONResponse({"error": "bad_message", "message": "after: not a number"}, status_code=422)
     return await run_in_threadpool(_post_message, token, request, fields, after)
 
@@ -224,7 +225,7 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
 
 @router.get("/c/{token}/messages")
 def get_messages(
-    token: str, request: Request, db: SessionDep, settings: SettingsDep, after: int = 0
+    token: str, request: Request, db: SessionDep, settings: SettingsDep, after: IdQuery = 0
 ) -> Response:
     try:
         patient = _patient_for(db, settings, token)
@@ -246,9 +247,9 @@ def get_messages(
 def short_link(code: str, request: Request, settings: SettingsDep) -> Response:
     """A short link from an SMS: check it, then send the browser on to the full chat or form link."""
     try:
-        kind, subject_id = read_short(settings, code)
+        url = open_short(settings, code)
     except LinkExpired:
         return _refusal_page(request, settings, _Refusal(410, "chat.link_expired", settings.default_language))
     except LinkInvalid:
         return _refusal_page(request, settings, _Refusal(404, "chat.link_invalid", settings.default_language))
-    return RedirectResponse(make_url(settings, kind, subject_id), status_code=303)
+    return RedirectResponse(url, status_code=303)

@@ -14,6 +14,7 @@ from backend.app.db import session_factory
 from backend.app.settings import Settings, get_settings
 from backend.models import StaffSession
 from backend.security.auth import resume_session
+from backend.security.client_address import client_address
 from backend.web.local_time import hospital_zone, local_time
 from backend.web.text_links import linkify
 
@@ -49,7 +50,12 @@ class NotSignedIn(Exception):
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address; X-Forwarded-For counts only from a configured trusted proxy."""
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        tuple(get_settings().trusted_proxies),
+    )
 
 
 def current_staff_session(request: Request, db: SessionDep, settings: SettingsDep) -> StaffSession:

@@ -14,8 +14,10 @@ from backend.i18n import negotiate
 from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, read_token
 from backend.models import CaseKind, CaseSource, Department, FeedbackCase, Patient, Satisfaction
 from backend.services import case_queries, cases, directory
+from backend.services.ids import parse_id
 from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, SettingsDep, templates
+from backend.web.ids import IdQuery
 from bots.domain import pick_language
 
 router = APIRouter()
@@ -75,7 +77,7 @@ def _refused(request: Request, db: Session, settings: Settings, refusal: tuple[i
 
 @router.get("/f/{token}", response_class=HTMLResponse)
 def feedback_page(
-    token: str, request: Request, db: SessionDep, settings: SettingsDep, sent: int = 0, rated: int = 0
+    token: str, request: Request, db: SessionDep, settings: SettingsDep, sent: IdQuery = 0, rated: IdQuery = 0
 ) -> Response:
     patient = _patient(db, settings, token)
     if not isinstance(patient, Patient):
@@ -107,7 +109,8 @@ def rate_handling(
     if not isinstance(patient, Patient):
         return _refused(request, db, settings, patient)
     lang = pick_language(patient.language)
-    found = db.get(FeedbackCase, int(case)) if case.isdigit() else None
+    case_id = parse_id(case)
+    found = db.get(FeedbackCase, case_id) if case_id is not None else None
     try:
         if found is None or found.patient_id != patient.id or value not in set(Satisfaction):
             raise ActionRefused(Reason.NO_SUCH_CHOICE)
@@ -148,9 +151,8 @@ def submit_feedback(
         "anonymous": anonymous,
     }
     codes = {c.code for c in case_queries.categories(settings.content_dir)}
-    bad_department = bool(department) and (
-        not department.isdigit() or db.get(Department, int(department)) is None
-    )
+    department_id = parse_id(department)
+    bad_department = bool(department) and (department_id is None or db.get(Department, department_id) is None)
     error = (
         "feedback.choose" if kind not in set(CaseKind) or category not in codes or bad_department else None
     )
@@ -163,7 +165,7 @@ def submit_feedback(
                 text=text,
                 patient_id=patient.id,
                 anonymous=bool(anonymous),
-                department_id=int(department) if department else None,
+                department_id=department_id,
                 source=CaseSource.MOBILE,
                 actor="patient",
             )

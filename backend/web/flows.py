@@ -11,9 +11,8 @@ from fastapi.responses import HTMLResponse
 from backend.dialogue.content import ContentFlows
 from backend.dialogue.simulator import Simulation, simulate_turn
 from backend.models import Role
-from backend.services import audit
 from backend.services.flow_report import drop_off
-from backend.web.deps import SessionDep, SettingsDep, StaffDep, client_ip
+from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.staff import check_csrf, render
 from bots.domain import LANGUAGES, pick_language
 from bots.flows import FlowError
@@ -77,22 +76,12 @@ def _simulate(
     text: str,
     choice: str | None,
 ) -> Response:
-    before = sim.patient_id
     try:
         result = simulate_turn(db, sim, text=text, choice=choice)
     except KeyError:
         return render(
             request, "staff/denied.html", staff.staff.language, {"staff": staff, "missing": True}, 404
         )
-    if sim.patient_id is not None and sim.patient_id != before:  # a real record was looked up
-        audit.record(
-            db,
-            "simulator.identified",
-            staff_id=staff.staff_id,
-            patient_id=sim.patient_id,
-            ip=client_ip(request),
-        )
-        db.commit()
     if text or choice:
         transcript.append({"who": "you", "text": text or choice})
     transcript.extend(_lines(result))

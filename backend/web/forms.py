@@ -33,7 +33,6 @@ from questionnaires.logic import enabled_items
 from questionnaires.model import AnswerValue, Questionnaire
 
 router = APIRouter()
-MAX_FORM_BYTES = 64 * 1024
 
 
 class _Refused(Exception):
@@ -152,8 +151,7 @@ def _accept_all(
 
 @router.post("/q/{token}")
 async def form_post(token: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return JSONResponse({"error": "too_large"}, status_code=413)
+    # The body's size is limited as it arrives (backend/web/body_limit.py), chunked or not.
     form = await request.form(max_files=0, max_fields=500)
     return _handle_post(token, request, db, settings, form)
 

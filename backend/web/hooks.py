@@ -17,6 +17,7 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.models.base import utcnow
 from backend.outbox.sender import do_record_status
+from backend.security.ephemeral import ephemeral
 from backend.services.inbound import Received, after_commit, do_receive
 from backend.web.webhook_auth import BodyDep, WebhookRefused, refusal_response, twilio_form
 from bots.domain import Channel
@@ -146,6 +147,7 @@ def wechat_message(request: Request, body: BodyDep) -> Response:
             aes_key=aes_key,
             app_id=app_id,
             now=utcnow(),
+            nonces=ephemeral(settings.redis_url),
         )
     except (WebhookRefused, ForgedRequest, MalformedPayload, ReplayedRequest) as exc:
         return refusal_response(exc)

@@ -52,7 +52,9 @@ def _task_page(
     user = staff.staff
     patient = db.get(Patient, task.patient_id) if task.patient_id else None
     conversation = inbox_queue.conversation_of(db, task)
-    messages, outbox = inbox_queue.recent_messages(db, conversation.id) if conversation else ([], {})
+    messages, outbox = (
+        inbox_queue.recent_messages(db, conversation.id, user=user) if conversation else ([], {})
+    )
     people = directory.active_staff(db)
     everything = directory.departments(db)
     audit.record(

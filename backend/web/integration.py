@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
@@ -24,6 +24,7 @@ from backend.models import (
 )
 from backend.services import audit
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.ids import IdQuery, id_form
 from backend.web.staff import check_csrf, render
 
 router = APIRouter(prefix="/staff/integration")
@@ -47,7 +48,7 @@ def messages(
     status: str = "",
     type: str = "",  # the query parameter's name
     control: str = "",
-    before: int | None = None,
+    before: IdQuery | None = None,
 ) -> Response:
     if (denied := _forbidden(request, db, staff)) is not None:
         return denied
@@ -94,6 +95,8 @@ def reprocess(
     if (denied := _forbidden(request, db, staff)) is not None:
         return denied
     check_csrf(staff, csrf_token)
+    if db.get(Hl7Message, message_id) is None:
+        return PlainTextResponse("not found", status_code=404)
     try:
         do_reprocess(db, message_id, ReceiverConfig.from_settings(get_settings()), staff_id=staff.staff_id)
     except ValueError:
@@ -136,7 +139,7 @@ def map_code(
     mapping_id: int,
     db: SessionDep,
     staff: StaffDep,
-    target: int = Form(...),
+    target: int = id_form(),
     csrf_token: str = Form(""),
 ) -> Response:
     if (denied := _forbidden(request, db, staff)) is not None:

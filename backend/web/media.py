@@ -1,4 +1,5 @@
-"""Staff view a patient's image or voice note: decrypted on the fly, only if they may see the patient."""
+"""Staff view a patient's image or voice note: decrypted on the fly, only if they may see the patient, and
+served as a download (backend/web/downloads.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from backend.models import Message
 from backend.services import audit
 from backend.services.patients import may_view
 from backend.web.deps import SessionDep, SettingsDep, StaffDep
+from backend.web.downloads import file_response
 
 router = APIRouter()
 
@@ -36,8 +38,8 @@ def media_file(
         db, "media.view", staff_id=staff.staff_id, patient_id=patient_id, subject=("message", message_id)
     )
     item = items[index]
-    return Response(
+    return file_response(
         load_blob(settings, message_id, str(item["stored"])),
-        media_type=str(item.get("mime_type") or "application/octet-stream"),
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        str(item.get("mime_type") or ""),
+        f"message-{message_id}-{index}",
     )

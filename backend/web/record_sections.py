@@ -120,7 +120,7 @@ def encounters(ctx: SectionContext) -> dict[str, Any]:
 
 
 def conversations(ctx: SectionContext) -> dict[str, Any]:
-    return {"entries": timeline(ctx.session, ctx.patient.id)}
+    return {"entries": timeline(ctx.session, ctx.patient.id, user=ctx.user)}
 
 
 def responses(ctx: SectionContext) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from backend.services import audit, safety_review
 from backend.services.duty import do_set_roster, roster_rows
 from backend.services.refusal import ActionRefused
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.ids import id_form
 from backend.web.staff import check_csrf, render
 
 router = APIRouter(prefix="/staff/safety")
@@ -25,7 +26,7 @@ def mark_missed(
     request: Request,
     db: SessionDep,
     staff: StaffDep,
-    message_id: int = Form(),
+    message_id: int = id_form(),
     category: str = Form(default="", max_length=32),
     note: str = Form(default="", max_length=safety_review.MAX_NOTE),
     back: str = Form(default="/staff", max_length=300),

@@ -10,16 +10,22 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",  # links carry tokens
     "X-Frame-Options": "DENY",
+    # form-action: a form injected into a page cannot post its fields elsewhere; base-uri: no <base> to
+    # re-point relative URLs; frame-ancestors: CSP's own word for X-Frame-Options.
     "Content-Security-Policy": (
-        "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:"
+        "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
 }
+# Production: browsers use https only for a year once they have seen this (CARELOOP_PUBLIC_URL is https).
+HSTS = "max-age=31536000; includeSubDomains"
 NO_STORE_PREFIXES = ("/staff", "/c/", "/q/", "/f/")  # pages with patient data or signed links
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.headers = {**HEADERS, "Strict-Transport-Security": HSTS} if hsts else HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -30,7 +36,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
+                for name, value in self.headers.items():
                     headers.setdefault(name, value)
                 if no_store:
                     headers.setdefault("Cache-Control", "no-store")

@@ -21,6 +21,7 @@ from backend.models import (
     VoiceCall,
 )
 from backend.services import audit, directory, spot_check_views, spot_checks
+from backend.services.ids import parse_id
 from backend.services.patient_record import timeline
 from backend.services.refusal import Reason
 from backend.services.spot_checks import SUPERVISORS, SpotCheckRefused
@@ -115,13 +116,14 @@ def draw(
             first, last = date.fromisoformat(start), date.fromisoformat(end)
         except ValueError as exc:
             raise SpotCheckRefused(Reason.PERIOD) from exc
-        if department and not department.isdigit():
+        department_id = parse_id(department)
+        if department and department_id is None:
             raise SpotCheckRefused(Reason.DEPARTMENT)
         percent = _number(ratio, float)
         check = spot_checks.do_draw(
             db,
             user=staff.staff,
-            department_id=int(department) if department else None,
+            department_id=department_id,
             start=first,
             end=last,
             ratio=None if percent is None else float(percent) / 100,
@@ -192,7 +194,7 @@ def _item_page(
         "response": response,
         "answers": spot_check_views.answers_shown(db, response, lang),
         "findings": findings,
-        "entries": timeline(db, patient.id, limit=100),
+        "entries": timeline(db, patient.id, user=staff.staff, limit=100),
         "calls": spot_check_views.calls_of(db, item),
         "verdicts": [SpotVerdict.PASSED.value, SpotVerdict.ISSUE.value],
         "error": error,

@@ -11,7 +11,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from backend.i18n import negotiate, translations
 from backend.messaging.links import LinkKind, make_url
 from backend.models import StaffSession
-from backend.security.auth import SignInRefused, do_sign_in, do_sign_out
+from backend.security.auth import (
+    DEVICE_COOKIE,
+    DEVICE_COOKIE_DAYS,
+    SignInRefused,
+    device_cookie,
+    do_sign_in,
+    do_sign_out,
+    is_known_device,
+)
 from backend.services import audit, patients
 from backend.web.deps import SESSION_COOKIE, SessionDep, SettingsDep, StaffDep, client_ip, templates
 
@@ -69,7 +77,13 @@ def login(
         return render(request, "staff/login.html", lang, {"csrf_token": cookie or "", "error": True}, 400)
     try:
         new = do_sign_in(
-            db, settings, username=username, password=password, totp_code=totp_code, ip=client_ip(request)
+            db,
+            settings,
+            username=username,
+            password=password,
+            totp_code=totp_code,
+            ip=client_ip(request),
+            known_device=is_known_device(settings, request.cookies.get(DEVICE_COOKIE), username),
         )
     except SignInRefused:
         db.commit()  # keep the failed attempt: it feeds the throttle and the audit trail
@@ -79,6 +93,15 @@ def login(
         SESSION_COOKIE, new.token, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/"
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/staff/login")
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device_cookie(settings, request.cookies.get(DEVICE_COOKIE), username),
+        max_age=DEVICE_COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
+        path="/staff/login",
+    )
     return response
 
 

@@ -16,6 +16,7 @@ from backend.models import Department
 from backend.services import audit, directory
 from backend.services.patients import department_ids
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.ids import IdQuery
 from backend.web.staff import render
 
 router = APIRouter(prefix="/staff")
@@ -35,7 +36,7 @@ def stats_query(
     staff: StaffDep,
     start: date | None = None,
     end: date | None = None,
-    department: int | None = None,
+    department: IdQuery | None = None,
     questionnaire: str | None = None,
     group_by: GroupBy = GroupBy.DEPARTMENT,
 ) -> StatsQuery:

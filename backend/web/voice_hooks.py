@@ -22,6 +22,7 @@ from backend.voice.calls import (
     do_record_recording,
 )
 from backend.web.deps import SettingsDep
+from backend.web.ids import IdQuery
 from backend.web.webhook_auth import BodyDep, WebhookRefused, refusal_response, twilio_form
 from channels.base import ForgedRequest
 from voice_ai.gateway import AnsweredBy, GatewayName, MalformedCallback
@@ -53,7 +54,7 @@ def stream_parameters(settings: Settings, call_id: int, by: AnsweredBy | None) -
 
 
 @router.post("/answer")
-def answer(request: Request, settings: SettingsDep, body: BodyDep, call: int) -> Response:
+def answer(request: Request, settings: SettingsDep, body: BodyDep, call: IdQuery) -> Response:
     """Twilio asks what to do once answering-machine detection is done: connect our stream."""
     try:
         params = twilio_form(request, settings, body)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from backend.models import StaffSession, StaffUser
 from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.ids import id_form
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -67,11 +68,11 @@ def _nothing() -> Fields:
     return {}
 
 
-def _assignee(assignee: Annotated[int, Form()]) -> Fields:
+def _assignee(assignee: Annotated[int, id_form()]) -> Fields:
     return {"assignee": assignee}
 
 
-def _department(department: Annotated[int, Form()]) -> Fields:
+def _department(department: Annotated[int, id_form()]) -> Fields:
     return {"department": department}
 
 

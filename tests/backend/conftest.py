@@ -1,10 +1,18 @@
-"""Fixtures of the backend tests: the app's understanding pointed at the real Rasa server."""
+"""Fixtures of the backend tests: the app's understanding pointed at the real Rasa server, a fresh
+in-process store of nonces and request counts."""
 
 from __future__ import annotations
 
 import pytest
 
+from backend.security.ephemeral import reset_ephemeral
 from tests.conftest import reset_caches
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ephemeral() -> None:
+    """Each test starts with no remembered nonces or rate-limit counts in this process."""
+    reset_ephemeral()
 
 
 @pytest.fixture

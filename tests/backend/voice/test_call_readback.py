@@ -46,7 +46,7 @@ def test_a_red_flag_said_mid_survey_plays_the_guidance_and_a_person_is_one_key_a
     assert log.closed_by_server and response.answers == {}
     tasks = db.scalars(sa.select(Task).where(Task.patient_id == row.patient_id)).all()
     flags = [t for t in tasks if t.kind is TaskKind.HANDOFF]
-    assert len(flags) == 1 and flags[0].priority is TaskPriority.URGENT
+    assert len(flags) == 1 and flags[0].priority is TaskPriority.EMERGENCY
     assert flags[0].title.startswith("voice:emergency:breathing:recommend")
     callback = db.get(Task, row.callback_task_id)
     assert callback is not None and callback.priority is TaskPriority.URGENT

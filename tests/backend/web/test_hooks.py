@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -225,7 +226,10 @@ def test_the_sms_gateway_callback_is_verified_and_stored(
     assert [m.text for m in _inbound(db)] == ["Có"]
 
 
-def _wechat_query(timestamp: int, nonce: str = "nonce1") -> dict[str, str]:
+def _wechat_query(timestamp: int, nonce: str | None = None) -> dict[str, str]:
+    """A signed query as WeChat sends it: a fresh nonce for every request (a nonce seen before with
+    another body is refused as a replay)."""
+    nonce = nonce or uuid.uuid4().hex[:16]
     return {
         "timestamp": str(timestamp),
         "nonce": nonce,

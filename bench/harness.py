@@ -104,6 +104,8 @@ def base_env() -> dict[str, str]:
         CARELOOP_SECRET_KEY=secrets.token_urlsafe(48),
         CARELOOP_DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
         CARELOOP_PUBLIC_URL=f"http://{HOST}",
+        # every simulated patient posts from 127.0.0.1: only the per-link limits apply
+        CARELOOP_PATIENT_ADDRESS_LIMIT_SCALE="0",
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
     )
     return env

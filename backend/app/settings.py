@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         description="failed sign-ins for one username (from browsers it has not signed in on) before "
         "each further try waits, the wait doubling with every failure",
     )
+    patient_address_limit_scale: float = Field(
+        default=1.0,
+        ge=0,
+        description="multiplies the per-address limits on patients' links (chat, form, feedback): raise it "
+        "where many patients share one address (a ward's Wi-Fi, a carrier's NAT); 0 turns them off, the "
+        "per-link limits stay",
+    )
     login_max_failures_per_address: int = Field(
         default=20,
         ge=1,

@@ -90,7 +90,8 @@ class PatientRateLimit:
             )
 
         per_link, per_address = await to_thread.run_sync(count) if settings.redis_url else count()
-        if per_link > limit.per_link or per_address > limit.per_address:
+        address_limit = limit.per_address * settings.patient_address_limit_scale
+        if per_link > limit.per_link or (address_limit and per_address > address_limit):
             await _too_many(request, limit)(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -103,3 +103,19 @@ def test_counts_are_kept_in_the_shared_store(store: str) -> None:
     assert [counter.hit(key, 60) for _ in range(3)] == [1, 2, 3]
     if store == "redis":
         assert memory.hit(key, 60) == 1  # the counts went to Redis
+
+
+def test_the_address_limit_scales_with_the_setting_and_zero_turns_it_off(
+    behind_proxy: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = [factories.patient(db) for _ in range(12)]
+    db.commit()
+    links = [make_token(get_settings(), LinkKind.CHAT, p.id) for p in people]
+    ward = {"X-Forwarded-For": "203.0.113.20"}
+    monkeypatch.setenv("CARELOOP_PATIENT_ADDRESS_LIMIT_SCALE", "2")  # 5 reads an address, doubled
+    reset_caches()
+    codes = [behind_proxy.get(f"/c/{token}", headers=ward).status_code for token in links[:11]]
+    assert codes == [200] * 10 + [429]
+    monkeypatch.setenv("CARELOOP_PATIENT_ADDRESS_LIMIT_SCALE", "0")  # off: only each link's own limit
+    reset_caches()
+    assert behind_proxy.get(f"/c/{links[11]}", headers=ward).status_code == 200

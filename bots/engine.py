@@ -3,7 +3,7 @@
 API (stable; additions only):
 
     take_turn(flow, state, inbound, lang, catalog, understand=None, *, library=None, ports=None,
-              message_lang=None)
+              message_lang=None, screened=None)
         -> TurnResult(state, replies, effects, visits)
     hand_over(state) -> ConversationState   (stopped for staff, a survey in progress kept)
 
@@ -49,7 +49,7 @@ from bots.messages import Choice, Choices, Inbound, InboundKind, Outbound, Text
 from bots.ports import Ports, Reading, SingleFlow, Understand
 from bots.state import ConversationState, StepVisit
 from nlu.parsing import parse_yes_no
-from nlu.safety import SafetyKind, check
+from nlu.safety import SafetyHit, SafetyKind, check
 from questionnaires.options import match_choice
 
 __all__ = [
@@ -102,6 +102,7 @@ class _Turn:
         self.library, self.ports, self.catalog, self.understand = library, ports, catalog, understand
         self.lang, self.today = lang, today
         self.result: TurnResult
+        self.screened: Screened | None = None  # the caller's safety reading of this message, if any
 
     # --- texts -------------------------------------------------------------------------------
     def text(self, key: str) -> str:
@@ -422,7 +423,7 @@ class _Turn:
         a person go to staff at once, STOP revokes care messages on this channel. True when one fired."""
         if inbound.choice is not None or not inbound.text:
             return False
-        hit = check(inbound.text)
+        hit = self.screened.hit if self.screened is not None else check(inbound.text)
         if hit is None:
             return False
         if hit.kind is SafetyKind.STOP:
@@ -464,6 +465,14 @@ class _Turn:
             self.fail(lambda: self.say_key("common.passed_to_staff"))
 
 
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """The safety rules' reading of the inbound's text, when the caller has already run them (the backend
+    screens every message for emergencies before the bot's turn): the engine does not read it twice."""
+
+    hit: SafetyHit | None
+
+
 def take_turn(
     flow: Flow,
     state: ConversationState | None,
@@ -475,6 +484,7 @@ def take_turn(
     library: Any = None,
     ports: Ports | None = None,
     message_lang: str | None = None,
+    screened: Screened | None = None,
 ) -> TurnResult:
     lib = library if library is not None else SingleFlow(flow)
     today = inbound.received_at.date()
@@ -487,6 +497,7 @@ def take_turn(
         lib, ports or Ports(), catalog, understand, pick_language(message_lang or state.lang or lang), today
     )
     turn.result = TurnResult(state.copy())
+    turn.screened = screened
     if inbound.kind is InboundKind.CONVERSATION_STARTED:
         if turn.state.survey is not None and not turn.state.ended:
             survey.offer_resume(turn, turn.flow().steps[turn.state.step])

@@ -49,11 +49,17 @@ EMERGENCY_TITLE = f"handoff:{HandoffReason.EMERGENCY.value}"
 FALLBACK_GUIDANCE = "common.emergency"  # an emergency without a category
 
 
-def emergency_in(text: str, choice: str | None) -> SafetyHit | None:
-    """The emergency a patient's own words describe; a button press is never one."""
+def screen(text: str, choice: str | None) -> SafetyHit | None:
+    """The safety rules' most urgent hit in a patient's own words (an emergency, a person, STOP); a button
+    press is never one. The turn hands this reading to the engine, which would otherwise run it again."""
     if choice is not None or not text.strip():
         return None
-    hit = check(text)
+    return check(text)
+
+
+def emergency_in(text: str, choice: str | None) -> SafetyHit | None:
+    """The emergency a patient's own words describe; a button press is never one."""
+    hit = screen(text, choice)
     return hit if hit is not None and hit.kind is SafetyKind.EMERGENCY else None
 
 

@@ -14,7 +14,7 @@ from backend.app.db import session_scope
 from backend.app.settings import get_settings
 from backend.dialogue.content import ContentFlows, load_catalog, load_flow
 from backend.dialogue.flow_ports import DatabasePorts
-from backend.dialogue.safety_net import do_handle_emergency, emergency_in
+from backend.dialogue.safety_net import do_handle_emergency, screen
 from backend.dialogue.understanding import reading_of
 from backend.models import (
     Conversation,
@@ -50,10 +50,10 @@ from bots.effects import (
     SetLanguage,
     SubmitFeedback,
 )
-from bots.engine import ConversationState, hand_over, take_turn
+from bots.engine import ConversationState, Screened, hand_over, take_turn
 from bots.messages import Inbound, InboundKind, Outbound, Text
 from nlu.language_id import detect
-from nlu.safety import SafetyHit
+from nlu.safety import SafetyHit, SafetyKind
 from nlu.symptoms import mentions_symptom
 
 log = logging.getLogger(__name__)
@@ -161,8 +161,9 @@ def _handle_one(
     session: Session, conversation: Conversation, message: _Pending, queued: list[int], language: str | None
 ) -> None:
     started = bool(message.provider_message_id and message.provider_message_id.startswith("start:"))
-    hit = None if started else emergency_in(message.text, message.choice)
-    if hit is not None:  # whoever holds the conversation: it never waits for a turn of the bot
+    hit = None if started else screen(message.text, message.choice)
+    if hit is not None and hit.kind is SafetyKind.EMERGENCY:
+        # whoever holds the conversation: an emergency never waits for a turn of the bot
         _emergency(session, conversation, message, hit, queued, language)
         return
     if conversation.owner is ConversationOwner.STAFF:
@@ -199,6 +200,7 @@ def _handle_one(
         library=library,
         ports=ports,
         message_lang=inbound_lang,
+        screened=Screened(hit),
     )
     now = utcnow()
     if conversation.notice_sent_at is None and result.replies:

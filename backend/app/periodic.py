@@ -109,6 +109,13 @@ def purge_hl7_messages() -> int:
     return total
 
 
+def resume_lost_work() -> int:
+    """Long work (imports, batch sends) whose worker died or was never launched: started again."""
+    from backend.work.runs import resume_lost_work as resume
+
+    return resume()
+
+
 def check_hl7_feed() -> int:
     """A staff task when the HL7 feed has been silent too long in working hours (see integration/feed.py)."""
     from backend.integration.feed import check_feed
@@ -128,6 +135,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (prune_login_attempts, 86400),
     (purge_hl7_messages, 3600),
     (check_hl7_feed, 300),
+    (resume_lost_work, 60),
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
 )
 

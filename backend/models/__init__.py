@@ -55,6 +55,7 @@ from backend.models.staff import HomeLayout, LoginAttempt, Role, StaffSession, S
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
 from backend.models.voice import VoiceCall
+from backend.models.work import WorkJob, WorkState
 
 __all__ = [
     "Anchor",
@@ -137,4 +138,6 @@ __all__ = [
     "TaskStatus",
     "VoiceCall",
     "Ward",
+    "WorkJob",
+    "WorkState",
 ]

@@ -40,6 +40,7 @@ from backend.web import (
     voice_monitor,
     voice_stream,
     wechat_pages,
+    work_pages,
 )
 from backend.web.body_limit import BodyLimit
 from backend.web.deps import NotSignedIn
@@ -62,6 +63,7 @@ def create_app() -> FastAPI:
     app.include_router(spot_checks.router)
     app.include_router(integration.router)
     app.include_router(safety_pages.router)
+    app.include_router(work_pages.router)
     app.include_router(stats.router)
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)

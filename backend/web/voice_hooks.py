@@ -7,11 +7,15 @@ query); a forged request gets 403 and changes nothing, a malformed one 400.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
 from backend.app.settings import Settings
+from backend.models import VoiceCall
 from backend.models.base import utcnow
 from backend.voice.call_media import stream_token
 from backend.voice.calls import (
@@ -37,6 +41,14 @@ from voice_ai.gateway_twilio import (
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/hooks/twilio/voice")
 GATEWAY = GatewayName.TWILIO
+
+
+class _AboutACall(Protocol):
+    @property
+    def provider_id(self) -> str: ...
+
+
+U = TypeVar("U", bound=_AboutACall)
 
 
 def stream_url(settings: Settings) -> str:
@@ -73,31 +85,42 @@ def answer(request: Request, settings: SettingsDep, body: BodyDep, call: IdQuery
     )
 
 
-@router.post("/status")
-def status(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
+def _provider_callback(
+    request: Request,
+    settings: Settings,
+    body: bytes,
+    parse: Callable[[Mapping[str, str]], U],
+    apply: Callable[[Session, VoiceCall, U], object],
+    what: str,
+) -> Response:
+    """A signed callback about a call the gateway names by its own id: parsed, then applied to that call."""
     try:
-        update = parse_call_status(twilio_form(request, settings, body))
+        parsed = parse(twilio_form(request, settings, body))
     except (WebhookRefused, ForgedRequest, MalformedCallback) as exc:
         return refusal_response(exc)
     with session_scope() as db:
-        row = call_by_provider(db, GATEWAY, update.provider_id)
+        row = call_by_provider(db, GATEWAY, parsed.provider_id)
         if row is None:
-            log.info("voice status callback for an unknown call")
+            log.info("%s callback for an unknown call", what)
         else:
-            do_record_call_status(db, row, update, utcnow())
+            apply(db, row, parsed)
     return Response(status_code=204)
+
+
+@router.post("/status")
+def status(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
+    return _provider_callback(
+        request,
+        settings,
+        body,
+        parse_call_status,
+        lambda db, row, update: do_record_call_status(db, row, update, utcnow()),
+        "voice status",
+    )
 
 
 @router.post("/recording")
 def recording(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
-    try:
-        ready = parse_recording_callback(twilio_form(request, settings, body))
-    except (WebhookRefused, ForgedRequest, MalformedCallback) as exc:
-        return refusal_response(exc)
-    with session_scope() as db:
-        row = call_by_provider(db, GATEWAY, ready.provider_id)
-        if row is None:
-            log.info("recording callback for an unknown call")
-        else:
-            do_record_recording(db, row, ready)
-    return Response(status_code=204)
+    return _provider_callback(
+        request, settings, body, parse_recording_callback, do_record_recording, "recording"
+    )

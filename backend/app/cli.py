@@ -296,6 +296,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from redis import Redis
     from rq import Queue, Worker
 
+    from backend.app.outages import run_through_outages
 
     settings = get_settings()
     if not settings.redis_url:
@@ -314,10 +315,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # would otherwise touch (and so copy) every page of the parent's heap it shares, once per job.
     gc.freeze()
 
-    connection = Redis.from_url(settings.redis_url)
-    worker = Worker([Queue(settings.job_queue, connection=connection)], connection=connection)
-    # with_scheduler: RQ's own scheduler (one worker at a time holds its lock) runs jobs' retries.
-    worker.work(burst=args.burst, with_scheduler=True)
+    redis_url = settings.redis_url
+
+    def work() -> None:
+        connection = Redis.from_url(redis_url)
+        worker = Worker([Queue(settings.job_queue, connection=connection)], connection=connection)
+        # with_scheduler: RQ's own scheduler (one worker at a time holds its lock) runs jobs' retries.
+        worker.work(burst=args.burst, with_scheduler=True)
+
+    run_through_outages(work, "worker")
     return 0
 
 
@@ -325,6 +331,7 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     from redis import Redis
     from rq.cron import CronScheduler
 
+    from backend.app.outages import run_through_outages
     from backend.app.periodic import register_cron
 
     settings = get_settings()
@@ -333,9 +340,16 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
             "the scheduler needs REDIS_URL; without it `careloop serve` runs periodic jobs", file=sys.stderr
         )
         return 2
-    scheduler = CronScheduler(connection=Redis.from_url(settings.redis_url))
-    register_cron(scheduler, settings.job_queue)
-    scheduler.start()  # type: ignore[no-untyped-call]
+
+    redis_url = settings.redis_url
+
+    def schedule() -> None:
+        # a new scheduler each time: a restarted Redis has lost the old one's registrations
+        scheduler = CronScheduler(connection=Redis.from_url(redis_url))
+        register_cron(scheduler, settings.job_queue)
+        scheduler.start()  # type: ignore[no-untyped-call]
+
+    run_through_outages(schedule, "scheduler")
     return 0
 
 

@@ -26,15 +26,25 @@ def runs_inline() -> bool:
 
 
 def enqueue(func: Callable[..., Any], *args: Any) -> None:
-    """Queue `func(*args)`. Inline, a failure is logged and left for the retry sweep, not raised."""
+    """Queue `func(*args)`. Callers queue only work a database sweep can find again, so neither an
+    unreachable Redis nor, inline, the job's own failure is raised: both are logged and left to it."""
     settings = get_settings()
     if settings.redis_url:
+        from redis.exceptions import ConnectionError as RedisDown
+        from redis.exceptions import TimeoutError as RedisTimeout
+
         queue = _queue(settings.redis_url, settings.job_queue)
-        # On a pipeline (MULTI/EXEC) RQ's writes for the job (register the queue, save the job, push
-        # its id) go in one round trip instead of two; a real worker runs the job just the same.
-        with queue.connection.pipeline() as pipe:
-            queue.enqueue(func, *args, retry=_retry(), pipeline=pipe)
-            pipe.execute()
+        try:
+            # On a pipeline (MULTI/EXEC) RQ's writes for the job (register the queue, save the job, push
+            # its id) go in one round trip instead of two; a real worker runs the job just the same.
+            with queue.connection.pipeline() as pipe:
+                queue.enqueue(func, *args, retry=_retry(), pipeline=pipe)
+                pipe.execute()
+        except (RedisDown, RedisTimeout):
+            # What is queued here is already stored (a message received, an outbox item, a job row) and a
+            # database sweep finds it; failing the caller would turn a stored message into a 500 and a
+            # provider's retry.
+            log.warning("queue unreachable; %s left for the periodic sweep", func.__name__)
         return
     try:
         func(*args)

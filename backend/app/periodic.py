@@ -44,6 +44,17 @@ def retry_pending_turns() -> int:
     return len(ids)
 
 
+def fetch_missing_media() -> int:
+    """Patients' images and voice notes whose fetch job was lost: fetched again."""
+    from backend.messaging.media import fetch_inbound_media, messages_missing_media
+
+    with session_scope() as session:
+        ids = messages_missing_media(session, utcnow())
+    for message_id in ids:
+        enqueue(fetch_inbound_media, message_id)
+    return len(ids)
+
+
 def end_idle_sessions() -> int:
     settings = get_settings()
     now = utcnow()
@@ -126,6 +137,7 @@ def check_hl7_feed() -> int:
 
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (retry_pending_turns, 60),
+    (fetch_missing_media, 300),
     (send_due_messages, 30),
     (plan_follow_ups, 3600),
     (dispatch_follow_ups, 60),

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
-from backend.models import Message
+from backend.models import Direction, Message
 from backend.security.crypto import current_cipher
 from bots.domain import Channel
 
@@ -117,3 +120,26 @@ def _save(message_id: int, items: list[dict[str, Any]]) -> None:
         message = session.get(Message, message_id)
         if message is not None:
             message.media = items
+
+
+def messages_missing_media(session: Session, now: datetime, window: int = 20_000) -> list[int]:
+    """Inbound messages among the latest `window` with a media item neither stored nor given up on,
+    older than a minute: their fetch job was lost (Redis was down when it was queued, its worker died).
+    A window of ids rather than of time: the primary key bounds the scan, and a lost job is found
+    within minutes, long before the provider drops the file."""
+    newest = session.scalar(sa.select(sa.func.max(Message.id))) or 0
+    rows = session.execute(
+        sa.select(Message.id, Message.media)
+        .where(
+            Message.id > newest - window,
+            Message.direction == Direction.INBOUND,
+            Message.media.is_not(None),
+            Message.created_at < now - timedelta(minutes=1),
+        )
+        .order_by(Message.id)
+    )
+    return [
+        message_id
+        for message_id, media in rows
+        if any(not item.get("stored") and not item.get("error") for item in media or [])
+    ]

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -26,6 +27,7 @@ from backend.models import (
     OutboxKind,
     OutboxStatus,
 )
+from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
 from backend.outbox.sender import send_item
 from backend.services.conversations import get_or_create_conversation
@@ -456,3 +458,36 @@ def test_a_first_message_creates_the_conversation_at_its_own_time(db: Session) -
     conversation = db.get(Conversation, received.conversation_id)
     assert conversation is not None and conversation.patient_id is None  # an unknown sender
     assert conversation.last_message_at == at and received.run_turn
+
+
+def test_a_photo_whose_fetch_was_lost_in_a_redis_outage_is_fetched_by_the_sweep(
+    wechat_api: FakeWeChat, client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.app import jobs
+    from backend.app.periodic import fetch_missing_media
+
+    factories.patient(db, wechat_openid="o-follower", dept=factories.department(db))
+    db.commit()
+    photo = b"\xff\xd8\xff\xe0" + b"rash photo" * 50
+    wechat_api.media["MEDIA_2"] = (photo, "image/jpeg")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # Redis is down while the photo arrives
+    reset_caches()
+    now = int(time.time())
+    body = _wechat_image("o-follower", now, "MEDIA_2", "6054768590064714001")
+    assert client.post("/hooks/wechat", params=_wechat_query(now), content=body).text == "success"
+    monkeypatch.delenv("REDIS_URL")
+    reset_caches()
+    jobs._queue.cache_clear()
+    [message] = _inbound(db)
+    assert "stored" not in (message.media or [{}])[0]  # the fetch job never reached a queue
+
+    assert fetch_missing_media() == 0  # a minute's grace: its job may still be on its way
+    db.execute(
+        sa.update(Message).where(Message.id == message.id).values(created_at=utcnow() - timedelta(minutes=2))
+    )
+    db.commit()
+    assert fetch_missing_media() == 1
+    db.expire_all()
+    [item] = db.get(Message, message.id).media or []  # type: ignore[union-attr]
+    assert item["size"] == len(photo) and item["stored"]
+    assert fetch_missing_media() == 0  # done once, not again

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -65,6 +65,18 @@ class BreakerState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+
+
+class Breaker(Protocol):
+    """What the client asks of its circuit breaker; CircuitBreaker is the in-process one."""
+
+    failure_threshold: int
+
+    def allow(self) -> bool: ...
+
+    def record_success(self) -> None: ...
+
+    def record_failure(self) -> None: ...
 
 
 class CircuitBreaker:
@@ -153,7 +165,7 @@ class NluClient:
         *,
         connect_timeout: float = 1.0,
         read_timeout: float = 1.0,
-        breaker: CircuitBreaker | None = None,
+        breaker: Breaker | None = None,
         cache_size: int = 10_000,
         status_ttl: float = 60.0,
         max_chars: int = MAX_CHARS,
@@ -162,7 +174,7 @@ class NluClient:
     ) -> None:
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
-        self.breaker = breaker or CircuitBreaker(clock=clock)
+        self.breaker: Breaker = breaker or CircuitBreaker(clock=clock)
         self._cache = _Lru(cache_size)
         self._status_ttl = status_ttl
         self._max_chars = max_chars

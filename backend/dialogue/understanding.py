@@ -10,6 +10,8 @@ import logging
 import threading
 
 from backend.app.settings import get_settings
+from backend.dialogue.nlu_breaker import SharedBreaker
+from backend.security.ephemeral import ephemeral
 from bots.ports import Reading
 from nlu.client import NluClient, NluUnavailable
 
@@ -21,7 +23,10 @@ _lock = threading.Lock()
 def _client(url: str) -> NluClient:
     with _lock:
         if url not in _clients:
-            _clients[url] = NluClient(url)
+            redis_url = get_settings().redis_url
+            # with Redis, turns run in RQ's forked children: the breaker's state must outlive each one
+            breaker = SharedBreaker(ephemeral(redis_url)) if redis_url else None
+            _clients[url] = NluClient(url, breaker=breaker)
         return _clients[url]
 
 

@@ -1,9 +1,11 @@
-"""Short-lived facts every web process must share: WeChat nonces seen inside the replay window, request
-counts for rate limits. In Redis when REDIS_URL is set; in this process otherwise (one process serves
-then), and for the moment Redis does not answer, so a Redis outage never turns a request into a 500."""
+"""Short-lived facts every process must share: WeChat nonces seen inside the replay window, request
+counts for rate limits, whether Rasa's circuit breaker is open. In Redis when REDIS_URL is set; in this
+process otherwise (one process serves then), and for the moment Redis does not answer, so a Redis outage
+never turns a request into a 500."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -22,6 +24,12 @@ class Ephemeral(Protocol):
     def hit(self, key: str, window_seconds: int) -> int:
         """Count one event for `key` in its window (which starts at the key's first event and lasts
         `window_seconds`); the count including this one."""
+
+    def peek(self, key: str) -> str | None:
+        """The value under `key` while it lives, without changing it."""
+
+    def forget(self, key: str) -> None:
+        """Drop `key` (no error when it is not there)."""
 
 
 class MemoryEphemeral:
@@ -67,6 +75,14 @@ class MemoryEphemeral:
             self._values[key] = (str(count), found[1])
             return count
 
+    def peek(self, key: str) -> str | None:
+        with self._lock:
+            return self._live(key, self._clock())
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
 
 class RedisEphemeral:
     def __init__(self, url: str, fallback: MemoryEphemeral) -> None:
@@ -100,6 +116,22 @@ class RedisEphemeral:
         except RedisError:
             log.warning("redis unavailable: %s counted in this process", key.split(":", 1)[0])
             return self._fallback.hit(key, window_seconds)
+
+    def peek(self, key: str) -> str | None:
+        from redis import RedisError
+
+        try:
+            value = self._redis.get(f"careloop:{key}")
+        except RedisError:
+            return self._fallback.peek(key)
+        return value.decode() if isinstance(value, bytes) else None
+
+    def forget(self, key: str) -> None:
+        from redis import RedisError
+
+        with contextlib.suppress(RedisError):
+            self._redis.delete(f"careloop:{key}")
+        self._fallback.forget(key)
 
 
 _memory = MemoryEphemeral()

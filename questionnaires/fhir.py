@@ -14,13 +14,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from questionnaires.fhir_common import FHIR_VERSION, IDENTIFIER_SYSTEM, check_lang, put_texts
-from questionnaires.fhir_export import canonical, definition_extension, fhir_item, response_items
+from questionnaires.fhir_export import (
+    canonical,
+    codings,
+    definition_extension,
+    fhir_item,
+    response_items,
+    score_item,
+)
 from questionnaires.fhir_import import definition
+from questionnaires.fhir_instruments import INSTRUMENTS, accept, offer
+from questionnaires.fhir_published import ImportRefused, normalise, questionnaire_of, read_json
+from questionnaires.fhir_report import ImportReport, NoteCode, NoteKind
 from questionnaires.loader import DefinitionError, parse_questionnaire
 from questionnaires.logic import prune
 from questionnaires.model import AnswerValue, Kind, Questionnaire
@@ -31,6 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FHIR_VERSION",
+    "ImportRefused",
+    "Imported",
+    "import_published",
     "ResponseStatus",
     "from_fhir_questionnaire",
     "to_fhir_questionnaire",
@@ -128,10 +142,13 @@ def to_fhir_questionnaire(q: Questionnaire, lang: str) -> dict[str, Any]:
         "status": "active",
         "subjectType": ["Practitioner"] if q.kind is Kind.STAFF else ["Patient"],
     }
+    if q.codes:
+        data["code"] = codings(q.codes)
     put_texts(data, "title", q.title, lang)
     if (ext := definition_extension(q)) is not None:
         data["extension"] = [ext]
     data["item"] = [fhir_item(q, item, lang) for item in q.items]
+    data["item"] += [score_item(q, score, lang) for score in q.scores]
     seen: set[str] = set()
     for link in _link_ids(data["item"]):
         if link in seen:  # a hint, scale label or blank named like another item
@@ -146,6 +163,53 @@ def from_fhir_questionnaire(data: Mapping[str, Any]) -> Questionnaire:
         got = data.get("resourceType") if isinstance(data, Mapping) else type(data).__name__
         raise DefinitionError(f"questionnaire: expected a FHIR Questionnaire, got {got!r}")
     return parse_questionnaire(definition(_validated(data, DefinitionError)))
+
+
+def _count(items: Any) -> int:
+    listed = items if isinstance(items, list) else []
+    return sum(1 + _count(i.get("item")) for i in listed if isinstance(i, Mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    definition: dict[str, Any]  # what the loader and the publish path read
+    questionnaire: Questionnaire
+    report: ImportReport
+
+
+def import_published(
+    raw: bytes | str,
+    *,
+    default_language: str,
+    max_bytes: int,
+    references: Mapping[str, Questionnaire] | None = None,
+    accept_rules: bool = False,
+) -> Imported:
+    """A published FHIR Questionnaire file as a CareLoop definition and the report of what happened.
+
+    ImportRefused for a file that is too large, not JSON or not a Questionnaire; DefinitionError (naming
+    the item) for one CareLoop cannot ask. `references` are CareLoop's authored instruments by id, whose
+    clinical rules are offered for a recognised LOINC form and added only with `accept_rules`."""
+    check_lang(default_language)
+    data = questionnaire_of(read_json(raw, max_bytes=max_bytes))
+    report = ImportReport(items_in=_count(data.get("item")))
+    normalise(data, default_language=default_language, report=report)
+    result = definition(_validated(data, DefinitionError))
+    instrument = INSTRUMENTS.get(report.loinc or "")
+    reference = (references or {}).get(instrument.reference) if instrument is not None else None
+    chosen = offer(result, reference, instrument, report) if instrument and reference else None
+    if instrument is not None and chosen is not None:
+        report.instrument, report.offered = instrument.name, chosen.offered
+        report.add(NoteKind.WARNING, NoteCode.RULES_OFFERED, instrument=instrument.name, loinc=instrument.loinc)
+        if accept_rules:
+            accept(result, chosen)
+            report.rules_accepted = True
+            report.add(NoteKind.CHANGED, NoteCode.RULES_ACCEPTED, instrument=instrument.name)
+    q = parse_questionnaire(result)
+    report.questionnaire_id, report.version, report.title = q.id, q.version, q.title[report.language]
+    report.questions = len(q.answerable())
+    report.scores = tuple(s.id for s in q.scores)
+    return Imported(result, q, report)
 
 
 def to_fhir_response(

@@ -119,7 +119,7 @@ class ImportReport:
     rules_accepted: bool = False
     notes: list[Note] = field(default_factory=list)
 
-    def add(self, kind: NoteKind, code: NoteCode, where: str = "questionnaire", **params: object) -> None:
+    def add(self, kind: NoteKind, code: NoteCode, where: str = "questionnaire", /, **params: object) -> None:
         note = Note(kind, code, where, {k: str(v) for k, v in params.items()})
         if note not in self.notes:  # one note per item and cause, not one per option
             self.notes.append(note)

@@ -22,6 +22,7 @@ from backend.web import (
     education_pages,
     feedback,
     flows,
+    questionnaire_import,
     forms,
     home,
     hooks,
@@ -62,6 +63,7 @@ def create_app() -> FastAPI:
     app.include_router(spot_checks.router)
     app.include_router(integration.router)
     app.include_router(safety_pages.router)
+    app.include_router(questionnaire_import.router)
     app.include_router(stats.router)
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)

@@ -44,9 +44,9 @@ __all__ = [
     "FHIR_VERSION",
     "ImportRefused",
     "Imported",
-    "import_published",
     "ResponseStatus",
     "from_fhir_questionnaire",
+    "import_published",
     "to_fhir_questionnaire",
     "to_fhir_response",
 ]
@@ -200,7 +200,9 @@ def import_published(
     chosen = offer(result, reference, instrument, report) if instrument and reference else None
     if instrument is not None and chosen is not None:
         report.instrument, report.offered = instrument.name, chosen.offered
-        report.add(NoteKind.WARNING, NoteCode.RULES_OFFERED, instrument=instrument.name, loinc=instrument.loinc)
+        report.add(
+            NoteKind.WARNING, NoteCode.RULES_OFFERED, instrument=instrument.name, loinc=instrument.loinc
+        )
         if accept_rules:
             accept(result, chosen)
             report.rules_accepted = True

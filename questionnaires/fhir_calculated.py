@@ -22,7 +22,9 @@ VARIABLE = HL7 + "variable"
 _WEIGHT = re.compile(r"ordinalValue|itemWeight|iso21090-CO-value|\.ordinal\(\)|\.weight\(\)")
 _LINK = re.compile(r"linkId\s*=\s*'([^']+)'")
 _NAME = re.compile(r"^%([A-Za-z][A-Za-z0-9_\-]*)$")
-_GUARDED = re.compile(r"^iif\(\s*%([A-Za-z][A-Za-z0-9_\-]*)\.exists\(\)\s*,\s*%([A-Za-z][A-Za-z0-9_\-]*)\s*,\s*0\s*\)$")
+_GUARDED = re.compile(
+    r"^iif\(\s*%([A-Za-z][A-Za-z0-9_\-]*)\.exists\(\)\s*,\s*%([A-Za-z][A-Za-z0-9_\-]*)\s*,\s*0\s*\)$"
+)
 _ANY = re.compile(r"^iif\(\s*%([A-Za-z][A-Za-z0-9_\-]*)\s*,(.*),\s*\{\s*\}\s*\)$", re.DOTALL)
 _EXISTS = re.compile(r"^%([A-Za-z][A-Za-z0-9_\-]*)\.exists\(\)$")
 
@@ -39,7 +41,7 @@ def weight_of(expression: str, numeric: frozenset[str] = frozenset()) -> str | N
     links = set(_LINK.findall(expression))
     if len(links) != 1:
         return None
-    (link,) = links
+    link = str(links.pop())
     if _WEIGHT.search(expression):
         return link
     plain = re.sub(r"\s+", "", expression)
@@ -80,9 +82,7 @@ def _is_any_answered(expression: str | None, names: set[str]) -> bool:
     return len(found) == len(parts) and found == names
 
 
-def recognise_sum(
-    expression: str, variables: Mapping[str, str], numeric: Sequence[str] = ()
-) -> Sum | None:
+def recognise_sum(expression: str, variables: Mapping[str, str], numeric: Sequence[str] = ()) -> Sum | None:
     """The items `expression` adds up, when it is a plain sum of answer weights; else None.
 
     `variables` are the `variable` extensions in scope (name -> expression); `numeric` the linkIds of

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from questionnaires.fhir_calculated import CALCULATED, sum_expression
 from questionnaires.fhir_common import (
     CANONICAL_BASE,
     DEFINITION,
@@ -33,7 +34,6 @@ from questionnaires.fhir_common import (
     number,
     put_texts,
 )
-from questionnaires.fhir_calculated import CALCULATED, sum_expression
 from questionnaires.model import (
     AnswerValue,
     Coding,
@@ -263,7 +263,11 @@ def score_item(q: Questionnaire, score: Score, lang: str) -> dict[str, Any]:
         *variables,
         {
             "url": CALCULATED,
-            "valueExpression": {"description": "Total score", "language": "text/fhirpath", "expression": total},
+            "valueExpression": {
+                "description": "Total score",
+                "language": "text/fhirpath",
+                "expression": total,
+            },
         },
     ]
     return out

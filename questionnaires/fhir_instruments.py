@@ -36,7 +36,17 @@ INSTRUMENTS: Mapping[str, Instrument] = {
             "44249-1",
             "PHQ-9",
             "phq9",
-            ("44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8"),
+            (
+                "44250-9",
+                "44255-8",
+                "44259-0",
+                "44254-1",
+                "44251-7",
+                "44258-2",
+                "44252-5",
+                "44253-3",
+                "44260-8",
+            ),
             "44261-6",
         ),
         Instrument(
@@ -61,6 +71,10 @@ class Offer:
 class _Unmapped(Exception):
     """A reference condition has no counterpart in the imported form."""
 
+    def __init__(self, code: NoteCode, **params: str) -> None:
+        super().__init__(code.value)
+        self.code, self.params = code, params
+
 
 def _walk(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
@@ -82,21 +96,24 @@ def _reference_total(reference: Questionnaire, size: int) -> Score | None:
 
 
 def _condition(
-    cond: Condition, reference: Questionnaire, mapped: Mapping[str, dict[str, Any]], score_ids: Mapping[str, str]
+    cond: Condition,
+    reference: Questionnaire,
+    mapped: Mapping[str, dict[str, Any]],
+    score_ids: Mapping[str, str],
 ) -> dict[str, Any]:
     if cond.score is not None:
         if cond.score not in score_ids:
-            raise _Unmapped(f"it tests the score {cond.score}, which this form does not have")
+            raise _Unmapped(NoteCode.RULE_WITHOUT_ITEM, subject=cond.score)
         return {"score": score_ids[cond.score], "op": cond.operator.value, "value": cond.value}
     target = mapped.get(str(cond.item))
     if target is None:
-        raise _Unmapped(f"it tests {cond.item}, which this form does not have")
+        raise _Unmapped(NoteCode.RULE_WITHOUT_ITEM, subject=str(cond.item))
     value = cond.value
     option = reference.item(str(cond.item)).option(str(value))
     if option is not None:
         same = [o for o in target["options"] if o.get("score") is not None and o["score"] == option.score]
         if option.score is None or len(same) != 1:
-            raise _Unmapped(f"{target['id']} has no option scored like {option.code}")
+            raise _Unmapped(NoteCode.RULE_WITHOUT_OPTION, item=str(target["id"]), option=option.code)
         value = same[0]["code"]
     return {"item": target["id"], "op": cond.operator.value, "value": value}
 
@@ -123,12 +140,16 @@ def offer(
     links = [mapped[i]["id"] for i in total.items]
     existing = next((s for s in definition["scores"] if set(s["items"]) == set(links)), None)
     score_id = existing["id"] if existing is not None else total.id
-    bands = [
+    bands: list[dict[str, Any]] = [
         {"code": b.code, "min": b.minimum, "max": b.maximum, "text": dict(b.text)}
         | ({"severity": b.severity.value} if b.severity is not None else {})
         for b in total.bands
     ]
-    score = {"id": score_id, "items": links, "text": dict(existing["text"] if existing else total.text)}
+    score: dict[str, Any] = {
+        "id": score_id,
+        "items": links,
+        "text": dict(existing["text"] if existing else total.text),
+    }
     score["bands"] = bands
     lang = report.language
     offered = [
@@ -141,7 +162,7 @@ def offer(
         try:
             when = [_condition(c, reference, mapped, {total.id: score_id}) for c in rule.when]
         except _Unmapped as exc:
-            report.add(NoteKind.DROPPED, NoteCode.RULE_NOT_OFFERED, rule=rule.id, reason=str(exc))
+            report.add(NoteKind.DROPPED, exc.code, rule=rule.id, **exc.params)
             continue
         rules.append({"id": rule.id, "when": when, "severity": rule.severity.value, "text": dict(rule.text)})
         offered.append(Offered(rule.id, rule.severity.value, rule.text[lang], " and ".join(map(_said, when))))

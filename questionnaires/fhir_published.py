@@ -169,7 +169,7 @@ def _version(data: dict[str, Any], report: ImportReport) -> None:
 def _title(data: dict[str, Any], report: ImportReport) -> None:
     if data.get("title"):
         return
-    code = next(iter(data.get("code") or []), {})
+    code: Mapping[str, Any] = next(iter(data.get("code") or []), {})
     for source, raw in (("name", data.get("name")), ("code", code.get("display"))):
         if raw:
             data["title"] = str(raw)
@@ -296,7 +296,9 @@ def _calculated(item: dict[str, Any], scope: Mapping[str, str], ctx: _Context) -
     total = recognise_sum(expression, scope, sorted(ctx.numeric))
     text = _fill(item, "text", ctx) if item.get("text") else None
     if total is not None:
-        ctx.scores.append({"id": link, "items": list(total.items), "text": text or dict.fromkeys(LANGS, link)})
+        ctx.scores.append(
+            {"id": link, "items": list(total.items), "text": text or dict.fromkeys(LANGS, link)}
+        )
         ctx.report.add(NoteKind.CHANGED, NoteCode.TOTAL_RECOGNISED, link, score=link, count=len(total.items))
         return None
     ctx.report.add(NoteKind.WARNING, NoteCode.CALCULATION_DISPLAYED, link, expression=expression[:120])
@@ -358,7 +360,10 @@ def _conditions(items: list[dict[str, Any]], ctx: _Context) -> None:
             target = by_link.get(cond.get("question"))
             if cond.get("question") in ctx.not_questions or target is None:
                 ctx.report.add(
-                    NoteKind.DROPPED, NoteCode.CONDITION_DROPPED, item["linkId"], question=cond.get("question")
+                    NoteKind.DROPPED,
+                    NoteCode.CONDITION_DROPPED,
+                    item["linkId"],
+                    question=cond.get("question"),
                 )
                 continue
             if target.get("answerOption") and cond.get("operator") != "exists":
@@ -403,9 +408,8 @@ def normalise(data: dict[str, Any], *, default_language: str, report: ImportRepo
         extra["scores"] = list(extra.get("scores") or []) + ctx.scores
         _without(data, {DEFINITION})
         data.setdefault("extension", []).append({"url": DEFINITION, "valueString": dump_json(extra)})
-    source = "the form's " + lang
     for missing, count in ctx.missing.items():
-        report.add(NoteKind.CHANGED, NoteCode.LANGUAGE_MISSING, lang=missing, count=count, source=source)
+        report.add(NoteKind.CHANGED, NoteCode.LANGUAGE_MISSING, lang=missing, count=count, source=lang)
     report.missing_languages = tuple(lang for lang in LANGS if lang in ctx.missing)
     report.language = lang
     return lang

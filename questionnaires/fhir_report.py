@@ -38,10 +38,10 @@ class NoteCode(StrEnum):
     BEHAVIOUR_DEFAULTED = "behaviour_defaulted"
     NUMERIC_STRING = "numeric_string"
     VARIABLE_NAME = "variable_name"
-    EXTENSION_IGNORED = "extension_ignored"
     RULES_OFFERED = "rules_offered"
     RULES_ACCEPTED = "rules_accepted"
-    RULE_NOT_OFFERED = "rule_not_offered"
+    RULE_WITHOUT_ITEM = "rule_without_item"
+    RULE_WITHOUT_OPTION = "rule_without_option"
 
 
 # English texts; the staff page translates these same strings (they are msgids in backend/i18n).
@@ -49,33 +49,50 @@ NOTE_TEXTS: Mapping[NoteCode, str] = {
     NoteCode.LANGUAGE_DEFAULTED: "The form names no language; its texts were read as {lang}.",
     NoteCode.LANGUAGE_NARROWED: "The form's language {given} was read as {lang}.",
     NoteCode.IDENTITY_TAKEN: "The questionnaire id {id} was taken from the form's {source}.",
-    NoteCode.VERSION_NUMBERED: "The form's version {given} is not a whole number; imported as version {version}.",
+    NoteCode.VERSION_NUMBERED: (
+        "The form's version {given} is not a whole number; imported as version {version}."
+    ),
     NoteCode.TITLE_TAKEN: "The form has no title; its {source} was used.",
-    NoteCode.LANGUAGE_MISSING: "{count} texts have no {lang} translation: {source} texts stand in, and the "
-    "{lang} version is marked missing until translated.",
+    NoteCode.LANGUAGE_MISSING: (
+        "{count} texts have no {lang} translation: the {source} texts stand in, and the {lang} version is "
+        "marked missing until translated."
+    ),
     NoteCode.SCORE_FROM_OLD_EXTENSION: "Option scores read from the older iso21090-CO-value extension.",
-    NoteCode.SCORE_NOT_WHOLE: "Option {code} has score {score}, which is not a whole number; the option is "
-    "imported without a score.",
+    NoteCode.SCORE_NOT_WHOLE: (
+        "Option {code} has score {score}, which is not a whole number; the option is imported without a "
+        "score."
+    ),
     NoteCode.OPTIONS_FROM_VALUE_SET: "The answers were taken from the contained value set {value_set}.",
     NoteCode.OPTION_FROM_VALUE: "Answers given as {value_type} were turned into coded options.",
-    NoteCode.TOTAL_RECOGNISED: "The calculated item became the CareLoop total {score} of {count} items; it is "
-    "no longer asked.",
-    NoteCode.CALCULATION_DISPLAYED: "The calculation is not a simple sum of item scores; the item is shown as "
-    "text only and not calculated ({expression}).",
-    NoteCode.OPEN_CHOICE_CLOSED: "Open choice imported as a choice: a typed answer other than the options is "
-    "not accepted.",
+    NoteCode.TOTAL_RECOGNISED: (
+        "The calculated item became the CareLoop total {score} of {count} items; it is no longer asked."
+    ),
+    NoteCode.CALCULATION_DISPLAYED: (
+        "The calculation is not a simple sum of item scores; the item is shown as text only and not "
+        "calculated ({expression})."
+    ),
+    NoteCode.OPEN_CHOICE_CLOSED: (
+        "Open choice imported as a choice: a typed answer other than the options is not accepted."
+    ),
     NoteCode.REPEATS_DROPPED: "repeats is only supported on choice questions; the item is asked once.",
     NoteCode.REQUIRED_DROPPED: "A {type} item cannot be required; required was dropped.",
-    NoteCode.CONDITION_DROPPED: "The enableWhen on {question} was dropped: that item is no longer a question.",
+    NoteCode.CONDITION_DROPPED: (
+        "The enableWhen on {question} was dropped: that item is no longer a question."
+    ),
     NoteCode.BEHAVIOUR_DEFAULTED: "Several enableWhen without enableBehavior: all of them must hold.",
     NoteCode.NUMERIC_STRING: "A valueString holds the number {value}; read as the text {value}.",
-    NoteCode.VARIABLE_NAME: "The variable name {name} is not a valid FHIR id (letters, digits, - and .); read "
-    "anyway.",
-    NoteCode.EXTENSION_IGNORED: "The extension {url} has no meaning in CareLoop and was ignored.",
-    NoteCode.RULES_OFFERED: "This is {instrument} (LOINC {loinc}); CareLoop's clinical rules for it are "
-    "offered below for the approver to accept.",
+    NoteCode.VARIABLE_NAME: (
+        "The variable name {name} is not a valid FHIR id (letters, digits, - and .); read anyway."
+    ),
+    NoteCode.RULES_OFFERED: (
+        "This is {instrument} (LOINC {loinc}); CareLoop's clinical rules for it are offered below for the"
+        " approver to accept."
+    ),
     NoteCode.RULES_ACCEPTED: "CareLoop's clinical rules for {instrument} were added as accepted.",
-    NoteCode.RULE_NOT_OFFERED: "CareLoop's rule {rule} is not offered: {reason}",
+    NoteCode.RULE_WITHOUT_ITEM: "CareLoop's rule {rule} is not offered: it tests {subject}, which this form lacks.",
+    NoteCode.RULE_WITHOUT_OPTION: (
+        "CareLoop's rule {rule} is not offered: {item} has no single option scored like {option}."
+    ),
 }
 
 

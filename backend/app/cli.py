@@ -327,7 +327,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from redis import Redis
     from rq import Queue, Worker
 
-
     settings = get_settings()
     if not settings.redis_url:
         print("the worker needs REDIS_URL; without it jobs run inline in the server", file=sys.stderr)
@@ -436,9 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fhir_import = questionnaire.add_parser("import", help="import a published FHIR Questionnaire (JSON)")
     fhir_import.add_argument("file", help="a FHIR R4 Questionnaire, or a Bundle holding one")
-    fhir_import.add_argument("--language", help="the form's language when it names none (default: the hospital's)")
     fhir_import.add_argument(
-        "--accept-rules", action="store_true", help="add CareLoop's clinical rules offered for a known instrument"
+        "--language", help="the form's language when it names none (default: the hospital's)"
+    )
+    fhir_import.add_argument(
+        "--accept-rules",
+        action="store_true",
+        help="add CareLoop's clinical rules offered for a known instrument",
     )
     fhir_import.add_argument("--publish", action="store_true", help="publish it (otherwise only the report)")
     fhir_import.set_defaults(func=cmd_questionnaire_import)

@@ -175,7 +175,8 @@ class Settings(BaseSettings):
     fhir_import_max_bytes: int = Field(
         default=2 * 1024 * 1024,
         ge=1,
-        description="largest FHIR Questionnaire file accepted for import (bytes); a LOINC PHQ-9 is about 60 kB",
+        description="largest FHIR Questionnaire file accepted for import (bytes); a LOINC PHQ-9 is "
+        "about 60 kB",
     )
     max_attachment_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1, description="largest feedback case evidence file (bytes)"

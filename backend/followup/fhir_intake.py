@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.followup.catalog import definition_checksum, authored_definitions, do_publish, latest_version
+from backend.followup.catalog import authored_definitions, definition_checksum, do_publish, latest_version
 from backend.models import QuestionnaireVersion
 from backend.services import audit
 from questionnaires.fhir import Imported, import_published
@@ -36,7 +36,9 @@ def import_file(raw: bytes, *, language: str | None = None, accept_rules: bool =
     )
 
 
-def do_publish_import(session: Session, imported: Imported, *, staff_id: int | None = None) -> QuestionnaireVersion:
+def do_publish_import(
+    session: Session, imported: Imported, *, staff_id: int | None = None
+) -> QuestionnaireVersion:
     """Publishes an import as the next version of its questionnaire (the same content again: the
     version already published). The source's own version numbering does not fit CareLoop's, so the
     number is CareLoop's."""

@@ -14,7 +14,7 @@ from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.flows import EDITORS
 from backend.web.staff import check_csrf, render
 from questionnaires import channels
-from questionnaires.fhir import ImportRefused, Imported
+from questionnaires.fhir import Imported, ImportRefused
 from questionnaires.fhir_report import NOTE_TEXTS, NoteKind
 from questionnaires.loader import DefinitionError
 from questionnaires.model import LANGS
@@ -26,9 +26,7 @@ PAGE = "staff/questionnaire_import.html"
 def _preview(imported: Imported) -> dict[str, Any]:
     """Per language and channel, how each item is asked (the pre-flight publishing runs)."""
     q = imported.questionnaire
-    return {
-        lang: channels.plan(q, lang, load_voice_phrases(lang)) for lang in LANGS
-    }
+    return {lang: channels.plan(q, lang, load_voice_phrases(lang)) for lang in LANGS}
 
 
 def _context(staff: StaffDep, settings: SettingsDep, **extra: Any) -> dict[str, Any]:
@@ -66,7 +64,9 @@ def import_upload(
     check_csrf(staff, csrf_token)
     raw = file.file.read(settings.fhir_import_max_bytes + 1)  # one byte over is enough to refuse
     try:
-        imported = import_file(raw, language=language if language in LANGS else None, accept_rules=accept_rules)
+        imported = import_file(
+            raw, language=language if language in LANGS else None, accept_rules=accept_rules
+        )
     except (ImportRefused, DefinitionError) as exc:
         context = _context(staff, settings, error=str(exc), filename=file.filename)
         return render(request, PAGE, staff.staff.language, context, 400)

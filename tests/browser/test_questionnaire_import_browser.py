@@ -48,7 +48,9 @@ def test_an_editor_imports_a_published_phq9_with_its_rules(
     expect(page.locator("#missing-languages")).to_have_text("zh-CN, vi")
     expect(report).to_contain_text("became the CareLoop total /44261-6 of 9 items")
     expect(page.locator("tr[data-rule=self_harm_thoughts]")).to_contain_text("/44260-8 != LA6568-5")
-    expect(page.locator("#preview table[data-lang=en]")).to_contain_text("Thoughts that you would be better off")
+    expect(page.locator("#preview table[data-lang=en]")).to_contain_text(
+        "Thoughts that you would be better off"
+    )
     axe.assert_no_serious_violations(page)
     db.expire_all()
     assert db.scalar(sa.select(sa.func.count()).select_from(QuestionnaireVersion)) == 0

@@ -24,7 +24,10 @@ PHQ9_ITEMS = [
     ("44259-0", "Trouble falling or staying asleep, or sleeping too much"),
     ("44254-1", "Feeling tired or having little energy"),
     ("44251-7", "Poor appetite or overeating"),
-    ("44258-2", "Feeling bad about yourself-or that you are a failure or have let yourself or your family down"),
+    (
+        "44258-2",
+        "Feeling bad about yourself-or that you are a failure or have let yourself or your family down",
+    ),
     ("44252-5", "Trouble concentrating on things, such as reading the newspaper or watching television"),
     ("44253-3", "Moving or speaking so slowly that other people could have noticed. Or the opposite"),
     ("44260-8", "Thoughts that you would be better off dead, or of hurting yourself in some way"),
@@ -261,8 +264,16 @@ def branching_form() -> dict[str, Any]:
                         {
                             "system": "http://terminology.hl7.org/CodeSystem/v2-0136",
                             "concept": [
-                                {"code": "Y", "display": "Có", "extension": [{"url": ORDINAL, "valueDecimal": 1}]},
-                                {"code": "N", "display": "Không", "extension": [{"url": ORDINAL, "valueDecimal": 0}]},
+                                {
+                                    "code": "Y",
+                                    "display": "Có",
+                                    "extension": [{"url": ORDINAL, "valueDecimal": 1}],
+                                },
+                                {
+                                    "code": "N",
+                                    "display": "Không",
+                                    "extension": [{"url": ORDINAL, "valueDecimal": 0}],
+                                },
                             ],
                         }
                     ]
@@ -277,7 +288,12 @@ def branching_form() -> dict[str, Any]:
                 "text": "Vết mổ",
                 "required": True,
                 "item": [
-                    {"linkId": "red", "type": "choice", "text": "Vết mổ có đỏ không?", "answerValueSet": "#yn"},
+                    {
+                        "linkId": "red",
+                        "type": "choice",
+                        "text": "Vết mổ có đỏ không?",
+                        "answerValueSet": "#yn",
+                    },
                     {
                         "linkId": "since",
                         "type": "choice",

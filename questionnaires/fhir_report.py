@@ -89,7 +89,9 @@ NOTE_TEXTS: Mapping[NoteCode, str] = {
         " approver to accept."
     ),
     NoteCode.RULES_ACCEPTED: "CareLoop's clinical rules for {instrument} were added as accepted.",
-    NoteCode.RULE_WITHOUT_ITEM: "CareLoop's rule {rule} is not offered: it tests {subject}, which this form lacks.",
+    NoteCode.RULE_WITHOUT_ITEM: (
+        "CareLoop's rule {rule} is not offered: it tests {subject}, which this form lacks."
+    ),
     NoteCode.RULE_WITHOUT_OPTION: (
         "CareLoop's rule {rule} is not offered: {item} has no single option scored like {option}."
     ),

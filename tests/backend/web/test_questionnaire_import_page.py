@@ -79,7 +79,9 @@ def test_the_report_is_shown_in_the_editors_language(client: TestClient, db: Ses
         (b" " * (2 * 1024 * 1024 + 1), "the largest accepted is 2097152 bytes"),
     ],
 )
-def test_bad_uploads_are_refused_clearly(client: TestClient, db: Session, content: bytes, expected: str) -> None:
+def test_bad_uploads_are_refused_clearly(
+    client: TestClient, db: Session, content: bytes, expected: str
+) -> None:
     factories.staff(db, username="editor1", role=Role.CONTENT_EDITOR)
     db.commit()
     sign_in(client, "editor1")

@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from questionnaires.fhir_common import FHIR_VERSION, IDENTIFIER_SYSTEM, check_lang, put_texts
+from questionnaires.fhir_common import FHIR_VERSION, IDENTIFIER_SYSTEM, TRANSLATION, check_lang, put_texts
 from questionnaires.fhir_export import (
     canonical,
     codings,
@@ -130,9 +130,32 @@ def _link_ids(items: list[dict[str, Any]]) -> Iterator[str]:
         yield from _link_ids(item.get("item") or [])
 
 
+def _drop_translations(node: Any, languages: set[str]) -> None:
+    if isinstance(node, list):
+        for value in node:
+            _drop_translations(value, languages)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key.startswith("_") and isinstance(value, dict) and isinstance(value.get("extension"), list):
+            value["extension"] = [e for e in value["extension"] if _translation_lang(e) not in languages]
+        _drop_translations(value, languages)
+
+
+def _translation_lang(ext: Mapping[str, Any]) -> str | None:
+    if ext.get("url") != TRANSLATION:
+        return None
+    return next((str(p.get("valueCode")) for p in ext.get("extension") or [] if p.get("url") == "lang"), None)
+
+
 def to_fhir_questionnaire(q: Questionnaire, lang: str) -> dict[str, Any]:
-    """A FHIR R4B Questionnaire with texts in `lang` and translations into the other two languages."""
+    """A FHIR R4B Questionnaire with texts in `lang` and translations into the other two languages.
+
+    Only the languages the questionnaire is written in are exported: a stand-in text is not a
+    translation (and `lang`, when not written, gives way to the first written language)."""
     check_lang(lang)
+    lang = q.language_for(lang)
     data: dict[str, Any] = {
         "resourceType": "Questionnaire",
         "language": lang,
@@ -149,6 +172,8 @@ def to_fhir_questionnaire(q: Questionnaire, lang: str) -> dict[str, Any]:
         data["extension"] = [ext]
     data["item"] = [fhir_item(q, item, lang) for item in q.items]
     data["item"] += [score_item(q, score, lang) for score in q.scores]
+    if q.missing_languages:
+        _drop_translations(data, set(q.missing_languages))
     seen: set[str] = set()
     for link in _link_ids(data["item"]):
         if link in seen:  # a hint, scale label or blank named like another item

@@ -68,6 +68,8 @@ def definition_extension(q: Questionnaire) -> dict[str, Any] | None:
     data: dict[str, Any] = {}
     if q.kind is not Kind.FOLLOW_UP:
         data["kind"] = q.kind.value
+    if q.missing_languages:
+        data["languages"] = list(q.languages)
     for key, texts in (("intro", q.intro), ("outro", q.outro)):
         if texts is not None:
             data[key] = dict(texts)

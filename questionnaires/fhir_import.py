@@ -288,5 +288,7 @@ def definition(data: Mapping[str, Any]) -> dict[str, Any]:
         "scores": extra.get("scores") or [],
         "rules": extra.get("rules") or [],
     } | ({"code": codes(data["code"])} if data.get("code") else {})
+    if extra.get("languages"):
+        out["languages"] = list(extra["languages"])
     _own_codes(out)
     return out

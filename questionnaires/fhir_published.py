@@ -402,10 +402,13 @@ def normalise(data: dict[str, Any], *, default_language: str, report: ImportRepo
     _fill(data, "title", ctx)
     data["item"] = [i for i in (_item(raw, scope, ctx) for raw in data.get("item") or []) if i is not None]
     _conditions(data["item"], ctx)
-    if ctx.scores:
+    if ctx.scores or ctx.missing:
         found = extension(data, DEFINITION)
         extra = load_json(str(found.get("valueString"))) if found is not None else {}
-        extra["scores"] = list(extra.get("scores") or []) + ctx.scores
+        if ctx.scores:
+            extra["scores"] = list(extra.get("scores") or []) + ctx.scores
+        if ctx.missing:
+            extra["languages"] = [code for code in LANGS if code not in ctx.missing]
         _without(data, {DEFINITION})
         data.setdefault("extension", []).append({"url": DEFINITION, "valueString": dump_json(extra)})
     for missing, count in ctx.missing.items():

@@ -278,6 +278,14 @@ def _rule(raw: Any) -> Rule:
                 severity=severity, text=_texts(where, raw.get("text")) or {})
 
 
+def _languages(qid: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return LANGS
+    if not isinstance(raw, list) or not raw or any(lang not in LANGS for lang in raw):
+        raise DefinitionError(f"{qid}: languages is a list of some of {', '.join(LANGS)}")
+    return tuple(lang for lang in LANGS if lang in raw)
+
+
 def parse_questionnaire(data: Any) -> Questionnaire:
     if not isinstance(data, Mapping):
         raise DefinitionError("a questionnaire file must be a mapping")
@@ -304,6 +312,7 @@ def parse_questionnaire(data: Any) -> Questionnaire:
         intro=_texts(f"{qid}/intro", data.get("intro"), required=False),
         outro=_texts(f"{qid}/outro", data.get("outro"), required=False),
         codes=_codes(qid, data.get("code")),
+        languages=_languages(qid, data.get("languages")),
     )
     _check_references(q)
     return q

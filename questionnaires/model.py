@@ -171,6 +171,17 @@ class Questionnaire:
     intro: Texts | None = None
     outro: Texts | None = None
     codes: tuple[Coding, ...] = ()  # the instrument, in standard codes (LOINC panel)
+    # The languages its texts are really written in. An imported single-language form has the others
+    # marked missing: their texts stand in from a written language until someone translates them.
+    languages: tuple[str, ...] = LANGS
+
+    @property
+    def missing_languages(self) -> tuple[str, ...]:
+        return tuple(lang for lang in LANGS if lang not in self.languages)
+
+    def language_for(self, wanted: str) -> str:
+        """`wanted` if the questionnaire is written in it, else its first written language."""
+        return wanted if wanted in self.languages else self.languages[0]
 
     def walk(self) -> Iterator[Item]:
         """Every item, depth first, groups before their children."""

@@ -246,11 +246,19 @@ def test_a_language_careloop_does_not_serve_is_refused() -> None:
         imported(lhc_phq9() | {"language": "de"})
 
 
-def test_a_translated_form_has_no_missing_languages() -> None:
+def test_missing_languages_stay_missing_through_export_and_import() -> None:
     q = imported(lhc_phq9(), lang="en").questionnaire
-    exported = to_fhir_questionnaire(q, "en")  # carries all three (stand-in) languages as translations
+    assert q.languages == ("en",) and q.missing_languages == ("zh-CN", "vi")
+    exported = to_fhir_questionnaire(q, "vi")  # not written in vi: exported in en, without stand-ins
+    assert exported["language"] == "en" and '"valueCode": "zh-CN"' not in json.dumps(exported)
     again = imported(exported)
-    assert again.report.missing_languages == ()
+    assert again.report.missing_languages == ("zh-CN", "vi") and again.questionnaire == q
+
+
+def test_a_form_in_all_three_languages_has_none_missing() -> None:
+    q = REFERENCES["phq9"]
+    again = imported(to_fhir_questionnaire(q, "zh-CN"))
+    assert again.report.missing_languages == () and again.questionnaire.languages == q.languages
 
 
 # --- bad files -----------------------------------------------------------------------------------------

@@ -89,3 +89,21 @@ def test_an_oversized_file_is_refused(
     assert main(["questionnaire", "import", _file(tmp_path, lhc_phq9())]) == 2
     assert "the largest accepted is 1000 bytes" in capsys.readouterr().err
     get_settings.cache_clear()
+
+
+def test_a_form_written_only_in_english_is_sent_in_english(db: Session) -> None:
+    from backend.followup.catalog import do_publish
+    from backend.followup.dispatcher import dispatch_due
+    from backend.followup.planner import run_planner
+    from backend.models import QuestionnaireResponse
+    from tests.backend.followup.test_followup import DEFINITION, NOW, _setup
+
+    patient, _, _ = _setup(db)
+    patient.language = "vi"
+    do_publish(db, DEFINITION | {"version": 2, "languages": ["en"]})
+    run_planner(db, NOW)
+    db.commit()
+    assert dispatch_due(NOW) == {"sent:webchat": 1}
+    db.expire_all()
+    response = db.scalars(sa.select(QuestionnaireResponse)).one()
+    assert response.language == "en"

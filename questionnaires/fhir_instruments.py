@@ -26,9 +26,10 @@ class Instrument:
     total: str  # LOINC code of the total score
 
 
-# LOINC codes as in the NLM LHC-Forms renditions of the panels (loinc.org/44249-1, loinc.org/69737-5).
-# Further instruments (PHQ-2 55757-9, EPDS 71354-5, AUDIT-C 72109-2) join this table once CareLoop
-# authors their rules under content/questionnaires, with their three-language texts reviewed.
+# LOINC codes as in the NLM LHC-Forms renditions of the panels (loinc.org/44249-1, 55757-9, 69737-5).
+# PHQ-2's reference lives in content/questionnaires/instruments/ (offered, never published by itself).
+# EPDS (71354-5) and AUDIT-C (72109-2) join once their rules are authored and reviewed: AUDIT-C's
+# cut-off depends on sex, which a questionnaire rule cannot see.
 INSTRUMENTS: Mapping[str, Instrument] = {
     i.loinc: i
     for i in (
@@ -49,6 +50,7 @@ INSTRUMENTS: Mapping[str, Instrument] = {
             ),
             "44261-6",
         ),
+        Instrument("55757-9", "PHQ-2", "phq2", ("44250-9", "44255-8"), "55758-7"),
         Instrument(
             "69737-5",
             "GAD-7",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
@@ -20,7 +21,11 @@ from questionnaires.model import Questionnaire
 def references(content_dir: Path | None = None) -> dict[str, Questionnaire]:
     """CareLoop's authored versions of the known instruments, whose clinical rules are offered."""
     wanted = {i.reference for i in INSTRUMENTS.values()}
-    found = authored_definitions(content_dir or get_settings().content_dir)
+    base = content_dir or get_settings().content_dir
+    found = authored_definitions(base)
+    for path in sorted((base / "questionnaires" / "instruments").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        found.setdefault(str(data.get("id")), data)
     return {qid: parse_questionnaire(data) for qid, data in found.items() if qid in wanted}
 
 

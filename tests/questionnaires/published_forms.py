@@ -341,3 +341,27 @@ def branching_form() -> dict[str, Any]:
             },
         ],
     }
+
+
+def lhc_phq2() -> dict[str, Any]:
+    """PHQ-2 as LHC-Forms distributes it: the first two PHQ-9 items and a rule-editor total."""
+    questions: list[dict[str, Any]] = [
+        {
+            "type": "choice",
+            "code": loinc(code, text),
+            "linkId": f"/{code}",
+            "text": text,
+            "answerOption": [lhc_option(c, d, s) for s, (c, d) in enumerate(FREQUENCY)],
+        }
+        for code, text in PHQ9_ITEMS[:2]
+    ]
+    links = [q["linkId"] for q in questions]
+    questions.append(rule_editor_total("/55758-7", "PHQ-2 total score", links, "55758-7"))
+    return {
+        "resourceType": "Questionnaire",
+        "id": "55757-9",
+        "status": "draft",
+        "title": "Patient Health Questionnaire 2 item (PHQ-2) [Reported]",
+        "code": loinc("55757-9", "Patient Health Questionnaire 2 item (PHQ-2) [Reported]"),
+        "item": questions,
+    }

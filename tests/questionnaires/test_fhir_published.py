@@ -22,6 +22,7 @@ from tests.questionnaires.published_forms import (
     HL7,
     SDC,
     branching_form,
+    lhc_phq2,
     lhc_phq9,
     old_gad7,
 )
@@ -32,10 +33,12 @@ LIMIT = 1_000_000
 
 def reference(name: str) -> Questionnaire:
     path = ROOT / "content" / "questionnaires" / f"{name}.yaml"
+    if not path.exists():  # a reference only, not in the library
+        path = ROOT / "content" / "questionnaires" / "instruments" / f"{name}.yaml"
     return parse_questionnaire(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-REFERENCES = {"phq9": reference("phq9"), "gad7": reference("gad7")}
+REFERENCES = {name: reference(name) for name in ("phq9", "gad7", "phq2")}
 
 
 def imported(data: Any, *, lang: str = "en", accept: bool = False) -> Imported:
@@ -158,6 +161,27 @@ def test_old_gad7_reads_co_value_scores_and_a_plain_sum() -> None:
     everything = {i.id: "LA6571-9" for i in q.answerable()}
     evaluation = evaluate(q, everything)
     assert evaluation.scores == {"70274-6": 21} and evaluation.bands["70274-6"].code == "severe"
+
+
+def test_a_positive_phq2_screen_is_offered_and_raises_a_finding_once_accepted() -> None:
+    offered = imported(lhc_phq2())
+    assert [(o.id, o.severity) for o in offered.report.offered] == [
+        ("/55758-7:negative", ""),
+        ("/55758-7:positive", "normal"),
+    ]
+    q = imported(lhc_phq2(), accept=True).questionnaire
+    answers = {"/44250-9": "LA6570-1", "/44255-8": "LA6569-3"}
+    evaluation = evaluate(q, answers)
+    assert evaluation.scores == {"/55758-7": 3}
+    assert [(f.code, f.severity) for f in evaluation.findings] == [("/55758-7:positive", Severity.NORMAL)]
+
+
+def test_every_instrument_has_a_reference_with_a_total_of_its_size() -> None:
+    from questionnaires.fhir_instruments import INSTRUMENTS
+
+    for instrument in INSTRUMENTS.values():
+        totals = [s for s in REFERENCES[instrument.reference].scores if len(s.items) == len(instrument.items)]
+        assert len(totals) == 1 and totals[0].bands, instrument.name
 
 
 # --- the hand-made branching form -------------------------------------------------------------------

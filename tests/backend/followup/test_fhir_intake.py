@@ -107,3 +107,16 @@ def test_a_form_written_only_in_english_is_sent_in_english(db: Session) -> None:
     db.expire_all()
     response = db.scalars(sa.select(QuestionnaireResponse)).one()
     assert response.language == "en"
+
+
+def test_references_cover_every_known_instrument_and_phq2_is_not_published(
+    database_url: str, db: Session
+) -> None:
+    from backend.app.settings import get_settings
+    from backend.followup.catalog import publish_all
+    from backend.followup.fhir_intake import references
+    from questionnaires.fhir_instruments import INSTRUMENTS
+
+    assert set(references()) == {i.reference for i in INSTRUMENTS.values()}
+    published = {row.questionnaire_id for row in publish_all(db, get_settings().content_dir)}
+    assert "phq9" in published and "phq2" not in published

@@ -30,7 +30,14 @@ from questionnaires.fhir_export import (
 )
 from questionnaires.fhir_import import definition
 from questionnaires.fhir_instruments import INSTRUMENTS, accept, offer
-from questionnaires.fhir_published import ImportRefused, normalise, questionnaire_of, read_json
+from questionnaires.fhir_published import (
+    ImportRefused,
+    checkable,
+    normalise,
+    questionnaire_of,
+    read_json,
+    repair_minor,
+)
 from questionnaires.fhir_report import ImportReport, NoteCode, NoteKind
 from questionnaires.loader import DefinitionError, parse_questionnaire
 from questionnaires.logic import prune
@@ -218,6 +225,8 @@ def import_published(
     check_lang(default_language)
     data = questionnaire_of(read_json(raw, max_bytes=max_bytes))
     report = ImportReport(items_in=_count(data.get("item")))
+    repair_minor(data, report)
+    _validated(checkable(data), DefinitionError)  # well-formed FHIR before anything is rewritten
     normalise(data, default_language=default_language, report=report)
     result = definition(_validated(data, DefinitionError))
     instrument = INSTRUMENTS.get(report.loinc or "")

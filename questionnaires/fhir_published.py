@@ -33,6 +33,7 @@ from questionnaires.fhir_common import (
     read_texts,
 )
 from questionnaires.fhir_report import ImportReport, NoteCode, NoteKind
+from questionnaires.loader import DefinitionError
 from questionnaires.model import LANGS
 
 LOINC = "http://loinc.org"
@@ -96,7 +97,7 @@ def _elements(node: Any) -> Iterator[dict[str, Any]]:
             yield from _elements(value)
 
 
-def _repair_minor(data: dict[str, Any], report: ImportReport) -> None:
+def repair_minor(data: dict[str, Any], report: ImportReport) -> None:
     """Spec violations common in published forms, read anyway and reported."""
     for element in _elements(data):
         value = element.get("valueString")
@@ -232,13 +233,10 @@ def _option_score(option: dict[str, Any], where: str, ctx: _Context) -> None:
         return
     if any(url == CO_VALUE for url, _ in found):
         ctx.report.add(NoteKind.CHANGED, NoteCode.SCORE_FROM_OLD_EXTENSION, where)
-    if len(values) > 1:  # left for the strict reader, which names the disagreement
-        option.setdefault("extension", []).extend(
-            {"url": url, "valueDecimal": float(v)} for url, v in found if url != CO_VALUE
-        )
-        return
-    score = Decimal(values.pop())
     code = (option.get("valueCoding") or {}).get("code")
+    if len(values) > 1:
+        raise DefinitionError(f"{where}/{code}: the option's scores disagree ({', '.join(sorted(values))})")
+    score = Decimal(values.pop())
     if score != score.to_integral_value():
         ctx.report.add(NoteKind.DROPPED, NoteCode.SCORE_NOT_WHOLE, where, code=code, score=score)
         return
@@ -381,9 +379,20 @@ def _conditions(items: list[dict[str, Any]], ctx: _Context) -> None:
             item.pop("enableBehavior", None)
 
 
+def checkable(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy fhir.resources can check the structure of: variable names as FHIR ids. CareLoop reads the
+    names as written (a warning says so), but a form must be well-formed before it is rewritten."""
+    copied = copy.deepcopy(dict(data))
+    for element in _elements(copied):
+        expression = element.get("valueExpression")
+        if element.get("url") == VARIABLE and isinstance(expression, dict) and expression.get("name"):
+            expression["name"] = re.sub(r"[^A-Za-z0-9\-.]", "-", str(expression["name"]))
+    return copied
+
+
 def normalise(data: dict[str, Any], *, default_language: str, report: ImportReport) -> str:
-    """Rewrites a published form in place into what `fhir_import.definition` reads; returns its language."""
-    _repair_minor(data, report)
+    """Rewrites a published form in place into what `fhir_import.definition` reads; returns its language.
+    `data` has passed `repair_minor` and fhir.resources' check of `checkable(data)`."""
     lang = _language(data, default_language, report)
     data["language"] = lang
     _identity(data, report)

@@ -436,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     fhir_import = questionnaire.add_parser("import", help="import a published FHIR Questionnaire (JSON)")
     fhir_import.add_argument("file", help="a FHIR R4 Questionnaire, or a Bundle holding one")
     fhir_import.add_argument(
-        "--language", help="the form's language when it names none (default: the hospital's)"
+        "--language",
+        choices=["zh-CN", "vi", "en"],
+        help="the form's language when it names none (default: the hospital's)",
     )
     fhir_import.add_argument(
         "--accept-rules",

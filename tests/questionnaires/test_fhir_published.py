@@ -448,3 +448,35 @@ def test_an_imported_form_round_trips_with_its_accepted_rules() -> None:
 def test_the_total_is_exported_as_a_calculated_item_under_its_own_link() -> None:
     q = imported(lhc_phq9()).questionnaire
     assert to_fhir_questionnaire(q, "en")["item"][-1]["linkId"] == "/44261-6"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d.update(item="not a list"), "questionnaire: item: Input should be a valid list"),
+        (lambda d: d["item"][0]["item"].append("text"), "item 12 under /44249-1: Invalid JSON"),
+        (
+            lambda d: d["item"][0]["item"][0].pop("linkId"),
+            "item 1 under /44249-1 (text 'Little interest or pleasure in doing thi'): linkId: Value",
+        ),
+        (lambda d: d["item"][0]["item"][0].update(answerOption=[{}]), "/44250-9"),
+        (
+            lambda d: d.update(contained=[{"resourceType": "ValueSet"}]),
+            "questionnaire: contained.0.status: Value for the field 'status' is required",
+        ),
+    ],
+)
+def test_malformed_forms_are_refused_before_they_are_rewritten(change: Any, expected: str) -> None:
+    data = lhc_phq9()
+    change(data)
+    with pytest.raises(DefinitionError, match=re.escape(expected)):
+        imported(data)
+
+
+def test_option_scores_that_disagree_are_refused() -> None:
+    data = old_gad7()
+    data["item"][0]["answerOption"][1]["extension"] = [{"url": HL7 + "ordinalValue", "valueDecimal": 2}]
+    with pytest.raises(
+        DefinitionError, match=re.escape("69725-0/LA6569-3: the option's scores disagree (1, 2)")
+    ):
+        imported(data)

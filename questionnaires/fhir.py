@@ -30,15 +30,9 @@ from questionnaires.fhir_export import (
 )
 from questionnaires.fhir_import import definition
 from questionnaires.fhir_instruments import INSTRUMENTS, accept, offer
-from questionnaires.fhir_published import (
-    ImportRefused,
-    checkable,
-    normalise,
-    questionnaire_of,
-    read_json,
-    repair_minor,
-)
+from questionnaires.fhir_published import normalise
 from questionnaires.fhir_report import ImportReport, NoteCode, NoteKind
+from questionnaires.fhir_source import ImportRefused, checkable, questionnaire_of, read_json, repair_minor
 from questionnaires.loader import DefinitionError, parse_questionnaire
 from questionnaires.logic import prune
 from questionnaires.model import AnswerValue, Kind, Questionnaire

@@ -9,9 +9,6 @@ the path (fhir.resources' validation, the loader's rules) is the one CareLoop's 
 
 from __future__ import annotations
 
-import copy
-import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,7 +17,6 @@ from typing import Any
 from questionnaires.fhir_calculated import CALCULATED, VARIABLE, recognise_sum
 from questionnaires.fhir_common import (
     DEFINITION,
-    IDENTIFIER_SYSTEM,
     ITEM_WEIGHT,
     ORDINAL_VALUE,
     SCORE_ITEM,
@@ -33,18 +29,13 @@ from questionnaires.fhir_common import (
     read_texts,
 )
 from questionnaires.fhir_report import ImportReport, NoteCode, NoteKind
+from questionnaires.fhir_source import ImportRefused, identity, language, title, version
 from questionnaires.loader import DefinitionError
 from questionnaires.model import LANGS
 
-LOINC = "http://loinc.org"
 CO_VALUE = "http://hl7.org/fhir/StructureDefinition/iso21090-CO-value"  # DSTU2/STU3 forms' option score
 SCORE_URLS = (ORDINAL_VALUE, ITEM_WEIGHT, CO_VALUE)
 NUMERIC_TYPES = {"integer", "decimal"}
-_ID_NAME = re.compile(r"^[A-Za-z0-9\-.]+$")  # FHIR's id type, which Expression.name is
-
-
-class ImportRefused(ValueError):
-    """The file cannot be imported at all; the message says why."""
 
 
 @dataclass(slots=True)
@@ -56,128 +47,6 @@ class _Context:
     scores: list[dict[str, Any]] = field(default_factory=list)
     not_questions: set[str] = field(default_factory=set)  # linkIds no longer answerable
     missing: dict[str, int] = field(default_factory=dict)  # language -> texts without it
-
-
-def read_json(raw: bytes | str, *, max_bytes: int) -> Any:
-    """The parsed file; ImportRefused when too large or not JSON."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
-    if size > max_bytes:
-        raise ImportRefused(f"the file is {size} bytes; the largest accepted is {max_bytes} bytes")
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ImportRefused(f"the file is not JSON ({exc})") from None
-
-
-def questionnaire_of(data: Any) -> dict[str, Any]:
-    """The Questionnaire in the file (also the only one in a Bundle); ImportRefused otherwise."""
-    if isinstance(data, Mapping) and data.get("resourceType") == "Bundle":
-        found = [
-            e.get("resource")
-            for e in data.get("entry") or []
-            if isinstance(e, Mapping) and (e.get("resource") or {}).get("resourceType") == "Questionnaire"
-        ]
-        if len(found) == 1:
-            data = found[0]
-        else:
-            raise ImportRefused(f"the Bundle holds {len(found)} Questionnaires; import them one at a time")
-    if not isinstance(data, Mapping) or data.get("resourceType") != "Questionnaire":
-        got = data.get("resourceType") if isinstance(data, Mapping) else type(data).__name__
-        raise ImportRefused(f"expected a FHIR Questionnaire, got {got!r}")
-    return copy.deepcopy(dict(data))
-
-
-def _elements(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _elements(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _elements(value)
-
-
-def repair_minor(data: dict[str, Any], report: ImportReport) -> None:
-    """Spec violations common in published forms, read anyway and reported."""
-    for element in _elements(data):
-        value = element.get("valueString")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            element["valueString"] = str(value)
-            report.add(NoteKind.WARNING, NoteCode.NUMERIC_STRING, value=value)
-        expression = element.get("valueExpression")
-        if element.get("url") == VARIABLE and isinstance(expression, Mapping):
-            name = str(expression.get("name") or "")
-            if not _ID_NAME.match(name):
-                report.add(NoteKind.WARNING, NoteCode.VARIABLE_NAME, name=name)
-
-
-def _language(data: dict[str, Any], default: str, report: ImportReport) -> str:
-    given = data.get("language")
-    if not given:
-        report.add(NoteKind.CHANGED, NoteCode.LANGUAGE_DEFAULTED, lang=default)
-        return default
-    folded = str(given).casefold()
-    exact = {code.casefold(): code for code in LANGS}
-    if folded in exact:
-        return exact[folded]
-    primary = folded.split("-")[0]
-    narrowed = next((code for code in LANGS if code.casefold().split("-")[0] == primary), None)
-    if narrowed is None:
-        raise ImportRefused(
-            f"the form is in {given!r}; CareLoop serves {', '.join(LANGS)} (give the language to import as)"
-        )
-    report.add(NoteKind.CHANGED, NoteCode.LANGUAGE_NARROWED, given=given, lang=narrowed)
-    return narrowed
-
-
-def loinc_code(data: Mapping[str, Any]) -> str | None:
-    for coding in data.get("code") or []:
-        if isinstance(coding, Mapping) and coding.get("system") == LOINC and coding.get("code"):
-            return str(coding["code"])
-    return None
-
-
-def _slug(raw: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", raw.casefold()).strip("_")[:64]
-
-
-def _identity(data: dict[str, Any], report: ImportReport) -> None:
-    report.source_id, report.source_url = data.get("id"), data.get("url")
-    report.loinc = loinc_code(data)
-    for identifier in data.get("identifier") or []:
-        if identifier.get("system") == IDENTIFIER_SYSTEM and identifier.get("value"):
-            return
-    url = str(data.get("url") or "").split("|")[0].rstrip("/").rsplit("/", 1)[-1]
-    for source, raw in (("id", data.get("id")), ("url", url), ("LOINC code", report.loinc)):
-        qid = _slug(str(raw or ""))
-        if qid:
-            qid = f"loinc_{qid}" if source == "LOINC code" else qid
-            data.setdefault("identifier", []).append({"system": IDENTIFIER_SYSTEM, "value": qid})
-            report.add(NoteKind.CHANGED, NoteCode.IDENTITY_TAKEN, id=qid, source=source)
-            return
-    raise ImportRefused("the form has no id, url or LOINC code to name the questionnaire by")
-
-
-def _version(data: dict[str, Any], report: ImportReport) -> None:
-    given = data.get("version")
-    report.source_version = None if given is None else str(given)
-    if given is not None and str(given).isdigit() and int(given) > 0:
-        return
-    data["version"] = "1"
-    report.add(NoteKind.CHANGED, NoteCode.VERSION_NUMBERED, given=given or "(none)", version=1)
-
-
-def _title(data: dict[str, Any], report: ImportReport) -> None:
-    if data.get("title"):
-        return
-    code: Mapping[str, Any] = next(iter(data.get("code") or []), {})
-    for source, raw in (("name", data.get("name")), ("code", code.get("display"))):
-        if raw:
-            data["title"] = str(raw)
-            report.add(NoteKind.CHANGED, NoteCode.TITLE_TAKEN, source=source)
-            return
-    data["title"] = report.questionnaire_id or str(data.get("id") or "")
-    report.add(NoteKind.CHANGED, NoteCode.TITLE_TAKEN, source="id")
 
 
 def _fill(element: dict[str, Any], key: str, ctx: _Context) -> dict[str, str] | None:
@@ -379,25 +248,14 @@ def _conditions(items: list[dict[str, Any]], ctx: _Context) -> None:
             item.pop("enableBehavior", None)
 
 
-def checkable(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy fhir.resources can check the structure of: variable names as FHIR ids. CareLoop reads the
-    names as written (a warning says so), but a form must be well-formed before it is rewritten."""
-    copied = copy.deepcopy(dict(data))
-    for element in _elements(copied):
-        expression = element.get("valueExpression")
-        if element.get("url") == VARIABLE and isinstance(expression, dict) and expression.get("name"):
-            expression["name"] = re.sub(r"[^A-Za-z0-9\-.]", "-", str(expression["name"]))
-    return copied
-
-
 def normalise(data: dict[str, Any], *, default_language: str, report: ImportReport) -> str:
     """Rewrites a published form in place into what `fhir_import.definition` reads; returns its language.
     `data` has passed `repair_minor` and fhir.resources' check of `checkable(data)`."""
-    lang = _language(data, default_language, report)
+    lang = language(data, default_language, report)
     data["language"] = lang
-    _identity(data, report)
-    _version(data, report)
-    _title(data, report)
+    identity(data, report)
+    version(data, report)
+    title(data, report)
     contained = {
         str(r.get("id")): r for r in data.get("contained") or [] if r.get("resourceType") == "ValueSet"
     }

@@ -29,7 +29,7 @@ from questionnaires.fhir_common import (
     read_texts,
 )
 from questionnaires.fhir_report import ImportReport, NoteCode, NoteKind
-from questionnaires.fhir_source import ImportRefused, identity, language, title, version
+from questionnaires.fhir_source import ImportRefused, identity, language, narrowed, title, version
 from questionnaires.loader import DefinitionError
 from questionnaires.model import LANGS
 
@@ -112,6 +112,24 @@ def _option_score(option: dict[str, Any], where: str, ctx: _Context) -> None:
     option.setdefault("extension", []).append({"url": ORDINAL_VALUE, "valueDecimal": int(score)})
 
 
+def _designations(concept: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A concept's designations in CareLoop's languages, as translation extensions."""
+    out = []
+    for designation in concept.get("designation") or []:
+        lang = narrowed(str(designation.get("language") or ""))
+        if lang is not None and designation.get("value"):
+            out.append(
+                {
+                    "url": TRANSLATION,
+                    "extension": [
+                        {"url": "lang", "valueCode": lang},
+                        {"url": "content", "valueString": str(designation["value"])},
+                    ],
+                }
+            )
+    return out
+
+
 def _value_set_options(item: dict[str, Any], ctx: _Context) -> None:
     link, reference = item["linkId"], str(item.pop("answerValueSet"))
     value_set = ctx.contained.get(reference.lstrip("#")) if reference.startswith("#") else None
@@ -128,6 +146,9 @@ def _value_set_options(item: dict[str, Any], ctx: _Context) -> None:
     options = []
     for concept in concepts:
         coding = {k: concept[k] for k in ("system", "code", "display", "_display") if concept.get(k)}
+        translations = _designations(concept)
+        if translations:  # a value set's translations are designations, a Coding's are extensions
+            coding.setdefault("_display", {}).setdefault("extension", []).extend(translations)
         scores = [e for e in concept.get("extension") or [] if e.get("url") in SCORE_URLS]
         options.append({"valueCoding": coding} | ({"extension": scores} if scores else {}))
     item["answerOption"] = options

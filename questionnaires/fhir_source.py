@@ -75,23 +75,29 @@ def repair_minor(data: dict[str, Any], report: ImportReport) -> None:
                 report.add(NoteKind.WARNING, NoteCode.VARIABLE_NAME, name=name)
 
 
+def narrowed(given: str) -> str | None:
+    """CareLoop's language for a language tag ("en-US" -> en, "zh" -> zh-CN), or None."""
+    folded = given.casefold()
+    exact = {code.casefold(): code for code in LANGS}
+    if folded in exact:
+        return exact[folded]
+    primary = folded.split("-")[0]
+    return next((code for code in LANGS if code.casefold().split("-")[0] == primary), None)
+
+
 def language(data: dict[str, Any], default: str, report: ImportReport) -> str:
     given = data.get("language")
     if not given:
         report.add(NoteKind.CHANGED, NoteCode.LANGUAGE_DEFAULTED, lang=default)
         return default
-    folded = str(given).casefold()
-    exact = {code.casefold(): code for code in LANGS}
-    if folded in exact:
-        return exact[folded]
-    primary = folded.split("-")[0]
-    narrowed = next((code for code in LANGS if code.casefold().split("-")[0] == primary), None)
-    if narrowed is None:
+    lang = narrowed(str(given))
+    if lang is None:
         raise ImportRefused(
             f"the form is in {given!r}; CareLoop serves {', '.join(LANGS)} (give the language to import as)"
         )
-    report.add(NoteKind.CHANGED, NoteCode.LANGUAGE_NARROWED, given=given, lang=narrowed)
-    return narrowed
+    if lang != given:
+        report.add(NoteKind.CHANGED, NoteCode.LANGUAGE_NARROWED, given=given, lang=lang)
+    return lang
 
 
 def loinc_code(data: Mapping[str, Any]) -> str | None:

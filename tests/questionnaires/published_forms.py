@@ -268,6 +268,11 @@ def branching_form() -> dict[str, Any]:
                                     "code": "Y",
                                     "display": "Có",
                                     "extension": [{"url": ORDINAL, "valueDecimal": 1}],
+                                    "designation": [
+                                        {"language": "zh", "value": "有"},
+                                        {"language": "fr", "value": "Oui"},
+                                        {"language": "en-GB", "value": "Yes"},
+                                    ],
                                 },
                                 {
                                     "code": "N",

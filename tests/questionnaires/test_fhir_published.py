@@ -193,6 +193,8 @@ def test_value_sets_values_branches_and_groups_are_taken_in() -> None:
     assert result.report.language == "vi" and result.report.missing_languages == ("zh-CN", "en")
     red = q.item("red")
     assert [(o.code, o.score, o.text["vi"]) for o in red.options] == [("Y", 1, "Có"), ("N", 0, "Không")]
+    assert dict(red.options[0].text) == {"zh-CN": "有", "vi": "Có", "en": "Yes"}  # from designations
+    assert red.options[1].text["en"] == "Không"  # no designation: the source text stands in
     assert [o.code for o in q.item("since").options] == ["1", "2", "3"]
     how = q.item("how")
     assert how.type is ItemType.SINGLE_CHOICE and how.enable_any

@@ -216,6 +216,10 @@ def _item(raw: dict[str, Any], scope: Mapping[str, str], ctx: _Context) -> dict[
         ctx.report.add(NoteKind.CHANGED, NoteCode.REQUIRED_DROPPED, link, type=item.get("type"))
     if item.get("type") in {"display", "group"}:
         ctx.not_questions.add(link)
+    named = next((c.get("display") for c in item.get("code") or [] if c.get("display")), None)
+    if not item.get("text") and named:  # LOINC panels name their groups by code alone
+        item["text"] = str(named)
+        ctx.report.add(NoteKind.CHANGED, NoteCode.TEXT_FROM_CODE, link)
     if item.get("text"):
         _fill(item, "text", ctx)
     unit = extension(item, UNIT)

@@ -32,6 +32,7 @@ class NoteCode(StrEnum):
     TOTAL_RECOGNISED = "total_recognised"
     CALCULATION_DISPLAYED = "calculation_displayed"
     OPEN_CHOICE_CLOSED = "open_choice_closed"
+    TEXT_FROM_CODE = "text_from_code"
     REPEATS_DROPPED = "repeats_dropped"
     REQUIRED_DROPPED = "required_dropped"
     CONDITION_DROPPED = "condition_dropped"
@@ -74,6 +75,7 @@ NOTE_TEXTS: Mapping[NoteCode, str] = {
     NoteCode.OPEN_CHOICE_CLOSED: (
         "Open choice imported as a choice: a typed answer other than the options is not accepted."
     ),
+    NoteCode.TEXT_FROM_CODE: "The item has no text; the display of its code is shown instead.",
     NoteCode.REPEATS_DROPPED: "repeats is only supported on choice questions; the item is asked once.",
     NoteCode.REQUIRED_DROPPED: "A {type} item cannot be required; required was dropped.",
     NoteCode.CONDITION_DROPPED: (

@@ -213,6 +213,17 @@ def test_a_calculation_that_is_not_a_sum_becomes_display_text_with_a_warning() -
     assert NoteCode.NUMERIC_STRING in warned
 
 
+def test_an_item_without_text_is_named_by_its_code() -> None:
+    data = lhc_phq9()
+    data["item"][0].pop("text")
+    result = imported(data)
+    assert result.questionnaire.item("/44249-1").text["en"] == "PHQ-9 quick depression assessment panel"
+    assert NoteCode.TEXT_FROM_CODE in codes(result)
+    data["item"][0].pop("code")
+    with pytest.raises(DefinitionError, match="/44249-1: expected texts"):
+        imported(data)
+
+
 def test_the_report_reads_as_text() -> None:
     text = render_text(imported(lhc_phq9()).report)
     assert "Imported 44249_1_x v1" in text

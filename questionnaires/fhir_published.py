@@ -190,8 +190,15 @@ def _calculated(item: dict[str, Any], scope: Mapping[str, str], ctx: _Context) -
         ctx.report.add(NoteKind.CHANGED, NoteCode.TOTAL_RECOGNISED, link, score=link, count=len(total.items))
         return None
     ctx.report.add(NoteKind.WARNING, NoteCode.CALCULATION_DISPLAYED, link, expression=expression[:120])
-    if text is None:
+    return _as_display(item, ctx, filled=True)
+
+
+def _as_display(item: dict[str, Any], ctx: _Context, *, filled: bool = False) -> dict[str, Any] | None:
+    """The item as text only (nothing to answer), or None when it has no text to show."""
+    if not item.get("text"):
         return None
+    if not filled:
+        _fill(item, "text", ctx)
     keep = ("linkId", "text", "_text", "code")
     return {k: item[k] for k in keep if k in item} | {"type": "display"}
 
@@ -204,6 +211,11 @@ def _item(raw: dict[str, Any], scope: Mapping[str, str], ctx: _Context) -> dict[
         return item
     if extension(item, CALCULATED) is not None:
         return _calculated(item, scope, ctx)
+    if item.get("readOnly") and item.get("type") not in {"group", "display"}:
+        # Filled by the form itself (an expression CareLoop does not know): never put to the patient.
+        ctx.not_questions.add(link)
+        ctx.report.add(NoteKind.WARNING, NoteCode.READ_ONLY_DISPLAYED, link)
+        return _as_display(item, ctx)
     _without(item, {VARIABLE})
     if item.get("type") == "open-choice":
         item["type"] = "choice"

@@ -32,6 +32,7 @@ class NoteCode(StrEnum):
     TOTAL_RECOGNISED = "total_recognised"
     CALCULATION_DISPLAYED = "calculation_displayed"
     OPEN_CHOICE_CLOSED = "open_choice_closed"
+    READ_ONLY_DISPLAYED = "read_only_displayed"
     TEXT_FROM_CODE = "text_from_code"
     REPEATS_DROPPED = "repeats_dropped"
     REQUIRED_DROPPED = "required_dropped"
@@ -76,6 +77,9 @@ NOTE_TEXTS: Mapping[NoteCode, str] = {
         "Open choice imported as a choice: a typed answer other than the options is not accepted."
     ),
     NoteCode.TEXT_FROM_CODE: "The item has no text; the display of its code is shown instead.",
+    NoteCode.READ_ONLY_DISPLAYED: (
+        "The item is read-only (the form fills it in); it is shown as text only, never asked."
+    ),
     NoteCode.REPEATS_DROPPED: "repeats is only supported on choice questions; the item is asked once.",
     NoteCode.REQUIRED_DROPPED: "A {type} item cannot be required; required was dropped.",
     NoteCode.CONDITION_DROPPED: (

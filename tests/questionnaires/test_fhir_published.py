@@ -18,9 +18,7 @@ from questionnaires.loader import DefinitionError, parse_questionnaire
 from questionnaires.model import ItemType, Questionnaire, Severity
 from questionnaires.scoring import evaluate
 from tests.questionnaires.published_forms import (
-    CO_VALUE,
     HL7,
-    SDC,
     branching_form,
     lhc_phq2,
     lhc_phq9,
@@ -224,6 +222,16 @@ def test_an_item_without_text_is_named_by_its_code() -> None:
         imported(data)
 
 
+def test_a_read_only_item_with_an_unknown_calculation_is_never_asked() -> None:
+    data = lhc_phq9()
+    total = data["item"][0]["item"][-2]
+    total["extension"][-1]["url"] = "http://example.org/StructureDefinition/calculated-value"
+    result = imported(data)
+    assert result.questionnaire.item("/44261-6").type is ItemType.DISPLAY
+    assert NoteCode.READ_ONLY_DISPLAYED in {n.code for n in result.report.of(NoteKind.WARNING)}
+    assert len(result.questionnaire.answerable()) == 10
+
+
 def test_the_report_reads_as_text() -> None:
     text = render_text(imported(lhc_phq9()).report)
     assert "Imported 44249_1_x v1" in text
@@ -409,7 +417,7 @@ def test_careloops_exported_sum_is_recognised_by_its_import() -> None:
     assert found is not None and found.items == ("x", "n")
 
 
-def test_a_calculated_total_without_items_is_refused_by_the_loader_not_asked() -> None:
+def test_a_total_that_is_not_a_sum_is_shown_as_text_and_careloops_total_offered() -> None:
     data = lhc_phq9()
     total = data["item"][0]["item"][-2]
     total["extension"][-1]["valueExpression"]["expression"] = "%a.power(2)"
@@ -417,7 +425,6 @@ def test_a_calculated_total_without_items_is_refused_by_the_loader_not_asked() -
     assert result.questionnaire.item("/44261-6").type is ItemType.DISPLAY
     assert result.questionnaire.scores == ()
     assert result.report.offered[0].id.startswith("phq9_total:")  # the total is offered as a new score
-    assert SDC and HL7 and CO_VALUE
 
 
 # --- export, then import: the same meaning --------------------------------------------------------

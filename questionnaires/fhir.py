@@ -226,6 +226,13 @@ def import_published(
     instrument = INSTRUMENTS.get(report.loinc or "")
     reference = (references or {}).get(instrument.reference) if instrument is not None else None
     chosen = offer(result, reference, instrument, report) if instrument and reference else None
+    if instrument is not None and reference is not None and chosen is None:
+        report.add(
+            NoteKind.WARNING,
+            NoteCode.INSTRUMENT_UNMATCHED,
+            instrument=instrument.name,
+            loinc=instrument.loinc,
+        )
     if instrument is not None and chosen is not None:
         report.instrument, report.offered = instrument.name, chosen.offered
         report.add(

@@ -42,6 +42,7 @@ class NoteCode(StrEnum):
     VARIABLE_NAME = "variable_name"
     RULES_OFFERED = "rules_offered"
     RULES_ACCEPTED = "rules_accepted"
+    INSTRUMENT_UNMATCHED = "instrument_unmatched"
     RULE_WITHOUT_ITEM = "rule_without_item"
     RULE_WITHOUT_OPTION = "rule_without_option"
 
@@ -93,6 +94,10 @@ NOTE_TEXTS: Mapping[NoteCode, str] = {
     NoteCode.RULES_OFFERED: (
         "This is {instrument} (LOINC {loinc}); CareLoop's clinical rules for it are offered below for the"
         " approver to accept."
+    ),
+    NoteCode.INSTRUMENT_UNMATCHED: (
+        "This names {instrument} (LOINC {loinc}), but not all of its scored items were found by their LOINC "
+        "codes; no clinical rules are offered."
     ),
     NoteCode.RULES_ACCEPTED: "CareLoop's clinical rules for {instrument} were added as accepted.",
     NoteCode.RULE_WITHOUT_ITEM: (

@@ -144,6 +144,7 @@ def test_a_form_missing_a_scored_item_gets_no_offer() -> None:
     total["extension"] = [e for e in total["extension"] if "44253-3" not in json.dumps(e)]
     result = imported(data)
     assert result.report.offered == ()
+    assert NoteCode.INSTRUMENT_UNMATCHED in codes(result)
 
 
 # --- GAD-7 with the older extension -------------------------------------------------------------------

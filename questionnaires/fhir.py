@@ -14,13 +14,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from questionnaires.fhir_common import FHIR_VERSION, IDENTIFIER_SYSTEM, check_lang, put_texts
-from questionnaires.fhir_export import canonical, definition_extension, fhir_item, response_items
+from questionnaires.fhir_common import FHIR_VERSION, IDENTIFIER_SYSTEM, TRANSLATION, check_lang, put_texts
+from questionnaires.fhir_export import (
+    canonical,
+    codings,
+    definition_extension,
+    fhir_item,
+    response_items,
+    score_item,
+)
 from questionnaires.fhir_import import definition
+from questionnaires.fhir_instruments import INSTRUMENTS, accept, offer
+from questionnaires.fhir_published import normalise
+from questionnaires.fhir_report import ImportReport, NoteCode, NoteKind
+from questionnaires.fhir_source import ImportRefused, checkable, questionnaire_of, read_json, repair_minor
 from questionnaires.loader import DefinitionError, parse_questionnaire
 from questionnaires.logic import prune
 from questionnaires.model import AnswerValue, Kind, Questionnaire
@@ -31,8 +43,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FHIR_VERSION",
+    "ImportRefused",
+    "Imported",
     "ResponseStatus",
     "from_fhir_questionnaire",
+    "import_published",
     "to_fhir_questionnaire",
     "to_fhir_response",
 ]
@@ -116,9 +131,32 @@ def _link_ids(items: list[dict[str, Any]]) -> Iterator[str]:
         yield from _link_ids(item.get("item") or [])
 
 
+def _drop_translations(node: Any, languages: set[str]) -> None:
+    if isinstance(node, list):
+        for value in node:
+            _drop_translations(value, languages)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key.startswith("_") and isinstance(value, dict) and isinstance(value.get("extension"), list):
+            value["extension"] = [e for e in value["extension"] if _translation_lang(e) not in languages]
+        _drop_translations(value, languages)
+
+
+def _translation_lang(ext: Mapping[str, Any]) -> str | None:
+    if ext.get("url") != TRANSLATION:
+        return None
+    return next((str(p.get("valueCode")) for p in ext.get("extension") or [] if p.get("url") == "lang"), None)
+
+
 def to_fhir_questionnaire(q: Questionnaire, lang: str) -> dict[str, Any]:
-    """A FHIR R4B Questionnaire with texts in `lang` and translations into the other two languages."""
+    """A FHIR R4B Questionnaire with texts in `lang` and translations into the other two languages.
+
+    Only the languages the questionnaire is written in are exported: a stand-in text is not a
+    translation (and `lang`, when not written, gives way to the first written language)."""
     check_lang(lang)
+    lang = q.language_for(lang)
     data: dict[str, Any] = {
         "resourceType": "Questionnaire",
         "language": lang,
@@ -128,10 +166,15 @@ def to_fhir_questionnaire(q: Questionnaire, lang: str) -> dict[str, Any]:
         "status": "active",
         "subjectType": ["Practitioner"] if q.kind is Kind.STAFF else ["Patient"],
     }
+    if q.codes:
+        data["code"] = codings(q.codes)
     put_texts(data, "title", q.title, lang)
     if (ext := definition_extension(q)) is not None:
         data["extension"] = [ext]
     data["item"] = [fhir_item(q, item, lang) for item in q.items]
+    data["item"] += [score_item(q, score, lang) for score in q.scores]
+    if q.missing_languages:
+        _drop_translations(data, set(q.missing_languages))
     seen: set[str] = set()
     for link in _link_ids(data["item"]):
         if link in seen:  # a hint, scale label or blank named like another item
@@ -146,6 +189,64 @@ def from_fhir_questionnaire(data: Mapping[str, Any]) -> Questionnaire:
         got = data.get("resourceType") if isinstance(data, Mapping) else type(data).__name__
         raise DefinitionError(f"questionnaire: expected a FHIR Questionnaire, got {got!r}")
     return parse_questionnaire(definition(_validated(data, DefinitionError)))
+
+
+def _count(items: Any) -> int:
+    listed = items if isinstance(items, list) else []
+    return sum(1 + _count(i.get("item")) for i in listed if isinstance(i, Mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    definition: dict[str, Any]  # what the loader and the publish path read
+    questionnaire: Questionnaire
+    report: ImportReport
+
+
+def import_published(
+    raw: bytes | str,
+    *,
+    default_language: str,
+    max_bytes: int,
+    references: Mapping[str, Questionnaire] | None = None,
+    accept_rules: bool = False,
+) -> Imported:
+    """A published FHIR Questionnaire file as a CareLoop definition and the report of what happened.
+
+    ImportRefused for a file that is too large, not JSON or not a Questionnaire; DefinitionError (naming
+    the item) for one CareLoop cannot ask. `references` are CareLoop's authored instruments by id, whose
+    clinical rules are offered for a recognised LOINC form and added only with `accept_rules`."""
+    check_lang(default_language)
+    data = questionnaire_of(read_json(raw, max_bytes=max_bytes))
+    report = ImportReport(items_in=_count(data.get("item")))
+    repair_minor(data, report)
+    _validated(checkable(data), DefinitionError)  # well-formed FHIR before anything is rewritten
+    normalise(data, default_language=default_language, report=report)
+    result = definition(_validated(data, DefinitionError))
+    instrument = INSTRUMENTS.get(report.loinc or "")
+    reference = (references or {}).get(instrument.reference) if instrument is not None else None
+    chosen = offer(result, reference, instrument, report) if instrument and reference else None
+    if instrument is not None and reference is not None and chosen is None:
+        report.add(
+            NoteKind.WARNING,
+            NoteCode.INSTRUMENT_UNMATCHED,
+            instrument=instrument.name,
+            loinc=instrument.loinc,
+        )
+    if instrument is not None and chosen is not None:
+        report.instrument, report.offered = instrument.name, chosen.offered
+        report.add(
+            NoteKind.WARNING, NoteCode.RULES_OFFERED, instrument=instrument.name, loinc=instrument.loinc
+        )
+        if accept_rules:
+            accept(result, chosen)
+            report.rules_accepted = True
+            report.add(NoteKind.CHANGED, NoteCode.RULES_ACCEPTED, instrument=instrument.name)
+    q = parse_questionnaire(result)
+    report.questionnaire_id, report.version, report.title = q.id, q.version, q.title[report.language]
+    report.questions = len(q.answerable())
+    report.scores = tuple(s.id for s in q.scores)
+    return Imported(result, q, report)
 
 
 def to_fhir_response(

@@ -34,6 +34,8 @@ DIMENSION = CARELOOP + "item-dimension"
 OPTION_WORDS = CARELOOP + "option-words"  # spoken/typed synonyms per language
 ENABLE_OPERATOR = CARELOOP + "enable-when-operator"  # "contains", written to FHIR as "="
 DISPLAY_LABELS = CARELOOP + "display-labels"  # a display item's hint: display items cannot have children
+SCORE_ITEM = CARELOOP + "score-item"  # marks the calculated item a score is exported as (the score's id)
+OPTION_CODE = CARELOOP + "option-code"  # CareLoop's code of an option exported with its LOINC coding
 
 CANONICAL_BASE = "https://careloop.org/fhir/Questionnaire/"
 IDENTIFIER_SYSTEM = "https://careloop.org/fhir/questionnaire-id"

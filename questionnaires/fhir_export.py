@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from questionnaires.fhir_calculated import CALCULATED, sum_expression
 from questionnaires.fhir_common import (
     CANONICAL_BASE,
     DEFINITION,
@@ -21,8 +22,10 @@ from questionnaires.fhir_common import (
     MARKED_TYPES,
     MAX_VALUE,
     MIN_VALUE,
+    OPTION_CODE,
     OPTION_WORDS,
     ORDINAL_VALUE,
+    SCORE_ITEM,
     SLIDER_STEP,
     STATISTICS,
     UNIT,
@@ -33,6 +36,7 @@ from questionnaires.fhir_common import (
 )
 from questionnaires.model import (
     AnswerValue,
+    Coding,
     Condition,
     Item,
     ItemType,
@@ -40,6 +44,7 @@ from questionnaires.model import (
     Operator,
     Option,
     Questionnaire,
+    Score,
     Texts,
 )
 from questionnaires.values import BadStoredValue
@@ -63,6 +68,8 @@ def definition_extension(q: Questionnaire) -> dict[str, Any] | None:
     data: dict[str, Any] = {}
     if q.kind is not Kind.FOLLOW_UP:
         data["kind"] = q.kind.value
+    if q.missing_languages:
+        data["languages"] = list(q.languages)
     for key, texts in (("intro", q.intro), ("outro", q.outro)):
         if texts is not None:
             data[key] = dict(texts)
@@ -109,6 +116,8 @@ def _answer_value(target: Item, cond: Condition, lang: str) -> dict[str, Any]:
     if target.type.has_options:
         option = target.option(str(value))
         coding: dict[str, Any] = {"code": str(value)}
+        if option is not None and option.coding is not None:
+            coding = {"system": option.coding.system, "code": option.coding.code}
         if option is not None:
             coding["display"] = option.text[lang]
         return {"answerCoding": coding}
@@ -137,11 +146,24 @@ def _enable_when(q: Questionnaire, item: Item, lang: str) -> list[dict[str, Any]
     return out
 
 
+def codings(codes: tuple[Coding, ...]) -> list[dict[str, Any]]:
+    return [
+        {"system": c.system, "code": c.code} | ({"display": c.display} if c.display else {}) for c in codes
+    ]
+
+
 def _option(option: Option, lang: str) -> dict[str, Any]:
+    # Other systems read the standard answer code (LOINC LA...); CareLoop's own code, which its rules
+    # name, travels beside it when the two differ.
+    standard = option.coding
     coding: dict[str, Any] = {"code": option.code}
+    if standard is not None:
+        coding = {"system": standard.system, "code": standard.code}
     put_texts(coding, "display", option.text, lang)
     out: dict[str, Any] = {"valueCoding": coding}
     ext: list[dict[str, Any]] = []
+    if standard is not None and standard.code != option.code:
+        ext.append({"url": OPTION_CODE, "valueCode": option.code})
     if option.score is not None:
         ext += [
             {"url": ORDINAL_VALUE, "valueDecimal": option.score},
@@ -198,6 +220,8 @@ def _labels(item: Item) -> tuple[tuple[str, Texts | None], ...]:
 
 def fhir_item(q: Questionnaire, item: Item, lang: str) -> dict[str, Any]:
     out: dict[str, Any] = {"linkId": item.id}
+    if item.codes:
+        out["code"] = codings(item.codes)
     put_texts(out, "text", item.text, lang)
     out["type"] = FHIR_TYPES[item.type]
     if ext := _extensions(item, lang):
@@ -224,6 +248,30 @@ def fhir_item(q: Questionnaire, item: Item, lang: str) -> dict[str, Any]:
     children += [fhir_item(q, child, lang) for child in item.items]
     if children:
         out["item"] = children
+    return out
+
+
+def score_item(q: Questionnaire, score: Score, lang: str) -> dict[str, Any]:
+    """A total in SDC's standard form, a read-only calculated item, for systems that do not read
+    CareLoop's definition extension (CareLoop's import skips it and reads the score from there)."""
+    taken = {item.id for item in q.walk()}
+    out: dict[str, Any] = {"linkId": score.id if score.id not in taken else f"{score.id}:score"}
+    put_texts(out, "text", score.text, lang)
+    out["type"] = "integer"
+    out["readOnly"] = True
+    variables, total = sum_expression([(i, q.item(i).type.has_options) for i in score.items])
+    out["extension"] = [
+        {"url": SCORE_ITEM, "valueString": score.id},
+        *variables,
+        {
+            "url": CALCULATED,
+            "valueExpression": {
+                "description": "Total score",
+                "language": "text/fhirpath",
+                "expression": total,
+            },
+        },
+    ]
     return out
 
 

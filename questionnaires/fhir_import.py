@@ -23,8 +23,10 @@ from questionnaires.fhir_common import (
     MARKED_TYPES,
     MAX_VALUE,
     MIN_VALUE,
+    OPTION_CODE,
     OPTION_WORDS,
     ORDINAL_VALUE,
+    SCORE_ITEM,
     STATISTICS,
     UNIT,
     decimal_of,
@@ -135,8 +137,11 @@ def _option(link: str, raw: Mapping[str, Any], lang: str) -> dict[str, Any]:
     coding = raw.get("valueCoding")
     if not isinstance(coding, Mapping) or not coding.get("code"):
         raise DefinitionError(f"{link}: each answerOption needs a valueCoding with a code")
-    code = str(coding["code"])
+    marked = extension(raw, OPTION_CODE)
+    code = str(marked.get("valueCode") if marked is not None else coding["code"])
     out: dict[str, Any] = {"code": code, "text": read_texts(coding, "display", lang)}
+    if coding.get("system"):
+        out["coding"] = codes([coding])[0]
     found = [extension(raw, url) or {} for url in (ITEM_WEIGHT, ORDINAL_VALUE)]
     weights = {str(decimal_of(e["valueDecimal"])) for e in found if e.get("valueDecimal") is not None}
     if len(weights) > 1:
@@ -149,6 +154,18 @@ def _option(link: str, raw: Mapping[str, Any], lang: str) -> dict[str, Any]:
     words = _json_extension(f"{link}/{code}", raw, OPTION_WORDS)
     if words is not None:
         out["words"] = words
+    return out
+
+
+def codes(codings: Any) -> list[dict[str, Any]]:
+    """Standard codings as the loader reads them (system, code, display in the resource's language)."""
+    out = []
+    for coding in codings or []:
+        if isinstance(coding, Mapping) and coding.get("system") and coding.get("code"):
+            entry = {"system": str(coding["system"]), "code": str(coding["code"])}
+            if coding.get("display"):
+                entry["display"] = str(coding["display"])
+            out.append(entry)
     return out
 
 
@@ -167,7 +184,7 @@ def _children(link: str, item_type: ItemType, raw: Mapping[str, Any], lang: str,
         else:
             children.append(child)
     if item_type is not ItemType.MULTI_BLANK:
-        out["items"] = [item_definition(child, lang) for child in children]
+        out["items"] = [item_definition(child, lang) for child in children if not _score_item(child)]
         return
     blanks = []
     for child in children:
@@ -178,6 +195,11 @@ def _children(link: str, item_type: ItemType, raw: Mapping[str, Any], lang: str,
             )
         blanks.append({"id": child_link[len(link) + 1 :], "text": read_texts(child, "text", lang)})
     out["blanks"] = blanks
+
+
+def _score_item(raw: Mapping[str, Any]) -> bool:
+    """A total as exported for other systems; the score itself is in the definition extension."""
+    return extension(raw, SCORE_ITEM) is not None
 
 
 def item_definition(raw: Mapping[str, Any], lang: str) -> dict[str, Any]:
@@ -209,6 +231,8 @@ def item_definition(raw: Mapping[str, Any], lang: str) -> dict[str, Any]:
     dimension = extension(raw, DIMENSION)
     if dimension is not None:
         out["dimension"] = dimension.get("valueString")
+    if raw.get("code"):
+        out["code"] = codes(raw.get("code"))
     labels = _json_extension(link, raw, DISPLAY_LABELS)
     if isinstance(labels, Mapping):
         out |= {key: labels.get(key) for key in ("hint", "min_label", "max_label") if key in labels}
@@ -224,6 +248,23 @@ def _questionnaire_id(data: Mapping[str, Any]) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1].split("|")[0] if url else ""
 
 
+def _walk(items: list[dict[str, Any]]) -> Any:
+    for item in items:
+        yield item
+        yield from _walk(item.get("items") or [])
+
+
+def _own_codes(out: dict[str, Any]) -> None:
+    """Conditions name an option by its standard code where it has one; CareLoop's rules use its own."""
+    own = {
+        item["id"]: {o["coding"]["code"]: o["code"] for o in item["options"] if o.get("coding")}
+        for item in _walk(out["items"])
+    }
+    for item in _walk(out["items"]):
+        for cond in item["enable_when"]:
+            cond["value"] = own.get(cond["item"], {}).get(cond["value"], cond["value"])
+
+
 def definition(data: Mapping[str, Any]) -> dict[str, Any]:
     """The authored-definition mapping for a validated FHIR Questionnaire."""
     lang = data.get("language")
@@ -236,14 +277,18 @@ def definition(data: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(extra, Mapping):
         raise DefinitionError(f"{qid}: the CareLoop definition extension must hold a JSON object")
     version = str(data.get("version") or "")
-    return {
+    out = {
         "id": qid,
         "version": int(version) if version.isdigit() else version,
         "kind": extra.get("kind", "follow_up"),
         "title": read_texts(data, "title", lang),
         "intro": extra.get("intro"),
         "outro": extra.get("outro"),
-        "items": [item_definition(raw, lang) for raw in data.get("item") or []],
+        "items": [item_definition(raw, lang) for raw in data.get("item") or [] if not _score_item(raw)],
         "scores": extra.get("scores") or [],
         "rules": extra.get("rules") or [],
-    }
+    } | ({"code": codes(data["code"])} if data.get("code") else {})
+    if extra.get("languages"):
+        out["languages"] = list(extra["languages"])
+    _own_codes(out)
+    return out

@@ -11,6 +11,7 @@ from questionnaires.model import (
     LANGS,
     Band,
     Blank,
+    Coding,
     Condition,
     Item,
     ItemType,
@@ -71,6 +72,21 @@ def _condition(where: str, raw: Any) -> Condition:
     return Condition(operator=operator, value=value, item=item, score=score)
 
 
+def _coding(where: str, raw: Any) -> Coding:
+    if not isinstance(raw, Mapping) or not raw.get("system") or not raw.get("code"):
+        raise DefinitionError(f"{where}: a code needs a system and a code")
+    display = raw.get("display")
+    return Coding(str(raw["system"]), str(raw["code"]), None if display is None else str(display))
+
+
+def _codes(where: str, raw: Any) -> tuple[Coding, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise DefinitionError(f"{where}: code is a list of {{system, code, display}}")
+    return tuple(_coding(where, c) for c in raw)
+
+
 def _option(where: str, raw: Any) -> Option:
     if not isinstance(raw, Mapping) or "code" not in raw:
         raise DefinitionError(f"{where}: an option needs a code")
@@ -88,6 +104,7 @@ def _option(where: str, raw: Any) -> Option:
         text=_texts(f"{where}/{code}", raw.get("text")) or {},
         score=score,
         words={str(lang): tuple(str(w) for w in ws) for lang, ws in words.items()},
+        coding=None if raw.get("coding") is None else _coding(f"{where}/{code}", raw["coding"]),
     )
 
 
@@ -130,6 +147,7 @@ def _item(raw: Any, seen: set[str]) -> Item:
         dimension=raw.get("dimension"),
         min_label=_texts(f"{item_id}/min_label", raw.get("min_label"), required=False),
         max_label=_texts(f"{item_id}/max_label", raw.get("max_label"), required=False),
+        codes=_codes(item_id, raw.get("code")),
     )
     _check_item(item)
     return item
@@ -260,6 +278,14 @@ def _rule(raw: Any) -> Rule:
                 severity=severity, text=_texts(where, raw.get("text")) or {})
 
 
+def _languages(qid: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return LANGS
+    if not isinstance(raw, list) or not raw or any(lang not in LANGS for lang in raw):
+        raise DefinitionError(f"{qid}: languages is a list of some of {', '.join(LANGS)}")
+    return tuple(lang for lang in LANGS if lang in raw)
+
+
 def parse_questionnaire(data: Any) -> Questionnaire:
     if not isinstance(data, Mapping):
         raise DefinitionError("a questionnaire file must be a mapping")
@@ -285,6 +311,8 @@ def parse_questionnaire(data: Any) -> Questionnaire:
         items=items, scores=scores, rules=rules,
         intro=_texts(f"{qid}/intro", data.get("intro"), required=False),
         outro=_texts(f"{qid}/outro", data.get("outro"), required=False),
+        codes=_codes(qid, data.get("code")),
+        languages=_languages(qid, data.get("languages")),
     )
     _check_references(q)
     return q

@@ -68,12 +68,22 @@ class Operator(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Coding:
+    """A code from a standard code system (LOINC), so that other systems read the same meaning."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Option:
     code: str
     text: Texts
     score: int | None = None  # ordinal value for scoring
     # extra spoken/typed synonyms per language
     words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    coding: Coding | None = None  # the standard answer code (LOINC LA...) when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +121,7 @@ class Item:
     dimension: str | None = None  # satisfaction dimension for statistics (environment, attitude, ...)
     min_label: Texts | None = None  # what the ends of a scale mean ("no pain", "worst pain")
     max_label: Texts | None = None
+    codes: tuple[Coding, ...] = ()  # what the question asks, in standard codes (LOINC)
 
     def option(self, code: str) -> Option | None:
         return next((o for o in self.options if o.code == code), None)
@@ -159,6 +170,18 @@ class Questionnaire:
     rules: tuple[Rule, ...] = ()
     intro: Texts | None = None
     outro: Texts | None = None
+    codes: tuple[Coding, ...] = ()  # the instrument, in standard codes (LOINC panel)
+    # The languages its texts are really written in. An imported single-language form has the others
+    # marked missing: their texts stand in from a written language until someone translates them.
+    languages: tuple[str, ...] = LANGS
+
+    @property
+    def missing_languages(self) -> tuple[str, ...]:
+        return tuple(lang for lang in LANGS if lang not in self.languages)
+
+    def language_for(self, wanted: str) -> str:
+        """`wanted` if the questionnaire is written in it, else its first written language."""
+        return wanted if wanted in self.languages else self.languages[0]
 
     def walk(self) -> Iterator[Item]:
         """Every item, depth first, groups before their children."""

@@ -134,6 +134,37 @@ def cmd_publish(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_questionnaire_import(args: argparse.Namespace) -> int:
+    """Import a published FHIR Questionnaire and print the report; publish it only with --publish."""
+    from backend.app.db import session_scope
+    from backend.followup.fhir_intake import do_publish_import, import_file
+    from questionnaires.fhir import ImportRefused
+    from questionnaires.fhir_report import render_text
+    from questionnaires.loader import DefinitionError
+
+    try:
+        raw = Path(args.file).read_bytes()
+        imported = import_file(raw, language=args.language, accept_rules=args.accept_rules)
+    except OSError as exc:
+        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except (ImportRefused, DefinitionError) as exc:
+        print(f"{args.file}: not imported: {exc}", file=sys.stderr)
+        return 2
+    print(render_text(imported.report))
+    if not args.publish:
+        print("not published (use --publish)")
+        return 0
+    try:
+        with session_scope() as session:
+            row = do_publish_import(session, imported)
+            print(f"published {row.questionnaire_id} v{row.version}")
+    except ValueError as exc:
+        print(f"not published: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_plan(_args: argparse.Namespace) -> int:
     """Run the follow-up planner and dispatcher once, now."""
     from backend.app.periodic import dispatch_follow_ups, plan_follow_ups
@@ -414,6 +445,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(func=cmd_migrate)
     sub.add_parser("publish", help="publish the questionnaires in content/").set_defaults(func=cmd_publish)
     sub.add_parser("plan", help="run the follow-up planner and dispatcher once").set_defaults(func=cmd_plan)
+    questionnaire = sub.add_parser("questionnaire", help="questionnaire content").add_subparsers(
+        dest="action", required=True
+    )
+    fhir_import = questionnaire.add_parser("import", help="import a published FHIR Questionnaire (JSON)")
+    fhir_import.add_argument("file", help="a FHIR R4 Questionnaire, or a Bundle holding one")
+    fhir_import.add_argument(
+        "--language",
+        choices=["zh-CN", "vi", "en"],
+        help="the form's language when it names none (default: the hospital's)",
+    )
+    fhir_import.add_argument(
+        "--accept-rules",
+        action="store_true",
+        help="add CareLoop's clinical rules offered for a known instrument",
+    )
+    fhir_import.add_argument("--publish", action="store_true", help="publish it (otherwise only the report)")
+    fhir_import.set_defaults(func=cmd_questionnaire_import)
     demo = sub.add_parser("demo", help="seed demo departments, staff and patients")
     demo.add_argument("--patients", type=int, default=200)
     demo.set_defaults(func=cmd_demo)

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     max_media_bytes: int = Field(
         default=10 * 1024 * 1024, description="largest image or voice note kept from a patient (bytes)"
     )
+    fhir_import_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1,
+        description="largest FHIR Questionnaire file accepted for import (bytes); a LOINC PHQ-9 is "
+        "about 60 kB",
+    )
     max_attachment_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1, description="largest feedback case evidence file (bytes)"
     )

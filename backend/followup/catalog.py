@@ -34,7 +34,7 @@ def authored_definitions(content_dir: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _checksum(definition: dict[str, Any]) -> str:
+def definition_checksum(definition: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(definition, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -44,7 +44,7 @@ def do_publish(
     """Store a definition as a new version unless identical to the latest; same version, new text: refused."""
     q = parse_questionnaire(definition)
     _preflight(q)
-    checksum = _checksum(definition)
+    checksum = definition_checksum(definition)
     latest = latest_version(session, q.id)
     if latest is not None and latest.checksum == checksum:
         return latest

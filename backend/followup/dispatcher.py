@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
-from backend.followup.catalog import latest_version
+from backend.followup.catalog import definition_of, latest_version
 from backend.followup.eligibility import channel_address, quiet_until, readmitted_since
 from backend.followup.invite import do_send_form_invite
 from backend.followup.responses import do_start_response
@@ -61,6 +61,9 @@ def _send(
         version = latest_version(session, task.questionnaire_id)
         if version is None:
             raise LookupError(f"questionnaire {task.questionnaire_id} is not published")
+        # An imported form written in one language is sent in that language, page and questions alike,
+        # rather than its stand-in texts under another language's page.
+        lang = definition_of(version).language_for(lang)
         response = do_start_response(
             session,
             version=version,

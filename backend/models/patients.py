@@ -56,6 +56,9 @@ class Patient(Base):
     frequent_visitor: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # bumped by every ORM update whatever its source: FHIR's meta.versionId and If-Match checks
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it once)
 
     encounters: Mapped[list[Encounter]] = relationship(
         back_populates="patient", order_by="Encounter.started_at.desc()"
@@ -156,6 +159,10 @@ class Encounter(Base):
     procedure_code: Mapped[str | None] = mapped_column(sa.String(16))
     attending_doctor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinicians.id"))
     responsible_nurse_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinicians.id"))
+    # as on patients: FHIR's meta.lastUpdated and meta.versionId, whatever source changed the visit
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it once)
 
     patient: Mapped[Patient] = relationship(back_populates="encounters")
     department: Mapped[Department] = relationship()

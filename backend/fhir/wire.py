@@ -27,6 +27,7 @@ DEATH_DISPOSITIONS = {"exp"}
 # what a status says happened; the writer turns it into the visit event given what is stored
 OPEN_STATUSES = {"planned", "arrived", "triaged", "in-progress", "onleave"}
 CANCELLED_STATUSES = {"cancelled", "entered-in-error"}
+ENCOUNTER_STATUSES = OPEN_STATUSES | CANCELLED_STATUSES | {"finished"}
 
 
 def system_of(authority: str) -> str:
@@ -147,12 +148,18 @@ def patient_facts(data: Mapping[str, Any], *, default_authority: str, zone: Zone
         None,
     )
     death_time = _moment(data.get("deceasedDateTime"), zone, "Patient.deceasedDateTime")
+    gender = data.get("gender")
+    if gender is not None and gender not in {s.value for s in Sex}:  # the models leave codes unchecked
+        raise FhirError(
+            400, IssueType.VALUE, f"gender {gender!r}: one of male, female, other, unknown",
+            expression="Patient.gender",
+        )  # fmt: skip
     birth = data.get("birthDate")
     return PatientFacts(
         identifiers=_identifiers(data, "Patient", default_authority),
         name=_name(data),
         birth_date=date.fromisoformat(birth) if isinstance(birth, str) and len(birth) == 10 else None,
-        sex=Sex(data["gender"]) if data.get("gender") in {s.value for s in Sex} else None,
+        sex=Sex(gender) if gender is not None else None,
         phone=phone,
         language=_language(data),
         deceased=bool(data.get("deceasedBoolean")) or death_time is not None,
@@ -193,6 +200,13 @@ def _diagnoses(data: Mapping[str, Any]) -> tuple[CodedValue, ...]:
 
 def encounter_input(data: Mapping[str, Any], *, default_authority: str, zone: ZoneInfo) -> EncounterInput:
     identifiers = _identifiers(data, "Encounter", default_authority)
+    status = str(data.get("status") or "")
+    if status not in ENCOUNTER_STATUSES:
+        raise FhirError(
+            400 if status else 422, IssueType.VALUE,
+            f"status {status!r}: one of " + ", ".join(sorted(ENCOUNTER_STATUSES)),
+            expression="Encounter.status",
+        )  # fmt: skip
     klass = str((data.get("class") or {}).get("code") or "").upper()
     period = data.get("period") or {}
     doctor = next(
@@ -230,7 +244,7 @@ def encounter_input(data: Mapping[str, Any], *, default_authority: str, zone: Zo
     )
     return EncounterInput(
         facts=facts,
-        status=str(data.get("status") or ""),
+        status=status,
         patient_reference=str(subject["reference"]) if subject.get("reference") else None,
         patient_identifier=Identifier(
             str(subject_identifier["value"]),

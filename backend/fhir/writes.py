@@ -109,7 +109,8 @@ def write_patient(
     facts = patient_facts(data, default_authority=caller.name, zone=_zone(settings))
     target = None
     if target_id is not None:
-        target = session.get(Patient, target_id)
+        # locked until the commit: the If-Match check and the write see the same version
+        target = session.get(Patient, target_id, with_for_update=True)
         visible = target is not None and (
             caller.department_id is None
             or target_id in matches(session, "Patient", Criteria(ids=[target_id]), caller)
@@ -198,9 +199,9 @@ def write_encounter(
             EncounterIdentifier.visit_number == given.facts.visit.value,
         )
     ).first()
-    existing = session.get(Encounter, link.encounter_id) if link is not None else None
+    existing = session.get(Encounter, link.encounter_id, with_for_update=True) if link is not None else None
     if target_id is not None:
-        target = session.get(Encounter, target_id)
+        target = session.get(Encounter, target_id, with_for_update=True)
         visible = target is not None and (
             caller.department_id is None or target.department_id == caller.department_id
         )

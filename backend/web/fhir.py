@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm.exc import StaleDataError
 
 from backend.app.settings import Settings
 from backend.fhir import capability, search
@@ -219,14 +218,9 @@ def _write(
     data = parse_json(body)
     if_match = request.headers.get("if-match")
     common: dict[str, Any] = {"settings": settings, "target_id": target_id, "if_match": if_match}
-    try:
-        if resource_type == "Patient":
-            return write_patient(session, caller, data, create_only=create_only, **common)
-        return write_encounter(session, caller, data, create_only=create_only, now=utcnow(), **common)
-    except StaleDataError:
-        raise FhirError(
-            409, IssueType.CONFLICT, f"the {resource_type} changed while this write was applied; try again"
-        ) from None
+    if resource_type == "Patient":
+        return write_patient(session, caller, data, create_only=create_only, **common)
+    return write_encounter(session, caller, data, create_only=create_only, now=utcnow(), **common)
 
 
 def _conditional(

@@ -146,6 +146,15 @@ def test_if_match_mismatch_is_412_and_changes_nothing(
         url, headers={**headers, "If-Match": 'W/"1"'}, json=patient_body(name=[{"text": "Late"}])
     )
     assert again.status_code == 412
+    changed_elsewhere = db.get(Patient, int(created["id"]))  # e.g. a staff page or an HL7 A08
+    assert changed_elsewhere is not None
+    changed_elsewhere.do_not_disturb = True
+    db.commit()
+    third = client.put(
+        url, headers={**headers, "If-Match": 'W/"2"'}, json=patient_body(name=[{"text": "Late"}])
+    )
+    assert third.status_code == 412
+    assert client.get(url, headers=headers).headers["etag"] == 'W/"3"'
     by_identifier = client.put(
         f"{BASE}/Patient",
         params={"identifier": f"{SYSTEM}|M001"},

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -215,6 +216,24 @@ def search(
     resources, patient_ids = render_rows(session, resource_type, rows, lang=lang)
     next_cursor = int(resources[-1]["id"]) if more and resources else None
     return Page(resources, int(total), next_cursor, patient_ids)
+
+
+def searchset(page: Page, type_url: str, items: list[tuple[str, str]]) -> dict[str, Any]:
+    """The page as a searchset Bundle, with `self` and, while more rows follow, `next` links."""
+    links = [{"relation": "self", "url": type_url + (f"?{urlencode(items)}" if items else "")}]
+    if page.next_cursor is not None:
+        following = [*((n, v) for n, v in items if n != "_cursor"), ("_cursor", str(page.next_cursor))]
+        links.append({"relation": "next", "url": f"{type_url}?{urlencode(following)}"})
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": page.total,
+        "link": links,
+        "entry": [
+            {"fullUrl": f"{type_url}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in page.resources
+        ],
+    }
 
 
 def read(

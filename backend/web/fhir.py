@@ -4,8 +4,11 @@ update. Routes parse, authenticate, call backend/fhir and answer; every refusal 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -83,6 +86,24 @@ def _accessed(
     )
 
 
+@contextmanager
+def _refusals_audited(
+    session: SessionDep, request: Request, caller: Caller, resource_type: str
+) -> Iterator[None]:
+    """A refusal after authentication (bad input, 404, 409, 412) is audited too: the work is rolled back
+    and the refusal row committed on its own."""
+    try:
+        yield
+    except FhirError as refused:
+        session.rollback()
+        audit.record(
+            session, "fhir.refused", ip=client_ip(request), client=caller.name, resource=resource_type,
+            status=refused.status, reason=refused.diagnostics[:200],
+        )  # fmt: skip
+        session.commit()
+        raise
+
+
 @router.get("/metadata")
 async def metadata(settings: SettingsDep) -> Response:
     """Public, as FHIR and SMART discovery require: it names no patient data."""
@@ -136,49 +157,32 @@ def read(
     request: Request, resource_type: str, row_id: str, session: SessionDep, settings: SettingsDep
 ) -> Response:
     caller = _caller(request, session, Interaction.READ, resource_type)
-    if not row_id.isdigit():
-        raise FhirError(404, IssueType.NOT_FOUND, f"{resource_type}/{row_id} is not known")
-    resource, patient_id = search.read(
-        session, resource_type, int(row_id), caller.department_id, lang=settings.default_language
-    )
-    _accessed(session, request, caller, "read", resource_type, patient_id=patient_id, id=int(row_id))
-    meta = resource.get("meta", {})
-    return fhir_response(resource, headers={"ETag": f'W/"{meta.get("versionId", "1")}"'})
+    with _refusals_audited(session, request, caller, resource_type):
+        if not row_id.isdigit():
+            raise FhirError(404, IssueType.NOT_FOUND, f"{resource_type}/{row_id} is not known")
+        resource, patient_id = search.read(
+            session, resource_type, int(row_id), caller.department_id, lang=settings.default_language
+        )
+        _accessed(session, request, caller, "read", resource_type, patient_id=patient_id, id=int(row_id))
+        meta = resource.get("meta", {})
+        return fhir_response(resource, headers={"ETag": f'W/"{meta.get("versionId", "1")}"'})
 
 
 @router.get("/{resource_type}")
 def search_type(request: Request, resource_type: str, session: SessionDep, settings: SettingsDep) -> Response:
     caller = _caller(request, session, Interaction.SEARCH, resource_type)
-    from zoneinfo import ZoneInfo
-
-    items = list(request.query_params.multi_items())
-    criteria = parse_criteria(resource_type, items, ZoneInfo(settings.default_timezone))
-    page = search.search(
-        session, resource_type, criteria, caller.department_id, lang=settings.default_language
-    )
-    _accessed(
-        session, request, caller, "search", resource_type, count=len(page.resources),
-        patients=sorted(set(page.patient_ids))[:200],
-    )  # fmt: skip
-    base = base_url(settings)
-    kept = [(name, value) for name, value in items if name != "_cursor"]
-    links = [
-        {"relation": "self", "url": f"{base}/{resource_type}" + (f"?{urlencode(items)}" if items else "")}
-    ]
-    if page.next_cursor is not None:
-        following = [*kept, ("_cursor", str(page.next_cursor))]
-        links.append({"relation": "next", "url": f"{base}/{resource_type}?{urlencode(following)}"})
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": page.total,
-        "link": links,
-        "entry": [
-            {"fullUrl": f"{base}/{resource_type}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-            for r in page.resources
-        ],
-    }
-    return fhir_response(bundle)
+    with _refusals_audited(session, request, caller, resource_type):
+        items = list(request.query_params.multi_items())
+        criteria = parse_criteria(resource_type, items, ZoneInfo(settings.default_timezone))
+        page = search.search(
+            session, resource_type, criteria, caller.department_id, lang=settings.default_language
+        )
+        _accessed(
+            session, request, caller, "search", resource_type, count=len(page.resources),
+            patients=sorted(set(page.patient_ids))[:200],
+        )  # fmt: skip
+        bundle = search.searchset(page, f"{base_url(settings)}/{resource_type}", items)
+        return fhir_response(bundle)
 
 
 def _written(
@@ -226,9 +230,6 @@ def _write(
 def _conditional(
     session: SessionDep, settings: Settings, caller: Caller, resource_type: str, query: str
 ) -> list[int]:
-    from urllib.parse import parse_qsl
-    from zoneinfo import ZoneInfo
-
     items = parse_qsl(query.removeprefix("?").removeprefix(f"{resource_type}?"), keep_blank_values=True)
     if not items:
         raise FhirError(400, IssueType.INVALID, "the conditional search is empty", expression="If-None-Exist")
@@ -257,23 +258,29 @@ async def create(
 
     def work() -> Response:
         caller = _caller(request, session, Interaction.CREATE, resource_type)
-        writable(resource_type)
-        condition = request.headers.get("if-none-exist")
-        if condition is not None:
-            found = _conditional(session, settings, caller, resource_type, condition)
-            if len(found) > 1:
-                raise FhirError(412, IssueType.MULTIPLE_MATCHES, "If-None-Exist matches several resources")
-            if found:  # already there: nothing written, the existing resource answered
-                resource, patient_id = search.read(
-                    session, resource_type, found[0], caller.department_id, lang=settings.default_language
-                )
-                _accessed(session, request, caller, "read", resource_type, patient_id=patient_id, id=found[0])
-                return fhir_response(resource, headers={"ETag": f'W/"{resource["meta"]["versionId"]}"'})
-        written = _write(
-            request, body, resource_type, session, settings, target_id=None, create_only=condition is None,
-            caller=caller,
-        )  # fmt: skip
-        return _written(session, request, settings, caller, written, "create")
+        with _refusals_audited(session, request, caller, resource_type):
+            writable(resource_type)
+            condition = request.headers.get("if-none-exist")
+            if condition is not None:
+                found = _conditional(session, settings, caller, resource_type, condition)
+                if len(found) > 1:
+                    raise FhirError(
+                        412, IssueType.MULTIPLE_MATCHES, "If-None-Exist matches several resources"
+                    )
+                if found:  # already there: nothing written, the existing resource answered
+                    resource, patient_id = search.read(
+                        session, resource_type, found[0], caller.department_id, lang=settings.default_language
+                    )
+                    _accessed(
+                        session, request, caller, "read", resource_type, patient_id=patient_id, id=found[0]
+                    )
+                    return fhir_response(resource, headers={"ETag": f'W/"{resource["meta"]["versionId"]}"'})
+            written = _write(
+                request, body, resource_type, session, settings, target_id=None,
+                create_only=condition is None,
+                caller=caller,
+            )  # fmt: skip
+            return _written(session, request, settings, caller, written, "create")
 
     return await run_in_threadpool(work)
 
@@ -286,14 +293,15 @@ async def update(
 
     def work() -> Response:
         caller = _caller(request, session, Interaction.UPDATE, resource_type)
-        writable(resource_type)
-        if not row_id.isdigit():
-            raise FhirError(404, IssueType.NOT_FOUND, f"{resource_type}/{row_id} is not known")
-        written = _write(
-            request, body, resource_type, session, settings, target_id=int(row_id), create_only=False,
-            caller=caller,
-        )  # fmt: skip
-        return _written(session, request, settings, caller, written, "update")
+        with _refusals_audited(session, request, caller, resource_type):
+            writable(resource_type)
+            if not row_id.isdigit():
+                raise FhirError(404, IssueType.NOT_FOUND, f"{resource_type}/{row_id} is not known")
+            written = _write(
+                request, body, resource_type, session, settings, target_id=int(row_id), create_only=False,
+                caller=caller,
+            )  # fmt: skip
+            return _written(session, request, settings, caller, written, "update")
 
     return await run_in_threadpool(work)
 
@@ -307,21 +315,22 @@ async def conditional_update(
 
     def work() -> Response:
         caller = _caller(request, session, Interaction.UPDATE, resource_type)
-        writable(resource_type)
-        found = _conditional(session, settings, caller, resource_type, request.url.query)
-        if len(found) > 1:
-            raise FhirError(
-                412, IssueType.MULTIPLE_MATCHES, "the conditional update matches several resources"
-            )
-        if not found and not allows(caller.scopes, resource_type, Interaction.CREATE):
-            raise FhirError(
-                403, IssueType.FORBIDDEN, f"no match, and creating needs system/{resource_type}.c"
-            )
-        written = _write(
-            request, body, resource_type, session, settings, target_id=found[0] if found else None,
-            create_only=False, caller=caller,
-        )  # fmt: skip
-        return _written(session, request, settings, caller, written, "update" if found else "create")
+        with _refusals_audited(session, request, caller, resource_type):
+            writable(resource_type)
+            found = _conditional(session, settings, caller, resource_type, request.url.query)
+            if len(found) > 1:
+                raise FhirError(
+                    412, IssueType.MULTIPLE_MATCHES, "the conditional update matches several resources"
+                )
+            if not found and not allows(caller.scopes, resource_type, Interaction.CREATE):
+                raise FhirError(
+                    403, IssueType.FORBIDDEN, f"no match, and creating needs system/{resource_type}.c"
+                )
+            written = _write(
+                request, body, resource_type, session, settings, target_id=found[0] if found else None,
+                create_only=False, caller=caller,
+            )  # fmt: skip
+            return _written(session, request, settings, caller, written, "update" if found else "create")
 
     return await run_in_threadpool(work)
 

@@ -279,6 +279,10 @@ def test_bad_input_gets_an_operation_outcome_and_stores_nothing(
     bad_param = client.get(f"{BASE}/Patient", params={"name": "x"}, headers=headers)
     assert bad_param.status_code == 400 and "name" in bad_param.json()["issue"][0]["diagnostics"]
     assert db.scalar(sa.select(sa.func.count()).select_from(Patient)) == 0
+    refused = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "fhir.refused")).all()
+    assert {e.detail["status"] for e in refused} >= {400, 404, 422} and {
+        e.detail["client"] for e in refused
+    } == {"his"}
 
 
 def test_paging_follows_next_links(

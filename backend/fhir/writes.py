@@ -111,11 +111,7 @@ def write_patient(
     if target_id is not None:
         # locked until the commit: the If-Match check and the write see the same version
         target = session.get(Patient, target_id, with_for_update=True)
-        visible = target is not None and (
-            caller.department_id is None
-            or target_id in matches(session, "Patient", Criteria(ids=[target_id]), caller)
-        )
-        if target is None or not visible:
+        if target is None or not _patient_visible(session, caller, target_id):
             raise FhirError(404, IssueType.NOT_FOUND, f"Patient/{target_id} is not known")
         check_version("Patient", target.version, if_match)
     elif if_match is not None:
@@ -140,10 +136,23 @@ def write_patient(
         )
     except IdentityConflict as conflict:
         raise FhirError(409, IssueType.CONFLICT, conflict.reason, expression="Patient.identifier") from None
+    created = "patient created" in notes.lines
+    if not created and not _patient_visible(session, caller, patient.id):
+        # a department's client may add patients, but not change one it cannot see (rolled back)
+        raise FhirError(
+            403, IssueType.FORBIDDEN, "the identifiers name a patient outside this client's department",
+            expression="Patient.identifier",
+        )  # fmt: skip
     if facts.deceased:
         do_record_death(session, patient, source=f"{SOURCE}:{caller.name}", notes=notes)
     session.flush()
-    return Written("Patient", patient.id, patient.id, "patient created" in notes.lines, str(notes))
+    return Written("Patient", patient.id, patient.id, created, str(notes))
+
+
+def _patient_visible(session: Session, caller: Caller, patient_id: int) -> bool:
+    if caller.department_id is None:
+        return True
+    return patient_id in matches(session, "Patient", Criteria(ids=[patient_id]), caller)
 
 
 def _visit_event(status: str, existing: Encounter | None, placeholder: bool) -> VisitEvent:

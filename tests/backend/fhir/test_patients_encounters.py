@@ -321,4 +321,13 @@ def test_a_department_client_sees_and_writes_only_its_department(
     assert {e["resource"]["subject"]["reference"] for e in encounters["entry"]} == {f"Patient/{mine.id}"}
     elsewhere = client.post(f"{BASE}/Encounter", headers=headers, json=encounter_body("S1", mine.id, "SURG"))
     assert elsewhere.status_code == 403
+    other.mrn = "OTHER1"
+    db.commit()
+    hidden = client.put(
+        f"{BASE}/Patient", params={"identifier": "OTHER1"}, headers=headers, json=patient_body("OTHER1")
+    )
+    assert hidden.status_code == 403  # the MRN names a patient of another department: not changed
+    db.expire_all()
+    assert db.get(Patient, other.id).name != "王小明"  # type: ignore[union-attr]
+    assert client.post(f"{BASE}/Patient", headers=headers, json=patient_body("NEW1")).status_code == 201
     assert db.scalar(sa.select(sa.func.count()).select_from(Encounter)) == 2

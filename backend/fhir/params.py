@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from backend.fhir.outcome import FhirError, IssueType
 from backend.fhir.wire import authority_of
+from backend.services.ids import parse_id
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
@@ -91,10 +92,10 @@ def parse_date(name: str, text: str, zone: ZoneInfo) -> DateBound:
 
 
 def _reference_id(name: str, text: str, resource_type: str) -> int:
-    raw = text.strip().removeprefix(f"{resource_type}/")
-    if not raw.isdigit():
+    found = parse_id(text.strip().removeprefix(f"{resource_type}/"))
+    if found is None:
         raise _bad(name, f"{text!r} is not a {resource_type} id or reference ({resource_type}/123)")
-    return int(raw)
+    return found
 
 
 def parse_criteria(resource_type: str, items: list[tuple[str, str]], zone: ZoneInfo) -> Criteria:
@@ -109,13 +110,14 @@ def parse_criteria(resource_type: str, items: list[tuple[str, str]], zone: ZoneI
                 expression=name,
             )  # fmt: skip
         if name == "_count":
-            if not value.isdigit() or not 1 <= int(value) <= MAX_COUNT:
+            if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_COUNT:
                 raise _bad(name, f"a number from 1 to {MAX_COUNT}")
             criteria.count = int(value)
         elif name == "_cursor":
-            if not value.isdigit():
+            cursor = parse_id(value)
+            if cursor is None:
                 raise _bad(name, "not a cursor this server gave")
-            criteria.cursor = int(value)
+            criteria.cursor = cursor
         elif name == "_id":
             criteria.ids.extend(_reference_id(name, part, resource_type) for part in value.split(","))
         elif name == "identifier":

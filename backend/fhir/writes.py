@@ -37,6 +37,7 @@ from backend.integration.records import (
     find_patient,
 )
 from backend.models import Encounter, EncounterIdentifier, Patient
+from backend.services.ids import parse_id
 
 SOURCE = "fhir"
 
@@ -170,8 +171,8 @@ def _visit_event(status: str, existing: Encounter | None, placeholder: bool) -> 
 def _subject(session: Session, caller: Caller, reference: str | None, identifier: Any) -> Patient:
     patient = None
     if reference is not None:
-        raw = reference.removeprefix("Patient/")
-        patient = session.get(Patient, int(raw)) if raw.isdigit() else None
+        found = parse_id(reference.removeprefix("Patient/"))
+        patient = session.get(Patient, found) if found is not None else None
     elif identifier is not None:
         try:
             patient = find_patient(session, (identifier,))

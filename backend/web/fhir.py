@@ -24,6 +24,7 @@ from backend.fhir.wire import parse_json
 from backend.fhir.writes import Written, matches, write_encounter, write_patient
 from backend.models.base import utcnow
 from backend.services import audit
+from backend.services.ids import parse_id
 from backend.web.deps import SessionDep, SettingsDep, client_ip
 
 log = logging.getLogger(__name__)
@@ -158,12 +159,13 @@ def read(
 ) -> Response:
     caller = _caller(request, session, Interaction.READ, resource_type)
     with _refusals_audited(session, request, caller, resource_type):
-        if not row_id.isdigit():
+        row = parse_id(row_id)
+        if row is None:
             raise FhirError(404, IssueType.NOT_FOUND, f"{resource_type}/{row_id} is not known")
         resource, patient_id = search.read(
-            session, resource_type, int(row_id), caller.department_id, lang=settings.default_language
+            session, resource_type, row, caller.department_id, lang=settings.default_language
         )
-        _accessed(session, request, caller, "read", resource_type, patient_id=patient_id, id=int(row_id))
+        _accessed(session, request, caller, "read", resource_type, patient_id=patient_id, id=row)
         meta = resource.get("meta", {})
         return fhir_response(resource, headers={"ETag": f'W/"{meta.get("versionId", "1")}"'})
 
@@ -295,10 +297,11 @@ async def update(
         caller = _caller(request, session, Interaction.UPDATE, resource_type)
         with _refusals_audited(session, request, caller, resource_type):
             writable(resource_type)
-            if not row_id.isdigit():
+            row = parse_id(row_id)
+            if row is None:
                 raise FhirError(404, IssueType.NOT_FOUND, f"{resource_type}/{row_id} is not known")
             written = _write(
-                request, body, resource_type, session, settings, target_id=int(row_id), create_only=False,
+                request, body, resource_type, session, settings, target_id=row, create_only=False,
                 caller=caller,
             )  # fmt: skip
             return _written(session, request, settings, caller, written, "update")

@@ -271,11 +271,19 @@ def test_bad_input_gets_an_operation_outcome_and_stores_nothing(
     assert answer.status_code == 422 and fhir_valid(answer.json())["issue"][0]["expression"] == [
         "Encounter.subject"
     ]
-    for url in ("/Patient/999", "/Patient/abc", "/Observation/1", "/Patient/1/_history/1"):
+    for url in (
+        "/Patient/999",
+        "/Patient/abc",
+        "/Observation/1",
+        "/Patient/1/_history/1",
+        "/Patient/99999999999",
+    ):
         missing = client.get(BASE + url, headers=headers)
         assert missing.status_code == 404, url
         fhir_valid(missing.json())
     assert client.put(f"{BASE}/Task/1", headers=headers, json={}).status_code in (403, 405)
+    huge = client.get(f"{BASE}/Encounter", params={"patient": "Patient/１２"}, headers=headers)
+    assert huge.status_code == 400 and fhir_valid(huge.json())["issue"][0]["expression"] == ["patient"]
     bad_param = client.get(f"{BASE}/Patient", params={"name": "x"}, headers=headers)
     assert bad_param.status_code == 400 and "name" in bad_param.json()["issue"][0]["diagnostics"]
     assert db.scalar(sa.select(sa.func.count()).select_from(Patient)) == 0

@@ -203,11 +203,19 @@ class Page:
 
 
 def search(
-    session: Session, resource_type: str, criteria: Criteria, department_id: int | None, *, lang: str
+    session: Session,
+    resource_type: str,
+    criteria: Criteria,
+    department_id: int | None,
+    *,
+    lang: str,
+    with_total: bool = True,
 ) -> Page:
     spec = SPECS[resource_type]
     select = query(resource_type, criteria, department_id)
-    total = session.scalar(sa.select(sa.func.count()).select_from(select.order_by(None).subquery())) or 0
+    total = 0
+    if with_total:
+        total = session.scalar(sa.select(sa.func.count()).select_from(select.order_by(None).subquery())) or 0
     if criteria.cursor is not None:
         select = select.where(spec.id > criteria.cursor)
     rows = session.execute(select.order_by(spec.id).limit(criteria.count + 1)).all()
@@ -240,7 +248,8 @@ def read(
     session: Session, resource_type: str, row_id: int, department_id: int | None, *, lang: str
 ) -> tuple[dict[str, Any], int | None]:
     """One resource and its patient's id; 404 when it does not exist or the client may not see it."""
-    page = search(session, resource_type, Criteria(ids=[row_id], count=1), department_id, lang=lang)
+    criteria = Criteria(ids=[row_id], count=1)
+    page = search(session, resource_type, criteria, department_id, lang=lang, with_total=False)
     if not page.resources:
         raise FhirError(404, IssueType.NOT_FOUND, f"{resource_type}/{row_id} is not known")
     return page.resources[0], (page.patient_ids[0] if page.patient_ids else None)

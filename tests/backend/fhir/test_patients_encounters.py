@@ -339,3 +339,21 @@ def test_a_department_client_sees_and_writes_only_its_department(
     assert db.get(Patient, other.id).name != "王小明"  # type: ignore[union-attr]
     assert client.post(f"{BASE}/Patient", headers=headers, json=patient_body("NEW1")).status_code == 201
     assert db.scalar(sa.select(sa.func.count()).select_from(Encounter)) == 2
+
+
+def test_a_search_page_costs_the_same_queries_however_many_rows(
+    client: TestClient, db: Session, rsa_key: SigningKey, bearer: Headers, statements: list[str]
+) -> None:
+    headers = _setup(db, rsa_key, bearer)
+    department = factories.department(db)
+
+    def queries_for(patients: int) -> int:
+        for _ in range(patients):
+            factories.patient(db, dept=department)
+        db.commit()
+        statements.clear()
+        for resource in ("Patient", "Encounter"):
+            assert client.get(f"{BASE}/{resource}", headers=headers).status_code == 200
+        return len(statements)
+
+    assert queries_for(2) == queries_for(10)

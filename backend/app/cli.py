@@ -433,6 +433,44 @@ def cmd_hl7_send(args: argparse.Namespace) -> int:
     return 0 if codes and all(code == "AA" for code in codes) else 1
 
 
+def cmd_fhir_client_add(args: argparse.Namespace) -> int:
+    """Register a FHIR API client; an API key is printed once (only its hash is kept)."""
+    import sqlalchemy as sa
+
+    from backend.app.db import session_scope
+    from backend.fhir.clients import BadRegistration, do_add_client, jwks_from_text
+    from backend.models import Department
+
+    try:
+        jwks = None
+        if args.jwks:
+            text = Path(args.jwks).read_text() if Path(args.jwks).is_file() else args.jwks
+            jwks = jwks_from_text(text)
+        with session_scope() as session:
+            department = None
+            if args.department:
+                department = session.scalars(
+                    sa.select(Department).where(Department.code == args.department)
+                ).first()
+                if department is None:
+                    raise BadRegistration(f"no department with code {args.department!r}")
+            registered = do_add_client(
+                session,
+                name=args.name,
+                scopes=args.scope,
+                jwks=jwks,
+                api_key=args.api_key,
+                department=department,
+            )
+    except BadRegistration as exc:
+        print(f"not registered: {exc}", file=sys.stderr)
+        return 2
+    print(f"client_id: {registered.client.name}")
+    if registered.api_key:
+        print(f"API key (shown once; send it as X-API-Key): {registered.api_key}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -509,6 +547,17 @@ def build_parser() -> argparse.ArgumentParser:
     hl7_send.add_argument("--port", type=int, default=2575)
     hl7_send.add_argument("--tls-ca", type=Path, default=None, help="CA file: connect with TLS")
     hl7_send.set_defaults(func=cmd_hl7_send)
+    fhir_client = sub.add_parser("fhir-client", help="FHIR API clients")
+    fhir_sub = fhir_client.add_subparsers(dest="fhir_command", required=True)
+    fhir_add = fhir_sub.add_parser("add", help="register a system allowed to call /fhir/R4")
+    fhir_add.add_argument("name", help="the client's name, also its OAuth client_id")
+    fhir_add.add_argument(
+        "--scope", action="append", required=True, help="SMART v2 scope, e.g. system/Patient.cruds; repeat"
+    )
+    fhir_add.add_argument("--jwks", help="the client's public JWKS: a file or the JSON itself")
+    fhir_add.add_argument("--api-key", action="store_true", help="also (or instead) issue an API key")
+    fhir_add.add_argument("--department", help="department code: the client sees and writes only its data")
+    fhir_add.set_defaults(func=cmd_fhir_client_add)
     code = sub.add_parser("totp-code", help="print a demo user's current TOTP code (not in production)")
     code.add_argument("username")
     code.set_defaults(func=cmd_totp_code)

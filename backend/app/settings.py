@@ -306,6 +306,13 @@ class Settings(BaseSettings):
         default=None,
         description="tests only: the listener kills itself after committing this MSH-10, before its ACK",
     )
+    # --- hospital data in: the FHIR R4 API (/fhir/R4)
+    fhir_token_seconds: int = Field(
+        default=300, ge=30, le=300, description="lifetime of a FHIR access token (SMART: at most 5 minutes)"
+    )
+    fhir_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="a larger FHIR request body is refused (413) unread"
+    )
     # --- clinical safety: emergency guidance, response times, on-duty alerts
     emergency_number: str = Field(
         default="120",

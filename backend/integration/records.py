@@ -127,10 +127,17 @@ def do_upsert_patient(
     default_timezone: str,
     region: str,
     notes: Notes,
+    target: Patient | None = None,
 ) -> Patient:
-    """The patient these identifiers name, created or updated; identifiers not yet known are added."""
+    """The patient these identifiers name, created or updated; identifiers not yet known are added.
+    With `target` (a FHIR update addressed to one patient) that patient is updated, and identifiers that
+    name another patient are an IdentityConflict."""
     patient = _find_by_identifiers(session, facts.identifiers)
     mrn_taken = False
+    if target is not None:
+        if patient is not None and patient.id != target.id:
+            raise IdentityConflict("the identifiers belong to another patient", about="patient")
+        patient = target
     if patient is None:
         patient, mrn_taken = _find_by_record_number(session, facts)
     created = patient is None

@@ -26,6 +26,7 @@ from backend.models.cases import (
     Satisfaction,
 )
 from backend.models.dialogue import ChannelPreference, ConversationStep
+from backend.models.fhir import FhirAccessToken, FhirClient, FhirUsedAssertion
 from backend.models.followup import (
     Anchor,
     Finding,
@@ -93,6 +94,9 @@ __all__ = [
     "EncounterIdentifier",
     "EncounterKind",
     "FeedbackCase",
+    "FhirAccessToken",
+    "FhirClient",
+    "FhirUsedAssertion",
     "Finding",
     "FollowUpPlan",
     "HandlingRecord",

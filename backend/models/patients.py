@@ -56,6 +56,8 @@ class Patient(Base):
     frequent_visitor: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # bumped by every ORM update whatever its source (see _bump_version): FHIR's meta.versionId and If-Match
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     encounters: Mapped[list[Encounter]] = relationship(
         back_populates="patient", order_by="Encounter.started_at.desc()"
@@ -156,9 +158,24 @@ class Encounter(Base):
     procedure_code: Mapped[str | None] = mapped_column(sa.String(16))
     attending_doctor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinicians.id"))
     responsible_nurse_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinicians.id"))
+    # as on patients: FHIR's meta.lastUpdated and meta.versionId, whatever source changed the visit
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     patient: Mapped[Patient] = relationship(back_populates="encounters")
     department: Mapped[Department] = relationship()
     ward: Mapped[Ward | None] = relationship()
     attending_doctor: Mapped[Clinician | None] = relationship(foreign_keys=[attending_doctor_id])
     responsible_nurse: Mapped[Clinician | None] = relationship(foreign_keys=[responsible_nurse_id])
+
+
+@sa.event.listens_for(Patient, "before_update")
+@sa.event.listens_for(Encounter, "before_update")
+def _bump_version(_mapper: Any, _connection: Any, target: Patient | Encounter) -> None:
+    """A new version for each real change, from any source (HL7, FHIR, staff pages). Not SQLAlchemy's
+    version_id_col: that turns every concurrent update into a StaleDataError everywhere; FHIR's If-Match
+    writes lock the row instead (backend/fhir/writes.py)."""
+    session = sa.orm.object_session(target)
+    if session is not None and session.is_modified(target, include_collections=False):
+        # in SQL, so two updates that both read version n still leave n + 2
+        target.version = type(target).version + 1

@@ -23,15 +23,19 @@ def scoped_to_user(query: sa.Select[Any], user: StaffUser) -> sa.Select[Any]:
     """Restrict a query over patients to those with an encounter in the user's departments, or linked to
     one of them by scanning the department's WeChat QR code."""
     allowed = department_ids(user)
-    if allowed is None:
-        return query
+    return query if allowed is None else query.where(in_departments(allowed))
+
+
+def in_departments(allowed: set[int]) -> sa.ColumnElement[bool]:
+    """A patient with an encounter in one of these departments, or linked to one by its WeChat QR code
+    (the rule staff lists and department-scoped FHIR clients share)."""
     visited = sa.select(Encounter.id).where(
         Encounter.patient_id == Patient.id, Encounter.department_id.in_(allowed)
     )
     linked = sa.select(DepartmentLink.id).where(
         DepartmentLink.patient_id == Patient.id, DepartmentLink.department_id.in_(allowed)
     )
-    return query.where(sa.or_(sa.exists(visited), sa.exists(linked)))
+    return sa.or_(sa.exists(visited), sa.exists(linked))
 
 
 def text_matches(text: str) -> sa.ColumnElement[bool]:

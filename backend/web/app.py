@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from backend.app.db import session_scope
 from backend.app.settings import Environment, get_settings
+from backend.fhir.outcome import FhirError, IssueType
 from backend.web import (
     appointments,
     case_actions,
@@ -21,6 +22,7 @@ from backend.web import (
     chat,
     education_pages,
     feedback,
+    fhir,
     flows,
     forms,
     home,
@@ -83,10 +85,24 @@ def create_app() -> FastAPI:
     app.include_router(education_pages.router)
     app.include_router(voice_hooks.router)
     app.include_router(voice_stream.router)
+    app.include_router(fhir.router)
 
     @app.exception_handler(NotSignedIn)
     async def _to_sign_in(request: Request, _exc: NotSignedIn) -> Response:
         return RedirectResponse("/staff/login", status_code=303)
+
+    @app.exception_handler(FhirError)
+    async def _fhir_error(request: Request, exc: FhirError) -> Response:
+        return fhir.error_response(exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        """A FHIR client gets an OperationOutcome, never a stack trace; the log keeps the trace."""
+        if not request.url.path.startswith("/fhir/"):
+            return PlainTextResponse("Internal Server Error", status_code=500)
+        logging.getLogger("backend.web.fhir").exception("FHIR request failed: %s", request.url.path)
+        failed = FhirError(500, IssueType.EXCEPTION, "the server failed; the error is logged")
+        return fhir.error_response(failed)
 
     @app.exception_handler(staff.CsrfFailed)
     async def _csrf(request: Request, _exc: staff.CsrfFailed) -> Response:
@@ -117,7 +133,9 @@ def create_app() -> FastAPI:
 
     app.add_middleware(IdsInPath)
     app.add_middleware(PatientRateLimit)
-    app.add_middleware(BodyLimit, upload_bytes=settings.max_attachment_bytes)
+    app.add_middleware(
+        BodyLimit, upload_bytes=settings.max_attachment_bytes, fhir_bytes=settings.fhir_max_body_bytes
+    )
     # outermost: a refused body's 413 carries the headers too
     app.add_middleware(SecurityHeaders, hsts=settings.env is Environment.PRODUCTION)
 

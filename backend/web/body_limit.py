@@ -20,6 +20,7 @@ WECHAT_BINDING = 16 * KB
 PATIENT_POSTS = 64 * KB
 STAFF_FORMS = 1024 * KB  # the flow simulator's page posts its transcript back (up to ~330 K characters)
 OTHER = 64 * KB
+FHIR = 1024 * KB  # one Patient or Encounter is a few KB; settings.fhir_max_body_bytes overrides
 UPLOAD_OVERHEAD = 64 * KB  # the multipart envelope and the form's other fields around the file
 
 
@@ -30,8 +31,10 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, "body too large")
 
 
-def limit_for(path: str, upload_bytes: int) -> int:
+def limit_for(path: str, upload_bytes: int, fhir_bytes: int = FHIR) -> int:
     """The body limit of a request to `path`; `upload_bytes` is the largest staff evidence file."""
+    if path.startswith("/fhir/"):
+        return fhir_bytes
     if path.startswith("/hooks/"):
         return WEBHOOKS
     if path.startswith("/staff/login"):
@@ -57,15 +60,16 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, upload_bytes: int, fhir_bytes: int = FHIR) -> None:
         self.app = app
         self.upload_bytes = upload_bytes
+        self.fhir_bytes = fhir_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = limit_for(str(scope.get("path", "")), self.upload_bytes)
+        limit = limit_for(str(scope.get("path", "")), self.upload_bytes, self.fhir_bytes)
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             await _refuse(scope, send)
@@ -103,7 +107,11 @@ async def _refuse(scope: Scope, send: Send) -> None:
     for name, value in scope.get("headers", ()):
         if name == b"accept":
             accept = value
-    if b"application/json" in accept:
+    if str(scope.get("path", "")).startswith("/fhir/"):  # FHIR clients get an OperationOutcome
+        issue = {"severity": "error", "code": "too-long", "diagnostics": "request body too large"}
+        outcome = {"resourceType": "OperationOutcome", "issue": [issue]}
+        body, kind = json.dumps(outcome).encode(), b"application/fhir+json"
+    elif b"application/json" in accept:
         body, kind = json.dumps({"error": "too_large"}).encode(), b"application/json"
     else:
         body, kind = b"Request body too large.", b"text/plain; charset=utf-8"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Form, Query
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.services.ids import MAX_ID, parse_id
@@ -31,6 +31,14 @@ def _unusable(segment: str) -> bool:
     return segment.isdigit() and parse_id(segment) is None
 
 
+def _not_found(path: str) -> Response:
+    if path.startswith("/fhir/"):  # FHIR clients get an OperationOutcome for every error
+        issue = {"severity": "error", "code": "not-found", "diagnostics": "no such resource"}
+        outcome = {"resourceType": "OperationOutcome", "issue": [issue]}
+        return JSONResponse(outcome, status_code=404, media_type="application/fhir+json")
+    return PlainTextResponse("not found", status_code=404)
+
+
 class IdsInPath:
     """404 for a path with a segment of digits that cannot be an id, before any route sees it."""
 
@@ -43,6 +51,6 @@ class IdsInPath:
             if len(segments) > 2 and segments[1] in LINK_SEGMENTS:
                 segments = segments[3:]
             if any(_unusable(segment) for segment in segments):
-                await PlainTextResponse("not found", status_code=404)(scope, receive, send)
+                await _not_found(str(scope.get("path", "")))(scope, receive, send)
                 return
         await self.app(scope, receive, send)

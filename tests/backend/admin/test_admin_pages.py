@@ -34,7 +34,9 @@ def _actions(db: Session) -> list[str]:
     return list(db.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
-def test_a_nurse_is_refused_every_admin_page_and_the_attempt_is_recorded(client: TestClient, db: Session) -> None:
+def test_a_nurse_is_refused_every_admin_page_and_the_attempt_is_recorded(
+    client: TestClient, db: Session
+) -> None:
     nurse = factories.staff(db, username="nurse1")
     db.commit()
     sign_in(client, nurse)

@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from backend.admin.passwords import end_sessions
-from backend.app.settings import get_settings
 from backend.models import Department, Role, StaffUser
 from backend.models.base import utcnow
 from backend.security.auth import hash_password
@@ -165,8 +164,9 @@ def do_create_staff(
 
 def do_update_staff(
     session: Session, *, staff_id: int, version: int, form: StaffForm, by: int, ip: str | None = None
-) -> StaffUser:
-    """Name, role, departments, language and phone (the username stays)."""
+) -> str | None:
+    """Name, role, departments, language and phone (the username stays). Returns the new TOTP secret
+    when the new role needs one the account did not have (shown once, to enrol), else None."""
     user = _locked(session, staff_id)
     _check_version(user, version)
     if user.role is Role.ADMIN and form.role is not Role.ADMIN and user.active:
@@ -189,8 +189,9 @@ def do_update_staff(
         form.language,
         form.phone,
     )
+    secret = None
     if form.role.requires_totp and not user.totp_secret:
-        user.totp_secret = pyotp.random_base32()  # re-enrolled from the account page
+        secret = user.totp_secret = pyotp.random_base32()
         changed.append("totp")
     user.version += 1
     audit.record(
@@ -202,7 +203,7 @@ def do_update_staff(
         changed=changed,
         role=form.role.value,
     )
-    return user
+    return secret
 
 
 def do_set_active(
@@ -298,12 +299,3 @@ def staff_list(session: Session, filters: StaffFilters, limit: int = 2000) -> li
             )
         )
     return [StaffRow(user, user.last_login_at) for user in session.scalars(query.limit(limit))]
-
-
-def active_admins(session: Session) -> int:
-    query = sa.select(sa.func.count()).where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True))
-    return int(session.scalar(query) or 0)
-
-
-def default_region() -> str:
-    return get_settings().default_region

@@ -190,7 +190,7 @@ async def save_staff(
     try:
         version = int(values.get("version", "0"))
         form = people.parse_staff_form(typed, ids, default_region=settings.default_region)
-        people.do_update_staff(
+        secret = people.do_update_staff(
             db, staff_id=staff_id, version=version, form=form, by=staff.staff_id, ip=client_ip(request)
         )
     except (ActionRefused, ValueError) as exc:
@@ -208,6 +208,17 @@ async def save_staff(
             v["version"] = str(current.version)
         status = 409 if reason is Reason.EDITED_MEANWHILE else 400
         return render(request, "staff/admin/staff_form.html", staff.staff.language, context, status)
+    if secret is not None:  # now an admin: the authenticator key is shown once, to enrol
+        db.commit()
+        context = {
+            "staff": staff,
+            "user": user,
+            "link": None,
+            "totp_uri": people.provisioning_uri(user, secret),
+            "totp_secret": secret,
+            "created": False,
+        }
+        return render(request, "staff/admin/credentials.html", staff.staff.language, context)
     return RedirectResponse(f"{PREFIX}/staff/{staff_id}?done=saved", status_code=303)
 
 

@@ -112,7 +112,7 @@ def test_exports_are_workbooks_of_the_rows_shown_and_are_audited(client: TestCli
     token = sign_in(client, root)
     staff_book = load_workbook(io.BytesIO(client.get("/staff/admin/staff.xlsx?role=nurse").content))
     cells = [[c.value for c in row] for row in staff_book.active.iter_rows()]
-    data = cells[cells.index([c for c in cells if c[0] == "username"][0]) + 1 :]
+    data = cells[cells.index(next(c for c in cells if c[0] == "username")) + 1 :]
     assert [row[0] for row in data] == ["nurse1"]
     assert data[0][3] == "'=CARD"  # formula-safe
     departments = load_workbook(io.BytesIO(client.get("/staff/admin/org/department/export.xlsx").content))
@@ -163,3 +163,66 @@ def test_the_one_time_password_page_is_reachable_without_signing_in(client: Test
     response = client.get("/staff/password/not-a-real-token")
     assert response.status_code == 404 and "not valid" in response.text
     assert isinstance(db.scalar(sa.select(sa.func.count()).select_from(StaffUser)), int)
+
+
+def _edit(client: TestClient, token: str, user: StaffUser, version: int, **changes: str) -> object:
+    values = {
+        "csrf_token": token,
+        "version": str(version),
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role.value,
+        "language": user.language,
+        "phone": "",
+        **changes,
+    }
+    return client.post(f"/staff/admin/staff/{user.id}", data=values, follow_redirects=False)
+
+
+def test_two_admins_editing_one_account_the_second_is_told_and_keeps_what_she_typed(
+    client: TestClient, db: Session
+) -> None:
+    root = admin(db)
+    nurse = factories.staff(db, username="nurse1")
+    db.commit()
+    token = sign_in(client, root)
+    shown = nurse.version
+    first = _edit(client, token, nurse, shown, display_name="Nurse From First")
+    assert first.status_code == 303
+    second = _edit(client, token, nurse, shown, display_name="Nurse From Second")
+    assert second.status_code == 409
+    assert 'value="Nurse From Second"' in second.text  # what she typed is still in the form
+    assert 'id="theirs"' in second.text and "Nurse From First" in second.text
+    db.expire_all()
+    assert db.get(StaffUser, nurse.id).display_name == "Nurse From First"
+    again = second.text.split('name="version" value="')[1].split('"')[0]
+    assert _edit(client, token, nurse, int(again), display_name="Nurse From Second").status_code == 303
+    db.expire_all()
+    assert db.get(StaffUser, nurse.id).display_name == "Nurse From Second"
+
+
+def test_promoting_to_admin_shows_the_new_authenticator_key_once(client: TestClient, db: Session) -> None:
+    root = admin(db)
+    manager = factories.staff(db, username="manager1", role=Role.MANAGER)
+    db.commit()
+    token = sign_in(client, root)
+    response = _edit(client, token, manager, manager.version, role="admin")
+    assert response.status_code == 200 and 'id="totp-secret"' in response.text
+    db.expire_all()
+    secret = db.get(StaffUser, manager.id).totp_secret
+    assert secret and secret in response.text
+    assert secret not in client.get(f"/staff/admin/staff/{manager.id}").text
+
+
+def test_a_non_admin_cannot_post_admin_actions(client: TestClient, db: Session) -> None:
+    admin(db)
+    nurse = factories.staff(db, username="nurse1")
+    other = factories.staff(db, username="nurse2")
+    db.commit()
+    token = sign_in(client, nurse)
+    response = client.post(
+        f"/staff/admin/staff/{other.id}/deactivate", data={"csrf_token": token, "version": "1"}
+    )
+    assert response.status_code == 403
+    db.expire_all()
+    assert db.get(StaffUser, other.id).active

@@ -86,6 +86,10 @@ def _departments(session: Session, ids: tuple[int, ...]) -> list[Department]:
 
 
 def _locked(session: Session, staff_id: int) -> StaffUser:
+    """The account, locked for the edit. The active admins' rows are locked first, always in id order:
+    two admins demoting each other lock the same rows in the same order, so one waits for the other
+    (and then sees her change) instead of the two deadlocking."""
+    _lock_admins(session)
     user = session.scalars(
         sa.select(StaffUser)
         .where(StaffUser.id == staff_id)
@@ -102,16 +106,20 @@ def _check_version(user: StaffUser, version: int) -> None:
         raise ActionRefused(Reason.EDITED_MEANWHILE)
 
 
+def _lock_admins(session: Session) -> list[int]:
+    return list(
+        session.scalars(
+            sa.select(StaffUser.id)
+            .where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True))
+            .order_by(StaffUser.id)
+            .with_for_update()
+        )
+    )
+
+
 def _keep_an_admin(session: Session, user: StaffUser) -> None:
-    """Refuse to leave no active admin once `user` stops being one. The active admins' rows are locked,
-    so two admins demoting each other at the same moment cannot both pass."""
-    admins = session.scalars(
-        sa.select(StaffUser.id)
-        .where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True))
-        .order_by(StaffUser.id)
-        .with_for_update()
-    ).all()
-    if not set(admins) - {user.id}:
+    """Refuse to leave no active admin once `user` stops being one (the rows are locked by `_locked`)."""
+    if not set(_lock_admins(session)) - {user.id}:
         raise ActionRefused(Reason.LAST_ADMIN)
 
 

@@ -198,3 +198,42 @@ def test_careloop_staff_add_uses_the_same_verb(database_url: str, db: Session) -
     user = db.scalars(sa.select(StaffUser).where(StaffUser.username == "nurse9")).one()
     assert user.role is Role.NURSE and user.version == 1
     assert db.scalars(sa.select(AuditEvent.action)).all() == ["staff.create"]
+
+
+@pytest.mark.postgres
+def test_two_admins_deactivating_each_other_at_once_leave_one_admin(database_url: str, db: Session) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers: there is no race to lose")
+    import threading
+
+    from backend.app.db import session_scope
+
+    first = factories.staff(db, username="root1", role=Role.ADMIN, totp=True)
+    second = factories.staff(db, username="root2", role=Role.ADMIN, totp=True)
+    db.commit()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def deactivate(actor: StaffUser, target: StaffUser) -> None:
+        barrier.wait()
+        try:
+            with session_scope() as session:
+                people.do_set_active(session, staff_id=target.id, version=1, active=False, by=actor.id)
+            outcomes.append("done")
+        except ActionRefused as exc:
+            outcomes.append(str(exc.reason))
+
+    threads = [
+        threading.Thread(target=deactivate, args=(first, second)),
+        threading.Thread(target=deactivate, args=(second, first)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["done", "last_admin"]
+    db.expire_all()
+    assert (
+        db.scalar(sa.select(sa.func.count()).where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True)))
+        == 1
+    )

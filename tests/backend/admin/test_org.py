@@ -132,3 +132,18 @@ def test_deactivating_keeps_the_row_and_the_list_filters(db: Session) -> None:
     assert db.get(Department, ortho.id) is not None
     with pytest.raises(Exception, match="active"):
         org.parse_org_filters({"active": "maybe"})
+
+
+def test_hl7_doctor_codes_match_the_clinicians_hospital_code(db: Session) -> None:
+    from backend.integration.codes import resolve
+    from backend.integration.facts import CodedValue
+    from backend.models import CodeKind
+
+    root = factories.staff(db, username="root")
+    cardio = factories.department(db, code="CARD")
+    form = {"code": "D7", "name_zh-CN": "李明", "department": str(cardio.id), "clinician_kind": "doctor"}
+    doctor = org.do_create(db, OrgKind.CLINICIAN, parse_org_form(OrgKind.CLINICIAN, form), by=root.id)
+    assert resolve(db, CodeKind.DOCTOR, "HIS", CodedValue("D7", "Ming Li")) == doctor.id
+    assert resolve(db, CodeKind.DOCTOR, "HIS", CodedValue("D8", "Someone")) is None  # pending
+    assert resolve(db, CodeKind.DEPARTMENT, "HIS", CodedValue("CARD")) == cardio.id
+    assert db.get(Clinician, doctor.id).kind is ClinicianKind.DOCTOR

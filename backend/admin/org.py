@@ -219,3 +219,9 @@ def org_list(session: Session, kind: OrgKind, filters: OrgFilters, limit: int = 
 
 def departments(session: Session) -> list[Department]:
     return list(session.scalars(sa.select(Department).order_by(Department.code)))
+
+
+def department_choices(session: Session, keep: set[int]) -> list[Department]:
+    """Departments a form offers: the active ones, and any inactive one the edited item already has
+    (so saving it does not silently drop that)."""
+    return [d for d in departments(session) if d.active or d.id in keep]

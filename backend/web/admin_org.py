@@ -43,14 +43,16 @@ def _values_of(entry: Entry | None) -> dict[str, str]:
 
 
 def _context(db: Session, staff: StaffSession, kind: OrgKind, **extra: Any) -> dict[str, Any]:
-    departments = org.departments(db)
+    everything = org.departments(db)
+    current = str(extra.get("form", {}).get("department", ""))
     return {
         "staff": staff,
+        "all_departments": everything,
         "kind": kind.value,
         "kinds": [k.value for k in OrgKind],
         "languages": LANGUAGES,
-        "departments": departments,
-        "department_names": {d.id: d.names.get(staff.staff.language, d.name) for d in departments},
+        "departments": [d for d in everything if d.active or str(d.id) == current],
+        "department_names": {d.id: d.names.get(staff.staff.language, d.name) for d in everything},
         "clinician_kinds": [k.value for k in ClinicianKind],
         "refused": None,
         "holder": None,

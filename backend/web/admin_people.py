@@ -95,7 +95,9 @@ def _form_context(db: Session, staff: StaffSession, v: dict[str, Any], **extra: 
         "v": v,
         "roles": [r.value for r in Role],
         "languages": LANGUAGES,
-        "departments": org.departments(db),
+        "departments": org.department_choices(
+            db, {int(i) for i in v.get("departments", []) if str(i).isdigit()}
+        ),
         "refused": None,
         **extra,
     }

@@ -147,3 +147,13 @@ def test_hl7_doctor_codes_match_the_clinicians_hospital_code(db: Session) -> Non
     assert resolve(db, CodeKind.DOCTOR, "HIS", CodedValue("D8", "Someone")) is None  # pending
     assert resolve(db, CodeKind.DEPARTMENT, "HIS", CodedValue("CARD")) == cardio.id
     assert db.get(Clinician, doctor.id).kind is ClinicianKind.DOCTOR
+
+
+def test_forms_offer_active_departments_and_the_one_already_chosen(db: Session) -> None:
+    cardio = factories.department(db, code="CARD")
+    closed = factories.department(db, code="OLD")
+    closed.active = False
+    db.flush()
+    assert [d.code for d in org.department_choices(db, set())] == ["CARD"]
+    assert [d.code for d in org.department_choices(db, {closed.id})] == ["CARD", "OLD"]
+    assert cardio.active

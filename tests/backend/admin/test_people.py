@@ -237,3 +237,25 @@ def test_two_admins_deactivating_each_other_at_once_leave_one_admin(database_url
         db.scalar(sa.select(sa.func.count()).where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True)))
         == 1
     )
+
+
+def test_the_list_takes_two_statements_whatever_its_length(db: Session) -> None:
+    departments = [factories.department(db) for _ in range(3)]
+    for n in range(30):
+        factories.staff(db, username=f"nurse{n}", departments=departments[: n % 3 + 1])
+    db.commit()
+    db.expire_all()
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = db.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        rows = people.staff_list(db, people.parse_staff_filters({}))
+        names = [(row.user.username, len(row.user.departments)) for row in rows]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(names) == 30 and names[0] == ("nurse0", 1)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2

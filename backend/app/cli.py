@@ -217,39 +217,36 @@ def cmd_staff_phone(args: argparse.Namespace) -> int:
 
 
 def cmd_staff_add(args: argparse.Namespace) -> int:
-    import pyotp
     import sqlalchemy as sa
 
+    from backend.admin.passwords import password_problems
+    from backend.admin.people import StaffForm, do_create_staff, provisioning_uri
     from backend.app.db import session_scope
-    from backend.models import Department, Role, StaffUser
-    from backend.security.auth import hash_password
-    from backend.services import audit
+    from backend.models import Department, Role
+    from backend.services.refusal import ActionRefused
 
     role = Role(args.role)
+    username = args.username.lower()
     password = os.environ.get("CARELOOP_NEW_STAFF_PASSWORD") or getpass.getpass("password: ")
-    if len(password) < 12:
-        print("password must have at least 12 characters", file=sys.stderr)
+    min_length = get_settings().password_min_length
+    if password_problems(password, username=username, min_length=min_length):
+        print(
+            f"password must have at least {min_length} characters and not contain the username",
+            file=sys.stderr,
+        )
         return 2
     with session_scope() as session:
-        departments = list(
-            session.scalars(sa.select(Department).where(Department.code.in_(args.department or [])))
-        )
-        totp = pyotp.random_base32() if role.requires_totp or args.totp else None
-        user = StaffUser(
-            username=args.username.lower(),
-            display_name=args.name or args.username,
-            role=role,
-            password_hash=hash_password(password),
-            totp_secret=totp,
-            language=args.language,
-            departments=departments,
-        )
-        session.add(user)
-        session.flush()
-        audit.record(session, "staff.create", subject=("staff_user", user.id), role=role.value)
-    if totp:
-        print(f"TOTP secret: {totp}")
-        print(pyotp.TOTP(totp).provisioning_uri(name=args.username, issuer_name="CareLoop"))
+        codes = args.department or []
+        ids = tuple(session.scalars(sa.select(Department.id).where(Department.code.in_(codes))))
+        form = StaffForm(username, args.name or args.username, role, ids, args.language, None)
+        try:
+            created = do_create_staff(session, form=form, password=password, totp=args.totp, by=None)
+        except ActionRefused as exc:
+            print(f"refused: {exc.reason}", file=sys.stderr)
+            return 2
+        if created.totp_secret:
+            print(f"TOTP secret: {created.totp_secret}")
+            print(provisioning_uri(created.user, created.totp_secret))
     return 0
 
 

@@ -44,7 +44,7 @@ def env_name(name: str, field: FieldInfo, settings_cls: type[BaseSettings] = Set
     return f"{prefix}{name}".upper()
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     """A default as a reader would write it in the environment."""
     if isinstance(value, Enum):
         value = value.value
@@ -60,12 +60,12 @@ def _show(value: Any) -> str:
 def default_text(field: FieldInfo) -> str:
     """`required`, `unset` (None) or the default, in backticks."""
     if field.default_factory is not None:
-        return f"`{_show(field.get_default(call_default_factory=True, validated_data={}))}`"
+        return f"`{show_value(field.get_default(call_default_factory=True, validated_data={}))}`"
     if field.default is PydanticUndefined:
         return "required"
     if field.default is None:
         return "unset"
-    return f"`{_show(field.default)}`"
+    return f"`{show_value(field.default)}`"
 
 
 def _bounds(field: FieldInfo) -> str:

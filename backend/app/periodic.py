@@ -135,7 +135,17 @@ def check_hl7_feed() -> int:
         return int(check_feed(session, get_settings()) is not None)
 
 
+def scheduler_heartbeat() -> int:
+    """Proves the scheduler runs: the system health page reads how long ago this last ran."""
+    from backend.admin.health_facts import do_beat
+
+    with session_scope() as session:
+        do_beat(session)
+    return 1
+
+
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
+    (scheduler_heartbeat, 60),  # backend.admin.health.BEAT_WARN: two missed beats
     (retry_pending_turns, 60),
     (fetch_missing_media, 300),
     (send_due_messages, 30),

@@ -111,6 +111,22 @@ class Settings(BaseSettings):
         description="a staff session ends this long after sign-in however active it is (a shift); "
         "a stolen session cookie stops working by then",
     )
+    password_min_length: int = Field(
+        default=12,
+        ge=8,
+        le=128,
+        description="the shortest password a staff member may set (a password equal to the username, "
+        "or containing it, is refused whatever its length)",
+    )
+    password_reset_hours: float = Field(
+        default=24, gt=0, le=168, description="how long an admin's one-time password link stays usable"
+    )
+    health_disk_warning_percent: int = Field(
+        default=90,
+        ge=1,
+        le=100,
+        description="the system health page warns when the disk holding media or data is this full",
+    )
     login_max_failures: int = Field(
         default=5,
         ge=1,

@@ -1,8 +1,8 @@
 """Hospital code tables (departments, wards, doctors) mapped per sending facility; unknown codes pending.
 
-A code seen for the first time is matched to a department or ward with the same code when CareLoop has
-one; otherwise a pending mapping is recorded for an admin to resolve, and the message is still applied:
-a visit whose department is unknown sits in the holding department meanwhile.
+A code seen for the first time is matched to a department, ward or clinician with the same code when
+CareLoop has one; otherwise a pending mapping is recorded for an admin to resolve, and the message is
+still applied: a visit whose department is unknown sits in the holding department meanwhile.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def _same_code(session: Session, kind: CodeKind, code: str) -> int | None:
         return session.scalar(sa.select(Department.id).where(Department.code == code))
     if kind is CodeKind.WARD:
         return session.scalar(sa.select(Ward.id).where(Ward.code == code))
-    return None  # clinicians carry no hospital code of their own
+    # a doctor's code is the hospital's staff number, set on the admin console's clinician page
+    return session.scalar(sa.select(Clinician.id).where(Clinician.code == code))
 
 
 def resolve_all(

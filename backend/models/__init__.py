@@ -52,7 +52,15 @@ from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
 from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
-from backend.models.staff import HomeLayout, LoginAttempt, Role, StaffSession, StaffUser
+from backend.models.staff import (
+    Heartbeat,
+    HomeLayout,
+    LoginAttempt,
+    PasswordReset,
+    Role,
+    StaffSession,
+    StaffUser,
+)
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
 from backend.models.voice import VoiceCall
@@ -100,6 +108,7 @@ __all__ = [
     "Finding",
     "FollowUpPlan",
     "HandlingRecord",
+    "Heartbeat",
     "Hl7Message",
     "Hl7Status",
     "HomeLayout",
@@ -112,6 +121,7 @@ __all__ = [
     "OutboxStatus",
     "OutreachStatus",
     "OutreachTask",
+    "PasswordReset",
     "Patient",
     "PatientIdentifier",
     "PatientMerge",

@@ -17,6 +17,7 @@ class Department(Base):
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     names: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)  # per-language display names
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
     wards: Mapped[list[Ward]] = relationship(back_populates="department")
 
@@ -28,6 +29,8 @@ class Ward(Base):
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"), index=True)
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
+    names: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict, server_default="{}")
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
     department: Mapped[Department] = relationship(back_populates="wards")
 
@@ -44,6 +47,10 @@ class Clinician(Base):
     kind: Mapped[ClinicianKind] = mapped_column(enum_column(ClinicianKind))
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(200))
+    names: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict, server_default="{}")
+    # the hospital's own code for her (HIS staff number), matched by HL7 doctor codes
+    code: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     title: Mapped[str | None] = mapped_column(sa.String(100))
     staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
 

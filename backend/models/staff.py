@@ -57,6 +57,9 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # raised by every admin edit: a form carries the version it showed, so a second admin's save over
+    # a change she has not seen is refused instead of silently undoing it
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     departments: Mapped[list[Department]] = relationship(secondary=staff_departments)
 
@@ -76,6 +79,30 @@ class StaffSession(Base):
     ip: Mapped[str | None] = mapped_column(sa.String(64))
 
     staff: Mapped[StaffUser] = relationship()
+
+
+class PasswordReset(Base):
+    """A one-time link to set a new password: only a hash of its token is stored; it expires and is
+    good once."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Heartbeat(Base):
+    """The last time a background loop (the periodic scheduler) showed it was alive."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class LoginAttempt(Base):

@@ -72,6 +72,22 @@ class Reason(StrEnum):
     NOT_A_REVIEWER = "not_a_reviewer"
     OUTSIDE_DEPARTMENTS = "outside_departments"
     UNKNOWN_DEPARTMENT_OR_STAFF = "unknown_department_or_staff"
+    # the admin console: people, passwords, the organisation
+    CODE_INVALID = "code_invalid"
+    CODE_IN_USE = "code_in_use"
+    EDITED_MEANWHILE = "edited_meanwhile"
+    LAST_ADMIN = "last_admin"
+    NAME_REQUIRED = "name_required"
+    NO_SUCH_STAFF = "no_such_staff"
+    PASSWORD_HAS_USERNAME = "password_has_username"  # noqa: S105  (a reason code)
+    PASSWORD_TOO_SHORT = "password_too_short"  # noqa: S105
+    PASSWORDS_DIFFER = "passwords_differ"
+    PHONE_INVALID = "phone_invalid"
+    RESET_LINK_INVALID = "reset_link_invalid"
+    UNKNOWN_LANGUAGE = "unknown_language"
+    UNKNOWN_ROLE = "unknown_role"
+    USERNAME_INVALID = "username_invalid"
+    USERNAME_TAKEN = "username_taken"
 
 
 class ActionRefused(Exception):

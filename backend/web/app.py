@@ -15,6 +15,9 @@ from backend.app.db import session_scope
 from backend.app.settings import Environment, get_settings
 from backend.fhir.outcome import FhirError, IssueType
 from backend.web import (
+    admin_org,
+    admin_oversight,
+    admin_people,
     appointments,
     case_actions,
     case_reports,
@@ -45,6 +48,7 @@ from backend.web import (
     wechat_pages,
     work_pages,
 )
+from backend.web.admin_common import NotAdmin
 from backend.web.body_limit import BodyLimit
 from backend.web.deps import NotSignedIn
 from backend.web.ids import IdsInPath
@@ -86,6 +90,9 @@ def create_app() -> FastAPI:
     app.include_router(voice_hooks.router)
     app.include_router(voice_stream.router)
     app.include_router(fhir.router)
+    app.include_router(admin_people.router)
+    app.include_router(admin_org.router)
+    app.include_router(admin_oversight.router)
 
     @app.exception_handler(NotSignedIn)
     async def _to_sign_in(request: Request, _exc: NotSignedIn) -> Response:
@@ -103,6 +110,11 @@ def create_app() -> FastAPI:
         logging.getLogger("backend.web.fhir").exception("FHIR request failed: %s", request.url.path)
         failed = FhirError(500, IssueType.EXCEPTION, "the server failed; the error is logged")
         return fhir.error_response(failed)
+
+    @app.exception_handler(NotAdmin)
+    async def _not_admin(request: Request, exc: NotAdmin) -> Response:
+        context = {"staff": exc.staff}
+        return staff.render(request, "staff/admin/denied.html", exc.staff.staff.language, context, 403)
 
     @app.exception_handler(staff.CsrfFailed)
     async def _csrf(request: Request, _exc: staff.CsrfFailed) -> Response:

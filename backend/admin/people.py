@@ -1,0 +1,309 @@
+"""Staff accounts: the list an admin filters and exports, and the verbs that create, edit, deactivate,
+reactivate and re-enrol them (each audited in the same transaction).
+
+Every edit raises the account's `version`; a form carries the version it showed, and a save over a
+version it has not seen is refused (EDITED_MEANWHILE) so a second admin never undoes the first one's
+change unseen. The last active admin can be neither deactivated nor given another role.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyotp
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from backend.admin.passwords import end_sessions
+from backend.models import Department, Role, StaffUser
+from backend.models.base import utcnow
+from backend.security.auth import hash_password
+from backend.security.identifiers import InvalidPhoneNumber, normalise_phone
+from backend.services import audit
+from backend.services.message_log import InvalidFilter, parse_choice, parse_id, text_value
+from backend.services.refusal import ActionRefused, Reason
+from bots.domain import LANGUAGES
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+MAX_NAME = 200
+
+
+# --- the form ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffForm:
+    """What an admin may set on an account (the username only when creating it)."""
+
+    username: str
+    display_name: str
+    role: Role
+    department_ids: tuple[int, ...]
+    language: str
+    phone: str | None  # E.164; None clears it
+
+
+def parse_staff_form(
+    values: Mapping[str, str], department_ids: Sequence[str], *, default_region: str
+) -> StaffForm:
+    """The form's values, checked; raises ActionRefused naming the first that does not fit."""
+    username = values.get("username", "").strip().lower()
+    if not USERNAME.fullmatch(username):
+        raise ActionRefused(Reason.USERNAME_INVALID)
+    name = values.get("display_name", "").strip()
+    if not name or len(name) > MAX_NAME:
+        raise ActionRefused(Reason.NAME_REQUIRED)
+    try:
+        role = Role(values.get("role", ""))
+    except ValueError as exc:
+        raise ActionRefused(Reason.UNKNOWN_ROLE) from exc
+    language = values.get("language", "")
+    if language not in LANGUAGES:
+        raise ActionRefused(Reason.UNKNOWN_LANGUAGE)
+    ids = []
+    for text in department_ids:
+        if not text.isascii() or not text.isdigit() or len(text) > 9:
+            raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)
+        ids.append(int(text))
+    raw_phone = values.get("phone", "").strip()
+    try:
+        phone = normalise_phone(raw_phone, default_region) if raw_phone else None
+    except InvalidPhoneNumber as exc:
+        raise ActionRefused(Reason.PHONE_INVALID) from exc
+    return StaffForm(username, name, role, tuple(sorted(set(ids))), language, phone)
+
+
+def _departments(session: Session, ids: tuple[int, ...]) -> list[Department]:
+    found = list(session.scalars(sa.select(Department).where(Department.id.in_(ids)))) if ids else []
+    if len(found) != len(ids):
+        raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)
+    return found
+
+
+def _locked(session: Session, staff_id: int) -> StaffUser:
+    """The account, locked for the edit. The active admins' rows are locked first, always in id order:
+    two admins demoting each other lock the same rows in the same order, so one waits for the other
+    (and then sees her change) instead of the two deadlocking."""
+    _lock_admins(session)
+    user = session.scalars(
+        sa.select(StaffUser)
+        .where(StaffUser.id == staff_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if user is None:
+        raise ActionRefused(Reason.NO_SUCH_STAFF)
+    return user
+
+
+def _check_version(user: StaffUser, version: int) -> None:
+    if user.version != version:
+        raise ActionRefused(Reason.EDITED_MEANWHILE)
+
+
+def _lock_admins(session: Session) -> list[int]:
+    return list(
+        session.scalars(
+            sa.select(StaffUser.id)
+            .where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True))
+            .order_by(StaffUser.id)
+            .with_for_update()
+        )
+    )
+
+
+def _keep_an_admin(session: Session, user: StaffUser) -> None:
+    """Refuse to leave no active admin once `user` stops being one (the rows are locked by `_locked`)."""
+    if not set(_lock_admins(session)) - {user.id}:
+        raise ActionRefused(Reason.LAST_ADMIN)
+
+
+# --- verbs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Created:
+    user: StaffUser
+    totp_secret: str | None  # shown once to enrol the authenticator; None when no TOTP is required
+
+
+def do_create_staff(
+    session: Session,
+    *,
+    form: StaffForm,
+    password: str | None,
+    totp: bool = False,
+    by: int | None,
+    ip: str | None = None,
+) -> Created:
+    """A new account. Without a password (the admin console) it gets an unusable random one, and the
+    admin issues a one-time link to set it. Admins always get a TOTP secret."""
+    if session.scalar(sa.select(StaffUser.id).where(StaffUser.username == form.username)) is not None:
+        raise ActionRefused(Reason.USERNAME_TAKEN)
+    secret = pyotp.random_base32() if form.role.requires_totp or totp else None
+    user = StaffUser(
+        username=form.username,
+        display_name=form.display_name,
+        role=form.role,
+        password_hash=hash_password(password or secrets.token_urlsafe(32)),
+        totp_secret=secret,
+        language=form.language,
+        phone=form.phone,
+        departments=_departments(session, form.department_ids),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        "staff.create",
+        staff_id=by,
+        subject=("staff_user", user.id),
+        ip=ip,
+        role=form.role.value,
+        departments=list(form.department_ids),
+    )
+    return Created(user, secret)
+
+
+def do_update_staff(
+    session: Session, *, staff_id: int, version: int, form: StaffForm, by: int, ip: str | None = None
+) -> str | None:
+    """Name, role, departments, language and phone (the username stays). Returns the new TOTP secret
+    when the new role needs one the account did not have (shown once, to enrol), else None."""
+    user = _locked(session, staff_id)
+    _check_version(user, version)
+    if user.role is Role.ADMIN and form.role is not Role.ADMIN and user.active:
+        _keep_an_admin(session, user)
+    changed = sorted(
+        name
+        for name, before, after in (
+            ("display_name", user.display_name, form.display_name),
+            ("role", user.role, form.role),
+            ("departments", tuple(sorted(d.id for d in user.departments)), form.department_ids),
+            ("language", user.language, form.language),
+            ("phone", user.phone, form.phone),
+        )
+        if before != after
+    )
+    user.departments = _departments(session, form.department_ids)
+    user.display_name, user.role, user.language, user.phone = (
+        form.display_name,
+        form.role,
+        form.language,
+        form.phone,
+    )
+    secret = None
+    if form.role.requires_totp and not user.totp_secret:
+        secret = user.totp_secret = pyotp.random_base32()
+        changed.append("totp")
+    user.version += 1
+    audit.record(
+        session,
+        "staff.update",
+        staff_id=by,
+        subject=("staff_user", user.id),
+        ip=ip,
+        changed=changed,
+        role=form.role.value,
+    )
+    return secret
+
+
+def do_set_active(
+    session: Session, *, staff_id: int, version: int, active: bool, by: int, ip: str | None = None
+) -> int:
+    """Deactivate (every session ends at once, sign-in refused) or reactivate; the sessions ended."""
+    user = _locked(session, staff_id)
+    _check_version(user, version)
+    ended = 0
+    if not active and user.active:
+        if user.role is Role.ADMIN:
+            _keep_an_admin(session, user)
+        ended = end_sessions(session, user.id, utcnow())
+    user.active = active
+    user.version += 1
+    action = "staff.reactivate" if active else "staff.deactivate"
+    audit.record(session, action, staff_id=by, subject=("staff_user", user.id), ip=ip, sessions_ended=ended)
+    return ended
+
+
+def do_reset_totp(session: Session, *, staff_id: int, version: int, by: int, ip: str | None = None) -> str:
+    """A new TOTP secret (the old authenticator stops working, open sessions end): shown once to the
+    admin, who hands it to its owner to enrol again."""
+    user = _locked(session, staff_id)
+    _check_version(user, version)
+    user.totp_secret = pyotp.random_base32()
+    user.totp_last_step = None
+    user.version += 1
+    ended = end_sessions(session, user.id, utcnow())
+    audit.record(
+        session, "staff.totp_reset", staff_id=by, subject=("staff_user", user.id), ip=ip, sessions_ended=ended
+    )
+    return user.totp_secret
+
+
+def provisioning_uri(user: StaffUser, secret: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="CareLoop")
+
+
+# --- the list ------------------------------------------------------------------------------------
+
+LIST_FIELDS = ("role", "department", "active", "q")
+
+
+@dataclass(frozen=True)
+class StaffFilters:
+    role: Role | None = None
+    department_id: int | None = None
+    active: bool | None = None
+    text: str = ""  # part of a username or display name
+
+    def audit_detail(self) -> dict[str, Any]:
+        return {
+            "role": self.role.value if self.role else None,
+            "department": self.department_id,
+            "active": self.active,
+            "text": bool(self.text),
+        }
+
+
+def parse_staff_filters(values: Mapping[str, str]) -> StaffFilters:
+    active_text = text_value(values, "active")
+    if active_text not in ("", "yes", "no"):
+        raise InvalidFilter("active")
+    return StaffFilters(
+        role=parse_choice(values, "role", Role),
+        department_id=parse_id(values, "department"),
+        active=None if not active_text else active_text == "yes",
+        text=text_value(values, "q"),
+    )
+
+
+@dataclass(frozen=True)
+class StaffRow:
+    user: StaffUser
+    last_sign_in: datetime | None
+
+
+def staff_list(session: Session, filters: StaffFilters, limit: int = 2000) -> list[StaffRow]:
+    """Accounts by username with their departments, in two statements whatever their number."""
+    query = sa.select(StaffUser).options(selectinload(StaffUser.departments)).order_by(StaffUser.username)
+    if filters.role is not None:
+        query = query.where(StaffUser.role == filters.role)
+    if filters.active is not None:
+        query = query.where(StaffUser.active.is_(filters.active))
+    if filters.department_id is not None:
+        query = query.where(StaffUser.departments.any(Department.id == filters.department_id))
+    if filters.text:
+        query = query.where(
+            sa.or_(
+                StaffUser.username.icontains(filters.text, autoescape=True),
+                StaffUser.display_name.icontains(filters.text, autoescape=True),
+            )
+        )
+    return [StaffRow(user, user.last_login_at) for user in session.scalars(query.limit(limit))]

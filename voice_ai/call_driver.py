@@ -15,6 +15,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from voice_ai import call_events as ev
 from voice_ai import session as s
 from voice_ai.asr import Recogniser, Recognition
 from voice_ai.audio import TELEPHONE_RATE, Framer, ulaw_to_pcm16
@@ -66,7 +67,7 @@ class CallHooks(Protocol):
 
     def begin(self, start: Start) -> CallSetup: ...
 
-    def act(self, action: s.Action) -> None:
+    def act(self, action: ev.Action) -> None:
         """SaveAnswer, StateChanged, StaffCallback, Hangup and Ignored: store or log."""
         ...
 
@@ -74,7 +75,7 @@ class CallHooks(Protocol):
         """Store an open answer's audio (8 kHz 16-bit PCM); returns its reference."""
         ...
 
-    def end(self, session: s.CallSession, outcome: s.Outcome | None, timings: Timings) -> None:
+    def end(self, session: s.CallSession, outcome: ev.Outcome | None, timings: Timings) -> None:
         """The stream is over (hang-up by us, by the caller, or a broken connection)."""
         ...
 
@@ -93,16 +94,16 @@ class CallDriver:
         self.timings = Timings()
         self.stream_sid = ""
         self.setup: CallSetup | None = None
-        self._events: asyncio.Queue[s.Event | None] = asyncio.Queue()
+        self._events: asyncio.Queue[ev.Event | None] = asyncio.Queue()
         self._framer = Framer(TELEPHONE_RATE)
         self._ep: Endpointer | None = None
-        self._listen: s.Listen | s.Record | None = None
+        self._listen: ev.Listen | ev.Record | None = None
         self._gen = 0  # bumps at every Listen/Record: late recognitions of an old question are dropped
         self._marks = 0
         self._last_mark: str | None = None  # the newest mark not yet echoed: a prompt is playing
         self._barge = True
         self._spoke_at: float | None = None
-        self._outcome: s.Outcome | None = None
+        self._outcome: ev.Outcome | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
@@ -112,7 +113,7 @@ class CallDriver:
         await self._send_text(encode_outbound(self.stream_sid, message))
 
     # --- the call ---------------------------------------------------------------------------------
-    async def run(self, receive: Callable[[], Awaitable[str | None]]) -> s.Outcome | None:
+    async def run(self, receive: Callable[[], Awaitable[str | None]]) -> ev.Outcome | None:
         """Until the stream stops or we hang up; returns our outcome (None: the caller hung up first)."""
         start = await self._wait_for_start(receive)
         if start is None:
@@ -121,7 +122,7 @@ class CallDriver:
         self.setup = await self._blocking(self.hooks.begin, start)
         self._ep = Endpointer(TELEPHONE_RATE, config=self.vad_config)
         reader = asyncio.create_task(self._read(receive))
-        await self._events.put(s.Answered(machine=self.setup.machine))
+        await self._events.put(ev.Answered(machine=self.setup.machine))
         try:
             await self._consume()
         finally:
@@ -155,7 +156,7 @@ class CallDriver:
                 if not self._on_message(message):
                     break
         finally:
-            self._events.put_nowait(s.CallEnded(s.CallState.COMPLETED))
+            self._events.put_nowait(ev.CallEnded(ev.CallState.COMPLETED))
 
     def _on_message(self, message: Any) -> bool:
         match message:
@@ -164,12 +165,12 @@ class CallDriver:
                     self._on_frame(frame)
             case Dtmf(digit=digit):
                 if self._last_mark is not None and self._barge:
-                    self._events.put_nowait(s.SpeechStarted())  # a key stops the prompt like speech does
-                self._events.put_nowait(s.Key(digit))
+                    self._events.put_nowait(ev.SpeechStarted())  # a key stops the prompt like speech does
+                self._events.put_nowait(ev.Key(digit))
             case MarkDone(name=name) if name == self._last_mark:
                 self._last_mark = None
                 self._restart_clock()
-                self._events.put_nowait(s.PromptDone())
+                self._events.put_nowait(ev.PromptDone())
             case MarkDone():
                 pass  # an earlier prompt's mark: a later one is still playing
             case Stop():
@@ -192,16 +193,16 @@ class CallDriver:
             if playing and not self._barge:
                 self._ep.reset()  # talking over a prompt that cannot be interrupted: not an answer
             elif playing:
-                self._events.put_nowait(s.SpeechStarted())
+                self._events.put_nowait(ev.SpeechStarted())
         elif isinstance(event, NoInput):
             if playing:
                 self._ep.reset()
             else:
                 self._listen = None
-                self._events.put_nowait(s.Silence())
+                self._events.put_nowait(ev.Silence())
         elif isinstance(event, SpeechEnded):
             listening, gen = self._listen, self._gen
-            if isinstance(listening, s.Listen) and not listening.grammar:
+            if isinstance(listening, ev.Listen) and not listening.grammar:
                 self._ep.reset()  # keypad only: speech is not an answer here
                 return
             self._listen = None
@@ -210,13 +211,13 @@ class CallDriver:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _understand(self, listening: s.Listen | s.Record | None, gen: int, pcm: bytes) -> None:
+    async def _understand(self, listening: ev.Listen | ev.Record | None, gen: int, pcm: bytes) -> None:
         assert self.setup is not None
-        if isinstance(listening, s.Record):
+        if isinstance(listening, ev.Record):
             ref = await self._blocking(self.hooks.keep_audio, listening.item_id, pcm)
             heard = await self._recognise(self.setup.transcriber, (), pcm)
-            event: s.Event = s.Recorded(ref, heard.text)
-        elif isinstance(listening, s.Listen):
+            event: ev.Event = ev.Recorded(ref, heard.text)
+        elif isinstance(listening, ev.Listen):
             heard = await self._recognise(self.setup.recogniser, listening.grammar, pcm)
             if listening.spot:
                 # Every utterance is also decoded with the red flags and a person as its grammar, and a
@@ -226,7 +227,7 @@ class CallDriver:
                 heard = spotted if spotted.text else heard
             if not heard.text:
                 self.timings.fallbacks += 1
-            event = s.Heard(heard.text, heard.confidence)
+            event = ev.Heard(heard.text, heard.confidence)
         else:
             return
         if gen == self._gen:
@@ -256,43 +257,43 @@ class CallDriver:
         session = self.setup.session
         while (event := await self._events.get()) is not None:
             actions = session.handle(event)
-            if isinstance(event, s.CallEnded):
+            if isinstance(event, ev.CallEnded):
                 await self._apply(actions)
                 return
             if await self._apply(actions):
                 return
 
-    async def _apply(self, actions: list[s.Action]) -> bool:
+    async def _apply(self, actions: list[ev.Action]) -> bool:
         """Carry out the actions; True when the call is over (we hung up)."""
         # Render every prompt of the batch first, so consecutive prompts play without a gap a caller
         # would take for their turn.
-        rendered = {id(a): await self._render(a.text) for a in actions if isinstance(a, s.Play)}
+        rendered = {id(a): await self._render(a.text) for a in actions if isinstance(a, ev.Play)}
         # The batch's listener opens before its prompt is sent: a caller may answer from the prompt's
         # first byte (barge-in). Opened after it, the speech that arrived while the prompt was being
         # sent was dropped, and the answer with it, depending on how the sends interleaved.
         for action in actions:
-            if isinstance(action, s.Listen | s.Record):
+            if isinstance(action, ev.Listen | ev.Record):
                 self._open(action)
         for action in actions:
             match action:
-                case s.Play(barge_in=barge_in):
+                case ev.Play(barge_in=barge_in):
                     await self._play(rendered[id(action)], barge_in)
-                case s.StopPlaying():
+                case ev.StopPlaying():
                     if self._last_mark is not None:
                         await self._send(Clear())
-                case s.Listen() | s.Record():
+                case ev.Listen() | ev.Record():
                     pass  # opened above
-                case s.Hangup(outcome=outcome):
+                case ev.Hangup(outcome=outcome):
                     self._outcome = outcome
                     await self._blocking(self.hooks.act, action)
                     return True
-                case s.Ignored(event=event, why=why):
+                case ev.Ignored(event=event, why=why):
                     log.info("call %s: %s ignored: %s", self.stream_sid, type(event).__name__, why)
                 case _:
                     await self._blocking(self.hooks.act, action)
         return False
 
-    def _open(self, listen: s.Listen | s.Record) -> None:
+    def _open(self, listen: ev.Listen | ev.Record) -> None:
         self._gen += 1
         self._listen = listen
         if self._ep is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from voice_ai.session import CallState
+from voice_ai.call_events import CallState
 
 
 class GatewayError(RuntimeError):

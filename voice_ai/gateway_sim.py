@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from voice_ai.audio import TELEPHONE_RATE, pcm16_to_ulaw, read_wav, resample
+from voice_ai.call_events import CallState
 from voice_ai.dtmf import tone
 from voice_ai.gateway import AnsweredBy, CallRequest, CallStatus, GatewayName, PlacedCall, RecordingReady
 from voice_ai.media_stream import (
@@ -36,7 +37,6 @@ from voice_ai.media_stream import (
     encode_inbound,
     parse_outbound,
 )
-from voice_ai.session import CallState
 from voice_ai.tts import Synthesizer
 
 FRAME = TELEPHONE_RATE * 20 // 1000  # mu-law bytes in 20 ms

@@ -18,6 +18,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
+from voice_ai.call_events import CallState
 from voice_ai.gateway import (
     AnsweredBy,
     CallRequest,
@@ -28,7 +29,6 @@ from voice_ai.gateway import (
     PlacedCall,
     RecordingReady,
 )
-from voice_ai.session import CallState
 
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")  # every event Twilio can call back on
 TWILIO_STATE = {

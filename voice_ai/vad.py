@@ -127,7 +127,8 @@ class Endpointer:
     def push(self, frame: bytes) -> VadEvent | None:
         if len(frame) != self._frame:
             raise ValueError(
-                f"a {FRAME_MS} ms frame at {self.rate} Hz is {self._frame} bytes, not {len(frame)}")
+                f"a {FRAME_MS} ms frame at {self.rate} Hz is {self._frame} bytes, not {len(frame)}"
+            )
         if self.done:
             return None
         c = self.config

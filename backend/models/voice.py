@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from voice_ai.call_events import CallState, Outcome
 from voice_ai.gateway import AnsweredBy, GatewayName
-from voice_ai.session import CallState, Outcome
 
 
 class VoiceCall(Base):

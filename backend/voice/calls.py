@@ -36,8 +36,8 @@ from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel, pick_language
 from nlu.safety import SafetyHit
 from questionnaires.model import Questionnaire
+from voice_ai.call_events import FINAL, CallState, Outcome, SaveAnswer
 from voice_ai.gateway import AnsweredBy, CallStatus, GatewayName, RecordingReady
-from voice_ai.session import FINAL, CallState, Outcome, SaveAnswer
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from backend.voice.calls import do_defer_call, do_skip_call
 from backend.voice.dialer import dial, gateway_from_settings
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel
+from voice_ai.call_events import FINAL, CallState
 from voice_ai.gateway import Gateway
-from voice_ai.session import FINAL, CallState
 
 log = logging.getLogger(__name__)
 DIAL_INTERVAL_SECONDS = 15  # how often the job runs (app/periodic.py); one run dials at most this long

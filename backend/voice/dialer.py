@@ -12,8 +12,8 @@ from backend.app.settings import Settings, get_settings
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
 from backend.voice.calls import do_fail_dial, do_mark_placed
+from voice_ai.call_events import CallState
 from voice_ai.gateway import CallRequest, Gateway, GatewayError, GatewayName
-from voice_ai.session import CallState
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.models import Finding, FollowUpPlan, QuestionnaireResponse, VoiceCall
 from backend.voice.dial_due import UP_AT_MOST
+from voice_ai.call_events import FINAL, AnswerVia, CallState, Outcome
 from voice_ai.gateway import AnsweredBy
-from voice_ai.session import FINAL, AnswerVia, CallState, Outcome
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.models import OutreachStatus, OutreachTask, VoiceCall
 from backend.services import audit
-from voice_ai.session import FINAL, Outcome
+from voice_ai.call_events import FINAL, Outcome
 
 STALE_AFTER = timedelta(hours=6)  # a call with no final status after this is not waited for any more
 REDIAL_OUTCOMES = frozenset({None, Outcome.INCOMPLETE, Outcome.MACHINE})

@@ -31,6 +31,7 @@ from backend.voice.calls import (
 from nlu.safety import Emergency, advice_for
 from questionnaires.channels import VoicePhrases
 from questionnaires.model import Questionnaire
+from voice_ai import call_events as ev
 from voice_ai import session as s
 from voice_ai.asr import ModelMissing, Recogniser
 from voice_ai.call_driver import CallDriver, CallRefused, CallSetup, Timings
@@ -125,24 +126,24 @@ class StoreHooks:
         self.call_id, self.session = call_id, session
         return CallSetup(session, recogniser, engines.transcriber(self.settings, lang), machine=machine)
 
-    def act(self, action: s.Action) -> None:
+    def act(self, action: ev.Action) -> None:
         assert self.call_id is not None and self.session is not None
         now = utcnow()
         with session_scope() as db:
             call = db.get(VoiceCall, self.call_id)
             assert call is not None
             match action:
-                case s.SaveAnswer():
+                case ev.SaveAnswer():
                     audio = self._audio.pop(action.item_id, None)
                     skipped = sorted(self.session.skipped)
                     do_save_call_answer(db, call, action, audio=audio, skipped=skipped, now=now)
-                case s.StateChanged(state=state):
+                case ev.StateChanged(state=state):
                     do_change_call_state(db, call, state, now)
-                case s.StaffCallback(reason=reason, urgent=urgent):
+                case ev.StaffCallback(reason=reason, urgent=urgent):
                     do_staff_callback(db, call, reason, now, urgent=urgent)
-                case s.RedFlag():
+                case ev.RedFlag():
                     do_red_flag(db, call, action.hit, action.heard, action.item_id, now)
-                case s.Hangup(outcome=outcome):
+                case ev.Hangup(outcome=outcome):
                     do_record_hangup(db, call, outcome)
 
     def keep_audio(self, item_id: str, pcm: bytes) -> str:
@@ -151,7 +152,7 @@ class StoreHooks:
         self._audio[item_id] = ref
         return ref
 
-    def end(self, session: s.CallSession, outcome: s.Outcome | None, timings: Timings) -> None:
+    def end(self, session: s.CallSession, outcome: ev.Outcome | None, timings: Timings) -> None:
         assert self.call_id is not None
         with session_scope() as db:
             call = db.get(VoiceCall, self.call_id)

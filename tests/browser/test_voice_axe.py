@@ -17,7 +17,7 @@ from tests import factories
 from tests.backend.voice.test_voice_pages import _call
 from tests.browser.axe import assert_no_serious_violations
 from tests.browser.test_accessibility import sign_in
-from voice_ai.session import CallState, Outcome
+from voice_ai.call_events import CallState, Outcome
 
 pytestmark = pytest.mark.browser
 

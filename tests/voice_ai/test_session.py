@@ -9,10 +9,9 @@ import yaml
 
 from questionnaires.channels import VoicePhrases
 from questionnaires.loader import parse_questionnaire
-from voice_ai.session import (
+from voice_ai.call_events import (
     Answered,
     CallEnded,
-    CallSession,
     CallState,
     Hangup,
     Heard,
@@ -26,12 +25,12 @@ from voice_ai.session import (
     Recorded,
     Ringing,
     SaveAnswer,
-    Script,
     Silence,
     SpeechStarted,
     StaffCallback,
     StopPlaying,
-)  # fmt: skip
+)
+from voice_ai.session import CallSession, Script  # fmt: skip
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Script(

@@ -16,26 +16,24 @@ from nlu.safety import SafetyKind
 from questionnaires.channels import VoicePhrases, spoken_form
 from questionnaires.loader import parse_questionnaire
 from questionnaires.model import ItemType, Questionnaire
-from voice_ai.session import (
+from voice_ai.call_events import (
     Answered,
-    CallSession,
     Event,
     Hangup,
     Heard,
     Key,
     Listen,
     Outcome,
-    Phase,
     Play,
     PromptDone,
     Record,
     Recorded,
     RedFlag,
     SaveAnswer,
-    Script,
     Silence,
     StaffCallback,
 )
+from voice_ai.session import CallSession, Phase, Script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Script(

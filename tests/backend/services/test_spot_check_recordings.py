@@ -15,7 +15,7 @@ from tests.backend.outbox.test_outbox import twilio  # noqa: F401  (fixture)
 from tests.backend.security.test_staff_auth import sign_in
 from tests.backend.services.test_spot_checks import DAY, _world
 from tests.channels.fake_twilio import FakeTwilio
-from voice_ai.session import CallState, Outcome
+from voice_ai.call_events import CallState, Outcome
 
 AUDIO = b"ID3\x04\x00" + b"\x00" * 200  # the start of an MP3 file
 

@@ -18,9 +18,9 @@ from backend.voice.calls import do_create_call
 from backend.web.voice_hooks import stream_parameters
 from tests import factories
 from tests.backend.voice.live import free_port, run_in_own_loop, serving
+from voice_ai.call_events import CallState
 from voice_ai.gateway import AnsweredBy
 from voice_ai.gateway_sim import CallLog, SimulatedCaller, Turn
-from voice_ai.session import CallState
 
 BIRTH_KEYS = "17051960"  # factories.patient's birth date, day month year
 

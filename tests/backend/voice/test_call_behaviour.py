@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from backend.models import ResponseStatus, Task, TaskKind
 from tests.backend.voice.conftest import BIRTH_KEYS, audit_trail, place, start_call, stored
 from tests.backend.voice.live import run_in_own_loop
+from voice_ai.call_events import CallState, Outcome
 from voice_ai.gateway import AnsweredBy
 from voice_ai.gateway_sim import HangUp, Press, Silent, say
 from voice_ai.media_stream import MULAW, Connected, Start, encode_inbound
-from voice_ai.session import CallState, Outcome
 from voice_ai.tts import EspeakSynthesizer
 
 pytestmark = [

@@ -20,7 +20,7 @@ from questionnaires.values import to_json
 from tests.backend.voice.conftest import BIRTH_KEYS, place, start_call, stored
 from tests.backend.voice.plans import plan_for
 from voice_ai.asr_pocketsphinx import PocketsphinxRecogniser
-from voice_ai.session import CallState, Outcome
+from voice_ai.call_events import CallState, Outcome
 from voice_ai.tts import EspeakSynthesizer
 
 pytestmark = [

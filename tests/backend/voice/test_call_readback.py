@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.models import ResponseStatus, Task, TaskKind, TaskPriority
 from tests.backend.voice.conftest import BIRTH_KEYS, place, start_call, stored
+from voice_ai.call_events import Outcome
 from voice_ai.gateway_sim import Press, say
-from voice_ai.session import Outcome
 from voice_ai.tts import EspeakSynthesizer
 
 pytestmark = [

@@ -37,8 +37,8 @@ from bots.domain import Channel, ConsentPurpose
 from tests import factories
 from tests.channels.fake_twilio_voice import FakeTwilioVoice
 from tests.conftest import reset_caches
+from voice_ai.call_events import CallState, Outcome
 from voice_ai.gateway_twilio import TwilioVoice
-from voice_ai.session import CallState, Outcome
 
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
 LATE = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai, 14:30 in London

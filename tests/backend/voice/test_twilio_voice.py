@@ -21,9 +21,9 @@ from tests import factories
 from tests.backend.voice.conftest import audit_trail
 from tests.channels.fake_twilio_voice import FakeTwilioVoice
 from tests.conftest import reset_caches
+from voice_ai.call_events import CallState, Outcome
 from voice_ai.gateway import GatewayError
 from voice_ai.gateway_twilio import TwilioVoice
-from voice_ai.session import CallState, Outcome
 
 PUBLIC = "https://careloop.example.org"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -35,7 +35,7 @@ from tests import factories
 from tests.backend.security.test_staff_auth import sign_in
 from tests.conftest import reset_caches
 from voice_ai.audio import read_wav, silence
-from voice_ai.session import CallState, Outcome
+from voice_ai.call_events import CallState, Outcome
 
 SPOKEN = "speech"
 

@@ -36,6 +36,7 @@ from backend.models.followup import (
     QuestionnaireVersion,
     ResponseStatus,
 )
+from backend.models.imports import ImportMapping
 from backend.models.integration import (
     CodeKind,
     CodeMapping,
@@ -97,6 +98,7 @@ __all__ = [
     "FollowUpPlan",
     "HandlingRecord",
     "Hl7Message",
+    "ImportMapping",
     "Hl7Status",
     "HomeLayout",
     "LoginAttempt",

@@ -97,8 +97,8 @@ def _by_id(session: Session, ids: list[int]) -> dict[int, Patient]:
 
 
 def _owners(session: Session, records: list[EncounterRecord]) -> dict[tuple[str, str], Patient]:
-    from backend.imports.lookup import patient_ids
+    from backend.imports.lookup import owners
 
-    ids = patient_ids(session, [(r.authority, r.patient_identifier) for r in records])
+    ids = owners(session, [(r.authority, r.patient_identifier) for r in records])
     patients = _by_id(session, list(set(ids.values())))
     return {key: patients[pid] for key, pid in ids.items()}

@@ -176,7 +176,7 @@ class Planner:
                 self.codes = lookup.codes(session, self.params.source)
             codes = self.codes
             visits = [r for r in records if isinstance(r, EncounterRecord)]
-            owners = lookup.patient_ids(session, [(r.authority, r.patient_identifier) for r in visits])
+            owners = lookup.owners(session, [(r.authority, r.patient_identifier) for r in visits])
             now_visits = lookup.encounters(session, [(r.authority, r.visit_number) for r in visits])
             return lambda r: decide_encounter(
                 r,
@@ -291,7 +291,8 @@ def confirm(progress: Progress) -> dict[str, Any]:
 
 def _plan_lines(plan: Path) -> Iterator[str]:
     with plan.open(encoding="utf-8") as lines:
-        yield from lines
+        for line in lines:
+            yield line.rstrip("\n")
 
 
 def _check(progress: Progress, params: FileParams, plan: Path) -> int:

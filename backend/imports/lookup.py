@@ -55,13 +55,10 @@ def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
         ).all()
         candidates = {r.id: by_mrn[r.mrn_bidx] for r in rows}
         if candidates:
-            other = set(
-                session.execute(
-                    sa.select(PatientIdentifier.patient_id, PatientIdentifier.authority).where(
-                        PatientIdentifier.patient_id.in_(candidates)
-                    )
-                ).tuples()
+            query = sa.select(PatientIdentifier.patient_id, PatientIdentifier.authority).where(
+                PatientIdentifier.patient_id.in_(candidates)
             )
+            other = {(pid, authority) for pid, authority in session.execute(query)}
             unlinked = {key: pid for pid, key in candidates.items() if (pid, key[0]) not in other}
     ids = set(linked.values()) | set(unlinked.values())
     if not ids:
@@ -83,14 +80,18 @@ def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
     return result
 
 
+def owners(session: Session, keys: Sequence[Key]) -> dict[Key, int]:
+    """The patients a visit file's rows belong to, found as a patient file's rows are (identifier, MRN)."""
+    return {key: now.id for key, now in patients(session, keys).items()}
+
+
 def listed(session: Session, keys: Sequence[Key], flag: str) -> dict[Key, ListedNow]:
-    ids = patient_ids(session, keys)
+    ids = owners(session, keys)
     if not ids:
         return {}
     column = getattr(Patient, flag)
-    flags: dict[int, bool] = dict(
-        session.execute(sa.select(Patient.id, column).where(Patient.id.in_(set(ids.values())))).tuples()
-    )
+    query = sa.select(Patient.id, column).where(Patient.id.in_(set(ids.values())))
+    flags: dict[int, bool] = {pid: bool(value) for pid, value in session.execute(query)}
     return {key: ListedNow(pid, bool(flags[pid])) for key, pid in ids.items()}
 
 
@@ -119,9 +120,9 @@ def encounters(session: Session, visits: Sequence[Key]) -> dict[Key, EncounterNo
 def codes(session: Session, source: str) -> Codes:
     """The source's mapped codes, and CareLoop's own department and ward codes for the codes it has not
     mapped (the same rule the HL7 path applies); a pending mapping resolves to nothing."""
-    departments = dict(session.execute(sa.select(Department.code, Department.id)).tuples())
-    wards = dict(session.execute(sa.select(Ward.code, Ward.id)).tuples())
-    ward_department = dict(session.execute(sa.select(Ward.id, Ward.department_id)).tuples())
+    departments = {code: id_ for code, id_ in session.execute(sa.select(Department.code, Department.id))}
+    wards = {code: id_ for code, id_ in session.execute(sa.select(Ward.code, Ward.id))}
+    ward_department = {id_: dept for id_, dept in session.execute(sa.select(Ward.id, Ward.department_id))}
     for mapping in session.scalars(sa.select(CodeMapping).where(CodeMapping.source == source)):
         table = {CodeKind.DEPARTMENT: departments, CodeKind.WARD: wards}.get(mapping.kind)
         if table is None:

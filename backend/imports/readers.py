@@ -237,7 +237,10 @@ def _open_xlsx(path: Path) -> Table:
 
 
 def _xlsx_rows(
-    closables: tuple[Any, ...], rows: Iterator[tuple[object, ...]], headers: tuple[str, ...], merged: dict[int, str]
+    closables: tuple[Any, ...],
+    rows: Iterator[tuple[object, ...]],
+    headers: tuple[str, ...],
+    merged: dict[int, str],
 ) -> Iterator[Row]:
     try:
         for number, cells in enumerate(rows, start=2):

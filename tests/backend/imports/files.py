@@ -26,7 +26,9 @@ PATIENTS_VI = [
 ]
 
 
-def csv_bytes(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, encoding: str = "utf-8", delimiter: str = ",") -> bytes:
+def csv_bytes(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, encoding: str = "utf-8", delimiter: str = ","
+) -> bytes:
     text = io.StringIO()
     writer = csv.writer(text, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(headers)
@@ -39,7 +41,9 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
-def xlsx(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], *, merge: str | None = None) -> Path:
+def xlsx(
+    path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], *, merge: str | None = None
+) -> Path:
     book = Workbook()
     sheet = book.active
     assert sheet is not None

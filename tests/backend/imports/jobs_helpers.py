@@ -16,7 +16,9 @@ def stored(data: bytes) -> str:
     return sha
 
 
-def dry_run(db: Session, kind: str, data: bytes, *, source: str = "HIS", encoding: str | None = None) -> WorkJob:
+def dry_run(
+    db: Session, kind: str, data: bytes, *, source: str = "HIS", encoding: str | None = None
+) -> WorkJob:
     job = service.do_start_dry_run(
         db, kind=kind, file=stored(data), name="upload.csv", source=source, encoding=encoding, staff_id=None
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,7 +24,13 @@ from backend.models import (
     WorkState,
 )
 from tests import factories
-from tests.backend.imports.files import PATIENT_HEADERS_VI, PATIENT_HEADERS_ZH, PATIENTS_VI, PATIENTS_ZH, csv_bytes
+from tests.backend.imports.files import (
+    PATIENT_HEADERS_VI,
+    PATIENT_HEADERS_ZH,
+    PATIENTS_VI,
+    PATIENTS_ZH,
+    csv_bytes,
+)
 from tests.backend.imports.jobs_helpers import confirm, dry_run, reloaded
 
 BAD_PATIENTS = [
@@ -67,7 +74,11 @@ def test_a_gbk_patient_file_dry_runs_with_every_problem_then_confirms_exactly_it
     li = db.scalars(sa.select(Patient).where(Patient.name == "李建国")).one()
     assert li.phone == "+8613912345678" and li.birth_date.isoformat() == "1948-11-02"
     identifiers = db.scalars(sa.select(PatientIdentifier)).all()
-    assert {(i.authority, i.value) for i in identifiers} == {("HIS", "P0001"), ("HIS", "P0002"), ("HIS", "P0003")}
+    assert {(i.authority, i.value) for i in identifiers} == {
+        ("HIS", "P0001"),
+        ("HIS", "P0002"),
+        ("HIS", "P0003"),
+    }
     created = db.scalars(sa.select(AuditEvent.detail).where(AuditEvent.action == "patient.created")).all()
     assert [d["source"] for d in created] == ["import:patients"] * 3
     # the reconciliation: P0004 and P0005 (bad date, bad phone) are in the file only; the duplicate of
@@ -97,7 +108,9 @@ def test_a_bom_file_in_vietnamese_updates_only_what_changed(db: Session) -> None
     assert confirm(db, second).counts == {"unchanged": 1, "updated": 1}
     db.expire_all()
     hung = db.scalars(sa.select(Patient).where(Patient.name == "Trần Văn Hùng")).one()
-    assert hung.phone == "+84903999888" and hung.language == "vi" and hung.birth_date.isoformat() == "1970-08-05"
+    assert (
+        hung.phone == "+84903999888" and hung.language == "vi" and hung.birth_date.isoformat() == "1970-08-05"
+    )
 
 
 def test_a_confirm_is_refused_when_the_affected_records_changed_since_the_dry_run(db: Session) -> None:
@@ -131,10 +144,14 @@ ENCOUNTER_HEADERS = ["病案号", "住院号", "就诊类型", "科室代码", "
 
 def test_encounters_map_codes_report_unknown_ones_and_plan_discharges(db: Session) -> None:
     cardiology = factories.department(db, code="0301")
-    other = factories.patient(db, mrn="X9")
+    factories.patient(db, mrn="X9")  # known to CareLoop by MRN only
     db.commit()
     confirm(db, dry_run(db, "patients", csv_bytes(PATIENT_HEADERS_ZH, PATIENTS_ZH)))
-    other_visit = dry_run(db, "encounters", csv_bytes(ENCOUNTER_HEADERS, [["X9", "V900", "门诊", "0301", "2026-11-01 09:00", "", ""]]))
+    other_visit = dry_run(
+        db,
+        "encounters",
+        csv_bytes(ENCOUNTER_HEADERS, [["X9", "V900", "门诊", "0301", "2026-11-01 09:00", "", ""]]),
+    )
     assert other_visit.counts == {"to create": 1}
     confirm(db, other_visit)
     rows = [
@@ -166,15 +183,23 @@ def test_encounters_map_codes_report_unknown_ones_and_plan_discharges(db: Sessio
     assert [d["code"] for d in stay.diagnoses] == ["I10", "E11.9"] and stay.primary_diagnosis == "I10"
     discharged = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "encounter.discharged")).one()
     assert discharged.detail["source"] == "import:encounters" and "follow_ups_planned" in discharged.detail
-    assert dry_run(db, "encounters", csv_bytes(ENCOUNTER_HEADERS, rows)).counts == {"unchanged": 2, "with problems": 5}
+    assert dry_run(db, "encounters", csv_bytes(ENCOUNTER_HEADERS, rows)).counts == {
+        "unchanged": 2,
+        "with problems": 5,
+    }
 
 
 def test_a_death_list_records_deaths_once(db: Session) -> None:
     confirm(db, dry_run(db, "patients", csv_bytes(PATIENT_HEADERS_ZH, PATIENTS_ZH)))
-    deaths = csv_bytes(["病案号", "死亡日期"], [["P0002", "2026-12-01"], ["P0404", "2026-12-01"], ["P0003", "2030-01-01"]])
+    deaths = csv_bytes(
+        ["病案号", "死亡日期"], [["P0002", "2026-12-01"], ["P0404", "2026-12-01"], ["P0003", "2030-01-01"]]
+    )
     dry = dry_run(db, "exclusions", deaths)
     assert dry.counts == {"to update": 1, "with problems": 2}
-    assert sorted((e["at"], e["error"]) for e in dry.errors) == [(3, "unknown patient"), (4, "date in the future · 死亡日期")]
+    assert sorted((e["at"], e["error"]) for e in dry.errors) == [
+        (3, "unknown patient"),
+        (4, "date in the future · 死亡日期"),
+    ]
     confirm(db, dry)
     db.expire_all()
     assert [p.name for p in db.scalars(sa.select(Patient).where(Patient.deceased))] == ["李建国"]
@@ -183,7 +208,9 @@ def test_a_death_list_records_deaths_once(db: Session) -> None:
     assert dry_run(db, "exclusions", deaths).counts == {"unchanged": 1, "with problems": 2}
 
 
-def test_an_excel_file_with_merged_cells_and_formulas_reports_them_on_their_rows(db: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_excel_file_with_merged_cells_and_formulas_reports_them_on_their_rows(
+    db: Session, tmp_path: Path
+) -> None:
     from tests.backend.imports.files import xlsx
 
     rows: list[list[object]] = [

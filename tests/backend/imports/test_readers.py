@@ -15,9 +15,17 @@ from tests.backend.imports.files import PATIENT_HEADERS_ZH, PATIENTS_ZH, csv_byt
 
 @pytest.mark.parametrize(
     ("encoding", "expected"),
-    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"), ("gb18030", "gb18030"), ("utf-16", "utf-16")],
+    [
+        ("utf-8", "utf-8"),
+        ("utf-8-sig", "utf-8-sig"),
+        ("gbk", "gb18030"),
+        ("gb18030", "gb18030"),
+        ("utf-16", "utf-16"),
+    ],
 )
-def test_csv_in_each_encoding_reads_the_same_chinese_rows(tmp_path: Path, encoding: str, expected: str) -> None:
+def test_csv_in_each_encoding_reads_the_same_chinese_rows(
+    tmp_path: Path, encoding: str, expected: str
+) -> None:
     path = write(tmp_path / "patients.csv", csv_bytes(PATIENT_HEADERS_ZH, PATIENTS_ZH, encoding=encoding))
     table = open_table(path)
     assert table.format == "csv" and table.encoding == expected
@@ -85,7 +93,7 @@ def test_a_header_row_of_nothing_is_refused(tmp_path: Path) -> None:
 def test_excel_rows_keep_typed_dates_and_report_merged_cells_and_formulas(tmp_path: Path) -> None:
     rows: list[list[object]] = [
         ["P0001", "王秀英", "女", datetime(1956, 3, 12), 13800138000, "中文"],
-        ["P0002", "李建国", "男", "1948-11-02", "=A2&\"x\"", "中文"],
+        ["P0002", "李建国", "男", "1948-11-02", '=A2&"x"', "中文"],
         ["P0003", "张伟", "男", "1990-07-01", None, None],
         [None, None, "男", "1991-07-01", None, None],
         ["P0005", "Nguyễn Thị Lan", "Nữ", "12/03/1962", None, "vi"],

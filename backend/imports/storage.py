@@ -25,6 +25,10 @@ def folder() -> Path:
     return path
 
 
+def max_megabytes() -> int:
+    return max(1, get_settings().import_max_bytes // (1024 * 1024))
+
+
 def file_path(sha256: str) -> Path:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError("not a SHA-256 name")

@@ -30,8 +30,9 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, "body too large")
 
 
-def limit_for(path: str, upload_bytes: int) -> int:
-    """The body limit of a request to `path`; `upload_bytes` is the largest staff evidence file."""
+def limit_for(path: str, upload_bytes: int, import_bytes: int = 0) -> int:
+    """The body limit of a request to `path`; `upload_bytes` is the largest staff evidence file,
+    `import_bytes` the largest import file."""
     if path.startswith("/hooks/"):
         return WEBHOOKS
     if path.startswith("/staff/login"):
@@ -42,6 +43,8 @@ def limit_for(path: str, upload_bytes: int) -> int:
         return PATIENT_POSTS
     if path.startswith("/staff/cases/") and path.endswith("/record"):
         return upload_bytes + UPLOAD_OVERHEAD
+    if path == "/staff/imports" and import_bytes:
+        return import_bytes + UPLOAD_OVERHEAD
     if path.startswith("/staff"):
         return STAFF_FORMS
     return OTHER
@@ -55,15 +58,16 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, upload_bytes: int, import_bytes: int = 0) -> None:
         self.app = app
         self.upload_bytes = upload_bytes
+        self.import_bytes = import_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = limit_for(str(scope.get("path", "")), self.upload_bytes)
+        limit = limit_for(str(scope.get("path", "")), self.upload_bytes, self.import_bytes)
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             await _refuse(scope, send)

@@ -40,7 +40,9 @@ def test_upload_dry_run_confirm_and_reconciliation(db: Session, client: TestClie
     runs.wait_for_background()
     page = client.get(uploaded.url)  # type: ignore[attr-defined]
     assert page.status_code == 200 and 'id="confirm"' in page.text and "病人.csv" in page.text
-    assert "invalid phone number" in page.text and "手机号" in page.text and 'id="import-columns"' in page.text
+    assert (
+        "invalid phone number" in page.text and "手机号" in page.text and 'id="import-columns"' in page.text
+    )
     problems = client.get(f"{uploaded.url}/problems.csv")  # type: ignore[attr-defined]
     assert problems.text.splitlines()[1] == "5,invalid phone number,手机号"
     assert db.scalar(sa.select(sa.func.count()).select_from(Patient)) == 0
@@ -54,12 +56,19 @@ def test_upload_dry_run_confirm_and_reconciliation(db: Session, client: TestClie
     book = load_workbook(io.BytesIO(report.content), read_only=True)
     only_file = [tuple(r) for r in book["In the file only"].iter_rows(values_only=True)]
     assert only_file == [("row", "identifier", "authority"), (5, "P0005", "HIS")]
-    again = client.post(f"{uploaded.url}/confirm", data={"csrf_token": _csrf(page.text)}, follow_redirects=True)  # type: ignore[attr-defined]
+    again = client.post(
+        f"{uploaded.url}/confirm", data={"csrf_token": _csrf(page.text)}, follow_redirects=True
+    )  # type: ignore[attr-defined]
     assert "already confirmed" in again.text
 
 
-@pytest.mark.parametrize(("language", "words"), [("zh-CN", ["导入", "无效的电话号码"]), ("vi", ["Nhập dữ liệu", "số điện thoại không hợp lệ"])])
-def test_the_pages_in_chinese_and_vietnamese(db: Session, client: TestClient, language: str, words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [("zh-CN", ["导入", "无效的电话号码"]), ("vi", ["Nhập dữ liệu", "số điện thoại không hợp lệ"])],
+)
+def test_the_pages_in_chinese_and_vietnamese(
+    db: Session, client: TestClient, language: str, words: list[str]
+) -> None:
     _sign_in(db, client, language=language)
     uploaded = _upload(client, csv_bytes(PATIENT_HEADERS_ZH, BAD))
     runs.wait_for_background()
@@ -90,3 +99,28 @@ def test_other_roles_are_refused_and_bad_uploads_are_clear(
     runs.wait_for_background()
     failed = client.get(junk.url)  # type: ignore[attr-defined]
     assert "this is not a CSV or Excel file" in failed.text
+
+
+def test_the_command_runs_the_same_jobs_in_the_foreground(
+    db: Session, tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path
+
+    from backend.app.cli import main
+
+    path = Path(str(tmp_path)) / "patients.csv"
+    path.write_bytes(
+        csv_bytes(["编号", "名字", "手机号"], [["P1", "王秀英", "13800138000"], ["P2", "李建国", "123"]])
+    )
+    assert main(["import", "patients", str(path), "--map", "identifier=编号", "--map", "name=名字"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "to create: 1" in out and "row 3: invalid phone number · 手机号" in out and "nothing written" in out
+    )
+    assert db.scalar(sa.select(sa.func.count()).select_from(Patient)) == 0
+    assert main(["import", "patients", str(path), "--confirm"]) == 0  # the mapping was saved for HIS
+    out = capsys.readouterr().out
+    assert "created: 1" in out and "reconciliation" in out
+    assert db.scalars(sa.select(Patient.name)).all() == ["王秀英"]
+    assert main(["import", "patients", str(path), "--confirm"]) == 0
+    assert "not confirmed: nothing_to_apply" in capsys.readouterr().out

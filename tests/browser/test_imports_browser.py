@@ -1,5 +1,5 @@
-"""The imports page in Chromium: the hospital's integration officer uploads an Excel patient file, watches the dry run's
-bar, reads its problems, confirms, and downloads the reconciliation; no serious axe-core violations."""
+"""The imports page in Chromium: the integration officer uploads an Excel patient file, watches the dry
+run's bar, reads its problems, confirms, and downloads the reconciliation; no serious axe-core violations."""
 
 from __future__ import annotations
 

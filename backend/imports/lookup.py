@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from backend.imports.plan import Codes, EncounterNow, ListedNow, PatientNow
 from backend.models import (
@@ -23,6 +24,26 @@ from backend.models import (
 Key = tuple[str, str]  # (authority, identifier as written)
 
 
+Column = sa.ColumnElement[str] | InstrumentedAttribute[str]
+
+
+def pairs_in(session: Session, first: Column, second: Column, pairs: Iterable[Key]) -> sa.ColumnElement[bool]:
+    """(first, second) among the pairs, grouped by the first (a file has one authority, mostly). On
+    PostgreSQL each group's values go as one array parameter: a thousand bound parameters cost psycopg
+    ~30 ms a query to prepare, more than the query itself takes."""
+    groups: dict[str, list[str]] = {}
+    for a, b in pairs:
+        groups.setdefault(a, []).append(b)
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def among(values: list[str]) -> sa.ColumnElement[bool]:
+        if postgres:
+            return second == sa.any_(sa.bindparam(None, values, type_=ARRAY(sa.String)))
+        return second.in_(values)
+
+    return sa.or_(*(sa.and_(first == a, among(values)) for a, values in groups.items()))
+
+
 def _index(keys: Iterable[Key]) -> dict[Key, tuple[str, str]]:
     return {key: (key[0], PatientIdentifier.index(key[1])) for key in keys}
 
@@ -36,7 +57,9 @@ def patient_ids(session: Session, keys: Sequence[Key]) -> dict[Key, int]:
         sa.select(
             PatientIdentifier.authority, PatientIdentifier.value_bidx, PatientIdentifier.patient_id
         ).where(
-            sa.tuple_(PatientIdentifier.authority, PatientIdentifier.value_bidx).in_(set(indexed.values()))
+            pairs_in(
+                session, PatientIdentifier.authority, PatientIdentifier.value_bidx, set(indexed.values())
+            )
         )
     ).all()
     found = {(r.authority, r.value_bidx): r.patient_id for r in rows}
@@ -106,7 +129,9 @@ def encounters(session: Session, visits: Sequence[Key]) -> dict[Key, EncounterNo
             Encounter.started_at, Encounter.ended_at, Encounter.diagnoses,
         )
         .join(Encounter, Encounter.id == EncounterIdentifier.encounter_id)
-        .where(sa.tuple_(EncounterIdentifier.authority, EncounterIdentifier.visit_number).in_(set(visits)))
+        .where(
+            pairs_in(session, EncounterIdentifier.authority, EncounterIdentifier.visit_number, set(visits))
+        )
     ).all()  # fmt: skip
     return {
         (r.authority, r.visit_number): EncounterNow(

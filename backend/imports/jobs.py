@@ -286,6 +286,9 @@ def confirm(progress: Progress) -> dict[str, Any]:
     table, columns, _estimate = _open(params)
     report = reconcile(progress.job_id, params.kind, params.source, table.rows, columns)
     storage.report_path(progress.job_id).write_bytes(report.sealed)
+    # the file holds patients' data in clear: once applied, neither it nor the plan is needed again
+    storage.file_path(params.file).unlink(missing_ok=True)
+    plan.unlink(missing_ok=True)
     return {"dry_run": int(progress.params["dry_run"]), "rows": rows, "reconciliation": report.counts}
 
 
@@ -344,6 +347,7 @@ def reconcile_file(progress: Progress) -> dict[str, Any]:
     progress.total = estimate
     report = reconcile(progress.job_id, params.kind, params.source, _counted(progress, table.rows), columns)
     storage.report_path(progress.job_id).write_bytes(report.sealed)
+    storage.file_path(params.file).unlink(missing_ok=True)
     progress.total = progress.done
     return {"reconciliation": report.counts}
 

@@ -31,7 +31,7 @@ from tests.backend.imports.files import (
     PATIENTS_ZH,
     csv_bytes,
 )
-from tests.backend.imports.jobs_helpers import confirm, dry_run, reloaded
+from tests.backend.imports.jobs_helpers import confirm, dry_run, reloaded, stored
 
 BAD_PATIENTS = [
     ["P0004", "赵敏", "女", "1985-13-40", "13800138001", "中文"],  # bad date
@@ -229,3 +229,62 @@ def test_an_excel_file_with_merged_cells_and_formulas_reports_them_on_their_rows
     ]
     assert confirm(db, dry).counts == {"created": 1, "with problems": 3}
     assert reloaded(db, dry.id).result is not None
+
+
+def _sheet(job_id: int, name: str) -> list[tuple[object, ...]]:
+    import io
+
+    from openpyxl import load_workbook
+
+    from backend.imports.reconcile import report_kind
+    from backend.security.crypto import current_cipher
+
+    data = current_cipher().unseal(report_kind(job_id), storage.report_path(job_id).read_bytes())
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    return [tuple(row) for row in book[name].iter_rows(min_row=2, values_only=True)]
+
+
+def test_reconciliation_on_demand_lists_both_directions_and_imports_nothing(db: Session) -> None:
+    from backend.imports.service import do_start_dry_run
+    from backend.work import runs
+
+    factories.department(db, code="0301")
+    db.commit()
+    confirm(db, dry_run(db, "patients", csv_bytes(PATIENT_HEADERS_ZH, PATIENTS_ZH)))
+    visits = [["P0001", "V1", "门诊", "0301", "2026-11-01 09:00", "", ""],
+              ["P0002", "V2", "门诊", "0301", "2026-11-02 09:00", "", ""]]  # fmt: skip
+    confirm(db, dry_run(db, "encounters", csv_bytes(ENCOUNTER_HEADERS, visits)))
+    his = csv_bytes(["病案号", "姓名"], [["P0001", "王秀英"], ["P0404", "不在系统里"]])
+    job = do_start_dry_run(
+        db, kind="patients", file=stored(his), name="his.csv", source="HIS", encoding=None, staff_id=None,
+        reconcile_only=True,
+    )  # fmt: skip
+    db.commit()
+    runs.run_job(job.id)
+    done = reloaded(db, job.id)
+    assert done.state is WorkState.DONE and done.result == {
+        "reconciliation": {"in the file only": 1, "in CareLoop only": 2}
+    }
+    assert _sheet(job.id, "In the file only") == [(3, "P0404", "HIS")]
+    assert sorted(row[1] for row in _sheet(job.id, "In CareLoop only")) == ["P0002", "P0003"]
+    assert _patients(db) == 3  # a reconciliation imports nothing
+    his_visits = csv_bytes(
+        ENCOUNTER_HEADERS, [visits[0], ["P0003", "V3", "门诊", "0301", "2026-11-03", "", ""]]
+    )
+    job = do_start_dry_run(
+        db, kind="encounters", file=stored(his_visits), name="v.csv", source="HIS", encoding=None,
+        staff_id=None,
+        reconcile_only=True,
+    )  # fmt: skip
+    db.commit()
+    runs.run_job(job.id)
+    assert _sheet(job.id, "In the file only") == [(3, "V3", "HIS")]
+    assert [row[1:] for row in _sheet(job.id, "In CareLoop only")] == [("V2", "HIS")]
+
+
+def test_a_confirmed_file_is_not_kept_in_clear(db: Session) -> None:
+    dry = dry_run(db, "patients", csv_bytes(PATIENT_HEADERS_ZH, PATIENTS_ZH))
+    assert dry.result is not None and storage.file_path(dry.result["file"]).exists()
+    confirm(db, dry)
+    assert not storage.file_path(dry.result["file"]).exists()
+    assert not storage.plan_path(dry.id).exists()

@@ -9,8 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.imports import storage
 from backend.imports.columns import FIELDS, ImportKind
 from backend.imports.jobs import CONFIRM, DRY_RUN, RECONCILE
+from backend.imports.readers import ReadError, open_table
 from backend.models import ImportMapping, WorkJob, WorkState
 from backend.services import audit
 from backend.services.refusal import ActionRefused
@@ -137,6 +139,34 @@ def do_start_confirm(session: Session, dry_run: WorkJob, *, staff_id: int | None
         session, "import.confirmed", staff_id=staff_id, subject=("work_job", job.id), dry_run=dry_run.id
     )
     return job
+
+
+def headers_of(file: str, encoding: str | None) -> tuple[str, ...]:
+    """The stored file's column names, for choosing columns by hand; none once it is gone or unreadable."""
+    try:
+        path = storage.file_path(file)
+        if not path.exists():
+            return ()
+        table = open_table(path, encoding)
+    except (ValueError, ReadError):
+        return ()
+    table.rows.close()  # type: ignore[attr-defined]
+    return tuple(h for h in table.headers if h)
+
+
+def do_dry_run_again(
+    session: Session, dry_run: WorkJob, columns: dict[str, str], *, staff_id: int | None
+) -> WorkJob:
+    """The same stored file dry-run again with columns chosen by hand (saved for its source if it runs)."""
+    if dry_run.kind != DRY_RUN:
+        raise ImportRefused(ImportReason.NOT_A_DRY_RUN)
+    params = dict(dry_run.params or {})
+    known = {f.name for f in FIELDS[ImportKind(params["kind"])]}
+    return do_start_dry_run(
+        session, kind=params["kind"], file=params["file"], name=params.get("name", ""),
+        source=params["source"], encoding=params.get("encoding"), staff_id=staff_id,
+        columns={k: v for k, v in columns.items() if k in known and v},
+    )  # fmt: skip
 
 
 def recent(session: Session, limit: int = 50) -> list[WorkJob]:

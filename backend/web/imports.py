@@ -118,6 +118,9 @@ def job_page(request: Request, job_id: int, db: SessionDep, staff: StaffDep, err
         "problems": [(e["at"], *split(str(e["error"]))) for e in job.errors or []],
         "fields": [f.name for f in FIELDS[ImportKind(params["kind"])]] if params.get("kind") else [],
         "has_report": job.kind in {CONFIRM, RECONCILE} and storage.report_path(job.id).exists(),
+        "headers": service.headers_of(params["file"], params.get("encoding"))
+        if job.kind == DRY_RUN and job.state.finished and not confirms and params.get("file")
+        else (),
         "error": error,
     }
     return render(request, "staff/import_job.html", staff.staff.language, context)
@@ -142,6 +145,29 @@ def problems_csv(request: Request, job_id: int, db: SessionDep, staff: StaffDep)
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="import-{job.id}-problems.csv"'},
     )
+
+
+@router.post("/{job_id}/columns")
+async def choose_columns(request: Request, job_id: int, db: SessionDep, staff: StaffDep) -> Response:
+    if (denied := _forbidden(request, db, staff)) is not None:
+        return denied
+    form = await request.form()
+    check_csrf(staff, str(form.get("csrf_token", "")))
+    dry_run = _import_job(db, job_id)
+    if dry_run is None:
+        return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 404)
+    columns = {
+        str(key).removeprefix("column-"): str(value)[:200]
+        for key, value in form.multi_items()
+        if str(key).startswith("column-")
+    }
+    try:
+        job = service.do_dry_run_again(db, dry_run, columns, staff_id=staff.staff_id)
+    except service.ImportRefused as refused:
+        return RedirectResponse(f"/staff/imports/{job_id}?error={refused.reason}", status_code=303)
+    db.commit()
+    launch(job.id)
+    return RedirectResponse(f"/staff/imports/{job.id}", status_code=303)
 
 
 @router.post("/{job_id}/confirm")

@@ -124,3 +124,29 @@ def test_the_command_runs_the_same_jobs_in_the_foreground(
     assert db.scalars(sa.select(Patient.name)).all() == ["王秀英"]
     assert main(["import", "patients", str(path), "--confirm"]) == 0
     assert "not confirmed: nothing_to_apply" in capsys.readouterr().out
+
+
+def test_columns_chosen_by_hand_run_the_dry_run_again_and_are_saved(db: Session, client: TestClient) -> None:
+    from backend.models import ImportMapping
+
+    _sign_in(db, client)
+    data = csv_bytes(["编号", "名字", "联系方式"], [["P1", "王秀英", "13800138000"]])
+    uploaded = _upload(client, data, source="LIS")
+    runs.wait_for_background()
+    failed = client.get(uploaded.url)  # type: ignore[attr-defined]
+    assert "no column found for: identifier, name" in failed.text and 'id="choose-columns"' in failed.text
+    assert '<option value="联系方式"' in failed.text
+    fields = {"csrf_token": _csrf(failed.text), "column-identifier": "编号", "column-name": "名字",
+              "column-phone": "联系方式"}  # fmt: skip
+    again = client.post(f"{uploaded.url}/columns", data=fields)  # type: ignore[attr-defined]
+    runs.wait_for_background()
+    page = client.get(again.url)
+    assert 'id="confirm"' in page.text and "联系方式" in page.text
+    mapping = db.scalars(sa.select(ImportMapping).where(ImportMapping.source == "LIS")).one()
+    assert mapping.columns == {"identifier": "编号", "name": "名字", "phone": "联系方式"}
+    # the next file from the same source is read with them, nothing chosen
+    next_file = _upload(
+        client, csv_bytes(["编号", "名字", "联系方式"], [["P2", "李建国", "13912345678"]]), source="LIS"
+    )
+    runs.wait_for_background()
+    assert 'id="confirm"' in client.get(next_file.url).text  # type: ignore[attr-defined]

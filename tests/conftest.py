@@ -84,11 +84,14 @@ def reset_caches() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _own_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Media and synthesised prompts in this worker's temp dir, not the checkout's var/ (shared by
-    the workers and by a developer's `make run`). Tests that care set their own with monkeypatch."""
+    """Media, synthesised prompts and import files in this worker's temp dir, not the checkout's var/
+    (shared by the workers and by a developer's `make run`). Tests that care set their own with
+    monkeypatch."""
     base = tmp_path_factory.mktemp("var")
-    saved = {name: os.environ.get(name) for name in ("CARELOOP_MEDIA_DIR", "CARELOOP_VOICE_PROMPT_CACHE")}
+    names = ("CARELOOP_MEDIA_DIR", "CARELOOP_VOICE_PROMPT_CACHE", "CARELOOP_IMPORT_DIR")
+    saved = {name: os.environ.get(name) for name in names}
     os.environ["CARELOOP_MEDIA_DIR"] = str(base / "media")
+    os.environ["CARELOOP_IMPORT_DIR"] = str(base / "imports")
     os.environ["CARELOOP_VOICE_PROMPT_CACHE"] = str(base / "voice-prompts")
     yield
     for name, value in saved.items():

@@ -1,4 +1,4 @@
-"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, hl7-listen, chat links, staff."""
+"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, hl7-listen, import, chat, staff."""
 
 from __future__ import annotations
 
@@ -468,6 +468,26 @@ def cmd_fhir_client_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """A file imported in the foreground: its dry run, then with --confirm the confirm, progress printed."""
+    from backend.imports.foreground import run_import
+
+    columns = {}
+    for pair in args.map or []:
+        field, _, header = pair.partition("=")
+        if not header:
+            print(f"--map needs FIELD=HEADER, not {pair!r}", file=sys.stderr)
+            return 2
+        columns[field.strip()] = header.strip()
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    return run_import(
+        args.kind, path, source=args.source, encoding=args.encoding, columns=columns, confirm=args.confirm
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -555,6 +575,14 @@ def build_parser() -> argparse.ArgumentParser:
     fhir_add.add_argument("--api-key", action="store_true", help="also (or instead) issue an API key")
     fhir_add.add_argument("--department", help="department code: the client sees and writes only its data")
     fhir_add.set_defaults(func=cmd_fhir_client_add)
+    imp = sub.add_parser("import", help="import patients, visits or an exclusion list from CSV or Excel")
+    imp.add_argument("kind", choices=["patients", "encounters", "exclusions"])
+    imp.add_argument("file", help="a .csv (UTF-8, GBK/GB18030, UTF-16) or .xlsx file")
+    imp.add_argument("--confirm", action="store_true", help="apply the dry run's plan (else: dry run only)")
+    imp.add_argument("--source", default="HIS", help="the sending system: identifiers' authority, code table")
+    imp.add_argument("--encoding", default=None, help="CSV encoding when detection is wrong (e.g. gb18030)")
+    imp.add_argument("--map", action="append", metavar="FIELD=HEADER", help="read FIELD from column HEADER")
+    imp.set_defaults(func=cmd_import)
     code = sub.add_parser("totp-code", help="print a demo user's current TOTP code (not in production)")
     code.add_argument("username")
     code.set_defaults(func=cmd_totp_code)

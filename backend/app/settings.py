@@ -329,6 +329,14 @@ class Settings(BaseSettings):
     fhir_max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="a larger FHIR request body is refused (413) unread"
     )
+    # --- hospital data in: file imports (`careloop import`, /staff/imports)
+    import_dir: Path = Field(
+        default=REPO_ROOT / "var" / "imports",
+        description="uploaded import files (named by their SHA-256), dry-run plans, reconciliation reports",
+    )
+    import_max_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1024, description="largest CSV or Excel file accepted to import (bytes)"
+    )
     # --- clinical safety: emergency guidance, response times, on-duty alerts
     emergency_number: str = Field(
         default="120",

@@ -37,6 +37,7 @@ from backend.models.followup import (
     QuestionnaireVersion,
     ResponseStatus,
 )
+from backend.models.imports import ImportMapping
 from backend.models.integration import (
     CodeKind,
     CodeMapping,
@@ -112,6 +113,7 @@ __all__ = [
     "Hl7Message",
     "Hl7Status",
     "HomeLayout",
+    "ImportMapping",
     "LoginAttempt",
     "Message",
     "MessageStatus",

@@ -30,6 +30,7 @@ from backend.web import (
     forms,
     home,
     hooks,
+    imports,
     inbox,
     inbox_task,
     integration,
@@ -69,6 +70,7 @@ def create_app() -> FastAPI:
     app.include_router(record.router)
     app.include_router(spot_checks.router)
     app.include_router(integration.router)
+    app.include_router(imports.router)
     app.include_router(safety_pages.router)
     app.include_router(work_pages.router)
     app.include_router(questionnaire_import.router)
@@ -146,7 +148,10 @@ def create_app() -> FastAPI:
     app.add_middleware(IdsInPath)
     app.add_middleware(PatientRateLimit)
     app.add_middleware(
-        BodyLimit, upload_bytes=settings.max_attachment_bytes, fhir_bytes=settings.fhir_max_body_bytes
+        BodyLimit,
+        upload_bytes=settings.max_attachment_bytes,
+        fhir_bytes=settings.fhir_max_body_bytes,
+        import_bytes=settings.import_max_bytes,
     )
     # outermost: a refused body's 413 carries the headers too
     app.add_middleware(SecurityHeaders, hsts=settings.env is Environment.PRODUCTION)

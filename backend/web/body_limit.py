@@ -31,8 +31,9 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, "body too large")
 
 
-def limit_for(path: str, upload_bytes: int, fhir_bytes: int = FHIR) -> int:
-    """The body limit of a request to `path`; `upload_bytes` is the largest staff evidence file."""
+def limit_for(path: str, upload_bytes: int, fhir_bytes: int = FHIR, import_bytes: int = 0) -> int:
+    """The body limit of a request to `path`; `upload_bytes` is the largest staff evidence file,
+    `import_bytes` the largest import file."""
     if path.startswith("/fhir/"):
         return fhir_bytes
     if path.startswith("/hooks/"):
@@ -47,6 +48,8 @@ def limit_for(path: str, upload_bytes: int, fhir_bytes: int = FHIR) -> int:
         return upload_bytes + UPLOAD_OVERHEAD
     if path == "/staff/studio/questionnaires/import":  # the import's own setting refuses smaller files
         return upload_bytes + UPLOAD_OVERHEAD
+    if path == "/staff/imports" and import_bytes:
+        return import_bytes + UPLOAD_OVERHEAD
     if path.startswith("/staff"):
         return STAFF_FORMS
     return OTHER
@@ -60,16 +63,19 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, upload_bytes: int, fhir_bytes: int = FHIR) -> None:
+    def __init__(
+        self, app: ASGIApp, *, upload_bytes: int, fhir_bytes: int = FHIR, import_bytes: int = 0
+    ) -> None:
         self.app = app
         self.upload_bytes = upload_bytes
         self.fhir_bytes = fhir_bytes
+        self.import_bytes = import_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = limit_for(str(scope.get("path", "")), self.upload_bytes, self.fhir_bytes)
+        limit = limit_for(str(scope.get("path", "")), self.upload_bytes, self.fhir_bytes, self.import_bytes)
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             await _refuse(scope, send)

@@ -1,0 +1,104 @@
+"""A chunk of decided rows applied through the same verbs as the HL7 listener (patients, visits,
+deaths and exclusion lists), in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.app.settings import get_settings
+from backend.followup.exclusions import do_set_exclusion
+from backend.imports.columns import ImportKind
+from backend.imports.plan import Action, Decision
+from backend.imports.rows import EncounterRecord, ExclusionRecord, PatientRecord, Record
+from backend.integration.facts import CodedValue, EncounterFacts, Identifier, PatientFacts, VisitEvent
+from backend.integration.records import Notes, do_apply_visit, do_record_death, do_upsert_patient
+from backend.models import Patient
+
+
+def _patient_facts(record: PatientRecord) -> PatientFacts:
+    return PatientFacts(
+        identifiers=(Identifier(record.identifier, record.authority, "MR"),),
+        name=record.name,
+        birth_date=record.birth_date,
+        sex=record.sex,
+        phone=record.phone,
+        language=record.language,
+    )
+
+
+def _encounter_facts(record: EncounterRecord) -> EncounterFacts:
+    return EncounterFacts(
+        visit=Identifier(record.visit_number, record.authority),
+        kind=record.kind,
+        department=CodedValue(record.department) if record.department else None,
+        ward=CodedValue(record.ward) if record.ward else None,
+        started_at=record.admitted_at,
+        ended_at=record.discharged_at,
+        diagnoses=tuple(CodedValue(code, system="ICD-10") for code in record.diagnoses),
+    )
+
+
+def apply_chunk(
+    session: Session,
+    kind: ImportKind,
+    source: str,
+    decided: Sequence[tuple[int, Record | None, Decision]],
+    *,
+    staff_id: int | None,
+) -> Counter[Action]:
+    """Rows to create or update go through the verbs; the others are counted. Returns counts by action."""
+    settings = get_settings()
+    counts: Counter[Action] = Counter(decision.action for _n, _r, decision in decided)
+    writes = [(r, d) for _n, r, d in decided if d.action.writes and r is not None]
+    origin = f"import:{kind.value}"
+    if kind is ImportKind.PATIENTS:
+        for record, _decision in writes:
+            assert isinstance(record, PatientRecord)
+            do_upsert_patient(
+                session, _patient_facts(record), source=origin, default_language=settings.default_language,
+                default_timezone=settings.default_timezone, region=settings.default_region, notes=Notes(),
+            )  # fmt: skip
+        return counts
+    if kind is ImportKind.ENCOUNTERS:
+        owners = _owners(session, [r for r, _d in writes if isinstance(r, EncounterRecord)])
+        for record, _decision in writes:
+            assert isinstance(record, EncounterRecord)
+            discharged = record.discharged_at is not None
+            do_apply_visit(
+                session,
+                owners[(record.authority, record.patient_identifier)],
+                _encounter_facts(record),
+                VisitEvent.DISCHARGE if discharged else VisitEvent.ADMIT,
+                at=record.discharged_at or record.admitted_at,
+                source=origin,
+                mapping_source=source,
+                notes=Notes(),
+            )
+        return counts
+    patients = _by_id(session, [d.target_id for _r, d in writes if d.target_id is not None])
+    for record, decision in writes:
+        assert isinstance(record, ExclusionRecord) and decision.target_id is not None
+        patient = patients[decision.target_id]
+        if record.flag == "deceased":
+            do_record_death(session, patient, source=origin, notes=Notes())
+        else:
+            do_set_exclusion(session, patient, record.flag, True, staff_id=staff_id)
+    return counts
+
+
+def _by_id(session: Session, ids: list[int]) -> dict[int, Patient]:
+    if not ids:
+        return {}
+    return {p.id: p for p in session.scalars(sa.select(Patient).where(Patient.id.in_(ids)))}
+
+
+def _owners(session: Session, records: list[EncounterRecord]) -> dict[tuple[str, str], Patient]:
+    from backend.imports.lookup import owners
+
+    ids = owners(session, [(r.authority, r.patient_identifier) for r in records])
+    patients = _by_id(session, list(set(ids.values())))
+    return {key: patients[pid] for key, pid in ids.items()}

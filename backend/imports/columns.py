@@ -1,0 +1,201 @@
+"""Which column holds which field: the kinds of import, their fields, and the header names hospitals use
+for them in Chinese, Vietnamese and English; a saved mapping (per source) is tried first."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ImportKind(StrEnum):
+    PATIENTS = "patients"
+    ENCOUNTERS = "encounters"
+    EXCLUSIONS = "exclusions"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    required: bool
+    headers: tuple[str, ...]  # known names, any language; compared normalised
+
+
+IDENTIFIER = (
+    "病案号",
+    "病历号",
+    "患者编号",
+    "病人ID",
+    "患者ID",
+    "登记号",
+    "Mã bệnh nhân",
+    "Mã BN",
+    "Mã hồ sơ",
+    "Số hồ sơ",
+    "Patient ID",
+    "Patient identifier",
+    "MRN",
+    "Identifier",
+    "ID",
+)
+AUTHORITY = ("发放机构", "标识来源", "来源系统", "Nơi cấp", "Hệ thống", "Assigning authority", "Authority")
+FIELDS: dict[ImportKind, tuple[Field, ...]] = {
+    ImportKind.PATIENTS: (
+        Field("identifier", True, IDENTIFIER),
+        Field("authority", False, AUTHORITY),
+        Field(
+            "name",
+            True,
+            (
+                "姓名",
+                "患者姓名",
+                "病人姓名",
+                "Họ tên",
+                "Họ và tên",
+                "Tên bệnh nhân",
+                "Name",
+                "Patient name",
+                "Full name",
+            ),
+        ),
+        Field("birth_date", False, ("出生日期", "生日", "Ngày sinh", "Birth date", "Date of birth", "DOB")),
+        Field("sex", False, ("性别", "Giới tính", "Giới", "Sex", "Gender")),
+        Field(
+            "phone",
+            False,
+            (
+                "手机号",
+                "手机",
+                "电话",
+                "联系电话",
+                "手机号码",
+                "Số điện thoại",
+                "Điện thoại",
+                "SĐT",
+                "Phone",
+                "Mobile",
+                "Telephone",
+            ),
+        ),
+        Field("language", False, ("语言", "Ngôn ngữ", "Language")),
+    ),
+    ImportKind.ENCOUNTERS: (
+        Field("patient_identifier", True, IDENTIFIER),
+        Field("authority", False, AUTHORITY),
+        Field(
+            "visit_number",
+            True,
+            (
+                "就诊号",
+                "住院号",
+                "门诊号",
+                "就诊流水号",
+                "住院流水号",
+                "Số vào viện",
+                "Mã đợt khám",
+                "Mã lượt khám",
+                "Visit number",
+                "Encounter ID",
+                "Visit ID",
+            ),
+        ),
+        Field(
+            "kind",
+            False,
+            ("就诊类型", "就诊类别", "Loại khám", "Loại lượt khám", "Visit type", "Encounter type", "Kind"),
+        ),
+        Field(
+            "department",
+            False,
+            ("科室代码", "科室编码", "科室", "Mã khoa", "Khoa", "Department code", "Department"),
+        ),
+        Field("ward", False, ("病区代码", "病区编码", "病区", "Mã buồng", "Buồng bệnh", "Ward code", "Ward")),
+        Field(
+            "admitted_at",
+            True,
+            (
+                "入院时间",
+                "入院日期",
+                "就诊时间",
+                "就诊日期",
+                "Ngày vào viện",
+                "Thời gian vào viện",
+                "Ngày khám",
+                "Admission time",
+                "Admitted",
+                "Visit date",
+            ),
+        ),
+        Field(
+            "discharged_at",
+            False,
+            ("出院时间", "出院日期", "Ngày ra viện", "Thời gian ra viện", "Discharge time", "Discharged"),
+        ),
+        Field(
+            "diagnoses",
+            False,
+            (
+                "诊断编码",
+                "出院诊断编码",
+                "诊断",
+                "ICD-10",
+                "ICD10",
+                "Mã ICD",
+                "Mã chẩn đoán",
+                "Chẩn đoán",
+                "Diagnosis codes",
+                "Diagnoses",
+                "Diagnosis",
+            ),
+        ),
+    ),
+    ImportKind.EXCLUSIONS: (
+        Field("identifier", True, IDENTIFIER),
+        Field("authority", False, AUTHORITY),
+        Field(
+            "date", False, ("死亡日期", "日期", "Ngày mất", "Ngày tử vong", "Ngày", "Date of death", "Date")
+        ),
+        Field("list", False, ("名单", "名单类型", "Danh sách", "List")),
+    ),
+}
+
+
+def normalise_header(text: str) -> str:
+    """Width-folded, case-folded, without spaces, punctuation or a BOM: '患者 姓名：' == '患者姓名'."""
+    text = unicodedata.normalize("NFKC", text).replace("\ufeff", "").casefold()
+    return re.sub(r"[\s\W_]+", "", text)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMap:
+    """Field name -> column index, and the required fields no column was found for."""
+
+    columns: dict[str, int]
+    missing: tuple[str, ...]
+
+    def as_headers(self, headers: Sequence[str]) -> dict[str, str]:
+        """The mapping to save for the source: field -> header text as this file wrote it."""
+        return {name: headers[index] for name, index in self.columns.items()}
+
+
+def match_columns(
+    kind: ImportKind, headers: Sequence[str], saved: Mapping[str, str] | None = None
+) -> ColumnMap:
+    """Each field's column: the saved mapping's header first, then the known names in their order."""
+    normalised = [normalise_header(h) for h in headers]
+    taken: set[int] = set()
+    columns: dict[str, int] = {}
+    for field in FIELDS[kind]:
+        candidates = [saved[field.name]] if saved and saved.get(field.name) else []
+        candidates += list(field.headers)
+        for candidate in candidates:
+            key = normalise_header(candidate)
+            index = next((i for i, h in enumerate(normalised) if h == key and i not in taken), None)
+            if index is not None:
+                columns[field.name] = index
+                taken.add(index)
+                break
+    missing = tuple(f.name for f in FIELDS[kind] if f.required and f.name not in columns)
+    return ColumnMap(columns, missing)

@@ -1,0 +1,174 @@
+"""One row of a file turned into a typed record of its kind, with every problem it has (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from backend.imports import values
+from backend.imports.columns import FIELDS, ColumnMap, ImportKind
+from backend.imports.problems import Problem, RowProblem, describe
+from backend.imports.readers import Cell
+from backend.models.patients import EncounterKind, Sex
+from backend.security.identifiers import normalise_code
+
+MAX_CODE = 64  # identifiers, visit numbers and hospital codes (the columns' width)
+MAX_NAME = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RowConfig:
+    authority: str  # whose identifiers they are when the file has no authority column
+    zone: ZoneInfo
+    region: str
+    now: datetime
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.zone).date()
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    identifier: str
+    authority: str
+    name: str
+    birth_date: date | None
+    sex: Sex | None
+    phone: str | None  # E.164
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EncounterRecord:
+    patient_identifier: str
+    authority: str
+    visit_number: str
+    kind: EncounterKind | None
+    department: str | None
+    ward: str | None
+    admitted_at: datetime
+    discharged_at: datetime | None
+    diagnoses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionRecord:
+    identifier: str
+    authority: str
+    flag: str
+    date: date | None
+
+
+Record = PatientRecord | EncounterRecord | ExclusionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    record: Record | None
+    problems: tuple[str, ...]
+
+
+class _Reader:
+    """Reads fields of one row, gathering every problem instead of stopping at the first."""
+
+    def __init__(self, cells: tuple[Cell, ...], columns: ColumnMap, headers: tuple[str, ...]) -> None:
+        self.cells = cells
+        self.columns = columns
+        self.headers = headers
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> Cell:
+        index = self.columns.columns.get(name)
+        if index is None or index >= len(self.cells):
+            return None
+        cell = self.cells[index]
+        return None if isinstance(cell, str) and not cell.strip() else cell
+
+    def column(self, name: str) -> str:
+        index = self.columns.columns.get(name)
+        return self.headers[index] if index is not None and index < len(self.headers) else name
+
+    def get(self, name: str, parse: Callable[[Cell], Any], *, required: bool = False) -> Any:
+        cell = self.raw(name)
+        if cell is None:
+            if required:
+                self.problems.append(describe(Problem.MISSING, self.column(name)))
+            return None
+        try:
+            return parse(cell)
+        except RowProblem as problem:
+            self.problems.append(describe(problem.problem, self.column(name)))
+            return None
+
+    def code(self, name: str, *, required: bool = False, limit: int = MAX_CODE) -> str | None:
+        def parse(cell: Cell) -> str:
+            value = values.text(cell)
+            if len(value) > limit:
+                raise RowProblem(Problem.TOO_LONG)
+            return value
+
+        return self.get(name, parse, required=required)  # type: ignore[no-any-return]
+
+
+def parse_row(
+    kind: ImportKind, cells: tuple[Cell, ...], columns: ColumnMap, headers: tuple[str, ...], config: RowConfig
+) -> Parsed:
+    reader = _Reader(cells, columns, headers)
+    authority = reader.code("authority") or config.authority
+    record: Record | None
+    if kind is ImportKind.PATIENTS:
+        record = PatientRecord(
+            identifier=reader.code("identifier", required=True) or "",
+            authority=authority,
+            name=reader.code("name", required=True, limit=MAX_NAME) or "",
+            birth_date=reader.get("birth_date", lambda c: values.parse_date(c, today=config.today)),
+            sex=reader.get("sex", values.parse_sex),
+            phone=reader.get("phone", lambda c: values.parse_phone(c, config.region)),
+            language=reader.get("language", values.parse_language),
+        )
+    elif kind is ImportKind.ENCOUNTERS:
+        at = lambda c: values.parse_datetime(c, zone=config.zone, now=config.now)  # noqa: E731
+        admitted = reader.get("admitted_at", at, required=True)
+        discharged = reader.get("discharged_at", at)
+        if admitted is not None and discharged is not None and discharged < admitted:
+            reader.problems.append(
+                describe(Problem.DISCHARGE_BEFORE_ADMISSION, reader.column("discharged_at"))
+            )
+        record = EncounterRecord(
+            patient_identifier=reader.code("patient_identifier", required=True) or "",
+            authority=authority,
+            visit_number=normalise_code(reader.code("visit_number", required=True) or ""),
+            kind=reader.get("kind", values.parse_kind),
+            department=reader.code("department"),
+            ward=reader.code("ward"),
+            admitted_at=admitted,
+            discharged_at=discharged,
+            diagnoses=reader.get("diagnoses", values.parse_icd_codes) or (),
+        )
+    else:
+        record = ExclusionRecord(
+            identifier=reader.code("identifier", required=True) or "",
+            authority=authority,
+            flag=reader.get("list", values.parse_list) or "deceased",
+            date=reader.get("date", lambda c: values.parse_date(c, today=config.today)),
+        )
+    if reader.problems:
+        return Parsed(None, tuple(reader.problems))
+    return Parsed(record, ())
+
+
+def file_key(record: Record) -> tuple[str, ...]:
+    """What makes two rows the same thing: a second row with the key is a duplicate in the file."""
+    if isinstance(record, PatientRecord):
+        return ("patient", record.authority, normalise_code(record.identifier))
+    if isinstance(record, EncounterRecord):
+        return ("visit", record.authority, record.visit_number)
+    return ("exclusion", record.authority, normalise_code(record.identifier), record.flag)
+
+
+def field_names(kind: ImportKind) -> list[str]:
+    return [f.name for f in FIELDS[kind]]

@@ -48,6 +48,7 @@ from backend.models.integration import (
 from backend.models.messaging import Conversation, ConversationOwner, Direction, Message, MessageStatus
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
+from backend.models.outreach import BatchPurpose, BatchState, OutreachBatch, OutreachPreview
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
 from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
@@ -58,6 +59,10 @@ from backend.models.voice import VoiceCall
 from backend.models.work import WorkJob, WorkState
 
 __all__ = [
+    "BatchPurpose",
+    "BatchState",
+    "OutreachBatch",
+    "OutreachPreview",
     "Anchor",
     "Appointment",
     "AppointmentEvent",

@@ -1,7 +1,9 @@
 """Whether an outbox item may go now: consent, exclusion lists, reachability, quiet hours, frequency cap.
 
 The facts are loaded for a whole chunk of items in a few queries (`load_facts`); `judge` is then a plain
-function of the item, the patient and those facts.
+function of the item, the patient and those facts. The sender judges real outbox items; a batch preview
+judges `Probe`s (the item a batch would queue) with the same functions, so what a preview counts is what
+the sender will do, at the time it is asked.
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.followup.eligibility import channel_address, quiet_until
+from backend.followup.eligibility import Contactable, channel_address, quiet_until
 from backend.models import (
     ConsentEvent,
     OutboxItem,
     OutboxKind,
     OutboxStatus,
-    Patient,
     StaffUser,
     VoiceCall,
 )
@@ -48,6 +50,29 @@ class Verdict:
 GO = Verdict(Action.SEND)
 
 
+class Gated(Protocol):
+    """What the gates read of an item: an `OutboxItem`, or a `Probe` of one not queued yet."""
+
+    @property
+    def patient_id(self) -> int | None: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def kind(self) -> OutboxKind: ...
+    @property
+    def purpose(self) -> ConsentPurpose: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """The outbox item a batch would queue for a patient, judged before it exists."""
+
+    patient_id: int
+    channel: Channel
+    purpose: ConsentPurpose
+    kind: OutboxKind = OutboxKind.OUTREACH
+
+
 @dataclass
 class Facts:
     """What the gates need to know about the patients of a chunk of items."""
@@ -56,7 +81,7 @@ class Facts:
     sent: dict[tuple[int, Channel], list[datetime]] = field(default_factory=lambda: defaultdict(list))
 
 
-def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> Facts:
+def load_facts(session: Session, items: Iterable[Gated], now: datetime) -> Facts:
     items = list(items)
     patient_ids = sorted({item.patient_id for item in items if item.patient_id is not None})
     facts = Facts()
@@ -93,7 +118,7 @@ def consent_given(facts: Facts, patient_id: int, purpose: ConsentPurpose, channe
     return consent_allows(purpose, facts.consent.get((patient_id, purpose, channel)))
 
 
-def judge(item: OutboxItem, patient: Patient, facts: Facts, now: datetime) -> Verdict:
+def judge(item: Gated, patient: Contactable, facts: Facts, now: datetime) -> Verdict:
     """Checked when the item is due, not when it was queued: the world may have changed since.
     A SEND verdict for outreach counts against the frequency cap of later items in the same chunk."""
     if item.kind is OutboxKind.EMERGENCY:
@@ -136,7 +161,7 @@ def judge_staff(staff: StaffUser | None) -> Verdict:
     return GO
 
 
-def judge_unlinked(item: OutboxItem, window_open: bool) -> Verdict:
+def judge_unlinked(item: Gated, window_open: bool) -> Verdict:
     """An item with no patient: only the bot's reply to a WeChat follower not yet linked, inside the
     48-hour window of the follower's own message. There is no consent on record to check: the follower
     started the exchange, and nothing but replies to it (emergency guidance among them) may go."""

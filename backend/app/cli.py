@@ -296,7 +296,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from redis import Redis
     from rq import Queue, Worker
 
-
     settings = get_settings()
     if not settings.redis_url:
         print("the worker needs REDIS_URL; without it jobs run inline in the server", file=sys.stderr)

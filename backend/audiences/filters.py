@@ -170,7 +170,10 @@ def encounter_conditions(audience: Audience) -> list[sa.ColumnElement[bool]]:
     if audience.diagnosis_prefixes:
         conditions.append(
             sa.or_(
-                *(Encounter.primary_diagnosis.startswith(p, autoescape=True) for p in audience.diagnosis_prefixes)
+                *(
+                    Encounter.primary_diagnosis.startswith(p, autoescape=True)
+                    for p in audience.diagnosis_prefixes
+                )
             )
         )
     if audience.procedure_codes:

@@ -46,15 +46,16 @@ def sampled(plan_id: int, encounter_id: int, ratio: float) -> bool:
 
 
 def plan_audience(plan: FollowUpPlan) -> Audience:
-    """Who a plan is for, as the shared audience filter (its dates are the planner's window, not here)."""
+    """Who a plan is for, as the shared audience filter (its dates are the planner's window, not here).
+    An unsaved plan (the editor's preview) may leave its lists unset: they mean "any"."""
     return Audience(
-        encounter_kinds=tuple(EncounterKind(kind) for kind in plan.encounter_kinds),
-        department_ids=tuple(plan.department_ids),
-        ward_ids=tuple(plan.ward_ids),
-        diagnosis_prefixes=tuple(plan.diagnosis_prefixes),
-        procedure_codes=tuple(plan.procedure_codes),
-        anchor=plan.anchor,
-        excluded_flags=tuple(plan.excluded_flags),
+        encounter_kinds=tuple(EncounterKind(kind) for kind in plan.encounter_kinds or ()),
+        department_ids=tuple(plan.department_ids or ()),
+        ward_ids=tuple(plan.ward_ids or ()),
+        diagnosis_prefixes=tuple(plan.diagnosis_prefixes or ()),
+        procedure_codes=tuple(plan.procedure_codes or ()),
+        anchor=plan.anchor or Anchor.DISCHARGE,
+        excluded_flags=tuple(plan.excluded_flags or ()),
     )
 
 
@@ -64,7 +65,7 @@ def candidates(
     """The plan's encounters anchored between `since` and `now` (id, patient, department, anchor, the
     patient's zone), in encounter order; the population preview reads the same rows."""
     audience = plan_audience(plan)
-    anchor_col = anchor_column(plan.anchor)
+    anchor_col = anchor_column(audience.anchor)
     query = (
         sa.select(
             Encounter.id,

@@ -116,7 +116,9 @@ class ConsentEvent(Base):
 
     __tablename__ = "consent_events"
     # an audience's consent condition: the latest event per patient for one purpose and channel
-    __table_args__ = (sa.Index("ix_consent_events_purpose_channel", "purpose", "channel", "patient_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_consent_events_purpose_channel", "purpose", "channel", "patient_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)

@@ -27,11 +27,19 @@ def upgrade() -> None:
         sa.Column(
             "purpose",
             sa.Enum(
-                "care", "education", "research", "marketing", name="batchpurpose", native_enum=False, length=32
+                "care",
+                "education",
+                "research",
+                "marketing",
+                name="batchpurpose",
+                native_enum=False,
+                length=32,
             ),
             nullable=False,
         ),
-        sa.Column("channel", sa.Enum(*CHANNELS, name="channel", native_enum=False, length=32), nullable=False),
+        sa.Column(
+            "channel", sa.Enum(*CHANNELS, name="channel", native_enum=False, length=32), nullable=False
+        ),
         sa.Column("messages", sa.JSON(), nullable=False),
         sa.Column("audience", sa.JSON(), nullable=True),
         sa.Column("listed_patient_ids", sa.JSON(), nullable=True),
@@ -49,12 +57,16 @@ def upgrade() -> None:
         sa.Column("job_id", sa.Integer(), nullable=True),
         sa.Column("send_started_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["approved_by_id"], ["staff_users.id"], name=op.f("fk_outreach_batches_approved_by_id_staff_users")
+            ["approved_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_outreach_batches_approved_by_id_staff_users"),
         ),
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["staff_users.id"], name=op.f("fk_outreach_batches_created_by_id_staff_users")
         ),
-        sa.ForeignKeyConstraint(["job_id"], ["work_jobs.id"], name=op.f("fk_outreach_batches_job_id_work_jobs")),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["work_jobs.id"], name=op.f("fk_outreach_batches_job_id_work_jobs")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outreach_batches")),
     )
     op.create_index(op.f("ix_outreach_batches_state"), "outreach_batches", ["state"], unique=False)

@@ -59,10 +59,6 @@ from backend.models.voice import VoiceCall
 from backend.models.work import WorkJob, WorkState
 
 __all__ = [
-    "BatchPurpose",
-    "BatchState",
-    "OutreachBatch",
-    "OutreachPreview",
     "Anchor",
     "Appointment",
     "AppointmentEvent",
@@ -71,6 +67,8 @@ __all__ = [
     "AppointmentStatus",
     "AuditEvent",
     "Base",
+    "BatchPurpose",
+    "BatchState",
     "BindAttempt",
     "BindCode",
     "BindMethod",
@@ -111,6 +109,8 @@ __all__ = [
     "OutboxItem",
     "OutboxKind",
     "OutboxStatus",
+    "OutreachBatch",
+    "OutreachPreview",
     "OutreachStatus",
     "OutreachTask",
     "Patient",

@@ -213,8 +213,8 @@ def do_send(
 
 def do_cancel(session: Session, batch: OutreachBatch, staff: StaffUser) -> int:
     """Stop a batch: its job stops at the next chunk, and items queued but not yet handed to a provider
-    are withdrawn (suppressed as cancelled). Returns how many were withdrawn."""
-    if batch.state is not BatchState.SENDING and batch.state is not BatchState.DRAFT:
+    (waiting for quiet hours to end, say) are withdrawn, suppressed as cancelled. Returns how many."""
+    if batch.state is BatchState.CANCELLED:
         raise _refuse(Reason.BATCH_NOT_DRAFT)
     job = session.get(WorkJob, batch.job_id) if batch.job_id else None
     if job is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.models import Patient
 from backend.security.crypto import current_cipher
-from backend.security.identifiers import InvalidPhoneNumber, mask_phone, normalise_code, normalise_phone
+from backend.security.identifiers import InvalidPhoneNumber, normalise_code, normalise_phone
 
 MAX_ROWS = 200_000
 LOOKUP_CHUNK = 2000
@@ -34,7 +34,8 @@ class Matched:
 
 
 def _mask(value: str) -> str:
-    return mask_phone(value) if _PHONE_LIKE.match(value) else value[:2] + "*" * max(len(value) - 2, 1)
+    """Enough for staff to find the row in their file, not the identifier itself."""
+    return value[:2] + "*" * max(len(value) - 2, 1)
 
 
 def _lookup(session: Session, column: Any, indexes: list[str]) -> dict[str, int]:

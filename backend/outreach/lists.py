@@ -23,6 +23,7 @@ from backend.security.identifiers import InvalidPhoneNumber, normalise_code, nor
 
 MAX_ROWS = 200_000
 LOOKUP_CHUNK = 2000
+HEADERS = frozenset({"mrn", "phone", "id", "id_number", "identifier", "病案号", "手机号", "电话"})
 _PHONE_LIKE = re.compile(r"^\+?[\d\s()\-.]{7,20}$")
 
 
@@ -51,11 +52,12 @@ def _lookup(session: Session, column: Any, indexes: list[str]) -> dict[str, int]
 
 def rows_of(text: str) -> list[tuple[int, str]]:
     """(row number, value) for each non-empty line; the first cell of a CSV row; a header row is skipped."""
-    rows = []
+    rows: list[tuple[int, str]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         value = line.split(",")[0].split("\t")[0].strip().strip('"').strip()
-        if value and not (number == 1 and value.lower() in {"mrn", "phone", "id", "id_number", "identifier"}):
-            rows.append((number, value))
+        if not value or (not rows and value.lower() in HEADERS):
+            continue
+        rows.append((number, value))
     return rows
 
 

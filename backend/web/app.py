@@ -30,6 +30,7 @@ from backend.web import (
     integration,
     media,
     messages,
+    outreach,
     record,
     safety_pages,
     spot_checks,
@@ -64,6 +65,7 @@ def create_app() -> FastAPI:
     app.include_router(integration.router)
     app.include_router(safety_pages.router)
     app.include_router(work_pages.router)
+    app.include_router(outreach.router)
     app.include_router(stats.router)
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)

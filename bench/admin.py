@@ -41,7 +41,7 @@ from bench.harness import PG_HOST, PG_PORT, PG_USER, REPO_ROOT, pg_connect, repo
 PATIENTS, ENCOUNTERS = 300_000, 1_000_000
 SEND_SEGMENT = 5_000  # patients with real numbers, language "en": every 60th patient
 REVOKE_SHARE = 0.01
-SEED_VERSION = "admin-1"
+SEED_VERSION = "admin-2"
 DB_NAME = "careloop_bench_admin"
 URL = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{DB_NAME}"
 DATA_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -96,6 +96,10 @@ def _create_and_migrate() -> None:
 
 def _seed() -> None:
     """Patients (a third each zh-CN, vi; every 60th en with a real number), encounters over two years."""
+    from backend.security.crypto import current_cipher
+
+    # one sealed MRN for all (each row's blind index differs): samples decrypt what they show
+    sealed_mrn = current_cipher().encrypt("mrn", "BENCH")
     engine = sa.create_engine(URL)
     with engine.begin() as conn:
         conn.execute(
@@ -109,12 +113,12 @@ def _seed() -> None:
                 "INSERT INTO patients (mrn, mrn_bidx, name, sex, birth_date, language, timezone, phone, phone_bidx,"
                 " wechat_openid_bidx, deceased, dispute, do_not_disturb, invalid_contact, frequent_visitor,"
                 " created_at, updated_at)"
-                " SELECT 'v1:bench', md5('m' || i), 'P' || i, 'unknown', date '1940-01-01' + (i % 25000),"
+                " SELECT :mrn, md5('m' || i), 'P' || i, 'unknown', date '1940-01-01' + (i % 25000),"
                 " CASE WHEN i % 60 = 0 THEN 'en' WHEN i % 3 = 0 THEN 'vi' ELSE 'zh-CN' END, 'Asia/Shanghai',"
-                " NULL, md5('p' || i), CASE WHEN i % 4 = 0 THEN md5('w' || i) END, i % 100 = 1, false,"
+                " NULL, md5('p' || i), CASE WHEN i % 4 = 0 THEN md5('w' || i) END, i % 100 = 2, false,"
                 " i % 50 = 2, i % 70 = 3, false, now(), now() FROM generate_series(1, :n) i"
             ),
-            {"n": PATIENTS},
+            {"n": PATIENTS, "mrn": sealed_mrn},
         )
         conn.execute(
             sa.text(
@@ -133,7 +137,7 @@ def _seed() -> None:
             sa.text(
                 "INSERT INTO consent_events (patient_id, purpose, channel, granted, at, source, evidence)"
                 " SELECT i, 'care', 'sms', false, now() - interval '30 days', 'bench', '{}'"
-                " FROM generate_series(5, :n, 40) i"
+                " FROM generate_series(6, :n, 40) i"
             ),
             {"n": PATIENTS},
         )

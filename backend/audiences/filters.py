@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from backend.app.settings import get_settings
-from backend.models import Anchor, ConsentEvent, Encounter, EncounterKind, Patient
+from backend.models import Anchor, Encounter, EncounterKind, Patient
 from backend.models.patients import EXCLUSION_FLAGS
+from backend.outbox.gates import latest_consent
 from backend.services.consents import consent_allows
 from bots.domain import LANGUAGES, Channel, ConsentPurpose
 
@@ -195,16 +196,10 @@ def allowed_consent_states(purpose: ConsentPurpose) -> set[bool | None]:
 
 
 def _consent_condition(purpose: ConsentPurpose, channel: Channel) -> sa.ColumnElement[bool]:
-    latest_ids = (
-        sa.select(sa.func.max(ConsentEvent.id))
-        .where(ConsentEvent.purpose == purpose, ConsentEvent.channel == channel)
-        .group_by(ConsentEvent.patient_id)
-    )
+    latest = latest_consent(purpose, channel).subquery()
 
-    def latest_is(granted: bool) -> sa.Select[int]:
-        return sa.select(ConsentEvent.patient_id).where(
-            ConsentEvent.id.in_(latest_ids), ConsentEvent.granted.is_(granted)
-        )
+    def latest_is(granted: bool) -> sa.Select[Any]:
+        return sa.select(latest.c.patient_id).where(latest.c.granted.is_(granted))
 
     allowed = allowed_consent_states(purpose)
     if allowed == {True, None}:  # opt-out: everyone but those whose latest word was no

@@ -9,6 +9,7 @@ are not counted; nor is a plan's `daily_limit`, which caps enrolment per run, no
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,7 +44,11 @@ class PlanPopulation:
 
 
 def _due_patients(
-    session: Session, plan: FollowUpPlan, now: datetime, days: int
+    session: Session,
+    plan: FollowUpPlan,
+    now: datetime,
+    days: int,
+    among_patients: Sequence[int] | None = None,
 ) -> dict[int, tuple[int, datetime]]:
     """Patient id -> (department, first due time) for contacts the plan would make in [now, now + days)."""
     if not plan.offsets_days:
@@ -55,7 +60,7 @@ def _due_patients(
     # an unsaved plan has no id (its sample is drawn as plan 0's) and may leave defaults unset
     ratio = plan.sample_ratio if plan.sample_ratio is not None else 1.0
     hour = plan.send_hour if plan.send_hour is not None else 10
-    for row in candidates(session, plan, since, now):
+    for row in candidates(session, plan, since, now, patient_ids=among_patients):
         if not sampled(plan.id or 0, row.id, ratio):
             continue
         for offset in plan.offsets_days:
@@ -94,7 +99,10 @@ def plan_population(session: Session, plan: FollowUpPlan, now: datetime) -> Plan
     for other in others:
         if other.id == plan.id:
             continue
-        shared = len(due.keys() & _due_patients(session, other, now, longest).keys())
+        if not ids:
+            break
+        # only this plan's patients can overlap: the other plan is read for them alone
+        shared = len(_due_patients(session, other, now, longest, ids).keys())
         if shared:
             population.overlaps.append(Overlap(other.id, other.name, shared))
     return population

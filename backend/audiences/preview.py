@@ -1,9 +1,6 @@
-"""Counting an audience, a masked sample of it, and what the outbox gates would do for each of its patients.
-
-The gate preview builds, for each patient, the `Probe` of the item a batch would queue and asks the
-outbox's own `load_facts` and `judge`: send now, defer (quiet hours, caps) or suppress (no consent,
-excluded, unreachable). Patients are read a chunk at a time, only the columns the gates use.
-"""
+"""Counting an audience, a masked sample of it, and what the outbox gates would do for each of its patients:
+send now, defer (quiet hours, caps) or suppress (no consent, excluded, unreachable), decided by the
+outbox's own `judge` (see `gate_counts`)."""
 
 from __future__ import annotations
 
@@ -19,8 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.audiences.filters import Audience, patient_ids
-from backend.models import Patient
-from backend.outbox.gates import Action, Probe, judge, load_facts
+from backend.models import OutboxItem, Patient
+from backend.models.base import among
+from backend.outbox.gates import Action, Facts, Probe, counted_contact, judge, latest_consent
 from backend.security.identifiers import mask_phone
 from bots.domain import Channel, ConsentPurpose, pick_language
 
@@ -58,7 +56,7 @@ _COLUMNS = (
 
 
 def load_recipients(session: Session, ids: Sequence[int]) -> list[Recipient]:
-    rows = session.execute(sa.select(*_COLUMNS).where(Patient.id.in_(ids)).order_by(Patient.id))
+    rows = session.execute(sa.select(*_COLUMNS).where(among(session, Patient.id, ids)).order_by(Patient.id))
     return [Recipient(*row) for row in rows]  # type: ignore[call-arg]  # slots dataclass, columns in order
 
 
@@ -133,30 +131,95 @@ class GateCounts:
 
 def gate_counts(
     session: Session,
-    ids: Sequence[int],
+    population: sa.Select[Any],
     channel: Channel,
     purpose: ConsentPurpose,
     now: datetime,
 ) -> GateCounts:
-    """What the outbox would do now with one outreach item per patient in `ids`, on `channel`."""
+    """What the outbox would do now with one outreach item per patient of `population` (a select of patient
+    ids), on `channel`.
+
+    The gates' verdict is a function of a patient's flags, zone, addresses, her latest consent for this
+    purpose and channel, and how many outreach messages she had in the last day. One SQL statement groups
+    the population by exactly those facts (the consent and the sends counted as `load_facts` counts them:
+    `gates.latest_consent`, `gates.counted_contact`), and `gates.judge` is asked once per group with a
+    stand-in patient holding them: the same decision as item by item, in one round trip for 100,000
+    patients. Voice is not a batch channel (its calls count as contact too, which this does not load)."""
+    if channel is Channel.VOICE:
+        raise ValueError("voice is not previewed as a batch channel")
+    people = population.order_by(None).subquery()
+    latest = latest_consent(purpose, channel).subquery()
+    recent = (
+        sa.select(OutboxItem.patient_id, sa.func.count().label("sent"))
+        .where(OutboxItem.channel == channel, *counted_contact(now))
+        .group_by(OutboxItem.patient_id)
+        .subquery()
+    )
+    facts_columns = (
+        Patient.timezone,
+        Patient.deceased,
+        Patient.dispute,
+        Patient.do_not_disturb,
+        Patient.invalid_contact,
+        Patient.phone_bidx.is_not(None),
+        Patient.whatsapp_bidx.is_not(None),
+        Patient.wechat_openid_bidx.is_not(None),
+        Patient.language,
+        latest.c.granted,
+        sa.func.coalesce(recent.c.sent, 0),
+    )
+    query = (
+        sa.select(*facts_columns, sa.func.count())
+        .select_from(Patient)
+        .join(people, people.c.id == Patient.id)
+        .outerjoin(latest, latest.c.patient_id == Patient.id)
+        .outerjoin(recent, recent.c.patient_id == Patient.id)
+        .group_by(*facts_columns)
+    )
     counts = GateCounts()
-    for chunk in chunks(sorted(set(ids))):
-        recipients = load_recipients(session, chunk)
-        probes = {r.id: Probe(patient_id=r.id, channel=channel, purpose=purpose) for r in recipients}
-        facts = load_facts(session, probes.values(), now)
-        for recipient in recipients:
-            verdict = judge(probes[recipient.id], recipient, facts, now)
-            reason = verdict.reason or ""
-            if verdict.action is Action.SUPPRESS:
-                counts.suppress[reason] += 1
-                continue
-            if verdict.action is Action.DEFER:
-                counts.defer[reason] += 1
-            else:
-                counts.send += 1
-            counts.languages[pick_language(recipient.language)] += 1
-        # patients gone since the ids were read (merged away) cannot be reached
-        counts.suppress["unknown_patient"] += len(chunk) - len(recipients)
-    if not counts.suppress["unknown_patient"]:
-        del counts.suppress["unknown_patient"]
+    probe = Probe(patient_id=0, channel=channel, purpose=purpose)
+    for (
+        zone,
+        deceased,
+        dispute,
+        dnd,
+        invalid,
+        phone,
+        whatsapp,
+        wechat,
+        language,
+        granted,
+        sent,
+        n,
+    ) in session.execute(query):
+        stand_in = Recipient(
+            0,
+            zone,
+            bool(deceased),
+            bool(dispute),
+            bool(dnd),
+            bool(invalid),
+            "present" if phone else None,
+            "present" if whatsapp else None,
+            "present" if wechat else None,
+            language,
+        )
+        facts = Facts()
+        if granted is not None:
+            facts.consent[(0, purpose, channel)] = bool(granted)
+        facts.sent[(0, channel)] = [now] * int(sent)
+        verdict = judge(probe, stand_in, facts, now)
+        if verdict.action is Action.SUPPRESS:
+            counts.suppress[verdict.reason or ""] += n
+            continue
+        if verdict.action is Action.DEFER:
+            counts.defer[verdict.reason or ""] += n
+        else:
+            counts.send += n
+        counts.languages[pick_language(language)] += n
     return counts
+
+
+def listed(session: Session, ids: Sequence[int]) -> sa.Select[Any]:
+    """An uploaded list's patients as a population for `gate_counts`."""
+    return sa.select(Patient.id).where(among(session, Patient.id, sorted(set(ids))))

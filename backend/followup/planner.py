@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from backend.models import (
     OutreachTask,
     Patient,
 )
-from backend.models.base import utcnow
+from backend.models.base import among, utcnow
 
 log = logging.getLogger(__name__)
 GRACE = timedelta(days=2)  # a planner that missed a day or two still creates what is due
@@ -60,10 +60,16 @@ def plan_audience(plan: FollowUpPlan) -> Audience:
 
 
 def candidates(
-    session: Session, plan: FollowUpPlan, since: datetime, now: datetime, encounter_id: int | None = None
+    session: Session,
+    plan: FollowUpPlan,
+    since: datetime,
+    now: datetime,
+    encounter_id: int | None = None,
+    patient_ids: Sequence[int] | None = None,
 ) -> Iterator[Any]:
     """The plan's encounters anchored between `since` and `now` (id, patient, department, anchor, the
-    patient's zone), in encounter order; the population preview reads the same rows."""
+    patient's zone), in encounter order, of one encounter or of some patients if given; the population
+    preview reads the same rows."""
     audience = plan_audience(plan)
     anchor_col = anchor_column(audience.anchor)
     query = (
@@ -82,6 +88,8 @@ def candidates(
     )
     if encounter_id is not None:
         query = query.where(Encounter.id == encounter_id)
+    if patient_ids is not None:
+        query = query.where(among(session, Encounter.patient_id, patient_ids))
     yield from session.execute(query.execution_options(yield_per=BATCH))
 
 

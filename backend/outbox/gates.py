@@ -28,6 +28,7 @@ from backend.models import (
     StaffUser,
     VoiceCall,
 )
+from backend.models.base import among
 from backend.services.consents import consent_allows
 from bots.domain import Channel, ConsentPurpose
 
@@ -81,6 +82,27 @@ class Facts:
     sent: dict[tuple[int, Channel], list[datetime]] = field(default_factory=lambda: defaultdict(list))
 
 
+def counted_contact(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """The outbox items the frequency cap counts: outreach sent in the last day. A preview that counts
+    them in SQL (`backend.audiences.preview`) uses these conditions, so both count the same."""
+    return [
+        OutboxItem.kind == OutboxKind.OUTREACH,
+        OutboxItem.status.in_(SENT_STATES),
+        OutboxItem.sent_at > now - timedelta(days=1),
+    ]
+
+
+def latest_consent(purpose: ConsentPurpose, channel: Channel) -> sa.Select[int, bool]:
+    """(patient_id, granted) of each patient's latest consent event for one purpose and channel: what
+    `load_facts` keeps per patient (ordered by id, the latest wins), as SQL."""
+    latest_ids = (
+        sa.select(sa.func.max(ConsentEvent.id))
+        .where(ConsentEvent.purpose == purpose, ConsentEvent.channel == channel)
+        .group_by(ConsentEvent.patient_id)
+    )
+    return sa.select(ConsentEvent.patient_id, ConsentEvent.granted).where(ConsentEvent.id.in_(latest_ids))
+
+
 def load_facts(session: Session, items: Iterable[Gated], now: datetime) -> Facts:
     items = list(items)
     patient_ids = sorted({item.patient_id for item in items if item.patient_id is not None})
@@ -89,24 +111,22 @@ def load_facts(session: Session, items: Iterable[Gated], now: datetime) -> Facts
         return facts
     for patient_id, purpose, channel, granted in session.execute(
         sa.select(ConsentEvent.patient_id, ConsentEvent.purpose, ConsentEvent.channel, ConsentEvent.granted)
-        .where(ConsentEvent.patient_id.in_(patient_ids))
+        .where(among(session, ConsentEvent.patient_id, patient_ids))
         .order_by(ConsentEvent.id)
     ):
         facts.consent[(patient_id, purpose, channel)] = granted  # ordered by id: the latest wins
     if any(item.channel is Channel.VOICE for item in items):  # a call is contact too: count those placed
         for patient_id, placed_at in session.execute(
             sa.select(VoiceCall.patient_id, VoiceCall.placed_at).where(
-                VoiceCall.patient_id.in_(patient_ids), VoiceCall.placed_at > now - timedelta(days=1)
+                among(session, VoiceCall.patient_id, patient_ids),
+                VoiceCall.placed_at > now - timedelta(days=1),
             )
         ):
             if placed_at is not None:
                 facts.sent[(patient_id, Channel.VOICE)].append(placed_at)
     for recipient_id, channel, sent_at in session.execute(
         sa.select(OutboxItem.patient_id, OutboxItem.channel, OutboxItem.sent_at).where(
-            OutboxItem.patient_id.in_(patient_ids),
-            OutboxItem.kind == OutboxKind.OUTREACH,
-            OutboxItem.status.in_(SENT_STATES),
-            OutboxItem.sent_at > now - timedelta(days=1),
+            among(session, OutboxItem.patient_id, patient_ids), *counted_contact(now)
         )
     ):
         if sent_at is not None and recipient_id is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import Settings, get_settings
 from backend.audiences.filters import Audience, patient_ids
-from backend.audiences.preview import GateCounts, gate_counts
+from backend.audiences.preview import GateCounts, gate_counts, listed
 from backend.models import (
     BatchPurpose,
     BatchState,
@@ -117,8 +117,14 @@ def recipient_ids(session: Session, batch: OutreachBatch, now: datetime) -> list
 
 def counts_now(session: Session, batch: OutreachBatch, now: datetime) -> GateCounts:
     """What the outbox gates would do now with the batch's items."""
-    ids = recipient_ids(session, batch, now)
-    return gate_counts(session, ids, batch.channel, batch.purpose.consent, now)
+    if batch.audience is not None:
+        population = patient_ids(Audience.from_json(batch.audience), now.date())
+        return gate_counts(session, population, batch.channel, batch.purpose.consent, now)
+    ids = set(batch.listed_patient_ids or [])
+    counts = gate_counts(session, listed(session, sorted(ids)), batch.channel, batch.purpose.consent, now)
+    if gone := len(ids) - counts.total:  # merged away or removed since the list was matched
+        counts.suppress["unknown_patient"] += gone
+    return counts
 
 
 def needs_approval(counts: GateCounts, settings: Settings) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.models import Patient
+from backend.models.base import among
 from backend.security.crypto import current_cipher
 from backend.security.identifiers import InvalidPhoneNumber, normalise_code, normalise_phone
 
@@ -44,7 +45,7 @@ def _lookup(session: Session, column: Any, indexes: list[str]) -> dict[str, int]
     for start in range(0, len(indexes), LOOKUP_CHUNK):
         chunk = indexes[start : start + LOOKUP_CHUNK]
         for index, patient_id in session.execute(
-            sa.select(column, Patient.id).where(column.in_(chunk)).order_by(Patient.id)
+            sa.select(column, Patient.id).where(among(session, column, chunk, sa.String)).order_by(Patient.id)
         ):
             found.setdefault(str(index), patient_id)
     return found

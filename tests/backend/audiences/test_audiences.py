@@ -3,6 +3,7 @@ gate preview against the outbox's own verdicts, and a plan's population preview;
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from itertools import product
 
@@ -10,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.audiences.filters import (
     Audience,
     InvalidAudience,
@@ -18,9 +20,10 @@ from backend.audiences.filters import (
     reachable_condition,
 )
 from backend.audiences.plans import plan_population
-from backend.audiences.preview import count, gate_counts, mask_name, sample
+from backend.audiences.preview import count, gate_counts, listed, mask_name, sample
 from backend.followup.eligibility import channel_address
-from backend.models import Anchor, EncounterKind, FollowUpPlan, Patient
+from backend.models import Anchor, EncounterKind, FollowUpPlan, OutboxStatus, Patient
+from backend.outbox.gates import Probe, judge, load_facts
 from backend.services.consents import consent_allows, do_grant_consent, do_revoke_consent
 from bots.domain import Channel, ConsentPurpose
 from tests import factories
@@ -189,26 +192,45 @@ def test_the_gate_preview_counts_what_the_outbox_gates_decide(db: Session) -> No
     night = factories.patient(db, dept=dept, language="vi")
     night.timezone = "America/New_York"  # 22:00 there: quiet
     db.flush()
-    ids = [p.id for p in (*ok, dead, dnd, invalid, refused, night)] + [10_000_000]
-    counts = gate_counts(db, ids, Channel.SMS, ConsentPurpose.CARE, NOW)
+    capped = factories.patient(db, dept=dept)
+    capped_conversation = factories.conversation(db, capped, Channel.SMS)
+    for _ in range(get_settings().max_messages_per_day):  # the daily cap reached: deferred
+        item = factories.outbox_item(db, capped_conversation, status=OutboxStatus.SENT)
+        item.sent_at = NOW - timedelta(hours=2)
+    db.flush()
+    people = (*ok, dead, dnd, invalid, refused, night, capped)
+    ids = [p.id for p in people]
+    counts = gate_counts(db, listed(db, ids), Channel.SMS, ConsentPurpose.CARE, NOW)
+    # the same as the outbox's gates item by item, with the facts the sender loads
+    probes = [Probe(patient_id=p.id, channel=Channel.SMS, purpose=ConsentPurpose.CARE) for p in people]
+    facts = load_facts(db, probes, NOW)
+    verdicts = Counter(
+        (v.action.value, v.reason)
+        for v in (judge(pr, p, facts, NOW) for pr, p in zip(probes, people, strict=True))
+    )
+    grouped = Counter({("send", None): counts.send})
+    grouped.update({("defer", r): n for r, n in counts.defer.items()})
+    grouped.update({("suppress", r): n for r, n in counts.suppress.items()})
+    assert +grouped == verdicts
     assert counts.send == 3
-    assert dict(counts.defer) == {"quiet_hours": 1}
+    assert dict(counts.defer) == {"quiet_hours": 1, "frequency_cap": 1}
     assert dict(counts.suppress) == {
         "excluded:deceased": 1,
         "excluded:do_not_disturb": 1,
         "unreachable": 1,
         "no_consent": 1,
-        "unknown_patient": 1,
     }
-    assert dict(counts.languages) == {"en": 3, "vi": 1}
-    assert counts.reachable == 4 and counts.total == 9
+    assert dict(counts.languages) == {"en": 4, "vi": 1}
+    assert counts.reachable == 5 and counts.total == 9
     # marketing needs an opt-in nobody gave
-    assert gate_counts(db, [p.id for p in ok], Channel.SMS, ConsentPurpose.MARKETING, NOW).send == 0
-    same = gate_counts(db, ids, Channel.SMS, ConsentPurpose.CARE, NOW)
+    assert (
+        gate_counts(db, listed(db, [p.id for p in ok]), Channel.SMS, ConsentPurpose.MARKETING, NOW).send == 0
+    )
+    same = gate_counts(db, listed(db, ids), Channel.SMS, ConsentPurpose.CARE, NOW)
     assert same.digest() == counts.digest()
     do_revoke_consent(db, patient_id=ok[0].id, purpose=ConsentPurpose.CARE, channel=Channel.SMS, source="t")
     db.flush()
-    assert gate_counts(db, ids, Channel.SMS, ConsentPurpose.CARE, NOW).digest() != counts.digest()
+    assert gate_counts(db, listed(db, ids), Channel.SMS, ConsentPurpose.CARE, NOW).digest() != counts.digest()
 
 
 def _plan(db: Session, name: str, **kw: object) -> FollowUpPlan:

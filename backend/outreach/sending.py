@@ -2,10 +2,11 @@
 to the sender.
 
 The recipients are read when the job starts (a resumed job reads them again), in patient id order; the
-cursor is the last patient whose chunk committed, so a resumed job carries on after it. Queuing and the checkpoint commit together,
-and the outbox's unique (batch, patient) index makes a second item for the same patient impossible even
-if two runs overlapped. Queuing decides nothing: the sender judges every item when it goes (consent,
-exclusions, quiet hours, caps), so a patient who revokes consent while the batch runs gets nothing.
+cursor is the last patient whose chunk committed, so a resumed job carries on after it. Queuing and the
+checkpoint commit together, and the outbox's unique (batch, patient) index makes a second item for the
+same patient impossible even if two runs overlapped. Queuing decides nothing: the sender judges every
+item when it goes (consent, exclusions, quiet hours, caps), so a patient who revokes consent while the
+batch runs gets nothing.
 """
 
 from __future__ import annotations

@@ -13,7 +13,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.audiences.filters import Audience, InvalidAudience
-from backend.models import BatchPurpose, BatchState, OutreachBatch, OutreachPreview, Role, StaffUser, WorkJob
+from backend.models import (
+    BatchPurpose,
+    BatchState,
+    FollowUpPlan,
+    OutreachBatch,
+    OutreachPreview,
+    Role,
+    StaffUser,
+    WorkJob,
+)
 from backend.services.spreadsheet import formula_safe
 from bots.domain import Channel
 
@@ -92,6 +101,14 @@ def latest_preview(session: Session, batch_id: int, staff_id: int) -> OutreachPr
         .order_by(OutreachPreview.id.desc())
         .limit(1)
     ).first()
+
+
+def active_plans(session: Session) -> list[FollowUpPlan]:
+    return list(
+        session.scalars(
+            sa.select(FollowUpPlan).where(FollowUpPlan.active.is_(True)).order_by(FollowUpPlan.name)
+        )
+    )
 
 
 def job_of(session: Session, batch: OutreachBatch) -> WorkJob | None:

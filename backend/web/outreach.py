@@ -12,7 +12,9 @@ from starlette.datastructures import FormData, UploadFile
 
 from backend.app.settings import get_settings
 from backend.audiences.filters import InvalidAudience
-from backend.models import BatchPurpose, Department, EncounterKind, OutreachBatch, StaffSession
+from backend.audiences.plans import plan_population
+from backend.models import BatchPurpose, Department, EncounterKind, FollowUpPlan, OutreachBatch, StaffSession
+from backend.models.base import utcnow
 from backend.outreach import views
 from backend.outreach.batches import (
     do_approve,
@@ -78,6 +80,7 @@ def outreach_list(request: Request, db: SessionDep, staff: StaffDep) -> Response
         "filters": filters,
         "names": views.staff_names(db, {b.created_by_id for b in rows}),
         "channels": views.CHANNELS,
+        "plans": views.active_plans(db),
     }
     return render(request, "staff/outreach_list.html", staff.staff.language, context)
 
@@ -208,6 +211,35 @@ def _find(request: Request, db: Session, staff: StaffSession, batch_id: int) -> 
             request, "staff/denied.html", staff.staff.language, {"staff": staff, "missing": True}, 404
         )
     return batch
+
+
+@router.get("/plans/{plan_id}", response_class=HTMLResponse)
+def plan_preview(request: Request, plan_id: int, db: SessionDep, staff: StaffDep) -> Response:
+    """Whom a follow-up plan reaches in the next 7 and 30 days (the plan editor's preview)."""
+    denied = _forbidden(request, db, staff)
+    if denied is not None:
+        return denied
+    plan = db.get(FollowUpPlan, plan_id)
+    if plan is None:
+        return render(
+            request, "staff/denied.html", staff.staff.language, {"staff": staff, "missing": True}, 404
+        )
+    population = plan_population(db, plan, utcnow())
+    audit.record(
+        db,
+        "outreach.plan_preview",
+        staff_id=staff.staff_id,
+        ip=client_ip(request),
+        plan_id=plan.id,
+        patients=[p.id for p in population.sample],
+    )
+    context = {
+        "staff": staff,
+        "plan": plan,
+        "population": population,
+        "departments": {d.id: d for d in db.query(Department).all()},
+    }
+    return render(request, "staff/outreach_plan.html", staff.staff.language, context)
 
 
 @router.get("/{batch_id}", response_class=HTMLResponse)

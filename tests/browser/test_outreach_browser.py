@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from backend.models import Role
+from backend.models import Anchor, FollowUpPlan, Role
 from backend.services.consents import do_revoke_consent
 from bots.domain import Channel, ConsentPurpose
 from tests import factories
@@ -53,6 +53,16 @@ def test_preview_approve_send_report(
     do_revoke_consent(
         db, patient_id=people[2].id, purpose=ConsentPurpose.CARE, channel=Channel.SMS, source="t"
     )
+    plan = FollowUpPlan(
+        name="Cardiology day 3",
+        questionnaire_id="post_discharge",
+        anchor=Anchor.DISCHARGE,
+        department_ids=[cardio.id],
+        offsets_days=[3, 30],
+        channels=["sms"],
+        send_hour=10,
+    )
+    db.add(plan)
     factories.staff(db, username="manager1", role=Role.MANAGER)
     factories.staff(db, username="manager2", role=Role.MANAGER)
     db.commit()
@@ -61,6 +71,10 @@ def test_preview_approve_send_report(
     writer.get_by_role("link", name="Outreach").click()
     expect(writer.get_by_role("heading", name="Outreach batches")).to_be_visible()
     _check_axe(writer)
+    writer.get_by_role("link", name="Cardiology day 3").click()
+    expect(writer.locator('[data-days="30"]')).to_have_text("3")
+    _check_axe(writer)
+    writer.go_back()
     writer.get_by_role("link", name="New batch").click()
     _check_axe(writer)
     writer.get_by_label("Name", exact=True).fill("Cardiology check-up")

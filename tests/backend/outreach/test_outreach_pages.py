@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.models import AuditEvent, OutboxItem, OutreachBatch, Role
+from backend.models import Anchor, AuditEvent, FollowUpPlan, OutboxItem, OutreachBatch, Role
 from backend.work import runs
 from tests import factories
 from tests.backend.security.test_staff_auth import _csrf, sign_in
@@ -117,3 +117,28 @@ def test_the_list_filters_and_exports(client: TestClient, db: Session) -> None:
     rows = list(csv.reader(io.StringIO(client.get("/staff/outreach.csv").text)))
     assert rows[0][:3] == ["id", "name", "purpose"]
     assert {r[1] for r in rows[1:]} == {"'=SUM(A1)", "Greetings"}
+
+
+def test_a_plans_population_page_shows_counts_channels_and_a_masked_sample(
+    client: TestClient, db: Session
+) -> None:
+    dept = factories.department(db)
+    person = factories.patient(db, dept=dept, name="王小明")  # discharged two days ago: day 3 is due soon
+    plan = FollowUpPlan(
+        name="Cardiology day 3",
+        questionnaire_id="post_discharge",
+        anchor=Anchor.DISCHARGE,
+        department_ids=[dept.id],
+        offsets_days=[3],
+        channels=["wechat", "sms"],
+        send_hour=10,
+    )
+    db.add(plan)
+    factories.staff(db, username="boss", role=Role.MANAGER)
+    db.commit()
+    assert sign_in(client, "boss").status_code == 303
+    assert f'href="/staff/outreach/plans/{plan.id}"' in client.get("/staff/outreach").text
+    page = client.get(f"/staff/outreach/plans/{plan.id}").text
+    assert '<td data-days="7">1</td>' in page and '<td data-days="30">1</td>' in page
+    assert "王**" in page and "王小明" not in page and (person.phone or "") not in page
+    assert client.get("/staff/outreach/plans/999999").status_code == 404

@@ -203,6 +203,12 @@ class Settings(BaseSettings):
     )
     quiet_hours_end: int = Field(default=8, ge=0, le=23, description="local hour quiet time ends")
     max_messages_per_day: int = Field(default=5, ge=1, description="per patient and channel, all purposes")
+    outreach_approval_threshold: int = Field(
+        default=500,
+        ge=0,
+        description="an outreach batch that would reach more patients than this needs a second person's "
+        "approval before it is sent (0: every batch)",
+    )
     send_max_attempts: int = Field(default=6, ge=1, description="transient failures retried up to this")
     send_timeout_seconds: float = Field(
         default=10.0, description="timeout of one request to a provider (Twilio, WeChat, SMS gateway)"

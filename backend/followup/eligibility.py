@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.models import Encounter, EncounterKind, Patient
+from backend.models import Encounter, EncounterKind
 from bots.domain import Channel
 
 
-def channel_address(patient: Patient, channel: Channel) -> str | None:
+class Contactable(Protocol):
+    """What the contact rules read of a patient: a loaded `Patient`, or the few columns a preview loads
+    for thousands of patients at once (`backend.audiences.recipients`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def deceased(self) -> bool: ...
+    @property
+    def dispute(self) -> bool: ...
+    @property
+    def do_not_disturb(self) -> bool: ...
+    @property
+    def invalid_contact(self) -> bool: ...
+    @property
+    def phone_bidx(self) -> str | None: ...
+    @property
+    def whatsapp_bidx(self) -> str | None: ...
+    @property
+    def wechat_openid_bidx(self) -> str | None: ...
+
+
+def channel_address(patient: Contactable, channel: Channel) -> str | None:
     """The patient's address on a channel (a blind index, never the number), or None if unreachable."""
     if channel is Channel.WEBCHAT:
         return f"web:{patient.id}"
@@ -26,7 +51,7 @@ def channel_address(patient: Patient, channel: Channel) -> str | None:
     return patient.wechat_openid_bidx
 
 
-def quiet_until(patient: Patient, now: datetime) -> datetime | None:
+def quiet_until(patient: Contactable, now: datetime) -> datetime | None:
     """If it is quiet time where the patient lives (default 21:00-08:00), when it ends; else None."""
     settings = get_settings()
     start, end = time(settings.quiet_hours_start), time(settings.quiet_hours_end)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -13,8 +13,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from backend.models import Anchor, Encounter, FollowUpPlan, OutreachStatus, OutreachTask, Patient
-from backend.models.base import utcnow
+from backend.audiences.filters import Audience, anchor_column, encounter_conditions
+from backend.models import (
+    Anchor,
+    Encounter,
+    EncounterKind,
+    FollowUpPlan,
+    OutreachStatus,
+    OutreachTask,
+    Patient,
+)
+from backend.models.base import among, utcnow
 
 log = logging.getLogger(__name__)
 GRACE = timedelta(days=2)  # a planner that missed a day or two still creates what is due
@@ -36,10 +45,33 @@ def sampled(plan_id: int, encounter_id: int, ratio: float) -> bool:
     return int.from_bytes(digest, "big") / 2**32 < ratio
 
 
-def _candidates(
-    session: Session, plan: FollowUpPlan, since: datetime, now: datetime, encounter_id: int | None = None
+def plan_audience(plan: FollowUpPlan) -> Audience:
+    """Who a plan is for, as the shared audience filter (its dates are the planner's window, not here).
+    An unsaved plan (the editor's preview) may leave its lists unset: they mean "any"."""
+    return Audience(
+        encounter_kinds=tuple(EncounterKind(kind) for kind in plan.encounter_kinds or ()),
+        department_ids=tuple(plan.department_ids or ()),
+        ward_ids=tuple(plan.ward_ids or ()),
+        diagnosis_prefixes=tuple(plan.diagnosis_prefixes or ()),
+        procedure_codes=tuple(plan.procedure_codes or ()),
+        anchor=plan.anchor or Anchor.DISCHARGE,
+        excluded_flags=tuple(plan.excluded_flags or ()),
+    )
+
+
+def candidates(
+    session: Session,
+    plan: FollowUpPlan,
+    since: datetime,
+    now: datetime,
+    encounter_id: int | None = None,
+    patient_ids: Sequence[int] | None = None,
 ) -> Iterator[Any]:
-    anchor_col = Encounter.ended_at if plan.anchor is Anchor.DISCHARGE else Encounter.started_at
+    """The plan's encounters anchored between `since` and `now` (id, patient, department, anchor, the
+    patient's zone), in encounter order, of one encounter or of some patients if given; the population
+    preview reads the same rows."""
+    audience = plan_audience(plan)
+    anchor_col = anchor_column(audience.anchor)
     query = (
         sa.select(
             Encounter.id,
@@ -50,26 +82,14 @@ def _candidates(
         )
         .join(Patient, Patient.id == Encounter.patient_id)
         .where(anchor_col >= since, anchor_col <= now)
+        .where(*encounter_conditions(audience))
+        .where(*(getattr(Patient, flag).is_(False) for flag in audience.excluded_flags))
         .order_by(Encounter.id)
     )
     if encounter_id is not None:
         query = query.where(Encounter.id == encounter_id)
-    if plan.encounter_kinds:
-        query = query.where(Encounter.kind.in_(plan.encounter_kinds))
-    if plan.department_ids:
-        query = query.where(Encounter.department_id.in_(plan.department_ids))
-    if plan.ward_ids:
-        query = query.where(Encounter.ward_id.in_(plan.ward_ids))
-    if plan.diagnosis_prefixes:
-        query = query.where(
-            sa.or_(
-                *(Encounter.primary_diagnosis.startswith(p, autoescape=True) for p in plan.diagnosis_prefixes)
-            )
-        )
-    if plan.procedure_codes:
-        query = query.where(Encounter.procedure_code.in_(plan.procedure_codes))
-    for flag in plan.excluded_flags:
-        query = query.where(getattr(Patient, flag).is_(False))
+    if patient_ids is not None:
+        query = query.where(among(session, Encounter.patient_id, patient_ids))
     yield from session.execute(query.execution_options(yield_per=BATCH))
 
 
@@ -119,7 +139,7 @@ def plan_one(session: Session, plan: FollowUpPlan, now: datetime, encounter_id: 
         return 0
     since = now - timedelta(days=max(plan.offsets_days)) - GRACE
     created, enrolled, rows = 0, 0, []
-    for row in _candidates(session, plan, since, now, encounter_id):
+    for row in candidates(session, plan, since, now, encounter_id):
         if not sampled(plan.id, row.id, plan.sample_ratio):
             continue
         if plan.daily_limit is not None and enrolled >= plan.daily_limit:

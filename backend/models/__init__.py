@@ -50,6 +50,7 @@ from backend.models.integration import (
 from backend.models.messaging import Conversation, ConversationOwner, Direction, Message, MessageStatus
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
+from backend.models.outreach import BatchPurpose, BatchState, OutreachBatch, OutreachPreview
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
 from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
@@ -76,6 +77,8 @@ __all__ = [
     "AppointmentStatus",
     "AuditEvent",
     "Base",
+    "BatchPurpose",
+    "BatchState",
     "BindAttempt",
     "BindCode",
     "BindMethod",
@@ -121,6 +124,8 @@ __all__ = [
     "OutboxItem",
     "OutboxKind",
     "OutboxStatus",
+    "OutreachBatch",
+    "OutreachPreview",
     "OutreachStatus",
     "OutreachTask",
     "PasswordReset",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from backend.security.crypto import current_cipher
 
@@ -76,3 +78,14 @@ def enum_column(enum: type[StrEnum], length: int = 32, **kwargs: Any) -> sa.Enum
         validate_strings=True,
         **kwargs,
     )
+
+
+def among(
+    session: Session, column: Any, values: Sequence[Any], item_type: Any = sa.Integer
+) -> sa.ColumnElement[bool]:
+    """`column IN values`, sent to PostgreSQL as one array parameter (`= ANY(...)`). psycopg parses every
+    placeholder of an IN list: 5,000 ids cost about 0.1 s of parsing a statement, most of a 30,000-patient
+    gate preview (bench/admin.py). SQLite gets the plain IN list."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(item_type)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]

@@ -42,6 +42,8 @@ class OutboxItem(Base):
     __table_args__ = (
         sa.Index("ix_outbox_due", "status", "not_before"),
         sa.Index("ix_outbox_patient_channel_sent", "patient_id", "channel", "sent_at"),
+        # one item per batch and patient: a batch send that resumes or runs twice queues nobody twice
+        sa.Index("uq_outbox_batch_patient", "batch_id", "patient_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -38,7 +38,7 @@ class Patient(Base):
     mrn_bidx: Mapped[str] = mapped_column(sa.String(40), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200), index=True)
     sex: Mapped[Sex] = mapped_column(enum_column(Sex), default=Sex.UNKNOWN)
-    birth_date: Mapped[date | None] = mapped_column(sa.Date)
+    birth_date: Mapped[date | None] = mapped_column(sa.Date, index=True)  # audiences' age range
     language: Mapped[str] = mapped_column(sa.String(8))
     timezone: Mapped[str] = mapped_column(sa.String(64))
     phone: Mapped[str | None] = mapped_column(EncryptedText("phone"))
@@ -117,6 +117,10 @@ class ConsentEvent(Base):
     """Append-only: each grant or revocation, per purpose and channel, with when and how."""
 
     __tablename__ = "consent_events"
+    # an audience's consent condition: the latest event per patient for one purpose and channel
+    __table_args__ = (
+        sa.Index("ix_consent_events_purpose_channel", "purpose", "channel", "patient_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
@@ -143,6 +147,14 @@ class Encounter(Base):
     __table_args__ = (
         sa.Index("ix_encounters_kind_ended", "kind", "ended_at"),
         sa.Index("ix_encounters_kind_started", "kind", "started_at"),
+        # audiences filter discharge/visit dates without a kind, and diagnoses by ICD-10 prefix (LIKE 'I21%')
+        sa.Index("ix_encounters_ended_at", "ended_at"),
+        sa.Index("ix_encounters_started_at", "started_at"),
+        sa.Index(
+            "ix_encounters_primary_diagnosis",
+            "primary_diagnosis",
+            postgresql_ops={"primary_diagnosis": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,7 +1,9 @@
 """Whether an outbox item may go now: consent, exclusion lists, reachability, quiet hours, frequency cap.
 
 The facts are loaded for a whole chunk of items in a few queries (`load_facts`); `judge` is then a plain
-function of the item, the patient and those facts.
+function of the item, the patient and those facts. The sender judges real outbox items; a batch preview
+judges `Probe`s (the item a batch would queue) with the same functions, so what a preview counts is what
+the sender will do, at the time it is asked.
 """
 
 from __future__ import annotations
@@ -11,21 +13,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.followup.eligibility import channel_address, quiet_until
+from backend.followup.eligibility import Contactable, channel_address, quiet_until
 from backend.models import (
     ConsentEvent,
     OutboxItem,
     OutboxKind,
     OutboxStatus,
-    Patient,
     StaffUser,
     VoiceCall,
 )
+from backend.models.base import among
 from backend.services.consents import consent_allows
 from bots.domain import Channel, ConsentPurpose
 
@@ -48,6 +51,29 @@ class Verdict:
 GO = Verdict(Action.SEND)
 
 
+class Gated(Protocol):
+    """What the gates read of an item: an `OutboxItem`, or a `Probe` of one not queued yet."""
+
+    @property
+    def patient_id(self) -> int | None: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def kind(self) -> OutboxKind: ...
+    @property
+    def purpose(self) -> ConsentPurpose: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """The outbox item a batch would queue for a patient, judged before it exists."""
+
+    patient_id: int
+    channel: Channel
+    purpose: ConsentPurpose
+    kind: OutboxKind = OutboxKind.OUTREACH
+
+
 @dataclass
 class Facts:
     """What the gates need to know about the patients of a chunk of items."""
@@ -56,7 +82,28 @@ class Facts:
     sent: dict[tuple[int, Channel], list[datetime]] = field(default_factory=lambda: defaultdict(list))
 
 
-def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> Facts:
+def counted_contact(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """The outbox items the frequency cap counts: outreach sent in the last day. A preview that counts
+    them in SQL (`backend.audiences.preview`) uses these conditions, so both count the same."""
+    return [
+        OutboxItem.kind == OutboxKind.OUTREACH,
+        OutboxItem.status.in_(SENT_STATES),
+        OutboxItem.sent_at > now - timedelta(days=1),
+    ]
+
+
+def latest_consent(purpose: ConsentPurpose, channel: Channel) -> sa.Select[int, bool]:
+    """(patient_id, granted) of each patient's latest consent event for one purpose and channel: what
+    `load_facts` keeps per patient (ordered by id, the latest wins), as SQL."""
+    latest_ids = (
+        sa.select(sa.func.max(ConsentEvent.id))
+        .where(ConsentEvent.purpose == purpose, ConsentEvent.channel == channel)
+        .group_by(ConsentEvent.patient_id)
+    )
+    return sa.select(ConsentEvent.patient_id, ConsentEvent.granted).where(ConsentEvent.id.in_(latest_ids))
+
+
+def load_facts(session: Session, items: Iterable[Gated], now: datetime) -> Facts:
     items = list(items)
     patient_ids = sorted({item.patient_id for item in items if item.patient_id is not None})
     facts = Facts()
@@ -64,24 +111,22 @@ def load_facts(session: Session, items: Iterable[OutboxItem], now: datetime) -> 
         return facts
     for patient_id, purpose, channel, granted in session.execute(
         sa.select(ConsentEvent.patient_id, ConsentEvent.purpose, ConsentEvent.channel, ConsentEvent.granted)
-        .where(ConsentEvent.patient_id.in_(patient_ids))
+        .where(among(session, ConsentEvent.patient_id, patient_ids))
         .order_by(ConsentEvent.id)
     ):
         facts.consent[(patient_id, purpose, channel)] = granted  # ordered by id: the latest wins
     if any(item.channel is Channel.VOICE for item in items):  # a call is contact too: count those placed
         for patient_id, placed_at in session.execute(
             sa.select(VoiceCall.patient_id, VoiceCall.placed_at).where(
-                VoiceCall.patient_id.in_(patient_ids), VoiceCall.placed_at > now - timedelta(days=1)
+                among(session, VoiceCall.patient_id, patient_ids),
+                VoiceCall.placed_at > now - timedelta(days=1),
             )
         ):
             if placed_at is not None:
                 facts.sent[(patient_id, Channel.VOICE)].append(placed_at)
     for recipient_id, channel, sent_at in session.execute(
         sa.select(OutboxItem.patient_id, OutboxItem.channel, OutboxItem.sent_at).where(
-            OutboxItem.patient_id.in_(patient_ids),
-            OutboxItem.kind == OutboxKind.OUTREACH,
-            OutboxItem.status.in_(SENT_STATES),
-            OutboxItem.sent_at > now - timedelta(days=1),
+            among(session, OutboxItem.patient_id, patient_ids), *counted_contact(now)
         )
     ):
         if sent_at is not None and recipient_id is not None:
@@ -93,7 +138,7 @@ def consent_given(facts: Facts, patient_id: int, purpose: ConsentPurpose, channe
     return consent_allows(purpose, facts.consent.get((patient_id, purpose, channel)))
 
 
-def judge(item: OutboxItem, patient: Patient, facts: Facts, now: datetime) -> Verdict:
+def judge(item: Gated, patient: Contactable, facts: Facts, now: datetime) -> Verdict:
     """Checked when the item is due, not when it was queued: the world may have changed since.
     A SEND verdict for outreach counts against the frequency cap of later items in the same chunk."""
     if item.kind is OutboxKind.EMERGENCY:
@@ -136,7 +181,7 @@ def judge_staff(staff: StaffUser | None) -> Verdict:
     return GO
 
 
-def judge_unlinked(item: OutboxItem, window_open: bool) -> Verdict:
+def judge_unlinked(item: Gated, window_open: bool) -> Verdict:
     """An item with no patient: only the bot's reply to a WeChat follower not yet linked, inside the
     48-hour window of the follower's own message. There is no consent on record to check: the follower
     started the exchange, and nothing but replies to it (emergency guidance among them) may go."""

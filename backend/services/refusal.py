@@ -88,6 +88,18 @@ class Reason(StrEnum):
     UNKNOWN_ROLE = "unknown_role"
     USERNAME_INVALID = "username_invalid"
     USERNAME_TAKEN = "username_taken"
+    # an outreach batch
+    APPROVAL_REQUIRED = "approval_required"
+    BATCH_LIST = "batch_list"
+    BATCH_MESSAGE = "batch_message"
+    BATCH_NAME = "batch_name"
+    BATCH_NOT_DRAFT = "batch_not_draft"
+    BATCH_RECIPIENTS = "batch_recipients"
+    COUNTS_CHANGED = "counts_changed"
+    INVALID_FILTER = "invalid_filter"
+    NOTHING_TO_SEND = "nothing_to_send"
+    OWN_BATCH = "own_batch"
+    PREVIEW_REQUIRED = "preview_required"
 
 
 class ActionRefused(Exception):

@@ -36,6 +36,7 @@ from backend.web import (
     integration,
     media,
     messages,
+    outreach,
     questionnaire_import,
     record,
     safety_pages,
@@ -74,6 +75,7 @@ def create_app() -> FastAPI:
     app.include_router(safety_pages.router)
     app.include_router(work_pages.router)
     app.include_router(questionnaire_import.router)
+    app.include_router(outreach.router)
     app.include_router(stats.router)
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)

@@ -38,6 +38,7 @@ os.environ["CARELOOP_TEST_REDIS"] = "{}/{}".format(
 from backend.app import db as db_module
 from backend.app import settings
 from backend.app.migrate import upgrade
+from backend.content.catalogue import clear_cache as clear_text_revisions
 from backend.dialogue.content import load_catalog, load_flow
 from backend.dialogue.understanding import reset_nlu
 from backend.outbox.providers import reset_senders
@@ -77,6 +78,7 @@ def reset_caches() -> None:
     settings.get_settings.cache_clear()
     crypto.cipher_for.cache_clear()
     load_catalog.cache_clear()
+    clear_text_revisions()
     load_flow.cache_clear()
     reset_senders()
     reset_nlu()

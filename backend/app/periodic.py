@@ -117,6 +117,14 @@ def check_hl7_feed() -> int:
         return int(check_feed(session, get_settings()) is not None)
 
 
+def publish_scheduled_content() -> int:
+    """Approved content revisions whose scheduled publish time has come."""
+    from backend.content.revisions import publish_due
+
+    with session_scope() as session:
+        return publish_due(session)
+
+
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (retry_pending_turns, 60),
     (send_due_messages, 30),
@@ -128,7 +136,8 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (prune_login_attempts, 86400),
     (purge_hl7_messages, 3600),
     (check_hl7_feed, 300),
-    (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
+    (generate_all_slots, 3600),
+    (publish_scheduled_content, 60),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
 )
 
 

@@ -25,6 +25,7 @@ from backend.models.cases import (
     RecordKind,
     Satisfaction,
 )
+from backend.models.content import ContentItem, ContentRevision, RevisionState
 from backend.models.dialogue import ChannelPreference, ConversationStep
 from backend.models.followup import (
     Anchor,
@@ -80,6 +81,8 @@ __all__ = [
     "CodeKind",
     "CodeMapping",
     "ConsentEvent",
+    "ContentItem",
+    "ContentRevision",
     "Conversation",
     "ConversationOwner",
     "ConversationStep",
@@ -116,6 +119,7 @@ __all__ = [
     "ReminderStatus",
     "ResolutionCode",
     "ResponseStatus",
+    "RevisionState",
     "Role",
     "SafetyAlert",
     "Satisfaction",

@@ -72,6 +72,18 @@ class Reason(StrEnum):
     NOT_A_REVIEWER = "not_a_reviewer"
     OUTSIDE_DEPARTMENTS = "outside_departments"
     UNKNOWN_DEPARTMENT_OR_STAFF = "unknown_department_or_staff"
+    # the content studio: revisions of authored content
+    CONTENT_INVALID = "content_invalid"
+    EDITED_MEANWHILE = "edited_meanwhile"
+    NOT_A_DRAFT = "not_a_draft"
+    NOT_AN_APPROVER = "not_an_approver"
+    NOT_AN_EDITOR = "not_an_editor"
+    NOT_IN_REVIEW = "not_in_review"
+    NOTHING_PUBLISHED = "nothing_published"
+    NO_SUCH_REVISION = "no_such_revision"
+    OWN_REVISION = "own_revision"
+    PUBLISH_TIME = "publish_time"
+    REJECT_NOTE = "reject_note"
 
 
 class ActionRefused(Exception):

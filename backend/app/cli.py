@@ -115,8 +115,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if settings.env is Environment.PRODUCTION:
         print("refusing to seed demo data in production", file=sys.stderr)
         return 2
+    from backend.content.bundle import seed_from_files
+
     with session_scope() as session:
         logins = seed(session, patients=args.patients)
+        seed_from_files(session, settings.content_dir)  # the site's texts live in the studio from now on
     print(f"demo data ready; staff password for admin/agent/nurse: {logins.password}")
     print(f"admin TOTP secret (add to an authenticator app): {logins.admin_totp_secret}")
     print(f"current admin code: {command_hint('totp-code', logins.admin_username)}")
@@ -131,6 +134,30 @@ def cmd_publish(_args: argparse.Namespace) -> int:
     with session_scope() as session:
         rows = publish_all(session, get_settings().content_dir)
         print(", ".join(f"{r.questionnaire_id} v{r.version}" for r in rows))
+    return 0
+
+
+def cmd_content(args: argparse.Namespace) -> int:
+    """Content bundles: export the published revisions; import a bundle (or content/'s files) as drafts."""
+    from backend.app.db import session_scope
+    from backend.content.bundle import BundleError, export_bundle, import_bundle, seed_from_files
+
+    with session_scope() as session:
+        if args.action == "export":
+            for kind, key, number in export_bundle(session, args.path):
+                print(f"{kind}/{key}: revision {number}")
+            return 0
+        try:
+            done = [seed_from_files(session, args.path)] if args.files else import_bundle(session, args.path)
+        except BundleError as exc:
+            print(f"nothing imported: {exc}", file=sys.stderr)
+            return 2
+        for row in done:
+            if row.number is None:
+                print(f"{row.kind}/{row.key}: unchanged (already published or waiting)")
+            else:
+                state = "published: a new site" if row.published else "a draft"
+                print(f"{row.kind}/{row.key}: revision {row.number} ({state})")
     return 0
 
 
@@ -296,7 +323,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from redis import Redis
     from rq import Queue, Worker
 
-
     settings = get_settings()
     if not settings.redis_url:
         print("the worker needs REDIS_URL; without it jobs run inline in the server", file=sys.stderr)
@@ -400,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(func=cmd_migrate)
     sub.add_parser("publish", help="publish the questionnaires in content/").set_defaults(func=cmd_publish)
     sub.add_parser("plan", help="run the follow-up planner and dispatcher once").set_defaults(func=cmd_plan)
+    content = sub.add_parser("content", help="export or import content bundles (imports arrive as drafts)")
+    content.add_argument("action", choices=["export", "import"])
+    content.add_argument("path", type=Path, help="the bundle's folder (import --files: a content/ folder)")
+    content.add_argument("--files", action="store_true", help="import a content/ folder's message files")
+    content.set_defaults(func=cmd_content)
     demo = sub.add_parser("demo", help="seed demo departments, staff and patients")
     demo.add_argument("--patients", type=int, default=200)
     demo.set_defaults(func=cmd_demo)

@@ -8,9 +8,6 @@ revision lacks (a new flow deployed before its texts were imported) fall back to
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -30,34 +27,38 @@ def current_number(session: Session) -> int | None:
     )
 
 
-@lru_cache(maxsize=16)
-def _revision_catalog(database_url: str, number: int, content_dir: Path, hospital: str) -> Catalog:
-    from backend.app.db import session_scope
-
-    with session_scope() as session:
-        body = session.scalar(
-            sa.select(ContentRevision.body)
-            .join(ContentItem, ContentItem.id == ContentRevision.item_id)
-            .where(ContentItem.kind == KIND, ContentItem.key == DIALOGUES, ContentRevision.number == number)
-        )
-    if body is None:
-        raise KeyError(number)
-    files = catalog_tables(content_dir)
-    tables = {lang: {**files.get(lang, {}), **body.get(lang, {})} for lang in files}
-    return Catalog.merge(tables, defaults={"hospital": hospital})
+_BUILT: dict[tuple[str, int], Catalog] = {}
+_KEEP = 16  # revisions in use at once: the published one and those older conversations are pinned to
 
 
-def catalog_at(number: int | None) -> Catalog:
-    """The catalogue of revision `number` (None: the files)."""
+def catalog_at(session: Session, number: int | None) -> Catalog:
+    """The catalogue of revision `number` (None: the files). Read with the caller's session: a turn holds
+    SQLite's write lock, and a second connection would wait for it."""
     settings = get_settings()
     if number is None:
         return load_catalog(settings.content_dir, settings.hospital_name)
-    return _revision_catalog(settings.database_url, number, settings.content_dir, settings.hospital_name)
+    cached = _BUILT.get((settings.database_url, number))
+    if cached is not None:
+        return cached
+    body = session.scalar(
+        sa.select(ContentRevision.body)
+        .join(ContentItem, ContentItem.id == ContentRevision.item_id)
+        .where(ContentItem.kind == KIND, ContentItem.key == DIALOGUES, ContentRevision.number == number)
+    )
+    if body is None:
+        raise KeyError(number)
+    files = catalog_tables(settings.content_dir)
+    tables = {lang: {**files.get(lang, {}), **body.get(lang, {})} for lang in files}
+    built = Catalog.merge(tables, defaults={"hospital": settings.hospital_name})
+    if len(_BUILT) >= _KEEP:
+        _BUILT.pop(next(iter(_BUILT)))
+    _BUILT[(settings.database_url, number)] = built
+    return built
 
 
 def current_catalog(session: Session) -> Catalog:
     """For a message outside a conversation (a reminder, a notice): the texts published now."""
-    return catalog_at(current_number(session))
+    return catalog_at(session, current_number(session))
 
 
 def pin(session: Session, pinned: int | None, starting: bool) -> tuple[Catalog, int | None]:
@@ -66,11 +67,11 @@ def pin(session: Session, pinned: int | None, starting: bool) -> tuple[Catalog, 
     run starts (no state yet, or the last run ended)."""
     number = current_number(session) if starting else pinned
     try:
-        return catalog_at(number), number
+        return catalog_at(session, number), number
     except KeyError:  # the pinned revision is gone (a restored backup): the published texts
         number = current_number(session)
-        return catalog_at(number), number
+        return catalog_at(session, number), number
 
 
 def clear_cache() -> None:
-    _revision_catalog.cache_clear()
+    _BUILT.clear()

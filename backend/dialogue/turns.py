@@ -289,7 +289,7 @@ def _emergency(
         text=message.text,
         hit=hit,
         record_lang=record_lang,
-        catalog=catalog_at(conversation.texts_revision),
+        catalog=catalog_at(session, conversation.texts_revision),
         department_id=_latest_department(session, conversation),
         queued=queued,
         now=now,

@@ -132,7 +132,11 @@ def changed_in(history: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[tuple[s
     previous: Mapping[str, Any] = {}
     for number, body in history:
         for change in diff(previous, body):
-            if change.after is not None and change.lang is not None:
+            if change.lang is None:
+                continue
+            if change.after is None:  # removed: a missing translation, not a stale one
+                last.pop((change.where, change.lang), None)
+            else:
                 last[(change.where, change.lang)] = number
         previous = body
     return last

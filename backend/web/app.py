@@ -35,6 +35,7 @@ from backend.web import (
     spot_checks,
     staff,
     stats,
+    studio,
     voice_calls,
     voice_hooks,
     voice_monitor,
@@ -66,6 +67,7 @@ def create_app() -> FastAPI:
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)
     app.include_router(flows.router)
+    app.include_router(studio.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)
     app.include_router(inbox_task.router)  # after inbox: /events before /{task_id}

@@ -238,6 +238,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
             password_hash=hash_password(password),
             totp_secret=totp,
             language=args.language,
+            content_approver=args.content_approver,
             departments=departments,
         )
         session.add(user)
@@ -463,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--department", action="append", help="department code; repeat for several")
     staff.add_argument("--language", default="zh-CN")
     staff.add_argument("--totp", action="store_true", help="require TOTP even if the role does not")
+    staff.add_argument(
+        "--content-approver", action="store_true", help="may approve others' clinical content in the studio"
+    )
     staff.set_defaults(func=cmd_staff_add)
     phone = sub.add_parser("staff-phone", help="a staff member's own mobile for on-duty emergency alerts")
     phone.add_argument("username")

@@ -88,18 +88,24 @@ def sheet(session: Session, item: ContentItem, revision: ContentRevision, filter
     return Sheet(chosen[filters.offset : filters.offset + PAGE], len(chosen), filters, counts)
 
 
-def _rows(session: Session, item: ContentItem, revision: ContentRevision) -> tuple[list[Row], dict[str, int]]:
-    body = revision.body
-    current = rv.published_revision(session, item)
-    base = current.body if current is not None and current.id != revision.id else body
+def stale_pairs(session: Session, item: ContentItem, revision: ContentRevision) -> set[tuple[str, str]]:
+    """(key, language) translations of `revision` older than their source text, over the published
+    history before it."""
     history = [
         (r.number, r.body)
         for r in reversed(rv.revisions(session, item))
         if r.published_at is not None and r.number < revision.number
     ]
-    changed = changed_in([*history, (revision.number, body)])
+    changed = changed_in([*history, (revision.number, revision.body)])
+    return stale(changed, keys_of(revision.body), get_settings().studio_source_language)
+
+
+def _rows(session: Session, item: ContentItem, revision: ContentRevision) -> tuple[list[Row], dict[str, int]]:
+    body = revision.body
+    current = rv.published_revision(session, item)
+    base = current.body if current is not None and current.id != revision.id else body
     keys = keys_of(body)
-    old = stale(changed, keys, get_settings().studio_source_language)
+    old = stale_pairs(session, item, revision)
     problems: dict[str, list[Problem]] = {}
     for problem in validate(body):
         problems.setdefault(problem.where, []).append(problem)

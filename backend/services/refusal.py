@@ -84,6 +84,7 @@ class Reason(StrEnum):
     OWN_REVISION = "own_revision"
     PUBLISH_TIME = "publish_time"
     REJECT_NOTE = "reject_note"
+    TRANSLATION_FILE = "translation_file"
 
 
 class ActionRefused(Exception):

@@ -4,15 +4,17 @@ lifecycle buttons. Routes parse, call a verb of backend/content or a studio quer
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
 from backend.app.settings import get_settings
 from backend.content import revisions as rv
 from backend.content import studio
 from backend.content.bundle import BundleError, seed_from_files
+from backend.content.po import PoError, export_po, import_po
 from backend.content.texts import WECHAT_TEXT_BYTES, merge_edits
 from backend.models import ContentItem, ContentRevision, StaffSession
 from backend.services import audit
@@ -163,6 +165,9 @@ def _editor(
         "needs_approver": rv.needs_approver(db, item, revision),
         "wechat_limit": WECHAT_TEXT_BYTES,
         "page": studio.PAGE,
+        "taken": values.get("taken", ""),
+        "skipped": values.get("skipped", ""),
+        "source_language": get_settings().studio_source_language,
     }
     return render(request, "staff/studio/texts.html", staff.staff.language, context, status)
 
@@ -235,6 +240,73 @@ def save(
     keep = {k: values[k] for k in ("q", "show", "offset") if values.get(k)}
     query = "&".join(f"{k}={v}" for k, v in keep.items())
     return RedirectResponse(f"{_url(item, number)}?saved=1{'&' + query if query else ''}", status_code=303)
+
+
+@router.get("/{kind}/{key}/r/{number}/translation/{lang}.po")
+def translation_export(
+    request: Request, kind: str, key: str, number: int, lang: str, db: SessionDep, staff: StaffDep
+) -> Response:
+    """The texts to translate into `lang`, as PO for a translation agency (stale ones marked fuzzy)."""
+    found = _revision(request, db, staff, kind, key, number)
+    if isinstance(found, Response):
+        return found
+    item, revision = found
+    source = get_settings().studio_source_language
+    try:
+        stale = studio.stale_pairs(db, item, revision)
+        data = export_po(revision.body, lang, source, stale)
+    except PoError:
+        return _denied(request, staff, missing=True)
+    audit.record(db, "content.translation_export", staff_id=staff.staff_id, key=key, number=number, lang=lang)
+    return Response(
+        data,
+        media_type="text/x-gettext-translation; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{key}-r{number}-{lang}.po"'},
+    )
+
+
+@router.post("/{kind}/{key}/r/{number}/translation")
+async def translation_import(
+    request: Request,
+    kind: str,
+    key: str,
+    number: int,
+    db: SessionDep,
+    staff: StaffDep,
+    file: Annotated[UploadFile, File()],
+    lang: str = Form(max_length=8),
+    version: int = Form(),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    """An agency's PO file into a draft: translations of unchanged source texts are taken; the page says
+    how many, and which were skipped because their source text changed since the export."""
+    check_csrf(staff, csrf_token)
+    found = _revision(request, db, staff, kind, key, number)
+    if isinstance(found, Response):
+        return found
+    item, revision = found
+    data = await file.read()
+    try:
+        taken = import_po(revision.body, data, lang, get_settings().studio_source_language)
+        rv.do_save_draft(db, item, number, staff.staff, version=version, body=taken.body)
+    except PoError:
+        db.rollback()
+        return RedirectResponse(f"{_url(item, number)}?error={Reason.TRANSLATION_FILE}", status_code=303)
+    except ActionRefused as exc:
+        db.rollback()
+        return RedirectResponse(f"{_url(item, number)}?error={exc.reason}", status_code=303)
+    audit.record(
+        db,
+        "content.translation_import",
+        staff_id=staff.staff_id,
+        key=key,
+        number=number,
+        lang=lang,
+        updated=len(taken.updated),
+        source_changed=len(taken.source_changed),
+    )
+    query = f"taken={len(taken.updated)}&skipped={len(taken.source_changed)}"
+    return RedirectResponse(f"{_url(item, number)}?{query}", status_code=303)
 
 
 def _publish_at(value: str) -> datetime | None:

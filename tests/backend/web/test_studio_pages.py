@@ -114,3 +114,30 @@ def test_a_colleague_approves_from_the_page_and_the_diff_shows_the_change(
     assert rv.get_item(db, KIND, DIALOGUES).published_number == 2
     diff = client.get(f"{BASE}/diff", params={"a": 1, "b": 2}).text
     assert diff.count('<tr data-key="') == 1 and "Bạn cần gì hôm nay?" in diff
+
+
+def test_translations_go_out_as_po_and_come_back_into_the_draft(client: TestClient, db: Session) -> None:
+    csrf = _editor_client(client, db)
+    seed_from_files(db, get_settings().content_dir)
+    db.commit()
+    client.post(f"{BASE}/draft", data={"csrf_token": csrf})
+    exported = client.get(f"{BASE}/r/2/translation/vi.po")
+    assert exported.status_code == 200 and b'msgctxt "welcome.greeting"' in exported.content
+    assert client.get(f"{BASE}/r/2/translation/zh-CN.po").status_code == 404  # the source language itself
+    item = rv.get_item(db, KIND, DIALOGUES)
+    old_vi = rv.get_revision(db, item, 1).body["vi"]["welcome.greeting"]
+    new_vi = "Xin chào, đây là dịch vụ theo dõi của {hospital}."
+    changed = exported.content.replace(old_vi.encode(), new_vi.encode())
+    files = {"file": ("vi.po", changed, "text/x-gettext-translation")}
+    page = client.post(
+        f"{BASE}/r/2/translation", data={"csrf_token": csrf, "lang": "vi", "version": "1"}, files=files
+    )
+    assert "1 translations taken; 0 skipped" in page.text
+    db.expire_all()
+    assert rv.get_revision(db, item, 2).body["vi"]["welcome.greeting"] == new_vi
+
+    wrong = {"file": ("x.po", b"not a po file at all", "text/plain")}
+    refused = client.post(
+        f"{BASE}/r/2/translation", data={"csrf_token": csrf, "lang": "vi", "version": "2"}, files=wrong
+    )
+    assert "nothing was taken from it" in refused.text

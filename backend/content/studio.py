@@ -8,6 +8,7 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.content import revisions as rv
 from backend.content.kinds import Change, Problem, kind_of
-from backend.content.texts import Cost, changed_in, cost, keys_of, stale, validate
+from backend.content.texts import Cost, changed_in, cost, diff, keys_of, stale, validate
 from backend.models import ContentItem, ContentRevision, RevisionState, StaffUser
 from bots.domain import LANGUAGES
 
@@ -85,19 +86,67 @@ class Sheet:
 def sheet(session: Session, item: ContentItem, revision: ContentRevision, filters: Filters) -> Sheet:
     rows, counts = _rows(session, item, revision)
     chosen = [r for r in rows if _matches(r, filters)]
-    return Sheet(chosen[filters.offset : filters.offset + PAGE], len(chosen), filters, counts)
+    shown = chosen[filters.offset : filters.offset + PAGE]
+    for row in shown:  # channel costs only for the rows on the page: they are the dearest to compute
+        row.costs = {lang: cost(text) for lang, text in row.texts.items() if text}
+    return Sheet(shown, len(chosen), filters, counts)
+
+
+# (database, item id, last published number) -> when each (key, language) last changed over the published
+# history up to that revision, and that revision's body. Published revisions never change, so this holds
+# until another is published; the editor then diffs only the revision shown against it.
+_HISTORY: dict[tuple[str, int, int], tuple[dict[tuple[str, str], int], dict[str, Any]]] = {}
+_KEEP = 8
+
+
+def _published_history(
+    session: Session, item: ContentItem, before: int
+) -> tuple[dict[tuple[str, str], int], dict[str, Any]]:
+    numbers = list(
+        session.scalars(
+            sa.select(ContentRevision.number)
+            .where(
+                ContentRevision.item_id == item.id,
+                ContentRevision.published_at.is_not(None),
+                ContentRevision.number < before,
+            )
+            .order_by(ContentRevision.number)
+        )
+    )
+    if not numbers:
+        return {}, {}
+    key = (get_settings().database_url, item.id, numbers[-1])
+    cached = _HISTORY.get(key)
+    if cached is None:
+        bodies = session.execute(
+            sa.select(ContentRevision.number, ContentRevision.body)
+            .where(ContentRevision.item_id == item.id, ContentRevision.number.in_(numbers))
+            .order_by(ContentRevision.number)
+        ).all()
+        cached = (changed_in([(n, b) for n, b in bodies]), dict(bodies[-1][1]))
+        if len(_HISTORY) >= _KEEP:
+            _HISTORY.pop(next(iter(_HISTORY)))
+        _HISTORY[key] = cached
+    return cached
 
 
 def stale_pairs(session: Session, item: ContentItem, revision: ContentRevision) -> set[tuple[str, str]]:
     """(key, language) translations of `revision` older than their source text, over the published
     history before it."""
-    history = [
-        (r.number, r.body)
-        for r in reversed(rv.revisions(session, item))
-        if r.published_at is not None and r.number < revision.number
-    ]
-    changed = changed_in([*history, (revision.number, revision.body)])
+    history, last = _published_history(session, item, revision.number)
+    changed = dict(history)
+    for change in diff(last, revision.body):
+        if change.lang is None:
+            continue
+        if change.after is None:
+            changed.pop((change.where, change.lang), None)
+        else:
+            changed[(change.where, change.lang)] = revision.number
     return stale(changed, keys_of(revision.body), get_settings().studio_source_language)
+
+
+def clear_cache() -> None:
+    _HISTORY.clear()
 
 
 def _rows(session: Session, item: ContentItem, revision: ContentRevision) -> tuple[list[Row], dict[str, int]]:
@@ -117,7 +166,6 @@ def _rows(session: Session, item: ContentItem, revision: ContentRevision) -> tup
             texts,
             missing={lang for lang in LANGUAGES if not texts[lang]},
             stale={lang for lang in LANGUAGES if (key, lang) in old},
-            costs={lang: cost(text) for lang, text in texts.items() if text},
             problems=[p for p in problems.get(key, []) if p.code != "missing"],
             changed=any(base.get(lang, {}).get(key) != body.get(lang, {}).get(key) for lang in LANGUAGES),
         )
@@ -151,6 +199,7 @@ def export_csv(session: Session, item: ContentItem, revision: ContentRevision, f
     writer = csv.writer(out)
     writer.writerow(["key", *LANGUAGES, "missing", "stale", *(f"sms_segments_{lang}" for lang in LANGUAGES)])
     for row in rows:
+        row.costs = {lang: cost(text) for lang, text in row.texts.items() if text}
         values = [row.key, *(_cell(row.texts[lang]) for lang in LANGUAGES)]
         values += [" ".join(sorted(row.missing)), " ".join(sorted(row.stale))]
         values += [str(row.costs[lang].sms_segments) if lang in row.costs else "" for lang in LANGUAGES]

@@ -3,7 +3,7 @@ lifecycle buttons. Routes parse, call a verb of backend/content or a studio quer
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -83,7 +83,13 @@ def item_page(
     item = _item(request, db, staff, kind, key)
     if isinstance(item, Response):
         return item
-    context = {"staff": staff, "item": item, "revisions": rv.revisions(db, item), "error": error[:64]}
+    context = {
+        "staff": staff,
+        "item": item,
+        "revisions": rv.revisions(db, item),
+        "editors": rv.editors(db),
+        "error": error[:64],
+    }
     return render(request, "staff/studio/item.html", staff.staff.language, context)
 
 
@@ -119,6 +125,43 @@ def retire(
         return item
     try:
         rv.do_retire(db, item, staff.staff)
+    except ActionRefused as exc:
+        db.rollback()
+        return RedirectResponse(f"{_url(item)}?error={exc.reason}", status_code=303)
+    return RedirectResponse(_url(item), status_code=303)
+
+
+@router.post("/{kind}/{key}/review")
+def set_review(
+    request: Request,
+    kind: str,
+    key: str,
+    db: SessionDep,
+    staff: StaffDep,
+    csrf_token: str = Form(max_length=128),
+    clinical: str = Form(default=""),
+    review_owner: str = Form(default="", max_length=16),
+    review_due: str = Form(default="", max_length=16),
+    sources: str = Form(default="", max_length=rv.MAX_NOTE),
+) -> Response:
+    check_csrf(staff, csrf_token)
+    item = _item(request, db, staff, kind, key)
+    if isinstance(item, Response):
+        return item
+    try:
+        due = date.fromisoformat(review_due) if review_due else None
+    except ValueError:
+        return RedirectResponse(f"{_url(item)}?error={Reason.PUBLISH_TIME}", status_code=303)
+    try:
+        rv.do_set_review(
+            db,
+            item,
+            staff.staff,
+            clinical=bool(clinical),
+            review_owner_id=int(review_owner) if review_owner.isdigit() else None,
+            review_due=due,
+            sources=sources,
+        )
     except ActionRefused as exc:
         db.rollback()
         return RedirectResponse(f"{_url(item)}?error={exc.reason}", status_code=303)

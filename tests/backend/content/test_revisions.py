@@ -226,3 +226,53 @@ def test_awaiting_lists_what_this_person_may_approve(db: Session) -> None:
     assert [r.number for _, r in rv.awaiting(db, colleague)] == [draft.number]
     assert rv.awaiting(db, author) == []
     assert db.scalar(sa.select(sa.func.count()).select_from(ContentRevision)) == 2
+
+
+def test_only_an_approver_sets_the_clinical_review_and_it_then_needs_the_grant(db: Session) -> None:
+    author, colleague, approver = _people(db)
+    item = _seeded(db)
+    due = utcnow().date()
+    _refused(
+        Reason.NOT_AN_APPROVER,
+        rv.do_set_review,
+        db,
+        item,
+        author,
+        clinical=True,
+        review_owner_id=author.id,
+        review_due=due,
+        sources="",
+    )
+    rv.do_set_review(
+        db,
+        item,
+        approver,
+        clinical=True,
+        review_owner_id=author.id,
+        review_due=due,
+        sources="WHO guideline 2024",
+    )
+    assert (item.clinical, item.review_owner_id, item.sources) == (True, author.id, "WHO guideline 2024")
+    draft = rv.do_start_draft(db, item, author, body=_with(BODY, "en", "menu.hello", "Hey {name}"))
+    rv.do_submit(db, item, draft.number, author)
+    _refused(Reason.NOT_AN_APPROVER, rv.do_approve, db, item, draft.number, colleague)  # clinical now
+
+
+def test_home_lists_overdue_clinical_reviews(db: Session) -> None:
+    from backend.content.studio import home
+
+    author, _, approver = _people(db)
+    item = _seeded(db)
+    today = utcnow().date()
+    rv.do_set_review(
+        db,
+        item,
+        approver,
+        clinical=True,
+        review_owner_id=None,
+        review_due=today - timedelta(days=1),
+        sources="",
+    )
+    assert [i.key for i in home(db, author, today).overdue] == [DIALOGUES]
+    rv.do_set_review(db, item, approver, clinical=True, review_owner_id=None, review_due=today, sources="")
+    assert home(db, author, today).overdue == []

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
 from backend.app.settings import get_settings
-from backend.content.catalogue import catalog_at, pin
+from backend.content.catalogue import catalog_at, current_catalog, pin
 from backend.dialogue.content import ContentFlows, load_flow
 from backend.dialogue.flow_ports import DatabasePorts
 from backend.dialogue.safety_net import do_handle_emergency, screen
@@ -289,7 +289,10 @@ def _emergency(
         text=message.text,
         hit=hit,
         record_lang=record_lang,
-        catalog=catalog_at(session, conversation.texts_revision),
+        # the conversation's texts; with none pinned yet (an emergency as the first message), the published
+        catalog=catalog_at(session, conversation.texts_revision)
+        if conversation.texts_revision is not None
+        else current_catalog(session),
         department_id=_latest_department(session, conversation),
         queued=queued,
         now=now,

@@ -81,3 +81,49 @@ def test_before_a_site_is_seeded_the_files_speak_and_nothing_is_pinned(
     chat.say(choice="yes")
     assert text_of("en", "welcome.thanks_granted") in chat.text()
     assert _pinned(db, patient_id) is None
+
+
+def test_an_emergency_as_a_conversations_first_message_gets_the_published_guidance(db: Session) -> None:
+    from backend.dialogue.turns import handle_pending
+    from backend.models import Direction, Message, MessageStatus
+    from backend.models.base import utcnow
+    from bots.domain import Channel
+
+    seed_from_files(db, get_settings().content_dir)
+    author = factories.staff(db, username="author", role=Role.CONTENT_EDITOR)
+    approver = factories.staff(db, username="approver", role=Role.CONTENT_EDITOR)
+    approver.content_approver = True
+    item = rv.get_item(db, KIND, DIALOGUES)
+    current = rv.published_revision(db, item)
+    assert current is not None
+    body = {lang: dict(table) for lang, table in current.body.items()}
+    keys = [k for k in body["en"] if k.startswith("safety.advice.")]
+    for key in keys:  # every piece of advice, whichever the matcher picks
+        body["en"][key] = "REVISED: " + body["en"][key]
+    draft = rv.do_start_draft(db, item, author, body=body)
+    rv.do_submit(db, item, draft.number, author)
+    rv.do_approve(db, item, draft.number, approver)  # clinical texts: the approver's grant
+    person = factories.patient(db, language="en", dept=factories.department(db))
+    conv = Conversation(patient_id=person.id, channel=Channel.WEBCHAT, address="addr-emergency")
+    db.add(conv)
+    db.flush()
+    db.add(
+        Message(
+            conversation_id=conv.id,
+            channel=conv.channel,
+            direction=Direction.INBOUND,
+            status=MessageStatus.RECEIVED,
+            text="I have chest pain and I can't breathe",
+            created_at=utcnow(),
+        )
+    )
+    db.commit()
+    handle_pending(db, conv.id, [])
+    db.commit()
+    db.expire_all()
+    replies = db.scalars(
+        sa.select(Message.text).where(
+            Message.conversation_id == conv.id, Message.direction == Direction.OUTBOUND
+        )
+    ).all()
+    assert any("REVISED: " in text for text in replies), replies

@@ -127,3 +127,17 @@ def test_an_emergency_as_a_conversations_first_message_gets_the_published_guidan
         )
     ).all()
     assert any("REVISED: " in text for text in replies), replies
+
+
+def test_staff_see_which_text_revision_a_conversation_ran(client: TestClient, db: Session) -> None:
+    from tests.backend.security.test_staff_auth import sign_in
+
+    dept = factories.department(db)
+    person = factories.patient(db, language="en", dept=dept)
+    factories.staff(db, username="nurse", departments=[dept])
+    conv = factories.conversation(db, person)
+    conv.texts_revision = 7
+    task = factories.task(db, person=person, dept=dept, conv=conv)
+    db.commit()
+    sign_in(client, "nurse")
+    assert "texts revision 7" in client.get(f"/staff/inbox/{task.id}").text

@@ -128,7 +128,7 @@ def main() -> None:
                 },
             )
             assert "cl_session" in client.cookies
-            base = f"/staff/studio/messages/dialogues/r/{last}"
+            base = f"/staff/studio/items/messages/dialogues/r/{last}"
             editor = page_ms(client, base)
             filtered = page_ms(client, f"{base}?show=stale")
             client.close()

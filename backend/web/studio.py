@@ -45,7 +45,7 @@ def _item(
 
 
 def _url(item: ContentItem, number: int | None = None) -> str:
-    base = f"/staff/studio/{item.kind}/{item.key}"
+    base = f"/staff/studio/items/{item.kind}/{item.key}"
     return base if number is None else f"{base}/r/{number}"
 
 
@@ -73,10 +73,10 @@ def seed(
     audit.record(
         db, "content.files_imported", staff_id=staff.staff_id, ip=client_ip(request), number=done.number
     )
-    return RedirectResponse(f"/staff/studio/{done.kind}/{done.key}", status_code=303)
+    return RedirectResponse(f"/staff/studio/items/{done.kind}/{done.key}", status_code=303)
 
 
-@router.get("/{kind}/{key}", response_class=HTMLResponse)
+@router.get("/items/{kind}/{key}", response_class=HTMLResponse)
 def item_page(
     request: Request, kind: str, key: str, db: SessionDep, staff: StaffDep, error: str = ""
 ) -> Response:
@@ -93,7 +93,7 @@ def item_page(
     return render(request, "staff/studio/item.html", staff.staff.language, context)
 
 
-@router.post("/{kind}/{key}/draft")
+@router.post("/items/{kind}/{key}/draft")
 def new_draft(
     request: Request,
     kind: str,
@@ -110,7 +110,7 @@ def new_draft(
     return RedirectResponse(_url(item, draft.number), status_code=303)
 
 
-@router.post("/{kind}/{key}/retire")
+@router.post("/items/{kind}/{key}/retire")
 def retire(
     request: Request,
     kind: str,
@@ -131,7 +131,7 @@ def retire(
     return RedirectResponse(_url(item), status_code=303)
 
 
-@router.post("/{kind}/{key}/review")
+@router.post("/items/{kind}/{key}/review")
 def set_review(
     request: Request,
     kind: str,
@@ -168,7 +168,7 @@ def set_review(
     return RedirectResponse(_url(item), status_code=303)
 
 
-@router.get("/{kind}/{key}/diff", response_class=HTMLResponse)
+@router.get("/items/{kind}/{key}/diff", response_class=HTMLResponse)
 def diff_page(
     request: Request, kind: str, key: str, db: SessionDep, staff: StaffDep, a: int = 0, b: int = 0
 ) -> Response:
@@ -227,7 +227,7 @@ def _revision(
         return _denied(request, staff, missing=True)
 
 
-@router.get("/{kind}/{key}/r/{number}", response_class=HTMLResponse)
+@router.get("/items/{kind}/{key}/r/{number}", response_class=HTMLResponse)
 def editor_page(
     request: Request, kind: str, key: str, number: int, db: SessionDep, staff: StaffDep
 ) -> Response:
@@ -238,7 +238,7 @@ def editor_page(
     return _editor(request, db, staff, *found, values, error=values.get("error", ""))
 
 
-@router.get("/{kind}/{key}/r/{number}/export.csv")
+@router.get("/items/{kind}/{key}/r/{number}/export.csv")
 def export(request: Request, kind: str, key: str, number: int, db: SessionDep, staff: StaffDep) -> Response:
     found = _revision(request, db, staff, kind, key, number)
     if isinstance(found, Response):
@@ -253,7 +253,7 @@ def export(request: Request, kind: str, key: str, number: int, db: SessionDep, s
     )
 
 
-@router.post("/{kind}/{key}/r/{number}/save", response_class=HTMLResponse)
+@router.post("/items/{kind}/{key}/r/{number}/save", response_class=HTMLResponse)
 def save(
     request: Request, kind: str, key: str, number: int, db: SessionDep, staff: StaffDep, values: FormDep
 ) -> Response:
@@ -285,7 +285,7 @@ def save(
     return RedirectResponse(f"{_url(item, number)}?saved=1{'&' + query if query else ''}", status_code=303)
 
 
-@router.get("/{kind}/{key}/r/{number}/translation/{lang}.po")
+@router.get("/items/{kind}/{key}/r/{number}/translation/{lang}.po")
 def translation_export(
     request: Request, kind: str, key: str, number: int, lang: str, db: SessionDep, staff: StaffDep
 ) -> Response:
@@ -308,7 +308,7 @@ def translation_export(
     )
 
 
-@router.post("/{kind}/{key}/r/{number}/translation")
+@router.post("/items/{kind}/{key}/r/{number}/translation")
 async def translation_import(
     request: Request,
     kind: str,
@@ -363,7 +363,7 @@ def _publish_at(value: str) -> datetime | None:
     return local.replace(tzinfo=ZoneInfo(get_settings().default_timezone)).astimezone(UTC)
 
 
-@router.post("/{kind}/{key}/r/{number}/{action}")
+@router.post("/items/{kind}/{key}/r/{number}/{action}")
 def act(
     request: Request,
     kind: str,

@@ -58,7 +58,7 @@ def test_edit_submit_approve_publish_diff_and_rollback(live_server: str, browser
     db.expire_all()
     assert current_catalog(db).text("vi", "followup.invite", title="X").startswith("Mời bạn")
 
-    editor.goto(f"{live_server}/staff/studio/{KIND}/{DIALOGUES}")
+    editor.goto(f"{live_server}/staff/studio/items/{KIND}/{DIALOGUES}")
     expect(editor.locator("#published-number")).to_have_text("2")
     axe.assert_no_serious_violations(editor)  # the history, compare and clinical-review forms
     editor.get_by_role("button", name="Compare").click()  # from 1 to 2 by default

@@ -18,7 +18,7 @@ from backend.models import ContentRevision, RevisionState, Role
 from tests import factories
 from tests.backend.security.test_staff_auth import _csrf, sign_in
 
-BASE = f"/staff/studio/{KIND}/{DIALOGUES}"
+BASE = f"/staff/studio/items/{KIND}/{DIALOGUES}"
 
 
 def _editor_client(client: TestClient, db: Session, username: str = "editor") -> str:

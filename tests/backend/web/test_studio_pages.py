@@ -141,3 +141,30 @@ def test_translations_go_out_as_po_and_come_back_into_the_draft(client: TestClie
         f"{BASE}/r/2/translation", data={"csrf_token": csrf, "lang": "vi", "version": "2"}, files=wrong
     )
     assert "nothing was taken from it" in refused.text
+
+
+def test_approval_for_a_later_local_time_schedules_it_and_a_bad_time_is_refused(
+    client: TestClient, db: Session
+) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    author = factories.staff(db, username="author", role=Role.CONTENT_EDITOR)
+    seed_from_files(db, get_settings().content_dir)
+    item = rv.get_item(db, KIND, DIALOGUES)
+    draft = rv.do_start_draft(db, item, author)
+    rv.do_submit(db, item, draft.number, author)
+    db.commit()
+    csrf = _editor_client(client, db, "colleague")
+    bad = client.post(f"{BASE}/r/2/approve", data={"csrf_token": csrf, "publish_at": "tomorrow noon"})
+    assert "Give the publish time as a date and a time." in bad.text
+    zone = ZoneInfo(get_settings().default_timezone)
+    local = (datetime.now(zone) + timedelta(days=1)).replace(second=0, microsecond=0, tzinfo=None)
+    client.post(
+        f"{BASE}/r/2/approve", data={"csrf_token": csrf, "publish_at": local.isoformat(timespec="minutes")}
+    )
+    db.expire_all()
+    scheduled = rv.get_revision(db, rv.get_item(db, KIND, DIALOGUES), 2)
+    assert scheduled.state is RevisionState.APPROVED
+    assert scheduled.publish_at == local.replace(tzinfo=zone)
+    assert rv.get_item(db, KIND, DIALOGUES).published_number == 1

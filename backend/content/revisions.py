@@ -8,7 +8,7 @@ Published revisions are immutable: an edit, a rollback or a file import always m
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -382,49 +382,6 @@ def do_publish_initial(
     return _publish(session, item, revision, None, now)
 
 
-def do_set_review(
-    session: Session,
-    item: ContentItem,
-    user: StaffUser,
-    *,
-    clinical: bool,
-    review_owner_id: int | None,
-    review_due: date | None,
-    sources: str,
-) -> ContentItem:
-    """Whether an item is clinical, who reviews it by when, and what it rests on. Only an approver
-    changes this: unflagging clinical content would let a single editor publish it."""
-    if not may_edit(user) or not user.content_approver:
-        raise ActionRefused(Reason.NOT_AN_APPROVER)
-    if review_owner_id is not None:
-        owner = session.get(StaffUser, review_owner_id)
-        if owner is None or not may_edit(owner):
-            raise ActionRefused(Reason.NOT_AN_EDITOR)
-    if len(sources) > MAX_NOTE:
-        raise ActionRefused(Reason.REJECT_NOTE)
-    item.clinical, item.review_owner_id, item.review_due = clinical, review_owner_id, review_due
-    item.sources = sources.strip() or None
-    session.flush()
-    audit.record(
-        session,
-        "content.review_set",
-        staff_id=user.id,
-        subject=("content_item", item.id),
-        kind=item.kind,
-        key=item.key,
-        clinical=clinical,
-        review_owner=review_owner_id,
-        review_due=review_due.isoformat() if review_due else None,
-    )
-    return item
-
-
-def editors(session: Session) -> list[StaffUser]:
-    """Who may own a review."""
-    query = sa.select(StaffUser).where(StaffUser.active.is_(True), StaffUser.role.in_(EDITORS))
-    return list(session.scalars(query.order_by(StaffUser.display_name)))
-
-
 def publish_due(session: Session, *, now: datetime | None = None) -> int:
     """Approved revisions whose publish time has come (the periodic sweep); one that no longer validates
     goes back to draft with a note rather than out."""
@@ -444,14 +401,3 @@ def publish_due(session: Session, *, now: datetime | None = None) -> int:
         _publish(session, item, revision, None, now)
         done += 1
     return done
-
-
-def awaiting(session: Session, user: StaffUser) -> list[tuple[ContentItem, ContentRevision]]:
-    """Revisions in review that `user` may approve."""
-    rows = session.execute(
-        sa.select(ContentItem, ContentRevision)
-        .join(ContentRevision, ContentRevision.item_id == ContentItem.id)
-        .where(ContentRevision.state == RevisionState.IN_REVIEW)
-        .order_by(ContentRevision.submitted_at)
-    ).all()
-    return [(i, r) for i, r in rows if may_approve(session, i, r, user) is None]

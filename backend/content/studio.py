@@ -32,6 +32,17 @@ class Home:
     overdue: list[ContentItem]
 
 
+def awaiting(session: Session, user: StaffUser) -> list[tuple[ContentItem, ContentRevision]]:
+    """Revisions in review that `user` may approve."""
+    rows = session.execute(
+        sa.select(ContentItem, ContentRevision)
+        .join(ContentRevision, ContentRevision.item_id == ContentItem.id)
+        .where(ContentRevision.state == RevisionState.IN_REVIEW)
+        .order_by(ContentRevision.submitted_at)
+    ).all()
+    return [(i, r) for i, r in rows if rv.may_approve(session, i, r, user) is None]
+
+
 def home(session: Session, user: StaffUser, today: date) -> Home:
     items = list(session.scalars(sa.select(ContentItem).order_by(ContentItem.kind, ContentItem.key)))
     mine = session.execute(
@@ -44,7 +55,7 @@ def home(session: Session, user: StaffUser, today: date) -> Home:
         .order_by(ContentRevision.updated_at.desc())
     ).all()
     overdue = [i for i in items if i.clinical and i.review_due is not None and i.review_due < today]
-    return Home(items, [(i, r) for i, r in mine], rv.awaiting(session, user), overdue)
+    return Home(items, [(i, r) for i, r in mine], awaiting(session, user), overdue)
 
 
 @dataclass(frozen=True)

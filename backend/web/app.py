@@ -36,6 +36,7 @@ from backend.web import (
     staff,
     stats,
     studio,
+    studio_translations,
     voice_calls,
     voice_hooks,
     voice_monitor,
@@ -67,6 +68,7 @@ def create_app() -> FastAPI:
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)
     app.include_router(flows.router)
+    app.include_router(studio_translations.router)  # before studio: /r/{n}/translation vs /r/{n}/{action}
     app.include_router(studio.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)

@@ -4,17 +4,15 @@ lifecycle buttons. Routes parse, call a verb of backend/content or a studio quer
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
 from backend.app.settings import get_settings
+from backend.content import review, studio
 from backend.content import revisions as rv
-from backend.content import studio
 from backend.content.bundle import BundleError, seed_from_files
-from backend.content.po import PoError, export_po, import_po
 from backend.content.texts import WECHAT_TEXT_BYTES, merge_edits
 from backend.models import ContentItem, ContentRevision, StaffSession
 from backend.services import audit
@@ -28,7 +26,7 @@ router = APIRouter(prefix="/staff/studio")
 ACTIONS = ("submit", "approve", "reject", "rollback")
 
 
-def _denied(request: Request, staff: StaffSession, missing: bool = False) -> Response:
+def denied(request: Request, staff: StaffSession, missing: bool = False) -> Response:
     context = {"staff": staff, "missing": missing}
     return render(request, "staff/denied.html", staff.staff.language, context, 404 if missing else 403)
 
@@ -37,14 +35,14 @@ def _item(
     request: Request, db: SessionDep, staff: StaffSession, kind: str, key: str
 ) -> ContentItem | Response:
     if not rv.may_edit(staff.staff):
-        return _denied(request, staff)
+        return denied(request, staff)
     try:
         return rv.get_item(db, kind, key)
     except ActionRefused:
-        return _denied(request, staff, missing=True)
+        return denied(request, staff, missing=True)
 
 
-def _url(item: ContentItem, number: int | None = None) -> str:
+def item_url(item: ContentItem, number: int | None = None) -> str:
     base = f"/staff/studio/items/{item.kind}/{item.key}"
     return base if number is None else f"{base}/r/{number}"
 
@@ -52,7 +50,7 @@ def _url(item: ContentItem, number: int | None = None) -> str:
 @router.get("", response_class=HTMLResponse)
 def home_page(request: Request, db: SessionDep, staff: StaffDep, error: str = "") -> Response:
     if not rv.may_edit(staff.staff):
-        return _denied(request, staff)
+        return denied(request, staff)
     today = datetime.now(ZoneInfo(get_settings().default_timezone)).date()
     context = {"staff": staff, "home": studio.home(db, staff.staff, today), "error": error[:64]}
     return render(request, "staff/studio/home.html", staff.staff.language, context)
@@ -65,7 +63,7 @@ def seed(
     """The message files into the studio: a new site's first published texts, or a draft of what changed."""
     check_csrf(staff, csrf_token)
     if not rv.may_edit(staff.staff):
-        return _denied(request, staff)
+        return denied(request, staff)
     try:
         done = seed_from_files(db, get_settings().content_dir)
     except BundleError:
@@ -87,7 +85,7 @@ def item_page(
         "staff": staff,
         "item": item,
         "revisions": rv.revisions(db, item),
-        "editors": rv.editors(db),
+        "editors": review.editors(db),
         "error": error[:64],
     }
     return render(request, "staff/studio/item.html", staff.staff.language, context)
@@ -107,7 +105,7 @@ def new_draft(
     if isinstance(item, Response):
         return item
     draft = rv.do_start_draft(db, item, staff.staff)
-    return RedirectResponse(_url(item, draft.number), status_code=303)
+    return RedirectResponse(item_url(item, draft.number), status_code=303)
 
 
 @router.post("/items/{kind}/{key}/retire")
@@ -127,8 +125,8 @@ def retire(
         rv.do_retire(db, item, staff.staff)
     except ActionRefused as exc:
         db.rollback()
-        return RedirectResponse(f"{_url(item)}?error={exc.reason}", status_code=303)
-    return RedirectResponse(_url(item), status_code=303)
+        return RedirectResponse(f"{item_url(item)}?error={exc.reason}", status_code=303)
+    return RedirectResponse(item_url(item), status_code=303)
 
 
 @router.post("/items/{kind}/{key}/review")
@@ -151,9 +149,9 @@ def set_review(
     try:
         due = date.fromisoformat(review_due) if review_due else None
     except ValueError:
-        return RedirectResponse(f"{_url(item)}?error={Reason.PUBLISH_TIME}", status_code=303)
+        return RedirectResponse(f"{item_url(item)}?error={Reason.PUBLISH_TIME}", status_code=303)
     try:
-        rv.do_set_review(
+        review.do_set_review(
             db,
             item,
             staff.staff,
@@ -164,8 +162,8 @@ def set_review(
         )
     except ActionRefused as exc:
         db.rollback()
-        return RedirectResponse(f"{_url(item)}?error={exc.reason}", status_code=303)
-    return RedirectResponse(_url(item), status_code=303)
+        return RedirectResponse(f"{item_url(item)}?error={exc.reason}", status_code=303)
+    return RedirectResponse(item_url(item), status_code=303)
 
 
 @router.get("/items/{kind}/{key}/diff", response_class=HTMLResponse)
@@ -178,7 +176,7 @@ def diff_page(
     try:
         compared = studio.compare(db, item, a, b)
     except ActionRefused:
-        return _denied(request, staff, missing=True)
+        return denied(request, staff, missing=True)
     context = {"staff": staff, "item": item, "compared": compared, "languages": LANGUAGES}
     return render(request, "staff/studio/diff.html", staff.staff.language, context)
 
@@ -215,7 +213,7 @@ def _editor(
     return render(request, "staff/studio/texts.html", staff.staff.language, context, status)
 
 
-def _revision(
+def revision_of(
     request: Request, db: SessionDep, staff: StaffSession, kind: str, key: str, number: int
 ) -> tuple[ContentItem, ContentRevision] | Response:
     item = _item(request, db, staff, kind, key)
@@ -224,14 +222,14 @@ def _revision(
     try:
         return item, rv.get_revision(db, item, number)
     except ActionRefused:
-        return _denied(request, staff, missing=True)
+        return denied(request, staff, missing=True)
 
 
 @router.get("/items/{kind}/{key}/r/{number}", response_class=HTMLResponse)
 def editor_page(
     request: Request, kind: str, key: str, number: int, db: SessionDep, staff: StaffDep
 ) -> Response:
-    found = _revision(request, db, staff, kind, key, number)
+    found = revision_of(request, db, staff, kind, key, number)
     if isinstance(found, Response):
         return found
     values = dict(request.query_params)
@@ -240,7 +238,7 @@ def editor_page(
 
 @router.get("/items/{kind}/{key}/r/{number}/export.csv")
 def export(request: Request, kind: str, key: str, number: int, db: SessionDep, staff: StaffDep) -> Response:
-    found = _revision(request, db, staff, kind, key, number)
+    found = revision_of(request, db, staff, kind, key, number)
     if isinstance(found, Response):
         return found
     item, revision = found
@@ -258,7 +256,7 @@ def save(
     request: Request, kind: str, key: str, number: int, db: SessionDep, staff: StaffDep, values: FormDep
 ) -> Response:
     check_csrf(staff, values.get("csrf_token", ""))
-    found = _revision(request, db, staff, kind, key, number)
+    found = revision_of(request, db, staff, kind, key, number)
     if isinstance(found, Response):
         return found
     item, revision = found
@@ -282,74 +280,9 @@ def save(
         return _editor(request, db, staff, item, revision, values, error=exc.reason, typed=edits, status=409)
     keep = {k: values[k] for k in ("q", "show", "offset") if values.get(k)}
     query = "&".join(f"{k}={v}" for k, v in keep.items())
-    return RedirectResponse(f"{_url(item, number)}?saved=1{'&' + query if query else ''}", status_code=303)
-
-
-@router.get("/items/{kind}/{key}/r/{number}/translation/{lang}.po")
-def translation_export(
-    request: Request, kind: str, key: str, number: int, lang: str, db: SessionDep, staff: StaffDep
-) -> Response:
-    """The texts to translate into `lang`, as PO for a translation agency (stale ones marked fuzzy)."""
-    found = _revision(request, db, staff, kind, key, number)
-    if isinstance(found, Response):
-        return found
-    item, revision = found
-    source = get_settings().studio_source_language
-    try:
-        stale = studio.stale_pairs(db, item, revision)
-        data = export_po(revision.body, lang, source, stale)
-    except PoError:
-        return _denied(request, staff, missing=True)
-    audit.record(db, "content.translation_export", staff_id=staff.staff_id, key=key, number=number, lang=lang)
-    return Response(
-        data,
-        media_type="text/x-gettext-translation; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{key}-r{number}-{lang}.po"'},
+    return RedirectResponse(
+        f"{item_url(item, number)}?saved=1{'&' + query if query else ''}", status_code=303
     )
-
-
-@router.post("/items/{kind}/{key}/r/{number}/translation")
-async def translation_import(
-    request: Request,
-    kind: str,
-    key: str,
-    number: int,
-    db: SessionDep,
-    staff: StaffDep,
-    file: Annotated[UploadFile, File()],
-    lang: str = Form(max_length=8),
-    version: int = Form(),
-    csrf_token: str = Form(max_length=128),
-) -> Response:
-    """An agency's PO file into a draft: translations of unchanged source texts are taken; the page says
-    how many, and which were skipped because their source text changed since the export."""
-    check_csrf(staff, csrf_token)
-    found = _revision(request, db, staff, kind, key, number)
-    if isinstance(found, Response):
-        return found
-    item, revision = found
-    data = await file.read()
-    try:
-        taken = import_po(revision.body, data, lang, get_settings().studio_source_language)
-        rv.do_save_draft(db, item, number, staff.staff, version=version, body=taken.body)
-    except PoError:
-        db.rollback()
-        return RedirectResponse(f"{_url(item, number)}?error={Reason.TRANSLATION_FILE}", status_code=303)
-    except ActionRefused as exc:
-        db.rollback()
-        return RedirectResponse(f"{_url(item, number)}?error={exc.reason}", status_code=303)
-    audit.record(
-        db,
-        "content.translation_import",
-        staff_id=staff.staff_id,
-        key=key,
-        number=number,
-        lang=lang,
-        updated=len(taken.updated),
-        source_changed=len(taken.source_changed),
-    )
-    query = f"taken={len(taken.updated)}&skipped={len(taken.source_changed)}"
-    return RedirectResponse(f"{_url(item, number)}?{query}", status_code=303)
 
 
 def _publish_at(value: str) -> datetime | None:
@@ -377,12 +310,12 @@ def act(
     publish_at: str = Form(default="", max_length=32),
 ) -> Response:
     check_csrf(staff, csrf_token)
-    found = _revision(request, db, staff, kind, key, number)
+    found = revision_of(request, db, staff, kind, key, number)
     if isinstance(found, Response):
         return found
     item, _ = found
     if action not in ACTIONS:
-        return _denied(request, staff, missing=True)
+        return denied(request, staff, missing=True)
     user = staff.staff
     target = number
     try:
@@ -397,5 +330,5 @@ def act(
     except ActionRefused as exc:
         db.rollback()
         show = "&show=problems" if exc.reason == Reason.CONTENT_INVALID else ""  # straight to what to fix
-        return RedirectResponse(f"{_url(item, number)}?error={exc.reason}{show}", status_code=303)
-    return RedirectResponse(f"{_url(item, target)}?done={action}", status_code=303)
+        return RedirectResponse(f"{item_url(item, number)}?error={exc.reason}{show}", status_code=303)
+    return RedirectResponse(f"{item_url(item, target)}?done={action}", status_code=303)

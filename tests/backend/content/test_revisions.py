@@ -10,8 +10,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.content import review
 from backend.content import revisions as rv
 from backend.content.catalogue import DIALOGUES
+from backend.content.studio import awaiting as studio_awaiting
 from backend.content.texts import KIND
 from backend.models import AuditEvent, ContentItem, ContentRevision, RevisionState, Role, StaffUser
 from backend.models.base import utcnow
@@ -223,8 +225,8 @@ def test_awaiting_lists_what_this_person_may_approve(db: Session) -> None:
     item = _seeded(db)
     draft = rv.do_start_draft(db, item, author)
     rv.do_submit(db, item, draft.number, author)
-    assert [r.number for _, r in rv.awaiting(db, colleague)] == [draft.number]
-    assert rv.awaiting(db, author) == []
+    assert [r.number for _, r in studio_awaiting(db, colleague)] == [draft.number]
+    assert studio_awaiting(db, author) == []
     assert db.scalar(sa.select(sa.func.count()).select_from(ContentRevision)) == 2
 
 
@@ -234,7 +236,7 @@ def test_only_an_approver_sets_the_clinical_review_and_it_then_needs_the_grant(d
     due = utcnow().date()
     _refused(
         Reason.NOT_AN_APPROVER,
-        rv.do_set_review,
+        review.do_set_review,
         db,
         item,
         author,
@@ -243,7 +245,7 @@ def test_only_an_approver_sets_the_clinical_review_and_it_then_needs_the_grant(d
         review_due=due,
         sources="",
     )
-    rv.do_set_review(
+    review.do_set_review(
         db,
         item,
         approver,
@@ -264,7 +266,7 @@ def test_home_lists_overdue_clinical_reviews(db: Session) -> None:
     author, _, approver = _people(db)
     item = _seeded(db)
     today = utcnow().date()
-    rv.do_set_review(
+    review.do_set_review(
         db,
         item,
         approver,
@@ -274,5 +276,7 @@ def test_home_lists_overdue_clinical_reviews(db: Session) -> None:
         sources="",
     )
     assert [i.key for i in home(db, author, today).overdue] == [DIALOGUES]
-    rv.do_set_review(db, item, approver, clinical=True, review_owner_id=None, review_due=today, sources="")
+    review.do_set_review(
+        db, item, approver, clinical=True, review_owner_id=None, review_due=today, sources=""
+    )
     assert home(db, author, today).overdue == []

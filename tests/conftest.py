@@ -38,6 +38,8 @@ os.environ["CARELOOP_TEST_REDIS"] = "{}/{}".format(
 from backend.app import db as db_module
 from backend.app import settings
 from backend.app.migrate import upgrade
+from backend.content.catalogue import clear_cache as clear_text_revisions
+from backend.content.studio import clear_cache as clear_studio_history
 from backend.dialogue.content import load_catalog, load_flow
 from backend.dialogue.understanding import reset_nlu
 from backend.outbox.providers import reset_senders
@@ -77,6 +79,8 @@ def reset_caches() -> None:
     settings.get_settings.cache_clear()
     crypto.cipher_for.cache_clear()
     load_catalog.cache_clear()
+    clear_text_revisions()
+    clear_studio_history()
     load_flow.cache_clear()
     reset_senders()
     reset_nlu()

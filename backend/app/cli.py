@@ -115,8 +115,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if settings.env is Environment.PRODUCTION:
         print("refusing to seed demo data in production", file=sys.stderr)
         return 2
+    from backend.content.bundle import seed_from_files
+
     with session_scope() as session:
         logins = seed(session, patients=args.patients)
+        seed_from_files(session, settings.content_dir)  # the site's texts live in the studio from now on
     print(f"demo data ready; staff password for admin/agent/nurse: {logins.password}")
     print(f"admin TOTP secret (add to an authenticator app): {logins.admin_totp_secret}")
     print(f"current admin code: {command_hint('totp-code', logins.admin_username)}")
@@ -162,6 +165,30 @@ def cmd_questionnaire_import(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"not published: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_content(args: argparse.Namespace) -> int:
+    """Content bundles: export the published revisions; import a bundle (or content/'s files) as drafts."""
+    from backend.app.db import session_scope
+    from backend.content.bundle import BundleError, export_bundle, import_bundle, seed_from_files
+
+    with session_scope() as session:
+        if args.action == "export":
+            for kind, key, number in export_bundle(session, args.path):
+                print(f"{kind}/{key}: revision {number}")
+            return 0
+        try:
+            done = [seed_from_files(session, args.path)] if args.files else import_bundle(session, args.path)
+        except BundleError as exc:
+            print(f"nothing imported: {exc}", file=sys.stderr)
+            return 2
+        for row in done:
+            if row.number is None:
+                print(f"{row.kind}/{row.key}: unchanged (already published or waiting)")
+            else:
+                state = "published: a new site" if row.published else "a draft"
+                print(f"{row.kind}/{row.key}: revision {row.number} ({state})")
     return 0
 
 
@@ -223,6 +250,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     from backend.admin.people import StaffForm, do_create_staff, provisioning_uri
     from backend.app.db import session_scope
     from backend.models import Department, Role
+    from backend.services import audit
     from backend.services.refusal import ActionRefused
 
     role = Role(args.role)
@@ -247,6 +275,10 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
         if created.totp_secret:
             print(f"TOTP secret: {created.totp_secret}")
             print(provisioning_uri(created.user, created.totp_secret))
+        if args.content_approver:
+            # the studio's approver grant is given beside the role, not as one
+            created.user.content_approver = True
+            audit.record(session, "staff.grant_content_approver", subject=("staff_user", created.user.id))
     return 0
 
 
@@ -517,6 +549,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fhir_import.add_argument("--publish", action="store_true", help="publish it (otherwise only the report)")
     fhir_import.set_defaults(func=cmd_questionnaire_import)
+    content = sub.add_parser("content", help="export or import content bundles (imports arrive as drafts)")
+    content.add_argument("action", choices=["export", "import"])
+    content.add_argument("path", type=Path, help="the bundle's folder (import --files: a content/ folder)")
+    content.add_argument("--files", action="store_true", help="import a content/ folder's message files")
+    content.set_defaults(func=cmd_content)
     demo = sub.add_parser("demo", help="seed demo departments, staff and patients")
     demo.add_argument("--patients", type=int, default=200)
     demo.set_defaults(func=cmd_demo)
@@ -549,6 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--department", action="append", help="department code; repeat for several")
     staff.add_argument("--language", default="zh-CN")
     staff.add_argument("--totp", action="store_true", help="require TOTP even if the role does not")
+    staff.add_argument(
+        "--content-approver", action="store_true", help="may approve others' clinical content in the studio"
+    )
     staff.set_defaults(func=cmd_staff_add)
     phone = sub.add_parser("staff-phone", help="a staff member's own mobile for on-duty emergency alerts")
     phone.add_argument("username")

@@ -144,6 +144,14 @@ def scheduler_heartbeat() -> int:
     return 1
 
 
+def publish_scheduled_content() -> int:
+    """Approved content revisions whose scheduled publish time has come."""
+    from backend.content.revisions import publish_due
+
+    with session_scope() as session:
+        return publish_due(session)
+
+
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (scheduler_heartbeat, 60),  # backend.admin.health.BEAT_WARN: two missed beats
     (retry_pending_turns, 60),
@@ -159,6 +167,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (check_hl7_feed, 300),
     (resume_lost_work, 60),
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
+    (publish_scheduled_content, 60),
 )
 
 

@@ -321,6 +321,16 @@ class Settings(BaseSettings):
     hl7_working_hours: tuple[int, int] = Field(
         default=(8, 18), description="[start, end) local hours in which a silent HL7 feed is an alert"
     )
+    studio_self_publish: bool = Field(
+        default=False,
+        description="an editor may approve and publish her own non-clinical texts in the studio "
+        "(clinical content always needs a second person holding the approver grant)",
+    )
+    studio_source_language: str = Field(
+        default="zh-CN",
+        description="the language texts are written in first; a translation older than its source text is "
+        "shown as stale in the studio",
+    )
     hl7_retention_days: int = Field(
         default=180, ge=1, description="received HL7 messages are kept this long (held ones until reviewed)"
     )

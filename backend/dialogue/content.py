@@ -20,6 +20,11 @@ from bots.flows import Flow, FlowError, parse_flow
 
 @lru_cache(maxsize=8)
 def load_catalog(content_dir: Path, hospital_name: str) -> Catalog:
+    return Catalog.merge(catalog_tables(content_dir), defaults={"hospital": hospital_name})
+
+
+def catalog_tables(content_dir: Path) -> dict[str, dict[str, object]]:
+    """The message files merged per language: {language: {key: text}}."""
     tables: dict[str, dict[str, object]] = {}
     base = content_dir / "dialogues" / "messages"
     for lang in LANGUAGES:
@@ -31,7 +36,7 @@ def load_catalog(content_dir: Path, hospital_name: str) -> Catalog:
                 raise CatalogError(f"{path}: {', '.join(sorted(twice))} already defined")
             table.update(part)
         tables[lang] = table
-    return Catalog.merge(tables, defaults={"hospital": hospital_name})
+    return tables
 
 
 @lru_cache(maxsize=64)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
 from backend.app.settings import get_settings
-from backend.dialogue.content import ContentFlows, load_catalog, load_flow
+from backend.content.catalogue import catalog_at, current_catalog, pin
+from backend.dialogue.content import ContentFlows, load_flow
 from backend.dialogue.flow_ports import DatabasePorts
 from backend.dialogue.safety_net import do_handle_emergency, screen
 from backend.dialogue.understanding import reading_of
@@ -185,7 +186,10 @@ def _handle_one(
         choice=message.choice,
         kind=InboundKind.CONVERSATION_STARTED if started else InboundKind.MESSAGE,
     )
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    # the texts stay those the run started with; a run starting now takes the published ones
+    catalog, conversation.texts_revision = pin(
+        session, conversation.texts_revision, starting=state is None or state.ended
+    )
     ports = DatabasePorts(session, conversation, catalog, settings.content_dir).ports()
     library = ContentFlows(settings.content_dir)
     clear = detect(message.text)  # one message answers in its own language; the record's stays
@@ -285,7 +289,10 @@ def _emergency(
         text=message.text,
         hit=hit,
         record_lang=record_lang,
-        catalog=load_catalog(settings.content_dir, settings.hospital_name),
+        # the conversation's texts; with none pinned yet (an emergency as the first message), the published
+        catalog=catalog_at(session, conversation.texts_revision)
+        if conversation.texts_revision is not None
+        else current_catalog(session),
         department_id=_latest_department(session, conversation),
         queued=queued,
         now=now,

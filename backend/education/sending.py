@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import Settings, get_settings
-from backend.dialogue.content import load_catalog
+from backend.content.catalogue import current_catalog
 from backend.education.library import Article, library
 from backend.models import Conversation, Direction, Message, OutboxKind, Patient
 from backend.models.base import utcnow
@@ -73,7 +73,7 @@ def do_send_education(
     url = article_url(settings, article.id, lang)
     if _sent_lately(session, patient.id, url, now):
         raise ActionRefused(Reason.EDUCATION_ALREADY_SENT)
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    catalog = current_catalog(session)
     title = article.text("title", lang)
     text = catalog.text(lang, "education.message", title=title, summary=article.text("summary", lang))
     outbound = Outbound((Text(text), Link(url, catalog.text(lang, "education.read"))))

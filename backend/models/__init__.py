@@ -25,6 +25,7 @@ from backend.models.cases import (
     RecordKind,
     Satisfaction,
 )
+from backend.models.content import ContentItem, ContentRevision, RevisionState
 from backend.models.dialogue import ChannelPreference, ConversationStep
 from backend.models.fhir import FhirAccessToken, FhirClient, FhirUsedAssertion
 from backend.models.followup import (
@@ -94,6 +95,8 @@ __all__ = [
     "CodeKind",
     "CodeMapping",
     "ConsentEvent",
+    "ContentItem",
+    "ContentRevision",
     "Conversation",
     "ConversationOwner",
     "ConversationStep",
@@ -138,6 +141,7 @@ __all__ = [
     "ReminderStatus",
     "ResolutionCode",
     "ResponseStatus",
+    "RevisionState",
     "Role",
     "SafetyAlert",
     "Satisfaction",

@@ -55,6 +55,8 @@ class Conversation(Base):
     flow_id: Mapped[str | None] = mapped_column(sa.String(64))
     flow_version: Mapped[int | None]
     state: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # the message-text revision the conversation started on and keeps (None: the files' texts)
+    texts_revision: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # when the patient was told this chat is not watched around the clock (once per conversation)

@@ -55,6 +55,8 @@ class StaffUser(Base):
     # her own mobile, E.164, for on-duty alerts (SMS); encrypted like patients' numbers
     phone: Mapped[str | None] = mapped_column(EncryptedText("staff_phone"))
     active: Mapped[bool] = mapped_column(default=True)
+    # may approve others' revisions of clinical content in the studio (never their own)
+    content_approver: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # raised by every admin edit: a form carries the version it showed, so a second admin's save over

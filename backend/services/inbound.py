@@ -13,8 +13,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.app.settings import get_settings
-from backend.dialogue.content import load_catalog
+from backend.content.catalogue import current_catalog
 from backend.models import Conversation, MessageStatus, OutboxKind, Patient
 from backend.models.base import utcnow
 from backend.outbox.enqueue import do_enqueue
@@ -196,8 +195,7 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
             source=source,
             evidence=evidence,
         )
-    settings = get_settings()
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    catalog = current_catalog(session)
     key = "channel.help" if keyword is Keyword.HELP else "channel.started"
     text = catalog.text(pick_language(patient.language), key)
     item = do_enqueue(

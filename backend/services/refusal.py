@@ -100,6 +100,18 @@ class Reason(StrEnum):
     NOTHING_TO_SEND = "nothing_to_send"
     OWN_BATCH = "own_batch"
     PREVIEW_REQUIRED = "preview_required"
+    # the content studio: revisions of authored content
+    CONTENT_INVALID = "content_invalid"
+    NOT_A_DRAFT = "not_a_draft"
+    NOT_AN_APPROVER = "not_an_approver"
+    NOT_AN_EDITOR = "not_an_editor"
+    NOT_IN_REVIEW = "not_in_review"
+    NOTHING_PUBLISHED = "nothing_published"
+    NO_SUCH_REVISION = "no_such_revision"
+    OWN_REVISION = "own_revision"
+    PUBLISH_TIME = "publish_time"
+    REJECT_NOTE = "reject_note"
+    TRANSLATION_FILE = "translation_file"
 
 
 class ActionRefused(Exception):

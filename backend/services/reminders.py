@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.dialogue.content import load_catalog
+from backend.content.catalogue import current_catalog
 from backend.followup.eligibility import channel_address, quiet_until
 from backend.models import (
     Appointment,
@@ -108,8 +108,7 @@ def schedule_reminders(
     session: Session, appointment: Appointment, patient: Patient, now: datetime
 ) -> list[AppointmentReminder]:
     """Create or re-aim the appointment's reminders at its current time. Old pending items are stopped."""
-    settings = get_settings()
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    catalog = current_catalog(session)
     lang = pick_language(patient.language)
     slot = session.get(Slot, appointment.slot_id)
     assert slot is not None

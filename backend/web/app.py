@@ -43,6 +43,8 @@ from backend.web import (
     spot_checks,
     staff,
     stats,
+    studio,
+    studio_translations,
     voice_calls,
     voice_hooks,
     voice_monitor,
@@ -80,6 +82,8 @@ def create_app() -> FastAPI:
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)
     app.include_router(flows.router)
+    app.include_router(studio_translations.router)  # before studio: /r/{n}/translation vs /r/{n}/{action}
+    app.include_router(studio.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)
     app.include_router(inbox_task.router)  # after inbox: /events before /{task_id}

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from backend.app.db import session_scope
 from backend.app.jobs import enqueue, runs_inline
 from backend.app.settings import Settings, get_settings
+from backend.content.catalogue import catalog_at, current_catalog
 from backend.dialogue.content import load_catalog
 from backend.dialogue.turns import InlineTurnFailed, run_turn, run_turn_in
 from backend.i18n import negotiate
@@ -64,6 +65,11 @@ def _patient_for(db: Session, settings: Settings, token: str) -> _LinkedPatient:
     if row is None:
         raise _Refusal(404, "chat.link_invalid", settings.default_language)
     return _LinkedPatient(row.id, row.language)
+
+
+def texts_of(db: Session, pinned: int | None) -> Catalog:
+    """The texts of the conversation's run; before its first turn, those published now."""
+    return catalog_at(db, pinned) if pinned is not None else current_catalog(db)
 
 
 def _refusal_page(request: Request, settings: Settings, refusal: _Refusal) -> Response:
@@ -125,7 +131,8 @@ def chat_page(token: str, request: Request, db: SessionDep, settings: SettingsDe
     if is_new:
         enqueue(run_turn, conversation.id)
     lang = pick_language(patient.language)
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    db.refresh(conversation)  # the greeting turn (inline) pinned the texts
+    catalog = texts_of(db, conversation.texts_revision)
     return templates.TemplateResponse(
         request,
         "chat/page.html",
@@ -189,7 +196,7 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
                 max_bytes=settings.max_message_bytes,
             )
         except webchat.MessageTooLong:
-            catalog = load_catalog(settings.content_dir, settings.hospital_name)
+            catalog = current_catalog(db)
             message = catalog.text(lang, "chat.message_too_long", limit=settings.max_message_bytes)
             return JSONResponse({"error": "message_too_long", "message": message}, status_code=413)
         except webchat.BadPost as exc:
@@ -210,7 +217,7 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
                 conversation = _conversation(db, patient)
                 store_inbound_row(db, conversation.id, inbound, MessageStatus.RECEIVED)
         wants_json = _wants_json(request)
-        catalog = load_catalog(settings.content_dir, settings.hospital_name)
+        catalog = texts_of(db, conversation.texts_revision)
         # read in this transaction
         items = _items(db, conversation.id, after, catalog, lang) if wants_json else []
         conversation_id = conversation.id
@@ -231,13 +238,14 @@ def get_messages(
         patient = _patient_for(db, settings, token)
     except _Refusal as refusal:
         return JSONResponse({"error": refusal.key}, status_code=refusal.status)
-    conversation_id = db.scalar(
-        sa.select(Conversation.id)
+    found = db.execute(
+        sa.select(Conversation.id, Conversation.texts_revision)
         .where(Conversation.patient_id == patient.id, Conversation.channel == Channel.WEBCHAT)
         .order_by(Conversation.id.desc())
         .limit(1)
-    )
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    ).first()
+    conversation_id, pinned = found if found is not None else (None, None)
+    catalog = texts_of(db, pinned)
     lang = pick_language(patient.language)
     items = _items(db, conversation_id, after, catalog, lang) if conversation_id else []
     return JSONResponse({"items": items})

@@ -1,0 +1,1 @@
+"""The content studio: revisions of authored content, their kinds, and the message catalogue."""

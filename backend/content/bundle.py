@@ -1,0 +1,158 @@
+"""Content as files: seeding a new site from content/, and bundles that carry published content (the
+YAML formats of content/ plus revision metadata) from a test site to production or into git.
+
+Files never overwrite a published revision: on a seeded site what they hold arrives as a draft.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.orm import Session
+
+from backend.content import revisions
+from backend.content.catalogue import DIALOGUES
+from backend.content.texts import KIND as TEXTS
+from backend.content.texts import validate
+from backend.dialogue.content import catalog_tables
+from backend.models import ContentItem, ContentRevision, RevisionState, StaffUser
+from bots.domain import LANGUAGES
+
+MANIFEST = "careloop-bundle.yaml"
+FORMAT = 1
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be read: nothing was imported."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    kind: str
+    key: str
+    number: int | None  # None: the files hold what is already published or drafted
+    published: bool  # True: a new site's first revision
+
+
+def receive(
+    session: Session,
+    kind: str,
+    key: str,
+    body: Mapping[str, Any],
+    *,
+    source: str,
+    user: StaffUser | None = None,
+    changelog: str = "",
+) -> Imported:
+    """Texts from files or a bundle: the first published revision of a new item, else a draft (unless the
+    same body is already published or waiting)."""
+    item = revisions.get_item(session, kind, key, create=True)
+    if not session.scalar(sa.select(sa.func.count()).where(ContentRevision.item_id == item.id)):
+        revision = revisions.do_publish_initial(session, item, body, source=source)
+        return Imported(kind, key, revision.number, True)
+    alive = (RevisionState.DRAFT, RevisionState.IN_REVIEW, RevisionState.PUBLISHED)
+    if any(r.state in alive and r.body == dict(body) for r in revisions.revisions(session, item)):
+        return Imported(kind, key, None, False)
+    revision = revisions.do_start_draft(session, item, user, body=body, source=source, changelog=changelog)
+    return Imported(kind, key, revision.number, False)
+
+
+def seed_from_files(session: Session, content_dir: Path) -> Imported:
+    """The dialogue texts of content/: published on a new site, a draft on a seeded one."""
+    body = catalog_tables(content_dir)
+    if problems := [p for p in validate(body) if p.blocking]:
+        raise BundleError("; ".join(f"{p.where}: {p.code} {p.detail}" for p in problems[:10]))
+    return receive(session, TEXTS, DIALOGUES, body, source="files", changelog=f"from {content_dir}")
+
+
+def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
+    """Every item's published revision into `target`: texts as dialogues/messages/<lang>.yaml, and a
+    manifest with each revision's number, author, approver, changelog and times."""
+    target.mkdir(parents=True, exist_ok=True)
+    entries, written = [], []
+    names = {row.id: row.username for row in session.execute(sa.select(StaffUser.id, StaffUser.username))}
+    items = session.scalars(sa.select(ContentItem).order_by(ContentItem.kind, ContentItem.key))
+    for item in items:
+        revision = revisions.published_revision(session, item)
+        if revision is None or item.kind != TEXTS:
+            continue
+        folder = target / item.kind / item.key
+        folder.mkdir(parents=True, exist_ok=True)
+        for lang in LANGUAGES:
+            text = yaml.safe_dump(revision.body.get(lang, {}), allow_unicode=True, sort_keys=True, width=1000)
+            (folder / f"{lang}.yaml").write_text(text, encoding="utf-8")
+        entries.append(
+            {
+                "kind": item.kind,
+                "key": item.key,
+                "clinical": item.clinical,
+                "number": revision.number,
+                "changelog": revision.changelog,
+                "author": names.get(revision.author_id or 0),
+                "approver": names.get(revision.approver_id or 0),
+                "published_at": revision.published_at.isoformat() if revision.published_at else None,
+                "files": {lang: f"{item.kind}/{item.key}/{lang}.yaml" for lang in LANGUAGES},
+            }
+        )
+        written.append((item.kind, item.key, revision.number))
+    manifest = {"format": FORMAT, "items": entries}
+    (target / MANIFEST).write_text(
+        yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+    return written
+
+
+def read_bundle(source: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(manifest entry, body) per item; BundleError for anything unreadable, before anything is stored."""
+    try:
+        manifest = yaml.safe_load((source / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise BundleError(f"{source / MANIFEST}: {exc}") from None
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != FORMAT
+        or not isinstance(manifest.get("items"), list)
+    ):
+        raise BundleError(f"{source / MANIFEST}: not a CareLoop content bundle (format {FORMAT})")
+    out = []
+    for entry in manifest["items"]:
+        if (
+            not isinstance(entry, dict)
+            or entry.get("kind") != TEXTS
+            or not isinstance(entry.get("files"), dict)
+        ):
+            raise BundleError(f"{MANIFEST}: an item this version cannot read: {entry!r:.200}")
+        body: dict[str, Any] = {}
+        for lang, name in entry["files"].items():
+            path = (source / str(name)).resolve()
+            if lang not in LANGUAGES or not path.is_relative_to(source.resolve()):
+                raise BundleError(f"{MANIFEST}: bad file entry {lang}: {name}")
+            try:
+                table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise BundleError(f"{name}: {exc}") from None
+            if not isinstance(table, dict):
+                raise BundleError(f"{name}: expected key: text lines")
+            body[lang] = {str(k): v for k, v in table.items()}
+        if problems := [p for p in validate(body) if p.blocking]:
+            raise BundleError(
+                f"{entry['key']}: " + "; ".join(f"{p.where}: {p.code} {p.detail}" for p in problems[:10])
+            )
+        out.append((entry, body))
+    return out
+
+
+def import_bundle(session: Session, source: Path) -> list[Imported]:
+    """A bundle's items as drafts (or, on a new site, as its first published revisions)."""
+    done = []
+    for entry, body in read_bundle(source):
+        note = f"bundle {source.name}: revision {entry.get('number')} by {entry.get('author') or '-'}"
+        done.append(
+            receive(session, str(entry["kind"]), str(entry["key"]), body, source="import", changelog=note)
+        )
+    return done

@@ -1,0 +1,71 @@
+"""How a kind of authored content plugs into the revision service: its validator, differ and preview.
+
+The lifecycle (backend/content/revisions.py) knows nothing of what a body means; each kind (message
+catalogues today; flows, questionnaires, education, canned replies, voice prompts, template mappings and
+follow-up plans as they move into the studio) registers one object implementing `ContentKind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in a body: where (a key, a step), a code, and the offending detail."""
+
+    where: str
+    code: str  # e.g. broken_placeholder, placeholders_differ, not_text
+    detail: str = ""
+    blocking: bool = True  # False: shown to the editor (a missing translation), never stops a publish
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between two bodies, per language where the kind has languages."""
+
+    where: str
+    lang: str | None
+    before: str | None  # None: absent on that side
+    after: str | None
+
+
+class ContentKind(Protocol):
+    name: str
+
+    def validate(self, body: Mapping[str, Any]) -> list[Problem]:
+        """Every problem of `body`; a publish is refused while one of them is blocking."""
+        ...
+
+    def diff(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]: ...
+
+    def preview(self, body: Mapping[str, Any], lang: str) -> dict[str, str]:
+        """What a patient would read, per entry, in `lang`."""
+        ...
+
+    def needs_approver(self, published: Mapping[str, Any] | None, body: Mapping[str, Any]) -> bool:
+        """Whether this change touches clinical content (which a second person with the grant approves)."""
+        ...
+
+
+_KINDS: dict[str, ContentKind] = {}
+# Called with the item's key after a revision of that kind is published (caches of the published body).
+_ON_PUBLISH: dict[str, list[Callable[[str], None]]] = {}
+
+
+def register(kind: ContentKind, on_publish: Callable[[str], None] | None = None) -> None:
+    _KINDS[kind.name] = kind
+    if on_publish is not None:
+        _ON_PUBLISH.setdefault(kind.name, []).append(on_publish)
+
+
+def kind_of(name: str) -> ContentKind:
+    """The registered kind; KeyError for one nobody registered."""
+    return _KINDS[name]
+
+
+def published(kind: str, key: str) -> None:
+    for hook in _ON_PUBLISH.get(kind, []):
+        hook(key)

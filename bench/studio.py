@@ -1,0 +1,152 @@
+"""Content studio: publishing a message catalogue of 600 texts in three languages, and the text editor's
+page, on PostgreSQL.
+
+Run from the repository root (no arguments):
+
+    PYTHONPATH=. python bench/studio.py
+
+A fresh database (``careloop_bench_<random>``, dropped at the end) is migrated; the catalogue item
+gets a first revision of 600 keys × zh-CN, vi, en (every text with a placeholder, like the real ones)
+published as a new site's seed. Then, RUNS times: a draft that changes every English text is started,
+submitted (validation) and approved by a colleague (validation again, the previous revision superseded,
+the new one published, committed). ``publish_s`` is the median time of submit + approve + commit, the
+step an editor waits for; ``publish_worst_s`` the slowest.
+
+``editor_page_ms`` is the median server response time of the editor page of the last revision (its
+first 100 keys, with the missing/stale flags, SMS and WeChat costs computed over all 600 and a history
+of RUNS + 1 revisions), measured by an HTTP client on loopback against ``careloop serve`` after a
+warm-up; ``editor_filtered_ms`` the same page filtered to stale translations.
+
+The output ends with one JSON line of the figures.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on the path
+
+from bench.harness import HOST, fixed_env, migrated_database, report, server  # noqa: E402
+
+KEYS, RUNS, PAGE_RUNS, WARMUP = 600, 5, 15, 3
+PASSWORD = "bench-password-1"
+
+
+def body(version: int) -> dict[str, dict[str, str]]:
+    return {
+        "zh-CN": {f"area{k % 20}.text{k}": f"您好 {{name}}，这是第 {k} 条随访消息。" for k in range(KEYS)},
+        "vi": {
+            f"area{k % 20}.text{k}": f"Xin chào {{name}}, đây là tin nhắn theo dõi số {k}."
+            for k in range(KEYS)
+        },
+        "en": {
+            f"area{k % 20}.text{k}": f"Hello {{name}}, this is follow-up message {k} (v{version})."
+            for k in range(KEYS)
+        },
+    }
+
+
+def publish_runs() -> list[float]:
+    from backend.app.db import session_scope
+    from backend.content import revisions as rv
+    from backend.content.catalogue import DIALOGUES
+    from backend.content.texts import KIND
+    from backend.models import Role, StaffUser
+    from backend.security.auth import hash_password
+
+    with session_scope() as session:
+        for name in ("editor", "approver"):
+            session.add(
+                StaffUser(
+                    username=name,
+                    display_name=name,
+                    role=Role.CONTENT_EDITOR,
+                    password_hash=hash_password(PASSWORD),
+                    language="en",
+                    content_approver=True,
+                )
+            )
+        item = rv.get_item(session, KIND, DIALOGUES, create=True)
+        rv.do_publish_initial(session, item, body(0), source="files")
+    times = []
+    for run in range(1, RUNS + 1):
+        with session_scope() as session:
+            item = rv.get_item(session, KIND, DIALOGUES)
+            editor = session.query(StaffUser).filter_by(username="editor").one()
+            approver = session.query(StaffUser).filter_by(username="approver").one()
+            draft = rv.do_start_draft(session, item, editor, body=body(run))
+            number = draft.number
+        started = time.perf_counter()
+        with session_scope() as session:
+            item = rv.get_item(session, KIND, DIALOGUES)
+            editor = session.query(StaffUser).filter_by(username="editor").one()
+            approver = session.query(StaffUser).filter_by(username="approver").one()
+            rv.do_submit(session, item, number, editor)
+            rv.do_approve(session, item, number, approver)
+        times.append(time.perf_counter() - started)
+        print(f"  revision {number}: submit + approve + commit {times[-1]:.3f} s", flush=True)
+    return times
+
+
+def page_ms(client: httpx.Client, path: str) -> float:
+    times = []
+    for n in range(WARMUP + PAGE_RUNS):
+        started = time.perf_counter()
+        response = client.get(path)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: {response.status_code}")
+        if n >= WARMUP:
+            times.append(elapsed)
+    return statistics.median(times)
+
+
+def main() -> None:
+    with migrated_database(fixed_env) as url:
+        os.environ.update(fixed_env(url))
+        publish = publish_runs()
+        last = RUNS + 1
+        with server(fixed_env(url)) as (port, _pid):
+            client = httpx.Client(base_url=f"http://{HOST}:{port}", timeout=60)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/staff/login").text)
+            assert token is not None
+            client.post(
+                "/staff/login",
+                data={
+                    "username": "editor",
+                    "password": PASSWORD,
+                    "totp_code": "",
+                    "csrf_token": token.group(1),
+                },
+            )
+            assert "cl_session" in client.cookies
+            base = f"/staff/studio/items/messages/dialogues/r/{last}"
+            editor = page_ms(client, base)
+            filtered = page_ms(client, f"{base}?show=stale")
+            client.close()
+    print(
+        f"publish (submit + approve, {KEYS} texts x 3 languages): median {statistics.median(publish):.3f} s"
+    )
+    print(f"editor page: {editor:.1f} ms; filtered to stale translations: {filtered:.1f} ms")
+    report(
+        {
+            "publish_s": round(statistics.median(publish), 3),
+            "publish_worst_s": round(max(publish), 3),
+            "editor_page_ms": round(editor, 1),
+            "editor_filtered_ms": round(filtered, 1),
+            "texts": KEYS * 3,
+            "revisions": last,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,8 @@ import pytest
 
 from nlu.classifier import load_rasa_examples
 from nlu.evaluate import TESTS_DIR
-from nlu.intents import HELDOUT_DIR, LANGUAGES, OUT_OF_SCOPE, default_intents, heldout, measure, training_pairs
+from nlu import intents
+from nlu.intents import HELDOUT_DIR, LANGUAGES, OUT_OF_SCOPE, IntentModel, heldout, measure
 from nlu.parsing import normalise
 
 # Floors a few points under what was measured (docs/nlu.md): a change to the training data or the
@@ -19,32 +20,32 @@ FLOORS = {
 
 
 @pytest.fixture(scope="module")
-def model():  # type: ignore[no-untyped-def]
-    found = default_intents()
+def model() -> IntentModel:
+    found = intents.default_intents()
     assert found is not None
     return found
 
 
 def test_the_second_held_out_set_shares_no_text_with_training_or_rasa_tests() -> None:
-    trained = {normalise(text) for text, _ in training_pairs()}
+    trained = {normalise(text) for text, _ in intents.training_pairs()}
     for lang, examples in heldout(HELDOUT_DIR).items():
         rasa_tests = {normalise(text) for text, _ in load_rasa_examples([TESTS_DIR / f"{lang}.yml"])}
         texts = [normalise(text) for text, _ in examples]
         assert len(texts) >= 100 and len(set(texts)) == len(texts), lang
         assert not set(texts) & trained, (lang, set(texts) & trained)
         assert not set(texts) & rasa_tests, (lang, set(texts) & rasa_tests)
-        assert {intent for _, intent in examples} == {intent for _, intent in training_pairs()}
+        assert {intent for _, intent in examples} == {intent for _, intent in intents.training_pairs()}
 
 
 @pytest.mark.parametrize("name", ["rasa", "faq"])
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_held_out_accuracy_per_language(model, name: str, lang: str) -> None:  # type: ignore[no-untyped-def]
+def test_held_out_accuracy_per_language(model: IntentModel, name: str, lang: str) -> None:
     directory = TESTS_DIR if name == "rasa" else HELDOUT_DIR
     result = measure(model, lang, heldout(directory, [lang])[lang])
     assert result.accuracy >= FLOORS[name][lang], (result.accuracy, result.misses)
 
 
-def test_it_answers_an_intent_or_nothing_when_unsure(model) -> None:  # type: ignore[no-untyped-def]
+def test_it_answers_an_intent_or_nothing_when_unsure(model: IntentModel) -> None:
     found = model.guess("I would like to book an appointment")
     assert found is not None and found.intent == "book" and model.threshold <= found.confidence <= 1.0
     assert model.guess("") is None and model.guess("   ") is None
@@ -52,7 +53,7 @@ def test_it_answers_an_intent_or_nothing_when_unsure(model) -> None:  # type: ig
         assert model.guess(nonsense) is None, nonsense
 
 
-def test_free_text_in_three_languages_reaches_the_right_intent(model) -> None:  # type: ignore[no-untyped-def]
+def test_free_text_in_three_languages_reaches_the_right_intent(model: IntentModel) -> None:
     cases = {
         "I would like to book an appointment": "book",
         "我想挂个号": "book",
@@ -69,11 +70,11 @@ def test_free_text_in_three_languages_reaches_the_right_intent(model) -> None:  
         assert found is not None and found.intent == intent, (text, found)
 
 
-def test_an_out_of_scope_reading_is_no_reading(model) -> None:  # type: ignore[no-untyped-def]
+def test_an_out_of_scope_reading_is_no_reading(model: IntentModel) -> None:
     assert model.best("what's the weather like in Paris tomorrow").intent == OUT_OF_SCOPE
     assert model.guess("what's the weather like in Paris tomorrow") is None
 
 
-def test_a_long_message_is_read_by_its_beginning(model) -> None:  # type: ignore[no-untyped-def]
+def test_a_long_message_is_read_by_its_beginning(model: IntentModel) -> None:
     found = model.guess("I would like to book an appointment. " + "blah " * 2000)
     assert found is not None and found.intent == "book"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from nlu import intents
 from nlu.classifier import load_rasa_examples
 from nlu.evaluate import TESTS_DIR
-from nlu import intents
 from nlu.intents import HELDOUT_DIR, LANGUAGES, OUT_OF_SCOPE, IntentModel, heldout, measure
 from nlu.parsing import normalise
 

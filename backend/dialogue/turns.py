@@ -211,8 +211,11 @@ def _handle_one(
     conversation.flow_id, conversation.flow_version = result.state.flow_id, result.state.flow_version
     conversation.state = result.state.to_json()
     conversation.last_message_at = now  # set with the state: one UPDATE of the conversation per turn
+    # where the patient answered (the flow and step before this turn), not where the turn ended: a flow
+    # that ends now hands over to the menu, and a consent's evidence must name the question it answered
+    where = (flow_id, state.step if state else flow.start)
     for effect in result.effects:
-        _apply(session, conversation, message, effect)
+        _apply(session, conversation, message, effect, where)
     # Rows nothing reads back in this turn go straight to the connection (no ORM objects to build and flush).
     replies = []
     # through the outbox: a patient's external channels, and a WeChat follower not yet linked
@@ -304,9 +307,11 @@ def _handoff_priority(reason: HandoffReason, text: str) -> TaskPriority:
     return TaskPriority.NORMAL
 
 
-def _apply(session: Session, conversation: Conversation, message: _Pending, effect: Effect) -> None:
-    source = f"{conversation.channel.value}:{conversation.flow_id}"
-    evidence = {"message_id": message.id, "step": (conversation.state or {}).get("step")}
+def _apply(
+    session: Session, conversation: Conversation, message: _Pending, effect: Effect, where: tuple[str, str]
+) -> None:
+    source = f"{conversation.channel.value}:{where[0]}"
+    evidence = {"message_id": message.id, "step": where[1]}
     if isinstance(effect, GrantConsent | RevokeConsent) and conversation.patient_id is None:
         if conversation.reply_to:  # an unlinked follower: kept until registration binds the record
             answer = {"purpose": effect.purpose.value, "granted": isinstance(effect, GrantConsent)}

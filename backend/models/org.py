@@ -20,6 +20,9 @@ class Department(Base):
 
     wards: Mapped[list[Ward]] = relationship(back_populates="department")
 
+    def name_in(self, lang: str) -> str:
+        return name_in(self.names, self.name, lang)
+
 
 class Ward(Base):
     __tablename__ = "wards"
@@ -44,7 +47,18 @@ class Clinician(Base):
     kind: Mapped[ClinicianKind] = mapped_column(enum_column(ClinicianKind))
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(200))
+    # per-language display names; `name` is the one in the hospital's records
+    names: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict, server_default=sa.text("'{}'"))
     title: Mapped[str | None] = mapped_column(sa.String(100))
     staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
 
     department: Mapped[Department] = relationship()
+
+    def name_in(self, lang: str) -> str:
+        return name_in(self.names, self.name, lang)
+
+
+def name_in(names: dict[str, str] | None, name: str, lang: str) -> str:
+    """A display name in the language (or its base language: "zh" for "zh-CN"), else the record's name."""
+    found = names or {}
+    return found.get(lang) or found.get(lang.split("-")[0]) or name

@@ -143,3 +143,33 @@ def test_wechat_in_app_browser_keeps_the_composer_in_the_page_and_on_screen(
         assert last is not None and bar is not None and last["y"] + last["height"] <= bar["y"] + 1
         assert_no_serious_violations(page)
         wechat.close()
+
+
+def test_large_text_chosen_in_the_chat_holds_on_every_patient_page(
+    live_server: str, browser: Any, db: Session
+) -> None:
+    for lang in NAMES:
+        person = factories.patient(db, language=lang, dept=factories.department(db))
+        db.commit()
+        settings = get_settings()
+        phone = browser.new_context(
+            viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, has_touch=True
+        )
+        page = phone.new_page()
+        page.goto(f"{live_server}/c/{make_token(settings, LinkKind.CHAT, person.id)}")
+        page.get_by_role("button", name=_text(lang, "pages.large_text")).click()
+        for url in (
+            f"{live_server}/e/cardiology_warning_signs/{lang}",
+            f"{live_server}/f/{make_token(settings, LinkKind.FEEDBACK, person.id)}",
+        ):
+            page.goto(url)
+            expect(page.locator("html")).to_have_class("large-text")
+            toggle = page.get_by_role("button", name=_text(lang, "pages.large_text"))
+            expect(toggle).to_have_attribute("aria-pressed", "true")
+            assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 20
+            assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
+            assert_no_serious_violations(page)
+        toggle.click()  # and off again, remembered too
+        page.reload()
+        expect(page.locator("html")).not_to_have_class("large-text")
+        phone.close()

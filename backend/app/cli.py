@@ -115,8 +115,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if settings.env is Environment.PRODUCTION:
         print("refusing to seed demo data in production", file=sys.stderr)
         return 2
-    with session_scope() as session:
-        logins = seed(session, patients=args.patients)
+    if getattr(args, "reset", False):  # `run` seeds through here too, without the flag
+        from backend.demo.reset import NotADemoDatabase, do_reset_demo
+
+        try:
+            with session_scope() as session:
+                logins = do_reset_demo(session, patients=args.patients)
+        except NotADemoDatabase as exc:
+            print(f"refusing to reset: this database holds more than demo data ({exc}).", file=sys.stderr)
+            print("nothing was deleted.", file=sys.stderr)
+            return 2
+        print("demo data deleted and seeded again")
+    else:
+        with session_scope() as session:
+            logins = seed(session, patients=args.patients)
     print(f"demo data ready; staff password for admin/agent/nurse: {logins.password}")
     print(f"admin TOTP secret (add to an authenticator app): {logins.admin_totp_secret}")
     print(f"current admin code: {command_hint('totp-code', logins.admin_username)}")
@@ -296,7 +308,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from redis import Redis
     from rq import Queue, Worker
 
-
     settings = get_settings()
     if not settings.redis_url:
         print("the worker needs REDIS_URL; without it jobs run inline in the server", file=sys.stderr)
@@ -402,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("plan", help="run the follow-up planner and dispatcher once").set_defaults(func=cmd_plan)
     demo = sub.add_parser("demo", help="seed demo departments, staff and patients")
     demo.add_argument("--patients", type=int, default=200)
+    demo.add_argument(
+        "--reset",
+        action="store_true",
+        help="delete the demo data and seed it again (refused when the database holds anything else)",
+    )
     demo.set_defaults(func=cmd_demo)
     for name, func in (("serve", cmd_serve), ("run", cmd_run)):
         p = sub.add_parser(

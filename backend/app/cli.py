@@ -362,11 +362,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         code = code or step(args)
     if code:
         return code
+    _understanding_ready()
     print(f"\n  staff UI:     {served_url(args.host, args.port)}/staff/login")
     print(f"  patient chat: {chat_link(DEMO_MRN)}")
     print(f"  another patient's chat link: {command_hint('chat-link', '--mrn', 'MRN100001')}")
     print(f"  public URL used in links: {get_settings().public_url}\n", flush=True)
     return cmd_serve(args)
+
+
+def _understanding_ready() -> None:
+    """Train the embedded intent classifier into its disk cache now (about 2 s the first time), so the
+    first patient's free text does not wait for it, and say which reader serves free text."""
+    settings = get_settings()
+    if settings.nlu_url:
+        print(f"free text: Rasa at {settings.nlu_url}, the embedded classifier when it cannot answer")
+        return
+    if not settings.nlu_embedded:
+        print("free text: no reader (CARELOOP_NLU_EMBEDDED=false): it is re-asked, then handed to staff")
+        return
+    from nlu.intents import default_intents
+
+    model = default_intents()
+    if model is None:
+        print("free text: the embedded classifier is unavailable; `make nlu` and `make nlu-serve` add Rasa")
+    else:
+        print(
+            f"free text: the embedded classifier ({len(model.model.labels)} intents); "
+            "`make nlu-serve` and CARELOOP_NLU_URL add Rasa"
+        )
 
 
 def cmd_hl7_listen(args: argparse.Namespace) -> int:

@@ -163,7 +163,7 @@ class _Turn:
             if target == "":
                 popped = self.pop()
                 if popped is None:
-                    self.state.ended = True
+                    self.finish()
                     return
                 flow, step_id = popped
             else:
@@ -296,6 +296,9 @@ class _Turn:
         if matched is None:
             self.fail(lambda: self.ask(step, step.reprompt))
             return
+        self.choose(flow, step, matched)
+
+    def choose(self, flow: Flow, step: Step, matched: tuple[int, Reading | None]) -> None:
         index, reading = matched
         self.state.slots.pop("intent", None)
         if reading is not None:  # chosen by what Rasa understood: sub-flows may branch on it
@@ -327,9 +330,20 @@ class _Turn:
             return
         popped = self.pop()
         if popped is None:
-            self.state.ended = True
+            self.finish()
         else:
             self.run_from(*popped)
+
+    def finish(self) -> None:
+        """The conversation's top flow has ended: the menu is offered (when the library has one and this
+        was not the menu itself, whose "goodbye" ends the conversation), so a patient is never left at
+        a dead end whose next message goes to staff."""
+        if self.state.flow_id != MENU_FLOW and self.has_menu():
+            self.state.stack, self.state.offered = [], []
+            menu = self.library.get(MENU_FLOW)
+            self.run_from(menu, menu.start)
+        else:
+            self.state.ended = True
 
     def answer_input(self, flow: Flow, step: Step, inbound: Inbound, command: CommandHit | None) -> None:
         assert step.input is not None and step.store is not None
@@ -364,6 +378,23 @@ class _Turn:
         self.state.stack, self.state.ended, self.state.offered = [], False, []
         menu = self.library.get(MENU_FLOW)
         self.run_from(menu, menu.start)
+
+    def menu_after_end(self, inbound: Inbound) -> None:
+        """A message to a conversation that has ended (goodbye, STOP, handed back by staff): the menu
+        answers it, going straight to the option it names (a digit, a label, what was understood),
+        else showing itself. Nothing goes to staff unasked."""
+        survey.save(self.state)
+        self.state.stack, self.state.ended, self.state.offered = [], False, []
+        menu = self.library.get(MENU_FLOW)
+        step = menu.steps[menu.start]
+        matched = self.match_choice(step, inbound) if step.options and not step.choices_from else None
+        if matched is None:
+            self.run_from(menu, menu.start)
+            return
+        self.state.flow_id, self.state.flow_version = menu.id, menu.version
+        self.state.step, self.state.failures = step.id, 0
+        self.result.visits.append(StepVisit(menu.id, menu.version, step.id))
+        self.choose(menu, step, matched)
 
     def repeat_question(self) -> None:
         """Say again what the conversation is waiting for (after help or a language change)."""
@@ -446,6 +477,9 @@ class _Turn:
         if self.state.pending == "language" and self.answer_language(inbound, command):
             return
         if command is not None and command.command is Command.MENU and self.command(command):
+            return
+        if self.state.ended and self.has_menu():
+            self.menu_after_end(inbound)
             return
         if self.state.ended:
             self.say_key("common.passed_to_staff")

@@ -117,9 +117,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     from backend.content.bundle import seed_from_files
 
-    with session_scope() as session:
-        logins = seed(session, patients=args.patients)
-        seed_from_files(session, settings.content_dir)  # the site's texts live in the studio from now on
+    if getattr(args, "reset", False):  # `run` seeds through here too, without the flag
+        from backend.demo.reset import NotADemoDatabase, do_reset_demo
+
+        try:
+            with session_scope() as session:
+                logins = do_reset_demo(session, patients=args.patients)
+                seed_from_files(session, settings.content_dir)
+        except NotADemoDatabase as exc:
+            print(f"refusing to reset: this database holds more than demo data ({exc}).", file=sys.stderr)
+            print("nothing was deleted.", file=sys.stderr)
+            return 2
+        print("demo data deleted and seeded again")
+    else:
+        with session_scope() as session:
+            logins = seed(session, patients=args.patients)
+            seed_from_files(session, settings.content_dir)  # the site's texts live in the studio from now on
     print(f"demo data ready; staff password for admin/agent/nurse: {logins.password}")
     print(f"admin TOTP secret (add to an authenticator app): {logins.admin_totp_secret}")
     print(f"current admin code: {command_hint('totp-code', logins.admin_username)}")
@@ -425,11 +438,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         code = code or step(args)
     if code:
         return code
+    _understanding_ready()
     print(f"\n  staff UI:     {served_url(args.host, args.port)}/staff/login")
     print(f"  patient chat: {chat_link(DEMO_MRN)}")
     print(f"  another patient's chat link: {command_hint('chat-link', '--mrn', 'MRN100001')}")
     print(f"  public URL used in links: {get_settings().public_url}\n", flush=True)
     return cmd_serve(args)
+
+
+def _understanding_ready() -> None:
+    """Train the embedded intent classifier into its disk cache now (about 2 s the first time), so the
+    first patient's free text does not wait for it, and say which reader serves free text."""
+    settings = get_settings()
+    if settings.nlu_url:
+        print(f"free text: Rasa at {settings.nlu_url}, the embedded classifier when it cannot answer")
+        return
+    if not settings.nlu_embedded:
+        print("free text: no reader (CARELOOP_NLU_EMBEDDED=false): it is re-asked, then handed to staff")
+        return
+    from nlu.intents import default_intents
+
+    model = default_intents()
+    if model is None:
+        print("free text: the embedded classifier is unavailable; `make nlu` and `make nlu-serve` add Rasa")
+    else:
+        print(
+            f"free text: the embedded classifier ({len(model.model.labels)} intents); "
+            "`make nlu-serve` and CARELOOP_NLU_URL add Rasa"
+        )
 
 
 def cmd_hl7_listen(args: argparse.Namespace) -> int:
@@ -556,6 +592,11 @@ def build_parser() -> argparse.ArgumentParser:
     content.set_defaults(func=cmd_content)
     demo = sub.add_parser("demo", help="seed demo departments, staff and patients")
     demo.add_argument("--patients", type=int, default=200)
+    demo.add_argument(
+        "--reset",
+        action="store_true",
+        help="delete the demo data and seed it again (refused when the database holds anything else)",
+    )
     demo.set_defaults(func=cmd_demo)
     for name, func in (("serve", cmd_serve), ("run", cmd_run)):
         p = sub.add_parser(

@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     nlu_min_confidence: float = Field(
         default=0.6, description="Rasa's answers below this confidence are ignored (the flow re-asks)"
     )
+    nlu_embedded: bool = Field(
+        default=True,
+        description="read free text with the embedded intent classifier (nlu/intents.py) when Rasa is "
+        "not configured, down or unsure; off: such text is re-asked, then handed to staff",
+    )
     media_dir: Path = Field(
         default=REPO_ROOT / "var" / "media",
         description="patients' images and voice notes and case evidence, encrypted",

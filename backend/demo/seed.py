@@ -116,6 +116,21 @@ EN_SURNAMES = [
     "Roberts",
 ]
 
+# Doctors and nurses per department: the name in the hospital's records and how a patient reads it in
+# each language (a Chinese hospital's doctors, in pinyin for English and Vietnamese readers).
+CLINICIAN_NAMES = [
+    ("王建国", "Wang Jianguo"), ("李秀英", "Li Xiuying"), ("张伟", "Zhang Wei"), ("刘芳", "Liu Fang"),
+    ("陈明", "Chen Ming"), ("杨丽", "Yang Li"), ("黄磊", "Huang Lei"), ("赵静", "Zhao Jing"),
+    ("吴强", "Wu Qiang"), ("周敏", "Zhou Min"), ("徐娟", "Xu Juan"), ("孙涛", "Sun Tao"),
+    ("马超", "Ma Chao"), ("朱霞", "Zhu Xia"), ("胡平", "Hu Ping"), ("郭刚", "Guo Gang"),
+    ("何桂华", "He Guihua"), ("林洋", "Lin Yang"), ("罗艳", "Luo Yan"), ("高杰", "Gao Jie"),
+    ("梁红", "Liang Hong"), ("宋佳", "Song Jia"), ("郑华", "Zheng Hua"), ("谢婷", "Xie Ting"),
+    ("韩冰", "Han Bing"), ("唐亮", "Tang Liang"), ("冯雪", "Feng Xue"), ("邓磊", "Deng Lei"),
+    ("曹阳", "Cao Yang"), ("彭丽", "Peng Li"),
+]  # fmt: skip
+DEMO_STAFF = ("admin", "agent", "nurse")
+OBSTETRICS_AGES = (18, 45)  # a delivery diagnosis only for a woman of these ages
+
 DEMO_PASSWORD = "careloop-demo"  # noqa: S105  (demo data only; `demo` refuses to run in production)
 
 
@@ -154,6 +169,7 @@ def seed(
     departments: list[
         tuple[Department, list[Ward], list[Clinician], list[Clinician], list[tuple[str, str]]]
     ] = []
+    people = iter(CLINICIAN_NAMES)
     for code, name, names, diagnoses in DEPARTMENTS:
         dept = Department(code=code, name=name, names=names)
         session.add(dept)
@@ -163,16 +179,8 @@ def seed(
             if code == "PEXC"
             else [Ward(department_id=dept.id, code=f"{code}-W{i}", name=f"{name} ward {i}") for i in (1, 2)]
         )
-        doctors = [
-            Clinician(
-                kind=ClinicianKind.DOCTOR, department_id=dept.id, name=f"Dr {name} {i}", title="Attending"
-            )
-            for i in (1, 2, 3)
-        ]
-        nurses = [
-            Clinician(kind=ClinicianKind.NURSE, department_id=dept.id, name=f"Nurse {name} {i}")
-            for i in (1, 2)
-        ]
+        doctors = [_clinician(dept.id, ClinicianKind.DOCTOR, next(people)) for _ in (1, 2, 3)]
+        nurses = [_clinician(dept.id, ClinicianKind.NURSE, next(people)) for _ in (1, 2)]
         session.add_all([*wards, *doctors, *nurses])
         departments.append((dept, wards, doctors, nurses, diagnoses))
     session.flush()
@@ -222,8 +230,10 @@ def seed(
         )
         session.add(patient)
         session.flush()
+        age = (now.date() - patient.birth_date).days // 365 if patient.birth_date else 0
+        fits = [d for d in departments if _fits(d[0].code, sex, age)]
         for _ in range(rng.choice([1, 1, 2, 3])):
-            dept, wards, doctors, nurses, diagnoses = rng.choice(departments)
+            dept, wards, doctors, nurses, diagnoses = rng.choice(fits)
             kind = (
                 EncounterKind.PHYSICAL_EXAM
                 if dept.code == "PEXC"
@@ -263,6 +273,23 @@ def seed(
     _plans(session, {dept.code: dept.id for dept, *_ in departments})
     seed_schedules(session, timezone=get_settings().default_timezone, now=now)
     return DemoLogins("admin", totp_secret, "agent", "nurse", DEMO_PASSWORD)
+
+
+def _clinician(department_id: int, kind: ClinicianKind, names: tuple[str, str]) -> Clinician:
+    chinese, pinyin = names
+    if kind is ClinicianKind.DOCTOR:
+        shown = {"zh-CN": f"{chinese}医生", "en": f"Dr {pinyin}", "vi": f"BS. {pinyin}"}
+    else:
+        shown = {"zh-CN": f"{chinese}护士", "en": f"Nurse {pinyin}", "vi": f"ĐD. {pinyin}"}
+    title = "Attending" if kind is ClinicianKind.DOCTOR else None
+    return Clinician(kind=kind, department_id=department_id, name=chinese, names=shown, title=title)
+
+
+def _fits(department_code: str, sex: Sex, age: int) -> bool:
+    """Obstetrics sees women of child-bearing age only: a clinician notices anything else at once."""
+    if department_code == "OBST":
+        return sex is Sex.FEMALE and OBSTETRICS_AGES[0] <= age <= OBSTETRICS_AGES[1]
+    return True
 
 
 def _plans(session: Session, department_ids: dict[str, int]) -> None:

@@ -123,8 +123,8 @@ class BookingPorts:
             lang,
             key,
             when=self._when(slot.starts_at),
-            doctor=slot.clinician.name,
-            department=slot.department.names.get(lang) or slot.department.name,
+            doctor=slot.clinician.name_in(lang),
+            department=slot.department.name_in(lang),
             site=slot.site.names.get(lang) or slot.site.name,
         )
 
@@ -134,14 +134,14 @@ class BookingPorts:
         rows = self.session.scalars(
             sa.select(Department).where(Department.id.in_(ids)).order_by(Department.name)
         )
-        return [DynamicChoice(str(d.id), d.names.get(lang) or d.name) for d in rows][:MAX_OFFERED]
+        return [DynamicChoice(str(d.id), d.name_in(lang)) for d in rows][:MAX_OFFERED]
 
     def doctors(self, slots: Mapping[str, Any], lang: str) -> Sequence[DynamicChoice]:
         ids = self._free(slots, without="bk_doctor").with_only_columns(Slot.clinician_id).distinct()
         rows = self.session.scalars(
             sa.select(Clinician).where(Clinician.id.in_(ids)).order_by(Clinician.name)
         )
-        return [DynamicChoice(str(c.id), c.name) for c in rows][:MAX_OFFERED]
+        return [DynamicChoice(str(c.id), c.name_in(lang)) for c in rows][:MAX_OFFERED]
 
     def dates(self, slots: Mapping[str, Any], lang: str) -> Sequence[DynamicChoice]:
         days = self.session.scalars(

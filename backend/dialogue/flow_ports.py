@@ -73,7 +73,7 @@ class DatabasePorts:
     # --- choice sources ------------------------------------------------------------------------
     def departments(self, slots: Mapping[str, Any], lang: str) -> Sequence[DynamicChoice]:
         rows = self.session.scalars(sa.select(Department).order_by(Department.name)).all()
-        return [DynamicChoice(str(d.id), (d.names or {}).get(lang) or d.name) for d in rows]
+        return [DynamicChoice(str(d.id), d.name_in(lang)) for d in rows]
 
     def consents(self, slots: Mapping[str, Any], lang: str) -> Sequence[DynamicChoice]:
         patient = self._patient()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -15,6 +16,7 @@ from backend.app.settings import get_settings
 from backend.content.catalogue import catalog_at, current_catalog, pin
 from backend.dialogue.content import ContentFlows, load_flow
 from backend.dialogue.flow_ports import DatabasePorts
+from backend.dialogue.handoff_notice import complaint_text, handoff_text
 from backend.dialogue.safety_net import do_handle_emergency, screen
 from backend.dialogue.understanding import reading_of
 from backend.models import (
@@ -44,6 +46,7 @@ from bots.domain import Channel, pick_language
 from bots.effects import (
     CompleteSurvey,
     Effect,
+    FeedbackKind,
     GrantConsent,
     HandoffReason,
     RequestHandoff,
@@ -215,8 +218,14 @@ def _handle_one(
     conversation.flow_id, conversation.flow_version = result.state.flow_id, result.state.flow_version
     conversation.state = result.state.to_json()
     conversation.last_message_at = now  # set with the state: one UPDATE of the conversation per turn
+    # where the patient answered (the flow and step before this turn), not where the turn ended: a flow
+    # that ends now hands over to the menu, and a consent's evidence must name the question it answered
+    where = (flow_id, state.step if state else flow.start)
+    reply_lang = pick_language(inbound_lang or result.state.lang or lang)
     for effect in result.effects:
-        _apply(session, conversation, message, effect)
+        told = _apply(session, conversation, message, effect, where)
+        if told is not None:  # what the patient must know of what the effect did (a wait, a case number)
+            result.replies.append(Outbound((Text(told(catalog, reply_lang)),)))
     # Rows nothing reads back in this turn go straight to the connection (no ORM objects to build and flush).
     replies = []
     # through the outbox: a patient's external channels, and a WeChat follower not yet linked
@@ -311,9 +320,14 @@ def _handoff_priority(reason: HandoffReason, text: str) -> TaskPriority:
     return TaskPriority.NORMAL
 
 
-def _apply(session: Session, conversation: Conversation, message: _Pending, effect: Effect) -> None:
-    source = f"{conversation.channel.value}:{conversation.flow_id}"
-    evidence = {"message_id": message.id, "step": (conversation.state or {}).get("step")}
+Told = Callable[[Catalog, str], str]  # a text for the patient, in the turn's language
+
+
+def _apply(
+    session: Session, conversation: Conversation, message: _Pending, effect: Effect, where: tuple[str, str]
+) -> Told | None:
+    source = f"{conversation.channel.value}:{where[0]}"
+    evidence = {"message_id": message.id, "step": where[1]}
     if isinstance(effect, GrantConsent | RevokeConsent) and conversation.patient_id is None:
         if conversation.reply_to:  # an unlinked follower: kept until registration binds the record
             answer = {"purpose": effect.purpose.value, "granted": isinstance(effect, GrantConsent)}
@@ -343,12 +357,14 @@ def _apply(session: Session, conversation: Conversation, message: _Pending, effe
             patient.language = effect.lang
             audit.record(session, "patient.language", patient_id=patient.id, subject=("patient", patient.id))
     elif isinstance(effect, SubmitFeedback):
-        take_feedback(session, conversation, effect)
+        case = take_feedback(session, conversation, effect)
+        if effect.kind is FeedbackKind.COMPLAINT:
+            return lambda catalog, lang: complaint_text(session, catalog, lang, case)
     elif isinstance(effect, CompleteSurvey) and conversation.patient_id:
         take_survey(session, conversation, effect)
     elif isinstance(effect, RequestHandoff):
         conversation.owner = ConversationOwner.STAFF
-        do_raise_task(
+        task = do_raise_task(
             session,
             kind=TaskKind.HANDOFF,
             priority=_handoff_priority(effect.reason, message.text),
@@ -357,6 +373,9 @@ def _apply(session: Session, conversation: Conversation, message: _Pending, effe
             patient_id=conversation.patient_id,
             department_id=_latest_department(session, conversation),
         )
+        if effect.reason is not HandoffReason.EMERGENCY:  # an emergency's advice says what to do now
+            return lambda catalog, lang: handoff_text(session, catalog, lang, task)
+    return None
 
 
 def _latest_department(session: Session, conversation: Conversation) -> int | None:

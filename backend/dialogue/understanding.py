@@ -1,7 +1,9 @@
-"""Rasa's reading of free text for the turn engine: one client per process, never an error for a turn.
+"""The reading of free text for the turn engine: Rasa first, the embedded classifier when Rasa cannot answer.
 
 The engine asks only when its deterministic parsing found nothing (docs/architecture.md: cheapest first).
-Rasa down, slow or unsure gives None, and the flow re-asks or hands off as it would without Rasa.
+Rasa (when `CARELOOP_NLU_URL` is set) answers first; when it is not configured, unavailable or unsure,
+the embedded intent classifier (nlu/intents.py, trained on the same data) answers with the same
+contract. Nobody sure gives None, and the flow re-asks or hands off. Never an error for a turn.
 """
 
 from __future__ import annotations
@@ -38,21 +40,37 @@ def reset_nlu() -> None:
 
 
 def intent_of(text: str) -> str | None:
-    """The intent Rasa is confident of, or None (no Rasa configured, Rasa unavailable, low confidence)."""
+    """The intent Rasa or the embedded classifier is confident of, or None."""
     reading = reading_of(text)
     return reading.intent if reading else None
 
 
 def reading_of(text: str) -> Reading | None:
-    """The intent Rasa is confident of with its entities (kind, value), or None as for intent_of."""
-    settings = get_settings()
-    if not settings.nlu_url or not text.strip():
+    """The intent with its entities (kind, value): Rasa's when it is confident, else the embedded
+    classifier's (no entities) when it is, else None."""
+    if not text.strip():
         return None
+    settings = get_settings()
+    found = _rasa(settings.nlu_url, settings.nlu_min_confidence, text) if settings.nlu_url else None
+    if found is None and settings.nlu_embedded:
+        found = _embedded(text)
+    return found
+
+
+def _rasa(url: str, min_confidence: float, text: str) -> Reading | None:
     try:
-        understanding = _client(settings.nlu_url).parse(text)
+        understanding = _client(url).parse(text)
     except NluUnavailable as exc:
         log.warning("nlu unavailable: %s", exc)
         return None
-    if understanding.is_fallback or understanding.confidence < settings.nlu_min_confidence:
+    if understanding.is_fallback or understanding.confidence < min_confidence:
         return None
     return Reading(understanding.intent, tuple((e.kind, e.value) for e in understanding.entities))
+
+
+def _embedded(text: str) -> Reading | None:
+    from nlu.intents import default_intents  # lazy: numpy and the model load only when free text comes
+
+    model = default_intents()
+    guess = model.guess(text) if model is not None else None
+    return Reading(guess.intent) if guess is not None else None

@@ -21,6 +21,9 @@ class Department(Base):
 
     wards: Mapped[list[Ward]] = relationship(back_populates="department")
 
+    def name_in(self, lang: str) -> str:
+        return name_in(self.names, self.name, lang)
+
 
 class Ward(Base):
     __tablename__ = "wards"
@@ -55,3 +58,12 @@ class Clinician(Base):
     staff_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
 
     department: Mapped[Department] = relationship()
+
+    def name_in(self, lang: str) -> str:
+        return name_in(self.names, self.name, lang)
+
+
+def name_in(names: dict[str, str] | None, name: str, lang: str) -> str:
+    """A display name in the language (or its base language: "zh" for "zh-CN"), else the record's name."""
+    found = names or {}
+    return found.get(lang) or found.get(lang.split("-")[0]) or name

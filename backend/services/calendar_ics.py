@@ -25,7 +25,7 @@ def appointment_ics(
     calendar that imported it before updates the entry (or marks it cancelled) instead of adding one."""
     lang = pick_language(language)
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    department = slot.department.names.get(lang) or slot.department.name
+    department = slot.department.name_in(lang)
     site = slot.site.names.get(lang) or slot.site.name
     calendar = Calendar()
     calendar.add("prodid", "-//CareLoop//appointments//EN")
@@ -39,7 +39,7 @@ def appointment_ics(
     event.add("sequence", appointment.sequence)
     event.add(
         "summary",
-        catalog.text(lang, "booking.ics_summary", doctor=slot.clinician.name, department=department),
+        catalog.text(lang, "booking.ics_summary", doctor=slot.clinician.name_in(lang), department=department),
     )
     event.add("description", catalog.text(lang, "booking.ics_description"))
     event.add("location", ", ".join(p for p in (site, slot.site.address) if p))

@@ -69,8 +69,8 @@ def before_quiet_hours(due: datetime, patient: Patient) -> datetime:
 def describe(session: Session, slot: Slot, lang: str, zone: str) -> dict[str, str]:
     """The words a patient sees for a slot: doctor, department, site, local time (in `zone`)."""
     return {
-        "doctor": slot.clinician.name,
-        "department": slot.department.names.get(lang) or slot.department.name,
+        "doctor": slot.clinician.name_in(lang),
+        "department": slot.department.name_in(lang),
         "site": slot.site.names.get(lang) or slot.site.name,
         "when": slot.starts_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
     }

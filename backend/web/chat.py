@@ -29,6 +29,7 @@ from backend.services.conversations import (
     store_inbound_row,
 )
 from backend.services.ids import parse_id
+from backend.web import patient_pages
 from backend.web.deps import SessionDep, SettingsDep, templates
 from backend.web.ids import IdQuery
 from bots.catalog import Catalog
@@ -133,6 +134,7 @@ def chat_page(token: str, request: Request, db: SessionDep, settings: SettingsDe
     lang = pick_language(patient.language)
     db.refresh(conversation)  # the greeting turn (inline) pinned the texts
     catalog = texts_of(db, conversation.texts_revision)
+    client_id = webchat.new_client_id()
     return templates.TemplateResponse(
         request,
         "chat/page.html",
@@ -141,7 +143,9 @@ def chat_page(token: str, request: Request, db: SessionDep, settings: SettingsDe
             "token": token,
             "items": _items(db, conversation.id, 0, catalog, lang),
             "new_messages": catalog.text(lang, "chat.new_messages"),
-            "client_id": webchat.new_client_id(),
+            "client_id": client_id,
+            "tools": patient_pages.tools(catalog, lang, action=f"/c/{token}/messages", client_id=client_id),
+            "in_wechat": patient_pages.in_wechat(request),
             "title": catalog.text(lang, "chat.title"),
             "placeholder": catalog.text(lang, "chat.placeholder"),
             "send": catalog.text(lang, "chat.send"),

@@ -218,8 +218,9 @@ def test_dynamic_choices_come_from_the_port_and_the_chosen_id_is_stored() -> Non
 
 def test_an_empty_source_goes_to_the_empty_step() -> None:
     chat = Chat("consent", world=World(consents=[]))
-    assert chat.state is not None and chat.state.ended
-    assert texts(chat.last.replies)[-1].startswith("I do not know your hospital record yet")
+    said = texts(chat.last.replies)
+    assert said[0].startswith("I do not know your hospital record yet")
+    assert chat.where == ("main_menu", "menu")  # the flow ended: the menu is offered, not a dead end
 
 
 def test_consent_flow_grants_and_revokes_the_chosen_purpose() -> None:
@@ -255,8 +256,8 @@ def test_registration_follows_the_action_outcome_and_forgets_identifiers(outcome
     assert world.calls[0] == ("identify_patient", {"mrn": "T000123", "birth_date": "1980-01-31"})
     assert chat.state is not None
     assert not {"phone", "mrn", "birth_date"} & set(chat.state.slots)
-    if where is None:
-        assert chat.state.ended
+    if where is None:  # registration ended: the menu is offered
+        assert chat.where == ("main_menu", "menu") and not chat.state.ended
     else:
         assert chat.where == where
 
@@ -275,7 +276,8 @@ def test_registration_sets_language_and_preferred_channel() -> None:
         "set_preferred_channel",
         {"preferred_channel": "wechat", "preferred_channel_label": "WeChat"},
     )
-    assert chat.state is not None and chat.state.ended and chat.state.slots == {}
+    assert chat.state is not None and chat.state.slots == {}
+    assert chat.where == ("main_menu", "menu") and chat.state.lang == "vi"
 
 
 def test_an_action_outcome_with_no_step_is_an_authoring_error() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bots.domain import ConsentPurpose
 from bots.effects import CompleteSurvey, HandoffReason, RequestHandoff, RevokeConsent, SetLanguage
 from bots.flows import parse_flow
 from bots.messages import InboundKind
 from bots.ports import DictLibrary
-from tests.bots.driver import Chat, World, authored_flows, choices, texts
+from tests.bots.driver import CATALOG, Chat, World, authored_flows, choices, texts
 
 
 def survey_chat(qid: str = "nps") -> Chat:
@@ -107,12 +109,43 @@ def test_language_by_name_or_by_question_switches_and_re_asks() -> None:
     assert texts(chat.last.replies)[-1] == "感谢您抽出时间。请问是投诉、表扬还是建议？"
 
 
+def test_the_welcome_ends_with_the_menu_whatever_the_answer_to_consent() -> None:
+    for answer in ("yes", "no"):
+        chat = Chat("welcome")
+        chat.press(answer)
+        assert chat.where == ("main_menu", "menu") and chat.state is not None and not chat.state.ended
+        said = texts(chat.last.replies)
+        assert said[-1] == CATALOG.text("en", "menu.prompt") and len(said) == 2  # thanks, then the menu
+        assert len(choices(chat.last.replies)) == 9
+
+
 def test_menu_works_in_any_flow_and_after_the_end() -> None:
     chat = Chat("welcome")
     chat.press("yes")
+    chat.press("bye")  # the menu's goodbye is the only end that stays an end
     assert chat.state is not None and chat.state.ended
     chat.say("菜单")
     assert chat.where == ("main_menu", "menu") and not chat.state.ended
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN", "vi"])
+def test_after_the_end_any_message_is_answered_by_the_menu_not_by_staff(lang: str) -> None:
+    chat = Chat("welcome", lang=lang)
+    chat.press("yes")
+    chat.press("bye")
+    chat.say("hello again")
+    assert chat.last.effects == [] and chat.where == ("main_menu", "menu")
+    assert texts(chat.last.replies) == [CATALOG.text(lang, "menu.prompt")]
+    chat.press("bye")
+    chat.say("7")  # a digit picks that option of the menu straight away
+    assert chat.where == ("faq", "topics") and chat.last.effects == []
+    assert not any(isinstance(e, RequestHandoff) for e in chat.effects)
+
+
+def test_a_digit_picks_a_menu_option_after_every_finished_flow() -> None:
+    chat = Chat("consent", world=World(consents=[]))  # ends at once (no record yet): the menu waits
+    chat.say("5")
+    assert chat.where == ("feedback", "kind") and chat.effects == []
 
 
 def test_safety_comes_before_commands_and_answers() -> None:

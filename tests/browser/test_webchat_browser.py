@@ -32,9 +32,10 @@ def test_patient_chats_and_admin_sees_the_conversation(live_server: str, browser
     page.get_by_role("button", name="同意").click()
     expect(page.locator("#messages")).to_contain_text("谢谢！我们会通过这里与您联系随访事宜。")
     expect(page.get_by_role("button", name="同意")).to_have_count(0)  # answered buttons go away
-    page.get_by_placeholder("请输入消息").fill("我什么时候复诊？")
+    page.get_by_placeholder("请输入消息").fill("我什么时候复诊？转人工")
     page.get_by_role("button", name="发送").click()
     expect(page.locator("#messages")).to_contain_text("您的消息已转给我们的医护团队")
+    expect(page.locator("#messages")).to_contain_text("内回复您")  # the expected wait follows
     expect(page.get_by_placeholder("请输入消息")).to_have_value("")
     page.get_by_placeholder("请输入消息").fill("痛" * 1400)
     page.get_by_role("button", name="发送").click()
@@ -57,7 +58,7 @@ def test_patient_chats_and_admin_sees_the_conversation(live_server: str, browser
     staff_page.get_by_role("button", name="Search").click()
     staff_page.get_by_role("link", name="王秀英").click()
     conversation = staff_page.locator("#conversations")
-    expect(conversation).to_contain_text("我什么时候复诊？")
+    expect(conversation).to_contain_text("我什么时候复诊？转人工")
     expect(conversation).to_contain_text("同意")
     expect(staff_page.locator("#identities")).to_contain_text("owner: staff")
     expect(staff_page.locator("#consents")).to_contain_text("care · webchat: granted")

@@ -219,23 +219,51 @@ def test_with_rasa_down_menus_and_numbered_answers_still_work(
     assert text_of(lang, "menu.prompt") in chat.text()
 
 
-@pytest.mark.parametrize(
-    ("lang", "first", "second"),
-    [
-        ("zh-CN", "我想挂个号", "我想问一下停车的事"),
-        ("vi", "tôi muốn đặt lịch khám", "bãi đỗ xe ở đâu"),
-        ("en", "i'd like to make an appointment", "where can i park"),
-    ],
-)
-def test_with_rasa_down_free_text_is_re_asked_then_politely_handed_to_staff(
+FREE_WORDS = [
+    ("zh-CN", "我想挂个号", "我想问一下停车的事"),
+    ("vi", "tôi muốn đặt lịch khám", "bãi đỗ xe ở đâu"),
+    ("en", "i'd like to make an appointment", "where can i park"),
+]
+
+
+@pytest.mark.parametrize(("lang", "first", "second"), FREE_WORDS)
+def test_with_rasa_down_free_text_is_read_by_the_embedded_classifier(
     rasa_down: None, client: TestClient, db: Session, lang: str, first: str, second: str
 ) -> None:
+    clinic = booking_data.clinic(db, now=utcnow())
+    db.commit()
+    patient_id, chat = at_the_menu(client, db, lang)
+    started = time.monotonic()
+    chat.say(first)
+    assert text_of(lang, "booking.ask_department") in chat.text()
+    assert str(clinic.department_id) in [c["payload"] for c in chat.choices()]
+    chat.say(MENU[lang])
+    chat.say(second)
+    assert text_of(lang, "faq.parking") in chat.text()
+    assert time.monotonic() - started < 5  # the client's 1 s timeouts and breaker, not a hang
+    db.expire_all()
+    assert db.scalars(sa.select(Task).where(Task.patient_id == patient_id)).all() == []
+
+
+@pytest.mark.parametrize(("lang", "first", "second"), FREE_WORDS)
+def test_with_no_classifier_at_all_free_text_is_re_asked_then_politely_handed_to_staff(
+    rasa_down: None,
+    monkeypatch: pytest.MonkeyPatch,
+    client: TestClient,
+    db: Session,
+    lang: str,
+    first: str,
+    second: str,
+) -> None:
+    monkeypatch.setenv("CARELOOP_NLU_EMBEDDED", "false")
+    reset_caches()
     patient_id, chat = at_the_menu(client, db, lang)
     started = time.monotonic()
     chat.say(first)
     assert text_of(lang, "menu.reprompt") in chat.text()
     chat.say(second)
-    assert chat.text() == text_of(lang, "common.passed_to_staff")
+    said = [item["text"] for item in chat.seen]  # handed over, then told how long the wait should be
+    assert said[0] == text_of(lang, "common.passed_to_staff") and len(said) == 2
     assert time.monotonic() - started < 5  # the client's 1 s timeouts and breaker, not a hang
     db.expire_all()
     task = db.scalars(sa.select(Task).where(Task.patient_id == patient_id)).one()

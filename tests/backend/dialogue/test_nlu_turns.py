@@ -55,10 +55,11 @@ def test_consent_in_free_words_is_understood_through_rasa(
     assert consent.granted
 
 
-def test_with_rasa_unreachable_the_bot_re_asks_and_safety_still_works(
+def test_with_rasa_unreachable_and_no_classifier_the_bot_re_asks_and_safety_still_works(
     monkeypatch: pytest.MonkeyPatch, client: TestClient, db: Session
 ) -> None:
     monkeypatch.setenv("CARELOOP_NLU_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("CARELOOP_NLU_EMBEDDED", "false")
     reset_caches()
     patient_id, token = _chat(db, "en")
     client.get(f"/c/{token}")
@@ -71,3 +72,16 @@ def test_with_rasa_unreachable_the_bot_re_asks_and_safety_still_works(
     task = db.scalars(sa.select(Task).where(Task.patient_id == patient_id)).one()
     assert task.priority is TaskPriority.EMERGENCY
     assert db.scalars(sa.select(ConsentEvent).where(ConsentEvent.patient_id == patient_id)).all() == []
+
+
+def test_with_rasa_unreachable_the_embedded_classifier_reads_consent_in_free_words(
+    monkeypatch: pytest.MonkeyPatch, client: TestClient, db: Session
+) -> None:
+    monkeypatch.setenv("CARELOOP_NLU_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    reset_caches()
+    patient_id, token = _chat(db, "en")
+    client.get(f"/c/{token}")
+    assert _post(client, token, "i agree, you can send me reminders", "client-nlu-04").status_code == 200
+    db.expire_all()
+    consent = db.scalars(sa.select(ConsentEvent).where(ConsentEvent.patient_id == patient_id)).one()
+    assert consent.granted

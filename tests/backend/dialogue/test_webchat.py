@@ -60,7 +60,8 @@ def test_patient_grants_consent_with_a_button_and_it_is_recorded(client: TestCli
     response = _post(client, token, choice="yes", text="Yes, I agree", client_id="client-0001")
     assert response.status_code == 200
     texts = [item["text"] for item in response.json()["items"]]
-    assert texts[-2:] == ["Yes, I agree", "Thank you. We will contact you here about your care."]
+    assert texts[-3:-1] == ["Yes, I agree", "Thank you. We will contact you here about your care."]
+    assert texts[-1].startswith("What can I do for you?")  # the welcome ends with the menu
     db.expire_all()
     consent = db.scalars(sa.select(ConsentEvent)).one()
     assert (consent.patient_id, consent.purpose, consent.channel, consent.granted) == (
@@ -69,7 +70,8 @@ def test_patient_grants_consent_with_a_button_and_it_is_recorded(client: TestCli
         Channel.WEBCHAT,
         True,
     )
-    assert consent.source == "webchat:welcome" and consent.evidence["step"] == "thanks_granted"
+    # the question the patient answered, though the turn ended at the menu
+    assert consent.source == "webchat:welcome" and consent.evidence["step"] == "consent"
     statuses = {m.direction: m.status for m in db.scalars(sa.select(Message))}
     assert statuses[Direction.INBOUND] is MessageStatus.PROCESSED
 

@@ -70,6 +70,9 @@ def _candidates(
         query = query.where(Encounter.procedure_code.in_(plan.procedure_codes))
     for flag in plan.excluded_flags:
         query = query.where(getattr(Patient, flag).is_(False))
+    if encounter_id is not None:  # one row at most: a server-side cursor would cost three more round trips
+        yield from session.execute(query)
+        return
     yield from session.execute(query.execution_options(yield_per=BATCH))
 
 

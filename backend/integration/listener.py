@@ -37,9 +37,17 @@ def build_listener(settings: Settings, receiver: Receiver, pool: ThreadPoolExecu
 
 
 async def run(settings: Settings, host: str, port: int) -> None:
-    from backend.app.db import session_factory
+    from sqlalchemy.orm import sessionmaker
 
-    receiver = Receiver(session_factory(), ReceiverConfig.from_settings(settings))
+    from backend.app.db import make_engine
+
+    # An engine of its own, without the pool's ping before each checkout: that is a round trip per
+    # message, and a connection found dead on use raises OperationalError, which the receiver already
+    # retries with a fresh one. One pooled connection per worker thread.
+    engine = make_engine(settings.database_url, pool_pre_ping=False, pool_size=settings.hl7_workers)
+    receiver = Receiver(
+        sessionmaker(bind=engine, expire_on_commit=False), ReceiverConfig.from_settings(settings)
+    )
     with ThreadPoolExecutor(max_workers=settings.hl7_workers, thread_name_prefix="hl7") as pool:
         listener = build_listener(settings, receiver, pool)
         stop = asyncio.Event()
@@ -54,3 +62,4 @@ async def run(settings: Settings, host: str, port: int) -> None:
         log.info("hl7 listener stopping")
         serving.cancel()
         await listener.close()
+    engine.dispose()

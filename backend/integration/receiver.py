@@ -177,6 +177,28 @@ class Receiver:
         peer: str,
         address: AckAddress,
     ) -> tuple[str, int]:
+        try:
+            return self._receive_once(message, header, text, codec, payload, peer, address, None)
+        except _NotApplied as failed:
+            # The facts were rolled back with everything else; the message is kept with its error in a
+            # transaction of its own (the lock and the lookup are taken again: a resend may have raced).
+            return self._receive_once(message, header, text, codec, payload, peer, address, failed.outcome)
+
+    def _receive_once(
+        self,
+        message: Any,
+        header: Header,
+        text: str,
+        codec: str,
+        payload: bytes,
+        peer: str,
+        address: AckAddress,
+        failure: Outcome | None,
+    ) -> tuple[str, int]:
+        """One transaction: the lock on the key, the earlier rows, the facts applied, then the row itself
+        (inserted once, with its outcome). No savepoint and no second write of the row on the common path:
+        a message whose facts cannot be applied raises _NotApplied, which rolls the transaction back, and
+        is then kept with `failure` as its outcome."""
         digest = content_hash(text)
         with self._sessions.begin() as session:
             _lock_key(session, header)
@@ -218,10 +240,14 @@ class Receiver:
                 session.flush()
                 log.warning("hl7 %s: same key, different content: held", header.control_id)
                 return _ack(row, address), row.id
-            _set_outcome(row, Hl7Status.FAILED, "received")
+            if failure is None:
+                outcome = _apply(session, message, header, self._config)
+                if outcome.status is not Hl7Status.APPLIED and outcome.status is not Hl7Status.IGNORED:
+                    raise _NotApplied(outcome)
+            else:
+                outcome = failure
+            _record(row, outcome)
             session.add(row)
-            session.flush()
-            apply_kept(session, row, message, header, self._config)
             session.flush()
             return _ack(row, address), row.id
 
@@ -274,39 +300,70 @@ class Receiver:
         return ack.encode("utf-8", errors="replace")
 
 
-def apply_kept(
-    session: Session, row: Hl7Message, message: Any, header: Header, config: ReceiverConfig
-) -> None:
-    """Apply a stored message in a savepoint and record the outcome on its row (never raises for bad data)."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What applying a message came to, to be written on its row."""
+
+    status: Hl7Status
+    text: str
+    error: InvalidField | None = None
+    patient_id: int | None = None
+    encounter_id: int | None = None
+
+
+class _NotApplied(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.text)
+        self.outcome = outcome
+
+
+def _apply(session: Session, message: Any, header: Header, config: ReceiverConfig) -> Outcome:
+    """Apply the facts in the caller's transaction; bad data becomes an Outcome (never raised), a race
+    with another connection is raised for the whole unit to be retried. When the outcome is not
+    applied or ignored, the caller must not commit what was written (a savepoint or a rollback)."""
     try:
-        with session.begin_nested():
-            applied = apply_adt(session, message, header, config.apply)
+        applied = apply_adt(session, message, header, config.apply)
     except InvalidField as exc:
-        _set_outcome(row, Hl7Status.INVALID, exc.reason, exc)
-        return
+        return Outcome(Hl7Status.INVALID, exc.reason, exc)
     except IdentityConflict as exc:
         location = ("PID", 3) if exc.about == "patient" else ("PV1", 19)
-        _set_outcome(
-            row,
-            Hl7Status.HELD,
-            f"{exc.reason}; held for review",
-            InvalidField(*location, 207, exc.reason),
+        return Outcome(
+            Hl7Status.HELD, f"{exc.reason}; held for review", InvalidField(*location, 207, exc.reason)
         )
-        return
     except (IntegrityError, OperationalError):
         raise  # a race with another connection: the whole unit is retried
     except Exception as exc:
         log.exception("hl7 %s could not be applied", header.control_id)
-        _set_outcome(
-            row,
+        return Outcome(
             Hl7Status.FAILED,
             f"internal error: {type(exc).__name__}",
             InvalidField("MSH", 10, ErrorCode.INTERNAL_ERROR, "internal error; a resend is applied anew"),
         )
-        return
-    _set_outcome(row, applied.status, applied.outcome)
-    row.patient_id = applied.patient_id
-    row.encounter_id = applied.encounter_id
+    return Outcome(applied.status, applied.outcome, None, applied.patient_id, applied.encounter_id)
+
+
+def _record(row: Hl7Message, outcome: Outcome) -> None:
+    _set_outcome(row, outcome.status, outcome.text, outcome.error)
+    if outcome.status in (Hl7Status.APPLIED, Hl7Status.IGNORED):
+        row.patient_id = outcome.patient_id
+        row.encounter_id = outcome.encounter_id
+
+
+def apply_kept(
+    session: Session, row: Hl7Message, message: Any, header: Header, config: ReceiverConfig
+) -> None:
+    """Apply a stored message in a savepoint and record the outcome on its row (never raises for bad data)."""
+    savepoint = session.begin_nested()
+    try:
+        outcome = _apply(session, message, header, config)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if outcome.status in (Hl7Status.APPLIED, Hl7Status.IGNORED):
+        savepoint.commit()
+    else:
+        savepoint.rollback()
+    _record(row, outcome)
 
 
 def do_reprocess(

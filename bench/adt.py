@@ -69,6 +69,7 @@ from bench.harness import (  # noqa: E402
 from tests.backend.integration.hl7_peer import MllpPeer, adt  # noqa: E402
 
 PATIENTS, OPEN_VISITS, CONNECTIONS = 100_000, 20_000, 4
+PROCESSES = int(os.environ.get("BENCH_HL7_PROCESSES", "2"))  # listener processes (CARELOOP_HL7_PROCESSES)
 SEED_VERSION = "1"  # bump when the seed changes: a new template is built
 SATURATED_S, OFFERED_RATE, OFFERED_S, OUTAGE_S, DRAIN_LIMIT_S = 30.0, 50.0, 30.0, 60.0, 240.0
 WARMUP = 60
@@ -365,7 +366,7 @@ class Listener:
 
 
 def start_listener(url: str, port: int, log: Path) -> Listener:
-    env = fixed_env(url)
+    env = {**fixed_env(url), "CARELOOP_HL7_PROCESSES": str(PROCESSES), "CARELOOP_HL7_WORKERS": str(CONNECTIONS)}
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "backend.app.cli", "hl7-listen", "--host", HOST, "--port", str(port)],

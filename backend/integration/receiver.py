@@ -154,7 +154,7 @@ class Receiver:
         address = AckAddress.of(header)
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                ack, row_id = self._receive(message, header, text, codec, payload, peer, address)
+                ack, row_id, fresh = self._receive(message, header, text, codec, payload, peer, address)
                 break
             except (IntegrityError, OperationalError) as exc:
                 if attempt == ATTEMPTS:
@@ -162,7 +162,8 @@ class Receiver:
                 log.info(
                     "hl7 %s: retrying after a conflict with another connection (%s)", header.control_id, exc
                 )
-        if self._config.crash_after_commit and header.control_id == self._config.crash_after_commit:
+        # (only when this call wrote the row: the resend that follows is answered, as in production)
+        if fresh and self._config.crash_after_commit and header.control_id == self._config.crash_after_commit:
             log.warning("hl7 test hook: dying after the commit of message row %s, before its ACK", row_id)
             os.kill(os.getpid(), signal.SIGKILL)
         return ack.encode(codec, errors="replace")
@@ -176,7 +177,7 @@ class Receiver:
         payload: bytes,
         peer: str,
         address: AckAddress,
-    ) -> tuple[str, int]:
+    ) -> tuple[str, int, bool]:
         try:
             return self._receive_once(message, header, text, codec, payload, peer, address, None)
         except _NotApplied as failed:
@@ -194,7 +195,7 @@ class Receiver:
         peer: str,
         address: AckAddress,
         failure: Outcome | None,
-    ) -> tuple[str, int]:
+    ) -> tuple[str, int, bool]:
         """One transaction: the lock on the key, the earlier rows, the facts applied, then the row itself
         (inserted once, with its outcome). No savepoint and no second write of the row on the common path:
         a message whose facts cannot be applied raises _NotApplied, which rolls the transaction back, and
@@ -216,7 +217,7 @@ class Receiver:
                 log.info(
                     "hl7 %s resent: answered %s again, not applied again", header.control_id, same.ack_code
                 )
-                return _ack(same, address), same.id
+                return _ack(same, address), same.id, False
             row = same or Hl7Message(
                 peer=peer[:64],
                 sending_application=header.sending_application,
@@ -239,7 +240,7 @@ class Receiver:
                 session.add(row)
                 session.flush()
                 log.warning("hl7 %s: same key, different content: held", header.control_id)
-                return _ack(row, address), row.id
+                return _ack(row, address), row.id, True
             if failure is None:
                 outcome = _apply(session, message, header, self._config)
                 if outcome.status is not Hl7Status.APPLIED and outcome.status is not Hl7Status.IGNORED:
@@ -249,7 +250,7 @@ class Receiver:
             _record(row, outcome)
             session.add(row)
             session.flush()
-            return _ack(row, address), row.id
+            return _ack(row, address), row.id, True
 
     def reprocess(self, message_id: int, *, staff_id: int | None) -> Hl7Message:
         """`do_reprocess` in a transaction of its own."""

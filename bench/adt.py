@@ -366,7 +366,11 @@ class Listener:
 
 
 def start_listener(url: str, port: int, log: Path) -> Listener:
-    env = {**fixed_env(url), "CARELOOP_HL7_PROCESSES": str(PROCESSES), "CARELOOP_HL7_WORKERS": str(CONNECTIONS)}
+    env = {
+        **fixed_env(url),
+        "CARELOOP_HL7_PROCESSES": str(PROCESSES),
+        "CARELOOP_HL7_WORKERS": str(CONNECTIONS),
+    }
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "backend.app.cli", "hl7-listen", "--host", HOST, "--port", str(port)],

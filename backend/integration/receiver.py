@@ -112,6 +112,17 @@ def _ack(row: Hl7Message, address: AckAddress) -> str:
     return build_ack(address, row.ack_code, text=text, error=error, ack_control_id=f"CL{row.id}")
 
 
+_EARLIER = (  # the rows of one idempotency key; built once
+    sa.select(Hl7Message)
+    .options(defer(Hl7Message.payload))  # sealed; only its hash matters here
+    .where(
+        Hl7Message.sending_application == sa.bindparam("application"),
+        Hl7Message.sending_facility == sa.bindparam("facility"),
+        Hl7Message.control_id == sa.bindparam("control_id"),
+    )
+)
+
+
 def _lock_key(session: Session, header: Header) -> None:
     """Serialise work on one control id across connections (SQLite's BEGIN IMMEDIATE already does)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -204,13 +215,12 @@ class Receiver:
         with self._sessions.begin() as session:
             _lock_key(session, header)
             earlier = session.scalars(
-                sa.select(Hl7Message)
-                .options(defer(Hl7Message.payload))  # sealed; only its hash matters here
-                .where(
-                    Hl7Message.sending_application == header.sending_application,
-                    Hl7Message.sending_facility == header.sending_facility,
-                    Hl7Message.control_id == header.control_id,
-                )
+                _EARLIER,
+                {
+                    "application": header.sending_application,
+                    "facility": header.sending_facility,
+                    "control_id": header.control_id,
+                },
             ).all()
             same = next((row for row in earlier if row.content_hash == digest), None)
             if same is not None and not same.status.retried_on_resend:

@@ -64,17 +64,33 @@ class Notes:
         return "; ".join(self.lines)
 
 
+# The per-message lookups, built once (building them cost about as much CPU as running them).
+_BY_IDENTIFIERS = (
+    sa.select(Patient, PatientIdentifier.authority, PatientIdentifier.value_bidx)
+    .join(PatientIdentifier, PatientIdentifier.patient_id == Patient.id)
+    .where(
+        sa.tuple_(PatientIdentifier.authority, PatientIdentifier.value_bidx).in_(
+            sa.bindparam("keys", expanding=True)
+        )
+    )
+)
+_VISIT = (
+    sa.select(EncounterIdentifier, Encounter)
+    .join(Encounter, Encounter.id == EncounterIdentifier.encounter_id)
+    .where(
+        EncounterIdentifier.authority == sa.bindparam("authority"),
+        EncounterIdentifier.visit_number == sa.bindparam("number"),
+    )
+)
+
+
 def _find_by_identifiers(
     session: Session, identifiers: tuple[Identifier, ...]
 ) -> tuple[Patient | None, set[tuple[str, str]]]:
     """The patient the identifiers name, loaded in the same query, and which of the (authority, blind
     index) keys are already stored (for anyone: a key not found is known to no patient)."""
     keys = [(i.authority, PatientIdentifier.index(i.value)) for i in identifiers]
-    rows = session.execute(
-        sa.select(Patient, PatientIdentifier.authority, PatientIdentifier.value_bidx)
-        .join(PatientIdentifier, PatientIdentifier.patient_id == Patient.id)
-        .where(sa.tuple_(PatientIdentifier.authority, PatientIdentifier.value_bidx).in_(keys))
-    ).all()
+    rows = session.execute(_BY_IDENTIFIERS, {"keys": keys}).all()
     patients = {row[0].id: row[0] for row in rows}
     if len(patients) > 1:
         raise IdentityConflict("the identifiers belong to different patients", about="patient")
@@ -182,13 +198,7 @@ def do_upsert_patient(
 
 def _visit(session: Session, visit: Identifier) -> tuple[EncounterIdentifier, Encounter] | None:
     """The visit number's link and its encounter, in one query."""
-    row = session.execute(
-        sa.select(EncounterIdentifier, Encounter)
-        .join(Encounter, Encounter.id == EncounterIdentifier.encounter_id)
-        .where(
-            EncounterIdentifier.authority == visit.authority, EncounterIdentifier.visit_number == visit.value
-        )
-    ).first()
+    row = session.execute(_VISIT, {"authority": visit.authority, "number": visit.value}).first()
     return None if row is None else (row[0], row[1])
 
 

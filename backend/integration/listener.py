@@ -136,7 +136,7 @@ def run_processes(settings: Settings, host: str, port: int) -> None:
         for i, child in enumerate(children):
             if not child.is_alive() and not stopping:
                 log.warning("hl7 listener process %s ended (%s); starting another", child.pid, child.exitcode)
-                children[i] = started(*start())
+                children[i] = start()[0]  # not waited for: a stop request must not wait on its start
     for child in children:
         if child.is_alive() and child.pid is not None:
             os.kill(child.pid, signal.SIGTERM)

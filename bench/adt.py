@@ -471,10 +471,13 @@ def saturate(streams: list[Stream], port: int, seconds: float, tally: Tally) -> 
 
 
 def scheduled(streams: list[Stream], port: int, seconds: float, tally: Tally,
-              back: threading.Event | None = None, drained: list[float] | None = None) -> None:  # fmt: skip
+              back: threading.Event | None = None, drained: list[float] | None = None,
+              left: list[int] | None = None) -> None:  # fmt: skip
     """Each connection sends on a fixed schedule (rate / connections); latency from the scheduled time.
-    With `back`: runs until, after `back` is set, the connection's queue is empty (recorded in `drained`)."""
+    With `back`: runs until, after `back` is set, the connection's queue is empty (the time recorded in
+    `drained`), or the cap is reached (what was still queued recorded in `left`)."""
     interval = len(streams) / OFFERED_RATE
+    left = left if left is not None else [0] * len(streams)
     start = time.monotonic()
     give_up = start + seconds + DRAIN_LIMIT_S + 60
 
@@ -489,6 +492,7 @@ def scheduled(streams: list[Stream], port: int, seconds: float, tally: Tally,
                     drained[i] = now  # the queue is empty: the backlog is drained
                     break
                 if back.is_set() and now - start > seconds + DRAIN_LIMIT_S:
+                    left[i] = int((now - due) / interval) + 1  # due and not yet sent
                     break
             elif due >= start + seconds:
                 break
@@ -585,7 +589,10 @@ def main() -> None:
         outage = Tally()
         back = threading.Event()
         drained = [0.0] * CONNECTIONS
-        senders = threading.Thread(target=scheduled, args=(streams, port, OUTAGE_S, outage, back, drained))
+        queued_left = [0] * CONNECTIONS
+        senders = threading.Thread(
+            target=scheduled, args=(streams, port, OUTAGE_S, outage, back, drained, queued_left)
+        )
         senders.start()
         time.sleep(OUTAGE_S)
         queued = int(OUTAGE_S * OFFERED_RATE)
@@ -595,15 +602,20 @@ def main() -> None:
         back.set()
         try:
             senders.join()
+            ended = time.monotonic()
         finally:
             stop(listener.proc)
         total.merge(outage)
         drain = max(drained) - accepting if all(drained) else None
+        still_queued = sum(queued_left)
+        drain_rate = outage.sent / (ended - accepting)
         print(f"outage {OUTAGE_S:.0f} s (about {queued} queued): listener accepting after {accepting - restart:.1f} s; "
               f"backlog drained in {f'{drain:.1f} s' if drain is not None else f'more than {DRAIN_LIMIT_S:.0f} s'}; "
               f"{outage.sent} messages, {outage.acks}", flush=True)  # fmt: skip
-        figures.update(backlog_drain_s=round(drain, 1) if drain is not None else None,
-                       backlog_messages=queued)  # fmt: skip
+        print(f"  after the outage: {drain_rate:.1f} messages/s while draining; still queued at the cap: {still_queued}",
+              flush=True)  # fmt: skip
+        figures.update(backlog_drain_s=round(drain, 1) if drain is not None else None, backlog_messages=queued,
+                       drain_per_s=round(drain_rate, 1), queued_at_cap=still_queued)  # fmt: skip
         checked = check_database(name, total.accepted)
         print(f"database: {checked}; ACKs over the run: {total.acks}", flush=True)
         figures.update(aa_without_row=checked["aa_without_row"], outreach_tasks=checked["outreach_tasks"],

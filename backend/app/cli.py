@@ -474,11 +474,16 @@ def cmd_hl7_listen(args: argparse.Namespace) -> int:
     import logging
 
     from backend.app.settings import get_settings
-    from backend.integration.listener import run
+    from backend.integration.listener import run, run_processes
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
-    asyncio.run(run(settings, args.host or settings.hl7_host, args.port or settings.hl7_port))
+    host = args.host or settings.hl7_host
+    port = settings.hl7_port if args.port is None else args.port
+    if settings.hl7_processes > 1:
+        run_processes(settings, host, port)
+    else:
+        asyncio.run(run(settings, host, port))
     return 0
 
 

@@ -308,6 +308,13 @@ class Settings(BaseSettings):
     hl7_workers: int = Field(
         default=4, ge=1, le=64, description="threads applying messages (one per connection)"
     )
+    hl7_processes: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="listener processes sharing the port (SO_REUSEPORT), each with hl7_workers threads; "
+        "more than one uses more than one core",
+    )
     hl7_fallback_charset: str = Field(
         default="gb18030", description="decodes messages without MSH-18 that are not UTF-8 (GBK is a subset)"
     )

@@ -90,6 +90,9 @@ def candidates(
         query = query.where(Encounter.id == encounter_id)
     if patient_ids is not None:
         query = query.where(among(session, Encounter.patient_id, patient_ids))
+    if encounter_id is not None:  # one row at most: a server-side cursor would cost three more round trips
+        yield from session.execute(query)
+        return
     yield from session.execute(query.execution_options(yield_per=BATCH))
 
 

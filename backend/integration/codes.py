@@ -47,22 +47,24 @@ def _same_code(session: Session, kind: CodeKind, code: str) -> int | None:
     return session.scalar(sa.select(Clinician.id).where(Clinician.code == code))
 
 
+# Built once: constructing the statement per message cost more CPU than running it.
+_KNOWN = sa.select(CodeMapping).where(
+    CodeMapping.source == sa.bindparam("source"),
+    sa.tuple_(CodeMapping.kind, CodeMapping.code).in_(sa.bindparam("pairs", expanding=True)),
+)
+
+
 def resolve_all(
     session: Session, source: str, codes: dict[CodeKind, CodedValue]
 ) -> dict[CodeKind, int | None]:
     """Several codes of one message (department, ward, doctor) in one query for those already known."""
     if not codes:
         return {}
+    pairs = [(kind, coded.code) for kind, coded in codes.items()]
     known = {
         mapping.kind: mapping
-        for mapping in session.scalars(
-            sa.select(CodeMapping).where(
-                CodeMapping.source == source,
-                sa.or_(
-                    *(sa.and_(CodeMapping.kind == k, CodeMapping.code == c.code) for k, c in codes.items())
-                ),
-            )
-        )
+        for mapping in session.scalars(_KNOWN, {"source": source, "pairs": pairs})
+        if mapping.code == codes[mapping.kind].code
     }
     return {kind: _resolved(session, kind, source, coded, known.get(kind)) for kind, coded in codes.items()}
 

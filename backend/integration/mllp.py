@@ -171,9 +171,11 @@ class MllpListener:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> tuple[str, int]:
+        """Bind and listen; `reuse_port` lets several processes listen on one port (the kernel spreads
+        the connections over them)."""
         self._server = await asyncio.start_server(
-            self._serve, host, port, ssl=self._options.ssl_context, limit=2**16
+            self._serve, host, port, ssl=self._options.ssl_context, limit=2**16, reuse_port=reuse_port or None
         )
         address = self._server.sockets[0].getsockname()
         return address[0], address[1]

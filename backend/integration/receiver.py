@@ -112,6 +112,17 @@ def _ack(row: Hl7Message, address: AckAddress) -> str:
     return build_ack(address, row.ack_code, text=text, error=error, ack_control_id=f"CL{row.id}")
 
 
+_EARLIER = (  # the rows of one idempotency key; built once
+    sa.select(Hl7Message)
+    .options(defer(Hl7Message.payload))  # sealed; only its hash matters here
+    .where(
+        Hl7Message.sending_application == sa.bindparam("application"),
+        Hl7Message.sending_facility == sa.bindparam("facility"),
+        Hl7Message.control_id == sa.bindparam("control_id"),
+    )
+)
+
+
 def _lock_key(session: Session, header: Header) -> None:
     """Serialise work on one control id across connections (SQLite's BEGIN IMMEDIATE already does)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -154,7 +165,7 @@ class Receiver:
         address = AckAddress.of(header)
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                ack, row_id = self._receive(message, header, text, codec, payload, peer, address)
+                ack, row_id, fresh = self._receive(message, header, text, codec, payload, peer, address)
                 break
             except (IntegrityError, OperationalError) as exc:
                 if attempt == ATTEMPTS:
@@ -162,7 +173,8 @@ class Receiver:
                 log.info(
                     "hl7 %s: retrying after a conflict with another connection (%s)", header.control_id, exc
                 )
-        if self._config.crash_after_commit and header.control_id == self._config.crash_after_commit:
+        # (only when this call wrote the row: the resend that follows is answered, as in production)
+        if fresh and self._config.crash_after_commit and header.control_id == self._config.crash_after_commit:
             log.warning("hl7 test hook: dying after the commit of message row %s, before its ACK", row_id)
             os.kill(os.getpid(), signal.SIGKILL)
         return ack.encode(codec, errors="replace")
@@ -176,25 +188,46 @@ class Receiver:
         payload: bytes,
         peer: str,
         address: AckAddress,
-    ) -> tuple[str, int]:
+    ) -> tuple[str, int, bool]:
+        try:
+            return self._receive_once(message, header, text, codec, payload, peer, address, None)
+        except _NotApplied as failed:
+            # The facts were rolled back with everything else; the message is kept with its error in a
+            # transaction of its own (the lock and the lookup are taken again: a resend may have raced).
+            return self._receive_once(message, header, text, codec, payload, peer, address, failed.outcome)
+
+    def _receive_once(
+        self,
+        message: Any,
+        header: Header,
+        text: str,
+        codec: str,
+        payload: bytes,
+        peer: str,
+        address: AckAddress,
+        failure: Outcome | None,
+    ) -> tuple[str, int, bool]:
+        """One transaction: the lock on the key, the earlier rows, the facts applied, then the row itself
+        (inserted once, with its outcome). No savepoint and no second write of the row on the common path:
+        a message whose facts cannot be applied raises _NotApplied, which rolls the transaction back, and
+        is then kept with `failure` as its outcome."""
         digest = content_hash(text)
         with self._sessions.begin() as session:
             _lock_key(session, header)
             earlier = session.scalars(
-                sa.select(Hl7Message)
-                .options(defer(Hl7Message.payload))  # sealed; only its hash matters here
-                .where(
-                    Hl7Message.sending_application == header.sending_application,
-                    Hl7Message.sending_facility == header.sending_facility,
-                    Hl7Message.control_id == header.control_id,
-                )
+                _EARLIER,
+                {
+                    "application": header.sending_application,
+                    "facility": header.sending_facility,
+                    "control_id": header.control_id,
+                },
             ).all()
             same = next((row for row in earlier if row.content_hash == digest), None)
             if same is not None and not same.status.retried_on_resend:
                 log.info(
                     "hl7 %s resent: answered %s again, not applied again", header.control_id, same.ack_code
                 )
-                return _ack(same, address), same.id
+                return _ack(same, address), same.id, False
             row = same or Hl7Message(
                 peer=peer[:64],
                 sending_application=header.sending_application,
@@ -217,13 +250,17 @@ class Receiver:
                 session.add(row)
                 session.flush()
                 log.warning("hl7 %s: same key, different content: held", header.control_id)
-                return _ack(row, address), row.id
-            _set_outcome(row, Hl7Status.FAILED, "received")
+                return _ack(row, address), row.id, True
+            if failure is None:
+                outcome = _apply(session, message, header, self._config)
+                if outcome.status is not Hl7Status.APPLIED and outcome.status is not Hl7Status.IGNORED:
+                    raise _NotApplied(outcome)
+            else:
+                outcome = failure
+            _record(row, outcome)
             session.add(row)
             session.flush()
-            apply_kept(session, row, message, header, self._config)
-            session.flush()
-            return _ack(row, address), row.id
+            return _ack(row, address), row.id, True
 
     def reprocess(self, message_id: int, *, staff_id: int | None) -> Hl7Message:
         """`do_reprocess` in a transaction of its own."""
@@ -274,39 +311,70 @@ class Receiver:
         return ack.encode("utf-8", errors="replace")
 
 
-def apply_kept(
-    session: Session, row: Hl7Message, message: Any, header: Header, config: ReceiverConfig
-) -> None:
-    """Apply a stored message in a savepoint and record the outcome on its row (never raises for bad data)."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What applying a message came to, to be written on its row."""
+
+    status: Hl7Status
+    text: str
+    error: InvalidField | None = None
+    patient_id: int | None = None
+    encounter_id: int | None = None
+
+
+class _NotApplied(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.text)
+        self.outcome = outcome
+
+
+def _apply(session: Session, message: Any, header: Header, config: ReceiverConfig) -> Outcome:
+    """Apply the facts in the caller's transaction; bad data becomes an Outcome (never raised), a race
+    with another connection is raised for the whole unit to be retried. When the outcome is not
+    applied or ignored, the caller must not commit what was written (a savepoint or a rollback)."""
     try:
-        with session.begin_nested():
-            applied = apply_adt(session, message, header, config.apply)
+        applied = apply_adt(session, message, header, config.apply)
     except InvalidField as exc:
-        _set_outcome(row, Hl7Status.INVALID, exc.reason, exc)
-        return
+        return Outcome(Hl7Status.INVALID, exc.reason, exc)
     except IdentityConflict as exc:
         location = ("PID", 3) if exc.about == "patient" else ("PV1", 19)
-        _set_outcome(
-            row,
-            Hl7Status.HELD,
-            f"{exc.reason}; held for review",
-            InvalidField(*location, 207, exc.reason),
+        return Outcome(
+            Hl7Status.HELD, f"{exc.reason}; held for review", InvalidField(*location, 207, exc.reason)
         )
-        return
     except (IntegrityError, OperationalError):
         raise  # a race with another connection: the whole unit is retried
     except Exception as exc:
         log.exception("hl7 %s could not be applied", header.control_id)
-        _set_outcome(
-            row,
+        return Outcome(
             Hl7Status.FAILED,
             f"internal error: {type(exc).__name__}",
             InvalidField("MSH", 10, ErrorCode.INTERNAL_ERROR, "internal error; a resend is applied anew"),
         )
-        return
-    _set_outcome(row, applied.status, applied.outcome)
-    row.patient_id = applied.patient_id
-    row.encounter_id = applied.encounter_id
+    return Outcome(applied.status, applied.outcome, None, applied.patient_id, applied.encounter_id)
+
+
+def _record(row: Hl7Message, outcome: Outcome) -> None:
+    _set_outcome(row, outcome.status, outcome.text, outcome.error)
+    if outcome.status in (Hl7Status.APPLIED, Hl7Status.IGNORED):
+        row.patient_id = outcome.patient_id
+        row.encounter_id = outcome.encounter_id
+
+
+def apply_kept(
+    session: Session, row: Hl7Message, message: Any, header: Header, config: ReceiverConfig
+) -> None:
+    """Apply a stored message in a savepoint and record the outcome on its row (never raises for bad data)."""
+    savepoint = session.begin_nested()
+    try:
+        outcome = _apply(session, message, header, config)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if outcome.status in (Hl7Status.APPLIED, Hl7Status.IGNORED):
+        savepoint.commit()
+    else:
+        savepoint.rollback()
+    _record(row, outcome)
 
 
 def do_reprocess(

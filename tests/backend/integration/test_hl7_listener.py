@@ -298,3 +298,19 @@ def test_hl7_send_feeds_a_file_of_messages(
     out = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[:2] for line in out] == [["F1", "AA"], ["F2", "AA"]]
     assert db.scalars(sa.select(Encounter)).one().kind is EncounterKind.DISCHARGE
+
+
+def test_a_message_refused_half_way_leaves_nothing_but_its_row(hl7_address: Address, db: Session) -> None:
+    """The new patient is written before the visit is found to be another patient's: the whole message is
+    rolled back and kept, held, with its error; a resend is answered the same without applying anything."""
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(adt("A01", "OWNER", mrn="OWNER1", visit="V77")).code == "AA"
+        stray = adt("A08", "STRAY", mrn="STRANGER1", name="Stray^Person", visit="V77", service="SURG")
+        first, again = peer.send(stray), peer.send(stray)
+    assert [(a.code, a.error_location) for a in (first, again)] == [("AE", "PV1^1^19")] * 2
+    assert len(_patients(db)) == 1  # the stranger was rolled back with the rest
+    row = _message(db, "STRAY")
+    assert (row.status, row.error_location, row.patient_id, row.encounter_id) == (
+        Hl7Status.HELD, "PV1-19", None, None,
+    )  # fmt: skip
+    assert db.scalar(sa.select(sa.func.count()).select_from(Hl7Message)) == 2

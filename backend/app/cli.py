@@ -290,6 +290,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Pre-forked workers with a socket each (backend/app/serve.py); periodic jobs, without Redis, in a
         # process of their own, so the supervising parent never forks with a thread running.
         def serve_one(sock: Any) -> None:
+            # in each child, not the parent: the parent must fork with no thread running, and the
+            # classifier's numerical library starts one
+            from backend.dialogue.safety_net import warm
+
+            warm()
             uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
 
         def tick_forever() -> None:
@@ -306,6 +311,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             serve_one,
             extra=None if settings.redis_url else tick_forever,
         )
+    from backend.dialogue.safety_net import warm
+
+    warm()  # before the first patient's turn, not during it
     ticker = None
     if not settings.redis_url:
         ticker = InlineTicker()
@@ -339,6 +347,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # and the messaging adapters with their SDKs.
     sa.make_url(settings.database_url).get_dialect().import_dbapi()
     warm_senders()
+    # And the safety classifier: loading it takes about 2 s, which every job's child would pay again.
+    from backend.dialogue.safety_net import warm
+
+    warm()
     # Move everything loaded so far out of the garbage collector's reach: a collection in a child
     # would otherwise touch (and so copy) every page of the parent's heap it shares, once per job.
     gc.freeze()

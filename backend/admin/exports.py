@@ -37,6 +37,9 @@ def _book(
     return out.getvalue()
 
 
+workbook = _book  # the same layout for the other staff lists that export a workbook
+
+
 def _when(value: Any) -> str:
     return value.isoformat(timespec="seconds") if value is not None else ""
 

@@ -256,6 +256,29 @@ def cmd_staff_phone(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_wechat(args: argparse.Namespace) -> int:
+    """Bind (or with "-", unbind) a staff member's own WeChat openid for on-duty emergency alerts."""
+    import sqlalchemy as sa
+
+    from backend.app.db import session_scope
+    from backend.models import StaffUser
+    from backend.services.duty import do_set_staff_wechat
+
+    with session_scope() as session:
+        query = sa.select(StaffUser).where(StaffUser.username == args.username.lower())
+        user = session.scalars(query).first()
+        if user is None:
+            print(f"no staff user {args.username}", file=sys.stderr)
+            return 2
+        try:
+            openid = None if args.openid == "-" else args.openid
+            do_set_staff_wechat(session, staff=user, openid=openid, by=None)
+        except ValueError:
+            print(f"not a WeChat openid: {args.openid}", file=sys.stderr)
+            return 2
+    return 0
+
+
 def cmd_staff_add(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
@@ -335,6 +358,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Pre-forked workers with a socket each (backend/app/serve.py); periodic jobs, without Redis, in a
         # process of their own, so the supervising parent never forks with a thread running.
         def serve_one(sock: Any) -> None:
+            # in each child, not the parent: the parent must fork with no thread running, and the
+            # classifier's numerical library starts one
+            from backend.dialogue.safety_net import warm
+
+            warm()
             uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
 
         def tick_forever() -> None:
@@ -351,6 +379,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             serve_one,
             extra=None if settings.redis_url else tick_forever,
         )
+    from backend.dialogue.safety_net import warm
+
+    warm()  # before the first patient's turn, not during it
     ticker = None
     if not settings.redis_url:
         ticker = InlineTicker()
@@ -384,6 +415,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # and the messaging adapters with their SDKs.
     sa.make_url(settings.database_url).get_dialect().import_dbapi()
     warm_senders()
+    # And the safety classifier: loading it takes about 2 s, which every job's child would pay again.
+    from backend.dialogue.safety_net import warm
+
+    warm()
     # Move everything loaded so far out of the garbage collector's reach: a collection in a child
     # would otherwise touch (and so copy) every page of the parent's heap it shares, once per job.
     gc.freeze()
@@ -640,6 +675,10 @@ def build_parser() -> argparse.ArgumentParser:
     phone.add_argument("username")
     phone.add_argument("phone", help='E.164 or local number; "-" clears it')
     phone.set_defaults(func=cmd_staff_phone)
+    wechat = sub.add_parser("staff-wechat", help="a staff member's own WeChat openid for on-duty alerts")
+    wechat.add_argument("username")
+    wechat.add_argument("openid", help='her openid on the hospital\'s official account; "-" unbinds it')
+    wechat.set_defaults(func=cmd_staff_wechat)
     hl7_listen = sub.add_parser("hl7-listen", help="receive HL7 v2 ADT messages over MLLP")
     hl7_listen.add_argument("--host", default=None, help="default: CARELOOP_HL7_HOST")
     hl7_listen.add_argument("--port", type=int, default=None, help="default: CARELOOP_HL7_PORT (2575)")

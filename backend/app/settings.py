@@ -374,6 +374,11 @@ class Settings(BaseSettings):
         default="12356",
         description="the mental-health crisis line guidance on self-harm gives (China's national line 12356)",
     )
+    safety_classifier: bool = Field(
+        default=True,
+        description="read every inbound message with the safety rules and their second net (the embedded "
+        "classifier, which can only add an emergency the rules missed); false: the rules alone",
+    )
     sla_minutes: dict[str, int] = Field(
         default_factory=dict,
         description='JSON {"emergency": 15, "urgent": 60}: response time per task priority; a department may '

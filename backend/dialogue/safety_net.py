@@ -43,18 +43,29 @@ from bots.domain import Channel
 from bots.effects import HandoffReason
 from bots.messages import Outbound, Text
 from nlu.language_id import message_language
-from nlu.safety import Emergency, SafetyHit, SafetyKind, advice_for, check
+from nlu.safety import Emergency, SafetyHit, SafetyKind, advice_for, assess
 
 EMERGENCY_TITLE = f"handoff:{HandoffReason.EMERGENCY.value}"
 FALLBACK_GUIDANCE = "common.emergency"  # an emergency without a category
 
 
 def screen(text: str, choice: str | None) -> SafetyHit | None:
-    """The safety rules' most urgent hit in a patient's own words (an emergency, a person, STOP); a button
-    press is never one. The turn hands this reading to the engine, which would otherwise run it again."""
+    """The most urgent safety reading of a patient's own words (an emergency, a person, STOP): the rules,
+    then the second net (`nlu.safety.assess`), which only adds an emergency the rules missed and never
+    lowers or removes one. A button press is never one. The turn hands this reading to the engine,
+    which would otherwise run the rules again."""
     if choice is not None or not text.strip():
         return None
-    return check(text)
+    return assess(text, use_classifier=get_settings().safety_classifier).top
+
+
+def warm() -> None:
+    """Load the second net now (about 2 s from its disk cache) rather than in the first patient's turn;
+    processes that fork a child per job call this first so every child starts with it loaded."""
+    if get_settings().safety_classifier:
+        from nlu.safety_net import default_net
+
+        default_net()
 
 
 def emergency_in(text: str, choice: str | None) -> SafetyHit | None:
@@ -135,6 +146,7 @@ def do_handle_emergency(
         subject=("conversation", conversation.id),
         message_id=message_id,
         category=category,
+        source=hit.source.value,
         held_by=held_by.value,
         task_id=task.id,
         guidance=guidance_id is not None,

@@ -54,6 +54,8 @@ class StaffUser(Base):
     language: Mapped[str] = mapped_column(sa.String(8), default="zh-CN")
     # her own mobile, E.164, for on-duty alerts (SMS); encrypted like patients' numbers
     phone: Mapped[str | None] = mapped_column(EncryptedText("staff_phone"))
+    # her own WeChat openid on the hospital's official account: on-duty alerts go there too, as a template
+    wechat_openid: Mapped[str | None] = mapped_column(EncryptedText("staff_wechat_openid"))
     active: Mapped[bool] = mapped_column(default=True)
     # may approve others' revisions of clinical content in the studio (never their own)
     content_approver: Mapped[bool] = mapped_column(default=False)

@@ -25,6 +25,8 @@ from bots.domain import Channel, ConsentPurpose
 from bots.messages import Outbound, Text
 
 EXTERNAL = frozenset({Channel.WECHAT, Channel.SMS, Channel.WHATSAPP})
+STAFF_ALERT_TEMPLATE = "staff_alert"  # content/channels/templates.yaml
+STAFF_ALERT_CHANNELS = (Channel.SMS, Channel.WECHAT)  # where a staff member's own alerts can reach her
 
 
 def do_enqueue(
@@ -73,36 +75,47 @@ def do_enqueue(
 
 
 def do_enqueue_staff_alert(
-    session: Session, *, staff: StaffUser, text: str, now: datetime | None = None
+    session: Session,
+    *,
+    staff: StaffUser,
+    text: str,
+    channel: Channel = Channel.SMS,
+    url: str | None = None,
+    now: datetime | None = None,
 ) -> OutboxItem:
-    """An SMS to a staff member's own phone (an emergency nobody has taken). It lives in a conversation
-    of its own, addressed to her, so the outbox records it like every other message."""
+    """An alert to a staff member's own phone (an emergency nobody has taken): an SMS, or on WeChat the
+    `staff_alert` template to her bound openid (a staff member rarely writes to the official account, so
+    its 48-hour window is taken as closed). It lives in a conversation of its own per channel, addressed
+    to her, so the outbox records it like every other message."""
     now = now or utcnow()
     address = f"staff:{staff.id}"
     conversation = session.scalars(
         sa.select(Conversation).where(
             Conversation.patient_id.is_(None),
-            Conversation.channel == Channel.SMS,
+            Conversation.channel == channel,
             Conversation.address == address,
         )
     ).first()
     if conversation is None:
-        conversation = Conversation(patient_id=None, channel=Channel.SMS, address=address)
+        conversation = Conversation(patient_id=None, channel=channel, address=address)
         session.add(conversation)
         session.flush()
-    message = _message(conversation.id, Channel.SMS, Outbound((Text(text),)), None, now)
+    message = _message(conversation.id, channel, Outbound((Text(text),)), None, now)
     session.add(message)
     session.flush()
+    wechat = channel is Channel.WECHAT
     item = OutboxItem(
         message_id=message.id,
         patient_id=None,
         to_staff_id=staff.id,
-        channel=Channel.SMS,
+        channel=channel,
         kind=OutboxKind.STAFF_ALERT,
         purpose=ConsentPurpose.CARE,
         status=OutboxStatus.PENDING,
         not_before=now,
         created_at=now,
+        template_key=STAFF_ALERT_TEMPLATE if wechat else None,
+        template_vars={"text": text, "url": url or ""} if wechat else None,
     )
     session.add(item)
     session.flush()

@@ -171,12 +171,17 @@ def judge(item: Gated, patient: Contactable, facts: Facts, now: datetime) -> Ver
     return GO
 
 
-def judge_staff(staff: StaffUser | None) -> Verdict:
-    """An alert to a staff member's own phone: hers to receive while she is an active user with a number;
-    the hospital's rules for contacting patients do not apply."""
+def staff_address(staff: StaffUser, channel: Channel) -> str | None:
+    """Her own address on the channel: her mobile for SMS, her bound openid on WeChat."""
+    return {Channel.SMS: staff.phone, Channel.WECHAT: staff.wechat_openid}.get(channel)
+
+
+def judge_staff(staff: StaffUser | None, channel: Channel = Channel.SMS) -> Verdict:
+    """An alert to a staff member's own phone or WeChat: hers to receive while she is an active user with
+    an address on that channel; the hospital's rules for contacting patients do not apply."""
     if staff is None or not staff.active:
         return Verdict(Action.SUPPRESS, "unknown_staff")
-    if not staff.phone:
+    if not staff_address(staff, channel):
         return Verdict(Action.SUPPRESS, "unreachable")
     return GO
 

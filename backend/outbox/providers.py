@@ -212,16 +212,22 @@ def delivery_to_follower(session: Session, item: OutboxItem, conversation: Conve
 
 
 def delivery_to_staff(session: Session, item: OutboxItem, staff: StaffUser) -> Delivery:
-    """An alert to a staff member's own phone, decrypted only here."""
+    """An alert to a staff member's own phone or WeChat, her address decrypted only here. On WeChat it is
+    always the approved template: her own 48-hour window is not tracked, and a template needs none."""
+    from backend.outbox.gates import staff_address
+
     settings = get_settings()
     message = session.get(Message, item.message_id)
-    assert message is not None and staff.phone
+    to = staff_address(staff, item.channel)
+    assert message is not None and to
+    lang = pick_language(staff.language)
     return Delivery(
         reference=str(item.id),
-        to=staff.phone,
+        to=to,
         outbound=Outbound.from_json(message.parts or []),
-        lang=pick_language(staff.language),
-        window_open=True,  # SMS has no window
+        lang=lang,
+        window_open=item.channel is not Channel.WECHAT,  # SMS has no window
+        template=template_for(item, lang, settings),
         status_callback=_status_callback(item.channel, settings),
     )
 

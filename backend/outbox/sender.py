@@ -118,7 +118,7 @@ def _load(session: Session, item_ids: Sequence[int], *, lock: bool, patients: bo
 
 def _verdict(session: Session, loaded: _Loaded, item: OutboxItem, facts: Facts, now: datetime) -> Verdict:
     if item.to_staff_id is not None:
-        return judge_staff(session.get(StaffUser, item.to_staff_id))
+        return judge_staff(session.get(StaffUser, item.to_staff_id), item.channel)
     if item.patient_id is not None:
         patient = loaded.patients.get(item.patient_id)
         return judge(item, patient, facts, now) if patient else Verdict(Action.SUPPRESS, "unknown_patient")

@@ -2,12 +2,14 @@
 
 An emergency task nobody has acted on (no claim, reply, note, assignment or closing by a person since it
 became an emergency) for `duty_alert_minutes` alerts the department's on-duty staff member by SMS to her
-own phone, through the outbox; as long again later, the fallback. Each alert is a task event and an
+own phone and, when she has bound one, on her own WeChat (a template message), through the outbox; as
+long again later, the fallback. Each alert is a task event and an
 audit row. Run from the periodic job that escalates SLA breaches.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,10 +24,12 @@ from backend.models import Department, DutyRoster, StaffUser, Task, TaskEvent, T
 from backend.models.base import utcnow
 from backend.models.staff import staff_departments
 from backend.models.tasks import not_closed
-from backend.outbox.enqueue import do_enqueue_staff_alert
+from backend.outbox.enqueue import STAFF_ALERT_CHANNELS, do_enqueue_staff_alert
+from backend.outbox.gates import staff_address
 from backend.security.identifiers import normalise_phone
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
+from bots.domain import Channel
 
 ROLES = ("on_duty", "fallback")  # who is alerted, in order
 DUTY = "duty"  # an ALERTED event's `via` for these alerts (the holder's inbox alert says "inbox")
@@ -71,15 +75,36 @@ def do_set_staff_phone(session: Session, *, staff: StaffUser, phone: str | None,
     audit.record(session, "staff.phone", staff_id=by, subject=("staff", staff.id), set=phone is not None)
 
 
+_OPENID = re.compile(r"[A-Za-z0-9_-]{6,64}")  # WeChat openids are 28 such characters
+
+
+def do_set_staff_wechat(session: Session, *, staff: StaffUser, openid: str | None, by: int | None) -> None:
+    """Her own openid on the hospital's official account, for on-duty alerts, kept encrypted. Raises
+    ValueError for something that is not an openid (nothing changed)."""
+    value = openid.strip() if openid else None
+    if value is not None and not _OPENID.fullmatch(value):
+        raise ValueError("not a WeChat openid")
+    staff.wechat_openid = value
+    audit.record(session, "staff.wechat", staff_id=by, subject=("staff", staff.id), set=value is not None)
+
+
 def _since(task: Task, events: list[TaskEvent]) -> datetime:
     """When the task became an emergency: raised, else raised as one."""
     raised = [e.at for e in events if e.kind is TaskEventKind.RAISED and e.detail.get("to") == "emergency"]
     return raised[-1] if raised else task.created_at
 
 
-def _reachable(session: Session, staff_id: int | None) -> StaffUser | None:
+def _reachable(session: Session, staff_id: int | None) -> tuple[StaffUser, list[Channel]] | None:
+    """The staff member and the channels her own alerts can reach her on, or None when none can."""
     staff = session.get(StaffUser, staff_id) if staff_id is not None else None
-    return staff if staff is not None and staff.active and staff.phone else None
+    if staff is None or not staff.active:
+        return None
+    channels = [c for c in STAFF_ALERT_CHANNELS if staff_address(staff, c)]
+    return (staff, channels) if channels else None
+
+
+def _task_url(task: Task) -> str:
+    return f"{get_settings().public_url}/staff/inbox/{task.id}"
 
 
 def _alert_text(task: Task, staff: StaffUser, minutes: int) -> str:
@@ -87,7 +112,7 @@ def _alert_text(task: Task, staff: StaffUser, minutes: int) -> str:
     return gettext("CareLoop: emergency task %(id)s has not been taken for %(minutes)s minutes. %(url)s") % {
         "id": task.id,
         "minutes": minutes,
-        "url": f"{get_settings().public_url}/staff/inbox/{task.id}",
+        "url": _task_url(task),
     }
 
 
@@ -112,12 +137,19 @@ def do_alert_duty(session: Session, *, task: Task, now: datetime) -> TaskEvent |
     roster = session.get(DutyRoster, task.department_id) if task.department_id is not None else None
     people = {"on_duty": roster.on_duty_id, "fallback": roster.fallback_id} if roster else {}
     for role in ROLES:
-        staff = _reachable(session, people.get(role)) if role not in told else None
-        if staff is None:
+        found = _reachable(session, people.get(role)) if role not in told else None
+        if found is None:
             continue
+        staff, channels = found
         minutes = int((now - since).total_seconds() // 60)
-        item = do_enqueue_staff_alert(session, staff=staff, text=_alert_text(task, staff, minutes), now=now)
-        return _event(session, task, now, role=role, staff=staff.id, outbox_id=item.id)
+        text = _alert_text(task, staff, minutes)
+        url = _task_url(task)
+        ids = [
+            do_enqueue_staff_alert(session, staff=staff, text=text, channel=c, url=url, now=now).id
+            for c in channels
+        ]
+        detail = {"role": role, "staff": staff.id, "outbox_id": ids[0], "outbox_ids": ids}
+        return _event(session, task, now, channels=[c.value for c in channels], **detail)
     return _event(session, task, now, role="nobody", staff=None, reason="no_one_reachable_on_duty")
 
 
@@ -148,8 +180,8 @@ def alert_unclaimed_emergencies(now: datetime | None = None) -> list[int]:
         )
         for task in list(tasks):
             event = do_alert_duty(session, task=task, now=now)
-            if event is not None and event.detail.get("outbox_id"):
-                queued.append(int(event.detail["outbox_id"]))
+            if event is not None:
+                queued.extend(int(i) for i in event.detail.get("outbox_ids", []))
     return queued
 
 

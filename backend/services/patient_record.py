@@ -17,6 +17,7 @@ from backend.models import (
     Conversation,
     Encounter,
     Message,
+    MissedEscalation,
     OutboxItem,
     OutboxKind,
     OutboxStatus,
@@ -77,13 +78,15 @@ class TimelineEntry:
     channel: Channel
     outbox_status: OutboxStatus | None
     outbox_reason: str | None
+    marked_missed: bool = False  # in the safety review queue ("the bot should have escalated this")
 
 
 def timeline(
     session: Session, patient_id: int, *, user: StaffUser, limit: int = TIMELINE_LIMIT
 ) -> list[TimelineEntry]:
     """Every message in and out on every channel the viewer may see beside the patient's name (not an
-    anonymous case's), newest first, with the outbox's word on sending. One statement: the newest
+    anonymous case's), newest first, with the outbox's word on sending and whether staff marked it for
+    the safety review. One statement: the newest
     `limit` messages are chosen first (the messages (conversation_id, id) index per conversation), and
     only those are joined to their outbox rows."""
     newest = (
@@ -95,12 +98,15 @@ def timeline(
         .subquery()
     )
     rows = session.execute(
-        sa.select(Message, OutboxItem.status, OutboxItem.reason)
+        sa.select(Message, OutboxItem.status, OutboxItem.reason, MissedEscalation.id)
         .join(newest, newest.c.id == Message.id)
         .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
+        .outerjoin(MissedEscalation, MissedEscalation.message_id == Message.id)  # unique per message
         .order_by(Message.created_at.desc(), Message.id.desc())
     )
-    return [TimelineEntry(m, m.channel, status, reason) for m, status, reason in rows]
+    return [
+        TimelineEntry(m, m.channel, status, reason, marked is not None) for m, status, reason, marked in rows
+    ]
 
 
 # --- quick actions --------------------------------------------------------------------------------

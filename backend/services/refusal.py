@@ -48,6 +48,8 @@ class Reason(StrEnum):
     RECORD_LENGTH = "record_length"
     SUMMARY_LENGTH = "summary_length"
     TEXT_LENGTH = "text_length"
+    SLA_MINUTES = "sla_minutes"  # a response time that is not a whole number of minutes from 1
+    SLA_ORDER = "sla_order"  # a more urgent priority given longer than a less urgent one
     # an attachment
     BAD_NAME = "bad_name"
     EMPTY = "empty"

@@ -23,6 +23,9 @@ from nlu.language_id import detect
 from nlu.safety import Emergency
 
 MAX_NOTE = 1000
+# What can refuse the plain button beside a message (it sends no category and no note); the pages that
+# show it translate these.
+BUTTON_REFUSALS = frozenset({Reason.NOT_A_PATIENT_MESSAGE, Reason.OUTSIDE_DEPARTMENTS, Reason.ALREADY_MARKED})
 EXPORT_COLUMNS = (
     "id",
     "message_id",

@@ -15,7 +15,7 @@ from backend.models.base import utcnow
 from backend.models.patients import EXCLUSION_FLAGS
 from backend.outbox.sender import kick
 from backend.security.identifiers import mask_phone
-from backend.services import audit, patients
+from backend.services import audit, patients, safety_review
 from backend.services.message_log import InvalidFilter
 from backend.services.patient_lists import (
     NO_FLAGS,
@@ -159,13 +159,16 @@ def _open(request: Request, db: Session, staff: StaffSession, patient_id: int) -
 
 @router.get("/{patient_id}", response_class=HTMLResponse)
 def patient_record(
-    request: Request, patient_id: int, db: SessionDep, staff: StaffDep, done: str = ""
+    request: Request, patient_id: int, db: SessionDep, staff: StaffDep, done: str = "", safety: str = ""
 ) -> Response:
     patient = _open(request, db, staff, patient_id)
     if isinstance(patient, Response):
         return patient
     notice = done if done in {"flag", "message", "questionnaire", "education"} else None
-    return _record_page(request, db, staff, patient, notice=notice)
+    # what marking a message for the safety review did (backend/web/safety_pages.py sends her back here)
+    notice = "safety" if safety == "marked" else notice
+    error = safety if safety in safety_review.BUTTON_REFUSALS else None
+    return _record_page(request, db, staff, patient, notice=notice, error=error)
 
 
 def _quick_action(

@@ -1,14 +1,17 @@
 """Staff pages of clinical safety: mark a message the bot should have escalated, the review queue and its
-export, and the on-duty roster. Routes parse, call a verb or a query, render."""
+export, the on-duty roster, and the response times per department. Routes parse, call a verb or a
+query, render."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
-from backend.services import audit, safety_review
+from backend.admin.exports import XLSX, workbook
+from backend.models import TaskPriority
+from backend.services import audit, safety_review, sla
 from backend.services.duty import do_set_roster, roster_rows
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.ids import id_form
 from backend.web.staff import check_csrf, render
@@ -122,3 +125,89 @@ def set_duty(
         return render(request, "staff/duty.html", staff.staff.language, context, 400)
     db.commit()
     return RedirectResponse("/staff/safety/duty", status_code=303)
+
+
+def _manager(request: Request, staff: StaffDep) -> Response | None:
+    if sla.may_manage(staff.staff):
+        return None
+    return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
+
+
+def _department_filter(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() else None
+
+
+def _sla_page(
+    request: Request,
+    db: SessionDep,
+    staff: StaffDep,
+    department: int | None,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    entered: tuple[int, dict[str, str]] | None = None,
+    saved: int | None = None,
+) -> Response:
+    context = {
+        "staff": staff,
+        "priorities": list(TaskPriority),
+        "hospital": sla.hospital_table(),
+        "tables": sla.department_tables(db, department),
+        "departments": sla.department_tables(db),
+        "department": department,
+        "error": error,
+        "entered_for": entered[0] if entered else None,  # the row whose typed values are shown again
+        "entered": entered[1] if entered else {},
+        "saved": saved,
+    }
+    return render(request, "staff/sla.html", staff.staff.language, context, status)
+
+
+@router.get("/sla", response_class=HTMLResponse)
+def sla_page(
+    request: Request, db: SessionDep, staff: StaffDep, department: str = "", saved: str = ""
+) -> Response:
+    if (denied := _manager(request, staff)) is not None:
+        return denied
+    chosen = _department_filter(department)
+    audit.record(db, "sla.view", staff_id=staff.staff_id, ip=client_ip(request), department=chosen)
+    return _sla_page(request, db, staff, chosen, saved=_department_filter(saved))
+
+
+@router.get("/sla.xlsx")
+def sla_export(request: Request, db: SessionDep, staff: StaffDep, department: str = "") -> Response:
+    if (denied := _manager(request, staff)) is not None:
+        return denied
+    chosen = _department_filter(department)
+    rows = sla.export_rows(sla.department_tables(db, chosen), sla.hospital_table())
+    ip = client_ip(request)
+    audit.record(db, "sla.export", staff_id=staff.staff_id, ip=ip, department=chosen, rows=len(rows))
+    header = ("department", "priority", "minutes", "set by")
+    return Response(
+        workbook("Response times", {"department": chosen}, header, rows),
+        media_type=XLSX,
+        headers={"Content-Disposition": 'attachment; filename="response-times.xlsx"'},
+    )
+
+
+@router.post("/sla/{department_id}")
+async def set_sla(request: Request, department_id: int, db: SessionDep, staff: StaffDep) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    check_csrf(staff, form.get("csrf_token", ""))
+    if (denied := _manager(request, staff)) is not None:
+        return denied
+    back = _department_filter(form.get("filter", ""))
+    entered = {p.value: form.get(p.value, "")[:16] for p in TaskPriority}
+    try:
+        minutes = {p: sla.parse_minutes(entered[p.value]) for p in TaskPriority}
+        sla.do_set_department_table(db, department_id=department_id, minutes=minutes, staff_id=staff.staff_id)
+    except ActionRefused as exc:
+        db.rollback()
+        # the page again with what was typed, so nothing is lost, and the reason
+        status = 404 if exc.reason == Reason.NO_SUCH_DEPARTMENT else 400
+        return _sla_page(
+            request, db, staff, back, status=status, error=exc.reason, entered=(department_id, entered)
+        )
+    db.commit()
+    query = f"?saved={department_id}" + (f"&department={back}" if back is not None else "")
+    return RedirectResponse(f"/staff/safety/sla{query}", status_code=303)

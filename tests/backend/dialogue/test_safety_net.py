@@ -332,3 +332,44 @@ def test_a_wechat_voice_notes_recognised_words_are_checked_like_typed_ones(db: S
     item = db.scalars(sa.select(OutboxItem)).one()
     assert (item.kind, item.patient_id) == (OutboxKind.EMERGENCY, person.id)
     assert db.scalars(sa.select(SafetyAlert.category)).one() == "stroke"
+
+
+# The rules miss this lay description of a febrile seizure (no word of theirs for "convulsion" with its
+# marks); the second net reads it as an emergency with a probability above 0.95.
+_NET_ONLY = "thằng bé sốt xong tự nhiên giật, mắt trợn"
+
+
+def test_an_emergency_only_the_classifier_sees_is_acted_on_and_its_source_audited(db: Session) -> None:
+    from nlu.safety import check
+
+    assert check(_NET_ONLY) is None  # otherwise this test proves nothing about the second net
+    w = _staff_held(db, language="vi")
+    _inbound(db, w["conv"], _NET_ONLY)
+    _turn(db, w["conv"])
+    task = db.get(Task, w["task"].id)
+    assert task is not None and task.priority is TaskPriority.EMERGENCY
+    alert = db.scalars(sa.select(SafetyAlert)).one()
+    category = Emergency(alert.category)  # the categoriser decides: a feverish child's fit is either
+    assert category in {Emergency.SEIZURE, Emergency.INFANT_FEVER}
+    event = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "safety.emergency")).one()
+    assert event.detail["source"] == "classifier"
+    assert [m.text for m in _outbound(db, w["conv"])] == [_guidance("vi", category)]
+
+
+@pytest.fixture
+def rules_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("CARELOOP_SAFETY_CLASSIFIER", "false")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("rules_only")
+def test_with_the_classifier_switched_off_the_rules_answer_alone(db: Session) -> None:
+    w = _staff_held(db, language="vi")
+    _inbound(db, w["conv"], _NET_ONLY)
+    _turn(db, w["conv"])
+    task = db.get(Task, w["task"].id)
+    assert task is not None and task.priority is TaskPriority.NORMAL
+    assert db.scalars(sa.select(SafetyAlert)).all() == []

@@ -16,6 +16,7 @@ from backend.models import (
     OutboxKind,
     OutboxStatus,
     Role,
+    StaffUser,
     Task,
     TaskEvent,
     TaskEventKind,
@@ -23,11 +24,17 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.outbox.sender import send_item
-from backend.services.duty import alert_unclaimed_emergencies, do_set_roster, do_set_staff_phone
+from backend.services.duty import (
+    alert_unclaimed_emergencies,
+    do_set_roster,
+    do_set_staff_phone,
+    do_set_staff_wechat,
+)
 from backend.services.inbox import do_add_note, escalate_breached_tasks
 from backend.services.tasks import do_raise_priority
 from tests import factories
 from tests.channels.fake_twilio import FakeTwilio
+from tests.channels.fake_wechat import TEMPLATE_SEND, FakeWeChat
 from tests.conftest import reset_caches
 
 
@@ -178,3 +185,108 @@ def test_the_roster_refuses_an_unknown_or_inactive_person(db: Session) -> None:
             assert exc.reason == "unknown_department_or_staff"
         else:
             raise AssertionError("accepted")
+
+
+OPENID = "oStaffOnDuty0000000000000001"
+
+
+@pytest.fixture
+def wechat_and_sms(
+    twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[FakeWeChat, FakeTwilio]]:
+    with FakeWeChat() as wechat:
+        for name, value in {
+            "CARELOOP_PUBLIC_URL": "https://careloop.example.org",
+            "CARELOOP_WECHAT_APP_ID": wechat.app_id,
+            "CARELOOP_WECHAT_APP_SECRET": wechat.secret,
+            "CARELOOP_WECHAT_API_ROOT": wechat.base_url,
+        }.items():
+            monkeypatch.setenv(name, value)
+        reset_caches()
+        yield wechat, twilio
+        reset_caches()
+
+
+def test_an_on_duty_person_with_a_bound_wechat_is_alerted_there_beside_the_sms(
+    wechat_and_sms: tuple[FakeWeChat, FakeTwilio], db: Session
+) -> None:
+    wechat, twilio = wechat_and_sms
+    w = _ward(db)
+    do_set_staff_wechat(db, staff=w["on_duty"], openid=OPENID, by=None)
+    db.commit()
+    start = utcnow() - timedelta(minutes=40)
+    task = _emergency(db, w, start)
+    queued = alert_unclaimed_emergencies(start + timedelta(minutes=15))
+    assert len(queued) == 2  # one alert event, two messages: SMS and WeChat
+    assert _alerts(db) == [("on_duty", w["on_duty"].id)]
+    assert [send_item(i) for i in queued] == ["sent", "sent"]
+    assert [m.params["To"] for m in twilio.messages] == ["+8613900000001"]
+    [call] = wechat.calls(TEMPLATE_SEND)
+    assert call.openid == OPENID and call.body["template_id"] == "DEMO-wechat-staff-alert"
+    assert call.body["url"] == f"https://careloop.example.org/staff/inbox/{task.id}"
+    assert f"/staff/inbox/{task.id}" in call.body["data"]["remark"]["value"]
+    db.expire_all()
+    items = list(db.scalars(sa.select(OutboxItem).where(OutboxItem.id.in_(queued))))
+    assert {(i.channel.value, i.kind, i.status) for i in items} == {
+        ("sms", OutboxKind.STAFF_ALERT, OutboxStatus.SENT),
+        ("wechat", OutboxKind.STAFF_ALERT, OutboxStatus.SENT),
+    }
+    event = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "task.alerted")).one()
+    assert event.detail["channels"] == ["sms", "wechat"]
+
+
+def test_a_wechat_alone_is_enough_to_be_reachable_and_an_unbound_one_is_not_used(
+    wechat_and_sms: tuple[FakeWeChat, FakeTwilio], db: Session
+) -> None:
+    wechat, twilio = wechat_and_sms
+    w = _ward(db)
+    do_set_staff_phone(db, staff=w["on_duty"], phone=None, by=None)
+    do_set_staff_wechat(db, staff=w["on_duty"], openid=OPENID, by=None)
+    db.commit()
+    start = utcnow() - timedelta(minutes=40)
+    _emergency(db, w, start)
+    [only] = alert_unclaimed_emergencies(start + timedelta(minutes=15))
+    assert send_item(only) == "sent" and twilio.messages == []
+    assert [c.openid for c in wechat.calls(TEMPLATE_SEND)] == [OPENID]
+    [fallback] = alert_unclaimed_emergencies(start + timedelta(minutes=30))  # no WeChat bound: SMS only
+    assert send_item(fallback) == "sent"
+    assert [m.params["To"] for m in twilio.messages] == ["+8613900000002"]
+    assert len(wechat.calls(TEMPLATE_SEND)) == 1
+
+
+def test_an_alert_queued_before_her_wechat_was_unbound_is_not_sent(
+    wechat_and_sms: tuple[FakeWeChat, FakeTwilio], db: Session
+) -> None:
+    wechat, _ = wechat_and_sms
+    w = _ward(db)
+    do_set_staff_phone(db, staff=w["on_duty"], phone=None, by=None)
+    do_set_staff_wechat(db, staff=w["on_duty"], openid=OPENID, by=None)
+    db.commit()
+    start = utcnow() - timedelta(minutes=40)
+    _emergency(db, w, start)
+    [queued] = alert_unclaimed_emergencies(start + timedelta(minutes=15))
+    staff = db.get(StaffUser, w["on_duty"].id)
+    assert staff is not None
+    do_set_staff_wechat(db, staff=staff, openid=None, by=None)
+    db.commit()
+    assert send_item(queued) != "sent"
+    assert wechat.calls(TEMPLATE_SEND) == []
+    db.expire_all()
+    item = db.get(OutboxItem, queued)
+    assert item is not None and (item.status, item.reason) == (OutboxStatus.SUPPRESSED, "unreachable")
+
+
+def test_the_cli_binds_and_unbinds_a_staff_members_wechat(db: Session) -> None:
+    from backend.app.cli import main
+    from backend.models import StaffUser
+
+    user = factories.staff(db, username="nurse")
+    db.commit()
+    assert main(["staff-wechat", "Nurse", OPENID]) == 0
+    db.expire_all()
+    assert db.get(StaffUser, user.id).wechat_openid == OPENID  # type: ignore[union-attr]
+    assert main(["staff-wechat", "nurse", "not an openid!"]) == 2
+    assert db.get(StaffUser, user.id).wechat_openid == OPENID  # type: ignore[union-attr]
+    assert main(["staff-wechat", "nurse", "-"]) == 0
+    db.expire_all()
+    assert db.get(StaffUser, user.id).wechat_openid is None  # type: ignore[union-attr]

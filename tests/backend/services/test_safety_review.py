@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from backend.models import AuditEvent, DutyRoster, MissedEscalation, Role
+from backend.models import AuditEvent, Conversation, Direction, DutyRoster, MissedEscalation, Role
 from backend.services.refusal import ActionRefused
 from backend.services.safety_review import do_mark_missed
 from bots.domain import Channel
@@ -120,3 +121,43 @@ def test_a_reviewer_sets_who_is_on_duty(client: TestClient, db: Session) -> None
     assert db.scalars(sa.select(AuditEvent.action).where(AuditEvent.action == "duty.set")).all() == [
         "duty.set"
     ]
+
+
+def test_a_nurse_marks_a_message_from_the_patients_record(client: TestClient, db: Session) -> None:
+    w = _world(db)
+    person_id, message_id = w.task.patient_id, w.message.id
+    bot_line = factories.reply(db, db.get(Conversation, w.message.conversation_id), "How are you today?")
+    bot_line.direction = Direction.OUTBOUND
+    db.commit()
+    sign_in(client, "nurse")
+    page = client.get(f"/staff/patients/{person_id}")
+    assert page.status_code == 200
+    buttons = re.findall(r'name="message_id" value="(\d+)"', page.text)
+    assert buttons == [str(message_id)]  # the patient's own words only, not the bot's
+    response = client.post(
+        "/staff/safety/missed",
+        data={
+            "csrf_token": _csrf(page.text),
+            "message_id": str(message_id),
+            "back": f"/staff/patients/{person_id}",
+        },
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == f"/staff/patients/{person_id}?safety=marked"
+    after = client.get(response.headers["location"])
+    assert 'id="record-notice"' in after.text and "Marked for the safety review." in after.text
+    assert re.findall(r'name="message_id" value="(\d+)"', after.text) == []  # marked: no button now
+    db.expire_all()
+    entry = db.scalars(sa.select(MissedEscalation)).one()
+    assert (entry.message_id, entry.marked_by) == (message_id, w.nurse.id)
+    again = client.post(
+        "/staff/safety/missed",
+        data={
+            "csrf_token": _csrf(page.text),
+            "message_id": str(message_id),
+            "back": f"/staff/patients/{person_id}",
+        },
+    )
+    assert 'id="record-error"' in again.text and "already marked" in again.text
+    assert client.get(f"/staff/patients/{person_id}?safety=<b>x</b>").text.count("<b>x</b>") == 0
+    assert db.scalar(sa.select(sa.func.count()).select_from(MissedEscalation)) == 1

@@ -48,7 +48,7 @@ from backend.models.integration import (
 )
 from backend.models.messaging import Conversation, ConversationOwner, Direction, Message, MessageStatus
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
-from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
+from backend.models.outbox import AttemptOutcome, OutboxAttempt, OutboxItem, OutboxKind, OutboxStatus
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
 from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
@@ -73,6 +73,7 @@ __all__ = [
     "AppointmentEventKind",
     "AppointmentReminder",
     "AppointmentStatus",
+    "AttemptOutcome",
     "AuditEvent",
     "Base",
     "BindAttempt",
@@ -116,6 +117,7 @@ __all__ = [
     "Message",
     "MessageStatus",
     "MissedEscalation",
+    "OutboxAttempt",
     "OutboxItem",
     "OutboxKind",
     "OutboxStatus",

@@ -203,6 +203,11 @@ class FakeTwilio:
         with self._lock:
             self._rules.append(_Rule(0, None, times, hang=seconds, accept=accept))
 
+    def clear_rules(self) -> None:
+        """Forget programmed failures (what arrived is kept)."""
+        with self._lock:
+            self._rules.clear()
+
     def reset(self) -> None:
         with self._lock:
             self._rules.clear()

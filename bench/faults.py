@@ -48,6 +48,7 @@ KILL_EVERY_S = 3.0
 OUTAGE_AT_S, OUTAGE_S = 3.0, 20.0
 HANGS = 40  # requests accepted and then never answered during the outage (the rest answer 503)
 SEND_TIMEOUT_S = 3
+LATENCY_S = 0.25  # each send takes this long at the provider, so kills land mid-send
 FAULTS_S = 30.0  # workers are killed for this long
 STUCK_AFTER_S = 60.0
 GIVE_UP_S = 240.0
@@ -58,6 +59,7 @@ def serve_fake() -> int:
     from tests.channels.fake_twilio import FakeTwilio
 
     with FakeTwilio() as fake:
+        fake.latency = LATENCY_S
         print(json.dumps({"base_url": fake.base_url, "gateway_url": fake.gateway_url}), flush=True)
         for line in sys.stdin:
             command = line.split()

@@ -132,6 +132,7 @@ class FakeTwilio:
         self._rules: list[_Rule] = []
         self.gateway_references: dict[str, str] = {}  # reference -> the id first answered for it
         self.gateway_repeats = 0  # requests answered from gateway_references (not sent again)
+        self.latency = 0.0  # seconds every POST takes before it is handled (a provider's round trip)
         self._lock = threading.Lock()
         self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -266,6 +267,8 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if fake.latency:
+                fake._released.wait(fake.latency)
             record = Recorded(path=self.path, headers={k: v for k, v in self.headers.items()})
             with fake._lock:
                 fake.requests.append(record)

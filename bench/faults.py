@@ -41,15 +41,16 @@ from bench.channels import (
     seed_patients,
 )
 from bench.harness import REPO_ROOT, base_env, cli, postgres_database, report
+from tests.faults.processes import kill_tree
 
 N = 2000
 WORKERS = 3
 KILL_EVERY_S = 3.0
-OUTAGE_AT_S, OUTAGE_S = 3.0, 20.0
+OUTAGE_AT_S, OUTAGE_S = 12.0, 20.0
 HANGS = 40  # requests accepted and then never answered during the outage (the rest answer 503)
 SEND_TIMEOUT_S = 3
 LATENCY_S = 0.25  # each send takes this long at the provider, so kills land mid-send
-FAULTS_S = 30.0  # workers are killed for this long
+FAULTS_S = 40.0  # workers are killed for this long (the outage is inside it)
 STUCK_AFTER_S = 60.0
 GIVE_UP_S = 240.0
 
@@ -124,14 +125,21 @@ def _worker(env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
     )
 
 
-def _kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+def _kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> int:
+    """SIGKILL: the worker and the job it runs (its work horse); SIGTERM: a warm shutdown. Returns
+    how many work horses were killed with it."""
+    horses = 0
     if proc.poll() is None:
-        os.killpg(proc.pid, sig)
+        if sig == signal.SIGKILL:
+            horses = kill_tree(proc.pid)
+        else:
+            os.killpg(proc.pid, sig)
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    return horses
 
 
 def _counts() -> dict[str, int]:
@@ -169,7 +177,7 @@ def phase(name: str, env: dict[str, str], patient_ids: list[int], fake: Fake, lo
         flush=True,
     )
     workers = [_worker(env, (logs / f"{name}-w{i}.log").open("ab")) for i in range(WORKERS)]
-    kills, started = 0, time.perf_counter()
+    kills, mid_job, started = 0, 0, time.perf_counter()
     outage_sent = False
     next_kill, last_drain = started + KILL_EVERY_S, 0.0
     faults_end = started + FAULTS_S
@@ -183,7 +191,7 @@ def phase(name: str, env: dict[str, str], patient_ids: list[int], fake: Fake, lo
                 outage_sent = True
             if now < faults_end and now >= next_kill:
                 victim = random.randrange(WORKERS)
-                _kill(workers[victim])
+                mid_job += _kill(workers[victim])
                 workers[victim] = _worker(env, (logs / f"{name}-w{victim}-{kills}.log").open("ab"))
                 kills += 1
                 next_kill = now + KILL_EVERY_S
@@ -214,6 +222,7 @@ def phase(name: str, env: dict[str, str], patient_ids: list[int], fake: Fake, lo
         "stuck": max(stuck, 0) if done_at is None or done_at > faults_end + STUCK_AFTER_S else 0,
         "recovery_s": round(done_at - faults_end, 1) if done_at else None,
         "kills": kills,
+        "kills_mid_job": mid_job,
         "found": after.get("attempts_found", 0) - before.get("attempts_found", 0),
         "ambiguous": after.get("attempts_ambiguous", 0) - before.get("attempts_ambiguous", 0),
         "reference_repeats": stats["reference_repeats"],

@@ -312,8 +312,16 @@ def send_items(item_ids: Sequence[int], now: datetime | None = None) -> list[str
             loaded = _load(session, list(results), lock=False, patients=False)
             for item in loaded.items:
                 done = results[item.id]
+                attempt = session.get(OutboxAttempt, claimed[item.id].attempt_id)
+                if attempt is not None and attempt.outcome is not AttemptOutcome.STARTED:
+                    # Another sender took the item over after our lease ran out (this process was
+                    # stopped or starved): its outcome stands; ours only goes into the history.
+                    _record_attempt(session, item, attempt, done, "taken_over")
+                    outcomes[item.id] = "taken_over"
+                    continue
                 outcome = _record(session, item, loaded.messages.get(item.message_id), done.result, now)
-                _record_attempt(session, item, claimed[item.id].attempt_id, done, outcome)
+                if attempt is not None:
+                    _record_attempt(session, item, attempt, done, outcome)
                 outcomes[item.id] = outcome
     return [outcomes[item_id] for item_id in item_ids]
 
@@ -332,10 +340,9 @@ def attempt_outcome(result: SendResult | SendFailed, *, found: bool) -> AttemptO
     return AttemptOutcome.AMBIGUOUS if result.code in AMBIGUOUS_CODES else AttemptOutcome.RETRY
 
 
-def _record_attempt(session: Session, item: OutboxItem, attempt_id: int, done: _Done, outcome: str) -> None:
-    attempt = session.get(OutboxAttempt, attempt_id)
-    if attempt is None:
-        return
+def _record_attempt(
+    session: Session, item: OutboxItem, attempt: OutboxAttempt, done: _Done, outcome: str
+) -> None:
     attempt.outcome = attempt_outcome(done.result, found=done.found)
     attempt.duration_ms = done.duration_ms
     if isinstance(done.result, SendFailed):
@@ -350,6 +357,12 @@ def _record_attempt(session: Session, item: OutboxItem, attempt_id: int, done: _
             attempt.code,
             done.duration_ms,
             outcome,
+        )
+    elif outcome == "taken_over":
+        log.warning(
+            "outbox item %s: a late %s attempt finished after another sender took over",
+            item.id,
+            attempt.outcome.value,
         )
     elif done.found:
         log.info("outbox item %s: the provider already had it after an ambiguous attempt", item.id)

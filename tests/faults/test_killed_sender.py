@@ -25,6 +25,7 @@ from tests import factories
 from tests.backend.outbox.test_outbox import NOW, SENDER, _queue
 from tests.channels.fake_twilio import FakeTwilio
 from tests.conftest import reset_caches
+from tests.faults.processes import kill_tree
 from tests.faults.test_redis_outage import ROOT, PrivateRedis, _until, redis_server
 
 __all__ = ["redis_server"]  # the fixture, shared with the Redis outage test
@@ -57,7 +58,7 @@ def provider(
 
 
 def _worker(log: Path) -> subprocess.Popen[bytes]:
-    """`careloop worker` in its own process group, so SIGKILL reaches the work horse it forks too."""
+    """`careloop worker` in its own process group (stopped with SIGTERM to the group at the end)."""
     return subprocess.Popen(
         [sys.executable, "-m", "backend.app.cli", "worker"],
         cwd=ROOT,
@@ -68,9 +69,9 @@ def _worker(log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        os.killpg(proc.pid, sig)
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -97,7 +98,9 @@ def test_a_killed_sender_sends_each_item_at_most_once(
             lambda: len(fake.gateway_requests if name == "gateway" else fake.messages) >= 4, 60, "no sends"
         )
     finally:
-        _stop(first, signal.SIGKILL)  # mid-call: the provider has them, the database says `sending`
+        # mid-call: the provider has them, the database says `sending`; the work horse dies too
+        assert kill_tree(first.pid) >= 1, "the worker had no work horse running"
+        first.wait(timeout=15)
     in_flight = len(fake.gateway_requests if name == "gateway" else fake.messages)
     db.expire_all()
     assert set(db.scalars(sa.select(OutboxItem.status))) == {OutboxStatus.SENDING}

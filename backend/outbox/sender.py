@@ -308,22 +308,29 @@ def send_items(item_ids: Sequence[int], now: datetime | None = None) -> list[str
                 futures = {item_id: pool.submit(_deliver, claim) for item_id, claim in claimed.items()}
                 results = {item_id: future.result() for item_id, future in futures.items()}
     if results:
-        with session_scope() as session:
-            loaded = _load(session, list(results), lock=False, patients=False)
-            for item in loaded.items:
-                done = results[item.id]
-                attempt = session.get(OutboxAttempt, claimed[item.id].attempt_id)
-                if attempt is not None and attempt.outcome is not AttemptOutcome.STARTED:
-                    # Another sender took the item over after our lease ran out (this process was
-                    # stopped or starved): its outcome stands; ours only goes into the history.
-                    _record_attempt(session, item, attempt, done, "taken_over")
-                    outcomes[item.id] = "taken_over"
-                    continue
-                outcome = _record(session, item, loaded.messages.get(item.message_id), done.result, now)
-                if attempt is not None:
-                    _record_attempt(session, item, attempt, done, outcome)
-                outcomes[item.id] = outcome
+        outcomes.update(_record_all(results, claimed, now))
     return [outcomes[item_id] for item_id in item_ids]
+
+
+def _record_all(results: dict[int, _Done], claimed: dict[int, _Claim], now: datetime) -> dict[int, str]:
+    """Record a chunk's outcomes and attempts in one transaction."""
+    outcomes: dict[int, str] = {}
+    with session_scope() as session:
+        loaded = _load(session, list(results), lock=False, patients=False)
+        for item in loaded.items:
+            done = results[item.id]
+            attempt = session.get(OutboxAttempt, claimed[item.id].attempt_id)
+            if attempt is not None and attempt.outcome is not AttemptOutcome.STARTED:
+                # Another sender took the item over after our lease ran out (this process was
+                # stopped or starved): its outcome stands; ours only goes into the history.
+                _record_attempt(session, item, attempt, done, "taken_over")
+                outcomes[item.id] = "taken_over"
+                continue
+            outcome = _record(session, item, loaded.messages.get(item.message_id), done.result, now)
+            if attempt is not None:
+                _record_attempt(session, item, attempt, done, outcome)
+            outcomes[item.id] = outcome
+    return outcomes
 
 
 def send_item(item_id: int, now: datetime | None = None) -> str:

@@ -19,6 +19,7 @@ from backend.outbox import sender
 from backend.outbox.providers import sender_for
 from backend.outbox.sender import LEASE, send_item
 from bots.domain import Channel
+from channels.base import SendFailed
 from tests import factories
 from tests.backend.outbox.test_outbox import NOW, SENDER, _item, _queue
 from tests.channels.fake_twilio import FakeTwilio
@@ -137,3 +138,15 @@ def test_a_slow_provider_keeps_its_lease_by_heartbeat(
         time.sleep(0.6)
     lease = _item(db, item_id).lease_until
     assert lease is not None and lease > sender.utcnow() + LEASE - timedelta(seconds=5)
+
+
+def test_a_late_result_after_a_takeover_goes_only_into_the_history(twilio: FakeTwilio, db: Session) -> None:
+    item_id = _queue(db, factories.patient(db, phone="+8613900000017"))
+    stalled, _ = sender._claim([item_id], NOW)  # a sender claims it and stalls past its lease
+    assert send_item(item_id, NOW + LEASE + timedelta(seconds=1)) == "sent"  # another takes over
+    late = sender._Done(
+        SendFailed("Twilio 503", permanent=False, code="503"), found=False, duration_ms=40_000
+    )
+    assert sender._record_all({item_id: late}, stalled, NOW + LEASE) == {item_id: "taken_over"}
+    assert _item(db, item_id).status is OutboxStatus.SENT and len(twilio.messages) == 1
+    assert _attempts(db, item_id) == [(AttemptOutcome.RETRY, "503"), (AttemptOutcome.SENT, None)]

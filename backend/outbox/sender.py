@@ -62,7 +62,10 @@ LEASE = timedelta(seconds=30)  # a dead sender's items are picked up again this 
 HEARTBEAT = LEASE / 3  # a live sender extends its leases this often while the provider calls run
 # Failures after which the provider may have accepted the message: the next try looks it up first.
 AMBIGUOUS_CODES = frozenset({"timeout", "network", "lease_expired"})
-QUEUED_LEASE = timedelta(minutes=5)  # drain marks what it queued so the next drain does not queue it again
+# Drain marks what it queued so the next drain does not queue it again. Short, because a job killed
+# before it claimed its items leaves them waiting this long; a backlog older than this is queued twice,
+# which is harmless (the claim is exclusive) and only costs a claim query.
+QUEUED_LEASE = timedelta(seconds=45)
 MAX_BACKOFF = timedelta(hours=1)
 SEND_THREADS = 8
 CHUNK = 100  # items gated and recorded per transaction

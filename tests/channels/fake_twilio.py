@@ -429,7 +429,10 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             for name, value in (extra or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client is gone (killed mid-request): as a provider would
 
     return Handler
 

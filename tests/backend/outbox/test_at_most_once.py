@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models import AttemptOutcome, OutboxAttempt, OutboxStatus
+from backend.models import AttemptOutcome, OutboxAttempt, OutboxItem, OutboxStatus
 from backend.outbox import sender
 from backend.outbox.providers import sender_for
-from backend.outbox.sender import LEASE, send_item
+from backend.outbox.sender import LEASE, drain_outbox, send_item
 from bots.domain import Channel
 from channels.base import SendFailed
 from tests import factories
@@ -150,3 +150,14 @@ def test_a_late_result_after_a_takeover_goes_only_into_the_history(twilio: FakeT
     assert sender._record_all({item_id: late}, stalled, NOW + LEASE) == {item_id: "taken_over"}
     assert _item(db, item_id).status is OutboxStatus.SENT and len(twilio.messages) == 1
     assert _attempts(db, item_id) == [(AttemptOutcome.RETRY, "503"), (AttemptOutcome.SENT, None)]
+
+
+def test_items_of_a_job_killed_before_it_claimed_them_are_due_again_within_a_minute(
+    twilio: FakeTwilio, db: Session
+) -> None:
+    item_id = _queue(db, factories.patient(db, phone="+8613900000018"))
+    db.execute(sa.update(OutboxItem).values(lease_until=NOW + sender.QUEUED_LEASE))  # queued, job lost
+    db.commit()
+    assert drain_outbox(NOW + timedelta(seconds=30)).total() == 0
+    assert drain_outbox(NOW + timedelta(minutes=1))["sent"] == 1
+    assert len(twilio.messages) == 1 and _item(db, item_id).status is OutboxStatus.SENT

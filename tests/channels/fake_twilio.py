@@ -44,6 +44,7 @@ import base64
 import json
 import re
 import secrets
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -135,7 +136,7 @@ class FakeTwilio:
         self.latency = 0.0  # seconds every POST takes before it is handled (a provider's round trip)
         self._lock = threading.Lock()
         self._released = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-twilio", daemon=True
@@ -255,6 +256,13 @@ class FakeTwilio:
                         self._rules.remove(rule)
                 return rule
         return None
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client killed mid-request (the fault tests do that on purpose)
+        super().handle_error(request, client_address)
 
 
 def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:

@@ -179,7 +179,7 @@ class _Done:
     duration_ms: int
 
 
-def _settle_cut_short(session: Session, items: Sequence[OutboxItem], now: datetime) -> dict[int, datetime]:
+def _settle_cut_short(session: Session, items: Sequence[OutboxItem]) -> dict[int, datetime]:
     """Attempts still `started` on items whose lease ran out were cut short (the sender died): they
     become `ambiguous`. Returns, per item, when its earliest ambiguous attempt began."""
     cut = [item.id for item in items if item.status is OutboxStatus.SENDING]
@@ -215,7 +215,7 @@ def _claim(item_ids: Sequence[int], now: datetime) -> tuple[dict[int, _Claim], d
     with session_scope() as session:
         loaded = _load(session, item_ids, lock=True)
         items = [item for item in loaded.items if _due(item, now)]
-        ambiguous = _settle_cut_short(session, items, now)
+        ambiguous = _settle_cut_short(session, items)
         facts = load_facts(session, items, now)
         for item in items:
             message = loaded.messages.get(item.message_id)

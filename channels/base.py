@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bots.domain import Channel
 from bots.messages import Outbound
@@ -124,3 +124,12 @@ class Sender(Protocol):
     channel: Channel
 
     def send(self, delivery: Delivery) -> SendResult: ...
+
+
+@runtime_checkable
+class LooksUp(Protocol):
+    """An adapter whose provider has no idempotency key but can list what it accepted. Before a resend
+    after an ambiguous attempt (a timeout, a worker killed mid-call) the sender asks it whether the
+    provider already has the message; only when it has no record is the message sent again."""
+
+    def find_sent(self, delivery: Delivery, since: datetime) -> SendResult | None: ...

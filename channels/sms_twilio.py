@@ -15,8 +15,11 @@ Errors become `SendFailed`:
 - any other 4xx (bad credentials 20003, geo permission 21408, body too long 21617, ...): permanent;
   21408 is about our account's country permissions, not the number, so it does not mark it invalid.
 
-Twilio's Messages API has no idempotency key: a request that timed out may still have been accepted,
-so a retry after a timeout can send the message twice. The SDK's own retries are off (one request).
+Twilio's Messages API has no idempotency key: a request that timed out may still have been accepted.
+So before a resend after an ambiguous attempt the outbox calls `find_sent`, which reads the Messages
+list filtered by To (and From) and looks for an outbound message with the same body created since the
+ambiguous attempt began; only when there is none is the message sent again. The SDK's own retries are
+off (one request).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -118,6 +122,39 @@ def create_message(client: Client, params: Mapping[str, Any]) -> SendResult:
     return SendResult(provider_message_ids=(str(message.sid),), status=status)
 
 
+CLOCK_SKEW = timedelta(minutes=2)  # Twilio's date_created against our clock
+LOOKUP_LIMIT = 50  # the newest messages to the number; ours, if accepted, is among the last few
+
+
+def find_message(
+    client: Client, *, to: str, sender: str | None, body: str, since: datetime
+) -> SendResult | None:
+    """The outbound message with this body that Twilio accepted for `to` since `since`, if any (the
+    Messages list, newest first, filtered by To and From). A failed lookup is a transient `SendFailed`:
+    the caller must not resend blind."""
+    filters: dict[str, Any] = {"to": to, "limit": LOOKUP_LIMIT}
+    if sender and E164.match(sender.removeprefix("whatsapp:")):
+        filters["from_"] = sender
+    try:
+        messages = client.messages.list(**filters)
+    except (TwilioRestException, TwilioServiceException) as exc:
+        failed = failure_from_twilio(exc)
+        raise SendFailed(f"lookup: {failed.reason}", permanent=False, code="lookup_failed") from exc
+    except requests.RequestException as exc:
+        raise SendFailed(f"lookup: {type(exc).__name__}", permanent=False, code="lookup_failed") from exc
+    for message in messages:
+        created = message.date_created
+        if (
+            str(message.direction or "").startswith("outbound")
+            and message.body == body
+            and created is not None
+            and created >= since - CLOCK_SKEW
+        ):
+            status = TWILIO_STATUS.get(str(message.status), DeliveryStatus.QUEUED)
+            return SendResult(provider_message_ids=(str(message.sid),), status=status)
+    return None
+
+
 def failure_from_twilio(exc: TwilioRestException | TwilioServiceException) -> SendFailed:
     status = int(exc.status)
     code = str(exc.code) if exc.code is not None else None
@@ -127,7 +164,7 @@ def failure_from_twilio(exc: TwilioRestException | TwilioServiceException) -> Se
     if code == WINDOW_CLOSED_CODE:
         return SendFailed(reason, permanent=True, window_closed=True, code=code)
     if status == 429 or status >= 500:
-        return SendFailed(reason, permanent=False, code=code)
+        return SendFailed(reason, permanent=False, code=code or str(status))
     return SendFailed(reason, permanent=True, code=code)
 
 
@@ -179,3 +216,9 @@ class TwilioSms:
         if delivery.status_callback:
             params["status_callback"] = delivery.status_callback
         return create_message(self.client, params)
+
+    def find_sent(self, delivery: Delivery, since: datetime) -> SendResult | None:
+        """`channels.base.LooksUp`: did Twilio accept this delivery since `since`?"""
+        body = render_sms(delivery.outbound)
+        sender = None if MESSAGING_SERVICE_SID.match(self.sender) else self.sender
+        return find_message(self.client, to=delivery.to, sender=sender, body=body, since=since)

@@ -18,6 +18,7 @@ backend can retry with a template. Addresses go as "whatsapp:+E164".
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from twilio.http import HttpClient
@@ -32,6 +33,7 @@ from channels.sms_twilio import (
     MESSAGING_SERVICE_SID,
     check_body,
     create_message,
+    find_message,
     twilio_client,
 )
 from channels.twilio_webhooks import WHATSAPP_PREFIX
@@ -94,6 +96,24 @@ class TwilioWhatsApp:
                 code="window_closed",
             )
         return create_message(self.client, params)
+
+    def find_sent(self, delivery: Delivery, since: datetime) -> SendResult | None:
+        """`channels.base.LooksUp` for free-form messages (their body is ours to compare). A template's
+        body is rendered by Twilio, so a template send is not looked up: it may go twice."""
+        number = delivery.to.removeprefix(WHATSAPP_PREFIX)
+        templated = delivery.template is not None and (
+            not delivery.window_open or has_choices(delivery.outbound)
+        )
+        if not E164.match(number) or templated or not delivery.window_open:
+            return None
+        try:
+            body = _free_form_params(delivery.outbound).get("body")
+        except SendFailed:
+            return None
+        if not body:
+            return None
+        sender = None if MESSAGING_SERVICE_SID.match(self.sender) else self.sender
+        return find_message(self.client, to=whatsapp_address(number), sender=sender, body=body, since=since)
 
 
 def _template_params(template: TemplateRef) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from backend.models.integration import (
 )
 from backend.models.messaging import Conversation, ConversationOwner, Direction, Message, MessageStatus
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
-from backend.models.outbox import OutboxItem, OutboxKind, OutboxStatus
+from backend.models.outbox import AttemptOutcome, OutboxAttempt, OutboxItem, OutboxKind, OutboxStatus
 from backend.models.outreach import BatchPurpose, BatchState, OutreachBatch, OutreachPreview
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
 from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
@@ -76,6 +76,7 @@ __all__ = [
     "AppointmentEventKind",
     "AppointmentReminder",
     "AppointmentStatus",
+    "AttemptOutcome",
     "AuditEvent",
     "Base",
     "BatchPurpose",
@@ -124,6 +125,7 @@ __all__ = [
     "Message",
     "MessageStatus",
     "MissedEscalation",
+    "OutboxAttempt",
     "OutboxItem",
     "OutboxKind",
     "OutboxStatus",

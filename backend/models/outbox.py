@@ -69,3 +69,29 @@ class OutboxItem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last provider status callback
+
+
+class AttemptOutcome(StrEnum):
+    """What one call to the provider came to. `started` is written before the call: an attempt still
+    `started` when its lease runs out was cut short (the worker died) and becomes `ambiguous`."""
+
+    STARTED = "started"
+    SENT = "sent"  # the provider accepted it
+    FOUND = "found"  # a lookup after an ambiguous attempt found the provider had accepted it
+    RETRY = "retry"  # a transient refusal (5xx, 429, unreachable): not sent, retried later
+    AMBIGUOUS = "ambiguous"  # timed out or cut short: the provider may or may not have accepted it
+    FAILED = "failed"  # a permanent refusal
+
+
+class OutboxAttempt(Base):
+    """One attempt to hand an outbox item to its provider: when, how long, how it ended, the provider's
+    error code. Never the body or the address (the history is shown to staff and kept with the item)."""
+
+    __tablename__ = "outbox_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(sa.ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    duration_ms: Mapped[int | None] = mapped_column()
+    outcome: Mapped[AttemptOutcome] = mapped_column(enum_column(AttemptOutcome))
+    code: Mapped[str | None] = mapped_column(sa.String(64))  # the provider's error code, or ours

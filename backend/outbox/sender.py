@@ -1,15 +1,24 @@
 """Sending outbox items: claim, re-check the gates, hand to the channel adapter, record the outcome.
 
 Each item is sent in three short steps so no database transaction is held open across a provider call:
-claim (status `sending` with a lease), call the adapter, record. A worker that dies mid-send leaves a
-lease that expires, and the item is sent again (at least once, as the providers' own APIs are). Items are
-found by `drain_outbox` (periodic) or kicked right after they are queued.
+claim (status `sending` with a short lease, and an attempt row `started`), call the adapter, record
+(the attempt's outcome, code and duration). While the call runs a heartbeat extends the lease, so a
+slow provider is not mistaken for a dead worker; a worker that dies mid-send stops the heartbeat, the
+lease expires within `LEASE`, and its attempt becomes `ambiguous` (the provider may have the message).
+
+At most once where the provider allows it: the generic SMS gateway takes our outbox id as an
+idempotency `reference`, so a resend is harmless. Twilio has none, so after an ambiguous attempt (a
+timeout, a broken connection, a worker killed mid-call) the adapter first looks the message up
+(`channels.base.LooksUp`) and only sends when the provider has no record of it. Items are found by
+`drain_outbox` (periodic) or kicked right after they are queued.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +32,12 @@ from backend.app.db import session_scope
 from backend.app.jobs import enqueue
 from backend.app.settings import get_settings
 from backend.models import (
+    AttemptOutcome,
     Conversation,
     Direction,
     Message,
     MessageStatus,
+    OutboxAttempt,
     OutboxItem,
     OutboxStatus,
     Patient,
@@ -44,11 +55,17 @@ from backend.outbox.providers import (
 from backend.services import audit
 from backend.services.consents import do_revoke_consent
 from bots.domain import Channel, ConsentPurpose
-from channels.base import Delivery, DeliveryStatus, SendFailed, SendResult, StatusUpdate
+from channels.base import Delivery, DeliveryStatus, LooksUp, SendFailed, SendResult, StatusUpdate
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=2)
-QUEUED_LEASE = timedelta(minutes=5)  # drain marks what it queued so the next drain does not queue it again
+LEASE = timedelta(seconds=30)  # a dead sender's items are picked up again this soon
+HEARTBEAT = LEASE / 3  # a live sender extends its leases this often while the provider calls run
+# Failures after which the provider may have accepted the message: the next try looks it up first.
+AMBIGUOUS_CODES = frozenset({"timeout", "network", "lease_expired"})
+# Drain marks what it queued so the next drain does not queue it again. Short, because a job killed
+# before it claimed its items leaves them waiting this long; a backlog older than this is queued twice,
+# which is harmless (the claim is exclusive) and only costs a claim query.
+QUEUED_LEASE = timedelta(seconds=45)
 MAX_BACKOFF = timedelta(hours=1)
 SEND_THREADS = 8
 CHUNK = 100  # items gated and recorded per transaction
@@ -147,15 +164,58 @@ def _due(item: OutboxItem, now: datetime) -> bool:
     return item.status is OutboxStatus.SENDING and (item.lease_until is None or item.lease_until <= now)
 
 
-def _claim(
-    item_ids: Sequence[int], now: datetime
-) -> tuple[dict[int, tuple[Delivery, Channel]], dict[int, str]]:
-    """Gate every due item; mark the ones that may go as `sending` with a lease. One transaction."""
-    claimed: dict[int, tuple[Delivery, Channel]] = {}
+@dataclass(frozen=True)
+class _Claim:
+    delivery: Delivery
+    channel: Channel
+    attempt_id: int
+    ambiguous_since: datetime | None  # an earlier attempt may have reached the provider: look it up
+
+
+@dataclass(frozen=True)
+class _Done:
+    result: SendResult | SendFailed
+    found: bool  # the lookup found the provider already had it: nothing was sent now
+    duration_ms: int
+
+
+def _settle_cut_short(session: Session, items: Sequence[OutboxItem]) -> dict[int, datetime]:
+    """Attempts still `started` on items whose lease ran out were cut short (the sender died): they
+    become `ambiguous`. Returns, per item, when its earliest ambiguous attempt began."""
+    cut = [item.id for item in items if item.status is OutboxStatus.SENDING]
+    if cut:
+        for attempt in session.scalars(
+            sa.select(OutboxAttempt).where(
+                OutboxAttempt.outbox_id.in_(cut), OutboxAttempt.outcome == AttemptOutcome.STARTED
+            )
+        ):
+            attempt.outcome, attempt.code = AttemptOutcome.AMBIGUOUS, "lease_expired"
+            log.warning(
+                "outbox item %s: the sender died mid-send; looking it up before resending", attempt.outbox_id
+            )
+        session.flush()
+    if not items:
+        return {}
+    rows = session.execute(
+        sa.select(OutboxAttempt.outbox_id, sa.func.min(OutboxAttempt.started_at))
+        .where(
+            OutboxAttempt.outbox_id.in_([item.id for item in items]),
+            OutboxAttempt.outcome == AttemptOutcome.AMBIGUOUS,
+        )
+        .group_by(OutboxAttempt.outbox_id)
+    )
+    return {item_id: since for item_id, since in rows}
+
+
+def _claim(item_ids: Sequence[int], now: datetime) -> tuple[dict[int, _Claim], dict[int, str]]:
+    """Gate every due item; mark the ones that may go as `sending` with a lease and start an attempt
+    for each. One transaction."""
+    claimed: dict[int, _Claim] = {}
     outcomes: dict[int, str] = dict.fromkeys(item_ids, "skipped")
     with session_scope() as session:
         loaded = _load(session, item_ids, lock=True)
         items = [item for item in loaded.items if _due(item, now)]
+        ambiguous = _settle_cut_short(session, items)
         facts = load_facts(session, items, now)
         for item in items:
             message = loaded.messages.get(item.message_id)
@@ -173,49 +233,149 @@ def _claim(
                 )
                 outcomes[item.id] = f"deferred:{verdict.reason}"
             else:
-                claimed[item.id] = (_delivery(session, loaded, item, now), item.channel)
+                attempt = OutboxAttempt(outbox_id=item.id, started_at=now, outcome=AttemptOutcome.STARTED)
+                session.add(attempt)
+                session.flush()
+                delivery = _delivery(session, loaded, item, now)
+                claimed[item.id] = _Claim(delivery, item.channel, attempt.id, ambiguous.get(item.id))
                 item.status, item.lease_until = OutboxStatus.SENDING, now + LEASE
                 item.attempts += 1
     return claimed, outcomes
 
 
-def _deliver(delivery: Delivery, channel: Channel) -> SendResult | SendFailed:
+def _deliver(claim: _Claim) -> _Done:
+    started = time.monotonic()
+    result, found = _call(claim)
+    return _Done(result, found, int((time.monotonic() - started) * 1000))
+
+
+def _call(claim: _Claim) -> tuple[SendResult | SendFailed, bool]:
+    delivery, channel = claim.delivery, claim.channel
     try:
-        return sender_for(channel).send(delivery)
+        sender = sender_for(channel)
+        if claim.ambiguous_since is not None and isinstance(sender, LooksUp):
+            found = sender.find_sent(delivery, claim.ambiguous_since)
+            if found is not None:
+                return found, True
+        return sender.send(delivery), False
     except SendFailed as exc:
-        return exc
+        return exc, False
     except ChannelNotConfigured as exc:
-        return SendFailed(str(exc), permanent=True, code="not_configured")
+        return SendFailed(str(exc), permanent=True, code="not_configured"), False
     except Exception as exc:  # an adapter bug must not lose the message: retry like a transient error
         log.exception("sender for %s raised; item %s will be retried", channel.value, delivery.reference)
-        return SendFailed(type(exc).__name__, permanent=False)
+        return SendFailed(type(exc).__name__, permanent=False), False
+
+
+class _Heartbeat:
+    """Extends the leases of the items being sent every `HEARTBEAT` until stopped, so only a dead
+    sender's items are picked up again."""
+
+    def __init__(self, item_ids: Sequence[int]) -> None:
+        self.item_ids = list(item_ids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(HEARTBEAT.total_seconds()):
+            try:
+                with session_scope() as session:
+                    session.execute(
+                        sa.update(OutboxItem)
+                        .where(OutboxItem.id.in_(self.item_ids), OutboxItem.status == OutboxStatus.SENDING)
+                        .values(lease_until=utcnow() + LEASE)
+                    )
+            except Exception:  # a missed beat only risks a lookup-before-resend, never a lost item
+                log.warning("outbox heartbeat for %d items failed", len(self.item_ids), exc_info=True)
 
 
 def send_items(item_ids: Sequence[int], now: datetime | None = None) -> list[str]:
     """Job entry point (ids): gate, send and record a chunk of items. Returns each item's outcome."""
     now = now or utcnow()
     claimed, outcomes = _claim(item_ids, now)
-    results: dict[int, SendResult | SendFailed] = {}
-    if len(claimed) == 1:
-        [(item_id, (delivery, channel))] = claimed.items()
-        results[item_id] = _deliver(delivery, channel)
-    elif claimed:  # overlap the provider round trips
-        with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="outbox") as pool:
-            futures = {item_id: pool.submit(_deliver, *pair) for item_id, pair in claimed.items()}
-            results = {item_id: future.result() for item_id, future in futures.items()}
+    results: dict[int, _Done] = {}
+    with _Heartbeat(list(claimed)):
+        if len(claimed) == 1:
+            [(item_id, claim)] = claimed.items()
+            results[item_id] = _deliver(claim)
+        elif claimed:  # overlap the provider round trips
+            with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="outbox") as pool:
+                futures = {item_id: pool.submit(_deliver, claim) for item_id, claim in claimed.items()}
+                results = {item_id: future.result() for item_id, future in futures.items()}
     if results:
-        with session_scope() as session:
-            loaded = _load(session, list(results), lock=False, patients=False)
-            for item in loaded.items:
-                outcomes[item.id] = _record(
-                    session, item, loaded.messages.get(item.message_id), results[item.id], now
-                )
+        outcomes.update(_record_all(results, claimed, now))
     return [outcomes[item_id] for item_id in item_ids]
+
+
+def _record_all(results: dict[int, _Done], claimed: dict[int, _Claim], now: datetime) -> dict[int, str]:
+    """Record a chunk's outcomes and attempts in one transaction."""
+    outcomes: dict[int, str] = {}
+    with session_scope() as session:
+        loaded = _load(session, list(results), lock=False, patients=False)
+        for item in loaded.items:
+            done = results[item.id]
+            attempt = session.get(OutboxAttempt, claimed[item.id].attempt_id)
+            if attempt is not None and attempt.outcome is not AttemptOutcome.STARTED:
+                # Another sender took the item over after our lease ran out (this process was
+                # stopped or starved): its outcome stands; ours only goes into the history.
+                _record_attempt(session, item, attempt, done, "taken_over")
+                outcomes[item.id] = "taken_over"
+                continue
+            outcome = _record(session, item, loaded.messages.get(item.message_id), done.result, now)
+            if attempt is not None:
+                _record_attempt(session, item, attempt, done, outcome)
+            outcomes[item.id] = outcome
+    return outcomes
 
 
 def send_item(item_id: int, now: datetime | None = None) -> str:
     """Job entry point (an id). Returns what happened, for logs and tests."""
     return send_items([item_id], now)[0]
+
+
+def attempt_outcome(result: SendResult | SendFailed, *, found: bool) -> AttemptOutcome:
+    """How one attempt ended, from the adapter's answer."""
+    if isinstance(result, SendResult):
+        return AttemptOutcome.FOUND if found else AttemptOutcome.SENT
+    if result.permanent:
+        return AttemptOutcome.FAILED
+    return AttemptOutcome.AMBIGUOUS if result.code in AMBIGUOUS_CODES else AttemptOutcome.RETRY
+
+
+def _record_attempt(
+    session: Session, item: OutboxItem, attempt: OutboxAttempt, done: _Done, outcome: str
+) -> None:
+    attempt.outcome = attempt_outcome(done.result, found=done.found)
+    attempt.duration_ms = done.duration_ms
+    if isinstance(done.result, SendFailed):
+        attempt.code = (done.result.code or type(done.result).__name__)[:64]
+        # the id, the channel and the provider's code: never the text or the address
+        log.warning(
+            "outbox item %s: %s attempt %d %s (%s, %d ms): %s",
+            item.id,
+            item.channel.value,
+            item.attempts,
+            attempt.outcome.value,
+            attempt.code,
+            done.duration_ms,
+            outcome,
+        )
+    elif outcome == "taken_over":
+        log.warning(
+            "outbox item %s: a late %s attempt finished after another sender took over",
+            item.id,
+            attempt.outcome.value,
+        )
+    elif done.found:
+        log.info("outbox item %s: the provider already had it after an ambiguous attempt", item.id)
 
 
 def _record(
@@ -228,7 +388,7 @@ def _record(
     item.lease_until = None
     if isinstance(result, SendResult):
         item.provider_message_id = result.provider_message_ids[0] if result.provider_message_ids else None
-        item.sent_at, item.last_error = now, None
+        item.sent_at = now  # last_error stays: the attempt history tells what came before
         _set_status(item, message, OutboxStatus.SENT, None)
         if message is not None and item.provider_message_id:
             message.provider_message_id = item.provider_message_id
@@ -246,7 +406,8 @@ def _record(
         _set_status(item, message, OutboxStatus.FAILED, "retries_exhausted")
         return "failed"
     wait = timedelta(seconds=result.retry_after) if result.retry_after else backoff(item.attempts)
-    item.status, item.reason, item.not_before = OutboxStatus.PENDING, "retry", now + wait
+    reason = "ambiguous" if result.code in AMBIGUOUS_CODES else "retry"
+    item.status, item.reason, item.not_before = OutboxStatus.PENDING, reason, now + wait
     return "retry"
 
 

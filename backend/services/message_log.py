@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from backend.models import Encounter, Message, OutboxItem, OutboxStatus, Patient, StaffUser
+from backend.models import Encounter, Message, OutboxAttempt, OutboxItem, OutboxStatus, Patient, StaffUser
 from backend.outbox.enqueue import EXTERNAL
 from backend.security.identifiers import InvalidPhoneNumber, mask_phone
 from backend.services.anonymity import visible_messages
@@ -109,6 +109,7 @@ class LogRow:
     patient_name: str
     phone: str  # masked
     sender: str | None  # the staff member's name; None when the system queued it
+    history: list[OutboxAttempt] = field(default_factory=list)  # oldest first: time, outcome, code, ms
 
     @property
     def error_code(self) -> str:
@@ -238,7 +239,7 @@ def message_log(
     after: Cursor | None = None,
     limit: int = PAGE_SIZE,
 ) -> Page[LogRow]:
-    """Newest first, one SQL statement whatever the page size."""
+    """Newest first, two SQL statements whatever the page size (the rows, then their attempts)."""
     query = cast(
         "sa.Select[Any]",  # the scoping helper takes any select over patients
         sa.select(OutboxItem, Patient.name, Patient.phone, StaffUser.display_name)
@@ -272,8 +273,21 @@ def message_log(
         LogRow(item=item, patient_name=name, phone=mask_phone(phone) if phone else "", sender=sender)
         for item, name, phone, sender in found[:limit]
     ]
+    attach_history(session, rows)
     more = len(found) > limit
     return Page(rows, Cursor(rows[-1].item.created_at, rows[-1].item.id) if more else None)
+
+
+def attach_history(session: Session, rows: list[LogRow]) -> None:
+    """Each row's attempts to hand the item to its provider, in one query for the page."""
+    by_item = {row.item.id: row for row in rows}
+    if not by_item:
+        return
+    attempts = session.scalars(
+        sa.select(OutboxAttempt).where(OutboxAttempt.outbox_id.in_(by_item)).order_by(OutboxAttempt.id)
+    )
+    for attempt in attempts:
+        by_item[attempt.outbox_id].history.append(attempt)
 
 
 def template_keys(session: Session) -> list[str]:

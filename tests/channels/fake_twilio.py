@@ -9,6 +9,7 @@
         fake.fail_next(code=21211, times=2)        # the next two answer 400 {"code": 21211, ...}
         fake.fail_for("+15005550001", code=21610)  # every request to that number
         fake.hang_next()                           # the next request never answers (client timeout)
+        fake.hang_next(accept=True)                # accepted (and sent), but the answer never comes
 
         gateway = HttpGatewaySms(url=fake.gateway_url, token=fake.gateway_token)
         fake.gateway_requests[-1].json             # {"to", "text", "reference", "callback_url"}
@@ -22,8 +23,15 @@ From, 21617 for a body over 1600 characters, and malformed MessagingServiceSid /
 ContentVariables / StatusCallback. Success is 201 with the JSON Twilio returns ("sid": "SM" + 32 hex,
 "status": "queued", or "accepted" when a Messaging Service picks the sender).
 
+Twilio's Messages list, ``GET /2010-04-01/Accounts/{AccountSid}/Messages.json`` with the documented
+filters To, From and DateSent (``DateSent``, ``DateSent<``, ``DateSent>`` with a ``YYYY-MM-DD`` GMT date),
+newest first, in Twilio's page envelope (``{"messages": [...], "next_page_uri": ..., "page": ...}``).
+Twilio has no idempotency key: every accepted create is a new message.
+
 Gateway side: ``POST /gateway/messages`` with ``Authorization: Bearer {gateway_token}`` and the JSON
-of `channels.sms_gateway`; answers 200 ``{"id": "gw-…"}``.
+of `channels.sms_gateway`; answers 200 ``{"id": "gw-…"}``. The same `reference` twice is one message:
+the second request answers the first one's id and sends nothing (the contract's idempotency key), so
+`gateway_requests` lists each message once and `gateway_repeats` counts the deduplicated requests.
 
 Rules from `fail_next` / `fail_for` / `hang_next` apply to whichever endpoint the request hits; a
 `fail_for` rule matches the request's To (Twilio, with or without "whatsapp:") or "to" (gateway).
@@ -36,6 +44,7 @@ import base64
 import json
 import re
 import secrets
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -93,6 +102,7 @@ class Recorded:
     json: Any = None  # gateway: the decoded body
     answered: int = 0  # the HTTP status the fake answered
     sid: str | None = None  # the message id it returned, when it accepted
+    created: datetime | None = None  # when it accepted
 
 
 @dataclass
@@ -103,6 +113,7 @@ class _Rule:
     to: str | None = None
     hang: float | None = None
     retry_after: str | None = None
+    accept: bool = False  # hang after accepting (the provider has the message; the client times out)
 
 
 class FakeTwilio:
@@ -120,9 +131,12 @@ class FakeTwilio:
         self.requests: list[Recorded] = []  # everything, in arrival order
         self.recordings: dict[str, bytes] = {}  # RecordingSid -> audio served at .../Recordings/<sid>.mp3
         self._rules: list[_Rule] = []
+        self.gateway_references: dict[str, str] = {}  # reference -> the id first answered for it
+        self.gateway_repeats = 0  # requests answered from gateway_references (not sent again)
+        self.latency = 0.0  # seconds every POST takes before it is handled (a provider's round trip)
         self._lock = threading.Lock()
         self._released = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-twilio", daemon=True
@@ -185,15 +199,23 @@ class FakeTwilio:
         with self._lock:
             self._rules.append(_Rule(status, code, None, to=to.removeprefix("whatsapp:")))
 
-    def hang_next(self, times: int = 1, seconds: float = 30.0) -> None:
-        """The next `times` requests get no answer for `seconds` (or until the fake closes)."""
+    def hang_next(self, times: int = 1, seconds: float = 30.0, *, accept: bool = False) -> None:
+        """The next `times` requests get no answer for `seconds` (or until the fake closes); with
+        `accept` they are accepted first (the message is sent; only the answer is lost)."""
         with self._lock:
-            self._rules.append(_Rule(0, None, times, hang=seconds))
+            self._rules.append(_Rule(0, None, times, hang=seconds, accept=accept))
+
+    def clear_rules(self) -> None:
+        """Forget programmed failures (what arrived is kept)."""
+        with self._lock:
+            self._rules.clear()
 
     def reset(self) -> None:
         with self._lock:
             self._rules.clear()
             self.requests.clear()
+            self.gateway_references.clear()
+            self.gateway_repeats = 0
 
     # -- status callbacks, as Twilio would post them -----------------------------------------------
     def status_callback(
@@ -236,6 +258,13 @@ class FakeTwilio:
         return None
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client killed mid-request (the fault tests do that on purpose)
+        super().handle_error(request, client_address)
+
+
 def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -246,6 +275,8 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if fake.latency:
+                fake._released.wait(fake.latency)
             record = Recorded(path=self.path, headers={k: v for k, v in self.headers.items()})
             with fake._lock:
                 fake.requests.append(record)
@@ -262,6 +293,9 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             record = Recorded(path=self.path, headers={k: v for k, v in self.headers.items()})
             with fake._lock:
                 fake.requests.append(record)
+            listing = _TWILIO_MESSAGES.match(urlsplit(self.path).path)
+            if listing:
+                return self._twilio_list(record, listing.group("account"))
             match = _TWILIO_RECORDING.match(urlsplit(self.path).path)
             if self._basic_auth() != (fake.account_sid, fake.auth_token):
                 return self._twilio_error(record, 401, 20003)
@@ -284,15 +318,44 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             if account != fake.account_sid:
                 return self._twilio_error(record, 404, 20404)
             rule = fake._take_rule(record.params.get("To"))
-            if rule is not None and self._apply(record, rule, gateway=False):
+            if rule is not None and not rule.accept and self._apply(record, rule, gateway=False):
                 return None
             problem = _twilio_problem(record.params)
             if problem is not None:
                 return self._twilio_error(record, 400, problem)
-            record.sid = "SM" + secrets.token_hex(16)
-            media = len(record.lists.get("MediaUrl", []))
+            record.sid, record.created = "SM" + secrets.token_hex(16), datetime.now(UTC)
+            if rule is not None and self._apply(record, rule, gateway=False):
+                return None
+            self._answer(record, 201, _twilio_message_json(fake.account_sid, record))
+            return None
+
+        def _twilio_list(self, record: Recorded, account: str) -> None:
+            """The Messages list: To / From / DateSent filters, newest first, one page of PageSize."""
+            if self._basic_auth() != (fake.account_sid, fake.auth_token):
+                return self._twilio_error(record, 401, 20003)
+            if account != fake.account_sid:
+                return self._twilio_error(record, 404, 20404)
+            query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            rule = fake._take_rule(query.get("To"))
+            if rule is not None and not rule.accept and self._apply(record, rule, gateway=False):
+                return None
+            found = [m for m in reversed(fake.messages) if _listed(m, query)]
+            size = min(int(query.get("PageSize", "50") or 50), 1000)
+            uri = f"/2010-04-01/Accounts/{account}/Messages.json"
             self._answer(
-                record, 201, _twilio_message_json(fake.account_sid, record.sid, record.params, media)
+                record,
+                200,
+                {
+                    "messages": [_twilio_message_json(fake.account_sid, m) for m in found[:size]],
+                    "end": max(0, min(size, len(found)) - 1),
+                    "first_page_uri": f"{uri}?PageSize={size}&Page=0",
+                    "next_page_uri": None,
+                    "page": 0,
+                    "page_size": size,
+                    "previous_page_uri": None,
+                    "start": 0,
+                    "uri": f"{uri}?PageSize={size}&Page=0",
+                },
             )
             return None
 
@@ -324,14 +387,22 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                 return self._answer(record, 401, {"error": {"code": "unauthorized", "message": "bad token"}})
             body = record.json if isinstance(record.json, dict) else {}
             rule = fake._take_rule(body.get("to") if isinstance(body.get("to"), str) else None)
-            if rule is not None and self._apply(record, rule, gateway=True):
+            if rule is not None and not rule.accept and self._apply(record, rule, gateway=True):
                 return None
             if not isinstance(body.get("to"), str) or not _E164.match(body["to"]):
                 return self._answer(record, 400, {"error": {"code": "invalid_number", "message": "bad to"}})
             if not isinstance(body.get("text"), str) or not isinstance(body.get("reference"), str):
                 return self._answer(record, 400, {"error": {"code": "bad_request", "message": "text/ref"}})
-            record.sid = "gw-" + secrets.token_hex(8)
-            self._answer(record, 200, {"id": record.sid})
+            with fake._lock:
+                known = fake.gateway_references.get(body["reference"])
+                if known is None:
+                    record.sid, record.created = "gw-" + secrets.token_hex(8), datetime.now(UTC)
+                    fake.gateway_references[body["reference"]] = record.sid
+                else:
+                    fake.gateway_repeats += 1
+            if rule is not None and self._apply(record, rule, gateway=True):
+                return None
+            self._answer(record, 200, {"id": known or record.sid})
             return None
 
         # -- shared ------------------------------------------------------------------------------------
@@ -366,7 +437,10 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             for name, value in (extra or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client is gone (killed mid-request): as a provider would
 
     return Handler
 
@@ -406,10 +480,29 @@ def _twilio_problem(params: Mapping[str, str]) -> int | None:
     return None
 
 
-def _twilio_message_json(
-    account_sid: str, sid: str, params: Mapping[str, str], num_media: int
-) -> dict[str, Any]:
-    now = format_datetime(datetime.now(UTC), usegmt=True)
+def _listed(message: Recorded, query: Mapping[str, str]) -> bool:
+    """Whether the Messages list's filters keep this message (DateSent compares GMT dates)."""
+    params = message.params
+    if "To" in query and params.get("To") != query["To"]:
+        return False
+    if "From" in query and params.get("From") != query["From"]:
+        return False
+    day = (message.created or datetime.now(UTC)).date().isoformat()
+    for key, keep in (
+        ("DateSent", day.__eq__),
+        ("DateSent<", day.__le__),
+        ("DateSent>", day.__ge__),
+    ):
+        if key in query and not keep(query[key][:10]):
+            return False
+    return True
+
+
+def _twilio_message_json(account_sid: str, message: Recorded) -> dict[str, Any]:
+    assert message.sid is not None
+    sid, params = message.sid, message.params
+    num_media = len(message.lists.get("MediaUrl", []))
+    now = format_datetime(message.created or datetime.now(UTC), usegmt=True)
     body = params.get("Body", "")
     service = params.get("MessagingServiceSid")
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -194,3 +195,19 @@ def test_a_messaging_service_sender_goes_as_messaging_service_sid(fake: FakeTwil
 def test_an_invalid_sender_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="sender"):
         TwilioWhatsApp(account_sid="AC" + "0" * 32, auth_token="t", sender="0912345678")
+
+
+def test_after_a_timeout_the_accepted_free_form_message_is_found_not_resent(fake: FakeTwilio) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    fake.hang_next(seconds=2, accept=True)
+    with pytest.raises(SendFailed) as failed:
+        whatsapp(fake, timeout=0.3).send(delivery())
+    assert failed.value.code == "timeout"
+    [accepted] = fake.messages
+    found = whatsapp(fake).find_sent(delivery(), since)
+    assert found is not None and found.provider_message_ids == (accepted.sid,)
+    assert whatsapp(fake).find_sent(delivery(to="+84912345679"), since) is None  # another number
+    assert whatsapp(fake).find_sent(delivery(QUESTION), since) is None  # another body
+    assert whatsapp(fake).find_sent(delivery(), datetime.now(UTC) + timedelta(hours=1)) is None  # older
+    assert whatsapp(fake).find_sent(delivery(window_open=False, template=TEMPLATE), since) is None
+    assert len(fake.messages) == 1

@@ -14,10 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from backend.models import (
+    AttemptOutcome,
     AuditEvent,
     Department,
     EncounterKind,
     Message,
+    OutboxAttempt,
     OutboxItem,
     OutboxStatus,
     Patient,
@@ -149,6 +151,37 @@ def test_log_rows_carry_masked_phone_reason_attempts_and_error_code(db: Session)
     row = log_page(db, user=w.agent, filters=parse_log_filters({"status": "failed"})).rows[0]
     assert (row.patient_name, row.phone, row.sender) == ("Alice Wang", "+86138****8000", None)
     assert (row.item.reason, row.item.attempts, row.error_code) == ("provider_error", 3, "30007")
+
+
+def test_log_rows_show_the_attempt_history_even_after_success(client: TestClient, db: Session) -> None:
+    w = _world(db)
+    item = w.items["a1"]
+    for n, (outcome, code) in enumerate(
+        [(AttemptOutcome.AMBIGUOUS, "timeout"), (AttemptOutcome.FOUND, None)]
+    ):
+        db.add(
+            OutboxAttempt(
+                outbox_id=item.id,
+                started_at=DAY + timedelta(minutes=n),
+                outcome=outcome,
+                code=code,
+                duration_ms=1200,
+            )
+        )
+    db.commit()
+    [row] = [
+        r for r in log_page(db, user=w.agent, filters=parse_log_filters({})).rows if r.item.id == item.id
+    ]
+    assert [(a.outcome, a.code) for a in row.history] == [
+        (AttemptOutcome.AMBIGUOUS, "timeout"),
+        (AttemptOutcome.FOUND, None),
+    ]
+    sign_in(client, "agent1")
+    client.cookies.set("lang", "vi")
+    page = client.get("/staff/messages", headers={"Accept-Language": "vi"}).text
+    history = page[page.index(f'data-outbox="{item.id}"') :].split("</tr>")[0]
+    assert "ambiguous timeout" in history and "found" in history and "1200" in history
+    assert ALICE_PHONE not in history
 
 
 def test_log_pages_by_keyset_without_gaps_or_repeats(db: Session) -> None:

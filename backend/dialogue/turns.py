@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import cast
 
 import sqlalchemy as sa
@@ -54,7 +55,7 @@ from bots.effects import (
     SetLanguage,
     SubmitFeedback,
 )
-from bots.engine import ConversationState, Screened, hand_over, take_turn
+from bots.engine import MENU_FLOW, ConversationState, Screened, hand_over, take_turn
 from bots.messages import Inbound, InboundKind, Outbound, Text
 from nlu.language_id import detect
 from nlu.safety import SafetyHit, SafetyKind
@@ -191,7 +192,7 @@ def _handle_one(
     )
     # the texts stay those the run started with; a run starting now takes the published ones
     catalog, conversation.texts_revision = pin(
-        session, conversation.texts_revision, starting=state is None or state.ended
+        session, conversation.texts_revision, starting=_between_runs(state, settings.content_dir)
     )
     ports = DatabasePorts(session, conversation, catalog, settings.content_dir).ports()
     library = ContentFlows(settings.content_dir)
@@ -390,3 +391,14 @@ _LATEST_DEPARTMENT = (
     .order_by(Encounter.started_at.desc())
     .limit(1)
 )
+
+
+def _between_runs(state: ConversationState | None, content_dir: Path) -> bool:
+    """Whether the next message starts a new run: a new or ended conversation, or one waiting at the top
+    of the main menu, where every finished flow comes back to (otherwise a conversation that never ends
+    would keep its first texts for ever)."""
+    if state is None or state.ended:
+        return True
+    if state.flow_id != MENU_FLOW or state.stack or state.survey:
+        return False
+    return state.step == load_flow(content_dir, MENU_FLOW).start

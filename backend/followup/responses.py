@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from backend.dialogue.safety_net import emergency_in
 from backend.followup.catalog import definition_of
+from backend.followup.finding_views import SAFETY_CODE
 from backend.models import (
     Finding,
     OutreachStatus,
@@ -36,9 +37,6 @@ PRIORITY = {  # the same scale, one name each: the SLA table (services/sla.py) t
     Severity.NORMAL: TaskPriority.NORMAL,
     Severity.LOW: TaskPriority.LOW,
 }
-
-
-SAFETY_CODE = "safety:"  # a finding raised by the safety rules on a free-text answer, not by a rule
 
 
 class AlreadyCompleted(Exception):
@@ -111,7 +109,8 @@ def do_complete_response(
     *,
     now: datetime | None = None,
 ) -> list[Finding]:
-    """Score, raise a task per finding, close the outreach task. Refuses if required answers are missing."""
+    """Score, raise one task for the response's findings (at the most severe one's priority), close the
+    outreach task. Refuses if required answers are missing."""
     if response.status is ResponseStatus.COMPLETED:
         raise AlreadyCompleted
     now = now or utcnow()
@@ -127,29 +126,45 @@ def do_complete_response(
     response.bands = {key: band.code for key, band in result.bands.items()}
     response.status = ResponseStatus.COMPLETED
     response.completed_at = response.updated_at = now
-    findings = []
-    for finding in result.findings:
+    findings = [
+        Finding(
+            response_id=response.id,
+            code=finding.code,
+            severity=finding.severity.value,
+            items=list(finding.items),
+            created_at=now,
+        )
+        for finding in result.findings
+    ]
+    findings.extend(_safety_findings(session, response, q, answers, now))
+    if findings:
+        # One task for the response, not one per finding: a nurse triages the form as a whole (the task
+        # page lists every finding with its answers), at the priority of its most severe finding.
+        worst = min(findings, key=lambda row: PRIORITY[Severity(row.severity)].rank)
         task = do_raise_task(
             session,
             kind=TaskKind.ABNORMAL_ANSWER,
-            priority=PRIORITY[finding.severity],
-            title=f"{q.id}:{finding.code}",
+            priority=PRIORITY[Severity(worst.severity)],
+            title=f"{q.id}:{worst.code}",
             source=("response", response.id),
             patient_id=response.patient_id,
             department_id=response.department_id,
             now=now,
         )
-        row = Finding(
-            response_id=response.id,
-            code=finding.code,
-            severity=finding.severity.value,
-            items=list(finding.items),
-            task_id=task.id,
-            created_at=now,
-        )
-        session.add(row)
-        findings.append(row)
-    findings.extend(_safety_findings(session, response, q, answers, now))
+        for row in findings:
+            row.task_id = task.id
+            session.add(row)
+        for row in findings:
+            if row.code.startswith(SAFETY_CODE):
+                audit.record(
+                    session,
+                    "safety.emergency",
+                    patient_id=response.patient_id,
+                    subject=("response", response.id),
+                    item=row.items[0],
+                    category=row.code.removeprefix(SAFETY_CODE),
+                    task_id=task.id,
+                )
     if response.outreach_task_id is not None:
         task_row = session.get(OutreachTask, response.outreach_task_id)
         if task_row is not None and task_row.status.open:
@@ -180,43 +195,23 @@ def _safety_findings(
     answers: dict[str, AnswerValue],
     now: datetime,
 ) -> list[Finding]:
-    """A patient's own words in a free-text answer that describe an emergency: an emergency task whatever
-    the questionnaire's rules say (one is enough: staff read the whole response)."""
+    """A patient's own words in a free-text answer that describe an emergency: an emergency finding
+    whatever the questionnaire's rules say (one is enough: staff read the whole response)."""
     for item in q.answerable():
         value = answers.get(item.id)
         hit = emergency_in(value, None) if item.type in FREE_TEXT and isinstance(value, str) else None
         if hit is None:
             continue
         code = f"{SAFETY_CODE}{hit.emergency.value if hit.emergency else 'emergency'}"
-        task = do_raise_task(
-            session,
-            kind=TaskKind.ABNORMAL_ANSWER,
-            priority=TaskPriority.EMERGENCY,
-            title=f"{q.id}:{code}",
-            source=("response", response.id),
-            patient_id=response.patient_id,
-            department_id=response.department_id,
-            now=now,
-        )
-        row = Finding(
-            response_id=response.id,
-            code=code,
-            severity=Severity.EMERGENCY.value,
-            items=[item.id],
-            task_id=task.id,
-            created_at=now,
-        )
-        session.add(row)
-        audit.record(
-            session,
-            "safety.emergency",
-            patient_id=response.patient_id,
-            subject=("response", response.id),
-            item=item.id,
-            category=code.removeprefix(SAFETY_CODE),
-            task_id=task.id,
-        )
-        return [row]
+        return [
+            Finding(
+                response_id=response.id,
+                code=code,
+                severity=Severity.EMERGENCY.value,
+                items=[item.id],
+                created_at=now,
+            )
+        ]
     return []
 
 

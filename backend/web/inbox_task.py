@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
+from backend.followup.response_view import response_view
 from backend.models import (
     Department,
     Patient,
@@ -79,6 +80,8 @@ def _task_page(
             "messages": [m for m in messages if not (m.provider_message_id or "").startswith("start:")],
             "outbox": outbox,
             "events": inbox_queue.events_of(db, task.id),
+            # a form's findings and answers come first: they are why the task exists
+            "form": response_view(db, task, user.language),
             "names": {p.id: p.display_name for p in people},
             "assignable": [p for p in people if inbox_queue.may_handle(p, task)],
             "departments": everything,

@@ -171,7 +171,7 @@ def test_worker_and_scheduler_ride_out_a_redis_outage_and_nothing_stored_is_lost
 
         _until(all_processed, 120, "the message stored during the outage was never processed")
         outbound = db.scalars(sa.select(Message.text).where(Message.direction == Direction.OUTBOUND)).all()
-        assert outbound and outbound[-1] == "Thank you. We will contact you here about your care."
+        assert "Thank you. We will contact you here about your care." in "\n".join(outbound)
 
         # An idle worker loses Redis too, and is still there to work when it comes back.
         redis_server.kill()

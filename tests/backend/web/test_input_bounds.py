@@ -113,7 +113,11 @@ def test_no_route_answers_500_to_an_unusable_id(admin: TestClient) -> None:
                         follow_redirects=False,
                     )
                     tried += 1
-                    if response.status_code >= 500:
+                    # the health page's JSON answers 503 by design while a check fails (no worker on a
+                    # test machine): what it says about the system, not about the request
+                    if response.status_code >= 500 and not (
+                        path == "/staff/admin/health.json" and response.status_code == 503
+                    ):
                         failures.append(f"{method} {path} {query} {form} -> {response.status_code}")
     assert tried > 100
     assert failures == [], "\n".join(failures)

@@ -9,7 +9,6 @@ from datetime import date
 from decimal import Decimal
 
 from questionnaires.model import AnswerValue, Item, Questionnaire, Severity, Texts
-from questionnaires.scoring import evaluate
 
 SAFETY_CODE = "safety:"  # a finding raised by the safety rules on a free-text answer, not by a rule
 
@@ -69,6 +68,17 @@ def answer_text(item: Item, value: AnswerValue | None, lang: str) -> str:
     return str(value)
 
 
+def finding_texts(q: Questionnaire, lang: str) -> dict[str, str]:
+    """What each finding code of `q` says to staff: a rule's text, or a score band's ("<score>:<band>")."""
+    texts = {rule.id: in_language(rule.text, lang) for rule in q.rules}
+    for score in q.scores:
+        for band in score.bands:
+            texts[f"{score.id}:{band.code}"] = (
+                f"{in_language(score.text, lang)}: {in_language(band.text, lang)}"
+            )
+    return texts
+
+
 def describe(
     q: Questionnaire,
     answers: Mapping[str, AnswerValue],
@@ -77,7 +87,7 @@ def describe(
 ) -> tuple[list[FindingLine], list[AnswerLine]]:
     """The findings (most severe first) and every answer, in question order."""
     items = {item.id: item for item in q.walk()}
-    texts = {finding.code: finding.text for finding in evaluate(q, answers).findings}
+    texts = finding_texts(q, lang)
 
     def line(item_id: str) -> AnswerLine | None:
         item = items.get(item_id)
@@ -92,9 +102,7 @@ def describe(
         FindingLine(
             code=row.code,
             severity=Severity(row.severity),
-            text=None
-            if row.code.startswith(SAFETY_CODE)
-            else in_language(texts.get(row.code), lang) or row.code,
+            text=None if row.code.startswith(SAFETY_CODE) else texts.get(row.code) or row.code,
             answers=tuple(a for a in (line(i) for i in row.items) if a is not None),
         )
         for row in stored

@@ -17,12 +17,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from backend.app.settings import get_settings
 from backend.education.sending import articles_for
+from backend.followup.catalog import definition_of
+from backend.followup.finding_views import finding_texts
 from backend.models import (
     Conversation,
     Encounter,
     Finding,
     Patient,
     QuestionnaireResponse,
+    QuestionnaireVersion,
     StaffUser,
     Task,
     TaskStatus,
@@ -137,7 +140,25 @@ def responses(ctx: SectionContext) -> dict[str, Any]:
             sa.select(Finding).where(Finding.response_id.in_([r.id for r in found])).order_by(Finding.id)
         ):
             findings.setdefault(finding.response_id, []).append(finding)
-    return {"responses": found, "findings": findings}
+    return {"responses": found, "findings": findings, "finding_texts": _finding_texts(ctx, found, findings)}
+
+
+def _finding_texts(
+    ctx: SectionContext, found: list[QuestionnaireResponse], findings: dict[int, list[Finding]]
+) -> dict[int, str]:
+    """Each finding in words (its rule's text in the reader's language), by finding id."""
+    texts: dict[int, str] = {}
+    versions: dict[int, dict[str, str]] = {}
+    for response in found:
+        if response.id not in findings:
+            continue
+        if response.version_id not in versions:
+            version = ctx.session.get(QuestionnaireVersion, response.version_id)
+            q = definition_of(version) if version is not None else None
+            versions[response.version_id] = finding_texts(q, ctx.user.language) if q else {}
+        for finding in findings[response.id]:
+            texts[finding.id] = versions[response.version_id].get(finding.code, "")
+    return texts
 
 
 def tasks(ctx: SectionContext) -> dict[str, Any]:

@@ -80,3 +80,20 @@ def test_the_task_page_shows_the_forms_findings_before_the_conversation(
     assert "Temperature?: <strong>39.5</strong>" in page
     if 'id="conversation"' in page:
         assert findings < page.index('id="conversation"')
+
+
+def test_the_patient_record_names_findings_in_words(client: TestClient, db: Session) -> None:
+    _, token = _form(db)
+    client.post(
+        f"/q/{token}",
+        data={"pain": "8", "fever": "yes", "temperature": "39.5", "action": "submit"},
+        follow_redirects=False,
+    )
+    task = db.query(Task).filter(Task.kind == TaskKind.ABNORMAL_ANSWER).one()
+    factories.staff(db, username="agent", role=Role.SERVICE_AGENT)
+    db.commit()
+    client.cookies.clear()
+    assert sign_in(client, "agent").status_code == 303
+    record = client.get(f"/staff/patients/{task.patient_id}").text
+    assert "Temperature 39 or more (" in record and "Pain 7 or more (" in record
+    assert "very_hot (" not in record and "pain_high (" not in record  # no raw codes

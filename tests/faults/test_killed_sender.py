@@ -52,6 +52,10 @@ def provider(
             monkeypatch.setenv("CARELOOP_SMS_GATEWAY_URL", fake.gateway_url)
             monkeypatch.setenv("CARELOOP_SMS_GATEWAY_TOKEN", fake.gateway_token)
         monkeypatch.setenv("CARELOOP_SEND_TIMEOUT_SECONDS", "60")
+        # the worker reads the real clock: in the hospital's evening quiet hours would defer every item
+        # and this test is about killed senders, not the time of day (START = END disables them)
+        monkeypatch.setenv("CARELOOP_QUIET_HOURS_START", "0")
+        monkeypatch.setenv("CARELOOP_QUIET_HOURS_END", "0")
         reset_caches()
         yield request.param, fake
         reset_caches()

@@ -244,6 +244,25 @@ def _version(text: str) -> int:
     return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else -1
 
 
+def _set_active(
+    request: Request, staff_id: int, db: Session, staff: StaffSession, version: str, active: bool
+) -> Response:
+    return _state_change(
+        request,
+        db,
+        staff,
+        staff_id,
+        lambda user: people.do_set_active(
+            db,
+            staff_id=user.id,
+            version=_version(version),
+            active=active,
+            by=staff.staff_id,
+            ip=client_ip(request),
+        ),
+    )
+
+
 @router.post(f"{PREFIX}/staff/{{staff_id}}/deactivate")
 def deactivate(
     request: Request,
@@ -254,20 +273,7 @@ def deactivate(
     version: str = Form(max_length=12),
 ) -> Response:
     check_csrf(staff, csrf_token)
-    return _state_change(
-        request,
-        db,
-        staff,
-        staff_id,
-        lambda user: people.do_set_active(
-            db,
-            staff_id=user.id,
-            version=_version(version),
-            active=False,
-            by=staff.staff_id,
-            ip=client_ip(request),
-        ),
-    )
+    return _set_active(request, staff_id, db, staff, version, active=False)
 
 
 @router.post(f"{PREFIX}/staff/{{staff_id}}/reactivate")
@@ -280,20 +286,7 @@ def reactivate(
     version: str = Form(max_length=12),
 ) -> Response:
     check_csrf(staff, csrf_token)
-    return _state_change(
-        request,
-        db,
-        staff,
-        staff_id,
-        lambda user: people.do_set_active(
-            db,
-            staff_id=user.id,
-            version=_version(version),
-            active=True,
-            by=staff.staff_id,
-            ip=client_ip(request),
-        ),
-    )
+    return _set_active(request, staff_id, db, staff, version, active=True)
 
 
 @router.post(f"{PREFIX}/staff/{{staff_id}}/password-link", response_class=HTMLResponse)

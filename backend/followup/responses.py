@@ -136,7 +136,7 @@ def do_complete_response(
         )
         for finding in result.findings
     ]
-    findings.extend(_safety_findings(session, response, q, answers, now))
+    findings.extend(_safety_findings(response, q, answers, now))
     if findings:
         # One task for the response, not one per finding: a nurse triages the form as a whole (the task
         # page lists every finding with its answers), at the priority of its most severe finding.
@@ -189,7 +189,6 @@ FREE_TEXT = (ItemType.SHORT_TEXT, ItemType.LONG_TEXT)
 
 
 def _safety_findings(
-    session: Session,
     response: QuestionnaireResponse,
     q: Questionnaire,
     answers: dict[str, AnswerValue],

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.app.settings import DEFAULT_PUBLIC_URL, ENV_FILE, Settings, careloop_command, get_settings
+from backend.imports.columns import ImportKind
 
 DEMO_MRN = "MRN100000"  # the first demo patient (backend/demo/seed.py numbers them from 100000)
 
@@ -700,8 +701,10 @@ def build_parser() -> argparse.ArgumentParser:
     fhir_add.add_argument("--api-key", action="store_true", help="also (or instead) issue an API key")
     fhir_add.add_argument("--department", help="department code: the client sees and writes only its data")
     fhir_add.set_defaults(func=cmd_fhir_client_add)
-    imp = sub.add_parser("import", help="import patients, visits or an exclusion list from CSV or Excel")
-    imp.add_argument("kind", choices=["patients", "encounters", "exclusions"])
+    imp = sub.add_parser(
+        "import", help="import patients, visits, exclusions, departments, wards or clinicians from a file"
+    )
+    imp.add_argument("kind", choices=[kind.value for kind in ImportKind])
     imp.add_argument("file", help="a .csv (UTF-8, GBK/GB18030, UTF-16) or .xlsx file")
     imp.add_argument("--confirm", action="store_true", help="apply the dry run's plan (else: dry run only)")
     imp.add_argument("--source", default="HIS", help="the sending system: identifiers' authority, code table")

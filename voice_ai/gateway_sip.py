@@ -102,7 +102,7 @@ class SipGateway:
         self,
         trunk: SipTrunk,
         stream_for: Callable[[CallRequest, AnsweredBy], tuple[str, Mapping[str, str]]],
-        on_status: Callable[[CallStatus], None],
+        on_status: Callable[[CallStatus], object],
     ) -> None:
         self.trunk, self.stream_for, self.on_status = trunk, stream_for, on_status
         self.calls: dict[str, SipCall] = {}

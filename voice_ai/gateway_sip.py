@@ -24,6 +24,7 @@ import secrets
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,8 @@ class SipGateway:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="sip-gateway")
         self._thread.start()
         self._ports = threading.Lock()
+        # The backend's callbacks block on the database: never on the media loop.
+        self.backend = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sip-backend")
 
     def place_call(self, request: CallRequest) -> PlacedCall:
         """Send the INVITE and wait for the trunk's first word on it: an auth or transport failure is
@@ -137,6 +140,7 @@ class SipGateway:
                 self.hang_up(provider_id)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self.backend.shutdown(wait=True)
 
     def parse_status(self, params: Mapping[str, str]) -> CallStatus:
         raise NotImplementedError("the SIP gateway delivers CallStatus values, not HTTP callbacks")
@@ -155,6 +159,7 @@ class SipCall:
         self.log = SipCallLog()
         self.done = asyncio.Event()
         self._seq = 0
+        self._reports: list[asyncio.Future[object]] = []  # status deliveries, awaited before `done`
         self._hangup = asyncio.Event()
         self._answered_at: float | None = None
         self._started_at = time.monotonic()
@@ -210,7 +215,7 @@ class SipCall:
         self._seq += 1
         status = CallStatus(self.call_id, state, raw, sequence=self._seq, **extra)
         loop = asyncio.get_running_loop()
-        loop.run_in_executor(None, self.gw.on_status, status)
+        self._reports.append(loop.run_in_executor(self.gw.backend, self.gw.on_status, status))
 
     def _headers(self, branch: str, method: str, to_tag: str | None) -> list[tuple[str, str]]:
         to = f"<sip:{self.request.to}@{self._domain()}>" + (f";tag={to_tag}" if to_tag else "")
@@ -310,6 +315,7 @@ class SipCall:
             self.sip_transport.close()
             self.rtp_sock.close()
             self.rtcp_sock.close()
+            await asyncio.gather(*self._reports, return_exceptions=True)
             self.done.set()
 
     async def _invite_transaction(self) -> MediaAnswer | None:

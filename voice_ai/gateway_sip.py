@@ -24,8 +24,8 @@ import secrets
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,11 +135,22 @@ class SipGateway:
         return call.log
 
     def close(self) -> None:
+        """Hang up what is still up, wait for each call's end, then stop the loop and the threads."""
         for provider_id in list(self.calls):
             with contextlib.suppress(Exception):
                 self.hang_up(provider_id)
+                self.wait(provider_id, 20)
+
+        async def cancel_the_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_the_rest(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
         self.backend.shutdown(wait=True)
 
     def parse_status(self, params: Mapping[str, str]) -> CallStatus:

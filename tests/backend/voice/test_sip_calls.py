@@ -1,0 +1,153 @@
+"""Calls over a SIP trunk, end to end: our gateway dials through kamailio to baresip, which answers and
+talks back over RTP and types its answers as RFC 4733 keys; our real server runs the survey over the
+Media Stream the gateway bridges to, and the call's statuses reach the database through the dialer."""
+
+from __future__ import annotations
+
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from backend.app.settings import get_settings
+from backend.followup.catalog import publish_all
+from backend.models import ResponseStatus, VoiceCall
+from backend.voice.call_media import stream_parameters, stream_url
+from backend.voice.calls import do_create_call
+from backend.voice.dialer import dial, record_gateway_status
+from tests import factories
+from tests.backend.voice.conftest import BIRTH_KEYS, audit_trail, stored
+from tests.sip_peers import Phone, needs_sip_peers, sip_phone
+from voice_ai.audio import read_wav
+from voice_ai.call_events import CallState, Outcome
+from voice_ai.gateway import AnsweredBy, CallRequest, GatewayName
+from voice_ai.gateway_sip import SipGateway
+from voice_ai.rtp_bridge import SipCallLog
+
+pytestmark = [pytest.mark.speech, needs_sip_peers]
+__all__ = ["sip_phone"]  # the fixture, used by name
+
+
+def stream_for(request: CallRequest, by: AnsweredBy) -> tuple[str, dict[str, str]]:
+    settings = get_settings()
+    return stream_url(settings), stream_parameters(settings, int(request.call_ref), by)
+
+
+@pytest.fixture
+def gateway(sip_phone: Phone) -> Iterator[SipGateway]:
+    gateway = SipGateway(sip_phone.trunk(), stream_for, record_gateway_status)
+    yield gateway
+    gateway.close()
+
+
+def sip_call(db: Session, phone: str | None = None) -> VoiceCall:
+    publish_all(db, get_settings().content_dir)
+    person = factories.patient(db, language="en", phone=phone)
+    call = do_create_call(db, patient=person, questionnaire_id="nps", gateway=GatewayName.SIP)
+    db.commit()
+    return call
+
+
+def answer_by_keypad(phone: Phone, line: SipCallLog, turns: list[str], timeout: float = 40.0) -> None:
+    """Type each answer a second into the prompt that asks for it (the keypad may interrupt a prompt,
+    as a caller who knows the survey does): real-time prompts run to minutes otherwise."""
+    deadline = time.monotonic() + timeout
+    spoken = 0  # our audible packets when the last answer was typed
+    for keys in turns:
+        while line.audible_out < spoken + 50:  # 50 packets: a second of the next prompt
+            assert time.monotonic() < deadline, f"no prompt to answer with {keys!r}"
+            assert not line.ended_by, "the call ended before every answer was given"
+            time.sleep(0.05)
+        assert phone.command("sndcode", keys)["ok"] is True
+        spoken = line.audible_out
+
+
+def loudest_sample(wav: Path) -> int:
+    """The loudest sample of a baresip dump, once baresip has closed it (its header comes last)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            pcm, _ = read_wav(wav.read_bytes())
+            break
+        except wave.Error:
+            assert time.monotonic() < deadline, "baresip did not finish its recording"
+            time.sleep(0.2)
+    samples = memoryview(pcm).cast("h")
+    return max((abs(s) for s in samples), default=0)
+
+
+def test_a_survey_answered_by_keypad_over_a_sip_trunk(
+    voice_server: str, db: Session, sip_phone: Phone, gateway: SipGateway
+) -> None:
+    call = sip_call(db)
+    before = set(sip_phone.dumps.glob("*-dec.wav"))
+    assert dial(db, call, gateway) == "placed"  # the dialer's own path: provider id stored, audited
+    db.commit()
+    assert call.provider_id is not None
+    line = gateway.calls[call.provider_id].log
+    answer_by_keypad(sip_phone, line, [BIRTH_KEYS, "9#", "#"])
+    gateway.wait(call.provider_id, 60)
+    row, response = stored(db, call)
+    # The session heard every key through RFC 4733 and stored the answer, as over Twilio.
+    assert line.digits == BIRTH_KEYS + "9##"
+    assert response.answers == {"recommend": 9} and response.skipped == ["reason"]
+    assert response.status is ResponseStatus.COMPLETED and row.outcome is Outcome.COMPLETED
+    assert [t["via"] for t in row.transcripts] == ["keypad"]
+    # Our server hung up: the gateway sent BYE and the phone confirmed it; the final status landed.
+    assert line.ended_by == "us" and line.bye_confirmed
+    assert row.state is CallState.COMPLETED and row.answered_at is not None
+    # Audio both ways: the phone's "yes" reached us; our prompts reached the phone (by its RTCP
+    # reports, and loud in the recording of what it decoded).
+    assert line.codec is not None and line.codec.name == "PCMA"
+    assert line.audible_in > 10 and line.audible_out > 100
+    assert 100 < line.peer_received <= line.rtp_out  # baresip reports every ~5 s: at least one came
+    (heard,) = set(sip_phone.dumps.glob("*-dec.wav")) - before
+    assert loudest_sample(heard) > 3000
+    actions = [action for action, _ in audit_trail(db, call.id)]
+    assert actions[:2] == ["voice.call_created", "voice.call_placed"] and actions[-1] == "voice.call_ended"
+
+
+def test_the_phone_hanging_up_ends_the_stream_and_the_call(
+    voice_server: str, db: Session, sip_phone: Phone, gateway: SipGateway
+) -> None:
+    call = sip_call(db)
+    placed = gateway.place_call(
+        CallRequest(to="short", call_ref=str(call.id), answer_url="", status_url="", ring_seconds=10)
+    )
+    call.provider_id = placed.provider_id
+    db.commit()
+    line = gateway.wait(placed.provider_id, 30)
+    deadline = time.monotonic() + 10
+    while db.get(VoiceCall, call.id).outcome is None and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.1)
+        db.expire_all()
+    row, response = stored(db, call)
+    # baresip hung up when its WAV ended (2 s): we answered its BYE and told our server `stop`.
+    assert line.ended_by == "them" and line.bye_confirmed
+    assert row.ended_at is not None and row.outcome is Outcome.INCOMPLETE
+    assert response.answers == {}
+    assert line.rtp_in > 50  # its two seconds of audio arrived
+
+
+def test_a_phone_that_takes_only_mu_law_gets_mu_law(
+    voice_server: str, db: Session, sip_phone: Phone, gateway: SipGateway
+) -> None:
+    call = sip_call(db)
+    before = set(sip_phone.dumps.glob("*-dec.wav"))
+    placed = gateway.place_call(
+        CallRequest(to="mulaw", call_ref=str(call.id), answer_url="", status_url="", ring_seconds=10)
+    )
+    line = gateway.calls[placed.provider_id].log
+    deadline = time.monotonic() + 20
+    while line.audible_out < 100 and time.monotonic() < deadline:  # two seconds of the greeting
+        time.sleep(0.1)
+    gateway.hang_up(placed.provider_id)
+    gateway.wait(placed.provider_id, 20)
+    # PCMA was offered first; the phone chose PCMU and heard the greeting in it, loud and clear.
+    assert line.codec is not None and line.codec.name == "PCMU" and line.audible_out >= 100
+    (heard,) = set(sip_phone.dumps.glob("*-dec.wav")) - before
+    assert loudest_sample(heard) > 3000
+    assert line.audible_in > 10 and line.ended_by == "us" and line.bye_confirmed

@@ -79,6 +79,15 @@ def sip_gateway(settings: Settings) -> Gateway:
         return _sip_gateway
 
 
+def close_sip_gateway() -> None:
+    """Hang up this process's SIP calls and release the gateway (shutdown, and between tests)."""
+    global _sip_gateway
+    with _sip_lock:
+        gateway, _sip_gateway = _sip_gateway, None
+    if gateway is not None:
+        gateway.close()  # type: ignore[attr-defined]
+
+
 def record_gateway_status(status: CallStatus, gateway: GatewayName = GatewayName.SIP) -> bool:
     """A status from a gateway that reports in-process (SIP): applied like Twilio's status callback.
     The call's provider id is stored by the dialer once place_call returns, which a fast status (an

@@ -91,7 +91,7 @@ def test_the_answer_picks_the_far_ends_codec_and_event_type() -> None:
     )
     media = sdp_answer(answer, (Codec.PCMA, Codec.PCMU))
     assert (media.address, media.port, media.codec, media.event_pt) == ("192.0.2.9", 40000, Codec.PCMU, 96)
-    with pytest.raises(MalformedSip, match="none of the G.711"):
+    with pytest.raises(MalformedSip, match=r"none of the G\.711"):
         sdp_answer(answer.replace(b"RTP/AVP 0 96", b"RTP/AVP 18 96"), (Codec.PCMA, Codec.PCMU))
 
 

@@ -15,15 +15,14 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.followup.catalog import publish_all
 from backend.models import ResponseStatus, VoiceCall
-from backend.voice.call_media import stream_parameters, stream_url
 from backend.voice.calls import do_create_call
-from backend.voice.dialer import dial, record_gateway_status
+from backend.voice.dialer import close_sip_gateway, dial, gateway_from_settings
 from tests import factories
 from tests.backend.voice.conftest import BIRTH_KEYS, audit_trail, stored
 from tests.sip_peers import Phone, needs_sip_peers, sip_phone
 from voice_ai.audio import read_wav
 from voice_ai.call_events import CallState, Outcome
-from voice_ai.gateway import AnsweredBy, CallRequest, GatewayName
+from voice_ai.gateway import CallRequest, GatewayName
 from voice_ai.gateway_sip import SipGateway
 from voice_ai.rtp_bridge import SipCallLog
 
@@ -31,16 +30,28 @@ pytestmark = [pytest.mark.speech, needs_sip_peers]
 __all__ = ["sip_phone"]  # the fixture, used by name
 
 
-def stream_for(request: CallRequest, by: AnsweredBy) -> tuple[str, dict[str, str]]:
-    settings = get_settings()
-    return stream_url(settings), stream_parameters(settings, int(request.call_ref), by)
-
-
 @pytest.fixture
-def gateway(sip_phone: Phone) -> Iterator[SipGateway]:
-    gateway = SipGateway(sip_phone.trunk(), stream_for, record_gateway_status)
+def gateway(voice_server: str, sip_phone: Phone, monkeypatch: pytest.MonkeyPatch) -> Iterator[SipGateway]:
+    """The gateway as the dialer builds it from settings."""
+    trunk = sip_phone.trunk()
+    for name, value in {
+        "VOICE_GATEWAY": "sip",
+        "SIP_TRUNK_HOST": trunk.host,
+        "SIP_TRUNK_PORT": str(trunk.port),
+        "SIP_USERNAME": str(trunk.username),
+        "SIP_PASSWORD": str(trunk.password),
+        "SIP_DOMAIN": str(trunk.domain),
+        "SIP_CALLER_ID": trunk.caller_id,
+        "SIP_RTP_PORT_MIN": str(trunk.rtp_ports[0]),
+        "SIP_RTP_PORT_MAX": str(trunk.rtp_ports[1]),
+        "SIP_CODECS": "PCMA,PCMU",
+    }.items():
+        monkeypatch.setenv(f"CARELOOP_{name}", value)
+    get_settings.cache_clear()
+    gateway = gateway_from_settings(get_settings())
+    assert isinstance(gateway, SipGateway) and gateway.trunk.password == trunk.password
     yield gateway
-    gateway.close()
+    close_sip_gateway()
 
 
 def sip_call(db: Session, phone: str | None = None) -> VoiceCall:
@@ -151,3 +162,19 @@ def test_a_phone_that_takes_only_mu_law_gets_mu_law(
     (heard,) = set(sip_phone.dumps.glob("*-dec.wav")) - before
     assert loudest_sample(heard) > 3000
     assert line.audible_in > 10 and line.ended_by == "us" and line.bye_confirmed
+
+
+def test_sip_settings_are_checked_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARELOOP_SIP_CODECS", "PCMA,G729")
+    get_settings.cache_clear()
+    with pytest.raises(ValueError, match="CARELOOP_SIP_CODECS: PCMA and/or PCMU"):
+        get_settings()
+    monkeypatch.setenv("CARELOOP_SIP_CODECS", " pcmu , PCMA ")
+    monkeypatch.setenv("CARELOOP_VOICE_GATEWAY", "sip")
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.sip_codecs == "PCMU,PCMA"
+    # Nothing to dial without a trunk: a clear refusal, and no gateway left half-built.
+    with pytest.raises(RuntimeError, match="CARELOOP_SIP_TRUNK_HOST"):
+        gateway_from_settings(settings)
+    get_settings.cache_clear()

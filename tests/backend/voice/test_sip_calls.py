@@ -4,6 +4,7 @@ Media Stream the gateway bridges to, and the call's statuses reach the database 
 
 from __future__ import annotations
 
+import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -12,10 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from backend.app import periodic
 from backend.app.settings import get_settings
 from backend.followup.catalog import publish_all
 from backend.models import ResponseStatus, VoiceCall
 from backend.voice.calls import do_create_call
+from backend.voice.dial_due import in_own_process, run_dialer
 from backend.voice.dialer import close_sip_gateway, dial, gateway_from_settings
 from tests import factories
 from tests.backend.voice.conftest import BIRTH_KEYS, audit_trail, stored
@@ -177,4 +180,48 @@ def test_sip_settings_are_checked_when_read(monkeypatch: pytest.MonkeyPatch) -> 
     # Nothing to dial without a trunk: a clear refusal, and no gateway left half-built.
     with pytest.raises(RuntimeError, match="CARELOOP_SIP_TRUNK_HOST"):
         gateway_from_settings(settings)
+    get_settings.cache_clear()
+
+
+def test_the_dialer_process_places_due_calls_and_hangs_up_when_stopped(
+    voice_server: str, db: Session, sip_phone: Phone, gateway: SipGateway, no_quiet_hours: None
+) -> None:
+    call = sip_call(db)  # queued, due now
+    stop = threading.Event()
+    runner = threading.Thread(target=run_dialer, args=(stop, 0.2), name="voice-dialer")
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            db.expire_all()
+            row = db.get(VoiceCall, call.id)
+            assert row is not None
+            if row.provider_id in gateway.calls and gateway.calls[row.provider_id].log.audible_out >= 50:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(
+                f"the dialer did not place the call (state {row.state}, audit {audit_trail(db, call.id)})"
+            )
+        line = gateway.calls[row.provider_id].log
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    # Stopping the process hung the call up properly (BYE answered), and the dialer's round stored it.
+    assert not runner.is_alive() and line.ended_by == "us" and line.bye_confirmed
+    db.expire_all()
+    row = db.get(VoiceCall, call.id)
+    assert row is not None and row.placed_at is not None and row.answered_at is not None
+    assert "voice.call_placed" in [action for action, _ in audit_trail(db, call.id)]
+
+
+def test_sip_calls_with_redis_are_dialled_by_their_own_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARELOOP_VOICE_GATEWAY", "sip")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/15")
+    get_settings.cache_clear()
+    assert in_own_process(get_settings())
+    assert periodic.dial_due_calls() == 0  # the periodic job leaves them to `careloop voice-dialer`
+    monkeypatch.setenv("REDIS_URL", "")
+    get_settings.cache_clear()
+    assert not in_own_process(get_settings())  # the server's own ticker thread lives on: it dials
     get_settings.cache_clear()

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,7 @@ request_route {{
 """
 
 BARESIP_CFG = """poll_method epoll
+call_max_calls 64
 sip_listen 127.0.0.1:{sip_port}
 audio_source aufile,{long_wav}
 audio_alert aufile,{long_wav}
@@ -180,10 +182,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def sip_phone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phone]:
-    """kamailio on a free port, baresip registered to it with the accounts the module docstring names."""
-    root = tmp_path_factory.mktemp("sip")
+@contextmanager
+def running_peers(root: Path, phone_rtp_ports: int = 20) -> Iterator[Phone]:
+    """kamailio on a free port, baresip registered to it with the accounts the module docstring names;
+    both stopped on the way out."""
     proxy_port, phone_port, ctrl_port = free_udp_port(), free_udp_port(), free_tcp_port()
     cfg = root / "kamailio.cfg"
     cfg.write_text(KAMAILIO_CFG.format(port=proxy_port, modules=KAMAILIO_MODULES, password=PASSWORD))
@@ -202,13 +204,13 @@ def sip_phone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phone]:
     dumps.mkdir()
     long_wav = spoken_wav(root / "yes-long.wav", "yes", 120_000)
     short_wav = spoken_wav(root / "yes-short.wav", "yes", 1_500)
-    low = 31000 + os.getpid() % 100 * 20  # baresip's own RTP range, apart from the gateway's
+    low = 40000 + os.getpid() % 100 * 200  # baresip's own RTP range, apart from the gateway's
     (conf / "config").write_text(
         BARESIP_CFG.format(
             sip_port=phone_port,
             long_wav=long_wav,
             rtp_low=low,
-            rtp_high=low + 19,
+            rtp_high=low + phone_rtp_ports - 1,
             ctrl_port=ctrl_port,
             snd_path=dumps,
         )
@@ -236,3 +238,9 @@ def sip_phone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phone]:
         _stop(baresip)
         _stop(kamailio)
         kamailio_log.close()
+
+
+@pytest.fixture(scope="module")
+def sip_phone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phone]:
+    with running_peers(tmp_path_factory.mktemp("sip")) as phone:
+        yield phone

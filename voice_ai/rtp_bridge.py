@@ -66,6 +66,8 @@ class SipCallLog:
     audible_out: int = 0  # sent packets that were not silence (our prompts)
     digits: str = ""  # RFC 4733 keys received
     prompts: int = 0  # marks echoed: prompts played to their end (or cleared)
+    late_max_ms: float = 0.0  # the play-out clock's worst lag behind its 20 ms schedule (a busy loop)
+    late_packets: int = 0  # packets sent a whole frame (20 ms) or more behind schedule
     playing: bool = False  # our server's audio is queued and going out now
     ended_by: str = ""  # "us" (BYE sent), "them" (BYE received), "cancel"
     bye_confirmed: bool = False  # our BYE got its 200, or theirs got ours
@@ -208,6 +210,9 @@ class RtpBridge:
         silence = bytes([ULAW_SILENCE]) * FRAME
         began, n = time.monotonic(), 0
         while True:
+            late = 1000 * (time.monotonic() - (began + n * 0.02))
+            self.line.late_max_ms = max(self.line.late_max_ms, late)
+            self.line.late_packets += late >= 20
             taken = min(FRAME, len(self._buffer))
             frame = bytes(self._buffer[:taken]).ljust(FRAME, bytes([ULAW_SILENCE])) if taken else silence
             del self._buffer[:taken]

@@ -292,10 +292,15 @@ class SipCall:
             if 200 <= response.status < 300:
                 self._placed_as(CallState.ANSWERED)
                 answer = self._established(response)
-                if not cancelled:
+                if answer is not None and not cancelled:
                     return answer
-                await self._bye()  # answered as our CANCEL crossed it: end it at once
-                self._end_unanswered(CallState.NO_ANSWER, "no-answer", None)
+                # Answered as our CANCEL crossed it, or with media we cannot use: end it at once.
+                await self._bye()
+                self.log.ended_by = "us"
+                if answer is None:
+                    self._status(CallState.FAILED, "failed", duration_seconds=0)
+                else:
+                    self._end_unanswered(CallState.NO_ANSWER, "no-answer", None)
                 return None
             self._ack_failure(response)
             if response.status in (401, 407) and not authed and self.trunk.username and self.trunk.password:
@@ -350,10 +355,13 @@ class SipCall:
         cancel = SipMessage(method="CANCEL", uri=self._invite.uri, headers=headers)
         self._send(cancel)
 
-    def _established(self, ok: SipMessage) -> MediaAnswer:
+    def _established(self, ok: SipMessage) -> MediaAnswer | None:
+        """The dialog from a 2xx (ACKed here); its media, or None when the SDP is unusable."""
         self._remote_tag = tag_of(ok.get("To") or "")
         self._invite_cseq = self.cseq
-        self._route = [uri_of(r.strip()) for h in reversed(ok.get_all("Record-Route")) for r in h.split(",")]
+        # A UAC's route set is the Record-Route entries in reverse (RFC 3261 12.1.2).
+        recorded = [uri_of(r.strip()) for h in ok.get_all("Record-Route") for r in h.split(",")]
+        self._route = recorded[::-1]
         contact = ok.get("Contact")
         self._remote_target = uri_of(contact) if contact else self._invite.uri
         with contextlib.suppress(MalformedSip):  # unreadable: keep sending to the trunk
@@ -364,7 +372,8 @@ class SipCall:
             return sdp_answer(ok.body, self.trunk.codecs)
         except MalformedSip as exc:
             self.log.malformed.append(str(exc))
-            raise
+            log.warning("sip call %s: answered with unusable SDP (%s); hanging up", self.call_id[:8], exc)
+            return None
 
     def _in_dialog(self, method: str, branch: str | None = None) -> SipMessage:
         headers = self._headers(branch or new_branch(), method, self._remote_tag)

@@ -15,6 +15,7 @@ from tests.sip_peers import Phone, needs_sip_peers, sip_phone
 from voice_ai.call_events import CallState
 from voice_ai.gateway import CallRequest, CallStatus, GatewayError
 from voice_ai.gateway_sip import SipGateway, SipTrunk
+from voice_ai.sip_message import SipMessage, parse
 
 pytestmark = [needs_sip_peers]
 __all__ = ["sip_phone"]  # the fixture, used by name
@@ -129,3 +130,52 @@ def test_an_unreadable_trunk_reply_is_named_and_the_call_refused(gateway_for: ob
     assert refused.value.code == "malformed" and not refused.value.permanent
     assert "Via is missing" in str(refused.value)
     assert seen and all(d.startswith(b"INVITE sip:patient@127.0.0.1") for d in seen)  # retransmitted
+
+
+def test_an_answer_with_unusable_media_is_acked_then_hung_up(
+    gateway_for: object, statuses: list[CallStatus]
+) -> None:
+    """A trunk (a UDP peer here) answers 200 OK offering only G.729: we ACK, say BYE at once, and the
+    call is failed, the reason noted (the SDP names no G.711 codec), never bridged."""
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(0.2)
+    stop = threading.Event()
+    methods: list[str] = []
+
+    def trunk() -> None:
+        while not stop.is_set():
+            try:
+                data, addr = peer.recvfrom(4096)
+            except TimeoutError:
+                continue
+            message = parse(data)
+            methods.append(message.method)
+            if message.method in ("INVITE", "BYE"):
+                ok = SipMessage(status=200, reason="OK", headers=[
+                    *[(k, v) for k, v in message.headers if k in ("Via", "From", "Call-ID", "CSeq")],
+                    ("To", (message.get("To") or "") + ("" if message.method == "BYE" else ";tag=far")),
+                    ("Contact", f"<sip:far@127.0.0.1:{peer.getsockname()[1]}>"),
+                ])  # fmt: skip
+                if message.method == "INVITE":
+                    ok.body = (
+                        b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"
+                    )
+                peer.sendto(ok.encode(), addr)
+
+    thread = threading.Thread(target=trunk, daemon=True)
+    thread.start()
+    trunk_at = SipTrunk(
+        host="127.0.0.1", port=peer.getsockname()[1], answer_timeout=2, rtp_ports=(30420, 30430)
+    )
+    gateway = gateway_for(trunk_at)  # type: ignore[operator]
+    try:
+        placed = gateway.place_call(request("patient"))
+        line = gateway.wait(placed.provider_id, 10)
+    finally:
+        stop.set()
+        thread.join()
+        peer.close()
+    assert methods == ["INVITE", "ACK", "BYE"] and line.bye_confirmed and line.rtp_out == 0
+    assert line.malformed == ["the answer's SDP takes none of the G.711 codecs offered"]
+    assert final(statuses).state is CallState.FAILED

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,11 +23,12 @@ from backend.voice.dialer import close_sip_gateway, dial, gateway_from_settings
 from tests import factories
 from tests.backend.voice.conftest import BIRTH_KEYS, audit_trail, stored
 from tests.sip_peers import Phone, needs_sip_peers, sip_phone
-from voice_ai.audio import read_wav
+from voice_ai.audio import read_wav, silence, ulaw_to_pcm16, write_wav
 from voice_ai.call_events import CallState, Outcome
 from voice_ai.gateway import CallRequest, GatewayName
 from voice_ai.gateway_sip import SipGateway
 from voice_ai.rtp_bridge import SipCallLog
+from voice_ai.tts import EspeakSynthesizer
 
 pytestmark = [pytest.mark.speech, needs_sip_peers]
 __all__ = ["sip_phone"]  # the fixture, used by name
@@ -65,18 +66,34 @@ def sip_call(db: Session, phone: str | None = None) -> VoiceCall:
     return call
 
 
-def answer_by_keypad(phone: Phone, line: SipCallLog, turns: list[str], timeout: float = 40.0) -> None:
-    """Type each answer a second into the prompt that asks for it (the keypad may interrupt a prompt,
-    as a caller who knows the survey does): real-time prompts run to minutes otherwise."""
+def take_turns(line: SipCallLog, turns: list[Callable[[], object]], timeout: float = 40.0) -> None:
+    """Answer a second into the prompt that asks (the caller may interrupt a prompt, as one who knows
+    the survey does): real-time prompts run to minutes otherwise."""
     deadline = time.monotonic() + timeout
-    spoken = 0  # our audible packets when the last answer was typed
-    for keys in turns:
+    spoken = 0  # our audible packets when the last answer was given
+    for turn in turns:
         while line.audible_out < spoken + 50:  # 50 packets: a second of the next prompt
-            assert time.monotonic() < deadline, f"no prompt to answer with {keys!r}"
+            assert time.monotonic() < deadline, f"no prompt to answer with turn {turns.index(turn)}"
             assert not line.ended_by, "the call ended before every answer was given"
             time.sleep(0.05)
-        assert phone.command("sndcode", keys)["ok"] is True
+        turn()
         spoken = line.audible_out
+
+
+def press(phone: Phone, keys: str) -> Callable[[], object]:
+    """Keys typed on the phone: baresip sends them as RFC 4733 events."""
+    return lambda: phone.command("sndcode", keys)["ok"] is True or pytest.fail("baresip refused sndcode")
+
+
+def say(phone: Phone, wav: Path) -> Callable[[], object]:
+    """The phone's microphone switched to a recording (then its trailing silence)."""
+    return lambda: (
+        phone.command("ausrc", f"aufile,{wav}")["ok"] is True or pytest.fail("baresip refused ausrc")
+    )
+
+
+def answer_by_keypad(phone: Phone, line: SipCallLog, turns: list[str]) -> None:
+    take_turns(line, [press(phone, keys) for keys in turns])
 
 
 def loudest_sample(wav: Path) -> int:
@@ -225,3 +242,29 @@ def test_sip_calls_with_redis_are_dialled_by_their_own_process(monkeypatch: pyte
     get_settings.cache_clear()
     assert not in_own_process(get_settings())  # the server's own ticker thread lives on: it dials
     get_settings.cache_clear()
+
+
+def test_a_spoken_answer_crosses_the_trunk_and_is_recognised(
+    voice_server: str,
+    db: Session,
+    sip_phone: Phone,
+    gateway: SipGateway,
+    synth: EspeakSynthesizer,
+    tmp_path: Path,
+) -> None:
+    """The phone says "four" (espeak-ng, A-law on the line) over the question: pocketsphinx hears it
+    through RTP, the transcoding and the Media Stream, and the answer is stored as speech."""
+    four = tmp_path / "four.wav"
+    pcm = ulaw_to_pcm16(synth.synthesize("four", "en"))
+    four.write_bytes(write_wav(silence(300, 8000) + pcm + silence(60_000, 8000), 8000))
+    call = sip_call(db)
+    assert dial(db, call, gateway) == "placed"
+    db.commit()
+    assert call.provider_id is not None
+    line = gateway.calls[call.provider_id].log
+    take_turns(line, [press(sip_phone, BIRTH_KEYS), say(sip_phone, four), press(sip_phone, "#")])
+    gateway.wait(call.provider_id, 60)
+    row, response = stored(db, call)
+    assert response.answers == {"recommend": 4} and response.skipped == ["reason"]
+    assert [(t["via"], t["heard"]) for t in row.transcripts] == [("speech", "four")]
+    assert row.outcome is Outcome.COMPLETED and line.codec is not None and line.codec.name == "PCMA"

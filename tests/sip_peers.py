@@ -29,7 +29,8 @@ from voice_ai.gateway_sip import SipTrunk
 from voice_ai.sip_message import Codec
 
 PASSWORD = "trunk-secret"
-KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+# Debian puts them under the architecture's triplet (x86_64-linux-gnu, aarch64-linux-gnu, ...).
+KAMAILIO_MODULES = next((str(p) + "/" for p in Path("/usr/lib").glob("*/kamailio/modules")), "")
 needs_sip_peers = pytest.mark.skipif(
     shutil.which("kamailio") is None or shutil.which("baresip") is None or shutil.which("espeak-ng") is None,
     reason="make system-deps installs kamailio, baresip and espeak-ng",
@@ -204,7 +205,8 @@ def running_peers(root: Path, phone_rtp_ports: int = 20) -> Iterator[Phone]:
     dumps.mkdir()
     long_wav = spoken_wav(root / "yes-long.wav", "yes", 120_000)
     short_wav = spoken_wav(root / "yes-short.wav", "yes", 1_500)
-    low = 40000 + os.getpid() % 100 * 200  # baresip's own RTP range, apart from the gateway's
+    # baresip's own RTP range, apart from the gateway's (30000-30200) and from other test workers'
+    low = 40000 + os.getpid() % 250 * 80
     (conf / "config").write_text(
         BARESIP_CFG.format(
             sip_port=phone_port,

@@ -221,7 +221,7 @@ class SipCall:
                 if message.status >= 100:
                     resend = None  # a provisional stops retransmission (Timer A)
                 return message
-            if cseq_method == "INVITE" and 200 <= message.status < 300:
+            if cseq_method == "INVITE" and 200 <= message.status < 300 and self._remote_tag is not None:
                 self._send_ack()  # a retransmitted 200: our ACK was lost
         return None
 
@@ -243,9 +243,12 @@ class SipCall:
             self._fail_before_placed(exc)
         except Exception as exc:  # a bug or a lost socket: the call is over, the dialer must know
             log.exception("sip call %s failed", self.call_id[:8])
-            self._fail_before_placed(GatewayError(f"SIP call failed: {type(exc).__name__}", permanent=False))
             if self._placed.done():
                 self._status(CallState.FAILED, "failed")
+            else:
+                self._fail_before_placed(
+                    GatewayError(f"SIP call failed: {type(exc).__name__}", permanent=False)
+                )
         finally:
             self.sip_transport.close()
             self.rtp_sock.close()
@@ -446,6 +449,8 @@ class SipCall:
         """In-dialog requests while the call is up (the far end's BYE ends it)."""
         while True:
             data, addr = await self.sip.queue.get()
+            if not data:  # a hang_up() that raced the answer: the stop event ends the call
+                continue
             try:
                 message = parse(data)
             except MalformedSip as exc:

@@ -27,6 +27,7 @@ class GatewayName(StrEnum):
 
     TWILIO = "twilio"
     SIMULATED = "simulated"  # development, tests and benches
+    SIP = "sip"  # a SIP trunk (carrier or hospital PBX), voice_ai/gateway_sip.py
 
 
 class AnsweredBy(StrEnum):

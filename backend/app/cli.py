@@ -1,4 +1,5 @@
-"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, hl7-listen, import, chat, staff."""
+"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, voice-dialer, hl7-listen, import,
+chat, staff."""
 
 from __future__ import annotations
 
@@ -462,6 +463,27 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_voice_dialer(_args: argparse.Namespace) -> int:
+    """The campaign dialer as a long-lived process (SIP calls live in the process that placed them)."""
+    import signal
+    import threading
+
+    from backend.voice.dial_due import in_own_process, run_dialer
+
+    settings = get_settings()
+    if not in_own_process(settings):
+        print(
+            "the voice dialer runs as a periodic job unless CARELOOP_VOICE_GATEWAY=sip with REDIS_URL set",
+            file=sys.stderr,
+        )
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # hang up the calls that are up, then exit
+        signal.signal(signum, lambda *_: stop.set())
+    run_dialer(stop)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """What `make run` does: keys, schema, demo data, then serve. Links follow the served address from
     the start: the planner run here already sends some."""
@@ -653,6 +675,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
     sub.add_parser("scheduler", help="run RQ's cron scheduler for periodic jobs").set_defaults(
         func=cmd_scheduler
+    )
+    sub.add_parser("voice-dialer", help="dial voice calls over a SIP trunk (with Redis)").set_defaults(
+        func=cmd_voice_dialer
     )
     link = sub.add_parser("chat-link", help="print a patient's web chat link")
     link.add_argument("--mrn", required=True)

@@ -102,9 +102,13 @@ def send_due_messages() -> int:
 
 
 def dial_due_calls() -> int:
-    """The campaign dialer: queued calls whose time has come, within the line and rate limits."""
+    """The campaign dialer: queued calls whose time has come, within the line and rate limits (SIP
+    calls with Redis: `careloop voice-dialer` dials them, see in_own_process)."""
     from backend.voice.dial_due import dial_due_calls as run
+    from backend.voice.dial_due import in_own_process
 
+    if in_own_process(get_settings()):
+        return 0
     return run().get("placed", 0)
 
 

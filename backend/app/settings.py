@@ -250,9 +250,36 @@ class Settings(BaseSettings):
     )
     # --- voice calls
     voice_gateway: GatewayName = Field(
-        default=GatewayName.SIMULATED, description="'twilio' or 'simulated' (development)"
+        default=GatewayName.SIMULATED,
+        description="'twilio', 'sip' (a SIP trunk or hospital PBX) or 'simulated' (development)",
     )
     twilio_voice_from: str | None = Field(default=None, description="E.164 caller id for voice calls")
+    sip_trunk_host: str | None = Field(
+        default=None, description="the SIP trunk's or PBX's address (host name or IP) calls are sent to"
+    )
+    sip_trunk_port: int = Field(default=5060, ge=1, le=65535, description="the SIP trunk's UDP port")
+    sip_username: str | None = Field(
+        default=None, description="digest auth user name (unset: the trunk trusts our address)"
+    )
+    sip_password: SecretStr | None = Field(default=None, description="digest auth password")
+    sip_domain: str | None = Field(
+        default=None,
+        description="host part of SIP URIs if the trunk wants its domain (unset: the trunk host)",
+    )
+    sip_caller_id: str | None = Field(
+        default=None, description="the From user: the number patients see, if the trunk lets us set it"
+    )
+    sip_local_address: str | None = Field(
+        default=None,
+        description="address put in Via, Contact and SDP (behind NAT: the public one); unset: this host's",
+    )
+    sip_rtp_port_min: int = Field(default=10000, ge=1024, le=65534, description="lowest local RTP port")
+    sip_rtp_port_max: int = Field(
+        default=20000, ge=1025, le=65535, description="highest local RTP port (two per call: RTP and RTCP)"
+    )
+    sip_codecs: str = Field(
+        default="PCMA,PCMU", description="G.711 codecs offered, preferred first: PCMA (A-law), PCMU (mu-law)"
+    )
     voice_record_at_gateway: bool = Field(
         default=True, description="ask Twilio to record each call (played from the patient's record)"
     )
@@ -413,6 +440,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"CARELOOP_TRUSTED_PROXIES: {entry!r} is not an address or network") from exc
         return value
 
+    @field_validator("sip_codecs")
+    @classmethod
+    def _g711(cls, value: str) -> str:
+        names = [name.strip().upper() for name in value.split(",") if name.strip()]
+        if not names or any(name not in ("PCMA", "PCMU") for name in names) or len(set(names)) != len(names):
+            raise ValueError("CARELOOP_SIP_CODECS: PCMA and/or PCMU, comma-separated, preferred first")
+        return ",".join(names)
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -433,6 +468,8 @@ class Settings(BaseSettings):
             raise ValueError(f"CARELOOP_DATA_KEY must be base64 (run `{careloop_command()} init`)") from exc
         if len(raw) != 32:
             raise ValueError("CARELOOP_DATA_KEY must decode to 32 bytes")
+        if self.sip_rtp_port_max - self.sip_rtp_port_min < 3:
+            raise ValueError("CARELOOP_SIP_RTP_PORT_MAX must be at least 3 above CARELOOP_SIP_RTP_PORT_MIN")
         if self.env is Environment.PRODUCTION:
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs DATABASE_URL pointing at PostgreSQL")

@@ -5,6 +5,7 @@ hours in the patient's zone, the daily contact cap) say yes at the moment of dia
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
-from backend.app.settings import get_settings
+from backend.app.settings import Settings, get_settings
 from backend.app.single_runner import single_runner
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
@@ -25,7 +26,7 @@ from backend.voice.dialer import dial, gateway_from_settings
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel
 from voice_ai.call_events import FINAL, CallState
-from voice_ai.gateway import Gateway
+from voice_ai.gateway import Gateway, GatewayName
 
 log = logging.getLogger(__name__)
 DIAL_INTERVAL_SECONDS = 15  # how often the job runs (app/periodic.py); one run dials at most this long
@@ -121,6 +122,30 @@ def dial_due_calls(
         if not mine:
             return Counter({"another_run_dialling": 1})
         return _dial_due_calls(now or utcnow(), gateway, pacer)
+
+
+def run_dialer(stop: threading.Event, interval: float = DIAL_INTERVAL_SECONDS) -> None:
+    """The dialer in a process of its own, until `stop` is set: for gateways whose calls live in the
+    process that placed them (SIP), which an RQ job's short-lived child is not. On the way out, calls
+    still up are hung up (BYE), not dropped."""
+    from backend.voice.dialer import close_sip_gateway
+
+    try:
+        while not stop.is_set():
+            try:
+                dial_due_calls()
+            except Exception:  # a database outage: the next round tries again
+                log.exception("voice dialer round failed")
+            stop.wait(interval)
+    finally:
+        close_sip_gateway()
+
+
+def in_own_process(settings: Settings) -> bool:
+    """Whether this gateway's dialer runs in `careloop voice-dialer` rather than as a periodic job: a
+    SIP gateway's calls die with the process that placed them, and with Redis the periodic jobs run in
+    RQ's forked, short-lived children. Without Redis they run on the server's own ticker thread."""
+    return settings.voice_gateway is GatewayName.SIP and bool(settings.redis_url)
 
 
 def _dial_due_calls(now: datetime, gateway: Gateway | None, pacer: Pacer | None) -> Counter[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -11,11 +13,15 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
-from backend.voice.calls import do_fail_dial, do_mark_placed
+from backend.voice.call_media import stream_parameters, stream_url
+from backend.voice.calls import call_by_provider, do_fail_dial, do_mark_placed, do_record_call_status
 from voice_ai.call_events import CallState
-from voice_ai.gateway import CallRequest, Gateway, GatewayError, GatewayName
+from voice_ai.gateway import AnsweredBy, CallRequest, CallStatus, Gateway, GatewayError, GatewayName
 
 log = logging.getLogger(__name__)
+_sip_gateway: Gateway | None = None  # one per process: it owns the sockets of the calls it placed
+_sip_lock = threading.Lock()
+UNPLACED_WAIT_SECONDS = 5.0  # a status may arrive before the dialer has stored the call's provider id
 
 
 def gateway_from_settings(settings: Settings) -> Gateway:
@@ -36,10 +42,67 @@ def gateway_from_settings(settings: Settings) -> Gateway:
         return TwilioVoice(
             client, caller_id=settings.twilio_voice_from, record=settings.voice_record_at_gateway
         )
+    if settings.voice_gateway is GatewayName.SIP:
+        return sip_gateway(settings)
     raise RuntimeError(
         f"voice gateway {settings.voice_gateway.value!r} is not placed from settings (the simulated "
         "gateway is built by tests and benches with a caller script)"
     )
+
+
+def sip_gateway(settings: Settings) -> Gateway:
+    """The process's SIP gateway, built on first use: its calls live in this process, so it is kept."""
+    global _sip_gateway
+    from voice_ai.gateway_sip import SipGateway, SipTrunk
+    from voice_ai.sip_message import Codec
+
+    with _sip_lock:
+        if _sip_gateway is None:
+            if not settings.sip_trunk_host:
+                raise RuntimeError("voice over SIP needs CARELOOP_SIP_TRUNK_HOST")
+            trunk = SipTrunk(
+                host=settings.sip_trunk_host,
+                port=settings.sip_trunk_port,
+                username=settings.sip_username,
+                password=settings.sip_password.get_secret_value() if settings.sip_password else None,
+                domain=settings.sip_domain,
+                caller_id=settings.sip_caller_id or "careloop",
+                local_address=settings.sip_local_address,
+                rtp_ports=(settings.sip_rtp_port_min, settings.sip_rtp_port_max),
+                codecs=tuple(Codec[name] for name in settings.sip_codecs.split(",")),
+            )
+
+            def stream_for(request: CallRequest, by: AnsweredBy) -> tuple[str, dict[str, str]]:
+                return stream_url(settings), stream_parameters(settings, int(request.call_ref), by)
+
+            _sip_gateway = SipGateway(trunk, stream_for, record_gateway_status)
+        return _sip_gateway
+
+
+def close_sip_gateway() -> None:
+    """Hang up this process's SIP calls and release the gateway (shutdown, and between tests)."""
+    global _sip_gateway
+    with _sip_lock:
+        gateway, _sip_gateway = _sip_gateway, None
+    if gateway is not None:
+        gateway.close()  # type: ignore[attr-defined]
+
+
+def record_gateway_status(status: CallStatus, gateway: GatewayName = GatewayName.SIP) -> bool:
+    """A status from a gateway that reports in-process (SIP): applied like Twilio's status callback.
+    The call's provider id is stored by the dialer once place_call returns, which a fast status (an
+    immediate busy) can beat: wait a little for it. False: no such call."""
+    deadline = time.monotonic() + UNPLACED_WAIT_SECONDS
+    while True:
+        with session_scope() as db:
+            row = call_by_provider(db, gateway, status.provider_id)
+            if row is not None:
+                do_record_call_status(db, row, status, utcnow())
+                return True
+        if time.monotonic() >= deadline:
+            log.info("%s status for an unknown call", gateway.value)
+            return False
+        time.sleep(0.1)
 
 
 def call_request(settings: Settings, call: VoiceCall, to: str) -> CallRequest:

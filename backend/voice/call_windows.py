@@ -100,33 +100,42 @@ class SiteRules:
     caller_id: str | None  # None: the gateway's default
 
 
-def resolve(
-    sites: dict[str, VoiceSite],
-    department_code: str | None,
-    *,
-    zone: str,
-    windows: list[str],
-    holidays: list[date],
-    caller_id: str | None,
-) -> SiteRules:
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """The hospital-wide values a site falls back on."""
+
+    zone: str
+    windows: list[str]
+    holidays: list[date]
+    caller_id: str | None
+
+
+def site_rules(name: str, site: VoiceSite, defaults: Defaults) -> SiteRules:
+    return SiteRules(
+        name=name,
+        zone=ZoneInfo(site.timezone or defaults.zone),
+        windows=_parsed(site.windows if site.windows is not None else defaults.windows),
+        holidays=frozenset(site.holidays if site.holidays is not None else defaults.holidays),
+        caller_id=site.caller_id or defaults.caller_id,
+    )
+
+
+def resolve(sites: dict[str, VoiceSite], department_code: str | None, defaults: Defaults) -> SiteRules:
     """The rules for a call of this department: the first site (by name) naming it, else the defaults."""
     for name in sorted(sites):
-        site = sites[name]
-        if department_code is not None and department_code in site.departments:
-            return SiteRules(
-                name=name,
-                zone=ZoneInfo(site.timezone or zone),
-                windows=_parsed(site.windows if site.windows is not None else windows),
-                holidays=frozenset(site.holidays if site.holidays is not None else holidays),
-                caller_id=site.caller_id or caller_id,
-            )
-    return SiteRules(
-        name=DEFAULT_SITE,
-        zone=ZoneInfo(zone),
-        windows=_parsed(windows),
-        holidays=frozenset(holidays),
-        caller_id=caller_id,
-    )
+        if department_code is not None and department_code in sites[name].departments:
+            return site_rules(name, sites[name], defaults)
+    return site_rules(DEFAULT_SITE, VoiceSite(), defaults)
+
+
+def all_sites(sites: dict[str, VoiceSite], defaults: Defaults) -> list[tuple[SiteRules, list[str]]]:
+    """Every site's rules with its department codes, the hospital-wide rules first (with no codes: they
+    serve every department no site names), for the voice status page."""
+    rows = [(site_rules(DEFAULT_SITE, VoiceSite(), defaults), list[str]())]
+    rows += [
+        (site_rules(name, sites[name], defaults), list(sites[name].departments)) for name in sorted(sites)
+    ]
+    return rows
 
 
 def _parsed(texts: list[str]) -> tuple[Window, ...]:

@@ -12,7 +12,7 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.models import Department, Patient, QuestionnaireResponse, VoiceCall
 from backend.models.base import utcnow
-from backend.voice.call_windows import SiteRules, next_opening, resolve
+from backend.voice.call_windows import Defaults, SiteRules, next_opening, resolve
 from backend.voice.calls import do_defer_call, do_fail_dial, do_mark_placed
 from voice_ai.call_events import CallState
 from voice_ai.gateway import CallRequest, Gateway, GatewayError, GatewayName
@@ -67,9 +67,11 @@ def site_rules(session: Session, call: VoiceCall, settings: Settings) -> SiteRul
             .join(QuestionnaireResponse, QuestionnaireResponse.department_id == Department.id)
             .where(QuestionnaireResponse.id == call.response_id)
         )
-    return resolve(
-        settings.voice_sites,
-        code,
+    return resolve(settings.voice_sites, code, site_defaults(settings))
+
+
+def site_defaults(settings: Settings) -> Defaults:
+    return Defaults(
         zone=settings.default_timezone,
         windows=settings.voice_call_windows,
         holidays=settings.voice_holidays,

@@ -15,7 +15,16 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.followup.dispatcher import dispatch_due
 from backend.models import AuditEvent, Department, FollowUpPlan, Patient
-from backend.voice.call_windows import SiteRules, VoiceSite, Window, next_opening, parse_window, resolve
+from backend.voice.call_windows import (
+    Defaults,
+    SiteRules,
+    VoiceSite,
+    Window,
+    all_sites,
+    next_opening,
+    parse_window,
+    resolve,
+)
 from backend.voice.dial_due import dial_due_calls
 from tests.backend.voice.test_campaign_dialer import NOW, _calls, _campaign, fake  # noqa: F401  (fixture)
 from tests.channels.fake_twilio_voice import FakeTwilioVoice
@@ -28,7 +37,7 @@ WINDOWS = ["09:00-12:00", "14:00-20:00"]
 def _rules(
     windows: list[str] = WINDOWS, holidays: list[date] | None = None, zone: str = SHANGHAI
 ) -> SiteRules:
-    return resolve({}, None, zone=zone, windows=windows, holidays=holidays or [], caller_id=None)
+    return resolve({}, None, Defaults(zone=zone, windows=windows, holidays=holidays or [], caller_id=None))
 
 
 def _at(hour: int, minute: int = 0, day: int = 20) -> datetime:
@@ -106,14 +115,7 @@ def test_a_site_names_its_departments_and_takes_the_defaults_it_leaves_out() -> 
         "west": VoiceSite(departments=["ORTH"], timezone="Asia/Ho_Chi_Minh"),
     }
     east, west, other = (
-        resolve(
-            sites,
-            code,
-            zone=SHANGHAI,
-            windows=WINDOWS,
-            holidays=[date(2026, 12, 25)],
-            caller_id="+15005550006",
-        )
+        resolve(sites, code, Defaults(SHANGHAI, WINDOWS, [date(2026, 12, 25)], "+15005550006"))
         for code in ("CARD", "ORTH", "ENT")
     )
     assert (east.name, east.caller_id, [str(w) for w in east.windows]) == (
@@ -196,3 +198,13 @@ def test_the_window_is_in_the_sites_zone_not_the_patients(
     assert dial_due_calls(_at(13, 30)) == {"deferred:call_window": 1}
     (call,) = _calls(db)
     assert call.dial_after == _at(14)  # 13:00 in Ho Chi Minh City
+
+
+def test_the_status_page_lists_the_hospital_rules_first_then_each_site() -> None:
+    sites = {"west": VoiceSite(departments=["ORTH", "ENT"], caller_id="+84280000001"), "east": VoiceSite()}
+    rows = all_sites(sites, Defaults(SHANGHAI, WINDOWS, [], "+15005550006"))
+    assert [(r.name, codes, r.caller_id) for r, codes in rows] == [
+        ("", [], "+15005550006"),
+        ("east", [], "+15005550006"),
+        ("west", ["ORTH", "ENT"], "+84280000001"),
+    ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import shutil
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,10 +20,11 @@ from voice_ai.asr import Recognition, heard_with_spotting
 from voice_ai.asr_pocketsphinx import PocketsphinxRecogniser
 from voice_ai.audio import frames, pcm16_to_ulaw, read_wav, ulaw_to_pcm16
 from voice_ai.tts import EspeakSynthesizer, Voice
-from voice_ai.vad import Endpointer, SpeechEnded, SpeechStarted, VadConfig
+from voice_ai.vad import Endpointer, SpeechEnded, SpeechStarted, VadConfig, VadEvent
 
 DIGITS = Path("/usr/share/asterisk/sounds/en_US_f_Allison/digits")
 ROOT = Path(__file__).resolve().parents[2]
+Decode = Callable[[Sequence[str]], Recognition]
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 pytestmark = [
     pytest.mark.speech,
@@ -46,7 +47,7 @@ def on_the_line(pcm: bytes, gain: float, noise_rms: float, seed: int) -> bytes:
     return ulaw_to_pcm16(pcm16_to_ulaw(line))
 
 
-def endpointed(pcm: bytes) -> tuple[list[object], bytes]:
+def endpointed(pcm: bytes) -> tuple[list[VadEvent], bytes]:
     ep = Endpointer(8000, config=VadConfig(no_input_ms=4500))
     events = [e for f in frames(pcm, 8000) if (e := ep.push(f))]
     audio = events[-1].audio if events and isinstance(events[-1], SpeechEnded) else b""
@@ -87,7 +88,7 @@ def test_real_short_digits_are_recognised_with_the_questions_grammar(
         assert rec.result().text == word
 
 
-def _decoder(rec: PocketsphinxRecogniser, pcm: bytes) -> object:
+def _decoder(rec: PocketsphinxRecogniser, pcm: bytes) -> Decode:
     def decode(phrases: Sequence[str]) -> Recognition:
         rec.start(phrases)
         rec.accept(pcm)
@@ -108,8 +109,8 @@ def test_no_plain_real_digit_is_taken_for_a_person_or_a_red_flag(
         for seed, word in enumerate(WORDS):
             _, audio = endpointed(on_the_line(recording(word), gain, 0, seed))
             decode = _decoder(rec, audio)
-            forced += bool(decode(spot).text)  # type: ignore[operator]
-            heard = heard_with_spotting(decode, grammar, spot)  # type: ignore[arg-type]
+            forced += bool(decode(spot).text)
+            heard = heard_with_spotting(decode, grammar, spot)
             assert heard.text not in spot, (word, gain, heard)
     assert forced >= 2  # the case the weighing is for is really there
 
@@ -124,14 +125,14 @@ def test_a_said_red_flag_or_person_still_wins(
     for seed, phrase in enumerate(("i cannot breathe", "i fainted", "nurse", "operator")):
         pcm = ulaw_to_pcm16(synth.synthesize(phrase, "en"))
         _, audio = endpointed(on_the_line(pcm, 1.0, 0, seed))
-        assert heard_with_spotting(_decoder(rec, audio), grammar, spot).text == phrase  # type: ignore[arg-type]
+        assert heard_with_spotting(_decoder(rec, audio), grammar, spot).text == phrase
 
 
 def test_the_weighing_keeps_each_grammars_own_result_when_they_agree_or_one_is_empty() -> None:
     """With a decoder that answers from a table (the engine's results as given), which result is taken."""
     table = {("ten",): Recognition("ten", 0.9)}
 
-    def decode_with(spot_result: Recognition, duel: str) -> object:
+    def decode_with(spot_result: Recognition, duel: str) -> Decode:
         def decode(phrases: Sequence[str]) -> Recognition:
             if tuple(phrases) == ("ten", "nine"):
                 return table[("ten",)]
@@ -144,15 +145,11 @@ def test_the_weighing_keeps_each_grammars_own_result_when_they_agree_or_one_is_e
         return decode
 
     answer = ("ten", "nine")
-    assert heard_with_spotting(decode_with(Recognition("", 0.0), ""), answer, ("nurse",)).text == "ten"  # type: ignore[arg-type]
+    assert heard_with_spotting(decode_with(Recognition("", 0.0), ""), answer, ("nurse",)).text == "ten"
     assert heard_with_spotting(
         decode_with(Recognition("nurse", 0.4), "nurse"), answer, ("nurse",)
-    ) == Recognition(  # type: ignore[arg-type]
-        "nurse", 0.4
-    )
+    ) == Recognition("nurse", 0.4)
     assert heard_with_spotting(
         decode_with(Recognition("nurse", 0.4), "ten"), answer, ("nurse",)
-    ) == Recognition(  # type: ignore[arg-type]
-        "ten", 0.9
-    )
-    assert heard_with_spotting(decode_with(Recognition("nurse", 0.4), "nurse"), answer, ()).text == "ten"  # type: ignore[arg-type]
+    ) == Recognition("ten", 0.9)
+    assert heard_with_spotting(decode_with(Recognition("nurse", 0.4), "nurse"), answer, ()).text == "ten"

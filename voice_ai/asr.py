@@ -62,8 +62,9 @@ def heard_with_spotting(
     Each grammar forces its nearest phrase, so both usually find one. When both do and they differ, the
     two phrases alone decide it: the audio is decoded once more with just those two, and the spotted one
     counts only if it wins. Measured on real recordings of digits (one speaker, asterisk-core-sounds,
-    bench/voice_calibration.py): the spotting grammar alone heard a person or a red flag in 14 of 66
-    plain digit answers ("three" as "operator", "seven" as "i cannot breathe"); head to head, none. On
+    bench/voice_calibration.py section 3): the spotting grammar alone heard a person or a red flag in 10
+    of 44 plain digit answers ("three" as "operator", a quiet "seven" as "i cannot breathe"); weighed
+    head to head, none (and none of 66 more at other levels and noises). On
     espeak-ng the spotted phrase still wins for "i cannot breathe", "i can't breathe", "i fainted",
     "nurse", "operator"; "stroke" lost to "zero" (docs/voice.md)."""
     heard = decode(grammar)

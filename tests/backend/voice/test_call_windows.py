@@ -208,3 +208,22 @@ def test_the_status_page_lists_the_hospital_rules_first_then_each_site() -> None
         ("east", [], "+15005550006"),
         ("west", ["ORTH", "ENT"], "+84280000001"),
     ]
+
+
+def test_the_settings_pages_show_sites_holidays_and_model_paths_as_the_json_one_sets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The admin's effective-settings page and docs/configuration.md print values with show_value: dates,
+    paths and site models used to fail json.dumps there."""
+    from backend.app.config_reference import show_value
+
+    site = {"east": {"departments": ["CARD"], "holidays": ["2027-01-01"], "caller_id": "+862100000001"}}
+    monkeypatch.setenv("CARELOOP_VOICE_SITES", json.dumps(site))
+    monkeypatch.setenv("CARELOOP_VOICE_HOLIDAYS", '["2027-01-01"]')
+    monkeypatch.setenv("CARELOOP_VOICE_VOSK_MODELS", '{"vi": "/srv/models/vn"}')
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert json.loads(show_value(settings.voice_sites)) == {"east": {**site["east"]}}
+    assert show_value(settings.voice_holidays) == '["2027-01-01"]'
+    assert show_value(settings.voice_vosk_models) == '{"vi": "/srv/models/vn"}'
+    get_settings.cache_clear()

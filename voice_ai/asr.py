@@ -64,7 +64,7 @@ def heard_with_spotting(
     counts only if it wins. Measured on real recordings of digits (one speaker, asterisk-core-sounds,
     bench/voice_calibration.py section 3): the spotting grammar alone heard a person or a red flag in 10
     of 44 plain digit answers ("three" as "operator", a quiet "seven" as "i cannot breathe"); weighed
-    head to head, none (and none of 66 more at other levels and noises). On
+    head to head, none (nor in 66 tries at three noise levels and two gains). On
     espeak-ng the spotted phrase still wins for "i cannot breathe", "i can't breathe", "i fainted",
     "nurse", "operator"; "stroke" lost to "zero" (docs/voice.md)."""
     heard = decode(grammar)

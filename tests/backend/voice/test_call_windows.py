@@ -227,3 +227,21 @@ def test_the_settings_pages_show_sites_holidays_and_model_paths_as_the_json_one_
     assert show_value(settings.voice_holidays) == '["2027-01-01"]'
     assert show_value(settings.voice_vosk_models) == '{"vi": "/srv/models/vn"}'
     get_settings.cache_clear()
+
+
+def test_dial_itself_keeps_the_window_for_calls_placed_outside_the_periodic_job(
+    fake: FakeTwilioVoice,  # noqa: F811
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from backend.voice.dialer import dial, gateway_from_settings
+
+    (person,), plan = _campaign(db)
+    _sites(monkeypatch, _department_of(db, plan).code, caller_id="+862100000001")
+    assert dispatch_due(NOW) == {"sent:voice": 1}
+    (call,) = _calls(db)
+    gateway = gateway_from_settings(get_settings())
+    assert dial(db, call, gateway, now=_at(21)) == "deferred:call_window"
+    assert call.state is CallState.QUEUED and call.dial_after == _at(9, day=21) and fake.requests == []
+    assert dial(db, call, gateway, now=_at(9, day=21)) == "placed"
+    assert fake.calls[-1].params["From"] == "+862100000001" and fake.calls[-1].params["To"] == person.phone

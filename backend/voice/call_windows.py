@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 HORIZON_DAYS = 400  # a window that never opens within this long is a configuration error
+E164 = re.compile(r"\+[1-9]\d{6,14}")  # what the gateway accepts as a caller id
 DEFAULT_SITE = ""  # the hospital-wide rules, for departments no site names
 
 
@@ -82,6 +83,13 @@ class VoiceSite(BaseModel):
     @classmethod
     def _windows(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else check_windows(value)
+
+    @field_validator("caller_id")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not E164.fullmatch(value):
+            raise ValueError(f"caller id {value!r} is not an E.164 number (+ and 7-15 digits)")
+        return value
 
     @field_validator("timezone")
     @classmethod

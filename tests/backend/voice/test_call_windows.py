@@ -61,6 +61,7 @@ def test_settings_refuse_overlapping_windows_unknown_zones_and_misspelt_site_key
         ("CARELOOP_VOICE_SITES", '{"east": {"timezone": "Mars/Olympus"}}', "time zone"),
         ("CARELOOP_VOICE_SITES", '{"east": {"caller": "+8621"}}', "caller"),
         ("CARELOOP_VOICE_SITES", '{"east": {"windows": ["8-9"]}}', "HH:MM"),
+        ("CARELOOP_VOICE_SITES", '{"east": {"caller_id": "021-555"}}', "E.164"),
     ]:
         monkeypatch.setenv(name, value)
         get_settings.cache_clear()

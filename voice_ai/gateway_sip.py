@@ -22,6 +22,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from voice_ai.gateway import AnsweredBy, CallRequest, CallStatus, GatewayName, PlacedCall, RecordingReady
 from voice_ai.rtp_bridge import SipCallLog
@@ -55,7 +56,9 @@ class SipGateway:
         """Send the INVITE and wait for the trunk's first word on it: an auth or transport failure is
         a GatewayError here; busy, no answer and the call's end come later through `on_status`."""
         self._forget_finished()
-        call = SipCall(self.trunk, request, self.stream_for, self.on_status, self.backend, self._ports)
+        # the campus's number, where the trunk lets us present one; else the trunk's own
+        trunk = replace(self.trunk, caller_id=request.caller_id) if request.caller_id else self.trunk
+        call = SipCall(trunk, request, self.stream_for, self.on_status, self.backend, self._ports)
         future = asyncio.run_coroutine_threadsafe(call.begin(), self._loop)
         placed = future.result(timeout=self.trunk.answer_timeout * 3 + 5)
         self.calls[placed.provider_id] = call

@@ -619,6 +619,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_voice_model_checksum(args: argparse.Namespace) -> int:
+    """The SHA-256 to set in CARELOOP_VOICE_VOSK_MODEL_SHA256 for a vosk model directory."""
+    from voice_ai.asr import ModelMissing
+    from voice_ai.asr_vosk import model_sha256
+
+    try:
+        print(model_sha256(Path(args.directory)))
+    except ModelMissing as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -705,6 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
     wechat.add_argument("username")
     wechat.add_argument("openid", help='her openid on the hospital\'s official account; "-" unbinds it')
     wechat.set_defaults(func=cmd_staff_wechat)
+    checksum = sub.add_parser("voice-model-checksum", help="print a vosk model directory's SHA-256")
+    checksum.add_argument("directory", help="the unpacked model (the folder holding am/final.mdl)")
+    checksum.set_defaults(func=cmd_voice_model_checksum)
     hl7_listen = sub.add_parser("hl7-listen", help="receive HL7 v2 ADT messages over MLLP")
     hl7_listen.add_argument("--host", default=None, help="default: CARELOOP_HL7_HOST")
     hl7_listen.add_argument("--port", type=int, default=None, help="default: CARELOOP_HL7_PORT (2575)")

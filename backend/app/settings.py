@@ -6,8 +6,10 @@ import base64
 import binascii
 import ipaddress
 import os
+import re
 import shutil
 import sys
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.voice.call_windows import VoiceSite, check_windows
 from voice_ai.gateway import GatewayName
 from voice_ai.tts import TtsEngine
 
@@ -286,6 +289,14 @@ class Settings(BaseSettings):
     voice_vosk_models: dict[str, Path] = Field(
         default_factory=dict, description='JSON {"zh-CN": "/models/vosk-cn"}: vosk model dir per language'
     )
+    # A model is a directory of files; its checksum is what `careloop voice-model-checksum DIR` prints
+    # (the same as `find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum` run in
+    # it). A model whose files do not match, or with no checksum set, is not loaded: docs/voice.md.
+    voice_vosk_model_sha256: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"zh-CN": "<64 hex>"}: SHA-256 of each vosk model directory; a mismatch or a '
+        "missing checksum leaves the language on keypad calls",
+    )
     voice_pocketsphinx_fallback: bool = Field(
         default=True, description="English calls use pocketsphinx's bundled model when no vosk model is set"
     )
@@ -313,6 +324,21 @@ class Settings(BaseSettings):
         default=True, description="listen for red flags and 'nurse' on every closed question, not only 0"
     )
     # --- the campaign dialer
+    # Regulators and patients expect calls at set hours: outside the window a call waits (never dropped).
+    voice_call_windows: list[str] = Field(
+        default_factory=list,
+        description='JSON ["09:00-12:00", "14:00-20:00"]: local hours calls may be placed (the hospital\'s '
+        "zone); empty: any hour outside quiet hours",
+    )
+    voice_holidays: list[date] = Field(
+        default_factory=list, description='JSON ["2027-01-01"]: local days without calls (they wait)'
+    )
+    voice_sites: dict[str, VoiceSite] = Field(
+        default_factory=dict,
+        description='JSON {"east": {"departments": ["CARD"], "timezone": "Asia/Shanghai", "windows": '
+        '["09:00-12:00"], "holidays": ["2027-02-10"], "caller_id": "+862100000001"}}: per campus, by '
+        "department code; what a site leaves out is the hospital-wide value",
+    )
     voice_max_concurrent_calls: int = Field(default=10, ge=1, description="calls up at the gateway at once")
     voice_calls_per_second: float = Field(
         default=1.0, gt=0, le=100, description="new calls per second (Twilio's default limit is 1)"
@@ -447,6 +473,18 @@ class Settings(BaseSettings):
         if not names or any(name not in ("PCMA", "PCMU") for name in names) or len(set(names)) != len(names):
             raise ValueError("CARELOOP_SIP_CODECS: PCMA and/or PCMU, comma-separated, preferred first")
         return ",".join(names)
+    @field_validator("voice_call_windows")
+    @classmethod
+    def _call_windows(cls, value: list[str]) -> list[str]:
+        return check_windows(value)
+
+    @field_validator("voice_vosk_model_sha256")
+    @classmethod
+    def _sha256(cls, value: dict[str, str]) -> dict[str, str]:
+        for lang, digest in value.items():
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                raise ValueError(f"CARELOOP_VOICE_VOSK_MODEL_SHA256[{lang!r}] is not 64 hex digits")
+        return {lang: digest.lower() for lang, digest in value.items()}
 
     @field_validator("public_url")
     @classmethod

@@ -22,7 +22,7 @@ from backend.models.base import utcnow
 from backend.outbox.gates import Action
 from backend.services.patient_record import preflight
 from backend.voice.calls import do_defer_call, do_skip_call
-from backend.voice.dialer import dial, gateway_from_settings
+from backend.voice.dialer import defer_outside_window, dial, gateway_from_settings, site_rules
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel
 from voice_ai.call_events import FINAL, CallState
@@ -86,8 +86,16 @@ def due_calls(session: Session, now: datetime, limit: int = CANDIDATES) -> list[
     )
 
 
-def dial_one(session: Session, call_id: int, gateway: Gateway, now: datetime, pacer: Pacer) -> str:
+def dial_one(
+    session: Session,
+    call_id: int,
+    gateway: Gateway,
+    now: datetime,
+    pacer: Pacer,
+    settings: Settings | None = None,
+) -> str:
     """Re-check one due call and place it. Returns what happened, for logs and tests."""
+    settings = settings or get_settings()
     call = session.scalars(
         sa.select(VoiceCall).where(VoiceCall.id == call_id).with_for_update(skip_locked=True)
     ).first()
@@ -104,8 +112,13 @@ def dial_one(session: Session, call_id: int, gateway: Gateway, now: datetime, pa
     if verdict.action is Action.DEFER:
         do_defer_call(session, call, verdict.until, verdict.reason or "not_now")
         return f"deferred:{verdict.reason}"
+    # The window is checked before pacing too: a call that waits for its window takes no dialling slot.
+    if defer_outside_window(session, call, site_rules(session, call, settings), now):
+        return "deferred:call_window"
     pacer.wait()
-    outcome = dial(session, call, gateway, now=now)
+    outcome = dial(session, call, gateway, settings, now=now)
+    if outcome.startswith("deferred:"):
+        return outcome
     if outcome != "placed":
         do_schedule_redial(session, call, now)
     return outcome.split(":")[0]
@@ -172,7 +185,7 @@ def _dial_due_calls(now: datetime, gateway: Gateway | None, pacer: Pacer | None)
             break
         try:
             with session_scope() as session:
-                outcomes[dial_one(session, call_id, gateway, now, pacer)] += 1
+                outcomes[dial_one(session, call_id, gateway, now, pacer, settings)] += 1
         except Exception:
             log.exception("dialling voice call %s failed; it stays queued", call_id)
             outcomes["error"] += 1

@@ -7,14 +7,22 @@ import threading
 import time
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
-from backend.models import Patient, VoiceCall
+from backend.models import Department, Patient, QuestionnaireResponse, VoiceCall
 from backend.models.base import utcnow
 from backend.voice.call_media import stream_parameters, stream_url
-from backend.voice.calls import call_by_provider, do_fail_dial, do_mark_placed, do_record_call_status
+from backend.voice.call_windows import Defaults, SiteRules, next_opening, resolve
+from backend.voice.calls import (
+    call_by_provider,
+    do_defer_call,
+    do_fail_dial,
+    do_mark_placed,
+    do_record_call_status,
+)
 from voice_ai.call_events import CallState
 from voice_ai.gateway import AnsweredBy, CallRequest, CallStatus, Gateway, GatewayError, GatewayName
 
@@ -105,7 +113,7 @@ def record_gateway_status(status: CallStatus, gateway: GatewayName = GatewayName
         time.sleep(0.1)
 
 
-def call_request(settings: Settings, call: VoiceCall, to: str) -> CallRequest:
+def call_request(settings: Settings, call: VoiceCall, to: str, caller_id: str | None = None) -> CallRequest:
     base = f"{settings.public_url}/hooks/twilio/voice"
     recording = f"{base}/recording" if settings.voice_record_at_gateway else None
     return CallRequest(
@@ -114,7 +122,43 @@ def call_request(settings: Settings, call: VoiceCall, to: str) -> CallRequest:
         answer_url=f"{base}/answer?call={call.id}",
         status_url=f"{base}/status",
         recording_url=recording,
+        caller_id=caller_id,
     )
+
+
+def site_rules(session: Session, call: VoiceCall, settings: Settings) -> SiteRules:
+    """The call window and caller id of the site serving the call's department (the response's: the
+    follow-up task's department, or none for a call staff placed without one)."""
+    code = None
+    if call.response_id is not None:
+        code = session.scalar(
+            sa.select(Department.code)
+            .join(QuestionnaireResponse, QuestionnaireResponse.department_id == Department.id)
+            .where(QuestionnaireResponse.id == call.response_id)
+        )
+    return resolve(settings.voice_sites, code, site_defaults(settings))
+
+
+def site_defaults(settings: Settings) -> Defaults:
+    return Defaults(
+        zone=settings.default_timezone,
+        windows=settings.voice_call_windows,
+        holidays=settings.voice_holidays,
+        caller_id=(
+            settings.sip_caller_id
+            if settings.voice_gateway is GatewayName.SIP
+            else settings.twilio_voice_from
+        ),
+    )
+
+
+def defer_outside_window(session: Session, call: VoiceCall, rules: SiteRules, now: datetime) -> bool:
+    """Outside the site's call window (or on its holiday) the call waits for the next opening: True."""
+    opens = next_opening(rules, now)
+    if opens is None:
+        return False
+    do_defer_call(session, call, opens, "call_window")
+    return True
 
 
 def dial(
@@ -133,8 +177,11 @@ def dial(
     if patient is None or not patient.phone or patient.invalid_contact:
         do_fail_dial(session, call, now)
         return "unreachable"
+    rules = site_rules(session, call, settings)
+    if defer_outside_window(session, call, rules, now):
+        return "deferred:call_window"
     try:
-        placed = gateway.place_call(call_request(settings, call, patient.phone))
+        placed = gateway.place_call(call_request(settings, call, patient.phone, rules.caller_id))
     except GatewayError as exc:
         do_fail_dial(session, call, now, code=exc.code, permanent=exc.permanent)
         return f"refused:{exc.code}"

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from backend.app.db import session_scope
 from backend.app.settings import Environment, get_settings
 from backend.fhir.outcome import FhirError, IssueType
+from backend.voice import engines
 from backend.web import (
     admin_org,
     admin_oversight,
@@ -64,6 +65,8 @@ def create_app() -> FastAPI:
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = FastAPI(title="CareLoop", docs_url=None, redoc_url=None, openapi_url=None)
+    # A bad speech model is logged and its language goes by keypad; the server starts all the same.
+    engines.check_models(settings)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(chat.router)
     app.include_router(hooks.router)

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
+from backend.content import questionnaire as _questionnaire  # noqa: F401  (registers the questionnaire kind)
 from backend.content import texts as _texts  # noqa: F401  (registers the message-catalogue kind)
-from backend.content.kinds import Problem, kind_of, published
+from backend.content.kinds import Problem, kind_of, materialise, published, retirable
 from backend.models import ContentItem, ContentRevision, RevisionState, Role, StaffUser
 from backend.models.base import utcnow
 from backend.services import audit
@@ -284,6 +285,7 @@ def _publish(
     revision.version += 1
     item.published_number = revision.number
     session.flush()
+    materialise(session, item.kind, item.key, revision.body, user.id if user else None)
     _audit(session, "published", user, item, revision)
     published(item.kind, item.key)
     return revision
@@ -356,6 +358,8 @@ def do_retire(
 ) -> ContentRevision:
     """Withdraw the published revision: the item has none until another is published."""
     _editor(user)
+    if not retirable(item.kind):
+        raise ActionRefused(Reason.NOT_RETIRABLE)
     current = published_revision(session, item)
     if current is None:
         raise ActionRefused(Reason.NOTHING_PUBLISHED)

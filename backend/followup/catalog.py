@@ -69,6 +69,22 @@ def do_publish(
     return row
 
 
+def do_publish_next(
+    session: Session, definition: dict[str, Any], *, staff_id: int | None = None
+) -> QuestionnaireVersion:
+    """Publishes `definition` as the next version of its questionnaire, numbered by CareLoop (the same
+    content again: the version already published). Imports and the studio author no version numbers;
+    the number only says which frozen version a response was answered on."""
+    definition = dict(definition)
+    definition.setdefault("version", 1)
+    latest = latest_version(session, str(definition.get("id") or ""))
+    if latest is not None:
+        definition["version"] = latest.version
+        if definition_checksum(definition) != latest.checksum:
+            definition["version"] = latest.version + 1
+    return do_publish(session, definition, staff_id=staff_id)
+
+
 def _preflight(q: Questionnaire) -> None:
     """Refuse to publish what some channel cannot carry (see questionnaires.channels)."""
     for lang in q.title:

@@ -320,8 +320,9 @@ def parse_questionnaire(data: Any) -> Questionnaire:
 
 def definition_problems(data: Any) -> list[DefinitionError]:
     """Every problem an editor can fix in one pass, not only the first: each item, score and rule is
-    parsed on its own (by the same rules as parse_questionnaire), then, when the parts are sound, the
-    whole is parsed so that cross-references are checked. Empty: parse_questionnaire accepts `data`."""
+    parsed on its own (by the same rules as parse_questionnaire), then the whole is parsed for what only
+    the whole shows (no items, a bad version, cross-references). Empty: parse_questionnaire accepts
+    `data`."""
     if not isinstance(data, Mapping):
         return [DefinitionError("a questionnaire file must be a mapping")]
     found: list[DefinitionError] = []
@@ -343,6 +344,9 @@ def definition_problems(data: Any) -> list[DefinitionError]:
         attempt(_score, raw)
     for raw in data.get("rules") or []:
         attempt(_rule, raw)
-    if not found:
-        attempt(parse_questionnaire, data)
+    try:  # the whole: ids, version, kind, no items, and cross-references once the parts are sound
+        parse_questionnaire(data)
+    except DefinitionError as exc:
+        if str(exc) not in {str(e) for e in found}:
+            found.append(exc)
     return found

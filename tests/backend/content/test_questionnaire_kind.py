@@ -96,14 +96,16 @@ def test_an_edit_adds_removes_and_keeps_what_the_form_does_not_show() -> None:
     form["i2|remove"] = "1"  # temperature goes, and with it the rule that tested it
     form["r1|remove"] = "1"
     n = len(body["items"])
-    form.update({
-        f"i{n}|id": "mood",
-        f"i{n}|type": "single_choice",
-        f"i{n}|required": "1",
-        **{f"i{n}|text|{lang}": f"Mood? ({lang})" for lang in ("zh-CN", "vi", "en")},
-        f"i{n}|options": "good | 0 | 好 | Tốt | Good\nlow | 2 | 差 | Kém | Low",
-        f"i{n}|when": "fever = no",
-    })
+    form.update(
+        {
+            f"i{n}|id": "mood",
+            f"i{n}|type": "single_choice",
+            f"i{n}|required": "1",
+            **{f"i{n}|text|{lang}": f"Mood? ({lang})" for lang in ("zh-CN", "vi", "en")},
+            f"i{n}|options": "good | 0 | 好 | Tốt | Good\nlow | 2 | 差 | Kém | Low",
+            f"i{n}|when": "fever = no",
+        }
+    )
     edited = qform.body_from_form(body, form)
     q = parse_questionnaire(edited)
     assert [i.id for i in q.items] == ["pain", "fever", "mood"]

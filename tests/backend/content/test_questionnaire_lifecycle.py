@@ -74,11 +74,15 @@ def test_a_questionnaire_goes_through_review_and_responses_keep_their_version(db
     assert first is not None and definition_of(first).items[0].text["en"] == "Pain today?"
 
     patient = factories.patient(db, dept=factories.department(db))
-    response = do_start_response(db, version=first, patient_id=patient.id, channel=Channel.WEBCHAT, language="en")
+    response = do_start_response(
+        db, version=first, patient_id=patient.id, channel=Channel.WEBCHAT, language="en"
+    )
     db.commit()
 
     second = rv.do_start_draft(db, item, author)  # a copy of the published body
-    rv.do_save_draft(db, item, second.number, author, version=second.version, body=_with_pain_text("Pain now?"))
+    rv.do_save_draft(
+        db, item, second.number, author, version=second.version, body=_with_pain_text("Pain now?")
+    )
     rv.do_submit(db, item, second.number, author)
     rv.do_approve(db, item, second.number, approver)
     db.commit()
@@ -96,7 +100,9 @@ def test_a_questionnaire_goes_through_review_and_responses_keep_their_version(db
         rv.do_retire(db, item, approver)
     assert retire.value.reason == Reason.NOT_RETIRABLE
     published = db.scalars(
-        sa.select(AuditEvent.action).where(AuditEvent.action.in_(("content.published", "questionnaire.publish")))
+        sa.select(AuditEvent.action).where(
+            AuditEvent.action.in_(("content.published", "questionnaire.publish"))
+        )
     ).all()
     assert sorted(published) == ["content.published"] * 3 + ["questionnaire.publish"] * 3
 
@@ -108,7 +114,9 @@ def test_a_questionnaire_from_the_files_is_edited_from_its_published_version(db:
     row = latest_version(db, "recovery")
     assert row is not None
     draft = rv.do_start_draft(db, item, author, body=row.definition)
-    rv.do_save_draft(db, item, draft.number, author, version=draft.version, body=_with_pain_text("Pain?") | {"version": 4})
+    rv.do_save_draft(
+        db, item, draft.number, author, version=draft.version, body=_with_pain_text("Pain?") | {"version": 4}
+    )
     rv.do_submit(db, item, draft.number, author)
     rv.do_approve(db, item, draft.number, approver)
     db.commit()

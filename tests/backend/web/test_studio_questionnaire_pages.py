@@ -24,7 +24,9 @@ BASE = f"/staff/studio/items/{KIND}/mood"
 LANGS = ("zh-CN", "vi", "en")
 
 
-def _editor(client: TestClient, db: Session, username: str = "editor", role: Role = Role.CONTENT_EDITOR) -> str:
+def _editor(
+    client: TestClient, db: Session, username: str = "editor", role: Role = Role.CONTENT_EDITOR
+) -> str:
     factories.staff(db, username=username, role=role)
     db.commit()
     assert sign_in(client, username).status_code == 303
@@ -80,7 +82,9 @@ def test_an_editor_writes_a_questionnaire_sees_its_problems_previews_it_and_subm
 
     saved = client.post(f"{BASE}/r/1/save", data=_two_items(csrf, _version(started.text), vi_sleep=""))
     assert saved.status_code == 200 and saved.url.query.decode() == "saved=1"
-    block = re.search(r'<fieldset class="qitem invalid" data-n="1" data-item="sleep">.*?</fieldset>', saved.text, re.S)
+    block = re.search(
+        r'<fieldset class="qitem invalid" data-n="1" data-item="sleep">.*?</fieldset>', saved.text, re.S
+    )
     assert block is not None and "sleep: missing text in vi" in block.group(0)  # at its question, in words
     submitted = client.post(f"{BASE}/r/1/submit", data={"csrf_token": csrf})
     assert submitted.url.query.decode().startswith("error=content_invalid")
@@ -95,9 +99,15 @@ def test_an_editor_writes_a_questionnaire_sees_its_problems_previews_it_and_subm
 
     phone = client.get(f"{BASE}/r/1/preview/form", params={"lang": "zh-CN"})
     assert phone.status_code == 200
-    assert '<html lang="zh-CN">' in phone.text and 'id="qform"' in phone.text and 'data-preview="1"' in phone.text
+    assert (
+        '<html lang="zh-CN">' in phone.text
+        and 'id="qform"' in phone.text
+        and 'data-preview="1"' in phone.text
+    )
     assert "您今天心情怎么样？" in phone.text and "不好" in phone.text and "小时" in phone.text
-    assert re.search(r'data-item="sleep" data-when=\'[^\']*mood[^\']*low', phone.text)  # branching in the page
+    assert re.search(
+        r'data-item="sleep" data-when=\'[^\']*mood[^\']*low', phone.text
+    )  # branching in the page
     assert "/q/" not in phone.text.split('id="qform"')[1].split(">")[0]  # the preview posts nowhere
     voice = client.get(f"{BASE}/r/1/preview/voice", params={"lang": "vi"})
     assert voice.status_code == 200
@@ -107,7 +117,9 @@ def test_an_editor_writes_a_questionnaire_sees_its_problems_previews_it_and_subm
 
     assert client.post(f"{BASE}/r/1/submit", data={"csrf_token": csrf}).url.query.decode() == "done=submit"
     db.expire_all()
-    assert db.scalar(sa.select(sa.func.count()).select_from(QuestionnaireResponse)) == 0  # previews stored nothing
+    assert (
+        db.scalar(sa.select(sa.func.count()).select_from(QuestionnaireResponse)) == 0
+    )  # previews stored nothing
     assert db.scalar(sa.select(sa.func.count()).select_from(QuestionnaireVersion)) == 0  # review first
     revision = db.scalars(sa.select(ContentRevision)).one()
     assert revision.state is RevisionState.IN_REVIEW and revision.body["items"][1]["enable_when"] == [
@@ -139,7 +151,9 @@ def test_a_bad_id_and_a_nurse_are_refused(client: TestClient, db: Session) -> No
     assert db.scalar(sa.select(sa.func.count()).select_from(ContentRevision)) == 0
 
 
-def test_the_import_page_sends_a_form_to_review_and_publishes_nothing(client: TestClient, db: Session) -> None:
+def test_the_import_page_sends_a_form_to_review_and_publishes_nothing(
+    client: TestClient, db: Session
+) -> None:
     csrf = _editor(client, db)
     files = {"file": ("phq9.json", json.dumps(lhc_phq9()).encode(), "application/json")}
     page = client.post(

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 
 from backend.content import revisions as rv
 from backend.content.questionnaire import KIND
-from backend.models import ContentRevision, QuestionnaireResponse, QuestionnaireVersion, RevisionState, Role
+from backend.models import (
+    ContentRevision,
+    QuestionnaireResponse,
+    QuestionnaireVersion,
+    RevisionState,
+    Role,
+    StaffUser,
+)
 from tests import factories
 from tests.backend.security.test_staff_auth import _csrf, sign_in
 from tests.questionnaires.published_forms import lhc_phq9
@@ -172,3 +179,39 @@ def test_the_import_page_sends_a_form_to_review_and_publishes_nothing(
         files=files,
     )
     assert "already revision 1 in the studio" in again.text
+
+
+def test_history_diff_and_no_retire_for_a_published_questionnaire(client: TestClient, db: Session) -> None:
+    from tests.backend.followup.test_followup import DEFINITION
+
+    csrf = _editor(client, db)
+    approver = factories.staff(db, username="approver", role=Role.CONTENT_EDITOR)
+    approver.content_approver = True
+    author = db.scalars(sa.select(StaffUser).where(StaffUser.username == "editor")).one()
+    item = rv.get_item(db, KIND, "recovery", create=True)
+    for number, text in ((1, "Pain today?"), (2, "Đau hôm nay?")):
+        body = {
+            **DEFINITION,
+            "items": [
+                {**DEFINITION["items"][0], "text": {**DEFINITION["items"][0]["text"], "vi": text}},
+                *DEFINITION["items"][1:],
+            ],
+        }
+        rv.do_start_draft(db, item, author, body=body)
+        rv.do_submit(db, item, number, author)
+        rv.do_approve(db, item, number, approver)
+    db.commit()
+    page = client.get(f"/staff/studio/items/{KIND}/recovery")
+    assert "Restore revision 1" in page.text and "Retire the published revision" not in page.text
+    diff = client.get(f"/staff/studio/items/{KIND}/recovery/diff", params={"a": 1, "b": 2})
+    assert diff.status_code == 200
+    row = re.search(r'<tr data-key="items/pain/text" data-lang="vi">.*?</tr>', diff.text, re.S)
+    assert row is not None and "Pain today?" in row.group(0) and "Đau hôm nay?" in row.group(0)
+    assert diff.text.count("<tr data-key=") == 1
+    refused = client.post(f"/staff/studio/items/{KIND}/recovery/retire", data={"csrf_token": csrf})
+    assert (
+        refused.url.query.decode() == "error=not_retirable"
+        and "A published questionnaire stays" in refused.text
+    )
+    db.expire_all()
+    assert rv.get_item(db, KIND, "recovery").published_number == 2

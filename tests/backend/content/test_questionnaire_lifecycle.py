@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from sqlalchemy.orm import Session
 
 from backend.content import revisions as rv
@@ -151,3 +153,20 @@ def test_a_system_import_is_a_draft_without_an_author(db: Session) -> None:
     drafted = do_draft_import(db, imported, None, submit=True)  # no user: submit is left to an editor
     assert drafted.revision.state is RevisionState.DRAFT and drafted.revision.author_id is None
     assert db.scalar(sa.select(sa.func.count()).select_from(QuestionnaireVersion)) == 0
+
+
+def test_the_files_no_longer_publish_a_questionnaire_the_studio_edits(db: Session, tmp_path: Path) -> None:
+    """`careloop run` publishes content/ at every start: a reviewed studio change must survive it."""
+    from backend.followup.catalog import publish_all
+
+    (tmp_path / "questionnaires").mkdir()
+    (tmp_path / "questionnaires" / "recovery.yaml").write_text(yaml.safe_dump(DEFINITION), encoding="utf-8")
+    author, approver = _people(db)
+    assert [(r.questionnaire_id, r.version) for r in publish_all(db, tmp_path)] == [("recovery", 1)]
+    item = rv.get_item(db, KIND, "recovery", create=True)
+    draft = rv.do_start_draft(db, item, author, body=_with_pain_text("Pain now?"))
+    rv.do_submit(db, item, draft.number, author)
+    rv.do_approve(db, item, draft.number, approver)
+    db.commit()
+    assert [(r.questionnaire_id, r.version) for r in publish_all(db, tmp_path)] == [("recovery", 2)]
+    assert _versions(db) == [(1, "Pain today?"), (2, "Pain now?")]  # the file did not come back as v3

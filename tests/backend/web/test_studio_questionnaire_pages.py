@@ -215,3 +215,24 @@ def test_history_diff_and_no_retire_for_a_published_questionnaire(client: TestCl
     )
     db.expire_all()
     assert rv.get_item(db, KIND, "recovery").published_number == 2
+
+
+def test_a_questionnaire_from_the_files_is_listed_and_opened_as_a_draft_of_its_published_version(
+    client: TestClient, db: Session
+) -> None:
+    from backend.followup.catalog import do_publish
+    from tests.backend.followup.test_followup import DEFINITION
+
+    csrf = _editor(client, db)
+    do_publish(db, DEFINITION | {"version": 3})
+    db.commit()
+    home = client.get("/staff/studio")
+    assert "Edit recovery (version 3)" in home.text
+    opened = client.post("/staff/studio/questionnaires/new", data={"csrf_token": csrf, "qid": "recovery"})
+    assert opened.url.path == f"/staff/studio/items/{KIND}/recovery/r/1"
+    assert 'value="Pain today? (vi)"' in opened.text and "No problems" in opened.text
+    assert "Edit recovery" not in client.get("/staff/studio").text  # in the studio now
+    again = client.post("/staff/studio/questionnaires/new", data={"csrf_token": csrf, "qid": "recovery"})
+    assert again.url.path == f"/staff/studio/items/{KIND}/recovery"  # opens it; no second draft
+    db.expire_all()
+    assert db.scalar(sa.select(sa.func.count()).select_from(ContentRevision)) == 1

@@ -210,6 +210,10 @@ def do_submit(
         raise ActionRefused(Reason.NOT_A_DRAFT)
     if problems := blocking(item, revision.body):
         raise ContentInvalid(problems)
+    if revision.author_id is None:
+        # a system draft (a file or FHIR import) is the submitter's from here: approval by a second
+        # person means someone other than whoever put it forward
+        revision.author_id = user.id
     revision.state = RevisionState.IN_REVIEW
     revision.submitted_at = now or utcnow()
     revision.version += 1

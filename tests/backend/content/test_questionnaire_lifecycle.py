@@ -170,3 +170,15 @@ def test_the_files_no_longer_publish_a_questionnaire_the_studio_edits(db: Sessio
     db.commit()
     assert [(r.questionnaire_id, r.version) for r in publish_all(db, tmp_path)] == [("recovery", 2)]
     assert _versions(db) == [(1, "Pain today?"), (2, "Pain now?")]  # the file did not come back as v3
+
+
+def test_whoever_submits_a_system_import_cannot_approve_it(db: Session) -> None:
+    _, approver = _people(db)
+    imported = import_file(json.dumps(lhc_phq9()).encode(), language="en", accept_rules=True)
+    drafted = do_draft_import(db, imported, None)
+    rv.do_submit(db, drafted.item, drafted.revision.number, approver)
+    assert drafted.revision.author_id == approver.id
+    with pytest.raises(ActionRefused) as own:
+        rv.do_approve(db, drafted.item, drafted.revision.number, approver)
+    assert own.value.reason == Reason.OWN_REVISION
+    assert db.scalar(sa.select(sa.func.count()).select_from(QuestionnaireVersion)) == 0

@@ -153,9 +153,10 @@ def cmd_publish(_args: argparse.Namespace) -> int:
 
 
 def cmd_questionnaire_import(args: argparse.Namespace) -> int:
-    """Import a published FHIR Questionnaire and print the report; publish it only with --publish."""
+    """Import a published FHIR Questionnaire and print the report; with --draft, a studio draft (an
+    editor submits it and a colleague approves it: nothing from a file reaches patients unreviewed)."""
     from backend.app.db import session_scope
-    from backend.followup.fhir_intake import do_publish_import, import_file
+    from backend.followup.fhir_intake import do_draft_import, import_file
     from questionnaires.fhir import ImportRefused
     from questionnaires.fhir_report import render_text
     from questionnaires.loader import DefinitionError
@@ -170,16 +171,13 @@ def cmd_questionnaire_import(args: argparse.Namespace) -> int:
         print(f"{args.file}: not imported: {exc}", file=sys.stderr)
         return 2
     print(render_text(imported.report))
-    if not args.publish:
-        print("not published (use --publish)")
+    if not args.draft:
+        print("not added to the studio (use --draft)")
         return 0
-    try:
-        with session_scope() as session:
-            row = do_publish_import(session, imported)
-            print(f"published {row.questionnaire_id} v{row.version}")
-    except ValueError as exc:
-        print(f"not published: {exc}", file=sys.stderr)
-        return 2
+    with session_scope() as session:
+        drafted = do_draft_import(session, imported, None)
+        state = "draft" if drafted.new else f"already {drafted.revision.state.value}"
+        print(f"{drafted.item.key} revision {drafted.revision.number}: {state} in the studio")
     return 0
 
 
@@ -659,7 +657,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add CareLoop's clinical rules offered for a known instrument",
     )
-    fhir_import.add_argument("--publish", action="store_true", help="publish it (otherwise only the report)")
+    fhir_import.add_argument(
+        "--draft",
+        action="store_true",
+        help="add it to the studio as a draft for review (otherwise only the report); imports never publish",
+    )
     fhir_import.set_defaults(func=cmd_questionnaire_import)
     content = sub.add_parser("content", help="export or import content bundles (imports arrive as drafts)")
     content.add_argument("action", choices=["export", "import"])

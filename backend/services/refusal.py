@@ -109,6 +109,7 @@ class Reason(StrEnum):
     NOT_AN_EDITOR = "not_an_editor"
     NOT_IN_REVIEW = "not_in_review"
     NOTHING_PUBLISHED = "nothing_published"
+    NOT_RETIRABLE = "not_retirable"  # a kind whose published versions stay (questionnaires)
     NO_SUCH_REVISION = "no_such_revision"
     OWN_REVISION = "own_revision"
     PUBLISH_TIME = "publish_time"

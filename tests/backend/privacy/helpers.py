@@ -1,0 +1,120 @@
+"""A patient with something of every kind the data-rights code touches, written through the real models
+and verbs: identifiers, consents, a visit, messages with an attachment, a questionnaire response with a
+typed answer, a finding and its task, a voice call with a recording and the audio of an answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from backend.app.settings import get_settings
+from backend.followup.catalog import authored_definitions, do_publish
+from backend.messaging.media import seal_to_file
+from backend.models import (
+    CaseKind,
+    CaseSource,
+    Department,
+    FeedbackCase,
+    Finding,
+    Message,
+    Patient,
+    PatientIdentifier,
+    QuestionnaireResponse,
+    ResponseStatus,
+    Task,
+    VoiceCall,
+)
+from backend.models.base import utcnow
+from backend.services.consents import do_grant_consent
+from bots.domain import Channel, ConsentPurpose
+from tests import factories
+from voice_ai.call_events import CallState
+from voice_ai.gateway import GatewayName
+
+TYPED = "My neighbour Li Lei drives me; call 13900001111"
+
+
+@dataclass
+class Rich:
+    patient: Patient
+    dept: Department
+    message: Message
+    response: QuestionnaireResponse
+    finding: Finding
+    task: Task
+    call: VoiceCall
+    media_file: str
+    audio_file: str
+
+
+def rich_patient(db: Session, *, visit_days_ago: int = 5, now: datetime | None = None) -> Rich:
+    now = now or utcnow()
+    settings = get_settings()
+    dept = factories.department(db)
+    person = factories.patient(db, name="Alice Wang", dept=None, id_number="110101196005170011")
+    factories.encounter(db, person, dept, started=now - timedelta(days=visit_days_ago + 3))
+    db.add(
+        PatientIdentifier(
+            patient_id=person.id,
+            authority="HIS",
+            value="HIS-778899",
+            value_bidx=PatientIdentifier.index("HIS-778899"),
+        )
+    )
+    do_grant_consent(
+        db, patient_id=person.id, purpose=ConsentPurpose.CARE, channel=Channel.SMS, source="staff"
+    )
+    conv = factories.conversation(db, person, Channel.SMS)
+    message = factories.reply(db, conv, TYPED, at=now - timedelta(days=2))
+    media_file = seal_to_file(settings, f"media:{message.id}", b"jpeg bytes")
+    message.media = [{"media_id": "m1", "stored": media_file, "mime_type": "image/jpeg"}]
+    version = do_publish(db, authored_definitions(settings.content_dir)["post_discharge"])
+    response = QuestionnaireResponse(
+        patient_id=person.id,
+        version_id=version.id,
+        questionnaire_id="post_discharge",
+        channel=Channel.SMS,
+        language="en",
+        status=ResponseStatus.COMPLETED,
+        answers={"pain": 8, "other": TYPED},
+        scores={"total": 8},
+        completed_at=now - timedelta(days=1),
+    )
+    db.add(response)
+    db.flush()
+    task = factories.task(db, person=person, dept=dept)
+    finding = Finding(
+        response_id=response.id, code="pain_severe", severity="high", items=["pain"], task_id=task.id
+    )
+    db.add(finding)
+    audio_file = seal_to_file(settings, "voice-answer", b"wav bytes")
+    call = VoiceCall(
+        patient_id=person.id,
+        gateway=GatewayName.SIMULATED,
+        language="en",
+        state=CallState.COMPLETED,
+        recording_url="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+        recording_id="RE1",
+        transcripts=[
+            {"item": "other", "heard": TYPED, "confidence": 0.9, "via": "speech", "audio": audio_file}
+        ],
+        created_at=now - timedelta(days=1),
+    )
+    db.add(call)
+    db.flush()
+    return Rich(person, dept, message, response, finding, task, call, media_file, audio_file)
+
+
+def open_complaint(db: Session, person: Patient) -> FeedbackCase:
+    case = FeedbackCase(
+        kind=CaseKind.COMPLAINT,
+        category="other",
+        text="The nurse was rude",
+        patient_id=person.id,
+        source=CaseSource.PHONE,
+    )
+    db.add(case)
+    db.flush()
+    return case

@@ -249,13 +249,8 @@ def _calls(session: Session, patient: Patient, out: ExportContent) -> None:
 
 def collect(session: Session, patient: Patient, progress: Progress | None = None) -> ExportContent:
     out = ExportContent()
-    steps = (
-        lambda: _identity(session, patient, out),
-        lambda: _consents(session, patient, out),
-        lambda: _visits(session, patient, out),
-    )
-    for step in steps:
-        step()
+    for first in (_identity, _consents, _visits):
+        first(session, patient, out)
         if progress is not None:
             progress.advance()
     response_ids = _answers(session, patient, out)

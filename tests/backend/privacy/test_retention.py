@@ -94,9 +94,10 @@ def test_old_import_files_exports_and_work_logs_are_deleted(db: Session) -> None
     recent = WorkJob(kind="import.confirm", params={}, state=WorkState.DONE, finished_at=now)
     db.add_all([finished, recent])
     db.commit()
+    finished_id, recent_id = finished.id, recent.id
     done = retention.enforce(now=now)
     assert (done["import_files"], done["data_exports"], done["work_logs"]) == (1, 1, 1)
     assert not stale.exists() and fresh.exists() and needed.exists()  # an unfinished import still needs it
     assert not old_export.exists()
     db.expire_all()
-    assert db.get(WorkJob, finished.id) is None and db.get(WorkJob, recent.id) is not None
+    assert db.get(WorkJob, finished_id) is None and db.get(WorkJob, recent_id) is not None

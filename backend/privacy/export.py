@@ -295,6 +295,10 @@ def store(job_id: int, suffix: str, data: bytes) -> None:
     path.write_bytes(current_cipher().seal(_seal_kind(job_id, suffix), data))
 
 
+def exists(job_id: int, suffix: str) -> bool:
+    return _path(job_id, suffix).exists()
+
+
 def load(job_id: int, suffix: str) -> bytes | None:
     """The file's bytes, or None once retention removed it."""
     path = _path(job_id, suffix)
@@ -305,7 +309,7 @@ def load(job_id: int, suffix: str) -> bytes | None:
 
 def run_export(progress: Progress) -> dict[str, Any]:
     patient_id = int(progress.params["patient_id"])
-    progress.total = len(SECTIONS) + 2  # the sections, then the PDF, then sealing both files
+    progress.total = len(SECTIONS) + 2  # the sections, then the Bundle, then the PDF
     with session_scope() as session:
         patient = session.get(Patient, patient_id)
         starter = session.get(StaffUser, progress.params.get("staff_id") or 0)
@@ -318,18 +322,24 @@ def run_export(progress: Progress) -> dict[str, Any]:
         language = starter.language
         name = patient.name
     progress.save()
-    from backend.privacy.export_pdf import render_pdf
-
-    pdf = render_pdf(content, name=name, language=language)
+    job_id = progress.job_id
+    # the Bundle first: a PDF that cannot be made (no WeasyPrint here) must not cost the patient her data
+    data = json.dumps(bundle(content, patient_id), ensure_ascii=False, indent=1).encode("utf-8")
+    store(job_id, "json", data)
     progress.advance()
     progress.save()
-    data = json.dumps(bundle(content, patient_id), ensure_ascii=False, indent=1).encode("utf-8")
-    job_id = progress.job_id
-    store(job_id, "json", data)
-    store(job_id, "pdf", pdf)
+    from backend.privacy.export_pdf import render_pdf
+
+    files = ["json"]
+    try:
+        store(job_id, "pdf", render_pdf(content, name=name, language=language))
+        files.append("pdf")
+    except WorkError as exc:
+        progress.error("pdf", str(exc))
     progress.advance()
     return {
         "patient_id": patient_id,
+        "files": files,
         "resources": len(content.resources),
         "counts": {section: len(content.rows.get(section, [])) for section in SECTIONS},
     }

@@ -140,8 +140,15 @@ def export_page(request: Request, job_id: int, db: SessionDep, staff: StaffDep) 
             request, "staff/denied.html", staff.staff.language, {"staff": staff, "missing": True}, 404
         )
     job, patient_id = found
-    ready = job.state is WorkState.DONE and data_export.load(job.id, "json") is not None
-    context = {"staff": staff, "job": job, "patient_id": patient_id, "ready": ready}
+    done = job.state is WorkState.DONE
+    files = {suffix: done and data_export.exists(job.id, suffix) for suffix in ("json", "pdf")}
+    context = {
+        "staff": staff,
+        "job": job,
+        "patient_id": patient_id,
+        "ready": any(files.values()),
+        "files": files,
+    }
     return render(request, "staff/privacy/export.html", staff.staff.language, context)
 
 

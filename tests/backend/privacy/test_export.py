@@ -87,3 +87,25 @@ def test_an_export_asked_for_by_someone_who_may_no_longer_see_the_record_fails_c
     assert job is not None and job.state is WorkState.FAILED
     assert job.failure == "the person who asked may no longer see this record"
     assert export.load(job.id, "json") is None
+
+
+def test_without_weasyprint_the_bundle_is_still_written_and_the_missing_pdf_reported(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # an installation without the PDF library
+    rich = rich_patient(db)
+    officer = factories.staff(db, username="officer", role=Role.ADMIN)
+    db.commit()
+    job = runs.start(db, export.KIND, {"patient_id": rich.patient.id, "staff_id": officer.id}, officer.id)
+    db.commit()
+    runs.run_job(job.id)
+    db.expire_all()
+    job = db.get(WorkJob, job.id)
+    assert job is not None and job.state is WorkState.DONE
+    assert job.result is not None and job.result["files"] == ["json"]
+    assert job.errors == [
+        {"at": "pdf", "error": "PDF export needs WeasyPrint (pip install weasyprint) and Pango"}
+    ]
+    assert export.load(job.id, "json") is not None and not export.exists(job.id, "pdf")

@@ -138,7 +138,8 @@ def _calls(session: Session, patient_id: int, kind: RightsKind, counts: Counter[
         call.transcripts = (
             [{k: line[k] for k in keep if k in line} for line in call.transcripts] if keep else []
         )
-        call.recording_id, call.recording_url = None, None
+        # the recording itself lives at the gateway: deleted there after the commit, and by the retention
+        # job (it follows the tombstones) should the gateway refuse now; the link is kept until then
         counts["calls"] += 1
 
 

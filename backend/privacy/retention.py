@@ -23,6 +23,7 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.models import (
     CaseProgress,
+    ErasureTombstone,
     FeedbackCase,
     Message,
     OutreachBatch,
@@ -72,26 +73,67 @@ def blank_messages(session: Session, cutoff: datetime, batch: int) -> int:
 
 
 def remove_recordings(session: Session, cutoff: datetime, batch: int) -> int:
+    """Recordings past their period, and every recording of an anonymised or erased patient whatever its
+    age: deleted at the gateway first, the link forgotten only once the gateway said it is gone, so a
+    gateway that is down leaves the link for the next run. The audio files of answers go with them."""
     from backend.privacy.erasure import _remove_media
+    from backend.voice.recordings import RecordingUnavailable, delete_recording
 
+    settings = get_settings()
+    wiped = sa.select(ErasureTombstone.patient_id)
     calls = session.scalars(
         sa.select(VoiceCall)
         .where(
-            VoiceCall.created_at < cutoff,
             sa.or_(
-                VoiceCall.recording_url.is_not(None),
-                sa.cast(VoiceCall.transcripts, sa.Text).like('%"audio": "%'),
-            ),
+                sa.and_(
+                    VoiceCall.created_at < cutoff,
+                    sa.or_(
+                        VoiceCall.recording_url.is_not(None),
+                        sa.cast(VoiceCall.transcripts, sa.Text).like('%"audio": "%'),
+                    ),
+                ),
+                sa.and_(VoiceCall.patient_id.in_(wiped), VoiceCall.recording_url.is_not(None)),
+            )
         )
         .order_by(VoiceCall.id)
         .limit(batch)
     ).all()
+    changed = 0
     for call in calls:
+        if call.recording_url:
+            try:
+                delete_recording(settings, call)
+            except RecordingUnavailable as exc:
+                log.warning("recording of call %s not deleted at the gateway: %s", call.id, exc)
+                continue
         for line in call.transcripts:
             _remove_media(line.get("audio"))
-        call.transcripts = [{**line, "audio": None} for line in call.transcripts]
+        call.transcripts = [{**line, "audio": None} if "audio" in line else line for line in call.transcripts]
         call.recording_id, call.recording_url = None, None
-    return len(calls)
+        changed += 1
+    return changed
+
+
+def remove_recordings_of(patient_id: int) -> int:
+    """Right after an anonymisation or erasure: her recordings deleted at the gateway now (the hourly
+    job retries any the gateway refused)."""
+    from backend.voice.recordings import RecordingUnavailable, delete_recording
+
+    settings, removed = get_settings(), 0
+    with session_scope() as session:
+        for call in session.scalars(
+            sa.select(VoiceCall).where(
+                VoiceCall.patient_id == patient_id, VoiceCall.recording_url.is_not(None)
+            )
+        ):
+            try:
+                delete_recording(settings, call)
+            except RecordingUnavailable as exc:
+                log.warning("recording of call %s not deleted at the gateway: %s", call.id, exc)
+                continue
+            call.recording_id, call.recording_url = None, None
+            removed += 1
+    return removed
 
 
 def delete_work_logs(session: Session, cutoff: datetime, batch: int) -> int:

@@ -23,6 +23,7 @@ from backend.privacy.requests import (
     parse_changes,
     request_rows,
 )
+from backend.privacy.retention import remove_recordings_of
 from backend.privacy.views import grants_csv, hospital_zone, parse_list_filters, requests_csv
 from backend.services import audit, patients
 from backend.services.refusal import ActionRefused
@@ -364,6 +365,8 @@ def decide(
         assert again is not None
         return _request_page(request, db, staff, again, error=exc.reason, status=409)
     db.commit()
+    if action == "approve" and found.kind is not RightsKind.CORRECTION:
+        remove_recordings_of(found.patient_id)  # at the gateway, after the commit (no network in it)
     return RedirectResponse(f"/staff/privacy/requests/{request_id}?done={action}", status_code=303)
 
 

@@ -30,6 +30,7 @@ from backend.models.base import utcnow
 from backend.services.consents import do_grant_consent
 from bots.domain import Channel, ConsentPurpose
 from tests import factories
+from tests.channels.fake_twilio import FakeTwilio
 from voice_ai.call_events import CallState
 from voice_ai.gateway import GatewayName
 
@@ -49,7 +50,11 @@ class Rich:
     audio_file: str
 
 
-def rich_patient(db: Session, *, visit_days_ago: int = 5, now: datetime | None = None) -> Rich:
+def rich_patient(
+    db: Session, *, visit_days_ago: int = 5, now: datetime | None = None, gateway: FakeTwilio | None = None
+) -> Rich:
+    """With `gateway`, the call's recording is kept there (RE1), as Twilio keeps it; without, the call
+    came through the simulated gateway, whose recording link names nothing to delete."""
     now = now or utcnow()
     settings = get_settings()
     dept = factories.department(db)
@@ -90,12 +95,18 @@ def rich_patient(db: Session, *, visit_days_ago: int = 5, now: datetime | None =
     )
     db.add(finding)
     audio_file = seal_to_file(settings, "voice-answer", b"wav bytes")
+    if gateway is not None:
+        gateway.recordings["RE1"] = b"mp3 bytes"
     call = VoiceCall(
         patient_id=person.id,
         gateway=GatewayName.SIMULATED,
         language="en",
         state=CallState.COMPLETED,
-        recording_url="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+        recording_url=(
+            f"{gateway.base_url}/2010-04-01/Accounts/{gateway.account_sid}/Recordings/RE1"
+            if gateway
+            else "simulated:recording-1"
+        ),
         recording_id="RE1",
         transcripts=[
             {"item": "other", "heard": TYPED, "confidence": 0.9, "via": "speech", "audio": audio_file}

@@ -24,16 +24,20 @@ from backend.models import (
     RightsState,
     Role,
     Task,
+    VoiceCall,
 )
 from backend.models.base import utcnow
+from backend.privacy import retention
 from backend.privacy.erasure import read_tombstone_file, replay_tombstones
 from backend.privacy.holds import Hold
 from backend.privacy.requests import HeldRefusal, do_approve, do_reject, do_request, parse_changes
+from backend.privacy.retention import remove_recordings_of
 from backend.services.consents import do_grant_consent
 from backend.services.refusal import ActionRefused, Reason
 from bots.domain import Channel, ConsentPurpose
 from tests import factories
 from tests.backend.privacy.helpers import TYPED, open_complaint, rich_patient
+from tests.channels.fake_twilio import FakeTwilio
 
 
 def _people(db: Session) -> tuple[object, object]:
@@ -176,8 +180,9 @@ def test_anonymisation_removes_identity_and_free_text_and_keeps_statistics(db: S
     assert rich.response.scores == {"total": 8}
     assert db.get(Finding, rich.finding.id) is not None
     db.refresh(rich.call)
-    assert rich.call.recording_url is None
     assert rich.call.transcripts == [{"item": "other", "confidence": 0.9, "via": "speech"}]
+    # the recording lives at the gateway: its link stays until the gateway has deleted it (below)
+    assert rich.call.recording_url is not None
     encounter = db.scalars(sa.select(Encounter).where(Encounter.patient_id == person.id)).one()
     assert encounter.diagnoses and encounter.department_id == rich.dept.id  # visits still count
     assert db.get(Task, rich.task.id).title == "—"  # type: ignore[union-attr]
@@ -347,3 +352,27 @@ def test_retention_years_zero_lifts_the_retention_hold(db: Session, monkeypatch:
         now=utcnow() + timedelta(seconds=1),
     )
     assert request.state is RightsState.PENDING
+
+
+def test_an_anonymised_patients_recording_is_deleted_at_the_gateway_now_or_by_the_next_run(
+    db: Session, twilio: FakeTwilio
+) -> None:
+    nurse, officer = _people(db)
+    rich = rich_patient(db, gateway=twilio)
+    request = do_request(
+        db, patient=rich.patient, kind=RightsKind.ANONYMISATION, reason="asked", user=nurse, now=utcnow()
+    )
+    do_approve(db, request=request, user=officer, now=utcnow())
+    db.commit()
+    twilio.fail_next(500, 20500)  # the gateway is down when the approval tries
+    assert remove_recordings_of(rich.patient.id) == 0
+    db.expire_all()
+    assert db.get_one(VoiceCall, rich.call.id).recording_url is not None  # kept, to try again
+    assert "RE1" in twilio.recordings
+    # the hourly job follows the tombstones whatever the recording's age
+    assert retention.enforce(now=utcnow())["call_recordings"] == 1
+    db.expire_all()
+    assert db.get_one(VoiceCall, rich.call.id).recording_url is None
+    assert "RE1" not in twilio.recordings
+    deletes = [r for r in twilio.requests if r.path.endswith("/Recordings/RE1.json")]
+    assert [r.answered for r in deletes][-1] == 204

@@ -17,6 +17,7 @@ from backend.models.base import utcnow
 from backend.privacy import retention
 from tests import factories
 from tests.backend.privacy.helpers import open_complaint, rich_patient
+from tests.channels.fake_twilio import FakeTwilio
 from tests.conftest import reset_caches
 
 
@@ -52,10 +53,8 @@ def test_old_messages_are_blanked_in_batches_and_new_or_held_ones_kept(
     assert retention.enforce(now=now)["messages"] == 1
 
 
-def test_recordings_and_their_audio_files_go_after_their_period(
-    db: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rich = rich_patient(db)
+def test_recordings_and_their_audio_files_go_after_their_period(db: Session, twilio: FakeTwilio) -> None:
+    rich = rich_patient(db, gateway=twilio)
     db.commit()
     settings = get_settings()
     assert retention.enforce(now=utcnow())["call_recordings"] == 0  # a day old: kept
@@ -66,6 +65,7 @@ def test_recordings_and_their_audio_files_go_after_their_period(
     assert call is not None and call.recording_url is None
     assert call.transcripts[0]["audio"] is None and call.transcripts[0]["heard"]  # the words stay
     assert not (settings.media_dir / rich.audio_file).exists()
+    assert twilio.recordings == {}  # deleted at the gateway, not only forgotten here
 
 
 def test_old_import_files_exports_and_work_logs_are_deleted(db: Session) -> None:

@@ -50,7 +50,7 @@ FREE_TEXT = frozenset({ItemType.SHORT_TEXT, ItemType.LONG_TEXT, ItemType.MULTI_B
 ERASED_NAME = "—"
 
 
-def _remove_media(name: object) -> None:
+def remove_media_file(name: object) -> None:
     """A sealed file in media_dir named by a row; only a bare file name is ever removed."""
     if not isinstance(name, str) or not name or Path(name).name != name:
         return
@@ -86,7 +86,7 @@ def _messages(session: Session, patient_id: int, counts: Counter[str]) -> None:
     if ids:
         for message in session.scalars(sa.select(Message).where(Message.conversation_id.in_(ids))):
             for item in message.media or []:
-                _remove_media(item.get("stored"))
+                remove_media_file(item.get("stored"))
             message.text, message.parts, message.media, message.choice = "", None, None, None
             counts["messages"] += 1
     session.execute(
@@ -103,7 +103,7 @@ def _cases(session: Session, patient_id: int, counts: Counter[str]) -> None:
     if ids:
         session.execute(sa.update(HandlingRecord).where(HandlingRecord.case_id.in_(ids)).values(text=""))
         for attachment in session.scalars(sa.select(CaseAttachment).where(CaseAttachment.case_id.in_(ids))):
-            _remove_media(attachment.stored)
+            remove_media_file(attachment.stored)
             attachment.filename, attachment.stored = ERASED_NAME, ""
 
 
@@ -133,7 +133,7 @@ def _answers(session: Session, patient_id: int, kind: RightsKind, counts: Counte
 def _calls(session: Session, patient_id: int, kind: RightsKind, counts: Counter[str]) -> None:
     for call in session.scalars(sa.select(VoiceCall).where(VoiceCall.patient_id == patient_id)):
         for line in call.transcripts:
-            _remove_media(line.get("audio"))
+            remove_media_file(line.get("audio"))
         keep = ("item", "confidence", "via", "confirmed") if kind is RightsKind.ANONYMISATION else ()
         call.transcripts = (
             [{k: line[k] for k in keep if k in line} for line in call.transcripts] if keep else []

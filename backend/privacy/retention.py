@@ -58,11 +58,11 @@ def blank_messages(session: Session, cutoff: datetime, batch: int) -> int:
     ).all()
     if not ids:
         return 0
-    from backend.privacy.erasure import _remove_media
+    from backend.privacy.erasure import remove_media_file
 
     for media in session.scalars(sa.select(Message.media).where(Message.id.in_(ids))):
         for item in media or []:
-            _remove_media(item.get("stored"))
+            remove_media_file(item.get("stored"))
     session.execute(
         sa.update(Message)
         .where(Message.id.in_(ids))
@@ -76,7 +76,7 @@ def remove_recordings(session: Session, cutoff: datetime, batch: int) -> int:
     """Recordings past their period, and every recording of an anonymised or erased patient whatever its
     age: deleted at the gateway first, the link forgotten only once the gateway said it is gone, so a
     gateway that is down leaves the link for the next run. The audio files of answers go with them."""
-    from backend.privacy.erasure import _remove_media
+    from backend.privacy.erasure import remove_media_file
     from backend.voice.recordings import RecordingUnavailable, delete_recording
 
     settings = get_settings()
@@ -107,7 +107,7 @@ def remove_recordings(session: Session, cutoff: datetime, batch: int) -> int:
                 log.warning("recording of call %s not deleted at the gateway: %s", call.id, exc)
                 continue
         for line in call.transcripts:
-            _remove_media(line.get("audio"))
+            remove_media_file(line.get("audio"))
         call.transcripts = [{**line, "audio": None} if "audio" in line else line for line in call.transcripts]
         call.recording_id, call.recording_url = None, None
         changed += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,7 @@ def hospital_zone() -> ZoneInfo:
     return ZoneInfo(get_settings().default_timezone)
 
 
-def record_section(session: Session, *, patient_id: int, user: StaffUser, now: Any) -> dict[str, Any]:
+def record_section(session: Session, *, patient_id: int, user: StaffUser, now: datetime) -> dict[str, Any]:
     settings = get_settings()
     requests = list(
         session.scalars(

@@ -4,13 +4,18 @@ typed answer, a finding and its task, a voice call with a recording and the audi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
+import yaml
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.followup.catalog import authored_definitions, do_publish
+from backend.followup.catalog import do_publish
 from backend.messaging.media import seal_to_file
 from backend.models import (
     CaseKind,
@@ -35,6 +40,16 @@ from voice_ai.call_events import CallState
 from voice_ai.gateway import GatewayName
 
 TYPED = "My neighbour Li Lei drives me; call 13900001111"
+
+
+@lru_cache(maxsize=1)
+def _definition(path: Path) -> str:
+    return json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def _post_discharge(content_dir: Path) -> dict[str, Any]:
+    """The one questionnaire these tests answer, read once (parsing every authored file takes a second)."""
+    return dict(json.loads(_definition(content_dir / "questionnaires" / "post_discharge.yaml")))
 
 
 @dataclass
@@ -75,7 +90,7 @@ def rich_patient(
     message = factories.reply(db, conv, TYPED, at=now - timedelta(days=2))
     media_file = seal_to_file(settings, f"media:{message.id}", b"jpeg bytes")
     message.media = [{"media_id": "m1", "stored": media_file, "mime_type": "image/jpeg"}]
-    version = do_publish(db, authored_definitions(settings.content_dir)["post_discharge"])
+    version = do_publish(db, _post_discharge(settings.content_dir))
     response = QuestionnaireResponse(
         patient_id=person.id,
         version_id=version.id,

@@ -26,7 +26,7 @@ from backend.privacy.requests import (
 from backend.privacy.retention import remove_recordings_of
 from backend.privacy.views import grants_csv, hospital_zone, parse_list_filters, requests_csv
 from backend.services import audit, patients
-from backend.services.refusal import ActionRefused
+from backend.services.refusal import ActionRefused, Reason
 from backend.web.admin_common import AdminDep
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.downloads import file_response
@@ -400,6 +400,8 @@ def break_glass(
         )
     except ActionRefused as exc:
         db.rollback()
+        if exc.reason == Reason.NOT_NEEDED:  # her departments open it already: no grant, just the record
+            return RedirectResponse(f"/staff/patients/{patient_id}", status_code=303)
         context = {"staff": staff, "patient_id": patient_id, "error": exc.reason, "reason": reason}
         return render(request, "staff/denied.html", staff.staff.language, context, 400)
     db.commit()

@@ -132,6 +132,16 @@ def test_break_glass_from_the_refusal_page_opens_the_record_and_is_reviewed(
     )
     assert opened.status_code == 303
     assert client.get(f"/staff/patients/{person.id}").status_code == 200
+    # a record of her own departments needs no glass broken: back to it, no grant
+    own = factories.patient(db, dept=cardio)
+    db.commit()
+    again = client.post(
+        f"/staff/patients/{own.id}/break-glass",
+        data={"csrf_token": token, "reason": "Just checking something here"},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303 and again.headers["location"] == f"/staff/patients/{own.id}"
+    assert db.scalar(sa.select(sa.func.count()).select_from(BreakGlass)) == 1
     client.cookies.clear()
     token = sign_in(client, officer)
     review = client.get("/staff/privacy/break-glass")

@@ -2,7 +2,7 @@
 the tombstone that lets it be carried out again after a restore from an older backup.
 
 Anonymisation removes names, identifiers, contact addresses and every free text (messages, complaint
-texts, handling notes, typed answers, what a call heard), and keeps the de-identified rows statistics
+texts, handling notes, staff notes on her tasks, typed answers, what a call heard), and keeps the de-identified rows statistics
 count: visits by department and date, coded answers, scores, findings, tasks by kind. Erasure removes
 those structured values as well (answers, scores, diagnoses, consents, birth date). Rows that other rows
 point to stay as empty shells, so nothing else in the database breaks. The audit trail is never touched:
@@ -34,6 +34,7 @@ from backend.models import (
     HandlingRecord,
     Hl7Message,
     Message,
+    MissedEscalation,
     OutboxItem,
     Patient,
     PatientIdentifier,
@@ -42,6 +43,7 @@ from backend.models import (
     RightsKind,
     Sex,
     Task,
+    TaskEvent,
     VoiceCall,
 )
 from questionnaires.model import ItemType
@@ -73,7 +75,7 @@ def _identity(patient: Patient, kind: RightsKind) -> None:
         patient.birth_date = date(patient.birth_date.year, 1, 1)
 
 
-def _messages(session: Session, patient_id: int, counts: Counter[str]) -> None:
+def _messages(session: Session, patient_id: int, counts: Counter[str]) -> list[int]:
     conversations = list(
         session.scalars(sa.select(Conversation).where(Conversation.patient_id == patient_id))
     )
@@ -83,15 +85,18 @@ def _messages(session: Session, patient_id: int, counts: Counter[str]) -> None:
         conv.state = None
         conv.address = f"erased-{conv.id}"  # the blind index of her number links back to her
     ids = [c.id for c in conversations]
+    message_ids: list[int] = []
     if ids:
         for message in session.scalars(sa.select(Message).where(Message.conversation_id.in_(ids))):
             for item in message.media or []:
                 remove_media_file(item.get("stored"))
             message.text, message.parts, message.media, message.choice = "", None, None, None
+            message_ids.append(message.id)
             counts["messages"] += 1
     session.execute(
         sa.update(OutboxItem).where(OutboxItem.patient_id == patient_id).values(template_vars=None)
     )
+    return message_ids
 
 
 def _cases(session: Session, patient_id: int, counts: Counter[str]) -> None:
@@ -143,6 +148,21 @@ def _calls(session: Session, patient_id: int, kind: RightsKind, counts: Counter[
         counts["calls"] += 1
 
 
+# the staff-typed texts a task's events carry (notes, closing summaries): they may quote the patient
+TASK_EVENT_TEXTS = ("text", "summary")
+
+
+def _staff_notes(session: Session, patient_id: int, message_ids: list[int]) -> None:
+    tasks = sa.select(Task.id).where(Task.patient_id == patient_id)
+    for event in session.scalars(sa.select(TaskEvent).where(TaskEvent.task_id.in_(tasks))):
+        if any(key in (event.detail or {}) for key in TASK_EVENT_TEXTS):
+            event.detail = {k: v for k, v in event.detail.items() if k not in TASK_EVENT_TEXTS}
+    if message_ids:
+        session.execute(
+            sa.update(MissedEscalation).where(MissedEscalation.message_id.in_(message_ids)).values(note=None)
+        )
+
+
 def _structured(session: Session, patient_id: int) -> None:
     """What erasure removes beyond anonymisation: coded clinical facts and the consent history."""
     session.execute(
@@ -164,7 +184,7 @@ def wipe_patient(session: Session, patient: Patient, kind: RightsKind) -> dict[s
         sa.delete(PatientIdentifier).where(PatientIdentifier.patient_id == patient.id)
     ).rowcount  # type: ignore[attr-defined]
     session.execute(sa.delete(BindCode).where(BindCode.patient_id == patient.id))
-    _messages(session, patient.id, counts)
+    message_ids = _messages(session, patient.id, counts)
     _cases(session, patient.id, counts)
     _answers(session, patient.id, kind, counts)
     _calls(session, patient.id, kind, counts)
@@ -174,6 +194,7 @@ def wipe_patient(session: Session, patient: Patient, kind: RightsKind) -> dict[s
     ).rowcount  # type: ignore[attr-defined]
     # a task's title may quote her; its kind, priority, department and times stay for the statistics
     session.execute(sa.update(Task).where(Task.patient_id == patient.id).values(title=ERASED_NAME))
+    _staff_notes(session, patient.id, message_ids)
     if kind is RightsKind.ERASURE:
         _structured(session, patient.id)
     session.flush()

@@ -18,12 +18,14 @@ from backend.models import (
     ErasureTombstone,
     Finding,
     Message,
+    MissedEscalation,
     Patient,
     PatientIdentifier,
     RightsKind,
     RightsState,
     Role,
     Task,
+    TaskEvent,
     VoiceCall,
 )
 from backend.models.base import utcnow
@@ -33,6 +35,7 @@ from backend.privacy.holds import Hold
 from backend.privacy.requests import HeldRefusal, do_approve, do_reject, do_request, parse_changes
 from backend.privacy.retention import remove_recordings_of
 from backend.services.consents import do_grant_consent
+from backend.services.inbox import do_add_note
 from backend.services.refusal import ActionRefused, Reason
 from bots.domain import Channel, ConsentPurpose
 from tests import factories
@@ -149,6 +152,8 @@ def test_anonymisation_removes_identity_and_free_text_and_keeps_statistics(db: S
     nurse, officer = _people(db)
     rich = rich_patient(db)
     person, settings = rich.patient, get_settings()
+    do_add_note(db, task=rich.task, staff_id=nurse.id, text="Her neighbour Li Lei says she fell")
+    db.add(MissedEscalation(message_id=rich.message.id, marked_by=nurse.id, note="Li Lei called too"))
     born_year = person.birth_date.year if person.birth_date else 0
     request = do_request(
         db,
@@ -191,7 +196,13 @@ def test_anonymisation_removes_identity_and_free_text_and_keeps_statistics(db: S
     assert [s["patient_id"] for s in read_tombstone_file(settings.tombstone_file)] == [person.id]
     # nothing typed survives anywhere in the patient's rows
     dump = json.dumps(
-        [rich.response.answers, rich.call.transcripts, [e.detail for e in db.scalars(sa.select(AuditEvent))]]
+        [
+            rich.response.answers,
+            rich.call.transcripts,
+            [e.detail for e in db.scalars(sa.select(AuditEvent))],
+            [e.detail for e in db.scalars(sa.select(TaskEvent))],
+            list(db.scalars(sa.select(MissedEscalation.note))),
+        ]
     )
     assert "Li Lei" not in dump
 

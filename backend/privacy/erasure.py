@@ -2,8 +2,9 @@
 the tombstone that lets it be carried out again after a restore from an older backup.
 
 Anonymisation removes names, identifiers, contact addresses and every free text (messages, complaint
-texts, handling notes, staff notes on her tasks, typed answers, what a call heard), and keeps the de-identified rows statistics
-count: visits by department and date, coded answers, scores, findings, tasks by kind. Erasure removes
+texts, handling notes, staff notes on her tasks, typed answers, what a call heard), and keeps the
+de-identified rows statistics count: visits by department and date, coded answers, scores, findings,
+tasks by kind. Erasure removes
 those structured values as well (answers, scores, diagnoses, consents, birth date). Rows that other rows
 point to stay as empty shells, so nothing else in the database breaks. The audit trail is never touched:
 it holds no personal values (backend/services/audit.py) and is the evidence the erasure happened.

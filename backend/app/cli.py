@@ -630,6 +630,32 @@ def cmd_voice_model_checksum(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay_tombstones(args: argparse.Namespace) -> int:
+    """After a restore from a backup: carry out again every erasure and anonymisation the tombstone file
+    records (the file lives outside the database's backups), and put back their tombstone rows."""
+    from backend.app.db import session_scope
+    from backend.privacy.erasure import replay_tombstones
+
+    path = Path(args.file) if args.file else get_settings().tombstone_file
+    try:
+        with session_scope() as session:
+            counts = replay_tombstones(session, path)
+    except ValueError as exc:  # a damaged line: nothing was applied
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(" ".join(f"{name}={value}" for name, value in sorted(counts.items())) or "nothing to replay")
+    return 0
+
+
+def cmd_retention(_args: argparse.Namespace) -> int:
+    """Apply the retention rules now (the scheduler runs them hourly); prints what each kind changed."""
+    from backend.privacy.retention import enforce
+
+    for kind, changed in enforce().items():
+        print(f"{kind}: {changed}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -754,6 +780,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--encoding", default=None, help="CSV encoding when detection is wrong (e.g. gb18030)")
     imp.add_argument("--map", action="append", metavar="FIELD=HEADER", help="read FIELD from column HEADER")
     imp.set_defaults(func=cmd_import)
+    replay = sub.add_parser("replay-tombstones", help="after a restore: erase again what was erased since")
+    replay.add_argument("--file", default=None, help="the tombstone file (default: CARELOOP_TOMBSTONE_FILE)")
+    replay.set_defaults(func=cmd_replay_tombstones)
+    sub.add_parser("retention", help="apply the data retention rules now").set_defaults(func=cmd_retention)
     code = sub.add_parser("totp-code", help="print a demo user's current TOTP code (not in production)")
     code.add_argument("username")
     code.set_defaults(func=cmd_totp_code)

@@ -418,6 +418,45 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1024, description="largest CSV or Excel file accepted to import (bytes)"
     )
+    # --- a patient's data rights and retention (docs/privacy.md)
+    medical_record_retention_years: int = Field(
+        default=30,
+        ge=0,
+        description="erasure is refused while the patient's last visit is younger than this (statutory "
+        "retention of medical records: 30 years for inpatient records in China, at least 10 in Vietnam)",
+    )
+    retention_message_days: int = Field(
+        default=1095, ge=1, description="message texts and attachments older than this are blanked"
+    )
+    retention_recording_days: int = Field(
+        default=365,
+        ge=1,
+        description="call recordings and the audio of transcripts older than this are removed",
+    )
+    retention_import_file_days: int = Field(
+        default=30, ge=1, description="uploaded import files and their plans older than this are deleted"
+    )
+    retention_work_log_days: int = Field(
+        default=180,
+        ge=1,
+        description="finished long-work jobs lose their parameters, errors and results after this",
+    )
+    retention_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="rows the retention job changes per transaction"
+    )
+    break_glass_minutes: int = Field(
+        default=60, ge=5, le=24 * 60, description="how long break-glass access to one record lasts"
+    )
+    data_export_dir: Path = Field(
+        default=REPO_ROOT / "var" / "exports",
+        description="patients' data exports (FHIR Bundle and PDF), encrypted; removed after "
+        "retention_import_file_days",
+    )
+    tombstone_file: Path = Field(
+        default=REPO_ROOT / "var" / "tombstones.jsonl",
+        description="erasures, also appended here (no personal data) so they can be re-applied after a "
+        "restore from a backup taken before them; keep it outside the database's backups",
+    )
     # --- clinical safety: emergency guidance, response times, on-duty alerts
     emergency_number: str = Field(
         default="120",

@@ -53,6 +53,7 @@ from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import AttemptOutcome, OutboxAttempt, OutboxItem, OutboxKind, OutboxStatus
 from backend.models.outreach import BatchPurpose, BatchState, OutreachBatch, OutreachPreview
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
+from backend.models.privacy import BreakGlass, ErasureTombstone, RightsKind, RightsRequest, RightsState
 from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
 from backend.models.staff import (
@@ -85,6 +86,7 @@ __all__ = [
     "BindCode",
     "BindMethod",
     "BindOutcome",
+    "BreakGlass",
     "CaseAttachment",
     "CaseDepartment",
     "CaseKind",
@@ -109,6 +111,7 @@ __all__ = [
     "Encounter",
     "EncounterIdentifier",
     "EncounterKind",
+    "ErasureTombstone",
     "FeedbackCase",
     "FhirAccessToken",
     "FhirClient",
@@ -144,6 +147,9 @@ __all__ = [
     "ResolutionCode",
     "ResponseStatus",
     "RevisionState",
+    "RightsKind",
+    "RightsRequest",
+    "RightsState",
     "Role",
     "SafetyAlert",
     "Satisfaction",

@@ -115,6 +115,16 @@ class Reason(StrEnum):
     PUBLISH_TIME = "publish_time"
     REJECT_NOTE = "reject_note"
     TRANSLATION_FILE = "translation_file"
+    # a patient's data rights, break-glass access
+    ALREADY_ERASED = "already_erased"
+    ALREADY_REQUESTED = "already_requested"
+    CORRECTION_EMPTY = "correction_empty"
+    CORRECTION_INVALID = "correction_invalid"
+    LEGAL_HOLD = "legal_hold"
+    NOT_A_PRIVACY_OFFICER = "not_a_privacy_officer"
+    NOT_PENDING = "not_pending"
+    NOT_NEEDED = "not_needed"  # break-glass for a record her departments already open
+    OWN_REQUEST = "own_request"
 
 
 class ActionRefused(Exception):

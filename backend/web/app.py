@@ -38,6 +38,7 @@ from backend.web import (
     media,
     messages,
     outreach,
+    privacy_pages,
     questionnaire_import,
     record,
     safety_pages,
@@ -74,6 +75,7 @@ def create_app() -> FastAPI:
     app.include_router(forms.router)
     app.include_router(staff.router)
     app.include_router(home.router)
+    app.include_router(privacy_pages.router)
     app.include_router(record.router)
     app.include_router(spot_checks.router)
     app.include_router(integration.router)

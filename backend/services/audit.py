@@ -1,4 +1,5 @@
-"""Writing the audit trail. Details never carry message bodies or phone numbers."""
+"""Writing the audit trail. Details never carry message bodies or phone numbers. Each row is sealed into
+the audit hash chain when its transaction commits (backend/security/audit_chain.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.models import AuditEvent
+from backend.security.audit_chain import note_unsealed
 
 
 def record(
@@ -29,4 +31,5 @@ def record(
         detail=detail,
     )
     session.add(event)
+    note_unsealed(session, event)
     return event

@@ -1,0 +1,178 @@
+"""Checking the audit hash chain (`careloop audit verify`) and removing old segments of it (retention).
+
+Verification walks the chain in order from the newest checkpoint (or its start), recomputing every row's
+hash, and names the first row where it breaks: a row whose content changed, a row whose link to the
+previous one does not match, rows missing before a row, rows missing at the end (against the signed
+head), or a row never sealed. Retention removes whole segments from the start of the chain, only where
+every row in the segment is older than the cutoff and the segment itself verifies, and leaves a
+checkpoint signed with the audit key in their place.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from backend.security.audit_chain import GENESIS, digest_of, head_signature, locked_head, sign
+
+WALK_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What verification found: `problem` is None when the chain holds; `row_id` names the first bad row."""
+
+    checked: int
+    problem: str | None = None
+    row_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def checkpoint_signature(
+    key: bytes, *, through_seq: int, through_hash: str, cutoff: datetime, removed: int, previous: str | None
+) -> str:
+    at = cutoff.astimezone(UTC).isoformat(timespec="microseconds")
+    return sign(key, "checkpoint", through_seq, through_hash, at, removed, previous or "")
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and hmac.compare_digest(a, b)
+
+
+def _check_checkpoints(session: Session, key: bytes) -> tuple[AuditCheckpoint | None, str | None]:
+    """The newest checkpoint, after checking every checkpoint's signature and their order."""
+    previous: AuditCheckpoint | None = None
+    for checkpoint in session.scalars(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.through_seq)):
+        expected = checkpoint_signature(
+            key,
+            through_seq=checkpoint.through_seq,
+            through_hash=checkpoint.through_hash,
+            cutoff=checkpoint.cutoff,
+            removed=checkpoint.removed,
+            previous=checkpoint.previous_signature,
+        )
+        if not _same(checkpoint.signature, expected):
+            return None, f"retention checkpoint {checkpoint.id} is not signed with the audit key"
+        if not _same(checkpoint.previous_signature or "", previous.signature if previous else ""):
+            return None, f"retention checkpoint {checkpoint.id} does not follow the checkpoint before it"
+        previous = checkpoint
+    return previous, None
+
+
+def verify_chain(session: Session, key: bytes) -> Verdict:
+    """Walk the whole chain; stop at the first break and name it."""
+    checkpoint, problem = _check_checkpoints(session, key)
+    if problem:
+        return Verdict(0, problem)
+    unsealed = session.scalar(sa.select(sa.func.min(AuditEvent.id)).where(AuditEvent.seq.is_(None)))
+    expect = checkpoint.through_seq + 1 if checkpoint else 1
+    prev = checkpoint.through_hash if checkpoint else GENESIS
+    checked = 0
+    last_seq = expect - 1
+    while True:
+        # plain rows, not ORM objects: the walk leaves the caller's session as it found it
+        table = AuditEvent.__table__
+        rows = session.execute(
+            sa.select(table).where(table.c.seq >= last_seq + 1).order_by(table.c.seq).limit(WALK_BATCH)
+        ).all()
+        if not rows:
+            break
+        for row in rows:
+            assert row.seq is not None
+            if row.seq < expect:
+                return Verdict(checked, f"audit row {row.id} sits before the retention checkpoint", row.id)
+            if row.seq != expect:
+                missing = row.seq - expect
+                return Verdict(
+                    checked,
+                    f"audit row {row.id}: {missing} row(s) missing before it "
+                    f"(chain places {expect}-{row.seq - 1})",
+                    row.id,
+                )
+            if not _same(row.prev_hash, prev):
+                return Verdict(
+                    checked, f"audit row {row.id}: its link to the row before it does not match", row.id
+                )
+            if not _same(row.row_hash, digest_of(row, seq=row.seq, prev_hash=prev)):
+                return Verdict(
+                    checked, f"audit row {row.id}: its content was changed after it was written", row.id
+                )
+            prev = row.row_hash or ""
+            expect += 1
+            checked += 1
+        last_seq = rows[-1].seq
+    if unsealed is not None:
+        return Verdict(checked, f"audit row {unsealed} was never sealed into the chain", unsealed)
+    head = session.get(AuditChainHead, 1)
+    if head is None:
+        if checked or checkpoint:
+            return Verdict(checked, "the chain head row is missing: rows cut from the end would not show")
+        return Verdict(checked)
+    if not _same(head.signature, head_signature(key, head.seq, head.last_hash)):
+        return Verdict(checked, "the chain head is not signed with the audit key")
+    if head.seq != expect - 1 or not _same(head.last_hash, prev):
+        return Verdict(
+            checked,
+            f"rows missing at the end of the chain: it ends at place {expect - 1}, the head says {head.seq}",
+        )
+    return Verdict(checked)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    removed: int
+    through_seq: int | None = None
+    refused: str | None = None
+
+
+def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime) -> Pruned:
+    """Remove the chain's oldest segment: every row from its start up to the first row at or after
+    `cutoff` (a row written later but sealed earlier keeps everything after it). Refused, removing
+    nothing, when the chain does not verify: removing a broken segment would erase the evidence."""
+    head = locked_head(session, key)  # no row is sealed while the segment is checked and cut
+    verdict = verify_chain(session, key)
+    if not verdict.ok:
+        return Pruned(0, refused=verdict.problem)
+    first_kept = session.scalar(
+        sa.select(sa.func.min(AuditEvent.seq)).where(AuditEvent.seq.is_not(None), AuditEvent.at >= cutoff)
+    )
+    through = (first_kept - 1) if first_kept is not None else head.seq
+    previous = session.scalars(
+        sa.select(AuditCheckpoint).order_by(AuditCheckpoint.through_seq.desc()).limit(1)
+    ).first()
+    start = previous.through_seq if previous else 0
+    if through <= start:
+        return Pruned(0)
+    through_hash = session.scalar(sa.select(AuditEvent.row_hash).where(AuditEvent.seq == through))
+    if through_hash is None:
+        return Pruned(0, refused=f"chain place {through} is missing")
+    doomed = sa.select(sa.func.count()).where(AuditEvent.seq.is_not(None), AuditEvent.seq <= through)
+    removed = session.scalar(doomed) or 0
+    session.execute(sa.delete(AuditEvent).where(AuditEvent.seq.is_not(None), AuditEvent.seq <= through))
+    previous_signature = previous.signature if previous else None
+    session.add(
+        AuditCheckpoint(
+            cutoff=cutoff,
+            through_seq=through,
+            through_hash=through_hash,
+            removed=removed,
+            previous_signature=previous_signature,
+            signature=checkpoint_signature(
+                key,
+                through_seq=through,
+                through_hash=through_hash,
+                cutoff=cutoff,
+                removed=removed,
+                previous=previous_signature,
+            ),
+        )
+    )
+    return Pruned(removed, through)

@@ -6,64 +6,18 @@ the audit chain are compared with the original."""
 from __future__ import annotations
 
 import base64
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
-from backend.app.db import session_scope
-from backend.app.settings import Settings, get_settings
+from backend.app.settings import Settings
 from backend.backup.service import make_backup, restore_backup
-from backend.demo.seed import seed
 from backend.messaging.media import seal_to_file, unseal_file
 from backend.models import Base
 from backend.models.base import EncryptedText
 from backend.security.audit_verify import verify_chain
 from backend.security.crypto import key_fingerprint
-from backend.services import audit
-from tests.conftest import PG_ADMIN_URL
-
-BACKUP_KEY = os.urandom(32)
-
-
-@pytest.fixture
-def source(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A populated instance: demo departments, staff and patients, media files, audit rows."""
-    monkeypatch.setenv("CARELOOP_MEDIA_DIR", str(tmp_path / "media"))
-    get_settings.cache_clear()
-    settings = get_settings()
-    with session_scope() as session:
-        seed(session, patients=12)
-        for n in range(3):
-            audit.record(session, "patient.view", patient_id=n + 1, screen="record")
-    return settings
-
-
-def fresh_target(source: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """Settings for a new, empty database and media folder of the same kind as the source's."""
-    media = tmp_path / "restored-media"
-    if source.is_sqlite:
-        yield source.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'restored.db'}", "media_dir": media})
-        return
-    name = f"careloop_restore_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield source.model_copy(update={"database_url": url, "media_dir": media})
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-def target(source: Settings, tmp_path: Path) -> Iterator[Settings]:
-    yield from fresh_target(source, tmp_path)
+from tests.backend.backup.conftest import BACKUP_KEY
 
 
 def table_rows(url: str) -> dict[str, list[tuple[object, ...]]]:
@@ -76,7 +30,9 @@ def table_rows(url: str) -> dict[str, list[tuple[object, ...]]]:
                 raw = sa.table(table.name, *(sa.column(column.name) for column in table.columns))
                 order = [raw.c[column.name] for column in table.primary_key.columns]
                 found[table.name] = [tuple(row) for row in conn.execute(sa.select(raw).order_by(*order))]
-            found["alembic_version"] = [tuple(row) for row in conn.execute(sa.text("SELECT * FROM alembic_version"))]
+            found["alembic_version"] = [
+                tuple(row) for row in conn.execute(sa.text("SELECT * FROM alembic_version"))
+            ]
     finally:
         engine.dispose()
     return found
@@ -91,14 +47,18 @@ def decrypted_sample(url: str) -> dict[str, list[object]]:
             for table in Base.metadata.sorted_tables:
                 for column in table.columns:
                     if isinstance(column.type, EncryptedText):
-                        query = sa.select(column).where(column.is_not(None)).order_by(*table.primary_key.columns)
+                        query = (
+                            sa.select(column).where(column.is_not(None)).order_by(*table.primary_key.columns)
+                        )
                         sample[f"{table.name}.{column.name}"] = list(conn.scalars(query.limit(5)))
     finally:
         engine.dispose()
     return sample
 
 
-def test_a_backup_restores_into_a_fresh_database_as_it_was(source: Settings, target: Settings, tmp_path: Path) -> None:
+def test_a_backup_restores_into_a_fresh_database_as_it_was(
+    source: Settings, target: Settings, tmp_path: Path
+) -> None:
     media_name = seal_to_file(source, "media:1", b"\x89PNG a patient's photo")
     archive = tmp_path / "careloop.backup"
 

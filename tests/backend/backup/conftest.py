@@ -1,0 +1,58 @@
+"""A populated instance to back up, and fresh targets to restore into (same kind of database)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from backend.app.db import session_scope
+from backend.app.settings import Settings, get_settings
+from backend.demo.seed import seed
+from backend.services import audit
+from tests.conftest import PG_ADMIN_URL
+
+BACKUP_KEY = os.urandom(32)
+
+
+@pytest.fixture
+def source(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A populated instance: demo departments, staff and patients, media files, audit rows."""
+    monkeypatch.setenv("CARELOOP_MEDIA_DIR", str(tmp_path / "media"))
+    get_settings.cache_clear()
+    settings = get_settings()
+    with session_scope() as session:
+        seed(session, patients=12)
+        for n in range(3):
+            audit.record(session, "patient.view", patient_id=n + 1, screen="record")
+    return settings
+
+
+def fresh_target(source: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a new, empty database and media folder of the same kind as the source's."""
+    media = tmp_path / "restored-media"
+    if source.is_sqlite:
+        yield source.model_copy(
+            update={"database_url": f"sqlite:///{tmp_path / 'restored.db'}", "media_dir": media}
+        )
+        return
+    name = f"careloop_restore_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield source.model_copy(update={"database_url": url, "media_dir": media})
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def target(source: Settings, tmp_path: Path) -> Iterator[Settings]:
+    yield from fresh_target(source, tmp_path)

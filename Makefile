@@ -51,10 +51,13 @@ lock: $(UV)
 	$(UV) pip compile -q nlu/rasa/requirements.txt --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 		--generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS) -o nlu/rasa/requirements.lock
 
-# Debian packages the tests need (Chromium for the browser tests, espeak-ng for voice prompts and speech tests).
+# Debian packages the tests need (Chromium for the browser tests, espeak-ng for voice prompts and speech tests,
+# PostgreSQL's client tools for the backup drill).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@command -v espeak-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
+	@# pg_dump and pg_restore for `careloop backup`/`restore` and the restore drill (tests/backend/backup)
+	@command -v pg_dump >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client; }
 	@# Chinese text in Chromium's pages and screenshots (boxes without a CJK font)
 	@test -d /usr/share/fonts/opentype/noto || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; }
 

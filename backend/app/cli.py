@@ -688,12 +688,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """Verify the audit hash chain, or apply retention to it."""
-    from datetime import timedelta
-
     from backend.app.db import session_scope
-    from backend.models.base import utcnow
-    from backend.security.audit_verify import do_prune_audit, verify_chain
-    from backend.services import audit
+    from backend.security.audit_verify import do_apply_audit_retention, verify_chain
 
     settings = get_settings()
     key = settings.audit_key_bytes
@@ -708,15 +704,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return 0
         print(f"audit chain broken after {verdict.checked} good rows: {verdict.problem}", file=sys.stderr)
         return 1
-    cutoff = utcnow() - timedelta(days=settings.audit_retention_days)
     with session_scope() as session:
-        pruned = do_prune_audit(session, key, cutoff=cutoff)
-        if pruned.removed:
-            audit.record(session, "audit.retention", removed=pruned.removed, through=pruned.through_seq)
+        pruned = do_apply_audit_retention(session, key, retention_days=settings.audit_retention_days)
     if pruned.refused:
         print(f"nothing removed: {pruned.refused}", file=sys.stderr)
         return 1
-    print(f"removed {pruned.removed} audit rows older than {cutoff:%Y-%m-%d}")
+    print(f"removed {pruned.removed} audit rows older than {settings.audit_retention_days} days")
     return 0
 
 

@@ -120,6 +120,21 @@ def purge_hl7_messages() -> int:
     return total
 
 
+def apply_audit_retention() -> int:
+    """Audit rows past CARELOOP_AUDIT_RETENTION_DAYS, removed in a whole segment behind a signed
+    checkpoint; a chain that does not verify is left whole (and logged) rather than cut."""
+    from backend.security.audit_verify import do_apply_audit_retention
+
+    settings = get_settings()
+    with session_scope() as session:
+        pruned = do_apply_audit_retention(
+            session, settings.audit_key_bytes, retention_days=settings.audit_retention_days
+        )
+    if pruned.refused:
+        log.error("audit retention refused: %s", pruned.refused)
+    return pruned.removed
+
+
 def resume_lost_work() -> int:
     """Long work (imports, batch sends) whose worker died or was never launched: started again."""
     from backend.work.runs import resume_lost_work as resume
@@ -164,6 +179,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (end_idle_sessions, 300),
     (prune_login_attempts, 86400),
     (purge_hl7_messages, 3600),
+    (apply_audit_retention, 86400),
     (check_hl7_feed, 300),
     (resume_lost_work, 60),
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -67,8 +67,9 @@ def _check_checkpoints(session: Session, key: bytes) -> tuple[AuditCheckpoint | 
     return previous, None
 
 
-def verify_chain(session: Session, key: bytes) -> Verdict:
-    """Walk the whole chain; stop at the first break and name it."""
+def verify_chain(session: Session, key: bytes, *, through: int | None = None) -> Verdict:
+    """Walk the chain (the whole of it, or its start up to place `through`); stop at the first break and
+    name it."""
     checkpoint, problem = _check_checkpoints(session, key)
     if problem:
         return Verdict(0, problem)
@@ -80,9 +81,10 @@ def verify_chain(session: Session, key: bytes) -> Verdict:
     while True:
         # plain rows, not ORM objects: the walk leaves the caller's session as it found it
         table = AuditEvent.__table__
-        rows = session.execute(
-            sa.select(table).where(table.c.seq >= last_seq + 1).order_by(table.c.seq).limit(WALK_BATCH)
-        ).all()
+        query = sa.select(table).where(table.c.seq >= last_seq + 1)
+        if through is not None:
+            query = query.where(table.c.seq <= through)
+        rows = session.execute(query.order_by(table.c.seq).limit(WALK_BATCH)).all()
         if not rows:
             break
         for row in rows:
@@ -109,6 +111,10 @@ def verify_chain(session: Session, key: bytes) -> Verdict:
             expect += 1
             checked += 1
         last_seq = rows[-1].seq
+    if through is not None:
+        if expect - 1 < through:
+            return Verdict(checked, f"chain places {expect}-{through} are missing")
+        return Verdict(checked)
     if unsealed is not None:
         return Verdict(checked, f"audit row {unsealed} was never sealed into the chain", unsealed)
     head = session.get(AuditChainHead, 1)
@@ -136,11 +142,8 @@ class Pruned:
 def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime) -> Pruned:
     """Remove the chain's oldest segment: every row from its start up to the first row at or after
     `cutoff` (a row written later but sealed earlier keeps everything after it). Refused, removing
-    nothing, when the chain does not verify: removing a broken segment would erase the evidence."""
+    nothing, when that segment does not verify: removing a broken segment would erase the evidence."""
     head = locked_head(session, key)  # no row is sealed while the segment is checked and cut
-    verdict = verify_chain(session, key)
-    if not verdict.ok:
-        return Pruned(0, refused=verdict.problem)
     first_kept = session.scalar(
         sa.select(sa.func.min(AuditEvent.seq)).where(AuditEvent.seq.is_not(None), AuditEvent.at >= cutoff)
     )
@@ -151,6 +154,10 @@ def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime) -> Pruned:
     start = previous.through_seq if previous else 0
     if through <= start:
         return Pruned(0)
+    # only the segment to be cut is walked (writers wait on the head meanwhile), not the whole chain
+    verdict = verify_chain(session, key, through=through)
+    if not verdict.ok:
+        return Pruned(0, refused=verdict.problem)
     through_hash = session.scalar(sa.select(AuditEvent.row_hash).where(AuditEvent.seq == through))
     if through_hash is None:
         return Pruned(0, refused=f"chain place {through} is missing")
@@ -176,3 +183,18 @@ def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime) -> Pruned:
         )
     )
     return Pruned(removed, through)
+
+
+def do_apply_audit_retention(
+    session: Session, key: bytes, *, retention_days: int, now: datetime | None = None
+) -> Pruned:
+    """Retention as the periodic job and `careloop audit retention` run it: the oldest segment past
+    `retention_days` removed, and the removal itself audited (sealed into the chain after the checkpoint)."""
+    from backend.models.base import utcnow
+    from backend.services import audit
+
+    cutoff = (now or utcnow()) - timedelta(days=retention_days)
+    pruned = do_prune_audit(session, key, cutoff=cutoff)
+    if pruned.removed:
+        audit.record(session, "audit.retention", removed=pruned.removed, through=pruned.through_seq)
+    return pruned

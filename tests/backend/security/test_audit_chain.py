@@ -7,6 +7,7 @@ import itertools
 import threading
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -195,3 +196,31 @@ def test_concurrent_writers_keep_one_valid_chain(database_url: str, db: Session)
     # every row has a place, no place twice or skipped, and the whole chain verifies
     assert seqs == list(range(1, total + 1))
     assert _verify() == (True, None, None, total)
+
+
+def test_the_periodic_retention_keeps_six_months_by_default(database_url: str, db: Session) -> None:
+    from backend.app.periodic import apply_audit_retention
+
+    assert get_settings().audit_retention_days >= 183
+    _write(3, days_ago=400)
+    kept = _write(2, days_ago=190)
+    assert apply_audit_retention() == 3
+    actions = db.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    # the six-month-old rows stay, and the removal is itself on the record, sealed after them
+    assert db.scalars(sa.select(AuditEvent.id).where(AuditEvent.action == "test.write")).all() == kept
+    assert actions[-1] == "audit.retention"
+    assert apply_audit_retention() == 0
+    assert _verify()[0]
+
+
+def test_a_retention_shorter_than_six_months_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("CARELOOP_AUDIT_RETENTION_DAYS", "90")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ValidationError, match="audit_retention_days"):
+            get_settings()
+    finally:
+        monkeypatch.delenv("CARELOOP_AUDIT_RETENTION_DAYS")
+        get_settings.cache_clear()

@@ -170,20 +170,24 @@ def restore_backup(
                 "key (kept apart from backups) before restoring, or pass --other-data-key"
             )
         databases.check_empty(url)
-        if MEDIA in manifest.parts:
-            _check_media_target(settings.media_dir)
-            staged_media = settings.media_dir.parent / f".{settings.media_dir.name}.restoring"
-            shutil.rmtree(staged_media, ignore_errors=True)
-            staged_media.mkdir(parents=True)
-            with tarfile.open(opened.folder / MEDIA, "r:") as tar:
-                tar.extractall(staged_media, filter="data")
-        say(f"loading the database ({sum(manifest.tables.values())} rows in {len(manifest.tables)} tables)")
-        databases.restore(url, opened.folder / databases.part_name(kind))
-        if MEDIA in manifest.parts:
-            if settings.media_dir.exists():
-                settings.media_dir.rmdir()  # checked empty above
-            staged_media.rename(settings.media_dir)
-            say(f"restored {manifest.media_files} media files")
+        staged_media = settings.media_dir.parent / f".{settings.media_dir.name}.restoring"
+        try:
+            if MEDIA in manifest.parts:
+                _check_media_target(settings.media_dir)
+                shutil.rmtree(staged_media, ignore_errors=True)
+                staged_media.mkdir(parents=True)
+                with tarfile.open(opened.folder / MEDIA, "r:") as tar:
+                    tar.extractall(staged_media, filter="data")
+            rows_in = sum(manifest.tables.values())
+            say(f"loading the database ({rows_in} rows in {len(manifest.tables)} tables)")
+            databases.restore(url, opened.folder / databases.part_name(kind))
+            if MEDIA in manifest.parts:
+                if settings.media_dir.exists():
+                    settings.media_dir.rmdir()  # checked empty above
+                staged_media.rename(settings.media_dir)
+                say(f"restored {manifest.media_files} media files")
+        finally:
+            shutil.rmtree(staged_media, ignore_errors=True)  # gone already when renamed into place
         revision, rows = databases.rows_after_restore(url)
         if revision != manifest.schema_revision or rows != manifest.tables:
             differing = sorted(

@@ -148,3 +148,11 @@ def test_an_older_schema_is_restored_then_upgraded(source: Settings, tmp_path: P
             revision = conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
         assert revision == ScriptDirectory.from_config(alembic_config(old.database_url)).get_current_head()
         engine.dispose()
+
+
+def test_the_data_key_is_refused_as_a_backup_key(source: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "same-key.backup"
+    with pytest.raises(BackupError, match="must differ"):
+        make_backup(source, path, source.data_key_bytes)
+    # nothing written: no archive, no half-written file, no work folder
+    assert not path.exists() and not list(tmp_path.glob(".*"))

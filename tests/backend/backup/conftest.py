@@ -14,17 +14,34 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.demo.seed import seed
 from backend.services import audit
+from tests import factories
 from tests.conftest import PG_ADMIN_URL
 
 BACKUP_KEY = os.urandom(32)
 
 
-@pytest.fixture
-def source(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A populated instance: demo departments, staff and patients, media files, audit rows."""
+def _instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("CARELOOP_MEDIA_DIR", str(tmp_path / "media"))
     get_settings.cache_clear()
-    settings = get_settings()
+    return get_settings()
+
+
+@pytest.fixture
+def source(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A small instance (two patients with visits, audit rows): enough for the refusals and the command."""
+    settings = _instance(tmp_path, monkeypatch)
+    with session_scope() as session:
+        dept = factories.department(session)
+        for _ in range(2):
+            person = factories.patient(session, dept=dept)
+            audit.record(session, "patient.view", patient_id=person.id, screen="record")
+    return settings
+
+
+@pytest.fixture
+def seeded_source(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A populated instance: the demo seeder's departments, staff and patients, and audit rows."""
+    settings = _instance(tmp_path, monkeypatch)
     with session_scope() as session:
         seed(session, patients=12)
         for n in range(3):
@@ -56,3 +73,8 @@ def fresh_target(source: Settings, tmp_path: Path) -> Iterator[Settings]:
 @pytest.fixture
 def target(source: Settings, tmp_path: Path) -> Iterator[Settings]:
     yield from fresh_target(source, tmp_path)
+
+
+@pytest.fixture
+def seeded_target(seeded_source: Settings, tmp_path: Path) -> Iterator[Settings]:
+    yield from fresh_target(seeded_source, tmp_path)

@@ -57,8 +57,9 @@ def decrypted_sample(url: str) -> dict[str, list[object]]:
 
 
 def test_a_backup_restores_into_a_fresh_database_as_it_was(
-    source: Settings, target: Settings, tmp_path: Path
+    seeded_source: Settings, seeded_target: Settings, tmp_path: Path
 ) -> None:
+    source, target = seeded_source, seeded_target
     media_name = seal_to_file(source, "media:1", b"\x89PNG a patient's photo")
     archive = tmp_path / "careloop.backup"
 

@@ -20,7 +20,7 @@ from backend.services import audit
 
 
 def _write(count: int, *, days_ago: float = 0, per_commit: int = 1) -> list[int]:
-    ids = []
+    ids: list[int] = []
     for start in range(0, count, per_commit):
         with session_scope() as session:
             events = []

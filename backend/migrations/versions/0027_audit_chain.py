@@ -52,8 +52,9 @@ def upgrade() -> None:
 
 
 def _seal_existing_rows() -> None:
-    """Rows written before the chain existed are sealed in id order; the head row is made by the first
-    writer (it needs the audit key, which a migration does not read)."""
+    """Rows written before the chain existed are sealed in id order, and the head signed with the audit
+    key when the settings can be read (`careloop migrate` always can); otherwise the first writer makes
+    the head where the chain stands."""
     from backend.security.audit_chain import GENESIS, row_digest
 
     bind = op.get_bind()
@@ -78,7 +79,7 @@ def _seal_existing_rows() -> None:
             sa.select(events).where(events.c.id > after).order_by(events.c.id).limit(BATCH)
         ).all()
         if not rows:
-            return
+            break
         updates = []
         for row in rows:
             seq += 1
@@ -107,6 +108,30 @@ def _seal_existing_rows() -> None:
             updates,
         )
         after = rows[-1].id
+    if seq:
+        _sign_head(bind, seq, prev)
+
+
+def _sign_head(bind: sa.Connection, seq: int, last_hash: str) -> None:
+    from backend.app.settings import get_settings
+    from backend.security.audit_chain import HEAD_ID, head_signature
+
+    try:
+        key = get_settings().audit_key_bytes
+    except ValueError:  # pydantic's ValidationError: no keys in this environment
+        return
+    head = sa.table(
+        "audit_chain_head",
+        sa.column("id", sa.Integer()),
+        sa.column("seq", sa.BigInteger()),
+        sa.column("last_hash", sa.String()),
+        sa.column("signature", sa.String()),
+    )
+    bind.execute(
+        head.insert().values(
+            id=HEAD_ID, seq=seq, last_hash=last_hash, signature=head_signature(key, seq, last_hash)
+        )
+    )
 
 
 def downgrade() -> None:

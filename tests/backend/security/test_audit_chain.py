@@ -4,8 +4,10 @@ that leaves a signed checkpoint, and concurrent writers that keep one unbroken c
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -224,3 +226,27 @@ def test_a_retention_shorter_than_six_months_is_refused(monkeypatch: pytest.Monk
     finally:
         monkeypatch.delenv("CARELOOP_AUDIT_RETENTION_DAYS")
         get_settings.cache_clear()
+
+
+def test_rows_written_before_the_chain_are_sealed_by_the_migration(tmp_path: Path) -> None:
+    from alembic import command
+
+    from backend.app.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0025")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        for n in range(3):
+            conn.execute(
+                sa.text("INSERT INTO audit_events (at, action, detail) VALUES (:at, 'old.write', :detail)"),
+                {"at": f"2026-01-0{n + 1} 08:00:00.000000", "detail": json.dumps({"n": n, "t": [1, 2]})},
+            )
+    upgrade(url)
+    with sa.orm.Session(engine) as session:
+        verdict = verify_chain(session, get_settings().audit_key_bytes)
+        seqs = session.scalars(sa.select(AuditEvent.seq).order_by(AuditEvent.id)).all()
+    engine.dispose()
+    # the old rows are sealed in id order, the head signed: the chain verifies straight after the upgrade
+    assert seqs == [1, 2, 3]
+    assert verdict.ok and verdict.checked == 3

@@ -704,12 +704,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return 0
         print(f"audit chain broken after {verdict.checked} good rows: {verdict.problem}", file=sys.stderr)
         return 1
-    with session_scope() as session:
-        pruned = do_apply_audit_retention(session, key, retention_days=settings.audit_retention_days)
-    if pruned.refused:
-        print(f"nothing removed: {pruned.refused}", file=sys.stderr)
-        return 1
-    print(f"removed {pruned.removed} audit rows older than {settings.audit_retention_days} days")
+    removed = 0
+    while True:
+        with session_scope() as session:
+            pruned = do_apply_audit_retention(session, key, retention_days=settings.audit_retention_days)
+        removed += pruned.removed
+        if pruned.refused:
+            print(f"removed {removed}, then stopped: {pruned.refused}", file=sys.stderr)
+            return 1
+        if not pruned.removed:
+            break
+    print(f"removed {removed} audit rows older than {settings.audit_retention_days} days")
     return 0
 
 

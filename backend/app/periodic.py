@@ -121,18 +121,22 @@ def purge_hl7_messages() -> int:
 
 
 def apply_audit_retention() -> int:
-    """Audit rows past CARELOOP_AUDIT_RETENTION_DAYS, removed in a whole segment behind a signed
-    checkpoint; a chain that does not verify is left whole (and logged) rather than cut."""
+    """Audit rows past CARELOOP_AUDIT_RETENTION_DAYS, removed in whole segments behind signed
+    checkpoints, a short transaction each; a segment that does not verify is left whole (and logged)."""
     from backend.security.audit_verify import do_apply_audit_retention
 
     settings = get_settings()
-    with session_scope() as session:
-        pruned = do_apply_audit_retention(
-            session, settings.audit_key_bytes, retention_days=settings.audit_retention_days
-        )
-    if pruned.refused:
-        log.error("audit retention refused: %s", pruned.refused)
-    return pruned.removed
+    total = 0
+    while True:
+        with session_scope() as session:
+            pruned = do_apply_audit_retention(
+                session, settings.audit_key_bytes, retention_days=settings.audit_retention_days
+            )
+        total += pruned.removed
+        if pruned.refused:
+            log.error("audit retention refused: %s", pruned.refused)
+        if not pruned.removed:
+            return total
 
 
 def resume_lost_work() -> int:

@@ -21,6 +21,7 @@ from backend.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from backend.security.audit_chain import GENESIS, digest_of, head_signature, locked_head, sign
 
 WALK_BATCH = 2000
+PRUNE_BATCH = 50_000  # rows cut per transaction: writers wait on the head while a segment is checked and cut
 
 
 @dataclass(frozen=True)
@@ -139,10 +140,11 @@ class Pruned:
     refused: str | None = None
 
 
-def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime) -> Pruned:
+def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime, limit: int = PRUNE_BATCH) -> Pruned:
     """Remove the chain's oldest segment: every row from its start up to the first row at or after
-    `cutoff` (a row written later but sealed earlier keeps everything after it). Refused, removing
-    nothing, when that segment does not verify: removing a broken segment would erase the evidence."""
+    `cutoff` (a row written later but sealed earlier keeps everything after it), at most `limit` rows;
+    call again until it removes nothing. Refused, removing nothing, when that segment does not verify:
+    removing a broken segment would erase the evidence."""
     head = locked_head(session, key)  # no row is sealed while the segment is checked and cut
     first_kept = session.scalar(
         sa.select(sa.func.min(AuditEvent.seq)).where(AuditEvent.seq.is_not(None), AuditEvent.at >= cutoff)
@@ -152,6 +154,7 @@ def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime) -> Pruned:
         sa.select(AuditCheckpoint).order_by(AuditCheckpoint.through_seq.desc()).limit(1)
     ).first()
     start = previous.through_seq if previous else 0
+    through = min(through, start + limit)
     if through <= start:
         return Pruned(0)
     # only the segment to be cut is walked (writers wait on the head meanwhile), not the whole chain
@@ -188,8 +191,9 @@ def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime) -> Pruned:
 def do_apply_audit_retention(
     session: Session, key: bytes, *, retention_days: int, now: datetime | None = None
 ) -> Pruned:
-    """Retention as the periodic job and `careloop audit retention` run it: the oldest segment past
-    `retention_days` removed, and the removal itself audited (sealed into the chain after the checkpoint)."""
+    """One step of retention as the periodic job and `careloop audit retention` run it (call again
+    until nothing is removed): a segment past `retention_days` removed, and the removal itself audited
+    (sealed into the chain after the checkpoint)."""
     from backend.models.base import utcnow
     from backend.services import audit
 

@@ -250,3 +250,21 @@ def test_rows_written_before_the_chain_are_sealed_by_the_migration(tmp_path: Pat
     # the old rows are sealed in id order, the head signed: the chain verifies straight after the upgrade
     assert seqs == [1, 2, 3]
     assert verdict.ok and verdict.checked == 3
+
+
+def test_a_long_segment_is_cut_in_short_steps_each_behind_its_checkpoint(
+    database_url: str, db: Session
+) -> None:
+    key = get_settings().audit_key_bytes
+    _write(7, days_ago=400, per_commit=7)
+    cutoff = utcnow() - timedelta(days=365)
+    steps = []
+    while True:
+        with session_scope() as session:
+            pruned = do_prune_audit(session, key, cutoff=cutoff, limit=3)
+        if not pruned.removed:
+            break
+        steps.append(pruned.removed)
+        assert _verify()[0]  # the chain verifies after every step, not only at the end
+    assert steps == [3, 3, 1]
+    assert db.scalar(sa.select(sa.func.count()).select_from(AuditCheckpoint)) == 3

@@ -94,7 +94,7 @@ def test_rows_cut_from_the_end_are_found_against_the_signed_head(database_url: s
     ids = _write(4)
     _sql(db, "DELETE FROM audit_events WHERE id = :id", {"id": ids[-1]})
     ok, problem, _, checked = _verify()
-    assert not ok and checked == 3 and problem is not None and "missing at the end" in problem
+    assert not ok and checked == 3 and problem is not None and "does not match its signed head" in problem
     # moving the head back by hand is caught too: its signature no longer matches
     _sql(db, "UPDATE audit_chain_head SET seq = 3")
     ok, problem, _, _ = _verify()
@@ -268,3 +268,30 @@ def test_a_long_segment_is_cut_in_short_steps_each_behind_its_checkpoint(
         assert _verify()[0]  # the chain verifies after every step, not only at the end
     assert steps == [3, 3, 1]
     assert db.scalar(sa.select(sa.func.count()).select_from(AuditCheckpoint)) == 3
+
+
+def test_a_row_appended_with_a_made_up_hash_is_found(database_url: str, db: Session) -> None:
+    """Someone who computes a correct hash for an added row still cannot sign the head."""
+    from backend.security.audit_chain import row_digest
+
+    _write(2)
+    last = db.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert last is not None and last.row_hash is not None
+    forged = AuditEvent(action="staff.sign_in", detail={}, at=utcnow(), seq=3, prev_hash=last.row_hash)
+    forged.row_hash = row_digest(
+        seq=3,
+        prev_hash=last.row_hash,
+        at=forged.at,
+        action="staff.sign_in",
+        staff_id=None,
+        patient_id=None,
+        subject_type=None,
+        subject_id=None,
+        ip=None,
+        detail={},
+    )
+    db.add(forged)
+    db.commit()
+    ok, problem, _, checked = _verify()
+    # every row links and hashes correctly, but the chain now runs past its signed head
+    assert not ok and checked == 3 and problem is not None and "does not match its signed head" in problem

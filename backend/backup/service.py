@@ -40,8 +40,11 @@ def _quiet(_line: str) -> None:
 def _workspace(near: Path) -> Iterator[Path]:
     """A private folder (0700) next to `near`: dumps are as large as the database, so they go on the
     archive's disk rather than a small /tmp, and are removed whatever happens."""
-    near.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".careloop-backup-", dir=near))
+    try:
+        near.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=".careloop-backup-", dir=near))
+    except OSError as exc:
+        raise BackupError(f"cannot make a work folder in {near}: {exc.strerror}") from exc
     try:
         yield folder
     finally:
@@ -137,7 +140,7 @@ def _open(archive: Path, key: bytes, work: Path, database_url: str) -> Opened:
 
 def check_archive(archive: Path, key: bytes, database_url: str) -> Manifest:
     """Every check a restore makes on the archive itself, changing nothing (`careloop restore --check`)."""
-    with _workspace(archive.parent) as work:
+    with _workspace(archive.resolve().parent) as work:
         return _open(archive, key, work, database_url).manifest
 
 
@@ -156,7 +159,8 @@ def restore_backup(
 ) -> Manifest:
     """Restore an archive into the configured (empty) database and (empty) media folder."""
     url = settings.database_url
-    with _workspace(archive.resolve().parent) as work:
+    # the work folder beside the media folder: the archive may sit on read-only or remote storage
+    with _workspace(settings.media_dir.resolve().parent) as work:
         say("opening and checking the archive")
         opened = _open(archive, key, work, url)
         manifest = opened.manifest

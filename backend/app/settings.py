@@ -404,6 +404,19 @@ class Settings(BaseSettings):
         description="audit rows older than this are removed in whole chain segments, leaving a signed "
         "checkpoint; at least six months (China's MLPS 2.0 asks for six months of logs)",
     )
+    audit_seal_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="how often the periodic sealer adds committed audit rows to the hash chain; a row is "
+        "unsealed (not yet tamper-evident) for about this long after its commit",
+    )
+    audit_unsealed_warn_minutes: int = Field(
+        default=10,
+        ge=1,
+        description="`careloop audit verify` warns when a committed audit row has waited this long for "
+        "the sealer (the periodic jobs are not running)",
+    )
 
     @field_validator("redis_url", mode="before")
     @classmethod

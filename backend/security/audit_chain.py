@@ -1,11 +1,12 @@
-"""The audit trail's hash chain: each row sealed, at its transaction's commit, to the row before it.
+"""The audit trail's hash chain: committed audit rows sealed, after the fact, each to the row before it.
 
-`backend.services.audit.record` notes each new row on its session; just before the session commits,
-the chain head row is locked (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's BEGIN IMMEDIATE already
-serialises writers), the transaction's rows get the next places in the chain, their hashes, and the head
-moves on. The lock is taken at commit rather than when the row is written so that a transaction holding
-it never waits for another row lock afterwards: writers queue on the head for the length of a commit and
-cannot deadlock on it. Verification and retention live in backend/security/audit_verify.py.
+`backend.services.audit.record` inserts rows unsealed (`seq`, `prev_hash`, `row_hash` NULL), so a
+transaction that writes audit rows takes no lock beyond its own rows and writers never wait on each
+other. The sealer (`run_sealer`: the periodic job every CARELOOP_AUDIT_SEAL_SECONDS, and the start of
+`careloop audit verify` and of retention) locks the chain head row (`SELECT ... FOR UPDATE` on
+PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), gives the committed unsealed rows the
+next places in id order, their hashes, moves the head on and commits, one short transaction per batch.
+Verification and retention live in backend/security/audit_verify.py.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from backend.models import AuditChainHead, AuditEvent
 
 GENESIS = "0" * 64  # the previous hash of the chain's first row
 HEAD_ID = 1
-_PENDING = "careloop.audit_unsealed"
+SEAL_BATCH = 1000  # rows per sealer transaction: the head is locked for one batch's update and commit
 
 
 def canonical_detail(detail: Any) -> Any:
@@ -88,11 +88,6 @@ def head_signature(key: bytes, seq: int, last_hash: str) -> str:
     return sign(key, "head", seq, last_hash)
 
 
-def note_unsealed(session: Session, row: AuditEvent) -> None:
-    """Remember a new audit row of this session; it is sealed when the session commits."""
-    session.info.setdefault(_PENDING, []).append(row)
-
-
 def _starting_point(session: Session) -> tuple[int, str]:
     """Where a missing head starts: the newest sealed row, else the newest checkpoint, else genesis."""
     from backend.models import AuditCheckpoint
@@ -144,34 +139,53 @@ def locked_head(session: Session, key: bytes) -> AuditChainHead:
 
         session.execute(sqlite_insert(AuditChainHead).values(**values).on_conflict_do_nothing())
     head = session.scalars(query).first()
-    assert head is not None  # inserted just now, or by a writer that got there first
+    assert head is not None  # inserted just now, or by a sealer that got there first
     return head
 
 
-def seal_pending(session: Session) -> int:
-    """Give this session's new audit rows their places and hashes; returns how many were sealed."""
-    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
-    if not pending:
-        return 0
-    session.flush()  # ids and defaults (the time) filled in; rows a savepoint rolled back drop out
-    rows = sorted(
-        (row for row in pending if sa.inspect(row).persistent and row.seq is None), key=lambda r: r.id
-    )
+def seal_batch(session: Session, key: bytes, *, limit: int = SEAL_BATCH) -> int:
+    """Seal up to `limit` committed, unsealed rows in id order under the head lock, in the caller's
+    transaction; returns how many. A row with a lower id that commits after higher ones were sealed
+    simply gets a later place: the chain's order is `seq`, not `id`."""
+    head = locked_head(session, key)
+    table = cast(sa.Table, AuditEvent.__table__)
+    # read after the lock is held: a sealer that waited sees what the one before it sealed
+    rows = session.execute(
+        sa.select(table).where(table.c.seq.is_(None)).order_by(table.c.id).limit(limit)
+    ).all()
     if not rows:
         return 0
-    from backend.app.settings import get_settings
-
-    key = get_settings().audit_key_bytes
-    head = locked_head(session, key)
     seq, prev = head.seq, head.last_hash
+    places = []
     for row in rows:
         seq += 1
-        row.seq, row.prev_hash = seq, prev
-        row.row_hash = prev = digest_of(row, seq=seq, prev_hash=prev)
+        digest = digest_of(row, seq=seq, prev_hash=prev)
+        places.append({"row_id": row.id, "new_seq": seq, "new_prev": prev, "new_hash": digest})
+        prev = digest
+    session.execute(
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"), table.c.seq.is_(None))
+        .values(
+            seq=sa.bindparam("new_seq"), prev_hash=sa.bindparam("new_prev"), row_hash=sa.bindparam("new_hash")
+        ),
+        places,
+    )
     head.seq, head.last_hash, head.signature = seq, prev, head_signature(key, seq, prev)
     return len(rows)
 
 
-@event.listens_for(Session, "before_commit")
-def _seal_before_commit(session: Session) -> None:
-    seal_pending(session)
+def run_sealer(*, limit: int = SEAL_BATCH) -> int:
+    """Seal every committed, unsealed row, one short transaction per batch (the head is locked only for
+    one batch's update and commit); returns how many. Run by the periodic job, and before verification
+    and retention."""
+    from backend.app.db import session_scope
+    from backend.app.settings import get_settings
+
+    key = get_settings().audit_key_bytes
+    total = 0
+    while True:
+        with session_scope() as session:
+            sealed = seal_batch(session, key, limit=limit)
+        total += sealed
+        if sealed < limit:
+            return total

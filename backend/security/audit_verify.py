@@ -2,8 +2,10 @@
 
 Verification walks the chain in order from the newest checkpoint (or its start), recomputing every row's
 hash, and names the first row where it breaks: a row whose content changed, a row whose link to the
-previous one does not match, rows missing before a row, rows missing at the end (against the signed
-head), or a row never sealed. Retention removes whole segments from the start of the chain, only where
+previous one does not match, rows missing before a row, or rows missing at the end (against the signed
+head). Rows the sealer has not reached yet are reported as pending (how many, and the oldest's age), not
+as a break; pending longer than CARELOOP_AUDIT_UNSEALED_WARN_MINUTES is a warning that the sealer is not
+running. Retention removes whole segments from the start of the chain, only where
 every row in the segment is older than the cutoff and the segment itself verifies, and leaves a
 checkpoint signed with the audit key in their place.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,13 +27,52 @@ WALK_BATCH = 2000
 PRUNE_BATCH = 50_000  # rows cut per transaction: writers wait on the head while a segment is checked and cut
 
 
+class Backlog(NamedTuple):
+    """Committed rows the sealer has not reached: how many, the oldest's age, and a warning when that age
+    says the sealer is not running."""
+
+    pending: int
+    oldest_age: timedelta | None
+    warning: str | None
+
+
+def unsealed_backlog(
+    session: Session, *, now: datetime | None = None, warn_after: timedelta | None = None
+) -> Backlog:
+    from backend.app.settings import get_settings
+    from backend.models.base import utcnow
+
+    pending, oldest = session.execute(
+        sa.select(sa.func.count(), sa.func.min(AuditEvent.at)).where(AuditEvent.seq.is_(None))
+    ).one()
+    if not pending or oldest is None:
+        return Backlog(int(pending or 0), None, None)
+    if warn_after is None:
+        warn_after = timedelta(minutes=get_settings().audit_unsealed_warn_minutes)
+    if oldest.tzinfo is None:  # SQLite hands back naive UTC from an aggregate
+        oldest = oldest.replace(tzinfo=UTC)
+    age = max((now or utcnow()) - oldest, timedelta(0))
+    warning = None
+    if age > warn_after:
+        minutes = int(age.total_seconds() // 60)
+        warning = (
+            f"{pending} audit row(s) not sealed, the oldest written {minutes} min ago: "
+            "is the sealer (the periodic jobs) running?"
+        )
+    return Backlog(int(pending), age, warning)
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """What verification found: `problem` is None when the chain holds; `row_id` names the first bad row."""
+    """What verification found: `problem` is None when the chain holds; `row_id` names the first bad row.
+    `pending` rows were committed but not yet sealed (not a break); `warning` says they waited too long."""
 
     checked: int
     problem: str | None = None
     row_id: int | None = None
+    pending: int = 0
+    oldest_pending_age: timedelta | None = None
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -68,13 +110,27 @@ def _check_checkpoints(session: Session, key: bytes) -> tuple[AuditCheckpoint | 
     return previous, None
 
 
-def verify_chain(session: Session, key: bytes, *, through: int | None = None) -> Verdict:
+def verify_chain(
+    session: Session, key: bytes, *, through: int | None = None, warn_after: timedelta | None = None
+) -> Verdict:
     """Walk the chain (the whole of it, or its start up to place `through`); stop at the first break and
-    name it."""
+    name it. Unsealed rows are counted as pending, not walked (the sealer has not given them a place)."""
     checkpoint, problem = _check_checkpoints(session, key)
     if problem:
         return Verdict(0, problem)
-    unsealed = session.scalar(sa.select(sa.func.min(AuditEvent.id)).where(AuditEvent.seq.is_(None)))
+    backlog = unsealed_backlog(session, warn_after=warn_after)
+    verdict = _walk(session, key, checkpoint, through)
+    return Verdict(
+        verdict.checked,
+        verdict.problem,
+        verdict.row_id,
+        pending=backlog.pending,
+        oldest_pending_age=backlog.oldest_age,
+        warning=backlog.warning,
+    )
+
+
+def _walk(session: Session, key: bytes, checkpoint: AuditCheckpoint | None, through: int | None) -> Verdict:
     expect = checkpoint.through_seq + 1 if checkpoint else 1
     prev = checkpoint.through_hash if checkpoint else GENESIS
     checked = 0
@@ -113,8 +169,6 @@ def verify_chain(session: Session, key: bytes, *, through: int | None = None) ->
         if expect - 1 < through:
             return Verdict(checked, f"chain places {expect}-{through} are missing")
         return Verdict(checked)
-    if unsealed is not None:
-        return Verdict(checked, f"audit row {unsealed} was never sealed into the chain", unsealed)
     head = session.get(AuditChainHead, 1)
     if head is None:
         if checked or checkpoint:

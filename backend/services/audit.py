@@ -1,5 +1,6 @@
-"""Writing the audit trail. Details never carry message bodies or phone numbers. Each row is sealed into
-the audit hash chain when its transaction commits (backend/security/audit_chain.py)."""
+"""Writing the audit trail. Details never carry message bodies or phone numbers. Rows are inserted
+unsealed, with no lock shared between writers; the sealer (backend/security/audit_chain.py) adds each
+committed row to the audit hash chain within seconds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.models import AuditEvent
-from backend.security.audit_chain import note_unsealed
 
 
 def record(
@@ -31,5 +31,4 @@ def record(
         detail=detail,
     )
     session.add(event)
-    note_unsealed(session, event)
     return event

@@ -53,8 +53,8 @@ def upgrade() -> None:
 
 def _seal_existing_rows() -> None:
     """Rows written before the chain existed are sealed in id order, and the head signed with the audit
-    key when the settings can be read (`careloop migrate` always can); otherwise the first writer makes
-    the head where the chain stands."""
+    key when the settings can be read (`careloop migrate` always can); otherwise the sealer's first run
+    makes the head where the chain stands."""
     from backend.security.audit_chain import GENESIS, row_digest
 
     bind = op.get_bind()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.demo.seed import seed
+from backend.security.audit_chain import run_sealer
 from backend.services import audit
 from tests import factories
 from tests.conftest import PG_ADMIN_URL
@@ -46,6 +47,9 @@ def seeded_source(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
         seed(session, patients=12)
         for n in range(3):
             audit.record(session, "patient.view", patient_id=n + 1, screen="record")
+    run_sealer()  # as the periodic job does; then one row still waiting for it when the backup is taken
+    with session_scope() as session:
+        audit.record(session, "patient.view", patient_id=1, screen="record")
     return settings
 
 

@@ -92,4 +92,5 @@ def test_a_backup_restores_into_a_fresh_database_as_it_was(
     with sa.orm.Session(engine) as session:
         verdict = verify_chain(session, source.audit_key_bytes)
     engine.dispose()
-    assert verdict.ok and verdict.checked >= 3
+    # the row the sealer had not reached is still pending, to be sealed by the restored instance's sealer
+    assert verdict.ok and verdict.checked >= 3 and verdict.pending == 1

@@ -24,7 +24,7 @@ from backend.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from backend.security.audit_chain import GENESIS, digest_of, head_signature, locked_head, sign
 
 WALK_BATCH = 2000
-PRUNE_BATCH = 50_000  # rows cut per transaction: writers wait on the head while a segment is checked and cut
+PRUNE_BATCH = 50_000  # rows cut per transaction: the sealer waits on the head while a segment is cut
 
 
 class Backlog(NamedTuple):
@@ -209,7 +209,7 @@ def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime, limit: int
     through = min(through, start + limit)
     if through <= start:
         return Pruned(0)
-    # only the segment to be cut is walked (writers wait on the head meanwhile), not the whole chain
+    # only the segment to be cut is walked (the sealer waits on the head meanwhile), not the whole chain
     verdict = verify_chain(session, key, through=through)
     if not verdict.ok:
         return Pruned(0, refused=verdict.problem)

@@ -162,14 +162,34 @@ def seal_batch(session: Session, key: bytes, *, limit: int = SEAL_BATCH) -> int:
         digest = digest_of(row, seq=seq, prev_hash=prev)
         places.append({"row_id": row.id, "new_seq": seq, "new_prev": prev, "new_hash": digest})
         prev = digest
-    session.execute(
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("row_id"), table.c.seq.is_(None))
-        .values(
-            seq=sa.bindparam("new_seq"), prev_hash=sa.bindparam("new_prev"), row_hash=sa.bindparam("new_hash")
-        ),
-        places,
-    )
+    if session.get_bind().dialect.name == "postgresql":
+        # one UPDATE ... FROM (VALUES ...) for the batch: a statement per row made sealing the slow part
+        batch = sa.values(
+            sa.column("row_id", sa.BigInteger),
+            sa.column("new_seq", sa.BigInteger),
+            sa.column("new_prev", sa.String),
+            sa.column("new_hash", sa.String),
+            name="batch",
+        ).data([(p["row_id"], p["new_seq"], p["new_prev"], p["new_hash"]) for p in places])
+        result = session.execute(
+            sa.update(table)
+            .where(table.c.id == batch.c.row_id, table.c.seq.is_(None))
+            .values(seq=batch.c.new_seq, prev_hash=batch.c.new_prev, row_hash=batch.c.new_hash)
+        )
+        if result.rowcount != len(places):  # type: ignore[attr-defined]
+            # the head must never move past a row left unsealed: the caller's transaction rolls back
+            raise RuntimeError(f"sealed {result.rowcount} of {len(places)} audit rows")  # type: ignore[attr-defined]
+    else:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("row_id"), table.c.seq.is_(None))
+            .values(
+                seq=sa.bindparam("new_seq"),
+                prev_hash=sa.bindparam("new_prev"),
+                row_hash=sa.bindparam("new_hash"),
+            ),
+            places,
+        )
     head.seq, head.last_hash, head.signature = seq, prev, head_signature(key, seq, prev)
     return len(rows)
 

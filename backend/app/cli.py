@@ -690,10 +690,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """Verify the audit hash chain, or apply retention to it."""
     from backend.app.db import session_scope
     from backend.security.audit_chain import run_sealer
-    from backend.security.audit_verify import do_apply_audit_retention, verify_chain
+    from backend.security.audit_verify import do_apply_audit_retention, unsealed_backlog, verify_chain
 
     settings = get_settings()
     key = settings.audit_key_bytes
+    with session_scope() as session:
+        # measured before sealing: rows that waited this long mean the periodic sealer is not running
+        backlog = unsealed_backlog(session)
+    if backlog.warning:
+        print(f"warning: {backlog.warning}", file=sys.stderr)
     # rows committed since the sealer last ran are sealed first, so the walk covers them
     sealed = run_sealer()
     if args.action == "verify":

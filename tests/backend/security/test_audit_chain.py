@@ -475,3 +475,23 @@ def test_the_sealer_runs_in_the_periodic_jobs_at_its_setting(monkeypatch: pytest
         monkeypatch.delenv("CARELOOP_AUDIT_SEAL_SECONDS")
         get_settings.cache_clear()
     assert chosen[seal_audit_rows] == 2 and len(chosen) == len(PERIODIC)
+
+
+def test_audit_verify_seals_first_and_warns_when_the_sealer_had_stopped(
+    database_url: str, db: Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backend.app.cli import main
+
+    _write(2)
+    late = _write(2, seal=False)
+    stale = utcnow() - timedelta(minutes=30)
+    _sql(db, "UPDATE audit_events SET at = :at WHERE id = :id", {"at": stale, "id": late[0]})
+    assert main(["audit", "verify"]) == 0
+    out, err = capsys.readouterr()
+    # the waiting rows were sealed and walked, and the operator is told the sealer had not been running
+    assert "4 rows verified (2 sealed just now)" in out
+    assert "warning: 2 audit row(s) not sealed, the oldest written 30 min ago" in err
+    assert _seqs(db).count(None) == 0
+    assert main(["audit", "verify"]) == 0
+    out, err = capsys.readouterr()
+    assert "4 rows verified (0 sealed just now)" in out and err == ""

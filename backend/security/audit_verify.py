@@ -39,6 +39,8 @@ class Backlog(NamedTuple):
 def unsealed_backlog(
     session: Session, *, now: datetime | None = None, warn_after: timedelta | None = None
 ) -> Backlog:
+    """How many committed rows wait for the sealer and since when (their `at`, set when they were
+    written: a transaction that ran longer than `warn_after` before committing looks stale too)."""
     from backend.app.settings import get_settings
     from backend.models.base import utcnow
 

@@ -15,6 +15,12 @@ RUN groupadd --system careloop \
 
 WORKDIR /app
 
+# pg_dump/pg_restore for `careloop backup` and `careloop restore` (Debian bookworm's 15, as the compose
+# file's postgres:15: pg_dump must be at least the server's major version)
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client \
+ && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, in their own layer: rebuilt only when pyproject.toml changes.
 COPY pyproject.toml ./
 COPY scripts/deps.py scripts/deps.py

@@ -53,7 +53,7 @@ lock: $(UV)
 
 # Debian packages the tests need (Chromium for the browser tests, espeak-ng for voice prompts and speech tests,
 # kamailio and baresip as the SIP proxy and the phone the SIP gateway's tests call, asterisk's recorded digits
-# for real speech).
+# for real speech, PostgreSQL's client tools for the backup drill).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@command -v espeak-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
@@ -62,6 +62,8 @@ system-deps:
 	@# Real human speech for the voice tests and bench/voice_calibration.py: one professional speaker's
 	@# digits, 8 kHz (Allison Smith, CC-BY-SA-3.0; attribution in docs/voice.md)
 	@test -d /usr/share/asterisk/sounds/en_US_f_Allison/digits || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq asterisk-core-sounds-en-wav; }
+	@# pg_dump and pg_restore for `careloop backup`/`restore` and the restore drill (tests/backend/backup)
+	@command -v pg_dump >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client; }
 	@# Chinese text in Chromium's pages and screenshots (boxes without a CJK font)
 	@test -d /usr/share/fonts/opentype/noto || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; }
 

@@ -1,5 +1,5 @@
 """The `careloop` command: init, migrate, demo, serve, worker, scheduler, voice-dialer, hl7-listen, import,
-chat, staff."""
+chat, staff, backup, restore, audit, retention."""
 
 from __future__ import annotations
 
@@ -656,6 +656,139 @@ def cmd_retention(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup_key(args: argparse.Namespace) -> bytes | None:
+    """The backup key from --key-file, else CARELOOP_BACKUP_KEY; None (with a message) when neither."""
+    if args.key_file:
+        try:
+            raw = base64.b64decode(Path(args.key_file).read_text(encoding="ascii").strip(), validate=True)
+        except (OSError, ValueError) as exc:
+            print(f"cannot read a backup key from {args.key_file}: {exc}", file=sys.stderr)
+            return None
+        if len(raw) != 32:
+            print(f"{args.key_file} does not hold base64 of 32 bytes", file=sys.stderr)
+            return None
+        return raw
+    key = get_settings().backup_key_bytes
+    if key is None:
+        print(
+            "no backup key: pass --key-file or set CARELOOP_BACKUP_KEY "
+            f"(`{careloop_command()} backup-key FILE` makes one)",
+            file=sys.stderr,
+        )
+    return key
+
+
+def cmd_backup_key(args: argparse.Namespace) -> int:
+    """Write a new random backup key to a file of its own (never beside the data key)."""
+    path = Path(args.file)
+    try:
+        with path.open("x", encoding="ascii") as handle:
+            path.chmod(0o600)
+            handle.write(base64.b64encode(os.urandom(32)).decode("ascii") + "\n")
+    except FileExistsError:
+        print(f"{path} exists; a key file is never overwritten", file=sys.stderr)
+        return 2
+    from backend.security.crypto import key_fingerprint
+
+    key = base64.b64decode(path.read_text(encoding="ascii"))
+    print(
+        f"wrote backup key {key_fingerprint(key)} to {path}; keep it away from the data key and the archives"
+    )
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """An encrypted archive of the database and media files, with a manifest."""
+    from backend.backup.errors import BackupError
+    from backend.backup.service import make_backup
+
+    key = _backup_key(args)
+    if key is None:
+        return 2
+    try:
+        manifest = make_backup(get_settings(), Path(args.archive), key, media=not args.no_media, say=print)
+    except BackupError as exc:
+        print(f"no backup made: {exc}", file=sys.stderr)
+        return 2
+    rows = sum(manifest.tables.values())
+    print(
+        f"wrote {args.archive}: schema {manifest.schema_revision}, {rows} rows in "
+        f"{len(manifest.tables)} tables, {manifest.media_files} media files; "
+        f"backup key {manifest.backup_key_id}, data key {manifest.data_key_id}"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore an archive into an empty database and media folder, after checking all of it."""
+    from backend.backup.errors import BackupError
+    from backend.backup.service import check_archive, restore_backup
+
+    key = _backup_key(args)
+    if key is None:
+        return 2
+    settings = get_settings()
+    try:
+        if args.check:
+            manifest = check_archive(Path(args.archive), key, settings.database_url)
+            print(f"archive is whole: made {manifest.created_at}, schema {manifest.schema_revision}")
+            for name, count in sorted(manifest.tables.items()):
+                print(f"  {name}\t{count}")
+            return 0
+        manifest = restore_backup(
+            settings, Path(args.archive), key, other_data_key=args.other_data_key, say=print
+        )
+    except BackupError as exc:
+        print(f"not restored: {exc}", file=sys.stderr)
+        return 2
+    print(f"restored the backup made {manifest.created_at}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Verify the audit hash chain, or apply retention to it."""
+    from backend.app.db import session_scope
+    from backend.security.audit_chain import run_sealer
+    from backend.security.audit_verify import do_apply_audit_retention, unsealed_backlog, verify_chain
+
+    settings = get_settings()
+    key = settings.audit_key_bytes
+    with session_scope() as session:
+        # measured before sealing: rows that waited this long mean the periodic sealer is not running
+        backlog = unsealed_backlog(session)
+    if backlog.warning:
+        print(f"warning: {backlog.warning}", file=sys.stderr)
+    # rows committed since the sealer last ran are sealed first, so the walk covers them
+    sealed = run_sealer()
+    if args.action == "verify":
+        with session_scope() as session:
+            if not settings.is_sqlite:
+                # one snapshot for the whole walk: rows sealed meanwhile must not look like a broken end
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            verdict = verify_chain(session, key)
+        if verdict.ok:
+            print(f"audit chain holds: {verdict.checked} rows verified ({sealed} sealed just now)")
+            if verdict.pending:
+                print(f"{verdict.pending} audit row(s) committed during the walk wait for the sealer")
+            if verdict.warning:
+                print(f"warning: {verdict.warning}", file=sys.stderr)
+            return 0
+        print(f"audit chain broken after {verdict.checked} good rows: {verdict.problem}", file=sys.stderr)
+        return 1
+    removed = 0
+    while True:
+        with session_scope() as session:
+            pruned = do_apply_audit_retention(session, key, retention_days=settings.audit_retention_days)
+        removed += pruned.removed
+        if pruned.refused:
+            print(f"removed {removed}, then stopped: {pruned.refused}", file=sys.stderr)
+            return 1
+        if not pruned.removed:
+            break
+    print(f"removed {removed} audit rows older than {settings.audit_retention_days} days")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -784,6 +917,33 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--file", default=None, help="the tombstone file (default: CARELOOP_TOMBSTONE_FILE)")
     replay.set_defaults(func=cmd_replay_tombstones)
     sub.add_parser("retention", help="apply the data retention rules now").set_defaults(func=cmd_retention)
+    backup = sub.add_parser("backup", help="write an encrypted archive of the database and media files")
+    backup.add_argument("archive", help="the archive file to write (never overwritten)")
+    backup.add_argument("--no-media", action="store_true", help="the database only")
+    restore = sub.add_parser("restore", help="restore an archive into an empty database and media folder")
+    restore.add_argument("archive")
+    restore.add_argument("--check", action="store_true", help="only check the archive; change nothing")
+    restore.add_argument(
+        "--other-data-key",
+        action="store_true",
+        help="restore although CARELOOP_DATA_KEY is not the key the archive's identifiers were "
+        "encrypted with",
+    )
+    for p in (backup, restore):
+        p.add_argument("--key-file", help="a file holding the backup key (default: CARELOOP_BACKUP_KEY)")
+    backup.set_defaults(func=cmd_backup)
+    restore.set_defaults(func=cmd_restore)
+    backup_key = sub.add_parser("backup-key", help="write a new random backup key to a file")
+    backup_key.add_argument("file")
+    backup_key.set_defaults(func=cmd_backup_key)
+    audit_log = sub.add_parser("audit", help="the audit log's hash chain")
+    audit_log.add_argument(
+        "action",
+        choices=["verify", "retention"],
+        help="verify: walk the chain, name the first broken row; retention: remove rows past "
+        "CARELOOP_AUDIT_RETENTION_DAYS, leaving a signed checkpoint",
+    )
+    audit_log.set_defaults(func=cmd_audit)
     code = sub.add_parser("totp-code", help="print a demo user's current TOTP code (not in production)")
     code.add_argument("username")
     code.set_defaults(func=cmd_totp_code)

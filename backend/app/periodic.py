@@ -119,6 +119,35 @@ def enforce_retention() -> int:
     return sum(enforce().values())
 
 
+def seal_audit_rows() -> int:
+    """Committed audit rows added to the hash chain, a short transaction per batch (writers never wait)."""
+    from backend.security.audit_chain import run_sealer
+
+    return run_sealer()
+
+
+def apply_audit_retention() -> int:
+    """Audit rows past CARELOOP_AUDIT_RETENTION_DAYS, removed in whole segments behind signed
+    checkpoints, a short transaction each; a segment that does not verify is left whole (and logged).
+    Rows waiting for the sealer are sealed first, so the cut sees every committed row."""
+    from backend.security.audit_chain import run_sealer
+    from backend.security.audit_verify import do_apply_audit_retention
+
+    settings = get_settings()
+    run_sealer()
+    total = 0
+    while True:
+        with session_scope() as session:
+            pruned = do_apply_audit_retention(
+                session, settings.audit_key_bytes, retention_days=settings.audit_retention_days
+            )
+        total += pruned.removed
+        if pruned.refused:
+            log.error("audit retention refused: %s", pruned.refused)
+        if not pruned.removed:
+            return total
+
+
 def resume_lost_work() -> int:
     """Long work (imports, batch sends) whose worker died or was never launched: started again."""
     from backend.work.runs import resume_lost_work as resume
@@ -163,6 +192,8 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (end_idle_sessions, 300),
     (prune_login_attempts, 86400),
     (enforce_retention, 3600),  # HL7 purge included; every kind in short batches
+    (seal_audit_rows, 5),  # CARELOOP_AUDIT_SEAL_SECONDS replaces this when the jobs are registered
+    (apply_audit_retention, 86400),
     (check_hl7_feed, 300),
     (resume_lost_work, 60),
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
@@ -170,8 +201,14 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
 )
 
 
+def intervals() -> list[tuple[Callable[[], int], int]]:
+    """PERIODIC with the intervals the settings choose."""
+    seal_seconds = get_settings().audit_seal_seconds
+    return [(func, seal_seconds if func is seal_audit_rows else interval) for func, interval in PERIODIC]
+
+
 def register_cron(scheduler: object, queue_name: str) -> None:
-    for func, interval in PERIODIC:
+    for func, interval in intervals():
         scheduler.register(func, queue_name, interval=interval)  # type: ignore[attr-defined]
 
 
@@ -185,9 +222,10 @@ class InlineTicker(threading.Thread):
         self._due = {func.__name__: 0.0 for func, _ in PERIODIC}
 
     def run(self) -> None:
+        jobs = intervals()
         while not self._stop_event.wait(self._tick):
             now = time.monotonic()
-            for func, interval in PERIODIC:
+            for func, interval in jobs:
                 if now >= self._due[func.__name__]:
                     self._due[func.__name__] = now + interval
                     try:

@@ -479,6 +479,36 @@ class Settings(BaseSettings):
     duty_alert_minutes: int = Field(
         default=15, ge=1, description="an emergency task nobody took: alert the on-duty person, then fallback"
     )
+    # --- backups and the audit trail
+    backup_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of 32 random bytes; encrypts `careloop backup` archives (or pass --key-file). "
+        "Must differ from CARELOOP_DATA_KEY and be stored apart from it and from the archives",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="at least 32 random characters; signs the audit chain's head and retention checkpoints "
+        "(unset: derived from CARELOOP_SECRET_KEY, so rotating that key needs this set to the old value)",
+    )
+    audit_retention_days: int = Field(
+        default=365,
+        ge=183,
+        description="audit rows older than this are removed in whole chain segments, leaving a signed "
+        "checkpoint; at least six months (China's MLPS 2.0 asks for six months of logs)",
+    )
+    audit_seal_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="how often the periodic sealer adds committed audit rows to the hash chain; a row is "
+        "unsealed (not yet tamper-evident) for about this long after its commit",
+    )
+    audit_unsealed_warn_minutes: int = Field(
+        default=10,
+        ge=1,
+        description="`careloop audit verify` warns when a committed audit row has waited this long for "
+        "the sealer (the periodic jobs are not running)",
+    )
 
     @field_validator("redis_url", mode="before")
     @classmethod
@@ -547,6 +577,18 @@ class Settings(BaseSettings):
             raise ValueError("CARELOOP_DATA_KEY must decode to 32 bytes")
         if self.sip_rtp_port_max - self.sip_rtp_port_min < 3:
             raise ValueError("CARELOOP_SIP_RTP_PORT_MAX must be at least 3 above CARELOOP_SIP_RTP_PORT_MIN")
+        if self.backup_key is not None:
+            try:
+                backup = base64.b64decode(self.backup_key.get_secret_value(), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError("CARELOOP_BACKUP_KEY must be base64 of 32 bytes") from exc
+            if len(backup) != 32:
+                raise ValueError("CARELOOP_BACKUP_KEY must decode to 32 bytes")
+            if backup == raw:
+                # one stolen key would then open both the archives and the identifiers in them
+                raise ValueError("CARELOOP_BACKUP_KEY must differ from CARELOOP_DATA_KEY")
+        if self.audit_key is not None and len(self.audit_key.get_secret_value()) < 32:
+            raise ValueError("CARELOOP_AUDIT_KEY must be at least 32 random characters")
         if self.env is Environment.PRODUCTION:
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs DATABASE_URL pointing at PostgreSQL")
@@ -570,6 +612,19 @@ class Settings(BaseSettings):
     @property
     def data_key_bytes(self) -> bytes:
         return base64.b64decode(self.data_key.get_secret_value())
+
+    @property
+    def backup_key_bytes(self) -> bytes | None:
+        return None if self.backup_key is None else base64.b64decode(self.backup_key.get_secret_value())
+
+    @property
+    def audit_key_bytes(self) -> bytes:
+        """The key signing the audit chain: its own setting, else one derived from the secret key."""
+        from backend.security.crypto import derive_key
+
+        if self.audit_key is not None:
+            return self.audit_key.get_secret_value().encode("utf-8")
+        return derive_key(self.secret_key.get_secret_value().encode("utf-8"), b"careloop/audit-chain/v1")
 
 
 def environment_names() -> set[str]:

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models of CareLoop's state; Alembic migrations are generated from these."""
 
-from backend.models.audit import AuditEvent
+from backend.models.audit import AuditChainHead, AuditCheckpoint, AuditEvent
 from backend.models.base import Base
 from backend.models.binding import BindAttempt, BindCode, BindMethod, BindOutcome, DepartmentLink
 from backend.models.booking import (
@@ -78,6 +78,8 @@ __all__ = [
     "AppointmentReminder",
     "AppointmentStatus",
     "AttemptOutcome",
+    "AuditChainHead",
+    "AuditCheckpoint",
     "AuditEvent",
     "Base",
     "BatchPurpose",

@@ -1,4 +1,9 @@
-"""The audit trail: who did or saw what, when, from where. Rows are only ever added."""
+"""The audit trail: who did or saw what, when, from where. Rows are only ever added.
+
+Each committed row is sealed into a hash chain by the sealer (backend/security/audit_chain.py) within
+seconds: `seq` is its place in the chain, `prev_hash` the previous row's `row_hash`, and `row_hash`
+covers both and the row's content. Retention removes whole segments from the start of the chain and
+leaves a signed checkpoint in their place, so the chain still verifies from there."""
 
 from __future__ import annotations
 
@@ -24,3 +29,36 @@ class AuditEvent(Base):
     subject_id: Mapped[int | None]
     ip: Mapped[str | None] = mapped_column(sa.String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)  # never message bodies or phones
+    # NULL until the sealer reaches the committed row (seconds, while the periodic jobs run)
+    seq: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    row_hash: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class AuditChainHead(Base):
+    """One row (id 1): the newest sealed row's place and hash, signed. The sealer locks it to extend
+    the chain one batch at a time; verification compares the chain's end with it, so rows cut from the
+    end show."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    last_hash: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditCheckpoint(Base):
+    """Left by retention where it removed the start of the chain: the last removed row's place and hash,
+    signed with the audit key, and chained to the checkpoint before it."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cutoff: Mapped[datetime] = mapped_column(UTCDateTime)
+    through_seq: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
+    through_hash: Mapped[str] = mapped_column(sa.String(64))
+    removed: Mapped[int]
+    previous_signature: Mapped[str | None] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.String(64))

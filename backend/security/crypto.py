@@ -24,6 +24,16 @@ def _derive(master: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
 
 
+def derive_key(master: bytes, info: bytes) -> bytes:
+    """A 32-byte key for one purpose (`info`) from a master key; keys for other purposes stay unrelated."""
+    return _derive(master, info)
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short public name for a key (which key made this archive?) that reveals nothing about it."""
+    return _derive(key, b"careloop/key-fingerprint/v1").hex()[:16]
+
+
 class FieldCipher:
     """Encrypts one column's values; the column kind is bound in as associated data."""
 

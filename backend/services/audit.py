@@ -1,4 +1,6 @@
-"""Writing the audit trail. Details never carry message bodies or phone numbers."""
+"""Writing the audit trail. Details never carry message bodies or phone numbers. Rows are inserted
+unsealed, with no lock shared between writers; the sealer (backend/security/audit_chain.py) adds each
+committed row to the audit hash chain within seconds."""
 
 from __future__ import annotations
 

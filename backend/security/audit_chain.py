@@ -1,0 +1,211 @@
+"""The audit trail's hash chain: committed audit rows sealed, after the fact, each to the row before it.
+
+`backend.services.audit.record` inserts rows unsealed (`seq`, `prev_hash`, `row_hash` NULL), so a
+transaction that writes audit rows takes no lock beyond its own rows and writers never wait on each
+other. The sealer (`run_sealer`: the periodic job every CARELOOP_AUDIT_SEAL_SECONDS, and the start of
+`careloop audit verify` and of retention) locks the chain head row (`SELECT ... FOR UPDATE` on
+PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), gives the committed unsealed rows the
+next places in id order, their hashes, moves the head on and commits, one short transaction per batch.
+Verification and retention live in backend/security/audit_verify.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.models import AuditChainHead, AuditEvent
+
+GENESIS = "0" * 64  # the previous hash of the chain's first row
+HEAD_ID = 1
+SEAL_BATCH = 1000  # rows per sealer transaction: the head is locked for one batch's update and commit
+
+
+def canonical_detail(detail: Any) -> Any:
+    """The detail as it reads back from the JSON column (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(detail if detail is not None else {}))
+
+
+def row_digest(
+    *,
+    seq: int,
+    prev_hash: str,
+    at: datetime,
+    action: str,
+    staff_id: int | None,
+    patient_id: int | None,
+    subject_type: str | None,
+    subject_id: int | None,
+    ip: str | None,
+    detail: Any,
+) -> str:
+    """SHA-256 over the row's content, its place and the previous row's hash, in one fixed JSON form."""
+    body = {
+        "v": 1,
+        "seq": seq,
+        "prev": prev_hash,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "action": action,
+        "staff_id": staff_id,
+        "patient_id": patient_id,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "ip": ip,
+        "detail": canonical_detail(detail),
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def digest_of(row: AuditEvent | sa.Row[Any], *, seq: int, prev_hash: str) -> str:
+    return row_digest(
+        seq=seq,
+        prev_hash=prev_hash,
+        at=row.at,
+        action=row.action,
+        staff_id=row.staff_id,
+        patient_id=row.patient_id,
+        subject_type=row.subject_type,
+        subject_id=row.subject_id,
+        ip=row.ip,
+        detail=row.detail,
+    )
+
+
+def sign(key: bytes, *parts: object) -> str:
+    """HMAC-SHA256 of the parts joined by NUL: the head and the checkpoints carry these."""
+    message = "\x00".join(str(part) for part in parts).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def head_signature(key: bytes, seq: int, last_hash: str) -> str:
+    return sign(key, "head", seq, last_hash)
+
+
+def _starting_point(session: Session) -> tuple[int, str]:
+    """Where a missing head starts: the newest sealed row, else the newest checkpoint, else genesis."""
+    from backend.models import AuditCheckpoint
+
+    last = session.execute(
+        sa.select(AuditEvent.seq, AuditEvent.row_hash)
+        .where(AuditEvent.seq.is_not(None))
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    if last is not None and last.row_hash is not None and last.seq is not None:
+        return int(last.seq), str(last.row_hash)
+    checkpoint = session.execute(
+        sa.select(AuditCheckpoint.through_seq, AuditCheckpoint.through_hash)
+        .order_by(AuditCheckpoint.through_seq.desc())
+        .limit(1)
+    ).first()
+    if checkpoint is not None:
+        return int(checkpoint.through_seq), str(checkpoint.through_hash)
+    return 0, GENESIS
+
+
+def locked_head(session: Session, key: bytes) -> AuditChainHead:
+    """The head row, locked until this transaction ends; created on first use (a fresh or emptied
+    database) where the chain stands."""
+    query = (
+        sa.select(AuditChainHead)
+        .where(AuditChainHead.id == HEAD_ID)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    head = session.scalars(query).first()
+    if head is not None:
+        return head
+    seq, last_hash = _starting_point(session)
+    values = {
+        "id": HEAD_ID,
+        "seq": seq,
+        "last_hash": last_hash,
+        "signature": head_signature(key, seq, last_hash),
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(AuditChainHead).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(AuditChainHead).values(**values).on_conflict_do_nothing())
+    head = session.scalars(query).first()
+    assert head is not None  # inserted just now, or by a sealer that got there first
+    return head
+
+
+def seal_batch(session: Session, key: bytes, *, limit: int = SEAL_BATCH) -> int:
+    """Seal up to `limit` committed, unsealed rows in id order under the head lock, in the caller's
+    transaction; returns how many. A row with a lower id that commits after higher ones were sealed
+    simply gets a later place: the chain's order is `seq`, not `id`."""
+    head = locked_head(session, key)
+    table = cast(sa.Table, AuditEvent.__table__)
+    # read after the lock is held: a sealer that waited sees what the one before it sealed
+    rows = session.execute(
+        sa.select(table).where(table.c.seq.is_(None)).order_by(table.c.id).limit(limit)
+    ).all()
+    if not rows:
+        return 0
+    seq, prev = head.seq, head.last_hash
+    places = []
+    for row in rows:
+        seq += 1
+        digest = digest_of(row, seq=seq, prev_hash=prev)
+        places.append({"row_id": row.id, "new_seq": seq, "new_prev": prev, "new_hash": digest})
+        prev = digest
+    if session.get_bind().dialect.name == "postgresql":
+        # one UPDATE ... FROM (VALUES ...) for the batch: a statement per row made sealing the slow part
+        batch = sa.values(
+            sa.column("row_id", sa.BigInteger),
+            sa.column("new_seq", sa.BigInteger),
+            sa.column("new_prev", sa.String),
+            sa.column("new_hash", sa.String),
+            name="batch",
+        ).data([(p["row_id"], p["new_seq"], p["new_prev"], p["new_hash"]) for p in places])
+        result = session.execute(
+            sa.update(table)
+            .where(table.c.id == batch.c.row_id, table.c.seq.is_(None))
+            .values(seq=batch.c.new_seq, prev_hash=batch.c.new_prev, row_hash=batch.c.new_hash)
+        )
+        if result.rowcount != len(places):  # type: ignore[attr-defined]
+            # the head must never move past a row left unsealed: the caller's transaction rolls back
+            raise RuntimeError(f"sealed {result.rowcount} of {len(places)} audit rows")  # type: ignore[attr-defined]
+    else:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("row_id"), table.c.seq.is_(None))
+            .values(
+                seq=sa.bindparam("new_seq"),
+                prev_hash=sa.bindparam("new_prev"),
+                row_hash=sa.bindparam("new_hash"),
+            ),
+            places,
+        )
+    head.seq, head.last_hash, head.signature = seq, prev, head_signature(key, seq, prev)
+    return len(rows)
+
+
+def run_sealer(*, limit: int = SEAL_BATCH) -> int:
+    """Seal every committed, unsealed row, one short transaction per batch (the head is locked only for
+    one batch's update and commit); returns how many. Run by the periodic job, and before verification
+    and retention."""
+    from backend.app.db import session_scope
+    from backend.app.settings import get_settings
+
+    key = get_settings().audit_key_bytes
+    total = 0
+    while True:
+        with session_scope() as session:
+            sealed = seal_batch(session, key, limit=limit)
+        total += sealed
+        if sealed < limit:
+            return total

@@ -177,7 +177,7 @@ class FieldCipher:
         for sealer in candidates:
             try:
                 return sealer.open(raw, kind.encode("ascii")).decode("utf-8")
-            except InvalidTag:
+            except (InvalidTag, ValueError):
                 continue
         raise DecryptionError(f"{kind} value failed authentication")
 
@@ -190,13 +190,33 @@ class FieldCipher:
         return self._current.seal(data, kind.encode("ascii"))
 
     def unseal(self, kind: str, blob: bytes) -> bytes:
-        # blobs carry no key name (files written before the ring): every key and algorithm is tried
+        # blobs carry no key name (the format predates the ring): every key and algorithm is tried
         for sealer in [self._current, *(s for s in self._by_prefix.values() if s is not self._current)]:
             try:
                 return sealer.open(blob, kind.encode("ascii"))
-            except InvalidTag:
+            except (InvalidTag, ValueError):
                 continue
         raise DecryptionError(f"{kind} blob failed authentication")
+
+    def _blob_sealer(self, kind: str, blob: bytes) -> _Sealer | None:
+        for sealer in [self._current, *(s for s in self._by_prefix.values() if s is not self._current)]:
+            try:
+                sealer.open(blob, kind.encode("ascii"))
+            except (InvalidTag, ValueError):
+                continue
+            return sealer
+        return None
+
+    def blob_key(self, kind: str, blob: bytes) -> str | None:
+        """The prefix naming the key and algorithm that sealed a blob, None when none of the ring's does."""
+        sealer = self._blob_sealer(kind, blob)
+        return None if sealer is None else sealer.prefix
+
+    def reseal(self, kind: str, blob: bytes) -> bytes | None:
+        """The blob sealed under the current key, or None when it already is."""
+        if self._blob_sealer(kind, blob) is self._current:
+            return None
+        return self.seal(kind, self.unseal(kind, blob))
 
     def blind_index(self, kind: str, normalised: str) -> str:
         """Deterministic keyed digest so equal values can be found without storing them."""

@@ -117,7 +117,7 @@ def _dump(db: Session) -> str:
     """Every row of every table, as the database holds it."""
     out = []
     for table in sa.inspect(db.get_bind()).get_table_names():
-        for row in db.execute(sa.text(f'SELECT * FROM "{table}"')):
+        for row in db.execute(sa.select(sa.text('*')).select_from(sa.table(table))):
             out.append(" ".join(str(v) for v in row))
     return "\n".join(out)
 

@@ -10,9 +10,9 @@ finds nothing new (it is idempotent). Ends with one JSON line: {"seconds": ..., 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
-import os
 import sys
 import time
 from pathlib import Path

@@ -1,6 +1,6 @@
 """Encrypt the PHI still plain at rest: names, birth dates, message texts, answers, case texts and notes,
-diagnosis texts, attachment file names, conversation state, voice transcripts. Adds the plain derivatives
-queries need (birth year; blind-indexed name tokens) and converts every existing row.
+diagnosis texts, attachment file names, conversation state, voice transcripts, task notes. Adds the plain
+derivatives queries need (birth year; blind-indexed name tokens) and converts every existing row.
 
 Revision ID: 0026
 Revises: 0025
@@ -37,6 +37,7 @@ COLUMNS: tuple[tuple[str, str, str, sa.types.TypeEngine[Any]], ...] = (
     ("encounters", "diagnoses", "diagnoses", sa.JSON()),
     ("questionnaire_responses", "answers", "questionnaire_answers", sa.JSON()),
     ("voice_calls", "transcripts", "voice_transcripts", sa.JSON()),
+    ("task_events", "detail", "task_event_detail", sa.JSON()),  # staff notes on tasks
 )
 # (table, column, NOT NULL): the columns whose type becomes Text. SQLite can only change a type by copying
 # the table, and copying `patients` fails with foreign keys on once any row points at it; so the column is

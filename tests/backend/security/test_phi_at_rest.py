@@ -32,6 +32,7 @@ from backend.models import (
 )
 from backend.security import rotation
 from backend.security.crypto import current_cipher
+from backend.services import inbox
 from backend.services import patients as patient_service
 from backend.work.runs import run_job, start
 from bots.domain import Channel
@@ -92,6 +93,8 @@ def _world(db: Session) -> dict[str, int]:
             uploaded_by_id=staff.id,
         )
     )
+    handoff = factories.task(db, person=person, dept=dept, conv=conv)
+    inbox.do_add_note(db, task=handoff, staff_id=staff.id, text="she told me about her HIV medication")
     enc = person.encounters[0] if person.encounters else None
     if enc is not None:
         enc.diagnoses = [{"system": "ICD-10", "code": "C34.1", "text": "malignant neoplasm of upper lobe"}]
@@ -110,6 +113,7 @@ PLAINTEXTS = (
     "ward sister",
     "wang-xiaoming",
     "malignant neoplasm",
+    "HIV medication",
 )
 
 

@@ -69,10 +69,10 @@ SEED = [
     ),
     (
         "INSERT INTO encounters (patient_id, kind, department_id, ward_id, started_at, ended_at, diagnoses,"
-        " primary_diagnosis)"
+        " primary_diagnosis, updated_at)"
         " SELECT i, 'discharge', (i % :d) + 1, (i % :d) * 2 + 1 + (i / :d) % 2,"
         " now() - ((i % 60) || ' days')::interval - interval '4 days', now() - ((i % 60) || ' days')::interval,"
-        " CAST(:diagnoses_token AS json), 'I10' FROM generate_series(1, :p) i"
+        " CAST(:diagnoses_token AS json), 'I10', now() FROM generate_series(1, :p) i"
     ),
     (
         "INSERT INTO conversations (patient_id, channel, address, owner, created_at, last_message_at)"

@@ -154,6 +154,12 @@ def render_links(settings: Settings, text: str, channel: Channel) -> str:
     return _REF.sub(mint, text)
 
 
+def hide_link_refs(text: str) -> str:
+    """What staff see of a stored message: a link symbol where the patient got a link (staff pages show no
+    patient's credential, and the reference means nothing to a reader)."""
+    return _REF.sub("🔗", text)
+
+
 def render_outbound(settings: Settings, outbound: Outbound, channel: Channel) -> Outbound:
     """The outbound with its link references minted, at the moment it is sent or shown."""
 

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.app.settings import Settings
+from backend.app.settings import Settings, get_settings
+from backend.messaging.links import LinkKind, hide_link_refs, link_ref, read_short, read_token, render_links
 from backend.models import (
     CaseAttachment,
     CaseKind,
@@ -298,3 +299,16 @@ def test_previous_keys_need_a_pinned_index_key(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("CARELOOP_INDEX_KEY", _b64(KEY_A))
     with pytest.raises(ValueError, match="CARELOOP_DATA_KEYS_PREVIOUS"):
         Settings()  # type: ignore[call-arg]
+
+
+def test_link_references_are_minted_per_channel_and_hidden_from_staff() -> None:
+    settings = get_settings()
+    stored = f"Your form: {link_ref(LinkKind.FORM, 42, days=7)} thanks"
+    assert "/q/" not in stored and "/s/" not in stored
+    sms = render_links(settings, stored, Channel.SMS)
+    assert read_short(settings, sms.split()[2].rpartition("/s/")[2]) == (LinkKind.FORM, 42)
+    web = render_links(settings, stored, Channel.WEBCHAT)
+    assert read_token(settings, LinkKind.FORM, web.split()[2].rpartition("/q/")[2], 3600) == 42
+    assert hide_link_refs(stored) == "Your form: 🔗 thanks"
+    # text a patient typed that merely looks like a reference of an unknown kind is left as it is
+    assert render_links(settings, "careloop-link:z.1.1", Channel.SMS) == "careloop-link:z.1.1"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from backend.security.crypto import current_cipher
+from backend.security.crypto import DecryptionError, current_cipher
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -88,8 +88,12 @@ class EncryptedJSON(sa.TypeDecorator[Any]):
             self.kind, json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         )
 
-    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> Any:
-        return None if value is None else json.loads(current_cipher().decrypt(self.kind, value))
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):  # a document stored plain, never encrypted: refused, not misread
+            raise DecryptionError(f"{self.kind} value is not encrypted")
+        return json.loads(current_cipher().decrypt(self.kind, value))
 
 
 class EncryptedDate(sa.TypeDecorator[date]):

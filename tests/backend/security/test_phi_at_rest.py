@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.app import cli
 from backend.app.settings import Settings, get_settings
 from backend.messaging.links import LinkKind, hide_link_refs, link_ref, read_short, read_token, render_links
 from backend.models import (
@@ -122,7 +123,7 @@ def _dump(db: Session) -> str:
     """Every row of every table, as the database holds it."""
     out = []
     for table in sa.inspect(db.get_bind()).get_table_names():
-        for row in db.execute(sa.select(sa.text('*')).select_from(sa.table(table))):
+        for row in db.execute(sa.select(sa.text("*")).select_from(sa.table(table))):
             out.append(" ".join(str(v) for v in row))
     return "\n".join(out)
 
@@ -312,3 +313,22 @@ def test_link_references_are_minted_per_channel_and_hidden_from_staff() -> None:
     assert hide_link_refs(stored) == "Your form: 🔗 thanks"
     # text a patient typed that merely looks like a reference of an unknown kind is left as it is
     assert render_links(settings, "careloop-link:z.1.1", Channel.SMS) == "careloop-link:z.1.1"
+
+
+def test_keys_rotate_and_status_commands(
+    db: Session, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _world(db)
+    _use_ring(monkeypatch, current=KEY_B, previous=[KEY_A], cipher="sm4")
+    assert cli.main(["keys", "status"]) == 0
+    before = capsys.readouterr().out
+    assert "(current key)" not in before  # nothing is under the new key yet
+    assert cli.main(["keys", "rotate"]) == 0  # no Redis: the job runs in the foreground
+    assert "done:" in capsys.readouterr().out
+    assert cli.main(["keys", "status"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert (
+        len(lines) == 1
+        and lines[0].startswith(current_cipher().current_prefix)
+        and "(current key)" in lines[0]
+    )

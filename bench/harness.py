@@ -332,3 +332,17 @@ def make_tokens(env: dict[str, str], ids: list[int]) -> list[str]:
     return [make_token(settings, LinkKind.CHAT, pid) for pid in ids]
 
 
+def encrypted_values() -> dict[str, str]:
+    """Tokens for benches that seed rows in SQL: names, diagnoses and message texts are encrypted at rest,
+    and SQL cannot encrypt row by row, so one token made by the app's own cipher (under the key of the
+    process's environment) serves every row. The benches measure decrypting them, not their variety."""
+    from backend.security.crypto import current_cipher
+
+    cipher = current_cipher()
+    diagnoses = json.dumps([{"system": "ICD-10", "code": "I10", "text": "hypertension"}])
+    return {
+        "name_token": cipher.encrypt("patient_name", "Bench Patient"),
+        # EncryptedJSON keeps the token as a JSON string in the json column
+        "diagnoses_token": json.dumps(cipher.encrypt("diagnoses", diagnoses)),
+        "text_token": cipher.encrypt("message_text", "A message about the recovery after discharge"),
+    }

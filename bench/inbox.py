@@ -44,7 +44,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on the path
 
-from bench.harness import HOST, fixed_env, migrated_database, report, server  # noqa: E402
+from bench.harness import HOST, encrypted_values, fixed_env, migrated_database, report, server  # noqa: E402
 
 DEPARTMENTS, PATIENTS, TASKS, MESSAGES = 12, 50_000, 100_000, 1_000_000
 HEAVY_MESSAGES = 10_000  # on patient 1's two conversations: the timeline measured
@@ -64,15 +64,15 @@ SEED = [
     (
         "INSERT INTO patients (mrn, mrn_bidx, name, sex, language, timezone, deceased, dispute, do_not_disturb,"
         " invalid_contact, frequent_visitor, created_at, updated_at)"
-        " SELECT 'v1:bench', md5(i::text), 'Patient ' || i, 'unknown', 'en', 'Asia/Shanghai', false, false,"
+        " SELECT 'v1:bench', md5(i::text), :name_token, 'unknown', 'en', 'Asia/Shanghai', false, false,"
         " false, false, false, now(), now() FROM generate_series(1, :p) i"
     ),
     (
         "INSERT INTO encounters (patient_id, kind, department_id, ward_id, started_at, ended_at, diagnoses,"
-        " primary_diagnosis)"
+        " primary_diagnosis, updated_at)"
         " SELECT i, 'discharge', (i % :d) + 1, (i % :d) * 2 + 1 + (i / :d) % 2,"
         " now() - ((i % 60) || ' days')::interval - interval '4 days', now() - ((i % 60) || ' days')::interval,"
-        " '[]', 'I10' FROM generate_series(1, :p) i"
+        " CAST(:diagnoses_token AS json), 'I10', now() FROM generate_series(1, :p) i"
     ),
     (
         "INSERT INTO conversations (patient_id, channel, address, owner, created_at, last_message_at)"
@@ -86,7 +86,7 @@ SEED = [
         " SELECT c, CASE WHEN c % 2 = 1 THEN 'sms' ELSE 'webchat' END,"
         " CASE WHEN (i / 2) % 2 = 0 THEN 'inbound' ELSE 'outbound' END,"
         " CASE WHEN (i / 2) % 2 = 0 THEN 'processed' ELSE 'sent' END,"
-        " 'Message number ' || i || ' about the recovery after discharge', false,"
+        " :text_token, false,"
         " now() - interval '90 days' + (i * interval '7 seconds')"
         " FROM (SELECT i, CASE WHEN i <= :h THEN 1 + i % 2 ELSE 3 + i % (:p * 2 - 2) END AS c"
         "       FROM generate_series(1, :m) i) s"
@@ -117,7 +117,8 @@ SEED = [
 
 def seed(url: str) -> None:
     engine = sa.create_engine(url)
-    params = {"d": DEPARTMENTS, "p": PATIENTS, "m": MESSAGES, "h": HEAVY_MESSAGES, "t": TASKS}
+    params: dict[str, object] = {"d": DEPARTMENTS, "p": PATIENTS, "m": MESSAGES, "h": HEAVY_MESSAGES, "t": TASKS}
+    params.update(encrypted_values())  # names, diagnoses and texts are encrypted at rest
     with engine.begin() as conn:
         for n, statement in enumerate(SEED):
             if n == 2:

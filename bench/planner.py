@@ -10,6 +10,7 @@ finds nothing new (it is idempotent). Ends with one JSON line: {"seconds": ..., 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -21,13 +22,14 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on the path
 
-from bench.harness import REPO_ROOT, fixed_env, migrated_database, report  # noqa: E402
+from bench.harness import REPO_ROOT, encrypted_values, fixed_env, migrated_database, report  # noqa: E402
 
 PATIENTS, ENCOUNTERS = 200_000, 1_000_000
 
 
 def seed(url: str) -> None:
     engine = sa.create_engine(url)
+    tokens = encrypted_values()  # names and diagnoses are encrypted at rest
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -39,10 +41,10 @@ def seed(url: str) -> None:
             sa.text(
                 "INSERT INTO patients (mrn, mrn_bidx, name, sex, language, timezone, deceased, dispute, do_not_disturb,"
                 " invalid_contact, frequent_visitor, created_at, updated_at)"
-                " SELECT 'v1:bench', md5(i::text), 'P' || i, 'unknown', 'zh-CN', 'Asia/Shanghai', i % 100 = 0, false,"
+                " SELECT 'v1:bench', md5(i::text), :name_token, 'unknown', 'zh-CN', 'Asia/Shanghai', i % 100 = 0, false,"
                 " i % 50 = 0, false, false, now(), now() FROM generate_series(1, :n) i"
             ),
-            {"n": PATIENTS},
+            {"n": PATIENTS, "name_token": tokens["name_token"]},
         )
         conn.execute(
             sa.text(
@@ -51,10 +53,10 @@ def seed(url: str) -> None:
                 " SELECT (i % :p) + 1, CASE WHEN i % 4 = 0 THEN 'outpatient' ELSE 'discharge' END, (i % 6) + 1,"
                 " now() - ((i % 730) || ' days')::interval - ((i % 24) || ' hours')::interval"
                 "   - CASE WHEN i % 4 = 0 THEN interval '2 hours' ELSE interval '4 days' END,"
-                " now() - ((i % 730) || ' days')::interval - ((i % 24) || ' hours')::interval, '[]',"
+                " now() - ((i % 730) || ' days')::interval - ((i % 24) || ' hours')::interval, CAST(:dx AS json),"
                 " CASE WHEN i % 5 = 0 THEN 'I10' ELSE 'K35.8' END FROM generate_series(1, :n) i"
             ),
-            {"p": PATIENTS, "n": ENCOUNTERS},
+            {"p": PATIENTS, "n": ENCOUNTERS, "dx": tokens["diagnoses_token"]},
         )
         conn.execute(
             sa.text(
@@ -103,6 +105,7 @@ def run_planner(url: str) -> dict[str, float]:
 
 def main() -> None:
     with migrated_database(fixed_env) as url:
+        os.environ.update(fixed_env(url))  # the seed's tokens are made under the key the planner reads with
         started = time.perf_counter()
         seed(url)
         print(

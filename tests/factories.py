@@ -61,7 +61,7 @@ def patient(
         language=language,
         timezone="Asia/Shanghai",
         phone=phone or f"+8613900{n:06d}",
-        birth_date=date(1960, 5, 17),
+        birth_date=kwargs.pop("birth_date", date(1960, 5, 17)),
         **kwargs,
     )
     session.add(person)

@@ -787,6 +787,45 @@ def cmd_audit(args: argparse.Namespace) -> int:
             break
     print(f"removed {removed} audit rows older than {settings.audit_retention_days} days")
     return 0
+def cmd_keys(args: argparse.Namespace) -> int:
+    """`keys rotate`: start the re-encryption job (in the foreground without Redis); `keys status`: how many
+    stored values each key sealed, so an old key is retired only once it seals nothing."""
+    from backend.app.db import session_scope
+    from backend.app.jobs import runs_inline
+    from backend.models import WorkJob, WorkState
+    from backend.security import rotation
+    from backend.work.runs import launch, run_job, start
+
+    if args.keys_command == "status":
+        with session_scope() as session:
+            census = rotation.key_census(session)
+        current = current_key_prefix()
+        for prefix, count in sorted(census.items()):
+            print(f"{prefix}: {count}" + ("  (current key)" if prefix == current else ""))
+        return 0
+    with session_scope() as session:
+        job_id = start(session, rotation.ROTATE_KIND, {}, None).id
+    if not runs_inline():
+        launch(job_id)
+        print(f"re-encryption job {job_id} queued; its progress: /staff/work/{job_id}")
+        return 0
+    print(f"re-encryption job {job_id} running here")
+    run_job(job_id)
+    with session_scope() as session:
+        job = session.get_one(WorkJob, job_id)
+        print(
+            f"{job.state.value}: {job.done} values; "
+            + ", ".join(f"{k} {v}" for k, v in sorted(job.counts.items()))
+        )
+        for entry in job.errors[:20]:
+            print(f"  {entry['at']}: {entry['error']}")
+        return 0 if job.state is WorkState.DONE and not job.error_count else 1
+
+
+def current_key_prefix() -> str:
+    from backend.security.crypto import current_cipher
+
+    return current_cipher().current_prefix
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -944,6 +983,12 @@ def build_parser() -> argparse.ArgumentParser:
         "CARELOOP_AUDIT_RETENTION_DAYS, leaving a signed checkpoint",
     )
     audit_log.set_defaults(func=cmd_audit)
+    keys = sub.add_parser("keys", help="data key rotation (docs/security.md)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("rotate", help="re-encrypt every stored value under CARELOOP_DATA_KEY").set_defaults(
+        func=cmd_keys
+    )
+    keys_sub.add_parser("status", help="count stored values per key").set_defaults(func=cmd_keys)
     code = sub.add_parser("totp-code", help="print a demo user's current TOTP code (not in production)")
     code.add_argument("username")
     code.set_defaults(func=cmd_totp_code)

@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.security.crypto import Algorithm, RingSpec
 from backend.voice.call_windows import VoiceSite, check_windows
 from voice_ai.gateway import GatewayName
 from voice_ai.tts import TtsEngine
@@ -81,7 +82,24 @@ class Settings(BaseSettings):
         description="at least 32 random characters; signs patient links and session tokens (`careloop init`)"
     )
     data_key: SecretStr = Field(
-        description="base64 of 32 random bytes; encrypts identifiers at rest (losing it loses them)"
+        description="base64 of 32 random bytes; the current key that encrypts patient data at rest "
+        "(losing it loses them; see docs/security.md for rotating it)"
+    )
+    data_keys_previous: SecretStr | None = Field(
+        default=None,
+        description="comma-separated base64 keys that were `CARELOOP_DATA_KEY` before: they still decrypt "
+        "values not yet re-encrypted (`careloop keys rotate`); remove one only after a rotation finished",
+    )
+    index_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of 32 bytes keying the blind indexes (lookups by phone, MRN, name token); never "
+        "rotated. Unset: derived from `CARELOOP_DATA_KEY`, so it must be set to the first data key "
+        "before that key is rotated",
+    )
+    data_cipher: Algorithm = Field(
+        default=Algorithm.AES_GCM,
+        description="`aes-gcm` or `sm4` (SM4-CTR with HMAC-SM3): the algorithm new values are encrypted "
+        "with; values under the other keep decrypting until re-encrypted",
     )
     public_url: str = Field(
         default=DEFAULT_PUBLIC_URL,
@@ -589,6 +607,15 @@ class Settings(BaseSettings):
                 raise ValueError("CARELOOP_BACKUP_KEY must differ from CARELOOP_DATA_KEY")
         if self.audit_key is not None and len(self.audit_key.get_secret_value()) < 32:
             raise ValueError("CARELOOP_AUDIT_KEY must be at least 32 random characters")
+        ring = self.key_ring  # decodes every key, so a bad one stops start-up rather than a read
+        if ring.previous and ring.index_key is None:
+            # the indexes were made with a key derived from the first data key; deriving them from the
+            # new one would make every lookup by phone, MRN or name miss
+            raise ValueError(
+                "CARELOOP_DATA_KEYS_PREVIOUS is set: set CARELOOP_INDEX_KEY to the data key the blind "
+                "indexes "
+                "were made with (the first CARELOOP_DATA_KEY) so lookups keep working across rotations"
+            )
         if self.env is Environment.PRODUCTION:
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs DATABASE_URL pointing at PostgreSQL")
@@ -625,6 +652,34 @@ class Settings(BaseSettings):
         if self.audit_key is not None:
             return self.audit_key.get_secret_value().encode("utf-8")
         return derive_key(self.secret_key.get_secret_value().encode("utf-8"), b"careloop/audit-chain/v1")
+
+    @property
+    def key_ring(self) -> RingSpec:
+        """The field cipher's keys: current, previous, algorithm and the (unrotated) blind-index key."""
+        return RingSpec(
+            current=self.data_key_bytes,
+            previous=tuple(_key_list("CARELOOP_DATA_KEYS_PREVIOUS", self.data_keys_previous)),
+            algorithm=self.data_cipher,
+            index_key=None
+            if self.index_key is None
+            else _one_key("CARELOOP_INDEX_KEY", self.index_key.get_secret_value()),
+        )
+
+
+def _one_key(name: str, text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"{name} must hold base64 keys") from exc
+    if len(raw) != 32:
+        raise ValueError(f"{name} keys must decode to 32 bytes")
+    return raw
+
+
+def _key_list(name: str, value: SecretStr | None) -> list[bytes]:
+    if value is None:
+        return []
+    return [_one_key(name, part) for part in value.get_secret_value().split(",") if part.strip()]
 
 
 def environment_names() -> set[str]:

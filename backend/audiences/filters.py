@@ -182,13 +182,6 @@ def encounter_conditions(audience: Audience) -> list[sa.ColumnElement[bool]]:
     return conditions
 
 
-def _years_before(today: date, years: int) -> date:
-    try:
-        return today.replace(year=today.year - years)
-    except ValueError:  # 29 February in a year without one
-        return today.replace(year=today.year - years, day=28)
-
-
 def allowed_consent_states(purpose: ConsentPurpose) -> set[bool | None]:
     """The latest-event states (grant, revocation, never asked) in which `consent_allows` lets a message go:
     the SQL below is derived from the one consent rule, not a second copy of it."""
@@ -224,11 +217,12 @@ def reachable_condition(channel: Channel) -> sa.ColumnElement[bool]:
 def patient_conditions(audience: Audience, today: date) -> list[sa.ColumnElement[bool]]:
     """Conditions on `patients` (age on `today`, language, reachability, consent, exclusion flags)."""
     conditions: list[sa.ColumnElement[bool]] = []
+    # Birth dates are encrypted; their plain year is what SQL sees. Age is therefore the age a patient
+    # turns this calendar year (today's year less the birth year): all of one birth year in or out alike.
     if audience.age_min is not None:
-        conditions.append(Patient.birth_date <= _years_before(today, audience.age_min))
+        conditions.append(Patient.birth_year <= today.year - audience.age_min)
     if audience.age_max is not None:
-        # older than age_max once the birthday after age_max + 1 years has passed
-        conditions.append(Patient.birth_date > _years_before(today, audience.age_max + 1))
+        conditions.append(Patient.birth_year >= today.year - audience.age_max)
     if audience.languages:
         conditions.append(Patient.language.in_(audience.languages))
     if audience.reachable_on is not None:

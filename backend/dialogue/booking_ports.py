@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.messaging.links import LinkKind, link_for
+from backend.messaging.links import LinkKind, link_ref
 from backend.models import (
     Appointment,
     Clinician,
@@ -190,8 +190,9 @@ class BookingPorts:
 
     def _done(self, appointment: Appointment, lang: str) -> dict[str, Any]:
         settings = get_settings()
-        days, channel = settings.calendar_link_days, self.conversation.channel
-        url = link_for(settings, LinkKind.CALENDAR, appointment.id, channel, days=days)  # short on SMS
+        days = settings.calendar_link_days
+        # a reference, minted into the link (short on SMS) when the message is sent or shown
+        url = link_ref(LinkKind.CALENDAR, appointment.id, days=days)
         slot = self.session.get(Slot, appointment.slot_id)
         assert slot is not None
         return {

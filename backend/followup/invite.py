@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.dialogue.content import load_catalog
 from backend.followup.catalog import definition_of
-from backend.messaging.links import LinkKind, link_for
+from backend.messaging.links import LinkKind, link_ref
 from backend.models import (
     Direction,
     Message,
@@ -41,7 +41,8 @@ def do_send_form_invite(
     assert version_row is not None
     title = definition_of(version_row).title[lang]
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
-    url = link_for(settings, LinkKind.FORM, response.id, channel, days=settings.form_link_days)
+    # a reference, minted into the link when sent or shown: the stored message holds no token
+    url = link_ref(LinkKind.FORM, response.id, days=settings.form_link_days)
     outbound = Outbound(
         (
             Text(catalog.text(lang, "followup.invite", title=title)),

@@ -22,7 +22,14 @@ from backend.services import audit
 from backend.services.consents import current_consents, do_revoke_consent
 
 log = logging.getLogger(__name__)
-KEPT_IN_PLACE = {"audit_events", "patient_merges", "channel_preferences", "hl7_messages"}
+# patient_name_tokens index each record's own name: the survivor keeps its name, and so its tokens
+KEPT_IN_PLACE = {
+    "audit_events",
+    "patient_merges",
+    "channel_preferences",
+    "hl7_messages",
+    "patient_name_tokens",
+}
 CONTACT_COLUMNS = ("phone", "whatsapp", "wechat_openid", "id_number")
 
 

@@ -1,5 +1,9 @@
 """Signed, expiring links for patients (`/c/` chat, `/q/` form, `/f/` feedback) and their short forms.
 
+Stored messages never hold a link itself (a link is a bearer credential): they hold a reference,
+`careloop-link:<kind>.<id>.<days>`, which `render_links` turns into the link when the message is sent
+or shown to its patient.
+
 The long tokens are itsdangerous's (about 40 characters). SMS pays per segment, and a Chinese or
 Vietnamese SMS segment holds only 67 characters, so messages carry `/s/<code>` instead: the kind, the
 id and an expiry hour in base 36, with a 72-bit HMAC, about 20 characters, no database row. Opening
@@ -11,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from enum import StrEnum
 
@@ -18,6 +23,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from backend.app.settings import Settings
 from bots.domain import Channel
+from bots.messages import Link, Outbound, Part, Text
 
 
 class LinkKind(StrEnum):
@@ -125,3 +131,43 @@ def open_short(settings: Settings, code: str, *, now: float | None = None) -> st
     would give a code opened on its last day the full link's whole life again, on each opening."""
     kind, subject_id, expires_hour = _read_short(settings, code, now if now is not None else time.time())
     return make_url(settings, kind, subject_id, until=expires_hour * 3600)
+
+
+_REF = re.compile(r"careloop-link:([a-z])\.(\d{1,10})\.(\d{1,4})")
+
+
+def link_ref(kind: LinkKind, subject_id: int, *, days: int) -> str:
+    """What a stored message holds in place of a link: the link's kind, subject and lifetime, no token."""
+    return f"careloop-link:{kind.value}.{subject_id}.{days}"
+
+
+def render_links(settings: Settings, text: str, channel: Channel) -> str:
+    """The text with each link reference replaced by a link minted now for `channel` (short on SMS)."""
+
+    def mint(match: re.Match[str]) -> str:
+        try:
+            kind = LinkKind(match[1])
+        except ValueError:
+            return match[0]
+        return link_for(settings, kind, int(match[2]), channel, days=int(match[3]))
+
+    return _REF.sub(mint, text)
+
+
+def hide_link_refs(text: str) -> str:
+    """What staff see of a stored message: a link symbol where the patient got a link (staff pages show no
+    patient's credential, and the reference means nothing to a reader)."""
+    return _REF.sub("🔗", text)
+
+
+def render_outbound(settings: Settings, outbound: Outbound, channel: Channel) -> Outbound:
+    """The outbound with its link references minted, at the moment it is sent or shown."""
+
+    def part(p: Part) -> Part:
+        if isinstance(p, Text):
+            return Text(render_links(settings, p.text, channel))
+        if isinstance(p, Link):
+            return Link(render_links(settings, p.url, channel), p.label)
+        return p
+
+    return Outbound(tuple(part(p) for p in outbound.parts))

@@ -52,7 +52,7 @@ from backend.models.messaging import Conversation, ConversationOwner, Direction,
 from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import AttemptOutcome, OutboxAttempt, OutboxItem, OutboxKind, OutboxStatus
 from backend.models.outreach import BatchPurpose, BatchState, OutreachBatch, OutreachPreview
-from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
+from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, PatientNameToken, Sex
 from backend.models.privacy import BreakGlass, ErasureTombstone, RightsKind, RightsRequest, RightsState
 from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
@@ -142,6 +142,7 @@ __all__ = [
     "Patient",
     "PatientIdentifier",
     "PatientMerge",
+    "PatientNameToken",
     "QuestionnaireResponse",
     "QuestionnaireVersion",
     "RecordKind",

@@ -1,9 +1,10 @@
-"""Declarative base and the column types every model uses: UTC datetimes, encrypted text, enums."""
+"""Declarative base and the column types every model uses: UTC datetimes, encrypted text/JSON/dates, enums."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from backend.security.crypto import current_cipher
+from backend.security.crypto import DecryptionError, current_cipher
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -65,6 +66,51 @@ class EncryptedText(sa.TypeDecorator[str]):
 
     def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
         return None if value is None else current_cipher().decrypt(self.kind, value)
+
+
+class EncryptedJSON(sa.TypeDecorator[Any]):
+    """A JSON document encrypted whole (answers, diagnoses, transcripts, conversation state): nothing in it
+    can be filtered in SQL, so whatever a query needs is kept beside it as a plain derivative. The column
+    stays JSON and holds the token as a JSON string: encrypting needed no change of column type (which
+    SQLite makes by copying the table, refused while rows point at it)."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
+        if value is None:
+            return None
+        return current_cipher().encrypt(
+            self.kind, json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        )
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):  # a document stored plain, never encrypted: refused, not misread
+            raise DecryptionError(f"{self.kind} value is not encrypted")
+        return json.loads(current_cipher().decrypt(self.kind, value))
+
+
+class EncryptedDate(sa.TypeDecorator[date]):
+    """A date encrypted as its ISO text (a full birth date); its year is kept plain for audiences."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def process_bind_param(self, value: date | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else current_cipher().encrypt(self.kind, value.isoformat())
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> date | None:
+        return None if value is None else date.fromisoformat(current_cipher().decrypt(self.kind, value))
 
 
 def enum_column(enum: type[StrEnum], length: int = 32, **kwargs: Any) -> sa.Enum:

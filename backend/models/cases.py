@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
 from bots.domain import Channel
 
 
@@ -50,7 +50,9 @@ class FeedbackCase(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[CaseKind] = mapped_column(enum_column(CaseKind))
     category: Mapped[str] = mapped_column(sa.String(64))  # a code of content/feedback_categories.yaml
-    text: Mapped[str] = mapped_column(sa.Text)  # what the patient said; never logged or audited
+    text: Mapped[str] = mapped_column(
+        EncryptedText("case_text")
+    )  # what the patient said; never logged or audited
     patient_id: Mapped[int | None] = mapped_column(sa.ForeignKey("patients.id"), index=True)
     anonymous: Mapped[bool] = mapped_column(default=False)  # the patient asked not to be named to staff
     source: Mapped[CaseSource] = mapped_column(enum_column(CaseSource))
@@ -62,8 +64,10 @@ class FeedbackCase(Base):
     valid: Mapped[bool | None]  # None: not judged yet
     invalid_reason: Mapped[str | None] = mapped_column(sa.String(500))
     satisfaction: Mapped[Satisfaction | None] = mapped_column(enum_column(Satisfaction))
-    summary: Mapped[str | None] = mapped_column(sa.Text)  # the closing summary
-    notice_draft: Mapped[str | None] = mapped_column(sa.Text)  # an outcome notice that could not be sent
+    summary: Mapped[str | None] = mapped_column(EncryptedText("case_summary"))  # the closing summary
+    notice_draft: Mapped[str | None] = mapped_column(
+        EncryptedText("case_notice_draft")
+    )  # an outcome notice that could not be sent
     notice_outbox_id: Mapped[int | None] = mapped_column(sa.ForeignKey("outbox.id"))  # the last one queued
     registered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -95,7 +99,7 @@ class HandlingRecord(Base):
     kind: Mapped[RecordKind] = mapped_column(enum_column(RecordKind))
     author_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id"))
     department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id"))  # on whose behalf
-    text: Mapped[str] = mapped_column(sa.Text)
+    text: Mapped[str] = mapped_column(EncryptedText("case_record_text"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -107,7 +111,7 @@ class CaseAttachment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("feedback_cases.id"), index=True)
     record_id: Mapped[int | None] = mapped_column(sa.ForeignKey("feedback_handling_records.id"))
-    filename: Mapped[str] = mapped_column(sa.String(255))
+    filename: Mapped[str] = mapped_column(EncryptedText("case_attachment_filename"))
     mime_type: Mapped[str] = mapped_column(sa.String(100))
     size: Mapped[int]
     stored: Mapped[str] = mapped_column(sa.String(64))

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from backend.models.base import Base, EncryptedJSON, UTCDateTime, enum_column, utcnow
 from bots.domain import Channel
 
 
@@ -131,9 +131,8 @@ class QuestionnaireResponse(Base):
     status: Mapped[ResponseStatus] = mapped_column(
         enum_column(ResponseStatus), default=ResponseStatus.IN_PROGRESS
     )
-    answers: Mapped[dict[str, Any]] = mapped_column(
-        sa.JSON, default=dict
-    )  # item id -> JSON form of the value
+    # item id -> JSON form of the value, encrypted; scores and bands stay plain for statistics
+    answers: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("questionnaire_answers"), default=dict)
     skipped: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     scores: Mapped[dict[str, int]] = mapped_column(sa.JSON, default=dict)
     bands: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
+from backend.models.base import Base, EncryptedJSON, EncryptedText, UTCDateTime, enum_column, utcnow
 from bots.domain import Channel
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ class Conversation(Base):
     )
     flow_id: Mapped[str | None] = mapped_column(sa.String(64))
     flow_version: Mapped[int | None]
-    state: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # encrypted: a registration in progress keeps the phone number and birth date typed into it here
+    state: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("conversation_state"))
     # the message-text revision the conversation started on and keeps (None: the files' texts)
     texts_revision: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -80,7 +81,7 @@ class Message(Base):
     direction: Mapped[Direction] = mapped_column(enum_column(Direction))
     status: Mapped[MessageStatus] = mapped_column(enum_column(MessageStatus))
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(128))
-    text: Mapped[str] = mapped_column(sa.Text, default="")
+    text: Mapped[str] = mapped_column(EncryptedText("message_text"), default="")  # filtered in Python only
     choice: Mapped[str | None] = mapped_column(sa.String(64))  # the button payload a patient pressed
     parts: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)  # outbound parts (choices, links)
     # inbound images / voice notes: provider reference, and once fetched the encrypted file's name

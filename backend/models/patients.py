@@ -9,9 +9,17 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
+from backend.models.base import (
+    Base,
+    EncryptedDate,
+    EncryptedJSON,
+    EncryptedText,
+    UTCDateTime,
+    enum_column,
+    utcnow,
+)
 from backend.security.crypto import current_cipher
-from backend.security.identifiers import normalise_code, normalise_phone
+from backend.security.identifiers import name_tokens, normalise_code, normalise_phone
 from bots.domain import Channel, ConsentPurpose
 
 if TYPE_CHECKING:
@@ -36,9 +44,12 @@ class Patient(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     mrn: Mapped[str] = mapped_column(EncryptedText("mrn"))
     mrn_bidx: Mapped[str] = mapped_column(sa.String(40), unique=True)
-    name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    # encrypted; found through the blind-indexed tokens in patient_name_tokens (set by _index_name)
+    name: Mapped[str] = mapped_column(EncryptedText("patient_name"))
     sex: Mapped[Sex] = mapped_column(enum_column(Sex), default=Sex.UNKNOWN)
-    birth_date: Mapped[date | None] = mapped_column(sa.Date, index=True)  # audiences' age range
+    birth_date: Mapped[date | None] = mapped_column(EncryptedDate("birth_date"))
+    # the plain derivative of birth_date that audiences' age ranges filter on (set by _derive_birth_year)
+    birth_year: Mapped[int | None] = mapped_column(sa.SmallInteger, index=True)
     language: Mapped[str] = mapped_column(sa.String(8))
     timezone: Mapped[str] = mapped_column(sa.String(64))
     phone: Mapped[str | None] = mapped_column(EncryptedText("phone"))
@@ -65,6 +76,29 @@ class Patient(Base):
     consent_events: Mapped[list[ConsentEvent]] = relationship(
         back_populates="patient", order_by="ConsentEvent.id"
     )
+    name_tokens: Mapped[list[PatientNameToken]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @staticmethod
+    def name_token_indexes(raw: str) -> set[str]:
+        """The blind indexes of a name's tokens (identifiers.name_tokens), as stored and as searched."""
+        cipher = current_cipher()
+        return {cipher.blind_index("patient_name", token) for token in name_tokens(raw)}
+
+    @validates("name")
+    def _index_name(self, key: str, value: str) -> str:
+        indexes = Patient.name_token_indexes(value or "")
+        kept = [t for t in self.name_tokens if t.token in indexes]
+        self.name_tokens = kept + [
+            PatientNameToken(token=i) for i in sorted(indexes - {t.token for t in kept})
+        ]
+        return value
+
+    @validates("birth_date")
+    def _derive_birth_year(self, key: str, value: date | None) -> date | None:
+        self.birth_year = None if value is None else value.year
+        return value
 
     @staticmethod
     def phone_index(raw: str) -> str:
@@ -111,6 +145,18 @@ class Patient(Base):
     def exclusion_flags(self) -> list[str]:
         flags = EXCLUSION_FLAGS
         return [flag for flag in flags if getattr(self, flag)]
+
+
+class PatientNameToken(Base):
+    """One blind-indexed token of a patient's name (the whole name, a word, a Chinese character pair):
+    staff search matches tokens exactly, so no part of the name is stored readable."""
+
+    __tablename__ = "patient_name_tokens"
+    __table_args__ = (sa.Index("ix_patient_name_tokens_token", "token", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(sa.String(40))
 
 
 class ConsentEvent(Base):
@@ -165,8 +211,11 @@ class Encounter(Base):
     ward_id: Mapped[int | None] = mapped_column(sa.ForeignKey("wards.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # discharge time for inpatients
-    diagnoses: Mapped[list[dict[str, str]]] = mapped_column(sa.JSON, default=list)  # [{code, system, text}]
-    primary_diagnosis: Mapped[str | None] = mapped_column(sa.String(16))  # ICD-10 code, matched by plans
+    # [{code, system, text}], encrypted: the texts are PHI
+    diagnoses: Mapped[list[dict[str, str]]] = mapped_column(EncryptedJSON("diagnoses"), default=list)
+    # the plain derivative plans and audiences match: the first diagnosis's ICD-10 code (its group is
+    # its first three characters, matched by prefix)
+    primary_diagnosis: Mapped[str | None] = mapped_column(sa.String(16))
     procedure_code: Mapped[str | None] = mapped_column(sa.String(16))
     attending_doctor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinicians.id"))
     responsible_nurse_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinicians.id"))

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
 from backend.models.tasks import TaskPriority
 
 
@@ -39,7 +39,7 @@ class MissedEscalation(Base):
     message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id"), unique=True)
     marked_by: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id"))
     category: Mapped[str | None] = mapped_column(sa.String(32))  # what it should have been, if she says
-    note: Mapped[str | None] = mapped_column(sa.Text)
+    note: Mapped[str | None] = mapped_column(EncryptedText("missed_escalation_note"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     reviewed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
 
 
 class SpotCheck(Base):
@@ -50,7 +50,7 @@ class SpotCheckItem(Base):
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"))
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"))
     verdict: Mapped[SpotVerdict] = mapped_column(enum_column(SpotVerdict), default=SpotVerdict.PENDING)
-    note: Mapped[str] = mapped_column(sa.Text, default="")
+    note: Mapped[str] = mapped_column(EncryptedText("spot_check_note"), default="")
     reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     callback_task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tasks.id"))

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from backend.models.base import Base, EncryptedJSON, UTCDateTime, enum_column, utcnow
 
 
 class TaskEventKind(StrEnum):
@@ -46,8 +46,9 @@ class TaskEvent(Base):
     task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id"))
     kind: Mapped[TaskEventKind] = mapped_column(enum_column(TaskEventKind))
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))  # None: the system
-    # ids, codes and staff notes; never the text of a message to or from the patient
-    detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    # ids, codes and staff notes (encrypted: a note often says what the patient has); never the text of a
+    # message to or from the patient
+    detail: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("task_event_detail"), default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, UTCDateTime, enum_column, utcnow
+from backend.models.base import Base, EncryptedJSON, UTCDateTime, enum_column, utcnow
 from voice_ai.call_events import CallState, Outcome
 from voice_ai.gateway import AnsweredBy, GatewayName
 
@@ -38,7 +38,9 @@ class VoiceCall(Base):
     recording_id: Mapped[str | None] = mapped_column(sa.String(64))  # at the gateway (Twilio RE...)
     recording_url: Mapped[str | None] = mapped_column(sa.String(500))
     # [{"item", "heard", "confidence", "via", "audio"}] in the order asked; "audio" is a media reference
-    transcripts: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    transcripts: Mapped[list[dict[str, Any]]] = mapped_column(
+        EncryptedJSON("voice_transcripts"), default=list
+    )
     fallbacks: Mapped[int] = mapped_column(default=0)  # recognitions that heard nothing in the grammar
     callback_task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tasks.id"))
     last_status_seq: Mapped[int | None]  # Twilio's SequenceNumber: older callbacks change nothing

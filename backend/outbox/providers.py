@@ -12,6 +12,7 @@ import yaml
 from sqlalchemy.orm import Session
 
 from backend.app.settings import Settings, SmsProvider, get_settings
+from backend.messaging.links import render_links, render_outbound
 from backend.models import Conversation, Message, OutboxItem, Patient, StaffUser
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
@@ -150,7 +151,8 @@ def template_for(item: OutboxItem, lang: str, settings: Settings) -> TemplateRef
     channel_spec = spec.get(item.channel.value)
     if not channel_spec:
         return None
-    values = {"hospital": settings.hospital_name, **(item.template_vars or {})}
+    stored = {k: render_links(settings, str(v), item.channel) for k, v in (item.template_vars or {}).items()}
+    values = {"hospital": settings.hospital_name, **stored}
     fields = channel_spec.get("fields", {})
     variables = {key: str(text).format_map(_Missing(values)) for key, text in fields.items()}
     return TemplateRef(
@@ -188,7 +190,7 @@ def delivery_for(session: Session, item: OutboxItem, patient: Patient, now: date
     return Delivery(
         reference=str(item.id),
         to=address_of(patient, item.channel),
-        outbound=Outbound.from_json(message.parts or []),
+        outbound=render_outbound(settings, Outbound.from_json(message.parts or []), item.channel),
         lang=lang,
         window_open=window_open(session, patient.id, item.channel, now),
         template=template_for(item, lang, settings),
@@ -204,7 +206,7 @@ def delivery_to_follower(session: Session, item: OutboxItem, conversation: Conve
     return Delivery(
         reference=str(item.id),
         to=conversation.reply_to,
-        outbound=Outbound.from_json(message.parts or []),
+        outbound=render_outbound(settings, Outbound.from_json(message.parts or []), item.channel),
         lang=pick_language((conversation.state or {}).get("lang")),
         window_open=True,  # judged before: a reply outside the window is not sent at all
         status_callback=_status_callback(item.channel, settings),
@@ -224,7 +226,7 @@ def delivery_to_staff(session: Session, item: OutboxItem, staff: StaffUser) -> D
     return Delivery(
         reference=str(item.id),
         to=to,
-        outbound=Outbound.from_json(message.parts or []),
+        outbound=render_outbound(settings, Outbound.from_json(message.parts or []), item.channel),
         lang=lang,
         window_open=item.channel is not Channel.WECHAT,  # SMS has no window
         template=template_for(item, lang, settings),

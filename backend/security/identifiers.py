@@ -1,4 +1,4 @@
-"""Normalising identifiers (phones, MRNs, openids) to the one form that is encrypted and blind-indexed."""
+"""Normalising identifiers (phones, MRNs, openids, names) to the one form encrypted and blind-indexed."""
 
 from __future__ import annotations
 
@@ -33,3 +33,38 @@ def mask_phone(e164: str) -> str:
     if len(e164) < 8:
         return "*" * len(e164)
     return f"{e164[:6]}****{e164[-4:]}"
+
+
+def _is_han(char: str) -> bool:
+    return "CJK" in unicodedata.name(char, "") or "\u3400" <= char <= "\u9fff"
+
+
+def normalise_name(raw: str) -> str:
+    """Width- and case-folded, accents dropped (Vietnamese 'Nguyễn' = 'nguyen'), one space between words."""
+    text = unicodedata.normalize("NFKC", raw).casefold().replace("đ", "d")
+    stripped = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    words = "".join(c if (c.isalnum() or c.isspace()) else " " for c in stripped).split()
+    return " ".join(words)
+
+
+def name_tokens(raw: str) -> set[str]:
+    """What a name is indexed (and searched) by: the whole normalised name ('f:'), each word ('w:'), and
+    for Chinese characters each pair of neighbours ('b:'): '王小明' gives 王小 and 小明, since Chinese names
+    are written without spaces. Single characters are not indexed: a surname alone is too common, and its
+    index would only say how many patients share it."""
+    normalised = normalise_name(raw)
+    if not normalised:
+        return set()
+    tokens = {"f:" + normalised.replace(" ", "")}
+    for word in normalised.split(" "):
+        run = ""
+        for char in [*word, ""]:
+            if char and _is_han(char):
+                run += char
+                continue
+            tokens.update("b:" + run[i : i + 2] for i in range(len(run) - 1))
+            run = ""
+        latin = "".join(c for c in word if not _is_han(c))
+        if latin:
+            tokens.add("w:" + latin)
+    return tokens

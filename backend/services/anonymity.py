@@ -27,16 +27,18 @@ def visible_messages(user: StaffUser) -> list[sa.ColumnElement[bool]]:
 
 def do_mark_complaint_message(session: Session, case: FeedbackCase, conversation: Conversation) -> None:
     """Tie the patient's chat message that carried the complaint's text to the case."""
-    found = session.scalars(
+    # texts are encrypted: the conversation's latest inbound messages are compared here (the complaint
+    # was typed moments ago, so it is among them)
+    recent = session.scalars(
         sa.select(Message)
         .where(
             Message.conversation_id == conversation.id,
             Message.direction == Direction.INBOUND,
-            Message.text == case.text,
             Message.case_id.is_(None),
         )
         .order_by(Message.id.desc())
-        .limit(1)
-    ).first()
+        .limit(50)
+    )
+    found = next((m for m in recent if m.text == case.text), None)
     if found is not None:
         found.case_id = case.id

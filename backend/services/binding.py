@@ -106,9 +106,12 @@ def _attempt(session: Session, openid: str, method: BindMethod, outcome: BindOut
 def _match(session: Session, phone: str, birth_date: date | None) -> Patient | None:
     """The one patient with this phone (and birth date, when given); None for none or several."""
     query = sa.select(Patient).where(Patient.phone_bidx == Patient.phone_index(phone))
-    if birth_date is not None:
-        query = query.where(Patient.birth_date == birth_date)
-    found = session.scalars(query.limit(2)).all()
+    if birth_date is None:
+        found = session.scalars(query.limit(2)).all()
+    else:
+        # the birth date is encrypted: its plain year narrows in SQL, the full date is compared here
+        query = query.where(Patient.birth_year == birth_date.year)
+        found = [p for p in session.scalars(query) if p.birth_date == birth_date][:2]
     return found[0] if len(found) == 1 else None
 
 
@@ -415,11 +418,12 @@ def do_identify(
         except InvalidPhoneNumber:
             patient = None
     elif mrn is not None:
-        patient = session.scalars(
+        by_mrn = session.scalars(
             sa.select(Patient).where(
-                Patient.mrn_bidx == Patient.code_index("mrn", mrn), Patient.birth_date == birth_date
+                Patient.mrn_bidx == Patient.code_index("mrn", mrn), Patient.birth_year == birth_date.year
             )
         ).first()
+        patient = by_mrn if by_mrn is not None and by_mrn.birth_date == birth_date else None
     _attempt(
         session, key, BindMethod.BIRTH_DATE, BindOutcome.FAILED if patient is None else BindOutcome.BOUND, now
     )

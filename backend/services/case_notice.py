@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import Settings, get_settings
 from backend.dialogue.content import load_catalog
-from backend.messaging.links import LinkKind, link_for
+from backend.messaging.links import LinkKind, link_ref
 from backend.models import CaseProgress, FeedbackCase, OutboxKind, Patient
 from backend.services.staff_message import MAX_TEXT, do_staff_message
 from bots.domain import Channel, pick_language
@@ -47,7 +47,7 @@ def _with_rating_link(
     if patient is None or case.progress is not CaseProgress.CLOSED or case.satisfaction is not None:
         return outbound, None
     settings = get_settings()
-    url = link_for(settings, LinkKind.FEEDBACK, patient.id, channel, days=settings.feedback_link_days)
+    url = link_ref(LinkKind.FEEDBACK, patient.id, days=settings.feedback_link_days)  # minted when sent
     label = load_catalog(settings.content_dir, settings.hospital_name).text(
         pick_language(patient.language), "case.rate_link"
     )

@@ -17,7 +17,7 @@ from backend.outbox.enqueue import EXTERNAL
 from backend.security.identifiers import InvalidPhoneNumber, mask_phone
 from backend.services.anonymity import visible_messages
 from backend.services.ids import parse_id as parse_ids
-from backend.services.patients import scoped_to_user
+from backend.services.patients import name_matches, scoped_to_user
 from bots.domain import Channel
 
 PAGE_SIZE = 50
@@ -215,8 +215,10 @@ def latest_encounter(column: Any) -> Any:
 
 
 def patient_matches(text: str) -> ColumnElement[bool]:
+    """A patient by name tokens or exact MRN, both through blind indexes (names are encrypted)."""
+    by_name = name_matches(text)
     return sa.or_(
-        Patient.name.icontains(text, autoescape=True),  # ILIKE: case-insensitive on PostgreSQL too
+        *([by_name] if by_name is not None else []),
         Patient.mrn_bidx == Patient.code_index("mrn", text),
     )
 

@@ -24,7 +24,7 @@ from backend.models import (
 )
 from backend.models.patients import EXCLUSION_FLAGS
 from backend.services.message_log import InvalidFilter, parse_choice, parse_id, text_value
-from backend.services.patients import department_ids, scoped_to_user, text_matches
+from backend.services.patients import SEARCH_SORT_BOUND, by_name, department_ids, scoped_to_user, text_matches
 
 PAGE_SIZE = 50
 NO_FLAGS = "none"
@@ -162,9 +162,15 @@ def patient_rows(
             patients = patients.where(text_matches(filters.text))
         if filters.flag:
             patients = patients.where(_flag_condition(filters.flag))
-        found = session.scalars(
-            scoped_to_user(patients, user).order_by(Patient.name, Patient.id).limit(limit)
-        )
+        if filters.text:
+            # a search's matches are few: loaded (bounded) and put in name order here, names being encrypted
+            found = by_name(
+                session.scalars(scoped_to_user(patients, user).order_by(Patient.id).limit(SEARCH_SORT_BOUND))
+            )[:limit]
+        else:
+            found = list(
+                session.scalars(scoped_to_user(patients, user).order_by(Patient.id.desc()).limit(limit))
+            )
         return [PatientRow(p, None, "", "", "", "") for p in found]
     doctor, nurse = aliased(Clinician), aliased(Clinician)
     query = (

@@ -1,18 +1,23 @@
-"""Finding patients (name; phone, MRN or ID number by blind index) within what a staff member may see."""
+"""Finding patients (name tokens, phone, MRN or ID number: blind indexes) within what staff may see."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models import DepartmentLink, Encounter, Patient, StaffUser
+from backend.models import DepartmentLink, Encounter, Patient, PatientNameToken, StaffUser
 from backend.models.base import utcnow
-from backend.security.identifiers import InvalidPhoneNumber
+from backend.security.crypto import current_cipher
+from backend.security.identifiers import InvalidPhoneNumber, name_tokens, normalise_name
 from backend.services import audit
 from bots.domain import Channel
+
+# at most this many matches of a search are loaded to be put in name order (names decrypt in Python)
+SEARCH_SORT_BOUND = 1000
 
 
 def department_ids(user: StaffUser) -> set[int] | None:
@@ -39,10 +44,41 @@ def in_departments(allowed: set[int]) -> sa.ColumnElement[bool]:
     return sa.or_(sa.exists(visited), sa.exists(linked))
 
 
+def name_matches(text: str) -> sa.ColumnElement[bool] | None:
+    """Patients whose name is `text`, or has every word (every Chinese character pair) of it, compared
+    through the blind indexes of patient_name_tokens: exact tokens, so 'Nguy' finds no 'Nguyen'."""
+    tokens = name_tokens(text)
+    if not tokens:
+        return None
+    cipher = current_cipher()
+    whole = {cipher.blind_index("patient_name", t) for t in tokens if t.startswith("f:")}
+    parts = {cipher.blind_index("patient_name", t) for t in tokens if not t.startswith("f:")}
+    conditions: list[sa.ColumnElement[bool]] = [
+        sa.exists().where(PatientNameToken.patient_id == Patient.id, PatientNameToken.token.in_(whole))
+    ]
+    if parts:
+        having_all = (
+            sa.select(PatientNameToken.patient_id)
+            .where(PatientNameToken.token.in_(parts))
+            .group_by(PatientNameToken.patient_id)
+            .having(sa.func.count(sa.distinct(PatientNameToken.token)) == len(parts))
+        )
+        conditions.append(Patient.id.in_(having_all))
+    return sa.or_(*conditions)
+
+
+def by_name(patients: Iterable[Patient]) -> list[Patient]:
+    """Patients in name order. Names are encrypted, so the database cannot order them: callers order
+    in SQL by something plain, bound the rows, and sort here."""
+    return sorted(patients, key=lambda p: (normalise_name(p.name), p.id))
+
+
 def text_matches(text: str) -> sa.ColumnElement[bool]:
-    """A name (part, any case), or exactly an MRN, ID number or phone number, through the blind indexes."""
+    """A name (whole, or whole words of it), or exactly an MRN, ID number or phone number, through the
+    blind indexes."""
+    by_token = name_matches(text)
     conditions = [
-        Patient.name.icontains(text, autoescape=True),
+        *([by_token] if by_token is not None else []),
         Patient.mrn_bidx == Patient.code_index("mrn", text),
         Patient.id_number_bidx == Patient.code_index("id_number", text),
     ]
@@ -54,9 +90,13 @@ def text_matches(text: str) -> sa.ColumnElement[bool]:
 def search(session: Session, user: StaffUser, text: str, limit: int = 50) -> list[Patient]:
     text = text.strip()
     query = sa.select(Patient)
-    if text:
-        query = query.where(text_matches(text))
-    return list(session.scalars(scoped_to_user(query, user).order_by(Patient.name, Patient.id).limit(limit)))
+    if not text:
+        # no name order without decrypting everyone: the newest patients first
+        return list(session.scalars(scoped_to_user(query, user).order_by(Patient.id.desc()).limit(limit)))
+    query = query.where(text_matches(text))
+    # matches of a name search are few; a bound keeps a common word from loading everyone
+    found = session.scalars(scoped_to_user(query, user).order_by(Patient.id).limit(SEARCH_SORT_BOUND))
+    return by_name(found)[:limit]
 
 
 def in_scope(session: Session, user: StaffUser, patient_id: int) -> bool:

@@ -38,6 +38,10 @@ from backend.services.message_log import (
 )
 from backend.services.patients import scoped_to_user
 
+# a content search decrypts replies newest first, this many per statement, and no more than the bound
+CONTENT_SCAN_CHUNK = 500
+CONTENT_SCAN_BOUND = 20_000
+
 FLAGS = {"": None, "yes": True, "no": False}
 
 
@@ -145,8 +149,6 @@ def replies(
         query = query.where(kind == filters.patient_type)
     if filters.department_id is not None:
         query = query.where(department == filters.department_id)
-    if filters.content:
-        query = query.where(Message.text.icontains(filters.content, autoescape=True))
     if filters.template_key is not None:
         query = query.where(template == filters.template_key)
     if filters.handled is not None:
@@ -156,7 +158,10 @@ def replies(
     if filters.invalid is not None:
         query = query.where(Message.invalid_reply == filters.invalid)
     query = scoped_to_user(query, user).order_by(Message.created_at.desc(), Message.id.desc())
-    found = session.execute(query.limit(limit + 1)).all()
+    if filters.content:
+        found = _containing(session, query, filters.content, limit + 1)
+    else:
+        found = list(session.execute(query.limit(limit + 1)).all())
     rows = [
         ReplyRow(
             message=message,
@@ -174,6 +179,20 @@ def replies(
     ]
     more = len(found) > limit
     return Page(rows, Cursor(rows[-1].message.created_at, rows[-1].message.id) if more else None)
+
+
+def _containing(session: Session, query: sa.Select[Any], content: str, wanted: int) -> list[Any]:
+    """Rows of `query` whose message contains `content` (any case). Message texts are encrypted, so the
+    match is made here on chunks of the newest rows, scanning at most CONTENT_SCAN_BOUND of them: a
+    search reaches that far back in one page, and the next page scans on from where this one stopped."""
+    needle = content.casefold()
+    found: list[Any] = []
+    for offset in range(0, CONTENT_SCAN_BOUND, CONTENT_SCAN_CHUNK):
+        chunk = session.execute(query.offset(offset).limit(CONTENT_SCAN_CHUNK)).all()
+        found.extend(row for row in chunk if needle in row[0].text.casefold())
+        if len(found) >= wanted or len(chunk) < CONTENT_SCAN_CHUNK:
+            break
+    return found[:wanted]
 
 
 def reply_for(session: Session, *, user: StaffUser, message_id: int) -> Message | None:

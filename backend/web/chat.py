@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +18,15 @@ from backend.content.catalogue import catalog_at, current_catalog
 from backend.dialogue.content import load_catalog
 from backend.dialogue.turns import InlineTurnFailed, run_turn, run_turn_in
 from backend.i18n import negotiate
-from backend.messaging.links import LinkExpired, LinkInvalid, LinkKind, open_short, read_token
+from backend.messaging.links import (
+    LinkExpired,
+    LinkInvalid,
+    LinkKind,
+    open_short,
+    read_token,
+    render_links,
+    render_outbound,
+)
 from backend.models import Conversation, Direction, MessageStatus, Patient, Role
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
@@ -34,6 +42,7 @@ from backend.web.deps import SessionDep, SettingsDep, templates
 from backend.web.ids import IdQuery
 from bots.catalog import Catalog
 from bots.domain import Channel, pick_language
+from bots.messages import Outbound
 from channels import webchat
 
 router = APIRouter()
@@ -98,9 +107,18 @@ def _items(
 
 
 def _item(m: MessageView, catalog: Catalog, lang: str) -> webchat.PageItem:
-    """A message as the patient sees it, labelled with who wrote it: a person (with their role) or the bot."""
+    """A message as the patient sees it, labelled with who wrote it: a person (with their role) or the bot.
+    Link references in it become links here, on the patient's own page (stored messages hold none)."""
     if m.direction is Direction.INBOUND:
         return webchat.render(m.id, True, m.text, m.parts)
+    settings = get_settings()
+    text = render_links(settings, m.text, Channel.WEBCHAT)
+    parts = (
+        render_outbound(settings, Outbound.from_json(m.parts), Channel.WEBCHAT).to_json()
+        if m.parts
+        else m.parts
+    )
+    m = replace(m, text=text, parts=parts)
     if m.staff_role is None:
         by = catalog.text(lang, "chat.by_bot")
         return webchat.render(m.id, False, m.text, m.parts, author=webchat.Author.BOT, by=by)

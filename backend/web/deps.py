@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.db import session_factory
 from backend.app.settings import Settings, get_settings
+from backend.messaging.links import hide_link_refs
 from backend.models import StaffSession
 from backend.security.auth import resume_session
 from backend.security.client_address import client_address
@@ -22,6 +23,7 @@ SESSION_COOKIE = "cl_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))  # autoescapes .html
 templates.env.filters["linkify"] = linkify
 templates.env.filters["local"] = local_time
+templates.env.filters["without_links"] = hide_link_refs
 templates.env.globals["hospital_zone"] = hospital_zone
 
 

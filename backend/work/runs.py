@@ -64,6 +64,7 @@ RUNNER_MODULES: tuple[str, ...] = (
     "backend.imports.jobs",
     "backend.outreach.sending",
     "backend.privacy.export",
+    "backend.security.rotation",
 )
 
 

@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 
 from backend.app.migrate import alembic_config, upgrade
 from backend.models import Base
+from backend.security.crypto import current_cipher
 
 
 def _schema(url: str) -> dict[str, list[tuple[str, str, bool]]]:
@@ -63,7 +64,9 @@ def test_upgrade_keeps_existing_patients(database_url: str) -> None:
         )
     upgrade(database_url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT name, frequent_visitor FROM patients")).one() == ("Old", False)
+        name, flag = conn.execute(sa.text("SELECT name, frequent_visitor FROM patients")).one()
+    # 0026 encrypted the name on the way
+    assert (current_cipher().decrypt("patient_name", name), flag) == ("Old", False)
     engine.dispose()
 
 

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.followup.catalog import definition_of, do_publish
 from backend.followup.dispatcher import dispatch_due
 from backend.followup.exclusions import do_change_encounter_times, do_set_exclusion
@@ -20,6 +21,7 @@ from backend.followup.responses import (
     do_complete_response,
     do_save_answers,
 )
+from backend.messaging.links import LinkKind, read_token, render_links
 from backend.models import (
     Anchor,
     Department,
@@ -189,8 +191,12 @@ def test_dispatcher_sends_a_form_link_and_records_the_attempt(db: Session) -> No
     message = db.scalars(sa.select(Message)).one()
     assert message.status is MessageStatus.SENT and "Recovery check" in message.text
     link = next(p for p in message.parts or [] if p["type"] == "link")
-    assert "/q/" in link["url"]
     response = db.scalars(sa.select(QuestionnaireResponse)).one()
+    # the stored message holds a reference to the link, not the link (a bearer credential) itself
+    assert link["url"].startswith(f"careloop-link:q.{response.id}.")
+    assert "/q/" not in str(db.execute(sa.text("SELECT parts FROM messages")).scalar_one())
+    minted = render_links(get_settings(), link["url"], Channel.WEBCHAT)
+    assert read_token(get_settings(), LinkKind.FORM, minted.rpartition("/q/")[2], 3600) == response.id
     assert response.outreach_task_id == task.id
     assert dispatch_due(NOW) == {}  # nothing more is due until the resend time
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from backend.security.crypto import DecryptionError, FieldCipher
+from backend.security.crypto import Algorithm, DecryptionError, FieldCipher
 
 
 @pytest.fixture
@@ -57,3 +57,41 @@ def test_blind_index_is_stable_keyed_and_per_kind(cipher: FieldCipher) -> None:
 def test_key_must_be_32_bytes() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         FieldCipher(b"short")
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_each_algorithm_round_trips_binds_the_kind_and_refuses_tampering(algorithm: Algorithm) -> None:
+    ring = FieldCipher(bytes(range(32)), algorithm=algorithm)
+    token = ring.encrypt("message_text", "胸口痛 chest pain")
+    assert token.startswith(ring.current_prefix + ":") and "chest" not in token
+    assert ring.decrypt("message_text", token) == "胸口痛 chest pain"
+    with pytest.raises(DecryptionError):
+        ring.decrypt("case_text", token)  # moved to another column
+    prefix, _, body = token.partition(":")
+    raw = bytearray(base64.urlsafe_b64decode(body))
+    for position in (0, len(raw) // 2, len(raw) - 1):  # IV/nonce, ciphertext, tag/MAC
+        changed = raw.copy()
+        changed[position] ^= 1
+        with pytest.raises(DecryptionError):
+            ring.decrypt("message_text", f"{prefix}:{base64.urlsafe_b64encode(bytes(changed)).decode()}")
+    blob = ring.seal("media", b"\x89PNG...")
+    assert ring.unseal("media", blob) == b"\x89PNG..." and ring.reseal("media", blob) is None
+
+
+def test_a_ring_reads_old_keys_legacy_tokens_and_refuses_keys_it_lacks() -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    before = FieldCipher(old)
+    legacy_body = base64.urlsafe_b64encode(before._current.seal(b"A100", b"mrn")).decode()
+    old_token = before.encrypt("mrn", "A100")
+    ring = FieldCipher(new, previous=[old], algorithm=Algorithm.SM4, index_key=old)
+    assert ring.decrypt("mrn", old_token) == "A100"
+    assert ring.decrypt("mrn", f"v1:{legacy_body}") == "A100"  # the format before key names
+    renewed = ring.reencrypt("mrn", old_token)
+    assert renewed is not None and ring.is_current(renewed) and ring.reencrypt("mrn", renewed) is None
+    assert ring.blind_index("mrn", "A100") == before.blind_index("mrn", "A100")  # the index key stays
+    with pytest.raises(DecryptionError, match="not in the ring"):
+        FieldCipher(new).decrypt("mrn", old_token)
+    old_blob = before.seal("media", b"voice")
+    resealed = ring.reseal("media", old_blob)
+    assert resealed is not None and ring.unseal("media", resealed) == b"voice"
+    assert ring.blob_key("media", resealed) == ring.current_prefix

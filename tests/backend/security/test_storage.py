@@ -37,7 +37,7 @@ def test_identifiers_are_not_stored_in_plain_text(db: Session) -> None:
     dump = " ".join(str(v) for v in raw.values())
     for secret in ("13800138000", "MRN-77", "44010619900101123X", "oUpF8uMuAJO", "912345678"):
         assert secret not in dump
-    assert raw["phone"].startswith("v1:")
+    assert raw["phone"].startswith("v2.")
 
 
 def test_patient_is_found_by_phone_in_any_format_and_by_mrn(db: Session) -> None:

@@ -1,0 +1,177 @@
+"""Key rotation: the long-work job that rewrites every encrypted column under the current key.
+
+The columns are found in the models' metadata (every column whose type carries an encryption `kind`), so
+a column encrypted later is rotated without this module changing. Values are read raw, re-encrypted only
+when their token names another key, and written back with a conditional UPDATE (`WHERE value = old`): a
+value the application changed meanwhile is already under the current key and is left alone. Old keys keep
+decrypting throughout, so the application runs normally while the job works. Blind indexes are not
+touched: their key is a separate one that rotation does not change (see docs/security.md).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.app.db import session_scope
+from backend.models import Base
+from backend.models.base import EncryptedDate, EncryptedJSON, EncryptedText
+from backend.models.integration import SealedBytes
+from backend.security.crypto import DecryptionError, FieldCipher, current_cipher
+from backend.work.runs import Progress, Runner, WorkError, register
+
+ROTATE_KIND = "keys.rotate"
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class EncryptedColumn:
+    table: str
+    column: str
+    kind: str
+    blob: bool  # SealedBytes: raw bytes with no key name in them
+    json: bool  # EncryptedJSON: the token is a JSON string
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.column}"
+
+    def raw_table(self) -> sa.TableClause:
+        """The table with this column untyped (raw tokens in and out, no decryption on the way)."""
+        raw: sa.types.TypeEngine[Any] = (
+            sa.LargeBinary() if self.blob else sa.JSON() if self.json else sa.Text()
+        )
+        return sa.table(self.table, sa.column("id", sa.Integer), sa.column(self.column, raw))
+
+
+def encrypted_columns() -> list[EncryptedColumn]:
+    """Every encrypted column of the schema, in a stable order (the job's cursor indexes this list)."""
+    found = []
+    for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name):
+        for column in table.columns:
+            kind_type = column.type
+            if isinstance(kind_type, EncryptedText | EncryptedJSON | EncryptedDate | SealedBytes):
+                if [c.name for c in table.primary_key.columns] != ["id"]:
+                    raise WorkError(f"{table.name} has no single id key; rotation cannot walk it")
+                found.append(
+                    EncryptedColumn(
+                        table.name,
+                        column.name,
+                        kind_type.kind,
+                        blob=isinstance(kind_type, SealedBytes),
+                        json=isinstance(kind_type, EncryptedJSON),
+                    )
+                )
+    return found
+
+
+def _renewed(cipher: FieldCipher, col: EncryptedColumn, value: Any) -> Any:
+    """The value under the current key, or None when it already is."""
+    if col.blob:
+        return cipher.reseal(col.kind, bytes(value))
+    if not isinstance(value, str):  # a JSON column's value written before it was encrypted
+        raise DecryptionError(f"{col.name} holds a value that is not a token")
+    return cipher.reencrypt(col.kind, value)
+
+
+def rotate_chunk(
+    session: Session, cipher: FieldCipher, col: EncryptedColumn, after_id: int
+) -> tuple[int, Counter[str], list[tuple[int, str]]]:
+    """Re-encrypt up to CHUNK rows of one column after `after_id`: (last id seen, counts, failures)."""
+    t = col.raw_table()
+    value = t.c[col.column]
+    rows = session.execute(
+        sa.select(t.c.id, value).where(t.c.id > after_id, value.is_not(None)).order_by(t.c.id).limit(CHUNK)
+    ).all()
+    counts: Counter[str] = Counter()
+    failures: list[tuple[int, str]] = []
+    for row_id, old in rows:
+        if col.json and old is None:  # a JSON null: nothing sealed in it
+            counts["current"] += 1
+            continue
+        try:
+            new = _renewed(cipher, col, old)
+        except DecryptionError:
+            counts["failed"] += 1
+            failures.append((row_id, "the value does not open with any key of the ring"))
+            continue
+        if new is None:
+            counts["current"] += 1
+            continue
+        # only if nobody rewrote it meanwhile (whoever did wrote it under the current key)
+        comparison = (
+            value.cast(sa.Text) == sa.cast(sa.literal(old, sa.JSON()), sa.Text) if col.json else value == old
+        )
+        result = session.execute(sa.update(t).where(t.c.id == row_id, comparison).values({col.column: new}))
+        counts["rewritten" if result.rowcount else "changed_meanwhile"] += 1  # type: ignore[attr-defined]
+    return (rows[-1][0] if rows else after_id), counts, failures
+
+
+def count_rows(session: Session, columns: list[EncryptedColumn]) -> int:
+    total = 0
+    for col in columns:
+        t = col.raw_table()
+        total += (
+            session.scalar(sa.select(sa.func.count()).select_from(t).where(t.c[col.column].is_not(None))) or 0
+        )
+    return total
+
+
+def rotate(progress: Progress) -> dict[str, Any]:
+    """The runner: column by column, chunk by chunk, each chunk committed with its checkpoint."""
+    columns = encrypted_columns()
+    cipher = current_cipher()
+    cursor = progress.cursor or {}
+    index, after_id = int(cursor.get("column", 0)), int(cursor.get("after_id", 0))
+    if progress.total is None:
+        with session_scope() as session:
+            progress.total = count_rows(session, columns)
+        progress.save()
+    while index < len(columns):
+        col = columns[index]
+        with session_scope() as session:
+            last, counts, failures = rotate_chunk(session, cipher, col, after_id)
+            for row_id, message in failures:
+                progress.error(f"{col.name}#{row_id}", message)
+            seen = sum(counts.values())
+            progress.advance(seen, **counts)
+            if seen < CHUNK:
+                index, after_id = index + 1, 0
+            else:
+                after_id = last
+            progress.checkpoint(session, {"column": index, "after_id": after_id})
+    return {"key": cipher.current_prefix, "columns": len(columns), **progress.counts}
+
+
+def key_census(session: Session) -> dict[str, int]:
+    """How many stored values each key (token prefix) sealed: an old key may be removed from the ring
+    once it seals nothing. Blobs have no key name; they count under the key that opens them."""
+    cipher = current_cipher()
+    census: Counter[str] = Counter()
+    for col in encrypted_columns():
+        t = col.raw_table()
+        value = t.c[col.column]
+        after = 0
+        while True:
+            rows = session.execute(
+                sa.select(t.c.id, value)
+                .where(t.c.id > after, value.is_not(None))
+                .order_by(t.c.id)
+                .limit(CHUNK)
+            ).all()
+            if not rows:
+                break
+            after = rows[-1][0]
+            for _row_id, token in rows:
+                if col.blob:
+                    census[cipher.blob_key(col.kind, bytes(token)) or "unreadable"] += 1
+                elif isinstance(token, str):
+                    census[token.partition(":")[0]] += 1
+    return dict(census)
+
+
+register(Runner(kind=ROTATE_KIND, run=rotate, title="Re-encryption under the current key"))

@@ -123,7 +123,7 @@ def _check_overlap(session: Session, patient_id: int, slot: Slot, *, ignore: int
         raise BookingRefused(Refusal.OVERLAP, appointment_id=clash)
 
 
-def _event(
+def record_event(
     session: Session,
     appointment: Appointment,
     kind: AppointmentEventKind,
@@ -190,7 +190,7 @@ def do_book(
     )
     session.add(appointment)
     session.flush()
-    _event(
+    record_event(
         session,
         appointment,
         AppointmentEventKind.BOOKED,
@@ -270,7 +270,7 @@ def do_reschedule(
     appointment.sequence += 1
     appointment.updated_at = now
     session.flush()
-    _event(
+    record_event(
         session,
         appointment,
         AppointmentEventKind.RESCHEDULED,
@@ -308,7 +308,7 @@ def do_cancel(
     )
     appointment.sequence += 1
     appointment.updated_at = now
-    _event(
+    record_event(
         session,
         appointment,
         AppointmentEventKind.CANCELLED,

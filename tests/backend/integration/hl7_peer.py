@@ -183,10 +183,7 @@ def siu(
     if tq1:
         segments.append(f"TQ1|1|||||{duration + '^min' if duration else ''}|{when}|{end}")
     segments += [
-        "|".join(
-            ["PID", "1", "", f"{mrn}^^^HOSP^MR", "", name, "", "19650317", "M", "", "", "", ""]
-            + [phone, "", language]
-        ),
+        f"PID|1||{mrn}^^^HOSP^MR||{name}||19650317|M|||||{phone}||{language}",
         "PV1|1|O|CARD^^^MAIN||||D042^Li^Ming",
         "RGS|1|A",
         f"AIS|1|A|{service}|{when}|||{duration}|min",

@@ -25,6 +25,7 @@ from backend.integration.hl7_parse import ErrorCode, Header, InvalidField, parse
 from backend.integration.records import Notes, do_upsert_patient
 from backend.models import Hl7Status
 from backend.models.base import utcnow
+from backend.services.booking import HOSPITAL_SOURCE
 
 log = logging.getLogger(__name__)
 BOOKED, RESCHEDULED, MODIFIED, CANCELLED = "S12", "S13", "S14", "S15"
@@ -167,7 +168,7 @@ def apply_siu(session: Session, message: Any, header: Header, config: ApplyConfi
     content = adt_content(message, header, zone=config.zone, needs_visit=False)
     if content.patient is None:  # adt_content raises first; kept for the type checker
         raise InvalidField("PID", None, ErrorCode.SEGMENT_SEQUENCE, "the message has no PID segment")
-    source = f"hl7:{header.trigger}"
+    source = f"{HOSPITAL_SOURCE}{header.trigger}"  # what marks the appointment as the hospital's
     notes = Notes()
     patient = do_upsert_patient(
         session,

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.i18n import translations
 from backend.models import (
     Appointment,
     AppointmentEvent,
@@ -30,7 +31,9 @@ from backend.models import (
     Site,
     Slot,
 )
+from backend.services.appointment_views import appointment_rows
 from backend.services.schedules import find_slots
+from backend.web.deps import templates
 from tests import factories
 from tests.backend.integration.hl7_peer import MllpPeer, siu
 
@@ -121,6 +124,12 @@ def test_booked_in_the_his_becomes_an_appointment_with_reminders_never_offered_t
     assert {r.status for r in reminders} == {ReminderStatus.SCHEDULED} and len(reminders) == 2
     assert len(_pending_reminders(db, appointment)) == 2
     assert slot.id not in {s.id for s in find_slots(db, limit=500)}
+    [row] = appointment_rows(db, patient.id)  # the staff record says where it was booked
+    assert (row.channel, row.doctor, row.site) == ("hospital", "Li Ming", "Main campus")
+    html = templates.get_template("staff/patient/_appointments.html").render(
+        data={"appointments": [row]}, _=translations("vi").gettext
+    )
+    assert "Hệ thống bệnh viện" in html
     kinds = db.scalars(sa.select(AppointmentEvent.kind)).all()
     assert kinds == [AppointmentEventKind.BOOKED]
     assert db.scalars(sa.select(Hl7Message)).one().status is Hl7Status.APPLIED

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.integration.codes import holding_department, resolve_all
-from backend.integration.facts import AppointmentFacts, Identifier
+from backend.integration.facts import AppointmentFacts, CodedValue, Identifier
 from backend.integration.records import IdentityConflict, Notes
 from backend.models import (
     Appointment,
@@ -31,6 +31,7 @@ from backend.models import (
     Clinician,
     ClinicianKind,
     CodeKind,
+    CodeMapping,
     DoctorSchedule,
     Patient,
     Site,
@@ -241,6 +242,7 @@ def _codes(link: AppointmentIdentifier, facts: AppointmentFacts, mapping_source:
     link.mapping_source = mapping_source
     link.department_code = facts.department.code if facts.department else None
     link.doctor_code = facts.doctor.code if facts.doctor else None
+    link.site_code = facts.facility[:64] or None
     link.service_code = facts.service.code if facts.service else None
     link.reason_code = facts.reason.code if facts.reason else link.reason_code
     link.last_event = event[:8]
@@ -377,3 +379,43 @@ def do_cancel_his_appointment(
     stopped = cancel_reminders(session, appointment, now)
     notes.add(f"appointment cancelled; {stopped} reminders stopped")
     return appointment
+
+
+def do_place_waiting(session: Session, mapping: CodeMapping, *, zone: str, now: datetime) -> int:
+    """An admin mapped a department or doctor code: the coming HIS appointments that came with it move
+    from the holding record to the real one (calendar sequence +1) and get their reminders, as the next
+    message about them would have done. Returns how many were placed."""
+    column = {
+        CodeKind.DEPARTMENT: AppointmentIdentifier.department_code,
+        CodeKind.DOCTOR: AppointmentIdentifier.doctor_code,
+    }.get(mapping.kind)
+    if column is None:
+        return 0
+    waiting = session.execute(
+        sa.select(AppointmentIdentifier, Appointment)
+        .join(Appointment, Appointment.id == AppointmentIdentifier.appointment_id)
+        .where(
+            AppointmentIdentifier.mapping_source == mapping.source,
+            column == mapping.code,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.starts_at > now,
+        )
+    ).all()
+    for link, appointment in waiting:
+        facts = AppointmentFacts(
+            filler=Identifier(link.filler_id, link.authority),
+            starts_at=appointment.starts_at,
+            ends_at=appointment.ends_at,
+            placer_id=link.placer_id or "",
+            department=CodedValue(link.department_code) if link.department_code else None,
+            facility=link.site_code or "",
+            doctor=CodedValue(link.doctor_code) if link.doctor_code else None,
+            service=CodedValue(link.service_code) if link.service_code else None,
+            reason=CodedValue(link.reason_code) if link.reason_code else None,
+        )
+        patient = session.get_one(Patient, appointment.patient_id)
+        do_apply_his_appointment(
+            session, patient, facts, event=link.last_event or "", moved=False, source=appointment.source,
+            mapping_source=mapping.source, zone=zone, notes=Notes(), now=now,
+        )  # fmt: skip
+    return len(waiting)

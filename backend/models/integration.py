@@ -139,6 +139,7 @@ class AppointmentIdentifier(Base):
     mapping_source: Mapped[str] = mapped_column(sa.String(180), default="")
     department_code: Mapped[str | None] = mapped_column(sa.String(64))  # AIL-3.1
     doctor_code: Mapped[str | None] = mapped_column(sa.String(64))  # AIP-3.1
+    site_code: Mapped[str | None] = mapped_column(sa.String(64))  # AIL-3.4
     service_code: Mapped[str | None] = mapped_column(sa.String(64))  # AIS-3.1
     reason_code: Mapped[str | None] = mapped_column(sa.String(64))  # SCH-7.1
     last_event: Mapped[str | None] = mapped_column(sa.String(8))

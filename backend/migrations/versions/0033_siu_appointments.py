@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("mapping_source", sa.String(length=180), nullable=False),
         sa.Column("department_code", sa.String(length=64), nullable=True),
         sa.Column("doctor_code", sa.String(length=64), nullable=True),
+        sa.Column("site_code", sa.String(length=64), nullable=True),
         sa.Column("service_code", sa.String(length=64), nullable=True),
         sa.Column("reason_code", sa.String(length=64), nullable=True),
         sa.Column("last_event", sa.String(length=8), nullable=True),

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.i18n import translations
+from backend.integration.codes import do_resolve_mapping
 from backend.models import (
     Appointment,
     AppointmentEvent,
@@ -281,6 +282,15 @@ def test_unmapped_doctor_waits_in_the_holding_schedule_without_reminders(
     pending = db.scalars(sa.select(CodeMapping).where(CodeMapping.kind == CodeKind.DOCTOR)).one()
     assert (pending.code, pending.target_id) == ("X999", None)
     assert "no reminders" in db.scalars(sa.select(Hl7Message)).one().outcome
+    # an admin maps the code: the appointment moves to the doctor and gets its reminders
+    do_resolve_mapping(db, pending, clinic["D043"], staff_id=None)
+    db.commit()
+    appointment = _appointment(db)
+    assert db.get_one(Slot, appointment.slot_id).clinician_id == clinic["D043"]
+    assert (appointment.sequence, appointment.status) == (1, AppointmentStatus.BOOKED)
+    assert len(_pending_reminders(db, appointment)) == 2
+    holding = db.get_one(Slot, slot.id)
+    assert (holding.capacity, holding.booked) == (0, 0)
 
 
 def test_appointment_id_of_another_patient_is_held(

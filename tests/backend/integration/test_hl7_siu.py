@@ -303,3 +303,20 @@ def test_appointment_id_of_another_patient_is_held(
     assert (ack.code, ack.error_location) == ("AE", "SCH^1^2")
     assert db.get_one(Patient, _appointment(db).patient_id).name == "张伟"
     assert db.scalar(sa.select(sa.func.count()).select_from(Patient)) == 1
+
+
+def test_without_tq1_the_time_comes_from_sch_11_and_the_length_from_sch_9(
+    hl7_address: Address, db: Session, clinic: dict[str, int]
+) -> None:
+    start, moment = _at(6)
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(siu("S12", "Q1", filler="F1", start=start, tq1=False, duration="45")).code == "AA"
+        end, until = _at(7, hour=10)
+        assert peer.send(siu("S12", "Q2", filler="F2", start=start, end=end, tq1=False)).code == "AA"
+    first, second = db.scalars(sa.select(Appointment).order_by(Appointment.id)).all()
+    assert (first.starts_at, first.ends_at) == (moment, moment + timedelta(minutes=45))
+    assert (second.starts_at, second.ends_at) == (moment, until)
+    # two HIS appointments with one doctor at one time share one external slot of capacity two
+    assert first.slot_id == second.slot_id
+    slot = db.get_one(Slot, first.slot_id)
+    assert (slot.capacity, slot.booked) == (2, 2)

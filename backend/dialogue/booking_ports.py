@@ -30,12 +30,13 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.services.booking import (
     BookingRefused,
+    booked_in_hospital,
     do_book,
     do_cancel,
     do_reschedule,
     upcoming_appointments,
 )
-from backend.services.booking_rules import TimeOfDay
+from backend.services.booking_rules import Refusal, TimeOfDay
 from backend.services.ids import parse_id
 from backend.services.schedules import free_slot_query
 from bots.catalog import Catalog
@@ -228,6 +229,8 @@ class BookingPorts:
         appointment = self.session.get(Appointment, appointment_id) if appointment_id else None
         if patient is None or appointment is None or appointment.patient_id != patient.id:
             return ActionResult("not_found", {"bk_appointment": None})
+        if booked_in_hospital(appointment):  # said before the patient picks a new time, not after
+            return ActionResult(Refusal.HOSPITAL_BOOKED.value, {"bk_appointment": None})
         slot = self.session.get(Slot, appointment.slot_id)
         assert slot is not None
         return ActionResult(

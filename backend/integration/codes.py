@@ -102,9 +102,12 @@ def do_resolve_mapping(
     session: Session, mapping: CodeMapping, target_id: int, *, staff_id: int | None
 ) -> int:
     """An admin maps a hospital code: visits that came with it move to the department, ward or doctor
-    (from the holding department, for departments) and are planned under their real department's plans.
+    (from the holding department, for departments) and are planned under their real department's plans;
+    the coming appointments booked in the HIS with it are placed and get their reminders.
     Returns how many visits changed."""
+    from backend.app.settings import get_settings
     from backend.followup.planner import plan_encounter
+    from backend.integration.his_appointments import do_place_waiting
     from backend.models import Encounter, EncounterIdentifier
 
     target_model = {CodeKind.DEPARTMENT: Department, CodeKind.WARD: Ward, CodeKind.DOCTOR: Clinician}[
@@ -136,6 +139,7 @@ def do_resolve_mapping(
     planned = sum(
         plan_encounter(session, encounter.id) for encounter in changed if encounter.ended_at is not None
     )
+    appointments = do_place_waiting(session, mapping, zone=get_settings().default_timezone, now=utcnow())
     audit.record(
         session,
         "integration.code_mapped",
@@ -145,5 +149,6 @@ def do_resolve_mapping(
         target_id=target_id,
         visits=len(changed),
         follow_ups_planned=planned,
+        appointments_placed=appointments,
     )
     return len(changed)

@@ -69,3 +69,18 @@ class EncounterFacts:
     disposition: str = ""  # discharge disposition as sent (PV1-36)
     diagnoses: tuple[CodedValue, ...] = field(default_factory=tuple)  # the primary first
     procedures: tuple[CodedValue, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentFacts:
+    """An appointment booked in the hospital's own system (an HL7 SIU message's SCH, TQ1 and AI* segments)."""
+
+    filler: Identifier  # the hospital's appointment id (SCH-2) and its authority: the key
+    starts_at: datetime
+    ends_at: datetime
+    placer_id: str = ""  # SCH-1
+    department: CodedValue | None = None  # AIL-3.1, the clinic's point of care
+    facility: str = ""  # AIL-3.4: matched to a site's code
+    doctor: CodedValue | None = None  # AIP-3
+    service: CodedValue | None = None  # AIS-3
+    reason: CodedValue | None = None  # SCH-7

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from backend.app.settings import Settings
 from backend.integration.ack import AckAddress, AckCode, build_ack
 from backend.integration.adt import ApplyConfig, apply_adt
+from backend.integration.his_appointments import UnknownAppointment
 from backend.integration.hl7_parse import (
     ErrorCode,
     Header,
@@ -43,6 +44,7 @@ from backend.integration.hl7_parse import (
 )
 from backend.integration.mllp import Event, Frame, FramingError
 from backend.integration.records import IdentityConflict
+from backend.integration.siu import apply_siu
 from backend.models import Hl7Message, Hl7Status
 from backend.models.base import utcnow
 from backend.services import audit
@@ -333,13 +335,21 @@ def _apply(session: Session, message: Any, header: Header, config: ReceiverConfi
     with another connection is raised for the whole unit to be retried. When the outcome is not
     applied or ignored, the caller must not commit what was written (a savepoint or a rollback)."""
     try:
-        applied = apply_adt(session, message, header, config.apply)
+        apply = apply_siu if header.message_code == "SIU" else apply_adt
+        applied = apply(session, message, header, config.apply)
     except InvalidField as exc:
         return Outcome(Hl7Status.INVALID, exc.reason, exc)
     except IdentityConflict as exc:
-        location = ("PID", 3) if exc.about == "patient" else ("PV1", 19)
+        location = {"patient": ("PID", 3), "appointment": ("SCH", 2)}.get(exc.about, ("PV1", 19))
         return Outcome(
             Hl7Status.HELD, f"{exc.reason}; held for review", InvalidField(*location, 207, exc.reason)
+        )
+    except UnknownAppointment as exc:
+        # held, not invalid: a cancellation that overtook its booking applies once the booking is in
+        return Outcome(
+            Hl7Status.HELD,
+            f"{exc.reason}; held for review",
+            InvalidField("SCH", 2, ErrorCode.UNKNOWN_KEY, exc.reason),
         )
     except (IntegrityError, OperationalError):
         raise  # a race with another connection: the whole unit is retried

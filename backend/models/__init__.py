@@ -40,6 +40,7 @@ from backend.models.followup import (
 )
 from backend.models.imports import ImportMapping
 from backend.models.integration import (
+    AppointmentIdentifier,
     CodeKind,
     CodeMapping,
     EncounterIdentifier,
@@ -75,6 +76,7 @@ __all__ = [
     "Appointment",
     "AppointmentEvent",
     "AppointmentEventKind",
+    "AppointmentIdentifier",
     "AppointmentReminder",
     "AppointmentStatus",
     "AttemptOutcome",

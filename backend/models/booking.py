@@ -44,6 +44,9 @@ class DoctorSchedule(Base):
     valid_from: Mapped[date]
     valid_until: Mapped[date | None]
     active: Mapped[bool] = mapped_column(default=True)
+    # Set for the paused schedule that holds one sending facility's appointments booked in the hospital's
+    # own system (SIU): its slots are never generated nor offered; None for CareLoop's own clinics.
+    external_source: Mapped[str | None] = mapped_column(sa.String(180))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     clinician: Mapped[Clinician] = relationship()

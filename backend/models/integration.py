@@ -124,6 +124,28 @@ class EncounterIdentifier(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class AppointmentIdentifier(Base):
+    """The hospital's ids of an appointment booked in its own system (SIU SCH-2 filler id with its
+    authority, SCH-1 placer id) and the resource codes it came with, whose code table `mapping_source` is."""
+
+    __tablename__ = "appointment_identifiers"
+    __table_args__ = (sa.UniqueConstraint("authority", "filler_id", name="uq_appointment_identifiers_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(sa.ForeignKey("appointments.id"), unique=True)
+    authority: Mapped[str] = mapped_column(sa.String(180))
+    filler_id: Mapped[str] = mapped_column(sa.String(64))
+    placer_id: Mapped[str | None] = mapped_column(sa.String(64))
+    mapping_source: Mapped[str] = mapped_column(sa.String(180), default="")
+    department_code: Mapped[str | None] = mapped_column(sa.String(64))  # AIL-3.1
+    doctor_code: Mapped[str | None] = mapped_column(sa.String(64))  # AIP-3.1
+    site_code: Mapped[str | None] = mapped_column(sa.String(64))  # AIL-3.4
+    service_code: Mapped[str | None] = mapped_column(sa.String(64))  # AIS-3.1
+    reason_code: Mapped[str | None] = mapped_column(sa.String(64))  # SCH-7.1
+    last_event: Mapped[str | None] = mapped_column(sa.String(8))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 class CodeKind(StrEnum):
     DEPARTMENT = "department"
     WARD = "ward"

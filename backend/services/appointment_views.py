@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from backend.services.booking import patient_appointments
+from backend.services.booking import booked_in_hospital, patient_appointments
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,7 @@ class AppointmentRow:
     department: str
     site: str
     status: str  # AppointmentStatus value (translated in the template)
-    channel: str
+    channel: str  # Channel value, or "hospital" for one the hospital's system booked
     changes: int  # moves and the cancellation, from the iCalendar sequence
 
 
@@ -36,7 +36,7 @@ def appointment_rows(session: Session, patient_id: int, limit: int = 50) -> list
                 department=slot.department.name,
                 site=slot.site.name,
                 status=appointment.status.value,
-                channel=appointment.channel.value,
+                channel="hospital" if booked_in_hospital(appointment) else appointment.channel.value,
                 changes=appointment.sequence,
             )
         )

@@ -123,7 +123,7 @@ def _check_overlap(session: Session, patient_id: int, slot: Slot, *, ignore: int
         raise BookingRefused(Refusal.OVERLAP, appointment_id=clash)
 
 
-def _event(
+def record_event(
     session: Session,
     appointment: Appointment,
     kind: AppointmentEventKind,
@@ -190,7 +190,7 @@ def do_book(
     )
     session.add(appointment)
     session.flush()
-    _event(
+    record_event(
         session,
         appointment,
         AppointmentEventKind.BOOKED,
@@ -203,6 +203,15 @@ def do_book(
     return appointment
 
 
+HOSPITAL_SOURCE = "hl7:"  # Appointment.source of appointments that the hospital's own system booked
+
+
+def booked_in_hospital(appointment: Appointment) -> bool:
+    """Booked in the hospital's system (its feed keeps it in step): moving or cancelling it here would
+    leave the hospital's book unchanged, as CareLoop sends no scheduling requests back."""
+    return appointment.source.startswith(HOSPITAL_SOURCE)
+
+
 def _own_active(session: Session, patient_id: int, appointment_id: int, now: datetime) -> Appointment:
     appointment = session.get(Appointment, appointment_id)
     if appointment is None or appointment.patient_id != patient_id:
@@ -211,6 +220,8 @@ def _own_active(session: Session, patient_id: int, appointment_id: int, now: dat
         raise BookingRefused(Refusal.NOT_ACTIVE)
     if appointment.starts_at <= now:
         raise BookingRefused(Refusal.STARTED)
+    if booked_in_hospital(appointment):
+        raise BookingRefused(Refusal.HOSPITAL_BOOKED)
     return appointment
 
 
@@ -270,7 +281,7 @@ def do_reschedule(
     appointment.sequence += 1
     appointment.updated_at = now
     session.flush()
-    _event(
+    record_event(
         session,
         appointment,
         AppointmentEventKind.RESCHEDULED,
@@ -308,7 +319,7 @@ def do_cancel(
     )
     appointment.sequence += 1
     appointment.updated_at = now
-    _event(
+    record_event(
         session,
         appointment,
         AppointmentEventKind.CANCELLED,

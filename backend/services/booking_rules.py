@@ -36,6 +36,7 @@ class Refusal(StrEnum):
     NOT_FOUND = "not_found"  # no such appointment of this patient
     NOT_ACTIVE = "not_active"  # already cancelled, attended or missed
     STARTED = "started"  # the appointment has begun or passed: it can no longer be moved or cancelled
+    HOSPITAL_BOOKED = "hospital_booked"  # booked in the hospital's own system: changed there, not here
 
 
 def time_of_day(local: time) -> TimeOfDay:

@@ -155,7 +155,12 @@ def free_slot_query(
     query = (
         sa.select(Slot)
         .join(DoctorSchedule, DoctorSchedule.id == Slot.schedule_id)
-        .where(Slot.starts_at > now, Slot.booked < Slot.capacity, DoctorSchedule.active.is_(True))
+        .where(
+            Slot.starts_at > now,
+            Slot.booked < Slot.capacity,
+            DoctorSchedule.active.is_(True),
+            DoctorSchedule.external_source.is_(None),  # the hospital's own appointments, never offered
+        )
     )
     if department_id is not None:
         query = query.where(Slot.department_id == department_id)

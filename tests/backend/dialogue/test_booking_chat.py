@@ -227,3 +227,51 @@ def test_nonsense_in_the_booking_dialogue_is_clarified_then_handed_to_staff(
     assert "number of a department" in chat.text()
     chat.say("x" * 4000)
     assert "care team" in chat.text()  # two failed clarifications: a person takes over
+
+
+def test_an_appointment_booked_with_the_hospital_is_listed_but_changed_there_not_in_the_chat(
+    client: TestClient, db: Session
+) -> None:
+    from datetime import timedelta
+
+    from backend.integration.facts import AppointmentFacts, CodedValue, Identifier
+    from backend.integration.his_appointments import do_apply_his_appointment
+    from backend.integration.records import Notes
+    from backend.models import Patient
+
+    clinic = _clinic(db)
+    code = db.get_one(Department, clinic.department_id).code
+    patient, chat = _patient_chat(client, db)
+    start = utcnow().replace(microsecond=0) + timedelta(days=2)
+    with session_scope() as session:
+        appointment = do_apply_his_appointment(
+            session,
+            session.get_one(Patient, patient),
+            AppointmentFacts(
+                filler=Identifier("A-77", "HOSP"),
+                starts_at=start,
+                ends_at=start + timedelta(minutes=20),
+                department=CodedValue(code),
+            ),
+            event="S12",
+            moved=False,
+            source="hl7:S12",
+            mapping_source="HOSP",
+            zone="Asia/Shanghai",
+            notes=Notes(),
+            now=utcnow(),
+        ).id
+    chat.say("menu")
+    chat.say(choice="appointments")
+    chat.say(choice="move")
+    chat.say(choice=str(appointment))
+    assert "call the hospital" in chat.text()  # said before any new time is offered
+    chat.say("menu")
+    chat.say(choice="appointments")
+    chat.say(choice="cancel")
+    chat.say(choice=str(appointment))
+    chat.say(choice="yes")
+    assert "call the hospital" in chat.text()
+    db.expire_all()
+    kept = db.get_one(Appointment, appointment)
+    assert (kept.status, kept.starts_at, kept.sequence) == (AppointmentStatus.BOOKED, start, 0)

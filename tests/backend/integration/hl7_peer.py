@@ -145,3 +145,49 @@ def adt(
     segments += [f"PR1|{i + 1}||{px}||{recorded}" for i, px in enumerate(procedures)]
     segments += ["IN1|1|PLAN01|INS01|National Health Insurance", *extra]
     return end.join(segments) + end
+
+
+def siu(
+    event: str,
+    control_id: str,
+    *,
+    filler: str = "20075",
+    placer: str = "10345",
+    start: str | None = "20261215093000",
+    end: str = "",
+    tq1: bool = True,
+    duration: str = "30",
+    reason: str = "047^Follow-up^HL70277",
+    mrn: str = "MRN0001",
+    name: str = "张^伟",
+    phone: str = "^PRN^PH^^86^138^00138000",
+    language: str = "zh",
+    location: str = "CARD^^^MAIN^^^^^Cardiology clinic",
+    doctor: str = "D042^Li^Ming",
+    service: str = "CONSULT^Cardiology follow-up^L",
+    charset: str = "UNICODE UTF-8",
+    sent: str = "20261201083500",
+) -> str:
+    """An SIU message after the HL7 v2.5 standard's SIU_S12 example (SCH, TQ1, PID, PV1, RGS with AIS,
+    AIL and AIP); `start=None` leaves both SCH-11.4 and TQ1-7 empty."""
+    when = start or ""
+    msh = f"MSH|^~\\&|HIS|HOSP|CARELOOP|CARELOOP|{sent}||SIU^{event}^SIU_S12|{control_id}|P|2.5.1"
+    msh += f"|||AL|NE|CHN|{charset}" if charset else ""
+    event_reason = "003^Cancelled by patient^HL70276" if event == "S15" else "001^New^HL70276"
+    status = "Cancelled" if event == "S15" else "Booked"
+    sch = (
+        f"SCH|{placer}^HIS|{filler}^HOSP|||CARDCLINIC|{event_reason}|{reason}|ROUTINE^Routine^HL70276"
+        f"|{duration}|min^minutes|^^{'M' + duration if duration else ''}^{when}^{end}||||||||||||||{status}"
+    )
+    segments = [msh, sch]
+    if tq1:
+        segments.append(f"TQ1|1|||||{duration + '^min' if duration else ''}|{when}|{end}")
+    segments += [
+        f"PID|1||{mrn}^^^HOSP^MR||{name}||19650317|M|||||{phone}||{language}",
+        "PV1|1|O|CARD^^^MAIN||||D042^Li^Ming",
+        "RGS|1|A",
+        f"AIS|1|A|{service}|{when}|||{duration}|min",
+        f"AIL|1|A|{location}|CLINIC",
+        f"AIP|1|A|{doctor}|ATT^Attending",
+    ]
+    return "\r".join(segments) + "\r"

@@ -141,7 +141,7 @@
   }
 
   function choose(li) {
-    options().forEach(function (o) { o.setAttribute("aria-selected", o === li ? "true" : "false"); });
+    menu.querySelectorAll("li[role=option]").forEach(function (o) { o.setAttribute("aria-selected", o === li ? "true" : "false"); });
     if (li) box.setAttribute("aria-activedescendant", li.id); else box.removeAttribute("aria-activedescendant");
   }
 

@@ -307,3 +307,25 @@ def staff_list(session: Session, filters: StaffFilters, limit: int = 2000) -> li
             )
         )
     return [StaffRow(user, user.last_login_at) for user in session.scalars(query.limit(limit))]
+
+
+def do_set_own_language(session: Session, *, user: StaffUser, language: str, ip: str | None = None) -> bool:
+    """The staff member picked the language of her pages: kept on her account, so it follows her to any
+    device she signs in on. Raises the version like an admin's edit, so an admin's form showing the old
+    language cannot quietly put it back. Returns whether it changed."""
+    if language not in LANGUAGES:
+        raise ActionRefused(Reason.NO_SUCH_LANGUAGE)
+    if user.language == language:
+        return False
+    before, user.language = user.language, language
+    user.version += 1
+    audit.record(
+        session,
+        "staff.language",
+        staff_id=user.id,
+        subject=("staff_user", user.id),
+        ip=ip,
+        before=before,
+        after=language,
+    )
+    return True

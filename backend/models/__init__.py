@@ -66,7 +66,7 @@ from backend.models.staff import (
     StaffSession,
     StaffUser,
 )
-from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention
+from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention, TaskRead
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
 from backend.models.voice import VoiceCall
 from backend.models.work import WorkJob, WorkState
@@ -173,6 +173,7 @@ __all__ = [
     "TaskKind",
     "TaskMention",
     "TaskPriority",
+    "TaskRead",
     "TaskStatus",
     "VoiceCall",
     "Ward",

@@ -69,3 +69,16 @@ class TaskMention(Base):
     by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))  # who wrote the note
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TaskRead(Base):
+    """When a staff member last opened a task: what the inbox counts as unread for her is what came after
+    (a patient's messages in its conversation), and a task she has never opened is new to her."""
+
+    __tablename__ = "task_reads"
+
+    staff_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

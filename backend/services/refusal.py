@@ -36,6 +36,7 @@ class Reason(StrEnum):
     NO_SUCH_CODE = "no_such_code"
     NO_SUCH_CONVERSATION = "no_such_conversation"
     NO_SUCH_DEPARTMENT = "no_such_department"
+    NO_SUCH_LANGUAGE = "no_such_language"
     NO_SUCH_PATIENT = "no_such_patient"
     NO_SUCH_RECORD_KIND = "no_such_record_kind"
     NOT_PUBLISHED = "not_published"

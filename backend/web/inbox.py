@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -14,15 +15,17 @@ from urllib.parse import urlencode
 import anyio
 import yaml
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
 from backend.models import (
+    StaffUser,
     TaskKind,
     TaskPriority,
     TaskStatus,
 )
 from backend.models.base import utcnow
-from backend.services import audit, directory, inbox_queue
+from backend.services import audit, directory, inbox_queue, inbox_view
 from backend.services.inbox_queue import SlaState
 from backend.services.message_log import InvalidFilter, parse_period
 from backend.services.patients import department_ids
@@ -48,6 +51,7 @@ POLL_SECONDS = 0.5  # a new finding shows in open inboxes within a second
 STREAM_SECONDS = 300.0  # the browser's EventSource reconnects after this
 HEARTBEAT_SECONDS = 20.0
 REPORT_DAYS = timedelta(days=30)
+EXPORT_ROWS = 5000
 
 
 @lru_cache(maxsize=2)
@@ -60,18 +64,48 @@ def canned_replies(content_dir: Path) -> list[dict[str, Any]]:
 # --- the queues ----------------------------------------------------------------------------------
 
 
-@router.get("", response_class=HTMLResponse)
-def inbox_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
-    # Filters are codes and ids, never names or phone numbers, so a link may carry them.
-    user = staff.staff
-    values = {k: v for k, v in request.query_params.items() if k in FILTERS}
+@dataclass(frozen=True)
+class ListView:
+    """One page of the queue as the list shows it: rows with their previews, unread counts, countdowns."""
+
+    rows: list[inbox_queue.TaskRow]
+    previews: dict[int, inbox_view.Preview]  # by task id
+    unread: dict[int, int]  # by task id; absent: read
+    countdowns: dict[int, inbox_view.Countdown]  # by task id; absent: closed
+    query: str  # the filters as a query string, carried on links into a task and between tasks
+    next_page: str | None
+
+
+def list_view(
+    db: Session, *, user: StaffUser, values: Mapping[str, str], filters: inbox_queue.InboxFilters
+) -> ListView:
+    """The rows of one page with what each row shows beside the task: four queries whatever its size."""
+    now = utcnow()
+    rows = inbox_queue.task_rows(db, user=user, filters=filters, now=now)
+    conversations = {r.task.id: r.task.source_id for r in rows if r.task.source_type == "conversation"}
+    by_conversation = inbox_view.previews(db, [c for c in conversations.values() if c], user=user)
+    kept = {k: v for k, v in values.items() if v and k in FILTERS}
+    following = inbox_queue.next_page(rows)
+    return ListView(
+        rows=rows,
+        previews={t: by_conversation[c] for t, c in conversations.items() if c in by_conversation},
+        unread=inbox_view.unread(db, [r.task.id for r in rows], staff_id=user.id),
+        countdowns={r.task.id: c for r in rows if (c := inbox_view.countdown(r.task, now)) is not None},
+        query=urlencode(kept),
+        next_page=(
+            urlencode({**{k: v for k, v in kept.items() if k != "after"}, "after": following.encode()})
+            if following is not None
+            else None
+        ),
+    )
+
+
+def filter_choices(db: Session, user: StaffUser) -> dict[str, Any]:
+    """What the filter form offers the user (her departments and their wards only)."""
     allowed = department_ids(user)
     everything = directory.departments(db)
-    context: dict[str, Any] = {
-        "staff": staff,
-        "v": {name: values.get(name, "") for name in FILTERS},
+    return {
         "queues": [k.value for k in TaskKind],
-        "counts": inbox_queue.queue_counts(db, user),
         "departments": [d for d in everything if allowed is None or d.id in allowed],
         "wards": [w for w in directory.wards(db) if allowed is None or w.department_id in allowed],
         "department_names": {d.id: d.names.get(user.language, d.name) for d in everything},
@@ -80,7 +114,20 @@ def inbox_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
         "channels": [c.value for c in Channel],
         "sla_states": [s.value for s in SlaState],
         "assignees": directory.active_staff(db),
-        "rows": [],
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+def inbox_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
+    # Filters are codes and ids, never names or phone numbers, so a link may carry them.
+    user = staff.staff
+    values = {k: v for k, v in request.query_params.items() if k in FILTERS}
+    context: dict[str, Any] = {
+        "staff": staff,
+        "v": {name: values.get(name, "") for name in FILTERS},
+        "counts": inbox_queue.queue_counts(db, user),
+        **filter_choices(db, user),
+        "view": None,
         "error": None,
     }
     try:
@@ -88,21 +135,51 @@ def inbox_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
     except InvalidFilter as exc:
         context["error"] = exc.field
         return render(request, "staff/inbox.html", user.language, context, 400)
-    rows = inbox_queue.task_rows(db, user=user, filters=filters, now=utcnow())
+    view = list_view(db, user=user, values=values, filters=filters)
     audit.record(
         db,
         "inbox.view",
         staff_id=user.id,
         ip=client_ip(request),
         filters=filters.audit_detail(),
+        patients=sorted({r.task.patient_id for r in view.rows if r.task.patient_id is not None}),
+    )
+    context["view"] = view
+    return render(request, "staff/inbox.html", user.language, context)
+
+
+@router.get("/export.csv")
+def inbox_csv(request: Request, db: SessionDep, staff: StaffDep) -> Response:
+    """The rows the list shows under the same filters (all pages up to EXPORT_ROWS)."""
+    user = staff.staff
+    values = {k: v for k, v in request.query_params.items() if k in FILTERS}
+    try:
+        filters = inbox_queue.parse_filters(values)
+    except InvalidFilter as exc:
+        return PlainTextResponse(f"invalid filter: {exc.field}\n", status_code=400)
+    now = utcnow()
+    rows = inbox_queue.task_rows(db, user=user, filters=filters, now=now, limit=EXPORT_ROWS)
+    audit.record(
+        db,
+        "inbox.export",
+        staff_id=user.id,
+        ip=client_ip(request),
+        filters=filters.audit_detail(),
+        rows=len(rows),
         patients=sorted({r.task.patient_id for r in rows if r.task.patient_id is not None}),
     )
-    context["rows"] = rows
-    following = inbox_queue.next_page(rows)
-    if following is not None:
-        kept = {k: v for k, v in values.items() if v and k != "after"}
-        context["next_page"] = urlencode({**kept, "after": following.encode()})
-    return render(request, "staff/inbox.html", user.language, context)
+    names = {d.id: d.names.get(user.language, d.name) for d in directory.departments(db)}
+    body = inbox_view.export_csv(
+        rows,
+        unread_counts=inbox_view.unread(db, [r.task.id for r in rows], staff_id=user.id),
+        department_names=names,
+        now=now,
+    )
+    return PlainTextResponse(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="inbox.csv"'},
+    )
 
 
 async def _count_events(staff_session_id: int) -> AsyncIterator[str]:

@@ -15,15 +15,17 @@ from backend.models import (
     Patient,
     ResolutionCode,
     StaffSession,
+    StaffUser,
     Task,
 )
 from backend.models.base import utcnow
 from backend.outbox.sender import kick
-from backend.services import audit, directory, inbox, inbox_queue, mentions
+from backend.services import audit, directory, inbox, inbox_queue, inbox_view, mentions
+from backend.services.message_log import InvalidFilter
 from backend.services.refusal import ActionRefused, Reason
 from backend.web.actions import denied, perform
 from backend.web.deps import SessionDep, StaffDep, client_ip
-from backend.web.inbox import canned_replies
+from backend.web.inbox import FILTERS, ListView, canned_replies, list_view
 from backend.web.staff import render
 from backend.web.workflow import Actor, Workflow, add_workflow_routes
 from bots.domain import pick_language
@@ -58,6 +60,7 @@ def _task_page(
     )
     people = directory.active_staff(db)
     everything = directory.departments(db)
+    view, neighbours = _beside(request, db, user, task)
     audit.record(
         db,
         "task.view",
@@ -79,6 +82,14 @@ def _task_page(
             "conversation": conversation,
             "messages": [m for m in messages if not (m.provider_message_id or "").startswith("start:")],
             "outbox": outbox,
+            "authors": {
+                m.id: inbox_view.author_of(m, i.kind if (i := outbox.get(m.id)) else None) for m in messages
+            },
+            "view": view,
+            "previous": neighbours[0],
+            "next": neighbours[1],
+            "countdown": inbox_view.countdown(task, utcnow()),
+            "sidebar": inbox_view.sidebar(db, patient, lang=user.language, now=utcnow()) if patient else None,
             "events": inbox_queue.events_of(db, task.id),
             # a form's findings and answers come first: they are why the task exists
             "form": response_view(db, task, user.language),
@@ -104,12 +115,31 @@ def _task_page(
     )
 
 
+def _beside(
+    request: Request, db: Session, user: StaffUser, task: Task
+) -> tuple[ListView | None, tuple[int | None, int | None]]:
+    """The list column beside the conversation (the inbox's filters, carried on the link that led here;
+    unusable ones fall back to the default queue), and the tasks before and after this one in it."""
+    values = {k: v for k, v in request.query_params.items() if k in FILTERS}
+    try:
+        filters = inbox_queue.parse_filters(values)
+    except InvalidFilter:
+        values, filters = {}, inbox_queue.parse_filters({})
+    view = list_view(db, user=user, values=values, filters=filters)
+    ids = [r.task.id for r in view.rows]
+    if task.id not in ids:
+        return view, (None, ids[0] if ids else None)
+    at = ids.index(task.id)
+    return view, (ids[at - 1] if at > 0 else None, ids[at + 1] if at + 1 < len(ids) else None)
+
+
 @router.get("/{task_id}", response_class=HTMLResponse)
 def task_page(request: Request, task_id: int, db: SessionDep, staff: StaffDep) -> Response:
     task = inbox_queue.task_for(db, user=staff.staff, task_id=task_id)
     if task is None:
         return _denied(request, db, staff, task_id)
     mentions.do_mark_read(db, task_id=task.id, staff_id=staff.staff_id)  # opening it reads her mentions
+    inbox_view.do_mark_task_read(db, task_id=task.id, staff_id=staff.staff_id)  # and its messages so far
     return _task_page(request, db, staff, task)
 
 

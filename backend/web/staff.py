@@ -6,8 +6,9 @@ import secrets
 from typing import Any
 
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
+from backend.admin.people import do_set_own_language
 from backend.i18n import negotiate, translations
 from backend.messaging.links import LinkKind, make_url
 from backend.models import StaffSession
@@ -21,6 +22,7 @@ from backend.security.auth import (
     is_known_device,
 )
 from backend.services import audit, patients
+from backend.services.refusal import ActionRefused
 from backend.web.deps import SESSION_COOKIE, SessionDep, SettingsDep, StaffDep, client_ip, templates
 
 router = APIRouter(prefix="/staff")
@@ -114,6 +116,26 @@ def logout(
     response = RedirectResponse("/staff/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.post("/language")
+def set_language(
+    request: Request,
+    db: SessionDep,
+    staff: StaffDep,
+    language: str = Form(max_length=8),
+    back: str = Form(default="/staff", max_length=2000),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    """The language switch in the top bar: stored on her account (every device), then back to her page."""
+    check_csrf(staff, csrf_token)
+    try:
+        do_set_own_language(db, user=staff.staff, language=language, ip=client_ip(request))
+    except ActionRefused:
+        refused = translations(staff.staff.language).gettext("There is no such language.")
+        return PlainTextResponse(refused, status_code=400)
+    target = back if back.startswith("/staff") and "//" not in back and "\\" not in back else "/staff"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/patients/{patient_id}/chat-link")

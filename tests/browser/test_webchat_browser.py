@@ -60,8 +60,8 @@ def test_patient_chats_and_admin_sees_the_conversation(live_server: str, browser
     conversation = staff_page.locator("#conversations")
     expect(conversation).to_contain_text("我什么时候复诊？转人工")
     expect(conversation).to_contain_text("同意")
-    expect(staff_page.locator("#identities")).to_contain_text("owner: staff")
-    expect(staff_page.locator("#consents")).to_contain_text("care · webchat: granted")
+    expect(staff_page.locator("#identities")).to_contain_text("Staff answer")
+    expect(staff_page.locator("#consents")).to_contain_text("Care messages · Web chat: granted")
     expect(staff_page.locator("#tasks")).to_contain_text("Hand-offs · Normal")
     desk.close()
 

@@ -17,7 +17,13 @@ from backend.services.spot_checks import SpotCheckRefused
 BACKEND = Path(__file__).resolve().parents[3] / "backend"
 # Shown where no staff page translates a code: the patient's rating page says it in its own words, and
 # the other two answer a form whose conversation or task vanished under it.
-NOT_ON_A_STAFF_PAGE = {Reason.ALREADY_RATED, Reason.NO_SUCH_CONVERSATION, Reason.NO_TASK}
+# NO_SUCH_LANGUAGE: only a forged language switch gets it, answered as translated plain text by the route
+NOT_ON_A_STAFF_PAGE = {
+    Reason.ALREADY_RATED,
+    Reason.NO_SUCH_CONVERSATION,
+    Reason.NO_TASK,
+    Reason.NO_SUCH_LANGUAGE,
+}
 
 
 def _translated_codes() -> dict[str, str]:

@@ -2,7 +2,7 @@
 checkpoints. Rows already written are sealed in id order.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-07 14:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import backend.models.base
 
 revision: str = "0027"
-down_revision: str | None = "0025"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

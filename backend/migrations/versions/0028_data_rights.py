@@ -1,7 +1,7 @@
 """A patient's data rights: correction/anonymisation/erasure requests, erasure tombstones, break-glass grants.
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-07 14:15:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0028"
-down_revision: str | None = "0025"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Per-staff read markers on inbox tasks: unread rows and counts in the staff inbox.
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0028
 Create Date: 2026-12-07 14:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import backend.models.base
 
 revision: str = "0029"
-down_revision: str | None = "0025"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

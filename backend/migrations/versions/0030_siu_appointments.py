@@ -1,8 +1,8 @@
 """Appointments booked in the hospital's own system (HL7 SIU): their hospital ids, and the paused
 per-facility schedules whose slots hold them.
 
-Revision ID: 0033
-Revises: 0025
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-07 15:00:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import backend.models.base
 
-revision: str = "0033"
-down_revision: str | None = "0025"
+revision: str = "0030"
+down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

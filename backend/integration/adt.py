@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from backend.integration.adt_content import adt_content
+from backend.integration.adt_content import AdtContent, adt_content
 from backend.integration.facts import Identifier, VisitEvent
 from backend.integration.hl7_parse import ErrorCode, Header, InvalidField
 from backend.integration.merges import do_merge_patients
@@ -70,6 +70,23 @@ def handled(header: Header) -> bool:
     )
 
 
+def do_upsert_message_patient(
+    session: Session, content: AdtContent, source: str, config: ApplyConfig, notes: Notes
+) -> Patient:
+    """The patient a message's PID names, created or updated (ADT and SIU alike)."""
+    if content.patient is None:  # adt_content raises first; kept for the type checker
+        raise InvalidField("PID", None, ErrorCode.SEGMENT_SEQUENCE, "the message has no PID segment")
+    return do_upsert_patient(
+        session,
+        content.patient,
+        source=source,
+        default_language=config.default_language,
+        default_timezone=config.default_timezone,
+        region=config.region,
+        notes=notes,
+    )
+
+
 def apply_adt(session: Session, message: Any, header: Header, config: ApplyConfig) -> Applied:
     """Apply one parsed message in the caller's transaction. Raises InvalidField (AE) or IdentityConflict."""
     if not handled(header):
@@ -79,20 +96,10 @@ def apply_adt(session: Session, message: Any, header: Header, config: ApplyConfi
     event = VISIT_EVENTS.get(trigger) or EITHER_EVENTS.get(trigger)
     needs_visit = trigger in VISIT_EVENTS or trigger == CANCEL_ADMIT
     content = adt_content(message, header, zone=config.zone, needs_visit=needs_visit)
-    if content.patient is None:  # adt_content raises first; kept for the type checker
-        raise InvalidField("PID", None, ErrorCode.SEGMENT_SEQUENCE, "the message has no PID segment")
     source = f"hl7:{trigger}"
     mapping_source = header.sending_facility or header.sending_application
     notes = Notes()
-    patient = do_upsert_patient(
-        session,
-        content.patient,
-        source=source,
-        default_language=config.default_language,
-        default_timezone=config.default_timezone,
-        region=config.region,
-        notes=notes,
-    )
+    patient = do_upsert_message_patient(session, content, source, config, notes)
     encounter = None
     if trigger == CANCEL_ADMIT and content.encounter is not None:
         do_cancel_visit(session, patient, content.encounter.visit, source=source, notes=notes)
@@ -114,7 +121,7 @@ def apply_adt(session: Session, message: Any, header: Header, config: ApplyConfi
             mapping_source=mapping_source,
             notes=notes,
         )
-    died = content.patient.deceased or (
+    died = (content.patient is not None and content.patient.deceased) or (
         event is VisitEvent.DISCHARGE
         and content.encounter is not None
         and content.encounter.disposition in config.death_dispositions

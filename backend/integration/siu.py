@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from backend.integration.adt import Applied, ApplyConfig
+from backend.integration.adt import Applied, ApplyConfig, do_upsert_message_patient
 from backend.integration.adt_content import adt_content
 from backend.integration.facts import AppointmentFacts, CodedValue, Identifier
 from backend.integration.his_appointments import do_apply_his_appointment, do_cancel_his_appointment
 from backend.integration.hl7_parse import ErrorCode, Header, InvalidField, parse_timestamp, segments, value_at
-from backend.integration.records import Notes, do_upsert_patient
+from backend.integration.records import Notes
 from backend.models import Hl7Status
 from backend.models.base import utcnow
 from backend.services.booking import HOSPITAL_SOURCE
@@ -166,19 +166,9 @@ def apply_siu(session: Session, message: Any, header: Header, config: ApplyConfi
     facts = None if cancel else siu_facts(message, header, config)
     filler = filler_id(message, header)
     content = adt_content(message, header, zone=config.zone, needs_visit=False)
-    if content.patient is None:  # adt_content raises first; kept for the type checker
-        raise InvalidField("PID", None, ErrorCode.SEGMENT_SEQUENCE, "the message has no PID segment")
     source = f"{HOSPITAL_SOURCE}{header.trigger}"  # what marks the appointment as the hospital's
     notes = Notes()
-    patient = do_upsert_patient(
-        session,
-        content.patient,
-        source=source,
-        default_language=config.default_language,
-        default_timezone=config.default_timezone,
-        region=config.region,
-        notes=notes,
-    )
+    patient = do_upsert_message_patient(session, content, source, config, notes)
     now = utcnow()
     if facts is None:
         appointment = do_cancel_his_appointment(

@@ -61,8 +61,10 @@ from backend.models.staff import (
     LoginAttempt,
     PasswordReset,
     Role,
+    StaffRole,
     StaffSession,
     StaffUser,
+    staff_role_permissions,
 )
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
@@ -154,6 +156,7 @@ __all__ = [
     "SpotCheck",
     "SpotCheckItem",
     "SpotVerdict",
+    "StaffRole",
     "StaffSession",
     "StaffUser",
     "Task",
@@ -167,4 +170,5 @@ __all__ = [
     "Ward",
     "WorkJob",
     "WorkState",
+    "staff_role_permissions",
 ]

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from backend.app.settings import Settings
 from backend.models import LoginAttempt, StaffSession, StaffUser
 from backend.models.base import utcnow
+from backend.security.permissions import needs_totp
 from backend.services import audit
 
 _hasher = PasswordHasher()
@@ -134,9 +135,9 @@ def device_cookie(settings: Settings, cookie: str | None, username: str) -> str:
     return str(_device_serializer(settings).dumps(marks[:DEVICE_USERS]))
 
 
-def _totp_ok(user: StaffUser, code: str, now: datetime) -> bool:
+def _totp_ok(session: Session, user: StaffUser, code: str, now: datetime) -> bool:
     if not user.totp_secret:
-        return not user.role.requires_totp
+        return not needs_totp(session, user.role)
     totp = pyotp.TOTP(user.totp_secret)
     code = "".join(code.split())
     for drift in (-1, 0, 1):  # one 30 s step either way for clock skew
@@ -178,7 +179,7 @@ def do_sign_in(
         ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         ok = False
-    ok = ok and user is not None and user.active and _totp_ok(user, totp_code, now)
+    ok = ok and user is not None and user.active and _totp_ok(session, user, totp_code, now)
     session.add(LoginAttempt(username=username, ip=ip, succeeded=ok, at=now))
     if not ok or user is None:
         audit.record(

@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session
 
 from backend.models import DepartmentLink, Encounter, Patient, StaffUser
 from backend.security.identifiers import InvalidPhoneNumber
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from bots.domain import Channel
 
 
 def department_ids(user: StaffUser) -> set[int] | None:
     """None means every department."""
-    return None if user.role.sees_all_departments else {d.id for d in user.departments}
+    return None if may(user, Permission.PATIENTS_ALL_DEPARTMENTS) else {d.id for d in user.departments}
 
 
 def scoped_to_user(query: sa.Select[Any], user: StaffUser) -> sa.Select[Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from backend.i18n import negotiate, translations
 from backend.messaging.links import LinkKind, make_url
@@ -20,6 +21,7 @@ from backend.security.auth import (
     do_sign_out,
     is_known_device,
 )
+from backend.security.permissions import ADMINISTRATIVE, Permission, granted
 from backend.services import audit, patients
 from backend.web.deps import SESSION_COOKIE, SessionDep, SettingsDep, StaffDep, client_ip, templates
 
@@ -31,8 +33,27 @@ class CsrfFailed(Exception):
     """A form post without the right token."""
 
 
+def _permissions(context: dict[str, Any]) -> frozenset[Permission]:
+    """What the signed-in staff member may do, for the navigation; nothing when the page has no staff
+    member or her row is no longer attached (a refusal page rendered after the request's session)."""
+    staff = context.get("staff")
+    if not isinstance(staff, StaffSession):
+        return frozenset()
+    try:
+        return granted(staff.staff)
+    except (RuntimeError, SQLAlchemyError):
+        return frozenset()
+
+
 def render(request: Request, name: str, lang: str, context: dict[str, Any], status: int = 200) -> Response:
-    context = {"lang": lang, "_": translations(lang).gettext, **context}
+    perms = _permissions(context)
+    context = {
+        "lang": lang,
+        "_": translations(lang).gettext,
+        "perms": perms,
+        "administers": bool(perms & ADMINISTRATIVE),  # the console's link
+        **context,
+    }
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 

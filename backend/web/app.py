@@ -42,6 +42,7 @@ from backend.web import (
     record,
     safety_pages,
     spot_checks,
+    sso,
     staff,
     stats,
     studio,
@@ -70,6 +71,7 @@ def create_app() -> FastAPI:
     app.include_router(hooks.router)
     app.include_router(forms.router)
     app.include_router(staff.router)
+    app.include_router(sso.router)
     app.include_router(home.router)
     app.include_router(record.router)
     app.include_router(spot_checks.router)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.app.settings import PasswordSignIn, Settings
 from backend.i18n import negotiate, translations
 from backend.messaging.links import LinkKind, make_url
 from backend.models import StaffSession
@@ -62,6 +63,15 @@ def check_csrf(staff_session: StaffSession, token: str) -> None:
         raise CsrfFailed
 
 
+def _login(token: str, error: bool, settings: Settings) -> dict[str, Any]:
+    return {
+        "csrf_token": token,
+        "error": error,
+        "sso": settings.sso_enabled,
+        "break_glass_only": settings.password_sign_in is PasswordSignIn.BREAK_GLASS_ONLY,
+    }
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, settings: SettingsDep) -> Response:
     token = secrets.token_urlsafe(32)
@@ -69,7 +79,7 @@ def login_page(request: Request, settings: SettingsDep) -> Response:
         request,
         "staff/login.html",
         negotiate(request.headers.get("accept-language")),
-        {"csrf_token": token, "error": False},
+        _login(token, False, settings),
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -95,7 +105,7 @@ def login(
     lang = negotiate(request.headers.get("accept-language"))
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not secrets.compare_digest(cookie, csrf_token):
-        return render(request, "staff/login.html", lang, {"csrf_token": cookie or "", "error": True}, 400)
+        return render(request, "staff/login.html", lang, _login(cookie or "", True, settings), 400)
     try:
         new = do_sign_in(
             db,
@@ -108,7 +118,7 @@ def login(
         )
     except SignInRefused:
         db.commit()  # keep the failed attempt: it feeds the throttle and the audit trail
-        return render(request, "staff/login.html", lang, {"csrf_token": cookie, "error": True}, 401)
+        return render(request, "staff/login.html", lang, _login(cookie, True, settings), 401)
     response = RedirectResponse("/staff", status_code=303)
     response.set_cookie(
         SESSION_COOKIE, new.token, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/"

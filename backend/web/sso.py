@@ -32,7 +32,9 @@ def _serializer(settings: Settings) -> URLSafeTimedSerializer:
 def _refused_page(request: Request, reason: SsoReason, status: int) -> Response:
     lang = negotiate(request.headers.get("accept-language"))
     response = render(request, "staff/sso_refused.html", lang, {"reason": reason.value}, status)
-    response.delete_cookie(PENDING_COOKIE, path="/staff/sso")
+    if reason is not SsoReason.STATE_MISMATCH:
+        # this browser's pending sign-in is spent; an answer that was not for it leaves it waiting
+        response.delete_cookie(PENDING_COOKIE, path="/staff/sso")
     return response
 
 

@@ -20,7 +20,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 CLIENT_ID = "careloop"
-CLIENT_SECRET = "s3cret with spaces & symbols"  # noqa: S105  (a test client's secret)
+CLIENT_SECRET = "s3cret with spaces & symbols"
 
 
 def _jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
@@ -82,7 +82,7 @@ class FakeProvider:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (the stdlib's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _json(self, body: dict[str, Any], status: int = 200) -> None:

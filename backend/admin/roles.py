@@ -248,6 +248,15 @@ def configured_names(session: Session) -> dict[str, str]:
     return {key: name for key, name in session.execute(query)}
 
 
+def staff_by_username(session: Session, username: str) -> StaffUser | None:
+    return session.scalars(sa.select(StaffUser).where(StaffUser.username == username.strip().lower())).first()
+
+
+def holders_count(session: Session, key: str) -> int:
+    """Accounts holding the role, active or not."""
+    return session.scalar(sa.select(sa.func.count()).where(StaffUser.role == key)) or 0
+
+
 def roles_csv(rows: Collection[RoleRow]) -> str:
     """The roles shown, one column per permission (x where held), for a spreadsheet."""
     out = io.StringIO()

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from backend.admin import roles
-from backend.models import StaffRole, StaffSession, StaffUser
+from backend.models import StaffRole, StaffSession
 from backend.security.permissions import Permission, permissions_of
 from backend.services import audit
 from backend.services.message_log import InvalidFilter
@@ -98,7 +97,7 @@ def role_export(request: Request, db: SessionDep, staff: StaffAdminDep) -> Respo
 def assign(request: Request, db: SessionDep, staff: StaffAdminDep, values: FormDep) -> Response:
     check_csrf(staff, values.get("csrf_token", ""))
     typed = {name: values.get(name, "").strip() for name in ("username", "role", "reason")}
-    user = db.scalars(sa.select(StaffUser).where(StaffUser.username == typed["username"].lower())).first()
+    user = roles.staff_by_username(db, typed["username"])
     try:
         if user is None:
             raise ActionRefused(Reason.NO_SUCH_STAFF)
@@ -130,9 +129,7 @@ def _form(
     done: str = "",
     status: int = 200,
 ) -> Response:
-    members = 0
-    if role is not None:
-        members = db.scalar(sa.select(sa.func.count()).where(StaffUser.role == role.key)) or 0
+    members = roles.holders_count(db, role.key) if role is not None else 0
     context = {
         "staff": staff,
         "v": v,

@@ -26,6 +26,7 @@ from backend.security.permissions import (
     Permission,
     forget,
     holders,
+    needs_totp,
     permissions_of,
     write_permissions,
 )
@@ -171,6 +172,9 @@ def do_assign_role(
     people.check_role(session, role)
     if user.role == role:
         return False
+    if needs_totp(session, role) and not user.totp_secret:
+        # she could no longer sign in with her password: the account's page gives the role and enrols one
+        raise ActionRefused(Reason.ROLE_NEEDS_AUTHENTICATOR)
     if user.active and people.is_admin(session, user.role) and not people.is_admin(session, role):
         people.keep_an_admin(session, user)
     before = str(user.role)

@@ -92,6 +92,7 @@ class Reason(StrEnum):
     ROLE_IN_USE = "role_in_use"
     ROLE_BUILTIN = "role_builtin"
     ROLE_NAME_TAKEN = "role_name_taken"
+    ROLE_NEEDS_AUTHENTICATOR = "role_needs_authenticator"
     USERNAME_INVALID = "username_invalid"
     USERNAME_TAKEN = "username_taken"
     # an outreach batch

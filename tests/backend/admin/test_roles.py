@@ -84,6 +84,21 @@ def test_a_role_change_needs_a_reason_and_an_existing_role(db: Session) -> None:
     assert db.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 0
 
 
+def test_an_administrative_role_is_given_where_the_authenticator_is_enrolled(db: Session) -> None:
+    """Given on the roles page to someone without TOTP, she could no longer sign in with her password."""
+    root = admin(db)
+    nurse = factories.staff(db, username="nurse1")
+    db.commit()
+    with pytest.raises(ActionRefused) as refused:
+        roles.do_assign_role(db, staff_id=nurse.id, role="admin", reason="covers the console", by=root.id)
+    assert refused.value.reason is Reason.ROLE_NEEDS_AUTHENTICATOR
+    db.rollback()
+    form = people.StaffForm("nurse1", "Nurse1", "admin", (), "en", None, "covers the console")
+    secret = people.do_update_staff(db, staff_id=nurse.id, version=nurse.version, form=form, by=root.id)
+    db.commit()
+    assert secret and nurse.totp_secret == secret and nurse.role is Role.ADMIN
+
+
 def test_a_role_in_use_or_built_in_is_not_deleted(db: Session) -> None:
     root = admin(db)
     nurse = factories.staff(db, username="nurse1")

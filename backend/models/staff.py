@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from backend.models.base import Base, EncryptedText, UTCDateTime, utcnow
 
@@ -42,12 +42,15 @@ class RoleKey(sa.TypeDecorator[str]):
         return None if value is None else str(value)
 
     def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
-        if value is None:
-            return None
-        try:
-            return Role(value)
-        except ValueError:
-            return value
+        return None if value is None else role_key(value)
+
+
+def role_key(value: str) -> str:
+    """A built-in role's key as its Role member; a configured role's as the plain string."""
+    try:
+        return Role(value)
+    except ValueError:
+        return value
 
 
 class StaffRole(Base):
@@ -107,6 +110,11 @@ class StaffUser(Base):
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     departments: Mapped[list[Department]] = relationship(secondary=staff_departments)
+
+    @validates("role")
+    def _role_key(self, _key: str, value: str) -> str:
+        """A built-in key becomes its Role member as soon as it is set, as it does when read back."""
+        return role_key(value)
 
 
 class StaffSession(Base):

@@ -43,10 +43,10 @@ def start(request: Request, db: SessionDep, settings: SettingsDep) -> Response:
     try:
         url, pending = oidc.begin(provider_config(settings))
     except SsoRefused as refused:
+        if refused.reason is SsoReason.NOT_CONFIGURED:
+            return _refused_page(request, refused.reason, 404)  # nothing to record: there is no such sign-in
         record_refusal(db, refused, ip=client_ip(request))
-        return _refused_page(
-            request, refused.reason, 503 if refused.reason is not SsoReason.NOT_CONFIGURED else 404
-        )
+        return _refused_page(request, refused.reason, 503)
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
         PENDING_COOKIE,

@@ -261,3 +261,19 @@ def test_break_glass_only_keeps_passwords_for_the_named_accounts(
     db.expire_all()
     off = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staff.password_sign_in_off")).one()
     assert off.staff_id == db.scalars(sa.select(StaffUser.id).where(StaffUser.username == "nurse.li")).one()
+
+
+def test_a_rotated_provider_key_is_fetched_once_and_accepted(
+    provider: fake_oidc.FakeProvider, client: TestClient, db: Session
+) -> None:
+    """The JWKS is cached; a token signed with a key id the cache lacks makes us read it once more."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    factories.staff(db, username="nurse.li")
+    db.commit()
+    provider.claims = {"preferred_username": "nurse.li", "groups": ["/ward-nurses"]}
+    assert through_provider(client).status_code == 303
+    provider.key, provider.kid = rsa.generate_private_key(65537, 2048), "key-2"
+    client.cookies.clear()
+    assert through_provider(client).status_code == 303
+    assert _sessions(db) == 2 and _refusals(db) == []

@@ -51,10 +51,17 @@ lock: $(UV)
 	$(UV) pip compile -q nlu/rasa/requirements.txt --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 		--generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS) -o nlu/rasa/requirements.lock
 
-# Debian packages the tests need (Chromium for the browser tests, espeak-ng for voice prompts and speech tests).
+# Debian packages the tests need (Chromium for the browser tests, espeak-ng for voice prompts and speech tests,
+# kamailio and baresip as the SIP proxy and the phone the SIP gateway's tests call, asterisk's recorded digits
+# for real speech).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@command -v espeak-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
+	@command -v kamailio >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio; }
+	@command -v baresip >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq baresip; }
+	@# Real human speech for the voice tests and bench/voice_calibration.py: one professional speaker's
+	@# digits, 8 kHz (Allison Smith, CC-BY-SA-3.0; attribution in docs/voice.md)
+	@test -d /usr/share/asterisk/sounds/en_US_f_Allison/digits || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq asterisk-core-sounds-en-wav; }
 	@# Chinese text in Chromium's pages and screenshots (boxes without a CJK font)
 	@test -d /usr/share/fonts/opentype/noto || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; }
 

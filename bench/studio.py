@@ -12,6 +12,12 @@ submitted (validation) and approved by a colleague (validation again, the previo
 the new one published, committed). ``publish_s`` is the median time of submit + approve + commit, the
 step an editor waits for; ``publish_worst_s`` the slowest.
 
+``preview_turn_ms`` is the median server response time of a questionnaire draft's preview as the
+patient's phone form in zh-CN (content/questionnaires/post_discharge.yaml as a studio draft: parsed,
+rendered through the form template); ``voice_preview_ms`` the same draft's spoken prompts and grammars in
+zh-CN; ``questionnaire_editor_ms`` its editor page (validation by the model and the channel pre-flight in
+three languages, every question's fields).
+
 ``editor_page_ms`` is the median server response time of the editor page of the last revision (its
 first 100 keys, with the missing/stale flags, SMS and WeChat costs computed over all 600 and a history
 of RUNS + 1 revisions), measured by an HTTP client on loopback against ``careloop serve`` after a
@@ -30,6 +36,7 @@ import time
 from pathlib import Path
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on the path
@@ -38,6 +45,7 @@ from bench.harness import HOST, fixed_env, migrated_database, report, server  # 
 
 KEYS, RUNS, PAGE_RUNS, WARMUP = 600, 5, 15, 3
 PASSWORD = "bench-password-1"
+QUESTIONNAIRE = "post_discharge"
 
 
 def body(version: int) -> dict[str, dict[str, str]]:
@@ -58,6 +66,7 @@ def publish_runs() -> list[float]:
     from backend.app.db import session_scope
     from backend.content import revisions as rv
     from backend.content.catalogue import DIALOGUES
+    from backend.content.questionnaire import KIND as QUESTIONNAIRES
     from backend.content.texts import KIND
     from backend.models import Role, StaffUser
     from backend.security.auth import hash_password
@@ -76,6 +85,11 @@ def publish_runs() -> list[float]:
             )
         item = rv.get_item(session, KIND, DIALOGUES, create=True)
         rv.do_publish_initial(session, item, body(0), source="files")
+    with session_scope() as session:
+        editor = session.query(StaffUser).filter_by(username="editor").one()
+        form = rv.get_item(session, QUESTIONNAIRES, QUESTIONNAIRE, create=True)
+        definition = yaml.safe_load((ROOT / "content" / "questionnaires" / f"{QUESTIONNAIRE}.yaml").read_text())
+        rv.do_start_draft(session, form, editor, body=definition)
     times = []
     for run in range(1, RUNS + 1):
         with session_scope() as session:
@@ -131,17 +145,28 @@ def main() -> None:
             base = f"/staff/studio/items/messages/dialogues/r/{last}"
             editor = page_ms(client, base)
             filtered = page_ms(client, f"{base}?show=stale")
+            draft = f"/staff/studio/items/questionnaires/{QUESTIONNAIRE}/r/1"
+            preview = page_ms(client, f"{draft}/preview/form?lang=zh-CN")
+            voice = page_ms(client, f"{draft}/preview/voice?lang=zh-CN")
+            qeditor = page_ms(client, draft)
             client.close()
     print(
         f"publish (submit + approve, {KEYS} texts x 3 languages): median {statistics.median(publish):.3f} s"
     )
     print(f"editor page: {editor:.1f} ms; filtered to stale translations: {filtered:.1f} ms")
+    print(
+        f"questionnaire draft ({QUESTIONNAIRE}): form preview {preview:.1f} ms, voice preview {voice:.1f} ms, "
+        f"editor {qeditor:.1f} ms"
+    )
     report(
         {
             "publish_s": round(statistics.median(publish), 3),
             "publish_worst_s": round(max(publish), 3),
             "editor_page_ms": round(editor, 1),
             "editor_filtered_ms": round(filtered, 1),
+            "preview_turn_ms": round(preview, 1),
+            "voice_preview_ms": round(voice, 1),
+            "questionnaire_editor_ms": round(qeditor, 1),
             "texts": KEYS * 3,
             "revisions": last,
         }

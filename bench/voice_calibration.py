@@ -5,10 +5,13 @@ Run from the repository root (about 5 minutes on these 2 shared cores):
 
     PYTHONPATH=. python bench/voice_calibration.py
 
-SYNTHETIC SPEECH ONLY. No registry package we could find ships recordings of real people saying digits
-or yes/no (docs/voice.md, "Confidence and read-back"), so the "speakers" are espeak-ng voices and
-variants, at two speeds, clean and over line noise, through 8 kHz mu-law and the endpointer. Figures on
-real human speech remain to be measured; they will be worse.
+Speakers: espeak-ng voices and variants, at two speeds, clean and over line noise, through 8 kHz mu-law
+and the endpointer; and ONE REAL SPEAKER: the digits 0-10 of Debian's `asterisk-core-sounds-en-wav`
+(studio recordings by one professional voice, Allison Smith, 8 kHz, CC-BY-SA-3.0; `make system-deps`
+installs it). That package has no "yes" or "no", so on the recorded speaker a read-back is answered by
+the keypad (1 or 2, as the prompt offers), and a second try plays the same recording again over
+another line (there is one recording per word). One speaker is not a population: her figures say how
+the path treats real speech, not what a hospital's patients will get.
 
 1. Calibration speakers: every answer of the NPS question (0-10, the grammar a call listens for, red-flag
    and person phrases included) once per speed and noise; the confidence of right and of wrong
@@ -21,17 +24,24 @@ real human speech remain to be measured; they will be worse.
    ask for, and types the answer when the session asks for the keypad. `stored_correct` is the share of stored answers equal to what was
    said, `confirm_rate` the share that needed a read-back, `keypad_rate` the share that ended on the keypad.
 
+3. The recorded speaker: each digit asked through `CallSession` as in 2, with the threshold from 1 and
+   with the setting's default, at full level and 20 dB quieter, clean and over line noise; and the
+   confidence of right and wrong recognitions of the same utterances, and how often a person or a red
+   flag was spotted in a plain digit (`false_spot_rate`).
+
 The output ends with one JSON line.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
 import tempfile
 import time
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -45,8 +55,9 @@ import yaml  # noqa: E402
 from questionnaires.channels import VoicePhrases  # noqa: E402
 from questionnaires.loader import parse_questionnaire  # noqa: E402
 from voice_ai import session as s  # noqa: E402
+from voice_ai.asr import Recognition, heard_with_spotting  # noqa: E402
 from voice_ai.asr_pocketsphinx import PocketsphinxRecogniser  # noqa: E402
-from voice_ai.audio import frames, pcm16_to_ulaw, silence, ulaw_to_pcm16  # noqa: E402
+from voice_ai.audio import frames, pcm16_to_ulaw, read_wav, silence, ulaw_to_pcm16  # noqa: E402
 from voice_ai.tts import EspeakSynthesizer, Voice  # noqa: E402
 from voice_ai.vad import Endpointer, SpeechEnded  # noqa: E402
 
@@ -69,6 +80,8 @@ class Heard:
 class Caller:
     """One synthetic speaker: renditions of a phrase at a speed, with or without line noise."""
 
+    by_key = False  # answers a read-back by saying yes or no
+
     def __init__(self, work: Path, voice: str) -> None:
         self.voice, self.work = voice, work
         self.synth: dict[int, EspeakSynthesizer] = {}
@@ -77,22 +90,52 @@ class Caller:
         if speed not in self.synth:
             voice = {"en": Voice(self.voice, speed)}
             self.synth[speed] = EspeakSynthesizer(self.work / f"{self.voice}-{speed}", voice, engine="cli")
-        pcm = silence(500, 8000) + ulaw_to_pcm16(self.synth[speed].synthesize(text, "en")) + silence(1000, 8000)
-        if noise:
-            rng = random.Random(seed)
-            samples = array("h", pcm)
-            noisy = (int(max(-32768, min(32767, x + rng.gauss(0, noise)))) for x in samples)
-            pcm = ulaw_to_pcm16(pcm16_to_ulaw(array("h", noisy).tobytes()))
-        ep = Endpointer(8000)
-        for frame in frames(pcm, 8000):
-            if isinstance(event := ep.push(frame), SpeechEnded):
-                return event.audio
-        return b""  # the endpointer heard nothing: the session gets silence
+        pcm = (
+            silence(500, 8000) + ulaw_to_pcm16(self.synth[speed].synthesize(text, "en")) + silence(1000, 8000)
+        )
+        return _line(pcm, noise, seed)
+
+
+ASTERISK_DIGITS = Path("/usr/share/asterisk/sounds/en_US_f_Allison/digits")
+RECORDED_LINES = ((1.0, 0), (1.0, 150), (0.1, 0), (0.1, 30))  # (gain, noise RMS): full and -20 dB
+
+
+class RecordedCaller:
+    """The asterisk recordings of one real speaker: a word's WAV at a gain, over line noise, through
+    mu-law and the endpointer. `speed` is not varied (one recording per word)."""
+
+    by_key = True  # no recording of "yes" or "no": read-backs are answered on the keypad
+
+    def __init__(self, gain: float) -> None:
+        self.voice, self.gain = f"asterisk-allison@{20 * math.log10(gain):+.0f}dB", gain
+
+    def utterance(self, text: str, speed: int, noise: float, seed: int) -> bytes:
+        pcm, rate = read_wav((ASTERISK_DIGITS / f"{WORDS.index(text)}.wav").read_bytes())
+        assert rate == 8000, rate
+        scaled = array("h", (int(x * self.gain) for x in array("h", pcm))).tobytes()
+        return _line(silence(500, 8000) + scaled + silence(1000, 8000), noise, seed)
+
+
+def _line(pcm: bytes, noise: float, seed: int) -> bytes:
+    """Line noise (white, RMS `noise`), mu-law both ways, then the endpointer's cut of the answer."""
+    if noise:
+        rng = random.Random(seed)
+        samples = array("h", pcm)
+        noisy = (int(max(-32768, min(32767, x + rng.gauss(0, noise)))) for x in samples)
+        pcm = array("h", noisy).tobytes()
+    pcm = ulaw_to_pcm16(pcm16_to_ulaw(pcm))
+    ep = Endpointer(8000)
+    for frame in frames(pcm, 8000):
+        if isinstance(event := ep.push(frame), SpeechEnded):
+            return event.audio
+    return b""  # the endpointer heard nothing: the session gets silence
 
 
 def _session(threshold: float) -> s.CallSession:
     q = parse_questionnaire(yaml.safe_load((ROOT / "content/questionnaires/nps.yaml").read_text()))
-    phrases = VoicePhrases.parse(yaml.safe_load((ROOT / "content/questionnaires/voice/en.yaml").read_text()), "en")
+    phrases = VoicePhrases.parse(
+        yaml.safe_load((ROOT / "content/questionnaires/voice/en.yaml").read_text()), "en"
+    )
     messages = {"en": yaml.safe_load((ROOT / "content/questionnaires/messages/en.yaml").read_text())}
     script = s.Script(greeting="", ask_birth_date="Birth date?", identity_failed="", confirm="I heard {answer}.",
                       keypad_only="Keypad.", voicemail="", goodbye="Goodbye.", callback="")  # fmt: skip
@@ -114,13 +157,17 @@ def _recognise(rec: PocketsphinxRecogniser, grammar: tuple[str, ...], pcm: bytes
 
 
 def _as_the_driver(rec: PocketsphinxRecogniser, listen: s.Listen, pcm: bytes) -> tuple[str, float]:
-    """The answer's grammar, then the spotting grammar; a spotted phrase wins (voice_ai.call_driver)."""
-    heard = _recognise(rec, listen.grammar, pcm)
-    if listen.spot:
-        spotted = _recognise(rec, listen.spot, pcm)
-        if spotted[0]:
-            return spotted
-    return heard
+    """The answer's grammar and the spotting grammar, weighed as the call driver does."""
+    if not pcm:
+        return "", 0.0
+
+    def decode(phrases: Sequence[str]) -> Recognition:
+        rec.start(phrases)
+        rec.accept(pcm)
+        return rec.result()
+
+    heard = heard_with_spotting(decode, listen.grammar, listen.spot)
+    return heard.text, heard.confidence
 
 
 def distributions(rec: PocketsphinxRecogniser, callers: list[Caller]) -> list[Heard]:
@@ -165,7 +212,7 @@ def choose(heard: list[Heard]) -> tuple[float, dict[str, float]]:
     return best[1], figures
 
 
-def ask(rec: PocketsphinxRecogniser, caller: Caller, word: str, value: int, threshold: float,
+def ask(rec: PocketsphinxRecogniser, caller: Caller | RecordedCaller, word: str, value: int, threshold: float,
         speed: int, noise: float) -> tuple[int | None, bool, bool, bool]:  # fmt: skip
     """One question through the session: (stored value, read back?, ended on the keypad?, a person or a
     red flag spotted that was not said?)."""
@@ -189,6 +236,9 @@ def ask(rec: PocketsphinxRecogniser, caller: Caller, word: str, value: int, thre
         elif asking.pending is not None:  # "I heard ... is that right?": yes when it was
             confirmed += 1
             reply = "yes" if asking.pending[1] == word else "no"
+            if caller.by_key:
+                acts = session.handle(s.Key("1" if reply == "yes" else "2"))
+                continue
             text, conf = _recognise(rec, last.grammar, caller.utterance(reply, speed, noise, 100 + tries))
             acts = session.handle(s.Heard(text, conf))
         else:
@@ -197,6 +247,59 @@ def ask(rec: PocketsphinxRecogniser, caller: Caller, word: str, value: int, thre
             text, conf = _as_the_driver(rec, last, pcm)
             acts = session.handle(s.Heard(text, conf))
     return None, confirmed > 0, keypad > 0, spotted > 0
+
+
+def default_threshold() -> float:
+    from backend.app.settings import Settings
+
+    return float(Settings.model_fields["voice_confirm_below_pocketsphinx"].default)
+
+
+def recorded_speaker(rec: PocketsphinxRecogniser, chosen: float, default: float) -> dict[str, Any]:
+    """Section 3: the real speaker's digits, at full level and -20 dB, clean and over line noise."""
+    if not ASTERISK_DIGITS.is_dir():
+        return {
+            "skipped": f"{ASTERISK_DIGITS} missing: make system-deps installs asterisk-core-sounds-en-wav"
+        }
+    listen = _session(0.0).handle(s.Silence())[-1]
+    assert isinstance(listen, s.Listen)
+    heard, spotted_alone, nothing_cut = [], 0, 0
+    for gain, noise in RECORDED_LINES:
+        caller = RecordedCaller(gain)
+        for n, word in enumerate(WORDS):
+            pcm = caller.utterance(word, 0, noise, n)
+            nothing_cut += not pcm
+            text, conf = _recognise(rec, listen.grammar, pcm)
+            heard.append(Heard(word, text, conf))
+            spotted_alone += bool(pcm) and bool(_recognise(rec, listen.spot, pcm)[0])
+    _, figures = choose(heard)
+    out: dict[str, Any] = {
+        "utterances": len(heard),
+        "endpointer_missed": nothing_cut,
+        "answer_grammar": figures,
+        "spotting_grammar_alone_false_spots": spotted_alone,
+    }
+    for name, threshold in (("chosen", chosen), ("default", default)):
+        trials = stored = correct = confirms = keypads = spots = 0
+        for gain, noise in RECORDED_LINES:
+            caller = RecordedCaller(gain)
+            for value, word in enumerate(WORDS):
+                got, confirmed, keypad, spot = ask(rec, caller, word, value, threshold, 0, noise)
+                trials += 1
+                stored += got is not None
+                correct += got == value
+                confirms += confirmed
+                keypads += keypad
+                spots += spot
+        out[f"threshold_{name}"] = {
+            "threshold": threshold,
+            "questions": trials,
+            "stored_correct": round(correct / stored, 4) if stored else 0.0,
+            "confirm_rate": round(confirms / trials, 4),
+            "keypad_rate": round(keypads / trials, 4),
+            "false_spot_rate": round(spots / trials, 4),
+        }
+    return out
 
 
 def main() -> int:
@@ -220,8 +323,10 @@ def main() -> int:
                     correct += got == value
                     confirms += confirmed
                     keypads += keypad
+    recorded = recorded_speaker(rec, threshold, default_threshold())
+    print(f"recorded speaker (asterisk-core-sounds-en-wav, one person): {recorded}", flush=True)
     result: dict[str, Any] = {
-        "speech": "synthetic (espeak-ng voices); real human speech not measured",
+        "speech": "synthetic (espeak-ng voices) and one real speaker (asterisk digits)",
         "engine": "pocketsphinx",
         "threshold": threshold,
         "calibration": figures,
@@ -230,6 +335,7 @@ def main() -> int:
         "confirm_rate": round(confirms / trials, 4),
         "keypad_rate": round(keypads / trials, 4),
         "false_spot_rate": round(spots / trials, 4),  # a person or a red flag heard in a plain answer
+        "recorded_speaker": recorded,
         "seconds": round(time.monotonic() - began),
     }
     print(json.dumps(result), flush=True)

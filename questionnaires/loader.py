@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -316,3 +316,37 @@ def parse_questionnaire(data: Any) -> Questionnaire:
     )
     _check_references(q)
     return q
+
+
+def definition_problems(data: Any) -> list[DefinitionError]:
+    """Every problem an editor can fix in one pass, not only the first: each item, score and rule is
+    parsed on its own (by the same rules as parse_questionnaire), then the whole is parsed for what only
+    the whole shows (no items, a bad version, cross-references). Empty: parse_questionnaire accepts
+    `data`."""
+    if not isinstance(data, Mapping):
+        return [DefinitionError("a questionnaire file must be a mapping")]
+    found: list[DefinitionError] = []
+    qid = str(data.get("id") or "")
+
+    def attempt(check: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        try:
+            check(*args, **kwargs)
+        except DefinitionError as exc:
+            found.append(exc)
+
+    attempt(_texts, f"{qid}/title", data.get("title"))
+    for part in ("intro", "outro"):
+        attempt(_texts, f"{qid}/{part}", data.get(part), required=False)
+    seen: set[str] = set()
+    for raw in data.get("items") or []:
+        attempt(_item, raw, seen)
+    for raw in data.get("scores") or []:
+        attempt(_score, raw)
+    for raw in data.get("rules") or []:
+        attempt(_rule, raw)
+    try:  # the whole: ids, version, kind, no items, and cross-references once the parts are sound
+        parse_questionnaire(data)
+    except DefinitionError as exc:
+        if str(exc) not in {str(e) for e in found}:
+            found.append(exc)
+    return found

@@ -93,10 +93,18 @@ def _own_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     (shared by the workers and by a developer's `make run`). Tests that care set their own with
     monkeypatch."""
     base = tmp_path_factory.mktemp("var")
-    names = ("CARELOOP_MEDIA_DIR", "CARELOOP_VOICE_PROMPT_CACHE", "CARELOOP_IMPORT_DIR")
+    names = (
+        "CARELOOP_MEDIA_DIR",
+        "CARELOOP_VOICE_PROMPT_CACHE",
+        "CARELOOP_IMPORT_DIR",
+        "CARELOOP_DATA_EXPORT_DIR",
+        "CARELOOP_TOMBSTONE_FILE",
+    )
     saved = {name: os.environ.get(name) for name in names}
     os.environ["CARELOOP_MEDIA_DIR"] = str(base / "media")
     os.environ["CARELOOP_IMPORT_DIR"] = str(base / "imports")
+    os.environ["CARELOOP_DATA_EXPORT_DIR"] = str(base / "exports")
+    os.environ["CARELOOP_TOMBSTONE_FILE"] = str(base / "tombstones.jsonl")
     os.environ["CARELOOP_VOICE_PROMPT_CACHE"] = str(base / "voice-prompts")
     yield
     for name, value in saved.items():

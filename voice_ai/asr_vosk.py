@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -32,6 +33,25 @@ def check_model_dir(model_dir: Path) -> Path:
     if not (path / "am" / "final.mdl").is_file():
         raise ModelMissing(f"vosk model directory {path} has no am/final.mdl: not a vosk model")
     return path
+
+
+def model_sha256(model_dir: Path) -> str:
+    """The SHA-256 of a model directory: of the lines `<sha256 of the file>  ./<path>` for every file,
+    sorted by path byte-wise, which is what `find . -type f -print0 | LC_ALL=C sort -z | xargs -0
+    sha256sum | sha256sum` prints in the directory, so an operator can check it with coreutils alone.
+    Symbolic links are followed to files (a model unpacked with links hashes like one copied whole)."""
+    root = check_model_dir(model_dir)
+    listing = hashlib.sha256()
+    files = sorted(
+        (p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix().encode()
+    )
+    for path in files:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        listing.update(f"{digest.hexdigest()}  ./{path.relative_to(root).as_posix()}\n".encode())
+    return listing.hexdigest()
 
 
 def load_model(model_dir: Path) -> Any:

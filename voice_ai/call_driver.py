@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from voice_ai import call_events as ev
 from voice_ai import session as s
-from voice_ai.asr import Recogniser, Recognition
+from voice_ai.asr import Recogniser, Recognition, heard_with_spotting
 from voice_ai.audio import TELEPHONE_RATE, Framer, ulaw_to_pcm16
 from voice_ai.media_stream import (
     Clear,
@@ -218,13 +218,16 @@ class CallDriver:
             heard = await self._recognise(self.setup.transcriber, (), pcm)
             event: ev.Event = ev.Recorded(ref, heard.text)
         elif isinstance(listening, ev.Listen):
-            heard = await self._recognise(self.setup.recogniser, listening.grammar, pcm)
-            if listening.spot:
-                # Every utterance is also decoded with the red flags and a person as its grammar, and a
-                # phrase found there wins: the answer's grammar forces the nearest answer, often surely
-                # (measured: espeak-ng's "i have chest pain" heard as "ten" above the read-back threshold).
-                spotted = await self._recognise(self.setup.recogniser, listening.spot, pcm)
-                heard = spotted if spotted.text else heard
+            # Every utterance is also decoded with the red flags and a person as its grammar: the answer's
+            # grammar forces the nearest answer, often surely (measured: espeak-ng's "i have chest pain"
+            # heard as "ten" above the read-back threshold). How the two are weighed: heard_with_spotting.
+            rec, listen = self.setup.recogniser, listening
+
+            def decode(phrases: Sequence[str]) -> Recognition:
+                return self._decode(rec, tuple(phrases), pcm)
+
+            heard = await self._blocking(heard_with_spotting, decode, listen.grammar, listen.spot)
+            self.timings.asr_audio_seconds += len(pcm) / (2 * TELEPHONE_RATE)
             if not heard.text:
                 self.timings.fallbacks += 1
             event = ev.Heard(heard.text, heard.confidence)
@@ -234,22 +237,23 @@ class CallDriver:
             await self._events.put(event)
 
     async def _recognise(self, rec: Recogniser | None, grammar: tuple[str, ...], pcm: bytes) -> Recognition:
+        heard = await self._blocking(self._decode, rec, grammar, pcm)
+        self.timings.asr_audio_seconds += len(pcm) / (2 * TELEPHONE_RATE)
+        return heard
+
+    def _decode(self, rec: Recogniser | None, grammar: tuple[str, ...], pcm: bytes) -> Recognition:
+        """Blocking: in the thread pool."""
         if rec is None:
             return Recognition("", 0.0)
-
-        def run() -> tuple[Recognition, float]:
-            began = time.process_time()
-            try:
-                rec.start(grammar)
-            except ValueError as exc:  # no phrase of the grammar is known to this model
-                log.warning("recogniser cannot listen for this question: %s", exc)
-                return Recognition("", 0.0), 0.0
-            rec.accept(pcm)
-            return rec.result(), time.process_time() - began
-
-        heard, cpu = await self._blocking(run)
-        self.timings.asr_seconds += cpu
-        self.timings.asr_audio_seconds += len(pcm) / (2 * TELEPHONE_RATE)
+        began = time.process_time()
+        try:
+            rec.start(grammar)
+        except ValueError as exc:  # no phrase of the grammar is known to this model
+            log.warning("recogniser cannot listen for this question: %s", exc)
+            return Recognition("", 0.0)
+        rec.accept(pcm)
+        heard = rec.result()
+        self.timings.asr_seconds += time.process_time() - began
         return heard
 
     async def _consume(self) -> None:

@@ -27,6 +27,7 @@ class GatewayName(StrEnum):
 
     TWILIO = "twilio"
     SIMULATED = "simulated"  # development, tests and benches
+    SIP = "sip"  # a SIP trunk (carrier or hospital PBX), voice_ai/gateway_sip.py
 
 
 class AnsweredBy(StrEnum):
@@ -43,6 +44,7 @@ class CallRequest:
     status_url: str
     recording_url: str | None = None  # None: do not record at the gateway
     ring_seconds: int = 30
+    caller_id: str | None = None  # E.164 the patient sees (the campus's); None: the gateway's default
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,7 +97,7 @@ class TwilioVoice:
     def place_call(self, request: CallRequest) -> PlacedCall:
         options: dict[str, Any] = {
             "to": request.to,
-            "from_": self.caller_id,
+            "from_": request.caller_id or self.caller_id,
             "url": request.answer_url,
             "method": "POST",
             "status_callback": request.status_url,

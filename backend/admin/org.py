@@ -8,7 +8,6 @@ the row (visits and tasks point at it) and takes it out of choices for new work.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,12 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.models import Clinician, ClinicianKind, Department, Ward
+from backend.models.org import ORG_CODE
 from backend.services import audit
 from backend.services.message_log import InvalidFilter, parse_id, text_value
 from backend.services.refusal import ActionRefused, Reason
 from bots.domain import LANGUAGES
 
-CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 MAX_NAME = 200
 Entry = Department | Ward | Clinician
 
@@ -65,7 +64,7 @@ class OrgForm:
 def parse_org_form(kind: OrgKind, values: Mapping[str, str]) -> OrgForm:
     """Raises ActionRefused for the first value that does not fit."""
     code = values.get("code", "").strip()
-    if code and not CODE.fullmatch(code):
+    if code and not ORG_CODE.fullmatch(code):
         raise ActionRefused(Reason.CODE_INVALID)
     if not code and kind is not OrgKind.CLINICIAN:
         raise ActionRefused(Reason.CODE_INVALID)
@@ -127,7 +126,9 @@ def _apply(session: Session, kind: OrgKind, entry: Entry, form: OrgForm) -> None
     entry.names = dict(form.names)
 
 
-def do_create(session: Session, kind: OrgKind, form: OrgForm, *, by: int, ip: str | None = None) -> Entry:
+def do_create(
+    session: Session, kind: OrgKind, form: OrgForm, *, by: int | None, ip: str | None = None
+) -> Entry:
     entry: Entry
     if kind is OrgKind.DEPARTMENT:
         entry = Department(code="", name="", names={})
@@ -147,7 +148,7 @@ def find(session: Session, kind: OrgKind, entry_id: int) -> Entry | None:
 
 
 def do_update(
-    session: Session, kind: OrgKind, entry: Entry, form: OrgForm, *, by: int, ip: str | None = None
+    session: Session, kind: OrgKind, entry: Entry, form: OrgForm, *, by: int | None, ip: str | None = None
 ) -> None:
     before = {"code": entry.code, "names": dict(entry.names)}
     _apply(session, kind, entry, form)

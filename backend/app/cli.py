@@ -1,4 +1,5 @@
-"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, hl7-listen, import, chat, staff."""
+"""The `careloop` command: init, migrate, demo, serve, worker, scheduler, voice-dialer, hl7-listen, import,
+chat, staff."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.app.settings import DEFAULT_PUBLIC_URL, ENV_FILE, Settings, careloop_command, get_settings
+from backend.imports.columns import ImportKind
 
 DEMO_MRN = "MRN100000"  # the first demo patient (backend/demo/seed.py numbers them from 100000)
 
@@ -151,9 +153,10 @@ def cmd_publish(_args: argparse.Namespace) -> int:
 
 
 def cmd_questionnaire_import(args: argparse.Namespace) -> int:
-    """Import a published FHIR Questionnaire and print the report; publish it only with --publish."""
+    """Import a published FHIR Questionnaire and print the report; with --draft, a studio draft (an
+    editor submits it and a colleague approves it: nothing from a file reaches patients unreviewed)."""
     from backend.app.db import session_scope
-    from backend.followup.fhir_intake import do_publish_import, import_file
+    from backend.followup.fhir_intake import do_draft_import, import_file
     from questionnaires.fhir import ImportRefused
     from questionnaires.fhir_report import render_text
     from questionnaires.loader import DefinitionError
@@ -168,16 +171,13 @@ def cmd_questionnaire_import(args: argparse.Namespace) -> int:
         print(f"{args.file}: not imported: {exc}", file=sys.stderr)
         return 2
     print(render_text(imported.report))
-    if not args.publish:
-        print("not published (use --publish)")
+    if not args.draft:
+        print("not added to the studio (use --draft)")
         return 0
-    try:
-        with session_scope() as session:
-            row = do_publish_import(session, imported)
-            print(f"published {row.questionnaire_id} v{row.version}")
-    except ValueError as exc:
-        print(f"not published: {exc}", file=sys.stderr)
-        return 2
+    with session_scope() as session:
+        drafted = do_draft_import(session, imported, None)
+        state = "draft" if drafted.new else f"already {drafted.revision.state.value}"
+        print(f"{drafted.item.key} revision {drafted.revision.number}: {state} in the studio")
     return 0
 
 
@@ -461,6 +461,27 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_voice_dialer(_args: argparse.Namespace) -> int:
+    """The campaign dialer as a long-lived process (SIP calls live in the process that placed them)."""
+    import signal
+    import threading
+
+    from backend.voice.dial_due import in_own_process, run_dialer
+
+    settings = get_settings()
+    if not in_own_process(settings):
+        print(
+            "the voice dialer runs as a periodic job unless CARELOOP_VOICE_GATEWAY=sip with REDIS_URL set",
+            file=sys.stderr,
+        )
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # hang up the calls that are up, then exit
+        signal.signal(signum, lambda *_: stop.set())
+    run_dialer(stop)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """What `make run` does: keys, schema, demo data, then serve. Links follow the served address from
     the start: the planner run here already sends some."""
@@ -596,6 +617,45 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_voice_model_checksum(args: argparse.Namespace) -> int:
+    """The SHA-256 to set in CARELOOP_VOICE_VOSK_MODEL_SHA256 for a vosk model directory."""
+    from voice_ai.asr import ModelMissing
+    from voice_ai.asr_vosk import model_sha256
+
+    try:
+        print(model_sha256(Path(args.directory)))
+    except ModelMissing as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_replay_tombstones(args: argparse.Namespace) -> int:
+    """After a restore from a backup: carry out again every erasure and anonymisation the tombstone file
+    records (the file lives outside the database's backups), and put back their tombstone rows."""
+    from backend.app.db import session_scope
+    from backend.privacy.erasure import replay_tombstones
+
+    path = Path(args.file) if args.file else get_settings().tombstone_file
+    try:
+        with session_scope() as session:
+            counts = replay_tombstones(session, path)
+    except ValueError as exc:  # a damaged line: nothing was applied
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(" ".join(f"{name}={value}" for name, value in sorted(counts.items())) or "nothing to replay")
+    return 0
+
+
+def cmd_retention(_args: argparse.Namespace) -> int:
+    """Apply the retention rules now (the scheduler runs them hourly); prints what each kind changed."""
+    from backend.privacy.retention import enforce
+
+    for kind, changed in enforce().items():
+        print(f"{kind}: {changed}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="careloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -623,7 +683,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add CareLoop's clinical rules offered for a known instrument",
     )
-    fhir_import.add_argument("--publish", action="store_true", help="publish it (otherwise only the report)")
+    fhir_import.add_argument(
+        "--draft",
+        action="store_true",
+        help="add it to the studio as a draft for review (otherwise only the report); imports never publish",
+    )
     fhir_import.set_defaults(func=cmd_questionnaire_import)
     content = sub.add_parser("content", help="export or import content bundles (imports arrive as drafts)")
     content.add_argument("action", choices=["export", "import"])
@@ -653,6 +717,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("scheduler", help="run RQ's cron scheduler for periodic jobs").set_defaults(
         func=cmd_scheduler
     )
+    sub.add_parser("voice-dialer", help="dial voice calls over a SIP trunk (with Redis)").set_defaults(
+        func=cmd_voice_dialer
+    )
     link = sub.add_parser("chat-link", help="print a patient's web chat link")
     link.add_argument("--mrn", required=True)
     link.set_defaults(func=cmd_chat_link)
@@ -680,6 +747,9 @@ def build_parser() -> argparse.ArgumentParser:
     wechat.add_argument("username")
     wechat.add_argument("openid", help='her openid on the hospital\'s official account; "-" unbinds it')
     wechat.set_defaults(func=cmd_staff_wechat)
+    checksum = sub.add_parser("voice-model-checksum", help="print a vosk model directory's SHA-256")
+    checksum.add_argument("directory", help="the unpacked model (the folder holding am/final.mdl)")
+    checksum.set_defaults(func=cmd_voice_model_checksum)
     hl7_listen = sub.add_parser("hl7-listen", help="receive HL7 v2 ADT messages over MLLP")
     hl7_listen.add_argument("--host", default=None, help="default: CARELOOP_HL7_HOST")
     hl7_listen.add_argument("--port", type=int, default=None, help="default: CARELOOP_HL7_PORT (2575)")
@@ -701,14 +771,20 @@ def build_parser() -> argparse.ArgumentParser:
     fhir_add.add_argument("--api-key", action="store_true", help="also (or instead) issue an API key")
     fhir_add.add_argument("--department", help="department code: the client sees and writes only its data")
     fhir_add.set_defaults(func=cmd_fhir_client_add)
-    imp = sub.add_parser("import", help="import patients, visits or an exclusion list from CSV or Excel")
-    imp.add_argument("kind", choices=["patients", "encounters", "exclusions"])
+    imp = sub.add_parser(
+        "import", help="import patients, visits, exclusions, departments, wards or clinicians from a file"
+    )
+    imp.add_argument("kind", choices=[kind.value for kind in ImportKind])
     imp.add_argument("file", help="a .csv (UTF-8, GBK/GB18030, UTF-16) or .xlsx file")
     imp.add_argument("--confirm", action="store_true", help="apply the dry run's plan (else: dry run only)")
     imp.add_argument("--source", default="HIS", help="the sending system: identifiers' authority, code table")
     imp.add_argument("--encoding", default=None, help="CSV encoding when detection is wrong (e.g. gb18030)")
     imp.add_argument("--map", action="append", metavar="FIELD=HEADER", help="read FIELD from column HEADER")
     imp.set_defaults(func=cmd_import)
+    replay = sub.add_parser("replay-tombstones", help="after a restore: erase again what was erased since")
+    replay.add_argument("--file", default=None, help="the tombstone file (default: CARELOOP_TOMBSTONE_FILE)")
+    replay.set_defaults(func=cmd_replay_tombstones)
+    sub.add_parser("retention", help="apply the data retention rules now").set_defaults(func=cmd_retention)
     code = sub.add_parser("totp-code", help="print a demo user's current TOTP code (not in production)")
     code.add_argument("username")
     code.set_defaults(func=cmd_totp_code)

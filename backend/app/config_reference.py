@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 from pydantic_settings import BaseSettings
 
 from backend.app.settings import REPO_ROOT, Settings
@@ -53,7 +53,8 @@ def show_value(value: Any) -> str:
     if isinstance(value, Path):
         value = str(value)
     if isinstance(value, dict | list):
-        value = json.dumps(value)
+        # dates, paths and nested models (voice sites, model directories) as the JSON one would set
+        value = json.dumps(to_jsonable_python(value, exclude_none=True))
     return str(value).replace(str(REPO_ROOT), CHECKOUT)
 
 

@@ -102,22 +102,21 @@ def send_due_messages() -> int:
 
 
 def dial_due_calls() -> int:
-    """The campaign dialer: queued calls whose time has come, within the line and rate limits."""
+    """The campaign dialer: queued calls whose time has come, within the line and rate limits (SIP
+    calls with Redis: `careloop voice-dialer` dials them, see in_own_process)."""
     from backend.voice.dial_due import dial_due_calls as run
+    from backend.voice.dial_due import in_own_process
 
+    if in_own_process(get_settings()):
+        return 0
     return run().get("placed", 0)
 
 
-def purge_hl7_messages() -> int:
-    """HL7 messages past CARELOOP_HL7_RETENTION_DAYS, in short batches."""
-    from backend.integration.upkeep import purge_hl7_messages as purge
+def enforce_retention() -> int:
+    """Retention per kind of data (messages, recordings, HL7 payloads, files, work logs), in batches."""
+    from backend.privacy.retention import enforce
 
-    total, removed = 0, -1
-    while removed != 0:
-        with session_scope() as session:
-            removed = purge(session, get_settings().hl7_retention_days)
-        total += removed
-    return total
+    return sum(enforce().values())
 
 
 def resume_lost_work() -> int:
@@ -163,7 +162,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (escalate_breached_tasks, 60),
     (end_idle_sessions, 300),
     (prune_login_attempts, 86400),
-    (purge_hl7_messages, 3600),
+    (enforce_retention, 3600),  # HL7 purge included; every kind in short batches
     (check_hl7_feed, 300),
     (resume_lost_work, 60),
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead

@@ -6,8 +6,10 @@ import base64
 import binascii
 import ipaddress
 import os
+import re
 import shutil
 import sys
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.voice.call_windows import VoiceSite, check_windows
 from voice_ai.gateway import GatewayName
 from voice_ai.tts import TtsEngine
 
@@ -319,14 +322,49 @@ class Settings(BaseSettings):
     )
     # --- voice calls
     voice_gateway: GatewayName = Field(
-        default=GatewayName.SIMULATED, description="'twilio' or 'simulated' (development)"
+        default=GatewayName.SIMULATED,
+        description="'twilio', 'sip' (a SIP trunk or hospital PBX) or 'simulated' (development)",
     )
     twilio_voice_from: str | None = Field(default=None, description="E.164 caller id for voice calls")
+    sip_trunk_host: str | None = Field(
+        default=None, description="the SIP trunk's or PBX's address (host name or IP) calls are sent to"
+    )
+    sip_trunk_port: int = Field(default=5060, ge=1, le=65535, description="the SIP trunk's UDP port")
+    sip_username: str | None = Field(
+        default=None, description="digest auth user name (unset: the trunk trusts our address)"
+    )
+    sip_password: SecretStr | None = Field(default=None, description="digest auth password")
+    sip_domain: str | None = Field(
+        default=None,
+        description="host part of SIP URIs if the trunk wants its domain (unset: the trunk host)",
+    )
+    sip_caller_id: str | None = Field(
+        default=None, description="the From user: the number patients see, if the trunk lets us set it"
+    )
+    sip_local_address: str | None = Field(
+        default=None,
+        description="address put in Via, Contact and SDP (behind NAT: the public one); unset: this host's",
+    )
+    sip_rtp_port_min: int = Field(default=10000, ge=1024, le=65534, description="lowest local RTP port")
+    sip_rtp_port_max: int = Field(
+        default=20000, ge=1025, le=65535, description="highest local RTP port (two per call: RTP and RTCP)"
+    )
+    sip_codecs: str = Field(
+        default="PCMA,PCMU", description="G.711 codecs offered, preferred first: PCMA (A-law), PCMU (mu-law)"
+    )
     voice_record_at_gateway: bool = Field(
         default=True, description="ask Twilio to record each call (played from the patient's record)"
     )
     voice_vosk_models: dict[str, Path] = Field(
         default_factory=dict, description='JSON {"zh-CN": "/models/vosk-cn"}: vosk model dir per language'
+    )
+    # A model is a directory of files; its checksum is what `careloop voice-model-checksum DIR` prints
+    # (the same as `find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum` run in
+    # it). A model whose files do not match, or with no checksum set, is not loaded: docs/voice.md.
+    voice_vosk_model_sha256: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"zh-CN": "<64 hex>"}: SHA-256 of each vosk model directory; a mismatch or a '
+        "missing checksum leaves the language on keypad calls",
     )
     voice_pocketsphinx_fallback: bool = Field(
         default=True, description="English calls use pocketsphinx's bundled model when no vosk model is set"
@@ -355,6 +393,21 @@ class Settings(BaseSettings):
         default=True, description="listen for red flags and 'nurse' on every closed question, not only 0"
     )
     # --- the campaign dialer
+    # Regulators and patients expect calls at set hours: outside the window a call waits (never dropped).
+    voice_call_windows: list[str] = Field(
+        default_factory=list,
+        description='JSON ["09:00-12:00", "14:00-20:00"]: local hours calls may be placed (the hospital\'s '
+        "zone); empty: any hour outside quiet hours",
+    )
+    voice_holidays: list[date] = Field(
+        default_factory=list, description='JSON ["2027-01-01"]: local days without calls (they wait)'
+    )
+    voice_sites: dict[str, VoiceSite] = Field(
+        default_factory=dict,
+        description='JSON {"east": {"departments": ["CARD"], "timezone": "Asia/Shanghai", "windows": '
+        '["09:00-12:00"], "holidays": ["2027-02-10"], "caller_id": "+862100000001"}}: per campus, by '
+        "department code; what a site leaves out is the hospital-wide value",
+    )
     voice_max_concurrent_calls: int = Field(default=10, ge=1, description="calls up at the gateway at once")
     voice_calls_per_second: float = Field(
         default=1.0, gt=0, le=100, description="new calls per second (Twilio's default limit is 1)"
@@ -434,6 +487,45 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1024, description="largest CSV or Excel file accepted to import (bytes)"
     )
+    # --- a patient's data rights and retention (docs/privacy.md)
+    medical_record_retention_years: int = Field(
+        default=30,
+        ge=0,
+        description="erasure is refused while the patient's last visit is younger than this (statutory "
+        "retention of medical records: 30 years for inpatient records in China, at least 10 in Vietnam)",
+    )
+    retention_message_days: int = Field(
+        default=1095, ge=1, description="message texts and attachments older than this are blanked"
+    )
+    retention_recording_days: int = Field(
+        default=365,
+        ge=1,
+        description="call recordings and the audio of transcripts older than this are removed",
+    )
+    retention_import_file_days: int = Field(
+        default=30, ge=1, description="uploaded import files and their plans older than this are deleted"
+    )
+    retention_work_log_days: int = Field(
+        default=180,
+        ge=1,
+        description="finished long-work jobs lose their parameters, errors and results after this",
+    )
+    retention_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="rows the retention job changes per transaction"
+    )
+    break_glass_minutes: int = Field(
+        default=60, ge=5, le=24 * 60, description="how long break-glass access to one record lasts"
+    )
+    data_export_dir: Path = Field(
+        default=REPO_ROOT / "var" / "exports",
+        description="patients' data exports (FHIR Bundle and PDF), encrypted; removed after "
+        "retention_import_file_days",
+    )
+    tombstone_file: Path = Field(
+        default=REPO_ROOT / "var" / "tombstones.jsonl",
+        description="erasures, also appended here (no personal data) so they can be re-applied after a "
+        "restore from a backup taken before them; keep it outside the database's backups",
+    )
     # --- clinical safety: emergency guidance, response times, on-duty alerts
     emergency_number: str = Field(
         default="120",
@@ -482,6 +574,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"CARELOOP_TRUSTED_PROXIES: {entry!r} is not an address or network") from exc
         return value
 
+    @field_validator("sip_codecs")
+    @classmethod
+    def _g711(cls, value: str) -> str:
+        names = [name.strip().upper() for name in value.split(",") if name.strip()]
+        if not names or any(name not in ("PCMA", "PCMU") for name in names) or len(set(names)) != len(names):
+            raise ValueError("CARELOOP_SIP_CODECS: PCMA and/or PCMU, comma-separated, preferred first")
+        return ",".join(names)
+    @field_validator("voice_call_windows")
+    @classmethod
+    def _call_windows(cls, value: list[str]) -> list[str]:
+        return check_windows(value)
+
+    @field_validator("voice_vosk_model_sha256")
+    @classmethod
+    def _sha256(cls, value: dict[str, str]) -> dict[str, str]:
+        for lang, digest in value.items():
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                raise ValueError(f"CARELOOP_VOICE_VOSK_MODEL_SHA256[{lang!r}] is not 64 hex digits")
+        return {lang: digest.lower() for lang, digest in value.items()}
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -502,6 +614,8 @@ class Settings(BaseSettings):
             raise ValueError(f"CARELOOP_DATA_KEY must be base64 (run `{careloop_command()} init`)") from exc
         if len(raw) != 32:
             raise ValueError("CARELOOP_DATA_KEY must decode to 32 bytes")
+        if self.sip_rtp_port_max - self.sip_rtp_port_min < 3:
+            raise ValueError("CARELOOP_SIP_RTP_PORT_MAX must be at least 3 above CARELOOP_SIP_RTP_PORT_MIN")
         if self.env is Environment.PRODUCTION:
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs DATABASE_URL pointing at PostgreSQL")

@@ -50,15 +50,44 @@ class ContentKind(Protocol):
         ...
 
 
+# Inside the publishing transaction: (session, item key, published body, staff id or None). A kind whose
+# published body must also live elsewhere (a questionnaire's frozen version, which plans and responses
+# point at) writes it here, so a publish and its effect commit or roll back together.
+Materialise = Callable[[Any, str, Mapping[str, Any], int | None], None]
+
 _KINDS: dict[str, ContentKind] = {}
 # Called with the item's key after a revision of that kind is published (caches of the published body).
 _ON_PUBLISH: dict[str, list[Callable[[str], None]]] = {}
+_MATERIALISE: dict[str, Materialise] = {}
+_NOT_RETIRABLE: set[str] = set()
 
 
-def register(kind: ContentKind, on_publish: Callable[[str], None] | None = None) -> None:
+def register(
+    kind: ContentKind,
+    on_publish: Callable[[str], None] | None = None,
+    *,
+    materialise: Materialise | None = None,
+    retirable: bool = True,
+) -> None:
+    """`retirable` False: withdrawing the published revision has no meaning for the kind (a published
+    questionnaire version stays what its responses were answered on), so do_retire refuses."""
     _KINDS[kind.name] = kind
     if on_publish is not None:
         _ON_PUBLISH.setdefault(kind.name, []).append(on_publish)
+    if materialise is not None:
+        _MATERIALISE[kind.name] = materialise
+    if not retirable:
+        _NOT_RETIRABLE.add(kind.name)
+
+
+def materialise(session: Any, kind: str, key: str, body: Mapping[str, Any], staff_id: int | None) -> None:
+    hook = _MATERIALISE.get(kind)
+    if hook is not None:
+        hook(session, key, body, staff_id)
+
+
+def retirable(kind: str) -> bool:
+    return kind not in _NOT_RETIRABLE
 
 
 def kind_of(name: str) -> ContentKind:

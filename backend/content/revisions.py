@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
+from backend.content import questionnaire as _questionnaire  # noqa: F401  (registers the questionnaire kind)
 from backend.content import texts as _texts  # noqa: F401  (registers the message-catalogue kind)
-from backend.content.kinds import Problem, kind_of, published
+from backend.content.kinds import Problem, kind_of, materialise, published, retirable
 from backend.models import ContentItem, ContentRevision, RevisionState, StaffUser
 from backend.models.base import utcnow
 from backend.security.permissions import Permission, may
@@ -214,6 +215,10 @@ def do_submit(
         raise ActionRefused(Reason.NOT_A_DRAFT)
     if problems := blocking(item, revision.body):
         raise ContentInvalid(problems)
+    if revision.author_id is None:
+        # a system draft (a file or FHIR import) is the submitter's from here: approval by a second
+        # person means someone other than whoever put it forward
+        revision.author_id = user.id
     revision.state = RevisionState.IN_REVIEW
     revision.submitted_at = now or utcnow()
     revision.version += 1
@@ -289,6 +294,7 @@ def _publish(
     revision.version += 1
     item.published_number = revision.number
     session.flush()
+    materialise(session, item.kind, item.key, revision.body, user.id if user else None)
     _audit(session, "published", user, item, revision)
     published(item.kind, item.key)
     return revision
@@ -361,6 +367,8 @@ def do_retire(
 ) -> ContentRevision:
     """Withdraw the published revision: the item has none until another is published."""
     _editor(user)
+    if not retirable(item.kind):
+        raise ActionRefused(Reason.NOT_RETIRABLE)
     current = published_revision(session, item)
     if current is None:
         raise ActionRefused(Reason.NOTHING_PUBLISHED)

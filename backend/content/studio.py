@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.content import revisions as rv
 from backend.content.kinds import Change, Problem, kind_of
+from backend.content.questionnaire import KIND as QUESTIONNAIRES
 from backend.content.texts import Cost, changed_in, cost, diff, keys_of, stale, validate
-from backend.models import ContentItem, ContentRevision, RevisionState, StaffUser
+from backend.models import ContentItem, ContentRevision, QuestionnaireVersion, RevisionState, StaffUser
 from bots.domain import LANGUAGES
 
 PAGE = 100  # keys per editor page: 3 fields each stays under the form parser's 1000-field limit
@@ -30,6 +31,8 @@ class Home:
     my_drafts: list[tuple[ContentItem, ContentRevision]]
     awaiting: list[tuple[ContentItem, ContentRevision]]
     overdue: list[ContentItem]
+    # published questionnaires not yet in the studio (they came from the files): (id, latest version)
+    outside: list[tuple[str, int]] = field(default_factory=list)
 
 
 def awaiting(session: Session, user: StaffUser) -> list[tuple[ContentItem, ContentRevision]]:
@@ -55,7 +58,14 @@ def home(session: Session, user: StaffUser, today: date) -> Home:
         .order_by(ContentRevision.updated_at.desc())
     ).all()
     overdue = [i for i in items if i.clinical and i.review_due is not None and i.review_due < today]
-    return Home(items, [(i, r) for i, r in mine], awaiting(session, user), overdue)
+    inside = {i.key for i in items if i.kind == QUESTIONNAIRES}
+    versions = session.execute(
+        sa.select(QuestionnaireVersion.questionnaire_id, sa.func.max(QuestionnaireVersion.version))
+        .group_by(QuestionnaireVersion.questionnaire_id)
+        .order_by(QuestionnaireVersion.questionnaire_id)
+    ).all()
+    outside = [(str(q), int(v)) for q, v in versions if q not in inside]
+    return Home(items, [(i, r) for i, r in mine], awaiting(session, user), overdue, outside)
 
 
 @dataclass(frozen=True)

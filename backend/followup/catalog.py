@@ -12,8 +12,9 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
+from backend.content.questionnaire import KIND as STUDIO_KIND
 from backend.dialogue.content import load_voice_phrases
-from backend.models import QuestionnaireVersion
+from backend.models import ContentItem, QuestionnaireVersion
 from backend.services import audit
 from questionnaires import channels
 from questionnaires.loader import parse_questionnaire
@@ -69,6 +70,22 @@ def do_publish(
     return row
 
 
+def do_publish_next(
+    session: Session, definition: dict[str, Any], *, staff_id: int | None = None
+) -> QuestionnaireVersion:
+    """Publishes `definition` as the next version of its questionnaire, numbered by CareLoop (the same
+    content again: the version already published). Imports and the studio author no version numbers;
+    the number only says which frozen version a response was answered on."""
+    definition = dict(definition)
+    definition.setdefault("version", 1)
+    latest = latest_version(session, str(definition.get("id") or ""))
+    if latest is not None:
+        definition["version"] = latest.version
+        if definition_checksum(definition) != latest.checksum:
+            definition["version"] = latest.version + 1
+    return do_publish(session, definition, staff_id=staff_id)
+
+
 def _preflight(q: Questionnaire) -> None:
     """Refuse to publish what some channel cannot carry (see questionnaires.channels)."""
     for lang in q.title:
@@ -76,7 +93,17 @@ def _preflight(q: Questionnaire) -> None:
 
 
 def publish_all(session: Session, content_dir: Path) -> list[QuestionnaireVersion]:
-    return [do_publish(session, data) for data in authored_definitions(content_dir).values()]
+    """The files' questionnaires, each published unless unchanged. A questionnaire edited in the content
+    studio is the studio's from then on: its file seeded it, and is left alone (publishing the file again
+    would undo reviewed changes, or be refused for an older version number)."""
+    studio = set(
+        session.scalars(sa.select(ContentItem.key).where(ContentItem.kind == STUDIO_KIND))
+    )
+    rows = []
+    for qid, data in authored_definitions(content_dir).items():
+        latest = latest_version(session, qid) if qid in studio else None
+        rows.append(latest if latest is not None else do_publish(session, data))
+    return rows
 
 
 def latest_version(session: Session, questionnaire_id: str) -> QuestionnaireVersion | None:

@@ -9,11 +9,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.admin import org
+from backend.admin.org import OrgForm, OrgKind
 from backend.app.settings import get_settings
 from backend.followup.exclusions import do_set_exclusion
 from backend.imports.columns import ImportKind
-from backend.imports.plan import Action, Decision
-from backend.imports.rows import EncounterRecord, ExclusionRecord, PatientRecord, Record
+from backend.imports.plan import Action, Decision, OrgNow, org_names
+from backend.imports.rows import EncounterRecord, ExclusionRecord, OrgRecord, PatientRecord, Record
 from backend.integration.facts import CodedValue, EncounterFacts, Identifier, PatientFacts, VisitEvent
 from backend.integration.records import Notes, do_apply_visit, do_record_death, do_upsert_patient
 from backend.models import Patient
@@ -79,6 +81,9 @@ def apply_chunk(
                 notes=Notes(),
             )
         return counts
+    if kind.organisation:
+        _apply_org(session, kind, source, [r for r, _d in writes if isinstance(r, OrgRecord)], staff_id)
+        return counts
     patients = _by_id(session, [d.target_id for _r, d in writes if d.target_id is not None])
     for record, decision in writes:
         assert isinstance(record, ExclusionRecord) and decision.target_id is not None
@@ -88,6 +93,39 @@ def apply_chunk(
         else:
             do_set_exclusion(session, patient, record.flag, True, staff_id=staff_id)
     return counts
+
+
+ORG_KINDS = {
+    ImportKind.DEPARTMENTS: OrgKind.DEPARTMENT,
+    ImportKind.WARDS: OrgKind.WARD,
+    ImportKind.CLINICIANS: OrgKind.CLINICIAN,
+}
+
+
+def _apply_org(
+    session: Session, kind: ImportKind, source: str, records: list[OrgRecord], staff_id: int | None
+) -> None:
+    """Through the admin console's verbs, so an imported entry is audited and checked as a typed one."""
+    from backend.imports import lookup
+
+    org_kind = ORG_KINDS[kind]
+    held = lookup.org_entries(session, kind, [r.code for r in records])
+    departments = lookup.codes(session, source).departments
+    for record in records:
+        now: OrgNow | None = held.get(record.code)
+        form = OrgForm(
+            code=record.code,
+            names=org_names(record, now),
+            department_id=departments[record.department] if record.department is not None else None,
+            clinician_kind=record.clinician_kind or (now.clinician_kind if now is not None else None),
+            title=record.title if record.title is not None else (now.title if now is not None else None),
+        )
+        if now is None:
+            org.do_create(session, org_kind, form, by=staff_id)
+            continue
+        entry = org.find(session, org_kind, now.id)
+        assert entry is not None
+        org.do_update(session, org_kind, entry, form, by=staff_id)
 
 
 def _by_id(session: Session, ids: list[int]) -> dict[int, Patient]:

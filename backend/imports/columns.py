@@ -14,6 +14,15 @@ class ImportKind(StrEnum):
     PATIENTS = "patients"
     ENCOUNTERS = "encounters"
     EXCLUSIONS = "exclusions"
+    DEPARTMENTS = "departments"
+    WARDS = "wards"
+    CLINICIANS = "clinicians"
+
+    @property
+    def organisation(self) -> bool:
+        """Departments, wards and clinicians: entries of the hospital's organisation, keyed by the
+        hospital's own code, applied through the admin console's verbs."""
+        return self in {ImportKind.DEPARTMENTS, ImportKind.WARDS, ImportKind.CLINICIANS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,37 @@ IDENTIFIER = (
     "Identifier",
     "ID",
 )
+DEPARTMENT_CODE = ("科室代码", "科室编码", "科室编号", "Mã khoa", "Department code", "Dept code")
+WARD_CODE = ("病区代码", "病区编码", "病区编号", "Mã buồng", "Mã khoa phòng", "Ward code")
+CLINICIAN_CODE = (
+    "工号",
+    "医生工号",
+    "职工号",
+    "医师代码",
+    "医生代码",
+    "人员编码",
+    "Mã nhân viên",
+    "Mã bác sĩ",
+    "Staff number",
+    "Doctor code",
+    "Clinician code",
+    "Code",
+)
+# A name column in one language; a plain "name" column is in the hospital's default language.
+NAME_ZH = ("中文名称", "中文名", "名称(中文)", "Tên tiếng Trung", "Chinese name", "Name (zh-CN)", "Name (zh)")
+NAME_VI = ("越南语名称", "越南文名称", "Tên tiếng Việt", "Vietnamese name", "Name (vi)")
+NAME_EN = ("英文名称", "英文名", "Tên tiếng Anh", "English name", "Name (en)")
+
+
+def _names(plain: tuple[str, ...]) -> tuple[Field, ...]:
+    return (
+        Field("name", False, plain),
+        Field("name_zh-CN", False, NAME_ZH),
+        Field("name_vi", False, NAME_VI),
+        Field("name_en", False, NAME_EN),
+    )
+
+
 AUTHORITY = ("发放机构", "标识来源", "来源系统", "Nơi cấp", "Hệ thống", "Assigning authority", "Authority")
 FIELDS: dict[ImportKind, tuple[Field, ...]] = {
     ImportKind.PATIENTS: (
@@ -158,6 +198,24 @@ FIELDS: dict[ImportKind, tuple[Field, ...]] = {
             "date", False, ("死亡日期", "日期", "Ngày mất", "Ngày tử vong", "Ngày", "Date of death", "Date")
         ),
         Field("list", False, ("名单", "名单类型", "Danh sách", "List")),
+    ),
+    ImportKind.DEPARTMENTS: (
+        Field("code", True, (*DEPARTMENT_CODE, "代码", "编码", "Mã", "Code")),
+        *_names(
+            ("科室名称", "科室", "名称", "Tên khoa", "Khoa", "Tên", "Department name", "Department", "Name")
+        ),
+    ),
+    ImportKind.WARDS: (
+        Field("code", True, (*WARD_CODE, "代码", "编码", "Mã", "Code")),
+        Field("department", True, (*DEPARTMENT_CODE, "所属科室", "科室", "Khoa", "Department")),
+        *_names(("病区名称", "病区", "名称", "Tên buồng", "Buồng bệnh", "Tên", "Ward name", "Ward", "Name")),
+    ),
+    ImportKind.CLINICIANS: (
+        Field("code", True, CLINICIAN_CODE),
+        Field("department", True, (*DEPARTMENT_CODE, "所属科室", "科室", "Khoa", "Department")),
+        Field("clinician_kind", False, ("人员类别", "类别", "岗位", "Loại", "Chức vụ", "Role", "Kind")),
+        Field("title", False, ("职称", "Chức danh", "Học hàm", "Title")),
+        *_names(("姓名", "医生姓名", "名称", "Họ tên", "Họ và tên", "Tên", "Name", "Full name")),
     ),
 }
 

@@ -26,6 +26,7 @@ from backend.imports.plan import (
     consistent,
     decide_encounter,
     decide_exclusion,
+    decide_org,
     decide_patient,
 )
 from backend.imports.problems import Problem, describe
@@ -34,6 +35,7 @@ from backend.imports.reconcile import reconcile
 from backend.imports.rows import (
     EncounterRecord,
     ExclusionRecord,
+    OrgRecord,
     PatientRecord,
     Record,
     RowConfig,
@@ -134,6 +136,7 @@ class Planner:
             zone=ZoneInfo(settings.default_timezone),
             region=settings.default_region,
             now=now,
+            language=settings.default_language,
         )
         self.seen: dict[int, int] = {}  # hash of a row's key -> the first row with it
         self.codes: Codes | None = None
@@ -184,6 +187,13 @@ class Planner:
                 now_visits.get((r.authority, r.visit_number)),
                 codes,
             )
+        if kind.organisation:
+            if self.codes is None:
+                self.codes = lookup.codes(session, self.params.source)
+            departments = self.codes.departments
+            entries = [r for r in records if isinstance(r, OrgRecord)]
+            held = lookup.org_entries(session, kind, [r.code for r in entries])
+            return lambda r: decide_org(r, held.get(r.code), departments)
         exclusions = [r for r in records if isinstance(r, ExclusionRecord)]
         by_flag: dict[str, dict[lookup.Key, Any]] = {}
         for flag in {r.flag for r in exclusions}:

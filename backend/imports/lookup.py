@@ -4,13 +4,16 @@ identifiers, then one query per table), so the decisions in `plan.py` stay pure.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from backend.imports.plan import Codes, EncounterNow, ListedNow, PatientNow
+from backend.imports.columns import ImportKind
+from backend.imports.plan import Codes, EncounterNow, ListedNow, OrgNow, PatientNow
 from backend.models import (
+    Clinician,
     CodeKind,
     CodeMapping,
     Department,
@@ -157,3 +160,36 @@ def codes(session: Session, source: str) -> Codes:
         else:
             table[mapping.code] = mapping.target_id
     return Codes(departments, wards, ward_department)
+
+
+ORG_MODELS: dict[ImportKind, type[Department] | type[Ward] | type[Clinician]] = {
+    ImportKind.DEPARTMENTS: Department,
+    ImportKind.WARDS: Ward,
+    ImportKind.CLINICIANS: Clinician,
+}
+
+
+def org_entries(session: Session, kind: ImportKind, codes: Sequence[str]) -> dict[str, OrgNow]:
+    """Snapshots of the departments, wards or clinicians holding the codes."""
+    if not codes:
+        return {}
+    model = ORG_MODELS[kind]
+    result: dict[str, OrgNow] = {}
+    found = session.scalars(sa.select(model).where(model.code.in_(set(codes))))
+    for entry in cast("Iterable[Department | Ward | Clinician]", found):
+        assert entry.code is not None
+        result[entry.code] = OrgNow(
+            entry.id,
+            tuple(sorted((entry.names or {}).items())),
+            department_id=entry.department_id if isinstance(entry, Ward | Clinician) else None,
+            clinician_kind=entry.kind if isinstance(entry, Clinician) else None,
+            title=entry.title if isinstance(entry, Clinician) else None,
+        )
+    return result
+
+
+def org_codes(session: Session, kind: ImportKind) -> list[tuple[int, str]]:
+    """Every (id, code) of the kind, for reconciliation against a file."""
+    model = ORG_MODELS[kind]
+    query = sa.select(model.id, model.code).where(model.code.is_not(None)).order_by(model.id)
+    return [(id_, code) for id_, code in session.execute(query) if code is not None]

@@ -10,7 +10,8 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from backend.imports.problems import Problem, describe
-from backend.imports.rows import EncounterRecord, ExclusionRecord, PatientRecord
+from backend.imports.rows import EncounterRecord, ExclusionRecord, OrgRecord, PatientRecord
+from backend.models.org import ClinicianKind
 from backend.models.patients import EncounterKind, Sex
 
 
@@ -151,3 +152,38 @@ def decide_exclusion(record: ExclusionRecord, now: ListedNow | None) -> Decision
         return Decision(Action.PROBLEM, problems=(describe(Problem.UNKNOWN_PATIENT),))
     action = Action.SKIP if now.flagged else Action.UPDATE
     return Decision(action, now.patient_id, digest(now))
+
+
+@dataclass(frozen=True, slots=True)
+class OrgNow:
+    """A department, ward or clinician as CareLoop holds it."""
+
+    id: int
+    names: tuple[tuple[str, str], ...]
+    department_id: int | None = None
+    clinician_kind: ClinicianKind | None = None
+    title: str | None = None
+
+
+def org_names(record: OrgRecord, now: OrgNow | None) -> dict[str, str]:
+    """The names after the row: the file's languages replace CareLoop's, the others are kept."""
+    return {**dict(now.names if now is not None else ()), **dict(record.names)}
+
+
+def decide_org(record: OrgRecord, now: OrgNow | None, departments: dict[str, int]) -> Decision:
+    """Create a code CareLoop does not hold, update one whose names, department, kind or title differ.
+    Whether an entry is active is the admin console's to say: a file does not reactivate one."""
+    department = None
+    if record.department is not None:
+        department = departments.get(record.department)
+        if department is None:
+            return Decision(Action.PROBLEM, problems=(describe(Problem.UNKNOWN_DEPARTMENT),))
+    if now is None:
+        return Decision(Action.CREATE)
+    changed = (
+        org_names(record, now) != dict(now.names)
+        or (department is not None and department != now.department_id)
+        or (record.clinician_kind is not None and record.clinician_kind != now.clinician_kind)
+        or (record.title is not None and record.title != now.title)
+    )
+    return Decision(Action.UPDATE if changed else Action.SKIP, now.id, digest(now))

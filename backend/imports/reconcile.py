@@ -59,6 +59,8 @@ def reconcile(
     book = Workbook(write_only=True)
     here = book.create_sheet("In the file only")
     there = book.create_sheet("In CareLoop only")
+    if kind.organisation:
+        return _reconcile_org(job_id, kind, rows, columns, book)
     visits = kind is ImportKind.ENCOUNTERS
     field = "visit_number" if visits else "identifier"
     append_row(here, ["row", "visit number" if visits else "identifier", "authority"])
@@ -112,6 +114,38 @@ def reconcile(
                 if (identifier.authority, identifier.value_bidx) not in listed:
                     missing_there += 1
                     append_row(there, [identifier.patient_id, identifier.value, identifier.authority])
+    out = io.BytesIO()
+    book.save(out)
+    sealed = current_cipher().seal(report_kind(job_id), out.getvalue())
+    return Reconciliation(missing_here, missing_there, sealed)
+
+
+def _reconcile_org(
+    job_id: int, kind: ImportKind, rows: Iterator[Row], columns: ColumnMap, book: Workbook
+) -> Reconciliation:
+    """Departments, wards or clinicians by the hospital's code, both ways (a code names no person)."""
+    here, there = book.worksheets
+    append_row(here, ["row", "code"])
+    append_row(there, ["CareLoop id", "code"])
+    index = columns.columns.get("code")
+    listed: dict[str, int] = {}
+    for row in rows:
+        value = text(row.cells[index]) if index is not None and index < len(row.cells) else ""
+        if value:
+            listed.setdefault(value, row.number)
+    with session_scope() as session:
+        held = lookup.org_codes(session, kind)
+    held_codes = {code for _id, code in held}
+    missing_here = 0
+    for code, number in listed.items():
+        if code not in held_codes:
+            missing_here += 1
+            append_row(here, [number, code])
+    missing_there = 0
+    for id_, code in held:
+        if code not in listed:
+            missing_there += 1
+            append_row(there, [id_, code])
     out = io.BytesIO()
     book.save(out)
     sealed = current_cipher().seal(report_kind(job_id), out.getvalue())

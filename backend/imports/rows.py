@@ -12,8 +12,10 @@ from backend.imports import values
 from backend.imports.columns import FIELDS, ColumnMap, ImportKind
 from backend.imports.problems import Problem, RowProblem, describe
 from backend.imports.readers import Cell
+from backend.models.org import ClinicianKind
 from backend.models.patients import EncounterKind, Sex
 from backend.security.identifiers import normalise_code
+from bots.domain import LANGUAGES
 
 MAX_CODE = 64  # identifiers, visit numbers and hospital codes (the columns' width)
 MAX_NAME = 200
@@ -25,6 +27,7 @@ class RowConfig:
     zone: ZoneInfo
     region: str
     now: datetime
+    language: str = "en"  # the hospital's default language: a plain "name" column is in it
 
     @property
     def today(self) -> date:
@@ -63,7 +66,19 @@ class ExclusionRecord:
     date: date | None
 
 
-Record = PatientRecord | EncounterRecord | ExclusionRecord
+@dataclass(frozen=True, slots=True)
+class OrgRecord:
+    """A department, ward or clinician as the file gives it: the hospital's code, names by language."""
+
+    kind: ImportKind
+    code: str
+    names: tuple[tuple[str, str], ...]  # (language, name), the languages the file gives
+    department: str | None = None  # the department's code (wards and clinicians)
+    clinician_kind: ClinicianKind | None = None
+    title: str | None = None
+
+
+Record = PatientRecord | EncounterRecord | ExclusionRecord | OrgRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +164,8 @@ def parse_row(
             discharged_at=discharged,
             diagnoses=reader.get("diagnoses", values.parse_icd_codes) or (),
         )
+    elif kind.organisation:
+        record = _org_record(kind, reader, config)
     else:
         record = ExclusionRecord(
             identifier=reader.code("identifier", required=True) or "",
@@ -161,12 +178,37 @@ def parse_row(
     return Parsed(record, ())
 
 
+def _org_record(kind: ImportKind, reader: _Reader, config: RowConfig) -> OrgRecord:
+    names: dict[str, str] = {}
+    plain = reader.code("name", limit=MAX_NAME)
+    if plain:
+        names[config.language] = plain
+    for lang in LANGUAGES:
+        given = reader.code(f"name_{lang}", limit=MAX_NAME)
+        if given:
+            names[lang] = given  # a column naming its language wins over the plain one
+    if not names:
+        reader.problems.append(describe(Problem.NO_NAME))
+    code = reader.get("code", values.parse_org_code, required=True) or ""
+    department = None
+    if kind is not ImportKind.DEPARTMENTS:
+        department = reader.get("department", values.parse_org_code, required=True)
+    clinician_kind = None
+    title = None
+    if kind is ImportKind.CLINICIANS:
+        clinician_kind = reader.get("clinician_kind", values.parse_clinician_kind) or ClinicianKind.DOCTOR
+        title = reader.code("title", limit=100)
+    return OrgRecord(kind, code, tuple(sorted(names.items())), department, clinician_kind, title)
+
+
 def file_key(record: Record) -> tuple[str, ...]:
     """What makes two rows the same thing: a second row with the key is a duplicate in the file."""
     if isinstance(record, PatientRecord):
         return ("patient", record.authority, normalise_code(record.identifier))
     if isinstance(record, EncounterRecord):
         return ("visit", record.authority, record.visit_number)
+    if isinstance(record, OrgRecord):
+        return ("org", record.kind.value, record.code.casefold())
     return ("exclusion", record.authority, normalise_code(record.identifier), record.flag)
 
 

@@ -12,6 +12,7 @@ import phonenumbers
 
 from backend.imports.problems import Problem, RowProblem
 from backend.imports.readers import Cell
+from backend.models.org import ORG_CODE, ClinicianKind
 from backend.models.patients import EncounterKind, Sex
 
 
@@ -106,6 +107,10 @@ KINDS = {
     EncounterKind.INPATIENT: ("住院", "inpatient", "nội trú", "i"),
     EncounterKind.PHYSICAL_EXAM: ("体检", "physical exam", "physical_exam", "khám sức khỏe"),
 }
+CLINICIAN_KINDS = {
+    ClinicianKind.DOCTOR: ("医生", "医师", "doctor", "physician", "bác sĩ", "bác sỹ", "d"),
+    ClinicianKind.NURSE: ("护士", "护师", "nurse", "điều dưỡng", "y tá", "n"),
+}
 LISTS = {
     "deceased": ("死亡", "deceased", "death", "tử vong", "đã mất"),
     "dispute": ("纠纷", "dispute", "tranh chấp"),
@@ -115,7 +120,12 @@ LISTS = {
 
 
 def _lookup(
-    table: dict[str, tuple[str, ...]] | dict[Sex, tuple[str, ...]] | dict[EncounterKind, tuple[str, ...]],
+    table: (
+        dict[str, tuple[str, ...]]
+        | dict[Sex, tuple[str, ...]]
+        | dict[EncounterKind, tuple[str, ...]]
+        | dict[ClinicianKind, tuple[str, ...]]
+    ),
     cell: Cell,
     problem: Problem,
 ) -> object:
@@ -136,6 +146,18 @@ def parse_language(cell: Cell) -> str:
 
 def parse_kind(cell: Cell) -> EncounterKind:
     return _lookup(KINDS, cell, Problem.BAD_KIND)  # type: ignore[return-value]
+
+
+def parse_clinician_kind(cell: Cell) -> ClinicianKind:
+    return _lookup(CLINICIAN_KINDS, cell, Problem.BAD_CLINICIAN_KIND)  # type: ignore[return-value]
+
+
+def parse_org_code(cell: Cell) -> str:
+    """The hospital's own code for a department, ward or clinician, as the admin console accepts it."""
+    value = text(cell)
+    if not ORG_CODE.fullmatch(value):
+        raise RowProblem(Problem.BAD_CODE)
+    return value
 
 
 def parse_list(cell: Cell) -> str:

@@ -53,6 +53,7 @@ from backend.models.org import Clinician, ClinicianKind, Department, Ward
 from backend.models.outbox import AttemptOutcome, OutboxAttempt, OutboxItem, OutboxKind, OutboxStatus
 from backend.models.outreach import BatchPurpose, BatchState, OutreachBatch, OutreachPreview
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, Sex
+from backend.models.privacy import BreakGlass, ErasureTombstone, RightsKind, RightsRequest, RightsState
 from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
 from backend.models.staff import (
@@ -87,6 +88,7 @@ __all__ = [
     "BindCode",
     "BindMethod",
     "BindOutcome",
+    "BreakGlass",
     "CaseAttachment",
     "CaseDepartment",
     "CaseKind",
@@ -111,6 +113,7 @@ __all__ = [
     "Encounter",
     "EncounterIdentifier",
     "EncounterKind",
+    "ErasureTombstone",
     "FeedbackCase",
     "FhirAccessToken",
     "FhirClient",
@@ -146,6 +149,9 @@ __all__ = [
     "ResolutionCode",
     "ResponseStatus",
     "RevisionState",
+    "RightsKind",
+    "RightsRequest",
+    "RightsState",
     "Role",
     "SafetyAlert",
     "Satisfaction",

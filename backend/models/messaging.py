@@ -71,6 +71,7 @@ class Message(Base):
     __table_args__ = (
         sa.UniqueConstraint("channel", "provider_message_id", name="uq_messages_provider_id"),
         sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        sa.Index("ix_messages_created_at", "created_at"),  # the retention job's cutoff
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.models import DepartmentLink, Encounter, Patient, StaffUser
+from backend.models.base import utcnow
 from backend.security.identifiers import InvalidPhoneNumber
 from backend.security.permissions import Permission, may
 from backend.services import audit
@@ -59,9 +60,21 @@ def search(session: Session, user: StaffUser, text: str, limit: int = 50) -> lis
     return list(session.scalars(scoped_to_user(query, user).order_by(Patient.name, Patient.id).limit(limit)))
 
 
-def may_view(session: Session, user: StaffUser, patient_id: int) -> bool:
+def in_scope(session: Session, user: StaffUser, patient_id: int) -> bool:
+    """The patient is within the user's departments (the rule lists and searches apply)."""
     query = scoped_to_user(sa.select(Patient.id).where(Patient.id == patient_id), user)
     return session.scalar(query) is not None
+
+
+def may_view(session: Session, user: StaffUser, patient_id: int) -> bool:
+    """Within her departments, or through her own unexpired break-glass grant for this one patient."""
+    return in_scope(session, user, patient_id) or _grant(session, user, patient_id) is not None
+
+
+def _grant(session: Session, user: StaffUser, patient_id: int) -> int | None:
+    from backend.privacy.break_glass import active_grant
+
+    return active_grant(session, user.id, patient_id, utcnow())
 
 
 class AccessDenied(Exception):
@@ -73,10 +86,14 @@ def open_record(session: Session, user: StaffUser, patient_id: int, ip: str) -> 
     patient = session.get(Patient, patient_id)
     if patient is None:
         return None
-    if not may_view(session, user, patient_id):
+    if in_scope(session, user, patient_id):
+        audit.record(session, "patient.view", staff_id=user.id, patient_id=patient_id, ip=ip)
+        return patient
+    grant = _grant(session, user, patient_id)
+    if grant is None:
         audit.record(session, "patient.view_denied", staff_id=user.id, patient_id=patient_id, ip=ip)
         raise AccessDenied
-    audit.record(session, "patient.view", staff_id=user.id, patient_id=patient_id, ip=ip)
+    audit.record(session, "patient.view", staff_id=user.id, patient_id=patient_id, ip=ip, break_glass=grant)
     return patient
 
 

@@ -114,11 +114,22 @@ class Reason(StrEnum):
     NOT_AN_EDITOR = "not_an_editor"
     NOT_IN_REVIEW = "not_in_review"
     NOTHING_PUBLISHED = "nothing_published"
+    NOT_RETIRABLE = "not_retirable"  # a kind whose published versions stay (questionnaires)
     NO_SUCH_REVISION = "no_such_revision"
     OWN_REVISION = "own_revision"
     PUBLISH_TIME = "publish_time"
     REJECT_NOTE = "reject_note"
     TRANSLATION_FILE = "translation_file"
+    # a patient's data rights, break-glass access
+    ALREADY_ERASED = "already_erased"
+    ALREADY_REQUESTED = "already_requested"
+    CORRECTION_EMPTY = "correction_empty"
+    CORRECTION_INVALID = "correction_invalid"
+    LEGAL_HOLD = "legal_hold"
+    NOT_A_PRIVACY_OFFICER = "not_a_privacy_officer"
+    NOT_PENDING = "not_pending"
+    NOT_NEEDED = "not_needed"  # break-glass for a record her departments already open
+    OWN_REQUEST = "own_request"
 
 
 class ActionRefused(Exception):

@@ -1,4 +1,5 @@
-"""What a call carries outside the database: the signed stream token and the sealed audio of open answers."""
+"""What a call carries outside the database: the signed stream token (and the stream's URL and
+parameters every gateway hands to the call), and the sealed audio of open answers."""
 
 from __future__ import annotations
 
@@ -9,11 +10,26 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from backend.app.settings import Settings
 from backend.security.crypto import current_cipher
 from backend.voice.calls import UnknownCall
+from voice_ai.gateway import AnsweredBy
 
 
 def stream_token(settings: Settings, call_id: int) -> str:
     """Signs the call id carried in the Media Stream's parameters: only our TwiML can open a stream."""
     return URLSafeSerializer(settings.secret_key.get_secret_value(), salt="voice-stream").dumps(call_id)
+
+
+def stream_url(settings: Settings) -> str:
+    base = settings.public_url
+    ws = (
+        "wss://" + base.removeprefix("https://")
+        if base.startswith("https://")
+        else "ws://" + base.removeprefix("http://")
+    )
+    return f"{ws}/voice/stream"
+
+
+def stream_parameters(settings: Settings, call_id: int, by: AnsweredBy | None) -> dict[str, str]:
+    return {"token": stream_token(settings, call_id), "answered_by": by.value if by else "unknown"}
 
 
 def read_stream_token(settings: Settings, token: str) -> int:

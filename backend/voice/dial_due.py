@@ -5,6 +5,7 @@ hours in the patient's zone, the daily contact cap) say yes at the moment of dia
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,18 +15,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
-from backend.app.settings import get_settings
+from backend.app.settings import Settings, get_settings
 from backend.app.single_runner import single_runner
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
 from backend.outbox.gates import Action
 from backend.services.patient_record import preflight
 from backend.voice.calls import do_defer_call, do_skip_call
-from backend.voice.dialer import dial, gateway_from_settings
+from backend.voice.dialer import defer_outside_window, dial, gateway_from_settings, site_rules
 from backend.voice.redial import do_schedule_redial
 from bots.domain import Channel
 from voice_ai.call_events import FINAL, CallState
-from voice_ai.gateway import Gateway
+from voice_ai.gateway import Gateway, GatewayName
 
 log = logging.getLogger(__name__)
 DIAL_INTERVAL_SECONDS = 15  # how often the job runs (app/periodic.py); one run dials at most this long
@@ -85,8 +86,16 @@ def due_calls(session: Session, now: datetime, limit: int = CANDIDATES) -> list[
     )
 
 
-def dial_one(session: Session, call_id: int, gateway: Gateway, now: datetime, pacer: Pacer) -> str:
+def dial_one(
+    session: Session,
+    call_id: int,
+    gateway: Gateway,
+    now: datetime,
+    pacer: Pacer,
+    settings: Settings | None = None,
+) -> str:
     """Re-check one due call and place it. Returns what happened, for logs and tests."""
+    settings = settings or get_settings()
     call = session.scalars(
         sa.select(VoiceCall).where(VoiceCall.id == call_id).with_for_update(skip_locked=True)
     ).first()
@@ -103,8 +112,13 @@ def dial_one(session: Session, call_id: int, gateway: Gateway, now: datetime, pa
     if verdict.action is Action.DEFER:
         do_defer_call(session, call, verdict.until, verdict.reason or "not_now")
         return f"deferred:{verdict.reason}"
+    # The window is checked before pacing too: a call that waits for its window takes no dialling slot.
+    if defer_outside_window(session, call, site_rules(session, call, settings), now):
+        return "deferred:call_window"
     pacer.wait()
-    outcome = dial(session, call, gateway, now=now)
+    outcome = dial(session, call, gateway, settings, now=now)
+    if outcome.startswith("deferred:"):
+        return outcome
     if outcome != "placed":
         do_schedule_redial(session, call, now)
     return outcome.split(":")[0]
@@ -121,6 +135,30 @@ def dial_due_calls(
         if not mine:
             return Counter({"another_run_dialling": 1})
         return _dial_due_calls(now or utcnow(), gateway, pacer)
+
+
+def run_dialer(stop: threading.Event, interval: float = DIAL_INTERVAL_SECONDS) -> None:
+    """The dialer in a process of its own, until `stop` is set: for gateways whose calls live in the
+    process that placed them (SIP), which an RQ job's short-lived child is not. On the way out, calls
+    still up are hung up (BYE), not dropped."""
+    from backend.voice.dialer import close_sip_gateway
+
+    try:
+        while not stop.is_set():
+            try:
+                dial_due_calls()
+            except Exception:  # a database outage: the next round tries again
+                log.exception("voice dialer round failed")
+            stop.wait(interval)
+    finally:
+        close_sip_gateway()
+
+
+def in_own_process(settings: Settings) -> bool:
+    """Whether this gateway's dialer runs in `careloop voice-dialer` rather than as a periodic job: a
+    SIP gateway's calls die with the process that placed them, and with Redis the periodic jobs run in
+    RQ's forked, short-lived children. Without Redis they run on the server's own ticker thread."""
+    return settings.voice_gateway is GatewayName.SIP and bool(settings.redis_url)
 
 
 def _dial_due_calls(now: datetime, gateway: Gateway | None, pacer: Pacer | None) -> Counter[str]:
@@ -147,7 +185,7 @@ def _dial_due_calls(now: datetime, gateway: Gateway | None, pacer: Pacer | None)
             break
         try:
             with session_scope() as session:
-                outcomes[dial_one(session, call_id, gateway, now, pacer)] += 1
+                outcomes[dial_one(session, call_id, gateway, now, pacer, settings)] += 1
         except Exception:
             log.exception("dialling voice call %s failed; it stays queued", call_id)
             outcomes["error"] += 1

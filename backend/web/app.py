@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from backend.app.db import session_scope
 from backend.app.settings import Environment, get_settings
 from backend.fhir.outcome import FhirError, IssueType
+from backend.voice import engines
 from backend.web import (
     admin_org,
     admin_oversight,
@@ -38,6 +39,7 @@ from backend.web import (
     media,
     messages,
     outreach,
+    privacy_pages,
     questionnaire_import,
     record,
     safety_pages,
@@ -46,6 +48,7 @@ from backend.web import (
     staff,
     stats,
     studio,
+    studio_questionnaires,
     studio_translations,
     voice_calls,
     voice_hooks,
@@ -66,6 +69,8 @@ def create_app() -> FastAPI:
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = FastAPI(title="CareLoop", docs_url=None, redoc_url=None, openapi_url=None)
+    # A bad speech model is logged and its language goes by keypad; the server starts all the same.
+    engines.check_models(settings)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(chat.router)
     app.include_router(hooks.router)
@@ -73,6 +78,7 @@ def create_app() -> FastAPI:
     app.include_router(staff.router)
     app.include_router(sso.router)
     app.include_router(home.router)
+    app.include_router(privacy_pages.router)
     app.include_router(record.router)
     app.include_router(spot_checks.router)
     app.include_router(integration.router)
@@ -85,6 +91,7 @@ def create_app() -> FastAPI:
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)
     app.include_router(flows.router)
+    app.include_router(studio_questionnaires.router)  # before studio: its literal /items/questionnaires
     app.include_router(studio_translations.router)  # before studio: /r/{n}/translation vs /r/{n}/{action}
     app.include_router(studio.router)
     app.include_router(messages.router)

@@ -57,9 +57,10 @@ def _open(
     return response, definition_of(version), patient
 
 
-def _page(
+def patient_page(
     request: Request, settings: Settings, lang: str, name: str, context: dict[str, Any], status: int = 200
 ) -> Response:
+    """A patient page in `lang`, its words from the patient catalogue (the studio's preview uses it too)."""
     catalog = load_catalog(settings.content_dir, settings.hospital_name)
     return templates.TemplateResponse(
         request,
@@ -72,7 +73,7 @@ def _page(
 def _refused(request: Request, settings: Settings, refused: _Refused) -> Response:
     accept_language = request.headers.get("accept-language")
     lang = negotiate(accept_language) if accept_language else pick_language(settings.default_language)
-    return _page(
+    return patient_page(
         request,
         settings,
         lang,
@@ -95,7 +96,7 @@ def _form(
 ) -> Response:
     lang = response.language
     enabled = enabled_items(q, answers)
-    return _page(
+    return patient_page(
         request,
         settings,
         lang,
@@ -121,7 +122,7 @@ def form_page(token: str, request: Request, db: SessionDep, settings: SettingsDe
     except _Refused as refused:
         return _refused(request, settings, refused)
     if response.status is ResponseStatus.COMPLETED:
-        return _page(
+        return patient_page(
             request,
             settings,
             response.language,
@@ -163,7 +164,7 @@ def _handle_post(token: str, request: Request, db: Session, settings: Settings, 
         return _refused(request, settings, refused)
     lang = response.language
     if response.status is ResponseStatus.COMPLETED:
-        return _page(
+        return patient_page(
             request,
             settings,
             lang,
@@ -206,7 +207,7 @@ def _handle_post(token: str, request: Request, db: Session, settings: Settings, 
             request, settings, token, response, q, answers_of(q, response), required, 422, "form.fix_errors"
         )
     except AlreadyCompleted:
-        return _page(
+        return patient_page(
             request,
             settings,
             lang,
@@ -230,4 +231,4 @@ def form_done(token: str, request: Request, db: SessionDep, settings: SettingsDe
     if category is not None:  # an emergency in her own words: the guidance; the task is already with staff
         catalog = load_catalog(settings.content_dir, settings.hospital_name)
         context["message"] = guidance_text(catalog, response.language, category_of(category))
-    return _page(request, settings, response.language, "forms/message.html", context)
+    return patient_page(request, settings, response.language, "forms/message.html", context)

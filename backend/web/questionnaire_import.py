@@ -1,5 +1,6 @@
 """Staff page for content editors: upload a published FHIR Questionnaire, read the import report and
-the per-channel preview, and publish it when asked."""
+the per-channel preview, and send it to the studio's review when asked (a colleague approves and
+publishes it there)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 
 from backend.dialogue.content import load_voice_phrases
-from backend.followup.fhir_intake import do_publish_import, import_file
+from backend.followup.fhir_intake import do_draft_import, import_file
 from backend.security.permissions import Permission, may
+from backend.services.refusal import ActionRefused
 from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.staff import check_csrf, render
 from questionnaires import channels
@@ -57,7 +59,7 @@ def import_upload(
     csrf_token: str = Form(max_length=128),
     language: str = Form(default="", max_length=8),
     accept_rules: bool = Form(default=False),
-    publish: bool = Form(default=False),
+    draft: bool = Form(default=False),
 ) -> Response:
     if not may(staff.staff, Permission.QUESTIONNAIRE_IMPORT):
         return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
@@ -70,20 +72,21 @@ def import_upload(
     except (ImportRefused, DefinitionError) as exc:
         context = _context(staff, settings, error=str(exc), filename=file.filename)
         return render(request, PAGE, staff.staff.language, context, 400)
-    published = None
-    if publish:
+    drafted = None
+    if draft:
         try:
-            published = do_publish_import(db, imported, staff_id=staff.staff_id)
-        except ValueError as exc:
-            context = _context(staff, settings, error=str(exc), filename=file.filename)
-            return render(request, PAGE, staff.staff.language, context, 400)
+            drafted = do_draft_import(db, imported, staff.staff, submit=True)
+        except ActionRefused as exc:  # a manager may read the report; only editors write drafts
+            db.rollback()
+            context = _context(staff, settings, refused=exc.reason, filename=file.filename)
+            return render(request, PAGE, staff.staff.language, context, 403)
     context = _context(
         staff,
         settings,
         report=imported.report,
         questionnaire=imported.questionnaire,
         preview=_preview(imported),
-        published=published,
+        drafted=drafted,
         filename=file.filename,
     )
     return render(request, PAGE, staff.staff.language, context)

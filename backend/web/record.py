@@ -151,7 +151,10 @@ def _open(request: Request, db: Session, staff: StaffSession, patient_id: int) -
         patient = patients.open_record(db, user, patient_id, client_ip(request))
     except patients.AccessDenied:
         db.commit()
-        return render(request, "staff/denied.html", user.language, {"staff": staff}, 403)
+        # the page offers break-glass: a reason opens this one record for a while (backend/privacy)
+        return render(
+            request, "staff/denied.html", user.language, {"staff": staff, "patient_id": patient_id}, 403
+        )
     if patient is None:
         return render(request, "staff/denied.html", user.language, {"staff": staff, "missing": True}, 404)
     return patient
@@ -164,7 +167,11 @@ def patient_record(
     patient = _open(request, db, staff, patient_id)
     if isinstance(patient, Response):
         return patient
-    notice = done if done in {"flag", "message", "questionnaire", "education"} else None
+    notice = (
+        done
+        if done in {"flag", "message", "questionnaire", "education", "rights", "rights_blocked"}
+        else None
+    )
     # what marking a message for the safety review did (backend/web/safety_pages.py sends her back here)
     notice = "safety" if safety == "marked" else notice
     error = safety if safety in safety_review.BUTTON_REFUSALS else None

@@ -202,6 +202,12 @@ def calls(ctx: SectionContext) -> dict[str, Any]:
     return {"calls": patient_calls(ctx.session, ctx.patient.id, ctx.user.language)}
 
 
+def rights(ctx: SectionContext) -> dict[str, Any]:
+    from backend.privacy.views import record_section
+
+    return record_section(ctx.session, patient_id=ctx.patient.id, user=ctx.user, now=ctx.now)
+
+
 SECTIONS: tuple[RecordSection, ...] = (
     RecordSection("profile", "Profile", profile),
     RecordSection("flags", "Exclusion lists", flags),
@@ -215,6 +221,7 @@ SECTIONS: tuple[RecordSection, ...] = (
     RecordSection("encounters", "Encounters", encounters),
     RecordSection("consents", "Consents", consents),
     RecordSection("identities", "Channel identities", identities),
+    RecordSection("rights", "Data rights and access", rights),
     # merged from other branches: appointments, cases (complaints), calls with recordings
 )
 

@@ -13,6 +13,7 @@ from backend.app.settings import get_settings
 from backend.content import review, studio
 from backend.content import revisions as rv
 from backend.content.bundle import BundleError, seed_from_files
+from backend.content.kinds import retirable
 from backend.content.texts import WECHAT_TEXT_BYTES, merge_edits
 from backend.models import ContentItem, ContentRevision, StaffSession
 from backend.services import audit
@@ -87,6 +88,7 @@ def item_page(
         "revisions": rv.revisions(db, item),
         "editors": review.editors(db),
         "error": error[:64],
+        "retirable": retirable(item.kind),
     }
     return render(request, "staff/studio/item.html", staff.staff.language, context)
 

@@ -17,7 +17,7 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings
 from backend.models import VoiceCall
 from backend.models.base import utcnow
-from backend.voice.call_media import stream_token
+from backend.voice.call_media import stream_parameters, stream_url
 from backend.voice.calls import (
     call_by_provider,
     call_to_answer,
@@ -29,7 +29,7 @@ from backend.web.deps import SettingsDep
 from backend.web.ids import IdQuery
 from backend.web.webhook_auth import BodyDep, WebhookRefused, refusal_response, twilio_form
 from channels.base import ForgedRequest
-from voice_ai.gateway import AnsweredBy, GatewayName, MalformedCallback
+from voice_ai.gateway import GatewayName, MalformedCallback
 from voice_ai.gateway_twilio import (
     answered_by,
     connect_stream_twiml,
@@ -49,20 +49,6 @@ class _AboutACall(Protocol):
 
 
 U = TypeVar("U", bound=_AboutACall)
-
-
-def stream_url(settings: Settings) -> str:
-    base = settings.public_url
-    ws = (
-        "wss://" + base.removeprefix("https://")
-        if base.startswith("https://")
-        else "ws://" + base.removeprefix("http://")
-    )
-    return f"{ws}/voice/stream"
-
-
-def stream_parameters(settings: Settings, call_id: int, by: AnsweredBy | None) -> dict[str, str]:
-    return {"token": stream_token(settings, call_id), "answered_by": by.value if by else "unknown"}
 
 
 @router.post("/answer")

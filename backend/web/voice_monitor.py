@@ -1,5 +1,6 @@
 """The voice monitoring page (/staff/voice): calls up now, today's coverage and rates, per campaign;
-scoped to the viewer's departments, and each view audited."""
+scoped to the viewer's departments, and each view audited. Below them, how each language is heard (the
+speech models checked at start) and each site's call windows and caller id."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from backend.app.settings import get_settings
 from backend.models.base import utcnow
 from backend.services import audit
 from backend.services.patients import department_ids
+from backend.voice.call_windows import all_sites
+from backend.voice.dialer import site_defaults
+from backend.voice.engines import speech_rows
 from backend.voice.monitoring import voice_report
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import render
@@ -28,9 +32,16 @@ def voice_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
         ip=client_ip(request),
         departments=sorted(allowed) if allowed is not None else None,
     )
+    settings = get_settings()
     return render(
         request,
         "staff/voice.html",
         staff.staff.language,
-        {"staff": staff, "report": report, "threshold": get_settings().voice_valid_confidence},
+        {
+            "staff": staff,
+            "report": report,
+            "threshold": settings.voice_valid_confidence,
+            "speech": speech_rows(settings),
+            "sites": all_sites(settings.voice_sites, site_defaults(settings)),
+        },
     )

@@ -60,7 +60,11 @@ _RUNNERS: dict[str, Runner] = {}
 
 # The modules whose import registers runners: a worker process (RQ) imports them before it looks a
 # kind up, so a job runs wherever it lands. Each kind of long work adds its module here.
-RUNNER_MODULES: tuple[str, ...] = ("backend.imports.jobs", "backend.outreach.sending")
+RUNNER_MODULES: tuple[str, ...] = (
+    "backend.imports.jobs",
+    "backend.outreach.sending",
+    "backend.privacy.export",
+)
 
 
 def register(runner: Runner) -> Runner:

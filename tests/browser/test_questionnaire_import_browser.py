@@ -1,6 +1,7 @@
 """In Chromium: a content editor uploads a published LOINC PHQ-9 on /staff/studio/questionnaires/import,
 reads the report (total recognised, zh-CN and vi missing, item-9 rule offered), accepts the rules and
-publishes; a file that is not a Questionnaire is refused and publishes nothing. The page passes axe."""
+sends it to review in the studio (where a colleague approves it); a file that is not a Questionnaire is
+refused and publishes nothing. The pages pass axe."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from backend.models import QuestionnaireVersion, Role
+from backend.models import ContentRevision, QuestionnaireVersion, RevisionState, Role
 from tests import factories
 from tests.browser import axe
 from tests.browser.test_cases_browser import _sign_in
@@ -36,7 +37,7 @@ def test_an_editor_imports_a_published_phq9_with_its_rules(
     axe.assert_no_serious_violations(page)
 
     page.get_by_label("FHIR Questionnaire file (JSON)").set_input_files(str(bad))
-    page.get_by_label("Publish after import").check()
+    page.get_by_label("Send it to review in the studio (a colleague approves and publishes it)").check()
     page.get_by_role("button", name="Import").click()
     expect(page.locator("#import-error")).to_contain_text("expected a FHIR Questionnaire, got 'Patient'")
 
@@ -58,11 +59,17 @@ def test_an_editor_imports_a_published_phq9_with_its_rules(
     page.get_by_label("FHIR Questionnaire file (JSON)").set_input_files(str(good))
     page.get_by_label("Language of the form when it names none").select_option("en")
     page.get_by_label("Accept CareLoop's clinical rules offered for a known instrument").check()
-    page.get_by_label("Publish after import").check()
+    page.get_by_label("Send it to review in the studio (a colleague approves and publishes it)").check()
     page.get_by_role("button", name="Import").click()
-    expect(page.locator("#published")).to_contain_text("Published as version 1.")
+    expect(page.locator("#drafted")).to_contain_text("Sent to review as revision 1")
+    page.locator("#drafted").get_by_role("link", name="Open it in the studio").click()
+    expect(page.locator("#revision-state")).to_have_text("In review")
+    expect(page.locator("fieldset.qrule")).to_contain_text("self_harm_thoughts")
+    axe.assert_no_serious_violations(page)
     page.context.close()
 
     db.expire_all()
-    row = db.scalars(sa.select(QuestionnaireVersion)).one()
-    assert [r["id"] for r in row.definition["rules"]] == ["self_harm_thoughts"]
+    assert db.scalar(sa.select(sa.func.count()).select_from(QuestionnaireVersion)) == 0  # review first
+    revision = db.scalars(sa.select(ContentRevision)).one()
+    assert revision.state is RevisionState.IN_REVIEW
+    assert [r["id"] for r in revision.body["rules"]] == ["self_harm_thoughts"]

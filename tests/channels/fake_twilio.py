@@ -68,6 +68,9 @@ _HX = re.compile(r"^HX[0-9a-f]{32}$")
 _ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 _TWILIO_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
 _TWILIO_RECORDING = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>RE\w+)\.mp3$")
+_TWILIO_RECORDING_RESOURCE = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>RE\w+)\.json$"
+)
 _ERROR_TEXT = {
     20003: "Authenticate",
     20404: "The requested resource was not found",
@@ -307,6 +310,27 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(audio)))
             self.end_headers()
             self.wfile.write(audio)
+            return None
+
+        def do_DELETE(self) -> None:
+            """Deleting a recording (Twilio: DELETE .../Recordings/<sid>.json: 204, or 404 if none)."""
+            record = Recorded(path=self.path, headers={k: v for k, v in self.headers.items()})
+            with fake._lock:
+                fake.requests.append(record)
+            match = _TWILIO_RECORDING_RESOURCE.match(urlsplit(self.path).path)
+            if self._basic_auth() != (fake.account_sid, fake.auth_token):
+                return self._twilio_error(record, 401, 20003)
+            rule = fake._take_rule(None)
+            if rule is not None:
+                return self._twilio_error(record, rule.status, rule.code)
+            with fake._lock:
+                gone = match is not None and fake.recordings.pop(match.group("sid"), None) is not None
+            if not gone:
+                return self._twilio_error(record, 404, 20404)
+            record.answered = 204
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return None
 
         # -- Twilio ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Configurable staff roles: a row per role (the built-in ones seeded) and the permissions each holds.
 
 Revision ID: 0031
-Revises: 0025
+Revises: 0028
 Create Date: 2026-12-07 14:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import backend.models.base
 
 revision: str = "0031"
-down_revision: str | None = "0025"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

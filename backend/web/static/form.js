@@ -52,6 +52,7 @@
     });
   }
   function save() {
+    if (form.dataset.preview) { return; }  // the studio's preview of a draft: nothing is stored
     var data = new FormData(form);
     data.set("action", "save");
     fetch(form.action, { method: "POST", body: data, headers: { "Accept": "application/json" } }).catch(function () {});

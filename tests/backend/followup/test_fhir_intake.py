@@ -1,5 +1,6 @@
-"""`careloop questionnaire import`: a published PHQ-9 is reported, published only when asked, with
-CareLoop's item-9 rule only when accepted; bad files publish nothing."""
+"""`careloop questionnaire import`: a published PHQ-9 is reported, added to the studio as a draft only
+when asked (published only by a colleague's approval), with CareLoop's item-9 rule only when accepted; bad
+files add nothing."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.cli import main
+from backend.content import revisions as rv
+from backend.content.questionnaire import KIND
 from backend.followup.catalog import definition_of
-from backend.models import AuditEvent, QuestionnaireVersion
+from backend.models import AuditEvent, QuestionnaireVersion, Role
 from questionnaires.scoring import evaluate
+from tests import factories
 from tests.questionnaires.published_forms import lhc_phq9
 
 
@@ -34,30 +38,38 @@ def test_import_prints_the_report_and_publishes_nothing_unless_asked(
     assert main(["questionnaire", "import", _file(tmp_path, lhc_phq9()), "--language", "en"]) == 0
     out = capsys.readouterr().out
     assert "Imported 44249_1_x v1" in out and "[urgent] self_harm_thoughts" in out
-    assert "not published (use --publish)" in out
+    assert "not added to the studio (use --draft)" in out
     assert _versions(db) == []
 
 
-def test_published_with_accepted_rules_flags_item_9(
+def test_a_draft_with_accepted_rules_is_published_by_review_and_flags_item_9(
     database_url: str, db: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _file(tmp_path, lhc_phq9())
-    assert main(["questionnaire", "import", path, "--language", "en", "--accept-rules", "--publish"]) == 0
-    assert "published 44249_1_x v1" in capsys.readouterr().out
+    assert main(["questionnaire", "import", path, "--language", "en", "--accept-rules", "--draft"]) == 0
+    assert "44249_1_x revision 1: draft in the studio" in capsys.readouterr().out
+    assert _versions(db) == []  # a file never reaches patients unreviewed
+    audit = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "questionnaire.import")).one()
+    assert audit.detail["loinc"] == "44249-1" and audit.detail["rules_accepted"] is True
+    assert audit.detail["missing_languages"] == "zh-CN,vi"
+    # the same file again: nothing new; the file without the rules: another draft
+    assert main(["questionnaire", "import", path, "--language", "en", "--accept-rules", "--draft"]) == 0
+    assert "44249_1_x revision 1: already draft in the studio" in capsys.readouterr().out
+    assert main(["questionnaire", "import", path, "--language", "en", "--draft"]) == 0
+    assert "44249_1_x revision 2: draft in the studio" in capsys.readouterr().out
+
+    editor = factories.staff(db, username="editor", role=Role.CONTENT_EDITOR)
+    approver = factories.staff(db, username="approver", role=Role.CONTENT_EDITOR)
+    approver.content_approver = True
+    item = rv.get_item(db, KIND, "44249_1_x")
+    rv.do_submit(db, item, 1, editor)
+    rv.do_approve(db, item, 1, approver)
+    db.commit()
     (row,) = _versions(db)
     q = definition_of(row)
     answers = {i.id: "LA6568-5" for i in q.answerable() if i.options[0].code == "LA6568-5"}
     answers["/44260-8"] = "LA6569-3"
     assert [f.code for f in evaluate(q, answers).findings] == ["self_harm_thoughts"]
-    audit = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "questionnaire.import")).one()
-    assert audit.detail["loinc"] == "44249-1" and audit.detail["rules_accepted"] is True
-    assert audit.detail["missing_languages"] == "zh-CN,vi"
-    # the same file again: nothing new; the file without the rules: the next version
-    assert main(["questionnaire", "import", path, "--language", "en", "--accept-rules", "--publish"]) == 0
-    assert [r.version for r in _versions(db)] == [1]
-    assert main(["questionnaire", "import", path, "--language", "en", "--publish"]) == 0
-    assert [r.version for r in _versions(db)] == [1, 2]
-    assert definition_of(_versions(db)[1]).rules == ()
 
 
 @pytest.mark.parametrize(
@@ -74,7 +86,7 @@ def test_bad_files_are_refused_and_nothing_is_published(
 ) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
-    assert main(["questionnaire", "import", str(path), "--publish"]) == 2
+    assert main(["questionnaire", "import", str(path), "--draft"]) == 2
     assert expected in capsys.readouterr().err
     assert _versions(db) == []
 

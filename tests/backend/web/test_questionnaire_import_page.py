@@ -49,7 +49,7 @@ def test_a_forged_form_is_refused_and_nothing_published(client: TestClient, db: 
     sign_in(client, "editor1")
     response = client.post(
         URL,
-        data={"csrf_token": "forged", "publish": "true"},
+        data={"csrf_token": "forged", "draft": "true"},
         files={"file": ("form.json", json.dumps(lhc_phq9()).encode(), "application/json")},
     )
     assert response.status_code == 403 and _versions(db) == 0
@@ -85,7 +85,7 @@ def test_bad_uploads_are_refused_clearly(
     factories.staff(db, username="editor1", role=Role.CONTENT_EDITOR)
     db.commit()
     sign_in(client, "editor1")
-    response = _upload(client, content, publish="true")
+    response = _upload(client, content, draft="true")
     assert response.status_code == 400  # type: ignore[attr-defined]
     assert expected in response.text  # type: ignore[attr-defined]
     assert _versions(db) == 0
@@ -95,7 +95,7 @@ def test_a_fifty_megabyte_upload_is_cut_off_by_the_body_limit(client: TestClient
     factories.staff(db, username="editor1", role=Role.CONTENT_EDITOR)
     db.commit()
     sign_in(client, "editor1")
-    response = _upload(client, b" " * (50 * 1024 * 1024), publish="true")
+    response = _upload(client, b" " * (50 * 1024 * 1024), draft="true")
     assert response.status_code == 413  # type: ignore[attr-defined]
     assert _versions(db) == 0
 

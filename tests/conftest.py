@@ -44,6 +44,7 @@ from backend.dialogue.content import load_catalog, load_flow
 from backend.dialogue.understanding import reset_nlu
 from backend.outbox.providers import reset_senders
 from backend.security import crypto
+from backend.security.permissions import seed_builtin_roles
 from tests.rasa_fixtures import rasa_model, rasa_url  # noqa: F401  (shared session fixtures)
 
 # Each part of the product keeps its tests to a few minutes of test time (large volumes go to bench/); the
@@ -161,6 +162,7 @@ def _truncate_postgres(url: str) -> None:
         for table in tables:
             conn.execute(sa.delete(sa.table(table)))
         conn.execute(sa.text(_SEQUENCES))
+        seed_builtin_roles(conn)  # the migration's rows, as a freshly migrated database has them
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -54,7 +54,7 @@ def staff_xlsx(rows: Sequence[StaffRow], filters: Mapping[str, Any]) -> bytes:
             (
                 r.user.username,
                 r.user.display_name,
-                r.user.role.value,
+                str(r.user.role),
                 ", ".join(sorted(d.code for d in r.user.departments)),
                 r.user.language,
                 "yes" if r.user.active else "no",

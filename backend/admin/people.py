@@ -3,7 +3,8 @@ reactivate and re-enrol them (each audited in the same transaction).
 
 Every edit raises the account's `version`; a form carries the version it showed, and a save over a
 version it has not seen is refused (EDITED_MEANWHILE) so a second admin never undoes the first one's
-change unseen. The last active admin can be neither deactivated nor given another role.
+change unseen. The last active admin (the last holder of the permission to manage staff and roles) can be
+neither deactivated nor given a role without it; a role change needs a reason, which the audit row keeps.
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from backend.admin.passwords import end_sessions
-from backend.models import Department, Role, StaffUser
+from backend.models import Department, StaffRole, StaffUser
 from backend.models.base import utcnow
 from backend.security.auth import hash_password
 from backend.security.identifiers import InvalidPhoneNumber, normalise_phone
+from backend.security.permissions import KEEPER, holders, needs_totp, permissions_of
 from backend.services import audit
-from backend.services.message_log import InvalidFilter, parse_choice, parse_id, text_value
+from backend.services.message_log import InvalidFilter, parse_id, text_value
 from backend.services.refusal import ActionRefused, Reason
 from bots.domain import LANGUAGES
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 MAX_NAME = 200
+MAX_REASON = 500
 
 
 # --- the form ------------------------------------------------------------------------------------
@@ -42,10 +45,11 @@ class StaffForm:
 
     username: str
     display_name: str
-    role: Role
+    role: str  # a staff_roles key, checked by the verbs
     department_ids: tuple[int, ...]
     language: str
     phone: str | None  # E.164; None clears it
+    reason: str = ""  # why the role changes (needed when it does)
 
 
 def parse_staff_form(
@@ -58,10 +62,9 @@ def parse_staff_form(
     name = values.get("display_name", "").strip()
     if not name or len(name) > MAX_NAME:
         raise ActionRefused(Reason.NAME_REQUIRED)
-    try:
-        role = Role(values.get("role", ""))
-    except ValueError as exc:
-        raise ActionRefused(Reason.UNKNOWN_ROLE) from exc
+    role = values.get("role", "").strip()
+    if not role or len(role) > 32:
+        raise ActionRefused(Reason.UNKNOWN_ROLE)
     language = values.get("language", "")
     if language not in LANGUAGES:
         raise ActionRefused(Reason.UNKNOWN_LANGUAGE)
@@ -75,7 +78,14 @@ def parse_staff_form(
         phone = normalise_phone(raw_phone, default_region) if raw_phone else None
     except InvalidPhoneNumber as exc:
         raise ActionRefused(Reason.PHONE_INVALID) from exc
-    return StaffForm(username, name, role, tuple(sorted(set(ids))), language, phone)
+    reason = values.get("reason", "").strip()[:MAX_REASON]
+    return StaffForm(username, name, role, tuple(sorted(set(ids))), language, phone, reason)
+
+
+def check_role(session: Session, role: str) -> None:
+    """Refuse a role that is not a row of staff_roles."""
+    if session.get(StaffRole, role) is None:
+        raise ActionRefused(Reason.UNKNOWN_ROLE)
 
 
 def _departments(session: Session, ids: tuple[int, ...]) -> list[Department]:
@@ -85,11 +95,11 @@ def _departments(session: Session, ids: tuple[int, ...]) -> list[Department]:
     return found
 
 
-def _locked(session: Session, staff_id: int) -> StaffUser:
+def locked(session: Session, staff_id: int) -> StaffUser:
     """The account, locked for the edit. The active admins' rows are locked first, always in id order:
     two admins demoting each other lock the same rows in the same order, so one waits for the other
     (and then sees her change) instead of the two deadlocking."""
-    _lock_admins(session)
+    lock_admins(session)
     user = session.scalars(
         sa.select(StaffUser)
         .where(StaffUser.id == staff_id)
@@ -106,21 +116,26 @@ def _check_version(user: StaffUser, version: int) -> None:
         raise ActionRefused(Reason.EDITED_MEANWHILE)
 
 
-def _lock_admins(session: Session) -> list[int]:
+def lock_admins(session: Session) -> list[int]:
     return list(
         session.scalars(
             sa.select(StaffUser.id)
-            .where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True))
+            .where(holders(KEEPER), StaffUser.active.is_(True))
             .order_by(StaffUser.id)
             .with_for_update()
         )
     )
 
 
-def _keep_an_admin(session: Session, user: StaffUser) -> None:
-    """Refuse to leave no active admin once `user` stops being one (the rows are locked by `_locked`)."""
-    if not set(_lock_admins(session)) - {user.id}:
+def keep_an_admin(session: Session, user: StaffUser) -> None:
+    """Refuse to leave no active admin once `user` stops being one (the rows are locked by `locked`)."""
+    if not set(lock_admins(session)) - {user.id}:
         raise ActionRefused(Reason.LAST_ADMIN)
+
+
+def is_admin(session: Session, role: str) -> bool:
+    """Whether `role` holds the permission that must never be left without an active holder."""
+    return KEEPER in permissions_of(session, role)
 
 
 # --- verbs ---------------------------------------------------------------------------------------
@@ -145,7 +160,8 @@ def do_create_staff(
     admin issues a one-time link to set it. Admins always get a TOTP secret."""
     if session.scalar(sa.select(StaffUser.id).where(StaffUser.username == form.username)) is not None:
         raise ActionRefused(Reason.USERNAME_TAKEN)
-    secret = pyotp.random_base32() if form.role.requires_totp or totp else None
+    check_role(session, form.role)
+    secret = pyotp.random_base32() if needs_totp(session, form.role) or totp else None
     user = StaffUser(
         username=form.username,
         display_name=form.display_name,
@@ -164,7 +180,7 @@ def do_create_staff(
         staff_id=by,
         subject=("staff_user", user.id),
         ip=ip,
-        role=form.role.value,
+        role=str(form.role),
         departments=list(form.department_ids),
     )
     return Created(user, secret)
@@ -175,10 +191,18 @@ def do_update_staff(
 ) -> str | None:
     """Name, role, departments, language and phone (the username stays). Returns the new TOTP secret
     when the new role needs one the account did not have (shown once, to enrol), else None."""
-    user = _locked(session, staff_id)
+    user = locked(session, staff_id)
     _check_version(user, version)
-    if user.role is Role.ADMIN and form.role is not Role.ADMIN and user.active:
-        _keep_an_admin(session, user)
+    role_changes = user.role != form.role
+    if role_changes:
+        check_role(session, form.role)
+        if not form.reason:
+            raise ActionRefused(Reason.ROLE_REASON_REQUIRED)
+    if role_changes and user.active and is_admin(session, user.role) and not is_admin(session, form.role):
+        keep_an_admin(session, user)
+    role_change: dict[str, Any] = (
+        {"role_before": str(user.role), "reason": form.reason} if role_changes else {}
+    )
     changed = sorted(
         name
         for name, before, after in (
@@ -198,7 +222,7 @@ def do_update_staff(
         form.phone,
     )
     secret = None
-    if form.role.requires_totp and not user.totp_secret:
+    if needs_totp(session, form.role) and not user.totp_secret:
         secret = user.totp_secret = pyotp.random_base32()
         changed.append("totp")
     user.version += 1
@@ -209,7 +233,8 @@ def do_update_staff(
         subject=("staff_user", user.id),
         ip=ip,
         changed=changed,
-        role=form.role.value,
+        role=str(form.role),
+        **role_change,
     )
     return secret
 
@@ -218,12 +243,12 @@ def do_set_active(
     session: Session, *, staff_id: int, version: int, active: bool, by: int, ip: str | None = None
 ) -> int:
     """Deactivate (every session ends at once, sign-in refused) or reactivate; the sessions ended."""
-    user = _locked(session, staff_id)
+    user = locked(session, staff_id)
     _check_version(user, version)
     ended = 0
     if not active and user.active:
-        if user.role is Role.ADMIN:
-            _keep_an_admin(session, user)
+        if is_admin(session, user.role):
+            keep_an_admin(session, user)
         ended = end_sessions(session, user.id, utcnow())
     user.active = active
     user.version += 1
@@ -235,7 +260,7 @@ def do_set_active(
 def do_reset_totp(session: Session, *, staff_id: int, version: int, by: int, ip: str | None = None) -> str:
     """A new TOTP secret (the old authenticator stops working, open sessions end): shown once to the
     admin, who hands it to its owner to enrol again."""
-    user = _locked(session, staff_id)
+    user = locked(session, staff_id)
     _check_version(user, version)
     user.totp_secret = pyotp.random_base32()
     user.totp_last_step = None
@@ -258,14 +283,14 @@ LIST_FIELDS = ("role", "department", "active", "q")
 
 @dataclass(frozen=True)
 class StaffFilters:
-    role: Role | None = None
+    role: str | None = None
     department_id: int | None = None
     active: bool | None = None
     text: str = ""  # part of a username or display name
 
     def audit_detail(self) -> dict[str, Any]:
         return {
-            "role": self.role.value if self.role else None,
+            "role": self.role,
             "department": self.department_id,
             "active": self.active,
             "text": bool(self.text),
@@ -277,7 +302,7 @@ def parse_staff_filters(values: Mapping[str, str]) -> StaffFilters:
     if active_text not in ("", "yes", "no"):
         raise InvalidFilter("active")
     return StaffFilters(
-        role=parse_choice(values, "role", Role),
+        role=text_value(values, "role")[:32] or None,
         department_id=parse_id(values, "department"),
         active=None if not active_text else active_text == "yes",
         text=text_value(values, "q"),

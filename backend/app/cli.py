@@ -285,11 +285,11 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     from backend.admin.passwords import password_problems
     from backend.admin.people import StaffForm, do_create_staff, provisioning_uri
     from backend.app.db import session_scope
-    from backend.models import Department, Role
+    from backend.models import Department
     from backend.services import audit
     from backend.services.refusal import ActionRefused
 
-    role = Role(args.role)
+    role = args.role  # a built-in role or one configured on the roles page; the verb checks it
     username = args.username.lower()
     password = os.environ.get("CARELOOP_NEW_STAFF_PASSWORD") or getpass.getpass("password: ")
     min_length = get_settings().password_min_length
@@ -900,7 +900,8 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument(
         "--role",
         required=True,
-        choices=["admin", "service_agent", "doctor", "nurse", "content_editor", "manager", "integration"],
+        help="a built-in role (admin, service_agent, doctor, nurse, content_editor, manager, integration)"
+        " or the code of one added on the roles page",
     )
     staff.add_argument("--name")
     staff.add_argument("--department", action="append", help="department code; repeat for several")

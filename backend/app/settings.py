@@ -28,6 +28,20 @@ PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev"}
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
+class PasswordSignIn(StrEnum):
+    """Who may sign in with a password (beside single sign-on)."""
+
+    ON = "on"
+    BREAK_GLASS_ONLY = "break_glass_only"
+
+
+class UnknownUsers(StrEnum):
+    """What single sign-on does with a provider user who has no CareLoop account."""
+
+    REFUSE = "refuse"
+    CREATE_DISABLED = "create_disabled"
+
+
 def careloop_command() -> str:
     """The `careloop` command as a person types it in their own shell, for the hints the product prints:
     the bare name when it is on PATH and is this installation's, else the absolute path of this
@@ -174,6 +188,61 @@ class Settings(BaseSettings):
         default=15,
         ge=1,
         description="failed sign-ins are counted over this window; also the longest wait",
+    )
+    password_sign_in: PasswordSignIn = Field(
+        default=PasswordSignIn.ON,
+        description="`on`: staff may sign in with password and authenticator code beside single sign-on; "
+        "`break_glass_only`: only the accounts named in CARELOOP_BREAK_GLASS_USERNAMES may (for when the "
+        "hospital's identity provider is down), everyone else signs in through it",
+    )
+    break_glass_usernames: list[str] = Field(
+        default_factory=list,
+        description="JSON list of usernames that keep password sign-in when it is `break_glass_only` "
+        '(`["root"]`): keep at least one administrator here',
+    )
+    oidc_issuer: str = Field(
+        default="",
+        description="single sign-on: the OpenID Connect issuer URL (Keycloak: "
+        "`https://sso.example.org/realms/hospital`); empty turns single sign-on off",
+    )
+    oidc_client_id: str = Field(
+        default="", description="single sign-on: CareLoop's client id at the provider"
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None,
+        description="single sign-on: the client's secret (sent with HTTP Basic to the token endpoint)",
+    )
+    oidc_scopes: str = Field(
+        default="openid profile email",
+        description="single sign-on: the scopes asked for, space-separated (`openid` is always asked)",
+    )
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        description="single sign-on: the ID token claim holding the CareLoop username (matched in "
+        "lower case)",
+    )
+    oidc_groups_claim: str = Field(
+        default="groups",
+        description="single sign-on: the ID token claim holding the user's groups or roles (a list; a "
+        "dotted path such as `realm_access.roles` reaches into an object)",
+    )
+    oidc_group_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description='single sign-on: JSON object from provider group to CareLoop role (`{"/ward-nurses": '
+        '"nurse"}`). When set, every sign-in gives the account the role of its first matching group in this '
+        "order, and a user in none of them is refused; empty: roles are managed in CareLoop only",
+    )
+    oidc_unknown_users: UnknownUsers = Field(
+        default=UnknownUsers.REFUSE,
+        description="single sign-on: what happens to a provider user with no CareLoop account: `refuse`, "
+        "or `create_disabled` (an account is made, inactive, for an admin to check and activate)",
+    )
+    oidc_new_user_role: str = Field(
+        default="nurse",
+        description="single sign-on: the role of an account made for an unknown user when no group maps",
+    )
+    oidc_timeout_seconds: float = Field(
+        default=10, gt=0, le=60, description="single sign-on: how long to wait for the provider's answers"
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -631,6 +700,10 @@ class Settings(BaseSettings):
             if self.hl7_crash_after_commit:
                 raise ValueError("CARELOOP_HL7_CRASH_AFTER_COMMIT is a test hook; not in production")
         return self
+
+    @property
+    def sso_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,8 +8,9 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.content.revisions import EDITORS, MAX_NOTE, may_edit
+from backend.content.revisions import MAX_NOTE, approves_clinical, may_edit
 from backend.models import ContentItem, StaffUser
+from backend.security.permissions import Permission, holders
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 
@@ -26,7 +27,7 @@ def do_set_review(
 ) -> ContentItem:
     """Whether an item is clinical, who reviews it by when, and what it rests on. Only an approver
     changes this: unflagging clinical content would let a single editor publish it."""
-    if not may_edit(user) or not user.content_approver:
+    if not may_edit(user) or not approves_clinical(user):
         raise ActionRefused(Reason.NOT_AN_APPROVER)
     if review_owner_id is not None:
         owner = session.get(StaffUser, review_owner_id)
@@ -53,5 +54,5 @@ def do_set_review(
 
 def editors(session: Session) -> list[StaffUser]:
     """Who may own a review."""
-    query = sa.select(StaffUser).where(StaffUser.active.is_(True), StaffUser.role.in_(EDITORS))
+    query = sa.select(StaffUser).where(StaffUser.active.is_(True), holders(Permission.CONTENT_EDIT))
     return list(session.scalars(query.order_by(StaffUser.display_name)))

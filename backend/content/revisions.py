@@ -18,12 +18,12 @@ from backend.app.settings import get_settings
 from backend.content import questionnaire as _questionnaire  # noqa: F401  (registers the questionnaire kind)
 from backend.content import texts as _texts  # noqa: F401  (registers the message-catalogue kind)
 from backend.content.kinds import Problem, kind_of, materialise, published, retirable
-from backend.models import ContentItem, ContentRevision, RevisionState, Role, StaffUser
+from backend.models import ContentItem, ContentRevision, RevisionState, StaffUser
 from backend.models.base import utcnow
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 
-EDITORS = frozenset({Role.ADMIN, Role.CONTENT_EDITOR})
 MAX_NOTE = 4000
 WAITING = (RevisionState.IN_REVIEW, RevisionState.APPROVED)
 
@@ -37,7 +37,12 @@ class ContentInvalid(ActionRefused):
 
 
 def may_edit(user: StaffUser) -> bool:
-    return user.active and user.role in EDITORS
+    return may(user, Permission.CONTENT_EDIT)
+
+
+def approves_clinical(user: StaffUser) -> bool:
+    """Approve others' clinical revisions: granted to a role, or to the person (`content_approver`)."""
+    return may(user, Permission.CONTENT_APPROVE)
 
 
 def get_item(
@@ -239,7 +244,7 @@ def may_approve(
     if needs_approver(session, item, revision):
         if own:
             return Reason.OWN_REVISION
-        return None if user.content_approver else Reason.NOT_AN_APPROVER
+        return None if approves_clinical(user) else Reason.NOT_AN_APPROVER
     if own and not get_settings().studio_self_publish:
         return Reason.OWN_REVISION
     return None
@@ -337,7 +342,7 @@ def do_rollback(
     clinical = item.clinical or kind_of(item.kind).needs_approver(
         current.body if current else None, earlier.body
     )
-    if clinical and not user.content_approver:
+    if clinical and not approves_clinical(user):
         raise ActionRefused(Reason.NOT_AN_APPROVER)
     if problems := blocking(item, earlier.body):
         raise ContentInvalid(problems)
@@ -367,7 +372,7 @@ def do_retire(
     current = published_revision(session, item)
     if current is None:
         raise ActionRefused(Reason.NOTHING_PUBLISHED)
-    if item.clinical and not user.content_approver:
+    if item.clinical and not approves_clinical(user):
         raise ActionRefused(Reason.NOT_AN_APPROVER)
     current.state, current.retired_at = RevisionState.RETIRED, now or utcnow()
     item.published_number = None

@@ -20,7 +20,7 @@ from backend.models import Department, Patient, StaffUser
 from backend.models.base import Base
 
 DEMO_MRN = re.compile(r"^MRN1\d{5}$")
-KEEP = {"alembic_version"}
+KEEP = {"alembic_version", "staff_roles", "staff_role_permissions"}  # roles are configuration
 
 
 class NotADemoDatabase(Exception):

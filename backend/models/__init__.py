@@ -63,8 +63,10 @@ from backend.models.staff import (
     LoginAttempt,
     PasswordReset,
     Role,
+    StaffRole,
     StaffSession,
     StaffUser,
+    staff_role_permissions,
 )
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention, TaskRead
 from backend.models.tasks import Task, TaskKind, TaskPriority, TaskStatus
@@ -165,6 +167,7 @@ __all__ = [
     "SpotCheck",
     "SpotCheckItem",
     "SpotVerdict",
+    "StaffRole",
     "StaffSession",
     "StaffUser",
     "Task",
@@ -179,4 +182,5 @@ __all__ = [
     "Ward",
     "WorkJob",
     "WorkState",
+    "staff_role_permissions",
 ]

@@ -1,4 +1,5 @@
-"""Staff users, their roles and departments, sign-in sessions and attempts, and their home-page layout."""
+"""Staff users, their roles (built-in and configured, each a set of permissions) and departments, sign-in
+sessions and attempts, and their home-page layout."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
+from backend.models.base import Base, EncryptedText, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from backend.models.org import Department
 
 
 class Role(StrEnum):
+    """The built-in roles. Each is a row of `staff_roles` whose permissions an admin may change; an
+    admin may add roles of her own beside them (backend/security/permissions.py answers what a role
+    may do)."""
+
     ADMIN = "admin"
     SERVICE_AGENT = "service_agent"  # the service centre: sees every department
     DOCTOR = "doctor"
@@ -24,13 +29,51 @@ class Role(StrEnum):
     MANAGER = "manager"
     INTEGRATION = "integration"  # the hospital data feed: HL7 message log, reprocessing, code mappings
 
-    @property
-    def sees_all_departments(self) -> bool:
-        return self in {Role.ADMIN, Role.SERVICE_AGENT, Role.MANAGER}
 
-    @property
-    def requires_totp(self) -> bool:
-        return self is Role.ADMIN
+class RoleKey(sa.TypeDecorator[str]):
+    """A staff member's role: the key of a `staff_roles` row. A built-in key reads back as its `Role`
+    member (a str), so `user.role is Role.ADMIN` and `user.role in {Role.NURSE}` keep working; a
+    configured role's key reads back as the plain string."""
+
+    impl = sa.String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else role_key(value)
+
+
+def role_key(value: str) -> str:
+    """A built-in role's key as its Role member; a configured role's as the plain string."""
+    try:
+        return Role(value)
+    except ValueError:
+        return value
+
+
+class StaffRole(Base):
+    """A role: the built-in ones (seeded by the migration, not deletable) and those an admin adds."""
+
+    __tablename__ = "staff_roles"
+
+    key: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    # a configured role's name as its admin typed it; the built-in roles are named by the catalogues
+    name: Mapped[str] = mapped_column(sa.String(100))
+    builtin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # raised by every edit: a form carries the version it showed (as for staff accounts)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+
+# One row per permission a role holds (the names are backend.security.permissions.Permission values).
+staff_role_permissions = sa.Table(
+    "staff_role_permissions",
+    Base.metadata,
+    sa.Column("role_key", sa.ForeignKey("staff_roles.key", ondelete="CASCADE"), primary_key=True),
+    sa.Column("permission", sa.String(48), primary_key=True),
+)
 
 
 staff_departments = sa.Table(
@@ -47,7 +90,8 @@ class StaffUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(200))
-    role: Mapped[Role] = mapped_column(enum_column(Role))
+    # no foreign key: the role verbs check the key, and refuse to delete a role someone holds
+    role: Mapped[str] = mapped_column(RoleKey())
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     totp_secret: Mapped[str | None] = mapped_column(EncryptedText("totp_secret"))
     totp_last_step: Mapped[int | None]  # the last accepted time step: a code is good once
@@ -66,6 +110,11 @@ class StaffUser(Base):
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     departments: Mapped[list[Department]] = relationship(secondary=staff_departments)
+
+    @validates("role")
+    def _role_key(self, _key: str, value: str) -> str:
+        """A built-in key becomes its Role member as soon as it is set, as it does when read back."""
+        return role_key(value)
 
 
 class StaffSession(Base):

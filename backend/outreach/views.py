@@ -19,16 +19,20 @@ from backend.models import (
     FollowUpPlan,
     OutreachBatch,
     OutreachPreview,
-    Role,
     StaffUser,
     WorkJob,
 )
+from backend.security.permissions import Permission, may
 from backend.services.spreadsheet import formula_safe
 from bots.domain import Channel
 
-MANAGERS = frozenset({Role.ADMIN, Role.MANAGER})
 CHANNELS = (Channel.SMS, Channel.WECHAT, Channel.WHATSAPP)
 EXPORT_COLUMNS = ("id", "name", "purpose", "channel", "state", "recipients", "created_by", "created_at")
+
+
+def may_manage(user: StaffUser) -> bool:
+    """Outreach batches are for managers and administrators (unless the roles say otherwise)."""
+    return may(user, Permission.OUTREACH)
 
 
 @dataclass(frozen=True)

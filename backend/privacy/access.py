@@ -77,7 +77,7 @@ def access_rows(
         query = query.where(AuditEvent.at >= datetime.combine(filters.since, time(), zone))
     if filters.until is not None:
         query = query.where(AuditEvent.at < datetime.combine(filters.until + timedelta(days=1), time(), zone))
-    return [AccessRow(event, name, role.value) for event, name, role in session.execute(query)]
+    return [AccessRow(event, name, str(role)) for event, name, role in session.execute(query)]
 
 
 def export_csv(rows: list[AccessRow]) -> str:

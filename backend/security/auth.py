@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyotp
 import sqlalchemy as sa
@@ -15,9 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from backend.app.settings import Settings
+from backend.app.settings import PasswordSignIn, Settings
 from backend.models import LoginAttempt, StaffSession, StaffUser
 from backend.models.base import utcnow
+from backend.security.permissions import needs_totp
 from backend.services import audit
 
 _hasher = PasswordHasher()
@@ -30,6 +32,14 @@ DEVICE_USERS = 8
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def password_allowed(settings: Settings, username: str) -> bool:
+    """Whether `username` may sign in with a password: always, unless single sign-on has taken over and
+    she is not one of the break-glass accounts."""
+    if settings.password_sign_in is PasswordSignIn.ON:
+        return True
+    return username.strip().lower() in {name.strip().lower() for name in settings.break_glass_usernames}
 
 
 class SignInRefused(Exception):
@@ -134,9 +144,9 @@ def device_cookie(settings: Settings, cookie: str | None, username: str) -> str:
     return str(_device_serializer(settings).dumps(marks[:DEVICE_USERS]))
 
 
-def _totp_ok(user: StaffUser, code: str, now: datetime) -> bool:
+def _totp_ok(session: Session, user: StaffUser, code: str, now: datetime) -> bool:
     if not user.totp_secret:
-        return not user.role.requires_totp
+        return not needs_totp(session, user.role)
     totp = pyotp.TOTP(user.totp_secret)
     code = "".join(code.split())
     for drift in (-1, 0, 1):  # one 30 s step either way for clock skew
@@ -178,7 +188,11 @@ def do_sign_in(
         ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         ok = False
-    ok = ok and user is not None and user.active and _totp_ok(user, totp_code, now)
+    ok = ok and user is not None and user.active and _totp_ok(session, user, totp_code, now)
+    if ok and not password_allowed(settings, username):
+        # the password was right, but this account signs in through the identity provider only
+        audit.record(session, "staff.password_sign_in_off", staff_id=user.id if user else None, ip=ip)
+        ok = False
     session.add(LoginAttempt(username=username, ip=ip, succeeded=ok, at=now))
     if not ok or user is None:
         audit.record(
@@ -187,6 +201,14 @@ def do_sign_in(
         raise SignInRefused("refused")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+    return open_session(session, user, ip=ip, now=now)
+
+
+def open_session(
+    session: Session, user: StaffUser, *, ip: str, now: datetime, method: str | None = None
+) -> NewSession:
+    """A new signed-in session for `user`, whose credentials the caller has checked (password and code
+    here, the identity provider's ID token in backend/security/sso.py)."""
     user.last_login_at = now
     token = secrets.token_urlsafe(32)
     staff_session = StaffSession(
@@ -199,8 +221,9 @@ def do_sign_in(
     )
     session.add(staff_session)
     session.flush()
+    via: dict[str, Any] = {"method": method} if method else {}
     audit.record(
-        session, "staff.sign_in", staff_id=user.id, ip=ip, subject=("staff_session", staff_session.id)
+        session, "staff.sign_in", staff_id=user.id, ip=ip, subject=("staff_session", staff_session.id), **via
     )
     return NewSession(token, staff_session)
 

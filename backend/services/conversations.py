@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from backend.models import Conversation, Direction, Message, MessageStatus, Role, StaffUser
+from backend.models import Conversation, Direction, Message, MessageStatus, StaffUser
 from bots.domain import Channel
 from bots.messages import Inbound
 
@@ -85,7 +85,7 @@ class MessageView:
     text: str
     parts: list[dict[str, Any]] | None
     provider_message_id: str | None
-    staff_role: Role | None  # set when a staff member wrote it, so the page can say so
+    staff_role: str | None  # set when a staff member wrote it, so the page can say so
 
 
 def store_inbound_row(

@@ -16,11 +16,11 @@ from backend.models import (
     OutreachStatus,
     OutreachTask,
     Patient,
-    Role,
     StaffUser,
     Task,
     TaskStatus,
 )
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from backend.services.patients import department_ids
 
@@ -116,6 +116,6 @@ def due_follow_ups(session: Session, user: StaffUser, now: datetime) -> list[Fol
 def shortcuts(user: StaffUser) -> list[str]:
     """Keys of the pages the user may open, in the order the widget lists them."""
     keys = ["inbox", "patients", "stats", "messages", "replies"]
-    if user.role in {Role.ADMIN, Role.MANAGER}:
+    if may(user, Permission.SPOT_CHECKS):
         keys.append("spot_checks")
     return keys

@@ -16,7 +16,6 @@ from backend.models import (
     OutboxKind,
     Patient,
     ResolutionCode,
-    Role,
     StaffUser,
     Task,
     TaskEvent,
@@ -26,6 +25,7 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.models.staff import staff_departments
 from backend.outbox.sender import kick
+from backend.security.permissions import Permission, holders
 from backend.services import audit, mentions
 from backend.services.duty import alert_unclaimed_emergencies
 from backend.services.inbox_queue import conversation_of, may_handle
@@ -300,7 +300,7 @@ def do_hand_back(
 
 
 def supervisor_of(session: Session, department_id: int | None) -> StaffUser | None:
-    """The department's supervisor: its first active manager."""
+    """The department's supervisor: its first active member whose role supervises tasks."""
     if department_id is None:
         return None
     found: StaffUser | None = session.scalar(
@@ -308,7 +308,7 @@ def supervisor_of(session: Session, department_id: int | None) -> StaffUser | No
         .join(staff_departments, staff_departments.c.staff_id == StaffUser.id)
         .where(
             staff_departments.c.department_id == department_id,
-            StaffUser.role == Role.MANAGER,
+            holders(Permission.TASKS_SUPERVISE),
             StaffUser.active,
         )
         .order_by(StaffUser.id)

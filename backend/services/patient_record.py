@@ -23,12 +23,12 @@ from backend.models import (
     OutboxStatus,
     Patient,
     QuestionnaireVersion,
-    Role,
     StaffUser,
 )
 from backend.models.base import utcnow
 from backend.models.patients import EXCLUSION_FLAGS
 from backend.outbox import gates
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from backend.services.anonymity import visible_messages
 from backend.services.conversations import get_or_create_conversation
@@ -40,19 +40,25 @@ from bots.domain import Channel, pick_language
 TIMELINE_LIMIT = 200
 MAX_MESSAGE = MAX_TEXT
 __all__ = ["STAFF_CHANNELS", "ActionRefused", "preflight"]  # re-exported for the record's pages
-# Who may put a patient on (or take them off) an exclusion list. Deceased and dispute are the service
-# centre's and managers' call; any clinician may record that a patient asked not to be disturbed.
-FLAG_ROLES: dict[str, frozenset[Role]] = {
-    "deceased": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
-    "dispute": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
-    "do_not_disturb": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT, Role.DOCTOR, Role.NURSE}),
-    "invalid_contact": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
-    "frequent_visitor": frozenset({Role.ADMIN, Role.MANAGER, Role.SERVICE_AGENT}),
+# The permission each exclusion list needs. Deceased and dispute are the service centre's and managers'
+# call (by default); any clinician may record that a patient asked not to be disturbed.
+FLAG_PERMISSIONS: dict[str, Permission] = {
+    "deceased": Permission.PATIENTS_EXCLUSIONS,
+    "dispute": Permission.PATIENTS_EXCLUSIONS,
+    "do_not_disturb": Permission.PATIENTS_DO_NOT_DISTURB,
+    "invalid_contact": Permission.PATIENTS_EXCLUSIONS,
+    "frequent_visitor": Permission.PATIENTS_EXCLUSIONS,
 }
 
 
-def may_set_flag(role: Role, flag: str) -> bool:
-    return role in FLAG_ROLES.get(flag, frozenset())
+def may_set_flag(user: StaffUser, flag: str) -> bool:
+    needed = FLAG_PERMISSIONS.get(flag)
+    return needed is not None and may(user, needed)
+
+
+def settable_flags(user: StaffUser) -> list[str]:
+    """The exclusion lists `user` may change, in the record's order."""
+    return [flag for flag in FLAG_PERMISSIONS if may_set_flag(user, flag)]
 
 
 def do_set_flag(
@@ -61,7 +67,7 @@ def do_set_flag(
     """Through the follow-up exclusion verb (which closes open follow-ups and writes the audit row)."""
     if flag not in EXCLUSION_FLAGS:
         raise ActionRefused(Reason.UNKNOWN_FLAG)
-    if not may_set_flag(user.role, flag):
+    if not may_set_flag(user, flag):
         audit.record(
             session, "patient.exclusion_denied", staff_id=user.id, patient_id=patient.id, flag=flag, ip=ip
         )

@@ -13,6 +13,7 @@ from backend.models import DepartmentLink, Encounter, Patient, PatientNameToken,
 from backend.models.base import utcnow
 from backend.security.crypto import current_cipher
 from backend.security.identifiers import InvalidPhoneNumber, name_tokens, normalise_name
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from bots.domain import Channel
 
@@ -22,7 +23,7 @@ SEARCH_SORT_BOUND = 1000
 
 def department_ids(user: StaffUser) -> set[int] | None:
     """None means every department."""
-    return None if user.role.sees_all_departments else {d.id for d in user.departments}
+    return None if may(user, Permission.PATIENTS_ALL_DEPARTMENTS) else {d.id for d in user.departments}
 
 
 def scoped_to_user(query: sa.Select[Any], user: StaffUser) -> sa.Select[Any]:

@@ -89,6 +89,11 @@ class Reason(StrEnum):
     RESET_LINK_INVALID = "reset_link_invalid"
     UNKNOWN_LANGUAGE = "unknown_language"
     UNKNOWN_ROLE = "unknown_role"
+    ROLE_REASON_REQUIRED = "role_reason_required"
+    ROLE_IN_USE = "role_in_use"
+    ROLE_BUILTIN = "role_builtin"
+    ROLE_NAME_TAKEN = "role_name_taken"
+    ROLE_NEEDS_AUTHENTICATOR = "role_needs_authenticator"
     USERNAME_INVALID = "username_invalid"
     USERNAME_TAKEN = "username_taken"
     # an outreach batch

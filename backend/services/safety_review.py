@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from backend.models import Conversation, Direction, Message, MissedEscalation, StaffUser
 from backend.models.base import utcnow
+from backend.security.permissions import Permission, may
 from backend.services import audit, patients
 from backend.services.refusal import ActionRefused, Reason
 from nlu.language_id import detect
@@ -40,7 +41,7 @@ EXPORT_COLUMNS = (
 
 
 def may_review(user: StaffUser) -> bool:
-    return user.role.sees_all_departments
+    return may(user, Permission.SAFETY_REVIEW)
 
 
 def do_mark_missed(

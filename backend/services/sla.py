@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.models import Department, Role, SlaPolicy, StaffUser, TaskPriority
+from backend.models import Department, SlaPolicy, StaffUser, TaskPriority
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 
@@ -81,8 +82,8 @@ def do_set_department_sla(
 
 
 def may_manage(user: StaffUser) -> bool:
-    """Managers and administrators set response times."""
-    return user.role in {Role.ADMIN, Role.MANAGER}
+    """Those whose role may set response times (managers and administrators, unless changed)."""
+    return may(user, Permission.SLA_MANAGE)
 
 
 def hospital_table() -> dict[TaskPriority, int]:

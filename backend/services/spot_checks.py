@@ -21,7 +21,6 @@ from backend.models import (
     OutreachStatus,
     OutreachTask,
     QuestionnaireResponse,
-    Role,
     SpotCheck,
     SpotCheckItem,
     SpotVerdict,
@@ -30,11 +29,11 @@ from backend.models import (
     TaskPriority,
 )
 from backend.models.base import utcnow
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 from backend.services.tasks import do_raise_task
 
-SUPERVISORS = frozenset({Role.ADMIN, Role.MANAGER})
 MAX_SAMPLE = 1000
 MAX_NOTE = 4000
 
@@ -92,8 +91,13 @@ def completed_follow_ups(
     return [(t, p, d, r) for t, p, d, r in session.execute(query)]
 
 
+def may_supervise(user: StaffUser) -> bool:
+    """Whether `user` may draw and review spot checks (managers and administrators, unless changed)."""
+    return may(user, Permission.SPOT_CHECKS)
+
+
 def _supervisor(user: StaffUser) -> None:
-    if user.role not in SUPERVISORS:
+    if not may_supervise(user):
         raise SpotCheckRefused(Reason.NOT_SUPERVISOR)
 
 

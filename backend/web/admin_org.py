@@ -16,7 +16,7 @@ from backend.models import Clinician, ClinicianKind, StaffSession, Ward
 from backend.services import audit
 from backend.services.message_log import InvalidFilter
 from backend.services.refusal import ActionRefused
-from backend.web.admin_common import PREFIX, AdminDep
+from backend.web.admin_common import PREFIX, OrgAdminDep
 from backend.web.deps import SessionDep, client_ip
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
@@ -88,7 +88,9 @@ def _missing(request: Request, staff: StaffSession) -> Response:
 
 
 @router.get("/{kind_name}", response_class=HTMLResponse)
-def org_list(request: Request, kind_name: str, db: SessionDep, staff: AdminDep, done: str = "") -> Response:
+def org_list(
+    request: Request, kind_name: str, db: SessionDep, staff: OrgAdminDep, done: str = ""
+) -> Response:
     kind = _kind(kind_name)
     if kind is None:
         return _missing(request, staff)
@@ -96,7 +98,7 @@ def org_list(request: Request, kind_name: str, db: SessionDep, staff: AdminDep, 
 
 
 @router.get("/{kind_name}/export.xlsx")
-def org_export(request: Request, kind_name: str, db: SessionDep, staff: AdminDep) -> Response:
+def org_export(request: Request, kind_name: str, db: SessionDep, staff: OrgAdminDep) -> Response:
     kind = _kind(kind_name)
     if kind is None:
         return _missing(request, staff)
@@ -126,7 +128,7 @@ def org_export(request: Request, kind_name: str, db: SessionDep, staff: AdminDep
 
 @router.post("/{kind_name}", response_class=HTMLResponse)
 def org_create(
-    request: Request, kind_name: str, db: SessionDep, staff: AdminDep, values: FormDep
+    request: Request, kind_name: str, db: SessionDep, staff: OrgAdminDep, values: FormDep
 ) -> Response:
     kind = _kind(kind_name)
     if kind is None:
@@ -146,7 +148,7 @@ def org_create(
 
 @router.get("/{kind_name}/{entry_id}", response_class=HTMLResponse)
 def org_edit(
-    request: Request, kind_name: str, entry_id: int, db: SessionDep, staff: AdminDep, done: str = ""
+    request: Request, kind_name: str, entry_id: int, db: SessionDep, staff: OrgAdminDep, done: str = ""
 ) -> Response:
     kind = _kind(kind_name)
     entry = org.find(db, kind, entry_id) if kind else None
@@ -158,7 +160,7 @@ def org_edit(
 
 @router.post("/{kind_name}/{entry_id}", response_class=HTMLResponse)
 def org_save(
-    request: Request, kind_name: str, entry_id: int, db: SessionDep, staff: AdminDep, values: FormDep
+    request: Request, kind_name: str, entry_id: int, db: SessionDep, staff: OrgAdminDep, values: FormDep
 ) -> Response:
     kind = _kind(kind_name)
     entry = org.find(db, kind, entry_id) if kind else None
@@ -186,7 +188,7 @@ def org_active(
     kind_name: str,
     entry_id: int,
     db: SessionDep,
-    staff: AdminDep,
+    staff: OrgAdminDep,
     csrf_token: str = Form(max_length=128),
     active: str = Form(max_length=3),
 ) -> Response:

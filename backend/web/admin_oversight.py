@@ -18,7 +18,7 @@ from backend.app.settings import ENV_FILE, Settings
 from backend.models import StaffSession
 from backend.services import audit
 from backend.services.message_log import InvalidFilter, parse_cursor
-from backend.web.admin_common import PREFIX, AdminDep
+from backend.web.admin_common import PREFIX, AdminDep, AuditDep
 from backend.web.deps import SessionDep, SettingsDep, client_ip
 from backend.web.filtered import FormDep, from_url
 from backend.web.staff import check_csrf, render
@@ -61,18 +61,18 @@ def _audit_page(request: Request, db: Session, staff: StaffSession, values: dict
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_view(request: Request, db: SessionDep, staff: AdminDep) -> Response:
+def audit_view(request: Request, db: SessionDep, staff: AuditDep) -> Response:
     return _audit_page(request, db, staff, from_url(request, audit_log.FIELDS))
 
 
 @router.post("/audit", response_class=HTMLResponse)
-def audit_search(request: Request, db: SessionDep, staff: AdminDep, values: FormDep) -> Response:
+def audit_search(request: Request, db: SessionDep, staff: AuditDep, values: FormDep) -> Response:
     check_csrf(staff, values.get("csrf_token", ""))
     return _audit_page(request, db, staff, values)
 
 
 @router.post("/audit/export.xlsx")
-def audit_export(request: Request, db: SessionDep, staff: AdminDep, values: FormDep) -> Response:
+def audit_export(request: Request, db: SessionDep, staff: AuditDep, values: FormDep) -> Response:
     """A POST, like the search: a patient filter never sits in a URL."""
     check_csrf(staff, values.get("csrf_token", ""))
     try:

@@ -9,15 +9,15 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from backend.admin import org, people
+from backend.admin import org, people, roles
 from backend.admin.exports import XLSX, staff_xlsx
 from backend.admin.passwords import MAX_PASSWORD, do_issue_reset, do_set_password, reset_for_token
 from backend.i18n import negotiate
-from backend.models import Role, StaffSession, StaffUser
+from backend.models import StaffSession, StaffUser
 from backend.services import audit
 from backend.services.message_log import InvalidFilter
 from backend.services.refusal import ActionRefused, Reason
-from backend.web.admin_common import PREFIX, AdminDep
+from backend.web.admin_common import PREFIX, ConsoleDep, StaffAdminDep
 from backend.web.deps import SessionDep, SettingsDep, client_ip
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
@@ -27,7 +27,7 @@ router = APIRouter()
 
 
 @router.get(PREFIX, response_class=HTMLResponse)
-def admin_home(request: Request, staff: AdminDep) -> Response:
+def admin_home(request: Request, staff: ConsoleDep) -> Response:
     return render(request, "staff/admin/index.html", staff.staff.language, {"staff": staff})
 
 
@@ -39,12 +39,13 @@ def _shown(request: Request) -> dict[str, str]:
 
 
 @router.get(f"{PREFIX}/staff", response_class=HTMLResponse)
-def staff_list(request: Request, db: SessionDep, staff: AdminDep, done: str = "") -> Response:
+def staff_list(request: Request, db: SessionDep, staff: StaffAdminDep, done: str = "") -> Response:
     shown = _shown(request)
     context: dict[str, Any] = {
         "staff": staff,
         "v": shown,
-        "roles": [r.value for r in Role],
+        "roles": roles.role_keys(db),
+        "custom_roles": roles.configured_names(db),
         "departments": org.departments(db),
         "rows": [],
         "error": None,
@@ -64,7 +65,7 @@ def staff_list(request: Request, db: SessionDep, staff: AdminDep, done: str = ""
 
 
 @router.get(f"{PREFIX}/staff.xlsx")
-def staff_export(request: Request, db: SessionDep, staff: AdminDep) -> Response:
+def staff_export(request: Request, db: SessionDep, staff: StaffAdminDep) -> Response:
     try:
         filters = people.parse_staff_filters(_shown(request))
     except InvalidFilter as exc:
@@ -93,7 +94,8 @@ def _form_context(db: Session, staff: StaffSession, v: dict[str, Any], **extra: 
     return {
         "staff": staff,
         "v": v,
-        "roles": [r.value for r in Role],
+        "roles": roles.role_keys(db),
+        "custom_roles": roles.configured_names(db),
         "languages": LANGUAGES,
         "departments": org.department_choices(
             db, {int(i) for i in v.get("departments", []) if str(i).isdigit()}
@@ -107,7 +109,7 @@ def _values_of(user: StaffUser) -> dict[str, Any]:
     return {
         "username": user.username,
         "display_name": user.display_name,
-        "role": user.role.value,
+        "role": str(user.role),
         "departments": [str(d.id) for d in user.departments],
         "language": user.language,
         "phone": user.phone or "",
@@ -121,7 +123,7 @@ async def _department_ids(request: Request) -> list[str]:
 
 
 @router.get(f"{PREFIX}/staff/new", response_class=HTMLResponse)
-def new_staff(request: Request, db: SessionDep, staff: AdminDep) -> Response:
+def new_staff(request: Request, db: SessionDep, staff: StaffAdminDep) -> Response:
     v = {
         "username": "",
         "display_name": "",
@@ -137,7 +139,7 @@ def new_staff(request: Request, db: SessionDep, staff: AdminDep) -> Response:
 
 @router.post(f"{PREFIX}/staff/new", response_class=HTMLResponse)
 async def create_staff(
-    request: Request, db: SessionDep, staff: AdminDep, settings: SettingsDep, values: FormDep
+    request: Request, db: SessionDep, staff: StaffAdminDep, settings: SettingsDep, values: FormDep
 ) -> Response:
     check_csrf(staff, values.get("csrf_token", ""))
     ids = await _department_ids(request)
@@ -170,7 +172,9 @@ def _found(db: Session, staff_id: int) -> StaffUser | None:
 
 
 @router.get(f"{PREFIX}/staff/{{staff_id}}", response_class=HTMLResponse)
-def edit_staff(request: Request, staff_id: int, db: SessionDep, staff: AdminDep, done: str = "") -> Response:
+def edit_staff(
+    request: Request, staff_id: int, db: SessionDep, staff: StaffAdminDep, done: str = ""
+) -> Response:
     user = _found(db, staff_id)
     if user is None:
         return render(request, "staff/admin/missing.html", staff.staff.language, {"staff": staff}, 404)
@@ -180,7 +184,12 @@ def edit_staff(request: Request, staff_id: int, db: SessionDep, staff: AdminDep,
 
 @router.post(f"{PREFIX}/staff/{{staff_id}}", response_class=HTMLResponse)
 async def save_staff(
-    request: Request, staff_id: int, db: SessionDep, staff: AdminDep, settings: SettingsDep, values: FormDep
+    request: Request,
+    staff_id: int,
+    db: SessionDep,
+    staff: StaffAdminDep,
+    settings: SettingsDep,
+    values: FormDep,
 ) -> Response:
     check_csrf(staff, values.get("csrf_token", ""))
     user = _found(db, staff_id)
@@ -268,7 +277,7 @@ def deactivate(
     request: Request,
     staff_id: int,
     db: SessionDep,
-    staff: AdminDep,
+    staff: StaffAdminDep,
     csrf_token: str = Form(max_length=128),
     version: str = Form(max_length=12),
 ) -> Response:
@@ -281,7 +290,7 @@ def reactivate(
     request: Request,
     staff_id: int,
     db: SessionDep,
-    staff: AdminDep,
+    staff: StaffAdminDep,
     csrf_token: str = Form(max_length=128),
     version: str = Form(max_length=12),
 ) -> Response:
@@ -294,7 +303,7 @@ def password_link(
     request: Request,
     staff_id: int,
     db: SessionDep,
-    staff: AdminDep,
+    staff: StaffAdminDep,
     settings: SettingsDep,
     csrf_token: str = Form(max_length=128),
 ) -> Response:
@@ -319,7 +328,7 @@ def reset_totp(
     request: Request,
     staff_id: int,
     db: SessionDep,
-    staff: AdminDep,
+    staff: StaffAdminDep,
     csrf_token: str = Form(max_length=128),
     version: str = Form(max_length=12),
 ) -> Response:

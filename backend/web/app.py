@@ -19,6 +19,7 @@ from backend.web import (
     admin_org,
     admin_oversight,
     admin_people,
+    admin_roles,
     appointments,
     case_actions,
     case_reports,
@@ -43,6 +44,7 @@ from backend.web import (
     record,
     safety_pages,
     spot_checks,
+    sso,
     staff,
     stats,
     studio,
@@ -55,10 +57,10 @@ from backend.web import (
     wechat_pages,
     work_pages,
 )
-from backend.web.admin_common import NotAdmin
 from backend.web.body_limit import BodyLimit
 from backend.web.deps import NotSignedIn
 from backend.web.ids import IdsInPath
+from backend.web.permits import NotPermitted
 from backend.web.rate_limit import PatientRateLimit
 from backend.web.security_headers import SecurityHeaders
 
@@ -74,6 +76,7 @@ def create_app() -> FastAPI:
     app.include_router(hooks.router)
     app.include_router(forms.router)
     app.include_router(staff.router)
+    app.include_router(sso.router)
     app.include_router(home.router)
     app.include_router(privacy_pages.router)
     app.include_router(record.router)
@@ -106,6 +109,7 @@ def create_app() -> FastAPI:
     app.include_router(voice_stream.router)
     app.include_router(fhir.router)
     app.include_router(admin_people.router)
+    app.include_router(admin_roles.router)
     app.include_router(admin_org.router)
     app.include_router(admin_oversight.router)
 
@@ -126,10 +130,10 @@ def create_app() -> FastAPI:
         failed = FhirError(500, IssueType.EXCEPTION, "the server failed; the error is logged")
         return fhir.error_response(failed)
 
-    @app.exception_handler(NotAdmin)
-    async def _not_admin(request: Request, exc: NotAdmin) -> Response:
+    @app.exception_handler(NotPermitted)
+    async def _not_permitted(request: Request, exc: NotPermitted) -> Response:
         context = {"staff": exc.staff}
-        return staff.render(request, "staff/admin/denied.html", exc.staff.staff.language, context, 403)
+        return staff.render(request, exc.page, exc.staff.staff.language, context, 403)
 
     @app.exception_handler(staff.CsrfFailed)
     async def _csrf(request: Request, _exc: staff.CsrfFailed) -> Response:

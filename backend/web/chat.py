@@ -128,7 +128,7 @@ def _item(m: MessageView, catalog: Catalog, lang: str) -> webchat.PageItem:
 
 
 # What a patient is told about who answered: clinical roles by name, everyone else as the care team.
-_PATIENT_FACING_ROLE = {Role.NURSE: "nurse", Role.DOCTOR: "doctor"}
+_PATIENT_FACING_ROLE: dict[str, str] = {Role.NURSE: "nurse", Role.DOCTOR: "doctor"}
 
 
 def _conversation(db: Session, patient: _LinkedPatient, *, lock: bool = False) -> Conversation:

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from backend.dialogue.content import ContentFlows
 from backend.dialogue.simulator import Simulation, simulate_turn
-from backend.models import Role
+from backend.security.permissions import Permission, may
 from backend.services.flow_report import drop_off
 from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.staff import check_csrf, render
@@ -19,12 +19,11 @@ from bots.flows import FlowError
 from bots.messages import Choices, Text
 
 router = APIRouter(prefix="/staff")
-EDITORS = {Role.ADMIN, Role.CONTENT_EDITOR, Role.MANAGER}
 MAX_TRANSCRIPT = 200  # lines kept on the simulator page
 
 
 def _denied(request: Request, staff: StaffDep) -> Response | None:
-    if staff.staff.role in EDITORS:
+    if may(staff.staff, Permission.FLOWS_VIEW):
         return None
     return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
 

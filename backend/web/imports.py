@@ -17,24 +17,21 @@ from backend.imports.columns import FIELDS, ImportKind
 from backend.imports.jobs import CONFIRM, DRY_RUN, RECONCILE
 from backend.imports.problems import split
 from backend.imports.reconcile import report_kind
-from backend.models import Role, StaffSession, WorkJob, WorkState
+from backend.models import StaffSession, WorkJob, WorkState
 from backend.security.crypto import current_cipher
+from backend.security.permissions import Permission
 from backend.services import audit
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.permits import refused
 from backend.web.staff import check_csrf, render
 from backend.work.runs import launch
 
 router = APIRouter(prefix="/staff/imports")
-IMPORT_ROLES = {Role.ADMIN, Role.INTEGRATION}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _forbidden(request: Request, db: Session, staff: StaffSession) -> Response | None:
-    if staff.staff.role in IMPORT_ROLES:
-        return None
-    audit.record(db, "import.view_denied", staff_id=staff.staff_id, ip=client_ip(request))
-    db.commit()
-    return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
+    return refused(request, db, staff, Permission.IMPORTS, "import.view_denied")
 
 
 def _page(request: Request, db: Session, staff: StaffSession, error: str = "", status: int = 200) -> Response:

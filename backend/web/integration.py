@@ -18,26 +18,21 @@ from backend.models import (
     Department,
     Hl7Message,
     Hl7Status,
-    Role,
     StaffSession,
     Ward,
 )
-from backend.services import audit
-from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.security.permissions import Permission
+from backend.web.deps import SessionDep, StaffDep
 from backend.web.ids import IdQuery, id_form
+from backend.web.permits import refused
 from backend.web.staff import check_csrf, render
 
 router = APIRouter(prefix="/staff/integration")
-INTEGRATION_ROLES = {Role.ADMIN, Role.INTEGRATION}
 PAGE = 50
 
 
 def _forbidden(request: Request, db: Session, staff: StaffSession) -> Response | None:
-    if staff.staff.role in INTEGRATION_ROLES:
-        return None
-    audit.record(db, "integration.view_denied", staff_id=staff.staff_id, ip=client_ip(request))
-    db.commit()
-    return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
+    return refused(request, db, staff, Permission.INTEGRATION, "integration.view_denied")
 
 
 @router.get("/messages", response_class=HTMLResponse)

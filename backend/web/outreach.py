@@ -25,9 +25,11 @@ from backend.outreach.batches import (
     rendered,
 )
 from backend.outreach.report import batch_report
+from backend.security.permissions import Permission
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.permits import refused
 from backend.web.staff import check_csrf, render
 from backend.work import runs
 from bots.domain import LANGUAGES, Channel
@@ -50,11 +52,7 @@ def _strings(raw: FormData) -> dict[str, str]:
 
 
 def _forbidden(request: Request, db: Session, staff: StaffSession) -> Response | None:
-    if staff.staff.role in views.MANAGERS:
-        return None
-    audit.record(db, "outreach.view_denied", staff_id=staff.staff_id, ip=client_ip(request))
-    db.commit()
-    return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
+    return refused(request, db, staff, Permission.OUTREACH, "outreach.view_denied")
 
 
 def _filters(request: Request) -> views.BatchFilters | Response:

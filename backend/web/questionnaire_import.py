@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse
 
 from backend.dialogue.content import load_voice_phrases
 from backend.followup.fhir_intake import do_draft_import, import_file
+from backend.security.permissions import Permission, may
 from backend.services.refusal import ActionRefused
 from backend.web.deps import SessionDep, SettingsDep, StaffDep
-from backend.web.flows import EDITORS
 from backend.web.staff import check_csrf, render
 from questionnaires import channels
 from questionnaires.fhir import Imported, ImportRefused
@@ -44,7 +44,7 @@ def _context(staff: StaffDep, settings: SettingsDep, **extra: Any) -> dict[str, 
 
 @router.get("/import", response_class=HTMLResponse)
 def import_page(request: Request, staff: StaffDep, settings: SettingsDep) -> Response:
-    if staff.staff.role not in EDITORS:
+    if not may(staff.staff, Permission.QUESTIONNAIRE_IMPORT):
         return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
     return render(request, PAGE, staff.staff.language, _context(staff, settings))
 
@@ -61,7 +61,7 @@ def import_upload(
     accept_rules: bool = Form(default=False),
     draft: bool = Form(default=False),
 ) -> Response:
-    if staff.staff.role not in EDITORS:
+    if not may(staff.staff, Permission.QUESTIONNAIRE_IMPORT):
         return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
     check_csrf(staff, csrf_token)
     raw = file.file.read(settings.fhir_import_max_bytes + 1)  # one byte over is enough to refuse

@@ -33,10 +33,10 @@ from backend.models import (
 from backend.security.identifiers import mask_phone
 from backend.services.consents import current_consents
 from backend.services.patient_record import (
-    FLAG_ROLES,
     STAFF_CHANNELS,
     preflight,
     published_questionnaires,
+    settable_flags,
     timeline,
 )
 from bots.domain import Channel
@@ -76,7 +76,7 @@ def profile(ctx: SectionContext) -> dict[str, Any]:
 
 
 def flags(ctx: SectionContext) -> dict[str, Any]:
-    return {"flags": {flag: roles for flag, roles in FLAG_ROLES.items() if ctx.user.role in roles}}
+    return {"flags": settable_flags(ctx.user)}
 
 
 def consents(ctx: SectionContext) -> dict[str, Any]:

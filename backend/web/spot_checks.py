@@ -20,13 +20,15 @@ from backend.models import (
     StaffSession,
     VoiceCall,
 )
+from backend.security.permissions import Permission
 from backend.services import audit, directory, spot_check_views, spot_checks
 from backend.services.ids import parse_id
 from backend.services.patient_record import timeline
 from backend.services.refusal import Reason
-from backend.services.spot_checks import SUPERVISORS, SpotCheckRefused
+from backend.services.spot_checks import SpotCheckRefused
 from backend.voice.recordings import RecordingUnavailable, fetch_recording
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.permits import refused
 from backend.web.staff import check_csrf, render
 from bots.domain import pick_language
 
@@ -35,11 +37,7 @@ GROUPINGS = ("department", "nurse", "reviewer")
 
 
 def _forbidden(request: Request, db: Session, staff: StaffSession) -> Response | None:
-    if staff.staff.role in SUPERVISORS:
-        return None
-    audit.record(db, "spot_check.view_denied", staff_id=staff.staff_id, ip=client_ip(request))
-    db.commit()
-    return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 403)
+    return refused(request, db, staff, Permission.SPOT_CHECKS, "spot_check.view_denied")
 
 
 def _index(

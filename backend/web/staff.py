@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from backend.admin.people import do_set_own_language
+from backend.app.settings import PasswordSignIn, Settings
 from backend.i18n import negotiate, translations
 from backend.messaging.links import LinkKind, make_url
 from backend.models import StaffSession
@@ -21,6 +23,7 @@ from backend.security.auth import (
     do_sign_out,
     is_known_device,
 )
+from backend.security.permissions import ADMINISTRATIVE, Permission, granted
 from backend.services import audit, patients
 from backend.services.refusal import ActionRefused
 from backend.web.deps import SESSION_COOKIE, SessionDep, SettingsDep, StaffDep, client_ip, templates
@@ -33,14 +36,42 @@ class CsrfFailed(Exception):
     """A form post without the right token."""
 
 
+def _permissions(context: dict[str, Any]) -> frozenset[Permission]:
+    """What the signed-in staff member may do, for the navigation; nothing when the page has no staff
+    member or her row is no longer attached (a refusal page rendered after the request's session)."""
+    staff = context.get("staff")
+    if not isinstance(staff, StaffSession):
+        return frozenset()
+    try:
+        return granted(staff.staff)
+    except (RuntimeError, SQLAlchemyError):
+        return frozenset()
+
+
 def render(request: Request, name: str, lang: str, context: dict[str, Any], status: int = 200) -> Response:
-    context = {"lang": lang, "_": translations(lang).gettext, **context}
+    perms = _permissions(context)
+    context = {
+        "lang": lang,
+        "_": translations(lang).gettext,
+        "perms": perms,
+        "administers": bool(perms & ADMINISTRATIVE),  # the console's link
+        **context,
+    }
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
 def check_csrf(staff_session: StaffSession, token: str) -> None:
     if not secrets.compare_digest(staff_session.csrf_token.encode(), token.encode()):
         raise CsrfFailed
+
+
+def _login(token: str, error: bool, settings: Settings) -> dict[str, Any]:
+    return {
+        "csrf_token": token,
+        "error": error,
+        "sso": settings.sso_enabled,
+        "break_glass_only": settings.password_sign_in is PasswordSignIn.BREAK_GLASS_ONLY,
+    }
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -50,7 +81,7 @@ def login_page(request: Request, settings: SettingsDep) -> Response:
         request,
         "staff/login.html",
         negotiate(request.headers.get("accept-language")),
-        {"csrf_token": token, "error": False},
+        _login(token, False, settings),
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -76,7 +107,7 @@ def login(
     lang = negotiate(request.headers.get("accept-language"))
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not secrets.compare_digest(cookie, csrf_token):
-        return render(request, "staff/login.html", lang, {"csrf_token": cookie or "", "error": True}, 400)
+        return render(request, "staff/login.html", lang, _login(cookie or "", True, settings), 400)
     try:
         new = do_sign_in(
             db,
@@ -89,7 +120,7 @@ def login(
         )
     except SignInRefused:
         db.commit()  # keep the failed attempt: it feeds the throttle and the audit trail
-        return render(request, "staff/login.html", lang, {"csrf_token": cookie, "error": True}, 401)
+        return render(request, "staff/login.html", lang, _login(cookie, True, settings), 401)
     response = RedirectResponse("/staff", status_code=303)
     response.set_cookie(
         SESSION_COOKIE, new.token, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/"

@@ -11,7 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models import Role, StaffUser, WorkJob, WorkState
+from backend.models import StaffUser, WorkJob, WorkState
+from backend.security.permissions import Permission, may
 from backend.services.spreadsheet import formula_safe
 from backend.work.runs import WorkError, runner_for
 
@@ -20,7 +21,7 @@ EXPORT_COLUMNS = ("id", "kind", "state", "done", "total", "errors", "started_by"
 
 
 def sees_all(user: StaffUser) -> bool:
-    return user.role in {Role.ADMIN, Role.MANAGER}
+    return may(user, Permission.WORK_ALL)
 
 
 def visible(user: StaffUser) -> sa.ColumnElement[bool]:

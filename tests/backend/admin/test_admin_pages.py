@@ -20,6 +20,9 @@ PAGES = (
     "/staff/admin",
     "/staff/admin/staff",
     "/staff/admin/staff/new",
+    "/staff/admin/roles",
+    "/staff/admin/roles/new",
+    "/staff/admin/roles/nurse",
     "/staff/admin/org/department",
     "/staff/admin/org/ward",
     "/staff/admin/org/clinician",
@@ -206,7 +209,7 @@ def test_promoting_to_admin_shows_the_new_authenticator_key_once(client: TestCli
     manager = factories.staff(db, username="manager1", role=Role.MANAGER)
     db.commit()
     token = sign_in(client, root)
-    response = _edit(client, token, manager, manager.version, role="admin")
+    response = _edit(client, token, manager, manager.version, role="admin", reason="runs the console now")
     assert response.status_code == 200 and 'id="totp-secret"' in response.text
     db.expire_all()
     secret = db.get(StaffUser, manager.id).totp_secret

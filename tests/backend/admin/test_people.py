@@ -41,7 +41,8 @@ def test_the_form_is_normalised() -> None:
         ({"username": "x" * 65}, [], Reason.USERNAME_INVALID),
         ({"display_name": "  "}, [], Reason.NAME_REQUIRED),
         ({"display_name": "x" * 201}, [], Reason.NAME_REQUIRED),
-        ({"role": "superuser"}, [], Reason.UNKNOWN_ROLE),
+        ({"role": ""}, [], Reason.UNKNOWN_ROLE),
+        ({"role": "x" * 33}, [], Reason.UNKNOWN_ROLE),  # a role unknown to the database: the verbs refuse it
         ({"language": "fr"}, [], Reason.UNKNOWN_LANGUAGE),
         ({"phone": "not a phone"}, [], Reason.PHONE_INVALID),
         ({}, ["x"], Reason.NO_SUCH_DEPARTMENT),
@@ -135,7 +136,7 @@ def test_the_last_active_admin_is_neither_deactivated_nor_demoted(db: Session) -
         people.do_set_active(db, staff_id=root.id, version=root.version, active=False, by=root.id)
     assert last.value.reason is Reason.LAST_ADMIN
     db.rollback()
-    demote = StaffForm("root", "Root", Role.MANAGER, (), "en", None)
+    demote = StaffForm("root", "Root", Role.MANAGER, (), "en", None, "steps down")
     with pytest.raises(ActionRefused) as demoted:
         people.do_update_staff(db, staff_id=root.id, version=root.version, form=demote, by=root.id)
     assert demoted.value.reason is Reason.LAST_ADMIN
@@ -147,7 +148,7 @@ def test_the_last_active_admin_is_neither_deactivated_nor_demoted(db: Session) -
         db,
         staff_id=other.id,
         version=other.version,
-        form=StaffForm("root2", "R2", Role.NURSE, (), "en", None),
+        form=StaffForm("root2", "R2", Role.NURSE, (), "en", None, "back to the ward"),
         by=root.id,
     )
 

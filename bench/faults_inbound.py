@@ -15,11 +15,13 @@ rate over the first 36 s of the fault window, so some arrive while Redis is down
 its turn cannot be queued: the scheduler's retry sweep must find it once Redis is back).
 
 Figures: `accepted` (answered 200), `refused` (any other answer or a broken connection; Twilio would
-retry those), `lost` (accepted, and at the end still not handled: no inbound row, the row not
-`processed`, or no reply stored for it), `duplicated` (a conversation with more replies or bot steps
+retry those), `lost` (accepted and never to be handled: no inbound row for it, or the row marked
+`processed` with no reply stored; a row still `received` is not lost, the retry sweep queues its turn
+every minute, and is counted in `unhandled_at_end`), `duplicated` (a conversation with more replies or bot steps
 than a conversation handled without faults has, or a patient who got the reply SMS twice), `stuck`
 (not handled 60 s after the faults end), `recovery_s` (faults end to every accepted message handled and
-every reply sent). The last line is JSON.
+every reply sent; null when that did not happen within GIVE_UP_S), `turns_per_s_after_faults` (how
+fast the backlog drained). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -188,6 +190,8 @@ def _state(sids: list[str]) -> dict[str, Any]:
         sid for sid, status, conv in rows if status == MessageStatus.PROCESSED and replies[int(conv)] > 0
     }
     return {
+        "missing": len(set(sids) - set(stored)),
+        "waiting": sum(1 for _, status, _ in rows if status == MessageStatus.RECEIVED),
         "stored": stored,
         "not_handled": len(set(sids) - handled),
         "unreplied_processed": sum(
@@ -312,6 +316,7 @@ def _faults(
     stuck = -1
     done_at: float | None = None
     state = _state(accepted)
+    handled_at_faults_end = len(accepted) - state["not_handled"]
     while time.perf_counter() - faults_end < GIVE_UP_S:
         now = time.perf_counter()
         state = _state(accepted)
@@ -337,8 +342,18 @@ def _faults(
         "accepted": len(accepted),
         "refused": len(hooks) - len(accepted),
         "answers": dict(answers),
-        "lost": state["not_handled"],
+        # lost: what no mechanism will handle any more. A row still `received` is not lost: the retry
+        # sweep queues its turn every minute for as long as it waits (it is `unhandled_at_end`).
+        "lost": state["missing"] + state["unreplied_processed"],
+        "missing_rows": state["missing"],
         "processed_without_reply": state["unreplied_processed"],
+        "unhandled_at_end": state["not_handled"],
+        "waiting_at_end": state["waiting"],
+        "turns_per_s_after_faults": round(
+            (len(accepted) - state["not_handled"] - handled_at_faults_end)
+            / max(1.0, time.perf_counter() - faults_end),
+            2,
+        ),
         "duplicated": duplicated + stored_twice,
         "stored_twice": stored_twice,
         "duplicated_sends": resent,

@@ -55,12 +55,12 @@ STUCK_AFTER_S = 60.0
 GIVE_UP_S = 240.0
 
 
-def serve_fake() -> int:
+def serve_fake(latency: float) -> int:
     """Subprocess entry point: the fake provider; stdin commands `stats`, `outage`, `reset`."""
     from tests.channels.fake_twilio import FakeTwilio
 
     with FakeTwilio() as fake:
-        fake.latency = LATENCY_S
+        fake.latency = latency
         print(json.dumps({"base_url": fake.base_url, "gateway_url": fake.gateway_url}), flush=True)
         for line in sys.stdin:
             command = line.split()
@@ -73,6 +73,7 @@ def serve_fake() -> int:
                             "accepted": sum(to.values()),
                             "recipients": len(to),
                             "duplicated": sum(n - 1 for n in to.values()),
+                            "per_recipient": Counter(to.values()),  # sends per recipient: how many
                             "reference_repeats": fake.gateway_repeats,
                             "lookups": sum(1 for r in fake.requests if r.json is None and "?" in r.path),
                             "requests": len(fake.requests),
@@ -90,9 +91,9 @@ def serve_fake() -> int:
 
 
 class Fake:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], latency: float = LATENCY_S) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve-fake"],
+            [sys.executable, str(Path(__file__).resolve()), "--serve-fake", str(latency)],
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -286,7 +287,7 @@ def run() -> dict[str, Any]:
 
 def main() -> int:
     if "--serve-fake" in sys.argv:
-        return serve_fake()
+        return serve_fake(float(sys.argv[sys.argv.index("--serve-fake") + 1]))
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.perf_counter()
     figures = run()

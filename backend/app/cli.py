@@ -430,7 +430,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     def work() -> None:
         connection = Redis.from_url(redis_url)
-        worker = Worker([Queue(settings.job_queue, connection=connection)], connection=connection)
+        # RQ takes from the queues in order: periodic jobs before the turns and sends they sweep up
+        names = (settings.periodic_queue, settings.job_queue)
+        queues = [Queue(name, connection=connection) for name in names]
+        worker = Worker(queues, connection=connection)
         # with_scheduler: RQ's own scheduler (one worker at a time holds its lock) runs jobs' retries.
         worker.work(burst=args.burst, with_scheduler=True)
 
@@ -457,7 +460,7 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     def schedule() -> None:
         # a new scheduler each time: a restarted Redis has lost the old one's registrations
         scheduler = CronScheduler(connection=Redis.from_url(redis_url))
-        register_cron(scheduler, settings.job_queue)
+        register_cron(scheduler, settings.periodic_queue)
         scheduler.start()  # type: ignore[no-untyped-call]
 
     run_through_outages(schedule, "scheduler")

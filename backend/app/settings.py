@@ -265,6 +265,7 @@ class Settings(BaseSettings):
         default=5, ge=1, description="`careloop serve` closes an idle keep-alive connection after this"
     )
     job_queue: str = Field(default="careloop", description="the RQ queue name (with REDIS_URL)")
+
     nlu_url: str | None = Field(
         default=None, description="Rasa's HTTP API; unset: free text is not sent to Rasa"
     )
@@ -704,6 +705,13 @@ class Settings(BaseSettings):
     @property
     def sso_enabled(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @property
+    def periodic_queue(self) -> str:
+        """Where the scheduler puts periodic jobs (the sweeps that re-run stored turns and pending sends,
+        escalations, the audit sealer): workers take from it first, so after an outage the sweeps that
+        restore service are not queued behind the backlog they exist to clear."""
+        return f"{self.job_queue}-periodic"
 
     @property
     def is_sqlite(self) -> bool:

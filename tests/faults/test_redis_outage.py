@@ -117,8 +117,10 @@ def _careloop(command: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 def _queued(server: PrivateRedis) -> int:
+    """Periodic jobs the scheduler has queued: they go to the queue workers take from first."""
     try:
-        return int(Queue("outage-test", connection=Redis(port=server.port, socket_connect_timeout=0.2)).count)
+        connection = Redis(port=server.port, socket_connect_timeout=0.2)
+        return int(Queue("outage-test-periodic", connection=connection).count)
     except Exception:
         return -1
 

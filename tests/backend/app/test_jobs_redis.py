@@ -38,7 +38,8 @@ def queue_name(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[s
     monkeypatch.setenv("CARELOOP_JOB_QUEUE", name)
     reset_caches()
     yield name
-    Queue(name, connection=Redis.from_url(REDIS_URL)).empty()
+    for queue in (name, f"{name}-periodic"):
+        Queue(queue, connection=Redis.from_url(REDIS_URL)).empty()
 
 
 def _run_worker() -> subprocess.CompletedProcess[str]:
@@ -118,7 +119,8 @@ def test_scheduler_registers_every_periodic_job_with_rq_cron(queue_name: str) ->
         stderr=subprocess.STDOUT,
         text=True,
     )
-    queue = Queue(queue_name, connection=Redis.from_url(REDIS_URL))
+    # periodic jobs have their own queue, which workers take from first
+    queue = Queue(f"{queue_name}-periodic", connection=Redis.from_url(REDIS_URL))
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and queue.count < len(PERIODIC):

@@ -61,11 +61,18 @@ class EncryptedText(sa.TypeDecorator[str]):
         super().__init__()
         self.kind = kind
 
+    # The empty string is stored as itself: its token would say no more (a ciphertext's length gives an
+    # empty plaintext away), and SQL can then tell an emptied value (a message blanked by retention, a
+    # media-only message) from a filled one, which a fresh nonce per token otherwise hides.
     def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
-        return None if value is None else current_cipher().encrypt(self.kind, value)
+        if value is None or value == "":
+            return value
+        return current_cipher().encrypt(self.kind, value)
 
     def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
-        return None if value is None else current_cipher().decrypt(self.kind, value)
+        if value is None or value == "":
+            return value
+        return current_cipher().decrypt(self.kind, value)
 
 
 class EncryptedJSON(sa.TypeDecorator[Any]):

@@ -90,7 +90,7 @@ def rotate_chunk(
     counts: Counter[str] = Counter()
     failures: list[tuple[int, str]] = []
     for row_id, old in rows:
-        if col.json and old is None:  # a JSON null: nothing sealed in it
+        if (col.json and old is None) or old == "":  # a JSON null or an empty text: nothing sealed in it
             counts["current"] += 1
             continue
         try:
@@ -169,7 +169,7 @@ def key_census(session: Session) -> dict[str, int]:
             for _row_id, token in rows:
                 if col.blob:
                     census[cipher.blob_key(col.kind, bytes(token)) or "unreadable"] += 1
-                elif isinstance(token, str):
+                elif isinstance(token, str) and token:  # an empty text is stored as itself
                     census[token.partition(":")[0]] += 1
     return dict(census)
 

@@ -147,6 +147,26 @@ class Created:
     totp_secret: str | None  # shown once to enrol the authenticator; None when no TOTP is required
 
 
+def take_role(
+    session: Session, user: StaffUser, role: str, *, by: int | None, ip: str | None, reason: str
+) -> None:
+    """The account takes `role`, audited as `staff.role_assign` with the role before and the reason. The
+    callers have made their checks (the role exists, the last admin keeps one)."""
+    before = str(user.role)
+    user.role = role
+    user.version += 1
+    audit.record(
+        session,
+        "staff.role_assign",
+        staff_id=by,
+        subject=("staff_user", user.id),
+        ip=ip,
+        role=role,
+        role_before=before,
+        reason=reason,
+    )
+
+
 def do_create_staff(
     session: Session,
     *,

@@ -177,19 +177,7 @@ def do_assign_role(
         raise ActionRefused(Reason.ROLE_NEEDS_AUTHENTICATOR)
     if user.active and people.is_admin(session, user.role) and not people.is_admin(session, role):
         people.keep_an_admin(session, user)
-    before = str(user.role)
-    user.role = role
-    user.version += 1
-    audit.record(
-        session,
-        "staff.role_assign",
-        staff_id=by,
-        subject=("staff_user", user.id),
-        ip=ip,
-        role=role,
-        role_before=before,
-        reason=reason,
-    )
+    people.take_role(session, user, role, by=by, ip=ip, reason=reason)
     return True
 
 

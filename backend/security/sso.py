@@ -119,19 +119,7 @@ def _follow_provider_role(session: Session, user: StaffUser, role: str, ip: str)
                 mapped=role,
             )
             return
-    before = str(user.role)
-    user.role = role
-    user.version += 1
-    audit.record(
-        session,
-        "staff.role_assign",
-        staff_id=None,
-        subject=("staff_user", user.id),
-        ip=ip,
-        role=role,
-        role_before=before,
-        reason="single sign-on group mapping",
-    )
+    people.take_role(session, user, role, by=None, ip=ip, reason="single sign-on group mapping")
 
 
 def _create_disabled(

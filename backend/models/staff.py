@@ -28,6 +28,7 @@ class Role(StrEnum):
     CONTENT_EDITOR = "content_editor"
     MANAGER = "manager"
     INTEGRATION = "integration"  # the hospital data feed: HL7 message log, reprocessing, code mappings
+    PRIVACY_OFFICER = "privacy_officer"  # patients' data-rights requests, break-glass review, access reports
 
 
 class RoleKey(sa.TypeDecorator[str]):

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models import AuditEvent, Role, StaffUser
+from backend.models import AuditEvent, StaffUser
+from backend.security.permissions import Permission, may
 from backend.services.spreadsheet import formula_safe
 
 # the actions that show the record's contents to someone (the others change it or were refused)
@@ -31,8 +32,9 @@ EXPORT_COLUMNS = ("at", "staff", "role", "action", "break_glass", "ip")
 
 
 def may_see_report(user: StaffUser) -> bool:
-    """Who may read the report: the privacy officer (admin) and managers, who answer patients' requests."""
-    return user.role in {Role.ADMIN, Role.MANAGER}
+    """Who may read the report: by default the privacy officer, admins and managers, who answer patients'
+    requests."""
+    return may(user, Permission.PRIVACY_REPORT)
 
 
 @dataclass(frozen=True)

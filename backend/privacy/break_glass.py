@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.models import BreakGlass, Patient, Role, StaffUser
+from backend.models import BreakGlass, Patient, StaffUser
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 
@@ -79,7 +80,7 @@ def do_break_glass(
 
 
 def may_review(user: StaffUser) -> bool:
-    return user.role is Role.ADMIN
+    return may(user, Permission.PRIVACY_DECIDE)
 
 
 def do_review(

@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.models import Patient, RightsKind, RightsRequest, RightsState, Role, Sex, StaffUser
+from backend.models import Patient, RightsKind, RightsRequest, RightsState, Sex, StaffUser
 from backend.privacy.erasure import wipe_patient, write_tombstone
 from backend.privacy.holds import Hold, holds_on
 from backend.security.identifiers import InvalidPhoneNumber, normalise_phone
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 from bots.domain import LANGUAGES
@@ -35,8 +36,8 @@ class HeldRefusal(ActionRefused):
 
 
 def may_decide(user: StaffUser) -> bool:
-    """The privacy officer's part falls to admins (the role that already holds the audit log)."""
-    return user.role is Role.ADMIN
+    """The privacy officer's part (by default the privacy officer and admins)."""
+    return may(user, Permission.PRIVACY_DECIDE)
 
 
 def erased(patient: Patient) -> bool:

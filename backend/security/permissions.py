@@ -37,6 +37,8 @@ class Permission(StrEnum):
     CONTENT_APPROVE = "content.approve"  # approve others' clinical revisions (also granted per person)
     INTEGRATION = "integration.manage"  # HL7 message log, reprocessing, code mappings
     IMPORTS = "imports.run"  # file imports of patients and encounters
+    PRIVACY_DECIDE = "privacy.decide"  # decide patients' data-rights requests; review break-glass access
+    PRIVACY_REPORT = "privacy.access_report"  # read who viewed a patient's record
 
 
 P = Permission
@@ -52,8 +54,12 @@ BUILTIN: Mapping[Role, frozenset[Permission]] = {
     Role.DOCTOR: _EVERYONE,
     Role.NURSE: _EVERYONE,
     Role.CONTENT_EDITOR: _EDITING | {P.CONTENT_EDIT},
-    Role.MANAGER: _SERVICE_CENTRE | _EDITING | _MANAGING | {P.TASKS_SUPERVISE},
+    Role.MANAGER: _SERVICE_CENTRE | _EDITING | _MANAGING | {P.TASKS_SUPERVISE, P.PRIVACY_REPORT},
     Role.INTEGRATION: frozenset({P.INTEGRATION, P.IMPORTS}),
+    # the data protection officer PIPL and Decree 13 ask for: answers requests, reviews break-glass, reads
+    # the audit log, and finds any patient's record to do so
+    Role.PRIVACY_OFFICER: _EVERYONE
+    | {P.PRIVACY_DECIDE, P.PRIVACY_REPORT, P.AUDIT_READ, P.PATIENTS_ALL_DEPARTMENTS},
 }
 
 # Holding any of these makes an administrator: the role needs a second factor at local sign-in.

@@ -35,6 +35,7 @@ AdminDep = Annotated[StaffSession, _admin(Permission.ADMIN_SETTINGS)]
 StaffAdminDep = Annotated[StaffSession, _admin(Permission.ADMIN_STAFF)]
 OrgAdminDep = Annotated[StaffSession, _admin(Permission.ADMIN_ORG)]
 AuditDep = Annotated[StaffSession, _admin(Permission.AUDIT_READ)]
+PrivacyDep = Annotated[StaffSession, _admin(Permission.PRIVACY_DECIDE)]
 
 # The name the app's 403 handler used before permissions: the same exception now.
 NotAdmin = NotPermitted

@@ -27,7 +27,7 @@ from backend.privacy.retention import remove_recordings_of
 from backend.privacy.views import grants_csv, hospital_zone, parse_list_filters, requests_csv
 from backend.services import audit, patients
 from backend.services.refusal import ActionRefused, Reason
-from backend.web.admin_common import AdminDep
+from backend.web.admin_common import PrivacyDep
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.downloads import file_response
 from backend.web.staff import check_csrf, render
@@ -266,7 +266,7 @@ def access_csv(
 
 @router.get("/staff/privacy/requests", response_class=HTMLResponse)
 def requests_page(
-    request: Request, db: SessionDep, staff: AdminDep, state: str = "", kind: str = ""
+    request: Request, db: SessionDep, staff: PrivacyDep, state: str = "", kind: str = ""
 ) -> Response:
     try:
         parsed_state, parsed_kind = parse_list_filters(state, kind)
@@ -280,7 +280,7 @@ def requests_page(
 
 @router.get("/staff/privacy/requests.csv")
 def requests_export(
-    request: Request, db: SessionDep, staff: AdminDep, state: str = "", kind: str = ""
+    request: Request, db: SessionDep, staff: PrivacyDep, state: str = "", kind: str = ""
 ) -> Response:
     try:
         parsed_state, parsed_kind = parse_list_filters(state, kind)
@@ -324,7 +324,7 @@ def _request_page(
 
 
 @router.get("/staff/privacy/requests/{request_id}", response_class=HTMLResponse)
-def request_page(request: Request, request_id: int, db: SessionDep, staff: AdminDep) -> Response:
+def request_page(request: Request, request_id: int, db: SessionDep, staff: PrivacyDep) -> Response:
     found = db.get(RightsRequest, request_id)
     if found is None:
         return render(
@@ -339,7 +339,7 @@ def decide(
     request_id: int,
     action: str,
     db: SessionDep,
-    staff: AdminDep,
+    staff: PrivacyDep,
     note: str = Form(default="", max_length=1000),
     csrf_token: str = Form(max_length=128),
 ) -> Response:
@@ -409,7 +409,7 @@ def break_glass(
 
 
 @router.get("/staff/privacy/break-glass", response_class=HTMLResponse)
-def break_glass_list(request: Request, db: SessionDep, staff: AdminDep, show: str = "pending") -> Response:
+def break_glass_list(request: Request, db: SessionDep, staff: PrivacyDep, show: str = "pending") -> Response:
     rows = grant_rows(db, pending_only=show != "all")
     audit.record(
         db, "privacy.break_glass_list", staff_id=staff.staff_id, ip=client_ip(request), rows=len(rows)
@@ -419,7 +419,7 @@ def break_glass_list(request: Request, db: SessionDep, staff: AdminDep, show: st
 
 
 @router.get("/staff/privacy/break-glass.csv")
-def break_glass_csv(request: Request, db: SessionDep, staff: AdminDep, show: str = "pending") -> Response:
+def break_glass_csv(request: Request, db: SessionDep, staff: PrivacyDep, show: str = "pending") -> Response:
     rows = grant_rows(db, pending_only=show != "all", limit=10_000)
     audit.record(
         db, "privacy.break_glass_export", staff_id=staff.staff_id, ip=client_ip(request), rows=len(rows)
@@ -432,7 +432,7 @@ def break_glass_review(
     request: Request,
     grant_id: int,
     db: SessionDep,
-    staff: AdminDep,
+    staff: PrivacyDep,
     note: str = Form(default="", max_length=1000),
     csrf_token: str = Form(max_length=128),
 ) -> Response:

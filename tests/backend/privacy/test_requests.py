@@ -10,6 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.admin import roles
+from backend.admin.roles import do_create_role
 from backend.app.settings import get_settings
 from backend.models import (
     AuditEvent,
@@ -22,8 +24,10 @@ from backend.models import (
     Patient,
     PatientIdentifier,
     RightsKind,
+    RightsRequest,
     RightsState,
     Role,
+    StaffRole,
     Task,
     TaskEvent,
     VoiceCall,
@@ -34,6 +38,7 @@ from backend.privacy.erasure import read_tombstone_file, replay_tombstones
 from backend.privacy.holds import Hold
 from backend.privacy.requests import HeldRefusal, do_approve, do_reject, do_request, parse_changes
 from backend.privacy.retention import remove_recordings_of
+from backend.security.permissions import Permission, forget, may
 from backend.services.consents import do_grant_consent
 from backend.services.inbox import do_add_note
 from backend.services.refusal import ActionRefused, Reason
@@ -108,6 +113,54 @@ def test_the_requester_cannot_approve_her_own_request_even_as_admin(db: Session)
         do_approve(db, request=request, user=officer, now=utcnow())
     assert refused.value.reason == Reason.OWN_REQUEST
     assert request.state is RightsState.PENDING
+
+
+def test_who_decides_follows_the_privacy_permission_not_the_admin_role(db: Session) -> None:
+    """The built-in privacy officer decides; a manager (who reads access reports) does not; a hospital's
+    own role given `privacy.decide` does, and taking it away from her role stops her at once."""
+    nurse, root = _people(db)
+    dpo = factories.staff(db, username="dpo", role=Role.PRIVACY_OFFICER)
+    boss = factories.staff(db, username="boss", role=Role.MANAGER)
+    assert may(dpo, Permission.PRIVACY_DECIDE) and may(dpo, Permission.PRIVACY_REPORT)
+    assert not may(boss, Permission.PRIVACY_DECIDE) and may(boss, Permission.PRIVACY_REPORT)
+    assert not may(dpo, Permission.ADMIN_STAFF)  # nothing of the console beyond the audit log
+    person = factories.patient(db, name="Tran Van Minh")
+
+    def ask(reason: str) -> RightsRequest:
+        return do_request(
+            db,
+            patient=person,
+            kind=RightsKind.CORRECTION,
+            reason=reason,
+            user=nurse,
+            now=utcnow(),
+            changes=parse_changes({"sex": "male"}),
+        )
+
+    with pytest.raises(ActionRefused) as refused:
+        do_approve(db, request=(first := ask("sex typed wrong")), user=boss, now=utcnow())
+    assert refused.value.reason == Reason.NOT_A_PRIVACY_OFFICER and first.state is RightsState.PENDING
+    do_approve(db, request=first, user=dpo, now=utcnow())
+    assert first.state is RightsState.APPLIED
+
+    form = roles.RoleForm("dpo_local", "Data protection", frozenset({Permission.PRIVACY_DECIDE}))
+    do_create_role(db, form=form, by=root.id)
+    clerk = factories.staff(db, username="clerk", role="dpo_local")
+    do_approve(db, request=(second := ask("checked again")), user=clerk, now=utcnow())
+    assert second.state is RightsState.APPLIED
+    role = db.get(StaffRole, "dpo_local")
+    assert role is not None
+    roles.do_update_role(
+        db,
+        key="dpo_local",
+        version=role.version,
+        form=roles.RoleForm("dpo_local", "Data protection", frozenset()),
+        by=root.id,
+    )
+    forget(db)
+    with pytest.raises(ActionRefused):
+        do_approve(db, request=(third := ask("once more")), user=clerk, now=utcnow())
+    assert third.state is RightsState.PENDING
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,15 @@ class UnknownUsers(StrEnum):
     CREATE_DISABLED = "create_disabled"
 
 
+class SsoSecondFactor(StrEnum):
+    """How an account whose role needs a second factor shows one when it signs in through the provider."""
+
+    PROVIDER_OR_LOCAL = "provider_or_local"  # the ID token says so, else CareLoop asks for its own code
+    PROVIDER = "provider"  # the ID token must say so (amr or acr), else the sign-in is refused
+    LOCAL = "local"  # CareLoop always asks for its own code after the provider
+    OFF = "off"  # the provider is trusted to have asked for one
+
+
 def careloop_command() -> str:
     """The `careloop` command as a person types it in their own shell, for the hints the product prints:
     the bare name when it is on PATH and is this installation's, else the absolute path of this
@@ -240,6 +249,19 @@ class Settings(BaseSettings):
     oidc_new_user_role: str = Field(
         default="nurse",
         description="single sign-on: the role of an account made for an unknown user when no group maps",
+    )
+    oidc_admin_second_factor: SsoSecondFactor = Field(
+        default=SsoSecondFactor.PROVIDER_OR_LOCAL,
+        description="single sign-on: how a role that needs a second factor (administrative permissions) "
+        "proves one: `provider_or_local` (the ID token's `amr` or `acr` shows multi-factor, else CareLoop "
+        "asks for the account's own authenticator code), `provider` (the token must show it, else refused), "
+        "`local` (always CareLoop's code after the provider), `off` (trust the provider)",
+    )
+    oidc_mfa_acr_values: list[str] = Field(
+        default_factory=list,
+        description="single sign-on: JSON list of `acr` values the provider gives only after a second "
+        'factor (such as `["urn:mace:incommon:iap:silver"]` or a Keycloak level such as `["2"]`); the '
+        "`amr` claim (RFC 8176: `mfa`, or two kinds of factor such as `pwd` and `otp`) counts in any case",
     )
     oidc_timeout_seconds: float = Field(
         default=10, gt=0, le=60, description="single sign-on: how long to wait for the provider's answers"
@@ -630,6 +652,7 @@ class Settings(BaseSettings):
         if not names or any(name not in ("PCMA", "PCMU") for name in names) or len(set(names)) != len(names):
             raise ValueError("CARELOOP_SIP_CODECS: PCMA and/or PCMU, comma-separated, preferred first")
         return ",".join(names)
+
     @field_validator("voice_call_windows")
     @classmethod
     def _call_windows(cls, value: list[str]) -> list[str]:

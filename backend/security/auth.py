@@ -204,6 +204,36 @@ def do_sign_in(
     return open_session(session, user, ip=ip, now=now)
 
 
+def do_second_factor(
+    session: Session, settings: Settings, *, staff_id: int, code: str, ip: str, now: datetime | None = None
+) -> NewSession:
+    """The authenticator code asked after single sign-on (the provider did not show a second factor for a
+    role that needs one). Throttled and spent once exactly as at the password sign-in."""
+    now = now or utcnow()
+    user = session.get(StaffUser, staff_id)
+    if user is None:
+        raise SignInRefused("refused")
+    username = user.username
+    _lock_counters(session, [f"sign-in:user:{username}", f"sign-in:address:{ip}"])
+    if _throttled(session, settings, username, ip, now, known_device=False):
+        audit.record(session, "staff.sign_in_throttled", ip=ip, username=username)
+        raise SignInRefused("throttled")
+    user = session.scalars(
+        sa.select(StaffUser)
+        .where(StaffUser.id == staff_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    ok = user.active and bool(user.totp_secret) and _totp_ok(session, user, code, now)
+    session.add(LoginAttempt(username=username, ip=ip, succeeded=ok, at=now))
+    if not ok:
+        audit.record(
+            session, "staff.sign_in_failed", staff_id=user.id, ip=ip, username=username, method="oidc"
+        )
+        raise SignInRefused("refused")
+    return open_session(session, user, ip=ip, now=now, method="oidc+totp")
+
+
 def open_session(
     session: Session, user: StaffUser, *, ip: str, now: datetime, method: str | None = None
 ) -> NewSession:

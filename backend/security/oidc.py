@@ -48,6 +48,7 @@ class SsoReason(StrEnum):
     ACCOUNT_CREATED_DISABLED = "account_created_disabled"
     ACCOUNT_DISABLED = "account_disabled"
     NO_ROLE = "no_role"  # none of the user's groups maps to a CareLoop role
+    SECOND_FACTOR_MISSING = "second_factor_missing"  # the role needs one; neither the provider nor we had it
 
 
 class SsoRefused(Exception):
@@ -280,3 +281,35 @@ def claim(claims: dict[str, Any], path: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+# RFC 8176's authentication method references by the kind of factor each is: two kinds make two factors.
+_FACTOR_KIND = {
+    "pwd": "know",
+    "pin": "know",
+    "kba": "know",
+    "otp": "have",
+    "sms": "have",
+    "tel": "have",
+    "hwk": "have",
+    "swk": "have",
+    "sc": "have",
+    "pop": "have",
+    "fpt": "are",
+    "face": "are",
+    "iris": "are",
+    "retina": "are",
+    "vbm": "are",
+}
+
+
+def shows_second_factor(claims: dict[str, Any], acr_values: list[str]) -> bool:
+    """Whether the ID token says the user gave more than one factor: `amr` holds `mfa`, or methods of two
+    kinds (a password and a one-time code, say), or `acr` is one of the levels the hospital's provider
+    reaches only with a second factor. A provider that says nothing shows nothing."""
+    amr = claims.get("amr")
+    methods = {m for m in amr if isinstance(m, str)} if isinstance(amr, list) else set()
+    if "mfa" in methods or len({_FACTOR_KIND[m] for m in methods if m in _FACTOR_KIND}) >= 2:
+        return True
+    acr = claims.get("acr")
+    return isinstance(acr, str) and acr in acr_values

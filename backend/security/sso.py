@@ -13,14 +13,24 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.admin import people
-from backend.app.settings import Settings, UnknownUsers
+from backend.app.settings import Settings, SsoSecondFactor, UnknownUsers
 from backend.models import StaffRole, StaffUser
 from backend.models.base import utcnow
 from backend.security.auth import NewSession, hash_password, open_session
-from backend.security.oidc import ProviderConfig, SsoReason, SsoRefused, claim
+from backend.security.oidc import ProviderConfig, SsoReason, SsoRefused, claim, shows_second_factor
+from backend.security.permissions import needs_totp
 from backend.services import audit
 
 CALLBACK_PATH = "/staff/sso/callback"
+
+
+class CodeNeeded(Exception):
+    """The provider signed her in, but her role needs a second factor the provider did not show: CareLoop
+    asks for her own authenticator code before a session opens (`auth.do_second_factor`)."""
+
+    def __init__(self, staff_id: int) -> None:
+        super().__init__(staff_id)
+        self.staff_id = staff_id
 
 
 def provider_config(settings: Settings) -> ProviderConfig:
@@ -101,7 +111,20 @@ def do_sso_sign_in(
         raise SsoRefused(SsoReason.ACCOUNT_DISABLED)
     if role is not None and user.role != role:
         _follow_provider_role(session, user, role, ip)
+    if needs_totp(session, user.role) and not _second_factor_shown(settings, claims):
+        if settings.oidc_admin_second_factor is SsoSecondFactor.PROVIDER or not user.totp_secret:
+            raise SsoRefused(SsoReason.SECOND_FACTOR_MISSING, f"role {user.role!s} needs a second factor")
+        raise CodeNeeded(user.id)
     return open_session(session, user, ip=ip, now=now, method="oidc")
+
+
+def _second_factor_shown(settings: Settings, claims: dict[str, Any]) -> bool:
+    mode = settings.oidc_admin_second_factor
+    if mode is SsoSecondFactor.OFF:
+        return True
+    if mode is SsoSecondFactor.LOCAL:
+        return False
+    return shows_second_factor(claims, settings.oidc_mfa_acr_values)
 
 
 def _follow_provider_role(session: Session, user: StaffUser, role: str, ip: str) -> None:

@@ -29,7 +29,8 @@ class MediaTooLarge(ValueError):
     """Over `max_media_bytes`: not stored."""
 
 
-def _kind(message_id: int) -> str:
+def media_kind(message_id: int) -> str:
+    """What a message's media file is sealed with (bound in as associated data)."""
     return f"media:{message_id}"
 
 
@@ -50,11 +51,11 @@ def unseal_file(settings: Settings, kind: str, name: str) -> bytes:
 def store_blob(settings: Settings, message_id: int, data: bytes) -> str:
     if len(data) > settings.max_media_bytes:
         raise MediaTooLarge(f"{len(data)} bytes")
-    return seal_to_file(settings, _kind(message_id), data)
+    return seal_to_file(settings, media_kind(message_id), data)
 
 
 def load_blob(settings: Settings, message_id: int, name: str) -> bytes:
-    return unseal_file(settings, _kind(message_id), name)
+    return unseal_file(settings, media_kind(message_id), name)
 
 
 def _download(channel: Channel, item: dict[str, Any], settings: Settings) -> tuple[bytes, str]:

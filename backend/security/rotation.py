@@ -1,11 +1,13 @@
-"""Key rotation: the long-work job that rewrites every encrypted column under the current key.
+"""Key rotation: the long-work job that rewrites every encrypted column, then every sealed media file,
+under the current key.
 
 The columns are found in the models' metadata (every column whose type carries an encryption `kind`), so
 a column encrypted later is rotated without this module changing. Values are read raw, re-encrypted only
 when their token names another key, and written back with a conditional UPDATE (`WHERE value = old`): a
 value the application changed meanwhile is already under the current key and is left alone. Old keys keep
 decrypting throughout, so the application runs normally while the job works. Blind indexes are not
-touched: their key is a separate one that rotation does not change (see docs/security.md).
+touched: their key is a separate one that rotation does not change (see docs/security.md). Media files
+(backend/security/media_keys.py) are re-sealed in place, each replaced by one rename.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
+from backend.app.settings import get_settings
 from backend.models import Base
 from backend.models.base import EncryptedDate, EncryptedJSON, EncryptedText
 from backend.models.integration import SealedBytes
+from backend.security import media_keys
 from backend.security.crypto import DecryptionError, FieldCipher, current_cipher
 from backend.work.runs import Progress, Runner, WorkError, register
 
@@ -129,7 +133,7 @@ def rotate(progress: Progress) -> dict[str, Any]:
     index, after_id = int(cursor.get("column", 0)), int(cursor.get("after_id", 0))
     if progress.total is None:
         with session_scope() as session:
-            progress.total = count_rows(session, columns)
+            progress.total = count_rows(session, columns) + media_keys.count_referencing_rows(session)
         progress.save()
     while index < len(columns):
         col = columns[index]
@@ -144,12 +148,41 @@ def rotate(progress: Progress) -> dict[str, Any]:
             else:
                 after_id = last
             progress.checkpoint(session, {"column": index, "after_id": after_id})
+    _reseal_media(progress, cipher, int(cursor.get("media_source", 0)), int(cursor.get("media_after", 0)))
     return {"key": cipher.current_prefix, "columns": len(columns), **progress.counts}
 
 
+def _reseal_media(progress: Progress, cipher: FieldCipher, source_index: int, after_id: int) -> None:
+    """The files, source by source: a chunk's files are re-sealed, then its checkpoint committed (a killed
+    job redoes at most one chunk, and a file already re-sealed counts as current the second time)."""
+    folder = get_settings().media_dir
+    cursor_column = len(encrypted_columns())
+    while source_index < len(media_keys.SOURCES):
+        source = media_keys.SOURCES[source_index]
+        with session_scope() as session:
+            files, last, seen = media_keys.files_after(session, source, after_id)
+            counts: Counter[str] = Counter()
+            for found in files:
+                outcome = media_keys.reseal_file(folder, cipher, found)
+                counts[f"media_{outcome}"] += 1
+                if outcome == "failed":
+                    progress.error(
+                        f"{found.source}#{found.row_id}", "a media file opens with no key of the ring"
+                    )
+            progress.advance(seen, **counts)
+            if seen < media_keys.CHUNK:
+                source_index, after_id = source_index + 1, 0
+            else:
+                after_id = last
+            progress.checkpoint(
+                session, {"column": cursor_column, "media_source": source_index, "media_after": after_id}
+            )
+
+
 def key_census(session: Session) -> dict[str, int]:
-    """How many stored values each key (token prefix) sealed: an old key may be removed from the ring
-    once it seals nothing. Blobs have no key name; they count under the key that opens them."""
+    """How many stored values and media files each key (token prefix) sealed: an old key may be removed
+    from the ring once it seals nothing. Blobs and files have no key name; they count under the key that
+    opens them."""
     cipher = current_cipher()
     census: Counter[str] = Counter()
     for col in encrypted_columns():
@@ -171,6 +204,16 @@ def key_census(session: Session) -> dict[str, int]:
                     census[cipher.blob_key(col.kind, bytes(token)) or "unreadable"] += 1
                 elif isinstance(token, str) and token:  # an empty text is stored as itself
                     census[token.partition(":")[0]] += 1
+    folder = get_settings().media_dir
+    for source in media_keys.SOURCES:
+        after = 0
+        while True:
+            files, after, seen = media_keys.files_after(session, source, after)
+            for found in files:
+                key = media_keys.file_key(folder, cipher, found)
+                census[key if key != "missing" else "media files missing"] += 1
+            if seen < media_keys.CHUNK:
+                break
     return dict(census)
 
 

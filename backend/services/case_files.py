@@ -66,7 +66,8 @@ def check_upload(filename: str, data: bytes, max_bytes: int) -> tuple[str, str]:
     return name, mime
 
 
-def _kind(case_id: int) -> str:
+def attachment_kind(case_id: int) -> str:
+    """What a case's attachment files are sealed with (bound in as associated data)."""
     return f"case-attachment:{case_id}"
 
 
@@ -84,7 +85,7 @@ def do_attach(
 ) -> CaseAttachment:
     """Check, then seal the file and add its row. A refused file leaves nothing behind."""
     name, mime = check_upload(filename, data, settings.max_attachment_bytes)
-    stored = seal_to_file(settings, _kind(case.id), data)
+    stored = seal_to_file(settings, attachment_kind(case.id), data)
     attachment = CaseAttachment(
         case_id=case.id,
         record_id=record.id if record else None,
@@ -130,4 +131,4 @@ def read_attachment(
         ip=ip,
         attachment=attachment.id,
     )
-    return unseal_file(settings, _kind(case.id), attachment.stored)
+    return unseal_file(settings, attachment_kind(case.id), attachment.stored)

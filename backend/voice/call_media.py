@@ -42,15 +42,20 @@ def read_stream_token(settings: Settings, token: str) -> int:
     return value
 
 
+def answer_audio_kind(call_id: int) -> str:
+    """What a call's kept answer audio is sealed with (bound in as associated data)."""
+    return f"voice:{call_id}"
+
+
 def keep_answer_audio(settings: Settings, call_id: int, pcm: bytes) -> str:
     """An open answer's audio, sealed under the data key with the call id bound in; returns its name."""
     name = f"{secrets.token_hex(16)}.voice"
     settings.media_dir.mkdir(parents=True, exist_ok=True)
-    (settings.media_dir / name).write_bytes(current_cipher().seal(f"voice:{call_id}", pcm))
+    (settings.media_dir / name).write_bytes(current_cipher().seal(answer_audio_kind(call_id), pcm))
     return name
 
 
 def load_answer_audio(settings: Settings, call_id: int, name: str) -> bytes:
     if not name.endswith(".voice") or "/" in name or name.startswith("."):
         raise FileNotFoundError(name)
-    return current_cipher().unseal(f"voice:{call_id}", (settings.media_dir / name).read_bytes())
+    return current_cipher().unseal(answer_audio_kind(call_id), (settings.media_dir / name).read_bytes())

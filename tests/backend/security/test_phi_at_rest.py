@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from backend.app import cli
 from backend.app.settings import Settings, get_settings
 from backend.messaging.links import LinkKind, hide_link_refs, link_ref, read_short, read_token, render_links
+from backend.messaging.media import seal_to_file
 from backend.models import (
     CaseAttachment,
     CaseKind,
@@ -36,6 +37,7 @@ from backend.security import rotation
 from backend.security.crypto import current_cipher
 from backend.services import inbox
 from backend.services import patients as patient_service
+from backend.services.case_files import attachment_kind
 from backend.work.runs import run_job, start
 from bots.domain import Channel
 from tests import factories
@@ -91,7 +93,7 @@ def _world(db: Session) -> dict[str, int]:
             filename="wang-xiaoming-xray.png",
             mime_type="image/png",
             size=1,
-            stored="x",
+            stored=seal_to_file(get_settings(), attachment_kind(case.id), b"x-ray"),
             uploaded_by_id=staff.id,
         )
     )
@@ -254,19 +256,22 @@ def test_rotation_job_records_progress_and_resumes(db: Session, monkeypatch: pyt
         factories.patient(db, name=f"Extra Person{n}")
     db.commit()
     _use_ring(monkeypatch, current=KEY_B, previous=[KEY_A], cipher="aes-gcm")
+    values = rotation.count_rows(db, rotation.encrypted_columns())
     job = start(db, rotation.ROTATE_KIND, {}, None)
     db.commit()
     run_job(job.id)
     db.expire_all()
     db.refresh(job)
     assert job.state.value == "done" and job.error_count == 0
-    assert job.total == job.done and job.counts["rewritten"] == job.done
+    assert job.total == job.done and job.counts["rewritten"] == values
+    assert job.counts["media_rewritten"] == 1  # the case's attachment
     # a second run finds everything current and rewrites nothing
     again = start(db, rotation.ROTATE_KIND, {}, None)
     db.commit()
     run_job(again.id)
     db.refresh(again)
-    assert again.counts.get("rewritten", 0) == 0 and again.counts["current"] == job.done
+    assert again.counts.get("rewritten", 0) == 0 and again.counts["current"] == values
+    assert again.counts.get("media_rewritten", 0) == 0 and again.counts["media_current"] == 1
 
 
 def test_a_value_under_a_key_outside_the_ring_is_reported_not_lost(

@@ -630,6 +630,7 @@ class Settings(BaseSettings):
         if not names or any(name not in ("PCMA", "PCMU") for name in names) or len(set(names)) != len(names):
             raise ValueError("CARELOOP_SIP_CODECS: PCMA and/or PCMU, comma-separated, preferred first")
         return ",".join(names)
+
     @field_validator("voice_call_windows")
     @classmethod
     def _call_windows(cls, value: list[str]) -> list[str]:

@@ -98,7 +98,6 @@ class Reason(StrEnum):
     USERNAME_TAKEN = "username_taken"
     # campuses, calendars and doctor schedules
     ADDRESS_TOO_LONG = "address_too_long"
-    CALENDAR_INVALID = "calendar_invalid"
     SCHEDULE_CLASH = "schedule_clash"
     SCHEDULE_EXTERNAL = "schedule_external"
     SCHEDULE_INVALID = "schedule_invalid"

@@ -447,6 +447,18 @@ def stranded(session: Session, schedule_id: int, now: datetime) -> list[Appointm
     )
 
 
+def already_notified(appointments: Sequence[Appointment]) -> set[int]:
+    """The appointments whose patient was told since their slot was (last) withdrawn: a second click, or
+    a second admin, must not send the same news twice."""
+    return {
+        a.id
+        for a in appointments
+        if a.change_notice_at is not None
+        and a.slot.withdrawn_at is not None
+        and a.change_notice_at >= a.slot.withdrawn_at
+    }
+
+
 def do_notify_stranded(
     session: Session,
     schedule: DoctorSchedule,
@@ -455,15 +467,17 @@ def do_notify_stranded(
     by: int,
     ip: str | None = None,
     now: datetime,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Tell the chosen patients (of those stranded) that their clinic changed, through the outbox (consent,
-    exclusions, quiet hours and caps decide there). Returns (queued, unreachable). The appointment itself
-    is left as it is: the patient moves it, or staff cancel it."""
+    exclusions, quiet hours and caps decide there). Returns (queued, unreachable, told before). The
+    appointment itself is left as it is: the patient moves it, or staff cancel it."""
     chosen = set(appointment_ids)
     queued = unreachable = 0
     catalog = current_catalog(session)
-    for appointment in stranded(session, schedule.id, now):
-        if appointment.id not in chosen:
+    candidates = [a for a in stranded(session, schedule.id, now) if a.id in chosen]
+    told = already_notified(candidates)
+    for appointment in candidates:
+        if appointment.id in told:
             continue
         patient = session.get(Patient, appointment.patient_id)
         assert patient is not None
@@ -490,6 +504,7 @@ def do_notify_stranded(
             staff_id=by,
             now=now,
         )
+        appointment.change_notice_at = now
         audit.record(
             session,
             "schedule.patient_notified",
@@ -500,7 +515,7 @@ def do_notify_stranded(
             channel=channel.value,
         )
         queued += 1
-    return queued, unreachable
+    return queued, unreachable, len(told)
 
 
 # --- the list and the week -----------------------------------------------------------------------

@@ -140,11 +140,15 @@ def do_create_site(session: Session, form: SiteForm, *, by: int | None, ip: str 
 def do_update_site(
     session: Session, site: Site, form: SiteForm, *, by: int | None, ip: str | None = None, now: datetime
 ) -> list[str]:
-    """Returns the fields changed. A new time zone moves no existing slot (they are instants, and patients
-    were told them); slots generated from now on use it."""
+    """Returns the fields changed. A new time zone re-fits the site's slots at once, as any change to
+    when clinics run does: free slots move to the new local times, booked ones are withdrawn and listed
+    on their schedules (their patients were given the old instants)."""
     changed = _apply(session, site, form)
     site.updated_at = now
     audit.record(session, "site.update", staff_id=by, subject=("site", site.id), ip=ip, changed=changed)
+    if "timezone" in changed:
+        session.flush()
+        _refit(session, site.id, now)
     return changed
 
 

@@ -227,6 +227,7 @@ def _edit_page(
         monday=monday,
         exceptions=admin_schedules.exceptions_of(db, schedule.id),
         stranded=stranded,
+        notified=admin_schedules.already_notified(stranded),
         patients=patients,
         zone=zone,
         **extra,
@@ -249,11 +250,12 @@ def schedule_edit(
     done: str = "",
     n: int = 0,
     unreachable: int = 0,
+    told: int = 0,
 ) -> Response:
     schedule = db.get(DoctorSchedule, schedule_id)
     if schedule is None:
         return _missing(request, staff)
-    return _edit_page(request, db, staff, schedule, done=done, n=n, unreachable=unreachable)
+    return _edit_page(request, db, staff, schedule, done=done, n=n, unreachable=unreachable, told=told)
 
 
 def _refused_page(
@@ -369,10 +371,10 @@ def notify(
         return _missing(request, staff)
     check_csrf(staff, values.get("csrf_token", ""))
     chosen = [int(k[5:]) for k in values if k.startswith("appt_") and k[5:].isdigit() and len(k) < 16]
-    queued, unreachable = admin_schedules.do_notify_stranded(
+    queued, unreachable, told = admin_schedules.do_notify_stranded(
         db, schedule, chosen, by=staff.staff_id, ip=client_ip(request), now=utcnow()
     )
     return RedirectResponse(
-        f"{PREFIX}/schedules/{schedule_id}?done=notified&n={queued}&unreachable={unreachable}#stranded",
+        f"{PREFIX}/schedules/{schedule_id}?done=notified&n={queued}&unreachable={unreachable}&told={told}",
         status_code=303,
     )

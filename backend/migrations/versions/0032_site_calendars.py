@@ -1,5 +1,5 @@
-"""Campuses as admin data (voice and SMS per site), working calendars per site, schedule exceptions, and
-withdrawn slots.
+"""Campuses as admin data (voice and SMS per site), working calendars per site, schedule exceptions,
+withdrawn slots, and when a patient was told of a schedule change.
 
 Revision ID: 0032
 Revises: 0031
@@ -31,6 +31,8 @@ def upgrade() -> None:
         batch.alter_column("active", server_default=None)
     with op.batch_alter_table("slots") as batch:
         batch.add_column(sa.Column("withdrawn_at", backend.models.base.UTCDateTime(), nullable=True))
+    with op.batch_alter_table("appointments") as batch:
+        batch.add_column(sa.Column("change_notice_at", backend.models.base.UTCDateTime(), nullable=True))
     op.create_table(
         "site_calendar_days",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -76,6 +78,8 @@ def downgrade() -> None:
     op.drop_table("schedule_exceptions")
     op.drop_index(op.f("ix_site_calendar_days_site_id"), table_name="site_calendar_days")
     op.drop_table("site_calendar_days")
+    with op.batch_alter_table("appointments") as batch:
+        batch.drop_column("change_notice_at")
     with op.batch_alter_table("slots") as batch:
         batch.drop_column("withdrawn_at")
     with op.batch_alter_table("sites") as batch:

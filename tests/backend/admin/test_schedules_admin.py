@@ -144,10 +144,13 @@ def test_a_holiday_over_booked_patients_strands_them_and_they_can_be_told(db: Se
     assert admin_schedules.stranded(db, schedule.id, NOW) == stranded
 
     before = db.scalar(sa.select(sa.func.count()).select_from(OutboxItem))
-    queued, missing = admin_schedules.do_notify_stranded(
+    queued, missing, told = admin_schedules.do_notify_stranded(
         db, schedule, [booked.id, other.id, 999999], by=root.id, now=NOW
     )
-    assert (queued, missing) == (1, 1)
+    assert (queued, missing, told) == (1, 1, 0)
+    # a second click sends nothing again to the patient already told
+    again = admin_schedules.do_notify_stranded(db, schedule, [booked.id], by=root.id, now=NOW)
+    assert again == (0, 0, 1)
     items = list(db.scalars(sa.select(OutboxItem).where(OutboxItem.patient_id == reachable.id)))
     notice = [i for i in items if i.template_vars and "clinic changed" in i.template_vars["text"]]
     assert len(notice) == 1 and notice[0].channel is Channel.SMS and notice[0].created_by_staff_id == root.id
@@ -282,3 +285,26 @@ def test_bad_templates_name_their_field(changes: dict[str, str], field: str) -> 
     with pytest.raises(ScheduleRefused) as refused:
         parse_template_form(values)
     assert (refused.value.reason, refused.value.detail) == (Reason.SCHEDULE_INVALID, field)
+
+
+def test_a_new_time_zone_moves_free_slots_and_strands_booked_ones(db: Session) -> None:
+    root = factories.staff(db, username="root")
+    site = booking_data.site(db)
+    doctor = _doctor(db)
+    schedule = admin_schedules.do_create(db, _form(doctor, site.id), by=root.id, now=NOW)
+    friday = datetime(2027, 2, 5, 8, 0, tzinfo=SHANGHAI)
+    slot = db.scalars(sa.select(Slot).where(Slot.schedule_id == schedule.id, Slot.starts_at == friday)).one()
+    booking = do_book(
+        db, patient_id=factories.patient(db).id, slot_id=slot.id, channel=Channel.SMS, source="test", now=NOW
+    )
+    values = {
+        "code": site.code,
+        "name_en": site.name,
+        "timezone": "Asia/Ho_Chi_Minh",  # an hour behind Shanghai
+    }
+    changed = admin_sites.do_update_site(db, site, admin_sites.parse_site_form(values), by=root.id, now=NOW)
+    assert "timezone" in changed
+    assert [a.id for a in admin_schedules.stranded(db, schedule.id, NOW)] == [booking.id]
+    hanoi = ZoneInfo("Asia/Ho_Chi_Minh")
+    live = db.scalars(sa.select(Slot).where(Slot.schedule_id == schedule.id, Slot.withdrawn_at.is_(None)))
+    assert {s.starts_at.astimezone(hanoi).strftime("%H:%M") for s in live} == {"08:00", "08:30"}

@@ -106,3 +106,17 @@ def audit_xlsx(rows: Sequence[AuditRow], filters: Mapping[str, Any]) -> bytes:
             for r in rows
         ),
     )
+
+
+def calendar_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A site's calendar: the header and the days only, so the file can be edited and imported again."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Calendar"
+    append_row(sheet, list(header))
+    for row in rows:
+        append_row(sheet, list(row))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -793,6 +793,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
             break
     print(f"removed {removed} audit rows older than {settings.audit_retention_days} days")
     return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     """`keys rotate`: start the re-encryption job (in the foreground without Redis); `keys status`: how many
     stored values each key sealed, so an old key is retired only once it seals nothing."""

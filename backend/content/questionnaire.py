@@ -100,8 +100,11 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
     old, new = flatten(_normal(before)), flatten(_normal(after))
     # the version number is CareLoop's bookkeeping (publishing numbers it), not an editor's change
     keys = sorted((k for k in set(old) | set(new) if k[0] != "version"), key=lambda k: (k[0], k[1] or ""))
-    return [Change(where, lang, old.get((where, lang)), new.get((where, lang)))
-            for where, lang in keys if old.get((where, lang)) != new.get((where, lang))]
+    return [
+        Change(where, lang, old.get((where, lang)), new.get((where, lang)))
+        for where, lang in keys
+        if old.get((where, lang)) != new.get((where, lang))
+    ]
 
 
 def touches_clinical(published: Mapping[str, Any] | None, body: Mapping[str, Any]) -> bool:

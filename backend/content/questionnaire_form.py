@@ -105,14 +105,23 @@ def _option(line: str, old: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 def option_line(option: Mapping[str, Any]) -> str:
     texts = option.get("text") or {}
     score = option.get("score")
-    return " | ".join([str(option.get("code", "")), "" if score is None else str(score),
-                       *(str(texts.get(lang, "")) for lang in LANGS)])
+    return " | ".join(
+        [
+            str(option.get("code", "")),
+            "" if score is None else str(score),
+            *(str(texts.get(lang, "")) for lang in LANGS),
+        ]
+    )
 
 
 def _band(line: str) -> dict[str, Any]:
     code, low, high, severity, *texts = _parts(line, 4 + len(LANGS))
-    band: dict[str, Any] = {"code": code, "min": _number(low), "max": _number(high),
-                            "text": dict(zip(LANGS, texts, strict=False))}
+    band: dict[str, Any] = {
+        "code": code,
+        "min": _number(low),
+        "max": _number(high),
+        "text": dict(zip(LANGS, texts, strict=False)),
+    }
     if severity:
         band["severity"] = severity
     return band
@@ -120,8 +129,16 @@ def _band(line: str) -> dict[str, Any]:
 
 def band_line(band: Mapping[str, Any]) -> str:
     texts = band.get("text") or {}
-    return " | ".join(str(v) for v in (band.get("code", ""), band.get("min", ""), band.get("max", ""),
-                                       band.get("severity") or "", *(texts.get(lang, "") for lang in LANGS)))
+    return " | ".join(
+        str(v)
+        for v in (
+            band.get("code", ""),
+            band.get("min", ""),
+            band.get("max", ""),
+            band.get("severity") or "",
+            *(texts.get(lang, "") for lang in LANGS),
+        )
+    )
 
 
 def _entries(form: Mapping[str, str], letter: str) -> list[int]:
@@ -178,9 +195,7 @@ def _rule(form: Mapping[str, str], n: int, old: Mapping[str, Any]) -> dict[str, 
     return rule
 
 
-def _merge(
-    form: Mapping[str, str], letter: str, olds: list[Any], build: Any
-) -> list[dict[str, Any]]:
+def _merge(form: Mapping[str, str], letter: str, olds: list[Any], build: Any) -> list[dict[str, Any]]:
     by_id = {str(o.get("id")): o for o in olds if isinstance(o, Mapping)}
     out = []
     for n in _entries(form, letter):

@@ -39,10 +39,16 @@ class VoiceItem:
 
 def spoken_prompts(q: Questionnaire, lang: str) -> list[VoiceItem]:
     phrases = VoicePhrases.parse(load_voice_phrases(lang), lang)
-    plans = {p.item_id: p for p in channels.plan(q, lang, phrases, (channels.ChannelKind.VOICE,))[
-        channels.ChannelKind.VOICE]}
+    plans = {
+        p.item_id: p
+        for p in channels.plan(q, lang, phrases, (channels.ChannelKind.VOICE,))[channels.ChannelKind.VOICE]
+    }
     return [
-        VoiceItem(item.id, plans[item.id].how, plans[item.id].problem,
-                  _prompts(item.id, "", spoken_form(item, lang, phrases)))
+        VoiceItem(
+            item.id,
+            plans[item.id].how,
+            plans[item.id].problem,
+            _prompts(item.id, "", spoken_form(item, lang, phrases)),
+        )
         for item in q.walk()
     ]

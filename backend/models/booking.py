@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.models.base import Base, UTCDateTime, enum_column, utcnow
-from backend.models.org import Clinician, Department
+from backend.models.org import Clinician, Department, name_in
 from bots.domain import Channel
 
 
@@ -25,6 +25,56 @@ class Site(Base):
     names: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)  # per-language display names
     timezone: Mapped[str] = mapped_column(sa.String(64))
     address: Mapped[str | None] = mapped_column(sa.String(300))
+    active: Mapped[bool] = mapped_column(default=True)
+    # Voice and SMS per campus. None: the setting (`CARELOOP_VOICE_SITES`, the hospital-wide values) decides;
+    # a value here wins over it (docs/admin.md, "Campuses").
+    voice_departments: Mapped[list[str] | None] = mapped_column(sa.JSON)  # department codes it calls for
+    voice_windows: Mapped[list[str] | None] = mapped_column(sa.JSON)  # ["09:00-12:00", …]
+    voice_caller_id: Mapped[str | None] = mapped_column(sa.String(20))  # E.164
+    sms_sender_id: Mapped[str | None] = mapped_column(sa.String(40))  # a number, a brandname or 签名
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def name_in(self, lang: str) -> str:
+        return name_in(self.names, self.name, lang)
+
+
+class CalendarDayKind(StrEnum):
+    HOLIDAY = "holiday"  # a public holiday (or the hospital's own closed day): no clinics
+    WORKDAY = "workday"  # a make-up workday (调休, Tết swaps): a weekend day worked as `as_weekday`
+
+
+class SiteCalendarDay(Base):
+    """One exception to a site's ordinary week, maintained by an admin; the days not listed follow the week
+    (Monday to Friday working). Pure rules in backend/services/working_calendar.py."""
+
+    __tablename__ = "site_calendar_days"
+    __table_args__ = (sa.UniqueConstraint("site_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    day: Mapped[date]
+    kind: Mapped[CalendarDayKind] = mapped_column(enum_column(CalendarDayKind))
+    as_weekday: Mapped[int | None]  # a make-up workday runs the clinics of this weekday (0 = Monday)
+    name: Mapped[str] = mapped_column(sa.String(100), default="")  # e.g. 春节, Tết Nguyên Đán
+
+
+class ScheduleExceptionKind(StrEnum):
+    LEAVE = "leave"  # the doctor is away
+    CLOSED = "closed"  # the clinic is closed (building work, a training day)
+
+
+class ScheduleException(Base):
+    """Days (inclusive) on which one doctor schedule gives no slots."""
+
+    __tablename__ = "schedule_exceptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(sa.ForeignKey("doctor_schedules.id"), index=True)
+    first_day: Mapped[date]
+    last_day: Mapped[date]
+    kind: Mapped[ScheduleExceptionKind] = mapped_column(enum_column(ScheduleExceptionKind))
+    note: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DoctorSchedule(Base):
@@ -78,6 +128,9 @@ class Slot(Base):
     time_of_day: Mapped[str] = mapped_column(sa.String(16))  # booking_rules.TimeOfDay
     capacity: Mapped[int]
     booked: Mapped[int] = mapped_column(default=0)
+    # Set when a schedule change (leave, a holiday, a new template) took the slot away: never offered again;
+    # a slot is withdrawn rather than deleted because appointments and their history point at it.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     clinician: Mapped[Clinician] = relationship()
     department: Mapped[Department] = relationship()
@@ -114,6 +167,8 @@ class Appointment(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(sa.String(64))
     booked_by_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    # when staff last told the patient that a schedule change took the slot away (backend/admin/schedules.py)
+    change_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     slot: Mapped[Slot] = relationship()
 

@@ -68,7 +68,12 @@ def _lock_patient(session: Session, patient_id: int) -> Patient:
 def _take_place(session: Session, slot_id: int, now: datetime) -> bool:
     result = session.execute(
         sa.update(Slot)
-        .where(Slot.id == slot_id, Slot.booked < Slot.capacity, Slot.starts_at > now)
+        .where(
+            Slot.id == slot_id,
+            Slot.booked < Slot.capacity,
+            Slot.starts_at > now,
+            Slot.withdrawn_at.is_(None),  # taken away by a schedule change since the patient saw it
+        )
         .values(booked=Slot.booked + 1)
         .execution_options(synchronize_session=False)
     )
@@ -101,6 +106,8 @@ def _check_slot(
         raise BookingRefused(Refusal.SLOT_UNKNOWN)
     if slot.starts_at <= now:
         raise BookingRefused(Refusal.SLOT_PAST)
+    if slot.withdrawn_at is not None:
+        raise BookingRefused(Refusal.SLOT_FULL)  # the patient is offered the list again, as for a full slot
     _check_overlap(session, patient_id, slot, ignore=ignore)
     refusal = slot_refusal(starts_at=slot.starts_at, booked=slot.booked, capacity=slot.capacity, now=now)
     if refusal is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -124,10 +124,18 @@ def _local_instant(day: date, clock: time, zone: ZoneInfo) -> datetime | None:
     return instant
 
 
-def slot_times(rule: ScheduleRule, first_day: date, last_day: date) -> list[tuple[datetime, datetime]]:
+def slot_times(
+    rule: ScheduleRule,
+    first_day: date,
+    last_day: date,
+    overrides: Mapping[date, int | None] | None = None,
+) -> list[tuple[datetime, datetime]]:
     """Every slot (start, end) in UTC the rule gives on local days first_day..last_day inclusive. A session
     is cut into whole slots; a remainder shorter than a slot is not offered. Slots that would start in a
-    DST gap are skipped. Deterministic, so generating twice gives the same starts (idempotency)."""
+    DST gap are skipped. Deterministic, so generating twice gives the same starts (idempotency).
+    `overrides` maps a day to the weekday whose sessions it runs instead of its own, or None for no clinic
+    (holidays, make-up workdays, leave: backend/services/working_calendar.day_overrides)."""
+    overrides = overrides or {}
     zone = ZoneInfo(rule.timezone)
     start_day = max(first_day, rule.valid_from)
     end_day = last_day if rule.valid_until is None else min(last_day, rule.valid_until)
@@ -135,7 +143,8 @@ def slot_times(rule: ScheduleRule, first_day: date, last_day: date) -> list[tupl
     out: list[tuple[datetime, datetime]] = []
     day = start_day
     while day <= end_day:
-        if day.weekday() in rule.weekdays:
+        weekday = overrides.get(day, day.weekday()) if day in overrides else day.weekday()
+        if weekday is not None and weekday in rule.weekdays:
             for session_start, session_end in rule.sessions:
                 cursor = datetime.combine(day, session_start)
                 limit = datetime.combine(day, session_end)
@@ -195,3 +204,28 @@ def reminder_plan(
         due = starts_at - offset
         plan.append((int(offset.total_seconds() // 60), due, due > now))
     return plan
+
+
+def slot_clashes(
+    mine: Sequence[tuple[datetime, datetime]],
+    theirs: Sequence[tuple[datetime, datetime, int]],
+    limit: int = 50,
+) -> list[tuple[datetime, datetime, int]]:
+    """The first `limit` slots of `theirs` (start, end, schedule id) that overlap any of `mine`: a doctor
+    cannot be in two clinics at once. `mine` are one schedule's slots (all one length, so their ends sort
+    with their starts); a sweep over the sorted starts."""
+    mine_sorted = sorted(mine)
+    out: list[tuple[datetime, datetime, int]] = []
+    i = 0
+    for start, end, schedule_id in sorted(theirs):
+        while i < len(mine_sorted) and mine_sorted[i][1] <= start:
+            i += 1
+        j = i
+        while j < len(mine_sorted) and mine_sorted[j][0] < end:
+            if overlaps(start, end, *mine_sorted[j]):
+                out.append((start, end, schedule_id))
+                break
+            j += 1
+        if len(out) >= limit:
+            break
+    return out

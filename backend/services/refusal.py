@@ -96,6 +96,14 @@ class Reason(StrEnum):
     ROLE_NEEDS_AUTHENTICATOR = "role_needs_authenticator"
     USERNAME_INVALID = "username_invalid"
     USERNAME_TAKEN = "username_taken"
+    # campuses, calendars and doctor schedules
+    ADDRESS_TOO_LONG = "address_too_long"
+    SCHEDULE_CLASH = "schedule_clash"
+    SCHEDULE_EXTERNAL = "schedule_external"
+    SCHEDULE_INVALID = "schedule_invalid"
+    SENDER_INVALID = "sender_invalid"
+    TIMEZONE_INVALID = "timezone_invalid"
+    WINDOWS_INVALID = "windows_invalid"
     # an outreach batch
     APPROVAL_REQUIRED = "approval_required"
     BATCH_LIST = "batch_list"

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
-from backend.models import Clinician, DoctorSchedule, Site, Slot
+from backend.models import Clinician, DoctorSchedule, ScheduleException, Site, SiteCalendarDay, Slot
 from backend.models.base import utcnow
 from backend.services import audit
 from backend.services.booking_rules import ScheduleError, ScheduleRule, TimeOfDay, slot_times, time_of_day
+from backend.services.working_calendar import Calendar, CalendarDay, day_overrides
 
 GENERATE_DAYS = 28  # how far ahead slots exist
 
@@ -75,6 +76,36 @@ def do_create_schedule(
     return schedule
 
 
+def site_calendar(session: Session, site_id: int) -> dict[date, CalendarDay]:
+    rows = session.scalars(sa.select(SiteCalendarDay).where(SiteCalendarDay.site_id == site_id))
+    return {r.day: CalendarDay(r.day, r.kind, r.as_weekday, r.name) for r in rows}
+
+
+def schedule_overrides(
+    session: Session, schedule: DoctorSchedule, first: date, last: date, calendar: Calendar | None = None
+) -> dict[date, int | None]:
+    """The days in first..last on which the schedule's clinics differ from the plain week: the site's
+    holidays and make-up workdays, and the schedule's own exceptions (leave, closed days)."""
+    if calendar is None:
+        calendar = site_calendar(session, schedule.site_id)
+    closed = session.execute(
+        sa.select(ScheduleException.first_day, ScheduleException.last_day).where(
+            ScheduleException.schedule_id == schedule.id,
+            ScheduleException.last_day >= first,
+            ScheduleException.first_day <= last,
+        )
+    )
+    return day_overrides(calendar, [(a, b) for a, b in closed], first, last)
+
+
+def wanted_slots(
+    session: Session, schedule: DoctorSchedule, site: Site, first: date, last: date
+) -> list[tuple[datetime, datetime]]:
+    """The slots the schedule gives on local days first..last, with the calendar and exceptions applied."""
+    overrides = schedule_overrides(session, schedule, first, last)
+    return slot_times(rule_of(schedule, site), first, last, overrides)
+
+
 def do_generate_slots(
     session: Session, schedule: DoctorSchedule, *, now: datetime | None = None, days: int = GENERATE_DAYS
 ) -> int:
@@ -85,12 +116,13 @@ def do_generate_slots(
     now = now or utcnow()
     site = session.get(Site, schedule.site_id)
     assert site is not None
-    rule = rule_of(schedule, site)
     zone = ZoneInfo(site.timezone)
     today = now.astimezone(zone).date()
-    wanted = [(s, e) for s, e in slot_times(rule, today, today + timedelta(days=days - 1)) if s > now]
+    last = today + timedelta(days=days - 1)
+    wanted = [(s, e) for s, e in wanted_slots(session, schedule, site, today, last) if s > now]
     if not wanted:
         return 0
+    # a withdrawn start counts as existing: it comes back only through reconcile (backend/admin/schedules.py)
     existing = set(
         session.scalars(
             sa.select(Slot.starts_at).where(
@@ -158,6 +190,7 @@ def free_slot_query(
         .where(
             Slot.starts_at > now,
             Slot.booked < Slot.capacity,
+            Slot.withdrawn_at.is_(None),
             DoctorSchedule.active.is_(True),
             DoctorSchedule.external_source.is_(None),  # the hospital's own appointments, never offered
         )

@@ -2,9 +2,11 @@
 department, in the site's own time zone, with its holidays, and the caller id the patient sees.
 
 A site is set in `CARELOOP_VOICE_SITES` (JSON: name -> departments by code, zone, windows, holidays,
-caller id); whatever a site leaves out, and every department no site names, takes the hospital-wide
-`CARELOOP_VOICE_CALL_WINDOWS`, `CARELOOP_VOICE_HOLIDAYS`, `CARELOOP_DEFAULT_TIMEZONE` and
-`CARELOOP_TWILIO_VOICE_FROM`. Pure: the caller passes the clock, so the rules are tested at any hour.
+caller id) and/or as a campus in the admin console (the `sites` table, name = its code): a value the
+campus row holds wins over the setting's (`merge_sites`). Whatever a site leaves out, and every department
+no site names, takes the hospital-wide `CARELOOP_VOICE_CALL_WINDOWS`, `CARELOOP_VOICE_HOLIDAYS`,
+`CARELOOP_DEFAULT_TIMEZONE` and `CARELOOP_TWILIO_VOICE_FROM`. Pure: the caller passes the clock, so the
+rules are tested at any hour.
 """
 
 from __future__ import annotations
@@ -116,6 +118,38 @@ class Defaults:
     windows: list[str]
     holidays: list[date]
     caller_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CampusVoice:
+    """What a campus row in the database says about its calls; None: not set there."""
+
+    code: str
+    timezone: str
+    departments: list[str] | None
+    windows: list[str] | None
+    caller_id: str | None
+    holidays: list[date] | None  # the campus calendar's holidays; None when it lists none
+
+
+def merge_sites(configured: dict[str, VoiceSite], campuses: list[CampusVoice]) -> dict[str, VoiceSite]:
+    """The sites calls obey: each campus row takes part when the setting names its code or it names
+    departments itself; its values win field by field, the setting's fill what it leaves unset. The time
+    zone is the campus's (a campus always has one); holidays are its calendar's when it lists any."""
+    merged = dict(configured)
+    for campus in campuses:
+        base = configured.get(campus.code)
+        if base is None and not campus.departments:
+            continue
+        base = base or VoiceSite()
+        merged[campus.code] = VoiceSite(
+            departments=campus.departments if campus.departments is not None else base.departments,
+            timezone=campus.timezone,
+            windows=campus.windows if campus.windows is not None else base.windows,
+            holidays=campus.holidays if campus.holidays else base.holidays,
+            caller_id=campus.caller_id or base.caller_id,
+        )
+    return merged
 
 
 def site_rules(name: str, site: VoiceSite, defaults: Defaults) -> SiteRules:

@@ -5,17 +5,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
-from backend.models import Department, Patient, QuestionnaireResponse, VoiceCall
+from backend.models import Department, Patient, QuestionnaireResponse, Site, SiteCalendarDay, VoiceCall
 from backend.models.base import utcnow
+from backend.models.booking import CalendarDayKind
 from backend.voice.call_media import stream_parameters, stream_url
-from backend.voice.call_windows import Defaults, SiteRules, next_opening, resolve
+from backend.voice.call_windows import (
+    CampusVoice,
+    Defaults,
+    SiteRules,
+    VoiceSite,
+    merge_sites,
+    next_opening,
+    resolve,
+)
 from backend.voice.calls import (
     call_by_provider,
     do_defer_call,
@@ -136,7 +145,31 @@ def site_rules(session: Session, call: VoiceCall, settings: Settings) -> SiteRul
             .join(QuestionnaireResponse, QuestionnaireResponse.department_id == Department.id)
             .where(QuestionnaireResponse.id == call.response_id)
         )
-    return resolve(settings.voice_sites, code, site_defaults(settings))
+    return resolve(effective_sites(session, settings), code, site_defaults(settings))
+
+
+def effective_sites(session: Session, settings: Settings) -> dict[str, VoiceSite]:
+    """`CARELOOP_VOICE_SITES` with the active campus rows of the admin console laid over it."""
+    rows = session.scalars(sa.select(Site).where(Site.active.is_(True)))
+    holidays: dict[int, list[date]] = {}
+    for site_id, day in session.execute(
+        sa.select(SiteCalendarDay.site_id, SiteCalendarDay.day).where(
+            SiteCalendarDay.kind == CalendarDayKind.HOLIDAY
+        )
+    ):
+        holidays.setdefault(site_id, []).append(day)
+    campuses = [
+        CampusVoice(
+            code=r.code,
+            timezone=r.timezone,
+            departments=r.voice_departments,
+            windows=r.voice_windows,
+            caller_id=r.voice_caller_id,
+            holidays=sorted(holidays[r.id]) if r.id in holidays else None,
+        )
+        for r in rows
+    ]
+    return merge_sites(settings.voice_sites, campuses)
 
 
 def site_defaults(settings: Settings) -> Defaults:

@@ -20,6 +20,8 @@ from backend.web import (
     admin_oversight,
     admin_people,
     admin_roles,
+    admin_schedules,
+    admin_sites,
     appointments,
     case_actions,
     case_reports,
@@ -111,6 +113,8 @@ def create_app() -> FastAPI:
     app.include_router(admin_people.router)
     app.include_router(admin_roles.router)
     app.include_router(admin_org.router)
+    app.include_router(admin_sites.router)
+    app.include_router(admin_schedules.router)
     app.include_router(admin_oversight.router)
 
     @app.exception_handler(NotSignedIn)

@@ -12,7 +12,7 @@ from backend.models.base import utcnow
 from backend.services import audit
 from backend.services.patients import department_ids
 from backend.voice.call_windows import all_sites
-from backend.voice.dialer import site_defaults
+from backend.voice.dialer import effective_sites, site_defaults
 from backend.voice.engines import speech_rows
 from backend.voice.monitoring import voice_report
 from backend.web.deps import SessionDep, StaffDep, client_ip
@@ -42,6 +42,6 @@ def voice_page(request: Request, db: SessionDep, staff: StaffDep) -> Response:
             "report": report,
             "threshold": settings.voice_valid_confidence,
             "speech": speech_rows(settings),
-            "sites": all_sites(settings.voice_sites, site_defaults(settings)),
+            "sites": all_sites(effective_sites(db, settings), site_defaults(settings)),
         },
     )

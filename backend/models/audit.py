@@ -33,6 +33,9 @@ class AuditEvent(Base):
     seq: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
     row_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    # HMAC of the content under the audit key, written with the row; the sealer chains only rows whose MAC
+    # holds (NULL on rows sealed before MACs were written: the chain vouches for those)
+    mac: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class AuditChainHead(Base):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -26,10 +28,39 @@ GENESIS = "0" * 64  # the previous hash of the chain's first row
 HEAD_ID = 1
 SEAL_BATCH = 1000  # rows per sealer transaction: the head is locked for one batch's update and commit
 
+log = logging.getLogger(__name__)
+
 
 def canonical_detail(detail: Any) -> Any:
     """The detail as it reads back from the JSON column (tuples become lists, keys strings)."""
     return json.loads(json.dumps(detail if detail is not None else {}))
+
+
+def _content(
+    *,
+    at: datetime,
+    action: str,
+    staff_id: int | None,
+    patient_id: int | None,
+    subject_type: str | None,
+    subject_id: int | None,
+    ip: str | None,
+    detail: Any,
+) -> dict[str, Any]:
+    return {
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "action": action,
+        "staff_id": staff_id,
+        "patient_id": patient_id,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "ip": ip,
+        "detail": canonical_detail(detail),
+    }
+
+
+def _fixed_form(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def row_digest(
@@ -46,21 +77,63 @@ def row_digest(
     detail: Any,
 ) -> str:
     """SHA-256 over the row's content, its place and the previous row's hash, in one fixed JSON form."""
-    body = {
-        "v": 1,
-        "seq": seq,
-        "prev": prev_hash,
-        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "action": action,
-        "staff_id": staff_id,
-        "patient_id": patient_id,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "ip": ip,
-        "detail": canonical_detail(detail),
-    }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    content = _content(
+        at=at,
+        action=action,
+        staff_id=staff_id,
+        patient_id=patient_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        ip=ip,
+        detail=detail,
+    )
+    return hashlib.sha256(_fixed_form({"v": 1, "seq": seq, "prev": prev_hash, **content})).hexdigest()
+
+
+def row_mac(
+    key: bytes,
+    *,
+    at: datetime,
+    action: str,
+    staff_id: int | None,
+    patient_id: int | None,
+    subject_type: str | None,
+    subject_id: int | None,
+    ip: str | None,
+    detail: Any,
+) -> str:
+    """HMAC-SHA256 of the row's content under the audit key, written with the row. A row inserted by
+    someone without the key (plain SQL in the seconds before the sealer comes) cannot carry a valid one,
+    and the sealer leaves it out of the chain, where verification names it."""
+    content = _content(
+        at=at,
+        action=action,
+        staff_id=staff_id,
+        patient_id=patient_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        ip=ip,
+        detail=detail,
+    )
+    return hmac.new(key, _fixed_form({"v": 1, "mac": "row", **content}), hashlib.sha256).hexdigest()
+
+
+def mac_of(key: bytes, row: AuditEvent | sa.Row[Any]) -> str:
+    return row_mac(
+        key,
+        at=row.at,
+        action=row.action,
+        staff_id=row.staff_id,
+        patient_id=row.patient_id,
+        subject_type=row.subject_type,
+        subject_id=row.subject_id,
+        ip=row.ip,
+        detail=row.detail,
+    )
+
+
+def mac_holds(key: bytes, row: AuditEvent | sa.Row[Any]) -> bool:
+    return row.mac is not None and hmac.compare_digest(str(row.mac), mac_of(key, row))
 
 
 def digest_of(row: AuditEvent | sa.Row[Any], *, seq: int, prev_hash: str) -> str:
@@ -143,25 +216,45 @@ def locked_head(session: Session, key: bytes) -> AuditChainHead:
     return head
 
 
+@dataclass(frozen=True)
+class Batch:
+    read: int  # unsealed rows looked at
+    sealed: int  # of them, those whose MAC holds, now in the chain
+    last_id: int  # the highest id looked at: the next batch starts after it
+
+
 def seal_batch(session: Session, key: bytes, *, limit: int = SEAL_BATCH) -> int:
     """Seal up to `limit` committed, unsealed rows in id order under the head lock, in the caller's
-    transaction; returns how many. A row with a lower id that commits after higher ones were sealed
-    simply gets a later place: the chain's order is `seq`, not `id`."""
+    transaction; returns how many it sealed (see `seal_next`)."""
+    return seal_next(session, key, limit=limit).sealed
+
+
+def seal_next(session: Session, key: bytes, *, limit: int = SEAL_BATCH, after_id: int = 0) -> Batch:
+    """Seal the next `limit` committed, unsealed rows after `after_id`, in id order, under the head lock,
+    in the caller's transaction. A row whose MAC does not hold is looked at and left out (unsealed, for
+    verification to name). A row with a lower id that commits after higher ones were sealed simply gets a
+    later place: the chain's order is `seq`, not `id`."""
     head = locked_head(session, key)
     table = cast(sa.Table, AuditEvent.__table__)
     # read after the lock is held: a sealer that waited sees what the one before it sealed
     rows = session.execute(
-        sa.select(table).where(table.c.seq.is_(None)).order_by(table.c.id).limit(limit)
+        sa.select(table).where(table.c.seq.is_(None), table.c.id > after_id).order_by(table.c.id).limit(limit)
     ).all()
     if not rows:
-        return 0
+        return Batch(0, 0, after_id)
+    genuine = [row for row in rows if mac_holds(key, row)]
+    if len(genuine) < len(rows):
+        left_out = sorted({r.id for r in rows} - {r.id for r in genuine})
+        log.warning("audit rows without a valid MAC left out of the chain: %s", left_out)
     seq, prev = head.seq, head.last_hash
     places = []
-    for row in rows:
+    for row in genuine:
         seq += 1
         digest = digest_of(row, seq=seq, prev_hash=prev)
         places.append({"row_id": row.id, "new_seq": seq, "new_prev": prev, "new_hash": digest})
         prev = digest
+    if not places:
+        return Batch(len(rows), 0, rows[-1].id)
     if session.get_bind().dialect.name == "postgresql":
         # one UPDATE ... FROM (VALUES ...) for the batch: a statement per row made sealing the slow part
         batch = sa.values(
@@ -191,7 +284,7 @@ def seal_batch(session: Session, key: bytes, *, limit: int = SEAL_BATCH) -> int:
             places,
         )
     head.seq, head.last_hash, head.signature = seq, prev, head_signature(key, seq, prev)
-    return len(rows)
+    return Batch(len(rows), len(places), rows[-1].id)
 
 
 def run_sealer(*, limit: int = SEAL_BATCH) -> int:
@@ -202,10 +295,11 @@ def run_sealer(*, limit: int = SEAL_BATCH) -> int:
     from backend.app.settings import get_settings
 
     key = get_settings().audit_key_bytes
-    total = 0
+    total, after_id = 0, 0
     while True:
         with session_scope() as session:
-            sealed = seal_batch(session, key, limit=limit)
-        total += sealed
-        if sealed < limit:
+            batch = seal_next(session, key, limit=limit, after_id=after_id)
+        total += batch.sealed
+        after_id = batch.last_id
+        if batch.read < limit:
             return total

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from backend.security.audit_chain import GENESIS, digest_of, head_signature, locked_head, sign
+from backend.security.audit_chain import GENESIS, digest_of, head_signature, locked_head, mac_holds, sign
 
 WALK_BATCH = 2000
 PRUNE_BATCH = 50_000  # rows cut per transaction: the sealer waits on the head while a segment is cut
@@ -122,6 +122,8 @@ def verify_chain(
         return Verdict(0, problem)
     backlog = unsealed_backlog(session, warn_after=warn_after)
     verdict = _walk(session, key, checkpoint, through)
+    if verdict.ok and through is None:
+        verdict = _unsigned_waiting(session, key, verdict.checked) or verdict
     return Verdict(
         verdict.checked,
         verdict.problem,
@@ -130,6 +132,30 @@ def verify_chain(
         oldest_pending_age=backlog.oldest_age,
         warning=backlog.warning,
     )
+
+
+def _unsigned_waiting(session: Session, key: bytes, checked: int) -> Verdict | None:
+    """The first row waiting outside the chain whose MAC does not hold: written by someone without the
+    audit key (plain SQL), so the sealer will never chain it."""
+    table = AuditEvent.__table__
+    after = 0
+    while True:
+        rows = session.execute(
+            sa.select(table)
+            .where(table.c.seq.is_(None), table.c.id > after)
+            .order_by(table.c.id)
+            .limit(WALK_BATCH)
+        ).all()
+        for row in rows:
+            if not mac_holds(key, row):
+                return Verdict(
+                    checked,
+                    f"audit row {row.id}: written without the audit key (not by CareLoop), left unsealed",
+                    row.id,
+                )
+        if len(rows) < WALK_BATCH:
+            return None
+        after = rows[-1].id
 
 
 def _walk(session: Session, key: bytes, checkpoint: AuditCheckpoint | None, through: int | None) -> Verdict:

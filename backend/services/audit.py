@@ -1,6 +1,7 @@
 """Writing the audit trail. Details never carry message bodies or phone numbers. Rows are inserted
 unsealed, with no lock shared between writers; the sealer (backend/security/audit_chain.py) adds each
-committed row to the audit hash chain within seconds."""
+committed row to the audit hash chain within seconds. Each row carries an HMAC of its content under the
+audit key, so a row slipped in with plain SQL before the sealer comes is not chained."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
 from backend.models import AuditEvent
+from backend.models.base import utcnow
+from backend.security.audit_chain import row_mac
 
 
 def record(
@@ -21,14 +25,28 @@ def record(
     ip: str | None = None,
     **detail: Any,
 ) -> AuditEvent:
+    at = utcnow()
+    subject_type, subject_id = subject if subject else (None, None)
     event = AuditEvent(
+        at=at,
         action=action,
         staff_id=staff_id,
         patient_id=patient_id,
-        subject_type=subject[0] if subject else None,
-        subject_id=subject[1] if subject else None,
+        subject_type=subject_type,
+        subject_id=subject_id,
         ip=ip,
         detail=detail,
+        mac=row_mac(
+            get_settings().audit_key_bytes,
+            at=at,
+            action=action,
+            staff_id=staff_id,
+            patient_id=patient_id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            ip=ip,
+            detail=detail,
+        ),
     )
     session.add(event)
     return event

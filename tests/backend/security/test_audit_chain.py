@@ -22,7 +22,7 @@ from backend.app.db import session_scope
 from backend.app.settings import get_settings
 from backend.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from backend.models.base import utcnow
-from backend.security.audit_chain import run_sealer, seal_batch
+from backend.security.audit_chain import mac_of, run_sealer, seal_batch
 from backend.security.audit_verify import Verdict, do_prune_audit, verify_chain
 from backend.services import audit
 
@@ -39,6 +39,7 @@ def _write(count: int, *, days_ago: float = 0, per_commit: int = 1, seal: bool =
             for n in range(start, min(count, start + per_commit)):
                 event = audit.record(session, "test.write", subject=("thing", n), n=n, tags=("a", "b"))
                 event.at = utcnow() - timedelta(days=days_ago)
+                event.mac = mac_of(get_settings().audit_key_bytes, event)  # written then, as then
                 events.append(event)
             session.flush()
             ids.extend(event.id for event in events)
@@ -89,12 +90,7 @@ def test_rows_wait_unsealed_then_the_sealer_seals_them_in_order(database_url: st
 
 def test_a_row_waiting_too_long_for_the_sealer_is_a_warning(database_url: str, db: Session) -> None:
     _write(2)
-    late = _write(1, seal=False)[0]
-    _sql(
-        db,
-        "UPDATE audit_events SET at = :at WHERE id = :id",
-        {"at": utcnow() - timedelta(minutes=30), "id": late},
-    )
+    _write(1, seal=False, days_ago=30 / 1440)  # written half an hour ago, the sealer not running since
     verdict = _verdict()
     # the chain holds (2 sealed rows); the stale pending row is a warning that the sealer is not running
     assert verdict.ok and verdict.checked == 2 and verdict.pending == 1
@@ -483,9 +479,8 @@ def test_audit_verify_seals_first_and_warns_when_the_sealer_had_stopped(
     from backend.app.cli import main
 
     _write(2)
-    late = _write(2, seal=False)
-    stale = utcnow() - timedelta(minutes=30)
-    _sql(db, "UPDATE audit_events SET at = :at WHERE id = :id", {"at": stale, "id": late[0]})
+    _write(1, seal=False, days_ago=30 / 1440)
+    _write(1, seal=False)
     assert main(["audit", "verify"]) == 0
     out, err = capsys.readouterr()
     # the waiting rows were sealed and walked, and the operator is told the sealer had not been running
@@ -495,3 +490,62 @@ def test_audit_verify_seals_first_and_warns_when_the_sealer_had_stopped(
     assert main(["audit", "verify"]) == 0
     out, err = capsys.readouterr()
     assert "4 rows verified (0 sealed just now)" in out and err == ""
+
+
+def test_a_row_slipped_in_before_the_sealer_is_left_out_of_the_chain_and_named(
+    database_url: str, db: Session
+) -> None:
+    """Someone with database access but not the audit key inserts a row in the seconds before the sealer
+    comes (or copies a genuine row's MAC onto changed content): the sealer chains the genuine rows around
+    it, never it, and verification names it."""
+    _write(2)
+    genuine = _write(1, seal=False)[0]
+    _sql(
+        db,
+        "INSERT INTO audit_events (at, action, detail) VALUES (:at, 'staff.sign_in', '{}')",
+        {"at": utcnow().replace(tzinfo=None) if db.get_bind().dialect.name == "sqlite" else utcnow()},
+    )
+    slipped = db.scalar(sa.select(sa.func.max(AuditEvent.id)))
+    borrowed = _write(1, seal=False)[0]
+    mac = db.scalar(sa.select(AuditEvent.mac).where(AuditEvent.id == genuine))
+    _sql(
+        db,
+        "UPDATE audit_events SET mac = :mac, action = 'forged' WHERE id = :id",
+        {"mac": mac, "id": borrowed},
+    )
+    after = _write(1, seal=False)[0]
+    assert run_sealer() == 2  # the genuine waiting row and the one after the forgeries
+    db.expire_all()
+    sealed = {r.id: r.seq for r in db.scalars(sa.select(AuditEvent))}
+    assert sealed[genuine] == 3 and sealed[after] == 4
+    assert sealed[slipped] is None and sealed[borrowed] is None
+    verdict = _verdict()
+    assert not verdict.ok and verdict.row_id == slipped and "without the audit key" in (verdict.problem or "")
+    assert verdict.checked == 4  # the chain itself holds
+    _sql(db, "DELETE FROM audit_events WHERE id = :id", {"id": slipped})
+    assert _verdict().row_id == borrowed
+    assert run_sealer() == 0  # a second run seals nothing new and does not loop on them
+
+
+def test_rows_waiting_at_the_upgrade_get_their_mac_from_the_migration(tmp_path: Path) -> None:
+    from alembic import command
+
+    from backend.app.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'before.db'}"
+    command.upgrade(alembic_config(url), "0033")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO audit_events (at, action, detail) VALUES (:at, 'old.write', :detail)"),
+            {"at": "2026-12-01 08:00:00.000000", "detail": json.dumps({"n": 1, "t": [1, 2]})},
+        )
+    upgrade(url)
+    with sa.orm.Session(engine) as session:
+        key = get_settings().audit_key_bytes
+        seal_batch(session, key)
+        session.commit()
+        verdict = verify_chain(session, key)
+        seqs = session.scalars(sa.select(AuditEvent.seq)).all()
+    engine.dispose()
+    assert seqs == [1] and verdict.ok and verdict.checked == 1

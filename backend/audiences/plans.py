@@ -55,9 +55,13 @@ class PlanPopulation:
 
 @dataclass(frozen=True)
 class _Reach:
-    """The columns of a candidate row that `channel_address` reads."""
+    """A candidate row's patient as `channel_address` reads it."""
 
     id: int
+    timezone: str
+    deceased: bool
+    dispute: bool
+    do_not_disturb: bool
     invalid_contact: bool
     phone_bidx: str | None
     whatsapp_bidx: str | None
@@ -102,7 +106,9 @@ def _rows_in_sql(
     cand = joined.left
     select = sa.select(cand, due.label("due")).select_from(joined).where(due >= now, due < end)
     if _settings(plan)[1] >= 1:
-        select = select.ext(postgresql.distinct_on(cand.c.patient_id)).order_by(cand.c.patient_id, due, cand.c.id)
+        select = select.ext(postgresql.distinct_on(cand.c.patient_id)).order_by(
+            cand.c.patient_id, due, cand.c.id
+        )
     else:  # the sample is drawn per encounter, in Python (the planner's hash)
         select = select.order_by(cand.c.id)  # ties go to the earlier encounter, as in the planner's order
     for row in session.execute(select):
@@ -165,7 +171,15 @@ def due_contacts(
             continue
         if known is None:
             reach = _Reach(
-                row.patient_id, row.invalid_contact, row.phone_bidx, row.whatsapp_bidx, row.wechat_openid_bidx
+                row.patient_id,
+                row.timezone,
+                row.deceased,
+                row.dispute,
+                row.do_not_disturb,
+                row.invalid_contact,
+                row.phone_bidx,
+                row.whatsapp_bidx,
+                row.wechat_openid_bidx,
             )
             first = next((c.value for c in channels if channel_address(reach, c) is not None), UNREACHABLE)
         else:
@@ -192,7 +206,9 @@ def plan_population(session: Session, plan: FollowUpPlan, now: datetime) -> Plan
     longest = max(HORIZONS)
     due = due_contacts(session, plan, now, longest)
     population = PlanPopulation(
-        patients={days: sum(1 for d in due.values() if d.at < now + timedelta(days=days)) for days in HORIZONS}
+        patients={
+            days: sum(1 for d in due.values() if d.at < now + timedelta(days=days)) for days in HORIZONS
+        }
     )
     population.by_channel.update(d.channel for d in due.values())
     population.by_department.update(d.department_id for d in due.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ KIND = "plans"
 MAX_OFFSET = 3650
 MAX_AGE = 150
 LISTS = ("encounter_kinds", "department_ids", "ward_ids", "diagnosis_prefixes", "procedure_codes")
+ALL_LISTS = (*LISTS, "offsets_days", "channels", "excluded_flags")
 # The settings a body carries, each copied onto the plan row when published.
 FIELDS = (
     "name",
@@ -70,7 +71,7 @@ def skeleton(name: str) -> dict[str, Any]:
     }
 
 
-def _whole(value: Any) -> bool:
+def _whole(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -94,16 +95,18 @@ def validate(body: Mapping[str, Any]) -> list[Problem]:
     qid = body.get("questionnaire_id")
     if not isinstance(qid, str) or not qid.strip():
         problems.append(Problem("questionnaire_id", "required"))
-    for field in LISTS + ("offsets_days", "channels", "excluded_flags"):
+    for field in ALL_LISTS:
         if not isinstance(body.get(field, []), list):
             problems.append(Problem(field, "not_a_list"))
     if problems:
         return problems
-    body = {**{f: [] for f in LISTS + ("offsets_days", "channels", "excluded_flags")}, **body}
-    for field in LISTS + ("offsets_days", "channels", "excluded_flags"):
+    body = {**{f: [] for f in ALL_LISTS}, **body}
+    for field in ALL_LISTS:
         body[field] = body[field] or []
     kinds = {k.value for k in EncounterKind}
-    problems += [Problem("encounter_kinds", "unknown_value", str(k)) for k in body["encounter_kinds"] if k not in kinds]
+    problems += [
+        Problem("encounter_kinds", "unknown_value", str(k)) for k in body["encounter_kinds"] if k not in kinds
+    ]
     for field in ("department_ids", "ward_ids"):
         problems += [Problem(field, "unknown_value", str(v)) for v in body[field] if not _whole(v) or v < 1]
     for prefix in body["diagnosis_prefixes"]:
@@ -141,7 +144,9 @@ def validate(body: Mapping[str, Any]) -> list[Problem]:
     problems += _in_range(body, "resend_after_hours", 1, 24 * 30, optional=False)
     problems += _in_range(body, "attempts_per_channel", 1, 10, optional=False)
     problems += [
-        Problem("excluded_flags", "unknown_value", str(f)) for f in body["excluded_flags"] if f not in EXCLUSION_FLAGS
+        Problem("excluded_flags", "unknown_value", str(f))
+        for f in body["excluded_flags"]
+        if f not in EXCLUSION_FLAGS
     ]
     return problems
 
@@ -163,9 +168,7 @@ def questionnaire_problems(session: Session, body: Mapping[str, Any]) -> list[Pr
     qid = body.get("questionnaire_id")
     if not isinstance(qid, str) or not qid:
         return []
-    versions = session.scalar(
-        sa.select(sa.func.count()).where(QuestionnaireVersion.questionnaire_id == qid)
-    )
+    versions = session.scalar(sa.select(sa.func.count()).where(QuestionnaireVersion.questionnaire_id == qid))
     item = session.scalar(
         sa.select(ContentItem).where(ContentItem.kind == "questionnaires", ContentItem.key == qid)
     )
@@ -183,7 +186,7 @@ def plan_from_body(body: Mapping[str, Any], plan: FollowUpPlan | None = None) ->
         value = body.get(name)
         if name == "anchor":
             value = Anchor(value) if value in {a.value for a in Anchor} else Anchor.DISCHARGE
-        elif name in LISTS or name in ("offsets_days", "channels", "excluded_flags"):
+        elif name in ALL_LISTS:
             value = list(value or [])
         setattr(plan, name, value)
     return plan

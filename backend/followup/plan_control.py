@@ -51,7 +51,9 @@ def pinned_plan(session: Session, plan: FollowUpPlan, revision: int | None) -> F
     body = session.scalar(
         sa.select(ContentRevision.body)
         .join(ContentItem, ContentItem.id == ContentRevision.item_id)
-        .where(ContentItem.kind == KIND, ContentItem.key == plan.content_key, ContentRevision.number == revision)
+        .where(
+            ContentItem.kind == KIND, ContentItem.key == plan.content_key, ContentRevision.number == revision
+        )
     )
     if body is None:
         return plan

@@ -50,7 +50,9 @@ def plan_rows(session: Session, filters: PlanFilters) -> list[PlanRow]:
         ).all()
     )
     rows = []
-    for item in session.scalars(sa.select(ContentItem).where(ContentItem.kind == KIND).order_by(ContentItem.key)):
+    for item in session.scalars(
+        sa.select(ContentItem).where(ContentItem.kind == KIND).order_by(ContentItem.key)
+    ):
         plan = plans.pop(item.key, None)
         rows.append(_row(item.key, plan, latest.get(item.key), item.key))
     rows += [_row(None, plan, None, "") for plan in plans.values()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -82,13 +82,16 @@ def candidate_query(plan: FollowUpPlan, since: datetime, now: datetime) -> sa.Se
     population preview (backend/audiences/plans.py) both read these rows."""
     audience = plan_audience(plan)
     anchor_col = anchor_column(audience.anchor)
-    return (
-        sa.select(
+    query: sa.Select[Any] = (
+        sa.select(  # type: ignore[assignment]
             Encounter.id,
             Encounter.patient_id,
             Encounter.department_id,
             anchor_col.label("anchor"),
             Patient.timezone,
+            Patient.deceased,
+            Patient.dispute,
+            Patient.do_not_disturb,
             Patient.invalid_contact,
             Patient.phone_bidx,
             Patient.whatsapp_bidx,
@@ -101,6 +104,7 @@ def candidate_query(plan: FollowUpPlan, since: datetime, now: datetime) -> sa.Se
         .where(*_visit_condition(plan, anchor_col))
         .order_by(Encounter.id)
     )
+    return query
 
 
 def candidates(

@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
-
-import sqlalchemy as sa
 
 from backend.audiences.plans import plan_population
 from backend.content import revisions as rv
@@ -170,7 +169,9 @@ def editor_page(request: Request, key: str, number: int, db: SessionDep, staff: 
 
 
 @router.post("/items/plans/{key}/r/{number}/save", response_class=HTMLResponse)
-def save(request: Request, key: str, number: int, db: SessionDep, staff: StaffDep, raw: FormDataDep) -> Response:
+def save(
+    request: Request, key: str, number: int, db: SessionDep, staff: StaffDep, raw: FormDataDep
+) -> Response:
     form = _lists(raw)
     check_csrf(staff, (form.get("csrf_token") or [""])[0])
     found = revision_of(request, db, staff, KIND, key, number)
@@ -289,4 +290,3 @@ def resume(
 ) -> Response:
     check_csrf(staff, csrf_token)
     return _toggle(request, key, db, staff, False)
-

@@ -148,7 +148,9 @@ def _people(db: Session) -> tuple[StaffUser, StaffUser]:
     return author, approver
 
 
-def _publish(db: Session, item: ContentItem, body: dict[str, Any], author: StaffUser, approver: StaffUser) -> None:
+def _publish(
+    db: Session, item: ContentItem, body: dict[str, Any], author: StaffUser, approver: StaffUser
+) -> None:
     draft = rv.do_start_draft(db, item, author, body=body)
     rv.do_submit(db, item, draft.number, author)
     rv.do_approve(db, item, draft.number, approver, now=NOW)
@@ -180,7 +182,12 @@ def test_a_plan_is_reviewed_published_and_its_tasks_keep_their_revision(db: Sess
     db.commit()
 
     plan = db.scalars(sa.select(FollowUpPlan).where(FollowUpPlan.content_key == "cardio")).one()
-    assert (plan.revision, plan.active, plan.department_ids, plan.offsets_days) == (1, True, [dept.id], [3, 30])
+    assert (plan.revision, plan.active, plan.department_ids, plan.offsets_days) == (
+        1,
+        True,
+        [dept.id],
+        [3, 30],
+    )
     assert run_planner(db, NOW) == 2
     db.commit()
     assert open_tasks_by_revision(db, plan.id) == {1: 2}
@@ -210,8 +217,12 @@ def test_a_plan_whose_questionnaire_is_retired_or_unknown_is_refused(db: Session
     rv.do_submit(db, item, draft.number, author)
     db.commit()
     with pytest.raises(rv.ContentInvalid) as refused, session_scope() as app:  # the app's unit of work
-        rv.do_approve(app, app.get_one(ContentItem, item.id), draft.number, app.get_one(StaffUser, approver.id))
-    assert [(p.where, p.code) for p in refused.value.problems] == [("questionnaire_id", "questionnaire_retired")]
+        rv.do_approve(
+            app, app.get_one(ContentItem, item.id), draft.number, app.get_one(StaffUser, approver.id)
+        )
+    assert [(p.where, p.code) for p in refused.value.problems] == [
+        ("questionnaire_id", "questionnaire_retired")
+    ]
     db.expire_all()
     assert db.scalar(sa.select(sa.func.count()).select_from(FollowUpPlan)) == 0
     assert rv.get_revision(db, item, draft.number).state is RevisionState.IN_REVIEW  # nothing published
@@ -248,7 +259,9 @@ def test_a_paused_plan_plans_and_sends_nothing_until_resumed(db: Session) -> Non
     dept = factories.department(db)
     _discharged(db, dept, 2.8)
     item = rv.get_item(db, KIND, "pausable", create=True, clinical=True)
-    _publish(db, item, _body(department_ids=[dept.id], channels=["webchat"], offsets_days=[3]), author, approver)
+    _publish(
+        db, item, _body(department_ids=[dept.id], channels=["webchat"], offsets_days=[3]), author, approver
+    )
     plan = db.scalars(sa.select(FollowUpPlan)).one()
     run_planner(db, NOW)
     do_pause_plan(db, plan, author)
@@ -272,7 +285,9 @@ def test_a_paused_plan_plans_and_sends_nothing_until_resumed(db: Session) -> Non
     db.commit()
     assert dispatch_due(NOW + timedelta(hours=3)) == {"sent:webchat": 2}
     assert {t.patient_id for t in db.scalars(sa.select(OutreachTask))} >= {later.id}
-    actions = db.scalars(sa.select(AuditEvent.action).where(AuditEvent.action.in_(["plan.paused", "plan.resumed"])))
+    actions = db.scalars(
+        sa.select(AuditEvent.action).where(AuditEvent.action.in_(["plan.paused", "plan.resumed"]))
+    )
     assert list(actions) == ["plan.paused", "plan.resumed"]
 
 
@@ -298,7 +313,10 @@ def _varied(db: Session, depts: Sequence[Any], n: int, seed: int) -> None:
         for _ in range(rng.choice([1, 1, 2, 3])):
             ended = NOW - timedelta(days=rng.uniform(-2, 40), minutes=rng.randrange(1440))
             enc = factories.encounter(
-                db, patient, rng.choice(depts), kind=rng.choice([EncounterKind.DISCHARGE, EncounterKind.OUTPATIENT])
+                db,
+                patient,
+                rng.choice(depts),
+                kind=rng.choice([EncounterKind.DISCHARGE, EncounterKind.OUTPATIENT]),
             )
             enc.started_at, enc.ended_at = ended - timedelta(hours=rng.choice([2, 50])), ended
             enc.primary_diagnosis = rng.choice(["I10", "I21.4", "K35.8"])
@@ -310,7 +328,13 @@ def _varied(db: Session, depts: Sequence[Any], n: int, seed: int) -> None:
     [
         {"offsets_days": [1, 3, 15, 30], "send_hour": 10},
         {"offsets_days": [0, 7], "send_hour": 20, "anchor": "visit", "sample_ratio": 0.5},
-        {"offsets_days": [2, 14], "send_hour": 8, "diagnosis_prefixes": ["I2"], "age_min": 50, "min_visits": 2},
+        {
+            "offsets_days": [2, 14],
+            "send_hour": 8,
+            "diagnosis_prefixes": ["I2"],
+            "age_min": 50,
+            "min_visits": 2,
+        },
     ],
 )
 def test_the_preview_counts_exactly_what_the_planner_creates(db: Session, settings: dict[str, Any]) -> None:

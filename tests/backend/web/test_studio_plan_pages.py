@@ -69,16 +69,26 @@ def test_a_plan_is_started_previewed_unsaved_saved_and_submitted(client: TestCli
         enc.ended_at = utcnow() - timedelta(days=days_ago)
     db.commit()
     csrf = _editor(client, db)
-    started = client.post("/staff/studio/plans/new", data={"csrf_token": csrf, "key": "cardio", "name": "Cardio"}, follow_redirects=False)
+    started = client.post(
+        "/staff/studio/plans/new",
+        data={"csrf_token": csrf, "key": "cardio", "name": "Cardio"},
+        follow_redirects=False,
+    )
     assert started.status_code == 303 and started.headers["location"] == f"{BASE}/r/1"
     page = client.get(f"{BASE}/r/1")
     assert page.status_code == 200 and 'data-field="questionnaire_id"' in page.text  # the skeleton's one gap
     version = _version(page.text)
 
-    fragment = client.post(f"{BASE}/r/1/preview", data={**_form(csrf, version, dept.id), "fragment": "1"}, follow_redirects=False)
+    fragment = client.post(
+        f"{BASE}/r/1/preview", data={**_form(csrf, version, dept.id), "fragment": "1"}, follow_redirects=False
+    )
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert '<td data-days="30">3</td>' in fragment.text and 'id="plan-channels-chart"' in fragment.text
-    whole = client.post(f"{BASE}/r/1/preview", data=_form(csrf, version, dept.id, offsets_days="3, 30"), follow_redirects=False)
+    whole = client.post(
+        f"{BASE}/r/1/preview",
+        data=_form(csrf, version, dept.id, offsets_days="3, 30"),
+        follow_redirects=False,
+    )
     assert whole.status_code == 200 and '<td data-days="7">2</td>' in whole.text
     db.expire_all()
     revision = db.scalars(sa.select(ContentRevision)).one()
@@ -86,7 +96,9 @@ def test_a_plan_is_started_previewed_unsaved_saved_and_submitted(client: TestCli
     assert db.scalar(sa.select(sa.func.count()).select_from(FollowUpPlan)) == 0
     assert db.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "plan.preview")) == 2
 
-    bad = client.post(f"{BASE}/r/1/save", data=_form(csrf, version, dept.id, offsets_days="3, soon"), follow_redirects=False)
+    bad = client.post(
+        f"{BASE}/r/1/save", data=_form(csrf, version, dept.id, offsets_days="3, soon"), follow_redirects=False
+    )
     assert bad.status_code == 303  # a draft may hold problems; the editor names them
     shown = client.get(f"{BASE}/r/1").text
     assert 'data-field="offsets_days"' in shown and 'value="3, soon"' in shown
@@ -94,7 +106,11 @@ def test_a_plan_is_started_previewed_unsaved_saved_and_submitted(client: TestCli
     assert refused.headers["location"].endswith("error=content_invalid")
     good = client.post(f"{BASE}/r/1/save", data=_form(csrf, _version(shown), dept.id), follow_redirects=False)
     assert good.status_code == 303
-    assert client.post(f"{BASE}/r/1/submit", data={"csrf_token": csrf}, follow_redirects=False).headers["location"].endswith("done=submit")
+    assert (
+        client.post(f"{BASE}/r/1/submit", data={"csrf_token": csrf}, follow_redirects=False)
+        .headers["location"]
+        .endswith("done=submit")
+    )
     db.expire_all()
     assert db.scalars(sa.select(ContentRevision)).one().state is RevisionState.IN_REVIEW
 
@@ -107,9 +123,13 @@ def test_a_second_editor_is_told_and_keeps_what_she_typed(client: TestClient, db
     db.commit()
     csrf = _editor(client, db)
     version = _version(client.get(f"{BASE}/r/1").text)
-    rv.do_save_draft(db, item, 1, author, version=int(version), body={"name": "first", "questionnaire_id": "q"})
+    rv.do_save_draft(
+        db, item, 1, author, version=int(version), body={"name": "first", "questionnaire_id": "q"}
+    )
     db.commit()
-    late = client.post(f"{BASE}/r/1/save", data=_form(csrf, version, dept.id, name="Mine"), follow_redirects=False)
+    late = client.post(
+        f"{BASE}/r/1/save", data=_form(csrf, version, dept.id, name="Mine"), follow_redirects=False
+    )
     assert late.status_code == 409 and 'value="Mine"' in late.text and 'id="studio-error"' in late.text
     db.expire_all()
     assert db.scalars(sa.select(ContentRevision)).one().body["name"] == "first"
@@ -118,9 +138,17 @@ def test_a_second_editor_is_told_and_keeps_what_she_typed(client: TestClient, db
 def test_submitting_a_plan_of_a_retired_questionnaire_is_refused(client: TestClient, db: Session) -> None:
     dept = factories.department(db)
     csrf = _editor(client, db)
-    client.post("/staff/studio/plans/new", data={"csrf_token": csrf, "key": "cardio", "name": "Cardio"}, follow_redirects=False)
+    client.post(
+        "/staff/studio/plans/new",
+        data={"csrf_token": csrf, "key": "cardio", "name": "Cardio"},
+        follow_redirects=False,
+    )
     version = _version(client.get(f"{BASE}/r/1").text)
-    client.post(f"{BASE}/r/1/save", data=_form(csrf, version, dept.id, questionnaire_id="gone"), follow_redirects=False)
+    client.post(
+        f"{BASE}/r/1/save",
+        data=_form(csrf, version, dept.id, questionnaire_id="gone"),
+        follow_redirects=False,
+    )
     refused = client.post(f"{BASE}/r/1/submit", data={"csrf_token": csrf}, follow_redirects=False)
     assert refused.headers["location"].endswith("error=content_invalid")
     assert "gone" in client.get(f"{BASE}/r/1").text
@@ -134,10 +162,23 @@ def test_the_list_filters_exports_and_pauses(client: TestClient, db: Session) ->
     approver = factories.staff(db, username="approver", role=Role.CONTENT_EDITOR)
     approver.content_approver = True
     item = rv.get_item(db, KIND, "cardio", create=True, clinical=True)
-    body = {"name": "=Cardio", "questionnaire_id": "recovery", "offsets_days": [3], "send_hour": 10,
-            "channels": ["sms"], "sample_ratio": 1.0, "resend_after_hours": 48, "attempts_per_channel": 2,
-            "anchor": "discharge", "encounter_kinds": [], "department_ids": [], "ward_ids": [],
-            "diagnosis_prefixes": [], "procedure_codes": [], "excluded_flags": []}
+    body = {
+        "name": "=Cardio",
+        "questionnaire_id": "recovery",
+        "offsets_days": [3],
+        "send_hour": 10,
+        "channels": ["sms"],
+        "sample_ratio": 1.0,
+        "resend_after_hours": 48,
+        "attempts_per_channel": 2,
+        "anchor": "discharge",
+        "encounter_kinds": [],
+        "department_ids": [],
+        "ward_ids": [],
+        "diagnosis_prefixes": [],
+        "procedure_codes": [],
+        "excluded_flags": [],
+    }
     draft = rv.do_start_draft(db, item, author, body=body)
     rv.do_submit(db, item, draft.number, author)
     rv.do_approve(db, item, draft.number, approver)
@@ -148,7 +189,12 @@ def test_the_list_filters_exports_and_pauses(client: TestClient, db: Session) ->
     assert 'data-key="cardio"' in listed and "Seeded" not in listed
     export = client.get("/staff/studio/plans/export.csv?q=cardio")
     assert export.status_code == 200 and "'=Cardio" in export.text and "Seeded" not in export.text
-    assert client.post("/staff/studio/plans/cardio/pause", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert (
+        client.post(
+            "/staff/studio/plans/cardio/pause", data={"csrf_token": csrf}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     again = client.post("/staff/studio/plans/cardio/pause", data={"csrf_token": csrf}, follow_redirects=False)
     assert again.headers["location"].endswith("error=plan_already_paused")
     db.expire_all()

@@ -192,6 +192,7 @@ def _clear_last_run() -> None:
         conn.execute(sa.text("DELETE FROM work_jobs"))
         conn.execute(sa.text("DELETE FROM consent_events WHERE source <> 'bench'"))
         conn.execute(sa.text("DELETE FROM audit_events"))
+        conn.execute(sa.text("DELETE FROM staff_users WHERE username = 'bench'"))  # made again below
     engine.dispose()
 
 

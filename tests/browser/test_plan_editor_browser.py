@@ -95,7 +95,16 @@ def test_an_editor_previews_submits_a_colleague_publishes_and_the_plan_is_paused
     assert db.scalars(sa.select(FollowUpPlan)).one().active is False
 
     found: list[str] = []
-    data = ["Cardiology discharges", "cardio", "recovery", "Cardiology", "心内科", "Khoa tim mạch", "Department", "Editor1"]
+    data = [
+        "Cardiology discharges",
+        "cardio",
+        "recovery",
+        "Cardiology",
+        "心内科",
+        "Khoa tim mạch",
+        "Department",
+        "Editor1",
+    ]
     for lang in ("zh-CN", "vi"):
         db.execute(sa.update(StaffUser).where(StaffUser.username == "editor1").values(language=lang))
         db.commit()
@@ -103,7 +112,9 @@ def test_an_editor_previews_submits_a_colleague_publishes_and_the_plan_is_paused
             editor.goto(f"{live_server}{path}")
             expect(editor.locator("html")).to_have_attribute("lang", lang)
             editor.evaluate("document.querySelectorAll('[translate=no]').forEach(e => e.remove())")
-            found += [f"{lang} {path}: {leak}" for leak in leaks(editor.locator("body").inner_text(), lang, data)]
+            found += [
+                f"{lang} {path}: {leak}" for leak in leaks(editor.locator("body").inner_text(), lang, data)
+            ]
         axe.assert_no_serious_violations(editor)
     assert not found, "\n".join(found)
     editor.context.close()

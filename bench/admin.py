@@ -41,7 +41,7 @@ from bench.harness import PG_HOST, PG_PORT, PG_USER, REPO_ROOT, pg_connect, repo
 PATIENTS, ENCOUNTERS = 300_000, 1_000_000
 SEND_SEGMENT = 5_000  # patients with real numbers, language "en": every 60th patient
 REVOKE_SHARE = 0.01
-SEED_VERSION = "admin-2"
+SEED_VERSION = "admin-3"
 DB_NAME = "careloop_bench_admin"
 URL = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{DB_NAME}"
 DATA_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -100,6 +100,7 @@ def _seed() -> None:
 
     # one sealed MRN for all (each row's blind index differs): samples decrypt what they show
     sealed_mrn = current_cipher().encrypt("mrn", "BENCH")
+    sealed_name = current_cipher().encrypt("patient_name", "Bench Patient")
     engine = sa.create_engine(URL)
     with engine.begin() as conn:
         conn.execute(
@@ -110,25 +111,25 @@ def _seed() -> None:
         )
         conn.execute(
             sa.text(
-                "INSERT INTO patients (mrn, mrn_bidx, name, sex, birth_date, language, timezone, phone, phone_bidx,"
+                "INSERT INTO patients (mrn, mrn_bidx, name, sex, birth_year, language, timezone, phone, phone_bidx,"
                 " wechat_openid_bidx, deceased, dispute, do_not_disturb, invalid_contact, frequent_visitor,"
                 " created_at, updated_at)"
-                " SELECT :mrn, md5('m' || i), 'P' || i, 'unknown', date '1940-01-01' + (i % 25000),"
+                " SELECT :mrn, md5('m' || i), :name, 'unknown', 1940 + (i % 68),"
                 " CASE WHEN i % 60 = 0 THEN 'en' WHEN i % 3 = 0 THEN 'vi' ELSE 'zh-CN' END, 'Asia/Shanghai',"
                 " NULL, md5('p' || i), CASE WHEN i % 4 = 0 THEN md5('w' || i) END, i % 100 = 2, false,"
                 " i % 50 = 2, i % 70 = 3, false, now(), now() FROM generate_series(1, :n) i"
             ),
-            {"n": PATIENTS, "mrn": sealed_mrn},
+            {"n": PATIENTS, "mrn": sealed_mrn, "name": sealed_name},
         )
         conn.execute(
             sa.text(
                 "INSERT INTO encounters (patient_id, kind, department_id, started_at, ended_at, diagnoses,"
-                " primary_diagnosis)"
+                " primary_diagnosis, updated_at)"
                 " SELECT (i % :p) + 1, CASE WHEN i % 4 = 0 THEN 'outpatient' ELSE 'discharge' END, (i % 6) + 1,"
                 " now() - ((i % 730) || ' days')::interval - ((i % 24) || ' hours')::interval"
                 "   - CASE WHEN i % 4 = 0 THEN interval '2 hours' ELSE interval '4 days' END,"
                 " now() - ((i % 730) || ' days')::interval - ((i % 24) || ' hours')::interval, '[]',"
-                " CASE WHEN i % 5 = 0 THEN 'I10' WHEN i % 7 = 0 THEN 'I21.4' ELSE 'K35.8' END"
+                " CASE WHEN i % 5 = 0 THEN 'I10' WHEN i % 7 = 0 THEN 'I21.4' ELSE 'K35.8' END, now()"
                 " FROM generate_series(1, :n) i"
             ),
             {"p": PATIENTS, "n": ENCOUNTERS},
@@ -191,6 +192,7 @@ def _clear_last_run() -> None:
         conn.execute(sa.text("DELETE FROM work_jobs"))
         conn.execute(sa.text("DELETE FROM consent_events WHERE source <> 'bench'"))
         conn.execute(sa.text("DELETE FROM audit_events"))
+        conn.execute(sa.text("DELETE FROM staff_users WHERE username = 'bench'"))  # made again below
     engine.dispose()
 
 

@@ -13,6 +13,7 @@ from backend.app.db import session_scope
 from backend.followup.catalog import definition_of, latest_version
 from backend.followup.eligibility import channel_address, quiet_until, readmitted_since
 from backend.followup.invite import do_send_form_invite
+from backend.followup.plan_control import pinned_plan
 from backend.followup.responses import do_start_response
 from backend.models import (
     Encounter,
@@ -88,11 +89,15 @@ def dispatch_one(session: Session, task_id: int, now: datetime, queued: list[int
     ).first()
     if task is None or not task.status.open or task.next_attempt_at > now:
         return "skipped"
-    plan = session.get(FollowUpPlan, task.plan_id)
+    current = session.get(FollowUpPlan, task.plan_id)
     patient = session.get(Patient, task.patient_id)
     encounter = session.get(Encounter, task.encounter_id)
-    if plan is None or patient is None or encounter is None:
+    if current is None or patient is None or encounter is None:
         return _close(task, OutreachStatus.CANCELLED, "missing", now)
+    if not current.active:  # paused: nothing goes out; the task goes on where it was when resumed
+        task.next_attempt_at = now + WAIT_FOR_OTHER_SURVEY
+        return "waiting:paused"
+    plan = pinned_plan(session, current, task.plan_revision)
     for flag in plan.excluded_flags:
         if getattr(patient, flag, False):
             return _close(task, OutreachStatus.CANCELLED, flag, now)

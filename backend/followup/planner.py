@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from backend.audiences.filters import Audience, anchor_column, encounter_conditions
+from backend.audiences.filters import Audience, anchor_column, encounter_conditions, patient_conditions
 from backend.models import (
     Anchor,
     Encounter,
@@ -23,7 +23,7 @@ from backend.models import (
     OutreachTask,
     Patient,
 )
-from backend.models.base import among, utcnow
+from backend.models.base import utcnow
 
 log = logging.getLogger(__name__)
 GRACE = timedelta(days=2)  # a planner that missed a day or two still creates what is due
@@ -56,7 +56,55 @@ def plan_audience(plan: FollowUpPlan) -> Audience:
         procedure_codes=tuple(plan.procedure_codes or ()),
         anchor=plan.anchor or Anchor.DISCHARGE,
         excluded_flags=tuple(plan.excluded_flags or ()),
+        age_min=plan.age_min,
+        age_max=plan.age_max,
     )
+
+
+def _visit_condition(plan: FollowUpPlan, anchor_col: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
+    """At least `min_visits` encounters of the plan's kinds by the anchor, this one included."""
+    if not plan.min_visits or plan.min_visits <= 1:
+        return []
+    earlier = aliased(Encounter)
+    kinds = [EncounterKind(kind) for kind in plan.encounter_kinds or ()]
+    counted = (
+        sa.select(sa.func.count())
+        .where(earlier.patient_id == Encounter.patient_id, earlier.started_at <= anchor_col)
+        .where(*([earlier.kind.in_(kinds)] if kinds else []))
+        .scalar_subquery()
+    )
+    return [counted >= plan.min_visits]
+
+
+def candidate_query(plan: FollowUpPlan, since: datetime, now: datetime) -> sa.Select[Any]:
+    """The plan's encounters anchored between `since` and `now`: id, patient, department, anchor, the
+    patient's zone and what says which channels reach the patient, in encounter order. The planner and the
+    population preview (backend/audiences/plans.py) both read these rows."""
+    audience = plan_audience(plan)
+    anchor_col = anchor_column(audience.anchor)
+    query: sa.Select[Any] = (
+        sa.select(  # type: ignore[assignment]
+            Encounter.id,
+            Encounter.patient_id,
+            Encounter.department_id,
+            anchor_col.label("anchor"),
+            Patient.timezone,
+            Patient.deceased,
+            Patient.dispute,
+            Patient.do_not_disturb,
+            Patient.invalid_contact,
+            Patient.phone_bidx,
+            Patient.whatsapp_bidx,
+            Patient.wechat_openid_bidx,
+        )
+        .join(Patient, Patient.id == Encounter.patient_id)
+        .where(anchor_col >= since, anchor_col <= now)
+        .where(*encounter_conditions(audience))
+        .where(*patient_conditions(audience, now.date()))
+        .where(*_visit_condition(plan, anchor_col))
+        .order_by(Encounter.id)
+    )
+    return query
 
 
 def candidates(
@@ -65,33 +113,11 @@ def candidates(
     since: datetime,
     now: datetime,
     encounter_id: int | None = None,
-    patient_ids: Sequence[int] | None = None,
 ) -> Iterator[Any]:
-    """The plan's encounters anchored between `since` and `now` (id, patient, department, anchor, the
-    patient's zone), in encounter order, of one encounter or of some patients if given; the population
-    preview reads the same rows."""
-    audience = plan_audience(plan)
-    anchor_col = anchor_column(audience.anchor)
-    query = (
-        sa.select(
-            Encounter.id,
-            Encounter.patient_id,
-            Encounter.department_id,
-            anchor_col.label("anchor"),
-            Patient.timezone,
-        )
-        .join(Patient, Patient.id == Encounter.patient_id)
-        .where(anchor_col >= since, anchor_col <= now)
-        .where(*encounter_conditions(audience))
-        .where(*(getattr(Patient, flag).is_(False) for flag in audience.excluded_flags))
-        .order_by(Encounter.id)
-    )
-    if encounter_id is not None:
-        query = query.where(Encounter.id == encounter_id)
-    if patient_ids is not None:
-        query = query.where(among(session, Encounter.patient_id, patient_ids))
+    """The rows of `candidate_query`, of one encounter if given."""
+    query = candidate_query(plan, since, now)
     if encounter_id is not None:  # one row at most: a server-side cursor would cost three more round trips
-        yield from session.execute(query)
+        yield from session.execute(query.where(Encounter.id == encounter_id))
         return
     yield from session.execute(query.execution_options(yield_per=BATCH))
 
@@ -102,6 +128,7 @@ _COLUMNS = {  # column -> PostgreSQL array type for the unnest() insert
     "encounter_id": "integer[]",
     "department_id": "integer[]",
     "questionnaire_id": "varchar[]",
+    "plan_revision": "integer[]",
     "offset_days": "integer[]",
     "due_at": "timestamptz[]",
     "next_attempt_at": "timestamptz[]",
@@ -160,6 +187,7 @@ def plan_one(session: Session, plan: FollowUpPlan, now: datetime, encounter_id: 
                     "encounter_id": row.id,
                     "department_id": row.department_id,
                     "questionnaire_id": plan.questionnaire_id,
+                    "plan_revision": plan.revision,
                     "offset_days": offset,
                     "due_at": due,
                     "next_attempt_at": due,

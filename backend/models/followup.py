@@ -62,6 +62,13 @@ class FollowUpPlan(Base):
         sa.JSON,
         default=lambda: ["deceased", "dispute", "do_not_disturb", "invalid_contact", "frequent_visitor"],
     )
+    age_min: Mapped[int | None]  # the age the patient turns this year (the birth year is what SQL sees)
+    age_max: Mapped[int | None]
+    min_visits: Mapped[int | None]  # the patient's encounters of the plan's kinds, up to the anchor
+    # A plan authored in the studio: its item's key and the published revision this row holds. Seeded and
+    # file plans have neither.
+    content_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    revision: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -95,6 +102,7 @@ class OutreachTask(Base):
     encounter_id: Mapped[int] = mapped_column(sa.ForeignKey("encounters.id"), index=True)
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"))
     questionnaire_id: Mapped[str] = mapped_column(sa.String(64))
+    plan_revision: Mapped[int | None]  # the plan's studio revision that created the task, kept as it runs
     offset_days: Mapped[int]
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -129,6 +129,9 @@ class Reason(StrEnum):
     PUBLISH_TIME = "publish_time"
     REJECT_NOTE = "reject_note"
     TRANSLATION_FILE = "translation_file"
+    # a follow-up plan
+    PLAN_ALREADY_ACTIVE = "plan_already_active"
+    PLAN_ALREADY_PAUSED = "plan_already_paused"
     # a patient's data rights, break-glass access
     ALREADY_ERASED = "already_erased"
     ALREADY_REQUESTED = "already_requested"

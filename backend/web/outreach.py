@@ -235,7 +235,7 @@ def plan_preview(request: Request, plan_id: int, db: SessionDep, staff: StaffDep
         "staff": staff,
         "plan": plan,
         "population": population,
-        "departments": {d.id: d for d in db.query(Department).all()},
+        "departments_by_id": {d.id: d for d in db.query(Department).all()},
     }
     return render(request, "staff/outreach_plan.html", staff.staff.language, context)
 

@@ -39,6 +39,8 @@ class Recipient:
     whatsapp_bidx: str | None
     wechat_openid_bidx: str | None
     language: str
+    email_bidx: str | None = None
+    email_bounced: bool = False
 
 
 _COLUMNS = (
@@ -52,6 +54,8 @@ _COLUMNS = (
     Patient.whatsapp_bidx,
     Patient.wechat_openid_bidx,
     Patient.language,
+    Patient.email_bidx,
+    Patient.email_bounced,
 )
 
 
@@ -165,6 +169,8 @@ def gate_counts(
         Patient.whatsapp_bidx.is_not(None),
         Patient.wechat_openid_bidx.is_not(None),
         Patient.language,
+        Patient.email_bidx.is_not(None),
+        Patient.email_bounced,
         latest.c.granted,
         sa.func.coalesce(recent.c.sent, 0),
     )
@@ -188,6 +194,8 @@ def gate_counts(
         whatsapp,
         wechat,
         language,
+        email,
+        bounced,
         granted,
         sent,
         n,
@@ -203,6 +211,8 @@ def gate_counts(
             "present" if whatsapp else None,
             "present" if wechat else None,
             language,
+            "present" if email else None,
+            bool(bounced),
         )
         facts = Facts()
         if granted is not None:

@@ -29,6 +29,7 @@ from backend.services.patient_record import (
     ActionRefused,
     do_send_message,
     do_send_questionnaire,
+    do_set_email,
     do_set_flag,
 )
 from backend.services.refusal import Reason
@@ -169,7 +170,7 @@ def patient_record(
         return patient
     notice = (
         done
-        if done in {"flag", "message", "questionnaire", "education", "rights", "rights_blocked"}
+        if done in {"email", "flag", "message", "questionnaire", "education", "rights", "rights_blocked"}
         else None
     )
     # what marking a message for the safety review did (backend/web/safety_pages.py sends her back here)
@@ -232,6 +233,21 @@ def set_flag(
         )
 
     return _quick_action(request, db, staff, patient_id, csrf_token, "flag", verb, refused_status=403)
+
+
+@router.post("/{patient_id}/email")
+def set_email(
+    request: Request,
+    patient_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    email: str = Form(default="", max_length=320),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    def verb(patient: Patient) -> None:
+        do_set_email(db, patient=patient, user=staff.staff, email=email, ip=client_ip(request))
+
+    return _quick_action(request, db, staff, patient_id, csrf_token, "email", verb, refused_status=400)
 
 
 def _channel(name: str) -> Channel:

@@ -87,7 +87,7 @@ def envelope_recipient(mail: EmailMessage) -> str | None:
 
 
 def _fields(block: Message) -> dict[str, str]:
-    return {key.lower(): str(value).strip() for key, value in block.items()}
+    return {key.lower(): " ".join(str(value).split()) for key, value in block.items()}  # unfolded
 
 
 def _address(field: str | None) -> str | None:
@@ -100,7 +100,7 @@ def _address(field: str | None) -> str | None:
 def parse_dsn(mail: EmailMessage) -> Dsn:
     if mail.get_content_type() != "multipart/report":
         raise MalformedPayload("not a multipart/report")
-    if (mail.get_param("report-type") or "").lower() != "delivery-status":
+    if str(mail.get_param("report-type") or "").lower() != "delivery-status":
         raise MalformedPayload("not a delivery-status report")
     parts = mail.iter_parts()
     status_part = next((p for p in parts if p.get_content_type() == "message/delivery-status"), None)
@@ -111,6 +111,8 @@ def parse_dsn(mail: EmailMessage) -> Dsn:
         raise MalformedPayload("a delivery-status part names no recipient")
     recipients = []
     for block in blocks[1:]:  # the first block is about the message, the rest one per recipient
+        if not isinstance(block, Message):
+            raise MalformedPayload("a delivery-status block that is not a header block")
         fields = _fields(block)
         status = _STATUS.match(fields.get("status", ""))
         action = fields.get("action", "").lower()
@@ -130,13 +132,15 @@ def parse_dsn(mail: EmailMessage) -> Dsn:
 def _original_message_id(mail: EmailMessage) -> str | None:
     for part in mail.iter_parts():
         kind = part.get_content_type()
+        original: Message | None = None
         if kind == "message/rfc822":
             inner = part.get_payload()
-            original = inner[0] if isinstance(inner, list) and inner else None
+            first = inner[0] if isinstance(inner, list) and inner else None
+            original = first if isinstance(first, Message) else None
         elif kind == "text/rfc822-headers":
-            original = message_from_bytes(part.get_payload(decode=True) or b"", policy=policy.default)
-        else:
-            continue
+            headers = part.get_payload(decode=True)
+            if isinstance(headers, bytes):
+                original = message_from_bytes(headers, policy=policy.default)
         if original is not None and original.get("Message-ID"):
             return str(original["Message-ID"]).strip()
     return None

@@ -61,7 +61,7 @@ _COLUMNS = (
 
 def load_recipients(session: Session, ids: Sequence[int]) -> list[Recipient]:
     rows = session.execute(sa.select(*_COLUMNS).where(among(session, Patient.id, ids)).order_by(Patient.id))
-    return [Recipient(*row) for row in rows]  # type: ignore[call-arg]  # slots dataclass, columns in order
+    return [Recipient(*row) for row in rows]  # columns in the dataclass's order
 
 
 def chunks(ids: Sequence[int], size: int = CHUNK) -> Iterator[Sequence[int]]:

@@ -40,6 +40,7 @@ from backend.web.staff import check_csrf, render
 from bots.domain import Channel
 
 router = APIRouter(prefix="/staff/patients")
+NOT_PERMITTED = frozenset({Reason.CONTACT_NOT_PERMITTED, Reason.FLAG_NOT_PERMITTED})  # answered 403
 FILTER_FIELDS = (
     "visit",
     "q",
@@ -206,7 +207,8 @@ def _quick_action(
         queued.extend([item_id] if item_id is not None else [])
 
     def refused(patient: Patient, exc: ActionRefused) -> Response:
-        return _record_page(request, db, staff, patient, error=exc.reason, draft=draft, status=refused_status)
+        status = 403 if exc.reason in NOT_PERMITTED else refused_status
+        return _record_page(request, db, staff, patient, error=exc.reason, draft=draft, status=status)
 
     def done(patient: Patient) -> Response:
         for item_id in queued:

@@ -33,8 +33,8 @@ from backend.models import (
 from backend.security.identifiers import mask_email, mask_phone
 from backend.services.consents import current_consents
 from backend.services.patient_record import (
-    may_edit_contact,
     STAFF_CHANNELS,
+    may_edit_contact,
     preflight,
     published_questionnaires,
     settable_flags,

@@ -14,14 +14,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
+from backend.followup.dispatcher import dispatch_due
+from backend.followup.planner import run_planner
 from backend.messaging.email_tokens import item_token, unsubscribe_token
-from backend.models import AuditEvent, ConsentEvent, OutboxStatus, Patient
+from backend.models import AuditEvent, ConsentEvent, OutboxItem, OutboxStatus, Patient
 from backend.models.staff import Role
 from backend.outbox.sender import send_item
 from backend.services.consents import do_revoke_consent, has_consent
 from bots.domain import Channel, ConsentPurpose
 from bots.messages import Outbound, Text
 from tests import factories
+from tests.backend.followup.test_followup import NOW as PLAN_NOW
+from tests.backend.followup.test_followup import _setup
 from tests.backend.outbox.test_outbox import NOW, _item, _queue
 from tests.backend.security.test_staff_auth import _csrf, sign_in
 from tests.channels.dsn import bounce, sample
@@ -387,3 +391,24 @@ def test_clearing_the_address_is_audited(db: Session, client: TestClient) -> Non
     cleared = db.get(Patient, patient.id)
     assert cleared is not None and cleared.email is None and cleared.email_bidx is None
     assert len(_audits(db, "patient.email_cleared")) == 1
+
+
+# --- plans ------------------------------------------------------------------------------------------
+
+
+def test_a_follow_up_plan_sends_its_form_by_email_and_falls_back_without_an_address(
+    relay: FakeSmtp, db: Session, no_quiet_hours: None
+) -> None:
+    patient, _, _ = _setup(db, channels=["email", "sms"])
+    patient.email = "lan@example.vn"
+    db.commit()
+    run_planner(db, PLAN_NOW)
+    db.commit()
+    assert dispatch_due(PLAN_NOW) == {"sent:email": 1}
+    item = db.scalars(sa.select(OutboxItem)).one()
+    if item.status is OutboxStatus.PENDING:  # the dispatcher kicks it; send it here if it has not gone
+        send_item(item.id, PLAN_NOW)
+    [got] = relay.received
+    html = str(got.message.get_body(("html",)).get_content())  # type: ignore[union-attr]
+    assert re.search(r'<a href="http[^"]+/q/[^"]+">', html)  # the form's link, signed, not the reference
+    assert "careloop-link:" not in got.data.decode()

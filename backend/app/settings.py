@@ -719,6 +719,9 @@ class Settings(BaseSettings):
             if backup == raw:
                 # one stolen key would then open both the archives and the identifiers in them
                 raise ValueError("CARELOOP_BACKUP_KEY must differ from CARELOOP_DATA_KEY")
+        if self.email_hook_token is not None and len(self.email_hook_token.get_secret_value()) < 24:
+            # it lets its bearer fail any email and stop any patient's emails
+            raise ValueError("CARELOOP_EMAIL_HOOK_TOKEN must be at least 24 random characters")
         if self.audit_key is not None and len(self.audit_key.get_secret_value()) < 32:
             raise ValueError("CARELOOP_AUDIT_KEY must be at least 32 random characters")
         ring = self.key_ring  # decodes every key, so a bad one stops start-up rather than a read

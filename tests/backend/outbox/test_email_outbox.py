@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.followup.dispatcher import dispatch_due
 from backend.followup.planner import run_planner
+from backend.integration.merges import do_merge_patients
 from backend.messaging.email_tokens import item_token, unsubscribe_token
 from backend.models import AuditEvent, ConsentEvent, OutboxItem, OutboxStatus, Patient
 from backend.models.staff import Role
@@ -412,3 +413,16 @@ def test_a_follow_up_plan_sends_its_form_by_email_and_falls_back_without_an_addr
     html = str(got.message.get_body(("html",)).get_content())  # type: ignore[union-attr]
     assert re.search(r'<a href="http[^"]+/q/[^"]+">', html)  # the form's link, signed, not the reference
     assert "careloop-link:" not in got.data.decode()
+
+
+def test_a_merge_carries_the_address_and_what_its_bounces_taught(db: Session) -> None:
+    old = factories.patient(db, email="lan@example.vn")
+    old.email_bounced = True
+    survivor = factories.patient(db)
+    do_merge_patients(db, old, survivor, source="test")
+    db.commit()
+    db.expire_all()
+    moved = db.get(Patient, survivor.id)
+    assert moved is not None and moved.email == "lan@example.vn" and moved.email_bounced
+    assert moved.email_bidx == Patient.email_index("lan@example.vn")
+    assert db.get(Patient, old.id).email is None  # type: ignore[union-attr]

@@ -62,16 +62,27 @@ def do_unsubscribe(
 ) -> tuple[Patient, ConsentPurpose]:
     """Revoke email consent for the token's purpose (audited through the consents verb). Raises
     `LinkInvalid` for a token we did not sign. Asking twice records nothing more."""
-    patient_id, purpose = read_unsubscribe_token(settings, token)
-    patient = session.get(Patient, patient_id)
-    if patient is None:
+    found = unsubscribe_subject(session, settings, token)
+    if found is None:
         raise LinkInvalid
-    latest = current_consents(session, patient_id).get((purpose, Channel.EMAIL))
-    if latest is None or latest.granted:
+    patient, purpose = found
+    if not unsubscribed(session, patient.id, purpose):
         do_revoke_consent(
-            session, patient_id=patient_id, purpose=purpose, channel=Channel.EMAIL, source=source
+            session, patient_id=patient.id, purpose=purpose, channel=Channel.EMAIL, source=source
         )
     return patient, purpose
+
+
+def unsubscribe_subject(
+    session: Session, settings: Settings, token: str
+) -> tuple[Patient, ConsentPurpose] | None:
+    """The patient and purpose a signed unsubscribe token names, or None (forged, or no such patient)."""
+    try:
+        patient_id, purpose = read_unsubscribe_token(settings, token)
+    except LinkInvalid:
+        return None
+    patient = session.get(Patient, patient_id)
+    return None if patient is None else (patient, purpose)
 
 
 def unsubscribed(session: Session, patient_id: int, purpose: ConsentPurpose) -> bool:

@@ -18,18 +18,21 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from sqlalchemy.orm import Session
 
 from backend.app.settings import Settings
 from backend.dialogue.content import load_catalog
 from backend.i18n import negotiate
-from backend.messaging.email_tokens import read_unsubscribe_token
 from backend.messaging.links import LinkInvalid
-from backend.models import Patient
-from backend.outbox.mail_returns import UNSUBSCRIBE_LINK, do_take_mail, do_unsubscribe, unsubscribed
+from backend.outbox.mail_returns import (
+    UNSUBSCRIBE_LINK,
+    do_take_mail,
+    do_unsubscribe,
+    unsubscribe_subject,
+    unsubscribed,
+)
 from backend.web.deps import SessionDep, SettingsDep, templates
 from backend.web.webhook_auth import BodyDep
-from bots.domain import ConsentPurpose, pick_language
+from bots.domain import pick_language
 from channels.base import MalformedPayload
 
 router = APIRouter()
@@ -60,23 +63,14 @@ def _invalid(request: Request, settings: Settings) -> Response:
     return _page(request, settings, lang, {"invalid": True}, 404)
 
 
-def _lookup(db: Session, settings: Settings, token: str) -> tuple[int, str, ConsentPurpose] | None:
-    try:
-        patient_id, purpose = read_unsubscribe_token(settings, token)
-    except LinkInvalid:
-        return None
-    patient = db.get(Patient, patient_id)
-    return None if patient is None else (patient.id, pick_language(patient.language), purpose)
-
-
 @router.get("/m/u/{token}", response_class=HTMLResponse)
 def unsubscribe_page(token: str, request: Request, db: SessionDep, settings: SettingsDep) -> Response:
-    found = _lookup(db, settings, token)
+    found = unsubscribe_subject(db, settings, token)
     if found is None:
         return _invalid(request, settings)
-    patient_id, lang, purpose = found
-    context = {"token": token, "purpose": purpose.value, "done": unsubscribed(db, patient_id, purpose)}
-    return _page(request, settings, lang, context)
+    patient, purpose = found
+    context = {"token": token, "purpose": purpose.value, "done": unsubscribed(db, patient.id, purpose)}
+    return _page(request, settings, pick_language(patient.language), context)
 
 
 @router.post("/m/u/{token}", response_class=HTMLResponse)

@@ -11,6 +11,7 @@ class Channel(StrEnum):
     SMS = "sms"
     WHATSAPP = "whatsapp"
     VOICE = "voice"
+    EMAIL = "email"
 
 
 class ConsentPurpose(StrEnum):

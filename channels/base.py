@@ -59,6 +59,21 @@ class TemplateRef:
 
 
 @dataclass(frozen=True, slots=True)
+class MailContext:
+    """What an email needs beyond the message parts, all decided by the backend: the subject and footer
+    in the patient's language, the outbox item's token (the Message-ID and the VERP bounce address are
+    made from it, so a resend carries the same ones) and the signed unsubscribe token and link."""
+
+    subject: str
+    item_token: str
+    unsubscribe_token: str
+    unsubscribe_url: str  # https, RFC 8058 one-click (POST) and a confirmation page (GET)
+    footer: str = ""  # why she gets this mail and how to stop it, in her language
+    unsubscribe_label: str = ""
+    auto_submitted: bool = True  # RFC 3834: not written by a person at the time it was sent
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """One outbox row, ready for an adapter. `to` is the plaintext address (E.164 phone, openid)."""
 
@@ -69,6 +84,7 @@ class Delivery:
     window_open: bool = True  # the provider's session window (WeChat 48 h, WhatsApp 24 h) is open
     template: TemplateRef | None = None  # used when the window is closed
     status_callback: str | None = None  # absolute URL the provider reports delivery status to
+    mail: MailContext | None = None  # email only
 
 
 @dataclass(frozen=True, slots=True)

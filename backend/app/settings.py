@@ -77,6 +77,15 @@ class SmsProvider(StrEnum):
     HTTP = "http"
 
 
+class SmtpSecurity(StrEnum):
+    """How the SMTP connection is protected: STARTTLS on the submission port, TLS from the first byte
+    (port 465), or none (a relay on the same host or a test server only)."""
+
+    STARTTLS = "starttls"
+    SSL = "ssl"
+    NONE = "none"
+
+
 class Settings(BaseSettings):
     """Every knob CareLoop has. Environment names are `CARELOOP_<FIELD>` except the two URLs."""
 
@@ -360,6 +369,40 @@ class Settings(BaseSettings):
     )
     sms_gateway_sender: str | None = Field(
         default=None, description="sender passed to the generic gateway (unset: its default)"
+    )
+    # --- email (SMTP submission; see docs/channels.md#email)
+    email_smtp_host: str | None = Field(
+        default=None, description="SMTP relay that takes our mail (unset: no email channel)"
+    )
+    email_smtp_port: int = Field(default=587, ge=1, le=65535, description="587 (STARTTLS) or 465 (SSL)")
+    email_smtp_security: SmtpSecurity = Field(
+        default=SmtpSecurity.STARTTLS,
+        description="'starttls', 'ssl' or 'none'; 'none' is refused in production",
+    )
+    email_smtp_username: str | None = Field(default=None, description="SMTP AUTH user (unset: no AUTH)")
+    email_smtp_password: SecretStr | None = Field(default=None, description="SMTP AUTH password")
+    email_smtp_ca_file: str | None = Field(
+        default=None, description="CA bundle that signs the relay's certificate (unset: the system's)"
+    )
+    email_from_address: str | None = Field(
+        default=None, description="the From address, e.g. follow-up@hospital.example (on email_domain)"
+    )
+    email_from_name: str | None = Field(
+        default=None, description="the From display name (unset: the hospital's name)"
+    )
+    email_reply_to: str | None = Field(
+        default=None, description="where patients' replies go, e.g. the service centre's mailbox"
+    )
+    email_domain: str | None = Field(
+        default=None,
+        description="our mail domain: Message-IDs, bounces+<token>@ and unsubscribe+<token>@ addresses "
+        "(unset: the From address's domain); its MTA signs DKIM and pipes those two addresses to "
+        "/hooks/email",
+    )
+    email_hook_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token the MTA sends with bounces and unsubscribe mails to /hooks/email "
+        "(unset: the hook answers 404)",
     )
     # --- voice calls
     voice_gateway: GatewayName = Field(
@@ -698,6 +741,9 @@ class Settings(BaseSettings):
             if backup == raw:
                 # one stolen key would then open both the archives and the identifiers in them
                 raise ValueError("CARELOOP_BACKUP_KEY must differ from CARELOOP_DATA_KEY")
+        if self.email_hook_token is not None and len(self.email_hook_token.get_secret_value()) < 24:
+            # it lets its bearer fail any email and stop any patient's emails
+            raise ValueError("CARELOOP_EMAIL_HOOK_TOKEN must be at least 24 random characters")
         if self.audit_key is not None and len(self.audit_key.get_secret_value()) < 32:
             raise ValueError("CARELOOP_AUDIT_KEY must be at least 32 random characters")
         ring = self.key_ring  # decodes every key, so a bad one stops start-up rather than a read
@@ -720,6 +766,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production refuses WeChat plain mode: set CARELOOP_WECHAT_ENCODING_AES_KEY (safe mode)"
                 )
+            if self.email_smtp_host is not None and self.email_smtp_security is SmtpSecurity.NONE:
+                raise ValueError("production refuses unencrypted SMTP: set CARELOOP_EMAIL_SMTP_SECURITY")
             self.cookie_secure = True
             if self.hl7_crash_after_commit:
                 raise ValueError("CARELOOP_HL7_CRASH_AFTER_COMMIT is a test hook; not in production")

@@ -211,6 +211,8 @@ def reachable_condition(channel: Channel) -> sa.ColumnElement[bool]:
         return sa.and_(valid, Patient.phone_bidx.is_not(None))
     if channel is Channel.WHATSAPP:
         return sa.and_(valid, Patient.whatsapp_bidx.is_not(None))
+    if channel is Channel.EMAIL:
+        return sa.and_(Patient.email_bounced.is_(False), Patient.email_bidx.is_not(None))
     return Patient.wechat_openid_bidx.is_not(None)
 
 

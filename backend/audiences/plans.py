@@ -66,6 +66,8 @@ class _Reach:
     phone_bidx: str | None
     whatsapp_bidx: str | None
     wechat_openid_bidx: str | None
+    email_bidx: str | None
+    email_bounced: bool
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,8 @@ def due_contacts(
                 row.phone_bidx,
                 row.whatsapp_bidx,
                 row.wechat_openid_bidx,
+                row.email_bidx,
+                row.email_bounced,
             )
             first = next((c.value for c in channels if channel_address(reach, c) is not None), UNREACHABLE)
         else:

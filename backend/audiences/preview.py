@@ -39,6 +39,8 @@ class Recipient:
     whatsapp_bidx: str | None
     wechat_openid_bidx: str | None
     language: str
+    email_bidx: str | None = None
+    email_bounced: bool = False
 
 
 _COLUMNS = (
@@ -52,12 +54,14 @@ _COLUMNS = (
     Patient.whatsapp_bidx,
     Patient.wechat_openid_bidx,
     Patient.language,
+    Patient.email_bidx,
+    Patient.email_bounced,
 )
 
 
 def load_recipients(session: Session, ids: Sequence[int]) -> list[Recipient]:
     rows = session.execute(sa.select(*_COLUMNS).where(among(session, Patient.id, ids)).order_by(Patient.id))
-    return [Recipient(*row) for row in rows]  # type: ignore[call-arg]  # slots dataclass, columns in order
+    return [Recipient(*row) for row in rows]  # columns in the dataclass's order
 
 
 def chunks(ids: Sequence[int], size: int = CHUNK) -> Iterator[Sequence[int]]:
@@ -165,6 +169,8 @@ def gate_counts(
         Patient.whatsapp_bidx.is_not(None),
         Patient.wechat_openid_bidx.is_not(None),
         Patient.language,
+        Patient.email_bidx.is_not(None),
+        Patient.email_bounced,
         latest.c.granted,
         sa.func.coalesce(recent.c.sent, 0),
     )
@@ -188,6 +194,8 @@ def gate_counts(
         whatsapp,
         wechat,
         language,
+        email,
+        bounced,
         granted,
         sent,
         n,
@@ -203,6 +211,8 @@ def gate_counts(
             "present" if whatsapp else None,
             "present" if wechat else None,
             language,
+            "present" if email else None,
+            bool(bounced),
         )
         facts = Facts()
         if granted is not None:

@@ -101,6 +101,7 @@ class DatabasePorts:
             (Channel.WECHAT, patient.wechat_openid_bidx),
             (Channel.SMS, patient.phone_bidx),
             (Channel.WHATSAPP, patient.whatsapp_bidx),
+            (Channel.EMAIL, None if patient.email_bounced else patient.email_bidx),
             (Channel.WEBCHAT, self.conversation.channel is Channel.WEBCHAT or None),
         ]
         return [

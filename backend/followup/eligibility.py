@@ -36,6 +36,10 @@ class Contactable(Protocol):
     def whatsapp_bidx(self) -> str | None: ...
     @property
     def wechat_openid_bidx(self) -> str | None: ...
+    @property
+    def email_bidx(self) -> str | None: ...
+    @property
+    def email_bounced(self) -> bool: ...
 
 
 def channel_address(patient: Contactable, channel: Channel) -> str | None:
@@ -48,6 +52,8 @@ def channel_address(patient: Contactable, channel: Channel) -> str | None:
         return patient.phone_bidx
     if channel is Channel.WHATSAPP:
         return patient.whatsapp_bidx
+    if channel is Channel.EMAIL:  # a hard bounce stops email only: the phone may still ring
+        return None if patient.email_bounced else patient.email_bidx
     return patient.wechat_openid_bidx
 
 

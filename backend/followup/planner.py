@@ -96,6 +96,8 @@ def candidate_query(plan: FollowUpPlan, since: datetime, now: datetime) -> sa.Se
             Patient.phone_bidx,
             Patient.whatsapp_bidx,
             Patient.wechat_openid_bidx,
+            Patient.email_bidx,
+            Patient.email_bounced,
         )
         .join(Patient, Patient.id == Encounter.patient_id)
         .where(anchor_col >= since, anchor_col <= now)

@@ -28,6 +28,7 @@ def _patient_facts(record: PatientRecord) -> PatientFacts:
         birth_date=record.birth_date,
         sex=record.sex,
         phone=record.phone,
+        email=record.email,
         language=record.language,
     )
 

@@ -120,6 +120,11 @@ FIELDS: dict[ImportKind, tuple[Field, ...]] = {
             ),
         ),
         Field("language", False, ("语言", "Ngôn ngữ", "Language")),
+        Field(
+            "email",
+            False,
+            ("电子邮箱", "邮箱", "电子邮件", "Email", "E-mail", "Thư điện tử", "Địa chỉ email"),
+        ),
     ),
     ImportKind.ENCOUNTERS: (
         Field("patient_identifier", True, IDENTIFIER),

@@ -172,7 +172,10 @@ class Planner:
             patients = [r for r in records if isinstance(r, PatientRecord)]
             now = lookup.patients(session, [(r.authority, r.identifier) for r in patients])
             return lambda r: decide_patient(
-                r, now.get((r.authority, r.identifier)), Patient.phone_index(r.phone) if r.phone else None
+                r,
+                now.get((r.authority, r.identifier)),
+                Patient.phone_index(r.phone) if r.phone else None,
+                Patient.email_index(r.email) if r.email else None,
             )
         if kind is ImportKind.ENCOUNTERS:
             if self.codes is None:

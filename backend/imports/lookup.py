@@ -96,13 +96,16 @@ def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
         Patient.sex,
         Patient.phone_bidx,
         Patient.language,
+        Patient.email_bidx,
     )
     rows_by_id = {r.id: r for r in session.execute(sa.select(*columns).where(Patient.id.in_(ids)))}
     result: dict[Key, PatientNow] = {}
     for source, is_linked in ((linked, True), (unlinked, False)):
         for key, pid in source.items():
             r = rows_by_id[pid]
-            result[key] = PatientNow(r.id, r.name, r.birth_date, r.sex, r.phone_bidx, r.language, is_linked)
+            result[key] = PatientNow(
+                r.id, r.name, r.birth_date, r.sex, r.phone_bidx, r.language, is_linked, r.email_bidx
+            )
     return result
 
 

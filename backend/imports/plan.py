@@ -66,9 +66,12 @@ class PatientNow:
     phone_bidx: str | None
     language: str
     linked: bool  # known under this identifier and authority (else found by its MRN)
+    email_bidx: str | None = None
 
 
-def decide_patient(record: PatientRecord, now: PatientNow | None, phone_bidx: str | None) -> Decision:
+def decide_patient(
+    record: PatientRecord, now: PatientNow | None, phone_bidx: str | None, email_bidx: str | None = None
+) -> Decision:
     if now is None:
         return Decision(Action.CREATE)
     changed = (
@@ -77,6 +80,7 @@ def decide_patient(record: PatientRecord, now: PatientNow | None, phone_bidx: st
         or (record.birth_date is not None and record.birth_date != now.birth_date)
         or (record.sex is not None and record.sex != now.sex)
         or (phone_bidx is not None and phone_bidx != now.phone_bidx)
+        or (email_bidx is not None and email_bidx != now.email_bidx)
         or (record.language is not None and record.language != now.language)
     )
     return Decision(Action.UPDATE if changed else Action.SKIP, now.id, digest(now))

@@ -17,6 +17,7 @@ class Problem(StrEnum):
     FUTURE = "date in the future"
     BAD_SEX = "unknown sex"
     BAD_PHONE = "invalid phone number"
+    BAD_EMAIL = "invalid email address"
     BAD_LANGUAGE = "unknown language"
     BAD_KIND = "unknown visit type"
     BAD_ICD = "not an ICD-10 code"

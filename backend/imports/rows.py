@@ -43,6 +43,7 @@ class PatientRecord:
     sex: Sex | None
     phone: str | None  # E.164
     language: str | None
+    email: str | None = None  # normalised (identifiers.normalise_email)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,7 @@ def parse_row(
             sex=reader.get("sex", values.parse_sex),
             phone=reader.get("phone", lambda c: values.parse_phone(c, config.region)),
             language=reader.get("language", values.parse_language),
+            email=reader.get("email", values.parse_email),
         )
     elif kind is ImportKind.ENCOUNTERS:
         at = lambda c: values.parse_datetime(c, zone=config.zone, now=config.now)  # noqa: E731

@@ -14,6 +14,7 @@ from backend.imports.problems import Problem, RowProblem
 from backend.imports.readers import Cell
 from backend.models.org import ORG_CODE, ClinicianKind
 from backend.models.patients import EncounterKind, Sex
+from backend.security.identifiers import InvalidEmail, normalise_email
 
 
 def text(cell: Cell) -> str:
@@ -162,6 +163,14 @@ def parse_org_code(cell: Cell) -> str:
 
 def parse_list(cell: Cell) -> str:
     return _lookup(LISTS, cell, Problem.BAD_LIST)  # type: ignore[return-value]
+
+
+def parse_email(cell: Cell) -> str:
+    """One plain address, normalised as the patient record stores it."""
+    try:
+        return normalise_email(text(cell))
+    except InvalidEmail:
+        raise RowProblem(Problem.BAD_EMAIL) from None
 
 
 def parse_phone(cell: Cell, region: str) -> str:

@@ -29,6 +29,7 @@ class PatientFacts:
     birth_date: date | None = None
     sex: Sex | None = None
     phone: str | None = None  # as sent; normalised (or set aside when invalid) by the verb
+    email: str | None = None  # likewise
     language: str | None = None  # one of CareLoop's languages, already mapped
     deceased: bool = False
     death_time: datetime | None = None

@@ -30,7 +30,7 @@ KEPT_IN_PLACE = {
     "hl7_messages",
     "patient_name_tokens",
 }
-CONTACT_COLUMNS = ("phone", "whatsapp", "wechat_openid", "id_number")
+CONTACT_COLUMNS = ("phone", "whatsapp", "wechat_openid", "id_number", "email")
 
 
 def resolve_patient_id(session: Session, patient_id: int) -> int:
@@ -81,9 +81,12 @@ def do_merge_patients(session: Session, old: Patient, survivor: Patient, *, sour
     for name in CONTACT_COLUMNS:
         value = getattr(old, name)
         if value is not None and getattr(survivor, name) is None:
+            bounced = old.email_bounced
             setattr(old, name, None)
             session.flush()  # the blind index is unique: free it on the old record first
             setattr(survivor, name, value)
+            if name == "email":  # the address moves with what its bounces taught us
+                survivor.email_bounced = bounced
     for flag in EXCLUSION_FLAGS:
         if getattr(old, flag) and not getattr(survivor, flag):
             do_set_exclusion(session, survivor, flag, True, staff_id=None)  # closes open follow-ups too

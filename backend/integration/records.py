@@ -36,7 +36,13 @@ from backend.models import (
     Ward,
 )
 from backend.models.base import utcnow
-from backend.security.identifiers import InvalidPhoneNumber, normalise_code, normalise_phone
+from backend.security.identifiers import (
+    InvalidEmail,
+    InvalidPhoneNumber,
+    normalise_code,
+    normalise_email,
+    normalise_phone,
+)
 from backend.services import audit
 
 log = logging.getLogger(__name__)
@@ -137,6 +143,13 @@ def _apply_demographics(patient: Patient, facts: PatientFacts, region: str, note
             notes.add("phone not stored: not a valid phone number")
         else:
             patient.phone = facts.phone
+    if facts.email:
+        try:
+            normalise_email(facts.email)
+        except InvalidEmail:
+            notes.add("email not stored: not an email address")
+        else:
+            patient.email = facts.email  # the same address again keeps its bounce mark; a new one clears it
 
 
 def do_upsert_patient(

@@ -19,7 +19,12 @@ from backend.models.base import (
     utcnow,
 )
 from backend.security.crypto import current_cipher
-from backend.security.identifiers import name_tokens, normalise_code, normalise_phone
+from backend.security.identifiers import (
+    name_tokens,
+    normalise_code,
+    normalise_email,
+    normalise_phone,
+)
 from bots.domain import Channel, ConsentPurpose
 
 if TYPE_CHECKING:
@@ -37,7 +42,8 @@ class Sex(StrEnum):
 
 
 class Patient(Base):
-    """One person. Setting phone/MRN/ID/openid/WhatsApp normalises the value and fills its blind index."""
+    """One person. Setting phone/MRN/ID/openid/WhatsApp/email normalises the value and fills its blind
+    index."""
 
     __tablename__ = "patients"
 
@@ -60,6 +66,10 @@ class Patient(Base):
     wechat_openid_bidx: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     whatsapp: Mapped[str | None] = mapped_column(EncryptedText("whatsapp"))
     whatsapp_bidx: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    email: Mapped[str | None] = mapped_column(EncryptedText("email"))
+    email_bidx: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    # a hard bounce (RFC 3464 status 5.1.x): the email channel stops until staff edit the address
+    email_bounced: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     deceased: Mapped[bool] = mapped_column(default=False)
     dispute: Mapped[bool] = mapped_column(default=False)
     do_not_disturb: Mapped[bool] = mapped_column(default=False)
@@ -125,6 +135,18 @@ class Patient(Base):
             f"{key}_bidx",
             None if normalised is None else current_cipher().blind_index("phone", normalised),
         )
+        return normalised
+
+    @staticmethod
+    def email_index(raw: str) -> str:
+        return current_cipher().blind_index("email", normalise_email(raw))
+
+    @validates("email")
+    def _index_email(self, key: str, value: str | None) -> str | None:
+        normalised = None if value is None or not value.strip() else normalise_email(value)
+        if normalised != self.email:
+            self.email_bounced = False  # a new address is tried afresh
+        self.email_bidx = None if normalised is None else current_cipher().blind_index("email", normalised)
         return normalised
 
     @validates("mrn", "id_number")

@@ -24,7 +24,7 @@ from backend.services import audit
 from bots.domain import Channel, ConsentPurpose
 from bots.messages import Outbound, Text
 
-EXTERNAL = frozenset({Channel.WECHAT, Channel.SMS, Channel.WHATSAPP})
+EXTERNAL = frozenset({Channel.WECHAT, Channel.SMS, Channel.WHATSAPP, Channel.EMAIL})
 STAFF_ALERT_TEMPLATE = "staff_alert"  # content/channels/templates.yaml
 STAFF_ALERT_CHANNELS = (Channel.SMS, Channel.WECHAT)  # where a staff member's own alerts can reach her
 

@@ -12,11 +12,13 @@ import yaml
 from sqlalchemy.orm import Session
 
 from backend.app.settings import Settings, SmsProvider, get_settings
+from backend.dialogue.content import load_catalog
+from backend.messaging.email_tokens import item_token, unsubscribe_token, unsubscribe_url
 from backend.messaging.links import render_links, render_outbound
 from backend.models import Conversation, Message, OutboxItem, Patient, StaffUser
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
-from channels.base import Delivery, Sender, TemplateRef
+from channels.base import Delivery, MailContext, Sender, TemplateRef
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def warm_senders() -> list[Channel]:
     A channel whose settings are wrong is left to fail at send time, as before: the worker also runs
     every other job."""
     warmed = []
-    for channel in (Channel.SMS, Channel.WHATSAPP):
+    for channel in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL):
         try:
             sender_for(channel)
         except ChannelNotConfigured:
@@ -132,7 +134,54 @@ def _build(channel: Channel, settings: Settings) -> Sender:
             api_base=settings.twilio_api_base,
             timeout=timeout,
         )
+    if channel is Channel.EMAIL:
+        return _build_email(settings)
     raise ChannelNotConfigured(f"{channel.value} has no outbound adapter")
+
+
+def _build_email(settings: Settings) -> Sender:
+    if not (settings.email_smtp_host and settings.email_from_address):
+        raise ChannelNotConfigured("email: set CARELOOP_EMAIL_SMTP_HOST and CARELOOP_EMAIL_FROM_ADDRESS")
+    from channels.email import SmtpConfig, SmtpEmail
+
+    password = settings.email_smtp_password
+    return SmtpEmail(
+        SmtpConfig(
+            host=settings.email_smtp_host,
+            port=settings.email_smtp_port,
+            security=settings.email_smtp_security.value,
+            from_address=settings.email_from_address,
+            from_name=settings.email_from_name or settings.hospital_name,
+            domain=email_domain(settings),
+            username=settings.email_smtp_username,
+            password=password.get_secret_value() if password else None,
+            reply_to=settings.email_reply_to,
+            timeout=settings.send_timeout_seconds,
+            ca_file=settings.email_smtp_ca_file,
+        )
+    )
+
+
+def email_domain(settings: Settings) -> str:
+    """Our mail domain: Message-IDs and the bounce and unsubscribe addresses live under it."""
+    if settings.email_domain:
+        return settings.email_domain
+    return (settings.email_from_address or "localhost").rpartition("@")[2]
+
+
+def mail_context(settings: Settings, item: OutboxItem, patient_id: int, lang: str) -> MailContext:
+    """The subject, footer and tokens of an email, in the patient's language."""
+    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    purpose = item.purpose
+    return MailContext(
+        subject=catalog.text(lang, f"email.subject_{purpose.value}"),
+        item_token=item_token(settings, item.id),
+        unsubscribe_token=unsubscribe_token(settings, patient_id, purpose),
+        unsubscribe_url=unsubscribe_url(settings, patient_id, purpose),
+        footer=catalog.text(lang, f"email.footer_{purpose.value}"),
+        unsubscribe_label=catalog.text(lang, "email.unsubscribe_label"),
+        auto_submitted=item.created_by_staff_id is None,  # a staff member's own words are not automatic
+    )
 
 
 @lru_cache(maxsize=4)
@@ -174,6 +223,7 @@ def address_of(patient: Patient, channel: Channel) -> str:
         Channel.SMS: patient.phone,
         Channel.WHATSAPP: patient.whatsapp,
         Channel.WECHAT: patient.wechat_openid,
+        Channel.EMAIL: patient.email,
     }.get(channel)
     if not value:
         raise LookupError(f"patient {patient.id} has no {channel.value} address")
@@ -195,6 +245,7 @@ def delivery_for(session: Session, item: OutboxItem, patient: Patient, now: date
         window_open=window_open(session, patient.id, item.channel, now),
         template=template_for(item, lang, settings),
         status_callback=_status_callback(item.channel, settings),
+        mail=mail_context(settings, item, patient.id, lang) if item.channel is Channel.EMAIL else None,
     )
 
 
@@ -236,7 +287,7 @@ def delivery_to_staff(session: Session, item: OutboxItem, staff: StaffUser) -> D
 
 def _status_callback(channel: Channel, settings: Settings) -> str | None:
     """Where the provider reports delivery (WeChat reports template sends to the account's own URL)."""
-    if channel is Channel.WECHAT:
+    if channel in (Channel.WECHAT, Channel.EMAIL):  # email reports come back as mail (DSNs)
         return None
     if channel is Channel.SMS and settings.sms_provider is SmsProvider.HTTP:
         return f"{settings.public_url}/hooks/sms-gateway"

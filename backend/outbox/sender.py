@@ -421,12 +421,14 @@ def do_record_provider_opt_out(session: Session, patient_id: int, channel: Chann
 
 def do_mark_contact_invalid(session: Session, patient_id: int, channel: Channel, *, reason: str) -> None:
     """The provider says the number/account cannot receive. Phone channels stop; WeChat is its own flag
-    (the follower left), so only phone-based channels mark the contact invalid."""
+    (the follower left); an email address that does not exist stops email only, until staff edit it."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         return
     if channel in (Channel.SMS, Channel.WHATSAPP, Channel.VOICE) and not patient.invalid_contact:
         patient.invalid_contact = True
+    if channel is Channel.EMAIL:
+        patient.email_bounced = True
     audit.record(
         session, "patient.contact_invalid", patient_id=patient_id, channel=channel.value, code=reason
     )

@@ -26,7 +26,7 @@ from backend.security.permissions import Permission, may
 from backend.services.spreadsheet import formula_safe
 from bots.domain import Channel
 
-CHANNELS = (Channel.SMS, Channel.WECHAT, Channel.WHATSAPP)
+CHANNELS = (Channel.SMS, Channel.WECHAT, Channel.WHATSAPP, Channel.EMAIL)
 EXPORT_COLUMNS = ("id", "name", "purpose", "channel", "state", "recipients", "created_by", "created_at")
 
 

@@ -66,6 +66,7 @@ def _identity(patient: Patient, kind: RightsKind) -> None:
     patient.mrn = f"ERASED-{patient.id}"
     patient.phone = None
     patient.whatsapp = None
+    patient.email = None
     patient.id_number = None
     patient.wechat_openid = None
     if kind is RightsKind.ERASURE:

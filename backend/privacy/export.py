@@ -75,6 +75,7 @@ def _identity(session: Session, patient: Patient, out: ExportContent) -> None:
         {"field": "phone", "value": patient.phone or ""},
         {"field": "id_number", "value": patient.id_number or ""},
         {"field": "whatsapp", "value": patient.whatsapp or ""},
+        {"field": "email", "value": patient.email or ""},
         *({"field": f"identifier {i.authority}", "value": i.value} for i in identifiers),
     ]
 

@@ -28,6 +28,7 @@ from backend.models import (
 from backend.models.base import utcnow
 from backend.models.patients import EXCLUSION_FLAGS
 from backend.outbox import gates
+from backend.security.identifiers import InvalidEmail, normalise_email
 from backend.security.permissions import Permission, may
 from backend.services import audit
 from backend.services.anonymity import visible_messages
@@ -73,6 +74,36 @@ def do_set_flag(
         )
         raise ActionRefused(Reason.FLAG_NOT_PERMITTED)
     return do_set_exclusion(session, patient, flag, value, staff_id=user.id)
+
+
+def may_edit_contact(user: StaffUser) -> bool:
+    """Contact details are the exclusion lists' business: who may mark a contact invalid may correct it."""
+    return may(user, Permission.PATIENTS_EXCLUSIONS)
+
+
+def do_set_email(
+    session: Session, *, patient: Patient, user: StaffUser, email: str, ip: str | None = None
+) -> None:
+    """Set, correct or (empty) clear the patient's email address. A new address is tried afresh: a hard
+    bounce stopped the old one only. The audit row says what changed, never the address."""
+    if not may_edit_contact(user):
+        audit.record(session, "patient.email_denied", staff_id=user.id, patient_id=patient.id, ip=ip)
+        raise ActionRefused(Reason.CONTACT_NOT_PERMITTED)
+    try:
+        address = normalise_email(email) if email.strip() else None
+    except InvalidEmail as exc:
+        raise ActionRefused(Reason.EMAIL_INVALID) from exc
+    had, bounced = patient.email is not None, patient.email_bounced
+    patient.email = address
+    audit.record(
+        session,
+        "patient.email_set" if address else "patient.email_cleared",
+        staff_id=user.id,
+        patient_id=patient.id,
+        replaced=had,
+        was_bounced=bounced,
+        ip=ip,
+    )
 
 
 # --- the timeline ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ class Reason(StrEnum):
     NO_TASK = "no_task"
     # who may act, and on which department
     ASSIGNEE_OUTSIDE_DEPARTMENT = "assignee_outside_department"
+    CONTACT_NOT_PERMITTED = "contact_not_permitted"
     FLAG_NOT_PERMITTED = "flag_not_permitted"
     LEAD_DEPARTMENT_ONLY = "lead_department_only"
     MENTIONED_ONLY = "mentioned_only"
@@ -43,6 +44,7 @@ class Reason(StrEnum):
     UNKNOWN_FLAG = "unknown_flag"
     # what the form says does not fit
     CHANNEL_NOT_SUPPORTED = "channel_not_supported"
+    EMAIL_INVALID = "email_invalid"
     EDUCATION_ALREADY_SENT = "education_already_sent"
     REASON_LENGTH = "reason_length"
     REASON_REQUIRED = "reason_required"

@@ -36,7 +36,7 @@ from backend.services.conversations import get_or_create_conversation
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound, Text
 
-REMINDER_CHANNELS = (Channel.WECHAT, Channel.SMS, Channel.WHATSAPP)  # tried in this order
+REMINDER_CHANNELS = (Channel.WECHAT, Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)  # tried in this order
 
 
 def reminder_channel(

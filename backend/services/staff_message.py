@@ -38,7 +38,7 @@ from bots.messages import Outbound, Text
 
 MAX_TEXT = 1600  # one Twilio message body
 NOTICE_TEMPLATE = "notice"  # content/channels/templates.yaml: for staff-started contact outside a window
-STAFF_CHANNELS = (Channel.WEBCHAT, Channel.SMS, Channel.WECHAT, Channel.WHATSAPP)
+STAFF_CHANNELS = (Channel.WEBCHAT, Channel.SMS, Channel.WECHAT, Channel.WHATSAPP, Channel.EMAIL)
 
 
 @dataclass(frozen=True)

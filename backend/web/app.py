@@ -28,6 +28,7 @@ from backend.web import (
     cases,
     chat,
     education_pages,
+    email_pages,
     feedback,
     fhir,
     flows,
@@ -108,6 +109,7 @@ def create_app() -> FastAPI:
     app.include_router(cases.router)
     app.include_router(case_actions.router)
     app.include_router(feedback.router)
+    app.include_router(email_pages.router)
     app.include_router(education_pages.router)
     app.include_router(voice_hooks.router)
     app.include_router(voice_stream.router)

@@ -29,6 +29,7 @@ from backend.services.patient_record import (
     ActionRefused,
     do_send_message,
     do_send_questionnaire,
+    do_set_email,
     do_set_flag,
 )
 from backend.services.refusal import Reason
@@ -39,6 +40,7 @@ from backend.web.staff import check_csrf, render
 from bots.domain import Channel
 
 router = APIRouter(prefix="/staff/patients")
+NOT_PERMITTED = frozenset({Reason.CONTACT_NOT_PERMITTED, Reason.FLAG_NOT_PERMITTED})  # answered 403
 FILTER_FIELDS = (
     "visit",
     "q",
@@ -169,7 +171,7 @@ def patient_record(
         return patient
     notice = (
         done
-        if done in {"flag", "message", "questionnaire", "education", "rights", "rights_blocked"}
+        if done in {"email", "flag", "message", "questionnaire", "education", "rights", "rights_blocked"}
         else None
     )
     # what marking a message for the safety review did (backend/web/safety_pages.py sends her back here)
@@ -205,7 +207,8 @@ def _quick_action(
         queued.extend([item_id] if item_id is not None else [])
 
     def refused(patient: Patient, exc: ActionRefused) -> Response:
-        return _record_page(request, db, staff, patient, error=exc.reason, draft=draft, status=refused_status)
+        status = 403 if exc.reason in NOT_PERMITTED else refused_status
+        return _record_page(request, db, staff, patient, error=exc.reason, draft=draft, status=status)
 
     def done(patient: Patient) -> Response:
         for item_id in queued:
@@ -232,6 +235,21 @@ def set_flag(
         )
 
     return _quick_action(request, db, staff, patient_id, csrf_token, "flag", verb, refused_status=403)
+
+
+@router.post("/{patient_id}/email")
+def set_email(
+    request: Request,
+    patient_id: int,
+    db: SessionDep,
+    staff: StaffDep,
+    email: str = Form(default="", max_length=320),
+    csrf_token: str = Form(max_length=128),
+) -> Response:
+    def verb(patient: Patient) -> None:
+        do_set_email(db, patient=patient, user=staff.staff, email=email, ip=client_ip(request))
+
+    return _quick_action(request, db, staff, patient_id, csrf_token, "email", verb, refused_status=400)
 
 
 def _channel(name: str) -> Channel:

@@ -30,10 +30,11 @@ from backend.models import (
     Task,
     TaskStatus,
 )
-from backend.security.identifiers import mask_phone
+from backend.security.identifiers import mask_email, mask_phone
 from backend.services.consents import current_consents
 from backend.services.patient_record import (
     STAFF_CHANNELS,
+    may_edit_contact,
     preflight,
     published_questionnaires,
     settable_flags,
@@ -98,13 +99,16 @@ def identities(ctx: SectionContext) -> dict[str, Any]:
         Channel.WHATSAPP: mask_phone(p.whatsapp) if p.whatsapp else "",
         Channel.WECHAT: f"{p.wechat_openid[:4]}…" if p.wechat_openid else "",
         Channel.WEBCHAT: "",
+        Channel.EMAIL: mask_email(p.email) if p.email else "",
     }
     return {
         "identities": [
             {"channel": ch, "address": shown.get(ch, ""), "conversation": last.get(ch)}
-            for ch in (Channel.SMS, Channel.WECHAT, Channel.WHATSAPP, Channel.WEBCHAT)
+            for ch in (Channel.SMS, Channel.WECHAT, Channel.WHATSAPP, Channel.EMAIL, Channel.WEBCHAT)
             if shown.get(ch) or ch in last or ch is Channel.WEBCHAT
-        ]
+        ],
+        "email_bounced": p.email_bounced,
+        "may_edit_email": may_edit_contact(ctx.user),
     }
 
 

@@ -294,3 +294,31 @@ def test_a_confirmed_file_is_not_kept_in_clear(db: Session) -> None:
     confirm(db, dry)
     assert not storage.file_path(dry.result["file"]).exists()
     assert not storage.plan_path(dry.id).exists()
+
+
+def test_an_email_column_is_imported_checked_and_updated(db: Session) -> None:
+    headers = [*PATIENT_HEADERS_VI, "Địa chỉ email"]
+    rows = [
+        [*PATIENTS_VI[0], "Lan.Nguyen@Example.VN"],
+        [*PATIENTS_VI[1], "hung at example.vn"],
+    ]
+    dry = dry_run(db, "patients", csv_bytes(headers, rows, encoding="utf-8"))
+    assert dry.counts == {"to create": 1, "with problems": 1}
+    assert {(e["at"], e["error"]) for e in dry.errors} == {(3, "invalid email address · Địa chỉ email")}
+    assert confirm(db, dry).counts == {"created": 1, "with problems": 1}
+    db.expire_all()
+    lan = _named(db, "Nguyễn Thị Lan")
+    assert lan.email == "lan.nguyen@example.vn" and lan.email_bidx == Patient.email_index(
+        "lan.nguyen@example.vn"
+    )
+    lan.email_bounced = True  # her old address bounced; the hospital's system now sends a new one
+    db.commit()
+    same = dry_run(db, "patients", csv_bytes(headers, rows[:1], encoding="utf-8"))
+    assert same.counts == {"unchanged": 1}
+    moved = [[*PATIENTS_VI[0], "lan.n@example.vn"]]
+    second = dry_run(db, "patients", csv_bytes(headers, moved, encoding="utf-8"))
+    assert second.counts == {"to update": 1}
+    assert confirm(db, second).counts == {"updated": 1}
+    db.expire_all()
+    lan = _named(db, "Nguyễn Thị Lan")
+    assert lan.email == "lan.n@example.vn" and not lan.email_bounced

@@ -592,3 +592,14 @@ REGEX_CONCEPTS: dict[str, str] = {
     ),
     "SEVERE": r"\b(?:9|10)\s?(?:/\s?10|out of 10|diem)\b|(?<!\d)(?:9|10|九|十)分",
 }
+
+# For each regex concept, strings of which every match contains one: the matcher tries a concept's
+# regex in a window only when one of them is there (a regex tried at every position of every window
+# was a third of a long message's tagging time). A concept without hints is always tried.
+REGEX_HINTS: dict[str, tuple[str, ...]] = {
+    "INFANT": ("week", "wk", "mo", "mth", "day", "周", "週", "个月", "tuan", "thang"),
+    "INFANT_STRONG": ("week", "wk", "mo", "mth", "day", "天", "ngay", "tuan"),
+    "PREGNANT": ("week", "wk", "周", "週", "tuan", "孕", "thai"),
+    "FEVER": ("38", "39", "40", "41"),
+    "SEVERE": ("/", "out of", "diem", "分"),
+}

@@ -100,12 +100,12 @@ class SafetyNet:
         """The highest probability of an emergency over the pieces read, that piece's features, and
         how many pieces were read. Pieces in which the rules see no concept are not read."""
         chosen = _pieces_to_read(text)
+        seen = [features(piece) for piece in chosen]
         best, where = 0.0, ""
-        for piece in chosen:
-            seen = features(piece)
-            p = self.detector.probabilities(seen).get(EMERGENCY, 0.0)
+        for piece, probs in zip(seen, self.detector.probabilities_many(seen), strict=True):
+            p = probs.get(EMERGENCY, 0.0)
             if p > best or not where:
-                best, where = p, seen
+                best, where = p, piece
         return best, where, len(chosen)
 
     def emergency_probability(self, text: str) -> float:

@@ -23,9 +23,10 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from nlu import safety_rules as rules
+from nlu import safety_site as site
 from nlu.red_flags import PRIORITY, Emergency
 from nlu.safety_lexicon import BLOCK, CONCEPTS, REGEX_CONCEPTS, REGEX_HINTS
 from nlu.safety_text import accepts, fold, has_marks, is_word_char, plain
@@ -70,10 +71,11 @@ class _Entry:
     simple: bool  # no word boundaries, marks or continuation to check (Chinese): a match is a tag
 
 
-def _entry(concept: str, raw: str) -> _Entry:
-    marked_only = raw.startswith("!")
-    prefix = raw.endswith("*")
-    text = raw.lstrip("!").rstrip("*")
+def _entry(concept: str, raw: str, *, syntax: bool = True) -> _Entry:
+    """`syntax` False: a hospital's phrase, taken as written ("!" and "*" are not markers there)."""
+    marked_only = syntax and raw.startswith("!")
+    prefix = syntax and raw.endswith("*")
+    text = raw.lstrip("!").rstrip("*") if syntax else raw
     folded = fold(text)
     bare = plain(folded)
     latin_start, latin_end = is_word_char(bare[0]), is_word_char(bare[-1])
@@ -101,19 +103,20 @@ def _trie_regex(words: list[str]) -> str:
     return build(trie)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: caches below are per lexicon
 class _Lexicon:
     entries: dict[str, tuple[_Entry, ...]]  # by plain form
     latin: re.Pattern[str]  # terms that start with a Latin letter or digit: tried at word starts only
     heads: frozenset[str]  # their first two characters (the whole of a one-character term)
     other: re.Pattern[str]  # the rest (Chinese): searched anywhere
     regexes: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]  # name, regex, hints
+    patterns: tuple[rules.Pattern, ...]  # the built-in ones, then one per category with site phrases
 
 
 @lru_cache(maxsize=4096)
-def _prefix_entries(found: str) -> tuple[tuple[int, tuple[_Entry, ...]], ...]:
+def _prefix_entries(lex: _Lexicon, found: str) -> tuple[tuple[int, tuple[_Entry, ...]], ...]:
     """The terms that `found` (the longest term at a position) starts with: itself and its term prefixes."""
-    entries = _lexicon().entries
+    entries = lex.entries
     return tuple((n, entries[found[:n]]) for n in range(len(found), 0, -1) if found[:n] in entries)
 
 
@@ -143,13 +146,15 @@ _WORD_REST = re.compile(r"[0-9a-z]*")
 
 
 @lru_cache(maxsize=16384)
-def _verdicts(found: str, span: str, word_follows: bool) -> tuple[tuple[int, str, str, bool], ...]:
+def _verdicts(
+    lex: _Lexicon, found: str, span: str, word_follows: bool
+) -> tuple[tuple[int, str, str, bool], ...]:
     """The terms that count where the longest term `found` (unmarked) starts, as (length, concept, term,
     runs to the end of the word): `span` is that stretch as typed (with its marks), `word_follows` whether
     a letter or digit comes right after it. A candidate already starts a word when its terms are Latin,
     so this is all a position's verdict depends on, and long messages repeat the same words: cached."""
     out: list[tuple[int, str, str, bool]] = []
-    for length, entries in _prefix_entries(found):
+    for length, entries in _prefix_entries(lex, found):
         typed = span[:length]
         # the character after a shorter term is inside `found`; after the whole of it, outside
         next_is_word = word_follows if length == len(found) else is_word_char(found[length])
@@ -173,13 +178,27 @@ _NUMBER = re.compile(
 )
 
 
-@cache
 def _lexicon() -> _Lexicon:
+    """The built-in lexicon with the hospital's installed phrases (nlu/safety_site.py)."""
+    return _build(site.active())
+
+
+@lru_cache(maxsize=4)  # the installed lexicon, and the one a validation is trying
+def _build(site_lexicon: site.SiteLexicon) -> _Lexicon:
     by_plain: dict[str, list[_Entry]] = defaultdict(list)
     for concept, terms in [*CONCEPTS.items(), (BLOCK, rules.BLOCKERS)]:
         for raw in terms:
             entry = _entry(concept, raw)
             by_plain[plain(entry.folded)].append(entry)
+    own = [(site.concept_of(e), phrase) for e, phrase in site_lexicon.phrases]
+    for concept, phrase in [*own, *((BLOCK, phrase) for phrase in site_lexicon.exceptions)]:
+        entry = _entry(concept, phrase, syntax=False)
+        if entry.folded.strip():
+            by_plain[plain(entry.folded)].append(entry)
+    categories = dict.fromkeys(e for e, _ in site_lexicon.phrases)
+    patterns = rules.PATTERNS + tuple(
+        rules.Pattern(e, (site.concept_of(e),), negatable=e is not Emergency.SELF_HARM) for e in categories
+    )
     latin = sorted(w for w in by_plain if is_word_char(w[0]))
     other = sorted(w for w in by_plain if not is_word_char(w[0]))
     return _Lexicon(
@@ -190,23 +209,24 @@ def _lexicon() -> _Lexicon:
         regexes=tuple(
             (name, re.compile(rx), REGEX_HINTS.get(name, ())) for name, rx in REGEX_CONCEPTS.items()
         ),
+        patterns=patterns,
     )
 
 
 def tag(folded: str, bare: str) -> list[Tag]:
     """Every concept tag in the message (`bare` is `plain(folded)`), blockers applied, by start."""
-    return list(_tag(folded, bare))
+    return list(_tag(_lexicon(), folded, bare))
 
 
 @lru_cache(maxsize=16)  # the rules and the second net read the same long message: tag it once
-def _tag(folded: str, bare: str) -> tuple[Tag, ...]:
-    lex = _lexicon()
+def _tag(lex: _Lexicon, folded: str, bare: str) -> tuple[Tag, ...]:
     n = len(bare)
     tags: list[Tag] = []
     blocks: list[tuple[int, int]] = []
     for start, found in _candidates(lex, bare):
         after = start + len(found)
         for length, concept, text, prefix in _verdicts(
+            lex,
             found, folded[start:after], after < n and is_word_char(bare[after])
         ):
             end = start + length
@@ -305,12 +325,15 @@ def _instances(
     return found
 
 
-def find(text: str) -> list[Found]:
-    """The red-flag categories the message hits, most urgent first, one per category."""
+def find(text: str, site_lexicon: site.SiteLexicon | None = None) -> list[Found]:
+    """The red-flag categories the message hits, most urgent first, one per category. `site_lexicon`:
+    read with these hospital phrases instead of the installed ones (a draft being checked or tried;
+    nothing global changes, so the messages being screened meanwhile never see a draft)."""
     folded = fold(text)
     if not folded:
         return []
-    tags = tag(folded, plain(folded))
+    lex = _build(site_lexicon if site_lexicon is not None else site.active())
+    tags = _tag(lex, folded, plain(folded))
     if not tags:
         return []
     by_concept: dict[str, list[Tag]] = defaultdict(list)
@@ -319,7 +342,7 @@ def find(text: str) -> list[Found]:
     starts = {concept: [t.start for t in ts] for concept, ts in by_concept.items()}
     context = rules.Context(folded)
     hits: dict[Emergency, Found] = {}
-    for pattern in rules.PATTERNS:
+    for pattern in lex.patterns:
         if pattern.emergency in hits or not all(c in by_concept for c in pattern.concepts):
             continue
         for chosen in _instances(pattern, by_concept, starts, folded):
@@ -349,6 +372,8 @@ def describe(text: str) -> list[str]:
     context = rules.Context(folded)
     words = []
     for t in tag(folded, plain(folded)):
+        if t.concept.startswith(site.SITE_PREFIX):  # the net learnt without them: its reading stays the same
+            continue
         negated = context.negated(t.start, t.end)
         words.append(("not_" if negated else "") + t.concept.lower())
     words += [name for name, present in context.flags().items() if present]

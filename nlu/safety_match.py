@@ -226,8 +226,7 @@ def _tag(lex: _Lexicon, folded: str, bare: str) -> tuple[Tag, ...]:
     for start, found in _candidates(lex, bare):
         after = start + len(found)
         for length, concept, text, prefix in _verdicts(
-            lex,
-            found, folded[start:after], after < n and is_word_char(bare[after])
+            lex, found, folded[start:after], after < n and is_word_char(bare[after])
         ):
             end = start + length
             if prefix:

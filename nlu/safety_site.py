@@ -72,7 +72,7 @@ def from_body(body: Mapping[str, Any], revision: int | None = None) -> SiteLexic
     """The lexicon a (validated) body describes; malformed parts are left out, empty phrases skipped."""
     phrases: list[tuple[Emergency, str]] = []
     table = body.get("phrases")
-    for category, by_lang in (table.items() if isinstance(table, Mapping) else []):
+    for category, by_lang in table.items() if isinstance(table, Mapping) else []:
         emergency = next((e for e in Emergency if e.value == category), None)
         if emergency is None or not isinstance(by_lang, Mapping):
             continue

@@ -36,12 +36,12 @@ def _lists(body: Mapping[str, Any]) -> dict[tuple[str, str], list[str]]:
     """(where, language) -> phrases, for every list in a body ("phrases/chest_pain", "exceptions")."""
     out: dict[tuple[str, str], list[str]] = {}
     phrases = body.get("phrases")
-    for category, by_lang in (phrases.items() if isinstance(phrases, Mapping) else []):
+    for category, by_lang in phrases.items() if isinstance(phrases, Mapping) else []:
         if isinstance(by_lang, Mapping):
             for lang, values in by_lang.items():
                 out[(f"phrases/{category}", str(lang))] = site.phrase_list(values)
     exceptions = body.get("exceptions")
-    for lang, values in (exceptions.items() if isinstance(exceptions, Mapping) else []):
+    for lang, values in exceptions.items() if isinstance(exceptions, Mapping) else []:
         out[("exceptions", str(lang))] = site.phrase_list(values)
     return out
 
@@ -85,7 +85,9 @@ class SafetyLexicon:
         return diff(before, after)
 
     def preview(self, body: Mapping[str, Any], lang: str) -> dict[str, str]:
-        return {where: ", ".join(values) for (where, in_lang), values in _lists(body).items() if in_lang == lang}
+        return {
+            where: ", ".join(values) for (where, in_lang), values in _lists(body).items() if in_lang == lang
+        }
 
     def needs_approver(self, published: Mapping[str, Any] | None, body: Mapping[str, Any]) -> bool:
         return True  # what counts as an emergency is clinical, whatever changed
@@ -128,7 +130,7 @@ def _materialise(session: Session, key: str, body: Mapping[str, Any], staff_id: 
     _install(number, body)
 
 
-def _published(key: str) -> None:
+def published_hook(key: str) -> None:
     """After a publish or a retirement: the next `sync` reads the database again (a retirement has no
     body to install, and a publish rolled back must not stay installed)."""
     global _source
@@ -142,4 +144,4 @@ def reset() -> None:
     _source = None
 
 
-register(SafetyLexicon(), _published, materialise=_materialise)
+register(SafetyLexicon(), published_hook, materialise=_materialise)

@@ -26,7 +26,9 @@ MAX_TRY = 2000  # characters of a message to try
 
 
 @router.post("/safety-lexicon/open")
-def open_lexicon(request: Request, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)) -> Response:
+def open_lexicon(
+    request: Request, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
+) -> Response:
     """The lexicon's page; the first time, the item (clinical) and an empty first draft."""
     check_csrf(staff, csrf_token)
     if not rv.may_edit(staff.staff):
@@ -89,7 +91,9 @@ def editor_page(request: Request, key: str, number: int, db: SessionDep, staff: 
 
 
 @router.post("/items/safety_lexicon/{key}/r/{number}/save", response_class=HTMLResponse)
-def save(request: Request, key: str, number: int, db: SessionDep, staff: StaffDep, values: FormDep) -> Response:
+def save(
+    request: Request, key: str, number: int, db: SessionDep, staff: StaffDep, values: FormDep
+) -> Response:
     check_csrf(staff, values.get("csrf_token", ""))
     found = revision_of(request, db, staff, lexicon.KIND, key, number)
     if isinstance(found, Response):

@@ -1,4 +1,4 @@
-"""A hospital's own red-flag phrases and exceptions: what they add to the rules, and what validation refuses."""
+"""A hospital's own red-flag phrases and exceptions: what they add to the rules, what validation refuses."""
 
 from __future__ import annotations
 
@@ -42,7 +42,11 @@ LOCAL = _body(
 
 
 def test_installed_phrases_raise_their_category_and_nothing_else_changes() -> None:
-    texts = ["我妈说心里头绞着难受", "bà em lả đi rồi, ngồi im", "some days I just want to go to sleep forever"]
+    texts = [
+        "我妈说心里头绞着难受",
+        "bà em lả đi rồi, ngồi im",
+        "some days I just want to go to sleep forever",
+    ]
     assert [check(t) for t in texts] == [None, None, None]  # the built-in rules do not know these words
     site.install(site.from_body(LOCAL, revision=3))
     hits = [check(t) for t in texts]
@@ -71,7 +75,9 @@ def test_an_exception_blocks_the_tags_inside_it() -> None:
     assert find(text)[0].emergency is Emergency.CHEST_PAIN  # the built-in rules do not know it
     site.install(site.from_body(_body(exceptions={"zh-CN": ["胸痛门诊"]})))
     assert find(text) == []
-    assert Emergency.CHEST_PAIN in {f.emergency for f in find("胸痛得厉害，喘不上气")}  # chest pain still counts
+    assert Emergency.CHEST_PAIN in {
+        f.emergency for f in find("胸痛得厉害，喘不上气")
+    }  # chest pain still counts
 
 
 def test_a_draft_is_read_only_where_it_is_passed_never_installed() -> None:
@@ -118,14 +124,19 @@ def test_a_benign_match_quotes_the_messages_it_would_alarm_on() -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ({"phrases": {"heartache": {"en": ["broken heart"]}}}, ("phrases/heartache", "unknown_category", True)),
+        (
+            {"phrases": {"heartache": {"en": ["broken heart"]}}},
+            ("phrases/heartache", "unknown_category", True),
+        ),
         ({"phrases": {"stroke": {"fr": ["visage"]}}}, ("phrases/stroke/fr", "unknown_language", True)),
         ({"phrases": {"stroke": {"en": "face droop"}}}, ("phrases/stroke/en", "not_a_list", True)),
         ({"phrases": ["face droop"]}, ("phrases", "not_a_table", True)),
         ({"extra": 1}, ("extra", "unknown_part", True)),
     ],
 )
-def test_a_malformed_body_is_refused_with_its_place(body: dict[str, Any], expected: tuple[str, str, bool]) -> None:
+def test_a_malformed_body_is_refused_with_its_place(
+    body: dict[str, Any], expected: tuple[str, str, bool]
+) -> None:
     assert expected in _codes(body)
     assert not site.from_body(body).phrases  # and nothing of it would be installed
 

@@ -174,7 +174,7 @@ def _verdicts(
 # numeral counts only before the unit every such pattern puts right after it (weeks, months, days,
 # tablets, points): "一下", "一直" are everywhere in Chinese, and their windows were most of the regex time.
 _NUMBER = re.compile(
-    r"\d+|[一二两三四五六七八九十]+(?=几?(?:[周週天片粒颗分]|个月))|\b(?:one|two|three|four|six|eight|ten)\b"
+    r"\d+|[一二两三四五六七八九十]+(?=[几多]?(?:[周週天片粒颗分]|个月))|\b(?:one|two|three|four|six|eight|ten)\b"
 )
 
 

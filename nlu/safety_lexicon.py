@@ -695,7 +695,8 @@ REGEX_CONCEPTS: dict[str, str] = {
     "OD_AMOUNT": (
         r"(?<![\d/.,])(?:[5-9]|[1-9]\d)(?![\d.,/:%])(?!\s*(?:mg|ml|mcg|g|units?|iu|am|pm|h|hours?|mins?|minutes?"
         r"|days?|weeks?|wks?|x|years?|phut|tieng|ngay|tuan|nam|gio|lan))"
-        r"|(?:[五六七八九]|[一二三四五六七八九]?十[一二三四五六七八九几]?)[几多]?(?:片|粒|颗)|\b\d{1,3} vien\b"
+        r"|(?:[五六七八九]|[一二三四五六七八九]?十[一二三四五六七八九几]?)[几多]?(?:片|粒|颗)"
+        r"|\b\d{1,3} vien\b"
         r"|(?<!\d)[1-9]\d多(?:片|粒|颗)"
     ),
     "SEVERE": r"\b(?:9|10)\s?(?:/\s?10|out of 10|diem)\b|(?<!\d)(?:9|10|九|十)分",

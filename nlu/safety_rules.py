@@ -188,8 +188,9 @@ _MILD = re.compile(
 )
 _OVER = re.compile(
     # "gone" is over, unless something has gone a colour or a state: "gone grey", "lips have gone blue"
-    r"\b(?:went away|gone(?! (?:all |really |very |a bit )?(?:grey|gray|blue|white|pale|purple|floppy|limp|quiet"
-    r"|cold|numb|dark|black|red|stiff|weak|dead|funny|weird|blurry|wobbly))|go away|goes away|(?:is|are|was|much|getting|feel|feeling|feels|lot|loads) better"
+    r"\b(?:went away|gone(?! (?:all |really |very |a bit )?(?:grey|gray|blue|white|pale|purple|floppy|limp"
+    r"|quiet|cold|numb|dark|black|red|stiff|weak|dead|funny|weird|blurry|wobbly))|go away|goes away"
+    r"|(?:is|are|was|much|getting|feel|feeling|feels|lot|loads) better"
     r"|better now|settled|stopped|healed|cleared|cleared up|went down|gone down|easier|eased|easing|resolved"
     r"|back to normal|fine now|all fine|ok now|okay now|doing fine|fine since|none since|since then|broke"
     r"|last time|it was (?:just )?(?:anxiety|stress|heartburn|indigestion|reflux|a panic attack)|calm now"
@@ -206,7 +207,8 @@ _OVER = re.compile(
     r"|đỡ rồi|do roi|đỡ nhiều|do nhieu|đỡ hơn|do hon|đỡ hẳn|đã đỡ|da do|giờ đỡ|thấy đỡ|đỡ đau|ổn rồi|on roi"
     r"|khỏe rồi|khoe roi|khỏi rồi|khoi roi|lành rồi|lanh roi|lành tốt"
     r"|bình thường lại|binh thuong lai|năm ngoái|nam ngoai|tháng trước|thang truoc|tuần trước|tuan truoc"
-    r"|hồi trẻ|hoi tre|hồi nhỏ|hoi nho|hồi bé|hoi be|hồi trước|hoi truoc|ngày xưa|ngay xua|trước đây|truoc day|năm trước"
+    r"|hồi trẻ|hoi tre|hồi nhỏ|hoi nho|hồi bé|hoi be|hồi trước|hoi truoc|ngày xưa|ngay xua|trước đây"
+    r"|truoc day|năm trước"
     r"|nam truoc|năm \d{4}|nam \d{4}|những năm|nhung nam|từ đó|tu do|không bị nữa|khong bi nua|dễ hơn|de hon"
     r"|giảm dần|giam dan|hiệu quả|hieu qua|cầm máu|cam mau|hết sưng|het sung|xẹp|một lần|mot lan|từng bị"
     r"|tung bi|là do|la do|do uống|do uong|bình tĩnh|binh tinh|mất vì|mat vi)\b"
@@ -228,7 +230,8 @@ _GENERAL = re.compile(
     r"|\b(?:dấu hiệu|dau hieu|biểu hiện|bieu hien|làm sao biết|lam sao biet|di truyền|di truyen|nguy cơ"
     r"|nguy co|tầm soát|tam soat|hỏi cho biết|hoi cho biet|có hay gặp|co hay gap|có gây|co gay"
     r"|thế nào thì|the nao thi|chú ý gì|chu y gi|lưu ý gì|luu y gi"
-    r"|(?:nếu|neu).{0,30}(?:thì phải làm sao|thi phai lam sao|thì làm sao|thi lam sao|phải làm gì|phai lam gi))\b"
+    r"|(?:nếu|neu).{0,30}(?:thì phải làm sao|thi phai lam sao|thì làm sao|thi lam sao|phải làm gì"
+    r"|phai lam gi))\b"
 )
 _LAUGH = re.compile(
     r"\b(?:lol|lmao|haha\w*|hehe\w*|hihi\w*|kk+|rofl|jk)\b|哈哈|呵呵|嘻嘻|😂|🤣|😆|:\)\)|=\)\)"

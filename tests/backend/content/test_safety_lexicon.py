@@ -86,6 +86,7 @@ def test_a_change_needs_the_approver_and_takes_effect_when_published(db: Session
 def test_an_invalid_lexicon_stays_a_draft_and_nothing_changes(db: Session) -> None:
     author, _, _ = _people(db)
     item, number = _draft(db, author, _body(breathing={"en": ["appointment"], "vi": [], "zh-CN": []}))
+    db.commit()
     with pytest.raises(rv.ContentInvalid) as caught:
         rv.do_submit(db, item, number, author)
     assert [(p.where, p.code) for p in caught.value.problems] == [("phrases/breathing/en", "matches_benign")]

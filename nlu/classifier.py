@@ -86,9 +86,10 @@ class TextClassifier:
         pos = np.searchsorted(self.columns, ids)
         pos[pos >= len(self.columns)] = 0
         pos = pos[self.columns[pos] == ids]  # n-grams never seen in training do not count
-        counts = np.bincount(pos, minlength=len(self.columns))
-        pos = np.flatnonzero(counts)
-        values = (1.0 + np.log(counts[pos])) * self.idf[pos]
+        # np.unique rather than a bincount over every column: the columns number in the hundreds of
+        # thousands, and allocating and scanning them was most of a prediction's time (0.4 ms)
+        pos, counts = np.unique(pos, return_counts=True)
+        values = (1.0 + np.log(counts)) * self.idf[pos]
         norm = float(np.sqrt(np.dot(values, values)))
         return pos, values / norm if norm else values
 
@@ -98,6 +99,30 @@ class TextClassifier:
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
         return {label: float(p) for label, p in zip(self.labels, scores, strict=True)}
+
+    def probabilities_many(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """`probabilities` of several texts in one pass over the arrays: a long message's pieces are
+        read together, and numpy's cost per call, not per n-gram, was most of a piece's time."""
+        if len(texts) < 2:
+            return [self.probabilities(text) for text in texts]
+        ids = [ngram_ids(text) for text in texts]
+        owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(i) for i in ids])
+        flat = np.concatenate(ids)
+        pos = np.searchsorted(self.columns, flat)
+        pos[pos >= len(self.columns)] = 0
+        seen = self.columns[pos] == flat
+        keys = owner[seen] * len(self.columns) + pos[seen]
+        keys, counts = np.unique(keys, return_counts=True)  # sorted by text, then column
+        row, col = np.divmod(keys, len(self.columns))
+        values = (1.0 + np.log(counts)) * self.idf[col]
+        norms = np.sqrt(np.bincount(row, weights=values * values, minlength=len(texts)))
+        values = values / np.where(norms[row] > 0, norms[row], 1.0)
+        scores = np.zeros((len(texts), len(self.labels)))
+        np.add.at(scores, row, values[:, None] * self.weights[col])
+        scores += self.intercept
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+        return [{label: float(p) for label, p in zip(self.labels, r, strict=True)} for r in scores]
 
     def predict(self, text: str) -> tuple[str, float]:
         """The most likely label and its probability."""

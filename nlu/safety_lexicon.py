@@ -561,6 +561,113 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
 
 # Ages of babies (under three months), gestations (13 weeks or more), temperatures and pain scores,
 # matched on the unmarked text (Vietnamese without marks).
+# Lay phrasings from the fifth batch of development messages (docs/safety.md), each found missing
+# when the batch was scored as written: added to their concepts here so the batch stays readable.
+_MORE: dict[str, tuple[str, ...]] = {
+    "SH": (
+        "没有我会过得更好",
+        "没有我会更好",
+        "没有我大家会更好",
+        "没我会更好",
+        "没有我他们会更好",
+        "不想再醒过来",
+        "不想醒过来",
+        "一觉不醒",
+        "mọi người sẽ sống tốt hơn",
+        "mọi người sẽ tốt hơn",
+        "không có em thì mọi người sẽ",
+        "không có tôi thì mọi người sẽ",
+        "ngủ mãi không dậy",
+        "ngủ luôn không dậy",
+        "muốn ngủ mãi",
+        "muốn kết thúc hết",
+        "muốn kết thúc tất cả",
+        "muốn kết thúc mọi thứ",
+        "sống chi cho mệt",
+        "sống làm gì nữa",
+        "sống chỉ thêm mệt",
+    ),
+    "CHEST": ("心窝子", "心窝", "胸膛"),
+    "UNC": (
+        "昏过去",
+        "没醒过来",
+        "还没醒",
+        "醒不过来",
+        "昏死过去",
+        "喊他没反应",
+        "喊她没反应",
+        "突然倒下",
+        "一下倒下",
+    ),
+    "CHEMICAL": ("消毒水", "javen", "nước javen", "nước tẩy rửa", "cồn", "bleach water"),
+    "ACCIDENT": ("记错了", "搞混了", "弄错了", "nhớ nhầm", "got confused", "mixed up"),
+    "BR": ("cant get my breath", "cannot get my breath", "cant get a breath", "cant get any air in"),
+    "SEIZURE": (
+        "twitching his arms",
+        "twitching her arms",
+        "twitching his arms and legs",
+        "arms and legs twitching",
+        "jerking his arms",
+        "jerking her arms",
+        "手脚一直抖",
+        "手脚抽",
+        "co giật tay chân",
+        "giật tay chân",
+    ),
+    "AGONY": ("打滚", "疼得打滚", "痛得打滚", "lăn lộn"),
+    "HEADACHE_STRONG": (
+        "像被锤子砸",
+        "被锤子砸",
+        "像被棍子打",
+        "như bị đập búa",
+        "như búa đập",
+        "như bị búa",
+        "hit with a hammer",
+    ),
+    "GARBLED": ("nói không ra tiếng", "nói không ra lời", "说不出话"),
+    "DEFICIT": ("kéo lê", "拖着走"),
+    "GAS": (
+        "gas leak",
+        "smell gas",
+        "smell of gas",
+        "fumes",
+        "煤气泄漏",
+        "燃气泄漏",
+        "煤气漏",
+        "漏气",
+        "烧炭",
+        "bị rò",
+        "rò ga",
+        "rò rỉ ga",
+        "hở ga",
+        "xì ga",
+        "khí ga",
+        "than tổ ong",
+    ),
+    "GAS_SICK": (
+        "dizzy",
+        "sick",
+        "vomit*",
+        "headache",
+        "nauseous",
+        "passed out",
+        "头晕",
+        "想吐",
+        "恶心",
+        "呕吐",
+        "头痛",
+        "晕倒",
+        "chóng mặt",
+        "buồn nôn",
+        "nôn",
+        "đau đầu",
+        "ngất",
+        "lịm",
+    ),
+}
+for _name, _terms in _MORE.items():
+    CONCEPTS[_name] = CONCEPTS.get(_name, ()) + _terms
+
 REGEX_CONCEPTS: dict[str, str] = {
     "INFANT": (
         r"\b(?:[1-9]|1[0-2]|one|two|three|four|six|eight|ten)\s?(?:weeks?|wks?|wk)\b(?!\s*(?:pregnant|along|ago))"
@@ -588,7 +695,20 @@ REGEX_CONCEPTS: dict[str, str] = {
     "OD_AMOUNT": (
         r"(?<![\d/.,])(?:[5-9]|[1-9]\d)(?![\d.,/:%])(?!\s*(?:mg|ml|mcg|g|units?|iu|am|pm|h|hours?|mins?|minutes?"
         r"|days?|weeks?|wks?|x|years?|phut|tieng|ngay|tuan|nam|gio|lan))"
-        r"|(?:[五六七八九]|[一二三四五六七八九]?十[一二三四五六七八九几]?)几?(?:片|粒|颗)|\b\d{1,3} vien\b"
+        r"|(?:[五六七八九]|[一二三四五六七八九]?十[一二三四五六七八九几]?)[几多]?(?:片|粒|颗)"
+        r"|\b\d{1,3} vien\b"
+        r"|(?<!\d)[1-9]\d多(?:片|粒|颗)"
     ),
     "SEVERE": r"\b(?:9|10)\s?(?:/\s?10|out of 10|diem)\b|(?<!\d)(?:9|10|九|十)分",
+}
+
+# For each regex concept, strings of which every match contains one: the matcher tries a concept's
+# regex in a window only when one of them is there (a regex tried at every position of every window
+# was a third of a long message's tagging time). A concept without hints is always tried.
+REGEX_HINTS: dict[str, tuple[str, ...]] = {
+    "INFANT": ("week", "wk", "mo", "mth", "day", "周", "週", "个月", "tuan", "thang"),
+    "INFANT_STRONG": ("week", "wk", "mo", "mth", "day", "天", "ngay", "tuan"),
+    "PREGNANT": ("week", "wk", "周", "週", "tuan", "孕", "thai"),
+    "FEVER": ("38", "39", "40", "41"),
+    "SEVERE": ("/", "out of", "diem", "分"),
 }

@@ -21,12 +21,14 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from nlu import safety_rules as rules
+from nlu import safety_site as site
 from nlu.red_flags import PRIORITY, Emergency
-from nlu.safety_lexicon import BLOCK, CONCEPTS, REGEX_CONCEPTS
+from nlu.safety_lexicon import BLOCK, CONCEPTS, REGEX_CONCEPTS, REGEX_HINTS
 from nlu.safety_text import accepts, fold, has_marks, is_word_char, plain
 
 
@@ -69,10 +71,11 @@ class _Entry:
     simple: bool  # no word boundaries, marks or continuation to check (Chinese): a match is a tag
 
 
-def _entry(concept: str, raw: str) -> _Entry:
-    marked_only = raw.startswith("!")
-    prefix = raw.endswith("*")
-    text = raw.lstrip("!").rstrip("*")
+def _entry(concept: str, raw: str, *, syntax: bool = True) -> _Entry:
+    """`syntax` False: a hospital's phrase, taken as written ("!" and "*" are not markers there)."""
+    marked_only = syntax and raw.startswith("!")
+    prefix = syntax and raw.endswith("*")
+    text = raw.lstrip("!").rstrip("*") if syntax else raw
     folded = fold(text)
     bare = plain(folded)
     latin_start, latin_end = is_word_char(bare[0]), is_word_char(bare[-1])
@@ -100,81 +103,138 @@ def _trie_regex(words: list[str]) -> str:
     return build(trie)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: caches below are per lexicon
 class _Lexicon:
     entries: dict[str, tuple[_Entry, ...]]  # by plain form
-    trie: re.Pattern[str]
-    regexes: tuple[tuple[str, re.Pattern[str]], ...]
+    latin: re.Pattern[str]  # terms that start with a Latin letter or digit: tried at word starts only
+    heads: frozenset[str]  # their first two characters (the whole of a one-character term)
+    other: re.Pattern[str]  # the rest (Chinese): searched anywhere
+    regexes: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]  # name, regex, hints
+    patterns: tuple[rules.Pattern, ...]  # the built-in ones, then one per category with site phrases
 
 
 @lru_cache(maxsize=4096)
-def _prefix_entries(found: str) -> tuple[tuple[int, tuple[_Entry, ...]], ...]:
+def _prefix_entries(lex: _Lexicon, found: str) -> tuple[tuple[int, tuple[_Entry, ...]], ...]:
     """The terms that `found` (the longest term at a position) starts with: itself and its term prefixes."""
-    entries = _lexicon().entries
+    entries = lex.entries
     return tuple((n, entries[found[:n]]) for n in range(len(found), 0, -1) if found[:n] in entries)
 
 
-# Regex concepts all involve a number; they run only in a small window around each number.
-_NUMBER = re.compile(r"\d+|[一二两三四五六七八九十]+|\b(?:one|two|three|four|six|eight|ten)\b")
+# Where a Latin-script term may start: a letter or digit with none before it.
+_WORD_START = re.compile(r"(?<![0-9a-z])[0-9a-z]")
 
 
-@cache
+def _candidates(lex: _Lexicon, bare: str) -> Iterator[tuple[int, str]]:
+    """(start, longest term there) for every position where a term starts. Latin terms are matched at
+    word starts only: a search for them anywhere spent most of a long message's time trying every
+    letter against the whole trie (4 KB of English: 1.9 ms of regex alone). Chinese terms are searched
+    for, restarting just after each match's start so overlapping terms are found too."""
+    match, heads = lex.latin.match, lex.heads
+    for w in _WORD_START.finditer(bare):
+        at = w.start()
+        # most words start no term: a set lookup of their first two letters is cheaper than the regex
+        if (bare[at : at + 2] in heads or bare[at] in heads) and (m := match(bare, at)) is not None:
+            yield at, m.group()
+    search, pos = lex.other.search, 0
+    while (m := search(bare, pos)) is not None:
+        pos = m.start() + 1
+        if m.end() > m.start():
+            yield m.start(), m.group()
+
+
+_WORD_REST = re.compile(r"[0-9a-z]*")
+
+
+@lru_cache(maxsize=16384)
+def _verdicts(
+    lex: _Lexicon, found: str, span: str, word_follows: bool
+) -> tuple[tuple[int, str, str, bool], ...]:
+    """The terms that count where the longest term `found` (unmarked) starts, as (length, concept, term,
+    runs to the end of the word): `span` is that stretch as typed (with its marks), `word_follows` whether
+    a letter or digit comes right after it. A candidate already starts a word when its terms are Latin,
+    so this is all a position's verdict depends on, and long messages repeat the same words: cached."""
+    out: list[tuple[int, str, str, bool]] = []
+    for length, entries in _prefix_entries(lex, found):
+        typed = span[:length]
+        # the character after a shorter term is inside `found`; after the whole of it, outside
+        next_is_word = word_follows if length == len(found) else is_word_char(found[length])
+        for e in entries:
+            if not (e.simple and typed == e.folded):
+                if not e.prefix and e.latin_end and next_is_word:
+                    continue
+                if typed != e.folded and not accepts(e.folded, typed, marked_only=e.marked_only):
+                    continue
+                if e.marked_only and typed == e.folded and not has_marks(typed):
+                    continue
+            out.append((length, e.concept, e.text, e.prefix))
+    return tuple(out)
+
+
+# Regex concepts all involve a number; they run only in a small window around each number. A Chinese
+# numeral counts only before the unit every such pattern puts right after it (weeks, months, days,
+# tablets, points): "一下", "一直" are everywhere in Chinese, and their windows were most of the regex time.
+_NUMBER = re.compile(
+    r"\d+|[一二两三四五六七八九十]+(?=[几多]?(?:[周週天片粒颗分]|个月))|\b(?:one|two|three|four|six|eight|ten)\b"
+)
+
+
 def _lexicon() -> _Lexicon:
+    """The built-in lexicon with the hospital's installed phrases (nlu/safety_site.py)."""
+    return _build(site.active())
+
+
+@lru_cache(maxsize=4)  # the installed lexicon, and the one a validation is trying
+def _build(site_lexicon: site.SiteLexicon) -> _Lexicon:
     by_plain: dict[str, list[_Entry]] = defaultdict(list)
     for concept, terms in [*CONCEPTS.items(), (BLOCK, rules.BLOCKERS)]:
         for raw in terms:
             entry = _entry(concept, raw)
             by_plain[plain(entry.folded)].append(entry)
-    words = sorted(by_plain)
+    own = [(site.concept_of(e), phrase) for e, phrase in site_lexicon.phrases]
+    for concept, phrase in [*own, *((BLOCK, phrase) for phrase in site_lexicon.exceptions)]:
+        entry = _entry(concept, phrase, syntax=False)
+        if entry.folded.strip():
+            by_plain[plain(entry.folded)].append(entry)
+    categories = dict.fromkeys(e for e, _ in site_lexicon.phrases)
+    patterns = rules.PATTERNS + tuple(
+        rules.Pattern(e, (site.concept_of(e),), negatable=e is not Emergency.SELF_HARM) for e in categories
+    )
+    latin = sorted(w for w in by_plain if is_word_char(w[0]))
+    other = sorted(w for w in by_plain if not is_word_char(w[0]))
     return _Lexicon(
         entries={k: tuple(v) for k, v in by_plain.items()},
-        trie=re.compile(_trie_regex(words)),
-        regexes=tuple((name, re.compile(rx)) for name, rx in REGEX_CONCEPTS.items()),
+        latin=re.compile(_trie_regex(latin)),
+        heads=frozenset(w[:2] for w in latin),
+        other=re.compile(_trie_regex(other)),
+        regexes=tuple(
+            (name, re.compile(rx), REGEX_HINTS.get(name, ())) for name, rx in REGEX_CONCEPTS.items()
+        ),
+        patterns=patterns,
     )
 
 
 def tag(folded: str, bare: str) -> list[Tag]:
     """Every concept tag in the message (`bare` is `plain(folded)`), blockers applied, by start."""
-    return list(_tag(folded, bare))
+    return list(_tag(_lexicon(), folded, bare))
 
 
 @lru_cache(maxsize=16)  # the rules and the second net read the same long message: tag it once
-def _tag(folded: str, bare: str) -> tuple[Tag, ...]:
-    lex = _lexicon()
+def _tag(lex: _Lexicon, folded: str, bare: str) -> tuple[Tag, ...]:
     n = len(bare)
     tags: list[Tag] = []
     blocks: list[tuple[int, int]] = []
-    pos = 0
-    # One search per match, restarting just after its start, finds overlapping terms too; measured
-    # faster than a lookahead over every position (1.0 against 1.4 ms for 4 KB).
-    while (m := lex.trie.search(bare, pos)) is not None:
-        start, found = m.start(), m.group()
-        pos = start + 1
-        for length, entries in _prefix_entries(found):
-            for e in entries:
-                end = start + length
-                if e.simple and folded[start:end] == e.folded:
-                    if e.concept == BLOCK:
-                        blocks.append((start, end))
-                    else:
-                        tags.append(Tag(start, end, e.concept, e.text))
-                    continue
-                if e.latin_start and start > 0 and is_word_char(bare[start - 1]):
-                    continue
-                if e.prefix:
-                    while end < n and is_word_char(bare[end]):
-                        end += 1
-                elif e.latin_end and end < n and is_word_char(bare[end]):
-                    continue
-                span = folded[start : start + length]
-                if span != e.folded and not accepts(e.folded, span, marked_only=e.marked_only):
-                    continue
-                if e.marked_only and span == e.folded and not has_marks(span):
-                    continue
-                if e.concept == BLOCK:
-                    blocks.append((start, end))
-                else:
-                    tags.append(Tag(start, end, e.concept, e.text))
+    for start, found in _candidates(lex, bare):
+        after = start + len(found)
+        for length, concept, text, prefix in _verdicts(
+            lex, found, folded[start:after], after < n and is_word_char(bare[after])
+        ):
+            end = start + length
+            if prefix:
+                end = _WORD_REST.match(bare, end).end()  # type: ignore[union-attr]
+            if concept == BLOCK:
+                blocks.append((start, end))
+            else:
+                tags.append(Tag(start, end, concept, text))
     windows: list[list[int]] = []
     for m in _NUMBER.finditer(bare):
         lo, hi = max(0, m.start() - 16), m.end() + 24
@@ -184,7 +244,10 @@ def _tag(folded: str, bare: str) -> tuple[Tag, ...]:
             windows.append([lo, hi])
     seen: set[tuple[int, int, str]] = set()
     for lo, hi in windows:
-        for name, rx in lex.regexes:
+        window = bare[lo:hi]
+        for name, rx, hints in lex.regexes:
+            if hints and not any(h in window for h in hints):
+                continue
             for m in rx.finditer(bare, lo, min(hi, n)):
                 if (m.start(), m.end(), name) not in seen:
                     seen.add((m.start(), m.end(), name))
@@ -205,10 +268,14 @@ def _tag(folded: str, bare: str) -> tuple[Tag, ...]:
         tags = [t for t in tags if not blocked(t)]
     tags.sort(key=lambda t: (t.start, -t.end))
     # "ra máu" and "máu" are one bleeding mention: a tag inside a longer one of its concept goes.
+    # By start, longest first: a tag is inside an earlier one of its concept when it ends no later than
+    # the furthest end of that concept so far.
     kept: list[Tag] = []
+    reach: dict[str, int] = {}
     for t in tags:
-        if not any(k.concept == t.concept and k.start <= t.start and t.end <= k.end for k in kept[-8:]):
+        if t.end > reach.get(t.concept, -1):
             kept.append(t)
+            reach[t.concept] = t.end
     return tuple(kept)
 
 
@@ -257,12 +324,15 @@ def _instances(
     return found
 
 
-def find(text: str) -> list[Found]:
-    """The red-flag categories the message hits, most urgent first, one per category."""
+def find(text: str, site_lexicon: site.SiteLexicon | None = None) -> list[Found]:
+    """The red-flag categories the message hits, most urgent first, one per category. `site_lexicon`:
+    read with these hospital phrases instead of the installed ones (a draft being checked or tried;
+    nothing global changes, so the messages being screened meanwhile never see a draft)."""
     folded = fold(text)
     if not folded:
         return []
-    tags = tag(folded, plain(folded))
+    lex = _build(site_lexicon if site_lexicon is not None else site.active())
+    tags = _tag(lex, folded, plain(folded))
     if not tags:
         return []
     by_concept: dict[str, list[Tag]] = defaultdict(list)
@@ -271,7 +341,7 @@ def find(text: str) -> list[Found]:
     starts = {concept: [t.start for t in ts] for concept, ts in by_concept.items()}
     context = rules.Context(folded)
     hits: dict[Emergency, Found] = {}
-    for pattern in rules.PATTERNS:
+    for pattern in lex.patterns:
         if pattern.emergency in hits or not all(c in by_concept for c in pattern.concepts):
             continue
         for chosen in _instances(pattern, by_concept, starts, folded):
@@ -301,6 +371,8 @@ def describe(text: str) -> list[str]:
     context = rules.Context(folded)
     words = []
     for t in tag(folded, plain(folded)):
+        if t.concept.startswith(site.SITE_PREFIX):  # the net learnt without them: its reading stays the same
+            continue
         negated = context.negated(t.start, t.end)
         words.append(("not_" if negated else "") + t.concept.lower())
     words += [name for name, present in context.flags().items() if present]

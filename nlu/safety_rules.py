@@ -81,6 +81,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(E.POISONING, "POISON"),
     _p(E.POISONING, "ACCIDENT", "DRUG", window=8),
     _p(E.POISONING, "INSULIN", "TWICE", window=4),
+    _p(E.POISONING, "GAS", "GAS_SICK", window=12),  # a gas leak and people dizzy or sick
     _p(E.POISONING, "CHILD", "INGEST", "DRUG", window=8, with_any=("OTHERS",)),
     _p(E.POISONING, "CHILD", "INGEST", "OD_AMOUNT", "DRUG", window=8),
     _p(E.POISONING, "CHILD", "INGEST_STRONG", "DRUG", window=8),
@@ -138,6 +139,8 @@ BLOCKERS: tuple[str, ...] = (
     "trái tim anh đau", "tim anh đau", "想死你", "想死我了",
     # food poisoning is not this red flag
     "food poisoning", "食物中毒", "ngộ độc thực phẩm",
+    # "much better" after taking a medicine is not an amount of it; Chinese hyperbole "X得(我)想死"
+    "好多了", "得想死", "得我想死", "得要死",
 )  # fmt: skip
 
 
@@ -184,7 +187,10 @@ _MILD = re.compile(
     r"|有点|有一点|一点|稍微|稍|略|轻微)\s*$"
 )
 _OVER = re.compile(
-    r"\b(?:went away|gone|go away|goes away|(?:is|are|was|much|getting|feel|feeling|feels|lot|loads) better"
+    # "gone" is over, unless something has gone a colour or a state: "gone grey", "lips have gone blue"
+    r"\b(?:went away|gone(?! (?:all |really |very |a bit )?(?:grey|gray|blue|white|pale|purple|floppy|limp"
+    r"|quiet|cold|numb|dark|black|red|stiff|weak|dead|funny|weird|blurry|wobbly))|go away|goes away"
+    r"|(?:is|are|was|much|getting|feel|feeling|feels|lot|loads) better"
     r"|better now|settled|stopped|healed|cleared|cleared up|went down|gone down|easier|eased|easing|resolved"
     r"|back to normal|fine now|all fine|ok now|okay now|doing fine|fine since|none since|since then|broke"
     r"|last time|it was (?:just )?(?:anxiety|stress|heartburn|indigestion|reflux|a panic attack)|calm now"
@@ -192,7 +198,8 @@ _OVER = re.compile(
     r"|(?:years?|months?|decades?) ago|last (?:year|month|winter|summer|spring|autumn)|in the past"
     r"|years back|back in|in (?:19|20)\d\d|in the \d0s|as a (?:kid|child|baby|toddler|teen|teenager)"
     r"|when (?:i|he|she|they|we) (?:was|were)|used to|history of|(?<!at )once|working well|under control"
-    r"|(?:was|were|is|are) (?:from|due to|caused by)|(?:doctor|doc|gp) said|checked me)\b"
+    r"|(?:was|were|is|are) (?:from|due to|caused by)|(?:doctor|doc|gp) said|checked me"
+    r"|sorted (?:it|me)|(?:inhaler|tablets?|pills?|spray|medicine) (?:helped|worked|sorted))\b"
     r"|(?<!比)以前|之前|去年|前年|上个月|上月|上周|年前|年轻时|小时候|曾经|当年|\d{4}年|年代|好了|好多了|好些了|好点了"
     r"|好转|缓解|消了|消肿|退了|止住|没事了|过去了|恢复|正常了|不疼了|不痛了|再没|没再|后来没|之后没|管用"
     r"|一天比一天轻|减轻|轻了|轻多了|平静|引起的|导致的|是因为|走的|死于|去世"
@@ -200,7 +207,8 @@ _OVER = re.compile(
     r"|đỡ rồi|do roi|đỡ nhiều|do nhieu|đỡ hơn|do hon|đỡ hẳn|đã đỡ|da do|giờ đỡ|thấy đỡ|đỡ đau|ổn rồi|on roi"
     r"|khỏe rồi|khoe roi|khỏi rồi|khoi roi|lành rồi|lanh roi|lành tốt"
     r"|bình thường lại|binh thuong lai|năm ngoái|nam ngoai|tháng trước|thang truoc|tuần trước|tuan truoc"
-    r"|hồi trẻ|hoi tre|hồi nhỏ|hoi nho|hồi bé|hoi be|ngày xưa|ngay xua|trước đây|truoc day|năm trước"
+    r"|hồi trẻ|hoi tre|hồi nhỏ|hoi nho|hồi bé|hoi be|hồi trước|hoi truoc|ngày xưa|ngay xua|trước đây"
+    r"|truoc day|năm trước"
     r"|nam truoc|năm \d{4}|nam \d{4}|những năm|nhung nam|từ đó|tu do|không bị nữa|khong bi nua|dễ hơn|de hon"
     r"|giảm dần|giam dan|hiệu quả|hieu qua|cầm máu|cam mau|hết sưng|het sung|xẹp|một lần|mot lan|từng bị"
     r"|tung bi|là do|la do|do uống|do uong|bình tĩnh|binh tinh|mất vì|mat vi)\b"
@@ -214,12 +222,16 @@ _GENERAL = re.compile(
     r"|what does (?:a|an)? ?\S+ (?:\S+ )?feel like|can \S+ cause|genetic|hereditary|run in the family"
     r"|family history|my risk|raise my risk|screening|is it common|reading about|just curious"
     r"|when should i worry|what should i (?:watch|look out) for|what are the signs"
-    r"|asking for (?:my|a friend))\b"
+    r"|asking for (?:my|a friend)|just asking|just wondering|out of curiosity"
+    r"|what (?:should|do|would|can) (?:i|we|you) do if|in case (?:i|he|she|we) (?:ever )?(?:get|have))\b"
     r"|哪些症状|什么症状|症状是什么|什么表现|哪些表现|怎么判断|怎么知道|如何判断|遗传|风险|筛查|随便问问"
-    r"|帮.{0,6}问问|常见吗|这种多吗|会引起|什么程度|要注意什么|注意什么"
+    r"|帮.{0,6}问问|常见吗|这种多吗|会引起|什么程度|要注意什么|注意什么|哪些.{1,4}症状|想了解一下|科普"
+    r"|(?:如果|假如|万一|要是).{0,16}(?:怎么办|该怎么|应该怎么|怎么处理)"
     r"|\b(?:dấu hiệu|dau hieu|biểu hiện|bieu hien|làm sao biết|lam sao biet|di truyền|di truyen|nguy cơ"
     r"|nguy co|tầm soát|tam soat|hỏi cho biết|hoi cho biet|có hay gặp|co hay gap|có gây|co gay"
-    r"|thế nào thì|the nao thi|chú ý gì|chu y gi|lưu ý gì|luu y gi)\b"
+    r"|thế nào thì|the nao thi|chú ý gì|chu y gi|lưu ý gì|luu y gi"
+    r"|(?:nếu|neu).{0,30}(?:thì phải làm sao|thi phai lam sao|thì làm sao|thi lam sao|phải làm gì"
+    r"|phai lam gi))\b"
 )
 _LAUGH = re.compile(
     r"\b(?:lol|lmao|haha\w*|hehe\w*|hihi\w*|kk+|rofl|jk)\b|哈哈|呵呵|嘻嘻|😂|🤣|😆|:\)\)|=\)\)"

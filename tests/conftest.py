@@ -39,6 +39,7 @@ from backend.app import db as db_module
 from backend.app import settings
 from backend.app.migrate import upgrade
 from backend.content.catalogue import clear_cache as clear_text_revisions
+from backend.content.safety_lexicon import reset as reset_site_lexicon
 from backend.content.studio import clear_cache as clear_studio_history
 from backend.dialogue.content import load_catalog, load_flow
 from backend.dialogue.understanding import reset_nlu
@@ -82,6 +83,7 @@ def reset_caches() -> None:
     load_catalog.cache_clear()
     clear_text_revisions()
     clear_studio_history()
+    reset_site_lexicon()
     load_flow.cache_clear()
     reset_senders()
     reset_nlu()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.content import plan as _plan  # noqa: F401  (registers the follow-up plan kind)
 from backend.content import questionnaire as _questionnaire  # noqa: F401  (registers the questionnaire kind)
+from backend.content import safety_lexicon as _safety_lexicon  # noqa: F401  (registers the red-flag phrases)
 from backend.content import texts as _texts  # noqa: F401  (registers the message-catalogue kind)
 from backend.content.kinds import Problem, kind_of, materialise, published, retirable
 from backend.models import ContentItem, ContentRevision, RevisionState, StaffUser

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from backend.app.db import session_scope
 from backend.app.settings import get_settings
 from backend.content.catalogue import catalog_at, current_catalog, pin
+from backend.content.safety_lexicon import sync as sync_site_lexicon
 from backend.dialogue.content import ContentFlows, load_flow
 from backend.dialogue.flow_ports import DatabasePorts
 from backend.dialogue.handoff_notice import complaint_text, handoff_text
@@ -126,6 +127,7 @@ def _handle_locked(
     if not pending:
         return 0
     connection.execute(_MARK_PROCESSED, {"ids": [m.id for m in pending]})
+    sync_site_lexicon(session)  # the hospital's published red-flag phrases, as of this message
     if language is None and conversation.patient_id is not None:
         language = connection.execute(_LANGUAGE, {"patient": conversation.patient_id}).scalar()
     for message in pending:

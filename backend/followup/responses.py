@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.content.safety_lexicon import sync as sync_site_lexicon
 from backend.dialogue.safety_net import emergency_in
 from backend.followup.catalog import definition_of
 from backend.followup.finding_views import SAFETY_CODE
@@ -136,6 +137,7 @@ def do_complete_response(
         )
         for finding in result.findings
     ]
+    sync_site_lexicon(session)  # the hospital's published red-flag phrases count in a form's words too
     findings.extend(_safety_findings(response, q, answers, now))
     if findings:
         # One task for the response, not one per finding: a nurse triages the form as a whole (the task

@@ -53,6 +53,7 @@ from backend.web import (
     studio,
     studio_plans,
     studio_questionnaires,
+    studio_safety,
     studio_translations,
     voice_calls,
     voice_hooks,
@@ -98,6 +99,7 @@ def create_app() -> FastAPI:
     app.include_router(studio_questionnaires.router)  # before studio: its literal /items/questionnaires
     app.include_router(studio_plans.router)  # before studio: its literal /items/plans
     app.include_router(studio_translations.router)  # before studio: /r/{n}/translation vs /r/{n}/{action}
+    app.include_router(studio_safety.router)  # before studio: its literal /items/safety_lexicon
     app.include_router(studio.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)

@@ -12,6 +12,7 @@ from starlette.websockets import WebSocketState
 
 from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
+from backend.content.safety_lexicon import sync as sync_site_lexicon
 from backend.dialogue.content import load_answer_messages, load_catalog, load_voice_phrases
 from backend.followup.responses import answers_of
 from backend.models import Patient, VoiceCall
@@ -108,6 +109,7 @@ class StoreHooks:
             call_id = read_stream_token(self.settings, start.parameters.get("token", ""))
             with session_scope() as db:
                 call, patient, response, q = do_start_stream(db, call_id, start.call_sid)
+                sync_site_lexicon(db)  # the hospital's red-flag phrases, spotted in what the caller says
                 session = build_session(self.settings, q, call.language, patient, now)
                 session.answers = answers_of(q, response)  # a redial resumes where the last call stopped
                 session.skipped = set(response.skipped)

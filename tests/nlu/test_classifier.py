@@ -126,7 +126,7 @@ def test_the_rules_load_without_numpy_or_scikit_learn() -> None:
         "import sys\n"
         "sys.modules['numpy'] = None\nsys.modules['sklearn'] = None\n"
         "from nlu.safety import assess, SafetyKind\n"
-        "r = assess(\"I can't breathe\")\n"
+        'r = assess("I can\'t breathe")\n'
         "assert r.emergency is not None and r.emergency.kind is SafetyKind.EMERGENCY\n"
         "assert assess('hello').classifier_available is False\n"
         "assert 'sklearn' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
@@ -144,3 +144,21 @@ def test_importing_the_rules_does_not_import_numpy() -> None:
 def test_a_classifier_hit_is_an_emergency_hit() -> None:
     hit = assess("tôi khó thở").emergency
     assert hit is not None and hit.kind is SafetyKind.EMERGENCY and hit.advice is not None
+
+
+def test_pieces_read_together_score_as_each_read_alone() -> None:
+    net = safety_net.default_net()
+    assert net is not None
+    texts = [
+        "我胸口痛得厉害",
+        "hello, I would like to book",
+        "tôi khó thở quá",
+        "the wound is red and hot",
+        "x",
+    ]
+    together = net.detector.probabilities_many(texts)
+    for text, probs in zip(texts, together, strict=True):
+        alone = net.detector.probabilities(text)
+        assert probs.keys() == alone.keys()
+        for label, p in alone.items():
+            assert probs[label] == pytest.approx(p, abs=1e-12), (text, label)

@@ -180,6 +180,18 @@ def publish_scheduled_content() -> int:
         return publish_due(session)
 
 
+def start_scheduled_batches() -> int:
+    """Outreach batches scheduled for a time that has come: their send jobs start."""
+    from backend.outreach.batches import start_scheduled_batches as due_batches
+    from backend.work.runs import launch
+
+    with session_scope() as session:
+        jobs = due_batches(session)
+    for job_id in jobs:
+        launch(job_id)  # after the commit: the worker must find the job and the batch's state
+    return len(jobs)
+
+
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (scheduler_heartbeat, 60),  # backend.admin.health.BEAT_WARN: two missed beats
     (retry_pending_turns, 60),
@@ -198,6 +210,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (resume_lost_work, 60),
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
     (publish_scheduled_content, 60),
+    (start_scheduled_batches, 60),
 )
 
 

@@ -35,6 +35,7 @@ class BatchPurpose(StrEnum):
 
 class BatchState(StrEnum):
     DRAFT = "draft"  # being prepared: preview, approve
+    SCHEDULED = "scheduled"  # previewed and sent for a later time: the periodic job starts it then
     SENDING = "sending"  # its job is queueing outbox items
     SENT = "sent"  # every recipient has an outbox item (each still passes the gates when it goes)
     CANCELLED = "cancelled"  # stopped by staff; what was queued before stays queued
@@ -62,6 +63,7 @@ class OutreachBatch(Base):
     approved_preview_id: Mapped[int | None]  # the preview the approver saw
     job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("work_jobs.id"))
     send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when a scheduled batch starts
 
     @property
     def outbox_key(self) -> str:

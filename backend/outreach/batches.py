@@ -185,13 +185,21 @@ def do_approve(session: Session, batch: OutreachBatch, staff: StaffUser, preview
 
 
 def do_send(
-    session: Session, batch: OutreachBatch, staff: StaffUser, preview_id: int, now: datetime | None = None
-) -> WorkJob:
-    """Start sending: refused unless `preview_id` is this person's preview of this batch and the counts
-    are still those it showed (and, over the threshold, a second person approved the same counts). The
-    caller commits, then `runs.launch(job.id)`."""
+    session: Session,
+    batch: OutreachBatch,
+    staff: StaffUser,
+    preview_id: int,
+    now: datetime | None = None,
+    at: datetime | None = None,
+) -> WorkJob | None:
+    """Start sending, or with a later `at` schedule it: refused unless `preview_id` is this person's
+    preview of this batch and the counts are still those it showed (and, over the threshold, a second
+    person approved the same counts). The caller commits, then `runs.launch(job.id)`; a scheduled batch
+    has no job until `start_scheduled_batches` reaches its time (None)."""
     _draft(batch)
     now = now or utcnow()
+    if at is not None and at <= now:
+        raise _refuse(Reason.SEND_TIME_PAST)
     preview = _own_preview(session, batch, staff, preview_id)
     counts = counts_now(session, batch, now)
     if counts.digest() != preview.counts_hash:
@@ -202,8 +210,20 @@ def do_send(
         approved = session.get(OutreachPreview, batch.approved_preview_id or 0)
         if approved is None or approved.counts_hash != preview.counts_hash:
             raise _refuse(Reason.APPROVAL_REQUIRED)
-    job = runs.start(session, SEND_KIND, {"batch_id": batch.id}, staff.id)
-    batch.state, batch.job_id, batch.send_started_at = BatchState.SENDING, job.id, now
+    if at is not None:
+        batch.state, batch.scheduled_for = BatchState.SCHEDULED, at
+        audit.record(
+            session,
+            "outreach.schedule",
+            staff_id=staff.id,
+            subject=("outreach_batch", batch.id),
+            preview_id=preview.id,
+            at=at.isoformat(),
+            send=counts.send,
+            defer=sum(counts.defer.values()),
+        )
+        return None
+    job = _start_job(session, batch, staff.id, now)
     audit.record(
         session,
         "outreach.send",
@@ -215,6 +235,33 @@ def do_send(
         defer=sum(counts.defer.values()),
     )
     return job
+
+
+def _start_job(session: Session, batch: OutreachBatch, staff_id: int | None, now: datetime) -> WorkJob:
+    job = runs.start(session, SEND_KIND, {"batch_id": batch.id}, staff_id)
+    batch.state, batch.job_id, batch.send_started_at = BatchState.SENDING, job.id, now
+    return job
+
+
+def start_scheduled_batches(session: Session, now: datetime | None = None) -> list[int]:
+    """The periodic job's part: scheduled batches whose time has come start sending (their recipients are
+    read now, and every item still passes the gates when it goes: consent withdrawn meanwhile is
+    honoured). Returns the jobs to launch once the caller has committed."""
+    now = now or utcnow()
+    due = session.scalars(
+        sa.select(OutreachBatch)
+        .where(OutreachBatch.state == BatchState.SCHEDULED, OutreachBatch.scheduled_for <= now)
+        .order_by(OutreachBatch.scheduled_for, OutreachBatch.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    jobs = []
+    for batch in due:
+        job = _start_job(session, batch, batch.created_by_id, now)
+        audit.record(
+            session, "outreach.send", subject=("outreach_batch", batch.id), job_id=job.id, scheduled=True
+        )
+        jobs.append(job.id)
+    return jobs
 
 
 def do_cancel(session: Session, batch: OutreachBatch, staff: StaffUser) -> int:

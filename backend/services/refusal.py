@@ -114,6 +114,8 @@ class Reason(StrEnum):
     BATCH_NOT_DRAFT = "batch_not_draft"
     BATCH_RECIPIENTS = "batch_recipients"
     COUNTS_CHANGED = "counts_changed"
+    SEND_TIME_PAST = "send_time_past"  # a batch scheduled for a time already gone
+    SEND_TIME_INVALID = "send_time_invalid"  # a batch's send time is not a date and time
     INVALID_FILTER = "invalid_filter"
     NOTHING_TO_SEND = "nothing_to_send"
     OWN_BATCH = "own_batch"

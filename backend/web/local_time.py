@@ -24,6 +24,17 @@ def hospital_zone() -> str:
     return get_settings().default_timezone
 
 
+def from_local_field(value: str) -> datetime | None:
+    """A `datetime-local` form field, read in the hospital's zone, as UTC; None when empty. Raises
+    ValueError when it is not a date and time."""
+    if not value:
+        return None
+    local = datetime.fromisoformat(value)
+    if local.tzinfo is not None:
+        raise ValueError("a local time carries no zone")
+    return local.replace(tzinfo=_zone(hospital_zone())).astimezone(UTC)
+
+
 def local_time(value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored time in the hospital's zone; naive values are UTC, as the database keeps them."""
     if value is None:

@@ -3,6 +3,7 @@ its preview, approval, send (with the job's bar), cancel and report."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -29,6 +30,7 @@ from backend.security.permissions import Permission
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.local_time import from_local_field
 from backend.web.permits import refused
 from backend.web.staff import check_csrf, render
 from backend.work import runs
@@ -249,6 +251,13 @@ def outreach_batch(request: Request, batch_id: int, db: SessionDep, staff: Staff
     return _batch_page(request, db, staff, batch)
 
 
+def _send_at(value: str) -> datetime | None:
+    try:
+        return from_local_field(value.strip())
+    except ValueError:
+        raise ActionRefused(Reason.SEND_TIME_INVALID) from None
+
+
 def _act(
     request: Request, db: Session, staff: StaffSession, batch_id: int, raw: FormData, action: str
 ) -> Response:
@@ -265,7 +274,8 @@ def _act(
         elif action == "approve":
             do_approve(db, batch, staff.staff, preview_id)
         elif action == "send":
-            launch = do_send(db, batch, staff.staff, preview_id).id
+            job = do_send(db, batch, staff.staff, preview_id, at=_send_at(form.get("send_at", "")))
+            launch = job.id if job is not None else None
         else:
             do_cancel(db, batch, staff.staff)
     except ActionRefused as exc:

@@ -3,7 +3,7 @@ lifecycle buttons. Routes parse, call a verb of backend/content or a studio quer
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request, Response
@@ -20,6 +20,7 @@ from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.filtered import FormDep
+from backend.web.local_time import from_local_field
 from backend.web.staff import check_csrf, render
 from bots.domain import LANGUAGES
 
@@ -289,13 +290,10 @@ def save(
 
 def _publish_at(value: str) -> datetime | None:
     """A datetime-local field in the hospital's zone; empty: now."""
-    if not value:
-        return None
     try:
-        local = datetime.fromisoformat(value)
+        return from_local_field(value)
     except ValueError:
         raise ActionRefused(Reason.PUBLISH_TIME) from None
-    return local.replace(tzinfo=ZoneInfo(get_settings().default_timezone)).astimezone(UTC)
 
 
 @router.post("/items/{kind}/{key}/r/{number}/{action}")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from backend.app.settings import get_settings
 from backend.audiences.filters import Audience
 from backend.models import (
+    AuditEvent,
     BatchPurpose,
     BatchState,
     Department,
@@ -36,6 +37,7 @@ from backend.outreach.batches import (
     do_preview,
     do_send,
     rendered,
+    start_scheduled_batches,
 )
 from backend.outreach.lists import match_list
 from backend.outreach.report import batch_report
@@ -288,3 +290,54 @@ def test_the_rendered_messages_show_sms_parts_and_wechat_template_fields(db: Ses
     [zh] = rendered(wechat, get_settings())
     assert zh.template_fields["remark"] == "请于下周一前来门诊接种流感疫苗，谢谢配合与支持"
     assert "remark" in zh.long_fields
+
+
+def test_a_scheduled_batch_waits_for_its_time_then_sends_through_the_gates(
+    db: Session, twilio: FakeTwilio
+) -> None:
+    """Previewed and sent for tomorrow: nothing is queued until the periodic job reaches that time; then
+    the job queues everyone once, and a patient who withdrew consent in between gets nothing."""
+    dept, people, maker, _ = _people(db, 3)
+    batch = _batch(db, dept, maker)
+    preview = do_preview(db, batch, maker)
+    now = utcnow()
+    with _refused(Reason.SEND_TIME_PAST):
+        do_send(db, batch, maker, preview.id, now=now, at=now - timedelta(minutes=1))
+    at = now + timedelta(days=1)
+    assert do_send(db, batch, maker, preview.id, now=now, at=at) is None
+    db.commit()
+    assert batch.state is BatchState.SCHEDULED and batch.scheduled_for == at and batch.job_id is None
+    assert start_scheduled_batches(db, now=at - timedelta(seconds=1)) == []  # not yet
+    with _refused(Reason.BATCH_NOT_DRAFT):
+        do_send(db, batch, maker, preview.id, now=now)  # scheduled is not a draft: no second send
+    do_revoke_consent(
+        db, patient_id=people[0].id, purpose=ConsentPurpose.CARE, channel=Channel.SMS, source="t"
+    )
+    db.commit()
+    jobs = start_scheduled_batches(db, now=at)
+    db.commit()
+    assert jobs == [batch.job_id] and batch.state is BatchState.SENDING
+    assert start_scheduled_batches(db, now=at + timedelta(minutes=5)) == []  # started once
+    assert _run(db, jobs[0]).counts == {"queued": 3}
+    drain_outbox(at + timedelta(hours=12))  # whatever quiet hours say now, by then they are over
+    assert {m.params["To"] for m in twilio.messages} == {people[1].phone, people[2].phone}
+    actions = db.scalars(
+        sa.select(AuditEvent.action).where(AuditEvent.subject_id == batch.id).order_by(AuditEvent.id)
+    ).all()
+    assert [a for a in actions if a in {"outreach.schedule", "outreach.send"}] == [
+        "outreach.schedule",
+        "outreach.send",
+    ]
+
+
+def test_a_scheduled_batch_cancelled_before_its_time_never_sends(db: Session, twilio: FakeTwilio) -> None:
+    dept, _people_list, maker, _ = _people(db, 2)
+    batch = _batch(db, dept, maker)
+    preview = do_preview(db, batch, maker)
+    at = utcnow() + timedelta(hours=2)
+    do_send(db, batch, maker, preview.id, at=at)
+    assert do_cancel(db, batch, maker) == 0
+    db.commit()
+    assert start_scheduled_batches(db, now=at + timedelta(minutes=1)) == []
+    assert batch.state is BatchState.CANCELLED and batch.job_id is None
+    assert db.scalar(sa.select(sa.func.count()).where(OutboxItem.batch_id == batch.outbox_key)) == 0

@@ -219,7 +219,7 @@ def test_resent_booking_is_applied_once(hl7_address: Address, db: Session, clini
     assert db.scalar(sa.select(sa.func.count()).select_from(Hl7Message)) == 2  # D1 once, D2
     slot = db.get_one(Slot, _appointment(db).slot_id)
     assert (slot.capacity, slot.booked) == (1, 1)
-    assert db.scalars(sa.select(Patient)).one().name == "Thị Lan Nguyễn"
+    assert db.scalars(sa.select(Patient)).one().name == "Nguyễn Thị Lan"  # family name first
 
 
 def test_gb18030_booking_is_read_in_its_charset(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from backend.dialogue.safety_net import emergency_in
 from backend.followup.catalog import definition_of
 from backend.followup.finding_views import SAFETY_CODE
+from backend.integration.results import do_queue_results
 from backend.models import (
     Finding,
     OutreachStatus,
@@ -173,6 +174,7 @@ def do_complete_response(
                 "answered",
                 now,
             )
+    do_queue_results(session, response, now=now)  # written back to the hospital when configured
     session.flush()
     audit.record(
         session,

@@ -103,7 +103,7 @@ def build_oru(
     at = _ts(facts.completed_at)
     msh = "|".join(
         ["MSH", "^~\\&", escape(sender[0]), escape(sender[1]), escape(receiver[0]), escape(receiver[1]),
-         _ts(now), "", "ORU^R01^ORU_R01", escape(control_id), "P", "2.5.1", "", "", "AL", "NE", "",
+         _ts(now), "", "ORU^R01^ORU_R01", escape(control_id), "P", "2.5.1", "", "", "", "", "",
          escape(charset)]
     )  # fmt: skip
     pid = "|".join(

@@ -23,7 +23,7 @@ from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
 from backend.followup.catalog import definition_of
 from backend.integration.facts import Identifier
-from backend.integration.hl7_parse import codec_for
+from backend.integration.hl7_parse import Unparseable, codec_for
 from backend.integration.oru import AnswerFact, FindingFact, ResultFacts, ScoreFact, build_oru
 from backend.integration.results_fhir import build_bundle
 from backend.integration.results_peers import SendFailed, post_fhir, send_mllp
@@ -258,17 +258,25 @@ def deliver_one(
     with session_scope() as session:
         if not _claim(session, delivery_id, now, stale_before or now):
             return None
-        delivery = session.get_one(ResultDelivery, delivery_id)
-        target = delivery.target
-        facts, qr = load_facts(session, delivery.response_id)
+    failure: SendFailed | None = None
     try:
-        if target is DeliveryTarget.HL7:
-            result = _send_hl7(delivery_id, facts, settings, now)
-        else:
-            result = _send_fhir(facts, qr, settings)
-        failure = None
-    except SendFailed as exc:
-        result, failure = exc.result, exc
+        with session_scope() as session:
+            delivery = session.get_one(ResultDelivery, delivery_id)
+            target = delivery.target
+            facts, qr = load_facts(session, delivery.response_id)
+    except Exception as exc:  # a stored response its questionnaire no longer reads: a person must look
+        log.exception("result delivery %s: the message could not be built", delivery_id)
+        failure = SendFailed("build", f"the result could not be built: {type(exc).__name__}", permanent=True)
+    if failure is None:
+        try:
+            if target is DeliveryTarget.HL7:
+                result = _send_hl7(delivery_id, facts, settings, now)
+            else:
+                result = _send_fhir(facts, qr, settings)
+        except SendFailed as exc:
+            failure = exc
+    if failure is not None:
+        result = failure.result
     with session_scope() as session:
         return do_record_attempt(session, delivery_id, result, failure, settings=settings, now=now)
 
@@ -284,7 +292,12 @@ def _send_hl7(delivery_id: int, facts: ResultFacts, settings: Settings, now: dat
         receiver=settings.results_hl7_receiver,
         now=now,
     )
-    codec = codec_for(settings.results_hl7_charset)
+    try:
+        codec = codec_for(settings.results_hl7_charset)
+    except Unparseable:
+        raise SendFailed(
+            "config", "CARELOOP_RESULTS_HL7_CHARSET names no known character set", permanent=True
+        ) from None
     return send_mllp(
         settings.results_hl7_host,
         settings.results_hl7_port,

@@ -5,6 +5,7 @@ character sets, batches, long notes and unknown values. Written from the HL7 v2 
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,3 +159,47 @@ def test_a_batch_file_over_mllp_is_answered_with_a_batch_of_acks(
     names = sorted(p.name for p in db.scalars(sa.select(Patient)))
     assert names == ["Hao Deng", "Xue Bai", "Yu Bai"]
     assert db.scalar(sa.select(sa.func.count()).select_from(Hl7Message)) == 3
+
+
+def _mutations(data: bytes, seed: int) -> list[bytes]:
+    """What a broken engine or a bad line does to a message: a cut, a byte dropped or doubled, a
+    separator or escape character thrown in, a field emptied, segments swapped."""
+    generator = random.Random(seed)
+    out = []
+    for _ in range(6):
+        cut = generator.randrange(8, max(9, len(data)))
+        kind = generator.randrange(5)
+        if kind == 0:
+            out.append(data[:cut])
+        elif kind == 1:
+            out.append(data[:cut] + data[cut + 1 :])
+        elif kind == 2:
+            out.append(
+                data[:cut]
+                + generator.choice([b"|", b"^", b"~", b"\\", b"&", b"\r", b"\\X", b"\xff"])
+                + data[cut:]
+            )
+        elif kind == 3:
+            end = data.find(b"|", cut + 1)
+            out.append(data[:cut] + (data[end:] if end > 0 else b""))
+        else:
+            lines = data.split(b"\r")
+            generator.shuffle(lines)
+            out.append(b"\r".join(lines))
+    return out
+
+
+def test_broken_variants_of_every_corpus_message_get_an_answer(database_url: str, db: Session) -> None:
+    """Whatever happens to a message on its way, the receiver answers it (AA, AE or AR) and never raises."""
+    receiver = Receiver(session_factory(), ReceiverConfig.from_settings(get_settings()))
+    answered = 0
+    for index, path in enumerate(sorted(CORPUS.glob("*.hl7"))):
+        for variant in _mutations(path.read_bytes(), index):
+            reply = receiver.handle(Frame(variant), "127.0.0.1").decode("utf-8", "replace")
+            lines = reply.strip("\r").split("\r")
+            codes = {line.split("|")[1] for line in lines if line.startswith("MSA")}
+            assert codes <= {"AA", "AE", "AR"}, (path.name, variant[:200])
+            # one ACK, or a batch of them (an envelope cut to nothing is a batch of none)
+            assert codes or lines[-1].startswith(("BTS", "FTS")), (path.name, variant[:200])
+            answered += 1
+    assert answered == 6 * len(list(CORPUS.glob("*.hl7")))

@@ -310,3 +310,31 @@ def test_delivery_log_page_filters_exports_and_retries(
     )
     assert done.status_code == 200 and 'id="done"' in done.text
     assert _deliveries(db)[DeliveryTarget.HL7].status is DeliveryStatus.PENDING
+
+
+def test_a_claim_left_by_a_dead_worker_is_taken_again_and_a_fresh_one_is_not(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, db: Session, his: FakeMllpReceiver
+) -> None:
+    _configure(monkeypatch, mllp=his.port)
+    _complete(db)
+    row = _deliveries(db)[DeliveryTarget.HL7]
+    row.status, row.claimed_at, row.attempts = DeliveryStatus.SENDING, T0, 1
+    db.commit()
+    assert deliver_due(now=T0 + timedelta(seconds=30)).delivered == 0  # another worker may be sending it
+    assert his.messages == []
+    assert deliver_due(now=T0 + timedelta(minutes=5)).delivered == 1
+    assert _deliveries(db)[DeliveryTarget.HL7].attempts == 2
+
+
+def test_an_unknown_character_set_setting_fails_the_delivery_with_a_clear_reason(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, db: Session, his: FakeMllpReceiver
+) -> None:
+    _configure(monkeypatch, mllp=his.port, hl7_charset="KLINGON-8")
+    _complete(db)
+    assert deliver_due(now=T0).failed == 1
+    row = _deliveries(db)[DeliveryTarget.HL7]
+    assert (row.last_result, row.last_error) == (
+        "config",
+        "CARELOOP_RESULTS_HL7_CHARSET names no known character set",
+    )
+    assert his.messages == []

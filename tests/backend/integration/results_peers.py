@@ -28,6 +28,7 @@ START, END = b"\x0b", b"\x1c\x0d"
 class FakeMllpReceiver:
     def __init__(self) -> None:
         self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)  # so the serving thread sees the stop flag
         self.port = self._server.getsockname()[1]
         self.messages: list[bytes] = []
         self._plan: deque[str] = deque()
@@ -47,7 +48,6 @@ class FakeMllpReceiver:
         self._plan.extend(answers)
 
     def _serve(self) -> None:
-        self._server.settimeout(0.2)
         while not self._stop.is_set():
             try:
                 conn, _ = self._server.accept()

@@ -459,6 +459,11 @@ class Settings(BaseSettings):
     hl7_fallback_charset: str = Field(
         default="gb18030", description="decodes messages without MSH-18 that are not UTF-8 (GBK is a subset)"
     )
+    hl7_mrn_authorities: list[str] = Field(
+        default_factory=list,
+        description="JSON list of PID-3 assigning authorities whose identifier is the MRN, preferred first; "
+        "empty: by identifier type (MR, then PI, ...; national ids and passports last)",
+    )
     hl7_allowed_peers: list[str] = Field(
         default_factory=list, description="JSON list of addresses/networks allowed to connect; empty: any"
     )

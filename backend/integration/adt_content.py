@@ -127,7 +127,9 @@ def _phone(pid: Any) -> str | None:
     return min(found)[2] if found else None
 
 
-def _patient(pid: Any, default_authority: str, zone: ZoneInfo, family_first: bool) -> PatientFacts:
+def _patient(
+    pid: Any, default_authority: str, zone: ZoneInfo, family_first: bool, mrn_authorities: tuple[str, ...]
+) -> PatientFacts:
     # PID-2 (external id) is where v2.2 and some v2.3 senders put the hospital's number
     identifiers = _identifiers(pid, 3, default_authority) or _identifiers(pid, 2, default_authority)
     if not identifiers:
@@ -147,6 +149,7 @@ def _patient(pid: Any, default_authority: str, zone: ZoneInfo, family_first: boo
         language=LANGUAGES.get(language),
         deceased=value_at(pid, 30).upper() == "Y" or death_time is not None,
         death_time=death_time,
+        mrn_authorities=mrn_authorities,
     )
 
 
@@ -212,7 +215,9 @@ def _encounter(message: Any, pv1: Any, default_authority: str, zone: ZoneInfo) -
     )
 
 
-def adt_content(message: Any, header: Header, *, zone: ZoneInfo, needs_visit: bool) -> AdtContent:
+def adt_content(
+    message: Any, header: Header, *, zone: ZoneInfo, needs_visit: bool, mrn_authorities: tuple[str, ...] = ()
+) -> AdtContent:
     """The facts of an ADT message. `needs_visit`: the event is about a visit, so PV1-19 is required."""
     default_authority = header.sending_facility or header.sending_application
     evn = segments(message, "EVN")
@@ -228,7 +233,7 @@ def adt_content(message: Any, header: Header, *, zone: ZoneInfo, needs_visit: bo
         raise InvalidField("PID", None, ErrorCode.SEGMENT_SEQUENCE, "the message has no PID segment")
     msh = segments(message, "MSH")[0]
     vietnam = value_at(msh, 17).upper() in {"VNM", "VN"}  # MSH-17 country code: the names' order
-    patient = _patient(pids[0], default_authority, zone, vietnam)
+    patient = _patient(pids[0], default_authority, zone, vietnam, mrn_authorities)
     pv1s = segments(message, "PV1")
     encounter = _encounter(message, pv1s[0], default_authority, zone) if pv1s else None
     if needs_visit and encounter is None:

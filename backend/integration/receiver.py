@@ -69,6 +69,7 @@ class ReceiverConfig:
                 default_timezone=settings.default_timezone,
                 region=settings.default_region,
                 death_dispositions=frozenset(settings.hl7_death_dispositions),
+                mrn_authorities=tuple(settings.hl7_mrn_authorities),
             ),
             fallback_charset=settings.hl7_fallback_charset,
             crash_after_commit=settings.hl7_crash_after_commit,

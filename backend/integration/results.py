@@ -144,7 +144,10 @@ def load_facts(session: Session, response_id: int) -> tuple[ResultFacts, dict[st
     if not identifiers:  # a patient CareLoop registered itself: its own record number
         identifiers = (Identifier(patient.mrn, "CARELOOP", "MR"),)
     else:  # the hospital's record number first, as PID-3's first repetition is read by many systems
-        mrn = next((i for i in identifiers if i.type_code.upper() == "MR"), identifiers[0])
+        shown = [i for i in identifiers if patient.mrn in (i.value, f"{i.authority}:{i.value}")]
+        mrn = next(iter(shown), None) or next(
+            (i for i in identifiers if i.type_code.upper() == "MR"), identifiers[0]
+        )
         identifiers = (mrn, *(i for i in identifiers if i is not mrn))
     visit = None
     inpatient = False

@@ -176,7 +176,9 @@ def apply_siu(session: Session, message: Any, header: Header, config: ApplyConfi
         else siu_facts(message, header, config)
     )
     filler = filler_id(message, header)
-    content = adt_content(message, header, zone=config.zone, needs_visit=False)
+    content = adt_content(
+        message, header, zone=config.zone, needs_visit=False, mrn_authorities=config.mrn_authorities
+    )
     source = f"{HOSPITAL_SOURCE}{header.trigger}"  # what marks the appointment as the hospital's
     notes = Notes()
     patient = do_upsert_message_patient(session, content, source, config, notes)

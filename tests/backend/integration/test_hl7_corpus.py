@@ -20,6 +20,7 @@ from backend.integration.mllp import Frame
 from backend.integration.receiver import Receiver, ReceiverConfig
 from backend.models import Encounter, Hl7Message, Hl7Status, Patient, PatientIdentifier
 from tests.backend.integration.hl7_peer import Ack, MllpPeer
+from tests.conftest import reset_caches
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -203,3 +204,20 @@ def test_broken_variants_of_every_corpus_message_get_an_answer(database_url: str
             assert codes or lines[-1].startswith(("BTS", "FTS")), (path.name, variant[:200])
             answered += 1
     assert answered == 6 * len(list(CORPUS.glob("*.hl7")))
+
+
+def test_the_mrn_comes_from_the_authority_the_hospital_names(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, db: Session
+) -> None:
+    """A regional index's MR number first, the campus's own PI second: with the campus named in
+    CARELOOP_HL7_MRN_AUTHORITIES its number is the MRN, whatever the types say."""
+    monkeypatch.setenv("CARELOOP_HL7_MRN_AUTHORITIES", '["EAST"]')
+    reset_caches()
+    message = (
+        "MSH|^~\\&|HIS|EAST|CL|CL|20261202090000||ADT^A28|AU001|P|2.5\r"
+        "PID|1||R-778^^^REGION^MR~E-1234^^^EAST^PI~W-55^^^WEST^MR||Zhou^Min||19700101|F\r"
+    )
+    receiver = Receiver(session_factory(), ReceiverConfig.from_settings(get_settings()))
+    assert Ack.parse(receiver.handle(Frame(message.encode()), "127.0.0.1").decode()).code == "AA"
+    db.expire_all()
+    assert db.scalars(sa.select(Patient)).one().mrn == "E-1234"

@@ -28,6 +28,7 @@ class AnswerFact:
     value_type: str
     values: tuple[tuple[str, str], ...]  # (code or value, display text); several for multiple choice
     unit: str = ""
+    standard: tuple[str, str] = ("", "")  # the question's LOINC code and name, when the item has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +79,20 @@ def _cx(identifier: Identifier) -> str:
 
 
 def _obx(
-    index: int, value_type: str, code: str, text: str, value: str, *, unit: str = "", flag: str = "", at: str
+    index: int,
+    value_type: str,
+    code: str,
+    text: str,
+    value: str,
+    *,
+    unit: str = "",
+    flag: str = "",
+    at: str,
+    standard: tuple[str, str] = ("", ""),
 ) -> str:
     identifier = f"{escape(code)}^{escape(text)}^{CODE_SYSTEM}"
+    if standard[0]:  # CWE-4..6, the alternate identifier: what other systems read
+        identifier += f"^{escape(standard[0])}^{escape(standard[1])}^LN"
     # OBX-1 set id, -2 value type, -3 identifier, -5 value, -6 units, -8 abnormal flag, -11 status, -14 time
     fields = [str(index), value_type, identifier, "", value, escape(unit), "", flag, "", "", "F", "", "", at]
     return "|".join(["OBX", *fields])
@@ -127,7 +139,7 @@ def build_oru(
         else:
             value = "~".join(escape(v) for v, _ in answer.values)
         segments.append(_obx(index, answer.value_type, answer.item_id, answer.question, value,
-                             unit=answer.unit, at=at))  # fmt: skip
+                             unit=answer.unit, at=at, standard=answer.standard))  # fmt: skip
     for score in facts.scores:
         index += 1
         segments.append(_obx(index, "NM", f"score.{score.score_id}", score.text, str(score.value), at=at))

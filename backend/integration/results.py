@@ -12,7 +12,7 @@ failed at once with the receiver's reason; anything else tried again after 1, 2,
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,7 @@ from backend.models.base import utcnow
 from backend.models.integration import EncounterIdentifier
 from backend.services import audit
 from questionnaires.fhir import to_fhir_response
+from questionnaires.fhir_source import LOINC
 from questionnaires.model import Item, ItemType, Questionnaire, Texts
 from questionnaires.values import from_json
 
@@ -91,6 +92,14 @@ def _text(texts: Texts | None, lang: str) -> str:
 
 
 def _answer(item: Item, value: Any, lang: str) -> AnswerFact:
+    fact = _answer_value(item, value, lang)
+    loinc = next((c for c in item.codes if c.system == LOINC), None)
+    if loinc is None:
+        return fact
+    return replace(fact, standard=(loinc.code, loinc.display or ""))
+
+
+def _answer_value(item: Item, value: Any, lang: str) -> AnswerFact:
     question = _text(item.text, lang)
     if item.type.has_options:
         codes = value if isinstance(value, list) else [value]

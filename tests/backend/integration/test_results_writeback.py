@@ -254,7 +254,9 @@ FACTS = ResultFacts(
     completed_at=T0, identifiers=(Identifier("M&1", "HOSP", "MR"),), name="O^Brien",
     birth_date=date(1960, 1, 2), sex="female", visit=None, inpatient=False,
     answers=(AnswerFact("note", "Anything else?", "TX", (("line|one~two\\", ""),)),
-             AnswerFact("symptoms", "Which?", "CWE", (("a", "Ache"), ("b", "Burn")))),
+             AnswerFact("symptoms", "Which?", "CWE", (("a", "Ache"), ("b", "Burn"))),
+             AnswerFact("interest", "Little interest?", "CWE", (("1", "Several days"),),
+                        standard=("44250-9", "Little interest or pleasure in doing things"))),
     scores=(ScoreFact("total", "Total", 5, "moderate", "Moderate"),),
     findings=(FindingFact("mood_low", "urgent", "Low mood"),),
 )  # fmt: skip
@@ -269,8 +271,10 @@ def test_oru_escapes_text_and_writes_scores_and_bands() -> None:
     note = next(s for s in message.segments("OBX") if str(s(3)).startswith("note"))
     assert note.extract_field(1, 5) == "line|one~two\\"
     assert [str(s(3)).split("^")[0] for s in message.segments("OBX")] == [
-        "note", "symptoms", "score.total", "band.total", "finding"
+        "note", "symptoms", "interest", "score.total", "band.total", "finding"
     ]  # fmt: skip
+    interest = next(s for s in message.segments("OBX") if str(s(3)).startswith("interest"))
+    assert str(interest(3)).split("^")[3:] == ["44250-9", "Little interest or pleasure in doing things", "LN"]
     symptoms = next(s for s in message.segments("OBX") if str(s(3)).startswith("symptoms"))
     assert str(symptoms(5)) == "a^Ache^CARELOOP~b^Burn^CARELOOP"
 

@@ -23,6 +23,7 @@ class DeliveryStatus(StrEnum):
     SENDING = "sending"  # claimed by a worker; a claim older than the send timeout is taken again
     DELIVERED = "delivered"  # AA / CA, or HTTP 2xx
     FAILED = "failed"  # AE/AR, HTTP 4xx, or out of attempts: a person decides (retry on the page)
+    NOT_SENT = "not_sent"  # the patient's data was anonymised or erased before it went: never sent
 
     @property
     def retryable(self) -> bool:

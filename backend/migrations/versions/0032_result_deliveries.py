@@ -36,6 +36,7 @@ def upgrade() -> None:
                 "sending",
                 "delivered",
                 "failed",
+                "not_sent",
                 name="deliverystatus",
                 native_enum=False,
                 length=32,

@@ -342,3 +342,22 @@ def test_an_unknown_character_set_setting_fails_the_delivery_with_a_clear_reason
         "CARELOOP_RESULTS_HL7_CHARSET names no known character set",
     )
     assert his.messages == []
+
+
+def test_a_result_not_yet_sent_is_never_sent_once_the_patient_is_anonymised(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, db: Session, his: FakeMllpReceiver
+) -> None:
+    from backend.models import RightsKind
+    from backend.privacy.erasure import wipe_patient
+
+    _configure(monkeypatch, mllp=his.port)
+    _complete(db)
+    wipe_patient(db, db.scalars(sa.select(Patient)).one(), RightsKind.ANONYMISATION)
+    db.commit()
+    assert deliver_due(now=T0) == deliver_due(now=T0 + timedelta(days=1))  # nothing due, nothing sent
+    assert his.messages == []
+    row = _deliveries(db)[DeliveryTarget.HL7]
+    assert row.status is DeliveryStatus.NOT_SENT
+    staff = factories.staff(db, username="feed", role=Role.INTEGRATION)
+    with pytest.raises(ValueError, match="not_sent"):
+        do_retry_delivery(db, row.id, staff_id=staff.id, now=T0)

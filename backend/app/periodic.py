@@ -192,6 +192,14 @@ def start_scheduled_batches() -> int:
     return len(jobs)
 
 
+def deliver_results() -> int:
+    """Follow-up results due to the hospital's MLLP listener or FHIR server: sent, or retried later."""
+    from backend.integration.results import deliver_due
+
+    sweep = deliver_due()
+    return sweep.delivered + sweep.retrying + sweep.failed
+
+
 PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (scheduler_heartbeat, 60),  # backend.admin.health.BEAT_WARN: two missed beats
     (retry_pending_turns, 60),
@@ -207,6 +215,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (seal_audit_rows, 5),  # CARELOOP_AUDIT_SEAL_SECONDS replaces this when the jobs are registered
     (apply_audit_retention, 86400),
     (check_hl7_feed, 300),
+    (deliver_results, 15),
     (resume_lost_work, 60),
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
     (publish_scheduled_content, 60),

@@ -524,6 +524,11 @@ class Settings(BaseSettings):
     hl7_fallback_charset: str = Field(
         default="gb18030", description="decodes messages without MSH-18 that are not UTF-8 (GBK is a subset)"
     )
+    hl7_mrn_authorities: list[str] = Field(
+        default_factory=list,
+        description="JSON list of PID-3 assigning authorities whose identifier is the MRN, preferred first; "
+        "empty: by identifier type (MR, then PI, ...; national ids and passports last)",
+    )
     hl7_allowed_peers: list[str] = Field(
         default_factory=list, description="JSON list of addresses/networks allowed to connect; empty: any"
     )
@@ -548,6 +553,40 @@ class Settings(BaseSettings):
         default="zh-CN",
         description="the language texts are written in first; a translation older than its source text is "
         "shown as stale in the studio",
+    )
+    results_hl7_host: str | None = Field(
+        default=None,
+        description="host of the hospital's MLLP listener that receives follow-up results as ORU^R01; "
+        "unset: no HL7 write-back",
+    )
+    results_hl7_port: int = Field(default=2575, ge=1, le=65535, description="port of that MLLP listener")
+    results_hl7_charset: str = Field(
+        default="UNICODE UTF-8",
+        description="MSH-18 of the ORU^R01 messages and the bytes they are written in (UNICODE UTF-8, "
+        "GB 18030, 8859/1, ...)",
+    )
+    results_hl7_receiver: tuple[str, str] = Field(
+        default=("HIS", "HOSP"),
+        description="[application, facility] written in MSH-5 and MSH-6 of the ORU^R01 messages",
+    )
+    results_fhir_base_url: str | None = Field(
+        default=None,
+        description="FHIR R4 base URL that receives follow-up results as a transaction Bundle "
+        "(QuestionnaireResponse and Observations); unset: no FHIR write-back",
+    )
+    results_fhir_token: SecretStr | None = Field(
+        default=None, description="bearer token sent to that FHIR server; unset: no Authorization header"
+    )
+    results_timeout_seconds: float = Field(
+        default=30, gt=0, description="how long one result delivery waits for the ACK or the HTTP answer"
+    )
+    results_max_attempts: int = Field(
+        default=10, ge=1, description="a result not delivered after this many tries is marked failed"
+    )
+    results_retry_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="wait before the first retry of a result delivery; doubled after each try, at most 6 h",
     )
     hl7_retention_days: int = Field(
         default=180, ge=1, description="received HL7 messages are kept this long (held ones until reviewed)"

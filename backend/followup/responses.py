@@ -12,6 +12,7 @@ from backend.content.safety_lexicon import sync as sync_site_lexicon
 from backend.dialogue.safety_net import emergency_in
 from backend.followup.catalog import definition_of
 from backend.followup.finding_views import SAFETY_CODE
+from backend.integration.results import do_queue_results
 from backend.models import (
     Finding,
     OutreachStatus,
@@ -175,6 +176,7 @@ def do_complete_response(
                 "answered",
                 now,
             )
+    do_queue_results(session, response, now=now)  # written back to the hospital when configured
     session.flush()
     audit.record(
         session,

@@ -50,6 +50,7 @@ class ApplyConfig:
     default_timezone: str
     region: str
     death_dispositions: frozenset[str]
+    mrn_authorities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,9 @@ def apply_adt(session: Session, message: Any, header: Header, config: ApplyConfi
     trigger = header.trigger
     event = VISIT_EVENTS.get(trigger) or EITHER_EVENTS.get(trigger)
     needs_visit = trigger in VISIT_EVENTS or trigger == CANCEL_ADMIT
-    content = adt_content(message, header, zone=config.zone, needs_visit=needs_visit)
+    content = adt_content(
+        message, header, zone=config.zone, needs_visit=needs_visit, mrn_authorities=config.mrn_authorities
+    )
     source = f"hl7:{trigger}"
     mapping_source = header.sending_facility or header.sending_application
     notes = Notes()

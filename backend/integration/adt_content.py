@@ -55,13 +55,34 @@ class AdtContent:
     merge_from: tuple[Identifier, ...] = field(default_factory=tuple)
 
 
-def _name(pid: Any) -> str | None:
-    family, given, middle = (value_at(pid, 5, 1, c) for c in (1, 2, 3))
-    if not (family or given):
+# XPN-7 name types (HL7 table 0200): the legal name first, then an unlabelled one, the display name, and
+# only then aliases, maiden, nick and other names.
+_NAME_TYPE_RANK = {"L": 0, "": 1, "D": 2}
+# Vietnamese letters beyond ASCII (ă â đ ê ô ơ ư and the Latin Extended Additional block with tone marks)
+_VIETNAMESE = re.compile(r"[ăâđêôơưĂÂĐÊÔƠƯ\u1ea0-\u1ef9]")
+
+
+def _name(pid: Any, family_first: bool) -> str | None:
+    """The name staff will know: the legal repetition of PID-5 (a Chinese name before its pinyin), written
+    in the patient's own order: Chinese family+given with no space, Vietnamese family middle given,
+    others given middle family."""
+    candidates = []
+    for rep in range(1, max(repetitions(pid, 5), 1) + 1):
+        family, given, middle = (value_at(pid, 5, rep, c) for c in (1, 2, 3))
+        if not (family or given):
+            continue
+        name_type = value_at(pid, 5, rep, 7).upper()
+        ideographic = value_at(pid, 5, rep, 8).upper() == "I" or bool(_CJK.search(family + given))
+        rank = (_NAME_TYPE_RANK.get(name_type, 3), 0 if ideographic else 1, rep)
+        candidates.append((rank, family, given, middle))
+    if not candidates:
         return None
+    _, family, given, middle = min(candidates)
     if _CJK.search(family + given):
-        return unicodedata.normalize("NFC", family + given)[:200]  # 张 + 三: family name first, no space
-    return " ".join(part for part in (given, middle, family) if part)[:200]
+        return unicodedata.normalize("NFC", family + middle + given)[:200]  # 张 + 三: family first, no space
+    if family_first or _VIETNAMESE.search(family + given + middle):
+        return unicodedata.normalize("NFC", " ".join(p for p in (family, middle, given) if p))[:200]
+    return unicodedata.normalize("NFC", " ".join(part for part in (given, middle, family) if part))[:200]
 
 
 def _identifiers(segment: Any, position: int, default_authority: str) -> tuple[Identifier, ...]:
@@ -82,41 +103,53 @@ def _identifiers(segment: Any, position: int, default_authority: str) -> tuple[I
     return tuple(found)
 
 
+# XTN-3 equipment types (HL7 table 0202) that cannot take a call or a text, and email uses (XTN-2/3)
+_NOT_A_PHONE = {"FX", "BP", "MD", "INTERNET", "X.400", "TDD", "TTY"}
+
+
 def _phone(pid: Any) -> str | None:
-    for position in (13, 14):  # home, then business
+    """A number to reach the patient: home (PID-13) then business (PID-14), a mobile ("CP") before any
+    other, never a fax, pager or email. XTN components when sent, else the unstructured text (v2.3 form)."""
+    found: list[tuple[int, int, str]] = []
+    for position in (13, 14):
         for rep in range(1, repetitions(pid, position) + 1):
-            unformatted = value_at(pid, position, rep, 12)
-            if unformatted:
-                return unformatted
+            use, equipment = value_at(pid, position, rep, 2).upper(), value_at(pid, position, rep, 3).upper()
+            if equipment in _NOT_A_PHONE or use == "NET":
+                continue
+            number = value_at(pid, position, rep, 12)
             area, local = value_at(pid, position, rep, 6), value_at(pid, position, rep, 7)
-            if local:
+            if not number and local:
                 country = value_at(pid, position, rep, 5)
-                return f"{'+' + country.lstrip('+') if country else ''}{area}{local}"
-            email_use = value_at(pid, position, rep, 3).upper() in {"INTERNET", "X.400"}
-            first = value_at(pid, position, rep, 1)
-            if first and not email_use:
-                return first
-    return None
+                number = f"{'+' + country.lstrip('+') if country else ''}{area}{local}"
+            number = number or value_at(pid, position, rep, 1)
+            if number and "@" not in number:
+                found.append((0 if equipment == "CP" else 1, len(found), number[:64]))
+    return min(found)[2] if found else None
 
 
-def _patient(pid: Any, default_authority: str, zone: ZoneInfo) -> PatientFacts:
-    identifiers = _identifiers(pid, 3, default_authority)
+def _patient(
+    pid: Any, default_authority: str, zone: ZoneInfo, family_first: bool, mrn_authorities: tuple[str, ...]
+) -> PatientFacts:
+    # PID-2 (external id) is where v2.2 and some v2.3 senders put the hospital's number
+    identifiers = _identifiers(pid, 3, default_authority) or _identifiers(pid, 2, default_authority)
     if not identifiers:
         raise InvalidField(
             "PID", 3, ErrorCode.REQUIRED_FIELD_MISSING, "PID-3 (patient identifier list) is empty"
         )
     sex_code = value_at(pid, 8).upper()[:1]
     language = value_at(pid, 15, 1, 1).upper()
+    family_first = family_first or LANGUAGES.get(language) == "vi"
     death_time = parse_timestamp(value_at(pid, 29), zone, "PID", 29)
     return PatientFacts(
         identifiers=identifiers,
-        name=_name(pid),
+        name=_name(pid, family_first),
         birth_date=parse_date(value_at(pid, 7), "PID", 7),
         sex=SEX.get(sex_code),
         phone=_phone(pid),
         language=LANGUAGES.get(language),
         deceased=value_at(pid, 30).upper() == "Y" or death_time is not None,
         death_time=death_time,
+        mrn_authorities=mrn_authorities,
     )
 
 
@@ -182,7 +215,9 @@ def _encounter(message: Any, pv1: Any, default_authority: str, zone: ZoneInfo) -
     )
 
 
-def adt_content(message: Any, header: Header, *, zone: ZoneInfo, needs_visit: bool) -> AdtContent:
+def adt_content(
+    message: Any, header: Header, *, zone: ZoneInfo, needs_visit: bool, mrn_authorities: tuple[str, ...] = ()
+) -> AdtContent:
     """The facts of an ADT message. `needs_visit`: the event is about a visit, so PV1-19 is required."""
     default_authority = header.sending_facility or header.sending_application
     evn = segments(message, "EVN")
@@ -196,7 +231,9 @@ def adt_content(message: Any, header: Header, *, zone: ZoneInfo, needs_visit: bo
     pids = segments(message, "PID")
     if not pids:
         raise InvalidField("PID", None, ErrorCode.SEGMENT_SEQUENCE, "the message has no PID segment")
-    patient = _patient(pids[0], default_authority, zone)
+    msh = segments(message, "MSH")[0]
+    vietnam = value_at(msh, 17).upper() in {"VNM", "VN"}  # MSH-17 country code: the names' order
+    patient = _patient(pids[0], default_authority, zone, vietnam, mrn_authorities)
     pv1s = segments(message, "PV1")
     encounter = _encounter(message, pv1s[0], default_authority, zone) if pv1s else None
     if needs_visit and encounter is None:

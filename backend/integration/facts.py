@@ -33,11 +33,31 @@ class PatientFacts:
     language: str | None = None  # one of CareLoop's languages, already mapped
     deceased: bool = False
     death_time: datetime | None = None
+    mrn_authorities: tuple[str, ...] = ()  # assigning authorities whose number is the MRN, preferred first
 
     @property
     def record_number(self) -> Identifier:
-        """The identifier CareLoop shows as the MRN: the first of type MR, else the first."""
-        return next((i for i in self.identifiers if i.type_code.upper() == "MR"), self.identifiers[0])
+        """The identifier CareLoop shows as the MRN: one from the first of `mrn_authorities` present (a
+        hospital with several campuses or a regional index says whose number is its own); then the first
+        medical record number (MR), else the first patient number (PI, PT, PN), else the first of another
+        hospital type; a personal document (a national id card such as 身份证 or CCCD, a passport, an
+        insurance or social security number) only when nothing else was sent, since it is not the
+        hospital's number and is more sensitive."""
+        preferred = {authority: rank for rank, authority in enumerate(self.mrn_authorities)}
+
+        def rank(pair: tuple[int, Identifier]) -> tuple[int, int, int]:
+            index, identifier = pair
+            type_rank = _RECORD_RANK.get(identifier.type_code.upper(), 2)
+            return preferred.get(identifier.authority, len(preferred)), type_rank, index
+
+        return min(enumerate(self.identifiers), key=rank)[1]
+
+
+# HL7 table 0203 identifier types, in the order one is taken as the MRN (others rank 2)
+_RECORD_RANK = {"MR": 0, "MRT": 0, "PI": 1, "PT": 1, "PN": 1}
+_RECORD_RANK.update(
+    dict.fromkeys(("NI", "NNCHN", "NNVNM", "CZ", "PPN", "SS", "SB", "DL", "NH", "HC", "JHN"), 3)
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from backend.models import (
     Site,
     Slot,
 )
+from backend.services import audit
 from backend.services.booking import record_event
 from backend.services.booking_rules import time_of_day
 from backend.services.reminders import cancel_reminders, schedule_reminders
@@ -353,8 +354,10 @@ def do_cancel_his_appointment(
     event: str,
     notes: Notes,
     now: datetime,
+    reason: str = CANCEL_REASON,
 ) -> Appointment:
-    """Cancel the HIS appointment and stop its reminders; the row stays, marked cancelled. Raises
+    """Cancel the HIS appointment and stop its reminders; the row stays, marked cancelled (`reason`
+    "hospital" for an S15 cancellation, "deleted" for an S17 deletion, booked in error). Raises
     UnknownAppointment when CareLoop has no appointment under the filler id, IdentityConflict when it is
     another patient's."""
     found = find_his_appointment(session, filler)
@@ -368,7 +371,7 @@ def do_cancel_his_appointment(
         return appointment
     _give_back(session, appointment.slot_id)
     appointment.status, appointment.cancelled_at, appointment.cancel_reason = (
-        AppointmentStatus.CANCELLED, now, CANCEL_REASON,
+        AppointmentStatus.CANCELLED, now, reason,
     )  # fmt: skip
     appointment.sequence += 1
     appointment.updated_at = now
@@ -378,6 +381,30 @@ def do_cancel_his_appointment(
     )  # fmt: skip
     stopped = cancel_reminders(session, appointment, now)
     notes.add(f"appointment cancelled; {stopped} reminders stopped")
+    return appointment
+
+
+def do_mark_his_no_show(
+    session: Session, patient: Patient, filler: Identifier, *, event: str, notes: Notes, now: datetime
+) -> Appointment:
+    """The patient did not come (S26): marked no-show and its pending reminders stopped. The slot's place
+    stays taken: the time was spent. A cancelled appointment is left as it is. Raises as a cancellation."""
+    found = find_his_appointment(session, filler)
+    if found is None:
+        raise UnknownAppointment("no appointment with this filler appointment id (SCH-2)")
+    _own(found, patient)
+    link, appointment = found
+    link.last_event = event[:8]
+    if appointment.status is not AppointmentStatus.BOOKED:
+        notes.add(f"appointment {appointment.status.value}: no-show not recorded")
+        return appointment
+    appointment.status, appointment.updated_at = AppointmentStatus.NO_SHOW, now
+    stopped = cancel_reminders(session, appointment, now)
+    audit.record(
+        session, "appointment.no_show", patient_id=patient.id, subject=("appointment", appointment.id),
+        source=f"hl7:{event[:8]}",
+    )  # fmt: skip
+    notes.add(f"appointment marked no-show; {stopped} reminders stopped")
     return appointment
 
 

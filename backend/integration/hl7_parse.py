@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 import hl7
 from hl7.exceptions import ParseException
 
+from backend.integration.hl7_escapes import expand_escapes
+
 
 class Unparseable(ValueError):
     """Not an HL7 v2 message we can read: answer AR. `control_id` is set when the header got that far."""
@@ -293,14 +295,24 @@ def _hd(segment: Any, position: int) -> str:
     return value_at(segment, position, 1, 1) or value_at(segment, position, 1, 2)
 
 
-def parse(text: str) -> tuple[Any, Header]:
-    """Parse normalised text; Unparseable for what python-hl7 cannot read or a header without its key."""
+def parse(text: str, codec: str = "utf-8") -> tuple[Any, Header]:
+    """Parse normalised text decoded with `codec`; Unparseable for what python-hl7 cannot read, a
+    header without its key, or a frame holding more than one message."""
     try:
-        message = hl7.parse(text)
+        message = hl7.parse(expand_escapes(text, codec))
         msh = message.segment("MSH")
     except (ParseException, KeyError, IndexError, ValueError) as exc:
         raise Unparseable(f"not an HL7 v2 message: {exc}"[:200]) from None
     control_id = value_at(msh, 10)
+    count = len(segments(message, "MSH"))
+    if count > 1:
+        # python-hl7 would read the first and drop the rest without a word: the sender would take our
+        # one ACK for all of them
+        raise Unparseable(
+            f"the frame holds {count} messages (MSH segments): send one message per frame, "
+            "or wrap them in a batch (BHS ... BTS)",
+            control_id=control_id[:199],
+        )
     header = Header(
         sending_application=_hd(msh, 3)[:180],
         sending_facility=_hd(msh, 4)[:180],

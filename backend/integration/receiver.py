@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from backend.app.settings import Settings
 from backend.integration.ack import AckAddress, AckCode, build_ack
 from backend.integration.adt import ApplyConfig, apply_adt
+from backend.integration.batch import batch_reply, is_batch, split_batch
 from backend.integration.his_appointments import UnknownAppointment
 from backend.integration.hl7_parse import (
     ErrorCode,
@@ -68,6 +69,7 @@ class ReceiverConfig:
                 default_timezone=settings.default_timezone,
                 region=settings.default_region,
                 death_dispositions=frozenset(settings.hl7_death_dispositions),
+                mrn_authorities=tuple(settings.hl7_mrn_authorities),
             ),
             fallback_charset=settings.hl7_fallback_charset,
             crash_after_commit=settings.hl7_crash_after_commit,
@@ -89,8 +91,10 @@ def _address_from_raw(raw: RawHeader | None, control_id: str = "") -> AckAddress
     if raw is None:
         return AckAddress(control_id=control_id)
 
+    component = raw.get(2)[:1] or "^"  # MSH-2 may declare other encoding characters
+
     def first(position: int) -> str:
-        return raw.get(position).split("^")[0][:180]
+        return raw.get(position).split(component)[0][:180]
 
     return AckAddress(
         sending_application=first(3),
@@ -98,8 +102,8 @@ def _address_from_raw(raw: RawHeader | None, control_id: str = "") -> AckAddress
         receiving_application=first(5),
         receiving_facility=first(6),
         control_id=control_id or raw.get(10)[:199],
-        trigger=raw.get(9).split("^")[1][:8] if "^" in raw.get(9) else "",
-        version=raw.get(12).split("^")[0][:16] or "2.5",
+        trigger=raw.get(9).split(component)[1][:8] if component in raw.get(9) else "",
+        version=raw.get(12).split(component)[0][:16] or "2.5",
     )
 
 
@@ -151,19 +155,34 @@ class Receiver:
 
     def handle(self, event: Event, peer: str) -> bytes:
         if isinstance(event, FramingError):
-            return self._reject(event.head, peer, f"MLLP framing: {event.reason}", store=False)
+            return self._reject(event.head, peer, f"MLLP framing: {event.reason}", store=False).encode()
         assert isinstance(event, Frame)
-        payload = event.payload
+        if is_batch(event.payload):
+            return self._batch(event.payload, peer)
+        ack, codec = self._one(event.payload, peer)
+        return ack.encode(codec, errors="replace")
+
+    def _batch(self, payload: bytes, peer: str) -> bytes:
+        """Each message of a batch received as if it came alone; the answer is the batch of their ACKs."""
+        envelope, messages = split_batch(payload)
+        acks = [self._one(message, peer) for message in messages]
+        log.info("hl7 batch of %d messages from %s", len(messages), peer)
+        return batch_reply(envelope, [ack for ack, _ in acks]).encode(
+            acks[0][1] if acks else "utf-8", errors="replace"
+        )
+
+    def _one(self, payload: bytes, peer: str) -> tuple[str, str]:
+        """The ACK for one message and the codec to write it in (the message's own)."""
         try:
             raw = sniff_header(payload)
         except Unparseable as exc:
-            return self._reject(payload, peer, exc.reason)
+            return self._reject(payload, peer, exc.reason), "utf-8"
         try:
             text, codec = decode(payload, raw, self._config.fallback_charset)
             text = normalise_segments(text)
-            message, header = parse(text)
+            message, header = parse(text, codec)
         except Unparseable as exc:
-            return self._reject(payload, peer, exc.reason, raw=raw, control_id=exc.control_id)
+            return self._reject(payload, peer, exc.reason, raw=raw, control_id=exc.control_id), "utf-8"
         address = AckAddress.of(header)
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -179,7 +198,7 @@ class Receiver:
         if fresh and self._config.crash_after_commit and header.control_id == self._config.crash_after_commit:
             log.warning("hl7 test hook: dying after the commit of message row %s, before its ACK", row_id)
             os.kill(os.getpid(), signal.SIGKILL)
-        return ack.encode(codec, errors="replace")
+        return ack, codec
 
     def _receive(
         self,
@@ -278,7 +297,7 @@ class Receiver:
         raw: RawHeader | None = None,
         control_id: str = "",
         store: bool = True,
-    ) -> bytes:
+    ) -> str:
         """AR; the bytes are kept (sealed) so staff can see what was sent, once per distinct content."""
         log.warning("hl7 from %s rejected: %s", peer, reason)
         if raw is None:
@@ -307,10 +326,9 @@ class Receiver:
                     session.add(row)
                     session.flush()
                 row_id = row.id
-        ack = build_ack(
+        return build_ack(
             address, AckCode.REJECT, text=reason, error=error, ack_control_id=f"CL{row_id or 'R'}"
         )
-        return ack.encode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,8 +416,8 @@ def do_reprocess(
         raise ValueError(f"a {row.status.value} message is not reprocessed")
     try:
         raw = sniff_header(row.payload)
-        text, _codec = decode(row.payload, raw, config.fallback_charset)
-        message, header = parse(normalise_segments(text))
+        text, codec = decode(row.payload, raw, config.fallback_charset)
+        message, header = parse(normalise_segments(text), codec)
     except Unparseable as exc:
         raise ValueError(f"the kept message cannot be read: {exc.reason}") from None
     before = row.status

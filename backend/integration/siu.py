@@ -1,5 +1,6 @@
-"""HL7 v2 SIU scheduling messages (S12 booked, S13 rescheduled, S14 modified, S15 cancelled) read into
-appointment facts and applied through the HIS appointment verbs, in the receiver's transaction.
+"""HL7 v2 SIU scheduling messages (S12 booked, S13 rescheduled, S14 modified, S15 cancelled, S17 deleted,
+S26 no-show) read into appointment facts and applied through the HIS appointment verbs, in the
+receiver's transaction.
 
 Fields read: SCH-1/SCH-2 (placer and filler appointment ids; the filler id with its namespace is the
 key), the start from TQ1-7 or SCH-11.4, the end from TQ1-8 or SCH-11.5, else the start plus a duration
@@ -20,7 +21,11 @@ from sqlalchemy.orm import Session
 from backend.integration.adt import Applied, ApplyConfig, do_upsert_message_patient
 from backend.integration.adt_content import adt_content
 from backend.integration.facts import AppointmentFacts, CodedValue, Identifier
-from backend.integration.his_appointments import do_apply_his_appointment, do_cancel_his_appointment
+from backend.integration.his_appointments import (
+    do_apply_his_appointment,
+    do_cancel_his_appointment,
+    do_mark_his_no_show,
+)
 from backend.integration.hl7_parse import ErrorCode, Header, InvalidField, parse_timestamp, segments, value_at
 from backend.integration.records import Notes
 from backend.models import Hl7Status
@@ -29,7 +34,9 @@ from backend.services.booking import HOSPITAL_SOURCE
 
 log = logging.getLogger(__name__)
 BOOKED, RESCHEDULED, MODIFIED, CANCELLED = "S12", "S13", "S14", "S15"
-EVENTS = {BOOKED, RESCHEDULED, MODIFIED, CANCELLED}
+DELETED, NO_SHOW = "S17", "S26"
+EVENTS = {BOOKED, RESCHEDULED, MODIFIED, CANCELLED, DELETED, NO_SHOW}
+CANCEL_REASONS = {CANCELLED: "hospital", DELETED: "deleted"}  # S17: the booking was made in error
 DEFAULT_MINUTES = 15  # when the message gives neither an end nor a duration
 UNIT_MINUTES = {
     "S": 1 / 60, "SEC": 1 / 60, "SECOND": 1 / 60, "SECONDS": 1 / 60,
@@ -161,19 +168,30 @@ def apply_siu(session: Session, message: Any, header: Header, config: ApplyConfi
     IdentityConflict or UnknownAppointment (held)."""
     if not handled(header):
         return Applied(Hl7Status.IGNORED, f"{header.message_type} ignored: not an event CareLoop uses")
-    cancel = header.trigger == CANCELLED
-    # a cancellation needs only the key; a booking, move or change is checked whole before anything is written
-    facts = None if cancel else siu_facts(message, header, config)
+    # a cancellation, deletion or no-show needs only the key; a booking, move or change is checked whole
+    # before anything is written
+    facts = (
+        None
+        if header.trigger in CANCEL_REASONS or header.trigger == NO_SHOW
+        else siu_facts(message, header, config)
+    )
     filler = filler_id(message, header)
-    content = adt_content(message, header, zone=config.zone, needs_visit=False)
+    content = adt_content(
+        message, header, zone=config.zone, needs_visit=False, mrn_authorities=config.mrn_authorities
+    )
     source = f"{HOSPITAL_SOURCE}{header.trigger}"  # what marks the appointment as the hospital's
     notes = Notes()
     patient = do_upsert_message_patient(session, content, source, config, notes)
     now = utcnow()
-    if facts is None:
-        appointment = do_cancel_his_appointment(
+    if header.trigger == NO_SHOW:
+        appointment = do_mark_his_no_show(
             session, patient, filler, event=header.trigger, notes=notes, now=now
         )
+    elif facts is None:
+        appointment = do_cancel_his_appointment(
+            session, patient, filler, event=header.trigger, notes=notes, now=now,
+            reason=CANCEL_REASONS[header.trigger],
+        )  # fmt: skip
     else:
         appointment = do_apply_his_appointment(
             session,

@@ -59,6 +59,7 @@ from backend.models.outbox import AttemptOutcome, OutboxAttempt, OutboxItem, Out
 from backend.models.outreach import BatchPurpose, BatchState, OutreachBatch, OutreachPreview
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, PatientNameToken, Sex
 from backend.models.privacy import BreakGlass, ErasureTombstone, RightsKind, RightsRequest, RightsState
+from backend.models.results import DeliveryStatus, DeliveryTarget, ResultDelivery
 from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
 from backend.models.staff import (
@@ -114,6 +115,8 @@ __all__ = [
     "Conversation",
     "ConversationOwner",
     "ConversationStep",
+    "DeliveryStatus",
+    "DeliveryTarget",
     "Department",
     "DepartmentLink",
     "Direction",
@@ -158,6 +161,7 @@ __all__ = [
     "ReminderStatus",
     "ResolutionCode",
     "ResponseStatus",
+    "ResultDelivery",
     "RevisionState",
     "RightsKind",
     "RightsRequest",

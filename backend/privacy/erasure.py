@@ -29,6 +29,7 @@ from backend.models import (
     ChannelPreference,
     ConsentEvent,
     Conversation,
+    DeliveryStatus,
     Encounter,
     ErasureTombstone,
     FeedbackCase,
@@ -41,6 +42,7 @@ from backend.models import (
     PatientIdentifier,
     QuestionnaireResponse,
     QuestionnaireVersion,
+    ResultDelivery,
     RightsKind,
     Sex,
     Task,
@@ -176,6 +178,9 @@ def _structured(session: Session, patient_id: int) -> None:
     session.execute(sa.delete(ChannelPreference).where(ChannelPreference.patient_id == patient_id))
 
 
+UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED)  # results not yet delivered
+
+
 def wipe_patient(session: Session, patient: Patient, kind: RightsKind) -> dict[str, int]:
     """Anonymise or erase one patient in `session` (the caller commits); counts of what was changed."""
     if kind is RightsKind.CORRECTION:
@@ -193,6 +198,15 @@ def wipe_patient(session: Session, patient: Patient, kind: RightsKind) -> dict[s
     # raw HL7 payloads name her; the row (status, outcome) stays for the feed's own statistics
     counts["hl7_messages"] = session.execute(
         sa.update(Hl7Message).where(Hl7Message.patient_id == patient.id).values(payload=b"")
+    ).rowcount  # type: ignore[attr-defined]
+    # results not yet written back to the hospital would carry what is being removed: never sent now
+    counts["result_deliveries"] = session.execute(
+        sa.update(ResultDelivery)
+        .where(
+            ResultDelivery.patient_id == patient.id,
+            ResultDelivery.status.in_(UNSENT),
+        )
+        .values(status=DeliveryStatus.NOT_SENT, last_error="the patient's data was anonymised or erased")
     ).rowcount  # type: ignore[attr-defined]
     # a task's title may quote her; its kind, priority, department and times stay for the statistics
     session.execute(sa.update(Task).where(Task.patient_id == patient.id).values(title=ERASED_NAME))

@@ -39,6 +39,7 @@ from backend.web import (
     inbox,
     inbox_task,
     integration,
+    integration_results,
     media,
     messages,
     outreach,
@@ -87,6 +88,7 @@ def create_app() -> FastAPI:
     app.include_router(record.router)
     app.include_router(spot_checks.router)
     app.include_router(integration.router)
+    app.include_router(integration_results.router)
     app.include_router(imports.router)
     app.include_router(safety_pages.router)
     app.include_router(work_pages.router)

@@ -18,6 +18,7 @@ from backend.models import (
     AppointmentIdentifier,
     AppointmentReminder,
     AppointmentStatus,
+    AuditEvent,
     Clinician,
     ClinicianKind,
     CodeKind,
@@ -206,6 +207,59 @@ def test_cancelled_cancels_the_appointment_and_stops_its_reminders(
     ]
 
 
+def test_deleted_appointment_is_cancelled_as_booked_in_error(
+    hl7_address: Address, db: Session, clinic: dict[str, int]
+) -> None:
+    start, _ = _at(3)
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(siu("S12", "E1", start=start)).code == "AA"
+        assert peer.send(siu("S17", "E2", start=start)).code == "AA"
+    appointment = _appointment(db)
+    assert (appointment.status, appointment.cancel_reason) == (AppointmentStatus.CANCELLED, "deleted")
+    assert {r.status for r in db.scalars(sa.select(AppointmentReminder))} == {ReminderStatus.CANCELLED}
+    assert (db.get_one(Slot, appointment.slot_id).capacity, db.get_one(Slot, appointment.slot_id).booked) == (
+        0,
+        0,
+    )
+
+
+def test_no_show_is_recorded_and_a_no_show_for_an_unknown_appointment_is_held(
+    hl7_address: Address, db: Session, clinic: dict[str, int]
+) -> None:
+    start, _ = _at(3)
+    with MllpPeer(*hl7_address) as peer:
+        unknown = peer.send(siu("S26", "N0", filler="99999", start=start))
+        assert (unknown.code, unknown.error_location, unknown.error_code) == ("AE", "SCH^1^2", "204")
+        assert peer.send(siu("S12", "N1", start=start)).code == "AA"
+        assert peer.send(siu("S26", "N2", start=start)).code == "AA"
+        assert peer.send(siu("S15", "N3", start=start)).code == "AA"  # a later cancellation is applied
+    appointment = _appointment(db)
+    assert appointment.status is AppointmentStatus.CANCELLED
+    assert db.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "appointment.no_show")) == 1  # fmt: skip
+    outcome = db.scalars(sa.select(Hl7Message.outcome).where(Hl7Message.control_id == "N2")).one()
+    assert "no-show" in outcome
+
+
+def test_no_show_keeps_the_place_taken_and_stops_reminders(
+    hl7_address: Address, db: Session, clinic: dict[str, int]
+) -> None:
+    start, _ = _at(3)
+    with MllpPeer(*hl7_address) as peer:
+        assert peer.send(siu("S12", "M1", start=start)).code == "AA"
+        assert peer.send(siu("S26", "M2", start=start)).code == "AA"
+        assert peer.send(siu("S26", "M3", start=start)).code == "AA"  # a second one changes nothing
+    appointment = _appointment(db)
+    assert appointment.status is AppointmentStatus.NO_SHOW
+    assert {r.status for r in db.scalars(sa.select(AppointmentReminder))} == {ReminderStatus.CANCELLED}
+    slot = db.get_one(Slot, appointment.slot_id)
+    assert (slot.capacity, slot.booked) == (1, 1)
+    assert (
+        "no-show not recorded"
+        in db.scalars(sa.select(Hl7Message.outcome).where(Hl7Message.control_id == "M3")).one()
+    )
+
+
 def test_resent_booking_is_applied_once(hl7_address: Address, db: Session, clinic: dict[str, int]) -> None:
     start, _ = _at(3)
     message = siu("S12", "D1", start=start, name="Nguyễn^Thị Lan", language="vi")
@@ -219,7 +273,7 @@ def test_resent_booking_is_applied_once(hl7_address: Address, db: Session, clini
     assert db.scalar(sa.select(sa.func.count()).select_from(Hl7Message)) == 2  # D1 once, D2
     slot = db.get_one(Slot, _appointment(db).slot_id)
     assert (slot.capacity, slot.booked) == (1, 1)
-    assert db.scalars(sa.select(Patient)).one().name == "Thị Lan Nguyễn"
+    assert db.scalars(sa.select(Patient)).one().name == "Nguyễn Thị Lan"  # family name first
 
 
 def test_gb18030_booking_is_read_in_its_charset(

@@ -35,9 +35,10 @@ def slow_listener(database_url: str) -> Iterator[tuple[str, int]]:
     listener = build_listener(
         settings, SlowReceiver(session_factory(), ReceiverConfig.from_settings(settings)), pool
     )
-    address = loop.run_until_complete(listener.start("127.0.0.1", 0))
+    # the loop runs in its own thread from the start: this thread may have another test's loop set
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    address = asyncio.run_coroutine_threadsafe(listener.start("127.0.0.1", 0), loop).result(10)
     yield address
     asyncio.run_coroutine_threadsafe(listener.close(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)

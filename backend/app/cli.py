@@ -134,7 +134,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         with session_scope() as session:
             logins = seed(session, patients=args.patients)
-            seed_site(session, settings.content_dir)  # the site's texts and flows live in the studio from now on
+            seed_site(
+                session, settings.content_dir
+            )  # the site's texts and flows live in the studio from now on
     print(f"demo data ready; staff password for admin/agent/nurse: {logins.password}")
     print(f"admin TOTP secret (add to an authenticator app): {logins.admin_totp_secret}")
     print(f"current admin code: {command_hint('totp-code', logins.admin_username)}")
@@ -793,6 +795,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
             break
     print(f"removed {removed} audit rows older than {settings.audit_retention_days} days")
     return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     """`keys rotate`: start the re-encryption job (in the foreground without Redis); `keys status`: how many
     stored values each key sealed, so an old key is retired only once it seals nothing."""

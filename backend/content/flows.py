@@ -25,14 +25,14 @@ SAFETY_EFFECTS = frozenset({"handoff"})
 SAFETY_PREFIXES = ("safety.", "emergency")
 
 
-def _steps(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def steps_of(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     raw = body.get("steps")
     if not isinstance(raw, Mapping):
         return {}
     return {str(k): v for k, v in raw.items() if isinstance(v, Mapping)}
 
 
-def _choices(step: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def choices_of(step: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     raw = step.get("choices")
     return [c for c in raw if isinstance(c, Mapping)] if isinstance(raw, list) else []
 
@@ -40,7 +40,7 @@ def _choices(step: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def targets(step: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(how, target step) for every step this step may go to: `next`, `empty`, a choice, an outcome."""
     out: list[tuple[str, str]] = []
-    for choice in _choices(step):
+    for choice in choices_of(step):
         if choice.get("next") is not None:
             out.append((f"choice {choice.get('id', '?')}", str(choice["next"])))
     for name in ("next", "empty"):
@@ -54,7 +54,7 @@ def targets(step: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def text_keys(step: Mapping[str, Any]) -> list[str]:
     keys = [str(step[k]) for k in ("say", "reprompt") if step.get(k)]
-    return keys + [str(c["label"]) for c in _choices(step) if c.get("label")]
+    return keys + [str(c["label"]) for c in choices_of(step) if c.get("label")]
 
 
 def _exits(step: Mapping[str, Any]) -> bool:
@@ -67,11 +67,11 @@ def _exits(step: Mapping[str, Any]) -> bool:
         return True
     if step.get("questionnaire") and not step.get("next"):
         return True
-    return any(c.get("flow") and c.get("next") is None for c in _choices(step))
+    return any(c.get("flow") and c.get("next") is None for c in choices_of(step))
 
 
 def reachable(body: Mapping[str, Any]) -> set[str]:
-    steps = _steps(body)
+    steps = steps_of(body)
     start = str(body.get("start") or "")
     seen: set[str] = set()
     todo = [start] if start in steps else []
@@ -86,7 +86,7 @@ def reachable(body: Mapping[str, Any]) -> set[str]:
 
 def trapped(body: Mapping[str, Any]) -> set[str]:
     """Reachable steps from which no way out of the flow can be reached: the patient goes round for ever."""
-    steps = _steps(body)
+    steps = steps_of(body)
     reverse: dict[str, set[str]] = {s: set() for s in steps}
     for step_id, step in steps.items():
         for _, target in targets(step):
@@ -114,7 +114,7 @@ def validate(body: Mapping[str, Any], keys: Collection[str] | None = None) -> li
     """Every problem, each at its step. `keys`: the text keys the published catalogue holds (None: not
     checked)."""
     flow_id = str(body.get("id") or "")
-    steps = _steps(body)
+    steps = steps_of(body)
     problems: list[Problem] = []
     start = str(body.get("start") or "")
     if steps and start not in steps:
@@ -159,12 +159,14 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
 
 
 def safety_steps(body: Mapping[str, Any]) -> Iterator[str]:
-    for step_id, step in _steps(body).items():
+    for step_id, step in steps_of(body).items():
         effects = step.get("effects") if isinstance(step.get("effects"), list) else []
         named = {str(k) for e in effects if isinstance(e, Mapping) for k in e}  # type: ignore[union-attr]
         action = str(step.get("action") or "")
-        if named & SAFETY_EFFECTS or "emergency" in action or any(
-            k.startswith(SAFETY_PREFIXES) for k in text_keys(step)
+        if (
+            named & SAFETY_EFFECTS
+            or "emergency" in action
+            or any(k.startswith(SAFETY_PREFIXES) for k in text_keys(step))
         ):
             yield step_id
 
@@ -192,7 +194,7 @@ class Flows:
 
     def preview(self, body: Mapping[str, Any], lang: str) -> dict[str, str]:
         # the keys each step says; the editor page shows their texts in the editor's language
-        return {s: str(step.get("say") or "") for s, step in _steps(body).items()}
+        return {s: str(step.get("say") or "") for s, step in steps_of(body).items()}
 
     def needs_approver(self, published: Mapping[str, Any] | None, body: Mapping[str, Any]) -> bool:
         return touches_clinical(published, body)

@@ -27,8 +27,8 @@ from backend.dialogue.understanding import reading_of
 from backend.models import ContentItem, ContentRevision, Conversation, Patient
 from backend.models.base import utcnow
 from bots.domain import Channel, pick_language
-from bots.flows import FlowError
 from bots.engine import ConversationState, TurnResult, take_turn
+from bots.flows import FlowError
 from bots.messages import Inbound, InboundKind
 from bots.ports import Action, ActionResult, Slots
 

@@ -80,7 +80,11 @@ def test_files_never_overwrite_a_published_flow_they_arrive_as_a_draft(db: Sessi
     seed_site(db, content)
     assert all(d.number is None for d in seed_flows(db, content))  # the same files again: nothing new
     path = content / "dialogues" / "welcome.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("say: welcome.thanks_granted", "say: welcome.thanks_declined"))
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "say: welcome.thanks_granted", "say: welcome.thanks_declined"
+        )
+    )
     changed = [d for d in seed_flows(db, content) if d.number is not None]
     assert [(d.key, d.number, d.published) for d in changed] == [("welcome", 2, False)]
     item = rv.get_item(db, KIND, "welcome")

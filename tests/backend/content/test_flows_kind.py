@@ -26,7 +26,10 @@ def flow() -> dict[str, Any]:
             "ask": {
                 "say": "a.ask",
                 "reprompt": "a.retry",
-                "choices": [{"id": "yes", "label": "a.yes", "next": "bye"}, {"id": "no", "label": "a.no", "next": "bye"}],
+                "choices": [
+                    {"id": "yes", "label": "a.yes", "next": "bye"},
+                    {"id": "no", "label": "a.no", "next": "bye"},
+                ],
             },
             "bye": {"say": "a.bye", "end": True},
         },
@@ -136,7 +139,11 @@ def test_the_diff_names_the_step_and_field_and_ignores_the_version() -> None:
 
 def test_changes_at_safety_steps_are_clinical_others_not() -> None:
     before = flow()
-    before["steps"]["human"] = {"say": "safety.human", "effects": [{"handoff": {"reason": "asked"}}], "end": True}
+    before["steps"]["human"] = {
+        "say": "safety.human",
+        "effects": [{"handoff": {"reason": "asked"}}],
+        "end": True,
+    }
     before["steps"]["ask"]["choices"][1]["next"] = "human"
     ordinary = copy.deepcopy(before)
     ordinary["steps"]["bye"]["say"] = "a.again"

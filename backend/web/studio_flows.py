@@ -160,7 +160,7 @@ def save(
             staff.staff,
             version=int(version) if version.isdigit() else -1,
             body=body,
-            changelog=values.get("changelog", "")[: rv.MAX_NOTE],
+            changelog=values["changelog"][: rv.MAX_NOTE] if "changelog" in values else None,
         )
     except ActionRefused as exc:
         # nothing lost: the page comes back with what was typed, and says why it was not saved

@@ -77,7 +77,8 @@ def test_edit_a_flow_catch_a_dangling_step_approve_and_running_conversations_sta
     problems = editor.locator("#live-problems")
     expect(problems).to_contain_text("consent: goes to a step that does not exist: choice yes → thanks_now")
     expect(problems).to_contain_text("thanks_granted: no step leads here")
-    editor.get_by_role("button", name="Save draft").click()
+    with editor.expect_navigation():
+        consent.get_by_role("button", name="Save step consent").click()
     expect(editor.locator("#step-consent .problems")).to_contain_text("choice yes → thanks_nowhere")
     axe.assert_no_serious_violations(editor)
     editor.get_by_role("button", name="Submit for review").click()
@@ -86,12 +87,17 @@ def test_edit_a_flow_catch_a_dangling_step_approve_and_running_conversations_sta
 
     _open(consent)  # open: it has a problem
     consent.get_by_label("Next step 1").fill("thanks_granted")
+    expect(problems).to_contain_text("No problems")  # checked as she types
+    with editor.expect_navigation():
+        consent.get_by_role("button", name="Save step consent").click()
     granted = editor.locator("#step-thanks_granted")
     _open(granted)
     granted.get_by_label("Says (text key)").fill("welcome.thanks_declined")
+    with editor.expect_navigation():
+        granted.get_by_role("button", name="Save step thanks_granted").click()
     editor.get_by_label("Changelog").fill("one thank-you for both answers")
-    expect(problems).to_contain_text("No problems")
-    editor.get_by_role("button", name="Save draft").click()
+    with editor.expect_navigation():
+        editor.get_by_role("button", name="Save draft").click()
     expect(editor.locator("#problem-count")).to_contain_text("No problems")
     expect(granted.locator(".says")).to_contain_text(text_of("en", "welcome.thanks_declined"))
     editor.get_by_role("button", name="Submit for review").click()

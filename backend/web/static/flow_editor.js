@@ -3,9 +3,9 @@
 // JavaScript the problems appear after a save.
 (function () {
   "use strict";
-  var form = document.getElementById("flow-form");
+  var forms = document.querySelectorAll("form.flow-edit[data-check]");
   var box = document.getElementById("live-problems");
-  if (!form || !box || !window.fetch || !form.dataset.check) return;
+  if (!forms.length || !box || !window.fetch) return;
   var timer = null, asked = 0;
 
   function show(result) {
@@ -38,7 +38,7 @@
     box.appendChild(list);
   }
 
-  function check() {
+  function check(form) {
     var mine = ++asked;
     fetch(form.dataset.check, { method: "POST", body: new FormData(form), credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.json() : null; })
@@ -46,8 +46,11 @@
       .catch(function () { /* the save still validates */ });
   }
 
-  form.addEventListener("input", function () {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(check, 400);
+  // each step is a form of its own: the one typed in is checked with the rest of the draft as saved
+  Array.prototype.forEach.call(forms, function (form) {
+    form.addEventListener("input", function () {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(function () { check(form); }, 400);
+    });
   });
 })();

@@ -21,20 +21,25 @@ from tests import factories
 from tests.backend.security.test_staff_auth import _csrf, sign_in
 
 
-class _Form(HTMLParser):
-    """The fields a browser would post from the page's #flow-form, as it shows them."""
+class _Forms(HTMLParser):
+    """The fields a browser would post from each form of the page, by the form's id, as it shows them."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.inside, self.fields, self._area, self._select = False, {}, None, None  # type: ignore[var-annotated]
+        self.forms: dict[str, dict[str, str]] = {}
+        self.fields: dict[str, str] | None = None
+        self._area: str | None = None
+        self._select: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "form":
-            self.inside = a.get("id") == "flow-form"
-        if not self.inside or not a.get("name"):
-            if tag == "option" and self._select and "selected" in a:
-                self.fields[self._select] = a.get("value") or ""
+            self.fields = self.forms.setdefault(str(a.get("id") or len(self.forms)), {})
+        if self.fields is None:
+            return
+        if tag == "option" and self._select and "selected" in a:
+            self.fields[self._select] = a.get("value") or ""
+        if not a.get("name"):
             return
         name = str(a["name"])
         if tag == "input" and a.get("type") == "checkbox":
@@ -50,7 +55,7 @@ class _Form(HTMLParser):
             self.fields.setdefault(name, "")
 
     def handle_data(self, data: str) -> None:
-        if self._area:
+        if self._area and self.fields is not None:
             self.fields[self._area] += data
 
     def handle_endtag(self, tag: str) -> None:
@@ -59,13 +64,20 @@ class _Form(HTMLParser):
         if tag == "select":
             self._select = None
         if tag == "form":
-            self.inside = False
+            self.fields = None
 
 
-def fields(page: str) -> dict[str, str]:
-    parser = _Form()
+def forms(page: str) -> dict[str, dict[str, str]]:
+    parser = _Forms()
     parser.feed(page)
-    return parser.fields
+    return parser.forms
+
+
+def step_form(page: str, step: str) -> dict[str, str]:
+    """The form of the step named `step`."""
+    found = re.search(rf'<form [^>]*id="(form-s\d+)" data-step="{re.escape(step)}"', page)
+    assert found is not None, step
+    return forms(page)[found.group(1)]
 
 
 def _editor(client: TestClient, db: Session, username: str = "editor") -> str:
@@ -76,29 +88,37 @@ def _editor(client: TestClient, db: Session, username: str = "editor") -> str:
     return _csrf(client.get("/staff/studio").text)
 
 
-def _draft(client: TestClient, csrf: str, key: str) -> tuple[str, dict[str, str]]:
+def _draft(client: TestClient, csrf: str, key: str) -> str:
     base = f"/staff/studio/items/{KIND}/{key}"
     made = client.post(f"{base}/draft", data={"csrf_token": csrf}, follow_redirects=False)
     url = made.headers["location"]
-    page = client.get(url)
-    assert page.status_code == 200, page.text[:500]
-    return url, fields(page.text)
+    assert client.get(url).status_code == 200
+    return str(url)
 
 
 @pytest.mark.parametrize("key", ["main_menu", "booking", "registration", "welcome", "surveys"])
-def test_saving_a_flows_form_unchanged_keeps_its_body(client: TestClient, db: Session, key: str) -> None:
+def test_saving_each_step_of_a_flow_unchanged_keeps_its_body(
+    client: TestClient, db: Session, key: str
+) -> None:
     csrf = _editor(client, db)
-    url, form = _draft(client, csrf, key)
-    assert client.post(f"{url}/save", data=form, follow_redirects=False).status_code == 303
+    url = _draft(client, csrf, key)
+    page = client.get(url).text
+    names = re.findall(r'<form [^>]*id="form-s\d+" data-step="([^"]+)"', page)
+    assert len(names) == len(rv.published_revision(db, rv.get_item(db, KIND, key)).body["steps"])  # type: ignore[union-attr]
+    for name in [*names, "flow-form"]:
+        page = client.get(url).text
+        form = forms(page)["flow-form"] if name == "flow-form" else step_form(page, name)
+        assert client.post(f"{url}/save", data=form, follow_redirects=False).status_code == 303
     db.expire_all()
-    item = rv.get_item(db, KIND, key)
-    revisions = rv.revisions(db, item)
-    assert revisions[0].body == revisions[1].body and revisions[0].version == 2
+    revisions = rv.revisions(db, rv.get_item(db, KIND, key))
+    assert revisions[0].body == revisions[1].body and revisions[0].version == len(names) + 2
+    assert list(revisions[0].body["steps"]) == list(revisions[1].body["steps"])  # the authored order too
 
 
 def test_a_dangling_choice_is_named_at_its_step_and_blocks_a_submit(client: TestClient, db: Session) -> None:
     csrf = _editor(client, db)
-    url, form = _draft(client, csrf, "welcome")
+    url = _draft(client, csrf, "welcome")
+    form = step_form(client.get(url).text, "consent")
     yes = next(k for k, v in form.items() if k.endswith("|id") and v == "yes")
     form[yes.replace("|id", "|next")] = "thanks_nowhere"
     live = client.post(f"{url}/check", data=form).json()
@@ -115,32 +135,45 @@ def test_a_dangling_choice_is_named_at_its_step_and_blocks_a_submit(client: Test
     assert revision.state is RevisionState.DRAFT  # nothing went to review
 
 
-def test_renaming_a_step_renames_the_ways_to_it(client: TestClient, db: Session) -> None:
+def test_renaming_a_step_renames_the_ways_to_it_but_never_over_another(
+    client: TestClient, db: Session
+) -> None:
     csrf = _editor(client, db)
-    url, form = _draft(client, csrf, "welcome")
-    step = next(k for k, v in form.items() if re.fullmatch(r"s\|\d+\|id", k) and v == "thanks_granted")
-    form[step] = "thanked"
-    client.post(f"{url}/save", data=form)
+    url = _draft(client, csrf, "welcome")
+    form = step_form(client.get(url).text, "thanks_granted")
+    step = next(k for k, v in form.items() if re.fullmatch(r"s\|\d+\|id", k))
+    client.post(f"{url}/save", data={**form, step: "thanks_declined"})  # taken: nothing overwritten
     db.expire_all()
     body = rv.revisions(db, rv.get_item(db, KIND, "welcome"))[0].body
-    assert "thanked" in body["steps"] and "thanks_granted" not in body["steps"]
+    assert body["steps"]["thanks_granted"]["say"] == "welcome.thanks_granted"
+    assert body["steps"]["thanks_declined"]["say"] == "welcome.thanks_declined"
+    form = step_form(client.get(url).text, "thanks_granted")
+    client.post(f"{url}/save", data={**form, step: "thanked"})
+    db.expire_all()
+    body = rv.revisions(db, rv.get_item(db, KIND, "welcome"))[0].body
+    assert list(body["steps"]) == ["greet", "consent", "thanked", "thanks_declined"]
     assert body["steps"]["consent"]["choices"][0]["next"] == "thanked"
     assert "No problems" in client.get(url).text
 
 
 def test_an_added_step_and_a_removed_choice(client: TestClient, db: Session) -> None:
     csrf = _editor(client, db)
-    url, form = _draft(client, csrf, "welcome")
-    n = max(int(m.group(1)) for k in form if (m := re.fullmatch(r"s\|(\d+)\|id", k)))
-    assert form[f"s|{n}|id"] == ""  # the empty block that adds one
+    url = _draft(client, csrf, "welcome")
+    form = forms(client.get(url).text)["new-step-form"]
+    n = next(int(m.group(1)) for k in form if (m := re.fullmatch(r"s\|(\d+)\|id", k)))
+    assert n == 4 and form[f"s|{n}|id"] == ""  # after the four steps
     form.update({f"s|{n}|id": "extra", f"s|{n}|say": "welcome.greeting", f"s|{n}|end": "1"})
+    client.post(f"{url}/save", data=form)
+    form = step_form(client.get(url).text, "consent")
     no = next(k for k, v in form.items() if k.endswith("|id") and v == "no")
     form[no.replace("|id", "|remove")] = "1"
     client.post(f"{url}/save", data=form)
     db.expire_all()
-    body = rv.revisions(db, rv.get_item(db, KIND, "welcome"))[0].body
+    revision = rv.revisions(db, rv.get_item(db, KIND, "welcome"))[0]
+    body = revision.body
     assert body["steps"]["extra"] == {"say": "welcome.greeting", "end": True}
     assert [c["id"] for c in body["steps"]["consent"]["choices"]] == ["yes"]
+    assert revision.changelog == ""  # a step's form leaves the changelog alone
     page = client.get(url).text
     assert "no step leads here" in page  # extra and thanks_declined: nothing goes there
 

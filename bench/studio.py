@@ -90,6 +90,7 @@ def flow(run: int) -> dict[str, object]:
             ],
         }
     steps["done"] = {"say": key(599), "end": True}
+    steps["s0"]["set"] = {"name": "Lan"}  # type: ignore[index]  # every text names the patient
     return {"id": FLOW, "version": 1, "start": "s0", "steps": steps}
 
 

@@ -8,6 +8,9 @@ revision lacks (a new flow deployed before its texts were imported) fall back to
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -59,9 +62,15 @@ def _body(session: Session, number: int) -> dict[str, dict[str, str]]:
     return dict(body)
 
 
+@lru_cache(maxsize=4)
+def _file_tables(content_dir: Path) -> dict[str, dict[str, object]]:
+    # the message files are read once per process (parsing them took most of a draft preview's time)
+    return catalog_tables(content_dir)
+
+
 def _over_files(body: dict[str, dict[str, str]]) -> Catalog:
     settings = get_settings()
-    files = catalog_tables(settings.content_dir)
+    files = _file_tables(settings.content_dir)
     tables = {lang: {**files.get(lang, {}), **body.get(lang, {})} for lang in files}
     return Catalog.merge(tables, defaults={"hospital": settings.hospital_name})
 
@@ -106,3 +115,4 @@ def pin(session: Session, pinned: int | None, starting: bool) -> tuple[Catalog, 
 
 def clear_cache() -> None:
     _BUILT.clear()
+    _file_tables.cache_clear()

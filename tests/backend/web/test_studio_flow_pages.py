@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -113,6 +114,9 @@ def test_saving_each_step_of_a_flow_unchanged_keeps_its_body(
     revisions = rv.revisions(db, rv.get_item(db, KIND, key))
     assert revisions[0].body == revisions[1].body and revisions[0].version == len(names) + 2
     assert list(revisions[0].body["steps"]) == list(revisions[1].body["steps"])  # the authored order too
+    as_file = client.get(f"{url}/flow.yaml")
+    assert as_file.headers["content-type"].startswith("text/plain")
+    assert yaml.safe_load(as_file.text) == revisions[0].body
 
 
 def test_a_dangling_choice_is_named_at_its_step_and_blocks_a_submit(client: TestClient, db: Session) -> None:

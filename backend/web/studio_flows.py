@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from backend.content import flow_form
@@ -59,35 +60,66 @@ def _percent(row: StepRow) -> str:
     return "–" if row.drop_off is None else f"{100 * row.drop_off:.0f}%"
 
 
-def how_text(how: str, lang: str) -> str:
-    """How a step goes to another (flows.targets' words: "next", "choice yes", "outcome booked"), in
-    the editor's language; the choice and outcome names are the flow's own."""
+def _how(how: str, lang: str) -> tuple[str, str]:
+    """How a step goes to another (flows.targets' words: "next", "choice yes", "outcome booked") as the
+    editor's words and the flow's own name ("" for none)."""
     _ = translations(lang).gettext
     kind, _sep, name = how.partition(" ")
     if kind == "choice":
-        return _("choice %(id)s") % {"id": name}
+        return _("choice"), name
     if kind == "outcome":
-        return _("outcome %(name)s") % {"name": name}
-    return {"next": _("next step"), "empty": _("when there is nothing to choose")}.get(how, how)
+        return _("outcome"), name
+    return {"next": _("next step"), "empty": _("when there is nothing to choose")}.get(how, how), ""
 
 
-def _problem_text(problem: Problem, lang: str) -> str:
+def how_text(how: str, lang: str) -> str:
+    word, name = _how(how, lang)
+    return f"{word} {name}" if name else word
+
+
+def _code(name: str) -> Markup:
+    # names from the flow (steps, choices, outcomes, text keys) are data: never translated
+    return Markup('<code translate="no">{}</code>').format(name)
+
+
+def how_html(how: str, lang: str) -> Markup:
+    word, name = _how(how, lang)
+    return Markup("{} {}").format(word, _code(name)) if name else Markup.escape(word)
+
+
+def _said(problem: Problem, lang: str) -> str:
     _ = translations(lang).gettext
-    words = {
+    return {
         "unknown_step": _("goes to a step that does not exist"),
         "unreachable": _("no step leads here"),
         "loop_without_exit": _("a loop with no way out: the patient could never leave it"),
         "missing_text": _("no published text has this key"),
-        "definition": "",
-    }
-    said = words.get(problem.code, problem.code)
-    detail = problem.detail
+    }.get(problem.code, "")
+
+
+def _problem_text(problem: Problem, lang: str) -> str:
+    """A problem in the editor's words, as plain text (the live check's answer)."""
+    said, detail = _said(problem, lang), problem.detail
     if problem.code == "unknown_step" and " → " in detail:
         how, _arrow, target = detail.partition(" → ")
         detail = f"{how_text(how, lang)} → {target}"
     elif problem.code == "unknown_step" and detail.startswith("start: "):
-        detail = f"{_('First step')} → {detail[len('start: ') :]}"
+        detail = f"{translations(lang).gettext('First step')} → {detail[len('start: ') :]}"
     return f"{said}: {detail}" if said and detail else said or detail
+
+
+def problem_html(problem: Problem, lang: str) -> Markup:
+    """The same for the page, the flow's names marked as data; the loader's own messages are English."""
+    said, detail = _said(problem, lang), problem.detail
+    if problem.code == "unknown_step" and " → " in detail:
+        how, _arrow, target = detail.partition(" → ")
+        shown = Markup("{} → {}").format(how_html(how, lang), _code(target))
+    elif problem.code == "unknown_step" and detail.startswith("start: "):
+        first = translations(lang).gettext("First step")
+        shown = Markup("{} → {}").format(first, _code(detail[len("start: ") :]))
+    else:
+        shown = _code(detail) if detail else Markup("")
+    return Markup("{}: {}").format(said, shown) if said and detail else Markup.escape(said) or shown
 
 
 def _editor(
@@ -115,8 +147,8 @@ def _editor(
         "steps": flow_form.outline(shown, _texts(db, lang), problems),
         "problems": problems,
         "troubled": {p.where for p in problems},
-        "problem_text": lambda p: _problem_text(p, staff.staff.language),
-        "how_text": lambda how: how_text(how, staff.staff.language),
+        "problem_html": lambda p: problem_html(p, staff.staff.language),
+        "how_html": lambda how: how_html(how, staff.staff.language),
         "graph": flow_form.graph(shown, drops),
         "drop_rows": rows,
         "drop_number": number,

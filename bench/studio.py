@@ -23,6 +23,14 @@ first 100 keys, with the missing/stale flags, SMS and WeChat costs computed over
 of RUNS + 1 revisions), measured by an HTTP client on loopback against ``careloop serve`` after a
 warm-up; ``editor_filtered_ms`` the same page filtered to stale translations.
 
+Dialogue flows: a flow of FLOW_STEPS steps, each a choice saying three of the catalogue's texts (so its
+text keys are checked against the 600 published ones), seeded as revision 1. ``flow_publish_s`` is the
+median of RUNS submit + approve + commit of a draft changing every step's text (the flow validation twice:
+the loader's rules, unknown, unreachable and trapped steps, every text key); ``flow_editor_ms`` the
+median server response time of its editor page (outline with the editor's texts, the SVG graph with
+drop-off, a form per step); ``flow_preview_turn_ms`` the simulator's first turn on a draft of the flow
+with a draft of the texts (both read, parsed and built afresh, as a preview of drafts is never cached).
+
 The output ends with one JSON line of the figures.
 """
 
@@ -44,6 +52,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on t
 from bench.harness import HOST, fixed_env, migrated_database, report, server  # noqa: E402
 
 KEYS, RUNS, PAGE_RUNS, WARMUP = 600, 5, 15, 3
+FLOW_STEPS, FLOW = 200, "bench_flow"
 PASSWORD = "bench-password-1"
 QUESTIONNAIRE = "post_discharge"
 
@@ -60,6 +69,65 @@ def body(version: int) -> dict[str, dict[str, str]]:
             for k in range(KEYS)
         },
     }
+
+
+def key(k: int) -> str:
+    return f"area{k % 20}.text{k % KEYS}"
+
+
+def flow(run: int) -> dict[str, object]:
+    """A chain of choice steps (on, back; the last ends), each saying texts of the catalogue; `run`
+    changes which text every step says."""
+    steps: dict[str, object] = {}
+    for i in range(FLOW_STEPS):
+        last = i == FLOW_STEPS - 1
+        steps[f"s{i}"] = {
+            "say": key(i + run),
+            "reprompt": key(i + 200),
+            "choices": [
+                {"id": "on", "label": key(i + 400), "next": "done" if last else f"s{i + 1}"},
+                {"id": "back", "label": key(i + 401), "next": f"s{max(i - 1, 0)}"},
+            ],
+        }
+    steps["done"] = {"say": key(599), "end": True}
+    steps["s0"]["set"] = {"name": "Lan"}  # type: ignore[index]  # every text names the patient
+    return {"id": FLOW, "version": 1, "start": "s0", "steps": steps}
+
+
+def flow_runs() -> tuple[list[float], int, int]:
+    """Seeds the flow, publishes RUNS revisions; the numbers of a flow draft and a texts draft to preview."""
+    from backend.app.db import session_scope
+    from backend.content import revisions as rv
+    from backend.content.catalogue import DIALOGUES
+    from backend.content.flows import KIND as FLOWS
+    from backend.content.texts import KIND
+    from backend.models import StaffUser
+
+    with session_scope() as session:
+        rv.do_publish_initial(
+            session, rv.get_item(session, FLOWS, FLOW, create=True), flow(0), source="files"
+        )
+    times = []
+    for run in range(1, RUNS + 1):
+        with session_scope() as session:
+            editor = session.query(StaffUser).filter_by(username="editor").one()
+            number = rv.do_start_draft(
+                session, rv.get_item(session, FLOWS, FLOW), editor, body=flow(run)
+            ).number
+        started = time.perf_counter()
+        with session_scope() as session:
+            item = rv.get_item(session, FLOWS, FLOW)
+            editor = session.query(StaffUser).filter_by(username="editor").one()
+            approver = session.query(StaffUser).filter_by(username="approver").one()
+            rv.do_submit(session, item, number, editor)
+            rv.do_approve(session, item, number, approver)
+        times.append(time.perf_counter() - started)
+        print(f"  flow revision {number}: submit + approve + commit {times[-1]:.3f} s", flush=True)
+    with session_scope() as session:
+        editor = session.query(StaffUser).filter_by(username="editor").one()
+        draft = rv.do_start_draft(session, rv.get_item(session, FLOWS, FLOW), editor, body=flow(RUNS + 1))
+        texts = rv.do_start_draft(session, rv.get_item(session, KIND, DIALOGUES), editor, body=body(RUNS + 1))
+        return times, draft.number, texts.number
 
 
 def publish_runs() -> list[float]:
@@ -88,7 +156,9 @@ def publish_runs() -> list[float]:
     with session_scope() as session:
         editor = session.query(StaffUser).filter_by(username="editor").one()
         form = rv.get_item(session, QUESTIONNAIRES, QUESTIONNAIRE, create=True)
-        definition = yaml.safe_load((ROOT / "content" / "questionnaires" / f"{QUESTIONNAIRE}.yaml").read_text())
+        definition = yaml.safe_load(
+            (ROOT / "content" / "questionnaires" / f"{QUESTIONNAIRE}.yaml").read_text()
+        )
         rv.do_start_draft(session, form, editor, body=definition)
     times = []
     for run in range(1, RUNS + 1):
@@ -127,6 +197,7 @@ def main() -> None:
     with migrated_database(fixed_env) as url:
         os.environ.update(fixed_env(url))
         publish = publish_runs()
+        flow_publish, flow_draft, texts_draft = flow_runs()
         last = RUNS + 1
         with server(fixed_env(url)) as (port, _pid):
             client = httpx.Client(base_url=f"http://{HOST}:{port}", timeout=60)
@@ -149,6 +220,10 @@ def main() -> None:
             preview = page_ms(client, f"{draft}/preview/form?lang=zh-CN")
             voice = page_ms(client, f"{draft}/preview/voice?lang=zh-CN")
             qeditor = page_ms(client, draft)
+            flow_editor = page_ms(client, f"/staff/studio/items/flows/{FLOW}/r/{RUNS + 1}")
+            flow_preview = page_ms(
+                client, f"/staff/flows/simulate?flow={FLOW}&revision={flow_draft}&texts={texts_draft}&lang=vi"
+            )
             client.close()
     print(
         f"publish (submit + approve, {KEYS} texts x 3 languages): median {statistics.median(publish):.3f} s"
@@ -158,9 +233,16 @@ def main() -> None:
         f"questionnaire draft ({QUESTIONNAIRE}): form preview {preview:.1f} ms, voice preview {voice:.1f} ms, "
         f"editor {qeditor:.1f} ms"
     )
+    print(
+        f"flow of {FLOW_STEPS} steps: publish median {statistics.median(flow_publish):.3f} s, "
+        f"editor {flow_editor:.1f} ms, preview turn on drafts {flow_preview:.1f} ms"
+    )
     report(
         {
             "publish_s": round(statistics.median(publish), 3),
+            "flow_publish_s": round(statistics.median(flow_publish), 3),
+            "flow_editor_ms": round(flow_editor, 1),
+            "flow_preview_turn_ms": round(flow_preview, 1),
             "publish_worst_s": round(max(publish), 3),
             "editor_page_ms": round(editor, 1),
             "editor_filtered_ms": round(filtered, 1),

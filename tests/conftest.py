@@ -39,6 +39,7 @@ from backend.app import db as db_module
 from backend.app import settings
 from backend.app.migrate import upgrade
 from backend.content.catalogue import clear_cache as clear_text_revisions
+from backend.content.flow_library import clear_cache as clear_flow_revisions
 from backend.content.safety_lexicon import reset as reset_site_lexicon
 from backend.content.studio import clear_cache as clear_studio_history
 from backend.dialogue.content import load_catalog, load_flow
@@ -82,6 +83,7 @@ def reset_caches() -> None:
     crypto.cipher_for.cache_clear()
     load_catalog.cache_clear()
     clear_text_revisions()
+    clear_flow_revisions()
     clear_studio_history()
     reset_site_lexicon()
     load_flow.cache_clear()

@@ -117,7 +117,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if settings.env is Environment.PRODUCTION:
         print("refusing to seed demo data in production", file=sys.stderr)
         return 2
-    from backend.content.bundle import seed_from_files
+    from backend.content.bundle import seed_site
 
     if getattr(args, "reset", False):  # `run` seeds through here too, without the flag
         from backend.demo.reset import NotADemoDatabase, do_reset_demo
@@ -125,7 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             with session_scope() as session:
                 logins = do_reset_demo(session, patients=args.patients)
-                seed_from_files(session, settings.content_dir)
+                seed_site(session, settings.content_dir)
         except NotADemoDatabase as exc:
             print(f"refusing to reset: this database holds more than demo data ({exc}).", file=sys.stderr)
             print("nothing was deleted.", file=sys.stderr)
@@ -134,7 +134,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         with session_scope() as session:
             logins = seed(session, patients=args.patients)
-            seed_from_files(session, settings.content_dir)  # the site's texts live in the studio from now on
+            seed_site(
+                session, settings.content_dir
+            )  # the site's texts and flows live in the studio from now on
     print(f"demo data ready; staff password for admin/agent/nurse: {logins.password}")
     print(f"admin TOTP secret (add to an authenticator app): {logins.admin_totp_secret}")
     print(f"current admin code: {command_hint('totp-code', logins.admin_username)}")
@@ -184,7 +186,7 @@ def cmd_questionnaire_import(args: argparse.Namespace) -> int:
 def cmd_content(args: argparse.Namespace) -> int:
     """Content bundles: export the published revisions; import a bundle (or content/'s files) as drafts."""
     from backend.app.db import session_scope
-    from backend.content.bundle import BundleError, export_bundle, import_bundle, seed_from_files
+    from backend.content.bundle import BundleError, export_bundle, import_bundle, seed_site
 
     with session_scope() as session:
         if args.action == "export":
@@ -192,7 +194,7 @@ def cmd_content(args: argparse.Namespace) -> int:
                 print(f"{kind}/{key}: revision {number}")
             return 0
         try:
-            done = [seed_from_files(session, args.path)] if args.files else import_bundle(session, args.path)
+            done = seed_site(session, args.path) if args.files else import_bundle(session, args.path)
         except BundleError as exc:
             print(f"nothing imported: {exc}", file=sys.stderr)
             return 2

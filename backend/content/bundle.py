@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 
 from backend.content import revisions
 from backend.content.catalogue import DIALOGUES
+from backend.content.flows import KIND as FLOWS
+from backend.content.kinds import Problem
+from backend.content.kinds import problems as kind_problems
 from backend.content.texts import KIND as TEXTS
 from backend.content.texts import validate
 from backend.dialogue.content import catalog_tables
@@ -70,6 +73,44 @@ def seed_from_files(session: Session, content_dir: Path) -> Imported:
     return receive(session, TEXTS, DIALOGUES, body, source="files", changelog=f"from {content_dir}")
 
 
+def _refusal(key: str, problems: list[Problem]) -> BundleError:
+    blocking = [p for p in problems if p.blocking]
+    return BundleError(f"{key}: " + "; ".join(f"{p.where}: {p.code} {p.detail}" for p in blocking[:10]))
+
+
+def flow_files(content_dir: Path) -> dict[str, dict[str, Any]]:
+    """The flows of content/dialogues/*.yaml by id (the file's name), each as the loader reads it."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted((content_dir / "dialogues").glob("*.yaml")):
+        try:
+            body = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise BundleError(f"{path.name}: {exc}") from None
+        if not isinstance(body, dict):
+            raise BundleError(f"{path.name}: not a flow")
+        out[path.stem] = body
+    return out
+
+
+def seed_flows(session: Session, content_dir: Path) -> list[Imported]:
+    """The flows of content/: each published on a new site (after the texts, whose keys it is checked
+    against), a draft on a seeded one when the file differs. Nothing is stored when one is invalid."""
+    bodies = flow_files(content_dir)
+    for key, body in bodies.items():
+        found = kind_problems(session, FLOWS, {**body, "id": key})
+        if any(p.blocking for p in found):
+            raise _refusal(key, found)
+    return [
+        receive(session, FLOWS, key, body, source="files", changelog=f"from {content_dir}")
+        for key, body in bodies.items()
+    ]
+
+
+def seed_site(session: Session, content_dir: Path) -> list[Imported]:
+    """Everything the files seed: the dialogue texts, then the flows that speak them."""
+    return [seed_from_files(session, content_dir), *seed_flows(session, content_dir)]
+
+
 def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
     """Every item's published revision into `target`: texts as dialogues/messages/<lang>.yaml, and a
     manifest with each revision's number, author, approver, changelog and times."""
@@ -79,13 +120,24 @@ def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
     items = session.scalars(sa.select(ContentItem).order_by(ContentItem.kind, ContentItem.key))
     for item in items:
         revision = revisions.published_revision(session, item)
-        if revision is None or item.kind != TEXTS:
+        if revision is None or item.kind not in (TEXTS, FLOWS):
             continue
-        folder = target / item.kind / item.key
-        folder.mkdir(parents=True, exist_ok=True)
-        for lang in LANGUAGES:
-            text = yaml.safe_dump(revision.body.get(lang, {}), allow_unicode=True, sort_keys=True, width=1000)
-            (folder / f"{lang}.yaml").write_text(text, encoding="utf-8")
+        files: dict[str, str] = {}
+        if item.kind == FLOWS:
+            # the flow file as content/dialogues holds it: the same loader reads it back
+            (target / FLOWS).mkdir(parents=True, exist_ok=True)
+            name = f"{FLOWS}/{item.key}.yaml"
+            text = yaml.safe_dump(dict(revision.body), allow_unicode=True, sort_keys=False, width=1000)
+            (target / name).write_text(text, encoding="utf-8")
+        else:
+            folder = target / item.kind / item.key
+            folder.mkdir(parents=True, exist_ok=True)
+            for lang in LANGUAGES:
+                text = yaml.safe_dump(
+                    revision.body.get(lang, {}), allow_unicode=True, sort_keys=True, width=1000
+                )
+                (folder / f"{lang}.yaml").write_text(text, encoding="utf-8")
+            files = {lang: f"{item.kind}/{item.key}/{lang}.yaml" for lang in LANGUAGES}
         entries.append(
             {
                 "kind": item.kind,
@@ -96,7 +148,7 @@ def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
                 "author": names.get(revision.author_id or 0),
                 "approver": names.get(revision.approver_id or 0),
                 "published_at": revision.published_at.isoformat() if revision.published_at else None,
-                "files": {lang: f"{item.kind}/{item.key}/{lang}.yaml" for lang in LANGUAGES},
+                **({"file": f"{FLOWS}/{item.key}.yaml"} if item.kind == FLOWS else {"files": files}),
             }
         )
         written.append((item.kind, item.key, revision.number))
@@ -121,6 +173,9 @@ def read_bundle(source: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         raise BundleError(f"{source / MANIFEST}: not a CareLoop content bundle (format {FORMAT})")
     out = []
     for entry in manifest["items"]:
+        if isinstance(entry, dict) and entry.get("kind") == FLOWS and isinstance(entry.get("file"), str):
+            out.append((entry, _read_flow(source, entry)))
+            continue
         if (
             not isinstance(entry, dict)
             or entry.get("kind") != TEXTS
@@ -147,10 +202,37 @@ def read_bundle(source: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return out
 
 
+def _read_flow(source: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    name = str(entry["file"])
+    path = (source / name).resolve()
+    if not path.is_relative_to(source.resolve()) or not isinstance(entry.get("key"), str):
+        raise BundleError(f"{MANIFEST}: bad flow entry {name}")
+    try:
+        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise BundleError(f"{name}: {exc}") from None
+    if not isinstance(body, dict):
+        raise BundleError(f"{name}: not a flow")
+    return body
+
+
 def import_bundle(session: Session, source: Path) -> list[Imported]:
-    """A bundle's items as drafts (or, on a new site, as its first published revisions)."""
+    """A bundle's items as drafts (or, on a new site, as its first published revisions). Every item is
+    checked first, texts before the flows that speak them; one invalid item and nothing is imported."""
+    read = read_bundle(source)
+    read.sort(key=lambda pair: pair[0]["kind"] == FLOWS)  # a flow's text keys may come with the bundle
+    texts = next((body for entry, body in read if entry["kind"] == TEXTS), None)
+    for entry, body in read:
+        if entry["kind"] != FLOWS:
+            continue
+        found = kind_problems(session, FLOWS, {**body, "id": entry["key"]})
+        if texts is not None:  # keys the bundle's own texts bring are not missing
+            brought = {k for table in texts.values() for k in table}
+            found = [p for p in found if not (p.code == "missing_text" and p.detail in brought)]
+        if any(p.blocking for p in found):
+            raise _refusal(str(entry["key"]), found)
     done = []
-    for entry, body in read_bundle(source):
+    for entry, body in read:
         note = f"bundle {source.name}: revision {entry.get('number')} by {entry.get('author') or '-'}"
         done.append(
             receive(session, str(entry["kind"]), str(entry["key"]), body, source="import", changelog=note)

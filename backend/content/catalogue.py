@@ -8,13 +8,16 @@ revision lacks (a new flow deployed before its texts were imported) fall back to
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.content.texts import KIND
 from backend.dialogue.content import catalog_tables, load_catalog
-from backend.models import ContentItem, ContentRevision
+from backend.models import ContentItem, ContentRevision, RevisionState
 from bots.catalog import Catalog
 
 DIALOGUES = "dialogues"  # the item's key: content/dialogues/messages
@@ -40,6 +43,15 @@ def catalog_at(session: Session, number: int | None) -> Catalog:
     cached = _BUILT.get((settings.database_url, number))
     if cached is not None:
         return cached
+    body = _body(session, number)
+    built = _over_files(body)
+    if len(_BUILT) >= _KEEP:
+        _BUILT.pop(next(iter(_BUILT)))
+    _BUILT[(settings.database_url, number)] = built
+    return built
+
+
+def _body(session: Session, number: int) -> dict[str, dict[str, str]]:
     body = session.scalar(
         sa.select(ContentRevision.body)
         .join(ContentItem, ContentItem.id == ContentRevision.item_id)
@@ -47,13 +59,41 @@ def catalog_at(session: Session, number: int | None) -> Catalog:
     )
     if body is None:
         raise KeyError(number)
-    files = catalog_tables(settings.content_dir)
+    return dict(body)
+
+
+@lru_cache(maxsize=4)
+def _file_tables(content_dir: Path) -> dict[str, dict[str, object]]:
+    # the message files are read once per process (parsing them took most of a draft preview's time)
+    return catalog_tables(content_dir)
+
+
+def _over_files(body: dict[str, dict[str, str]]) -> Catalog:
+    settings = get_settings()
+    files = _file_tables(settings.content_dir)
     tables = {lang: {**files.get(lang, {}), **body.get(lang, {})} for lang in files}
-    built = Catalog.merge(tables, defaults={"hospital": settings.hospital_name})
-    if len(_BUILT) >= _KEEP:
-        _BUILT.pop(next(iter(_BUILT)))
-    _BUILT[(settings.database_url, number)] = built
-    return built
+    return Catalog.merge(tables, defaults={"hospital": settings.hospital_name})
+
+
+def latest_draft(session: Session) -> int | None:
+    """The newest revision of the texts not yet published (a draft, or one in review): what a preview of
+    drafts speaks."""
+    return session.scalar(
+        sa.select(sa.func.max(ContentRevision.number))
+        .join(ContentItem, ContentItem.id == ContentRevision.item_id)
+        .where(
+            ContentItem.kind == KIND,
+            ContentItem.key == DIALOGUES,
+            ContentRevision.state.in_((RevisionState.DRAFT, RevisionState.IN_REVIEW, RevisionState.APPROVED)),
+        )
+    )
+
+
+def draft_catalog(session: Session, number: int) -> Catalog:
+    """Any revision's texts, built afresh (a draft changes under its number, so it is never cached);
+    KeyError for an unknown one."""
+    body = _body(session, number)
+    return _over_files(body)
 
 
 def current_catalog(session: Session) -> Catalog:
@@ -75,3 +115,4 @@ def pin(session: Session, pinned: int | None, starting: bool) -> tuple[Catalog, 
 
 def clear_cache() -> None:
     _BUILT.clear()
+    _file_tables.cache_clear()

@@ -54,12 +54,16 @@ class ContentKind(Protocol):
 # published body must also live elsewhere (a questionnaire's frozen version, which plans and responses
 # point at) writes it here, so a publish and its effect commit or roll back together.
 Materialise = Callable[[Any, str, Mapping[str, Any], int | None], None]
+# Problems only the database can tell, with the caller's session: a flow's text keys against the published
+# catalogue. Run with the kind's own validation wherever a revision is submitted or published.
+Check = Callable[[Any, Mapping[str, Any]], list[Problem]]
 
 _KINDS: dict[str, ContentKind] = {}
 # Called with the item's key after a revision of that kind is published (caches of the published body).
 _ON_PUBLISH: dict[str, list[Callable[[str], None]]] = {}
 _MATERIALISE: dict[str, Materialise] = {}
 _NOT_RETIRABLE: set[str] = set()
+_CHECK: dict[str, Check] = {}
 
 
 def register(
@@ -68,6 +72,7 @@ def register(
     *,
     materialise: Materialise | None = None,
     retirable: bool = True,
+    check: Check | None = None,
 ) -> None:
     """`retirable` False: withdrawing the published revision has no meaning for the kind (a published
     questionnaire version stays what its responses were answered on), so do_retire refuses."""
@@ -78,6 +83,14 @@ def register(
         _MATERIALISE[kind.name] = materialise
     if not retirable:
         _NOT_RETIRABLE.add(kind.name)
+    if check is not None:
+        _CHECK[kind.name] = check
+
+
+def problems(session: Any, kind: str, body: Mapping[str, Any]) -> list[Problem]:
+    """The kind's validation with the session: its own, then what its check finds in the database."""
+    hook = _CHECK.get(kind)
+    return kind_of(kind).validate(body) if hook is None else hook(session, body)
 
 
 def materialise(session: Any, kind: str, key: str, body: Mapping[str, Any], staff_id: int | None) -> None:

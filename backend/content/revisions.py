@@ -15,11 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
+from backend.content import flow_library as _flows  # noqa: F401  (registers the flow kind)
 from backend.content import plan as _plan  # noqa: F401  (registers the follow-up plan kind)
 from backend.content import questionnaire as _questionnaire  # noqa: F401  (registers the questionnaire kind)
 from backend.content import safety_lexicon as _safety_lexicon  # noqa: F401  (registers the red-flag phrases)
 from backend.content import texts as _texts  # noqa: F401  (registers the message-catalogue kind)
 from backend.content.kinds import Problem, kind_of, materialise, published, retirable
+from backend.content.kinds import problems as kind_problems
 from backend.models import ContentItem, ContentRevision, RevisionState, StaffUser
 from backend.models.base import utcnow
 from backend.security.permissions import Permission, may
@@ -80,8 +82,8 @@ def revisions(session: Session, item: ContentItem) -> list[ContentRevision]:
     return list(session.scalars(query.order_by(ContentRevision.number.desc())))
 
 
-def blocking(item: ContentItem, body: Mapping[str, Any]) -> list[Problem]:
-    return [p for p in kind_of(item.kind).validate(body) if p.blocking]
+def blocking(session: Session, item: ContentItem, body: Mapping[str, Any]) -> list[Problem]:
+    return [p for p in kind_problems(session, item.kind, body) if p.blocking]
 
 
 def _audit(
@@ -215,7 +217,7 @@ def do_submit(
     revision = get_revision(session, item, number)
     if revision.state is not RevisionState.DRAFT:
         raise ActionRefused(Reason.NOT_A_DRAFT)
-    if problems := blocking(item, revision.body):
+    if problems := blocking(session, item, revision.body):
         raise ContentInvalid(problems)
     if revision.author_id is None:
         # a system draft (a file or FHIR import) is the submitter's from here: approval by a second
@@ -270,7 +272,7 @@ def do_approve(
         raise ActionRefused(why)
     if publish_at is not None and publish_at.tzinfo is None:
         raise ActionRefused(Reason.PUBLISH_TIME)
-    if problems := blocking(item, revision.body):
+    if problems := blocking(session, item, revision.body):
         raise ContentInvalid(problems)
     revision.approver_id, revision.approved_at = user.id, now
     if publish_at is not None and publish_at > now:
@@ -287,7 +289,7 @@ def _publish(
 ) -> ContentRevision:
     """The one place a revision becomes the published one; validation runs again (nothing broken ever
     goes out, whatever path led here)."""
-    if problems := blocking(item, revision.body):
+    if problems := blocking(session, item, revision.body):
         raise ContentInvalid(problems)
     current = published_revision(session, item)
     if current is not None and current.id != revision.id:
@@ -346,7 +348,7 @@ def do_rollback(
     )
     if clinical and not approves_clinical(user):
         raise ActionRefused(Reason.NOT_AN_APPROVER)
-    if problems := blocking(item, earlier.body):
+    if problems := blocking(session, item, earlier.body):
         raise ContentInvalid(problems)
     revision = _new_revision(
         session,
@@ -409,7 +411,7 @@ def publish_due(session: Session, *, now: datetime | None = None) -> int:
     done = 0
     for revision in due:
         item = session.get_one(ContentItem, revision.item_id)
-        if blocking(item, revision.body):
+        if blocking(session, item, revision.body):
             revision.state, revision.note = RevisionState.DRAFT, "scheduled publish refused: content invalid"
             revision.version += 1
             continue

@@ -15,16 +15,20 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.dialogue.content import ContentFlows, load_catalog
+from backend.content.catalogue import current_catalog, draft_catalog
+from backend.content.flow_library import DatabaseFlows, as_flow
+from backend.content.flows import KIND as FLOWS
 from backend.dialogue.flow_ports import FORGET_IDENTIFIERS, DatabasePorts
 from backend.dialogue.understanding import reading_of
-from backend.models import Conversation, Patient
+from backend.models import ContentItem, ContentRevision, Conversation, Patient
 from backend.models.base import utcnow
 from bots.domain import Channel, pick_language
 from bots.engine import ConversationState, TurnResult, take_turn
+from bots.flows import FlowError
 from bots.messages import Inbound, InboundKind
 from bots.ports import Action, ActionResult, Slots
 
@@ -41,6 +45,9 @@ class Simulation:
     flow_id: str
     lang: str
     state: dict[str, Any] | None = None
+    # previewing drafts: this revision of the flow (any state) and of the texts; None: the published ones
+    flow_revision: int | None = None
+    texts_revision: int | None = None
     patient_id: int | None = None  # a real patient: the command line only, never from JSON
     synthetic: bool = False  # registered in the simulation: a synthetic patient stands in
     turns: int = 0
@@ -51,6 +58,8 @@ class Simulation:
             "flow_id": self.flow_id,
             "lang": self.lang,
             "state": self.state,
+            "flow_revision": self.flow_revision,
+            "texts_revision": self.texts_revision,
             "synthetic": self.synthetic,
             "turns": self.turns,
         }
@@ -62,9 +71,39 @@ class Simulation:
             flow_id=str(data["flow_id"]),
             lang=pick_language(str(data.get("lang") or "en")),
             state=data.get("state"),
+            flow_revision=_number(data.get("flow_revision")),
+            texts_revision=_number(data.get("texts_revision")),
             synthetic=bool(data.get("synthetic")),
             turns=int(data.get("turns") or 0),
         )
+
+
+def _number(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _library(session: Session, sim: Simulation) -> DatabaseFlows:
+    """The published flows, with the flow's draft revision in its place when one is previewed; KeyError
+    for an unknown flow or revision."""
+    settings = get_settings()
+    drafts = {}
+    if sim.flow_revision is not None:
+        body = session.scalar(
+            sa.select(ContentRevision.body)
+            .join(ContentItem, ContentItem.id == ContentRevision.item_id)
+            .where(
+                ContentItem.kind == FLOWS,
+                ContentItem.key == sim.flow_id,
+                ContentRevision.number == sim.flow_revision,
+            )
+        )
+        if body is None:
+            raise KeyError(sim.flow_revision)
+        try:
+            drafts[sim.flow_id] = as_flow(sim.flow_id, sim.flow_revision, body)
+        except FlowError as exc:  # a draft with problems cannot run: the page says so
+            raise KeyError(sim.flow_revision) from exc
+    return DatabaseFlows(session, settings.content_dir, drafts)
 
 
 def _synthetic_patient(session: Session, sim: Simulation, now: datetime) -> Patient:
@@ -102,8 +141,10 @@ def simulate_turn(
 ) -> TurnResult:
     """One turn (the first one when sim.state is None); rolls back whatever the ports wrote."""
     settings = get_settings()
-    library = ContentFlows(settings.content_dir)
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+    library = _library(session, sim)
+    catalog = (
+        current_catalog(session) if sim.texts_revision is None else draft_catalog(session, sim.texts_revision)
+    )
     flow = library.get(sim.flow_id)  # KeyError for an unknown flow: the caller says so
     now = now or utcnow()
     try:

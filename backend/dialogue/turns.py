@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import cast
 
 import sqlalchemy as sa
@@ -15,8 +14,8 @@ from sqlalchemy.orm import Session
 from backend.app.db import session_scope
 from backend.app.settings import get_settings
 from backend.content.catalogue import catalog_at, current_catalog, pin
+from backend.content.flow_library import DatabaseFlows
 from backend.content.safety_lexicon import sync as sync_site_lexicon
-from backend.dialogue.content import ContentFlows, load_flow
 from backend.dialogue.flow_ports import DatabasePorts
 from backend.dialogue.handoff_notice import complaint_text, handoff_text
 from backend.dialogue.safety_net import do_handle_emergency, screen
@@ -181,8 +180,13 @@ def _handle_one(
     settings = get_settings()
     lang = pick_language(language or settings.default_language)
     flow_id = conversation.flow_id or DEFAULT_FLOW
-    flow = load_flow(settings.content_dir, flow_id)
     state = ConversationState.from_json(conversation.state) if conversation.state else None
+    # the published revision of each flow a run starts; the state keeps the revision a run is on (a
+    # parsed revision is cached, so a turn inside a run reads no flow from the database)
+    library = DatabaseFlows(session, settings.content_dir)
+    flow = library.get(
+        flow_id, state.flow_version if state is not None and state.flow_id == flow_id else None
+    )
     inbound = Inbound(
         channel=message.channel,
         sender=conversation.address,
@@ -194,10 +198,9 @@ def _handle_one(
     )
     # the texts stay those the run started with; a run starting now takes the published ones
     catalog, conversation.texts_revision = pin(
-        session, conversation.texts_revision, starting=_between_runs(state, settings.content_dir)
+        session, conversation.texts_revision, starting=_between_runs(state, library)
     )
     ports = DatabasePorts(session, conversation, catalog, settings.content_dir).ports()
-    library = ContentFlows(settings.content_dir)
     clear = detect(message.text)  # one message answers in its own language; the record's stays
     inbound_lang = clear.lang if clear.confident else None
     result = take_turn(
@@ -395,7 +398,7 @@ _LATEST_DEPARTMENT = (
 )
 
 
-def _between_runs(state: ConversationState | None, content_dir: Path) -> bool:
+def _between_runs(state: ConversationState | None, library: DatabaseFlows) -> bool:
     """Whether the next message starts a new run: a new or ended conversation, or one waiting at the top
     of the main menu, where every finished flow comes back to (otherwise a conversation that never ends
     would keep its first texts for ever)."""
@@ -403,4 +406,4 @@ def _between_runs(state: ConversationState | None, content_dir: Path) -> bool:
         return True
     if state.flow_id != MENU_FLOW or state.stack or state.survey:
         return False
-    return state.step == load_flow(content_dir, MENU_FLOW).start
+    return state.step == library.get(MENU_FLOW, state.flow_version).start

@@ -52,6 +52,7 @@ from backend.web import (
     staff,
     stats,
     studio,
+    studio_flows,
     studio_plans,
     studio_questionnaires,
     studio_safety,
@@ -98,6 +99,7 @@ def create_app() -> FastAPI:
     app.include_router(voice_monitor.router)
     app.include_router(voice_calls.router)
     app.include_router(flows.router)
+    app.include_router(studio_flows.router)  # before studio: its literal /items/flows
     app.include_router(studio_questionnaires.router)  # before studio: its literal /items/questionnaires
     app.include_router(studio_plans.router)  # before studio: its literal /items/plans
     app.include_router(studio_translations.router)  # before studio: /r/{n}/translation vs /r/{n}/{action}

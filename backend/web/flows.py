@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
-from backend.dialogue.content import ContentFlows
+from backend.content.flow_library import DatabaseFlows
 from backend.dialogue.simulator import Simulation, simulate_turn
 from backend.security.permissions import Permission, may
 from backend.services.flow_report import drop_off
@@ -35,7 +35,7 @@ def flows_page(
     denied = _denied(request, staff)
     if denied is not None:
         return denied
-    library = ContentFlows(settings.content_dir)
+    library = DatabaseFlows(db, settings.content_dir)
     flows = []
     for flow_id in library.ids():
         try:
@@ -103,12 +103,20 @@ def _simulate(
 
 @router.get("/flows/simulate", response_class=HTMLResponse)
 def simulator_start(
-    request: Request, db: SessionDep, staff: StaffDep, flow: str = "main_menu", lang: str = "en"
+    request: Request,
+    db: SessionDep,
+    staff: StaffDep,
+    flow: str = "main_menu",
+    lang: str = "en",
+    revision: int | None = None,
+    texts: int | None = None,
 ) -> Response:
+    """`revision`, `texts`: preview a draft of the flow and of the texts (the studio's flow editor)."""
     denied = _denied(request, staff)
     if denied is not None:
         return denied
-    return _simulate(request, db, staff, Simulation(flow_id=flow, lang=pick_language(lang)), [], "", None)
+    sim = Simulation(flow_id=flow, lang=pick_language(lang), flow_revision=revision, texts_revision=texts)
+    return _simulate(request, db, staff, sim, [], "", None)
 
 
 @router.post("/flows/simulate", response_class=HTMLResponse)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from backend.app.settings import get_settings
 from backend.content import review, studio
 from backend.content import revisions as rv
-from backend.content.bundle import BundleError, seed_from_files
+from backend.content.bundle import BundleError, seed_site
 from backend.content.kinds import retirable
 from backend.content.texts import WECHAT_TEXT_BYTES, merge_edits
 from backend.models import ContentItem, ContentRevision, StaffSession
@@ -62,13 +62,15 @@ def home_page(request: Request, db: SessionDep, staff: StaffDep, error: str = ""
 def seed(
     request: Request, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
 ) -> Response:
-    """The message files into the studio: a new site's first published texts, or a draft of what changed."""
+    """The message and flow files into the studio: a new site's first published texts and flows, or a
+    draft of what changed."""
     check_csrf(staff, csrf_token)
     if not rv.may_edit(staff.staff):
         return denied(request, staff)
     try:
-        done = seed_from_files(db, get_settings().content_dir)
+        done, *_ = seed_site(db, get_settings().content_dir)
     except BundleError:
+        db.rollback()  # the texts too: a site is seeded whole or not at all
         return RedirectResponse("/staff/studio?error=content_invalid", status_code=303)
     audit.record(
         db, "content.files_imported", staff_id=staff.staff_id, ip=client_ip(request), number=done.number

@@ -15,6 +15,10 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from backend.app.settings import get_settings
+from backend.content import revisions as rv
+from backend.content.bundle import seed_site
+from backend.content.flows import KIND as FLOWS
 from backend.demo.seed import seed
 from backend.followup.catalog import do_publish
 from backend.models import (
@@ -66,6 +70,8 @@ def _demo(db: Session) -> dict[str, str]:
     )
     root = factories.staff(db, username="root", role=Role.ADMIN, totp=True)
     do_publish(db, DEFINITION)
+    seed_site(db, get_settings().content_dir)  # as `careloop demo` does: texts and flows in the studio
+    flow_draft = rv.do_start_draft(db, rv.get_item(db, FLOWS, "booking"), root)
     db.commit()
     inbox.do_claim(db, task=answer, staff_id=root.id)
     db.commit()
@@ -88,6 +94,7 @@ def _demo(db: Session) -> dict[str, str]:
         "studio": "/staff/studio",
         "work": "/staff/work",
         "flows": "/staff/flows",
+        "flow editor": f"/staff/studio/items/{FLOWS}/booking/r/{flow_draft.number}",
         "message log": "/staff/messages",
     }
 

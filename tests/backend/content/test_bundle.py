@@ -98,3 +98,40 @@ def test_a_bad_bundle_imports_nothing_and_says_why(
     assert main(["content", "import", str(bundle)]) == 2
     db.expire_all()
     assert db.scalar(sa.select(sa.func.count()).select_from(ContentRevision)) == 1
+
+
+def test_bundles_carry_flows_to_a_new_site_and_a_dangling_step_imports_nothing(
+    db: Session, tmp_path: Path
+) -> None:
+    from backend.content.bundle import seed_site
+    from backend.content.flows import KIND as FLOWS
+    from backend.models import ContentItem
+
+    seed_site(db, get_settings().content_dir)
+    db.commit()
+    bundle = tmp_path / "bundle"
+    assert main(["content", "export", str(bundle)]) == 0
+    manifest = yaml.safe_load((bundle / MANIFEST).read_text(encoding="utf-8"))
+    flows = {i["key"]: i for i in manifest["items"] if i["kind"] == FLOWS}
+    assert set(flows) >= {"main_menu", "welcome", "booking"} and flows["welcome"]["number"] == 1
+    shipped = yaml.safe_load((get_settings().content_dir / "dialogues" / "welcome.yaml").read_text("utf-8"))
+    assert yaml.safe_load((bundle / flows["welcome"]["file"]).read_text("utf-8")) == shipped
+
+    db.execute(sa.delete(ContentRevision))  # another site: nothing in its studio yet
+    db.execute(sa.update(ContentItem).values(published_number=None))
+    db.execute(sa.delete(ContentItem))
+    db.commit()
+    welcome = bundle / flows["welcome"]["file"]
+    good = welcome.read_text("utf-8")
+    welcome.write_text(good.replace("next: thanks_granted", "next: thanks_lost"), encoding="utf-8")
+    with pytest.raises(BundleError, match="welcome: consent: unknown_step choice yes → thanks_lost"):
+        import_bundle(db, bundle)
+    db.rollback()
+    assert db.scalar(sa.select(sa.func.count()).select_from(ContentRevision)) == 0
+
+    welcome.write_text(good, encoding="utf-8")
+    done = import_bundle(db, bundle)
+    db.commit()
+    assert {(d.kind, d.key, d.published) for d in done} >= {(KIND, DIALOGUES, True), (FLOWS, "welcome", True)}
+    item = rv.get_item(db, FLOWS, "welcome")
+    assert item.published_number == 1 and rv.get_revision(db, item, 1).body == shipped

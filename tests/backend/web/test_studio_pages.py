@@ -107,7 +107,7 @@ def test_a_colleague_approves_from_the_page_and_the_diff_shows_the_change(
     csrf = _editor_client(client, db, "colleague")
     home = client.get("/staff/studio").text
     awaiting = home[home.index('id="awaiting"') :]
-    assert f"{DIALOGUES} · revision 2" in awaiting[: awaiting.index("</ul>")]
+    assert f"{DIALOGUES}</code> · revision 2" in awaiting[: awaiting.index("</ul>")]
     approved = client.post(f"{BASE}/r/2/approve", data={"csrf_token": csrf, "publish_at": ""})
     assert approved.status_code == 200
     db.expire_all()

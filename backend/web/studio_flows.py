@@ -1,0 +1,234 @@
+"""The studio's flow editor: a revision's steps as an outline with the texts they say in the editor's
+language, a graph of where each step goes with the drop-off of real conversations on it, forms to edit a
+draft's steps, its problems on save (and as the editor types, through /check), a read-only YAML view and
+the simulator on the draft. The lifecycle buttons, history and diff are the studio's own routes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from backend.content import flow_form
+from backend.content import revisions as rv
+from backend.content.catalogue import current_catalog, latest_draft
+from backend.content.flow_library import flow_at, text_keys
+from backend.content.flows import KIND
+from backend.content.kinds import Problem
+from backend.content.kinds import problems as kind_problems
+from backend.i18n import translations
+from backend.models import ContentItem, ContentRevision, StaffSession
+from backend.services.flow_report import StepRow, drop_off
+from backend.services.refusal import ActionRefused
+from backend.web.deps import SessionDep, StaffDep
+from backend.web.filtered import FormDep
+from backend.web.staff import check_csrf, render
+from backend.web.studio import item_url, revision_of
+from bots.domain import FALLBACK_LANGUAGE, LANGUAGES, pick_language
+from bots.flows import FlowError
+
+router = APIRouter(prefix="/staff/studio/items/flows")
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, when installed: several times faster
+
+
+def _texts(db: Session, lang: str) -> Any:
+    """key -> the published text in `lang` (English when missing), as authored: placeholders unfilled."""
+    messages = current_catalog(db).messages
+    table, fallback = messages.get(lang, {}), messages.get(FALLBACK_LANGUAGE, {})
+    return lambda key: table.get(key) or fallback.get(key, "")
+
+
+def _drop_off(db: Session, item: ContentItem, revision: ContentRevision) -> tuple[int | None, list[StepRow]]:
+    """The revision's own conversations once it was published; a draft shows the revision it came from."""
+    number = revision.number if revision.published_at is not None else revision.based_on
+    if number is None:
+        return None, []
+    try:
+        return number, drop_off(db, flow_at(db, item.key, number))  # a published revision: parsed once
+    except (KeyError, FlowError):
+        return None, []
+
+
+def _percent(row: StepRow) -> str:
+    if not row.reached:
+        return ""
+    return "–" if row.drop_off is None else f"{100 * row.drop_off:.0f}%"
+
+
+def _how(how: str, lang: str) -> tuple[str, str]:
+    """How a step goes to another (flows.targets' words: "next", "choice yes", "outcome booked") as the
+    editor's words and the flow's own name ("" for none)."""
+    _ = translations(lang).gettext
+    kind, _sep, name = how.partition(" ")
+    if kind == "choice":
+        return _("choice"), name
+    if kind == "outcome":
+        return _("outcome"), name
+    return {"next": _("next step"), "empty": _("when there is nothing to choose")}.get(how, how), ""
+
+
+def how_text(how: str, lang: str) -> str:
+    word, name = _how(how, lang)
+    return f"{word} {name}" if name else word
+
+
+def _code(name: str) -> Markup:
+    # names from the flow (steps, choices, outcomes, text keys) are data: never translated
+    return Markup('<code translate="no">{}</code>').format(name)
+
+
+def how_html(how: str, lang: str) -> Markup:
+    word, name = _how(how, lang)
+    return Markup("{} {}").format(word, _code(name)) if name else Markup.escape(word)
+
+
+def _said(problem: Problem, lang: str) -> str:
+    _ = translations(lang).gettext
+    return {
+        "unknown_step": _("goes to a step that does not exist"),
+        "unreachable": _("no step leads here"),
+        "loop_without_exit": _("a loop with no way out: the patient could never leave it"),
+        "missing_text": _("no published text has this key"),
+    }.get(problem.code, "")
+
+
+def _problem_text(problem: Problem, lang: str) -> str:
+    """A problem in the editor's words, as plain text (the live check's answer)."""
+    said, detail = _said(problem, lang), problem.detail
+    if problem.code == "unknown_step" and " → " in detail:
+        how, _arrow, target = detail.partition(" → ")
+        detail = f"{how_text(how, lang)} → {target}"
+    elif problem.code == "unknown_step" and detail.startswith("start: "):
+        detail = f"{translations(lang).gettext('First step')} → {detail[len('start: ') :]}"
+    return f"{said}: {detail}" if said and detail else said or detail
+
+
+def problem_html(problem: Problem, lang: str) -> Markup:
+    """The same for the page, the flow's names marked as data; the loader's own messages are English."""
+    said, detail = _said(problem, lang), problem.detail
+    if problem.code == "unknown_step" and " → " in detail:
+        how, _arrow, target = detail.partition(" → ")
+        shown = Markup("{} → {}").format(how_html(how, lang), _code(target))
+    elif problem.code == "unknown_step" and detail.startswith("start: "):
+        first = translations(lang).gettext("First step")
+        shown = Markup("{} → {}").format(first, _code(detail[len("start: ") :]))
+    else:
+        shown = _code(detail) if detail else Markup("")
+    return Markup("{}: {}").format(said, shown) if said and detail else Markup.escape(said) or shown
+
+
+def _editor(
+    request: Request,
+    db: SessionDep,
+    staff: StaffSession,
+    item: ContentItem,
+    revision: ContentRevision,
+    *,
+    body: Mapping[str, Any] | None = None,
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    shown = revision.body if body is None else body
+    lang = pick_language(staff.staff.language)
+    problems = kind_problems(db, KIND, {**shown, "id": item.key})
+    number, rows = _drop_off(db, item, revision)
+    drops = {r.step: _percent(r) for r in rows}
+    runs = not any(p.code in ("definition", "unknown_step") for p in problems)
+    context = {
+        "staff": staff,
+        "item": item,
+        "revision": revision,
+        "body": shown,
+        "steps": flow_form.outline(shown, _texts(db, lang), problems),
+        "problems": problems,
+        "troubled": {p.where for p in problems},
+        "problem_html": lambda p: problem_html(p, staff.staff.language),
+        "how_html": lambda how: how_html(how, staff.staff.language),
+        "graph": flow_form.graph(shown, drops),
+        "drop_rows": rows,
+        "drop_number": number,
+        "kinds": flow_form.KINDS,
+        "inputs": flow_form.INPUTS,
+        "keys": sorted(text_keys(db)),
+        "langs": LANGUAGES,
+        "preview": runs,
+        "texts_draft": latest_draft(db),
+        "error": error[:64],
+        "may_approve": rv.may_approve(db, item, revision, staff.staff) is None,
+        "needs_approver": rv.needs_approver(db, item, revision),
+    }
+    return render(request, "staff/studio/flow.html", staff.staff.language, context, status)
+
+
+@router.get("/{key}/r/{number}", response_class=HTMLResponse)
+def editor_page(request: Request, key: str, number: int, db: SessionDep, staff: StaffDep) -> Response:
+    found = revision_of(request, db, staff, KIND, key, number)
+    if isinstance(found, Response):
+        return found
+    return _editor(request, db, staff, *found, error=request.query_params.get("error", ""))
+
+
+@router.get("/{key}/r/{number}/flow.yaml")
+def as_yaml(request: Request, key: str, number: int, db: SessionDep, staff: StaffDep) -> Response:
+    """The revision as its file, read only (a page of its own: dumping a flow of 200 steps took longer
+    than the rest of the editor's page)."""
+    found = revision_of(request, db, staff, KIND, key, number)
+    if isinstance(found, Response):
+        return found
+    text = yaml.dump(dict(found[1].body), Dumper=_DUMPER, allow_unicode=True, sort_keys=False, width=100)
+    return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
+
+
+@router.post("/{key}/r/{number}/save", response_class=HTMLResponse)
+def save(
+    request: Request, key: str, number: int, db: SessionDep, staff: StaffDep, values: FormDep
+) -> Response:
+    check_csrf(staff, values.get("csrf_token", ""))
+    found = revision_of(request, db, staff, KIND, key, number)
+    if isinstance(found, Response):
+        return found
+    item, revision = found
+    body = flow_form.body_from_form(revision.body, values)
+    version = values.get("version", "")
+    try:
+        rv.do_save_draft(
+            db,
+            item,
+            number,
+            staff.staff,
+            version=int(version) if version.isdigit() else -1,
+            body=body,
+            changelog=values["changelog"][: rv.MAX_NOTE] if "changelog" in values else None,
+        )
+    except ActionRefused as exc:
+        # nothing lost: the page comes back with what was typed, and says why it was not saved
+        db.rollback()
+        db.expire_all()
+        revision = rv.get_revision(db, item, number)
+        return _editor(request, db, staff, item, revision, body=body, error=exc.reason, status=409)
+    return RedirectResponse(f"{item_url(item, number)}?saved=1#check-title", status_code=303)
+
+
+@router.post("/{key}/r/{number}/check")
+def check(
+    request: Request, key: str, number: int, db: SessionDep, staff: StaffDep, values: FormDep
+) -> Response:
+    """The problems the form as typed would have, for the editor's page while she types; saves nothing."""
+    check_csrf(staff, values.get("csrf_token", ""))
+    found = revision_of(request, db, staff, KIND, key, number)
+    if isinstance(found, Response):
+        return found
+    item, revision = found
+    body = flow_form.body_from_form(revision.body, values)
+    problems = kind_problems(db, KIND, {**body, "id": item.key})
+    return JSONResponse(
+        {
+            "count": len(problems),
+            "problems": [{"step": p.where, "text": _problem_text(p, staff.staff.language)} for p in problems],
+        }
+    )

@@ -96,9 +96,7 @@ def publish_all(session: Session, content_dir: Path) -> list[QuestionnaireVersio
     """The files' questionnaires, each published unless unchanged. A questionnaire edited in the content
     studio is the studio's from then on: its file seeded it, and is left alone (publishing the file again
     would undo reviewed changes, or be refused for an older version number)."""
-    studio = set(
-        session.scalars(sa.select(ContentItem.key).where(ContentItem.kind == STUDIO_KIND))
-    )
+    studio = set(session.scalars(sa.select(ContentItem.key).where(ContentItem.kind == STUDIO_KIND)))
     rows = []
     for qid, data in authored_definitions(content_dir).items():
         latest = latest_version(session, qid) if qid in studio else None

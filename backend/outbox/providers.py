@@ -160,6 +160,11 @@ def _build(channel: Channel, settings: Settings) -> Sender:
     raise ChannelNotConfigured(f"{channel.value} has no outbound adapter")
 
 
+def template_file(settings: Settings) -> dict[str, Any]:
+    """content/channels/templates.yaml: the templates' defaults, by key and channel."""
+    return _templates(str(settings.content_dir / "channels" / "templates.yaml"))
+
+
 @lru_cache(maxsize=4)
 def _templates(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
@@ -179,7 +184,7 @@ def template_spec(
     console = current(session).templates.get(key, {}).get(channel.value)
     if console:
         return console
-    spec = _templates(str(settings.content_dir / "channels" / "templates.yaml")).get(key, {})
+    spec = template_file(settings).get(key, {})
     found = spec.get(channel.value)
     return found if isinstance(found, dict) and found else None
 

@@ -19,7 +19,7 @@ class ChannelSetting(Base):
     __tablename__ = "channel_settings"
 
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    value: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    value: Mapped[Any] = mapped_column(sa.JSON(none_as_null=True), nullable=True)  # None for a secret
     secret: Mapped[str | None] = mapped_column(EncryptedText("channel_secret"))
     updated_by: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -18,12 +18,13 @@ from backend.admin.channels import (
     TEMPLATE_CHANNELS,
     UNLIMITED_WECHAT_FIELDS,
     WECHAT_FIELD_LIMIT,
+    template_keys,
 )
 from backend.admin.org import departments
 from backend.app.settings import get_settings
 from backend.models import StaffSession
 from backend.models.base import utcnow
-from backend.outbox.overrides import effective_settings
+from backend.outbox.overrides import CONSOLE_SETTINGS, effective_settings
 from backend.outbox.providers import sender_key
 from backend.outbox.sender import send_item
 from backend.services.refusal import ActionRefused, Reason
@@ -101,7 +102,8 @@ def setting_save(request: Request, db: SessionDep, staff: AdminDep, values: Form
             )
     except ActionRefused as exc:
         form = {"name": name} if name in SECRETS else {"name": name, "value": values.get("value", "")}
-        return _refused(request, db, staff, exc, f"setting:{name}", form)
+        which = f"setting:{name}" if name in CONSOLE_SETTINGS else "general"
+        return _refused(request, db, staff, exc, which, form)
     return RedirectResponse(f"{PREFIX}/channels?done=setting#setting-{name}", status_code=303)
 
 
@@ -110,7 +112,8 @@ def template_save(request: Request, db: SessionDep, staff: AdminDep, values: For
     check_csrf(staff, values.get("csrf_token", ""))
     key, channel_name = values.get("key", ""), values.get("channel", "")
     channel = next((c for c in TEMPLATE_CHANNELS if c.value == channel_name), None)
-    which = f"template:{key}:{channel_name}"
+    known = channel is not None and key in template_keys(get_settings())
+    which = f"template:{key}:{channel_name}" if known else "general"
     try:
         if channel is None:
             raise ActionRefused(Reason.TEMPLATE_KEY_UNKNOWN)

@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "channel_settings",
         sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("value", sa.JSON(), nullable=True),
+        sa.Column("value", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("secret", backend.models.base.EncryptedText("channel_secret"), nullable=True),
         sa.Column("updated_by", sa.Integer(), nullable=True),
         sa.Column("updated_at", backend.models.base.UTCDateTime(), nullable=False),

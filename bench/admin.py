@@ -14,6 +14,10 @@ what the previous run's send left (batches, outbox, messages, consent events, jo
   work to a local fake Twilio (in this process), the sender running inline. While it runs, 1 % of the
   segment revoke their consent, spread over the run. `revoked_sent` counts those whose message was sent
   after their revocation had committed (must be 0); `send_per_s` is the whole batch's rate.
+- The per-sender rate: the send runs with `send_rates` of 50 messages a second for the fake Twilio's
+  sender, the slots kept in Redis (127.0.0.1:6379, the limiter the workers share) although the sender
+  runs inline here. `rate_error_pct` is how far the rate Twilio saw (messages after the first over the time
+  from the first to the last) is from 50, in per cent of it (target ≤ 5).
 
 Quiet hours are off (the bench must not depend on the hour it runs at). Ends with one JSON line.
 """
@@ -42,6 +46,9 @@ PATIENTS, ENCOUNTERS = 300_000, 1_000_000
 SEND_SEGMENT = 5_000  # patients with real numbers, language "en": every 60th patient
 REVOKE_SHARE = 0.01
 SEED_VERSION = "admin-2"
+SEND_RATE = 50.0  # messages per second configured for the fake Twilio's sender
+SENDER = "+15005550006"
+RATE_REDIS = "redis://127.0.0.1:6379/0"
 DB_NAME = "careloop_bench_admin"
 URL = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{DB_NAME}"
 DATA_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -123,12 +130,12 @@ def _seed() -> None:
         conn.execute(
             sa.text(
                 "INSERT INTO encounters (patient_id, kind, department_id, started_at, ended_at, diagnoses,"
-                " primary_diagnosis)"
+                " primary_diagnosis, updated_at)"
                 " SELECT (i % :p) + 1, CASE WHEN i % 4 = 0 THEN 'outpatient' ELSE 'discharge' END, (i % 6) + 1,"
                 " now() - ((i % 730) || ' days')::interval - ((i % 24) || ' hours')::interval"
                 "   - CASE WHEN i % 4 = 0 THEN interval '2 hours' ELSE interval '4 days' END,"
                 " now() - ((i % 730) || ' days')::interval - ((i % 24) || ' hours')::interval, '[]',"
-                " CASE WHEN i % 5 = 0 THEN 'I10' WHEN i % 7 = 0 THEN 'I21.4' ELSE 'K35.8' END"
+                " CASE WHEN i % 5 = 0 THEN 'I10' WHEN i % 7 = 0 THEN 'I21.4' ELSE 'K35.8' END, now()"
                 " FROM generate_series(1, :n) i"
             ),
             {"p": PATIENTS, "n": ENCOUNTERS},
@@ -227,12 +234,40 @@ def main() -> None:
                 "CARELOOP_TWILIO_ACCOUNT_SID": fake.account_sid,
                 "CARELOOP_TWILIO_AUTH_TOKEN": fake.auth_token,
                 "CARELOOP_TWILIO_API_BASE": fake.base_url,
-                "CARELOOP_TWILIO_SMS_FROM": "+15005550006",
+                "CARELOOP_TWILIO_SMS_FROM": SENDER,
+                "CARELOOP_SEND_RATES": f'{{"twilio:{SENDER}": {SEND_RATE}}}',
             }
         )
         get_settings.cache_clear()
         figures = _measure(fake)
+        figures.update(_rate(fake))
     report(figures)
+
+
+def _shared_limiter() -> None:
+    """The sender's limiter with its slots in Redis, as on workers (the inline sender has no Redis URL)."""
+    from redis import Redis
+
+    from backend.outbox import rate
+
+    Redis.from_url(RATE_REDIS).delete(f"{rate.KEY_PREFIX}twilio:{SENDER}")
+    rate.reset_send_rate()
+    rate._shared.append(rate.SendRate(RATE_REDIS))
+
+
+def _rate(fake: object) -> dict[str, object]:
+    created = sorted(m.created for m in fake.messages if m.created is not None)  # type: ignore[attr-defined]
+    seconds = (created[-1] - created[0]).total_seconds() if len(created) > 1 else 0.0
+    measured = (len(created) - 1) / seconds if seconds else 0.0
+    error = abs(measured - SEND_RATE) / SEND_RATE * 100
+    print(
+        f"send rate: {measured:.2f}/s measured at Twilio for {SEND_RATE:g}/s configured ({error:.2f} % off)"
+    )
+    return {
+        "send_rate_configured": SEND_RATE,
+        "send_rate_measured": round(measured, 2),
+        "rate_error_pct": round(error, 2),
+    }
 
 
 def _measure(fake: object) -> dict[str, object]:
@@ -316,6 +351,7 @@ def _measure(fake: object) -> dict[str, object]:
         )
     revokers = random.Random(7).sample(ids, max(1, int(len(ids) * REVOKE_SHARE)))
     committed: dict[int, datetime] = {}
+    _shared_limiter()
     worker = threading.Thread(target=runs.run_job, args=(job_id,))
     started = time.perf_counter()
     worker.start()

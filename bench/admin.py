@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -107,6 +107,8 @@ def _seed() -> None:
 
     # one sealed MRN for all (each row's blind index differs): samples decrypt what they show
     sealed_mrn = current_cipher().encrypt("mrn", "BENCH")
+    sealed_name = current_cipher().encrypt("patient_name", "Bench Patient")  # loaded through the model
+    sealed_birth = current_cipher().encrypt("birth_date", date(1960, 5, 17).isoformat())
     engine = sa.create_engine(URL)
     with engine.begin() as conn:
         conn.execute(
@@ -117,15 +119,15 @@ def _seed() -> None:
         )
         conn.execute(
             sa.text(
-                "INSERT INTO patients (mrn, mrn_bidx, name, sex, birth_date, language, timezone, phone, phone_bidx,"
+                "INSERT INTO patients (mrn, mrn_bidx, name, sex, birth_date, birth_year, language, timezone, phone, phone_bidx,"
                 " wechat_openid_bidx, deceased, dispute, do_not_disturb, invalid_contact, frequent_visitor,"
                 " created_at, updated_at)"
-                " SELECT :mrn, md5('m' || i), 'P' || i, 'unknown', date '1940-01-01' + (i % 25000),"
+                " SELECT :mrn, md5('m' || i), :name, 'unknown', :birth, 1940 + (i % 68),"
                 " CASE WHEN i % 60 = 0 THEN 'en' WHEN i % 3 = 0 THEN 'vi' ELSE 'zh-CN' END, 'Asia/Shanghai',"
                 " NULL, md5('p' || i), CASE WHEN i % 4 = 0 THEN md5('w' || i) END, i % 100 = 2, false,"
                 " i % 50 = 2, i % 70 = 3, false, now(), now() FROM generate_series(1, :n) i"
             ),
-            {"n": PATIENTS, "mrn": sealed_mrn},
+            {"n": PATIENTS, "mrn": sealed_mrn, "name": sealed_name, "birth": sealed_birth},
         )
         conn.execute(
             sa.text(

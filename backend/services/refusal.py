@@ -100,7 +100,6 @@ class Reason(StrEnum):
     BRANDNAME_INVALID = "brandname_invalid"
     CAP_INVALID = "cap_invalid"
     FIELD_TOO_LONG = "field_too_long"
-    FIELD_UNBOUNDED = "field_unbounded"
     FIELDS_INVALID = "fields_invalid"
     QUIET_HOURS_INVALID = "quiet_hours_invalid"
     RATE_INVALID = "rate_invalid"

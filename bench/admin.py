@@ -16,8 +16,8 @@ what the previous run's send left (batches, outbox, messages, consent events, jo
   after their revocation had committed (must be 0); `send_per_s` is the whole batch's rate.
 - The per-sender rate: the send runs with `send_rates` of 50 messages a second for the fake Twilio's
   sender, the slots kept in Redis (127.0.0.1:6379, the limiter the workers share) although the sender
-  runs inline here. `rate_error_pct` is how far the rate Twilio saw (messages after the first over the time
-  from the first to the last) is from 50, in per cent of it (target ≤ 5).
+  runs inline here. `rate_error_pct` is how far the rate Twilio saw while the sender had work (see
+  `_rate`) is from 50, in per cent of it (target ≤ 5).
 
 Quiet hours are off (the bench must not depend on the hour it runs at). Ends with one JSON line.
 """
@@ -258,17 +258,35 @@ def _shared_limiter() -> None:
 
 
 def _rate(fake: object) -> dict[str, object]:
+    """The rate Twilio saw while the sender had work: the batch job queues 500 recipients, sends them,
+    queues the next 500, so the sends come in bursts with the queueing between them (on workers the two
+    overlap). A gap of more than five slots ends a burst; the rate is the sends after each burst's first
+    over the bursts' time, and `send_per_s` keeps the whole batch's rate, gaps and all."""
     created = sorted(m.created for m in fake.messages if m.created is not None)  # type: ignore[attr-defined]
-    seconds = (created[-1] - created[0]).total_seconds() if len(created) > 1 else 0.0
-    measured = (len(created) - 1) / seconds if seconds else 0.0
+    bursts: list[list[datetime]] = []
+    for at in created:
+        if bursts and (at - bursts[-1][-1]).total_seconds() <= 5 / SEND_RATE:
+            bursts[-1].append(at)
+        else:
+            bursts.append([at])
+    counted = [b for b in bursts if len(b) >= 20]
+    sends = sum(len(b) - 1 for b in counted)
+    seconds = sum((b[-1] - b[0]).total_seconds() for b in counted)
+    measured = sends / seconds if seconds else 0.0
     error = abs(measured - SEND_RATE) / SEND_RATE * 100
+    worst = max(
+        (abs((len(b) - 1) / (b[-1] - b[0]).total_seconds() - SEND_RATE) / SEND_RATE * 100 for b in counted),
+        default=0.0,
+    )
     print(
-        f"send rate: {measured:.2f}/s measured at Twilio for {SEND_RATE:g}/s configured ({error:.2f} % off)"
+        f"send rate: {measured:.2f}/s at Twilio over {len(counted)} bursts ({sends + len(counted):,} sends,"
+        f" {seconds:.1f} s) for {SEND_RATE:g}/s configured: {error:.2f} % off (worst burst {worst:.2f} %)"
     )
     return {
         "send_rate_configured": SEND_RATE,
         "send_rate_measured": round(measured, 2),
         "rate_error_pct": round(error, 2),
+        "rate_error_worst_burst_pct": round(worst, 2),
     }
 
 
@@ -296,9 +314,12 @@ def _measure(fake: object) -> dict[str, object]:
 
     now = utcnow()
     with session_scope() as session:
-        staff = StaffUser(username="bench", display_name="Bench", role=Role.MANAGER, password_hash="x")
-        session.add(staff)
-        session.flush()
+        # kept from an earlier run on the cached database, or made now
+        staff = session.scalars(sa.select(StaffUser).where(StaffUser.username == "bench")).first()
+        if staff is None:
+            staff = StaffUser(username="bench", display_name="Bench", role=Role.MANAGER, password_hash="x")
+            session.add(staff)
+            session.flush()
         staff_id = staff.id
     with session_scope() as session:
         draft = FollowUpPlan(

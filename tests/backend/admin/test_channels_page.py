@@ -224,3 +224,18 @@ def test_the_page_renders_in_each_language(client: TestClient, db: Session, lang
     assert page.status_code == 200
     title = {"zh-CN": "渠道与模板", "vi": "Kênh và mẫu tin", "en": "Channels and templates"}[lang]
     assert title in page.text
+
+
+def test_a_nurse_may_not_open_or_change_the_channels(client: TestClient, db: Session) -> None:
+    from tests import factories
+
+    nurse = factories.staff(db, username="nurse1")
+    db.commit()
+    token = sign_in(client, nurse)
+    assert client.get(PAGE).status_code == 403
+    refused = client.post(
+        f"{PAGE}/setting", data={"csrf_token": token, "name": "sms_signature", "value": "康复医院"}
+    )
+    assert refused.status_code == 403
+    assert db.scalar(sa.select(sa.func.count()).select_from(ChannelSetting)) == 0
+    assert [e.action for e in _audit(db, "admin.view_denied")] == ["admin.view_denied", "admin.view_denied"]

@@ -14,6 +14,10 @@ what the previous run's send left (batches, outbox, messages, consent events, jo
   work to a local fake Twilio (in this process), the sender running inline. While it runs, 1 % of the
   segment revoke their consent, spread over the run. `revoked_sent` counts those whose message was sent
   after their revocation had committed (must be 0); `send_per_s` is the whole batch's rate.
+- The per-sender rate: the send runs with `send_rates` of 50 messages a second for the fake Twilio's
+  sender, the slots kept in Redis (127.0.0.1:6379, the limiter the workers share) although the sender
+  runs inline here. `rate_error_pct` is how far the rate Twilio saw while the sender had work (see
+  `_rate`) is from 50, in per cent of it (target ≤ 5).
 
 Quiet hours are off (the bench must not depend on the hour it runs at). Ends with one JSON line.
 """
@@ -28,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -41,7 +45,10 @@ from bench.harness import PG_HOST, PG_PORT, PG_USER, REPO_ROOT, pg_connect, repo
 PATIENTS, ENCOUNTERS = 300_000, 1_000_000
 SEND_SEGMENT = 5_000  # patients with real numbers, language "en": every 60th patient
 REVOKE_SHARE = 0.01
-SEED_VERSION = "admin-3"
+SEED_VERSION = "admin-4"
+SEND_RATE = 50.0  # messages per second configured for the fake Twilio's sender
+SENDER = "+15005550006"
+RATE_REDIS = "redis://127.0.0.1:6379/0"
 DB_NAME = "careloop_bench_admin"
 URL = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{DB_NAME}"
 DATA_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -100,7 +107,8 @@ def _seed() -> None:
 
     # one sealed MRN for all (each row's blind index differs): samples decrypt what they show
     sealed_mrn = current_cipher().encrypt("mrn", "BENCH")
-    sealed_name = current_cipher().encrypt("patient_name", "Bench Patient")
+    sealed_name = current_cipher().encrypt("patient_name", "Bench Patient")  # loaded through the model
+    sealed_birth = current_cipher().encrypt("birth_date", date(1960, 5, 17).isoformat())
     engine = sa.create_engine(URL)
     with engine.begin() as conn:
         conn.execute(
@@ -111,15 +119,15 @@ def _seed() -> None:
         )
         conn.execute(
             sa.text(
-                "INSERT INTO patients (mrn, mrn_bidx, name, sex, birth_year, language, timezone, phone, phone_bidx,"
+                "INSERT INTO patients (mrn, mrn_bidx, name, sex, birth_date, birth_year, language, timezone, phone, phone_bidx,"
                 " wechat_openid_bidx, deceased, dispute, do_not_disturb, invalid_contact, frequent_visitor,"
                 " created_at, updated_at)"
-                " SELECT :mrn, md5('m' || i), :name, 'unknown', 1940 + (i % 68),"
+                " SELECT :mrn, md5('m' || i), :name, 'unknown', :birth, 1940 + (i % 68),"
                 " CASE WHEN i % 60 = 0 THEN 'en' WHEN i % 3 = 0 THEN 'vi' ELSE 'zh-CN' END, 'Asia/Shanghai',"
                 " NULL, md5('p' || i), CASE WHEN i % 4 = 0 THEN md5('w' || i) END, i % 100 = 2, false,"
                 " i % 50 = 2, i % 70 = 3, false, now(), now() FROM generate_series(1, :n) i"
             ),
-            {"n": PATIENTS, "mrn": sealed_mrn, "name": sealed_name},
+            {"n": PATIENTS, "mrn": sealed_mrn, "name": sealed_name, "birth": sealed_birth},
         )
         conn.execute(
             sa.text(
@@ -229,12 +237,58 @@ def main() -> None:
                 "CARELOOP_TWILIO_ACCOUNT_SID": fake.account_sid,
                 "CARELOOP_TWILIO_AUTH_TOKEN": fake.auth_token,
                 "CARELOOP_TWILIO_API_BASE": fake.base_url,
-                "CARELOOP_TWILIO_SMS_FROM": "+15005550006",
+                "CARELOOP_TWILIO_SMS_FROM": SENDER,
+                "CARELOOP_SEND_RATES": f'{{"twilio:{SENDER}": {SEND_RATE}}}',
             }
         )
         get_settings.cache_clear()
         figures = _measure(fake)
+        figures.update(_rate(fake))
     report(figures)
+
+
+def _shared_limiter() -> None:
+    """The sender's limiter with its slots in Redis, as on workers (the inline sender has no Redis URL)."""
+    from redis import Redis
+
+    from backend.outbox import rate
+
+    Redis.from_url(RATE_REDIS).delete(f"{rate.KEY_PREFIX}twilio:{SENDER}")
+    rate.reset_send_rate()
+    rate._shared.append(rate.SendRate(RATE_REDIS))
+
+
+def _rate(fake: object) -> dict[str, object]:
+    """The rate Twilio saw while the sender had work: the batch job queues 500 recipients, sends them,
+    queues the next 500, so the sends come in bursts with the queueing between them (on workers the two
+    overlap). A gap of more than five slots ends a burst; the rate is the sends after each burst's first
+    over the bursts' time, and `send_per_s` keeps the whole batch's rate, gaps and all."""
+    created = sorted(m.created for m in fake.messages if m.created is not None)  # type: ignore[attr-defined]
+    bursts: list[list[datetime]] = []
+    for at in created:
+        if bursts and (at - bursts[-1][-1]).total_seconds() <= 5 / SEND_RATE:
+            bursts[-1].append(at)
+        else:
+            bursts.append([at])
+    counted = [b for b in bursts if len(b) >= 20]
+    sends = sum(len(b) - 1 for b in counted)
+    seconds = sum((b[-1] - b[0]).total_seconds() for b in counted)
+    measured = sends / seconds if seconds else 0.0
+    error = abs(measured - SEND_RATE) / SEND_RATE * 100
+    worst = max(
+        (abs((len(b) - 1) / (b[-1] - b[0]).total_seconds() - SEND_RATE) / SEND_RATE * 100 for b in counted),
+        default=0.0,
+    )
+    print(
+        f"send rate: {measured:.2f}/s at Twilio over {len(counted)} bursts ({sends + len(counted):,} sends,"
+        f" {seconds:.1f} s) for {SEND_RATE:g}/s configured: {error:.2f} % off (worst burst {worst:.2f} %)"
+    )
+    return {
+        "send_rate_configured": SEND_RATE,
+        "send_rate_measured": round(measured, 2),
+        "rate_error_pct": round(error, 2),
+        "rate_error_worst_burst_pct": round(worst, 2),
+    }
 
 
 def _measure(fake: object) -> dict[str, object]:
@@ -261,9 +315,12 @@ def _measure(fake: object) -> dict[str, object]:
 
     now = utcnow()
     with session_scope() as session:
-        staff = StaffUser(username="bench", display_name="Bench", role=Role.MANAGER, password_hash="x")
-        session.add(staff)
-        session.flush()
+        # kept from an earlier run on the cached database, or made now
+        staff = session.scalars(sa.select(StaffUser).where(StaffUser.username == "bench")).first()
+        if staff is None:
+            staff = StaffUser(username="bench", display_name="Bench", role=Role.MANAGER, password_hash="x")
+            session.add(staff)
+            session.flush()
         staff_id = staff.id
     with session_scope() as session:
         draft = FollowUpPlan(
@@ -318,6 +375,7 @@ def _measure(fake: object) -> dict[str, object]:
         )
     revokers = random.Random(7).sample(ids, max(1, int(len(ids) * REVOKE_SHARE)))
     committed: dict[int, datetime] = {}
+    _shared_limiter()
     worker = threading.Thread(target=runs.run_job, args=(job_id,))
     started = time.perf_counter()
     worker.start()

@@ -7,6 +7,10 @@ Send — ``POST {url}`` with ``Authorization: Bearer {token}`` and a JSON body::
     {"to": "+8613800138000", "text": "...", "reference": "<our outbox id>",
      "callback_url": "<absolute URL or null>", "from": "<sender, only when configured>"}
 
+Carriers' registrations, each only when configured: ``"signature"`` (the registered 签名, without
+【】) on Chinese numbers (+86); ``"from"`` is the registered brandname on Vietnamese numbers (+84);
+``"template_id"`` and ``"template_params"`` (an object) when the message has a carrier-registered template.
+
 - ``2xx`` with ``{"id": "<gateway message id>"}``: accepted. `reference` is our idempotency key: a
   gateway that sees the same reference twice must not send twice (our retries rely on it).
 - ``4xx`` with ``{"error": {"code": "invalid_number" | "unsubscribed" | <other>, "message": "..."}}``:
@@ -69,9 +73,12 @@ class HttpGatewaySms:
         sender: str | None = None,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        signature: str | None = None,
+        brandname: str | None = None,
     ) -> None:
         self.url = url
         self.sender = sender
+        self.signature, self.brandname = signature, brandname
         self._client = httpx.Client(
             timeout=timeout,
             transport=transport,
@@ -93,8 +100,7 @@ class HttpGatewaySms:
             "reference": delivery.reference,
             "callback_url": delivery.status_callback,
         }
-        if self.sender:
-            body["from"] = self.sender
+        body.update(registration(delivery, self.sender, self.signature, self.brandname))
         try:
             response = self._client.post(self.url, json=body)
         except httpx.TimeoutException as exc:
@@ -110,6 +116,24 @@ class HttpGatewaySms:
                 raise SendFailed("SMS gateway accepted without an id", permanent=True, code="no_id")
             return SendResult(provider_message_ids=(message_id,))
         raise _failure(response)
+
+
+def registration(
+    delivery: Delivery, sender: str | None, signature: str | None, brandname: str | None
+) -> dict[str, Any]:
+    """What the recipient's carriers require beside the text: the Chinese signature, the Vietnamese
+    brandname as the sender, the registered template."""
+    fields: dict[str, Any] = {}
+    if brandname and delivery.to.startswith("+84"):
+        fields["from"] = brandname
+    elif sender:
+        fields["from"] = sender
+    if signature and delivery.to.startswith("+86"):
+        fields["signature"] = signature
+    if delivery.template is not None:
+        fields["template_id"] = delivery.template.provider_id
+        fields["template_params"] = dict(delivery.template.variables)
+    return fields
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

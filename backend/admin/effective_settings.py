@@ -1,5 +1,6 @@
 """The effective settings page: every Settings field, its value now, and where the value came from
-(the environment, the .env file, or the default), with secrets never shown.
+(the admin console's channel settings, the environment, the .env file, or the default), with secrets
+never shown.
 
 Pydantic settings reads the environment first, then the .env file, then the field's default; the same
 order decides the source here (names compared without case, as pydantic-settings does by default).
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +27,7 @@ MASK = "••••••"
 
 
 class Source(StrEnum):
+    CONSOLE = "console"  # stored in the admin console (channel settings), over the environment
     ENVIRONMENT = "environment"
     ENV_FILE = "env_file"
     DEFAULT = "default"
@@ -51,16 +53,22 @@ def mask_url_password(text: str) -> str:
 
 
 def effective(
-    settings: BaseSettings, environ: Mapping[str, str], file_values: Mapping[str, str | None]
+    settings: BaseSettings,
+    environ: Mapping[str, str],
+    file_values: Mapping[str, str | None],
+    console: Collection[str] = (),
 ) -> list[SettingRow]:
     """One row per field in declaration order. `environ` and `file_values` are what the process and the
-    .env file hold (only their names matter here; the value comes from `settings`)."""
+    .env file hold (only their names matter here; the value comes from `settings`); `console` names the
+    fields the admin console has set (`settings` then holds its values)."""
     in_env = {name.lower() for name in environ}
     in_file = {name.lower() for name, value in file_values.items() if value is not None}
     rows = []
     for name, field in type(settings).model_fields.items():
         variable = env_name(name, field, type(settings))
-        if variable.lower() in in_env:
+        if name in console:
+            source = Source.CONSOLE
+        elif variable.lower() in in_env:
             source = Source.ENVIRONMENT
         elif variable.lower() in in_file:
             source = Source.ENV_FILE

@@ -404,6 +404,24 @@ class Settings(BaseSettings):
         description="bearer token the MTA sends with bounces and unsubscribe mails to /hooks/email "
         "(unset: the hook answers 404)",
     )
+    # Carriers' registrations the generic gateway passes on: Chinese carriers only deliver SMS that carry
+    # a registered signature (签名) and, for notices, a registered template id; Vietnamese carriers deliver
+    # from a registered brandname. The admin console can set these too (docs/channels.md).
+    sms_signature: str | None = Field(
+        default=None, description="the registered SMS signature (签名) for Chinese numbers, without 【】"
+    )
+    sms_brandname: str | None = Field(
+        default=None, description="the registered Vietnamese brandname, the sender shown on +84 numbers"
+    )
+    sms_template_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"notice": "SMS_123456"}: the carrier-registered template id per message template',
+    )
+    send_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description='JSON {"twilio:+15005550006": 50}: messages per second per provider sender id, shared '
+        "by every worker (unset: not limited); the keys are listed on the channels page",
+    )
     # --- voice calls
     voice_gateway: GatewayName = Field(
         default=GatewayName.SIMULATED,
@@ -715,6 +733,13 @@ class Settings(BaseSettings):
         unknown = set(value) - {p.value for p in TaskPriority}
         if unknown or any(minutes < 1 for minutes in value.values()):
             raise ValueError(f"sla_minutes: priorities {sorted(TaskPriority)} with minutes >= 1")
+        return value
+
+    @field_validator("send_rates")
+    @classmethod
+    def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(rate <= 0 for rate in value.values()):
+            raise ValueError("send_rates: messages per second above 0")
         return value
 
     @field_validator("trusted_proxies")

@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session
 from backend.audiences.filters import Audience, patient_ids
 from backend.models import OutboxItem, Patient
 from backend.models.base import among
-from backend.outbox.gates import Action, Facts, Probe, counted_contact, judge, latest_consent
+from backend.outbox.gates import (
+    Action,
+    Facts,
+    Probe,
+    counted_contact,
+    judge,
+    latest_consent,
+    latest_department,
+    load_rules,
+)
 from backend.security.identifiers import mask_phone
 from bots.domain import Channel, ConsentPurpose, pick_language
 
@@ -159,7 +168,11 @@ def gate_counts(
         .group_by(OutboxItem.patient_id)
         .subquery()
     )
+    rules = load_rules(session)
+    # her department's rules only matter when some department has its own: otherwise no lookup per patient
+    department = (latest_department().label("department_id"),) if rules.by_department else ()
     facts_columns = (
+        *department,
         Patient.timezone,
         Patient.deceased,
         Patient.dispute,
@@ -184,22 +197,24 @@ def gate_counts(
     )
     counts = GateCounts()
     probe = Probe(patient_id=0, channel=channel, purpose=purpose)
-    for (
-        zone,
-        deceased,
-        dispute,
-        dnd,
-        invalid,
-        phone,
-        whatsapp,
-        wechat,
-        language,
-        email,
-        bounced,
-        granted,
-        sent,
-        n,
-    ) in session.execute(query):
+    for row in session.execute(query):
+        department_id = row[0] if department else None
+        (
+            zone,
+            deceased,
+            dispute,
+            dnd,
+            invalid,
+            phone,
+            whatsapp,
+            wechat,
+            language,
+            email,
+            bounced,
+            granted,
+            sent,
+            n,
+        ) = row[len(department) :]
         stand_in = Recipient(
             0,
             zone,
@@ -214,7 +229,9 @@ def gate_counts(
             "present" if email else None,
             bool(bounced),
         )
-        facts = Facts()
+        facts = Facts(rules=rules)
+        if department_id is not None:
+            facts.departments[0] = department_id
         if granted is not None:
             facts.consent[(0, purpose, channel)] = bool(granted)
         facts.sent[(0, channel)] = [now] * int(sent)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.models import Encounter, EncounterKind
+from backend.outbox.limits import Level, Limits, Quiet, combine
+from backend.outbox.limits import quiet_until as strictest_quiet_until
 from bots.domain import Channel
 
 
@@ -57,19 +59,18 @@ def channel_address(patient: Contactable, channel: Channel) -> str | None:
     return patient.wechat_openid_bidx
 
 
-def quiet_until(patient: Contactable, now: datetime) -> datetime | None:
-    """If it is quiet time where the patient lives (default 21:00-08:00), when it ends; else None."""
+def global_level() -> Level:
+    """The quiet hours and cap the settings give every patient (the admin console may add stricter ones)."""
     settings = get_settings()
-    start, end = time(settings.quiet_hours_start), time(settings.quiet_hours_end)
-    zone = ZoneInfo(patient.timezone)
-    local = now.astimezone(zone)
-    if start == end:
-        return None  # no quiet time configured
-    quiet = (local.time() >= start or local.time() < end) if start > end else start <= local.time() < end
-    if not quiet:
-        return None
-    day = local.date() if local.time() < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=zone).astimezone(now.tzinfo)
+    return Level(Quiet(settings.quiet_hours_start, settings.quiet_hours_end), settings.max_messages_per_day)
+
+
+def quiet_until(patient: Contactable, now: datetime, limits: Limits | None = None) -> datetime | None:
+    """If it is quiet time where the patient lives (by default the global 21:00-08:00; the gates pass
+    the hospital's and her department's rules combined), when it ends; else None."""
+    rules = limits if limits is not None else combine(global_level())
+    until = strictest_quiet_until(rules, now.astimezone(ZoneInfo(patient.timezone)))
+    return None if until is None else until.astimezone(now.tzinfo)
 
 
 def readmitted_since(session: Session, patient_id: int, since: datetime) -> bool:

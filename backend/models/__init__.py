@@ -29,6 +29,7 @@ from backend.models.cases import (
     RecordKind,
     Satisfaction,
 )
+from backend.models.channel_config import ChannelSetting, ContactLimit
 from backend.models.content import ContentItem, ContentRevision, RevisionState
 from backend.models.dialogue import ChannelPreference, ConversationStep
 from backend.models.fhir import FhirAccessToken, FhirClient, FhirUsedAssertion
@@ -105,11 +106,13 @@ __all__ = [
     "CaseProgress",
     "CaseSource",
     "ChannelPreference",
+    "ChannelSetting",
     "Clinician",
     "ClinicianKind",
     "CodeKind",
     "CodeMapping",
     "ConsentEvent",
+    "ContactLimit",
     "ContentItem",
     "ContentRevision",
     "Conversation",

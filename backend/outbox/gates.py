@@ -18,17 +18,20 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.app.settings import get_settings
-from backend.followup.eligibility import Contactable, channel_address, quiet_until
+from backend.followup.eligibility import Contactable, channel_address, global_level, quiet_until
 from backend.models import (
     ConsentEvent,
+    ContactLimit,
+    Encounter,
     OutboxItem,
     OutboxKind,
     OutboxStatus,
+    Patient,
     StaffUser,
     VoiceCall,
 )
 from backend.models.base import among
+from backend.outbox.limits import Level, Quiet, Rules
 from backend.services.consents import consent_allows
 from bots.domain import Channel, ConsentPurpose
 
@@ -80,6 +83,8 @@ class Facts:
 
     consent: dict[tuple[int, ConsentPurpose, Channel], bool] = field(default_factory=dict)  # latest event
     sent: dict[tuple[int, Channel], list[datetime]] = field(default_factory=lambda: defaultdict(list))
+    rules: Rules = field(default_factory=Rules)  # the hospital's and departments' quiet hours and caps
+    departments: dict[int, int] = field(default_factory=dict)  # patient -> her latest visit's department
 
 
 def counted_contact(now: datetime) -> list[sa.ColumnElement[bool]]:
@@ -103,12 +108,50 @@ def latest_consent(purpose: ConsentPurpose, channel: Channel) -> sa.Select[int, 
     return sa.select(ConsentEvent.patient_id, ConsentEvent.granted).where(ConsentEvent.id.in_(latest_ids))
 
 
+def _level(row: ContactLimit) -> Level:
+    quiet = None
+    if row.quiet_start is not None and row.quiet_end is not None:
+        quiet = Quiet(row.quiet_start, row.quiet_end)
+    return Level(quiet, row.daily_cap)
+
+
+def load_rules(session: Session) -> Rules:
+    """The quiet hours and caps set in the admin console (a handful of rows)."""
+    hospital, departments = Level(), {}
+    for row in session.scalars(sa.select(ContactLimit)):
+        if row.department_id is None:
+            hospital = _level(row)
+        else:
+            departments[row.department_id] = _level(row)
+    return Rules(hospital, departments)
+
+
+def latest_department() -> sa.ScalarSelect[int]:
+    """A patient's department for her department's rules: that of her latest visit (correlated to
+    `Patient.id`, for previews that group patients in SQL)."""
+    return (
+        sa.select(Encounter.department_id)
+        .where(Encounter.patient_id == Patient.id)
+        .order_by(Encounter.started_at.desc(), Encounter.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def load_facts(session: Session, items: Iterable[Gated], now: datetime) -> Facts:
     items = list(items)
     patient_ids = sorted({item.patient_id for item in items if item.patient_id is not None})
     facts = Facts()
     if not patient_ids:
         return facts
+    facts.rules = load_rules(session)
+    if facts.rules.by_department:
+        for patient_id, department_id in session.execute(
+            sa.select(Encounter.patient_id, Encounter.department_id)
+            .where(among(session, Encounter.patient_id, patient_ids))
+            .order_by(Encounter.started_at, Encounter.id)
+        ):
+            facts.departments[patient_id] = department_id  # ordered by start: the latest wins
     for patient_id, purpose, channel, granted in session.execute(
         sa.select(ConsentEvent.patient_id, ConsentEvent.purpose, ConsentEvent.channel, ConsentEvent.granted)
         .where(among(session, ConsentEvent.patient_id, patient_ids))
@@ -160,11 +203,13 @@ def judge(item: Gated, patient: Contactable, facts: Facts, now: datetime) -> Ver
         return Verdict(Action.SUPPRESS, "no_consent")
     if item.kind is OutboxKind.REPLY:
         return GO
-    quiet = quiet_until(patient, now)
+    # the strictest of the global setting, the hospital's and her department's rules, in her own zone
+    limits = facts.rules.limits(global_level(), facts.departments.get(patient.id))
+    quiet = quiet_until(patient, now, limits)
     if quiet is not None:
         return Verdict(Action.DEFER, "quiet_hours", quiet)
     recent = sorted(facts.sent[(patient.id, item.channel)])
-    cap = get_settings().max_messages_per_day
+    cap = limits.cap
     if len(recent) >= cap:
         return Verdict(Action.DEFER, "frequency_cap", recent[len(recent) - cap] + timedelta(days=1))
     facts.sent[(patient.id, item.channel)].append(now)

@@ -16,6 +16,7 @@ from backend.dialogue.content import load_catalog
 from backend.messaging.email_tokens import item_token, unsubscribe_token, unsubscribe_url
 from backend.messaging.links import render_links, render_outbound
 from backend.models import Conversation, Message, OutboxItem, Patient, StaffUser
+from backend.outbox.overrides import current, effective_settings
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
 from channels.base import Delivery, MailContext, Sender, TemplateRef
@@ -34,22 +35,44 @@ _building = threading.Lock()
 _wechat: list[Any] = []
 
 
+def forget_adapters() -> None:
+    """Forget built adapters (the console's channel settings changed): the next send builds them anew."""
+    with _building:
+        _built.clear()
+        _wechat.clear()
+
+
 def reset_senders() -> None:
-    """Forget built adapters (settings changed)."""
-    _built.clear()
-    _wechat.clear()
+    """Forget built adapters, the console's settings read and the send-rate limiter (settings changed)."""
+    from backend.outbox import overrides
+    from backend.outbox.rate import reset_send_rate
+
+    forget_adapters()
+    overrides.forget()
+    reset_send_rate()
 
 
 def sender_for(channel: Channel) -> Sender:
-    """The adapter for a channel, built once per process from the settings (send_items calls this from
-    several threads at once: one builds it, the others wait)."""
+    """The adapter for a channel, built once per process from the settings with the console's values
+    over them (send_items calls this from several threads at once: one builds it, the others wait)."""
+    settings = effective_settings()  # rereads the console's values now and then; a change forgets `_built`
     sender = _built.get(channel)
     if sender is None:
         with _building:
             sender = _built.get(channel)
             if sender is None:
-                sender = _built[channel] = _build(channel, get_settings())
+                sender = _built[channel] = _build(channel, settings)
     return sender
+
+
+def sender_key(channel: Channel, settings: Settings) -> str:
+    """The provider and sender id a send goes out as: what `send_rates` is keyed by."""
+    if channel is Channel.WECHAT:
+        return f"wechat:{settings.wechat_app_id or ''}"
+    if channel is Channel.SMS and settings.sms_provider is SmsProvider.HTTP:
+        return f"gateway:{settings.sms_gateway_sender or 'default'}"
+    sender = settings.twilio_sms_from if channel is Channel.SMS else settings.twilio_whatsapp_from
+    return f"twilio:{sender or ''}"
 
 
 def warm_senders() -> list[Channel]:
@@ -110,6 +133,8 @@ def _build(channel: Channel, settings: Settings) -> Sender:
             token=settings.sms_gateway_token.get_secret_value(),
             sender=settings.sms_gateway_sender,
             timeout=timeout,
+            signature=settings.sms_signature,
+            brandname=settings.sms_brandname,
         )
     if channel in (Channel.SMS, Channel.WHATSAPP):
         sender = settings.twilio_sms_from if channel is Channel.SMS else settings.twilio_whatsapp_from
@@ -182,6 +207,9 @@ def mail_context(settings: Settings, item: OutboxItem, patient_id: int, lang: st
         unsubscribe_label=catalog.text(lang, "email.unsubscribe_label"),
         auto_submitted=item.created_by_staff_id is None,  # a staff member's own words are not automatic
     )
+def template_file(settings: Settings) -> dict[str, Any]:
+    """content/channels/templates.yaml: the templates' defaults, by key and channel."""
+    return _templates(str(settings.content_dir / "channels" / "templates.yaml"))
 
 
 @lru_cache(maxsize=4)
@@ -192,12 +220,30 @@ def _templates(path: str) -> dict[str, Any]:
     return data
 
 
-def template_for(item: OutboxItem, lang: str, settings: Settings) -> TemplateRef | None:
-    """The approved template for this item's key and channel (content/channels/templates.yaml)."""
+def template_spec(
+    key: str, channel: Channel, settings: Settings, session: Session | None = None
+) -> dict[str, Any] | None:
+    """A template's mapping for one channel: the console's, else the template file's. SMS templates are
+    the carrier-registered ids (`sms_template_ids`) filled with the item's text."""
+    if channel is Channel.SMS:
+        registered = settings.sms_template_ids.get(key)
+        return {"id": registered, "fields": {"text": "{text}"}} if registered else None
+    console = current(session).templates.get(key, {}).get(channel.value)
+    if console:
+        return console
+    spec = template_file(settings).get(key, {})
+    found = spec.get(channel.value)
+    return found if isinstance(found, dict) and found else None
+
+
+def template_for(
+    item: OutboxItem, lang: str, settings: Settings, session: Session | None = None
+) -> TemplateRef | None:
+    """The approved template for this item's key and channel (the console's mapping, or
+    content/channels/templates.yaml)."""
     if item.template_key is None:
         return None
-    spec = _templates(str(settings.content_dir / "channels" / "templates.yaml")).get(item.template_key, {})
-    channel_spec = spec.get(item.channel.value)
+    channel_spec = template_spec(item.template_key, item.channel, settings, session)
     if not channel_spec:
         return None
     stored = {k: render_links(settings, str(v), item.channel) for k, v in (item.template_vars or {}).items()}
@@ -233,7 +279,7 @@ def address_of(patient: Patient, channel: Channel) -> str:
 def delivery_for(session: Session, item: OutboxItem, patient: Patient, now: datetime) -> Delivery:
     from backend.outbox.sender import window_open
 
-    settings = get_settings()
+    settings = effective_settings(session)
     message = session.get(Message, item.message_id)
     assert message is not None
     lang = pick_language(patient.language)
@@ -243,7 +289,7 @@ def delivery_for(session: Session, item: OutboxItem, patient: Patient, now: date
         outbound=render_outbound(settings, Outbound.from_json(message.parts or []), item.channel),
         lang=lang,
         window_open=window_open(session, patient.id, item.channel, now),
-        template=template_for(item, lang, settings),
+        template=template_for(item, lang, settings, session),
         status_callback=_status_callback(item.channel, settings),
         mail=mail_context(settings, item, patient.id, lang) if item.channel is Channel.EMAIL else None,
     )
@@ -251,7 +297,7 @@ def delivery_for(session: Session, item: OutboxItem, patient: Patient, now: date
 
 def delivery_to_follower(session: Session, item: OutboxItem, conversation: Conversation) -> Delivery:
     """A reply to a WeChat follower not linked to a patient, at the conversation's kept openid."""
-    settings = get_settings()
+    settings = effective_settings(session)
     message = session.get(Message, item.message_id)
     assert message is not None and conversation.reply_to
     return Delivery(
@@ -269,7 +315,7 @@ def delivery_to_staff(session: Session, item: OutboxItem, staff: StaffUser) -> D
     always the approved template: her own 48-hour window is not tracked, and a template needs none."""
     from backend.outbox.gates import staff_address
 
-    settings = get_settings()
+    settings = effective_settings(session)
     message = session.get(Message, item.message_id)
     to = staff_address(staff, item.channel)
     assert message is not None and to
@@ -280,7 +326,7 @@ def delivery_to_staff(session: Session, item: OutboxItem, staff: StaffUser) -> D
         outbound=render_outbound(settings, Outbound.from_json(message.parts or []), item.channel),
         lang=lang,
         window_open=item.channel is not Channel.WECHAT,  # SMS has no window
-        template=template_for(item, lang, settings),
+        template=template_for(item, lang, settings, session),
         status_callback=_status_callback(item.channel, settings),
     )
 

@@ -45,13 +45,16 @@ from backend.models import (
 )
 from backend.models.base import utcnow
 from backend.outbox.gates import Action, Facts, Verdict, judge, judge_staff, judge_unlinked, load_facts
+from backend.outbox.overrides import effective_settings
 from backend.outbox.providers import (
     ChannelNotConfigured,
     delivery_for,
     delivery_to_follower,
     delivery_to_staff,
     sender_for,
+    sender_key,
 )
+from backend.outbox.rate import send_rate
 from backend.services import audit
 from backend.services.consents import do_revoke_consent
 from bots.domain import Channel, ConsentPurpose
@@ -257,6 +260,10 @@ def _call(claim: _Claim) -> tuple[SendResult | SendFailed, bool]:
             found = sender.find_sent(delivery, claim.ambiguous_since)
             if found is not None:
                 return found, True
+        # the provider's per-sender rate, shared by every worker: wait for this send's slot
+        settings = effective_settings()
+        key = sender_key(channel, settings)
+        send_rate(settings.redis_url).wait(key, settings.send_rates.get(key))
         return sender.send(delivery), False
     except SendFailed as exc:
         return exc, False

@@ -315,7 +315,7 @@ def message_for(batch: OutreachBatch, language: str) -> str:
     return next(batch.messages[code] for code in LANGUAGES if code in batch.messages)
 
 
-def rendered(batch: OutreachBatch, settings: Settings) -> list[Rendered]:
+def rendered(batch: OutreachBatch, settings: Settings, session: Session | None = None) -> list[Rendered]:
     out = []
     for lang in LANGUAGES:
         if lang not in batch.messages:
@@ -330,7 +330,7 @@ def rendered(batch: OutreachBatch, settings: Settings) -> list[Rendered]:
                 template_key=key,
                 template_vars={"text": text},
             )
-            template = template_for(probe, lang, settings)
+            template = template_for(probe, lang, settings, session)
             fields = dict(template.variables) if template is not None else {}
         long_fields = (
             tuple(k for k, v in fields.items() if len(v) > WECHAT_FIELD_LIMIT)

@@ -106,6 +106,19 @@ class Reason(StrEnum):
     SENDER_INVALID = "sender_invalid"
     TIMEZONE_INVALID = "timezone_invalid"
     WINDOWS_INVALID = "windows_invalid"
+    # the admin console: channel settings, templates, quiet hours and caps
+    BRANDNAME_INVALID = "brandname_invalid"
+    CAP_INVALID = "cap_invalid"
+    FIELD_TOO_LONG = "field_too_long"
+    FIELDS_INVALID = "fields_invalid"
+    QUIET_HOURS_INVALID = "quiet_hours_invalid"
+    RATE_INVALID = "rate_invalid"
+    SECRET_EMPTY = "secret_empty"  # noqa: S105  (a reason code)
+    SETTING_UNKNOWN = "setting_unknown"
+    SIGNATURE_INVALID = "signature_invalid"
+    TEMPLATE_ID_REQUIRED = "template_id_required"
+    TEMPLATE_KEY_UNKNOWN = "template_key_unknown"
+    URL_INVALID = "url_invalid"
     # an outreach batch
     APPROVAL_REQUIRED = "approval_required"
     BATCH_LIST = "batch_list"

@@ -16,6 +16,7 @@ from backend.admin.exports import XLSX, audit_xlsx
 from backend.admin.health_facts import gather
 from backend.app.settings import ENV_FILE, Settings
 from backend.models import StaffSession
+from backend.outbox.overrides import current
 from backend.services import audit
 from backend.services.message_log import InvalidFilter, parse_cursor
 from backend.web.admin_common import PREFIX, AdminDep, AuditDep
@@ -120,7 +121,9 @@ def health_json(db: SessionDep, staff: AdminDep, settings: SettingsDep) -> JSONR
 
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, db: SessionDep, staff: AdminDep, settings: SettingsDep) -> Response:
-    rows = effective(settings, os.environ, file_values(ENV_FILE))
+    console = current(db).values  # the channel settings stored in the console win over the environment
+    shown = settings.model_copy(update=console) if console else settings
+    rows = effective(shown, os.environ, file_values(ENV_FILE), console=set(console))
     audit.record(db, "admin.settings_view", staff_id=staff.staff_id, ip=client_ip(request))
     context = {"staff": staff, "rows": rows, "env_file": str(ENV_FILE)}
     return render(request, "staff/admin/settings.html", staff.staff.language, context)

@@ -16,6 +16,7 @@ from backend.app.settings import Environment, get_settings
 from backend.fhir.outcome import FhirError, IssueType
 from backend.voice import engines
 from backend.web import (
+    admin_channels,
     admin_org,
     admin_oversight,
     admin_people,
@@ -126,6 +127,7 @@ def create_app() -> FastAPI:
     app.include_router(admin_sites.router)
     app.include_router(admin_schedules.router)
     app.include_router(admin_oversight.router)
+    app.include_router(admin_channels.router)
 
     @app.exception_handler(NotSignedIn)
     async def _to_sign_in(request: Request, _exc: NotSignedIn) -> Response:

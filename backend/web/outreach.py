@@ -16,6 +16,7 @@ from backend.audiences.filters import InvalidAudience
 from backend.audiences.plans import plan_population
 from backend.models import BatchPurpose, Department, EncounterKind, FollowUpPlan, OutreachBatch, StaffSession
 from backend.models.base import utcnow
+from backend.outbox.overrides import effective_settings
 from backend.outreach import views
 from backend.outreach.batches import (
     do_approve,
@@ -185,7 +186,7 @@ def _batch_page(
         "batch": batch,
         "error": error,
         "preview": preview,
-        "rendered": rendered(batch, settings),
+        "rendered": rendered(batch, effective_settings(db), db),
         "job": views.job_of(db, batch),
         "report": report,
         "bars": report.bars(),

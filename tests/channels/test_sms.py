@@ -6,12 +6,21 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from bots.messages import Choice, Choices, Link, MediaRef, Outbound, Text
-from channels.base import Delivery, DeliveryStatus, ForgedRequest, MalformedPayload, SendFailed, StatusUpdate
+from channels.base import (
+    Delivery,
+    DeliveryStatus,
+    ForgedRequest,
+    MalformedPayload,
+    SendFailed,
+    StatusUpdate,
+    TemplateRef,
+)
 from channels.sms import (
     HttpGatewaySms,
     TwilioSms,
@@ -251,6 +260,26 @@ def test_the_gateway_receives_the_documented_json_with_the_bearer_token(fake: Fa
 def test_a_configured_gateway_sender_goes_as_from(fake: FakeTwilio) -> None:
     gateway(fake, sender="CareLoop").send(delivery())
     assert fake.gateway_requests[-1].json["from"] == "CareLoop"
+
+
+def test_the_gateway_carries_the_carriers_registrations_by_the_recipients_country(fake: FakeTwilio) -> None:
+    """The Chinese signature on +86 numbers, the Vietnamese brandname as the sender on +84 numbers, and a
+    registered template's id and parameters when the message has one."""
+    registered = HttpGatewaySms(
+        url=fake.gateway_url,
+        token=fake.gateway_token,
+        sender="CareLoop",
+        signature="康复医院",
+        brandname="BV TAMANH",
+    )
+    registered.send(delivery())
+    chinese = fake.gateway_requests[-1].json
+    assert (chinese["signature"], chinese["from"]) == ("康复医院", "CareLoop")
+    template = TemplateRef(key="notice", provider_id="SMS_123456", variables={"text": "Hi"})
+    registered.send(replace(delivery(to="+84912345678"), template=template, reference="outbox-43"))
+    vietnamese = fake.gateway_requests[-1].json
+    assert "signature" not in vietnamese and vietnamese["from"] == "BV TAMANH"
+    assert (vietnamese["template_id"], vietnamese["template_params"]) == ("SMS_123456", {"text": "Hi"})
 
 
 def test_a_gateway_invalid_number_marks_the_address_invalid(fake: FakeTwilio) -> None:

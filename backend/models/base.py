@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -142,3 +142,17 @@ def among(
     if session.get_bind().dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(item_type)))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+def pairs_among(
+    session: Session, first: Any, second: Any, pairs: Iterable[tuple[str, str]]
+) -> sa.ColumnElement[bool]:
+    """`(first, second) IN pairs`, grouped by the first (a file or a feed has one authority, mostly), each
+    group's values sent as `among` sends them: a thousand bound parameters cost psycopg ~30 ms a query to
+    prepare, more than the query itself takes."""
+    groups: dict[str, list[str]] = {}
+    for a, b in pairs:
+        groups.setdefault(a, []).append(b)
+    return sa.or_(
+        *(sa.and_(first == a, among(session, second, values, sa.String)) for a, values in groups.items())
+    )

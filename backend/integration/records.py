@@ -297,6 +297,7 @@ def cancel_discharge_follow_ups(
         )
         .values(status=OutreachStatus.CANCELLED, closed_reason="discharge_cancelled", closed_at=now)
         .returning(OutreachTask.encounter_id)
+        .execution_options(synchronize_session="fetch")
     )
     return Counter(result.scalars())
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from backend.integration import visit_rules
 from backend.integration.codes import holding_department, resolve_many
 from backend.integration.facts import CodedValue, EncounterFacts, VisitEvent
 from backend.integration.records import IdentityConflict, cancel_discharge_follow_ups
-from backend.models import AuditEvent, CodeKind, Encounter, EncounterIdentifier, Ward
+from backend.models import AuditEvent, CodeKind, Encounter, EncounterIdentifier, Ward, bulk
 from backend.models.base import among, pairs_among, utcnow
 
 
@@ -107,6 +107,7 @@ def _apply(
     planned = plan_encounters(session, discharged, now)
     cancelled = cancel_discharge_follow_ups(session, cancelled_ids, now) if cancelled_ids else {}
     events: list[dict[str, Any]] = []
+    written = utcnow()
     for a in applied:
         detail: dict[str, Any] = {"source": source, "event": a.visit.event.value}
         if a.moved:
@@ -117,11 +118,11 @@ def _apply(
             detail["follow_ups_cancelled"] = cancelled.get(a.encounter.id, 0)
         events.append(
             {
-                "action": a.action, "staff_id": None, "patient_id": a.visit.patient_id,
+                "at": written, "action": a.action, "staff_id": None, "patient_id": a.visit.patient_id,
                 "subject_type": "encounter", "subject_id": a.encounter.id, "ip": None, "detail": detail,
             }
         )  # fmt: skip
-    session.execute(sa.insert(AuditEvent), events)
+    bulk.insert_rows(session, cast(sa.Table, AuditEvent.__table__), events)
     return [a.encounter.id for a in applied]
 
 
@@ -200,13 +201,23 @@ def _decide(
 
 
 def _insert(session: Session, created: list[_Applied]) -> None:
-    """New visits in one statement (their ids returned in order), then their links in another."""
+    """New visits in one statement, then their links in another. On PostgreSQL the ids are taken from the
+    sequence first; on SQLite they come back in row order from an executemany."""
     if not created:
         return
+    table = cast(sa.Table, Encounter.__table__)
     rows = [{name: getattr(a.encounter, name) for name in _ENCOUNTER_FIELDS} for a in created]
-    statement = sa.insert(Encounter).returning(Encounter.id, sort_by_parameter_order=True)
-    for a, encounter_id in zip(created, session.scalars(statement, rows), strict=True):
+    if bulk.postgres(session):
+        ids = bulk.new_ids(session, table, len(created))
+        written = utcnow()
+        numbered = [{"id": id_, **row, "updated_at": written} for id_, row in zip(ids, rows, strict=True)]
+        bulk.insert_rows(session, table, numbered)
+    else:
+        statement = sa.insert(Encounter).returning(Encounter.id, sort_by_parameter_order=True)
+        ids = list(session.scalars(statement, rows))
+    for a, encounter_id in zip(created, ids, strict=True):
         a.encounter.id = encounter_id
         a.link.encounter_id = encounter_id
-    links = [{name: getattr(a.link, name) for name in _LINK_FIELDS} for a in created]
-    session.execute(sa.insert(EncounterIdentifier), links)
+    stamp = {"updated_at": utcnow()}
+    links = [{name: getattr(a.link, name) for name in _LINK_FIELDS} | stamp for a in created]
+    bulk.insert_rows(session, cast(sa.Table, EncounterIdentifier.__table__), links)

@@ -67,22 +67,13 @@ def apply_chunk(
             )  # fmt: skip
         return counts
     if kind is ImportKind.ENCOUNTERS:
-        visits = [r for r, _d in writes if isinstance(r, EncounterRecord)]
-        owners = _owners(session, visits)
-        do_apply_visits(
-            session,
-            [
-                Visit(
-                    owners[(record.authority, record.patient_identifier)],
-                    _encounter_facts(record),
-                    VisitEvent.DISCHARGE if record.discharged_at is not None else VisitEvent.ADMIT,
-                    record.discharged_at or record.admitted_at,
-                )
-                for record in visits
-            ],
-            source=origin,
-            mapping_source=source,
-        )
+        visits = []
+        for record, decision in writes:
+            assert isinstance(record, EncounterRecord) and decision.owner_id is not None
+            event = VisitEvent.DISCHARGE if record.discharged_at is not None else VisitEvent.ADMIT
+            at = record.discharged_at or record.admitted_at
+            visits.append(Visit(decision.owner_id, _encounter_facts(record), event, at))
+        do_apply_visits(session, visits, source=origin, mapping_source=source)
         return counts
     if kind.organisation:
         _apply_org(session, kind, source, [r for r, _d in writes if isinstance(r, OrgRecord)], staff_id)
@@ -135,9 +126,3 @@ def _by_id(session: Session, ids: list[int]) -> dict[int, Patient]:
     if not ids:
         return {}
     return {p.id: p for p in session.scalars(sa.select(Patient).where(Patient.id.in_(ids)))}
-
-
-def _owners(session: Session, records: list[EncounterRecord]) -> dict[tuple[str, str], int]:
-    from backend.imports.lookup import owners
-
-    return owners(session, [(r.authority, r.patient_identifier) for r in records])

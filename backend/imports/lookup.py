@@ -49,9 +49,9 @@ def patient_ids(session: Session, keys: Sequence[Key]) -> dict[Key, int]:
     return {key: found[pair] for key, pair in indexed.items() if pair in found}
 
 
-def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
-    """Snapshots of the patients the rows name: by identifier, else (as the patient verb does) by the same
-    MRN when that patient is not known to the authority under another number."""
+def _found(session: Session, keys: Sequence[Key]) -> tuple[dict[Key, int], dict[Key, int]]:
+    """The patients the rows name: by identifier (linked), else (as the patient verb does) by the same MRN
+    when that patient is not known to the authority under another number (unlinked)."""
     linked = patient_ids(session, keys)
     by_mrn: dict[str, Key] = {Patient.code_index("mrn", key[1]): key for key in keys if key not in linked}
     unlinked: dict[Key, int] = {}
@@ -66,6 +66,12 @@ def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
             )
             other = {(pid, authority) for pid, authority in session.execute(query)}
             unlinked = {key: pid for pid, key in candidates.items() if (pid, key[0]) not in other}
+    return linked, unlinked
+
+
+def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
+    """Snapshots of the patients the rows name (see `_found`)."""
+    linked, unlinked = _found(session, keys)
     ids = set(linked.values()) | set(unlinked.values())
     if not ids:
         return {}
@@ -87,8 +93,10 @@ def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
 
 
 def owners(session: Session, keys: Sequence[Key]) -> dict[Key, int]:
-    """The patients a visit file's rows belong to, found as a patient file's rows are (identifier, MRN)."""
-    return {key: now.id for key, now in patients(session, keys).items()}
+    """The patients a visit file's rows belong to, found as a patient file's rows are (identifier, MRN),
+    without loading (and decrypting) the patients themselves."""
+    linked, unlinked = _found(session, keys)
+    return {**unlinked, **linked}
 
 
 def listed(session: Session, keys: Sequence[Key], flag: str) -> dict[Key, ListedNow]:

@@ -133,6 +133,16 @@ def encounters(session: Session, visits: Sequence[Key]) -> dict[Key, EncounterNo
     }  # fmt: skip
 
 
+def visit_keys(session: Session, visits: Sequence[Key]) -> set[Key]:
+    """Which of the (authority, visit number) pairs CareLoop holds (nothing loaded, nothing decrypted)."""
+    if not visits:
+        return set()
+    query = sa.select(EncounterIdentifier.authority, EncounterIdentifier.visit_number).where(
+        pairs_among(session, EncounterIdentifier.authority, EncounterIdentifier.visit_number, set(visits))
+    )
+    return {(authority, number) for authority, number in session.execute(query)}
+
+
 def codes(session: Session, source: str) -> Codes:
     """The source's mapped codes, and CareLoop's own department and ward codes for the codes it has not
     mapped (the same rule the HL7 path applies); a pending mapping resolves to nothing."""

@@ -129,13 +129,22 @@ def _apply(
 def _held(
     session: Session, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[EncounterIdentifier, Encounter]]:
-    """The visits CareLoop already holds under these numbers, with their links, in one query."""
-    rows = session.execute(
-        sa.select(EncounterIdentifier, Encounter)
-        .join(Encounter, Encounter.id == EncounterIdentifier.encounter_id)
-        .where(pairs_among(session, EncounterIdentifier.authority, EncounterIdentifier.visit_number, keys))
-    ).all()
-    return {(link.authority, link.visit_number): (link, encounter) for link, encounter in rows}
+    """The visits CareLoop already holds under these numbers, with their links: the links first, then
+    their visits by id (a join of both let PostgreSQL's prepared plan scan every visit)."""
+    links = list(
+        session.scalars(
+            sa.select(EncounterIdentifier).where(
+                pairs_among(session, EncounterIdentifier.authority, EncounterIdentifier.visit_number, keys)
+            )
+        )
+    )
+    if not links:
+        return {}
+    ids = [link.encounter_id for link in links]
+    encounters = {
+        e.id: e for e in session.scalars(sa.select(Encounter).where(among(session, Encounter.id, ids)))
+    }
+    return {(link.authority, link.visit_number): (link, encounters[link.encounter_id]) for link in links}
 
 
 @dataclass(slots=True)

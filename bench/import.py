@@ -5,7 +5,7 @@ Seeds a fresh database (dropped afterwards) with 50,000 patients known to the so
 blind-indexed as the import computes them) and six departments, writes a UTF-8 CSV of 200,000 visits with
 Chinese headers (60 % outpatient visits, 40 % inpatient stays with a discharge time, one to three ICD-10
 codes, 0.5 % rows with a problem), then runs the dry-run job and the confirm job (its check pass, the
-apply pass through the visit verb, and the reconciliation) in a child process, so the peak resident
+apply pass through the batched visit verb, and the reconciliation) in a child process, so the peak resident
 memory is the import's own. A confirm still running after four minutes is stopped at its next checkpoint
 and its rate extrapolated from the chunks it applied (`confirm_finished` says which). Ends with one JSON
 line: dry_run_rows_per_s, confirm_rows_per_s, apply_rows_per_s, peak_mb.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from backend.models import (
     OutreachTask,
     Patient,
 )
-from backend.models.base import utcnow
+from backend.models.base import among, utcnow
 
 log = logging.getLogger(__name__)
 GRACE = timedelta(days=2)  # a planner that missed a day or two still creates what is due
@@ -115,9 +116,16 @@ def candidates(
     since: datetime,
     now: datetime,
     encounter_id: int | None = None,
+    patient_ids: Sequence[int] | None = None,
+    encounter_ids: Sequence[int] | None = None,
 ) -> Iterator[Any]:
-    """The rows of `candidate_query`, of one encounter if given."""
+    """The rows of `candidate_query`, of one encounter, some encounters or some patients if given (the
+    population preview reads the same rows)."""
     query = candidate_query(plan, since, now)
+    if patient_ids is not None:
+        query = query.where(among(session, Encounter.patient_id, patient_ids))
+    if encounter_ids is not None:
+        query = query.where(among(session, Encounter.id, encounter_ids))
     if encounter_id is not None:  # one row at most: a server-side cursor would cost three more round trips
         yield from session.execute(query.where(Encounter.id == encounter_id))
         return
@@ -144,37 +152,53 @@ _TASKS = cast(sa.Table, OutreachTask.__table__)
 _PG_INSERT = sa.text(
     f"INSERT INTO outreach_tasks ({', '.join(_COLUMNS)}) "  # noqa: S608
     f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t})' for c, t in _COLUMNS.items())}) "
-    "ON CONFLICT (plan_id, encounter_id, offset_days) DO NOTHING RETURNING id"
+    "ON CONFLICT (plan_id, encounter_id, offset_days) DO NOTHING RETURNING encounter_id"
 )
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert the batch, skipping tasks that exist; returns how many were new."""
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> Counter[int]:
+    """Insert the batch, skipping tasks that exist; returns how many were new, by encounter."""
     if not rows:
-        return 0
+        return Counter()
     if session.get_bind().dialect.name == "postgresql":
         # One statement with one array per column: psycopg parses 12 placeholders, not 12 per row
         # (the row-per-placeholder form spent 15 s of a 19 s run parsing SQL on 1M encounters).
         columns = {name: [row[name] for row in rows] for name in _COLUMNS}
-        return len(session.execute(_PG_INSERT, columns).all())
+        return Counter(session.execute(_PG_INSERT, columns).scalars())
     statement = (
         sqlite.insert(_TASKS)
         .on_conflict_do_nothing(index_elements=["plan_id", "encounter_id", "offset_days"])
-        .returning(_TASKS.c.id)  # rowcount is unreliable for batched inserts
+        .returning(_TASKS.c.encounter_id)  # rowcount is unreliable for batched inserts
     )
-    return len(session.execute(statement, rows).all())
+    return Counter(session.execute(statement, rows).scalars())
 
 
 def plan_one(session: Session, plan: FollowUpPlan, now: datetime, encounter_id: int | None = None) -> int:
     """Create the missing outreach tasks of one plan (for one encounter if given); returns how many."""
+    return sum(_plan(session, plan, now, encounter_id=encounter_id).values())
+
+
+def _plan(
+    session: Session,
+    plan: FollowUpPlan,
+    now: datetime,
+    *,
+    encounter_id: int | None = None,
+    encounter_ids: Sequence[int] | None = None,
+) -> Counter[int]:
+    """The missing outreach tasks of one plan written; how many, by encounter. Given encounters are each
+    planned as `plan_encounter` plans one alone: the daily limit counts per call, so it holds no single
+    discharge back (only a limit of 0 does)."""
+    created: Counter[int] = Counter()
     if not plan.offsets_days or not plan.channels:
-        return 0
+        return created
     since = now - timedelta(days=max(plan.offsets_days)) - GRACE
-    created, enrolled, rows = 0, 0, []
-    for row in candidates(session, plan, since, now, encounter_id):
+    enrolled, rows = 0, []
+    for row in candidates(session, plan, since, now, encounter_id, encounter_ids=encounter_ids):
         if not sampled(plan.id, row.id, plan.sample_ratio):
             continue
-        if plan.daily_limit is not None and enrolled >= plan.daily_limit:
+        counted = 0 if encounter_ids is not None else enrolled
+        if plan.daily_limit is not None and counted >= plan.daily_limit:
             break
         new_for_encounter = False
         for offset in plan.offsets_days:
@@ -232,10 +256,40 @@ def plan_encounter(session: Session, encounter_id: int, now: datetime | None = N
         plan_one(session, plan, now, encounter_id)
         for plan in plans
         # plans that cannot match this encounter are skipped without a query (many plans, one discharge)
-        if (not plan.encounter_kinds or encounter.kind.value in plan.encounter_kinds)
-        and (not plan.department_ids or encounter.department_id in plan.department_ids)
-        and (not plan.ward_ids or encounter.ward_id in plan.ward_ids)
+        if _may_match(plan, encounter.kind, encounter.department_id, encounter.ward_id)
     )
+
+
+def _may_match(plan: FollowUpPlan, kind: EncounterKind, department_id: int, ward_id: int | None) -> bool:
+    return (
+        (not plan.encounter_kinds or kind.value in plan.encounter_kinds)
+        and (not plan.department_ids or department_id in plan.department_ids)
+        and (not plan.ward_ids or ward_id in plan.ward_ids)
+    )
+
+
+def plan_encounters(
+    session: Session, encounter_ids: Sequence[int], now: datetime | None = None
+) -> Counter[int]:
+    """Plan many encounters now (a file of discharges), each as `plan_encounter` would plan it alone, in
+    one query per plan that may match any of them. Returns how many tasks were created, by encounter."""
+    now = now or utcnow()
+    created: Counter[int] = Counter()
+    if not encounter_ids:
+        return created
+    visits = session.execute(
+        sa.select(Encounter.id, Encounter.kind, Encounter.department_id, Encounter.ward_id).where(
+            among(session, Encounter.id, encounter_ids)
+        )
+    ).all()
+    plans = session.scalars(
+        sa.select(FollowUpPlan).where(FollowUpPlan.active.is_(True)).order_by(FollowUpPlan.id)
+    )
+    for plan in plans:
+        ids = [v.id for v in visits if _may_match(plan, v.kind, v.department_id, v.ward_id)]
+        for start in range(0, len(ids), BATCH):
+            created += _plan(session, plan, now, encounter_ids=ids[start : start + BATCH])
+    return created
 
 
 def reschedule_for_encounter(session: Session, encounter: Encounter) -> int:

@@ -17,7 +17,8 @@ from backend.imports.columns import ImportKind
 from backend.imports.plan import Action, Decision, OrgNow, org_names
 from backend.imports.rows import EncounterRecord, ExclusionRecord, OrgRecord, PatientRecord, Record
 from backend.integration.facts import CodedValue, EncounterFacts, Identifier, PatientFacts, VisitEvent
-from backend.integration.records import Notes, do_apply_visit, do_record_death, do_upsert_patient
+from backend.integration.records import Notes, do_record_death, do_upsert_patient
+from backend.integration.visits import Visit, do_apply_visits
 from backend.models import Patient
 
 
@@ -67,20 +68,13 @@ def apply_chunk(
             )  # fmt: skip
         return counts
     if kind is ImportKind.ENCOUNTERS:
-        owners = _owners(session, [r for r, _d in writes if isinstance(r, EncounterRecord)])
-        for record, _decision in writes:
-            assert isinstance(record, EncounterRecord)
-            discharged = record.discharged_at is not None
-            do_apply_visit(
-                session,
-                owners[(record.authority, record.patient_identifier)],
-                _encounter_facts(record),
-                VisitEvent.DISCHARGE if discharged else VisitEvent.ADMIT,
-                at=record.discharged_at or record.admitted_at,
-                source=origin,
-                mapping_source=source,
-                notes=Notes(),
-            )
+        visits = []
+        for record, decision in writes:
+            assert isinstance(record, EncounterRecord) and decision.owner_id is not None
+            event = VisitEvent.DISCHARGE if record.discharged_at is not None else VisitEvent.ADMIT
+            at = record.discharged_at or record.admitted_at
+            visits.append(Visit(decision.owner_id, _encounter_facts(record), event, at))
+        do_apply_visits(session, visits, source=origin, mapping_source=source)
         return counts
     if kind.organisation:
         _apply_org(session, kind, source, [r for r, _d in writes if isinstance(r, OrgRecord)], staff_id)
@@ -133,11 +127,3 @@ def _by_id(session: Session, ids: list[int]) -> dict[int, Patient]:
     if not ids:
         return {}
     return {p.id: p for p in session.scalars(sa.select(Patient).where(Patient.id.in_(ids)))}
-
-
-def _owners(session: Session, records: list[EncounterRecord]) -> dict[tuple[str, str], Patient]:
-    from backend.imports.lookup import owners
-
-    ids = owners(session, [(r.authority, r.patient_identifier) for r in records])
-    patients = _by_id(session, list(set(ids.values())))
-    return {key: patients[pid] for key, pid in ids.items()}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
@@ -161,6 +162,12 @@ class Planner:
         return parsed
 
     def decide(self, session: Session, chunk: list[Row]) -> list[tuple[int, Record | None, Decision]]:
+        if session.get_bind().dialect.name == "postgresql":
+            # Plan the chunk's lookups for its own keys every time: psycopg prepares a statement after its
+            # fifth run, and the generic plan PostgreSQL then keeps for "key among this array" (on
+            # statistics taken before the import filled the visit tables) compared every held visit number
+            # with the whole array, 0.2 s a query by 10,000 visits and growing with them.
+            session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
         parsed = self.parse(chunk)
         records = [r for _n, r, d in parsed if d is None and r is not None]
         decide = self._deciders(session, records)

@@ -7,8 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from backend.imports.columns import ImportKind
 from backend.imports.plan import Codes, EncounterNow, ListedNow, OrgNow, PatientNow
@@ -23,28 +22,9 @@ from backend.models import (
     PatientIdentifier,
     Ward,
 )
+from backend.models.base import among, pairs_among
 
 Key = tuple[str, str]  # (authority, identifier as written)
-
-
-Column = sa.ColumnElement[str] | InstrumentedAttribute[str]
-
-
-def pairs_in(session: Session, first: Column, second: Column, pairs: Iterable[Key]) -> sa.ColumnElement[bool]:
-    """(first, second) among the pairs, grouped by the first (a file has one authority, mostly). On
-    PostgreSQL each group's values go as one array parameter: a thousand bound parameters cost psycopg
-    ~30 ms a query to prepare, more than the query itself takes."""
-    groups: dict[str, list[str]] = {}
-    for a, b in pairs:
-        groups.setdefault(a, []).append(b)
-    postgres = session.get_bind().dialect.name == "postgresql"
-
-    def among(values: list[str]) -> sa.ColumnElement[bool]:
-        if postgres:
-            return second == sa.any_(sa.bindparam(None, values, type_=ARRAY(sa.String)))
-        return second.in_(values)
-
-    return sa.or_(*(sa.and_(first == a, among(values)) for a, values in groups.items()))
 
 
 def _index(keys: Iterable[Key]) -> dict[Key, tuple[str, str]]:
@@ -60,7 +40,7 @@ def patient_ids(session: Session, keys: Sequence[Key]) -> dict[Key, int]:
         sa.select(
             PatientIdentifier.authority, PatientIdentifier.value_bidx, PatientIdentifier.patient_id
         ).where(
-            pairs_in(
+            pairs_among(
                 session, PatientIdentifier.authority, PatientIdentifier.value_bidx, set(indexed.values())
             )
         )
@@ -69,9 +49,9 @@ def patient_ids(session: Session, keys: Sequence[Key]) -> dict[Key, int]:
     return {key: found[pair] for key, pair in indexed.items() if pair in found}
 
 
-def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
-    """Snapshots of the patients the rows name: by identifier, else (as the patient verb does) by the same
-    MRN when that patient is not known to the authority under another number."""
+def _found(session: Session, keys: Sequence[Key]) -> tuple[dict[Key, int], dict[Key, int]]:
+    """The patients the rows name: by identifier (linked), else (as the patient verb does) by the same MRN
+    when that patient is not known to the authority under another number (unlinked)."""
     linked = patient_ids(session, keys)
     by_mrn: dict[str, Key] = {Patient.code_index("mrn", key[1]): key for key in keys if key not in linked}
     unlinked: dict[Key, int] = {}
@@ -86,6 +66,12 @@ def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
             )
             other = {(pid, authority) for pid, authority in session.execute(query)}
             unlinked = {key: pid for pid, key in candidates.items() if (pid, key[0]) not in other}
+    return linked, unlinked
+
+
+def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
+    """Snapshots of the patients the rows name (see `_found`)."""
+    linked, unlinked = _found(session, keys)
     ids = set(linked.values()) | set(unlinked.values())
     if not ids:
         return {}
@@ -110,8 +96,10 @@ def patients(session: Session, keys: Sequence[Key]) -> dict[Key, PatientNow]:
 
 
 def owners(session: Session, keys: Sequence[Key]) -> dict[Key, int]:
-    """The patients a visit file's rows belong to, found as a patient file's rows are (identifier, MRN)."""
-    return {key: now.id for key, now in patients(session, keys).items()}
+    """The patients a visit file's rows belong to, found as a patient file's rows are (identifier, MRN),
+    without loading (and decrypting) the patients themselves."""
+    linked, unlinked = _found(session, keys)
+    return {**unlinked, **linked}
 
 
 def listed(session: Session, keys: Sequence[Key], flag: str) -> dict[Key, ListedNow]:
@@ -125,27 +113,43 @@ def listed(session: Session, keys: Sequence[Key], flag: str) -> dict[Key, Listed
 
 
 def encounters(session: Session, visits: Sequence[Key]) -> dict[Key, EncounterNow]:
-    """Snapshots of the visits the (authority, visit number) pairs name."""
+    """Snapshots of the visits the (authority, visit number) pairs name: the numbers first, then their
+    visits by id (one join of both let PostgreSQL's prepared plan scan every visit once a chunk)."""
     if not visits:
+        return {}
+    links = session.execute(
+        sa.select(
+            EncounterIdentifier.authority, EncounterIdentifier.visit_number, EncounterIdentifier.encounter_id
+        ).where(
+            pairs_among(session, EncounterIdentifier.authority, EncounterIdentifier.visit_number, set(visits))
+        )
+    ).all()
+    if not links:
         return {}
     rows = session.execute(
         sa.select(
-            EncounterIdentifier.authority, EncounterIdentifier.visit_number, Encounter.id,
-            Encounter.patient_id, Encounter.kind, Encounter.department_id, Encounter.ward_id,
+            Encounter.id, Encounter.patient_id, Encounter.kind, Encounter.department_id, Encounter.ward_id,
             Encounter.started_at, Encounter.ended_at, Encounter.diagnoses,
-        )
-        .join(Encounter, Encounter.id == EncounterIdentifier.encounter_id)
-        .where(
-            pairs_in(session, EncounterIdentifier.authority, EncounterIdentifier.visit_number, set(visits))
-        )
+        ).where(among(session, Encounter.id, [link.encounter_id for link in links]))
     ).all()  # fmt: skip
-    return {
-        (r.authority, r.visit_number): EncounterNow(
+    by_id = {
+        r.id: EncounterNow(
             r.id, r.patient_id, r.kind, r.department_id, r.ward_id, r.started_at, r.ended_at,
             tuple(d.get("code", "") for d in r.diagnoses or ()),
         )
         for r in rows
     }  # fmt: skip
+    return {(link.authority, link.visit_number): by_id[link.encounter_id] for link in links}
+
+
+def visit_keys(session: Session, visits: Sequence[Key]) -> set[Key]:
+    """Which of the (authority, visit number) pairs CareLoop holds (nothing loaded, nothing decrypted)."""
+    if not visits:
+        return set()
+    query = sa.select(EncounterIdentifier.authority, EncounterIdentifier.visit_number).where(
+        pairs_among(session, EncounterIdentifier.authority, EncounterIdentifier.visit_number, set(visits))
+    )
+    return {(authority, number) for authority, number in session.execute(query)}
 
 
 def codes(session: Session, source: str) -> Codes:

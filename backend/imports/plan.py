@@ -32,6 +32,7 @@ class Decision:
     target_id: int | None = None  # the patient (patients, exclusions) or encounter (visits) touched
     state: str = "-"  # a digest of the record as it was when decided
     problems: tuple[str, ...] = ()
+    owner_id: int | None = None  # a visit's patient, as found when decided (not part of the plan line)
 
     def line(self, row: int) -> str:
         """The plan line of a row: what was decided and on which state of the record."""
@@ -124,7 +125,7 @@ def decide_encounter(
     if problems:
         return Decision(Action.PROBLEM, problems=tuple(problems))
     if now is None:
-        return Decision(Action.CREATE)
+        return Decision(Action.CREATE, owner_id=patient_id)
     if department is None and ward is not None:
         department = codes.ward_department.get(ward)
     # the kind as the visit verb leaves it: an inpatient stay already ended keeps its kind, and a
@@ -142,7 +143,7 @@ def decide_encounter(
         or (record.discharged_at is not None and record.discharged_at != now.ended_at)
         or (bool(record.diagnoses) and record.diagnoses != now.diagnoses)
     )
-    return Decision(Action.UPDATE if changed else Action.SKIP, now.id, digest(now))
+    return Decision(Action.UPDATE if changed else Action.SKIP, now.id, digest(now), owner_id=patient_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ def reconcile(
             keys.append((row.number, (authority, normalise_code(value) if visits else value)))
         with session_scope() as session:
             if visits:
-                found = set(lookup.encounters(session, [k for _n, k in keys]))
+                found = lookup.visit_keys(session, [k for _n, k in keys])
                 listed.update(k for _n, k in keys)
             else:
                 found = set(lookup.patient_ids(session, [k for _n, k in keys]))

@@ -69,6 +69,20 @@ def resolve_all(
     return {kind: _resolved(session, kind, source, coded, known.get(kind)) for kind, coded in codes.items()}
 
 
+def resolve_many(
+    session: Session, source: str, codes: dict[tuple[CodeKind, str], CodedValue]
+) -> dict[tuple[CodeKind, str], int | None]:
+    """The codes of many messages (a file's chunk) in one query for those already known; each code
+    resolved as `resolve_all` resolves it the first time a message brings it."""
+    if not codes:
+        return {}
+    known = {
+        (mapping.kind, mapping.code): mapping
+        for mapping in session.scalars(_KNOWN, {"source": source, "pairs": list(codes)})
+    }
+    return {key: _resolved(session, key[0], source, coded, known.get(key)) for key, coded in codes.items()}
+
+
 def resolve(session: Session, kind: CodeKind, source: str, coded: CodedValue) -> int | None:
     """The id the code maps to, or None while its mapping is pending."""
     return resolve_all(session, source, {kind: coded})[kind]

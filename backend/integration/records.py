@@ -6,6 +6,8 @@ transaction; HL7 today, FHIR writes and file imports next.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,14 +17,13 @@ from sqlalchemy.orm import Session
 
 from backend.followup.exclusions import do_set_exclusion
 from backend.followup.planner import plan_encounter, reschedule_for_encounter
+from backend.integration import visit_rules
 from backend.integration.codes import holding_department, resolve_all
 from backend.integration.facts import EncounterFacts, Identifier, PatientFacts, VisitEvent
 from backend.models import (
     Anchor,
-    CodeKind,
     Encounter,
     EncounterIdentifier,
-    EncounterKind,
     FollowUpPlan,
     Hl7Message,
     OutboxItem,
@@ -35,7 +36,7 @@ from backend.models import (
     QuestionnaireResponse,
     Ward,
 )
-from backend.models.base import utcnow
+from backend.models.base import among, utcnow
 from backend.security.identifiers import (
     InvalidEmail,
     InvalidPhoneNumber,
@@ -224,34 +225,12 @@ def _apply_codes(
 ) -> None:
     """Hospital codes through the mapping table; an unknown one is recorded as pending and the visit kept
     (in the holding department when its department is unknown) until an admin maps it."""
-    link.mapping_source = mapping_source
-    sent = {
-        kind: coded
-        for kind, coded in (
-            (CodeKind.WARD, facts.ward),
-            (CodeKind.DEPARTMENT, facts.department),
-            (CodeKind.DOCTOR, facts.attending_doctor),
-        )
-        if coded is not None
-    }
-    targets = resolve_all(session, mapping_source, sent)
-    ward_id = targets.get(CodeKind.WARD)
-    if facts.ward:
-        link.ward_code = facts.ward.code
-        encounter.ward_id = ward_id
-    department_id = None
-    if facts.department:
-        link.department_code = facts.department.code
-        department_id = targets.get(CodeKind.DEPARTMENT)
-    if department_id is None and ward_id is not None:
-        department_id = session.get_one(Ward, ward_id).department_id
-    if department_id is not None:
-        encounter.department_id = department_id
-    elif facts.department or encounter.department_id is None:
-        encounter.department_id = holding_department(session)
-    if facts.attending_doctor:
-        link.doctor_code = facts.attending_doctor.code
-        encounter.attending_doctor_id = targets.get(CodeKind.DOCTOR)
+    targets = resolve_all(session, mapping_source, visit_rules.sent_codes(facts))
+    visit_rules.place(
+        encounter, link, facts, mapping_source, targets,
+        ward_department=lambda ward_id: session.get_one(Ward, ward_id).department_id,
+        holding=lambda: holding_department(session),
+    )  # fmt: skip
 
 
 def _discharge_plan_ids(session: Session) -> sa.Select[Any]:
@@ -271,7 +250,8 @@ def do_apply_visit(
     now: datetime | None = None,
 ) -> Encounter:
     """A visit created or updated from outside facts, keyed by its visit number and authority. An update
-    or discharge before the admission makes a placeholder that the admission later fills in."""
+    or discharge before the admission makes a placeholder that the admission later fills in. Many visits
+    at once (a file): `visits.do_apply_visits`, the same rules in a few statements per table."""
     now = now or utcnow()
     # Nothing pending needs writing before these lookups: the patient's changes go out with the visit's
     # in one flush (fewer statements per message).
@@ -279,17 +259,7 @@ def do_apply_visit(
         found = _visit(session, facts.visit)
         previous_start: datetime | None = None
         if found is None:
-            encounter = Encounter(
-                patient_id=patient.id,
-                kind=facts.kind or EncounterKind.OUTPATIENT,
-                started_at=facts.started_at or at,
-                diagnoses=[],
-            )
-            link = EncounterIdentifier(
-                authority=facts.visit.authority,
-                visit_number=facts.visit.value,
-                placeholder=event is not VisitEvent.ADMIT,
-            )
+            encounter, link = visit_rules.new_visit(patient.id, facts, event, at)
             _apply_codes(session, encounter, link, facts, mapping_source)
             notes.add("placeholder visit created" if link.placeholder else "visit created")
             action = "encounter.created"
@@ -297,8 +267,7 @@ def do_apply_visit(
             link, encounter = found
             if encounter.patient_id != patient.id:
                 raise IdentityConflict("the visit number belongs to another patient", about="encounter")
-            if link.placeholder and event is VisitEvent.ADMIT:
-                link.placeholder = False
+            if visit_rules.reconcile_placeholder(link, event):
                 notes.add("placeholder visit reconciled with its admission")
             else:
                 notes.add("visit updated")
@@ -307,68 +276,43 @@ def do_apply_visit(
             if facts.started_at is not None:
                 encounter.started_at = facts.started_at
             action = "encounter.updated"
-    link.patient_class = facts.patient_class or link.patient_class
-    link.last_event = event.value[:8]
-    if facts.kind is not None and not (
-        facts.kind is EncounterKind.INPATIENT and encounter.ended_at is not None
-    ):
-        encounter.kind = facts.kind
-    if facts.diagnoses:
-        encounter.diagnoses = [
-            {"system": d.system or "ICD-10", "code": d.code, "text": d.text} for d in facts.diagnoses
-        ]
-        encounter.primary_diagnosis = facts.diagnoses[0].code[:16]
-    if facts.procedures:
-        encounter.procedure_code = facts.procedures[0].code[:16]
-    previous_end = encounter.ended_at
-    if event is VisitEvent.DISCHARGE:
-        encounter.ended_at = facts.ended_at or at
-        if encounter.kind is EncounterKind.INPATIENT:
-            encounter.kind = EncounterKind.DISCHARGE
-        action = "encounter.discharged"
-    elif event is VisitEvent.CANCEL_DISCHARGE:
-        encounter.ended_at = None
-        if encounter.kind is EncounterKind.DISCHARGE:
-            encounter.kind = EncounterKind.INPATIENT
-        action = "encounter.discharge_cancelled"
-    elif facts.ended_at is not None and previous_end is not None:
-        encounter.ended_at = facts.ended_at  # a corrected discharge time
+    action, previous_end = visit_rules.fill(encounter, link, facts, event, at, action)
     if found is None:  # inserted with every field set, then linked
         session.add(encounter)
         session.flush()
         link.encounter_id = encounter.id
         session.add(link)
     detail: dict[str, Any] = {"source": source, "event": event.value}
+    if visit_rules.times_moved(encounter, event, previous_start, previous_end):
+        detail["follow_ups_moved"] = reschedule_for_encounter(session, encounter)
     if event is VisitEvent.DISCHARGE:
-        if previous_end is not None and previous_end != encounter.ended_at:
-            detail["follow_ups_moved"] = reschedule_for_encounter(session, encounter)
         planned = plan_encounter(session, encounter.id, now)
         detail["follow_ups_planned"] = planned
         notes.add(f"discharged; {planned} follow-ups planned")
     elif event is VisitEvent.CANCEL_DISCHARGE:
-        cancelled = _cancel_discharge_follow_ups(session, encounter, now)
-        detail["follow_ups_cancelled"] = cancelled
-        notes.add(f"discharge cancelled; {cancelled} follow-ups cancelled")
-    elif (previous_end is not None and encounter.ended_at != previous_end) or (
-        previous_start is not None and encounter.started_at != previous_start
-    ):  # a corrected admission or discharge time: follow-ups not yet sent move with it
-        detail["follow_ups_moved"] = reschedule_for_encounter(session, encounter)
+        cancelled = cancel_discharge_follow_ups(session, [encounter.id], now)
+        detail["follow_ups_cancelled"] = cancelled[encounter.id]
+        notes.add(f"discharge cancelled; {cancelled[encounter.id]} follow-ups cancelled")
     audit.record(session, action, patient_id=patient.id, subject=("encounter", encounter.id), **detail)
     return encounter
 
 
-def _cancel_discharge_follow_ups(session: Session, encounter: Encounter, now: datetime) -> int:
-    """Follow-ups counted from the discharge that are not yet sent go with it."""
+def cancel_discharge_follow_ups(
+    session: Session, encounter_ids: Sequence[int], now: datetime
+) -> Counter[int]:
+    """Follow-ups counted from the discharge that are not yet sent go with it. Returns how many, by visit."""
     result = session.execute(
         sa.update(OutreachTask)
         .where(
-            OutreachTask.encounter_id == encounter.id,
+            among(session, OutreachTask.encounter_id, encounter_ids),
             OutreachTask.status == OutreachStatus.SCHEDULED,
             OutreachTask.plan_id.in_(_discharge_plan_ids(session)),
         )
         .values(status=OutreachStatus.CANCELLED, closed_reason="discharge_cancelled", closed_at=now)
+        .returning(OutreachTask.encounter_id)
+        .execution_options(synchronize_session="fetch")
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return Counter(result.scalars())
 
 
 def do_record_death(session: Session, patient: Patient, *, source: str, notes: Notes) -> int:

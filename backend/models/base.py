@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -142,3 +142,26 @@ def among(
     if session.get_bind().dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(item_type)))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+def pairs_among(
+    session: Session, first: Any, second: Any, pairs: Iterable[tuple[str, str]]
+) -> sa.ColumnElement[bool]:
+    """`(first, second) IN pairs`, grouped by the first (a file or a feed has one authority, mostly). On
+    PostgreSQL each group's values go as one array parameter (a thousand bound parameters cost psycopg
+    ~30 ms a query to prepare), read through `IN (SELECT unnest(...))`: with `= ANY(array)` the plan
+    PostgreSQL settles on for a prepared statement (psycopg prepares it after five runs) searched the
+    (first, second) index by the first column alone and compared every row of the authority with the whole
+    array, 0.3 s a query for 1,000 keys among 50,000 identifiers."""
+    groups: dict[str, list[str]] = {}
+    for a, b in pairs:
+        groups.setdefault(a, []).append(b)
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def among_values(values: list[str]) -> sa.ColumnElement[bool]:
+        if not postgres:
+            return second.in_(values)  # type: ignore[no-any-return]
+        array = sa.bindparam(None, values, type_=postgresql.ARRAY(sa.String))
+        return second.in_(sa.select(sa.func.unnest(array)).scalar_subquery())  # type: ignore[no-any-return]
+
+    return sa.or_(*(sa.and_(first == a, among_values(values)) for a, values in groups.items()))

@@ -1,0 +1,135 @@
+"""What outside facts do to a visit and its visit-number link, without I/O: the one copy of the rules the
+single visit verb (`records.do_apply_visit`) and the batched one (`visits.do_apply_visits`) both apply, so
+a visit from an HL7 message and the same visit from an import file end alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from backend.integration.facts import CodedValue, EncounterFacts, VisitEvent
+from backend.models import CodeKind, Encounter, EncounterIdentifier, EncounterKind
+
+
+def sent_codes(facts: EncounterFacts) -> dict[CodeKind, CodedValue]:
+    """The hospital codes a visit came with, by kind."""
+    return {
+        kind: coded
+        for kind, coded in (
+            (CodeKind.WARD, facts.ward),
+            (CodeKind.DEPARTMENT, facts.department),
+            (CodeKind.DOCTOR, facts.attending_doctor),
+        )
+        if coded is not None
+    }
+
+
+def new_visit(
+    patient_id: int, facts: EncounterFacts, event: VisitEvent, at: datetime
+) -> tuple[Encounter, EncounterIdentifier]:
+    """A visit not seen before and its link (unsaved). Anything but an admission makes a placeholder that
+    the admission later fills in."""
+    encounter = Encounter(
+        patient_id=patient_id,
+        kind=facts.kind or EncounterKind.OUTPATIENT,
+        started_at=facts.started_at or at,
+        diagnoses=[],
+    )
+    link = EncounterIdentifier(
+        authority=facts.visit.authority,
+        visit_number=facts.visit.value,
+        placeholder=event is not VisitEvent.ADMIT,
+    )
+    return encounter, link
+
+
+def reconcile_placeholder(link: EncounterIdentifier, event: VisitEvent) -> bool:
+    """The admission of a visit first seen through a later event: no longer a placeholder."""
+    if link.placeholder and event is VisitEvent.ADMIT:
+        link.placeholder = False
+        return True
+    return False
+
+
+def place(
+    encounter: Encounter,
+    link: EncounterIdentifier,
+    facts: EncounterFacts,
+    mapping_source: str,
+    targets: dict[CodeKind, int | None],
+    ward_department: Callable[[int], int],
+    holding: Callable[[], int],
+) -> None:
+    """The resolved codes onto the visit; the codes as sent onto its link. An unknown department (pending
+    mapping) puts the visit in the holding department until an admin maps it."""
+    link.mapping_source = mapping_source
+    ward_id = targets.get(CodeKind.WARD)
+    if facts.ward:
+        link.ward_code = facts.ward.code
+        encounter.ward_id = ward_id
+    department_id = None
+    if facts.department:
+        link.department_code = facts.department.code
+        department_id = targets.get(CodeKind.DEPARTMENT)
+    if department_id is None and ward_id is not None:
+        department_id = ward_department(ward_id)
+    if department_id is not None:
+        encounter.department_id = department_id
+    elif facts.department or encounter.department_id is None:
+        encounter.department_id = holding()
+    if facts.attending_doctor:
+        link.doctor_code = facts.attending_doctor.code
+        encounter.attending_doctor_id = targets.get(CodeKind.DOCTOR)
+
+
+def fill(
+    encounter: Encounter,
+    link: EncounterIdentifier,
+    facts: EncounterFacts,
+    event: VisitEvent,
+    at: datetime,
+    action: str,
+) -> tuple[str, datetime | None]:
+    """The facts' fields and the event onto the visit. Returns the audit action and the discharge time the
+    visit had before."""
+    link.patient_class = facts.patient_class or link.patient_class
+    link.last_event = event.value[:8]
+    if facts.kind is not None and not (
+        facts.kind is EncounterKind.INPATIENT and encounter.ended_at is not None
+    ):
+        encounter.kind = facts.kind
+    if facts.diagnoses:
+        encounter.diagnoses = [
+            {"system": d.system or "ICD-10", "code": d.code, "text": d.text} for d in facts.diagnoses
+        ]
+        encounter.primary_diagnosis = facts.diagnoses[0].code[:16]
+    if facts.procedures:
+        encounter.procedure_code = facts.procedures[0].code[:16]
+    previous_end = encounter.ended_at
+    if event is VisitEvent.DISCHARGE:
+        encounter.ended_at = facts.ended_at or at
+        if encounter.kind is EncounterKind.INPATIENT:
+            encounter.kind = EncounterKind.DISCHARGE
+        action = "encounter.discharged"
+    elif event is VisitEvent.CANCEL_DISCHARGE:
+        encounter.ended_at = None
+        if encounter.kind is EncounterKind.DISCHARGE:
+            encounter.kind = EncounterKind.INPATIENT
+        action = "encounter.discharge_cancelled"
+    elif facts.ended_at is not None and previous_end is not None:
+        encounter.ended_at = facts.ended_at  # a corrected discharge time
+    return action, previous_end
+
+
+def times_moved(
+    encounter: Encounter, event: VisitEvent, previous_start: datetime | None, previous_end: datetime | None
+) -> bool:
+    """Follow-ups not yet sent move with a corrected admission or discharge time (a discharge moves them
+    when it changes an earlier discharge time; a cancelled discharge cancels them instead)."""
+    if event is VisitEvent.DISCHARGE:
+        return previous_end is not None and previous_end != encounter.ended_at
+    if event is VisitEvent.CANCEL_DISCHARGE:
+        return False
+    return (previous_end is not None and encounter.ended_at != previous_end) or (
+        previous_start is not None and encounter.started_at != previous_start
+    )

@@ -19,6 +19,7 @@ from backend.integration.facts import CodedValue, EncounterFacts, VisitEvent
 from backend.integration.records import IdentityConflict, cancel_discharge_follow_ups
 from backend.models import AuditEvent, CodeKind, Encounter, EncounterIdentifier, Ward, bulk
 from backend.models.base import among, pairs_among, utcnow
+from backend.services import audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +118,14 @@ def _apply(
         elif a.visit.event is VisitEvent.CANCEL_DISCHARGE:
             detail["follow_ups_cancelled"] = cancelled.get(a.encounter.id, 0)
         events.append(
-            {
-                "at": written, "action": a.action, "staff_id": None, "patient_id": a.visit.patient_id,
-                "subject_type": "encounter", "subject_id": a.encounter.id, "ip": None, "detail": detail,
-            }
-        )  # fmt: skip
+            audit.row(
+                a.action,
+                at=written,
+                patient_id=a.visit.patient_id,
+                subject=("encounter", a.encounter.id),
+                detail=detail,
+            )
+        )
     bulk.insert_rows(session, cast(sa.Table, AuditEvent.__table__), events)
     return [a.encounter.id for a in applied]
 

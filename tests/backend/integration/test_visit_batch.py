@@ -14,11 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_factory
+from backend.app.settings import get_settings
 from backend.integration.facts import CodedValue, EncounterFacts, Identifier, PatientFacts, VisitEvent
 from backend.integration.merges import do_merge_patients
 from backend.integration.records import IdentityConflict, Notes, do_apply_visit, do_upsert_patient
 from backend.integration.visits import Visit, do_apply_visits
 from backend.models import (
+    AuditEvent,
     Clinician,
     ClinicianKind,
     CodeKind,
@@ -30,6 +32,7 @@ from backend.models import (
     Ward,
 )
 from backend.models.base import Base
+from backend.security.audit_chain import mac_holds
 
 NOW = datetime(2026, 6, 15, 4, 0, tzinfo=UTC)  # fixed: the planner's window and due times follow it
 DAY = timedelta(days=1)
@@ -39,7 +42,7 @@ TABLES = (
     "clinicians", "patients", "patient_identifiers", "audit_events",
 )  # fmt: skip
 # written from the wall clock (or a sequence), not from the facts: equal only by chance either way
-VOLATILE = {"id", "updated_at", "at", "first_seen", "last_seen"}
+VOLATILE = {"id", "updated_at", "at", "first_seen", "last_seen", "mac"}  # an audit MAC covers ids and time
 
 
 def _visit(number: str, **facts: Any) -> EncounterFacts:
@@ -227,6 +230,9 @@ def test_the_batched_visit_verb_writes_what_the_single_one_writes(session: Sessi
 
     returned = do_apply_visits(db, visits, source="import:encounters", mapping_source=SOURCE, now=NOW)
     batched = _snapshot(db)
+    # every audit row the batch inserted in one statement carries a MAC the sealer accepts
+    key = get_settings().audit_key_bytes
+    assert all(mac_holds(key, event) for event in db.scalars(sa.select(AuditEvent)))
     db.rollback()
 
     assert len(returned) == len(visits) and returned[0] == returned[12]  # N1 twice: one encounter

@@ -16,8 +16,6 @@ from backend.models import Clinician, Ward
 from backend.services.spreadsheet import append_row
 from bots.domain import LANGUAGES
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
 
 def _book(
     title: str, filters: Mapping[str, Any], header: Sequence[str], rows: Iterable[Sequence[Any]]

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from backend.admin import org
-from backend.admin.exports import XLSX, org_xlsx
+from backend.admin.exports import org_xlsx
 from backend.admin.org import CodeInUse, Entry, OrgKind
 from backend.models import Clinician, ClinicianKind, StaffSession, Ward
 from backend.services import audit
@@ -18,6 +18,7 @@ from backend.services.message_log import InvalidFilter
 from backend.services.refusal import ActionRefused
 from backend.web.admin_common import PREFIX, OrgAdminDep
 from backend.web.deps import SessionDep, client_ip
+from backend.web.downloads import spreadsheet
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
 from bots.domain import LANGUAGES
@@ -119,11 +120,7 @@ def org_export(request: Request, kind_name: str, db: SessionDep, staff: OrgAdmin
         rows=len(rows),
     )
     names = {d.id: d.code for d in org.departments(db)}
-    return Response(
-        org_xlsx(kind, rows, detail, names),
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{kind.value}s.xlsx"'},
-    )
+    return spreadsheet(org_xlsx(kind, rows, detail, names), f"{kind.value}s.xlsx")
 
 
 @router.post("/{kind_name}", response_class=HTMLResponse)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.admin import audit_log, health
 from backend.admin.effective_settings import effective, file_values
-from backend.admin.exports import XLSX, audit_xlsx
+from backend.admin.exports import audit_xlsx
 from backend.admin.health_facts import gather
 from backend.app.settings import ENV_FILE, Settings
 from backend.models import StaffSession
@@ -21,6 +21,7 @@ from backend.services import audit
 from backend.services.message_log import InvalidFilter, parse_cursor
 from backend.web.admin_common import PREFIX, AdminDep, AuditDep
 from backend.web.deps import SessionDep, SettingsDep, client_ip
+from backend.web.downloads import spreadsheet
 from backend.web.filtered import FormDep, from_url
 from backend.web.staff import check_csrf, render
 
@@ -85,11 +86,7 @@ def audit_export(request: Request, db: SessionDep, staff: AuditDep, values: Form
     audit.record(
         db, "audit.export", staff_id=staff.staff_id, ip=client_ip(request), filters=detail, rows=len(rows)
     )
-    return Response(
-        audit_xlsx(rows, detail),
-        media_type=XLSX,
-        headers={"Content-Disposition": 'attachment; filename="audit.xlsx"'},
-    )
+    return spreadsheet(audit_xlsx(rows, detail), "audit.xlsx")
 
 
 # --- system health -------------------------------------------------------------------------------

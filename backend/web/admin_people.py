@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from backend.admin import org, people, roles
-from backend.admin.exports import XLSX, staff_xlsx
+from backend.admin.exports import staff_xlsx
 from backend.admin.passwords import MAX_PASSWORD, do_issue_reset, do_set_password, reset_for_token
 from backend.i18n import negotiate
 from backend.models import StaffSession, StaffUser
@@ -19,6 +19,7 @@ from backend.services.message_log import InvalidFilter
 from backend.services.refusal import ActionRefused, Reason
 from backend.web.admin_common import PREFIX, ConsoleDep, StaffAdminDep
 from backend.web.deps import SessionDep, SettingsDep, client_ip
+from backend.web.downloads import spreadsheet
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
 from bots.domain import LANGUAGES
@@ -80,11 +81,7 @@ def staff_export(request: Request, db: SessionDep, staff: StaffAdminDep) -> Resp
         filters=detail,
         rows=len(rows),
     )
-    return Response(
-        staff_xlsx(rows, detail),
-        media_type=XLSX,
-        headers={"Content-Disposition": 'attachment; filename="staff.xlsx"'},
-    )
+    return spreadsheet(staff_xlsx(rows, detail), "staff.xlsx")
 
 
 # --- create and edit -----------------------------------------------------------------------------

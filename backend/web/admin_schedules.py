@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from backend.admin import org, sites
 from backend.admin import schedules as admin_schedules
-from backend.admin.exports import XLSX, workbook
+from backend.admin.exports import workbook
 from backend.admin.schedules import ScheduleRefused
 from backend.models import Clinician, ClinicianKind, DoctorSchedule, Patient, StaffSession
 from backend.models.base import utcnow
@@ -22,6 +22,7 @@ from backend.services import audit
 from backend.services.message_log import InvalidFilter
 from backend.web.admin_common import PREFIX, OrgAdminDep
 from backend.web.deps import SessionDep, client_ip
+from backend.web.downloads import spreadsheet
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
 
@@ -158,11 +159,7 @@ def schedule_export(request: Request, db: SessionDep, staff: OrgAdminDep) -> Res
         ]
         for s in rows
     )
-    return Response(
-        workbook("Schedules", filters.audit_detail(), header, cells),
-        media_type=XLSX,
-        headers={"Content-Disposition": 'attachment; filename="schedules.xlsx"'},
-    )
+    return spreadsheet(workbook("Schedules", filters.audit_detail(), header, cells), "schedules.xlsx")
 
 
 @router.post("", response_class=HTMLResponse)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from backend.admin import sites
-from backend.admin.exports import XLSX, calendar_xlsx, workbook
+from backend.admin.exports import calendar_xlsx, workbook
 from backend.admin.sites import SiteRefused
 from backend.models import Site, StaffSession
 from backend.models.base import utcnow
@@ -22,6 +22,7 @@ from backend.services.schedules import site_calendar
 from backend.services.working_calendar import SHEET_COLUMNS, CalendarError, parse_rows, read_sheet, to_rows
 from backend.web.admin_common import PREFIX, OrgAdminDep
 from backend.web.deps import SessionDep, client_ip
+from backend.web.downloads import spreadsheet
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
 from bots.domain import LANGUAGES
@@ -118,11 +119,7 @@ def site_export(request: Request, db: SessionDep, staff: OrgAdminDep) -> Respons
         ]
         for s in rows
     )
-    return Response(
-        workbook("Sites", filters.audit_detail(), header, cells),
-        media_type=XLSX,
-        headers={"Content-Disposition": 'attachment; filename="sites.xlsx"'},
-    )
+    return spreadsheet(workbook("Sites", filters.audit_detail(), header, cells), "sites.xlsx")
 
 
 @router.post("", response_class=HTMLResponse)
@@ -325,8 +322,7 @@ def calendar_export(
         ip=client_ip(request),
         year=chosen,
     )
-    return Response(
+    return spreadsheet(
         calendar_xlsx(SHEET_COLUMNS, to_rows(sorted(days, key=lambda d: d.day))),
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="calendar-{site.code}-{chosen}.xlsx"'},
+        f"calendar-{site.code}-{chosen}.xlsx",
     )

@@ -4,7 +4,8 @@ A patient's upload, or the content type a provider reported for it, may be HTML 
 from our origin it would run with our cookies under `script-src 'self'`. So every such file goes out as an
 attachment, with nosniff, a content type from a short list of media types (anything else is
 `application/octet-stream`) and a sandboxing CSP in case a browser renders it anyway. `<img>` and
-`<audio>` elements still play them: Content-Disposition concerns navigation only."""
+`<audio>` elements still play them: Content-Disposition concerns navigation only. The spreadsheets staff
+export from lists go out as attachments too (`spreadsheet`)."""
 
 from __future__ import annotations
 
@@ -54,4 +55,15 @@ def file_response(
             "Content-Security-Policy": SANDBOX_CSP,
             "Cache-Control": "no-store",
         },
+    )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def spreadsheet(data: bytes, filename: str) -> Response:
+    """An exported .xlsx workbook as a download named `filename` (ASCII: the name is the list's, not
+    anything a patient typed)."""
+    return Response(
+        data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )

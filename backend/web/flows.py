@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from backend.content.flow_library import DatabaseFlows
 from backend.dialogue.simulator import Simulation, simulate_turn
 from backend.security.permissions import Permission, may
 from backend.services.flow_report import drop_off
+from backend.services.ids import MAX_ID
 from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.staff import check_csrf, render
 from bots.domain import LANGUAGES, pick_language
@@ -108,8 +109,8 @@ def simulator_start(
     staff: StaffDep,
     flow: str = "main_menu",
     lang: str = "en",
-    revision: int | None = None,
-    texts: int | None = None,
+    revision: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    texts: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
 ) -> Response:
     """`revision`, `texts`: preview a draft of the flow and of the texts (the studio's flow editor)."""
     denied = _denied(request, staff)

@@ -22,12 +22,12 @@ from backend.security.crypto import current_cipher
 from backend.security.permissions import Permission
 from backend.services import audit
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.downloads import spreadsheet
 from backend.web.permits import refused
 from backend.web.staff import check_csrf, render
 from backend.work.runs import launch
 
 router = APIRouter(prefix="/staff/imports")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _forbidden(request: Request, db: Session, staff: StaffSession) -> Response | None:
@@ -199,8 +199,4 @@ def reconciliation(request: Request, job_id: int, db: SessionDep, staff: StaffDe
         db, "import.reconciliation_download", staff_id=staff.staff_id, ip=client_ip(request), job_id=job.id
     )
     db.commit()
-    return Response(
-        data,
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="reconciliation-{job.id}.xlsx"'},
-    )
+    return spreadsheet(data, f"reconciliation-{job.id}.xlsx")

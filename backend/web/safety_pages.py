@@ -7,12 +7,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
-from backend.admin.exports import XLSX, workbook
+from backend.admin.exports import workbook
 from backend.models import TaskPriority
 from backend.services import audit, safety_review, sla
 from backend.services.duty import do_set_roster, roster_rows
 from backend.services.refusal import ActionRefused, Reason
 from backend.web.deps import SessionDep, StaffDep, client_ip
+from backend.web.downloads import spreadsheet
 from backend.web.ids import id_form
 from backend.web.staff import check_csrf, render
 
@@ -183,10 +184,8 @@ def sla_export(request: Request, db: SessionDep, staff: StaffDep, department: st
     ip = client_ip(request)
     audit.record(db, "sla.export", staff_id=staff.staff_id, ip=ip, department=chosen, rows=len(rows))
     header = ("department", "priority", "minutes", "set by")
-    return Response(
-        workbook("Response times", {"department": chosen}, header, rows),
-        media_type=XLSX,
-        headers={"Content-Disposition": 'attachment; filename="response-times.xlsx"'},
+    return spreadsheet(
+        workbook("Response times", {"department": chosen}, header, rows), "response-times.xlsx"
     )
 
 

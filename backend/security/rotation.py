@@ -39,6 +39,16 @@ class EncryptedColumn:
     kind: str
     blob: bool  # SealedBytes: raw bytes with no key name in them
     json: bool  # EncryptedJSON: the token is a JSON string
+    key: str = "id"  # the table's single-column primary key, walked in order
+    text_key: bool = False  # a text key (a setting's name) rather than an integer id
+
+    @property
+    def start(self) -> int | str:
+        """A key value below every row's: where a walk of the table begins."""
+        return "" if self.text_key else 0
+
+    def resumed(self, value: Any) -> int | str:
+        return str(value) if self.text_key else int(value)
 
     @property
     def name(self) -> str:
@@ -49,7 +59,8 @@ class EncryptedColumn:
         raw: sa.types.TypeEngine[Any] = (
             sa.LargeBinary() if self.blob else sa.JSON() if self.json else sa.Text()
         )
-        return sa.table(self.table, sa.column("id", sa.Integer), sa.column(self.column, raw))
+        key_type: sa.types.TypeEngine[Any] = sa.String() if self.text_key else sa.Integer()
+        return sa.table(self.table, sa.column(self.key, key_type), sa.column(self.column, raw))
 
 
 def encrypted_columns() -> list[EncryptedColumn]:
@@ -59,8 +70,9 @@ def encrypted_columns() -> list[EncryptedColumn]:
         for column in table.columns:
             kind_type = column.type
             if isinstance(kind_type, EncryptedText | EncryptedJSON | EncryptedDate | SealedBytes):
-                if [c.name for c in table.primary_key.columns] != ["id"]:
-                    raise WorkError(f"{table.name} has no single id key; rotation cannot walk it")
+                keys = list(table.primary_key.columns)
+                if len(keys) != 1:
+                    raise WorkError(f"{table.name} has no single-column key; rotation cannot walk it")
                 found.append(
                     EncryptedColumn(
                         table.name,
@@ -68,6 +80,8 @@ def encrypted_columns() -> list[EncryptedColumn]:
                         kind_type.kind,
                         blob=isinstance(kind_type, SealedBytes),
                         json=isinstance(kind_type, EncryptedJSON),
+                        key=keys[0].name,
+                        text_key=isinstance(keys[0].type, sa.String),
                     )
                 )
     return found
@@ -83,16 +97,18 @@ def _renewed(cipher: FieldCipher, col: EncryptedColumn, value: Any) -> Any:
 
 
 def rotate_chunk(
-    session: Session, cipher: FieldCipher, col: EncryptedColumn, after_id: int
-) -> tuple[int, Counter[str], list[tuple[int, str]]]:
-    """Re-encrypt up to CHUNK rows of one column after `after_id`: (last id seen, counts, failures)."""
+    session: Session, cipher: FieldCipher, col: EncryptedColumn, after_id: int | str
+) -> tuple[int | str, Counter[str], list[tuple[int | str, str]]]:
+    """Re-encrypt up to CHUNK rows of one column after `after_id` (its table's key): (last key seen,
+    counts, failures)."""
     t = col.raw_table()
     value = t.c[col.column]
+    key = t.c[col.key]
     rows = session.execute(
-        sa.select(t.c.id, value).where(t.c.id > after_id, value.is_not(None)).order_by(t.c.id).limit(CHUNK)
+        sa.select(key, value).where(key > after_id, value.is_not(None)).order_by(key).limit(CHUNK)
     ).all()
     counts: Counter[str] = Counter()
-    failures: list[tuple[int, str]] = []
+    failures: list[tuple[int | str, str]] = []
     for row_id, old in rows:
         if (col.json and old is None) or old == "":  # a JSON null or an empty text: nothing sealed in it
             counts["current"] += 1
@@ -110,7 +126,7 @@ def rotate_chunk(
         comparison = (
             value.cast(sa.Text) == sa.cast(sa.literal(old, sa.JSON()), sa.Text) if col.json else value == old
         )
-        result = session.execute(sa.update(t).where(t.c.id == row_id, comparison).values({col.column: new}))
+        result = session.execute(sa.update(t).where(key == row_id, comparison).values({col.column: new}))
         counts["rewritten" if result.rowcount else "changed_meanwhile"] += 1  # type: ignore[attr-defined]
     return (rows[-1][0] if rows else after_id), counts, failures
 
@@ -130,7 +146,12 @@ def rotate(progress: Progress) -> dict[str, Any]:
     columns = encrypted_columns()
     cipher = current_cipher()
     cursor = progress.cursor or {}
-    index, after_id = int(cursor.get("column", 0)), int(cursor.get("after_id", 0))
+    index = int(cursor.get("column", 0))
+    after_id: int | str = (
+        columns[index].resumed(cursor["after_id"])
+        if index < len(columns) and cursor.get("after_id") is not None
+        else (columns[index].start if index < len(columns) else 0)
+    )
     if progress.total is None:
         with session_scope() as session:
             progress.total = count_rows(session, columns) + media_keys.count_referencing_rows(session)
@@ -144,7 +165,8 @@ def rotate(progress: Progress) -> dict[str, Any]:
             seen = sum(counts.values())
             progress.advance(seen, **counts)
             if seen < CHUNK:
-                index, after_id = index + 1, 0
+                index += 1
+                after_id = columns[index].start if index < len(columns) else 0
             else:
                 after_id = last
             progress.checkpoint(session, {"column": index, "after_id": after_id})
@@ -188,13 +210,11 @@ def key_census(session: Session) -> dict[str, int]:
     for col in encrypted_columns():
         t = col.raw_table()
         value = t.c[col.column]
-        after = 0
+        key = t.c[col.key]
+        after = col.start
         while True:
             rows = session.execute(
-                sa.select(t.c.id, value)
-                .where(t.c.id > after, value.is_not(None))
-                .order_by(t.c.id)
-                .limit(CHUNK)
+                sa.select(key, value).where(key > after, value.is_not(None)).order_by(key).limit(CHUNK)
             ).all()
             if not rows:
                 break
@@ -206,12 +226,12 @@ def key_census(session: Session) -> dict[str, int]:
                     census[token.partition(":")[0]] += 1
     folder = get_settings().media_dir
     for source in media_keys.SOURCES:
-        after = 0
+        after_row = 0
         while True:
-            files, after, seen = media_keys.files_after(session, source, after)
+            files, after_row, seen = media_keys.files_after(session, source, after_row)
             for found in files:
-                key = media_keys.file_key(folder, cipher, found)
-                census[key if key != "missing" else "media files missing"] += 1
+                sealer = media_keys.file_key(folder, cipher, found)
+                census[sealer if sealer != "missing" else "media files missing"] += 1
             if seen < media_keys.CHUNK:
                 break
     return dict(census)

@@ -32,6 +32,7 @@ BRAND_WORDS = frozenset(
         "PostgreSQL",
         "SQLite",
         "KB",
+        "kB",  # jinja's filesizeformat: decimal kilobytes
         "MB",
         "GB",
         "FHIR",

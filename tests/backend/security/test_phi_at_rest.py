@@ -337,3 +337,27 @@ def test_keys_rotate_and_status_commands(
         and lines[0].startswith(current_cipher().current_prefix)
         and "(current key)" in lines[0]
     )
+
+
+def test_a_table_keyed_by_name_rotates_too(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secret entered on the channels page (keyed by the setting's name, not an id) is re-encrypted
+    and still reads under the new key alone."""
+    from backend.models.channel_config import ChannelSetting
+
+    db.add(ChannelSetting(name="sms_gateway_token", value=None, secret="gateway-token-123"))
+    db.add(ChannelSetting(name="a_first", value=None, secret="another"))
+    db.commit()
+    _use_ring(monkeypatch, current=KEY_B, previous=[KEY_A], cipher="aes-gcm")
+    new_prefix = current_cipher().current_prefix
+    job = start(db, rotation.ROTATE_KIND, {}, None)
+    db.commit()
+    run_job(job.id)
+    db.refresh(job)
+    assert job.state is WorkState.DONE and job.error_count == 0
+    raw = db.execute(sa.text("SELECT secret FROM channel_settings ORDER BY name")).scalars().all()
+    assert all(token.startswith(new_prefix + ":") for token in raw)
+    _use_ring(monkeypatch, current=KEY_B, previous=[], cipher="aes-gcm")
+    monkeypatch.delenv("CARELOOP_DATA_KEYS_PREVIOUS")
+    reset_caches()
+    db.expire_all()
+    assert db.get_one(ChannelSetting, "sms_gateway_token").secret == "gateway-token-123"

@@ -409,8 +409,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print("the worker needs REDIS_URL; without it jobs run inline in the server", file=sys.stderr)
         return 2
     # Import every job's module before RQ forks a child per job, so children start with them loaded
-    # (copy-on-write) instead of importing SQLAlchemy models and vendor SDKs for every job. No engine or
-    # connection is created here: each child opens its own.
+    # (copy-on-write) instead of importing SQLAlchemy models and vendor SDKs for every job. Warming may
+    # read the database (channel settings); each child still opens its own connections
+    # (backend/app/db.py forgets the parent's pool at fork).
     from backend.outbox.providers import warm_senders
 
     # Likewise the database driver (SQLAlchemy imports it when a child makes its engine: ~0.1 s a job)

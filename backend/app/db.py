@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +60,18 @@ def engine_for(url: str) -> sa.Engine:
         if url not in _engines:
             _engines[url] = make_engine(url)
         return _engines[url]
+
+
+def _forget_parent_connections() -> None:
+    """In a forked child (an RQ job): new pools, without closing the parent's connections. A pooled
+    connection shared across a fork would have both processes talking on one socket (seen as
+    'prepared statement already exists' once the worker parent had read the database while warming up).
+    No lock here: another thread of the parent may have held it at the fork."""
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
 
 
 def dispose_engines() -> None:

@@ -63,73 +63,36 @@ def _fixed_form(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def row_digest(
-    *,
-    seq: int,
-    prev_hash: str,
-    at: datetime,
-    action: str,
-    staff_id: int | None,
-    patient_id: int | None,
-    subject_type: str | None,
-    subject_id: int | None,
-    ip: str | None,
-    detail: Any,
-) -> str:
-    """SHA-256 over the row's content, its place and the previous row's hash, in one fixed JSON form."""
-    content = _content(
-        at=at,
-        action=action,
-        staff_id=staff_id,
-        patient_id=patient_id,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        ip=ip,
-        detail=detail,
-    )
-    return hashlib.sha256(_fixed_form({"v": 1, "seq": seq, "prev": prev_hash, **content})).hexdigest()
+def row_digest(*, seq: int, prev_hash: str, **content: Any) -> str:
+    """SHA-256 over the row's content (`_content`'s fields), its place and the previous row's hash, in one
+    fixed JSON form."""
+    body = {"v": 1, "seq": seq, "prev": prev_hash, **_content(**content)}
+    return hashlib.sha256(_fixed_form(body)).hexdigest()
 
 
-def row_mac(
-    key: bytes,
-    *,
-    at: datetime,
-    action: str,
-    staff_id: int | None,
-    patient_id: int | None,
-    subject_type: str | None,
-    subject_id: int | None,
-    ip: str | None,
-    detail: Any,
-) -> str:
-    """HMAC-SHA256 of the row's content under the audit key, written with the row. A row inserted by
-    someone without the key (plain SQL in the seconds before the sealer comes) cannot carry a valid one,
-    and the sealer leaves it out of the chain, where verification names it."""
-    content = _content(
-        at=at,
-        action=action,
-        staff_id=staff_id,
-        patient_id=patient_id,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        ip=ip,
-        detail=detail,
-    )
-    return hmac.new(key, _fixed_form({"v": 1, "mac": "row", **content}), hashlib.sha256).hexdigest()
+def row_mac(key: bytes, **content: Any) -> str:
+    """HMAC-SHA256 of the row's content (`_content`'s fields) under the audit key, written with the row. A
+    row inserted by someone without the key (plain SQL in the seconds before the sealer comes) cannot
+    carry a valid one, and the sealer leaves it out of the chain, where verification names it."""
+    body = {"v": 1, "mac": "row", **_content(**content)}
+    return hmac.new(key, _fixed_form(body), hashlib.sha256).hexdigest()
+
+
+def _row_content(row: AuditEvent | sa.Row[Any]) -> dict[str, Any]:
+    return {
+        "at": row.at,
+        "action": row.action,
+        "staff_id": row.staff_id,
+        "patient_id": row.patient_id,
+        "subject_type": row.subject_type,
+        "subject_id": row.subject_id,
+        "ip": row.ip,
+        "detail": row.detail,
+    }
 
 
 def mac_of(key: bytes, row: AuditEvent | sa.Row[Any]) -> str:
-    return row_mac(
-        key,
-        at=row.at,
-        action=row.action,
-        staff_id=row.staff_id,
-        patient_id=row.patient_id,
-        subject_type=row.subject_type,
-        subject_id=row.subject_id,
-        ip=row.ip,
-        detail=row.detail,
-    )
+    return row_mac(key, **_row_content(row))
 
 
 def mac_holds(key: bytes, row: AuditEvent | sa.Row[Any]) -> bool:
@@ -137,18 +100,7 @@ def mac_holds(key: bytes, row: AuditEvent | sa.Row[Any]) -> bool:
 
 
 def digest_of(row: AuditEvent | sa.Row[Any], *, seq: int, prev_hash: str) -> str:
-    return row_digest(
-        seq=seq,
-        prev_hash=prev_hash,
-        at=row.at,
-        action=row.action,
-        staff_id=row.staff_id,
-        patient_id=row.patient_id,
-        subject_type=row.subject_type,
-        subject_id=row.subject_id,
-        ip=row.ip,
-        detail=row.detail,
-    )
+    return row_digest(seq=seq, prev_hash=prev_hash, **_row_content(row))
 
 
 def sign(key: bytes, *parts: object) -> str:

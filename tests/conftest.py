@@ -36,17 +36,9 @@ os.environ["CARELOOP_TEST_REDIS"] = "{}/{}".format(
 )
 
 from backend.app import db as db_module
-from backend.app import settings
 from backend.app.migrate import upgrade
-from backend.content.catalogue import clear_cache as clear_text_revisions
-from backend.content.flow_library import clear_cache as clear_flow_revisions
-from backend.content.safety_lexicon import reset as reset_site_lexicon
-from backend.content.studio import clear_cache as clear_studio_history
-from backend.dialogue.content import load_catalog, load_flow
-from backend.dialogue.understanding import reset_nlu
-from backend.outbox.providers import reset_senders
-from backend.security import crypto
 from backend.security.permissions import seed_builtin_roles
+from tests.caches import reset_caches
 from tests.rasa_fixtures import rasa_model, rasa_url  # noqa: F401  (shared session fixtures)
 
 # Each part of the product keeps its tests to a few minutes of test time (large volumes go to bench/); the
@@ -75,20 +67,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 PG_ADMIN_URL = os.environ.get("CARELOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def reset_caches() -> None:
-    db_module.dispose_engines()
-    settings.get_settings.cache_clear()
-    crypto.cipher_for.cache_clear()
-    load_catalog.cache_clear()
-    clear_text_revisions()
-    clear_flow_revisions()
-    clear_studio_history()
-    reset_site_lexicon()
-    load_flow.cache_clear()
-    reset_senders()
-    reset_nlu()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve_process import ServeProcess, start_serve
+from tests.serve_process import ForkedServer, Zygote
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,7 +30,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-_SERVER = pytest.StashKey[ServeProcess]()
+_SERVER = pytest.StashKey[ForkedServer]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -43,12 +43,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.fixture(scope="session")
+def zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote]:
+    """This worker's server factory (tests/serve_zygote.py): the product imported once, a server forked
+    per test."""
+    factory = Zygote(dict(os.environ), tmp_path_factory.mktemp("servers"))
+    yield factory
+    factory.close()
+
+
 @pytest.fixture
-def live_server(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+def live_server(database_url: str, request: pytest.FixtureRequest, zygote: Zygote) -> Iterator[str]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": database_url, "CARELOOP_PUBLIC_URL": base}
-    proc = start_serve(env, port)
+    proc = zygote.serve(env, port)
     request.node.stash[_SERVER] = proc
     try:
         yield base

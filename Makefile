@@ -13,6 +13,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Tests run on every core (pytest-xdist); `make test PYTEST_WORKERS=0` runs them serially.
 PYTEST_WORKERS ?= auto
+# Bytecode is written even where the environment turns it off (PYTHONDONTWRITEBYTECODE): otherwise every
+# process started (the tests' xdist workers, servers, job workers, command-line tests) compiles the product again.
+unexport PYTHONDONTWRITEBYTECODE
 .PHONY: run test lint venv venv-bin lock system-deps worker scheduler clean nlu nlu-serve nlu-stop nlu-eval axe
 
 # The hash is in the name, so existence is the whole test: fresh clones (newer files) reuse it. pip checks

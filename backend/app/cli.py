@@ -363,8 +363,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # in each child, not the parent: the parent must fork with no thread running, and the
             # classifier's numerical library starts one
             from backend.dialogue.safety_net import warm
+            from backend.security import auth
 
             warm()
+            auth.warm()
             uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
 
         def tick_forever() -> None:
@@ -382,8 +384,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             extra=None if settings.redis_url else tick_forever,
         )
     from backend.dialogue.safety_net import warm
+    from backend.security import auth
 
     warm()  # before the first patient's turn, not during it
+    auth.warm()
     ticker = None
     if not settings.redis_url:
         ticker = InlineTicker()

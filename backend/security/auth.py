@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -23,8 +24,21 @@ from backend.security.permissions import needs_totp
 from backend.services import audit
 
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so a miss costs the same time as a hit.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so a miss costs the same time as a hit. Made on
+    first use, not at import: an argon2 hash costs most of a second of CPU, and every process that
+    imports the web app (workers, command-line tools) would pay it, most without ever signing anyone in."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def warm() -> None:
+    """Make the unknown-user hash before serving, so even the first miss costs what a hit costs."""
+    _dummy_hash()
+
+
 DEVICE_COOKIE = "cl_device"
 DEVICE_COOKIE_DAYS = 180
 DEVICE_USERS = 8
@@ -185,7 +199,7 @@ def do_sign_in(
     ).first()
     ok = False
     try:
-        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok = _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         ok = False
     ok = ok and user is not None and user.active and _totp_ok(session, user, totp_code, now)

@@ -11,8 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
+from backend.app import yaml_files
 from bots.catalog import Catalog, CatalogError
 from bots.domain import LANGUAGES
 from bots.flows import Flow, FlowError, parse_flow
@@ -30,7 +29,7 @@ def catalog_tables(content_dir: Path) -> dict[str, dict[str, object]]:
     for lang in LANGUAGES:
         table: dict[str, object] = {}
         for path in [base / f"{lang}.yaml", *sorted(base.glob(f"*/{lang}.yaml"))]:
-            part = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            part = yaml_files.load(path.read_text(encoding="utf-8")) or {}
             twice = set(part) & set(table)
             if twice:
                 raise CatalogError(f"{path}: {', '.join(sorted(twice))} already defined")
@@ -47,13 +46,13 @@ def load_flow(content_dir: Path, flow_id: str, version: int | None = None) -> Fl
     current_path = content_dir / "dialogues" / f"{flow_id}.yaml"
     if not current_path.exists():
         raise KeyError(flow_id)
-    current = parse_flow(yaml.safe_load(current_path.read_text(encoding="utf-8")))
+    current = parse_flow(yaml_files.load(current_path.read_text(encoding="utf-8")))
     if version is None or version == current.version:
         return current
     old = content_dir / "dialogues" / "versions" / f"{flow_id}.v{version}.yaml"
     if not old.exists():
         raise KeyError(f"{flow_id} v{version}")
-    flow = parse_flow(yaml.safe_load(old.read_text(encoding="utf-8")))
+    flow = parse_flow(yaml_files.load(old.read_text(encoding="utf-8")))
     if (flow.id, flow.version) != (flow_id, version):
         raise FlowError(f"{old}: holds {flow.id} v{flow.version}")
     return flow
@@ -74,7 +73,7 @@ class ContentFlows:
 
 @lru_cache(maxsize=8)
 def _yaml_table(path: Path) -> dict[str, str]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yaml_files.load(path.read_text(encoding="utf-8")) or {}
     return {str(k): str(v) for k, v in data.items()}
 
 

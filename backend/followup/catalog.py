@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.orm import Session
 
+from backend.app import yaml_files
 from backend.content.questionnaire import KIND as STUDIO_KIND
 from backend.dialogue.content import load_voice_phrases
 from backend.models import ContentItem, QuestionnaireVersion
@@ -29,7 +29,7 @@ def authored_definitions(content_dir: Path) -> dict[str, dict[str, Any]]:
     """Every questionnaire file under content/questionnaires, parsed and checked (raises on errors)."""
     found: dict[str, dict[str, Any]] = {}
     for path in sorted((content_dir / "questionnaires").glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_files.load(path.read_text(encoding="utf-8"))
         q = parse_questionnaire(data)
         found[q.id] = data
     return found

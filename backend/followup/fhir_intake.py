@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from sqlalchemy.orm import Session
 
+from backend.app import yaml_files
 from backend.app.settings import get_settings
 from backend.content import revisions as rv
 from backend.content.questionnaire import KIND as QUESTIONNAIRES
@@ -28,7 +28,7 @@ def references(content_dir: Path | None = None) -> dict[str, Questionnaire]:
     base = content_dir or get_settings().content_dir
     found = authored_definitions(base)
     for path in sorted((base / "questionnaires" / "instruments").glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_files.load(path.read_text(encoding="utf-8"))
         found.setdefault(str(data.get("id")), data)
     return {qid: parse_questionnaire(data) for qid, data in found.items() if qid in wanted}
 

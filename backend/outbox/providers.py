@@ -8,9 +8,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import yaml
 from sqlalchemy.orm import Session
 
+from backend.app import yaml_files
 from backend.app.settings import Settings, SmsProvider, get_settings
 from backend.dialogue.content import load_catalog
 from backend.messaging.email_tokens import item_token, unsubscribe_token, unsubscribe_url
@@ -207,6 +207,8 @@ def mail_context(settings: Settings, item: OutboxItem, patient_id: int, lang: st
         unsubscribe_label=catalog.text(lang, "email.unsubscribe_label"),
         auto_submitted=item.created_by_staff_id is None,  # a staff member's own words are not automatic
     )
+
+
 def template_file(settings: Settings) -> dict[str, Any]:
     """content/channels/templates.yaml: the templates' defaults, by key and channel."""
     return _templates(str(settings.content_dir / "channels" / "templates.yaml"))
@@ -215,7 +217,7 @@ def template_file(settings: Settings) -> dict[str, Any]:
 @lru_cache(maxsize=4)
 def _templates(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
+        data = yaml_files.load(handle) or {}
     assert isinstance(data, dict)
     return data
 

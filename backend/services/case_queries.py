@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from backend.app import yaml_files
 from backend.models import (
     CaseDepartment,
     CaseKind,
@@ -52,7 +52,7 @@ class Category:
 @lru_cache(maxsize=2)
 def categories(content_dir: Path) -> tuple[Category, ...]:
     """content/feedback_categories.yaml, in its order."""
-    data = yaml.safe_load((content_dir / "feedback_categories.yaml").read_text(encoding="utf-8")) or {}
+    data = yaml_files.load((content_dir / "feedback_categories.yaml").read_text(encoding="utf-8")) or {}
     return tuple(
         Category(str(c["code"]), tuple(CaseKind(k) for k in c.get("kinds", list(CaseKind))), dict(c["label"]))
         for c in data.get("categories", [])

@@ -21,7 +21,9 @@ from bots.domain import Channel
 
 CONSOLE = "console"  # the source of a value stored here
 TEMPLATE_FILE = "file"  # the source of a template mapping from content/channels/templates.yaml
-SECRETS = frozenset({"sms_gateway_token"})
+SECRETS = frozenset(
+    {"sms_gateway_token", "twilio_auth_token", "wechat_app_secret", "wechat_token", "wechat_encoding_aes_key"}
+)
 MAPPINGS = frozenset({"sms_template_ids", "send_rates"})  # typed as "name = value" lines
 TEMPLATE_CHANNELS = (Channel.WECHAT, Channel.WHATSAPP)
 # WeChat shows 20 characters of a template keyword (thing, name and phrase fields); the header and the
@@ -37,6 +39,17 @@ WECHAT_TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FIELD_NAME = re.compile(r"^[A-Za-z0-9_.]{1,32}$")
 BRANDNAME = re.compile(r"^[A-Za-z0-9 .-]{1,11}$")  # Vietnamese carriers: up to 11 Latin characters
 CARRIER_TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The providers' credentials, in the forms their consoles hand out: a typing slip or a value pasted into the
+# wrong box is refused here rather than found later as every webhook refused and every send failing.
+CREDENTIALS = {
+    "twilio_account_sid": re.compile(r"^AC[0-9a-fA-F]{32}$"),
+    "twilio_auth_token": re.compile(r"^[0-9a-fA-F]{32}$"),
+    "wechat_app_id": re.compile(r"^wx[0-9a-fA-F]{16}$"),
+    "wechat_app_secret": re.compile(r"^[0-9a-zA-Z]{32}$"),
+    # the official account's server settings: a token of 3-32 letters or digits, an EncodingAESKey of 43
+    "wechat_token": re.compile(r"^[A-Za-z0-9]{3,32}$"),
+    "wechat_encoding_aes_key": re.compile(r"^[A-Za-z0-9]{43}$"),
+}
 
 
 @dataclass(frozen=True)
@@ -92,9 +105,13 @@ def parse_setting(name: str, text: str, known_keys: list[str]) -> Any:
     text = text.strip()
     if name not in CONSOLE_SETTINGS:
         raise ActionRefused(Reason.SETTING_UNKNOWN)
+    if name in SECRETS and not text:
+        raise ActionRefused(Reason.SECRET_EMPTY)
+    if name in CREDENTIALS:
+        if not CREDENTIALS[name].match(text):
+            raise ActionRefused(Reason.CREDENTIAL_INVALID)
+        return text
     if name in SECRETS:
-        if not text:
-            raise ActionRefused(Reason.SECRET_EMPTY)
         return text
     if name == "sms_provider":
         if text not in ("twilio", "http"):

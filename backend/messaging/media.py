@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
-from backend.app.settings import Settings, get_settings
+from backend.app.settings import Settings
 from backend.models import Direction, Message
+from backend.outbox.overrides import effective_settings
 from backend.security.crypto import current_cipher
 from bots.domain import Channel
 
@@ -87,7 +88,7 @@ def _download(channel: Channel, item: dict[str, Any], settings: Settings) -> tup
 def fetch_inbound_media(message_id: int) -> int:
     """Job: copy each not-yet-stored media item of an inbound message. Returns how many were stored.
     A transient failure raises, so RQ retries the job; a permanent one is recorded on the item."""
-    settings = get_settings()
+    settings = effective_settings()  # the providers' credentials as the admin console has them
     with session_scope() as session:
         message = session.get(Message, message_id)
         if message is None or not message.media:

@@ -37,6 +37,12 @@ CONSOLE_SETTINGS = (
     "sms_brandname",
     "sms_template_ids",
     "send_rates",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "wechat_app_id",
+    "wechat_app_secret",
+    "wechat_token",
+    "wechat_encoding_aes_key",
 )
 TEMPLATE_PREFIX = "template:"  # rows "template:<key>:<channel>" hold {"id": ..., "fields": {...}}
 

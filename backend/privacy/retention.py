@@ -76,10 +76,11 @@ def remove_recordings(session: Session, cutoff: datetime, batch: int) -> int:
     """Recordings past their period, and every recording of an anonymised or erased patient whatever its
     age: deleted at the gateway first, the link forgotten only once the gateway said it is gone, so a
     gateway that is down leaves the link for the next run. The audio files of answers go with them."""
+    from backend.outbox.overrides import effective_settings
     from backend.privacy.erasure import remove_media_file
     from backend.voice.recordings import RecordingUnavailable, delete_recording
 
-    settings = get_settings()
+    settings = effective_settings(session)  # the gateway's credentials as the console has them
     wiped = sa.select(ErasureTombstone.patient_id)
     calls = session.scalars(
         sa.select(VoiceCall)
@@ -117,9 +118,10 @@ def remove_recordings(session: Session, cutoff: datetime, batch: int) -> int:
 def remove_recordings_of(patient_id: int) -> int:
     """Right after an anonymisation or erasure: her recordings deleted at the gateway now (the hourly
     job retries any the gateway refused)."""
+    from backend.outbox.overrides import effective_settings
     from backend.voice.recordings import RecordingUnavailable, delete_recording
 
-    settings, removed = get_settings(), 0
+    settings, removed = effective_settings(), 0
     with session_scope() as session:
         for call in session.scalars(
             sa.select(VoiceCall).where(

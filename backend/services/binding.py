@@ -383,7 +383,9 @@ def department_qr_url(department: Department, *, client: Any | None = None) -> s
     from channels.wechat_client import create_qr_code, make_client
 
     if client is None:
-        settings = get_settings()
+        from backend.outbox.overrides import effective_settings
+
+        settings = effective_settings()  # the account's credentials as the admin console has them
         if not (settings.wechat_app_id and settings.wechat_app_secret):
             raise LookupError("WeChat: set CARELOOP_WECHAT_APP_ID and CARELOOP_WECHAT_APP_SECRET")
         client = make_client(

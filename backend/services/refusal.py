@@ -113,6 +113,7 @@ class Reason(StrEnum):
     FIELDS_INVALID = "fields_invalid"
     QUIET_HOURS_INVALID = "quiet_hours_invalid"
     RATE_INVALID = "rate_invalid"
+    CREDENTIAL_INVALID = "credential_invalid"  # not in the form the provider hands credentials out
     SECRET_EMPTY = "secret_empty"  # noqa: S105  (a reason code)
     SETTING_UNKNOWN = "setting_unknown"
     SIGNATURE_INVALID = "signature_invalid"

@@ -20,6 +20,7 @@ from backend.app.single_runner import single_runner
 from backend.models import Patient, VoiceCall
 from backend.models.base import utcnow
 from backend.outbox.gates import Action
+from backend.outbox.overrides import effective_settings
 from backend.services.patient_record import preflight
 from backend.voice.calls import do_defer_call, do_skip_call
 from backend.voice.dialer import defer_outside_window, dial, gateway_from_settings, site_rules
@@ -173,7 +174,7 @@ def _dial_due_calls(now: datetime, gateway: Gateway | None, pacer: Pacer | None)
     budget = min(free, max(1, int(settings.voice_calls_per_second * DIAL_INTERVAL_SECONDS)))
     if gateway is None:
         try:
-            gateway = gateway_from_settings(settings)
+            gateway = gateway_from_settings(effective_settings())  # the console's credentials over the env's
         except RuntimeError as exc:  # the simulated gateway is built by tests and benches, not settings
             log.warning("voice dialer idle: %s", exc)
             outcomes["no_gateway"] = len(ids)

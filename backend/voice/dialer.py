@@ -15,6 +15,7 @@ from backend.app.settings import Settings, get_settings
 from backend.models import Department, Patient, QuestionnaireResponse, Site, SiteCalendarDay, VoiceCall
 from backend.models.base import utcnow
 from backend.models.booking import CalendarDayKind
+from backend.outbox.overrides import effective_settings
 from backend.voice.call_media import stream_parameters, stream_url
 from backend.voice.call_windows import (
     CampusVoice,
@@ -228,4 +229,4 @@ def dial_job(call_id: int) -> str:
         call = session.get(VoiceCall, call_id)
         if call is None:
             return "missing"
-        return dial(session, call, gateway_from_settings(get_settings()))
+        return dial(session, call, gateway_from_settings(effective_settings(session)))

@@ -47,6 +47,17 @@ SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+def provider_settings() -> Settings:
+    """The settings with the admin console's channel values over the environment's: where the providers'
+    credentials (webhook signatures, API keys) are read, so a key replaced in the console applies."""
+    from backend.outbox.overrides import effective_settings
+
+    return effective_settings()
+
+
+ProviderSettingsDep = Annotated[Settings, Depends(provider_settings)]
+
+
 class NotSignedIn(Exception):
     """Raised by the staff dependency; the app turns it into a redirect to the sign-in page."""
 

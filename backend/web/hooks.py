@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from backend.app.db import session_scope
-from backend.app.settings import Settings, get_settings
+from backend.app.settings import Environment, Settings
 from backend.models.base import utcnow
+from backend.outbox.overrides import effective_settings
 from backend.outbox.sender import do_record_status
 from backend.security.ephemeral import ephemeral
 from backend.services.inbound import Received, after_commit, do_receive
@@ -52,7 +53,7 @@ def twilio_message(request: Request, body: BodyDep) -> Response:
     """Incoming SMS and WhatsApp messages (WhatsApp senders carry the `whatsapp:` prefix)."""
     from channels.twilio_webhooks import parse_twilio_message
 
-    settings = get_settings()
+    settings = effective_settings()
     try:
         params = twilio_form(request, settings, body)
         inbound = parse_twilio_message(params, now=utcnow())
@@ -66,7 +67,7 @@ def twilio_message(request: Request, body: BodyDep) -> Response:
 def twilio_status(request: Request, body: BodyDep) -> Response:
     from channels.twilio_webhooks import parse_twilio_status
 
-    settings = get_settings()
+    settings = effective_settings()
     try:
         params = twilio_form(request, settings, body)
         update = parse_twilio_status(params)
@@ -82,7 +83,7 @@ def sms_gateway(request: Request, body: BodyDep) -> Response:
     """The generic HTTP SMS gateway's callbacks: inbound replies and delivery reports."""
     from channels.sms_gateway import parse_gateway_callback
 
-    settings = get_settings()
+    settings = effective_settings()
     if settings.sms_gateway_token is None:
         return PlainTextResponse("sms gateway is not configured", status_code=404)
     try:
@@ -104,6 +105,10 @@ def _wechat_keys(settings: Settings) -> tuple[str, str | None, str]:
     if settings.wechat_token is None or settings.wechat_app_id is None:
         raise WebhookRefused(404, "wechat is not configured")
     aes = settings.wechat_encoding_aes_key
+    if aes is None and settings.env is Environment.PRODUCTION:
+        # The settings refuse this at start; a token saved in the console without its EncodingAESKey
+        # is refused here. Plain mode signs the timestamp and nonce, not the body.
+        raise WebhookRefused(503, "wechat plain mode is refused in production: set the EncodingAESKey")
     return (
         settings.wechat_token.get_secret_value(),
         aes.get_secret_value() if aes else None,
@@ -116,7 +121,7 @@ def wechat_verify(request: Request) -> Response:
     """WeChat's server URL check: echo `echostr` when the signature is ours."""
     from channels.wechat_inbound import verify_url
 
-    settings = get_settings()
+    settings = effective_settings()
     q: Mapping[str, str] = request.query_params
     try:
         token, _, _ = _wechat_keys(settings)
@@ -137,7 +142,7 @@ def wechat_message(request: Request, body: BodyDep) -> Response:
     """Messages and events; WeChat waits 5 s at most, so answer `success` and reply through the outbox."""
     from channels.wechat_inbound import parse_webhook
 
-    settings = get_settings()
+    settings = effective_settings()
     try:
         token, aes_key, app_id = _wechat_keys(settings)
         parsed = parse_webhook(

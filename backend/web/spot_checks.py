@@ -9,7 +9,6 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from backend.app.settings import get_settings
 from backend.models import (
     OutreachTask,
     Patient,
@@ -20,6 +19,7 @@ from backend.models import (
     StaffSession,
     VoiceCall,
 )
+from backend.outbox.overrides import effective_settings
 from backend.security.permissions import Permission
 from backend.services import audit, directory, spot_check_views, spot_checks
 from backend.services.ids import parse_id
@@ -268,7 +268,7 @@ def recording(request: Request, item_id: int, call_id: int, db: SessionDep, staf
             request, "staff/denied.html", staff.staff.language, {"staff": staff, "missing": True}, 404
         )
     try:
-        audio = fetch_recording(get_settings(), call)
+        audio = fetch_recording(effective_settings(db), call)
     except RecordingUnavailable:
         return _item_page(request, db, staff, item, error="recording_unavailable", status=502)
     audit.record(

@@ -13,7 +13,7 @@ from backend.services import audit
 from backend.services.patients import may_view
 from backend.voice.call_media import load_answer_audio
 from backend.voice.recordings import RecordingUnavailable, fetch_recording
-from backend.web.deps import SessionDep, SettingsDep, StaffDep
+from backend.web.deps import ProviderSettingsDep, SessionDep, SettingsDep, StaffDep
 from voice_ai.audio import TELEPHONE_RATE, write_wav
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,9 @@ def answer_audio(
 
 
 @router.get("/{call_id}/recording")
-def gateway_recording(call_id: int, db: SessionDep, settings: SettingsDep, staff: StaffDep) -> Response:
+def gateway_recording(
+    call_id: int, db: SessionDep, settings: ProviderSettingsDep, staff: StaffDep
+) -> Response:
     call = db.get(VoiceCall, call_id)
     if call is None or not call.recording_url or not _allowed(db, staff, call, call_id, "recording_play"):
         return PlainTextResponse("not found", status_code=404)

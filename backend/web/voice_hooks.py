@@ -25,7 +25,7 @@ from backend.voice.calls import (
     do_record_call_status,
     do_record_recording,
 )
-from backend.web.deps import SettingsDep
+from backend.web.deps import ProviderSettingsDep
 from backend.web.ids import IdQuery
 from backend.web.webhook_auth import BodyDep, WebhookRefused, refusal_response, twilio_form
 from channels.base import ForgedRequest
@@ -52,7 +52,7 @@ U = TypeVar("U", bound=_AboutACall)
 
 
 @router.post("/answer")
-def answer(request: Request, settings: SettingsDep, body: BodyDep, call: IdQuery) -> Response:
+def answer(request: Request, settings: ProviderSettingsDep, body: BodyDep, call: IdQuery) -> Response:
     """Twilio asks what to do once answering-machine detection is done: connect our stream."""
     try:
         params = twilio_form(request, settings, body)
@@ -94,7 +94,7 @@ def _provider_callback(
 
 
 @router.post("/status")
-def status(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
+def status(request: Request, settings: ProviderSettingsDep, body: BodyDep) -> Response:
     return _provider_callback(
         request,
         settings,
@@ -106,7 +106,7 @@ def status(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
 
 
 @router.post("/recording")
-def recording(request: Request, settings: SettingsDep, body: BodyDep) -> Response:
+def recording(request: Request, settings: ProviderSettingsDep, body: BodyDep) -> Response:
     return _provider_callback(
         request, settings, body, parse_recording_callback, do_record_recording, "recording"
     )

@@ -27,7 +27,7 @@ from backend.security.crypto import DecryptionError, current_cipher
 from backend.security.identifiers import InvalidPhoneNumber
 from backend.services import binding
 from backend.services.patients import find_patient
-from backend.web.deps import SessionDep, SettingsDep, templates
+from backend.web.deps import ProviderSettingsDep, SessionDep, SettingsDep, templates
 from bots.domain import Channel, pick_language
 
 router = APIRouter(prefix="/wx")
@@ -94,7 +94,7 @@ def _wechat_configured(settings: Settings) -> bool:
 
 
 @router.get("/auth")
-def auth_start(request: Request, settings: SettingsDep, next: str = DEFAULT_NEXT) -> Response:
+def auth_start(request: Request, settings: ProviderSettingsDep, next: str = DEFAULT_NEXT) -> Response:
     """Send the WeChat browser to the silent authorize page; `next` must be a path on this site."""
     from channels.wechat_client import oauth_authorize_url
 
@@ -136,7 +136,9 @@ def _state_next(request: Request, settings: Settings, state: str) -> str | None:
 
 
 @router.get("/auth/callback")
-def auth_callback(request: Request, settings: SettingsDep, code: str = "", state: str = "") -> Response:
+def auth_callback(
+    request: Request, settings: ProviderSettingsDep, code: str = "", state: str = ""
+) -> Response:
     """WeChat's redirect: check `state`, exchange `code` for the openid (a blocking call: this is a plain
     def, run in a thread), set the follower cookie and go on to `next`."""
     from channels.wechat_client import WeChatApiError, oauth_openid

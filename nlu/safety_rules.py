@@ -192,7 +192,8 @@ _MILD = re.compile(
 _OVER = re.compile(
     # "gone" is over, unless something has gone a colour or a state: "gone grey", "lips have gone blue"
     r"\b(?:went away|gone(?! (?:all |really |very |a bit )?(?:grey|gray|blue|white|pale|purple|floppy|limp"
-    r"|quiet|cold|numb|dark|black|red|stiff|weak|dead|funny|weird|blurry|wobbly|from \S+ to))|go away|goes away"
+    r"|quiet|cold|numb|dark|black|red|stiff|weak|dead|funny|weird|blurry|wobbly|from \S+ to))"
+    r"|go away|goes away"
     r"|(?:is|are|was|much|getting|feel|feeling|feels|lot|loads) better"
     r"|better now|settled|stopped|healed|cleared|cleared up|went down|gone down|easier|eased|easing|resolved"
     r"|back to normal|fine now|all fine|ok now|okay now|doing fine|fine since|none since|since then|broke"

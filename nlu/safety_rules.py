@@ -44,8 +44,15 @@ def _p(emergency: Emergency, *concepts: str, **options: object) -> Pattern:
 PATTERNS: tuple[Pattern, ...] = (
     # Self-harm first: never negated, never discounted.
     _p(E.SELF_HARM, "SH", negatable=False),
-    _p(E.SELF_HARM, "TAKE", "OD_AMOUNT", "DRUG", window=8, negatable=False,
-       unless=("CHILD", "ACCIDENT", "ROUTINE")),
+    _p(
+        E.SELF_HARM,
+        "TAKE",
+        "OD_AMOUNT",
+        "DRUG",
+        window=8,
+        negatable=False,
+        unless=("CHILD", "ACCIDENT", "ROUTINE"),
+    ),
     _p(E.SELF_HARM, "SH_DIE", negatable=False),  # Vietnamese "[adjective] muốn chết" idioms are blocked
     _p(E.SELF_HARM, "LIFE", "END_IT", window=5, negatable=False),
     _p(E.CHEST_PAIN, "CP"),
@@ -243,7 +250,6 @@ _LAUGH = re.compile(
     r"\b(?:lol|lmao|haha\w*|hehe\w*|hihi\w*|kk+|rofl|jk)\b|哈哈|呵呵|嘻嘻|😂|🤣|😆|:\)\)|=\)\)"
     # "thở không nổi vì cười": out of breath from laughing
     r"|\b(?:vì cười|vi cuoi|cười quá|cuoi qua|cười đau bụng|cuoi dau bung|cười lăn|cuoi lan)\b"
-
 )
 _PAST_ASPECT = re.compile(r"^过(?!去|来|气)")
 
@@ -254,6 +260,11 @@ class Context:
     def __init__(self, folded: str) -> None:
         self.folded = folded
         self._sentences = [m.end() for m in SENTENCE_BREAK.finditer(folded)]
+        self._quotes: list[tuple[int, int]] | None = None
+
+    def sentence(self, pos: int) -> tuple[int, int]:
+        """The start and end of the sentence holding `pos`."""
+        return self._sentence(pos)
 
     def _sentence(self, pos: int) -> tuple[int, int]:
         i = bisect_right(self._sentences, pos)
@@ -305,7 +316,9 @@ class Context:
 
     def quoted(self, lo: int, hi: int) -> bool:
         """Inside quotation marks: a song, a title, someone else's words."""
-        return any(m.start() <= lo and hi <= m.end() for m in _QUOTED.finditer(self.folded))
+        if self._quotes is None:  # found once per message: a long one is asked about many hits
+            self._quotes = [m.span() for m in _QUOTED.finditer(self.folded)]
+        return any(start <= lo and hi <= end for start, end in self._quotes)
 
     def discounted(self, tags: Sequence[Span], lo: int, hi: int, *, mild: bool = False) -> bool:
         """True when the hit is negated, over, long past, a general question, mild or a joke."""
@@ -317,9 +330,7 @@ class Context:
             if self.negated(t.start, t.end):
                 return True
         if mild and any(
-            _MILD.search(self._clause_before(t.start))
-            for t in tags
-            if t.concept not in _CONTEXT_CONCEPTS
+            _MILD.search(self._clause_before(t.start)) for t in tags if t.concept not in _CONTEXT_CONCEPTS
         ):
             return True
         s_start, s_end = self._sentence(lo)

@@ -124,14 +124,11 @@ class TextClassifier:
         values = values / np.where(norms[row] > 0, norms[row], 1.0)
         contributions = values[:, None] * self.weights[col]
         # one bincount per label rather than np.add.at over rows, which is unbuffered and slow
-        scores = np.stack(
-            [
-                np.bincount(row, weights=contributions[:, j], minlength=len(texts))
-                for j in range(len(self.labels))
-            ],
-            axis=1,
-        )
-        scores += self.intercept
+        sums = [
+            np.bincount(row, weights=contributions[:, j], minlength=len(texts))
+            for j in range(len(self.labels))
+        ]
+        scores = np.stack(sums, axis=1).astype(np.float64, copy=False) + self.intercept
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         scores /= scores.sum(axis=1, keepdims=True)
         return [{label: float(p) for label, p in zip(self.labels, r, strict=True)} for r in scores]

@@ -239,15 +239,15 @@ def do_set_kind_table(
     (ActionRefused) with nothing changed otherwise. Returns the priorities that changed, each audited."""
     if department_id is None and kind is None:
         raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)  # the hospital's per-priority table is the settings'
-    if department_id is not None and not _departments(session, department_id):
+    active = {d.id: d for d in _departments(session)}
+    if department_id is not None and department_id not in active:
         raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)
     if any(m is not None and not 1 <= m <= MAX_MINUTES for m in minutes.values()):
         raise ActionRefused(Reason.SLA_MINUTES)
     wanted = {p: minutes.get(p) for p in TaskPriority}
-    departments = [d.id for d in _departments(session)]
-    levels = load_levels(session, departments)
-    current = _row(levels, _departments(session, department_id)[0] if department_id else None, kind).own
-    scopes = affected_scopes(department_id, kind, departments)
+    levels = load_levels(session, list(active))
+    current = _row(levels, active[department_id] if department_id is not None else None, kind).own
+    scopes = affected_scopes(department_id, kind, list(active))
     if levels.with_row(department_id, kind, wanted).first_disorder(scopes) is not None:
         raise ActionRefused(Reason.SLA_ORDER)
     changed = [p for p in TaskPriority if wanted[p] != current[p]]

@@ -24,6 +24,7 @@ import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +82,17 @@ class TextClassifier:
     weights: FloatArray  # columns x labels
     intercept: FloatArray  # per label
 
+    @cached_property
+    def _column_of(self) -> npt.NDArray[np.int32]:
+        """Each hashed n-gram's column, -1 for those never seen in training: a gather instead of a binary
+        search over the columns per n-gram (4 MB; 6 µs against 128 µs for a 4 KB message's pieces)."""
+        table = np.full(N_FEATURES, -1, dtype=np.int32)
+        table[self.columns] = np.arange(len(self.columns), dtype=np.int32)
+        return table
+
     def _vector(self, text: str) -> tuple[IntArray, npt.NDArray[np.float64]]:
-        ids = ngram_ids(text)
-        pos = np.searchsorted(self.columns, ids)
-        pos[pos >= len(self.columns)] = 0
-        pos = pos[self.columns[pos] == ids]  # n-grams never seen in training do not count
+        pos = self._column_of[ngram_ids(text)].astype(np.int64)
+        pos = pos[pos >= 0]  # n-grams never seen in training do not count
         # np.unique rather than a bincount over every column: the columns number in the hundreds of
         # thousands, and allocating and scanning them was most of a prediction's time (0.4 ms)
         pos, counts = np.unique(pos, return_counts=True)
@@ -107,19 +114,21 @@ class TextClassifier:
             return [self.probabilities(text) for text in texts]
         ids = [ngram_ids(text) for text in texts]
         owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(i) for i in ids])
-        flat = np.concatenate(ids)
-        pos = np.searchsorted(self.columns, flat)
-        pos[pos >= len(self.columns)] = 0
-        seen = self.columns[pos] == flat
+        pos = self._column_of[np.concatenate(ids)].astype(np.int64)
+        seen = pos >= 0
         keys = owner[seen] * len(self.columns) + pos[seen]
         keys, counts = np.unique(keys, return_counts=True)  # sorted by text, then column
         row, col = np.divmod(keys, len(self.columns))
         values = (1.0 + np.log(counts)) * self.idf[col]
         norms = np.sqrt(np.bincount(row, weights=values * values, minlength=len(texts)))
         values = values / np.where(norms[row] > 0, norms[row], 1.0)
-        scores = np.zeros((len(texts), len(self.labels)))
-        np.add.at(scores, row, values[:, None] * self.weights[col])
-        scores += self.intercept
+        contributions = values[:, None] * self.weights[col]
+        # one bincount per label rather than np.add.at over rows, which is unbuffered and slow
+        sums = [
+            np.bincount(row, weights=contributions[:, j], minlength=len(texts))
+            for j in range(len(self.labels))
+        ]
+        scores = np.stack(sums, axis=1).astype(np.float64, copy=False) + self.intercept
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         scores /= scores.sum(axis=1, keepdims=True)
         return [{label: float(p) for label, p in zip(self.labels, r, strict=True)} for r in scores]

@@ -9,6 +9,8 @@ Regex concepts run on the unmarked text. Which concepts make a red flag together
 
 from __future__ import annotations
 
+from nlu.safety_lexicon_sixth import SIXTH
+
 BLOCK = "_"
 
 CONCEPTS: dict[str, tuple[str, ...]] = {
@@ -665,7 +667,7 @@ _MORE: dict[str, tuple[str, ...]] = {
         "lịm",
     ),
 }
-for _name, _terms in _MORE.items():
+for _name, _terms in (*_MORE.items(), *SIXTH.items()):
     CONCEPTS[_name] = CONCEPTS.get(_name, ()) + _terms
 
 REGEX_CONCEPTS: dict[str, str] = {

@@ -44,8 +44,15 @@ def _p(emergency: Emergency, *concepts: str, **options: object) -> Pattern:
 PATTERNS: tuple[Pattern, ...] = (
     # Self-harm first: never negated, never discounted.
     _p(E.SELF_HARM, "SH", negatable=False),
-    _p(E.SELF_HARM, "TAKE", "OD_AMOUNT", "DRUG", window=8, negatable=False,
-       unless=("CHILD", "ACCIDENT", "ROUTINE")),
+    _p(
+        E.SELF_HARM,
+        "TAKE",
+        "OD_AMOUNT",
+        "DRUG",
+        window=8,
+        negatable=False,
+        unless=("CHILD", "ACCIDENT", "ROUTINE"),
+    ),
     _p(E.SELF_HARM, "SH_DIE", negatable=False),  # Vietnamese "[adjective] muốn chết" idioms are blocked
     _p(E.SELF_HARM, "LIFE", "END_IT", window=5, negatable=False),
     _p(E.CHEST_PAIN, "CP"),
@@ -136,6 +143,9 @@ BLOCKERS: tuple[str, ...] = (
     "sợ muốn chết", "tức muốn chết", "ngại muốn chết", "xấu hổ muốn chết", "thèm muốn chết",
     "kẹt xe muốn chết",
     "vui muốn chết", "buồn cười muốn chết", "muốn xỉu",
+    "ngất ngây", "đói xỉu", "mệt xỉu", "sợ xỉu", "chết cười",
+    # services and medicines named after a condition (Vietnamese)
+    "khám động kinh", "thuốc động kinh", "thuốc chống động kinh",
     "trái tim anh đau", "tim anh đau", "想死你", "想死我了",
     # food poisoning is not this red flag
     "food poisoning", "食物中毒", "ngộ độc thực phẩm",
@@ -189,7 +199,8 @@ _MILD = re.compile(
 _OVER = re.compile(
     # "gone" is over, unless something has gone a colour or a state: "gone grey", "lips have gone blue"
     r"\b(?:went away|gone(?! (?:all |really |very |a bit )?(?:grey|gray|blue|white|pale|purple|floppy|limp"
-    r"|quiet|cold|numb|dark|black|red|stiff|weak|dead|funny|weird|blurry|wobbly))|go away|goes away"
+    r"|quiet|cold|numb|dark|black|red|stiff|weak|dead|funny|weird|blurry|wobbly|from \S+ to))"
+    r"|go away|goes away"
     r"|(?:is|are|was|much|getting|feel|feeling|feels|lot|loads) better"
     r"|better now|settled|stopped|healed|cleared|cleared up|went down|gone down|easier|eased|easing|resolved"
     r"|back to normal|fine now|all fine|ok now|okay now|doing fine|fine since|none since|since then|broke"
@@ -230,12 +241,15 @@ _GENERAL = re.compile(
     r"|\b(?:dấu hiệu|dau hieu|biểu hiện|bieu hien|làm sao biết|lam sao biet|di truyền|di truyen|nguy cơ"
     r"|nguy co|tầm soát|tam soat|hỏi cho biết|hoi cho biet|có hay gặp|co hay gap|có gây|co gay"
     r"|thế nào thì|the nao thi|chú ý gì|chu y gi|lưu ý gì|luu y gi"
+    r"|triệu chứng gì|trieu chung gi|triệu chứng như thế nào|trieu chung nhu the nao"
+    r"|(?:ở|o) (?:trẻ|tre)(?: em| nhỏ| nho)? (?:có|co) (?:nguy hiểm|nguy hiem|sao|bị gì|bi gi)"
     r"|(?:nếu|neu).{0,30}(?:thì phải làm sao|thi phai lam sao|thì làm sao|thi lam sao|phải làm gì"
     r"|phai lam gi))\b"
 )
 _LAUGH = re.compile(
     r"\b(?:lol|lmao|haha\w*|hehe\w*|hihi\w*|kk+|rofl|jk)\b|哈哈|呵呵|嘻嘻|😂|🤣|😆|:\)\)|=\)\)"
-
+    # "thở không nổi vì cười": out of breath from laughing
+    r"|\b(?:vì cười|vi cuoi|cười quá|cuoi qua|cười đau bụng|cuoi dau bung|cười lăn|cuoi lan)\b"
 )
 _PAST_ASPECT = re.compile(r"^过(?!去|来|气)")
 
@@ -246,6 +260,11 @@ class Context:
     def __init__(self, folded: str) -> None:
         self.folded = folded
         self._sentences = [m.end() for m in SENTENCE_BREAK.finditer(folded)]
+        self._quotes: list[tuple[int, int]] | None = None
+
+    def sentence(self, pos: int) -> tuple[int, int]:
+        """The start and end of the sentence holding `pos`."""
+        return self._sentence(pos)
 
     def _sentence(self, pos: int) -> tuple[int, int]:
         i = bisect_right(self._sentences, pos)
@@ -297,7 +316,9 @@ class Context:
 
     def quoted(self, lo: int, hi: int) -> bool:
         """Inside quotation marks: a song, a title, someone else's words."""
-        return any(m.start() <= lo and hi <= m.end() for m in _QUOTED.finditer(self.folded))
+        if self._quotes is None:  # found once per message: a long one is asked about many hits
+            self._quotes = [m.span() for m in _QUOTED.finditer(self.folded)]
+        return any(start <= lo and hi <= end for start, end in self._quotes)
 
     def discounted(self, tags: Sequence[Span], lo: int, hi: int, *, mild: bool = False) -> bool:
         """True when the hit is negated, over, long past, a general question, mild or a joke."""
@@ -309,9 +330,7 @@ class Context:
             if self.negated(t.start, t.end):
                 return True
         if mild and any(
-            _MILD.search(self._clause_before(t.start))
-            for t in tags
-            if t.concept not in _CONTEXT_CONCEPTS
+            _MILD.search(self._clause_before(t.start)) for t in tags if t.concept not in _CONTEXT_CONCEPTS
         ):
             return True
         s_start, s_end = self._sentence(lo)

@@ -1,9 +1,10 @@
 """What a patient is told when a person takes over: the expected wait, and a complaint's case number.
 
-The wait is the task's own response time (backend/services/sla.py: the department's row, else the
-hospital's table), so the patient is promised what staff are measured against. Whether someone is on
-duty is the department's roster (backend/services/duty.py); without one on duty the patient hears that
-nobody is there now, with the emergency number.
+The wait is the task's own response time (backend/services/sla.py: the department's and the hospital's
+rows for the task's kind and priority, else the tables per priority), so the patient is promised what
+staff are measured against. Whether someone is on duty is the department's roster
+(backend/services/duty.py); without one on duty the patient hears that nobody is there now, with the
+emergency number.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.models import DutyRoster, FeedbackCase, Task, TaskPriority
-from backend.services.sla import default_sla
+from backend.models import DutyRoster, FeedbackCase, Task, TaskKind, TaskPriority
+from backend.services.sla import sla_for
 from bots.catalog import Catalog
 
 
@@ -61,10 +62,13 @@ def case_number(case: FeedbackCase) -> str:
 
 
 def complaint_text(session: Session, catalog: Catalog, lang: str, case: FeedbackCase) -> str:
-    """The case number, and the response time of the case's task (a complaint's priority's, when the
-    case has no task)."""
+    """The case number, and the response time of the case's task (a complaint's of high priority in the
+    case's department, when the case has no task)."""
     task = session.get(Task, case.task_id) if case.task_id is not None else None
-    wait = _wait(task) if task is not None else default_sla(TaskPriority.HIGH)
+    if task is not None:
+        wait = _wait(task)
+    else:
+        wait = sla_for(session, TaskPriority.HIGH, case.department_id, TaskKind.COMPLAINT)
     return catalog.text(
         lang, "handoff.complaint_case", case=case_number(case), wait=wait_words(catalog, lang, wait)
     )

@@ -61,7 +61,7 @@ from backend.models.outreach import BatchPurpose, BatchState, OutreachBatch, Out
 from backend.models.patients import ConsentEvent, Encounter, EncounterKind, Patient, PatientNameToken, Sex
 from backend.models.privacy import BreakGlass, ErasureTombstone, RightsKind, RightsRequest, RightsState
 from backend.models.results import DeliveryStatus, DeliveryTarget, ResultDelivery
-from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaPolicy
+from backend.models.safety import DutyRoster, MissedEscalation, SafetyAlert, SlaKindPolicy, SlaPolicy
 from backend.models.spot_checks import SpotCheck, SpotCheckItem, SpotVerdict
 from backend.models.staff import (
     Heartbeat,
@@ -177,6 +177,7 @@ __all__ = [
     "Sex",
     "Site",
     "SiteCalendarDay",
+    "SlaKindPolicy",
     "SlaPolicy",
     "Slot",
     "SpotCheck",

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
-from backend.models.tasks import TaskPriority
+from backend.models.tasks import TaskKind, TaskPriority
 
 
 class SafetyAlert(Base):
@@ -53,6 +53,22 @@ class SlaPolicy(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id", ondelete="CASCADE"))
+    priority: Mapped[TaskPriority] = mapped_column(enum_column(TaskPriority))
+    minutes: Mapped[int]
+
+
+class SlaKindPolicy(Base):
+    """A response time for one kind of task and one priority, the hospital's (`department_id` None, scope
+    "hospital") or one department's (scope "department:<id>"): a complaint's 48 hours, a callback's 4.
+    The scope string keeps one row per level, kind and priority (a NULL department would not)."""
+
+    __tablename__ = "sla_kind_policies"
+    __table_args__ = (sa.UniqueConstraint("scope", "kind", "priority"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(sa.String(32))
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id", ondelete="CASCADE"))
+    kind: Mapped[TaskKind] = mapped_column(enum_column(TaskKind))
     priority: Mapped[TaskPriority] = mapped_column(enum_column(TaskPriority))
     minutes: Mapped[int]
 

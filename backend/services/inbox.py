@@ -209,7 +209,7 @@ def do_reopen(
         raise ActionRefused(Reason.NOT_CLOSED)
     now = now or utcnow()
     task.status = TaskStatus.CLAIMED if task.assignee_id else TaskStatus.OPEN
-    task.closed_at, task.due_at = None, now + sla_for(session, task.priority, task.department_id)
+    task.closed_at, task.due_at = None, now + sla_for(session, task.priority, task.department_id, task.kind)
     _event(session, task, TaskEventKind.REOPENED, staff_id, now, ip)
 
 

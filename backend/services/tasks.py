@@ -33,7 +33,7 @@ def do_raise_task(
         source_id=source[1],
         patient_id=patient_id,
         department_id=department_id,
-        due_at=now + sla_for(session, priority, department_id),
+        due_at=now + sla_for(session, priority, department_id, kind),
         created_at=now,
     )
     session.add(task)
@@ -60,7 +60,7 @@ def do_raise_priority(
     now = now or utcnow()
     previous = task.priority
     task.priority = priority
-    task.due_at = min(task.due_at, now + sla_for(session, priority, task.department_id))
+    task.due_at = min(task.due_at, now + sla_for(session, priority, task.department_id, task.kind))
     event = TaskEvent(
         task_id=task.id,
         kind=TaskEventKind.RAISED,

@@ -1,6 +1,6 @@
 """Staff pages of clinical safety: mark a message the bot should have escalated, the review queue and its
-export, the on-duty roster, and the response times per department. Routes parse, call a verb or a
-query, render."""
+export, the on-duty roster, and the response times per department and task kind. Routes parse, call a
+verb or a query, render."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
 from backend.admin.exports import workbook
-from backend.models import TaskPriority
+from backend.models import TaskKind, TaskPriority
 from backend.services import audit, safety_review, sla
 from backend.services.duty import do_set_roster, roster_rows
 from backend.services.refusal import ActionRefused, Reason
@@ -138,23 +138,31 @@ def _department_filter(raw: str) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+def _kind_filter(raw: str) -> TaskKind | None:
+    """A task kind from the page's filter (blank or unknown: the tables per priority)."""
+    return TaskKind(raw) if raw in TaskKind._value2member_map_ else None
+
+
 def _sla_page(
     request: Request,
     db: SessionDep,
     staff: StaffDep,
     department: int | None,
+    kind: TaskKind | None,
     *,
     status: int = 200,
     error: str | None = None,
-    entered: tuple[int, dict[str, str]] | None = None,
-    saved: int | None = None,
+    entered: tuple[str, dict[str, str]] | None = None,
+    saved: str | None = None,
 ) -> Response:
     context = {
         "staff": staff,
         "priorities": list(TaskPriority),
+        "kinds": list(TaskKind),
+        "kind": kind,
         "hospital": sla.hospital_table(),
-        "tables": sla.department_tables(db, department),
-        "departments": sla.department_tables(db),
+        "rows": sla.sla_rows(db, kind, department),
+        "departments": sla.sla_rows(db, None),
         "department": department,
         "error": error,
         "entered_for": entered[0] if entered else None,  # the row whose typed values are shown again
@@ -164,49 +172,84 @@ def _sla_page(
     return render(request, "staff/sla.html", staff.staff.language, context, status)
 
 
+def _sla_query(department: int | None, kind: TaskKind | None, saved: str | None = None) -> str:
+    pairs = [("saved", saved), ("department", department), ("kind", kind.value if kind else None)]
+    query = "&".join(f"{k}={v}" for k, v in pairs if v is not None)
+    return f"?{query}" if query else ""
+
+
 @router.get("/sla", response_class=HTMLResponse)
 def sla_page(
-    request: Request, db: SessionDep, staff: StaffDep, department: str = "", saved: str = ""
+    request: Request,
+    db: SessionDep,
+    staff: StaffDep,
+    department: str = "",
+    kind: str = "",
+    saved: str = "",
 ) -> Response:
     if (denied := _manager(request, staff)) is not None:
         return denied
-    chosen = _department_filter(department)
-    audit.record(db, "sla.view", staff_id=staff.staff_id, ip=client_ip(request), department=chosen)
-    return _sla_page(request, db, staff, chosen, saved=_department_filter(saved))
+    chosen, task_kind = _department_filter(department), _kind_filter(kind)
+    ip = client_ip(request)
+    audit.record(
+        db, "sla.view", staff_id=staff.staff_id, ip=ip, department=chosen, kind=task_kind and task_kind.value
+    )
+    shown = saved if saved == "hospital" or saved.isdigit() else None
+    return _sla_page(request, db, staff, chosen, task_kind, saved=shown)
 
 
 @router.get("/sla.xlsx")
-def sla_export(request: Request, db: SessionDep, staff: StaffDep, department: str = "") -> Response:
+def sla_export(
+    request: Request, db: SessionDep, staff: StaffDep, department: str = "", kind: str = ""
+) -> Response:
     if (denied := _manager(request, staff)) is not None:
         return denied
-    chosen = _department_filter(department)
-    rows = sla.export_rows(sla.department_tables(db, chosen), sla.hospital_table())
+    chosen, task_kind = _department_filter(department), _kind_filter(kind)
+    # without a kind, every table in force: per priority, then per kind
+    kinds = [task_kind] if task_kind is not None else [None, *TaskKind]
+    rows = sla.export_rows([r for k in kinds for r in sla.sla_rows(db, k, chosen)])
     ip = client_ip(request)
-    audit.record(db, "sla.export", staff_id=staff.staff_id, ip=ip, department=chosen, rows=len(rows))
-    header = ("department", "priority", "minutes", "set by")
-    return spreadsheet(
-        workbook("Response times", {"department": chosen}, header, rows), "response-times.xlsx"
+    audit.record(
+        db,
+        "sla.export",
+        staff_id=staff.staff_id,
+        ip=ip,
+        department=chosen,
+        kind=task_kind and task_kind.value,
+        rows=len(rows),
     )
+    header = ("department", "task kind", "priority", "minutes", "set by")
+    filters = {"department": chosen, "kind": task_kind and task_kind.value}
+    return spreadsheet(workbook("Response times", filters, header, rows), "response-times.xlsx")
 
 
-@router.post("/sla/{department_id}")
-async def set_sla(request: Request, department_id: int, db: SessionDep, staff: StaffDep) -> Response:
+@router.post("/sla/{row}")
+async def set_sla(request: Request, row: str, db: SessionDep, staff: StaffDep) -> Response:
+    """Save one row of the page whole: a department's ("<id>") or, for a task kind, the hospital's
+    ("hospital")."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     check_csrf(staff, form.get("csrf_token", ""))
     if (denied := _manager(request, staff)) is not None:
         return denied
-    back = _department_filter(form.get("filter", ""))
+    back, kind = _department_filter(form.get("filter", "")), _kind_filter(form.get("kind", ""))
     entered = {p.value: form.get(p.value, "")[:16] for p in TaskPriority}
     try:
+        if row != "hospital" and not (row.isdigit() and len(row) < 19):
+            raise ActionRefused(Reason.NO_SUCH_DEPARTMENT)
         minutes = {p: sla.parse_minutes(entered[p.value]) for p in TaskPriority}
-        sla.do_set_department_table(db, department_id=department_id, minutes=minutes, staff_id=staff.staff_id)
+        sla.do_set_kind_table(
+            db,
+            kind=kind,
+            department_id=None if row == "hospital" else int(row),
+            minutes=minutes,
+            staff_id=staff.staff_id,
+        )
     except ActionRefused as exc:
         db.rollback()
         # the page again with what was typed, so nothing is lost, and the reason
         status = 404 if exc.reason == Reason.NO_SUCH_DEPARTMENT else 400
         return _sla_page(
-            request, db, staff, back, status=status, error=exc.reason, entered=(department_id, entered)
+            request, db, staff, back, kind, status=status, error=exc.reason, entered=(row, entered)
         )
     db.commit()
-    query = f"?saved={department_id}" + (f"&department={back}" if back is not None else "")
-    return RedirectResponse(f"/staff/safety/sla{query}", status_code=303)
+    return RedirectResponse(f"/staff/safety/sla{_sla_query(back, kind, row)}", status_code=303)

@@ -96,6 +96,7 @@ def _demo(db: Session) -> dict[str, str]:
         "flows": "/staff/flows",
         "flow editor": f"/staff/studio/items/{FLOWS}/booking/r/{flow_draft.number}",
         "message log": "/staff/messages",
+        "response times": "/staff/safety/sla?kind=complaint",
     }
 
 

@@ -16,7 +16,7 @@ from backend.dialogue.handoff_notice import wait_words
 from backend.messaging.links import LinkKind, make_token
 from backend.models import FeedbackCase, Task, TaskKind, TaskPriority
 from backend.services.duty import do_set_roster
-from backend.services.sla import do_set_department_sla
+from backend.services.sla import do_set_department_sla, do_set_kind_table
 from bots.catalog import Catalog
 from tests import factories
 from tests.backend.dialogue.webchat_driver import MENU, Chat, at_the_menu, text_of
@@ -112,3 +112,26 @@ def test_a_complaint_gets_its_case_number_and_wait(
     task = db.get(Task, case.task_id)
     assert task is not None
     assert wait_words(_catalog(), lang, task.due_at - task.created_at) in said
+
+
+def test_a_complaint_is_promised_the_hospitals_time_for_complaints(client: TestClient, db: Session) -> None:
+    do_set_kind_table(
+        db,
+        kind=TaskKind.COMPLAINT,
+        department_id=None,
+        minutes={p: 2880 for p in (TaskPriority.HIGH, TaskPriority.NORMAL, TaskPriority.LOW)},
+        staff_id=None,
+    )
+    db.commit()
+    patient_id, chat = at_the_menu(client, db, "en")
+    chat.say(choice="feedback")
+    chat.say(choice="complaint")
+    chat.say(choice="none")
+    chat.say("the nurse was rude to me")
+    chat.say(choice="no")
+    db.expire_all()
+    case = db.scalars(sa.select(FeedbackCase).where(FeedbackCase.patient_id == patient_id)).one()
+    task = db.get(Task, case.task_id)
+    assert task is not None and task.kind is TaskKind.COMPLAINT
+    assert task.due_at - task.created_at == timedelta(hours=48)
+    assert "48 hours" in chat.text()

@@ -131,11 +131,8 @@ def test_a_manager_edits_filters_and_exports_and_a_nurse_may_not(client: TestCli
     sheet = load_workbook(io.BytesIO(export.content)).active
     assert sheet is not None
     rows = [tuple(r) for r in sheet.iter_rows(values_only=True)]
-    assert (icu_code, "emergency", 10, "department") in rows and (
-        ward_code,
-        "emergency",
-        15,
-        "hospital",
-    ) in rows
+    assert (icu_code, "any", "emergency", 10, "department") in rows
+    assert (ward_code, "any", "emergency", 15, "built_in") in rows
+    assert (ward_code, "complaint", "high", 240, "built_in") in rows  # every kind's table in force too
     actions = list(db.scalars(sa.select(AuditEvent.action).where(AuditEvent.action.like("sla.%"))))
     assert actions.count("sla.set") == 2 and {"sla.view", "sla.export"} <= set(actions)

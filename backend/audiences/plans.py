@@ -204,8 +204,13 @@ def _key_lookups(session: Session) -> Iterator[None]:
     if not _in_sql(session):
         yield
         return
-    before = session.scalar(sa.select(sa.func.current_setting("random_page_cost")))
-    session.execute(sa.select(sa.func.set_config("random_page_cost", RANDOM_PAGE_COST, True)))
+    # one round trip: PostgreSQL evaluates a select list left to right, so this reads before it sets
+    before, _ = session.execute(
+        sa.select(
+            sa.func.current_setting("random_page_cost"),
+            sa.func.set_config("random_page_cost", RANDOM_PAGE_COST, True),
+        )
+    ).one()
     yield
     session.execute(sa.select(sa.func.set_config("random_page_cost", before, True)))
 

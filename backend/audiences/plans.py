@@ -199,8 +199,8 @@ def due_contacts(
 @contextmanager
 def _key_lookups(session: Session) -> Iterator[None]:
     """Let PostgreSQL look candidates' patients up by key (see RANDOM_PAGE_COST), then put the setting
-    back: the caller's transaction goes on with the server's own. On error the transaction is rolled
-    back, which undoes a local setting by itself."""
+    back, also when the preview refuses the plan: the caller's transaction goes on with its own. After an
+    error in the database the transaction is aborted and its rollback undoes the setting."""
     if not _in_sql(session):
         yield
         return
@@ -211,8 +211,15 @@ def _key_lookups(session: Session) -> Iterator[None]:
             sa.func.set_config("random_page_cost", RANDOM_PAGE_COST, True),
         )
     ).one()
-    yield
-    session.execute(sa.select(sa.func.set_config("random_page_cost", before, True)))
+    aborted = False
+    try:
+        yield
+    except sa.exc.DBAPIError:
+        aborted = True
+        raise
+    finally:
+        if not aborted:
+            session.execute(sa.select(sa.func.set_config("random_page_cost", before, True)))
 
 
 def _patient_columns(queries: Iterable[sa.Select[Any]]) -> list[sa.ColumnElement[Any]]:

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.audiences.filters import InvalidAudience
 from backend.audiences.plans import HORIZONS, SAMPLE, UNREACHABLE, plan_population
 from backend.followup.eligibility import channel_address
 from backend.followup.planner import due_time, sampled
@@ -227,5 +228,9 @@ def test_the_preview_leaves_the_transaction_as_it_found_it(db: Session) -> None:
     before = db.scalar(sa.text("SHOW random_page_cost")) if postgres else None
     population = plan_population(db, _plan(None, "draft"), NOW)
     assert population.patients[30] == len(reference(db, _plan(None, "draft"), 30))
+    if postgres:
+        assert db.scalar(sa.text("SHOW random_page_cost")) == before
+    with pytest.raises(InvalidAudience):  # a plan the preview refuses: the setting is put back all the same
+        plan_population(db, _plan(None, "draft", excluded_flags=["rich"]), NOW)
     if postgres:
         assert db.scalar(sa.text("SHOW random_page_cost")) == before

@@ -6,7 +6,11 @@ what the previous run's send left (batches, outbox, messages, consent events, jo
 
 - `plan_preview_ms`: the population preview of an unsaved plan (every discharge of two departments at
   days 3, 15 and 30, channels WeChat then SMS), with the overlaps of the three active seeded plans;
-  median of 5 runs.
+  median of 5 runs (`plan_preview_load`: the load average when they started). Then 5 more with parallel
+  query off, where the PostgreSQL backend does all of the database's work: their CPU time here
+  (`plan_preview_cpu_ms`) and in that backend (`plan_preview_pg_cpu_ms`), medians, and their wall time
+  (`plan_preview_serial_ms`). On a shared machine the CPU figures are what the preview costs; the wall
+  time is that plus the wait for a core.
 - `batch_preview_ms`: the gate preview of a segment of about 100,000 patients (Chinese-speaking, with a
   discharge), each judged by the outbox gates (consent, exclusions, reachability, quiet hours, caps);
   median of 3 runs.
@@ -40,7 +44,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench` is then a package on the path
 
-from bench.harness import PG_HOST, PG_PORT, PG_USER, REPO_ROOT, pg_connect, report  # noqa: E402
+from bench.harness import PG_HOST, PG_PORT, PG_USER, REPO_ROOT, pg_connect, proc_cpu, report  # noqa: E402
 
 PATIENTS, ENCOUNTERS = 300_000, 1_000_000
 SEND_SEGMENT = 5_000  # patients with real numbers, language "en": every 60th patient
@@ -213,6 +217,23 @@ def _ms(run: object, times: int) -> tuple[float, object]:
     return statistics.median(samples), result
 
 
+def _cpu_ms(session: object, run: object, times: int) -> tuple[float, float, float, float]:
+    """Median wall, this process's CPU and the PostgreSQL backend's CPU (ms) of `run`, with parallel query
+    off so that the backend does all of the database's work (its parallel workers come and go between two
+    readings of /proc); and the wall time of those runs."""
+    pid = session.scalar(sa.text("SELECT pg_backend_pid()"))  # type: ignore[attr-defined]
+    session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))  # type: ignore[attr-defined]
+    walls, ours, theirs = [], [], []
+    for _ in range(times):
+        wall, cpu, pg = time.perf_counter(), time.process_time(), proc_cpu(pid)[2]
+        run()  # type: ignore[operator]
+        walls.append((time.perf_counter() - wall) * 1000)
+        ours.append((time.process_time() - cpu) * 1000)
+        theirs.append((proc_cpu(pid)[2] - pg) * 1000)
+    session.execute(sa.text("RESET max_parallel_workers_per_gather"))  # type: ignore[attr-defined]
+    return (statistics.median(ours), statistics.median(theirs), statistics.median(walls), os.getloadavg()[0])
+
+
 def main() -> None:
     os.environ.update(_env())
     from backend.app.settings import get_settings
@@ -335,9 +356,18 @@ def _measure(fake: object) -> dict[str, object]:
             sample_ratio=1.0,
             excluded_flags=["deceased", "dispute", "do_not_disturb", "invalid_contact"],
         )
+        load = os.getloadavg()[0]
         plan_ms, population = _ms(lambda: plan_population(session, draft, now), 5)
         print(
-            f"plan preview: {plan_ms:.0f} ms, {population.patients} patients, overlaps {population.overlaps}"
+            f"plan preview: {plan_ms:.0f} ms (load average {load:.1f}), {population.patients} patients,"
+            f" overlaps {population.overlaps}"
+        )
+        plan_cpu, plan_pg_cpu, serial_ms, serial_load = _cpu_ms(
+            session, lambda: plan_population(session, draft, now), 5
+        )
+        print(
+            f"plan preview without parallel query: {serial_ms:.0f} ms (load average {serial_load:.1f}),"
+            f" CPU {plan_cpu:.0f} ms here + {plan_pg_cpu:.0f} ms PostgreSQL"
         )
     with session_scope() as session:
         staff = session.get(StaffUser, staff_id)
@@ -419,6 +449,10 @@ def _measure(fake: object) -> dict[str, object]:
     _ = small_id
     return {
         "plan_preview_ms": round(plan_ms, 1),
+        "plan_preview_load": round(load, 1),
+        "plan_preview_cpu_ms": round(plan_cpu, 1),
+        "plan_preview_pg_cpu_ms": round(plan_pg_cpu, 1),
+        "plan_preview_serial_ms": round(serial_ms, 1),
         "batch_preview_ms": round(batch_ms, 1),
         "batch_preview_patients": segment_size,
         "send_patients": len(ids),

@@ -23,6 +23,8 @@ from bots.domain import Channel
 
 KIND = "plans"
 MAX_OFFSET = 3650
+# contacts one encounter may get: a monthly follow-up for ten years, or every other day for eight months
+MAX_CONTACTS = 120
 MAX_AGE = 150
 LISTS = ("encounter_kinds", "department_ids", "ward_ids", "diagnosis_prefixes", "procedure_codes")
 ALL_LISTS = (*LISTS, "offsets_days", "channels", "excluded_flags")
@@ -129,6 +131,8 @@ def validate(body: Mapping[str, Any]) -> list[Problem]:
         problems.append(Problem("offsets_days", "out_of_range", f"0-{MAX_OFFSET}"))
     elif len(set(offsets)) != len(offsets):
         problems.append(Problem("offsets_days", "repeated"))
+    elif len(offsets) > MAX_CONTACTS:
+        problems.append(Problem("offsets_days", "too_many", str(MAX_CONTACTS)))
     problems += _in_range(body, "send_hour", 0, 23, optional=False)
     channels = body["channels"]
     known = {c.value for c in Channel}

@@ -2,7 +2,9 @@
 
 Lists come as repeated fields (checkboxes, the channel order's selects) or as comma-separated text
 (diagnosis prefixes, procedures, offsets). A value that is not a number stays in the body as typed, so
-`plan.validate` names its field and the editor shows it again rather than losing it.
+`plan.validate` names its field and the editor shows it again rather than losing it. Offsets may be
+written as a repeating schedule, `from-to/every` (`30-360/30`: day 30, 60, ... 360), which the body holds
+as the days it stands for: the planner, the preview and the dispatcher read one list of days.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from backend.content.plan import FIELDS
+from backend.content.plan import FIELDS, MAX_OFFSET
 
 CHANNEL_SLOTS = 5  # the channel order: one select per position
 _SEPARATORS = re.compile(r"[,，;；\s]+")  # a Chinese comma typed on a Chinese keyboard counts too
@@ -19,6 +21,27 @@ _SEPARATORS = re.compile(r"[,，;；\s]+")  # a Chinese comma typed on a Chinese
 
 def _words(text: str) -> list[str]:
     return [w for w in _SEPARATORS.split(text.strip()) if w]
+
+
+_REPEAT = re.compile(r"(\d{1,5})-(\d{1,5})/(\d{1,5})")
+
+
+def offsets(text: str) -> list[Any]:
+    """The days of the offsets field: numbers, and `from-to/every` for every `every` days from day `from`
+    to day `to` (both included when the steps reach it). A repeat that cannot be read (zero steps, an end
+    before its start or beyond MAX_OFFSET) stays as typed, for validation to name the field."""
+    days: list[Any] = []
+    for word in _words(text):
+        repeat = _REPEAT.fullmatch(word)
+        if repeat is None:
+            days.append(_number(word))
+            continue
+        start, end, every = (int(g) for g in repeat.groups())
+        if every < 1 or start > end or end > MAX_OFFSET:
+            days.append(word)
+        else:
+            days.extend(range(start, end + 1, every))
+    return days
 
 
 def _number(text: str, kind: Callable[[str], Any] = int) -> Any:
@@ -54,7 +77,7 @@ def body_from_form(form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         "age_max": _number(one("age_max")),
         "min_visits": _number(one("min_visits")),
         "anchor": one("anchor"),
-        "offsets_days": [_number(w) for w in _words(one("offsets_days"))],
+        "offsets_days": offsets(one("offsets_days")),
         "send_hour": _number(one("send_hour")),
         "channels": [c for c in channels if c],
         "sample_ratio": _ratio(one("sample_percent")),

@@ -215,6 +215,14 @@ class Encounter(Base):
     __table_args__ = (
         sa.Index("ix_encounters_kind_ended", "kind", "ended_at"),
         sa.Index("ix_encounters_kind_started", "kind", "started_at"),
+        # a plan's candidates in some departments: one range per department (migration 0041)
+        sa.Index(
+            "ix_encounters_department_kind_ended",
+            "department_id",
+            "kind",
+            "ended_at",
+            postgresql_include=["patient_id"],
+        ),
         # audiences filter discharge/visit dates without a kind, and diagnoses by ICD-10 prefix (LIKE 'I21%')
         sa.Index("ix_encounters_ended_at", "ended_at"),
         sa.Index("ix_encounters_started_at", "started_at"),

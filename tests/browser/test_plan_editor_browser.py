@@ -70,6 +70,11 @@ def test_an_editor_previews_submits_a_colleague_publishes_and_the_plan_is_paused
     db.expire_all()
     assert db.scalars(sa.select(ContentRevision)).one().body["offsets_days"] == [3, 30, "soon"]  # unsaved
 
+    editor.get_by_label("Days after").fill("3, 30-90/30")  # a repeat: every 30 days from day 30 to 90
+    editor.get_by_role("button", name="Save draft").click()
+    expect(editor.get_by_label("Days after")).to_have_value("3, 30, 60, 90")
+    expect(editor.locator("#problem-count")).to_have_text("No problems.")
+    editor.get_by_label("Days after").fill("3, 30")
     editor.get_by_role("button", name="Save draft").click()
     expect(editor.locator("#problem-count")).to_have_text("No problems.")
     editor.get_by_role("button", name="Submit for review").click()

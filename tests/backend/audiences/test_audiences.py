@@ -102,11 +102,12 @@ def _ids(db: Session, audience: Audience) -> set[int]:
 
 def test_reachability_in_sql_agrees_with_the_contact_rule(db: Session) -> None:
     people = []
-    for invalid, phone, whatsapp, openid in product((False, True), repeat=4):
-        person = factories.patient(db, invalid_contact=invalid)
+    for invalid, phone, whatsapp, openid, email, bounced in product((False, True), repeat=6):
+        person = factories.patient(db, invalid_contact=invalid, email_bounced=bounced)
         person.phone = "+8613800138000" if phone else None
         person.whatsapp = "+8613800138001" if whatsapp else None
         person.wechat_openid = f"o-{person.id}" if openid else None
+        person.email = f"p{person.id}@example.org" if email else None
         people.append(person)
     db.flush()
     for channel in Channel:

@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
-from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from backend.content import flow_form
@@ -19,9 +18,7 @@ from backend.content import revisions as rv
 from backend.content.catalogue import current_catalog, latest_draft
 from backend.content.flow_library import flow_at, text_keys
 from backend.content.flows import KIND
-from backend.content.kinds import Problem
 from backend.content.kinds import problems as kind_problems
-from backend.i18n import translations
 from backend.models import ContentItem, ContentRevision, StaffSession
 from backend.services.flow_report import StepRow, drop_off
 from backend.services.refusal import ActionRefused
@@ -29,8 +26,9 @@ from backend.web.deps import SessionDep, StaffDep
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
 from backend.web.studio import item_url, revision_of
+from backend.web.studio_flow_words import how_html, problem_html, problem_text
 from bots.domain import FALLBACK_LANGUAGE, LANGUAGES, pick_language
-from bots.flows import FlowError
+from bots.flows import ERROR_CODES, FlowError
 
 router = APIRouter(prefix="/staff/studio/items/flows")
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, when installed: several times faster
@@ -60,68 +58,6 @@ def _percent(row: StepRow) -> str:
     return "–" if row.drop_off is None else f"{100 * row.drop_off:.0f}%"
 
 
-def _how(how: str, lang: str) -> tuple[str, str]:
-    """How a step goes to another (flows.targets' words: "next", "choice yes", "outcome booked") as the
-    editor's words and the flow's own name ("" for none)."""
-    _ = translations(lang).gettext
-    kind, _sep, name = how.partition(" ")
-    if kind == "choice":
-        return _("choice"), name
-    if kind == "outcome":
-        return _("outcome"), name
-    return {"next": _("next step"), "empty": _("when there is nothing to choose")}.get(how, how), ""
-
-
-def how_text(how: str, lang: str) -> str:
-    word, name = _how(how, lang)
-    return f"{word} {name}" if name else word
-
-
-def _code(name: str) -> Markup:
-    # names from the flow (steps, choices, outcomes, text keys) are data: never translated
-    return Markup('<code translate="no">{}</code>').format(name)
-
-
-def how_html(how: str, lang: str) -> Markup:
-    word, name = _how(how, lang)
-    return Markup("{} {}").format(word, _code(name)) if name else Markup.escape(word)
-
-
-def _said(problem: Problem, lang: str) -> str:
-    _ = translations(lang).gettext
-    return {
-        "unknown_step": _("goes to a step that does not exist"),
-        "unreachable": _("no step leads here"),
-        "loop_without_exit": _("a loop with no way out: the patient could never leave it"),
-        "missing_text": _("no published text has this key"),
-    }.get(problem.code, "")
-
-
-def _problem_text(problem: Problem, lang: str) -> str:
-    """A problem in the editor's words, as plain text (the live check's answer)."""
-    said, detail = _said(problem, lang), problem.detail
-    if problem.code == "unknown_step" and " → " in detail:
-        how, _arrow, target = detail.partition(" → ")
-        detail = f"{how_text(how, lang)} → {target}"
-    elif problem.code == "unknown_step" and detail.startswith("start: "):
-        detail = f"{translations(lang).gettext('First step')} → {detail[len('start: ') :]}"
-    return f"{said}: {detail}" if said and detail else said or detail
-
-
-def problem_html(problem: Problem, lang: str) -> Markup:
-    """The same for the page, the flow's names marked as data; the loader's own messages are English."""
-    said, detail = _said(problem, lang), problem.detail
-    if problem.code == "unknown_step" and " → " in detail:
-        how, _arrow, target = detail.partition(" → ")
-        shown = Markup("{} → {}").format(how_html(how, lang), _code(target))
-    elif problem.code == "unknown_step" and detail.startswith("start: "):
-        first = translations(lang).gettext("First step")
-        shown = Markup("{} → {}").format(first, _code(detail[len("start: ") :]))
-    else:
-        shown = _code(detail) if detail else Markup("")
-    return Markup("{}: {}").format(said, shown) if said and detail else Markup.escape(said) or shown
-
-
 def _editor(
     request: Request,
     db: SessionDep,
@@ -138,7 +74,7 @@ def _editor(
     problems = kind_problems(db, KIND, {**shown, "id": item.key})
     number, rows = _drop_off(db, item, revision)
     drops = {r.step: _percent(r) for r in rows}
-    runs = not any(p.code in ("definition", "unknown_step") for p in problems)
+    runs = not any(p.code in ERROR_CODES or p.code == "unknown_step" for p in problems)  # it parses
     context = {
         "staff": staff,
         "item": item,
@@ -147,8 +83,8 @@ def _editor(
         "steps": flow_form.outline(shown, _texts(db, lang), problems),
         "problems": problems,
         "troubled": {p.where for p in problems},
-        "problem_html": lambda p: problem_html(p, staff.staff.language),
-        "how_html": lambda how: how_html(how, staff.staff.language),
+        "problem_html": lambda p: problem_html(p, lang),
+        "how_html": lambda how: how_html(how, lang),
         "graph": flow_form.graph(shown, drops),
         "drop_rows": rows,
         "drop_number": number,
@@ -229,6 +165,6 @@ def check(
     return JSONResponse(
         {
             "count": len(problems),
-            "problems": [{"step": p.where, "text": _problem_text(p, staff.staff.language)} for p in problems],
+            "problems": [{"step": p.where, "text": problem_text(p, staff.staff.language)} for p in problems],
         }
     )

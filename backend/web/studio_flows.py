@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from backend.content import flow_form
 from backend.content import revisions as rv
 from backend.content.catalogue import current_catalog, latest_draft
-from backend.content.flow_library import flow_at, text_keys
+from backend.content.flow_library import flow_at, known
 from backend.content.flows import KIND
 from backend.content.kinds import problems as kind_problems
 from backend.models import ContentItem, ContentRevision, StaffSession
@@ -28,7 +28,7 @@ from backend.web.staff import check_csrf, render
 from backend.web.studio import item_url, revision_of
 from backend.web.studio_flow_words import how_html, problem_html, problem_text
 from bots.domain import FALLBACK_LANGUAGE, LANGUAGES, pick_language
-from bots.flows import ERROR_CODES, FlowError
+from bots.flows import EFFECT_NAMES, ERROR_CODES, FlowError
 
 router = APIRouter(prefix="/staff/studio/items/flows")
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, when installed: several times faster
@@ -72,6 +72,7 @@ def _editor(
     shown = revision.body if body is None else body
     lang = pick_language(staff.staff.language)
     problems = kind_problems(db, KIND, {**shown, "id": item.key})
+    known_now = known(db)
     number, rows = _drop_off(db, item, revision)
     drops = {r.step: _percent(r) for r in rows}
     runs = not any(p.code in ERROR_CODES or p.code == "unknown_step" for p in problems)  # it parses
@@ -90,7 +91,12 @@ def _editor(
         "drop_number": number,
         "kinds": flow_form.KINDS,
         "inputs": flow_form.INPUTS,
-        "keys": sorted(text_keys(db)),
+        "keys": sorted(known_now.keys or ()),
+        "actions": sorted(known_now.actions or ()),
+        "sources": sorted(known_now.sources or ()),
+        "flow_ids": sorted(known_now.flows or ()),
+        "intents": sorted(known_now.intents or ()),
+        "effect_names": sorted(EFFECT_NAMES),
         "langs": LANGUAGES,
         "preview": runs,
         "texts_draft": latest_draft(db),

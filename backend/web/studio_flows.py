@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from sqlalchemy.orm import Session
 
 from backend.content import flow_form
+from backend.content import new_flow as nf
 from backend.content import revisions as rv
 from backend.content.catalogue import current_catalog, latest_draft
 from backend.content.flow_library import flow_at, known
@@ -22,10 +23,10 @@ from backend.content.kinds import problems as kind_problems
 from backend.models import ContentItem, ContentRevision, StaffSession
 from backend.services.flow_report import StepRow, drop_off
 from backend.services.refusal import ActionRefused
-from backend.web.deps import SessionDep, StaffDep
+from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
-from backend.web.studio import item_url, revision_of
+from backend.web.studio import denied, item_url, revision_of
 from backend.web.studio_flow_words import how_html, problem_html, problem_text
 from bots.domain import FALLBACK_LANGUAGE, LANGUAGES, pick_language
 from bots.flows import EFFECT_NAMES, ERROR_CODES, FlowError
@@ -105,6 +106,23 @@ def _editor(
         "needs_approver": rv.needs_approver(db, item, revision),
     }
     return render(request, "staff/studio/flow.html", staff.staff.language, context, status)
+
+
+@router.post("/new")
+def new_flow(request: Request, db: SessionDep, staff: StaffDep, settings: SettingsDep, values: FormDep) -> Response:
+    """A new flow from nothing: its name, a first step and what it says; then the editor on its draft."""
+    check_csrf(staff, values.get("csrf_token", ""))
+    if not rv.may_edit(staff.staff):
+        return denied(request, staff)
+    texts = {lang: values.get(f"text_{lang}", "") for lang in LANGUAGES}
+    try:
+        new = nf.parse(values.get("flow_id", ""), values.get("first_step", ""), values.get("say", ""), texts)
+        files = {p.stem for p in (settings.content_dir / "dialogues").glob("*.yaml")}
+        item, draft = nf.do_create_flow(db, staff.staff, new, file_flows=files)
+    except nf.NewFlowRefused as exc:
+        db.rollback()
+        return RedirectResponse(f"/staff/studio?error={exc.reason}#new-flow", status_code=303)
+    return RedirectResponse(item_url(item, draft.number), status_code=303)
 
 
 @router.get("/{key}/r/{number}", response_class=HTMLResponse)

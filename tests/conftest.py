@@ -47,6 +47,7 @@ from backend.dialogue.understanding import reset_nlu
 from backend.outbox.providers import reset_senders
 from backend.security import crypto
 from backend.security.permissions import seed_builtin_roles
+from backend.web.studio_flows import clear_cache as clear_flow_graphs
 from tests.rasa_fixtures import rasa_model, rasa_url  # noqa: F401  (shared session fixtures)
 
 # Each part of the product keeps its tests to a few minutes of test time (large volumes go to bench/); the
@@ -85,6 +86,7 @@ def reset_caches() -> None:
     clear_text_revisions()
     clear_flow_revisions()
     clear_studio_history()
+    clear_flow_graphs()
     reset_site_lexicon()
     load_flow.cache_clear()
     reset_senders()

@@ -25,7 +25,7 @@ from backend.content.kinds import Problem, register
 from backend.dialogue.content import load_flow
 from backend.dialogue.flow_ports import ACTIONS, CHOICE_SOURCES
 from backend.models import ContentItem, ContentRevision
-from bots.flows import Flow, parse_flow
+from bots.flows import Flow, FlowError, parse_flow
 from nlu.intents import known_intents
 
 _BUILT: dict[tuple[str, str, int], Flow] = {}
@@ -69,6 +69,38 @@ def flow_at(session: Session, flow_id: str, number: int) -> Flow:
     if len(_BUILT) >= _KEEP:
         _BUILT.pop(next(iter(_BUILT)))
     _BUILT[cache_key] = flow
+    return flow
+
+
+_DRAFT_FLOWS: dict[tuple[str, str, int], tuple[int, Flow]] = {}
+_KEEP_DRAFTS = 32
+
+
+def draft_at(session: Session, flow_id: str, number: int) -> Flow:
+    """Revision `number` of a flow in any state, parsed; kept with its version (a save bumps it), so a
+    preview's turns read one indexed row instead of parsing a 200-step draft each time. KeyError for an
+    unknown revision or one that does not parse."""
+    where = (ContentItem.kind == KIND, ContentItem.key == flow_id, ContentRevision.number == number)
+    joined = sa.select(ContentRevision.version).join(ContentItem, ContentItem.id == ContentRevision.item_id)
+    version = session.scalar(joined.where(*where))
+    if version is None:
+        raise KeyError(number)
+    cache_key = (get_settings().database_url, flow_id, number)
+    cached = _DRAFT_FLOWS.get(cache_key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    body = session.scalar(
+        sa.select(ContentRevision.body)
+        .join(ContentItem, ContentItem.id == ContentRevision.item_id)
+        .where(*where)
+    )
+    try:
+        flow = as_flow(flow_id, number, body or {})
+    except FlowError as exc:  # a draft with problems cannot run: the page says so
+        raise KeyError(number) from exc
+    if len(_DRAFT_FLOWS) >= _KEEP_DRAFTS:
+        _DRAFT_FLOWS.pop(next(iter(_DRAFT_FLOWS)))
+    _DRAFT_FLOWS[cache_key] = (version, flow)
     return flow
 
 
@@ -141,6 +173,7 @@ def check(session: Session, body: Mapping[str, Any]) -> list[Problem]:
 def clear_cache() -> None:
     _BUILT.clear()
     _TEXTS.clear()
+    _DRAFT_FLOWS.clear()
 
 
 # Not retirable: the menu and running conversations name a flow; a new revision replaces it.

@@ -37,6 +37,19 @@ def how_html(how: str, lang: str) -> Markup:
     return Markup("{} {}").format(word, _code(name)) if name else Markup.escape(word)
 
 
+def kind_names(lang: str) -> dict[str, str]:
+    """Each kind of step (flow_form.KINDS) in the editor's words."""
+    _ = translations(lang).gettext
+    return {
+        "say": _("Says and goes on"),
+        "choice": _("Choice"),
+        "input": _("Input"),
+        "action": _("Action"),
+        "branch": _("Branch"),
+        "questionnaire": _("Questionnaire"),
+    }
+
+
 def _said(problem: Problem, lang: str) -> str:
     _ = translations(lang).gettext
     return {

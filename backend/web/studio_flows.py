@@ -11,15 +11,18 @@ from typing import Any
 import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from backend.content import flow_form
+from backend.app.settings import get_settings
+from backend.content import flow_form, flow_svg
 from backend.content import new_flow as nf
 from backend.content import revisions as rv
 from backend.content.catalogue import current_catalog, latest_draft
 from backend.content.flow_library import flow_at, known
 from backend.content.flows import KIND
 from backend.content.kinds import problems as kind_problems
+from backend.i18n import translations
 from backend.models import ContentItem, ContentRevision, StaffSession
 from backend.services.flow_report import StepRow, drop_off
 from backend.services.refusal import ActionRefused
@@ -27,11 +30,24 @@ from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
 from backend.web.studio import denied, item_url, revision_of
-from backend.web.studio_flow_words import how_html, problem_html, problem_text
+from backend.web.studio_flow_words import how_html, kind_names, problem_html, problem_text
 from bots.domain import FALLBACK_LANGUAGE, LANGUAGES, pick_language
 from bots.flows import EFFECT_NAMES, ERROR_CODES, FlowError
 
 router = APIRouter(prefix="/staff/studio/items/flows")
+# The outline shows this many steps a page, with an index of every step: a 200-step flow's forms all on one
+# page took most of its time in Jinja (bench/README.md); the shipped flows (at most 35 steps) fit on one.
+PAGE = 40
+# Graphs drawn, by revision id and version (a save bumps the version), language, drop-off and the steps
+# with problems: a published revision's graph changes only with its drop-off
+_GRAPHS: dict[tuple[Any, ...], Markup] = {}
+_KEEP_GRAPHS = 64
+
+
+def clear_cache() -> None:
+    _GRAPHS.clear()
+
+
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, when installed: several times faster
 
 
@@ -69,6 +85,7 @@ def _editor(
     body: Mapping[str, Any] | None = None,
     error: str = "",
     status: int = 200,
+    page: int = 1,
 ) -> Response:
     shown = revision.body if body is None else body
     lang = pick_language(staff.staff.language)
@@ -77,17 +94,49 @@ def _editor(
     number, rows = _drop_off(db, item, revision)
     drops = {r.step: _percent(r) for r in rows}
     runs = not any(p.code in ERROR_CODES or p.code == "unknown_step" for p in problems)  # it parses
+    troubled = {p.where for p in problems}
+    steps = flow_form.outline(shown, _texts(db, lang), problems)
+    pages = max(1, -(-len(steps) // PAGE))
+    page = min(max(1, page), pages)
+    names = kind_names(lang)
+    graph_key = (
+        get_settings().database_url,
+        revision.id,
+        revision.version,
+        lang,
+        tuple(drops.items()),
+        frozenset(troubled),
+    )
+    graph = _GRAPHS.get(graph_key) if body is None else None
+    if graph is None:
+        graph = flow_svg.svg(
+            flow_form.graph(shown, drops),
+            troubled=troubled,
+            kind_names=names,
+            end_word=translations(lang).gettext("end"),
+            labelled_by="graph-title graph-note",
+        )
+        if body is None:  # what was typed and not saved is drawn, never kept
+            if len(_GRAPHS) >= _KEEP_GRAPHS:
+                _GRAPHS.pop(next(iter(_GRAPHS)))
+            _GRAPHS[graph_key] = graph
     context = {
         "staff": staff,
         "item": item,
         "revision": revision,
         "body": shown,
-        "steps": flow_form.outline(shown, _texts(db, lang), problems),
+        "steps": steps,
+        "page_steps": steps[(page - 1) * PAGE : page * PAGE],
+        "page": page,
+        "pages": pages,
+        "page_size": PAGE,
+        "page_of": {s.id: s.n // PAGE + 1 for s in steps},
+        "kind_names": names,
         "problems": problems,
-        "troubled": {p.where for p in problems},
+        "troubled": troubled,
         "problem_html": lambda p: problem_html(p, lang),
         "how_html": lambda how: how_html(how, lang),
-        "graph": flow_form.graph(shown, drops),
+        "graph_svg": graph,
         "drop_rows": rows,
         "drop_number": number,
         "kinds": flow_form.KINDS,
@@ -109,7 +158,9 @@ def _editor(
 
 
 @router.post("/new")
-def new_flow(request: Request, db: SessionDep, staff: StaffDep, settings: SettingsDep, values: FormDep) -> Response:
+def new_flow(
+    request: Request, db: SessionDep, staff: StaffDep, settings: SettingsDep, values: FormDep
+) -> Response:
     """A new flow from nothing: its name, a first step and what it says; then the editor on its draft."""
     check_csrf(staff, values.get("csrf_token", ""))
     if not rv.may_edit(staff.staff):
@@ -130,7 +181,12 @@ def editor_page(request: Request, key: str, number: int, db: SessionDep, staff: 
     found = revision_of(request, db, staff, KIND, key, number)
     if isinstance(found, Response):
         return found
-    return _editor(request, db, staff, *found, error=request.query_params.get("error", ""))
+    query = request.query_params
+    return _editor(request, db, staff, *found, error=query.get("error", ""), page=_page(query.get("page")))
+
+
+def _page(value: str | None) -> int:
+    return int(value) if value and value.isdigit() and len(value) < 6 else 1
 
 
 @router.get("/{key}/r/{number}/flow.yaml")
@@ -170,8 +226,10 @@ def save(
         db.rollback()
         db.expire_all()
         revision = rv.get_revision(db, item, number)
-        return _editor(request, db, staff, item, revision, body=body, error=exc.reason, status=409)
-    return RedirectResponse(f"{item_url(item, number)}?saved=1#check-title", status_code=303)
+        page = _page(values.get("page"))
+        return _editor(request, db, staff, item, revision, body=body, error=exc.reason, status=409, page=page)
+    page = _page(values.get("page"))
+    return RedirectResponse(f"{item_url(item, number)}?saved=1&page={page}#check-title", status_code=303)
 
 
 @router.post("/{key}/r/{number}/check")

@@ -20,7 +20,7 @@ from backend.content import new_flow as nf
 from backend.content import revisions as rv
 from backend.content.catalogue import current_catalog, latest_draft
 from backend.content.flow_library import flow_at, known
-from backend.content.flows import KIND
+from backend.content.flows import KIND, validate
 from backend.content.kinds import problems as kind_problems
 from backend.i18n import translations
 from backend.models import ContentItem, ContentRevision, StaffSession
@@ -89,8 +89,9 @@ def _editor(
 ) -> Response:
     shown = revision.body if body is None else body
     lang = pick_language(staff.staff.language)
-    problems = kind_problems(db, KIND, {**shown, "id": item.key})
     known_now = known(db)
+    # the kind's check (flow_library.check), with what the site knows read once for it and the page's lists
+    problems = validate({**shown, "id": item.key}, known=known_now)
     number, rows = _drop_off(db, item, revision)
     drops = {r.step: _percent(r) for r in rows}
     runs = not any(p.code in ERROR_CODES or p.code == "unknown_step" for p in problems)  # it parses

@@ -153,7 +153,9 @@ def test_a_flow_from_scratch_edited_checked_in_chinese_simulated_and_published(
     db.commit()
     editor = _sign_in(browser, live_server, "editor2")
     editor.goto(f"{live_server}/staff/studio")
-    editor.get_by_role("button", name="Import the message files").click()
+    with editor.expect_navigation():
+        editor.get_by_role("button", name="Import the message files").click()
+    editor.goto(f"{live_server}/staff/studio")
     new = editor.locator("#new-flow")
     new.get_by_label("New flow name").fill("visiting")
     new.get_by_label("First step name").fill("hours")

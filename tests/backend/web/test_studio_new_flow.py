@@ -163,3 +163,36 @@ def test_problems_are_said_in_the_editors_language(client: TestClient, db: Sessi
     client.post(f"{url}/save", data={**form, "s|0|effects": "hug"})
     page = client.get(url).text
     assert "没有这个名称的效果" in page and "there is no effect" not in page
+
+
+def test_a_long_flow_is_paged_with_an_index_of_every_step_and_its_graph_follows_each_save(
+    client: TestClient, db: Session
+) -> None:
+    csrf = _editor(client, db)
+    url = _new(client, csrf, flow_id="long", first_step="s0", say="menu.faq")
+    item = rv.get_item(db, KIND, "long")
+    steps = {f"s{i}": {"say": "menu.faq", "next": f"s{i + 1}"} for i in range(44)}
+    steps["s44"] = {"say": "menu.faq", "end": True}
+    rv.do_save_draft(
+        db,
+        item,
+        1,
+        _staff(db, "editor"),
+        version=1,
+        body={"id": "long", "version": 1, "start": "s0", "steps": steps},
+    )
+    db.commit()
+    first = client.get(url).text
+    assert 'id="step-s39"' in first and 'id="step-s40"' not in first  # 40 a page
+    assert 'href="?page=2#step-s44"' in first  # the index reaches every step
+    assert 'data-from="s43" data-to="s44"' in first  # the graph shows all of them
+    second = client.get(f"{url}?page=2").text
+    assert 'id="step-s40"' in second and 'id="step-s0"' not in second
+    assert client.get(f"{url}?page=99").text.count('class="flow-step') == 5 + 1  # the last page, and "add"
+    form = step_form(second, "s43")
+    assert form["page"] == "2"
+    saved = client.post(f"{url}/save", data={**form, "s|43|next": "s0"}, follow_redirects=False)
+    assert saved.headers["location"].endswith("?saved=1&page=2#check-title")
+    after = client.get(f"{url}?page=2").text
+    assert 'data-from="s43" data-to="s0"' in after and 'data-from="s43" data-to="s44"' not in after
+    assert "no step leads here" in after  # s44

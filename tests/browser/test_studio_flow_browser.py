@@ -2,7 +2,9 @@
 editor, points a choice at a step that does not exist (the check names it at its step while she types and
 after the save), mends it and changes what a step says instead, submits; a colleague approves; the patient
 finishes on revision 1 while a new patient runs revision 2. The editor page passes axe and reads in
-English, Chinese and Vietnamese."""
+English, Chinese and Vietnamese. And a flow made from nothing: its words in three languages, a second step,
+an effect typed wrong and named as she types (in Chinese too), a step moved, the draft simulated with the
+draft texts, then the texts and the flow published by a colleague."""
 
 from __future__ import annotations
 

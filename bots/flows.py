@@ -20,7 +20,7 @@ Questions need a `reprompt`. Message parameters in texts are filled from the slo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -30,7 +30,18 @@ from bots.effects import Effect, GrantConsent, RevokeConsent
 
 
 class FlowError(ValueError):
-    """An authored flow is malformed; the message names the flow and step."""
+    """An authored flow is malformed; the message names the flow and step (in English, for logs and the
+    command line). `code`, `step` and `detail` say the same for an editor's page, which words it in her
+    language: the code picks the sentence, the detail is the flow's own name it is about."""
+
+    def __init__(self, message: str, *, code: str = "definition", step: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.code, self.step, self.detail = code, step, detail
+
+
+def _error(flow_id: str, step_id: str, code: str, message: str, detail: str = "") -> FlowError:
+    where = f"{flow_id}/{step_id}" if step_id else flow_id
+    return FlowError(f"{where}: {message}", code=code, step=step_id, detail=detail)
 
 
 class InputKind(StrEnum):
@@ -51,6 +62,38 @@ class EffectSpec:
     args: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Every FlowError code (the editor's page words each in her language; a test checks each has words).
+ERROR_CODES = frozenset(
+    {
+        "definition",
+        "not_mapping",
+        "no_id",
+        "needs_start_steps",
+        "steps_shape",
+        "step_shape",
+        "effect_shape",
+        "unknown_effect",
+        "effect_arguments",
+        "consent_purpose",
+        "choice_id_label",
+        "unknown_input",
+        "outcomes_shape",
+        "set_shape",
+        "not_a_list",
+        "max_length",
+        "unknown_start",
+        "unknown_target",
+        "one_kind",
+        "needs_reprompt",
+        "input_needs_next",
+        "needs_store",
+        "needs_outcomes",
+        "choices_from_needs_next",
+        "choice_needs_target",
+        "goes_nowhere",
+        "says_nothing",
+    }
+)
 EFFECT_NAMES = {"grant_consent", "revoke_consent", "set_language", "submit_feedback", "handoff"}
 
 
@@ -121,15 +164,15 @@ class Flow:
 
 def _effect(flow_id: str, step_id: str, raw: Any) -> Effect | EffectSpec:
     if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise FlowError(
-            f"{flow_id}/{step_id}: an effect is one mapping like {{grant_consent: {{purpose: care}}}}"
+        raise _error(
+            flow_id, step_id, "effect_shape", "an effect is one mapping like {grant_consent: {purpose: care}}"
         )
     ((name, args),) = raw.items()
     args = dict(args or {}) if isinstance(args, Mapping) or args is None else None
     if name not in EFFECT_NAMES:
-        raise FlowError(f"{flow_id}/{step_id}: unknown effect {name!r}")
+        raise _error(flow_id, step_id, "unknown_effect", f"unknown effect {name!r}", str(name))
     if args is None:
-        raise FlowError(f"{flow_id}/{step_id}: {name} takes a mapping of arguments")
+        raise _error(flow_id, step_id, "effect_arguments", f"{name} takes a mapping of arguments", str(name))
     if name in {"grant_consent", "revoke_consent"}:
         purpose = args.get("purpose")
         if isinstance(purpose, str) and purpose.startswith("$"):
@@ -137,8 +180,12 @@ def _effect(flow_id: str, step_id: str, raw: Any) -> Effect | EffectSpec:
         try:
             checked = ConsentPurpose(str(purpose))
         except (TypeError, ValueError) as exc:
-            raise FlowError(
-                f"{flow_id}/{step_id}: {name} needs a purpose of care, marketing or research"
+            raise _error(
+                flow_id,
+                step_id,
+                "consent_purpose",
+                f"{name} needs a purpose of care, marketing or research",
+                name,
             ) from exc
         return GrantConsent(checked) if name == "grant_consent" else RevokeConsent(checked)
     return EffectSpec(name, args)
@@ -155,18 +202,26 @@ def _option(flow_id: str, step_id: str, raw: Any) -> Option:
             intents=tuple(str(i) for i in raw.get("intents", [])),
         )
     except (KeyError, TypeError, AttributeError) as exc:
-        raise FlowError(f"{flow_id}/{step_id}: a choice needs an id and a label") from exc
+        raise _error(flow_id, step_id, "choice_id_label", "a choice needs an id and a label") from exc
 
 
 def _step(flow_id: str, step_id: str, raw: Mapping[str, Any]) -> Step:
-    where = f"{flow_id}/{step_id}"
     try:
         kind = InputKind(raw["input"]) if raw.get("input") is not None else None
     except ValueError as exc:
-        raise FlowError(f"{where}: unknown input {raw['input']!r}") from exc
+        raise _error(
+            flow_id, step_id, "unknown_input", f"unknown input {raw['input']!r}", str(raw["input"])
+        ) from exc
     outcomes = raw.get("outcomes") or {}
     if not isinstance(outcomes, Mapping):
-        raise FlowError(f"{where}: outcomes must map an outcome to a step")
+        raise _error(flow_id, step_id, "outcomes_shape", "outcomes must map an outcome to a step")
+    if not isinstance(raw.get("set") or {}, Mapping):
+        raise _error(flow_id, step_id, "set_shape", "set must map a slot to a value")
+    for name in ("effects", "forget", "choices"):
+        if not isinstance(raw.get(name) or [], list):
+            raise _error(flow_id, step_id, "not_a_list", f"{name} must be a list", name)
+    if raw.get("max_length") is not None and not _whole(raw["max_length"]):
+        raise _error(flow_id, step_id, "max_length", "max_length must be a whole number above 0")
     return Step(
         id=step_id,
         say=raw.get("say"),
@@ -190,55 +245,93 @@ def _step(flow_id: str, step_id: str, raw: Mapping[str, Any]) -> Step:
     )
 
 
-def parse_flow(data: Any) -> Flow:
+def _whole(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and value > 0) or (
+        isinstance(value, str) and value.isdigit() and int(value) > 0
+    )
+
+
+def _head(data: Any) -> tuple[str, int, str, Mapping[Any, Any]]:
+    """The flow's id, version, start and raw steps, or the FlowError that stops everything else."""
     if not isinstance(data, Mapping):
-        raise FlowError("a flow file must be a mapping")
+        raise FlowError("a flow file must be a mapping", code="not_mapping")
     flow_id = str(data.get("id") or "")
     if not flow_id:
-        raise FlowError("flow has no id")
+        raise FlowError("flow has no id", code="no_id")
     try:
         version = int(data["version"])
         start = str(data["start"])
         raw_steps = data["steps"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise FlowError(f"{flow_id}: needs version, start and steps") from exc
+        raise _error(flow_id, "", "needs_start_steps", "needs version, start and steps") from exc
     if not isinstance(raw_steps, Mapping):
-        raise FlowError(f"{flow_id}: steps must be a mapping")
-    steps: dict[str, Step] = {}
-    for step_id, raw in raw_steps.items():
-        if not isinstance(raw, Mapping):
-            raise FlowError(f"{flow_id}/{step_id}: a step must be a mapping")
-        steps[str(step_id)] = _step(flow_id, str(step_id), raw)
-    _check(flow_id, start, steps)
+        raise _error(flow_id, "", "steps_shape", "steps must be a mapping")
+    return flow_id, version, start, raw_steps
+
+
+def _parsed(flow_id: str, step_id: str, raw: Any) -> Step:
+    if not isinstance(raw, Mapping):
+        raise _error(flow_id, step_id, "step_shape", "a step must be a mapping")
+    return _step(flow_id, step_id, raw)
+
+
+def parse_flow(data: Any) -> Flow:
+    flow_id, version, start, raw_steps = _head(data)
+    steps = {str(step_id): _parsed(flow_id, str(step_id), raw) for step_id, raw in raw_steps.items()}
+    for problem in _problems(flow_id, start, steps, set(steps)):
+        raise problem
     return Flow(id=flow_id, version=version, start=start, steps=steps)
 
 
-def _check(flow_id: str, start: str, steps: Mapping[str, Step]) -> None:
-    if start not in steps:
-        raise FlowError(f"{flow_id}: start step {start!r} does not exist")
+def flow_problems(data: Any) -> list[FlowError]:
+    """Every problem the loader finds, in one pass (parse_flow stops at the first): each step is parsed on
+    its own and the steps that parse are checked; the studio shows an editor all of them at once."""
+    try:
+        flow_id, _version, start, raw_steps = _head(data)
+    except FlowError as exc:
+        return [exc]
+    found: list[FlowError] = []
+    steps: dict[str, Step] = {}
+    for step_id, raw in raw_steps.items():
+        try:
+            steps[str(step_id)] = _parsed(flow_id, str(step_id), raw)
+        except FlowError as exc:
+            found.append(exc)
+    return found + list(_problems(flow_id, start, steps, {str(k) for k in raw_steps}))
+
+
+def _problems(flow_id: str, start: str, steps: Mapping[str, Step], ids: set[str]) -> Iterator[FlowError]:
+    """The checks across a step's fields; `ids`: every step's name (a step that did not parse exists)."""
+    if start not in ids:
+        yield _error(flow_id, "", "unknown_start", f"start step {start!r} does not exist", start)
     for step in steps.values():
-        where = f"{flow_id}/{step.id}"
+
+        def err(code: str, message: str, detail: str = "", step_id: str = step.id) -> FlowError:
+            return _error(flow_id, step_id, code, message, detail)
+
         for target in step.targets():
-            if target not in steps:
-                raise FlowError(f"{where}: goes to unknown step {target!r}")
+            if target not in ids:
+                yield err("unknown_target", f"goes to unknown step {target!r}", target)
         kinds = [step.is_choice, step.input is not None, step.action is not None, bool(step.questionnaire)]
         if sum(kinds) + (step.branch is not None) > 1:
-            raise FlowError(f"{where}: a step is one of choice, input, action, branch or questionnaire")
+            yield err("one_kind", "a step is one of choice, input, action, branch or questionnaire")
         if step.asks and not step.reprompt:
-            raise FlowError(f"{where}: a question needs a reprompt")
+            yield err("needs_reprompt", "a question needs a reprompt")
         if step.input is not None and not step.next:
-            raise FlowError(f"{where}: an input needs a next step")
+            yield err("input_needs_next", "an input needs a next step")
         if step.store is None and (step.input is not None or step.choices_from):
-            raise FlowError(f"{where}: an input or choices_from needs a store slot")
+            yield err("needs_store", "an input or choices_from needs a store slot")
         if (step.action or step.branch) and not step.outcomes and not step.next:
-            raise FlowError(f"{where}: an action or branch needs outcomes or a next step")
+            yield err("needs_outcomes", "an action or branch needs outcomes or a next step")
         if step.choices_from and not step.next:
-            raise FlowError(f"{where}: choices_from needs a next step for the chosen option")
+            yield err("choices_from_needs_next", "choices_from needs a next step for the chosen option")
         for option in step.options:
             if option.next is None and option.flow is None:
-                raise FlowError(f"{where}: choice {option.id!r} needs a next step or a flow")
+                yield err(
+                    "choice_needs_target", f"choice {option.id!r} needs a next step or a flow", option.id
+                )
         waits = step.asks or step.action is not None or step.questionnaire or step.branch
         if not waits and not step.end and not step.next:
-            raise FlowError(f"{where}: neither asks, ends, nor goes next")
+            yield err("goes_nowhere", "neither asks, ends, nor goes next")
         if step.say is None and not waits and not step.effects and not step.set:
-            raise FlowError(f"{where}: says nothing")
+            yield err("says_nothing", "says nothing")

@@ -33,6 +33,7 @@ THRESHOLD = 0.15
 OUT_OF_SCOPE = "out_of_scope"
 MAX_CHARS = 512  # as nlu/client.py sends Rasa: intents are said in the first sentences
 HELDOUT_DIR = Path(__file__).resolve().parent / "heldout"
+RASA_DATA = Path(__file__).resolve().parent / "rasa" / "data"
 LANGUAGES = ("zh", "vi", "en")
 
 
@@ -66,6 +67,20 @@ def training_pairs() -> list[tuple[str, str]]:
     from nlu.classifier import load_rasa_examples, rasa_files
 
     return load_rasa_examples(rasa_files())
+
+
+@cache
+def known_intents() -> frozenset[str]:
+    """Every intent Rasa's NLU data (all languages) teaches: the intents a menu's choice may name. Read
+    without numpy, for the studio's validation."""
+    import yaml
+
+    found: set[str] = set()
+    for path in sorted(RASA_DATA.glob("*/*.yml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        blocks = document.get("nlu") or [] if isinstance(document, dict) else []
+        found |= {str(b["intent"]) for b in blocks if isinstance(b, dict) and b.get("intent")}
+    return frozenset(found)
 
 
 @cache

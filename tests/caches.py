@@ -13,6 +13,7 @@ from backend.dialogue.content import load_catalog, load_flow
 from backend.dialogue.understanding import reset_nlu
 from backend.outbox.providers import reset_senders
 from backend.security import crypto
+from backend.web.studio_flows import clear_cache as clear_flow_graphs
 
 
 def reset_caches() -> None:
@@ -23,6 +24,7 @@ def reset_caches() -> None:
     clear_text_revisions()
     clear_flow_revisions()
     clear_studio_history()
+    clear_flow_graphs()
     reset_site_lexicon()
     load_flow.cache_clear()
     reset_senders()

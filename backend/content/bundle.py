@@ -216,16 +216,45 @@ def _read_flow(source: Path, entry: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _sub_flows_first(read: list[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any], Any]]:
+    """The bundle's items with each flow after the flows of the bundle its choices run (publishing one
+    checks that the flows it runs exist); a cycle keeps the order it was found in."""
+    flows = {str(e["key"]): (e, b) for e, b in read if e["kind"] == FLOWS}
+    ordered: list[tuple[dict[str, Any], Any]] = [(e, b) for e, b in read if e["kind"] != FLOWS]
+    placed: set[str] = set()
+
+    def place(key: str, seen: frozenset[str]) -> None:
+        if key in placed or key in seen:
+            return
+        body = flows[key][1]
+        steps = body.get("steps") if isinstance(body, dict) else None
+        for step in steps.values() if isinstance(steps, dict) else []:
+            for choice in step.get("choices") or [] if isinstance(step, dict) else []:
+                runs = choice.get("flow") if isinstance(choice, dict) else None
+                if isinstance(runs, str) and runs in flows:
+                    place(runs, seen | {key})
+        placed.add(key)
+        ordered.append(flows[key])
+
+    for key in flows:
+        place(key, frozenset())
+    return ordered
+
+
 def import_bundle(session: Session, source: Path) -> list[Imported]:
     """A bundle's items as drafts (or, on a new site, as its first published revisions). Every item is
     checked first, texts before the flows that speak them; one invalid item and nothing is imported."""
     read = read_bundle(source)
     read.sort(key=lambda pair: pair[0]["kind"] == FLOWS)  # a flow's text keys may come with the bundle
+    read = _sub_flows_first(read)  # a menu is published after the flows of the bundle it runs
     texts = next((body for entry, body in read if entry["kind"] == TEXTS), None)
+    flows = {str(entry["key"]) for entry, _body in read if entry["kind"] == FLOWS}
     for entry, body in read:
         if entry["kind"] != FLOWS:
             continue
         found = kind_problems(session, FLOWS, {**body, "id": entry["key"]})
+        # a flow the bundle brings is not missing for a menu of the bundle that runs it
+        found = [p for p in found if not (p.code == "unknown_flow" and p.detail in flows)]
         if texts is not None:  # keys the bundle's own texts bring are not missing
             brought = {k for table in texts.values() for k in table}
             found = [p for p in found if not (p.code == "missing_text" and p.detail in brought)]

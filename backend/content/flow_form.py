@@ -5,8 +5,10 @@ template), and the edited form back into a body.
 Fields are named `s|<n>|<field>` for step n in authored order (a step may be renamed), choices
 `s|<n>|c<m>|<field>`; an empty block at the end of each list adds one, a "remove" box drops one. Each
 step is a form of its own (a flow of 200 steps as one form would pass the form parser's 1000-field
-limit). Parts the form does not show (effects, set, forget, store, intents, max_length) are kept from
-the draft as they were, so nothing an editor cannot see is lost by a save.
+limit). A step's form shows every field of a step (effects, set, forget, store, optional, max_length,
+choices_from, empty, and per choice its intents and effects: flow_fields.py reads them); a part no form
+shows (a key the grammar does not know) is kept from the draft as it was, so nothing is lost by a save.
+A step's form may move it a place up or down.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.content import flow_fields as fields
 from backend.content.flows import choices_of, reachable, steps_of, targets
 from backend.content.kinds import Problem
 from bots.flows import InputKind
@@ -54,6 +57,15 @@ class StepView:
         outcomes = self.step.get("outcomes")
         return "\n".join(f"{k} = {v}" for k, v in outcomes.items()) if isinstance(outcomes, Mapping) else ""
 
+    def effects_text(self) -> str:
+        return fields.effects_text(self.step.get("effects"))
+
+    def set_text(self) -> str:
+        return fields.set_text(self.step.get("set"))
+
+    def forget_text(self) -> str:
+        return fields.words_text(self.step.get("forget"))
+
     def effects(self) -> list[str]:
         raw = self.step.get("effects")
         if not isinstance(raw, list):
@@ -77,6 +89,8 @@ def outline(body: Mapping[str, Any], text: Callable[[str], str], problems: list[
                 "label_text": text(str(c.get("label", ""))) if c.get("label") else "",
                 "next": str(c.get("next") or ""),
                 "flow": str(c.get("flow") or ""),
+                "intents": fields.words_text(c.get("intents")),
+                "effects": fields.effects_text(c.get("effects")).replace("\n", "; "),
             }
             for c in choices_of(step)
         ]
@@ -211,8 +225,50 @@ def _outcomes(text: str) -> dict[str, str]:
     return out
 
 
+# The fields a whole step's form shows besides the basic ones; with `|all` in the form each is replaced by
+# what was typed (an emptied field removes it), without it (the short "add a step" form) kept as it was.
+_FULL = ("store", "optional", "max_length", "choices_from", "empty", "effects", "set", "forget")
+
+
+def _full_fields(step: dict[str, Any], form: Mapping[str, str], p: str, kind: str) -> None:
+    for name in _FULL:
+        step.pop(name, None)
+    if value := _clean(form.get(f"{p}|store")):
+        step["store"] = value
+    if kind == "input" and form.get(f"{p}|optional"):
+        step["optional"] = True
+    if kind == "input" and (value := _clean(form.get(f"{p}|max_length"))):
+        step["max_length"] = int(value) if value.isdigit() else value
+    if kind == "choice":
+        for name in ("choices_from", "empty"):
+            if value := _clean(form.get(f"{p}|{name}")):
+                step[name] = value
+    if effects := fields.effects_from(form.get(f"{p}|effects", "")):
+        step["effects"] = effects
+    if sets := fields.set_from(form.get(f"{p}|set", "")):
+        step["set"] = sets
+    if forget := fields.words_from(form.get(f"{p}|forget", "")):
+        step["forget"] = forget
+
+
+def _choice_from(form: Mapping[str, str], c: str, kept: Mapping[str, Any], full: bool) -> dict[str, Any]:
+    kept = {k: v for k, v in kept.items() if k not in ("id", "label", "next", "flow")}
+    if full:
+        kept = {k: v for k, v in kept.items() if k not in ("intents", "effects")}
+    choice: dict[str, Any] = {"id": _clean(form.get(f"{c}|id")), "label": _clean(form.get(f"{c}|label"))}
+    for name in ("next", "flow"):
+        if value := _clean(form.get(f"{c}|{name}")):
+            choice[name] = value
+    if full and (intents := fields.words_from(form.get(f"{c}|intents", ""))):
+        choice["intents"] = intents
+    if full and (effects := fields.effects_from(form.get(f"{c}|effects", "").replace(";", "\n"))):
+        choice["effects"] = effects
+    return {**choice, **kept}
+
+
 def _step_from(old: Mapping[str, Any], form: Mapping[str, str], p: str) -> dict[str, Any]:
     """Step `p`'s fields over what the draft held: what the form shows is replaced, the rest kept."""
+    full = bool(form.get(f"{p}|all"))
     step = {
         k: v for k, v in old.items() if k not in ("say", "reprompt", "next", "end", "choices", "outcomes")
     }
@@ -232,6 +288,8 @@ def _step_from(old: Mapping[str, Any], form: Mapping[str, str], p: str) -> dict[
         outcomes = _outcomes(form.get(f"{p}|outcomes", ""))
         if outcomes:
             step["outcomes"] = outcomes
+    if full:
+        _full_fields(step, form, p, kind)
     if kind == "choice":
         old_choices = {str(c.get("id")): c for c in choices_of(old)}
         choices = []
@@ -239,19 +297,25 @@ def _step_from(old: Mapping[str, Any], form: Mapping[str, str], p: str) -> dict[
             c = f"{p}|c{m}"
             if f"{c}|id" not in form:
                 break
-            cid = _clean(form.get(f"{c}|id"))
-            if not cid or form.get(f"{c}|remove"):
+            if not _clean(form.get(f"{c}|id")) or form.get(f"{c}|remove"):
                 continue
-            kept = dict(old_choices.get(_clean(form.get(f"{c}|orig")), {}))
-            kept = {k: v for k, v in kept.items() if k not in ("id", "label", "next", "flow")}
-            choice: dict[str, Any] = {"id": cid, "label": _clean(form.get(f"{c}|label"))}
-            for name in ("next", "flow"):
-                if value := _clean(form.get(f"{c}|{name}")):
-                    choice[name] = value
-            choices.append({**choice, **kept})
+            kept = old_choices.get(_clean(form.get(f"{c}|orig")), {})
+            choices.append(_choice_from(form, c, kept, full))
         if choices:
             step["choices"] = choices
     return step
+
+
+def _moved(steps: dict[str, dict[str, Any]], step_id: str, way: str) -> dict[str, dict[str, Any]]:
+    """The steps with one moved a place up or down (the authored order: the outline's and the graph's)."""
+    order = list(steps)
+    if step_id not in order:
+        return steps
+    i = order.index(step_id)
+    j = i - 1 if way == "up" else i + 1 if way == "down" else i
+    if 0 <= j < len(order):
+        order[i], order[j] = order[j], order[i]
+    return {k: steps[k] for k in order}
 
 
 def body_from_form(body: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
@@ -262,6 +326,7 @@ def body_from_form(body: Mapping[str, Any], form: Mapping[str, str]) -> dict[str
     taken = {step_id for step_id, _ in old_steps}
     steps: dict[str, dict[str, Any]] = {}
     renamed: dict[str, str] = {}
+    moving: tuple[str, str] | None = None
     for n, (old_id, old) in enumerate([*old_steps, ("", {})]):
         p = f"s|{n}"
         if f"{p}|id" not in form:
@@ -278,8 +343,12 @@ def body_from_form(body: Mapping[str, Any], form: Mapping[str, str]) -> dict[str
         if old_id and new_id != old_id:
             renamed[old_id] = new_id
         steps[new_id] = _step_from(old, form, p)
+        if way := _clean(form.get(f"{p}|move")):
+            moving = (new_id, way)
     if renamed:
         steps = {k: _renamed(v, renamed) for k, v in steps.items()}
+    if moving:
+        steps = _moved(steps, *moving)
     start = _clean(form.get("start")) or str(body.get("start") or "")
     return {
         **{k: v for k, v in body.items() if k != "steps"},

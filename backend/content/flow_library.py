@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.content.catalogue import catalog_at, current_number
-from backend.content.flows import KIND, Flows, validate
+from backend.content.flows import KIND, Flows, Known, validate
 from backend.content.kinds import Problem, register
 from backend.dialogue.content import load_flow
+from backend.dialogue.flow_ports import ACTIONS, CHOICE_SOURCES
 from backend.models import ContentItem, ContentRevision
-from bots.flows import Flow, parse_flow
+from bots.flows import Flow, FlowError, parse_flow
+from nlu.intents import known_intents
 
 _BUILT: dict[tuple[str, str, int], Flow] = {}
 _KEEP = 256  # (flow, revision) pairs in use at once: the published ones and those conversations hold
@@ -70,6 +72,38 @@ def flow_at(session: Session, flow_id: str, number: int) -> Flow:
     return flow
 
 
+_DRAFT_FLOWS: dict[tuple[str, str, int], tuple[int, Flow]] = {}
+_KEEP_DRAFTS = 32
+
+
+def draft_at(session: Session, flow_id: str, number: int) -> Flow:
+    """Revision `number` of a flow in any state, parsed; kept with its version (a save bumps it), so a
+    preview's turns read one indexed row instead of parsing a 200-step draft each time. KeyError for an
+    unknown revision or one that does not parse."""
+    where = (ContentItem.kind == KIND, ContentItem.key == flow_id, ContentRevision.number == number)
+    joined = sa.select(ContentRevision.version).join(ContentItem, ContentItem.id == ContentRevision.item_id)
+    version = session.scalar(joined.where(*where))
+    if version is None:
+        raise KeyError(number)
+    cache_key = (get_settings().database_url, flow_id, number)
+    cached = _DRAFT_FLOWS.get(cache_key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    body = session.scalar(
+        sa.select(ContentRevision.body)
+        .join(ContentItem, ContentItem.id == ContentRevision.item_id)
+        .where(*where)
+    )
+    try:
+        flow = as_flow(flow_id, number, body or {})
+    except FlowError as exc:  # a draft with problems cannot run: the page says so
+        raise KeyError(number) from exc
+    if len(_DRAFT_FLOWS) >= _KEEP_DRAFTS:
+        _DRAFT_FLOWS.pop(next(iter(_DRAFT_FLOWS)))
+    _DRAFT_FLOWS[cache_key] = (version, flow)
+    return flow
+
+
 class DatabaseFlows:
     """bots.ports.FlowLibrary over the published revisions, with the files for flows not yet seeded.
     `drafts` stand in for the published revision of their flow (the simulator previewing a draft)."""
@@ -99,16 +133,47 @@ class DatabaseFlows:
 
 def text_keys(session: Session) -> set[str]:
     """Every key the published catalogue (over the files) holds, in any language."""
-    catalog = catalog_at(session, current_number(session))
-    return {key for table in catalog.messages.values() for key in table}
+    return _catalogue_facts(session)[0]
+
+
+_TEXTS: dict[tuple[str, int], tuple[set[str], dict[str, str]]] = {}
+
+
+def _catalogue_facts(session: Session) -> tuple[set[str], dict[str, str]]:
+    """The published catalogue's keys, and per key its texts in every language run together (the slots
+    they read); per published number, which never changes."""
+    number = current_number(session)
+    cache_key = (get_settings().database_url, number or 0)
+    found = _TEXTS.get(cache_key)
+    if found is None:
+        messages = catalog_at(session, number).messages
+        texts: dict[str, str] = {}
+        for table in messages.values():
+            for key, text in table.items():
+                texts[key] = f"{texts.get(key, '')} {text}"
+        found = _TEXTS[cache_key] = (set(texts), texts)
+        if len(_TEXTS) > 8:
+            _TEXTS.pop(next(iter(_TEXTS)))
+    return found
+
+
+def known(session: Session) -> Known:
+    """What a flow may name, as this site has it now: texts, intents, the ports' actions and lists, flows."""
+    keys, texts = _catalogue_facts(session)
+    flows = DatabaseFlows(session, get_settings().content_dir).ids()
+    return Known(
+        keys=keys, texts=texts, intents=known_intents(), actions=ACTIONS, sources=CHOICE_SOURCES, flows=flows
+    )
 
 
 def check(session: Session, body: Mapping[str, Any]) -> list[Problem]:
-    return validate(body, text_keys(session))
+    return validate(body, known=known(session))
 
 
 def clear_cache() -> None:
     _BUILT.clear()
+    _TEXTS.clear()
+    _DRAFT_FLOWS.clear()
 
 
 # Not retirable: the menu and running conversations name a flow; a new revision replaces it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -209,3 +209,13 @@ class DatabasePorts:
 
     def answer_messages(self) -> Mapping[str, Mapping[str, str]]:
         return load_answer_messages(self.content_dir)
+
+
+def _names() -> tuple[frozenset[str], frozenset[str]]:
+    # the ports' own tables, read without a conversation (building them stores their arguments, no more):
+    # the names a flow's `action:` and `choices_from:` may use, for the studio's validation
+    ports = DatabasePorts(cast(Session, None), cast(Conversation, None), cast(Catalog, None), Path()).ports()
+    return frozenset(ports.actions), frozenset(ports.choices)
+
+
+ACTIONS, CHOICE_SOURCES = _names()

@@ -15,20 +15,17 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.content.catalogue import current_catalog, draft_catalog
-from backend.content.flow_library import DatabaseFlows, as_flow
-from backend.content.flows import KIND as FLOWS
+from backend.content.flow_library import DatabaseFlows, draft_at
 from backend.dialogue.flow_ports import FORGET_IDENTIFIERS, DatabasePorts
 from backend.dialogue.understanding import reading_of
-from backend.models import ContentItem, ContentRevision, Conversation, Patient
+from backend.models import Conversation, Patient
 from backend.models.base import utcnow
 from bots.domain import Channel, pick_language
 from bots.engine import ConversationState, TurnResult, take_turn
-from bots.flows import FlowError
 from bots.messages import Inbound, InboundKind
 from bots.ports import Action, ActionResult, Slots
 
@@ -88,21 +85,7 @@ def _library(session: Session, sim: Simulation) -> DatabaseFlows:
     settings = get_settings()
     drafts = {}
     if sim.flow_revision is not None:
-        body = session.scalar(
-            sa.select(ContentRevision.body)
-            .join(ContentItem, ContentItem.id == ContentRevision.item_id)
-            .where(
-                ContentItem.kind == FLOWS,
-                ContentItem.key == sim.flow_id,
-                ContentRevision.number == sim.flow_revision,
-            )
-        )
-        if body is None:
-            raise KeyError(sim.flow_revision)
-        try:
-            drafts[sim.flow_id] = as_flow(sim.flow_id, sim.flow_revision, body)
-        except FlowError as exc:  # a draft with problems cannot run: the page says so
-            raise KeyError(sim.flow_revision) from exc
+        drafts[sim.flow_id] = draft_at(session, sim.flow_id, sim.flow_revision)
     return DatabaseFlows(session, settings.content_dir, drafts)
 
 

@@ -14,25 +14,40 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from backend.content import flow_form
+from backend.app.settings import get_settings
+from backend.content import flow_form, flow_svg
+from backend.content import new_flow as nf
 from backend.content import revisions as rv
 from backend.content.catalogue import current_catalog, latest_draft
-from backend.content.flow_library import flow_at, text_keys
-from backend.content.flows import KIND
-from backend.content.kinds import Problem
+from backend.content.flow_library import flow_at, known
+from backend.content.flows import KIND, validate
 from backend.content.kinds import problems as kind_problems
 from backend.i18n import translations
 from backend.models import ContentItem, ContentRevision, StaffSession
 from backend.services.flow_report import StepRow, drop_off
 from backend.services.refusal import ActionRefused
-from backend.web.deps import SessionDep, StaffDep
+from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
-from backend.web.studio import item_url, revision_of
+from backend.web.studio import denied, item_url, revision_of
+from backend.web.studio_flow_words import how_html, kind_names, problem_html, problem_text
 from bots.domain import FALLBACK_LANGUAGE, LANGUAGES, pick_language
-from bots.flows import FlowError
+from bots.flows import EFFECT_NAMES, ERROR_CODES, FlowError
 
 router = APIRouter(prefix="/staff/studio/items/flows")
+# The outline shows this many steps a page, with an index of every step: a 200-step flow's forms all on one
+# page took most of its time in Jinja (bench/README.md); the shipped flows (at most 35 steps) fit on one.
+PAGE = 40
+# Graphs drawn, by revision id and version (a save bumps the version), language, drop-off and the steps
+# with problems: a published revision's graph changes only with its drop-off
+_GRAPHS: dict[tuple[Any, ...], Markup] = {}
+_KEEP_GRAPHS = 64
+
+
+def clear_cache() -> None:
+    _GRAPHS.clear()
+
+
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, when installed: several times faster
 
 
@@ -60,68 +75,6 @@ def _percent(row: StepRow) -> str:
     return "–" if row.drop_off is None else f"{100 * row.drop_off:.0f}%"
 
 
-def _how(how: str, lang: str) -> tuple[str, str]:
-    """How a step goes to another (flows.targets' words: "next", "choice yes", "outcome booked") as the
-    editor's words and the flow's own name ("" for none)."""
-    _ = translations(lang).gettext
-    kind, _sep, name = how.partition(" ")
-    if kind == "choice":
-        return _("choice"), name
-    if kind == "outcome":
-        return _("outcome"), name
-    return {"next": _("next step"), "empty": _("when there is nothing to choose")}.get(how, how), ""
-
-
-def how_text(how: str, lang: str) -> str:
-    word, name = _how(how, lang)
-    return f"{word} {name}" if name else word
-
-
-def _code(name: str) -> Markup:
-    # names from the flow (steps, choices, outcomes, text keys) are data: never translated
-    return Markup('<code translate="no">{}</code>').format(name)
-
-
-def how_html(how: str, lang: str) -> Markup:
-    word, name = _how(how, lang)
-    return Markup("{} {}").format(word, _code(name)) if name else Markup.escape(word)
-
-
-def _said(problem: Problem, lang: str) -> str:
-    _ = translations(lang).gettext
-    return {
-        "unknown_step": _("goes to a step that does not exist"),
-        "unreachable": _("no step leads here"),
-        "loop_without_exit": _("a loop with no way out: the patient could never leave it"),
-        "missing_text": _("no published text has this key"),
-    }.get(problem.code, "")
-
-
-def _problem_text(problem: Problem, lang: str) -> str:
-    """A problem in the editor's words, as plain text (the live check's answer)."""
-    said, detail = _said(problem, lang), problem.detail
-    if problem.code == "unknown_step" and " → " in detail:
-        how, _arrow, target = detail.partition(" → ")
-        detail = f"{how_text(how, lang)} → {target}"
-    elif problem.code == "unknown_step" and detail.startswith("start: "):
-        detail = f"{translations(lang).gettext('First step')} → {detail[len('start: ') :]}"
-    return f"{said}: {detail}" if said and detail else said or detail
-
-
-def problem_html(problem: Problem, lang: str) -> Markup:
-    """The same for the page, the flow's names marked as data; the loader's own messages are English."""
-    said, detail = _said(problem, lang), problem.detail
-    if problem.code == "unknown_step" and " → " in detail:
-        how, _arrow, target = detail.partition(" → ")
-        shown = Markup("{} → {}").format(how_html(how, lang), _code(target))
-    elif problem.code == "unknown_step" and detail.startswith("start: "):
-        first = translations(lang).gettext("First step")
-        shown = Markup("{} → {}").format(first, _code(detail[len("start: ") :]))
-    else:
-        shown = _code(detail) if detail else Markup("")
-    return Markup("{}: {}").format(said, shown) if said and detail else Markup.escape(said) or shown
-
-
 def _editor(
     request: Request,
     db: SessionDep,
@@ -132,29 +85,69 @@ def _editor(
     body: Mapping[str, Any] | None = None,
     error: str = "",
     status: int = 200,
+    page: int = 1,
 ) -> Response:
     shown = revision.body if body is None else body
     lang = pick_language(staff.staff.language)
-    problems = kind_problems(db, KIND, {**shown, "id": item.key})
+    known_now = known(db)
+    # the kind's check (flow_library.check), with what the site knows read once for it and the page's lists
+    problems = validate({**shown, "id": item.key}, known=known_now)
     number, rows = _drop_off(db, item, revision)
     drops = {r.step: _percent(r) for r in rows}
-    runs = not any(p.code in ("definition", "unknown_step") for p in problems)
+    runs = not any(p.code in ERROR_CODES or p.code == "unknown_step" for p in problems)  # it parses
+    troubled = {p.where for p in problems}
+    steps = flow_form.outline(shown, _texts(db, lang), problems)
+    pages = max(1, -(-len(steps) // PAGE))
+    page = min(max(1, page), pages)
+    names = kind_names(lang)
+    graph_key = (
+        get_settings().database_url,
+        revision.id,
+        revision.version,
+        lang,
+        tuple(drops.items()),
+        frozenset(troubled),
+    )
+    graph = _GRAPHS.get(graph_key) if body is None else None
+    if graph is None:
+        graph = flow_svg.svg(
+            flow_form.graph(shown, drops),
+            troubled=troubled,
+            kind_names=names,
+            end_word=translations(lang).gettext("end"),
+            labelled_by="graph-title graph-note",
+        )
+        if body is None:  # what was typed and not saved is drawn, never kept
+            if len(_GRAPHS) >= _KEEP_GRAPHS:
+                _GRAPHS.pop(next(iter(_GRAPHS)))
+            _GRAPHS[graph_key] = graph
     context = {
         "staff": staff,
         "item": item,
         "revision": revision,
         "body": shown,
-        "steps": flow_form.outline(shown, _texts(db, lang), problems),
+        "steps": steps,
+        "page_steps": steps[(page - 1) * PAGE : page * PAGE],
+        "page": page,
+        "pages": pages,
+        "page_size": PAGE,
+        "page_of": {s.id: s.n // PAGE + 1 for s in steps},
+        "kind_names": names,
         "problems": problems,
-        "troubled": {p.where for p in problems},
-        "problem_html": lambda p: problem_html(p, staff.staff.language),
-        "how_html": lambda how: how_html(how, staff.staff.language),
-        "graph": flow_form.graph(shown, drops),
+        "troubled": troubled,
+        "problem_html": lambda p: problem_html(p, lang),
+        "how_html": lambda how: how_html(how, lang),
+        "graph_svg": graph,
         "drop_rows": rows,
         "drop_number": number,
         "kinds": flow_form.KINDS,
         "inputs": flow_form.INPUTS,
-        "keys": sorted(text_keys(db)),
+        "keys": sorted(known_now.keys or ()),
+        "actions": sorted(known_now.actions or ()),
+        "sources": sorted(known_now.sources or ()),
+        "flow_ids": sorted(known_now.flows or ()),
+        "intents": sorted(known_now.intents or ()),
+        "effect_names": sorted(EFFECT_NAMES),
         "langs": LANGUAGES,
         "preview": runs,
         "texts_draft": latest_draft(db),
@@ -165,12 +158,36 @@ def _editor(
     return render(request, "staff/studio/flow.html", staff.staff.language, context, status)
 
 
+@router.post("/new")
+def new_flow(
+    request: Request, db: SessionDep, staff: StaffDep, settings: SettingsDep, values: FormDep
+) -> Response:
+    """A new flow from nothing: its name, a first step and what it says; then the editor on its draft."""
+    check_csrf(staff, values.get("csrf_token", ""))
+    if not rv.may_edit(staff.staff):
+        return denied(request, staff)
+    texts = {lang: values.get(f"text_{lang}", "") for lang in LANGUAGES}
+    try:
+        new = nf.parse(values.get("flow_id", ""), values.get("first_step", ""), values.get("say", ""), texts)
+        files = {p.stem for p in (settings.content_dir / "dialogues").glob("*.yaml")}
+        item, draft = nf.do_create_flow(db, staff.staff, new, file_flows=files)
+    except nf.NewFlowRefused as exc:
+        db.rollback()
+        return RedirectResponse(f"/staff/studio?error={exc.reason}#new-flow", status_code=303)
+    return RedirectResponse(item_url(item, draft.number), status_code=303)
+
+
 @router.get("/{key}/r/{number}", response_class=HTMLResponse)
 def editor_page(request: Request, key: str, number: int, db: SessionDep, staff: StaffDep) -> Response:
     found = revision_of(request, db, staff, KIND, key, number)
     if isinstance(found, Response):
         return found
-    return _editor(request, db, staff, *found, error=request.query_params.get("error", ""))
+    query = request.query_params
+    return _editor(request, db, staff, *found, error=query.get("error", ""), page=_page(query.get("page")))
+
+
+def _page(value: str | None) -> int:
+    return int(value) if value and value.isdigit() and len(value) < 6 else 1
 
 
 @router.get("/{key}/r/{number}/flow.yaml")
@@ -210,8 +227,10 @@ def save(
         db.rollback()
         db.expire_all()
         revision = rv.get_revision(db, item, number)
-        return _editor(request, db, staff, item, revision, body=body, error=exc.reason, status=409)
-    return RedirectResponse(f"{item_url(item, number)}?saved=1#check-title", status_code=303)
+        page = _page(values.get("page"))
+        return _editor(request, db, staff, item, revision, body=body, error=exc.reason, status=409, page=page)
+    page = _page(values.get("page"))
+    return RedirectResponse(f"{item_url(item, number)}?saved=1&page={page}#check-title", status_code=303)
 
 
 @router.post("/{key}/r/{number}/check")
@@ -229,6 +248,6 @@ def check(
     return JSONResponse(
         {
             "count": len(problems),
-            "problems": [{"step": p.where, "text": _problem_text(p, staff.staff.language)} for p in problems],
+            "problems": [{"step": p.where, "text": problem_text(p, staff.staff.language)} for p in problems],
         }
     )

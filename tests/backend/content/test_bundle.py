@@ -130,8 +130,27 @@ def test_bundles_carry_flows_to_a_new_site_and_a_dangling_step_imports_nothing(
     assert db.scalar(sa.select(sa.func.count()).select_from(ContentRevision)) == 0
 
     welcome.write_text(good, encoding="utf-8")
+    # a new flow the bundle brings, run by the bundle's main menu: not missing
+    (bundle / "flows" / "visiting.yaml").write_text(
+        yaml.safe_dump(
+            {"id": "visiting", "version": 1, "start": "a", "steps": {"a": {"say": "menu.faq", "end": True}}}
+        ),
+        encoding="utf-8",
+    )
+    manifest["items"].append({**flows["welcome"], "key": "visiting", "file": "flows/visiting.yaml"})
+    (bundle / MANIFEST).write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
+    menu = bundle / flows["main_menu"]["file"]
+    menu_body = yaml.safe_load(menu.read_text("utf-8"))
+    menu_body["steps"]["menu"]["choices"].append(
+        {"id": "visit", "label": "menu.faq", "flow": "visiting", "next": "menu"}
+    )
+    menu.write_text(yaml.safe_dump(menu_body, allow_unicode=True, sort_keys=False), encoding="utf-8")
     done = import_bundle(db, bundle)
     db.commit()
-    assert {(d.kind, d.key, d.published) for d in done} >= {(KIND, DIALOGUES, True), (FLOWS, "welcome", True)}
+    assert {(d.kind, d.key, d.published) for d in done} >= {
+        (KIND, DIALOGUES, True),
+        (FLOWS, "welcome", True),
+        (FLOWS, "visiting", True),
+    }
     item = rv.get_item(db, FLOWS, "welcome")
     assert item.published_number == 1 and rv.get_revision(db, item, 1).body == shipped

@@ -122,9 +122,9 @@ def test_missing_text_keys_are_named_at_their_step_and_not_checked_without_a_cat
 def test_the_loaders_own_rules_are_named_at_their_step() -> None:
     body = flow()
     del body["steps"]["ask"]["reprompt"]
-    assert codes(body) == [("ask", "definition", "a question needs a reprompt")]
-    assert codes({"id": "x"}) == [("", "definition", "needs version, start and steps")]
-    assert codes({"nothing": 1}) == [("", "definition", "flow has no id")]
+    assert codes(body) == [("ask", "needs_reprompt", "")]
+    assert codes({"id": "x"}) == [("", "needs_start_steps", "")]
+    assert codes({"nothing": 1}) == [("", "no_id", "")]
 
 
 def test_the_diff_names_the_step_and_field_and_ignores_the_version() -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
+from backend.app import yaml_files
 from backend.app.settings import get_settings
 from backend.content import flow_form, flow_svg
 from backend.content import new_flow as nf
@@ -48,7 +48,6 @@ def clear_cache() -> None:
     _GRAPHS.clear()
 
 
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, when installed: several times faster
 
 
 def _texts(db: Session, lang: str) -> Any:
@@ -197,7 +196,7 @@ def as_yaml(request: Request, key: str, number: int, db: SessionDep, staff: Staf
     found = revision_of(request, db, staff, KIND, key, number)
     if isinstance(found, Response):
         return found
-    text = yaml.dump(dict(found[1].body), Dumper=_DUMPER, allow_unicode=True, sort_keys=False, width=100)
+    text = yaml_files.dump(dict(found[1].body), allow_unicode=True, sort_keys=False, width=100)
     return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
 
 

@@ -133,20 +133,13 @@ def confirm(progress: Progress) -> dict[str, Any]:
     params, result, plan = _dry_run_of(progress)
     rows = int(result["rows"])
     progress.total = 2 * rows
-    cursor = progress.cursor or {}
-    if cursor.get("phase") != "apply":
-        progress.done, progress.counts, progress.errors, progress.error_count = 0, {}, [], 0
-        changed = _check(progress, params, plan)
-        if changed:
-            spool.path(progress.job_id).unlink(missing_ok=True)
-            raise WorkError(
-                f"{changed} rows changed since the dry run (listed as problems): nothing was applied; "
-                "run a new dry run"
-            )
-        with session_scope() as session:
-            progress.checkpoint(session, {"phase": "apply", "next": 0})
-        cursor = progress.cursor or {}
-    _apply(progress, params, plan, int(cursor.get("next", 0)), staff_id=progress.params.get("staff_id"))
+    try:
+        _check_and_apply(progress, params, plan)
+    except Exception:
+        # a failed confirm is never resumed (confirming the dry run again checks anew and keeps its own
+        # rows); only a worker that died mid-run (no exception reaches here) comes back to its kept rows
+        spool.path(progress.job_id).unlink(missing_ok=True)
+        raise
     table, columns, _estimate = open_file(params)
     report = reconcile(progress.job_id, params.kind, params.source, table.rows, columns)
     storage.report_path(progress.job_id).write_bytes(report.sealed)
@@ -156,6 +149,22 @@ def confirm(progress: Progress) -> dict[str, Any]:
     plan.unlink(missing_ok=True)
     spool.path(progress.job_id).unlink(missing_ok=True)
     return {"dry_run": int(progress.params["dry_run"]), "rows": rows, "reconciliation": report.counts}
+
+
+def _check_and_apply(progress: Progress, params: FileParams, plan: Path) -> None:
+    cursor = progress.cursor or {}
+    if cursor.get("phase") != "apply":
+        progress.done, progress.counts, progress.errors, progress.error_count = 0, {}, [], 0
+        changed = _check(progress, params, plan)
+        if changed:
+            raise WorkError(
+                f"{changed} rows changed since the dry run (listed as problems): nothing was applied; "
+                "run a new dry run"
+            )
+        with session_scope() as session:
+            progress.checkpoint(session, {"phase": "apply", "next": 0})
+        cursor = progress.cursor or {}
+    _apply(progress, params, plan, int(cursor.get("next", 0)), staff_id=progress.params.get("staff_id"))
 
 
 def _plan_lines(plan: Path) -> Iterator[str]:

@@ -115,6 +115,7 @@ def test_kept_rows_that_fail_authentication_stop_the_import_with_the_committed_c
     # nothing of the third
     assert _created(db) == Counter(f"病人{n}" for n in range(4))
     assert resumed.cursor == {"phase": "apply", "next": 2}
+    assert not spool.path(job_id).exists()  # a failed confirm is not resumed: its kept rows go
 
 
 def test_kept_rows_read_back_as_written_and_only_for_their_own_job() -> None:

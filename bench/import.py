@@ -8,7 +8,8 @@ codes, 0.5 % rows with a problem), then runs the dry-run job and the confirm job
 apply pass through the batched visit verb, and the reconciliation) in a child process, so the peak resident
 memory is the import's own. A confirm still running after four minutes is stopped at its next checkpoint
 and its rate extrapolated from the chunks it applied (`confirm_finished` says which). Ends with one JSON
-line: dry_run_rows_per_s, confirm_rows_per_s, apply_rows_per_s, peak_mb.
+line: dry_run_rows_per_s, confirm_rows_per_s, apply_rows_per_s, peak_mb, and the CPU a row of the import
+process and of its PostgreSQL backends (read from /proc) for the dry run and a finished confirm.
 """
 
 from __future__ import annotations
@@ -63,7 +64,23 @@ from backend.app.db import session_scope
 from backend.imports import service, storage
 from backend.models import WorkJob
 from backend.work.runs import run_job
+from bench.harness import proc_cpu
 path, rows, budget = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+def own_cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+def pg_cpu():
+    # the server processes of this database's connections (the pool keeps them open through a job)
+    with session_scope() as session:
+        pids = session.scalars(sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
+    total = 0.0
+    for pid in pids:
+        try:
+            total += proc_cpu(pid)[2]
+        except (FileNotFoundError, ValueError):
+            pass
+    return total
 with path.open("rb") as f:
     sha, _ = storage.store(f)
 def state(job_id):
@@ -73,13 +90,14 @@ def state(job_id):
 with session_scope() as session:
     dry_id = service.do_start_dry_run(session, kind="encounters", file=sha, name=path.name, source="HIS",
                                       encoding=None, staff_id=None).id
-began = time.perf_counter()
+began, cpu0, pg0 = time.perf_counter(), own_cpu(), pg_cpu()
 run_job(dry_id)
 dry_s = time.perf_counter() - began
+dry_cpu, dry_pg = own_cpu() - cpu0, pg_cpu() - pg0
 with session_scope() as session:
     confirm_id = service.do_start_confirm(session, session.get_one(WorkJob, dry_id), staff_id=None).id
 worker = threading.Thread(target=run_job, args=(confirm_id,))
-began = time.perf_counter()
+began, cpu0, pg0 = time.perf_counter(), own_cpu(), pg_cpu()
 worker.start()
 checked_s = None
 while worker.is_alive():
@@ -93,13 +111,15 @@ while worker.is_alive():
             session.execute(sa.update(WorkJob).where(WorkJob.id == confirm_id).values(cancel_requested=True))
         worker.join()
 confirm_s = time.perf_counter() - began
+confirm_cpu, confirm_pg = own_cpu() - cpu0, pg_cpu() - pg0
 done, counts, confirm_state, failure = state(confirm_id)
 checked_s = checked_s if checked_s is not None else confirm_s
 applied = done - rows
 print(json.dumps({"dry_s": dry_s, "dry_counts": state(dry_id)[1], "dry_state": state(dry_id)[2],
                   "dry_failure": state(dry_id)[3], "confirm_s": confirm_s, "checked_s": checked_s,
                   "applied": applied, "confirm_counts": counts, "confirm_state": confirm_state,
-                  "confirm_failure": failure,
+                  "confirm_failure": failure, "dry_cpu": dry_cpu, "dry_pg": dry_pg,
+                  "confirm_cpu": confirm_cpu, "confirm_pg": confirm_pg,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -151,6 +171,10 @@ def main() -> None:
             f"confirm: {figures['confirm_state']} after {figures['confirm_s']:.1f} s (check pass "
             f"{figures['checked_s']:.1f} s, {figures['applied']:,} rows applied) {figures['confirm_counts']}"
         )
+        print(
+            f"CPU: dry run {figures['dry_cpu']:.1f} s import process + {figures['dry_pg']:.1f} s PostgreSQL; "
+            f"confirm {figures['confirm_cpu']:.1f} s + {figures['confirm_pg']:.1f} s"
+        )
         if figures["dry_failure"] or figures["confirm_failure"]:
             print(f"failures: {figures['dry_failure']} / {figures['confirm_failure']}")
     # A confirm that did not finish within its budget: its rate is the check pass (over every row) plus
@@ -167,6 +191,12 @@ def main() -> None:
             "apply_rows_per_s": round(apply_rate),
             "confirm_finished": finished,
             "peak_mb": round(figures["peak_mb"], 1),
+            # CPU a row (the import process, its PostgreSQL backends): load inflates these less than wall
+            # time; the confirm's only when it finished (else it covers the check and part of the apply)
+            "dry_run_cpu_ms_per_row": round(1000 * figures["dry_cpu"] / ROWS, 3),
+            "dry_run_pg_cpu_ms_per_row": round(1000 * figures["dry_pg"] / ROWS, 3),
+            "confirm_cpu_ms_per_row": round(1000 * figures["confirm_cpu"] / ROWS, 3) if finished else None,
+            "confirm_pg_cpu_ms_per_row": round(1000 * figures["confirm_pg"] / ROWS, 3) if finished else None,
         }
     )
 

@@ -6,45 +6,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
-
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
-from backend.app.settings import get_settings
-from backend.imports import lookup, storage
+from backend.imports import spool, storage
 from backend.imports.apply import apply_chunk
-from backend.imports.columns import ColumnMap, ImportKind, match_columns
-from backend.imports.plan import (
-    Action,
-    Codes,
-    Decision,
-    consistent,
-    decide_encounter,
-    decide_exclusion,
-    decide_org,
-    decide_patient,
-)
+from backend.imports.plan import Action, Decision, consistent
+from backend.imports.planner import FileParams, Planner, open_file
 from backend.imports.problems import Problem, describe
-from backend.imports.readers import ReadError, Row, Table, open_table
+from backend.imports.readers import ReadError, Row
 from backend.imports.reconcile import reconcile
-from backend.imports.rows import (
-    EncounterRecord,
-    ExclusionRecord,
-    OrgRecord,
-    PatientRecord,
-    Record,
-    RowConfig,
-    file_key,
-    parse_row,
-)
-from backend.models import Patient, WorkJob, WorkState
+from backend.models import WorkJob, WorkState
 from backend.models.base import utcnow
+from backend.security.crypto import DecryptionError
 from backend.work.runs import Progress, Runner, WorkError, register
 
 log = logging.getLogger(__name__)
@@ -67,48 +42,6 @@ DONE_COUNTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FileParams:
-    """What a dry run (and its confirm) reads: the stored file, its kind and source, how to read it."""
-
-    kind: ImportKind
-    file: str  # SHA-256: the stored file's name
-    name: str  # as uploaded, for people
-    source: str
-    encoding: str | None
-    columns: dict[str, str]  # field -> header: the saved mapping tried first
-
-    @classmethod
-    def of(cls, params: dict[str, Any]) -> FileParams:
-        return cls(
-            kind=ImportKind(params["kind"]),
-            file=str(params["file"]),
-            name=str(params.get("name", "")),
-            source=str(params["source"]),
-            encoding=params.get("encoding") or None,
-            columns=dict(params.get("columns") or {}),
-        )
-
-
-def _open(params: FileParams) -> tuple[Table, ColumnMap, int]:
-    """The stored file opened, its columns matched, and an estimate of its rows for the bar."""
-    try:
-        path = storage.file_path(params.file)
-    except ValueError:
-        raise WorkError("the job names no stored file") from None
-    if not path.exists():
-        raise WorkError("the uploaded file is no longer stored: upload it again")
-    try:
-        table = open_table(path, params.encoding)
-    except ReadError as exc:
-        raise WorkError(str(exc)) from None
-    columns = match_columns(params.kind, table.headers, params.columns)
-    if columns.missing:
-        raise WorkError("no column found for: " + ", ".join(columns.missing))
-    estimate = table.size_hint if table.size_hint is not None else max(0, storage.count_lines(path) - 1)
-    return table, columns, estimate
-
-
 def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
     chunk: list[Row] = []
     try:
@@ -123,96 +56,6 @@ def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
         yield chunk
 
 
-class Planner:
-    """Decides each row of a file in order (the duplicate check needs every earlier row), a chunk at a
-    time; the dry run, the confirm's check and its apply pass all decide through here."""
-
-    def __init__(self, params: FileParams, table: Table, columns: ColumnMap, now: datetime) -> None:
-        settings = get_settings()
-        self.params = params
-        self.headers = table.headers
-        self.columns = columns
-        self.config = RowConfig(
-            authority=params.source,
-            zone=ZoneInfo(settings.default_timezone),
-            region=settings.default_region,
-            now=now,
-            language=settings.default_language,
-        )
-        self.seen: dict[int, int] = {}  # hash of a row's key -> the first row with it
-        self.codes: Codes | None = None
-
-    def parse(self, chunk: list[Row]) -> list[tuple[int, Record | None, Decision | None]]:
-        parsed: list[tuple[int, Record | None, Decision | None]] = []
-        for row in chunk:
-            if row.problem:
-                parsed.append((row.number, None, Decision(Action.PROBLEM, problems=(row.problem,))))
-                continue
-            result = parse_row(self.params.kind, row.cells, self.columns, self.headers, self.config)
-            if result.record is None:
-                parsed.append((row.number, None, Decision(Action.PROBLEM, problems=result.problems)))
-                continue
-            key = hash(file_key(result.record))
-            first = self.seen.setdefault(key, row.number)
-            if first != row.number:
-                duplicate = describe(Problem.DUPLICATE_IN_FILE, first)
-                parsed.append((row.number, None, Decision(Action.PROBLEM, problems=(duplicate,))))
-                continue
-            parsed.append((row.number, result.record, None))
-        return parsed
-
-    def decide(self, session: Session, chunk: list[Row]) -> list[tuple[int, Record | None, Decision]]:
-        if session.get_bind().dialect.name == "postgresql":
-            # Plan the chunk's lookups for its own keys every time: psycopg prepares a statement after its
-            # fifth run, and the generic plan PostgreSQL then keeps for "key among this array" (on
-            # statistics taken before the import filled the visit tables) compared every held visit number
-            # with the whole array, 0.2 s a query by 10,000 visits and growing with them.
-            session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        parsed = self.parse(chunk)
-        records = [r for _n, r, d in parsed if d is None and r is not None]
-        decide = self._deciders(session, records)
-        return [(n, r, d if d is not None else decide(r)) for n, r, d in parsed]
-
-    def _deciders(self, session: Session, records: list[Record]) -> Any:
-        kind = self.params.kind
-        if kind is ImportKind.PATIENTS:
-            patients = [r for r in records if isinstance(r, PatientRecord)]
-            now = lookup.patients(session, [(r.authority, r.identifier) for r in patients])
-            return lambda r: decide_patient(
-                r,
-                now.get((r.authority, r.identifier)),
-                Patient.phone_index(r.phone) if r.phone else None,
-                Patient.email_index(r.email) if r.email else None,
-            )
-        if kind is ImportKind.ENCOUNTERS:
-            if self.codes is None:
-                self.codes = lookup.codes(session, self.params.source)
-            codes = self.codes
-            visits = [r for r in records if isinstance(r, EncounterRecord)]
-            owners = lookup.owners(session, [(r.authority, r.patient_identifier) for r in visits])
-            now_visits = lookup.encounters(session, [(r.authority, r.visit_number) for r in visits])
-            return lambda r: decide_encounter(
-                r,
-                owners.get((r.authority, r.patient_identifier)),
-                now_visits.get((r.authority, r.visit_number)),
-                codes,
-            )
-        if kind.organisation:
-            if self.codes is None:
-                self.codes = lookup.codes(session, self.params.source)
-            departments = self.codes.departments
-            entries = [r for r in records if isinstance(r, OrgRecord)]
-            held = lookup.org_entries(session, kind, [r.code for r in entries])
-            return lambda r: decide_org(r, held.get(r.code), departments)
-        exclusions = [r for r in records if isinstance(r, ExclusionRecord)]
-        by_flag: dict[str, dict[lookup.Key, Any]] = {}
-        for flag in {r.flag for r in exclusions}:
-            by_flag[flag] = lookup.listed(
-                session, [(r.authority, r.identifier) for r in exclusions if r.flag == flag], flag
-            )
-        return lambda r: decide_exclusion(r, by_flag[r.flag].get((r.authority, r.identifier)))
-
-
 def _note(progress: Progress, number: int, decision: Decision) -> None:
     for problem in decision.problems:
         progress.error(number, problem)
@@ -222,7 +65,7 @@ def dry_run(progress: Progress) -> dict[str, Any]:
     """Every row decided, nothing written but the plan file and the source's column mapping. A resumed
     dry run starts again from the top: it has written nothing it could pick up from."""
     params = FileParams.of(progress.params)
-    table, columns, estimate = _open(params)
+    table, columns, estimate = open_file(params)
     progress.done, progress.counts, progress.errors, progress.error_count = 0, {}, [], 0
     progress.total = estimate
     planner = Planner(params, table, columns, utcnow())
@@ -231,7 +74,7 @@ def dry_run(progress: Progress) -> dict[str, Any]:
     with plan.open("w", encoding="utf-8") as out:
         for chunk in _chunks(table.rows):
             with session_scope() as session:
-                decided = planner.decide(session, chunk)
+                decided = planner.decide(session, planner.parse(chunk))
                 counts: dict[str, int] = {}
                 for number, _record, decision in decided:
                     out.write(decision.line(number) + "\n")
@@ -290,6 +133,25 @@ def confirm(progress: Progress) -> dict[str, Any]:
     params, result, plan = _dry_run_of(progress)
     rows = int(result["rows"])
     progress.total = 2 * rows
+    try:
+        _check_and_apply(progress, params, plan)
+    except Exception:
+        # a failed confirm is never resumed (confirming the dry run again checks anew and keeps its own
+        # rows); only a worker that died mid-run (no exception reaches here) comes back to its kept rows
+        spool.path(progress.job_id).unlink(missing_ok=True)
+        raise
+    table, columns, _estimate = open_file(params)
+    report = reconcile(progress.job_id, params.kind, params.source, table.rows, columns)
+    storage.report_path(progress.job_id).write_bytes(report.sealed)
+    # the file holds patients' data in clear: once applied, neither it, the plan nor the rows the check pass
+    # kept are needed again
+    storage.file_path(params.file).unlink(missing_ok=True)
+    plan.unlink(missing_ok=True)
+    spool.path(progress.job_id).unlink(missing_ok=True)
+    return {"dry_run": int(progress.params["dry_run"]), "rows": rows, "reconciliation": report.counts}
+
+
+def _check_and_apply(progress: Progress, params: FileParams, plan: Path) -> None:
     cursor = progress.cursor or {}
     if cursor.get("phase") != "apply":
         progress.done, progress.counts, progress.errors, progress.error_count = 0, {}, [], 0
@@ -303,13 +165,6 @@ def confirm(progress: Progress) -> dict[str, Any]:
             progress.checkpoint(session, {"phase": "apply", "next": 0})
         cursor = progress.cursor or {}
     _apply(progress, params, plan, int(cursor.get("next", 0)), staff_id=progress.params.get("staff_id"))
-    table, columns, _estimate = _open(params)
-    report = reconcile(progress.job_id, params.kind, params.source, table.rows, columns)
-    storage.report_path(progress.job_id).write_bytes(report.sealed)
-    # the file holds patients' data in clear: once applied, neither it nor the plan is needed again
-    storage.file_path(params.file).unlink(missing_ok=True)
-    plan.unlink(missing_ok=True)
-    return {"dry_run": int(progress.params["dry_run"]), "rows": rows, "reconciliation": report.counts}
 
 
 def _plan_lines(plan: Path) -> Iterator[str]:
@@ -319,42 +174,66 @@ def _plan_lines(plan: Path) -> Iterator[str]:
 
 
 def _check(progress: Progress, params: FileParams, plan: Path) -> int:
-    table, columns, _estimate = _open(params)
+    """Every row decided again and compared with its plan line; the parsed rows are kept (sealed) for the
+    apply pass, which then reads no row of the file again."""
+    table, columns, _estimate = open_file(params)
     planner = Planner(params, table, columns, utcnow())
     planned = _plan_lines(plan)
     changed = 0
-    for chunk in _chunks(table.rows):
-        with session_scope() as session:
-            for number, _record, decision in planner.decide(session, chunk):
-                if not consistent(next(planned, ""), decision, number):
-                    changed += 1
-                    progress.error(number, describe(Problem.CHANGED))
-            progress.advance(len(chunk))
-            progress.checkpoint(session)
+    with spool.path(progress.job_id).open("wb") as out:
+        kept = spool.Writer(progress.job_id, out)
+        for chunk in _chunks(table.rows):
+            parsed = planner.parse(chunk)
+            kept.write(parsed)
+            with session_scope() as session:
+                for number, _record, decision in planner.decide(session, parsed):
+                    if not consistent(next(planned, ""), decision, number):
+                        changed += 1
+                        progress.error(number, describe(Problem.CHANGED))
+                progress.advance(len(chunk))
+                progress.checkpoint(session)
     if next(planned, None) is not None:
         raise WorkError("the file has fewer rows than its dry run: nothing was applied; run a new dry run")
     return changed
 
 
+def _parsed(progress: Progress, planner: Planner, params: FileParams) -> Iterator[spool.Parsed]:
+    """The apply pass's chunks: as the check pass kept them, or parsed from the file again when they are
+    gone (a confirm resumed from a copy of the data folder without them)."""
+    if spool.path(progress.job_id).exists():
+        try:
+            yield from spool.chunks(progress.job_id)
+        except (DecryptionError, ValueError) as exc:
+            raise WorkError(
+                f"the rows the check pass kept are unreadable ({exc}): the chunks committed so far are "
+                "applied, nothing after; run a new dry run"
+            ) from None
+        return
+    table, _columns, _estimate = open_file(params)
+    for chunk in _chunks(table.rows):
+        yield planner.parse(chunk)
+
+
 def _apply(progress: Progress, params: FileParams, plan: Path, start: int, staff_id: int | None) -> None:
-    table, columns, _estimate = _open(params)
+    """Each chunk decided again in its own transaction (the records it touches may have changed since the
+    check pass), applied only if every row still decides as planned, and committed with its checkpoint."""
+    table, columns, _estimate = open_file(params)
     planner = Planner(params, table, columns, utcnow())
     planned = _plan_lines(plan)
-    for index, chunk in enumerate(_chunks(table.rows)):
-        lines = [next(planned, "") for _row in chunk]
+    for index, parsed in enumerate(_parsed(progress, planner, params)):
+        lines = [next(planned, "") for _row in parsed]
         if index < start:
-            planner.parse(chunk)  # the duplicate check still needs these rows' keys
-            continue
+            continue  # committed before a resume (the parsed rows already carry the duplicate check)
         with session_scope() as session:
-            decided = planner.decide(session, chunk)
+            decided = planner.decide(session, parsed)
             for line, (number, _record, decision) in zip(lines, decided, strict=True):
                 if not consistent(line, decision, number):
                     raise WorkError(
-                        f"row {number} changed while the import ran: the rows before row {chunk[0].number} "
+                        f"row {number} changed while the import ran: the rows before row {decided[0][0]} "
                         "were applied, nothing after; run a new dry run"
                     )
             counts = apply_chunk(session, params.kind, params.source, decided, staff_id=staff_id)
-            progress.advance(len(chunk), **{DONE_COUNTS[a]: n for a, n in counts.items() if n})
+            progress.advance(len(parsed), **{DONE_COUNTS[a]: n for a, n in counts.items() if n})
             for number, _record, decision in decided:
                 _note(progress, number, decision)
             progress.checkpoint(session, {"phase": "apply", "next": index + 1})
@@ -363,7 +242,7 @@ def _apply(progress: Progress, params: FileParams, plan: Path, start: int, staff
 def reconcile_file(progress: Progress) -> dict[str, Any]:
     """Reconciliation on demand against a file from the HIS (nothing imported)."""
     params = FileParams.of(progress.params)
-    table, columns, estimate = _open(params)
+    table, columns, estimate = open_file(params)
     progress.total = estimate
     report = reconcile(progress.job_id, params.kind, params.source, _counted(progress, table.rows), columns)
     storage.report_path(progress.job_id).write_bytes(report.sealed)

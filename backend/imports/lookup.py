@@ -23,12 +23,14 @@ from backend.models import (
     Ward,
 )
 from backend.models.base import among, pairs_among
+from backend.security.crypto import current_cipher
 
 Key = tuple[str, str]  # (authority, identifier as written)
 
 
 def _index(keys: Iterable[Key]) -> dict[Key, tuple[str, str]]:
-    return {key: (key[0], PatientIdentifier.index(key[1])) for key in keys}
+    cipher = current_cipher()
+    return {key: (key[0], PatientIdentifier.index(key[1], cipher)) for key in keys}
 
 
 def patient_ids(session: Session, keys: Sequence[Key]) -> dict[Key, int]:

@@ -47,11 +47,17 @@ _LINK_FIELDS = (
 @dataclass(slots=True)
 class _Applied:
     visit: Visit
-    encounter: Encounter
-    link: EncounterIdentifier
+    encounter: visit_rules.AnyVisit  # a held visit (changed in place), or a new one to insert
+    link: visit_rules.AnyLink
     created: bool
     action: str
     moved: bool  # admission or discharge time corrected: follow-ups not yet sent move
+
+    @property
+    def id(self) -> int:
+        """The visit's id (a new one's once inserted)."""
+        assert self.encounter.id is not None
+        return self.encounter.id
 
 
 def do_apply_visits(
@@ -102,9 +108,14 @@ def _apply(
         applied = [_decide(visit, found.get(_key(visit)), mapping_source, targets) for visit in visits]
     _insert(session, [a for a in applied if a.created])
     session.flush()  # the updated visits and links (their versions bumped by the model's hook)
-    moved = {a.encounter.id: reschedule_for_encounter(session, a.encounter) for a in applied if a.moved}
-    discharged = [a.encounter.id for a in applied if a.visit.event is VisitEvent.DISCHARGE]
-    cancelled_ids = [a.encounter.id for a in applied if a.visit.event is VisitEvent.CANCEL_DISCHARGE]
+    # only a held visit's times can move (a new one had none before)
+    moved = {
+        a.encounter.id: reschedule_for_encounter(session, a.encounter)
+        for a in applied
+        if a.moved and isinstance(a.encounter, Encounter)
+    }
+    discharged = [a.id for a in applied if a.visit.event is VisitEvent.DISCHARGE]
+    cancelled_ids = [a.id for a in applied if a.visit.event is VisitEvent.CANCEL_DISCHARGE]
     planned = plan_encounters(session, discharged, now)
     cancelled = cancel_discharge_follow_ups(session, cancelled_ids, now) if cancelled_ids else {}
     events: list[dict[str, Any]] = []
@@ -112,22 +123,22 @@ def _apply(
     for a in applied:
         detail: dict[str, Any] = {"source": source, "event": a.visit.event.value}
         if a.moved:
-            detail["follow_ups_moved"] = moved[a.encounter.id]
+            detail["follow_ups_moved"] = moved[a.id]
         if a.visit.event is VisitEvent.DISCHARGE:
-            detail["follow_ups_planned"] = planned[a.encounter.id]
+            detail["follow_ups_planned"] = planned[a.id]
         elif a.visit.event is VisitEvent.CANCEL_DISCHARGE:
-            detail["follow_ups_cancelled"] = cancelled.get(a.encounter.id, 0)
+            detail["follow_ups_cancelled"] = cancelled.get(a.id, 0)
         events.append(
             audit.row(
                 a.action,
                 at=written,
                 patient_id=a.visit.patient_id,
-                subject=("encounter", a.encounter.id),
+                subject=("encounter", a.id),
                 detail=detail,
             )
         )
     bulk.insert_rows(session, cast(sa.Table, AuditEvent.__table__), events)
-    return [a.encounter.id for a in applied]
+    return [a.id for a in applied]
 
 
 def _held(
@@ -187,14 +198,16 @@ def _decide(
     mapping_source: str,
     targets: _Targets,
 ) -> _Applied:
-    """The single verb's rules on one visit, in memory: a new visit's objects are not added to the
-    session (they are inserted in bulk), a held one's are changed in place and flushed."""
+    """The single verb's rules on one visit, in memory: a new visit is a plain row (inserted in bulk), a
+    held one's objects are changed in place and flushed."""
     facts, event = visit.facts, visit.event
     sent = visit_rules.sent_codes(facts)
     resolved = {kind: targets.codes[(kind, coded.code)] for kind, coded in sent.items()}
     previous_start: datetime | None = None
+    encounter: visit_rules.AnyVisit
+    link: visit_rules.AnyLink
     if held is None:
-        encounter, link = visit_rules.new_visit(visit.patient_id, facts, event, visit.at)
+        encounter, link = visit_rules.new_plain_visit(visit.patient_id, facts, event, visit.at)
         action = "encounter.created"
     else:
         link, encounter = held

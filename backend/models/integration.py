@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, EncryptedText, UTCDateTime, enum_column, utcnow
-from backend.security.crypto import current_cipher
+from backend.security.crypto import FieldCipher, current_cipher
 from backend.security.identifiers import normalise_code
 
 
@@ -99,8 +99,10 @@ class PatientIdentifier(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @staticmethod
-    def index(value: str) -> str:
-        return current_cipher().blind_index("patient_identifier", normalise_code(value))
+    def index(value: str, cipher: FieldCipher | None = None) -> str:
+        """The blind index an identifier is found by; give `cipher` when indexing many at once (finding the
+        current cipher again for each was a tenth of an import's lookups)."""
+        return (cipher or current_cipher()).blind_index("patient_identifier", normalise_code(value))
 
 
 class EncounterIdentifier(Base):

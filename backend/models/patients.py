@@ -236,7 +236,9 @@ class Encounter(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
     kind: Mapped[EncounterKind] = mapped_column(enum_column(EncounterKind))
-    external_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)  # HIS visit number
+    # HIS visit number: no query finds a visit by it (visit numbers are keyed in encounter_identifiers), so
+    # it has no index for every inserted visit to maintain
+    external_id: Mapped[str | None] = mapped_column(sa.String(64))
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"), index=True)
     ward_id: Mapped[int | None] = mapped_column(sa.ForeignKey("wards.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)

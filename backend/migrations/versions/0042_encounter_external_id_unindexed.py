@@ -2,8 +2,8 @@
 looked up in `encounter_identifiers`, keyed by authority and number) and nothing writes it, yet every
 inserted visit paid for the index (one of the nine an import's visit insert maintained).
 
-Revision ID: 0040
-Revises: 0039
+Revision ID: 0042
+Revises: 0041
 Create Date: 2026-12-07 20:40:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0040"
-down_revision: str | None = "0039"
+revision: str = "0042"
+down_revision: str | None = "0041"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,35 @@
+"""Reading what the studio has published for a kind and key, for the parts that serve it to patients and
+staff (one indexed read), with the files' content as the fallback before the studio holds the item."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.models import ContentItem, ContentRevision
+
+
+def published_body(
+    session: Session, kind: str, key: str, files: Callable[[], dict[str, Any]]
+) -> tuple[int | None, dict[str, Any] | None]:
+    """(revision number, body) of the item's published revision; the files' body (`files()`, number None)
+    while the studio has no such item; (None, None) when the item exists with nothing published (retired,
+    or still a first draft): the studio holds it, so the files no longer speak."""
+    row = session.execute(
+        sa.select(ContentItem.published_number, ContentRevision.body)
+        .outerjoin(
+            ContentRevision,
+            sa.and_(
+                ContentRevision.item_id == ContentItem.id,
+                ContentRevision.number == ContentItem.published_number,
+            ),
+        )
+        .where(ContentItem.kind == kind, ContentItem.key == key)
+    ).first()
+    if row is None:
+        return None, files()
+    number, body = row
+    return (number, dict(body)) if number is not None and isinstance(body, dict) else (None, None)

@@ -1,0 +1,96 @@
+"""The studio's editors for the canned replies and the health-education articles, on the shared editor
+routes (backend/web/studio_editor.py): their "open" and "new" buttons, and what each page shows beside the
+form. History, diff, review and the lifecycle are the studio's own routes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
+
+from backend.content import canned, education
+from backend.models import ContentItem, ContentRevision
+from backend.web.deps import SessionDep, StaffDep
+from backend.web.staff import check_csrf
+from backend.web.studio_editor import KindEditor, editor_router, open_item
+from bots.domain import LANGUAGES
+
+router = APIRouter(prefix="/staff/studio")
+ARTICLE_KEY = re.compile(r"[a-z][a-z0-9_]{1,63}")
+
+
+@router.post("/canned-replies/open")
+def open_canned(
+    request: Request, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
+) -> Response:
+    return open_item(
+        request,
+        db,
+        staff,
+        csrf_token,
+        kind=canned.KIND,
+        key=canned.KEY,
+        clinical=False,
+        skeleton=canned.skeleton(),
+    )
+
+
+@router.post("/education/new")
+def new_article(
+    request: Request,
+    db: SessionDep,
+    staff: StaffDep,
+    csrf_token: str = Form(max_length=128),
+    key: str = Form(default="", max_length=80),
+) -> Response:
+    """A new article's first draft (an id already in the studio opens that article)."""
+    key = key.strip()
+    if not ARTICLE_KEY.fullmatch(key):
+        check_csrf(staff, csrf_token)
+        return RedirectResponse("/staff/studio?error=article_key", status_code=303)
+    return open_item(
+        request,
+        db,
+        staff,
+        csrf_token,
+        kind=education.KIND,
+        key=key,
+        clinical=True,
+        skeleton=education.skeleton(key),
+    )
+
+
+def _canned_extra(
+    request: Request, db: Session, item: ContentItem, revision: ContentRevision, body: dict[str, Any]
+) -> dict[str, Any]:
+    # one empty row at the end adds a reply
+    rows = [*canned.replies(body), {"key": "", "category": "", "label": {}, "text": {}}]
+    return {"rows": rows, "limits": {"label": canned.MAX_LABEL, "text": canned.MAX_TEXT}}
+
+
+def _article_extra(
+    request: Request, db: Session, item: ContentItem, revision: ContentRevision, body: dict[str, Any]
+) -> dict[str, Any]:
+    wanted = request.query_params.get("preview", "")
+    shown = wanted if wanted in LANGUAGES else ""
+    found = body.get("body")
+    typed: dict[str, Any] = found if isinstance(found, dict) else {}
+    return {
+        "missing": education.missing_languages(body),
+        # the textareas: paragraphs as typed, a blank line between two
+        "paragraphs": {lang: "\n\n".join(str(p) for p in typed.get(lang) or []) for lang in LANGUAGES},
+        "preview_lang": shown,
+        "preview": education.EducationArticles().preview(body, shown) if shown else None,
+        "limits": {"title": education.MAX_TITLE, "summary": education.MAX_SUMMARY},
+    }
+
+
+CANNED = KindEditor(
+    canned.KIND, "staff/studio/canned.html", lambda values, _key: canned.body_from_form(values), _canned_extra
+)
+ARTICLES = KindEditor(education.KIND, "staff/studio/article.html", education.body_from_form, _article_extra)
+canned_editor = editor_router(CANNED)
+article_editor = editor_router(ARTICLES)

@@ -33,3 +33,11 @@ def published_body(
         return None, files()
     number, body = row
     return (number, dict(body)) if number is not None and isinstance(body, dict) else (None, None)
+
+
+def published_keys(session: Session, kind: str) -> list[str]:
+    """The keys of the kind's items that have a published revision."""
+    query = sa.select(ContentItem.key).where(
+        ContentItem.kind == kind, ContentItem.published_number.is_not(None)
+    )
+    return list(session.scalars(query.order_by(ContentItem.key)))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.content import canned as _canned  # noqa: F401  (registers the canned replies)
+from backend.content import course as _course  # noqa: F401  (registers education courses)
 from backend.content import education as _education  # noqa: F401  (registers education articles)
 from backend.content import flow_library as _flows  # noqa: F401  (registers the flow kind)
 from backend.content import plan as _plan  # noqa: F401  (registers the follow-up plan kind)

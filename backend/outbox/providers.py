@@ -207,6 +207,8 @@ def mail_context(settings: Settings, item: OutboxItem, patient_id: int, lang: st
         unsubscribe_label=catalog.text(lang, "email.unsubscribe_label"),
         auto_submitted=item.created_by_staff_id is None,  # a staff member's own words are not automatic
     )
+
+
 def template_file(settings: Settings) -> dict[str, Any]:
     """content/channels/templates.yaml: the templates' defaults, by key and channel."""
     return _templates(str(settings.content_dir / "channels" / "templates.yaml"))

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from backend.content import canned, education
+from backend.content import canned, course, education
+from backend.content.published import published_keys
 from backend.models import ContentItem, ContentRevision
 from backend.web.deps import SessionDep, StaffDep
 from backend.web.staff import check_csrf
@@ -63,6 +64,35 @@ def new_article(
     )
 
 
+@router.post("/courses/new")
+def new_course(
+    request: Request,
+    db: SessionDep,
+    staff: StaffDep,
+    csrf_token: str = Form(max_length=128),
+    key: str = Form(default="", max_length=80),
+) -> Response:
+    """A new course's first draft (an id already in the studio opens that course)."""
+    key = key.strip()
+    if not course.COURSE_ID.fullmatch(key):
+        check_csrf(staff, csrf_token)
+        return RedirectResponse("/staff/studio?error=article_key", status_code=303)
+    return open_item(
+        request, db, staff, csrf_token, kind=course.KIND, key=key, clinical=False, skeleton=course.skeleton()
+    )
+
+
+def _course_extra(
+    request: Request, db: Session, item: ContentItem, revision: ContentRevision, body: dict[str, Any]
+) -> dict[str, Any]:
+    found = body.get("articles")
+    typed = [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+    return {
+        "lines": "\n".join(f"{e.get('day', '')} | {e.get('article', '')}" for e in typed),
+        "published_articles": published_keys(db, education.KIND),
+    }
+
+
 def _canned_extra(
     request: Request, db: Session, item: ContentItem, revision: ContentRevision, body: dict[str, Any]
 ) -> dict[str, Any]:
@@ -92,5 +122,7 @@ CANNED = KindEditor(
     canned.KIND, "staff/studio/canned.html", lambda values, _key: canned.body_from_form(values), _canned_extra
 )
 ARTICLES = KindEditor(education.KIND, "staff/studio/article.html", education.body_from_form, _article_extra)
+COURSES = KindEditor(course.KIND, "staff/studio/course.html", course.body_from_form, _course_extra)
 canned_editor = editor_router(CANNED)
+course_editor = editor_router(COURSES)
 article_editor = editor_router(ARTICLES)

@@ -32,7 +32,7 @@ from backend.followup.catalog import definition_of
 from backend.models import ChannelSetting, ContactLimit, Department, QuestionnaireVersion
 from backend.outbox import overrides
 from backend.outbox.overrides import CONSOLE_SETTINGS, template_row
-from backend.outbox.providers import template_file
+from backend.outbox.providers import template_defaults
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 from bots.domain import LANGUAGES, Channel
@@ -93,7 +93,7 @@ def template_rows(session: Session, settings: Settings) -> list[TemplateRow]:
         for row in session.scalars(sa.select(ChannelSetting).where(ChannelSetting.name.like("template:%")))
     }
     samples = template_samples(session, settings)
-    file_specs = template_file(settings)
+    file_specs = template_defaults(settings, session)  # the studio's published mappings, or the file
     rows = []
     for key in template_keys(settings):
         for channel in TEMPLATE_CHANNELS:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
-from backend.content import canned, course, education, revisions
+from backend.content import canned, course, education, provider_templates, revisions
 from backend.content.catalogue import DIALOGUES
 from backend.content.flows import KIND as FLOWS
 from backend.content.kinds import Problem, kind_of
@@ -35,6 +35,7 @@ ONE_FILE = {
     canned.KIND: "canned_replies/{key}.yaml",
     education.KIND: "education/{key}.yaml",
     course.KIND: "education_courses/{key}.yaml",
+    provider_templates.KIND: "provider_templates/{key}.yaml",
 }
 CLINICAL = frozenset({education.KIND})  # kinds whose items are clinical from their first revision
 
@@ -126,8 +127,11 @@ def _yaml_file(path: Path) -> dict[str, Any]:
 
 
 def one_file_seeds(content_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:
-    """(kind, key, body) of the canned replies and education articles of content/."""
+    """(kind, key, body) of the canned replies, education articles and template mappings of content/."""
     found: list[tuple[str, str, dict[str, Any]]] = []
+    mappings = content_dir / "channels" / "templates.yaml"
+    if mappings.is_file():
+        found.append((provider_templates.KIND, provider_templates.KEY, _yaml_file(mappings)))
     replies = content_dir / "canned_replies.yaml"
     if replies.is_file():
         found.append((canned.KIND, canned.KEY, _yaml_file(replies)))
@@ -137,9 +141,9 @@ def one_file_seeds(content_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def seed_one_file_kinds(session: Session, content_dir: Path) -> list[Imported]:
-    """The canned replies and education articles of content/: published on a new site, a draft when the
-    file differs from what is published or waiting, never over a published revision. Every file is checked
-    first: one invalid and nothing is stored."""
+    """The canned replies, education articles and template mappings of content/: published on a new site,
+    a draft when the file differs from what is published or waiting, never over a published revision.
+    Every file is checked first: one invalid and nothing is stored."""
     seeds = one_file_seeds(content_dir)
     for kind, key, body in seeds:
         found = kind_problems(session, kind, body)

@@ -20,6 +20,7 @@ from backend.content import course as _course  # noqa: F401  (registers educatio
 from backend.content import education as _education  # noqa: F401  (registers education articles)
 from backend.content import flow_library as _flows  # noqa: F401  (registers the flow kind)
 from backend.content import plan as _plan  # noqa: F401  (registers the follow-up plan kind)
+from backend.content import provider_templates as _templates  # noqa: F401  (registers template mappings)
 from backend.content import questionnaire as _questionnaire  # noqa: F401  (registers the questionnaire kind)
 from backend.content import safety_lexicon as _safety_lexicon  # noqa: F401  (registers the red-flag phrases)
 from backend.content import texts as _texts  # noqa: F401  (registers the message-catalogue kind)

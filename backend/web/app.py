@@ -113,6 +113,7 @@ def create_app() -> FastAPI:
     app.include_router(studio_kinds.canned_editor)
     app.include_router(studio_kinds.article_editor)
     app.include_router(studio_kinds.course_editor)
+    app.include_router(studio_kinds.templates_editor)
     app.include_router(studio_voice.router)
     app.include_router(studio.router)
     app.include_router(messages.router)

@@ -1,6 +1,7 @@
-"""The studio's editors for the canned replies and the health-education articles, on the shared editor
-routes (backend/web/studio_editor.py): their "open" and "new" buttons, and what each page shows beside the
-form. History, diff, review and the lifecycle are the studio's own routes."""
+"""The studio's editors for the canned replies, health-education articles and courses, and the provider
+template mappings, on the shared editor routes (backend/web/studio_editor.py): their "open" and "new"
+buttons, and what each page shows beside the form. History, diff, review and the lifecycle are the studio's
+own routes."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from backend.content import canned, course, education
+from backend.admin.channel_store import template_samples
+from backend.admin.channels import UNLIMITED_WECHAT_FIELDS, WECHAT_FIELD_LIMIT
+from backend.app.settings import get_settings
+from backend.content import canned, course, education, provider_templates
 from backend.content.published import published_keys
 from backend.models import ContentItem, ContentRevision
+from backend.outbox.providers import template_defaults
 from backend.web.deps import SessionDep, StaffDep
 from backend.web.staff import check_csrf
 from backend.web.studio_editor import KindEditor, editor_router, open_item
@@ -64,6 +69,24 @@ def new_article(
     )
 
 
+@router.post("/provider-templates/open")
+def open_templates(
+    request: Request, db: SessionDep, staff: StaffDep, csrf_token: str = Form(max_length=128)
+) -> Response:
+    """The mappings' page; the first time, a draft of what is in use now (the template file's)."""
+    body = template_defaults(get_settings(), db)
+    return open_item(
+        request,
+        db,
+        staff,
+        csrf_token,
+        kind=provider_templates.KIND,
+        key=provider_templates.KEY,
+        clinical=False,
+        skeleton=body,
+    )
+
+
 @router.post("/courses/new")
 def new_course(
     request: Request,
@@ -90,6 +113,21 @@ def _course_extra(
     return {
         "lines": "\n".join(f"{e.get('day', '')} | {e.get('article', '')}" for e in typed),
         "published_articles": published_keys(db, education.KIND),
+    }
+
+
+def _templates_extra(
+    request: Request, db: Session, item: ContentItem, revision: ContentRevision, body: dict[str, Any]
+) -> dict[str, Any]:
+    samples = template_samples(db, get_settings())
+    return {
+        "specs": provider_templates.specs(body),
+        "channels": [c.value for c in provider_templates.CHANNELS],
+        "fields_text": provider_templates.fields_text,
+        "counts": provider_templates.counts(body, samples),
+        "samples": samples,
+        "limit": WECHAT_FIELD_LIMIT,
+        "unlimited": sorted(UNLIMITED_WECHAT_FIELDS),
     }
 
 
@@ -123,6 +161,13 @@ CANNED = KindEditor(
 )
 ARTICLES = KindEditor(education.KIND, "staff/studio/article.html", education.body_from_form, _article_extra)
 COURSES = KindEditor(course.KIND, "staff/studio/course.html", course.body_from_form, _course_extra)
+TEMPLATES = KindEditor(
+    provider_templates.KIND,
+    "staff/studio/provider_templates.html",
+    provider_templates.body_from_form,
+    _templates_extra,
+)
 canned_editor = editor_router(CANNED)
+templates_editor = editor_router(TEMPLATES)
 course_editor = editor_router(COURSES)
 article_editor = editor_router(ARTICLES)

@@ -168,3 +168,32 @@ def test_the_voice_prompts_are_listed_in_three_languages_and_play_as_the_call_sa
     editor.goto(f"{live_server}/staff/studio/voice-prompts")
     _in_every_language(editor, {"zh-CN": "语音提示", "vi": "Lời nhắc giọng nói"}, [])
     editor.context.close()
+
+
+def test_provider_templates_count_each_wechat_field_per_language_as_it_is_typed(
+    live_server: str, browser: Any, db: Session
+) -> None:
+    _people(db)
+    editor = _sign_in(browser, live_server, "editor1")
+    editor.goto(f"{live_server}/staff/studio")
+    editor.get_by_role("button", name="Edit the provider templates (WeChat, WhatsApp, SMS)").click()
+    expect(editor.get_by_role("heading", level=1)).to_contain_text("Provider templates")
+    axe.assert_no_serious_violations(editor)
+    fields = editor.get_by_label("WeChat: fields (notice)")
+    fields.fill("first = {hospital}\nkeyword1 = {hospital} {hospital} {hospital}\nremark = {text}")
+    hospital = len(get_settings().hospital_name) * 3 + 2
+    count = editor.locator('#counts-notice li[data-field="keyword1"] span').last
+    expect(count).to_have_text(f"en {hospital}/20")  # counted in the page, before any save
+    expect(count).to_have_class("error")
+    expect(editor.locator('#counts-notice li[data-field="remark"]')).to_have_count(0)  # not limited
+    editor.get_by_label("WeChat: template id (notice)").fill("not an id!")
+    editor.get_by_role("button", name="Save draft").click()
+    expect(editor.locator('#problems li[data-code="bad_template_id"]')).to_contain_text("not an id!")
+    expect(editor.locator('#problems li[data-code="too_long_for_wechat"]')).to_contain_text("keyword1")
+    expect(editor.locator('#counts-notice li[data-field="keyword1"] span').last).to_have_text(
+        f"en {hospital}/20"
+    )
+    editor.get_by_role("button", name="Submit for review").click()
+    expect(editor.locator("#studio-error")).to_contain_text("This revision has problems")
+    _in_every_language(editor, {"zh-CN": "服务商模板", "vi": "Mẫu"}, [])
+    editor.context.close()

@@ -16,10 +16,10 @@ def published_body(
     session: Session, kind: str, key: str, files: Callable[[], dict[str, Any]]
 ) -> tuple[int | None, dict[str, Any] | None]:
     """(revision number, body) of the item's published revision; the files' body (`files()`, number None)
-    while the studio has no such item; (None, None) when the item exists with nothing published (retired,
-    or still a first draft): the studio holds it, so the files no longer speak."""
+    while the studio has never published the item (none yet, or only a first draft: opening the editor
+    must not silence the files); (None, None) once it was retired: the files no longer speak for it."""
     row = session.execute(
-        sa.select(ContentItem.published_number, ContentRevision.body)
+        sa.select(ContentItem.published_number, ContentRevision.body, ContentItem.id)
         .outerjoin(
             ContentRevision,
             sa.and_(
@@ -31,8 +31,18 @@ def published_body(
     ).first()
     if row is None:
         return None, files()
-    number, body = row
-    return (number, dict(body)) if number is not None and isinstance(body, dict) else (None, None)
+    number, body, item_id = row
+    if number is not None and isinstance(body, dict):
+        return number, dict(body)
+    return (None, None) if ever_published(session, item_id) else (None, files())
+
+
+def ever_published(session: Session, item_id: int) -> bool:
+    """Whether a revision of the item was published once (a retired item was)."""
+    query = sa.select(ContentRevision.id).where(
+        ContentRevision.item_id == item_id, ContentRevision.published_at.is_not(None)
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def published_keys(session: Session, kind: str) -> list[str]:

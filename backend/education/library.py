@@ -109,7 +109,7 @@ def article_from_body(key: str, number: int, body: dict[str, Any]) -> Article:
 
 def articles(session: Session, content_dir: Path) -> dict[str, Article]:
     """Every article patients may get now, by id: the studio's published revisions, and the files' articles
-    the studio does not hold (an article retired in the studio is not sent from its file)."""
+    the studio never published (an article retired in the studio is not sent from its file)."""
     rows = session.execute(
         sa.select(ContentItem.key, ContentItem.published_number, ContentRevision.body)
         .outerjoin(
@@ -121,7 +121,14 @@ def articles(session: Session, content_dir: Path) -> dict[str, Article]:
         )
         .where(ContentItem.kind == kind.KIND)
     ).all()
-    held = {key for key, _number, _body in rows}
+    # an article the studio published once (retired since, or not) no longer comes from its file; a first
+    # draft does not silence the file
+    ever = sa.select(ContentRevision.item_id).where(ContentRevision.published_at.is_not(None))
+    held = set(
+        session.scalars(
+            sa.select(ContentItem.key).where(ContentItem.kind == kind.KIND, ContentItem.id.in_(ever))
+        )
+    )
     out = {a.id: a for a in library(content_dir).values() if a.id not in held}
     for key, number, body in rows:
         if number is not None and isinstance(body, dict):

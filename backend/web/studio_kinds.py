@@ -16,10 +16,12 @@ from backend.admin.channel_store import template_samples
 from backend.admin.channels import UNLIMITED_WECHAT_FIELDS, WECHAT_FIELD_LIMIT
 from backend.app.settings import get_settings
 from backend.content import canned, course, education, provider_templates
+from backend.content.bundle import one_file_seeds
 from backend.content.published import published_keys
 from backend.models import ContentItem, ContentRevision
 from backend.outbox.providers import template_defaults
 from backend.web.deps import SessionDep, StaffDep
+from backend.web.inbox import canned_file
 from backend.web.staff import check_csrf
 from backend.web.studio_editor import KindEditor, editor_router, open_item
 from bots.domain import LANGUAGES
@@ -40,7 +42,8 @@ def open_canned(
         kind=canned.KIND,
         key=canned.KEY,
         clinical=False,
-        skeleton=canned.skeleton(),
+        # the first draft starts from what the inbox offers now (the file), not from nothing
+        skeleton=canned_file(get_settings().content_dir) or canned.skeleton(),
     )
 
 
@@ -65,8 +68,14 @@ def new_article(
         kind=education.KIND,
         key=key,
         clinical=True,
-        skeleton=education.skeleton(key),
+        skeleton=_article_file(key) or education.skeleton(key),
     )
+
+
+def _article_file(key: str) -> dict[str, Any] | None:
+    """The body of the article's file, when patients get it from one: its first draft starts there."""
+    seeds = one_file_seeds(get_settings().content_dir)
+    return next((body for kind, seed, body in seeds if (kind, seed) == (education.KIND, key)), None)
 
 
 @router.post("/provider-templates/open")

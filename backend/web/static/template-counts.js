@@ -34,6 +34,7 @@
         var count = Array.from(render(value, samples[lang])).length;
         var span = document.createElement("span");
         span.setAttribute("translate", "no");
+        span.dataset.lang = lang;
         if (count > limit) { span.className = "error"; }
         span.textContent = lang + " " + count + "/" + limit;
         if (i > 0) { item.appendChild(document.createTextNode(" · ")); }

@@ -211,3 +211,17 @@ def test_a_sent_article_is_its_published_revision_and_names_it_and_the_reader_pa
     assert item.template_vars["revision"] == "2"
     reader = client.get(f"/e/{DIET}/en")
     assert reader.status_code == 200 and "Eating for your heart" in reader.text
+
+
+def test_a_first_draft_does_not_silence_the_files_until_something_is_published(
+    db: Session, tmp_path: Path
+) -> None:
+    content = _content(tmp_path)
+    author, _, _ = _people(db)
+    replies = rv.get_item(db, canned.KIND, canned.KEY, create=True)
+    rv.do_start_draft(db, replies, author, body=canned.skeleton())
+    article = rv.get_item(db, education.KIND, DIET, create=True, clinical=True)
+    rv.do_start_draft(db, article, author, body=education.skeleton(DIET))
+    db.commit()
+    assert "received" in [r["key"] for r in canned_replies(db, content, "en", "en")]
+    assert articles(db, content)[DIET].revision is None  # still the file's

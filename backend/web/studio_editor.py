@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend.content import revisions as rv
 from backend.content.kinds import problems as kind_problems
-from backend.models import ContentItem, ContentRevision, StaffSession
+from backend.models import ContentItem, ContentRevision, RevisionState, StaffSession
 from backend.services.refusal import ActionRefused
 from backend.web.deps import SessionDep, StaffDep
 from backend.web.filtered import FormDep
@@ -63,7 +63,7 @@ def show(
         "error": error[:64],
         "languages": LANGUAGES,
         "base": item_url(item, revision.number),
-        "editable": revision.state.value == "draft",
+        "editable": revision.state is RevisionState.DRAFT,
         "may_approve": rv.may_approve(db, item, revision, staff.staff) is None,
         "needs_approver": rv.needs_approver(db, item, revision),
     }

@@ -189,11 +189,15 @@ def test_provider_templates_count_each_wechat_field_per_language_as_it_is_typed(
     editor.get_by_label("WeChat: template id (notice)").fill("not an id!")
     editor.get_by_role("button", name="Save draft").click()
     expect(editor.locator('#problems li[data-code="bad_template_id"]')).to_contain_text("not an id!")
-    expect(editor.locator('#problems li[data-code="too_long_for_wechat"]')).to_contain_text("keyword1")
+    too_long = editor.locator('#problems li[data-code="too_long_for_wechat"]')
+    expect(too_long).to_have_count(3)  # in each language
+    expect(too_long.first).to_contain_text("keyword1")
     expect(editor.locator('#counts-notice li[data-field="keyword1"] span[data-lang="en"]')).to_have_text(
         f"en {hospital}/20"
     )
     editor.get_by_role("button", name="Submit for review").click()
     expect(editor.locator("#studio-error")).to_contain_text("This revision has problems")
-    _in_every_language(editor, {"zh-CN": "服务商模板", "vi": "Mẫu"}, [])
+    # the provider's product name and the placeholders are written as they are in every language
+    names = ["Content SID", "HX", "{hospital}", "{title}", "{text}", "{url}"]
+    _in_every_language(editor, {"zh-CN": "服务商模板", "vi": "Mẫu"}, names)
     editor.context.close()

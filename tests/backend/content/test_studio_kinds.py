@@ -225,3 +225,25 @@ def test_a_first_draft_does_not_silence_the_files_until_something_is_published(
     db.commit()
     assert "received" in [r["key"] for r in canned_replies(db, content, "en", "en")]
     assert articles(db, content)[DIET].revision is None  # still the file's
+
+
+def test_an_article_past_its_review_date_shows_on_the_editors_home(db: Session, tmp_path: Path) -> None:
+    from datetime import date
+
+    from backend.content import review, studio
+
+    seed_one_file_kinds(db, _content(tmp_path))
+    author, _, approver = _people(db)
+    item = rv.get_item(db, education.KIND, DIET)
+    review.do_set_review(
+        db,
+        item,
+        approver,
+        clinical=True,
+        review_owner_id=author.id,
+        review_due=date(2026, 6, 1),
+        sources="ESC 2021",
+    )
+    db.commit()
+    assert [i.key for i in studio.home(db, author, date(2026, 12, 7)).overdue] == [DIET]
+    assert studio.home(db, author, date(2026, 5, 31)).overdue == []

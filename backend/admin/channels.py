@@ -21,6 +21,7 @@ from bots.domain import Channel
 
 CONSOLE = "console"  # the source of a value stored here
 TEMPLATE_FILE = "file"  # the source of a template mapping from content/channels/templates.yaml
+TEMPLATE_STUDIO = "studio"  # the source of a template mapping published in the content studio
 SECRETS = frozenset({"sms_gateway_token"})
 MAPPINGS = frozenset({"sms_template_ids", "send_rates"})  # typed as "name = value" lines
 TEMPLATE_CHANNELS = (Channel.WECHAT, Channel.WHATSAPP)

@@ -147,6 +147,10 @@ def test_the_published_mapping_is_what_the_outbox_uses_and_the_console_still_win
     spec = template_spec("notice", Channel.WECHAT, settings, db)
     assert spec is not None and spec["id"] == "DEMO-wechat-notice"
     assert template_spec("notice", Channel.SMS, settings, db) is None  # no carrier id anywhere yet
+    from backend.admin.channel_store import template_rows
+
+    sources = {(r.key, r.channel): r.source for r in template_rows(db, settings)}
+    assert sources[("notice", Channel.WECHAT)] == "studio"  # the admin page says where the mapping comes from
 
     author = factories.staff(db, username="author", role=Role.CONTENT_EDITOR)
     colleague = factories.staff(db, username="colleague", role=Role.CONTENT_EDITOR)

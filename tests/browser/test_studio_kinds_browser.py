@@ -39,9 +39,7 @@ def _in_every_language(page: Any, headings: dict[str, str], data: list[str]) -> 
         page.goto(url)
         expect(page.get_by_role("heading", level=1)).to_contain_text(headings[lang])
         axe.assert_no_serious_violations(page)
-        page.evaluate(
-            "document.querySelectorAll('[translate=no], main [lang]').forEach(e => e.remove())"
-        )
+        page.evaluate("document.querySelectorAll('[translate=no], main [lang]').forEach(e => e.remove())")
         text = page.locator("main").inner_text()
         assert not leaks(text, lang, data), leaks(text, lang, data)
     page.locator("#staff-language").select_option(label="English")

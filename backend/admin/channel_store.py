@@ -17,6 +17,7 @@ from backend.admin.channels import (
     SECRETS,
     TEMPLATE_CHANNELS,
     TEMPLATE_FILE,
+    TEMPLATE_STUDIO,
     WECHAT_TEMPLATE_ID,
     SettingRow,
     TemplateRow,
@@ -28,11 +29,12 @@ from backend.admin.channels import (
 )
 from backend.admin.effective_settings import MASK, effective, file_values
 from backend.app.settings import ENV_FILE, Settings, get_settings
+from backend.content.published import published_body
 from backend.followup.catalog import definition_of
 from backend.models import ChannelSetting, ContactLimit, Department, QuestionnaireVersion
 from backend.outbox import overrides
 from backend.outbox.overrides import CONSOLE_SETTINGS, template_row
-from backend.outbox.providers import template_file
+from backend.outbox.providers import template_defaults
 from backend.services import audit
 from backend.services.refusal import ActionRefused, Reason
 from bots.domain import LANGUAGES, Channel
@@ -93,7 +95,9 @@ def template_rows(session: Session, settings: Settings) -> list[TemplateRow]:
         for row in session.scalars(sa.select(ChannelSetting).where(ChannelSetting.name.like("template:%")))
     }
     samples = template_samples(session, settings)
-    file_specs = template_file(settings)
+    file_specs = template_defaults(settings, session)  # the studio's published mappings, or the file
+    studio, _body = published_body(session, "provider_templates", "site", dict)
+    default_source = TEMPLATE_FILE if studio is None else TEMPLATE_STUDIO
     rows = []
     for key in template_keys(settings):
         for channel in TEMPLATE_CHANNELS:
@@ -106,7 +110,7 @@ def template_rows(session: Session, settings: Settings) -> list[TemplateRow]:
                     channel,
                     str(spec.get("id", "")),
                     fields,
-                    CONSOLE if console else TEMPLATE_FILE,
+                    CONSOLE if console else default_source,
                     tuple(field_problems(channel, fields, samples)),
                 )
             )

@@ -21,6 +21,7 @@ from bots.domain import Channel
 
 CONSOLE = "console"  # the source of a value stored here
 TEMPLATE_FILE = "file"  # the source of a template mapping from content/channels/templates.yaml
+TEMPLATE_STUDIO = "studio"  # the source of a template mapping published in the content studio
 SECRETS = frozenset(
     {"sms_gateway_token", "twilio_auth_token", "wechat_app_secret", "wechat_token", "wechat_encoding_aes_key"}
 )

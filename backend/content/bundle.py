@@ -15,10 +15,10 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
-from backend.content import revisions
+from backend.content import canned, course, education, provider_templates, revisions
 from backend.content.catalogue import DIALOGUES
 from backend.content.flows import KIND as FLOWS
-from backend.content.kinds import Problem
+from backend.content.kinds import Problem, kind_of
 from backend.content.kinds import problems as kind_problems
 from backend.content.texts import KIND as TEXTS
 from backend.content.texts import validate
@@ -28,6 +28,16 @@ from bots.domain import LANGUAGES
 
 MANIFEST = "careloop-bundle.yaml"
 FORMAT = 1
+# Kinds whose body is one YAML file, in the format content/ holds it (the same loader reads it back): the
+# file's place in a bundle
+ONE_FILE = {
+    FLOWS: "flows/{key}.yaml",
+    canned.KIND: "canned_replies/{key}.yaml",
+    education.KIND: "education/{key}.yaml",
+    course.KIND: "education_courses/{key}.yaml",
+    provider_templates.KIND: "provider_templates/{key}.yaml",
+}
+CLINICAL = frozenset({education.KIND})  # kinds whose items are clinical from their first revision
 
 
 class BundleError(ValueError):
@@ -54,7 +64,7 @@ def receive(
 ) -> Imported:
     """Texts from files or a bundle: the first published revision of a new item, else a draft (unless the
     same body is already published or waiting)."""
-    item = revisions.get_item(session, kind, key, create=True)
+    item = revisions.get_item(session, kind, key, create=True, clinical=kind in CLINICAL)
     if not session.scalar(sa.select(sa.func.count()).where(ContentRevision.item_id == item.id)):
         revision = revisions.do_publish_initial(session, item, body, source=source)
         return Imported(kind, key, revision.number, True)
@@ -106,9 +116,55 @@ def seed_flows(session: Session, content_dir: Path) -> list[Imported]:
     ]
 
 
+def _yaml_file(path: Path) -> dict[str, Any]:
+    try:
+        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise BundleError(f"{path.name}: {exc}") from None
+    if not isinstance(body, dict):
+        raise BundleError(f"{path.name}: expected a mapping")
+    return body
+
+
+def one_file_seeds(content_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, key, body) of the canned replies, education articles and template mappings of content/."""
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    mappings = content_dir / "channels" / "templates.yaml"
+    if mappings.is_file():
+        found.append((provider_templates.KIND, provider_templates.KEY, _yaml_file(mappings)))
+    replies = content_dir / "canned_replies.yaml"
+    if replies.is_file():
+        found.append((canned.KIND, canned.KEY, _yaml_file(replies)))
+    for path in sorted((content_dir / "education").glob("*.yaml")):
+        found.append((education.KIND, path.stem, _yaml_file(path)))
+    return found
+
+
+def seed_one_file_kinds(session: Session, content_dir: Path) -> list[Imported]:
+    """The canned replies, education articles and template mappings of content/: published on a new site,
+    a draft when the file differs from what is published or waiting, never over a published revision.
+    Every file is checked first: one invalid and nothing is stored."""
+    seeds = one_file_seeds(content_dir)
+    for kind, key, body in seeds:
+        found = kind_problems(session, kind, body)
+        if kind == education.KIND and body.get("id") != key:
+            found.append(Problem("id", "bad_id", f"{body.get('id')} is not the file's name"))
+        if any(p.blocking for p in found):
+            raise _refusal(key, found)
+    return [
+        receive(session, kind, key, body, source="files", changelog=f"from {content_dir}")
+        for kind, key, body in seeds
+    ]
+
+
 def seed_site(session: Session, content_dir: Path) -> list[Imported]:
-    """Everything the files seed: the dialogue texts, then the flows that speak them."""
-    return [seed_from_files(session, content_dir), *seed_flows(session, content_dir)]
+    """Everything the files seed: the dialogue texts, then the flows that speak them, the canned replies
+    and the education articles."""
+    return [
+        seed_from_files(session, content_dir),
+        *seed_flows(session, content_dir),
+        *seed_one_file_kinds(session, content_dir),
+    ]
 
 
 def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
@@ -120,13 +176,13 @@ def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
     items = session.scalars(sa.select(ContentItem).order_by(ContentItem.kind, ContentItem.key))
     for item in items:
         revision = revisions.published_revision(session, item)
-        if revision is None or item.kind not in (TEXTS, FLOWS):
+        if revision is None or item.kind not in (TEXTS, *ONE_FILE):
             continue
         files: dict[str, str] = {}
-        if item.kind == FLOWS:
-            # the flow file as content/dialogues holds it: the same loader reads it back
-            (target / FLOWS).mkdir(parents=True, exist_ok=True)
-            name = f"{FLOWS}/{item.key}.yaml"
+        name = ONE_FILE.get(item.kind, "").format(key=item.key)
+        if name:
+            # the file as content/ holds it: the same loader reads it back
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
             text = yaml.safe_dump(dict(revision.body), allow_unicode=True, sort_keys=False, width=1000)
             (target / name).write_text(text, encoding="utf-8")
         else:
@@ -148,7 +204,7 @@ def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
                 "author": names.get(revision.author_id or 0),
                 "approver": names.get(revision.approver_id or 0),
                 "published_at": revision.published_at.isoformat() if revision.published_at else None,
-                **({"file": f"{FLOWS}/{item.key}.yaml"} if item.kind == FLOWS else {"files": files}),
+                **({"file": name} if name else {"files": files}),
             }
         )
         written.append((item.kind, item.key, revision.number))
@@ -173,8 +229,15 @@ def read_bundle(source: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         raise BundleError(f"{source / MANIFEST}: not a CareLoop content bundle (format {FORMAT})")
     out = []
     for entry in manifest["items"]:
-        if isinstance(entry, dict) and entry.get("kind") == FLOWS and isinstance(entry.get("file"), str):
-            out.append((entry, _read_flow(source, entry)))
+        if isinstance(entry, dict) and entry.get("kind") in ONE_FILE and isinstance(entry.get("file"), str):
+            read = _read_file(source, entry)
+            if entry["kind"] != FLOWS:  # a flow is checked with the bundle's texts, in import_bundle
+                # the kind's own rules; what depends on the database (a course's articles published) is
+                # checked when the draft is submitted
+                found = kind_of(str(entry["kind"])).validate(read)
+                if any(p.blocking for p in found):
+                    raise _refusal(str(entry["key"]), found)
+            out.append((entry, read))
             continue
         if (
             not isinstance(entry, dict)
@@ -202,17 +265,17 @@ def read_bundle(source: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return out
 
 
-def _read_flow(source: Path, entry: dict[str, Any]) -> dict[str, Any]:
+def _read_file(source: Path, entry: dict[str, Any]) -> dict[str, Any]:
     name = str(entry["file"])
     path = (source / name).resolve()
     if not path.is_relative_to(source.resolve()) or not isinstance(entry.get("key"), str):
-        raise BundleError(f"{MANIFEST}: bad flow entry {name}")
+        raise BundleError(f"{MANIFEST}: bad {entry.get('kind')} entry {name}")
     try:
         body = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise BundleError(f"{name}: {exc}") from None
     if not isinstance(body, dict):
-        raise BundleError(f"{name}: not a flow")
+        raise BundleError(f"{name}: not a {entry.get('kind')} file")
     return body
 
 

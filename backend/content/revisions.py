@@ -15,8 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
+from backend.content import canned as _canned  # noqa: F401  (registers the canned replies)
+from backend.content import course as _course  # noqa: F401  (registers education courses)
+from backend.content import education as _education  # noqa: F401  (registers education articles)
 from backend.content import flow_library as _flows  # noqa: F401  (registers the flow kind)
 from backend.content import plan as _plan  # noqa: F401  (registers the follow-up plan kind)
+from backend.content import provider_templates as _templates  # noqa: F401  (registers template mappings)
 from backend.content import questionnaire as _questionnaire  # noqa: F401  (registers the questionnaire kind)
 from backend.content import safety_lexicon as _safety_lexicon  # noqa: F401  (registers the red-flag phrases)
 from backend.content import texts as _texts  # noqa: F401  (registers the message-catalogue kind)

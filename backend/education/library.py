@@ -1,8 +1,10 @@
-"""The health-education library: articles authored in content/education/*.yaml, every text in three languages.
+"""The health-education library: the articles patients are sent and read, in three languages.
 
-One file per article, with the title, a one-line summary (what chat channels carry) and the body's
-paragraphs in zh-CN, vi and en side by side, so the languages cannot drift apart. A file missing a
-language, a field or with a wrong id is refused with the file and the problem named.
+Once an article is in the studio (kind `education`, backend/content/education.py) its published revision
+is what patients get; an article retired there is gone. The files of content/education/*.yaml (one per
+article, the title, a one-line summary and the paragraphs in zh-CN, vi and en side by side) seed the
+studio and speak only for articles the studio does not hold yet. A file missing a language, a field or with
+a wrong id is refused with the file and the problem named.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import yaml
+from sqlalchemy.orm import Session
 
+from backend.content import education as kind
+from backend.models import ContentItem, ContentRevision
 from bots.domain import pick_language
 
 LANGUAGES = ("zh-CN", "vi", "en")
@@ -32,6 +38,7 @@ class Article:
     title: dict[str, str]
     summary: dict[str, str]
     body: dict[str, tuple[str, ...]]
+    revision: int | None = None  # the studio's published revision; None: read from the files
 
     def text(self, field: str, lang: str) -> str:
         value: dict[str, str] = getattr(self, field)
@@ -85,3 +92,45 @@ def library(content_dir: Path) -> dict[str, Article]:
     folder = content_dir / "education"
     articles = [load_article(p) for p in sorted(folder.glob("*.yaml"))] if folder.is_dir() else []
     return {a.id: a for a in articles}
+
+
+def article_from_body(key: str, number: int, body: dict[str, Any]) -> Article:
+    """A published revision as an Article; a missing translation reads as English (the kind requires it)."""
+    departments = body.get("departments")
+    return Article(
+        id=key,
+        departments=tuple(str(d) for d in departments) if isinstance(departments, list) else (),
+        title={lang: kind.text(body, "title", lang) for lang in LANGUAGES},
+        summary={lang: kind.text(body, "summary", lang) for lang in LANGUAGES},
+        body={lang: tuple(kind.paragraphs(body, lang)) for lang in LANGUAGES},
+        revision=number,
+    )
+
+
+def articles(session: Session, content_dir: Path) -> dict[str, Article]:
+    """Every article patients may get now, by id: the studio's published revisions, and the files' articles
+    the studio never published (an article retired in the studio is not sent from its file)."""
+    rows = session.execute(
+        sa.select(ContentItem.key, ContentItem.published_number, ContentRevision.body)
+        .outerjoin(
+            ContentRevision,
+            sa.and_(
+                ContentRevision.item_id == ContentItem.id,
+                ContentRevision.number == ContentItem.published_number,
+            ),
+        )
+        .where(ContentItem.kind == kind.KIND)
+    ).all()
+    # an article the studio published once (retired since, or not) no longer comes from its file; a first
+    # draft does not silence the file
+    ever = sa.select(ContentRevision.item_id).where(ContentRevision.published_at.is_not(None))
+    held = set(
+        session.scalars(
+            sa.select(ContentItem.key).where(ContentItem.kind == kind.KIND, ContentItem.id.in_(ever))
+        )
+    )
+    out = {a.id: a for a in library(content_dir).values() if a.id not in held}
+    for key, number, body in rows:
+        if number is not None and isinstance(body, dict):
+            out[key] = article_from_body(key, number, body)
+    return out

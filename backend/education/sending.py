@@ -4,8 +4,9 @@ The message carries the article's title and summary in the patient's language an
 page (`/e/<article>/<lang>`, public: education is not patient data). It goes through `do_staff_message`
 as staff-started contact, so consent, exclusions and reachability are checked at once (a refusal comes
 back with its reason) and again by the sender, and it lands in the patient's conversation, so the
-record's timeline shows it. The same article is sent at most once a day to a patient (a double click,
-or two nurses at once, must not send it twice).
+record's timeline shows it. What is sent is the article's published revision in the studio; the audit row
+and the outbox item name that revision, so the record shows which one the patient got. The same article is
+sent at most once a day to a patient (a double click, or two nurses at once, must not send it twice).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.settings import Settings, get_settings
 from backend.content.catalogue import current_catalog
-from backend.education.library import Article, library
+from backend.education.library import Article, articles
 from backend.models import Conversation, Direction, Message, OutboxKind, Patient
 from backend.models.base import utcnow
 from backend.services.refusal import ActionRefused, NotSent, Reason
@@ -32,8 +33,8 @@ def article_url(settings: Settings, article_id: str, lang: str) -> str:
     return f"{settings.public_url}/e/{article_id}/{lang}"
 
 
-def articles_for(settings: Settings) -> list[Article]:
-    return sorted(library(settings.content_dir).values(), key=lambda a: a.id)
+def articles_for(session: Session, settings: Settings) -> list[Article]:
+    return sorted(articles(session, settings.content_dir).values(), key=lambda a: a.id)
 
 
 def _sent_lately(session: Session, patient_id: int, url: str, now: datetime) -> bool:
@@ -66,7 +67,7 @@ def do_send_education(
     Returns the message and the outbox id to kick after the commit."""
     now = now or utcnow()
     settings = get_settings()
-    article = library(settings.content_dir).get(article_id)
+    article = articles(session, settings.content_dir).get(article_id)
     if article is None:
         raise ActionRefused(Reason.NO_SUCH_ARTICLE)
     lang = pick_language(patient.language)
@@ -86,11 +87,16 @@ def do_send_education(
         staff_id=staff_id,
         action="patient.education_sent",
         refused_action="patient.education_refused",
-        template_vars={"text": f"{text} {url}", "title": title, "url": url},
-        detail={"article": article.id},
+        template_vars={"text": f"{text} {url}", "title": title, "url": url, "revision": _pinned(article)},
+        detail={"article": article.id, "revision": article.revision},
         ip=ip,
         now=now,
     )
     if sent.refused is not None or sent.message is None:
         raise NotSent(sent.refused or "suppressed")
     return sent.message, sent.outbox_id
+
+
+def _pinned(article: Article) -> str:
+    """The revision sent, as the outbox item keeps it ("files" for an article not yet in the studio)."""
+    return "files" if article.revision is None else str(article.revision)

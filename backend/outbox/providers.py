@@ -222,19 +222,33 @@ def _templates(path: str) -> dict[str, Any]:
     return data
 
 
+def template_defaults(settings: Settings, session: Session | None = None) -> dict[str, Any]:
+    """The mappings published in the studio (kind provider_templates), or the template file's until the
+    studio has published one (backend/content/provider_templates.py)."""
+    if session is None:
+        return template_file(settings)
+    from backend.content.published import published_body
+
+    _number, body = published_body(session, "provider_templates", "site", lambda: template_file(settings))
+    return body if body is not None else template_file(settings)
+
+
 def template_spec(
     key: str, channel: Channel, settings: Settings, session: Session | None = None
 ) -> dict[str, Any] | None:
-    """A template's mapping for one channel: the console's, else the template file's. SMS templates are
-    the carrier-registered ids (`sms_template_ids`) filled with the item's text."""
+    """A template's mapping for one channel: the console's, else the studio's published one (or the
+    template file's). SMS templates are the carrier-registered ids (`sms_template_ids`, else the studio's)
+    filled with the item's text."""
     if channel is Channel.SMS:
         registered = settings.sms_template_ids.get(key)
-        return {"id": registered, "fields": {"text": "{text}"}} if registered else None
-    console = current(session).templates.get(key, {}).get(channel.value)
-    if console:
-        return console
-    spec = template_file(settings).get(key, {})
-    found = spec.get(channel.value)
+        if registered:
+            return {"id": registered, "fields": {"text": "{text}"}}
+    else:
+        console = current(session).templates.get(key, {}).get(channel.value)
+        if console:
+            return console
+    spec = template_defaults(settings, session).get(key, {})
+    found = spec.get(channel.value) if isinstance(spec, dict) else None
     return found if isinstance(found, dict) and found else None
 
 

@@ -54,10 +54,12 @@ from backend.web import (
     stats,
     studio,
     studio_flows,
+    studio_kinds,
     studio_plans,
     studio_questionnaires,
     studio_safety,
     studio_translations,
+    studio_voice,
     voice_calls,
     voice_hooks,
     voice_monitor,
@@ -104,7 +106,15 @@ def create_app() -> FastAPI:
     app.include_router(studio_questionnaires.router)  # before studio: its literal /items/questionnaires
     app.include_router(studio_plans.router)  # before studio: its literal /items/plans
     app.include_router(studio_translations.router)  # before studio: /r/{n}/translation vs /r/{n}/{action}
-    app.include_router(studio_safety.router)  # before studio: its literal /items/safety_lexicon
+    app.include_router(studio_safety.router)
+    # the shared editor routes, before studio: their literal kinds win over its texts editor's /items/{kind}
+    app.include_router(studio_safety.editor)
+    app.include_router(studio_kinds.router)
+    app.include_router(studio_kinds.canned_editor)
+    app.include_router(studio_kinds.article_editor)
+    app.include_router(studio_kinds.course_editor)
+    app.include_router(studio_kinds.templates_editor)
+    app.include_router(studio_voice.router)
     app.include_router(studio.router)
     app.include_router(messages.router)
     app.include_router(inbox.router)

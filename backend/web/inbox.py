@@ -18,6 +18,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
+from backend.content import canned
+from backend.content.published import published_body
 from backend.models import (
     StaffUser,
     TaskKind,
@@ -55,10 +57,25 @@ EXPORT_ROWS = 5000
 
 
 @lru_cache(maxsize=2)
-def canned_replies(content_dir: Path) -> list[dict[str, Any]]:
+def canned_file(content_dir: Path) -> dict[str, Any]:
+    """content/canned_replies.yaml: the seed of the studio's canned replies."""
     data = yaml.safe_load((content_dir / "canned_replies.yaml").read_text(encoding="utf-8")) or {}
-    replies: list[dict[str, Any]] = data.get("replies", [])
-    return replies
+    return data if isinstance(data, dict) else {}
+
+
+def canned_replies(db: Session, content_dir: Path, lang: str, label_lang: str) -> list[dict[str, str]]:
+    """The published canned replies (the studio's, else the file's): key, category, the label in the staff
+    member's language and the text in the patient's, English where a translation is missing."""
+    _number, body = published_body(db, canned.KIND, canned.KEY, lambda: canned_file(content_dir))
+    return [
+        {
+            "key": str(r.get("key", "")),
+            "category": str(r.get("category", "")),
+            "label": canned.text_of(r, "label", label_lang),
+            "text": canned.text_of(r, "text", lang),
+        }
+        for r in canned.replies(body or {})
+    ]
 
 
 # --- the queues ----------------------------------------------------------------------------------

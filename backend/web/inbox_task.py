@@ -98,14 +98,7 @@ def _task_page(
             "departments": everything,
             "department_names": {d.id: d.names.get(user.language, d.name) for d in everything},
             "codes": [c.value for c in ResolutionCode],
-            "canned": [
-                {
-                    "key": c["key"],
-                    "label": c["label"].get(user.language, c["label"]["en"]),
-                    "text": c["text"][lang],
-                }
-                for c in canned_replies(get_settings().content_dir)
-            ],
+            "canned": canned_replies(db, get_settings().content_dir, lang, user.language),
             "error": error,
             "safety": request.query_params.get("safety"),  # what marking a message for review did
             "draft": draft,
@@ -279,8 +272,8 @@ def reply(
         if not body.strip() and canned:  # without JavaScript, picking a canned reply sends it as it is
             patient = db.get(Patient, task.patient_id) if task.patient_id else None
             lang = pick_language(patient.language if patient else get_settings().default_language)
-            texts = canned_replies(get_settings().content_dir)
-            found = [c["text"][lang] for c in texts if c["key"] == canned]
+            texts = canned_replies(db, get_settings().content_dir, lang, lang)
+            found = [c["text"] for c in texts if c["key"] == canned]
             body = found[0] if found else ""
         _, item_id = inbox.do_reply(db, task=task, staff_id=staff.staff_id, text=body, ip=client_ip(request))
         queued.extend([item_id] if item_id is not None else [])

@@ -180,7 +180,9 @@ def actions(ctx: SectionContext) -> dict[str, Any]:
     return {
         "channels": [(ch, preflight(ctx.session, ctx.patient, ch, ctx.now)) for ch in STAFF_CHANNELS],
         "questionnaires": published_questionnaires(ctx.session),
-        "articles": [(a.id, a.text("title", ctx.user.language)) for a in articles_for(get_settings())],
+        "articles": [
+            (a.id, a.text("title", ctx.user.language)) for a in articles_for(ctx.session, get_settings())
+        ],
     }
 
 

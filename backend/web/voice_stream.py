@@ -12,6 +12,7 @@ from starlette.websockets import WebSocketState
 
 from backend.app.db import session_scope
 from backend.app.settings import Settings, get_settings
+from backend.content.catalogue import current_catalog
 from backend.content.safety_lexicon import sync as sync_site_lexicon
 from backend.dialogue.content import load_answer_messages, load_catalog, load_voice_phrases
 from backend.followup.responses import answers_of
@@ -29,6 +30,7 @@ from backend.voice.calls import (
     do_staff_callback,
     do_start_stream,
 )
+from bots.catalog import Catalog
 from nlu.safety import Emergency, advice_for
 from questionnaires.channels import VoicePhrases
 from questionnaires.model import Questionnaire
@@ -46,8 +48,10 @@ router = APIRouter()
 EXECUTOR = ThreadPoolExecutor(max_workers=16, thread_name_prefix="voice")
 
 
-def script(settings: Settings, lang: str) -> s.Script:
-    catalog = load_catalog(settings.content_dir, settings.hospital_name)
+def script(settings: Settings, lang: str, catalog: Catalog | None = None) -> s.Script:
+    """The call's fixed prompts in `lang`: the voice.* and safety texts of `catalog` (the studio's published
+    texts, which the studio's voice-prompt page edits; the files when none is given)."""
+    catalog = catalog or load_catalog(settings.content_dir, settings.hospital_name)
     keys = (
         "ask_birth_date",
         "identity_failed",
@@ -76,7 +80,12 @@ def script(settings: Settings, lang: str) -> s.Script:
 
 
 def build_session(
-    settings: Settings, q: Questionnaire, lang: str, patient: Patient, now: datetime
+    settings: Settings,
+    q: Questionnaire,
+    lang: str,
+    patient: Patient,
+    now: datetime,
+    catalog: Catalog | None = None,
 ) -> s.CallSession:
     phrases = VoicePhrases.parse(load_voice_phrases(lang, settings.content_dir), lang)
     assert patient.birth_date is not None
@@ -86,7 +95,7 @@ def build_session(
         lang,
         phrases,
         load_answer_messages(settings.content_dir),
-        script(settings, lang),
+        script(settings, lang, catalog),
         birth_date=patient.birth_date,
         today=today,
     )
@@ -110,7 +119,9 @@ class StoreHooks:
             with session_scope() as db:
                 call, patient, response, q = do_start_stream(db, call_id, start.call_sid)
                 sync_site_lexicon(db)  # the hospital's red-flag phrases, spotted in what the caller says
-                session = build_session(self.settings, q, call.language, patient, now)
+                # the prompts a call starts on are the texts published then, like a conversation's run
+                texts = current_catalog(db)
+                session = build_session(self.settings, q, call.language, patient, now, texts)
                 session.answers = answers_of(q, response)  # a redial resumes where the last call stopped
                 session.skipped = set(response.skipped)
                 machine = AnsweredBy.MACHINE in (start.parameters.get("answered_by"), call.answered_by)

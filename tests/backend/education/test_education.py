@@ -117,5 +117,11 @@ def test_an_article_to_a_patient_who_opted_out_is_refused_with_the_reason_and_no
     [refusal] = db.scalars(
         sa.select(AuditEvent).where(AuditEvent.action == "patient.education_refused")
     ).all()
-    assert refusal.detail == {"reason": "no_consent", "channel": "sms", "article": "cardiology_diet"}
+    # not yet in the studio: the file spoke (revision None)
+    assert refusal.detail == {
+        "reason": "no_consent",
+        "channel": "sms",
+        "article": "cardiology_diet",
+        "revision": None,
+    }
     assert _audits(db, "patient.education_sent") == []

@@ -50,6 +50,7 @@ class StaffForm:
     language: str
     phone: str | None  # E.164; None clears it
     reason: str = ""  # why the role changes (needed when it does)
+    email: str | None = None  # normalised; None keeps the account's (the console's form has no field yet)
 
 
 def parse_staff_form(
@@ -190,6 +191,7 @@ def do_create_staff(
         totp_secret=secret,
         language=form.language,
         phone=form.phone,
+        email=form.email,
         departments=_departments(session, form.department_ids),
     )
     session.add(user)
@@ -207,7 +209,7 @@ def do_create_staff(
 
 
 def do_update_staff(
-    session: Session, *, staff_id: int, version: int, form: StaffForm, by: int, ip: str | None = None
+    session: Session, *, staff_id: int, version: int, form: StaffForm, by: int | None, ip: str | None = None
 ) -> str | None:
     """Name, role, departments, language and phone (the username stays). Returns the new TOTP secret
     when the new role needs one the account did not have (shown once, to enrol), else None."""
@@ -231,9 +233,12 @@ def do_update_staff(
             ("departments", tuple(sorted(d.id for d in user.departments)), form.department_ids),
             ("language", user.language, form.language),
             ("phone", user.phone, form.phone),
+            ("email", user.email, form.email if form.email is not None else user.email),
         )
         if before != after
     )
+    if form.email is not None:
+        user.email = form.email
     user.departments = _departments(session, form.department_ids)
     user.display_name, user.role, user.language, user.phone = (
         form.display_name,
@@ -260,7 +265,7 @@ def do_update_staff(
 
 
 def do_set_active(
-    session: Session, *, staff_id: int, version: int, active: bool, by: int, ip: str | None = None
+    session: Session, *, staff_id: int, version: int, active: bool, by: int | None, ip: str | None = None
 ) -> int:
     """Deactivate (every session ends at once, sign-in refused) or reactivate; the sessions ended."""
     user = locked(session, staff_id)

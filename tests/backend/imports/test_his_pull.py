@@ -6,6 +6,10 @@ and nothing half-applied, and a scheduled pull that applies on its own when the 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -14,9 +18,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.imports import his_runs, storage
-from backend.imports.his_sources import HisForm, PullOutcome, do_save_source, do_start_pull, failing
+from backend.imports import his_runs, jobs, storage
 from backend.imports.columns import ImportKind
+from backend.imports.his_sources import HisForm, PullOutcome, do_save_source, do_start_pull, failing
+from backend.imports.service import do_start_confirm
 from backend.models import HisSource, Patient, WorkJob, WorkState
 from backend.models.base import utcnow
 from backend.work import runs
@@ -24,6 +29,7 @@ from tests.backend.imports import his_db
 from tests.backend.imports.jobs_helpers import confirm, reloaded
 from tests.conftest import reset_caches
 
+ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 12, 1, 8, 0)
 
 
@@ -166,3 +172,56 @@ def test_a_scheduled_source_that_applies_on_its_own_confirms_only_rows_without_p
     assert _state(db, source.id) == (str(at(2)), PullOutcome.HELD)
     assert his_runs.due_pulls(db, now + timedelta(minutes=59)) == []  # not before its interval
     assert len(his_runs.due_pulls(db, now + timedelta(minutes=61))) == 1
+
+
+# The confirm of a pull in a process of its own, killed (SIGKILL) in its second chunk after the patient
+# verbs ran and before the chunk's commit.
+KILLED_IN_CHUNK_TWO = """
+import os, signal, sys
+from backend.imports import jobs
+from backend.work import runs
+jobs.CHUNK = 2
+real, calls = jobs.apply_chunk, []
+def dying(*args, **kwargs):
+    counts = real(*args, **kwargs)
+    calls.append(counts)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return counts
+jobs.apply_chunk = dying
+runs.run_job(int(sys.argv[1]))
+"""
+
+
+def test_a_killed_confirm_keeps_whole_chunks_and_the_watermark_waits_for_the_last(
+    db: Session, his: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "CHUNK", 2)  # as in the killed process: the checkpoint counts chunks
+    rows = [(f"P{n:04d}", f"病人{n}", "女", date(1960, 1, 1), f"1380013{n:04d}", at(n)) for n in range(1, 8)]
+    his_db.write(his, rows)
+    source = _source(db, his)
+    dry = _pull(db, source)
+    assert dry.counts == {"to create": 7}
+    job = do_start_confirm(db, dry, staff_id=None)
+    db.commit()
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_CHUNK_TWO, str(job.id)], env=env, cwd=ROOT, timeout=120, check=False
+    )
+    assert killed.returncode == -signal.SIGKILL
+    lost = reloaded(db, job.id)
+    assert lost.state is WorkState.RUNNING and lost.cursor == {"phase": "apply", "next": 1}
+    assert _names(db) == ["病人1", "病人2"]  # the first chunk whole, nothing of the second
+    assert _state(db, source.id) == (None, PullOutcome.AWAITING)  # not moved: rows are still to commit
+    assert his_runs.due_pulls(db, utcnow() + timedelta(days=1)) == []  # its confirm is not finished
+
+    db.execute(
+        sa.update(WorkJob).where(WorkJob.id == job.id).values(heartbeat_at=utcnow() - timedelta(hours=1))
+    )
+    db.commit()
+    assert runs.resume_lost_work() == 1
+    runs.wait_for_background()
+    resumed = reloaded(db, job.id)
+    assert resumed.state is WorkState.DONE and resumed.counts == {"created": 7}
+    assert _names(db) == sorted(f"病人{n}" for n in range(1, 8))
+    assert _state(db, source.id) == (str(at(7)), PullOutcome.APPLIED)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -22,6 +23,7 @@ from backend.imports.plan import Action, parse_line
 from backend.imports.readers import ReadError, open_table
 from backend.work.runs import WorkError
 
+QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'|«[^»]*»|“[^”]*”")
 FETCH = 1000  # rows fetched (and CSV lines written) at a time
 SINCE_FLOOR = datetime(1900, 1, 1)  # the first pull's watermark: every row
 
@@ -134,9 +136,14 @@ def pull(url: str, query: str, since: datetime | None, *, connect_timeout: int) 
 
 
 def _first_line(exc: BaseException) -> str:
-    """The driver's reason without the statement or its parameters (which may hold a row's values)."""
+    """The driver's reason without the statement, its parameters or anything it quotes: a cast error
+    quotes the row's value ('invalid input syntax for type date: "王秀英"'), and the reason is shown to
+    staff and kept on the source."""
     origin = getattr(exc, "orig", None) or exc
-    return str(origin).strip().splitlines()[0][:200] if str(origin).strip() else type(origin).__name__
+    text = str(origin).strip()
+    if not text:
+        return type(origin).__name__
+    return QUOTED.sub("…", text.splitlines()[0])[:200]
 
 
 def parse_mark(value: str) -> datetime | None:

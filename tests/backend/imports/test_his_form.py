@@ -94,3 +94,10 @@ def test_the_next_watermark_is_the_latest_row_or_the_earliest_held_one(tmp_path:
     with pytest.raises(WorkError):
         next_watermark(file, plan, "修改时间", None)
     storage.file_path(file).unlink()
+
+
+def test_a_drivers_reason_loses_what_it_quotes() -> None:
+    from backend.imports.his_pull import _first_line
+
+    error = ValueError('invalid input syntax for type date: "王秀英"\nLINE 1: SELECT ...')
+    assert _first_line(error) == "invalid input syntax for type date: …"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -95,9 +95,17 @@ def _csv_lines(header: list[str], rows: Iterator[tuple[object, ...]]) -> Iterato
         yield buffer.getvalue().encode("utf-8")
 
 
-def pull(url: str, query: str, since: datetime | None, *, connect_timeout: int) -> tuple[str, int]:
-    """Run the source's query from `since` and store its rows as a CSV file: (sha256, rows). Raises
-    WorkError with a message safe for staff (never a row's value) when the source cannot be read."""
+def pull(
+    url: str,
+    query: str,
+    since: datetime | None,
+    *,
+    connect_timeout: int,
+    on_rows: Callable[[int], None] = lambda _n: None,
+) -> tuple[str, int]:
+    """Run the source's query from `since` and store its rows as a CSV file: (sha256, rows); `on_rows` is
+    told the count after each batch read (the job's bar). Raises WorkError with a message safe for staff
+    (never a row's value) when the source cannot be read."""
     engine = engine_for(url, connect_timeout)
     since = since or SINCE_FLOOR
     counted = 0
@@ -119,6 +127,7 @@ def pull(url: str, query: str, since: datetime | None, *, connect_timeout: int) 
                 nonlocal counted
                 while batch := result.fetchmany(FETCH):
                     counted += len(batch)
+                    on_rows(counted)
                     yield from (tuple(row) for row in batch)
 
             sha, _size = storage.store(_csv_lines(header, rows()))

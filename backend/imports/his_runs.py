@@ -18,7 +18,7 @@ from backend.imports import his_pull, storage
 from backend.imports.his_sources import PullOutcome, do_start_pull
 from backend.models import HisSource, WorkJob, WorkState
 from backend.services import audit
-from backend.work.runs import Progress, WorkError
+from backend.work.runs import Progress, WorkCancelled, WorkError
 
 
 def source_of(params: dict[str, Any]) -> int | None:
@@ -56,15 +56,22 @@ def pulled_dry_run(
             raise WorkError("the HIS source no longer exists")
         url, query, column, current = source.url, source.query, source.watermark_column, source.watermark
     since = his_pull.parse_mark(current) if current else None
+
+    def read(count: int) -> None:
+        progress.done = count  # the bar counts the rows read; the dry run then counts them again
+        progress.save()
+
     try:
-        file, pulled = his_pull.pull(
-            url, query, since, connect_timeout=get_settings().his_connect_timeout_seconds
-        )
+        timeout = get_settings().his_connect_timeout_seconds
+        file, pulled = his_pull.pull(url, query, since, connect_timeout=timeout, on_rows=read)
         result = run(progress, {**progress.params, "file": file})
         plan = storage.plan_path(progress.job_id)
         mark = his_pull.next_watermark(file, plan, column, current)
     except WorkError as exc:
         _record(source_id, PullOutcome.FAILED, str(exc))
+        raise
+    except WorkCancelled:
+        _record(source_id, PullOutcome.FAILED, "cancelled")  # by staff, on the job's page
         raise
     except Exception as exc:
         _record(source_id, PullOutcome.FAILED, f"internal error ({type(exc).__name__})")

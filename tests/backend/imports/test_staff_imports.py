@@ -6,6 +6,7 @@ administrator never taken away."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -136,3 +137,20 @@ def test_a_second_admin_lets_the_first_go_but_not_both(db: Session, hospital: No
     db.expire_all()
     active = {name: on for name, on in db.execute(sa.select(StaffUser.username, StaffUser.active))}
     assert active == {"boss": False, "deputy": True}
+
+
+def test_the_command_imports_a_staff_file_and_prints_no_link(
+    db: Session, hospital: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backend.app.cli import main
+
+    path = tmp_path / "staff.csv"
+    path.write_bytes(
+        csv_bytes(["Username", "Name", "Role", "Departments"], [["li.ming", "Li Ming", "Doctor", "0301"]])
+    )
+    assert main(["import", "staff", str(path), "--source", "HR", "--confirm"]) == 0
+    out = capsys.readouterr().out
+    assert "created: 1" in out and "/staff/password/" not in out
+    db.expire_all()
+    li = db.scalars(sa.select(StaffUser).where(StaffUser.username == "li.ming")).one()
+    assert (li.display_name, li.role, [d.code for d in li.departments]) == ("Li Ming", Role.DOCTOR, ["0301"])

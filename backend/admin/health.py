@@ -80,6 +80,8 @@ class Facts:
     last_adt: datetime | None
     disks: tuple[DiskFacts, ...]
     disk_warning_percent: int = 90
+    his_sources: int = 0  # enabled HIS sources pulled on a schedule
+    his_failing: tuple[str, ...] = ()  # the names of those whose last pull failed
 
 
 def _age(now: datetime, then: datetime | None) -> int | None:
@@ -157,6 +159,16 @@ def check_adt(last: datetime | None, now: datetime) -> Check:
     return Check("adt", Status.OK, "adt_received", {"last_seconds_ago": _age(now, last)})
 
 
+def check_his(sources: int, failing: tuple[str, ...]) -> Check:
+    """A HIS source that cannot be read leaves CareLoop's data stale but the rest running: a warning."""
+    if not sources:
+        return Check("his", Status.OK, "no_his_sources")
+    figures = {"his_sources": sources, "his_failing": len(failing), "his_failing_names": ", ".join(failing)}
+    if failing:
+        return Check("his", Status.WARNING, "his_failing", figures)
+    return Check("his", Status.OK, "his_pulling", figures)
+
+
 def check_disk(disk: DiskFacts, warning_percent: int) -> Check:
     name = f"disk:{disk.label}"
     if not disk.exists:
@@ -182,6 +194,7 @@ def all_checks(facts: Facts) -> list[Check]:
         check_rasa(facts.rasa),
         *(check_provider(p, facts.now) for p in facts.providers),
         check_adt(facts.last_adt, facts.now),
+        check_his(facts.his_sources, facts.his_failing),
         *(check_disk(d, facts.disk_warning_percent) for d in facts.disks),
     ]
 

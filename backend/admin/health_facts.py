@@ -9,6 +9,7 @@ import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from backend.admin.health import DiskFacts, Facts, ProviderFacts, QueueFacts
 from backend.app.settings import REPO_ROOT, Settings
-from backend.models import Heartbeat, Hl7Message, OutboxItem, OutboxStatus
+from backend.models import Heartbeat, HisSource, Hl7Message, OutboxItem, OutboxStatus
 from backend.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,17 @@ def gather(session: Session, settings: Settings, now: datetime | None = None) ->
         last_adt=last_adt(session),
         disks=(disk_facts("media", settings.media_dir), disk_facts("data", data_folder(settings))),
         disk_warning_percent=settings.health_disk_warning_percent,
+        **his_facts(session),
     )
+
+
+def his_facts(session: Session) -> dict[str, Any]:
+    from backend.imports.his_sources import failing
+
+    enabled = session.scalar(
+        sa.select(sa.func.count()).select_from(HisSource).where(HisSource.enabled.is_(True))
+    )
+    return {"his_sources": int(enabled or 0), "his_failing": tuple(s.name for s in failing(session))}
 
 
 def do_beat(session: Session, name: str = SCHEDULER, now: datetime | None = None) -> None:

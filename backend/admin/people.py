@@ -24,7 +24,7 @@ from backend.admin.passwords import end_sessions
 from backend.models import Department, StaffRole, StaffUser
 from backend.models.base import utcnow
 from backend.security.auth import hash_password
-from backend.security.identifiers import InvalidPhoneNumber, normalise_phone
+from backend.security.identifiers import InvalidEmail, InvalidPhoneNumber, normalise_email, normalise_phone
 from backend.security.permissions import KEEPER, holders, needs_totp, permissions_of
 from backend.services import audit
 from backend.services.message_log import InvalidFilter, parse_id, text_value
@@ -50,6 +50,7 @@ class StaffForm:
     language: str
     phone: str | None  # E.164; None clears it
     reason: str = ""  # why the role changes (needed when it does)
+    email: str | None = None  # normalised; None keeps the account's, "" clears it
 
 
 def parse_staff_form(
@@ -79,7 +80,14 @@ def parse_staff_form(
     except InvalidPhoneNumber as exc:
         raise ActionRefused(Reason.PHONE_INVALID) from exc
     reason = values.get("reason", "").strip()[:MAX_REASON]
-    return StaffForm(username, name, role, tuple(sorted(set(ids))), language, phone, reason)
+    email = None  # a form without the field keeps the account's
+    if "email" in values:
+        raw_email = values["email"].strip()
+        try:
+            email = normalise_email(raw_email) if raw_email else ""  # "" clears it
+        except InvalidEmail as exc:
+            raise ActionRefused(Reason.EMAIL_INVALID) from exc
+    return StaffForm(username, name, role, tuple(sorted(set(ids))), language, phone, reason, email)
 
 
 def check_role(session: Session, role: str) -> None:
@@ -190,6 +198,7 @@ def do_create_staff(
         totp_secret=secret,
         language=form.language,
         phone=form.phone,
+        email=form.email or None,
         departments=_departments(session, form.department_ids),
     )
     session.add(user)
@@ -207,7 +216,7 @@ def do_create_staff(
 
 
 def do_update_staff(
-    session: Session, *, staff_id: int, version: int, form: StaffForm, by: int, ip: str | None = None
+    session: Session, *, staff_id: int, version: int, form: StaffForm, by: int | None, ip: str | None = None
 ) -> str | None:
     """Name, role, departments, language and phone (the username stays). Returns the new TOTP secret
     when the new role needs one the account did not have (shown once, to enrol), else None."""
@@ -231,9 +240,12 @@ def do_update_staff(
             ("departments", tuple(sorted(d.id for d in user.departments)), form.department_ids),
             ("language", user.language, form.language),
             ("phone", user.phone, form.phone),
+            ("email", user.email, (form.email or None) if form.email is not None else user.email),
         )
         if before != after
     )
+    if form.email is not None:
+        user.email = form.email or None
     user.departments = _departments(session, form.department_ids)
     user.display_name, user.role, user.language, user.phone = (
         form.display_name,
@@ -260,7 +272,7 @@ def do_update_staff(
 
 
 def do_set_active(
-    session: Session, *, staff_id: int, version: int, active: bool, by: int, ip: str | None = None
+    session: Session, *, staff_id: int, version: int, active: bool, by: int | None, ip: str | None = None
 ) -> int:
     """Deactivate (every session ends at once, sign-in refused) or reactivate; the sessions ended."""
     user = locked(session, staff_id)

@@ -192,6 +192,19 @@ def start_scheduled_batches() -> int:
     return len(jobs)
 
 
+def pull_his_sources() -> int:
+    """HIS sources whose pull is due, and the confirms of those that apply on their own."""
+    from backend.imports.his_runs import due_pulls
+    from backend.models.base import utcnow
+    from backend.work.runs import launch
+
+    with session_scope() as session:
+        jobs = due_pulls(session, utcnow())
+    for job_id in jobs:
+        launch(job_id)  # after the commit, as for batches
+    return len(jobs)
+
+
 def deliver_results() -> int:
     """Follow-up results due to the hospital's MLLP listener or FHIR server: sent, or retried later."""
     from backend.integration.results import deliver_due
@@ -220,6 +233,7 @@ PERIODIC: tuple[tuple[Callable[[], int], int], ...] = (
     (generate_all_slots, 3600),  # idempotent: keeps doctors' slots GENERATE_DAYS ahead
     (publish_scheduled_content, 60),
     (start_scheduled_batches, 60),
+    (pull_his_sources, 60),  # each source's own interval decides; this only looks
 )
 
 

@@ -628,6 +628,13 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1024, description="largest CSV or Excel file accepted to import (bytes)"
     )
+    his_connect_timeout_seconds: int = Field(
+        default=10,
+        ge=1,
+        le=300,
+        description="a pull from a HIS database source (/staff/his-sources) gives up connecting after this "
+        "many seconds and reports the source unreachable",
+    )
     # --- a patient's data rights and retention (docs/privacy.md)
     medical_record_retention_years: int = Field(
         default=30,

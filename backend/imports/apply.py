@@ -76,6 +76,12 @@ def apply_chunk(
             visits.append(Visit(decision.owner_id, _encounter_facts(record), event, at))
         do_apply_visits(session, visits, source=origin, mapping_source=source)
         return counts
+    if kind is ImportKind.STAFF:
+        from backend.imports import staff_apply
+
+        context = staff_apply.context(session, source, settings.default_language)
+        staff_apply.apply_staff(session, writes, context, staff_id=staff_id)
+        return counts
     if kind.organisation:
         _apply_org(session, kind, source, [r for r, _d in writes if isinstance(r, OrgRecord)], staff_id)
         return counts

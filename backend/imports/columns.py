@@ -17,6 +17,7 @@ class ImportKind(StrEnum):
     DEPARTMENTS = "departments"
     WARDS = "wards"
     CLINICIANS = "clinicians"
+    STAFF = "staff"  # staff accounts, through the admin console's verbs
 
     @property
     def organisation(self) -> bool:
@@ -221,6 +222,45 @@ FIELDS: dict[ImportKind, tuple[Field, ...]] = {
         Field("clinician_kind", False, ("人员类别", "类别", "岗位", "Loại", "Chức vụ", "Role", "Kind")),
         Field("title", False, ("职称", "Chức danh", "Học hàm", "Title")),
         *_names(("姓名", "医生姓名", "名称", "Họ tên", "Họ và tên", "Tên", "Name", "Full name")),
+    ),
+    ImportKind.STAFF: (
+        Field(
+            "username",
+            True,
+            ("用户名", "登录名", "账号", "账户", "Tên đăng nhập", "Tài khoản", "Username", "Login"),
+        ),
+        *_names(("姓名", "显示名称", "名称", "Họ tên", "Họ và tên", "Tên hiển thị", "Display name", "Name")),
+        Field("role", True, ("角色", "岗位角色", "Vai trò", "Role", "Roles")),
+        Field(
+            "departments",
+            False,
+            (
+                "科室代码",
+                "所属科室",
+                "科室",
+                "Mã khoa",
+                "Khoa",
+                "Department codes",
+                "Departments",
+                "Department",
+            ),
+        ),
+        Field(
+            "email",
+            False,
+            ("电子邮箱", "邮箱", "电子邮件", "Email", "E-mail", "Thư điện tử", "Địa chỉ email"),
+        ),
+        Field(
+            "phone",
+            False,
+            ("手机号", "手机", "手机号码", "Số điện thoại", "Di động", "SĐT", "Mobile", "Phone"),
+        ),
+        Field(
+            "active",
+            False,
+            ("启用", "是否启用", "状态", "在职", "Hoạt động", "Trạng thái", "Active", "Status"),
+        ),
+        Field("language", False, ("语言", "Ngôn ngữ", "Language")),
     ),
 }
 

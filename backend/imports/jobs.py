@@ -63,8 +63,18 @@ def _note(progress: Progress, number: int, decision: Decision) -> None:
 
 def dry_run(progress: Progress) -> dict[str, Any]:
     """Every row decided, nothing written but the plan file and the source's column mapping. A resumed
-    dry run starts again from the top: it has written nothing it could pick up from."""
-    params = FileParams.of(progress.params)
+    dry run starts again from the top: it has written nothing it could pick up from. A HIS source's
+    pull is a dry run too: its rows are read from the source first (`his_runs`)."""
+    from backend.imports import his_runs
+
+    source_id = his_runs.source_of(progress.params)
+    if source_id is not None:
+        return his_runs.pulled_dry_run(progress, source_id, _dry_run)
+    return _dry_run(progress, progress.params)
+
+
+def _dry_run(progress: Progress, raw: dict[str, Any]) -> dict[str, Any]:
+    params = FileParams.of(raw)
     table, columns, estimate = open_file(params)
     progress.done, progress.counts, progress.errors, progress.error_count = 0, {}, [], 0
     progress.total = estimate
@@ -115,6 +125,7 @@ def _dry_run_of(progress: Progress) -> tuple[FileParams, dict[str, Any], Path]:
             raise WorkError("the dry run this confirm names is not finished")
         params, result = dict(job.params), dict(job.result)
     params["columns"] = result["columns"]  # exactly the columns the dry run read
+    params["file"] = result["file"]  # a HIS pull names the file it stored only in its result
     if params.get("encoding") is None and result.get("encoding"):
         params["encoding"] = result["encoding"]
     plan = storage.plan_path(int(progress.params["dry_run"]))
@@ -130,16 +141,21 @@ def confirm(progress: Progress) -> dict[str, Any]:
     """Apply exactly the dry run's plan: first check every row still decides as planned (or is already
     applied), refusing before any write if one does not; then apply chunk by chunk, each chunk checked
     again and committed with its checkpoint, so a killed run resumes where it stopped."""
+    from backend.imports import his_runs
+
     params, result, plan = _dry_run_of(progress)
     rows = int(result["rows"])
     progress.total = 2 * rows
     try:
         _check_and_apply(progress, params, plan)
-    except Exception:
+    except Exception as exc:
         # a failed confirm is never resumed (confirming the dry run again checks anew and keeps its own
         # rows); only a worker that died mid-run (no exception reaches here) comes back to its kept rows
         spool.path(progress.job_id).unlink(missing_ok=True)
+        if isinstance(exc, WorkError):
+            his_runs.confirm_failed(result, str(exc))
         raise
+    his_runs.after_confirm(result)  # every chunk committed: a HIS source's watermark moves past them
     table, columns, _estimate = open_file(params)
     report = reconcile(progress.job_id, params.kind, params.source, table.rows, columns)
     storage.report_path(progress.job_id).write_bytes(report.sealed)

@@ -20,6 +20,7 @@ from backend.models import (
     EncounterIdentifier,
     Patient,
     PatientIdentifier,
+    StaffUser,
     Ward,
 )
 from backend.models.base import among, pairs_among
@@ -202,3 +203,8 @@ def org_codes(session: Session, kind: ImportKind) -> list[tuple[int, str]]:
     model = ORG_MODELS[kind]
     query = sa.select(model.id, model.code).where(model.code.is_not(None)).order_by(model.id)
     return [(id_, code) for id_, code in session.execute(query) if code is not None]
+
+
+def usernames(session: Session) -> list[tuple[int, str]]:
+    """Every (id, username) of the staff accounts, for reconciliation against a staff file."""
+    return [(id_, name) for id_, name in session.execute(sa.select(StaffUser.id, StaffUser.username))]

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
-from backend.imports import lookup, storage
+from backend.imports import lookup, staff_apply, storage
 from backend.imports.columns import ColumnMap, ImportKind, match_columns
 from backend.imports.plan import (
     Action,
@@ -34,10 +34,12 @@ from backend.imports.rows import (
     PatientRecord,
     Record,
     RowConfig,
+    StaffRecord,
     file_key,
     parse_row,
 )
 from backend.imports.spool import Parsed
+from backend.imports.staff_plan import StaffContext, decide_staff
 from backend.models import Patient
 from backend.work.runs import WorkError
 
@@ -102,6 +104,8 @@ class Planner:
         )
         self.seen: dict[int, int] = {}  # hash of a row's key -> the first row with it
         self.codes: Codes | None = None
+        self.staff: StaffContext | None = None
+        self.admins: frozenset[int] = frozenset()  # active administrators after the rows decided so far
 
     def parse(self, chunk: list[Row]) -> Parsed:
         """The chunk's rows as records, or the decision a row's own content already settles (a problem, a
@@ -167,6 +171,8 @@ class Planner:
             entries = [r for r in records if isinstance(r, OrgRecord)]
             held = lookup.org_entries(session, kind, [r.code for r in entries])
             return lambda r: decide_org(r, held.get(r.code), departments)
+        if kind is ImportKind.STAFF:
+            return self._staff_decider(session, records)
         exclusions = [r for r in records if isinstance(r, ExclusionRecord)]
         by_flag: dict[str, dict[lookup.Key, Any]] = {}
         for flag in {r.flag for r in exclusions}:
@@ -174,3 +180,16 @@ class Planner:
                 session, [(r.authority, r.identifier) for r in exclusions if r.flag == flag], flag
             )
         return lambda r: decide_exclusion(r, by_flag[r.flag].get((r.authority, r.identifier)))
+
+    def _staff_decider(self, session: Session, records: list[Record]) -> Any:
+        if self.staff is None:
+            self.staff = staff_apply.context(session, self.params.source, self.config.language)
+            self.admins = staff_apply.active_admins(session)
+        context = self.staff
+        held = staff_apply.accounts(session, [r.username for r in records if isinstance(r, StaffRecord)])
+
+        def decide(record: StaffRecord) -> Decision:
+            decision, self.admins = decide_staff(record, held.get(record.username), context, self.admins)
+            return decision
+
+        return decide

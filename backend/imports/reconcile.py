@@ -59,7 +59,7 @@ def reconcile(
     book = Workbook(write_only=True)
     here = book.create_sheet("In the file only")
     there = book.create_sheet("In CareLoop only")
-    if kind.organisation:
+    if kind.organisation or kind is ImportKind.STAFF:
         return _reconcile_org(job_id, kind, rows, columns, book)
     visits = kind is ImportKind.ENCOUNTERS
     field = "visit_number" if visits else "identifier"
@@ -123,18 +123,22 @@ def reconcile(
 def _reconcile_org(
     job_id: int, kind: ImportKind, rows: Iterator[Row], columns: ColumnMap, book: Workbook
 ) -> Reconciliation:
-    """Departments, wards or clinicians by the hospital's code, both ways (a code names no person)."""
+    """Departments, wards or clinicians by the hospital's code, or staff accounts by username, both ways
+    (neither names a patient)."""
+    field = "username" if kind is ImportKind.STAFF else "code"
     here, there = book.worksheets
-    append_row(here, ["row", "code"])
-    append_row(there, ["CareLoop id", "code"])
-    index = columns.columns.get("code")
+    append_row(here, ["row", field])
+    append_row(there, ["CareLoop id", field])
+    index = columns.columns.get(field)
     listed: dict[str, int] = {}
     for row in rows:
         value = text(row.cells[index]) if index is not None and index < len(row.cells) else ""
+        if field == "username":
+            value = value.lower()  # as the accounts hold them
         if value:
             listed.setdefault(value, row.number)
     with session_scope() as session:
-        held = lookup.org_codes(session, kind)
+        held = lookup.usernames(session) if kind is ImportKind.STAFF else lookup.org_codes(session, kind)
     held_codes = {code for _id, code in held}
     missing_here = 0
     for code, number in listed.items():

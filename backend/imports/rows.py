@@ -79,7 +79,21 @@ class OrgRecord:
     title: str | None = None
 
 
-Record = PatientRecord | EncounterRecord | ExclusionRecord | OrgRecord
+@dataclass(frozen=True, slots=True)
+class StaffRecord:
+    """A staff account as the file gives it; an empty cell keeps what the account holds."""
+
+    username: str
+    names: tuple[tuple[str, str], ...]  # (language, display name), the languages the file gives
+    role: str  # as written: a role's key or its name, resolved against the roles when decided
+    departments: tuple[str, ...] | None  # department codes; None keeps the account's
+    email: str | None
+    phone: str | None  # E.164
+    active: bool | None
+    language: str | None
+
+
+Record = PatientRecord | EncounterRecord | ExclusionRecord | OrgRecord | StaffRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +182,8 @@ def parse_row(
         )
     elif kind.organisation:
         record = _org_record(kind, reader, config)
+    elif kind is ImportKind.STAFF:
+        record = _staff_record(reader, config)
     else:
         record = ExclusionRecord(
             identifier=reader.code("identifier", required=True) or "",
@@ -180,7 +196,9 @@ def parse_row(
     return Parsed(record, ())
 
 
-def _org_record(kind: ImportKind, reader: _Reader, config: RowConfig) -> OrgRecord:
+def _names(reader: _Reader, config: RowConfig) -> dict[str, str]:
+    """The names by language: a plain name column is in the hospital's language; a column naming its
+    language wins over it."""
     names: dict[str, str] = {}
     plain = reader.code("name", limit=MAX_NAME)
     if plain:
@@ -188,9 +206,28 @@ def _org_record(kind: ImportKind, reader: _Reader, config: RowConfig) -> OrgReco
     for lang in LANGUAGES:
         given = reader.code(f"name_{lang}", limit=MAX_NAME)
         if given:
-            names[lang] = given  # a column naming its language wins over the plain one
+            names[lang] = given
     if not names:
         reader.problems.append(describe(Problem.NO_NAME))
+    return names
+
+
+def _staff_record(reader: _Reader, config: RowConfig) -> StaffRecord:
+    names = _names(reader, config)
+    return StaffRecord(
+        username=reader.get("username", values.parse_username, required=True) or "",
+        names=tuple(sorted(names.items())),
+        role=reader.get("role", values.parse_role, required=True) or "",
+        departments=reader.get("departments", values.parse_codes),
+        email=reader.get("email", values.parse_email),
+        phone=reader.get("phone", lambda c: values.parse_phone(c, config.region)),
+        active=reader.get("active", values.parse_active),
+        language=reader.get("language", values.parse_language),
+    )
+
+
+def _org_record(kind: ImportKind, reader: _Reader, config: RowConfig) -> OrgRecord:
+    names = _names(reader, config)
     code = reader.get("code", values.parse_org_code, required=True) or ""
     department = None
     if kind is not ImportKind.DEPARTMENTS:
@@ -211,6 +248,8 @@ def file_key(record: Record) -> tuple[str, ...]:
         return ("visit", record.authority, record.visit_number)
     if isinstance(record, OrgRecord):
         return ("org", record.kind.value, record.code.casefold())
+    if isinstance(record, StaffRecord):
+        return ("staff", record.username)
     return ("exclusion", record.authority, normalise_code(record.identifier), record.flag)
 
 

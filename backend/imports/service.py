@@ -34,6 +34,7 @@ class ImportReason(StrEnum):
     ALREADY_CONFIRMED = "already_confirmed"
     TOO_LARGE = "too_large"
     EMPTY = "empty"
+    STAFF_NOT_ALLOWED = "staff_not_allowed"
 
 
 class ImportRefused(ActionRefused):
@@ -96,9 +97,14 @@ def do_start_dry_run(
     staff_id: int | None,
     columns: dict[str, str] | None = None,
     reconcile_only: bool = False,
+    manages_staff: bool = True,
 ) -> WorkJob:
-    """A queued dry run (or on-demand reconciliation) of a stored file; the caller commits and launches."""
+    """A queued dry run (or on-demand reconciliation) of a stored file; the caller commits and launches.
+    A staff file only for someone who may manage staff accounts (`manages_staff`; the command's operator
+    may)."""
     chosen, source, encoding = _checked(kind, source, encoding)
+    if chosen is ImportKind.STAFF and not manages_staff:
+        raise ImportRefused(ImportReason.STAFF_NOT_ALLOWED)
     params: dict[str, Any] = {
         "kind": chosen.value,
         "file": file,
@@ -120,11 +126,15 @@ def confirms_of(session: Session, dry_run_id: int) -> list[WorkJob]:
     return [job for job in jobs if int((job.params or {}).get("dry_run", 0)) == dry_run_id]
 
 
-def do_start_confirm(session: Session, dry_run: WorkJob, *, staff_id: int | None) -> WorkJob:
+def do_start_confirm(
+    session: Session, dry_run: WorkJob, *, staff_id: int | None, manages_staff: bool = True
+) -> WorkJob:
     """A queued confirm of a finished dry run. Refused while another confirm of it is waiting or
     running, or once one has finished: the same file again needs a new dry run (it would change nothing)."""
     if dry_run.kind != DRY_RUN:
         raise ImportRefused(ImportReason.NOT_A_DRY_RUN)
+    if (dry_run.params or {}).get("kind") == ImportKind.STAFF.value and not manages_staff:
+        raise ImportRefused(ImportReason.STAFF_NOT_ALLOWED)
     if dry_run.state is not WorkState.DONE or not dry_run.result:
         raise ImportRefused(ImportReason.DRY_RUN_NOT_DONE)
     if not dry_run.result.get("writes"):
@@ -155,7 +165,12 @@ def headers_of(file: str, encoding: str | None) -> tuple[str, ...]:
 
 
 def do_dry_run_again(
-    session: Session, dry_run: WorkJob, columns: dict[str, str], *, staff_id: int | None
+    session: Session,
+    dry_run: WorkJob,
+    columns: dict[str, str],
+    *,
+    staff_id: int | None,
+    manages_staff: bool = True,
 ) -> WorkJob:
     """The same stored file dry-run again with columns chosen by hand (saved for its source if it runs)."""
     if dry_run.kind != DRY_RUN:
@@ -165,7 +180,7 @@ def do_dry_run_again(
     return do_start_dry_run(
         session, kind=params["kind"], file=params["file"], name=params.get("name", ""),
         source=params["source"], encoding=params.get("encoding"), staff_id=staff_id,
-        columns={k: v for k, v in columns.items() if k in known and v},
+        columns={k: v for k, v in columns.items() if k in known and v}, manages_staff=manages_staff,
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from backend.admin.people import USERNAME
 from backend.imports.problems import Problem, RowProblem
 from backend.imports.readers import Cell
 from backend.models.org import ORG_CODE, ClinicianKind
@@ -159,6 +160,42 @@ def parse_org_code(cell: Cell) -> str:
     if not ORG_CODE.fullmatch(value):
         raise RowProblem(Problem.BAD_CODE)
     return value
+
+
+ACTIVE: dict[str, tuple[str, ...]] = {
+    "yes": ("是", "启用", "在职", "有效", "y", "yes", "true", "1", "active", "có", "hoạt động", "đang làm"),
+    "no": ("否", "停用", "离职", "无效", "n", "no", "false", "0", "inactive", "không", "ngừng", "nghỉ việc"),
+}
+_LIST = re.compile(r"[,;，；|、\s]+")
+_ROLES = re.compile(r"[,;，；|、/]+")
+
+
+def parse_active(cell: Cell) -> bool:
+    return _lookup(ACTIVE, cell, Problem.BAD_ACTIVE) == "yes"
+
+
+def parse_username(cell: Cell) -> str:
+    value = text(cell).lower()
+    if not USERNAME.fullmatch(value):
+        raise RowProblem(Problem.BAD_USERNAME)
+    return value
+
+
+def parse_role(cell: Cell) -> str:
+    """One role as written (a key, or a role's name in any language): resolved against the roles later."""
+    value = text(cell)
+    if len([part for part in _ROLES.split(value) if part.strip()]) > 1:  # not spaces: "Content editor"
+        raise RowProblem(Problem.ONE_ROLE)
+    return value
+
+
+def parse_codes(cell: Cell) -> tuple[str, ...]:
+    """Department codes separated by commas, semicolons (either width), '|', '、' or spaces."""
+    codes = tuple(dict.fromkeys(c for c in _LIST.split(text(cell)) if c))
+    for code in codes:
+        if not ORG_CODE.fullmatch(code):
+            raise RowProblem(Problem.BAD_CODE)
+    return codes
 
 
 def parse_list(cell: Cell) -> str:

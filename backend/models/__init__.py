@@ -43,6 +43,7 @@ from backend.models.followup import (
     QuestionnaireVersion,
     ResponseStatus,
 )
+from backend.models.his import HisSource
 from backend.models.imports import ImportMapping
 from backend.models.integration import (
     AppointmentIdentifier,
@@ -137,6 +138,7 @@ __all__ = [
     "FollowUpPlan",
     "HandlingRecord",
     "Heartbeat",
+    "HisSource",
     "Hl7Message",
     "Hl7Status",
     "HomeLayout",

@@ -99,6 +99,8 @@ class StaffUser(Base):
     language: Mapped[str] = mapped_column(sa.String(8), default="zh-CN")
     # her own mobile, E.164, for on-duty alerts (SMS); encrypted like patients' numbers
     phone: Mapped[str | None] = mapped_column(EncryptedText("staff_phone"))
+    # her work email as the hospital's staff file gives it (normalised), encrypted like her phone
+    email: Mapped[str | None] = mapped_column(EncryptedText("staff_email"))
     # her own WeChat openid on the hospital's official account: on-duty alerts go there too, as a template
     wechat_openid: Mapped[str | None] = mapped_column(EncryptedText("staff_wechat_openid"))
     active: Mapped[bool] = mapped_column(default=True)

@@ -110,6 +110,7 @@ def _values_of(user: StaffUser) -> dict[str, Any]:
         "departments": [str(d.id) for d in user.departments],
         "language": user.language,
         "phone": user.phone or "",
+        "email": user.email or "",
         "version": str(user.version),
     }
 
@@ -128,6 +129,7 @@ def new_staff(request: Request, db: SessionDep, staff: StaffAdminDep) -> Respons
         "departments": [],
         "language": "zh-CN",
         "phone": "",
+        "email": "",
     }
     return render(
         request, "staff/admin/staff_form.html", staff.staff.language, _form_context(db, staff, v, user=None)

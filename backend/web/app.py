@@ -34,6 +34,7 @@ from backend.web import (
     fhir,
     flows,
     forms,
+    his_sources,
     home,
     hooks,
     imports,
@@ -93,6 +94,7 @@ def create_app() -> FastAPI:
     app.include_router(spot_checks.router)
     app.include_router(integration.router)
     app.include_router(integration_results.router)
+    app.include_router(his_sources.router)
     app.include_router(imports.router)
     app.include_router(safety_pages.router)
     app.include_router(work_pages.router)

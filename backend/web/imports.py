@@ -12,14 +12,14 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from backend.imports import service, storage
+from backend.imports import service, staff_apply, storage
 from backend.imports.columns import FIELDS, ImportKind
 from backend.imports.jobs import CONFIRM, DRY_RUN, RECONCILE
 from backend.imports.problems import split
 from backend.imports.reconcile import report_kind
 from backend.models import StaffSession, WorkJob, WorkState
 from backend.security.crypto import current_cipher
-from backend.security.permissions import Permission
+from backend.security.permissions import Permission, may
 from backend.services import audit
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.downloads import spreadsheet
@@ -32,6 +32,10 @@ router = APIRouter(prefix="/staff/imports")
 
 def _forbidden(request: Request, db: Session, staff: StaffSession) -> Response | None:
     return refused(request, db, staff, Permission.IMPORTS, "import.view_denied")
+
+
+def _manages_staff(staff: StaffSession) -> bool:
+    return may(staff.staff, Permission.ADMIN_STAFF)
 
 
 def _page(request: Request, db: Session, staff: StaffSession, error: str = "", status: int = 200) -> Response:
@@ -79,6 +83,7 @@ def upload(
         job = service.do_start_dry_run(
             db, kind=kind, file=sha, name=file.filename or "", source=source, encoding=encoding or None,
             staff_id=staff.staff_id, reconcile_only=purpose == "reconcile",
+            manages_staff=_manages_staff(staff),
         )  # fmt: skip
     except service.ImportRefused as refused:
         return _page(request, db, staff, str(refused.reason), 400)
@@ -118,6 +123,9 @@ def job_page(request: Request, job_id: int, db: SessionDep, staff: StaffDep, err
         "headers": service.headers_of(params["file"], params.get("encoding"))
         if job.kind == DRY_RUN and job.state.finished and not confirms and params.get("file")
         else (),
+        "needing_link": staff_apply.needing_link(db, job.created_at)
+        if job.kind == CONFIRM and params.get("kind") == ImportKind.STAFF.value and job.state.finished
+        else [],
         "error": error,
     }
     return render(request, "staff/import_job.html", staff.staff.language, context)
@@ -159,7 +167,9 @@ async def choose_columns(request: Request, job_id: int, db: SessionDep, staff: S
         if str(key).startswith("column-")
     }
     try:
-        job = service.do_dry_run_again(db, dry_run, columns, staff_id=staff.staff_id)
+        job = service.do_dry_run_again(
+            db, dry_run, columns, staff_id=staff.staff_id, manages_staff=_manages_staff(staff)
+        )
     except service.ImportRefused as refused:
         return RedirectResponse(f"/staff/imports/{job_id}?error={refused.reason}", status_code=303)
     db.commit()
@@ -178,7 +188,9 @@ def confirm(
     if dry_run is None:
         return render(request, "staff/denied.html", staff.staff.language, {"staff": staff}, 404)
     try:
-        job = service.do_start_confirm(db, dry_run, staff_id=staff.staff_id)
+        job = service.do_start_confirm(
+            db, dry_run, staff_id=staff.staff_id, manages_staff=_manages_staff(staff)
+        )
     except service.ImportRefused as refused:
         return RedirectResponse(f"/staff/imports/{job_id}?error={refused.reason}", status_code=303)
     db.commit()

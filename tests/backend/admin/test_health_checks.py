@@ -16,6 +16,7 @@ from backend.admin.health import (
     all_checks,
     check_adt,
     check_disk,
+    check_his,
     check_provider,
     check_queue,
     check_rasa,
@@ -146,9 +147,18 @@ def test_overall_is_the_worst_check() -> None:
         "rasa",
         "provider:sms",
         "adt",
+        "his",
         "disk:media",
     ]
     assert overall(checks) is Status.WARNING
     assert overall([]) is Status.OK
     assert overall([*checks, Check("rasa", Status.FAILING, "unreachable")]) is Status.FAILING
     assert checks[4].as_json()["status"] == "warning"
+
+
+def test_a_failing_his_source_is_a_warning_naming_it() -> None:
+    assert check_his(0, ()) == Check("his", Status.OK, "no_his_sources")
+    assert check_his(2, ()).status is Status.OK and check_his(2, ()).reason == "his_pulling"
+    failing = check_his(2, ("HIS-VIEW",))
+    assert (failing.status, failing.reason) == (Status.WARNING, "his_failing")
+    assert failing.figures == {"his_sources": 2, "his_failing": 1, "his_failing_names": "HIS-VIEW"}

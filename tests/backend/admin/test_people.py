@@ -33,6 +33,19 @@ def test_the_form_is_normalised() -> None:
     assert form == StaffForm("nurse.li", "Li Na", Role.NURSE, (1, 3), "zh-CN", "+8613800138000")
 
 
+def test_the_work_email_is_normalised_kept_when_absent_and_cleared_when_empty(db: Session) -> None:
+    assert _form(email=" Li.Na@Hospital.CN ").email == "li.na@hospital.cn"
+    assert _form().email is None and _form(email="").email == ""
+    created = people.do_create_staff(db, form=_form(email="li.na@hospital.cn"), password=None, by=None)
+    user = created.user
+    people.do_update_staff(db, staff_id=user.id, version=user.version, form=_form(), by=None)
+    assert user.email == "li.na@hospital.cn"  # a form without the field keeps it
+    people.do_update_staff(db, staff_id=user.id, version=user.version, form=_form(email=""), by=None)
+    assert user.email is None
+    changed = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staff.update")).all()
+    assert [e.detail["changed"] for e in changed] == [[], ["email"]]
+
+
 @pytest.mark.parametrize(
     ("changes", "departments", "reason"),
     [
@@ -45,6 +58,7 @@ def test_the_form_is_normalised() -> None:
         ({"role": "x" * 33}, [], Reason.UNKNOWN_ROLE),  # a role unknown to the database: the verbs refuse it
         ({"language": "fr"}, [], Reason.UNKNOWN_LANGUAGE),
         ({"phone": "not a phone"}, [], Reason.PHONE_INVALID),
+        ({"email": "not an email"}, [], Reason.EMAIL_INVALID),
         ({}, ["x"], Reason.NO_SUCH_DEPARTMENT),
         ({}, ["１２"], Reason.NO_SUCH_DEPARTMENT),
         ({}, ["9" * 12], Reason.NO_SUCH_DEPARTMENT),

@@ -15,7 +15,7 @@ from backend.app.settings import Settings, SmsProvider, get_settings
 from backend.dialogue.content import load_catalog
 from backend.messaging.email_tokens import item_token, unsubscribe_token, unsubscribe_url
 from backend.messaging.links import render_links, render_outbound
-from backend.models import Conversation, Message, OutboxItem, Patient, StaffUser
+from backend.models import Conversation, Message, OutboxItem, OutboxKind, Patient, StaffUser
 from backend.outbox.overrides import current, effective_settings
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
@@ -207,6 +207,8 @@ def mail_context(settings: Settings, item: OutboxItem, patient_id: int, lang: st
         unsubscribe_label=catalog.text(lang, "email.unsubscribe_label"),
         auto_submitted=item.created_by_staff_id is None,  # a staff member's own words are not automatic
     )
+
+
 def template_file(settings: Settings) -> dict[str, Any]:
     """content/channels/templates.yaml: the templates' defaults, by key and channel."""
     return _templates(str(settings.content_dir / "channels" / "templates.yaml"))
@@ -292,6 +294,7 @@ def delivery_for(session: Session, item: OutboxItem, patient: Patient, now: date
         template=template_for(item, lang, settings, session),
         status_callback=_status_callback(item.channel, settings),
         mail=mail_context(settings, item, patient.id, lang) if item.channel is Channel.EMAIL else None,
+        time_critical=item.kind is OutboxKind.EMERGENCY,
     )
 
 
@@ -328,6 +331,7 @@ def delivery_to_staff(session: Session, item: OutboxItem, staff: StaffUser) -> D
         window_open=item.channel is not Channel.WECHAT,  # SMS has no window
         template=template_for(item, lang, settings, session),
         status_callback=_status_callback(item.channel, settings),
+        time_critical=True,  # an emergency nobody has taken
     )
 
 

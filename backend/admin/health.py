@@ -71,6 +71,12 @@ class DiskFacts:
 
 
 @dataclass(frozen=True)
+class BackupFacts:
+    last: datetime | None  # when the newest archive in the backup folder was made
+    max_age: timedelta
+
+
+@dataclass(frozen=True)
 class Facts:
     now: datetime
     queue: QueueFacts
@@ -80,6 +86,7 @@ class Facts:
     last_adt: datetime | None
     disks: tuple[DiskFacts, ...]
     disk_warning_percent: int = 90
+    backup: BackupFacts | None = None  # None: no backup folder configured
 
 
 def _age(now: datetime, then: datetime | None) -> int | None:
@@ -174,6 +181,19 @@ def check_disk(disk: DiskFacts, warning_percent: int) -> Check:
     return Check(name, Status.OK, "disk_room", figures)
 
 
+def check_backup(backup: BackupFacts | None, now: datetime) -> Check:
+    """The newest backup's age: a warning past the configured age, failing when there is none."""
+    if backup is None:
+        return Check("backup", Status.OK, "backup_not_configured")
+    if backup.last is None:
+        return Check("backup", Status.FAILING, "no_backup")
+    age = max(timedelta(0), now - backup.last)
+    figures = {"backup_age_hours": round(age.total_seconds() / 3600, 1)}
+    if age > backup.max_age:
+        return Check("backup", Status.WARNING, "backup_old", figures)
+    return Check("backup", Status.OK, "backup_recent", figures)
+
+
 def all_checks(facts: Facts) -> list[Check]:
     return [
         check_queue(facts.queue, facts.now),
@@ -183,6 +203,7 @@ def all_checks(facts: Facts) -> list[Check]:
         *(check_provider(p, facts.now) for p in facts.providers),
         check_adt(facts.last_adt, facts.now),
         *(check_disk(d, facts.disk_warning_percent) for d in facts.disks),
+        check_backup(facts.backup, facts.now),
     ]
 
 

@@ -14,7 +14,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.admin.health import DiskFacts, Facts, ProviderFacts, QueueFacts
+from backend.admin.health import BackupFacts, DiskFacts, Facts, ProviderFacts, QueueFacts
 from backend.app.settings import REPO_ROOT, Settings
 from backend.models import Heartbeat, Hl7Message, OutboxItem, OutboxStatus
 from backend.models.base import utcnow
@@ -149,7 +149,18 @@ def gather(session: Session, settings: Settings, now: datetime | None = None) ->
         last_adt=last_adt(session),
         disks=(disk_facts("media", settings.media_dir), disk_facts("data", data_folder(settings))),
         disk_warning_percent=settings.health_disk_warning_percent,
+        backup=backup_facts(settings),
     )
+
+
+def backup_facts(settings: Settings) -> BackupFacts | None:
+    if settings.backup_dir is None:
+        return None
+    from backend.backup.service import newest_backup
+
+    newest = newest_backup(settings.backup_dir)
+    last = None if newest is None else datetime.fromisoformat(newest.created_at)
+    return BackupFacts(last=last, max_age=timedelta(hours=settings.backup_max_age_hours))
 
 
 def do_beat(session: Session, name: str = SCHEDULER, now: datetime | None = None) -> None:

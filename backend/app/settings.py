@@ -699,6 +699,17 @@ class Settings(BaseSettings):
         description="base64 of 32 random bytes; encrypts `careloop backup` archives (or pass --key-file). "
         "Must differ from CARELOOP_DATA_KEY and be stored apart from it and from the archives",
     )
+    backup_dir: Path | None = Field(
+        default=None,
+        description="the folder `careloop backup` archives are written to; the system health page reads "
+        "the manifest kept beside each (`ARCHIVE.manifest.json`) for the newest backup's age",
+    )
+    backup_max_age_hours: int = Field(
+        default=26,
+        ge=1,
+        description="the system health page warns when the newest backup in backup_dir is older than "
+        "this (a nightly backup, with two hours' slack)",
+    )
     audit_key: SecretStr | None = Field(
         default=None,
         description="at least 32 random characters; signs the audit chain's head and retention checkpoints "

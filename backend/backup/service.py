@@ -124,7 +124,31 @@ def make_backup(
         with placing.open("xb") as out:
             seal_file(key, bundle, out)
         placing.replace(archive)  # never a half-written archive under the final name
+    # the manifest beside the archive, for the health page: times, revision, sizes and row counts,
+    # no key and nothing about any patient
+    sidecar(archive).write_text(manifest.to_json(), encoding="utf-8")
     return manifest
+
+
+def sidecar(archive: Path) -> Path:
+    """The archive's manifest kept in the clear beside it (`careloop.backup.manifest.json`)."""
+    return archive.with_name(f"{archive.name}.manifest.json")
+
+
+def newest_backup(folder: Path) -> Manifest | None:
+    """The newest manifest beside an archive in `folder` (by its `created_at`), None when there is none.
+    A manifest whose archive is gone, or that cannot be read, is not counted."""
+    found: list[Manifest] = []
+    if folder.is_dir():
+        for path in folder.glob("*.manifest.json"):
+            archive = path.with_name(path.name.removesuffix(".manifest.json"))
+            if not archive.is_file():
+                continue
+            try:
+                found.append(Manifest.from_json(path.read_text(encoding="utf-8")))
+            except (BackupError, OSError):
+                continue
+    return max(found, key=lambda m: m.created_at, default=None)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ is left as the application wrote it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -21,12 +23,12 @@ def _column(name: str) -> rotation.EncryptedColumn:
     return next(c for c in rotation.encrypted_columns() if c.name == name)
 
 
-def _raw(db: Session, col: rotation.EncryptedColumn) -> dict[object, object]:
+def _raw(db: Session, col: rotation.EncryptedColumn) -> dict[Any, Any]:
     t = col.raw_table()
     return dict(db.execute(sa.select(t.c[col.key], t.c[col.column]).order_by(t.c[col.key])).all())
 
 
-def _fresh(col: rotation.EncryptedColumn, old: object, plain: str) -> object:
+def _fresh(col: rotation.EncryptedColumn, plain: str) -> object:
     """Another token for the same column (a fresh nonce), as a rotation would write."""
     cipher = current_cipher()
     if col.blob:
@@ -53,10 +55,10 @@ def test_each_kind_of_column_is_rewritten_only_where_the_old_token_is_still_ther
         before = _raw(db, col)
         keys = list(before)
         assert len(keys) == 3, name
-        renewals = [Renewal(k, before[k], _fresh(col, before[k], f"new {k}")) for k in keys]
+        renewals = [Renewal(k, before[k], _fresh(col, f"new {k}")) for k in keys]
         # the application rewrote the last row after the job read it: the job's old token is stale
         stale = renewals[-1]
-        renewals[-1] = Renewal(stale.key, _fresh(col, None, "read long ago"), stale.new)
+        renewals[-1] = Renewal(stale.key, _fresh(col, "read long ago"), stale.new)
         assert write_back(db, col, renewals) == 2, name
         db.commit()
         after = _raw(db, col)

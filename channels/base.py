@@ -85,6 +85,8 @@ class Delivery:
     template: TemplateRef | None = None  # used when the window is closed
     status_callback: str | None = None  # absolute URL the provider reports delivery status to
     mail: MailContext | None = None  # email only
+    # an emergency's guidance or a staff alert: after an ambiguous attempt, a duplicate is better than none
+    time_critical: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +151,16 @@ class LooksUp(Protocol):
     provider already has the message; only when it has no record is the message sent again."""
 
     def find_sent(self, delivery: Delivery, since: datetime) -> SendResult | None: ...
+
+
+@runtime_checkable
+class ResendPolicy(Protocol):
+    """An adapter whose provider can neither dedupe every resend nor list what it accepted (WeChat).
+    After an ambiguous attempt the sender asks it whether this message may go again; when not, the item
+    is not resent but marked for a person to look at (`ambiguous_unconfirmed`)."""
+
+    def may_resend(
+        self, delivery: Delivery, ambiguous_since: datetime, ambiguous: int, now: datetime
+    ) -> bool:
+        """`ambiguous_since`: when the first ambiguous attempt began; `ambiguous`: how many there were."""
+        ...

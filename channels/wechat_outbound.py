@@ -6,6 +6,17 @@ as ONE message: text lines and links (`<a href>`) as a text message, or a `msgme
 message offers choices (a tap comes back as text with `bizmsgmenuid` = the choice payload).
 Outside the window only an approved template may be sent.
 
+What happens when WeChat may have the message but did not say so (a timeout, a worker killed mid-call),
+from WeChat's documentation: the template API takes `client_msg_id`, a de-duplication id ("for the same
+openid and client_msg_id only one message is sent; valid for 10 minutes, not guaranteed beyond"), so a
+template carries our outbox reference and is resent only while its first ambiguous attempt is under
+`TEMPLATE_DEDUPE` old; later it is not resent automatically but marked for a look. The customer-service
+API has no such id and nothing lists what it delivered, so a customer-service message (a reply in a
+conversation the patient is having: a missing answer is worse than a repeated one) is resent once after
+an ambiguous attempt, at most one duplicate, and after a second ambiguous attempt it is marked too.
+Time-critical content (an emergency's guidance, a staff alert) is always resent: a duplicate is better
+than an emergency nobody heard of.
+
 The client helpers (`make_client`, `create_qr_code`, `oauth_*`, `fetch_media`) live in
 `channels.wechat_client` and are re-exported here for callers that think of them as outbound.
 """
@@ -13,6 +24,7 @@ The client helpers (`make_client`, `create_qr_code`, `oauth_*`, `fetch_media`) l
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -109,6 +121,23 @@ def send_failed(exc: BaseException) -> SendFailed | None:
     return SendFailed(fault.reason, permanent=not fault.transient, code=fault.code)
 
 
+# WeChat keeps client_msg_id for 10 minutes; a minute's margin for clocks and the time a send takes
+TEMPLATE_DEDUPE = timedelta(minutes=9)
+# customer-service messages have no id: after this many ambiguous attempts, no further resend
+CUSTOM_AMBIGUOUS_RESENDS = 1
+
+
+def may_resend(
+    *, template: bool, time_critical: bool, ambiguous_since: datetime, ambiguous: int, now: datetime
+) -> bool:
+    """The resend policy after ambiguous attempts (see the module's docstring)."""
+    if time_critical:
+        return True
+    if template:
+        return now - ambiguous_since < TEMPLATE_DEDUPE
+    return ambiguous <= CUSTOM_AMBIGUOUS_RESENDS
+
+
 class WeChatSender:
     """`channels.base.Sender` for a WeChat official account.
 
@@ -142,8 +171,17 @@ class WeChatSender:
         elif delivery.template is not None:
             template = delivery.template
             status = DeliveryStatus.QUEUED  # TEMPLATESENDJOBFINISH will report the outcome
-            data = render_template_data(template)
-            request = partial(api.send_template, delivery.to, template.provider_id, data, url=template.url)
+            payload: dict[str, Any] = {
+                "touser": delivery.to,
+                "template_id": template.provider_id,
+                "data": render_template_data(template),
+                # WeChat's de-duplication id: a resend within 10 minutes is not delivered twice
+                "client_msg_id": delivery.reference,
+            }
+            if template.url:
+                payload["url"] = template.url
+            # wechatpy's send_template has no client_msg_id; the same endpoint and token handling
+            request = partial(api._post, "message/template/send", data=payload)
         else:
             raise SendFailed(
                 "the 48-hour window is closed and no template was given",
@@ -163,3 +201,17 @@ class WeChatSender:
         msgid = result.get("msgid")
         ids = (str(msgid),) if msgid not in (None, "") else (delivery.reference,)
         return SendResult(provider_message_ids=ids, status=status)
+
+    def may_resend(
+        self, delivery: Delivery, ambiguous_since: datetime, ambiguous: int, now: datetime
+    ) -> bool:
+        """`channels.base.ResendPolicy`: a template while WeChat still dedupes it, a customer-service
+        message once."""
+        template = not delivery.window_open and delivery.template is not None
+        return may_resend(
+            template=template,
+            time_critical=delivery.time_critical,
+            ambiguous_since=ambiguous_since,
+            ambiguous=ambiguous,
+            now=now,
+        )

@@ -71,6 +71,12 @@ class DiskFacts:
 
 
 @dataclass(frozen=True)
+class BackupFacts:
+    last: datetime | None  # when the newest archive in the backup folder was made
+    max_age: timedelta
+
+
+@dataclass(frozen=True)
 class Facts:
     now: datetime
     queue: QueueFacts
@@ -82,6 +88,7 @@ class Facts:
     disk_warning_percent: int = 90
     his_sources: int = 0  # enabled HIS sources pulled on a schedule
     his_failing: tuple[str, ...] = ()  # the names of those whose last pull failed
+    backup: BackupFacts | None = None  # None: no backup folder configured
 
 
 def _age(now: datetime, then: datetime | None) -> int | None:
@@ -186,6 +193,19 @@ def check_disk(disk: DiskFacts, warning_percent: int) -> Check:
     return Check(name, Status.OK, "disk_room", figures)
 
 
+def check_backup(backup: BackupFacts | None, now: datetime) -> Check:
+    """The newest backup's age: a warning past the configured age, failing when there is none."""
+    if backup is None:
+        return Check("backup", Status.OK, "backup_not_configured")
+    if backup.last is None:
+        return Check("backup", Status.FAILING, "no_backup")
+    age = max(timedelta(0), now - backup.last)
+    figures = {"backup_age_hours": round(age.total_seconds() / 3600, 1)}
+    if age > backup.max_age:
+        return Check("backup", Status.WARNING, "backup_old", figures)
+    return Check("backup", Status.OK, "backup_recent", figures)
+
+
 def all_checks(facts: Facts) -> list[Check]:
     return [
         check_queue(facts.queue, facts.now),
@@ -196,6 +216,7 @@ def all_checks(facts: Facts) -> list[Check]:
         check_adt(facts.last_adt, facts.now),
         check_his(facts.his_sources, facts.his_failing),
         *(check_disk(d, facts.disk_warning_percent) for d in facts.disks),
+        check_backup(facts.backup, facts.now),
     ]
 
 

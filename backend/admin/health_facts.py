@@ -15,7 +15,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.admin.health import DiskFacts, Facts, ProviderFacts, QueueFacts
+from backend.admin.health import BackupFacts, DiskFacts, Facts, ProviderFacts, QueueFacts
 from backend.app.settings import REPO_ROOT, Settings
 from backend.models import Heartbeat, HisSource, Hl7Message, OutboxItem, OutboxStatus
 from backend.models.base import utcnow
@@ -151,6 +151,7 @@ def gather(session: Session, settings: Settings, now: datetime | None = None) ->
         disks=(disk_facts("media", settings.media_dir), disk_facts("data", data_folder(settings))),
         disk_warning_percent=settings.health_disk_warning_percent,
         **his_facts(session),
+        backup=backup_facts(settings),
     )
 
 
@@ -161,6 +162,16 @@ def his_facts(session: Session) -> dict[str, Any]:
         sa.select(sa.func.count()).select_from(HisSource).where(HisSource.enabled.is_(True))
     )
     return {"his_sources": int(enabled or 0), "his_failing": tuple(s.name for s in failing(session))}
+
+
+def backup_facts(settings: Settings) -> BackupFacts | None:
+    if settings.backup_dir is None:
+        return None
+    from backend.backup.service import newest_backup
+
+    newest = newest_backup(settings.backup_dir)
+    last = None if newest is None else datetime.fromisoformat(newest.created_at)
+    return BackupFacts(last=last, max_age=timedelta(hours=settings.backup_max_age_hours))
 
 
 def do_beat(session: Session, name: str = SCHEDULER, now: datetime | None = None) -> None:

@@ -765,7 +765,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from backend.security.audit_verify import do_apply_audit_retention, unsealed_backlog, verify_chain
 
     settings = get_settings()
-    key = settings.audit_key_bytes
+    key = settings.audit_keys
     with session_scope() as session:
         # measured before sealing: rows that waited this long mean the periodic sealer is not running
         backlog = unsealed_backlog(session)

@@ -139,7 +139,7 @@ def apply_audit_retention() -> int:
     while True:
         with session_scope() as session:
             pruned = do_apply_audit_retention(
-                session, settings.audit_key_bytes, retention_days=settings.audit_retention_days
+                session, settings.audit_keys, retention_days=settings.audit_retention_days
             )
         total += pruned.removed
         if pruned.refused:

@@ -13,6 +13,7 @@ from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,9 @@ from backend.security.crypto import Algorithm, RingSpec
 from backend.voice.call_windows import VoiceSite, check_windows
 from voice_ai.gateway import GatewayName
 from voice_ai.tts import TtsEngine
+
+if TYPE_CHECKING:
+    from backend.security.audit_chain import AuditKeys
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = Path(os.environ.get("CARELOOP_ENV_FILE", REPO_ROOT / "var" / "careloop.env"))
@@ -702,10 +706,27 @@ class Settings(BaseSettings):
         description="base64 of 32 random bytes; encrypts `careloop backup` archives (or pass --key-file). "
         "Must differ from CARELOOP_DATA_KEY and be stored apart from it and from the archives",
     )
+    backup_dir: Path | None = Field(
+        default=None,
+        description="the folder `careloop backup` archives are written to; the system health page reads "
+        "the manifest kept beside each (`ARCHIVE.manifest.json`) for the newest backup's age",
+    )
+    backup_max_age_hours: int = Field(
+        default=26,
+        ge=1,
+        description="the system health page warns when the newest backup in backup_dir is older than "
+        "this (a nightly backup, with two hours' slack)",
+    )
     audit_key: SecretStr | None = Field(
         default=None,
         description="at least 32 random characters; signs the audit chain's head and retention checkpoints "
         "(unset: derived from CARELOOP_SECRET_KEY, so rotating that key needs this set to the old value)",
+    )
+    audit_keys_previous: SecretStr | None = Field(
+        default=None,
+        description="earlier audit keys, comma-separated, newest first: the chain head, retention "
+        "checkpoints and not-yet-sealed rows signed with them still verify and seal after "
+        "CARELOOP_AUDIT_KEY changes (new signatures always use the current key)",
     )
     audit_retention_days: int = Field(
         default=365,
@@ -817,6 +838,8 @@ class Settings(BaseSettings):
             raise ValueError("CARELOOP_EMAIL_HOOK_TOKEN must be at least 24 random characters")
         if self.audit_key is not None and len(self.audit_key.get_secret_value()) < 32:
             raise ValueError("CARELOOP_AUDIT_KEY must be at least 32 random characters")
+        if any(len(k) < 32 for k in self._previous_audit_keys()):
+            raise ValueError("each of CARELOOP_AUDIT_KEYS_PREVIOUS must be at least 32 random characters")
         ring = self.key_ring  # decodes every key, so a bad one stops start-up rather than a read
         if ring.previous and ring.index_key is None:
             # the indexes were made with a key derived from the first data key; deriving them from the
@@ -875,6 +898,17 @@ class Settings(BaseSettings):
         if self.audit_key is not None:
             return self.audit_key.get_secret_value().encode("utf-8")
         return derive_key(self.secret_key.get_secret_value().encode("utf-8"), b"careloop/audit-chain/v1")
+
+    def _previous_audit_keys(self) -> list[str]:
+        raw = self.audit_keys_previous.get_secret_value() if self.audit_keys_previous else ""
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+    @property
+    def audit_keys(self) -> AuditKeys:
+        """The audit key that signs, and the earlier ones that still verify (security/audit_chain.py)."""
+        from backend.security.audit_chain import AuditKeys
+
+        return AuditKeys(self.audit_key_bytes, tuple(k.encode("utf-8") for k in self._previous_audit_keys()))
 
     @property
     def key_ring(self) -> RingSpec:

@@ -34,6 +34,7 @@ class Manifest:
     data_key_id: str  # fingerprint of the field-encryption key the rows were written with (never the key)
     backup_key_id: str
     media_files: int = 0
+    files: dict[str, int] = field(default_factory=dict)  # files in each folder part (media, imports, exports)
     format: int = FORMAT
     notes: list[str] = field(default_factory=list)
 

@@ -32,6 +32,24 @@ MEDIA = "media.tar"
 Say = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class Folder:
+    """A folder of files the archive carries as a tar part of its own."""
+
+    part: str
+    setting: str  # the Settings attribute naming the folder
+    what: str  # for the messages
+
+
+# Media and case evidence (sealed, named by rows), import uploads, plans and sealed reconciliation
+# reports, and patients' sealed data exports: a restored instance has every file its rows and jobs name.
+FOLDERS = (
+    Folder(MEDIA, "media_dir", "media files (already sealed with the data key)"),
+    Folder("imports.tar", "import_dir", "import files (uploads, plans, sealed reports)"),
+    Folder("exports.tar", "data_export_dir", "data exports (sealed with the data key)"),
+)
+
+
 def _quiet(_line: str) -> None:
     return None
 
@@ -51,10 +69,15 @@ def _workspace(near: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _media_files(media_dir: Path) -> list[Path]:
-    if not media_dir.is_dir():
+def _folder_files(folder: Path) -> list[Path]:
+    """The folder's files, without the ones being written (an upload's `.part`, a re-seal's `.tmp`)."""
+    if not folder.is_dir():
         return []
-    return sorted(path for path in media_dir.rglob("*") if path.is_file())
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and not path.name.startswith(".") and path.suffix != ".part"
+    )
 
 
 def make_backup(
@@ -70,14 +93,16 @@ def make_backup(
         say(f"dumping the {kind} database")
         dumped = databases.dump(settings.database_url, work / databases.part_name(kind))
         parts = [databases.part_name(kind)]
-        files: list[Path] = []
-        if media:
-            files = _media_files(settings.media_dir)
-            say(f"adding {len(files)} media files (already sealed with the data key)")
-            with tarfile.open(work / MEDIA, "w", format=tarfile.PAX_FORMAT) as tar:
+        counts: dict[str, int] = {}
+        for folder in FOLDERS if media else ():
+            root: Path = getattr(settings, folder.setting)
+            files = _folder_files(root)
+            say(f"adding {len(files)} {folder.what}")
+            with tarfile.open(work / folder.part, "w", format=tarfile.PAX_FORMAT) as tar:
                 for path in files:
-                    tar.add(path, arcname=str(path.relative_to(settings.media_dir)), recursive=False)
-            parts.append(MEDIA)
+                    tar.add(path, arcname=str(path.relative_to(root)), recursive=False)
+            parts.append(folder.part)
+            counts[folder.part] = len(files)
         manifest = Manifest(
             created_at=utcnow().isoformat(timespec="seconds"),
             database=kind,
@@ -86,7 +111,8 @@ def make_backup(
             parts={name: describe(work / name) for name in parts},
             data_key_id=key_fingerprint(settings.data_key_bytes),
             backup_key_id=key_fingerprint(key),
-            media_files=len(files),
+            media_files=counts.get(MEDIA, 0),
+            files=counts,
         )
         (work / NAME).write_text(manifest.to_json(), encoding="utf-8")
         bundle = work / "bundle.tar"
@@ -98,7 +124,31 @@ def make_backup(
         with placing.open("xb") as out:
             seal_file(key, bundle, out)
         placing.replace(archive)  # never a half-written archive under the final name
+    # the manifest beside the archive, for the health page: times, revision, sizes and row counts,
+    # no key and nothing about any patient
+    sidecar(archive).write_text(manifest.to_json(), encoding="utf-8")
     return manifest
+
+
+def sidecar(archive: Path) -> Path:
+    """The archive's manifest kept in the clear beside it (`careloop.backup.manifest.json`)."""
+    return archive.with_name(f"{archive.name}.manifest.json")
+
+
+def newest_backup(folder: Path) -> Manifest | None:
+    """The newest manifest beside an archive in `folder` (by its `created_at`), None when there is none.
+    A manifest whose archive is gone, or that cannot be read, is not counted."""
+    found: list[Manifest] = []
+    if folder.is_dir():
+        for path in folder.glob("*.manifest.json"):
+            archive = path.with_name(path.name.removesuffix(".manifest.json"))
+            if not archive.is_file():
+                continue
+            try:
+                found.append(Manifest.from_json(path.read_text(encoding="utf-8")))
+            except (BackupError, OSError):
+                continue
+    return max(found, key=lambda m: m.created_at, default=None)
 
 
 @dataclass(frozen=True)
@@ -114,7 +164,12 @@ def _open(archive: Path, key: bytes, work: Path, database_url: str) -> Opened:
         raise BackupError(f"no archive at {archive}")
     bundle = work / "bundle.tar"
     unseal_file(key, archive, bundle)
-    allowed = {NAME, MEDIA, databases.part_name(databases.POSTGRES), databases.part_name(databases.SQLITE)}
+    allowed = {
+        NAME,
+        *(folder.part for folder in FOLDERS),
+        databases.part_name(databases.POSTGRES),
+        databases.part_name(databases.SQLITE),
+    }
     try:
         with tarfile.open(bundle, "r:") as tar:
             members = tar.getmembers()
@@ -144,9 +199,9 @@ def check_archive(archive: Path, key: bytes, database_url: str) -> Manifest:
         return _open(archive, key, work, database_url).manifest
 
 
-def _check_media_target(media_dir: Path) -> None:
-    if media_dir.exists() and any(media_dir.iterdir()):
-        raise TargetNotEmpty(f"the media folder {media_dir} is not empty; restore only into an empty one")
+def _check_folder_target(folder: Path, what: str) -> None:
+    if folder.exists() and any(folder.iterdir()):
+        raise TargetNotEmpty(f"the {what} folder {folder} is not empty; restore only into an empty one")
 
 
 def restore_backup(
@@ -174,24 +229,29 @@ def restore_backup(
                 "key (kept apart from backups) before restoring, or pass --other-data-key"
             )
         databases.check_empty(url)
-        staged_media = settings.media_dir.parent / f".{settings.media_dir.name}.restoring"
+        carried = [folder for folder in FOLDERS if folder.part in manifest.parts]
+        targets = {folder.part: Path(getattr(settings, folder.setting)) for folder in carried}
+        staged = {part: target.parent / f".{target.name}.restoring" for part, target in targets.items()}
+        for folder in carried:
+            _check_folder_target(targets[folder.part], folder.setting.removesuffix("_dir").replace("_", " "))
         try:
-            if MEDIA in manifest.parts:
-                _check_media_target(settings.media_dir)
-                shutil.rmtree(staged_media, ignore_errors=True)
-                staged_media.mkdir(parents=True)
-                with tarfile.open(opened.folder / MEDIA, "r:") as tar:
-                    tar.extractall(staged_media, filter="data")
+            for part, place in staged.items():
+                shutil.rmtree(place, ignore_errors=True)
+                place.mkdir(parents=True)
+                with tarfile.open(opened.folder / part, "r:") as tar:
+                    tar.extractall(place, filter="data")
             rows_in = sum(manifest.tables.values())
             say(f"loading the database ({rows_in} rows in {len(manifest.tables)} tables)")
             databases.restore(url, opened.folder / databases.part_name(kind))
-            if MEDIA in manifest.parts:
-                if settings.media_dir.exists():
-                    settings.media_dir.rmdir()  # checked empty above
-                staged_media.rename(settings.media_dir)
+            for part, place in staged.items():
+                if targets[part].exists():
+                    targets[part].rmdir()  # checked empty above
+                place.rename(targets[part])
+            if MEDIA in staged:
                 say(f"restored {manifest.media_files} media files")
         finally:
-            shutil.rmtree(staged_media, ignore_errors=True)  # gone already when renamed into place
+            for place in staged.values():
+                shutil.rmtree(place, ignore_errors=True)  # gone already when renamed into place
         revision, rows = databases.rows_after_restore(url)
         if revision != manifest.schema_revision or rows != manifest.tables:
             differing = sorted(

@@ -15,7 +15,7 @@ from backend.app.settings import Settings, SmsProvider, get_settings
 from backend.dialogue.content import load_catalog
 from backend.messaging.email_tokens import item_token, unsubscribe_token, unsubscribe_url
 from backend.messaging.links import render_links, render_outbound
-from backend.models import Conversation, Message, OutboxItem, Patient, StaffUser
+from backend.models import Conversation, Message, OutboxItem, OutboxKind, Patient, StaffUser
 from backend.outbox.overrides import current, effective_settings
 from bots.domain import Channel, pick_language
 from bots.messages import Outbound
@@ -308,6 +308,7 @@ def delivery_for(session: Session, item: OutboxItem, patient: Patient, now: date
         template=template_for(item, lang, settings, session),
         status_callback=_status_callback(item.channel, settings),
         mail=mail_context(settings, item, patient.id, lang) if item.channel is Channel.EMAIL else None,
+        time_critical=item.kind is OutboxKind.EMERGENCY,
     )
 
 
@@ -344,6 +345,7 @@ def delivery_to_staff(session: Session, item: OutboxItem, staff: StaffUser) -> D
         window_open=item.channel is not Channel.WECHAT,  # SMS has no window
         template=template_for(item, lang, settings, session),
         status_callback=_status_callback(item.channel, settings),
+        time_critical=True,  # an emergency nobody has taken
     )
 
 

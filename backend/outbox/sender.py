@@ -9,7 +9,9 @@ lease expires within `LEASE`, and its attempt becomes `ambiguous` (the provider 
 At most once where the provider allows it: the generic SMS gateway takes our outbox id as an
 idempotency `reference`, so a resend is harmless. Twilio has none, so after an ambiguous attempt (a
 timeout, a broken connection, a worker killed mid-call) the adapter first looks the message up
-(`channels.base.LooksUp`) and only sends when the provider has no record of it. Items are found by
+(`channels.base.LooksUp`) and only sends when the provider has no record of it. WeChat can do neither
+for every message, so its adapter says whether a resend may go (`channels.base.ResendPolicy`); an item it
+holds back fails with `ambiguous_unconfirmed`, for a person to look at. Items are found by
 `drain_outbox` (periodic) or kicked right after they are queued.
 """
 
@@ -58,13 +60,23 @@ from backend.outbox.rate import send_rate
 from backend.services import audit
 from backend.services.consents import do_revoke_consent
 from bots.domain import Channel, ConsentPurpose
-from channels.base import Delivery, DeliveryStatus, LooksUp, SendFailed, SendResult, StatusUpdate
+from channels.base import (
+    Delivery,
+    DeliveryStatus,
+    LooksUp,
+    ResendPolicy,
+    SendFailed,
+    SendResult,
+    StatusUpdate,
+)
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)  # a dead sender's items are picked up again this soon
 HEARTBEAT = LEASE / 3  # a live sender extends its leases this often while the provider calls run
 # Failures after which the provider may have accepted the message: the next try looks it up first.
 AMBIGUOUS_CODES = frozenset({"timeout", "network", "lease_expired"})
+# an item left unsent after ambiguous attempts by the channel's resend policy (channels.base.ResendPolicy)
+AMBIGUOUS_HELD = "ambiguous_unconfirmed"
 # Drain marks what it queued so the next drain does not queue it again. Short, because a job killed
 # before it claimed its items leaves them waiting this long; a backlog older than this is queued twice,
 # which is harmless (the claim is exclusive) and only costs a claim query.
@@ -173,6 +185,8 @@ class _Claim:
     channel: Channel
     attempt_id: int
     ambiguous_since: datetime | None  # an earlier attempt may have reached the provider: look it up
+    ambiguous: int = 0  # how many attempts ended that way
+    now: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -182,9 +196,10 @@ class _Done:
     duration_ms: int
 
 
-def _settle_cut_short(session: Session, items: Sequence[OutboxItem]) -> dict[int, datetime]:
+def _settle_cut_short(session: Session, items: Sequence[OutboxItem]) -> dict[int, tuple[datetime, int]]:
     """Attempts still `started` on items whose lease ran out were cut short (the sender died): they
-    become `ambiguous`. Returns, per item, when its earliest ambiguous attempt began."""
+    become `ambiguous`. Returns, per item, when its earliest ambiguous attempt began and how many
+    there were."""
     cut = [item.id for item in items if item.status is OutboxStatus.SENDING]
     if cut:
         for attempt in session.scalars(
@@ -200,14 +215,14 @@ def _settle_cut_short(session: Session, items: Sequence[OutboxItem]) -> dict[int
     if not items:
         return {}
     rows = session.execute(
-        sa.select(OutboxAttempt.outbox_id, sa.func.min(OutboxAttempt.started_at))
+        sa.select(OutboxAttempt.outbox_id, sa.func.min(OutboxAttempt.started_at), sa.func.count())
         .where(
             OutboxAttempt.outbox_id.in_([item.id for item in items]),
             OutboxAttempt.outcome == AttemptOutcome.AMBIGUOUS,
         )
         .group_by(OutboxAttempt.outbox_id)
     )
-    return {item_id: since for item_id, since in rows}
+    return {item_id: (since, count) for item_id, since, count in rows}
 
 
 def _claim(item_ids: Sequence[int], now: datetime) -> tuple[dict[int, _Claim], dict[int, str]]:
@@ -240,7 +255,8 @@ def _claim(item_ids: Sequence[int], now: datetime) -> tuple[dict[int, _Claim], d
                 session.add(attempt)
                 session.flush()
                 delivery = _delivery(session, loaded, item, now)
-                claimed[item.id] = _Claim(delivery, item.channel, attempt.id, ambiguous.get(item.id))
+                since, count = ambiguous.get(item.id, (None, 0))
+                claimed[item.id] = _Claim(delivery, item.channel, attempt.id, since, count, now)
                 item.status, item.lease_until = OutboxStatus.SENDING, now + LEASE
                 item.attempts += 1
     return claimed, outcomes
@@ -260,6 +276,14 @@ def _call(claim: _Claim) -> tuple[SendResult | SendFailed, bool]:
             found = sender.find_sent(delivery, claim.ambiguous_since)
             if found is not None:
                 return found, True
+        elif claim.ambiguous_since is not None and isinstance(sender, ResendPolicy):
+            now = claim.now or claim.ambiguous_since
+            if not sender.may_resend(delivery, claim.ambiguous_since, claim.ambiguous, now):
+                return SendFailed(
+                    "not resent: the provider may have it already and cannot say; look before sending again",
+                    permanent=True,
+                    code=AMBIGUOUS_HELD,
+                ), False
         # the provider's per-sender rate, shared by every worker: wait for this send's slot
         settings = effective_settings()
         key = sender_key(channel, settings)
@@ -406,7 +430,13 @@ def _record(
     if result.code == UNSUBSCRIBED_AT_PROVIDER and item.patient_id is not None:
         do_record_provider_opt_out(session, item.patient_id, item.channel)
     if result.permanent:
-        reason = "window_closed" if result.window_closed else "rejected"
+        reason = (
+            "window_closed"
+            if result.window_closed
+            else AMBIGUOUS_HELD
+            if result.code == AMBIGUOUS_HELD
+            else "rejected"
+        )
         _set_status(item, message, OutboxStatus.FAILED, reason)
         return "failed"
     if item.attempts >= get_settings().send_max_attempts:

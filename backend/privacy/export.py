@@ -286,14 +286,15 @@ def _path(job_id: int, suffix: str) -> Path:
     return get_settings().data_export_dir / f"export-{job_id}.{suffix}.sealed"
 
 
-def _seal_kind(job_id: int, suffix: str) -> str:
+def seal_kind(job_id: int, suffix: str) -> str:
+    """The associated data an export file is sealed with (key rotation re-seals with it too)."""
     return f"export:{job_id}:{suffix}"
 
 
 def store(job_id: int, suffix: str, data: bytes) -> None:
     path = _path(job_id, suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(current_cipher().seal(_seal_kind(job_id, suffix), data))
+    path.write_bytes(current_cipher().seal(seal_kind(job_id, suffix), data))
 
 
 def exists(job_id: int, suffix: str) -> bool:
@@ -305,7 +306,7 @@ def load(job_id: int, suffix: str) -> bytes | None:
     path = _path(job_id, suffix)
     if not path.exists():
         return None
-    return current_cipher().unseal(_seal_kind(job_id, suffix), path.read_bytes())
+    return current_cipher().unseal(seal_kind(job_id, suffix), path.read_bytes())
 
 
 def run_export(progress: Progress) -> dict[str, Any]:

@@ -7,6 +7,12 @@ other. The sealer (`run_sealer`: the periodic job every CARELOOP_AUDIT_SEAL_SECO
 PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), gives the committed unsealed rows the
 next places in id order, their hashes, moves the head on and commits, one short transaction per batch.
 Verification and retention live in backend/security/audit_verify.py.
+
+The audit key can change (CARELOOP_AUDIT_KEY, the earlier ones in CARELOOP_AUDIT_KEYS_PREVIOUS): new MACs
+and signatures always use the current key, and a MAC or signature made under an earlier key of the ring
+still holds. The chain's row hashes are plain SHA-256, so sealed rows need no key to verify; what the key
+covers is the rows not sealed yet, the head and the retention checkpoints. A row whose content changed
+still fails under every key, so a tampered row is named as before.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -29,6 +36,34 @@ HEAD_ID = 1
 SEAL_BATCH = 1000  # rows per sealer transaction: the head is locked for one batch's update and commit
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AuditKeys:
+    """The audit key that signs, and earlier ones whose signatures still hold."""
+
+    current: bytes
+    previous: tuple[bytes, ...] = ()
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.current
+        yield from self.previous
+
+
+Keys = bytes | AuditKeys  # a bare key is a ring of one
+
+
+def ring(keys: Keys) -> AuditKeys:
+    return keys if isinstance(keys, AuditKeys) else AuditKeys(keys)
+
+
+def signing_key(keys: Keys) -> bytes:
+    return ring(keys).current
+
+
+def signed_by_ring(keys: Keys, signature: str | None, expected: Callable[[bytes], str]) -> bool:
+    """Whether `signature` is `expected(key)` for some key of the ring (compared in constant time)."""
+    return signature is not None and any(hmac.compare_digest(signature, expected(key)) for key in ring(keys))
 
 
 def canonical_detail(detail: Any) -> Any:
@@ -95,8 +130,9 @@ def mac_of(key: bytes, row: AuditEvent | sa.Row[Any]) -> str:
     return row_mac(key, **_row_content(row))
 
 
-def mac_holds(key: bytes, row: AuditEvent | sa.Row[Any]) -> bool:
-    return row.mac is not None and hmac.compare_digest(str(row.mac), mac_of(key, row))
+def mac_holds(keys: Keys, row: AuditEvent | sa.Row[Any]) -> bool:
+    """The row's MAC was made by a key of the ring (a row written just before the key changed seals)."""
+    return signed_by_ring(keys, None if row.mac is None else str(row.mac), lambda key: mac_of(key, row))
 
 
 def digest_of(row: AuditEvent | sa.Row[Any], *, seq: int, prev_hash: str) -> str:
@@ -135,7 +171,7 @@ def _starting_point(session: Session) -> tuple[int, str]:
     return 0, GENESIS
 
 
-def locked_head(session: Session, key: bytes) -> AuditChainHead:
+def locked_head(session: Session, keys: Keys) -> AuditChainHead:
     """The head row, locked until this transaction ends; created on first use (a fresh or emptied
     database) where the chain stands."""
     query = (
@@ -152,7 +188,7 @@ def locked_head(session: Session, key: bytes) -> AuditChainHead:
         "id": HEAD_ID,
         "seq": seq,
         "last_hash": last_hash,
-        "signature": head_signature(key, seq, last_hash),
+        "signature": head_signature(signing_key(keys), seq, last_hash),
     }
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -175,13 +211,13 @@ class Batch:
     last_id: int  # the highest id looked at: the next batch starts after it
 
 
-def seal_batch(session: Session, key: bytes, *, limit: int = SEAL_BATCH) -> int:
+def seal_batch(session: Session, key: Keys, *, limit: int = SEAL_BATCH) -> int:
     """Seal up to `limit` committed, unsealed rows in id order under the head lock, in the caller's
     transaction; returns how many it sealed (see `seal_next`)."""
     return seal_next(session, key, limit=limit).sealed
 
 
-def seal_next(session: Session, key: bytes, *, limit: int = SEAL_BATCH, after_id: int = 0) -> Batch:
+def seal_next(session: Session, key: Keys, *, limit: int = SEAL_BATCH, after_id: int = 0) -> Batch:
     """Seal the next `limit` committed, unsealed rows after `after_id`, in id order, under the head lock,
     in the caller's transaction. A row whose MAC does not hold is looked at and left out (unsealed, for
     verification to name). A row with a lower id that commits after higher ones were sealed simply gets a
@@ -235,7 +271,7 @@ def seal_next(session: Session, key: bytes, *, limit: int = SEAL_BATCH, after_id
             ),
             places,
         )
-    head.seq, head.last_hash, head.signature = seq, prev, head_signature(key, seq, prev)
+    head.seq, head.last_hash, head.signature = seq, prev, head_signature(signing_key(key), seq, prev)
     return Batch(len(rows), len(places), rows[-1].id)
 
 
@@ -246,7 +282,7 @@ def run_sealer(*, limit: int = SEAL_BATCH) -> int:
     from backend.app.db import session_scope
     from backend.app.settings import get_settings
 
-    key = get_settings().audit_key_bytes
+    key = get_settings().audit_keys
     total, after_id = 0, 0
     while True:
         with session_scope() as session:

@@ -21,7 +21,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from backend.security.audit_chain import GENESIS, digest_of, head_signature, locked_head, mac_holds, sign
+from backend.security.audit_chain import (
+    GENESIS,
+    Keys,
+    digest_of,
+    head_signature,
+    locked_head,
+    mac_holds,
+    sign,
+    signed_by_ring,
+    signing_key,
+)
 
 WALK_BATCH = 2000
 PRUNE_BATCH = 50_000  # rows cut per transaction: the sealer waits on the head while a segment is cut
@@ -92,19 +102,23 @@ def _same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and hmac.compare_digest(a, b)
 
 
-def _check_checkpoints(session: Session, key: bytes) -> tuple[AuditCheckpoint | None, str | None]:
-    """The newest checkpoint, after checking every checkpoint's signature and their order."""
+def _check_checkpoints(session: Session, keys: Keys) -> tuple[AuditCheckpoint | None, str | None]:
+    """The newest checkpoint, after checking every checkpoint's signature (any key of the ring: a
+    checkpoint keeps the key it was signed with) and their order."""
     previous: AuditCheckpoint | None = None
     for checkpoint in session.scalars(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.through_seq)):
-        expected = checkpoint_signature(
-            key,
-            through_seq=checkpoint.through_seq,
-            through_hash=checkpoint.through_hash,
-            cutoff=checkpoint.cutoff,
-            removed=checkpoint.removed,
-            previous=checkpoint.previous_signature,
-        )
-        if not _same(checkpoint.signature, expected):
+
+        def expected(key: bytes, checkpoint: AuditCheckpoint = checkpoint) -> str:
+            return checkpoint_signature(
+                key,
+                through_seq=checkpoint.through_seq,
+                through_hash=checkpoint.through_hash,
+                cutoff=checkpoint.cutoff,
+                removed=checkpoint.removed,
+                previous=checkpoint.previous_signature,
+            )
+
+        if not signed_by_ring(keys, checkpoint.signature, expected):
             return None, f"retention checkpoint {checkpoint.id} is not signed with the audit key"
         if not _same(checkpoint.previous_signature or "", previous.signature if previous else ""):
             return None, f"retention checkpoint {checkpoint.id} does not follow the checkpoint before it"
@@ -113,7 +127,7 @@ def _check_checkpoints(session: Session, key: bytes) -> tuple[AuditCheckpoint | 
 
 
 def verify_chain(
-    session: Session, key: bytes, *, through: int | None = None, warn_after: timedelta | None = None
+    session: Session, key: Keys, *, through: int | None = None, warn_after: timedelta | None = None
 ) -> Verdict:
     """Walk the chain (the whole of it, or its start up to place `through`); stop at the first break and
     name it. Unsealed rows are counted as pending, not walked (the sealer has not given them a place)."""
@@ -134,7 +148,7 @@ def verify_chain(
     )
 
 
-def _unsigned_waiting(session: Session, key: bytes, checked: int) -> Verdict | None:
+def _unsigned_waiting(session: Session, key: Keys, checked: int) -> Verdict | None:
     """The first row waiting outside the chain whose MAC does not hold: written by someone without the
     audit key (plain SQL), so the sealer will never chain it."""
     table = AuditEvent.__table__
@@ -158,7 +172,7 @@ def _unsigned_waiting(session: Session, key: bytes, checked: int) -> Verdict | N
         after = rows[-1].id
 
 
-def _walk(session: Session, key: bytes, checkpoint: AuditCheckpoint | None, through: int | None) -> Verdict:
+def _walk(session: Session, key: Keys, checkpoint: AuditCheckpoint | None, through: int | None) -> Verdict:
     expect = checkpoint.through_seq + 1 if checkpoint else 1
     prev = checkpoint.through_hash if checkpoint else GENESIS
     checked = 0
@@ -202,7 +216,7 @@ def _walk(session: Session, key: bytes, checkpoint: AuditCheckpoint | None, thro
         if checked or checkpoint:
             return Verdict(checked, "the chain head row is missing: rows cut from the end would not show")
         return Verdict(checked)
-    if not _same(head.signature, head_signature(key, head.seq, head.last_hash)):
+    if not signed_by_ring(key, head.signature, lambda k: head_signature(k, head.seq, head.last_hash)):
         return Verdict(checked, "the chain head is not signed with the audit key")
     if head.seq != expect - 1 or not _same(head.last_hash, prev):
         return Verdict(
@@ -220,7 +234,7 @@ class Pruned:
     refused: str | None = None
 
 
-def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime, limit: int = PRUNE_BATCH) -> Pruned:
+def do_prune_audit(session: Session, key: Keys, *, cutoff: datetime, limit: int = PRUNE_BATCH) -> Pruned:
     """Remove the chain's oldest segment: every row from its start up to the first row at or after
     `cutoff` (a row written later but sealed earlier keeps everything after it), at most `limit` rows;
     call again until it removes nothing. Refused, removing nothing, when that segment does not verify:
@@ -256,7 +270,7 @@ def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime, limit: int
             removed=removed,
             previous_signature=previous_signature,
             signature=checkpoint_signature(
-                key,
+                signing_key(key),
                 through_seq=through,
                 through_hash=through_hash,
                 cutoff=cutoff,
@@ -269,7 +283,7 @@ def do_prune_audit(session: Session, key: bytes, *, cutoff: datetime, limit: int
 
 
 def do_apply_audit_retention(
-    session: Session, key: bytes, *, retention_days: int, now: datetime | None = None
+    session: Session, key: Keys, *, retention_days: int, now: datetime | None = None
 ) -> Pruned:
     """One step of retention as the periodic job and `careloop audit retention` run it (call again
     until nothing is removed): a segment past `retention_days` removed, and the removal itself audited

@@ -1,10 +1,11 @@
 """Key rotation: the long-work job that rewrites every encrypted column, then every sealed media file,
-under the current key.
+under the current key, then the sealed files no row names (backend/security/file_stores.py).
 
 The columns are found in the models' metadata (every column whose type carries an encryption `kind`), so
 a column encrypted later is rotated without this module changing. Values are read raw, re-encrypted only
 when their token names another key, and written back with a conditional UPDATE (`WHERE value = old`): a
-value the application changed meanwhile is already under the current key and is left alone. Old keys keep
+value the application changed meanwhile is already under the current key and is left alone (a chunk per
+statement on PostgreSQL: rotation_writes.py). Old keys keep
 decrypting throughout, so the application runs normally while the job works. Blind indexes are not
 touched: their key is a separate one that rotation does not change (see docs/security.md). Media files
 (backend/security/media_keys.py) are re-sealed in place, each replaced by one rename.
@@ -24,8 +25,9 @@ from backend.app.settings import get_settings
 from backend.models import Base
 from backend.models.base import EncryptedDate, EncryptedJSON, EncryptedText
 from backend.models.integration import SealedBytes
-from backend.security import media_keys
+from backend.security import file_stores, media_keys
 from backend.security.crypto import DecryptionError, FieldCipher, current_cipher
+from backend.security.rotation_writes import Renewal, write_back
 from backend.work.runs import Progress, Runner, WorkError, register
 
 ROTATE_KIND = "keys.rotate"
@@ -109,6 +111,7 @@ def rotate_chunk(
     ).all()
     counts: Counter[str] = Counter()
     failures: list[tuple[int | str, str]] = []
+    renewals: list[Renewal] = []
     for row_id, old in rows:
         if (col.json and old is None) or old == "":  # a JSON null or an empty text: nothing sealed in it
             counts["current"] += 1
@@ -122,12 +125,12 @@ def rotate_chunk(
         if new is None:
             counts["current"] += 1
             continue
-        # only if nobody rewrote it meanwhile (whoever did wrote it under the current key)
-        comparison = (
-            value.cast(sa.Text) == sa.cast(sa.literal(old, sa.JSON()), sa.Text) if col.json else value == old
-        )
-        result = session.execute(sa.update(t).where(key == row_id, comparison).values({col.column: new}))
-        counts["rewritten" if result.rowcount else "changed_meanwhile"] += 1  # type: ignore[attr-defined]
+        renewals.append(Renewal(row_id, old, new))
+    written = write_back(session, col, renewals)
+    counts["rewritten"] += written
+    # whoever changed a value meanwhile wrote it under the current key
+    counts["changed_meanwhile"] += len(renewals) - written
+    counts += Counter()  # drop the zero counts, as before
     return (rows[-1][0] if rows else after_id), counts, failures
 
 
@@ -154,7 +157,11 @@ def rotate(progress: Progress) -> dict[str, Any]:
     )
     if progress.total is None:
         with session_scope() as session:
-            progress.total = count_rows(session, columns) + media_keys.count_referencing_rows(session)
+            progress.total = (
+                count_rows(session, columns)
+                + media_keys.count_referencing_rows(session)
+                + file_stores.count_files()
+            )
         progress.save()
     while index < len(columns):
         col = columns[index]
@@ -171,6 +178,7 @@ def rotate(progress: Progress) -> dict[str, Any]:
                 after_id = last
             progress.checkpoint(session, {"column": index, "after_id": after_id})
     _reseal_media(progress, cipher, int(cursor.get("media_source", 0)), int(cursor.get("media_after", 0)))
+    _reseal_stores(progress, cipher, int(cursor.get("store", 0)), str(cursor.get("store_after", "")))
     return {"key": cipher.current_prefix, "columns": len(columns), **progress.counts}
 
 
@@ -199,6 +207,28 @@ def _reseal_media(progress: Progress, cipher: FieldCipher, source_index: int, af
             progress.checkpoint(
                 session, {"column": cursor_column, "media_source": source_index, "media_after": after_id}
             )
+
+
+def _reseal_stores(progress: Progress, cipher: FieldCipher, store_index: int, after: str) -> None:
+    """The sealed files no row names (import reports, data exports), store by store in name order, a
+    checkpoint after each chunk; re-sealing is the media files' (one rename per file)."""
+    done_media = {"column": len(encrypted_columns()), "media_source": len(media_keys.SOURCES)}
+    while store_index < len(file_stores.STORES):
+        store = file_stores.STORES[store_index]
+        files = store.files_after(after)
+        counts: Counter[str] = Counter()
+        for found in files:
+            outcome = media_keys.reseal_file(store.folder(), cipher, found)
+            counts[f"files_{outcome}"] += 1
+            if outcome == "failed":
+                progress.error(f"{found.source}:{found.name}", "a sealed file opens with no key of the ring")
+        progress.advance(len(files), **counts)
+        if len(files) < file_stores.CHUNK:
+            store_index, after = store_index + 1, ""
+        else:
+            after = files[-1].name
+        with session_scope() as session:
+            progress.checkpoint(session, {**done_media, "store": store_index, "store_after": after})
 
 
 def key_census(session: Session) -> dict[str, int]:
@@ -234,6 +264,9 @@ def key_census(session: Session) -> dict[str, int]:
                 census[sealer if sealer != "missing" else "media files missing"] += 1
             if seen < media_keys.CHUNK:
                 break
+    for store in file_stores.STORES:
+        for found in store.files_after("", limit=10**9):
+            census[media_keys.file_key(store.folder(), cipher, found)] += 1
     return dict(census)
 
 

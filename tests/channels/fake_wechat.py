@@ -11,7 +11,8 @@ It serves GET /cgi-bin/token, POST /cgi-bin/message/custom/send, /cgi-bin/messag
 recorded (`requests`); every API call must carry a valid access token (40001 otherwise, 42001 once
 `expire_tokens()` was called) and a body shaped as WeChat documents it (47001 otherwise, with the
 reason in `problems`). `fail_next` / `fail_always` program failures globally, per path or per
-openid: an errcode, an HTTP status, or a hang (for timeouts).
+openid: an errcode, an HTTP status, or a hang (for timeouts). Template sends honour `client_msg_id` as
+WeChat documents it: the same openid and id within 10 minutes is delivered once (`delivered_templates`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +39,7 @@ OAUTH_TOKEN = "/sns/oauth2/access_token"
 CUSTOM_MSGTYPES = {"text", "image", "voice", "video", "music", "news", "mpnews", "msgmenu", "wxcard"}
 QR_ACTIONS = {"QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"}
 _OPENID = re.compile(r"^[\w-]{6,64}$")
+DEDUPE_SECONDS = 600  # template/send's client_msg_id: "valid for 10 minutes"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class FakeWeChat:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _release: threading.Event = field(default_factory=threading.Event)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(200228332))
+    # template messages delivered to the patient: (openid, client_msg_id, msgid); a repeat of an
+    # openid + client_msg_id within DEDUPE_SECONDS is answered but not delivered again, as WeChat documents
+    delivered_templates: list[tuple[str, str | None, int]] = field(default_factory=list)
+    _dedupe: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -349,9 +356,20 @@ class FakeWeChat:
             self._problem(handler, f"template/send: data must map keys to {{'value': str}}: {data!r}")
         elif "url" in body and not isinstance(body["url"], str):
             self._problem(handler, "template/send: url is not a string")
+        elif "client_msg_id" in body and not isinstance(body["client_msg_id"], str):
+            self._problem(handler, "template/send: client_msg_id is not a string")
         else:
+            touser, client_msg_id = str(body["touser"]), body.get("client_msg_id")
+            now = time.monotonic()
             with self._lock:
-                msgid = next(self._ids)
+                seen = self._dedupe.get((touser, client_msg_id)) if client_msg_id else None
+                if seen is not None and now - seen[1] < DEDUPE_SECONDS:
+                    msgid = seen[0]  # "only one message is sent" for the same openid + client_msg_id
+                else:
+                    msgid = next(self._ids)
+                    self.delivered_templates.append((touser, client_msg_id, msgid))
+                    if client_msg_id:
+                        self._dedupe[(touser, client_msg_id)] = (msgid, now)
             self._json(handler, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     def _qrcode(self, handler: BaseHTTPRequestHandler, call: Call) -> None:

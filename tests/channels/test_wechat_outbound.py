@@ -123,6 +123,7 @@ def test_outside_the_window_the_template_goes_out_and_its_msgid_is_the_provider_
         "template_id": FOLLOWUP.provider_id,
         "url": "https://careloop.example/f/abc",
         "data": {"first": {"value": "复诊提醒"}, "keyword1": {"value": "2024-05-01"}},
+        "client_msg_id": "outbox-17",  # WeChat's de-duplication id: our reference
     }
     assert result == SendResult(provider_message_ids=("200228332",), status=DeliveryStatus.QUEUED)
 

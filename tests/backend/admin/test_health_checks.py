@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from backend.admin.health import (
+    BackupFacts,
     Check,
     DiskFacts,
     Facts,
@@ -15,6 +16,7 @@ from backend.admin.health import (
     Status,
     all_checks,
     check_adt,
+    check_backup,
     check_disk,
     check_his,
     check_provider,
@@ -149,6 +151,7 @@ def test_overall_is_the_worst_check() -> None:
         "adt",
         "his",
         "disk:media",
+        "backup",  # no backup folder configured: shown, not judged
     ]
     assert overall(checks) is Status.WARNING
     assert overall([]) is Status.OK
@@ -162,3 +165,32 @@ def test_a_failing_his_source_is_a_warning_naming_it() -> None:
     failing = check_his(2, ("HIS-VIEW",))
     assert (failing.status, failing.reason) == (Status.WARNING, "his_failing")
     assert failing.figures == {"his_sources": 2, "his_failing": 1, "his_failing_names": "HIS-VIEW"}
+@pytest.mark.parametrize(
+    ("backup", "status", "reason"),
+    [
+        (None, Status.OK, "backup_not_configured"),
+        (BackupFacts(last=None, max_age=timedelta(hours=26)), Status.FAILING, "no_backup"),
+        (BackupFacts(last=NOW - timedelta(hours=3), max_age=timedelta(hours=26)), Status.OK, "backup_recent"),
+        (
+            BackupFacts(last=NOW - timedelta(hours=26), max_age=timedelta(hours=26)),
+            Status.OK,
+            "backup_recent",
+        ),
+        (
+            BackupFacts(last=NOW - timedelta(hours=27), max_age=timedelta(hours=26)),
+            Status.WARNING,
+            "backup_old",
+        ),
+        (
+            BackupFacts(last=NOW + timedelta(minutes=5), max_age=timedelta(hours=1)),
+            Status.OK,
+            "backup_recent",
+        ),
+    ],
+)
+def test_the_newest_backups_age(backup: BackupFacts | None, status: Status, reason: str) -> None:
+    check = check_backup(backup, NOW)
+    assert (check.name, check.status, check.reason) == ("backup", status, reason)
+    if backup is not None and backup.last is not None:
+        expected = round(max(0.0, (NOW - backup.last).total_seconds()) / 3600, 1)
+        assert check.figures == {"backup_age_hours": expected}

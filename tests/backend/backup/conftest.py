@@ -23,6 +23,8 @@ BACKUP_KEY = os.urandom(32)
 
 def _instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("CARELOOP_MEDIA_DIR", str(tmp_path / "media"))
+    monkeypatch.setenv("CARELOOP_IMPORT_DIR", str(tmp_path / "imports"))
+    monkeypatch.setenv("CARELOOP_DATA_EXPORT_DIR", str(tmp_path / "exports"))
     get_settings.cache_clear()
     return get_settings()
 
@@ -54,12 +56,14 @@ def seeded_source(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def fresh_target(source: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """Settings for a new, empty database and media folder of the same kind as the source's."""
-    media = tmp_path / "restored-media"
+    """Settings for a new, empty database and file folders of the same kind as the source's."""
+    folders = {
+        "media_dir": tmp_path / "restored-media",
+        "import_dir": tmp_path / "restored-imports",
+        "data_export_dir": tmp_path / "restored-exports",
+    }
     if source.is_sqlite:
-        yield source.model_copy(
-            update={"database_url": f"sqlite:///{tmp_path / 'restored.db'}", "media_dir": media}
-        )
+        yield source.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'restored.db'}", **folders})
         return
     name = f"careloop_restore_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -67,7 +71,7 @@ def fresh_target(source: Settings, tmp_path: Path) -> Iterator[Settings]:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        yield source.model_copy(update={"database_url": url, "media_dir": media})
+        yield source.model_copy(update={"database_url": url, **folders})
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -3,6 +3,8 @@ what they print, a restore into the configured empty database, a verify that nam
 
 from __future__ import annotations
 
+import base64
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,8 @@ import sqlalchemy as sa
 from backend.app.cli import main
 from backend.app.settings import Settings, get_settings
 from backend.models import AuditEvent
-from tests.backend.backup.conftest import fresh_target
+from backend.models.base import utcnow
+from tests.backend.backup.conftest import BACKUP_KEY, fresh_target
 
 
 def test_backup_restore_and_verify_from_the_command_line(
@@ -49,3 +52,31 @@ def test_backup_restore_and_verify_from_the_command_line(
         assert main(["audit", "verify"]) == 1
         assert f"audit row {victim}:" in capsys.readouterr().err
         get_settings.cache_clear()
+
+
+def test_the_health_page_reads_the_newest_backups_manifest_beside_it(
+    source: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`careloop backup` leaves its manifest beside the archive (no key, no patient); the health check
+    takes the newest one whose archive is still there, and warns past CARELOOP_BACKUP_MAX_AGE_HOURS."""
+    from backend.admin.health import check_backup
+    from backend.admin.health_facts import backup_facts
+    from backend.backup.service import make_backup, sidecar
+
+    folder = tmp_path / "backups"
+    monkeypatch.setenv("CARELOOP_BACKUP_DIR", str(folder))
+    monkeypatch.setenv("CARELOOP_BACKUP_MAX_AGE_HOURS", "2")
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert check_backup(backup_facts(settings), utcnow()).reason == "no_backup"
+    archive = folder / "careloop-1.backup"
+    manifest = make_backup(source, archive, BACKUP_KEY, media=False)
+    kept = sidecar(archive).read_text(encoding="utf-8")
+    assert base64.b64encode(BACKUP_KEY).decode() not in kept and '"patients": 2' in kept
+    made = datetime.fromisoformat(manifest.created_at)
+    facts = backup_facts(settings)
+    assert facts is not None and facts.last == made
+    assert check_backup(facts, made + timedelta(hours=1)).reason == "backup_recent"
+    assert check_backup(facts, made + timedelta(hours=3)).reason == "backup_old"
+    archive.unlink()  # a manifest whose archive is gone is not a backup
+    assert check_backup(backup_facts(settings), made).reason == "no_backup"

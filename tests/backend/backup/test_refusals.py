@@ -114,15 +114,22 @@ def test_a_target_that_is_not_empty_is_refused_and_kept(archive: Path, target: S
     assert not target.media_dir.exists()
 
 
-def test_a_media_folder_that_is_not_empty_is_refused_before_the_database_is_loaded(
-    archive: Path, target: Settings
+@pytest.mark.parametrize(("setting", "named"), [("media_dir", "media"), ("import_dir", "import")])
+def test_a_file_folder_that_is_not_empty_is_refused_before_anything_is_unpacked(
+    archive: Path, target: Settings, setting: str, named: str
 ) -> None:
-    target.media_dir.mkdir()
-    (target.media_dir / "someone-elses.bin").write_bytes(b"kept")
-    with pytest.raises(TargetNotEmpty, match="media folder"):
+    folder: Path = getattr(target, setting)
+    folder.mkdir()
+    (folder / "someone-elses.bin").write_bytes(b"kept")
+    with pytest.raises(TargetNotEmpty, match=f"{named} folder"):
         restore_backup(target, archive, BACKUP_KEY)
     assert tables_in(target.database_url) == []
-    assert [p.name for p in target.media_dir.iterdir()] == ["someone-elses.bin"]
+    assert [p.name for p in folder.iterdir()] == ["someone-elses.bin"]
+    # the other folders were not made, and no staging folder is left
+    for other in ("media_dir", "import_dir", "data_export_dir"):
+        place: Path = getattr(target, other)
+        assert other == setting or not place.exists()
+        assert not list(place.parent.glob(f".{place.name}.restoring"))
 
 
 def test_another_data_key_is_refused_unless_asked_for(archive: Path, target: Settings) -> None:

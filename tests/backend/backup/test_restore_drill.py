@@ -1,7 +1,7 @@
 """The restore drill: a populated instance (demo data, media files, audit rows) is backed up, restored into
 a fresh database and media folder (SQLite to SQLite, PostgreSQL to PostgreSQL with the real pg_dump and
-pg_restore), and every table's rows, a decrypted sample of every encrypted column, the media files and
-the audit chain are compared with the original."""
+pg_restore), and every table's rows, a decrypted sample of every encrypted column, the media files, the
+import files and data exports, and the audit chain are compared with the original."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import sqlalchemy as sa
 
 from backend.app.settings import Settings
 from backend.backup.service import make_backup, restore_backup
+from backend.imports.reconcile import report_kind
 from backend.messaging.media import seal_to_file, unseal_file
 from backend.models import Base
 from backend.models.base import EncryptedText
+from backend.privacy.export import seal_kind
 from backend.security.audit_verify import verify_chain
-from backend.security.crypto import key_fingerprint
+from backend.security.crypto import current_cipher, key_fingerprint
 from tests.backend.backup.conftest import BACKUP_KEY
 
 
@@ -56,11 +58,38 @@ def decrypted_sample(url: str) -> dict[str, list[object]]:
     return sample
 
 
+FOLDERS = ("media_dir", "import_dir", "data_export_dir")
+
+
+def folder_files(settings: Settings) -> dict[str, dict[str, bytes]]:
+    """Every file of the media, import and export folders, by its path inside its folder."""
+    found: dict[str, dict[str, bytes]] = {}
+    for name in FOLDERS:
+        root: Path = getattr(settings, name)
+        found[name] = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    return found
+
+
+def fill_file_stores(settings: Settings) -> None:
+    """An import's upload and plan (the hospital's originals, plain) and its sealed reconciliation
+    report, and a patient's sealed data export: the files no row names."""
+    cipher = current_cipher()
+    imports, exports = settings.import_dir, settings.data_export_dir
+    imports.mkdir(parents=True, exist_ok=True)
+    exports.mkdir(parents=True, exist_ok=True)
+    (imports / f"{'ab' * 32}.upload").write_bytes(b"mrn,name\nM1,Le Van An\n")
+    (imports / "plan-3.tsv").write_bytes(b"1\tcreate\n")
+    (imports / "reconciliation-3.xlsx").write_bytes(cipher.seal(report_kind(3), b"PK a workbook"))
+    (imports / "half-written.part").write_bytes(b"an upload still arriving")
+    (exports / "export-4.json.sealed").write_bytes(cipher.seal(seal_kind(4, "json"), b'{"a": 1}'))
+
+
 def test_a_backup_restores_into_a_fresh_database_as_it_was(
     seeded_source: Settings, seeded_target: Settings, tmp_path: Path
 ) -> None:
     source, target = seeded_source, seeded_target
     media_name = seal_to_file(source, "media:1", b"\x89PNG a patient's photo")
+    fill_file_stores(source)
     archive = tmp_path / "careloop.backup"
 
     manifest = make_backup(source, archive, BACKUP_KEY)
@@ -68,6 +97,7 @@ def test_a_backup_restores_into_a_fresh_database_as_it_was(
     # the manifest describes what was dumped; the archive holds neither key nor plain text
     assert manifest.database == ("sqlite" if source.is_sqlite else "postgresql")
     assert manifest.tables["patients"] == 12 and manifest.media_files == 1
+    assert manifest.files == {"media.tar": 1, "imports.tar": 3, "exports.tar": 1}  # not the .part
     assert manifest.data_key_id == key_fingerprint(source.data_key_bytes)
     sealed = archive.read_bytes()
     assert source.data_key_bytes not in sealed and base64.b64encode(source.data_key_bytes) not in sealed
@@ -87,6 +117,14 @@ def test_a_backup_restores_into_a_fresh_database_as_it_was(
     )
     # media come back sealed as they were, and open with the same data key
     assert unseal_file(target, "media:1", media_name) == b"\x89PNG a patient's photo"
+    # so do the import files and the data export, byte for byte, and the sealed ones open
+    expected = folder_files(source)
+    del expected["import_dir"]["half-written.part"]
+    assert folder_files(target) == expected
+    report = (target.import_dir / "reconciliation-3.xlsx").read_bytes()
+    assert current_cipher().unseal(report_kind(3), report) == b"PK a workbook"
+    bundle = (target.data_export_dir / "export-4.json.sealed").read_bytes()
+    assert current_cipher().unseal(seal_kind(4, "json"), bundle) == b'{"a": 1}'
     # and the audit chain, copied whole, still verifies in the restored database
     engine = sa.create_engine(target.database_url, poolclass=sa.pool.NullPool)
     with sa.orm.Session(engine) as session:

@@ -165,6 +165,8 @@ def test_a_failing_his_source_is_a_warning_naming_it() -> None:
     failing = check_his(2, ("HIS-VIEW",))
     assert (failing.status, failing.reason) == (Status.WARNING, "his_failing")
     assert failing.figures == {"his_sources": 2, "his_failing": 1, "his_failing_names": "HIS-VIEW"}
+
+
 @pytest.mark.parametrize(
     ("backup", "status", "reason"),
     [

@@ -4,7 +4,6 @@ waiting behind 2,000 turns, see bench/README.md)."""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 from redis import Redis
@@ -15,7 +14,6 @@ from rq.utils import now as rq_now
 
 from backend.app.queues import still_pending
 
-log = logging.getLogger(__name__)
 # RQ's default job timeout (periodic jobs are registered without their own): a copy marked started for
 # longer was killed with its worker.
 RUNNING_AT_MOST = timedelta(seconds=180)
@@ -47,7 +45,8 @@ class OneCopyScheduler(CronScheduler):
             if not cron_job.should_run():
                 continue
             if last_copy_pending(self.connection, cron_job, enqueue_time):
-                log.info("periodic job %s still queued or running; not queued again", cron_job.name)
+                # RQ's scheduler logger: the one `careloop scheduler` prints, next to its "Enqueued job" lines
+                self.log.info("periodic job %s still queued or running; not queued again", cron_job.name)
             else:
                 cron_job.enqueue(self.connection)
                 enqueued.append(cron_job)

@@ -214,15 +214,16 @@ def rq_workers(env: dict[str, str], count: int) -> Iterator[list[subprocess.Pope
 # --------------------------------------------------------------------------- Redis
 
 
-def _queue() -> Any:
+def _queue(kind: str = "default") -> Any:
     from redis import Redis
     from rq import Queue
 
+    from backend.app.queues import JobQueue
     from backend.app.settings import get_settings
 
     settings = get_settings()
     assert settings.redis_url
-    return Queue(settings.job_queue, connection=Redis.from_url(settings.redis_url))
+    return Queue(settings.queue_name(JobQueue(kind)), connection=Redis.from_url(settings.redis_url))
 
 
 def _wait_workers(queue: Any, count: int, procs: list[subprocess.Popen[bytes]]) -> list[str]:
@@ -239,19 +240,27 @@ def _wait_workers(queue: Any, count: int, procs: list[subprocess.Popen[bytes]]) 
 
 
 def flush_queue(queue: Any, worker_names: list[str]) -> int:
-    """Delete the keys of our queue only: the queue, its registries, its jobs (and their results and
-    executions) and our workers. Other queues on the same Redis are left alone."""
+    """Delete the keys of our queues only (the default `queue` and its -system, -sends and -turns
+    siblings): the queues, their registries, their jobs (and their results and executions) and our
+    workers. Other queues on the same Redis are left alone."""
+    from rq import Queue
+
     conn = queue.connection
-    ids = {job_id.encode() for job_id in queue.get_job_ids()}
-    for registry in (
-        queue.started_job_registry,
-        queue.finished_job_registry,
-        queue.failed_job_registry,
-        queue.deferred_job_registry,
-        queue.scheduled_job_registry,
-        queue.canceled_job_registry,
-    ):
-        ids.update(job_id.encode() for job_id in registry.get_job_ids())
+    siblings = [queue] + [
+        Queue(f"{queue.name}-{kind}", connection=conn) for kind in ("system", "sends", "turns")
+    ]
+    ids: set[bytes] = set()
+    for one in siblings:
+        ids.update(job_id.encode() for job_id in one.get_job_ids())
+        for registry in (
+            one.started_job_registry,
+            one.finished_job_registry,
+            one.failed_job_registry,
+            one.deferred_job_registry,
+            one.scheduled_job_registry,
+            one.canceled_job_registry,
+        ):
+            ids.update(job_id.encode() for job_id in registry.get_job_ids())
     ids.update(name.encode() for name in worker_names)
     ours = queue.name.encode()
     doomed = [
@@ -261,7 +270,7 @@ def flush_queue(queue: Any, worker_names: list[str]) -> int:
     ]
     for start in range(0, len(doomed), 1000):
         conn.delete(*doomed[start : start + 1000])
-    conn.srem("rq:queues", queue.key)
+    conn.srem("rq:queues", *(one.key for one in siblings))
     for name in worker_names:
         conn.srem("rq:workers", f"rq:worker:{name}")
     return len(doomed)
@@ -443,7 +452,7 @@ def bench_inbound(
     accepted = {h.sid for h in warm.accepted + stats.accepted}
     rows, stored = stored_inbound_sids()
     missing, extra = accepted - stored, stored - accepted
-    turn_jobs = _queue().count
+    turn_jobs = _queue("turns").count
     if rows != len(accepted) or missing or extra:
         problems.append(
             f"database holds {rows} inbound SMS ({len(stored)} distinct MessageSids) for "
@@ -531,7 +540,7 @@ def bench_outbound(
         "(CARELOOP_QUIET_HOURS_START=END=0), CARELOOP_MAX_MESSAGES_PER_DAY=1000",
         flush=True,
     )
-    queue = _queue()
+    queue = _queue("turns")
     dropped = queue.count
     queue.empty()  # the inbound phase's run_turn jobs: not what this phase measures
     queued, enqueue_s = enqueue_outreach(patient_ids[: args.messages])

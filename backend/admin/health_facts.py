@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.admin.health import BackupFacts, DiskFacts, Facts, ProviderFacts, QueueFacts
+from backend.app.queues import JobQueue
 from backend.app.settings import REPO_ROOT, Settings
 from backend.models import Heartbeat, HisSource, Hl7Message, OutboxItem, OutboxStatus
 from backend.models.base import utcnow
@@ -38,20 +39,24 @@ def queue_facts(settings: Settings) -> QueueFacts:
         connection = Redis.from_url(
             settings.redis_url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
         )
-        queue = Queue(settings.job_queue, connection=connection)
-        oldest = None
-        first = queue.get_job_ids(0, 1)
-        if first:
-            job = queue.fetch_job(first[0])
-            oldest = job.enqueued_at if job is not None else None
-            if oldest is not None and oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=UTC)  # RQ keeps UTC without a zone
+        # every queue a job can wait on (backend/app/queues.py): a backlog of turns shows as much as
+        # a stuck sweep
+        queues = [Queue(settings.queue_name(kind), connection=connection) for kind in JobQueue]
+        oldest: datetime | None = None
+        for queue in queues:
+            first = queue.get_job_ids(0, 1)
+            job = queue.fetch_job(first[0]) if first else None
+            at = job.enqueued_at if job is not None else None
+            if at is not None and at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)  # RQ keeps UTC without a zone
+            if at is not None and (oldest is None or at < oldest):
+                oldest = at
         return QueueFacts(
             inline=False,
-            queued=queue.count,
+            queued=sum(queue.count for queue in queues),
             oldest_enqueued_at=oldest,
-            workers=Worker.count(connection=connection, queue=queue),
-            failed=queue.failed_job_registry.count,
+            workers=len({w.name for queue in queues for w in Worker.all(queue=queue)}),
+            failed=sum(queue.failed_job_registry.count for queue in queues),
         )
     except RedisError:
         log.warning("health: Redis unreachable", exc_info=True)

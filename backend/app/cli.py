@@ -407,6 +407,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from rq import Queue, Worker
 
     from backend.app.outages import run_through_outages
+    from backend.app.queues import parse_order
 
     settings = get_settings()
     if not settings.redis_url:
@@ -437,8 +438,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     def work() -> None:
         connection = Redis.from_url(redis_url)
-        # RQ takes from the queues in order: periodic jobs before the turns and sends they sweep up
-        names = (settings.periodic_queue, settings.job_queue)
+        # RQ takes from the first non-empty queue in this order (by default periodic upkeep, then sends,
+        # then turns, then the rest), so neither the sweeps nor replies wait behind a backlog of turns
+        names = [settings.queue_name(kind) for kind in parse_order(settings.worker_queues)]
         queues = [Queue(name, connection=connection) for name in names]
         worker = Worker(queues, connection=connection)
         # with_scheduler: RQ's own scheduler (one worker at a time holds its lock) runs jobs' retries.
@@ -450,10 +452,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(_args: argparse.Namespace) -> int:
     from redis import Redis
-    from rq.cron import CronScheduler
 
+    from backend.app.cron import OneCopyScheduler
     from backend.app.outages import run_through_outages
     from backend.app.periodic import register_cron
+    from backend.app.queues import JobQueue
 
     settings = get_settings()
     if not settings.redis_url:
@@ -466,8 +469,8 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
 
     def schedule() -> None:
         # a new scheduler each time: a restarted Redis has lost the old one's registrations
-        scheduler = CronScheduler(connection=Redis.from_url(redis_url))
-        register_cron(scheduler, settings.periodic_queue)
+        scheduler = OneCopyScheduler(connection=Redis.from_url(redis_url))
+        register_cron(scheduler, settings.queue_name(JobQueue.SYSTEM))
         scheduler.start()  # type: ignore[no-untyped-call]
 
     run_through_outages(schedule, "scheduler")

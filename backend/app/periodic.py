@@ -24,7 +24,7 @@ STUCK_AFTER = timedelta(seconds=30)
 
 def retry_pending_turns() -> int:
     """Inbound messages stored but not handled (a worker died, Redis blinked): run their turns again."""
-    from backend.dialogue.turns import run_turn
+    from backend.dialogue.turns import queue_turn
 
     cutoff = utcnow() - STUCK_AFTER
     with session_scope() as session:
@@ -39,9 +39,8 @@ def retry_pending_turns() -> int:
                 .distinct()
             )
         )
-    for conversation_id in ids:
-        enqueue(run_turn, conversation_id)
-    return len(ids)
+    # a conversation whose turn is still queued (a backlog) gets no second one
+    return sum(queue_turn(conversation_id, unless_queued=True) for conversation_id in ids)
 
 
 def fetch_missing_media() -> int:

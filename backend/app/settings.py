@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.app.queues import DEFAULT_ORDER, JobQueue, parse_order, queue_name
 from backend.security.crypto import Algorithm, RingSpec
 from backend.voice.call_windows import VoiceSite, check_windows
 from voice_ai.gateway import GatewayName
@@ -299,7 +300,16 @@ class Settings(BaseSettings):
     http_keep_alive_seconds: int = Field(
         default=5, ge=1, description="`careloop serve` closes an idle keep-alive connection after this"
     )
-    job_queue: str = Field(default="careloop", description="the RQ queue name (with REDIS_URL)")
+    job_queue: str = Field(
+        default="careloop",
+        description="the default RQ queue's name (with REDIS_URL); the others are <name>-system, "
+        "<name>-sends and <name>-turns",
+    )
+    worker_queues: str = Field(
+        default=DEFAULT_ORDER,
+        description="the queues `careloop worker` takes jobs from, most urgent first (RQ takes the "
+        "first non-empty one): system (periodic jobs), sends (outbox), turns (inbound), default (the rest)",
+    )
 
     nlu_url: str | None = Field(
         default=None, description="Rasa's HTTP API; unset: free text is not sent to Rasa"
@@ -753,6 +763,12 @@ class Settings(BaseSettings):
     def _empty_redis_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("worker_queues")
+    @classmethod
+    def _known_queues(cls, value: str) -> str:
+        parse_order(value)
+        return value
+
     @field_validator("sla_minutes")
     @classmethod
     def _known_priorities(cls, value: dict[str, int]) -> dict[str, int]:
@@ -871,12 +887,8 @@ class Settings(BaseSettings):
     def sso_enabled(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
 
-    @property
-    def periodic_queue(self) -> str:
-        """Where the scheduler puts periodic jobs (the sweeps that re-run stored turns and pending sends,
-        escalations, the audit sealer): workers take from it first, so after an outage the sweeps that
-        restore service are not queued behind the backlog they exist to clear."""
-        return f"{self.job_queue}-periodic"
+    def queue_name(self, kind: JobQueue) -> str:
+        return queue_name(self.job_queue, kind)
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
+from backend.app.jobs import clear_mark, enqueue
+from backend.app.queues import JobQueue
 from backend.app.settings import get_settings
 from backend.content.catalogue import catalog_at, current_catalog, pin
 from backend.content.flow_library import DatabaseFlows
@@ -65,8 +67,26 @@ log = logging.getLogger(__name__)
 DEFAULT_FLOW = "welcome"
 
 
+def queue_turn(conversation_id: int, *, unless_queued: bool = False) -> bool:
+    """Queue the conversation's turn on the turns queue. One queued turn handles every message stored
+    before it starts, so the retry sweep (`unless_queued`) adds none while one is still waiting; a new
+    message always queues one, since the waiting turn may start before the message is committed."""
+    return enqueue(
+        run_turn,
+        conversation_id,
+        queue=JobQueue.TURNS,
+        mark=_turn_mark(conversation_id),
+        unless_marked=unless_queued,
+    )
+
+
+def _turn_mark(conversation_id: int) -> str:
+    return f"turn:{conversation_id}"
+
+
 def run_turn(conversation_id: int) -> int:
     """Job entry point (ids only). Returns how many inbound messages it handled."""
+    clear_mark(_turn_mark(conversation_id))  # before the turn reads: later messages need a turn of their own
     queued: list[int] = []
     with session_scope() as session:
         handled = handle_pending(session, conversation_id, queued)

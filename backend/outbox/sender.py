@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
 from backend.app.jobs import enqueue
+from backend.app.queues import JobQueue
 from backend.app.settings import get_settings
 from backend.models import (
     AttemptOutcome,
@@ -97,7 +98,7 @@ _MESSAGE_STATUS = {
 
 def kick(item_id: int) -> None:
     """Send now (a job on RQ, inline without Redis). Call after the transaction that queued it commits."""
-    enqueue(send_item, item_id)
+    enqueue(send_item, item_id, queue=JobQueue.SENDS)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -535,7 +536,7 @@ def drain_outbox(now: datetime | None = None, limit: int = 2000) -> Counter[str]
     chunks = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
     if get_settings().redis_url:
         for chunk in chunks:
-            enqueue(send_items, chunk)
+            enqueue(send_items, chunk, queue=JobQueue.SENDS)
         outcomes["queued"] = len(ids)
         return outcomes
     for chunk in chunks:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from backend.app.db import session_scope
 from backend.app.jobs import enqueue
+from backend.app.queues import JobQueue
 from backend.followup.eligibility import channel_address
 from backend.models import BatchState, OutboxItem, OutreachBatch, Patient
 from backend.models.base import utcnow
@@ -93,7 +94,7 @@ def send_batch(progress: Progress) -> dict[str, Any]:
             progress.checkpoint(session, {"after": chunk[-1]})
         if item_ids:
             # after the commit: the sender (an RQ job, or right here without Redis) gates and sends them
-            enqueue(send_items, item_ids)
+            enqueue(send_items, item_ids, queue=JobQueue.SENDS)
     with session_scope() as session:
         batch = _batch(session, progress)
         if batch.state is BatchState.SENDING:

@@ -211,7 +211,7 @@ def do_receive(session: Session, inbound: Inbound) -> Received:
 def after_commit(received: Received) -> None:
     """Start what the stored message needs, once its transaction has committed."""
     from backend.app.jobs import enqueue
-    from backend.dialogue.turns import run_turn
+    from backend.dialogue.turns import queue_turn
     from backend.outbox.sender import kick
 
     if received.has_media and received.message_id is not None:
@@ -219,6 +219,6 @@ def after_commit(received: Received) -> None:
 
         enqueue(fetch_inbound_media, received.message_id)
     if received.run_turn:
-        enqueue(run_turn, received.conversation_id)
+        queue_turn(received.conversation_id)
     if received.reply_item_id is not None:
         kick(received.reply_item_id)

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.app.db import session_scope
-from backend.app.jobs import enqueue, runs_inline
+from backend.app.jobs import runs_inline
 from backend.app.settings import Settings, get_settings
 from backend.content.catalogue import catalog_at, current_catalog
 from backend.dialogue.content import load_catalog
-from backend.dialogue.turns import InlineTurnFailed, run_turn, run_turn_in
+from backend.dialogue.turns import InlineTurnFailed, queue_turn, run_turn_in
 from backend.i18n import negotiate
 from backend.messaging.links import (
     LinkExpired,
@@ -148,7 +148,7 @@ def chat_page(token: str, request: Request, db: SessionDep, settings: SettingsDe
     _, is_new = store_inbound_row(db, conversation.id, started, MessageStatus.RECEIVED)
     db.commit()
     if is_new:
-        enqueue(run_turn, conversation.id)
+        queue_turn(conversation.id)
     lang = pick_language(patient.language)
     db.refresh(conversation)  # the greeting turn (inline) pinned the texts
     catalog = texts_of(db, conversation.texts_revision)
@@ -246,7 +246,7 @@ def _post_message(token: str, request: Request, fields: dict[str, str], after: i
     for item_id in queued:
         kick(item_id)
     if is_new and not inline:
-        enqueue(run_turn, conversation_id)
+        queue_turn(conversation_id)
     if wants_json:
         return JSONResponse({"items": items, "duplicate": not is_new})
     return RedirectResponse(f"/c/{token}", status_code=303)

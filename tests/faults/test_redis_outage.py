@@ -120,7 +120,7 @@ def _queued(server: PrivateRedis) -> int:
     """Periodic jobs the scheduler has queued: they go to the queue workers take from first."""
     try:
         connection = Redis(port=server.port, socket_connect_timeout=0.2)
-        return int(Queue("outage-test-periodic", connection=connection).count)
+        return int(Queue("outage-test-system", connection=connection).count)
     except Exception:
         return -1
 

@@ -33,15 +33,18 @@ def test_queue_facts_from_rq(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARELOOP_JOB_QUEUE", name)
     get_settings.cache_clear()
     queue = Queue(name, connection=Redis.from_url(REDIS_URL))
+    turns = Queue(f"{name}-turns", connection=Redis.from_url(REDIS_URL))
     try:
         assert queue_facts(get_settings()).queued == 0
         queue.enqueue("backend.app.periodic.prune_login_attempts")
+        turns.enqueue("backend.dialogue.turns.run_turn", 1)  # every queue counts, not the default alone
         facts = queue_facts(get_settings())
-        assert facts.reachable and not facts.inline and facts.queued == 1 and facts.workers == 0
+        assert facts.reachable and not facts.inline and facts.queued == 2 and facts.workers == 0
         assert facts.oldest_enqueued_at is not None and facts.oldest_enqueued_at.tzinfo is not None
         assert abs((utcnow() - facts.oldest_enqueued_at).total_seconds()) < 30
     finally:
         queue.empty()
+        turns.empty()
         get_settings.cache_clear()
 
 

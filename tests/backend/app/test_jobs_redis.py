@@ -38,7 +38,7 @@ def queue_name(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[s
     monkeypatch.setenv("CARELOOP_JOB_QUEUE", name)
     reset_caches()
     yield name
-    for queue in (name, f"{name}-periodic"):
+    for queue in (name, f"{name}-system", f"{name}-sends", f"{name}-turns"):
         Queue(queue, connection=Redis.from_url(REDIS_URL)).empty()
 
 
@@ -78,7 +78,7 @@ def test_turns_wait_in_redis_until_a_worker_runs_them(queue_name: str, db: Sessi
         )
     assert response.status_code == 200
     assert _outbound(db) == []  # nothing ran in the web process
-    assert Queue(queue_name, connection=Redis.from_url(REDIS_URL)).count == 2
+    assert Queue(f"{queue_name}-turns", connection=Redis.from_url(REDIS_URL)).count == 2
     result = _run_worker()
     assert result.returncode == 0, result.stderr
     assert "Thank you. We will contact you here about your care." in _outbound(db)[-2:]
@@ -120,7 +120,7 @@ def test_scheduler_registers_every_periodic_job_with_rq_cron(queue_name: str) ->
         text=True,
     )
     # periodic jobs have their own queue, which workers take from first
-    queue = Queue(f"{queue_name}-periodic", connection=Redis.from_url(REDIS_URL))
+    queue = Queue(f"{queue_name}-system", connection=Redis.from_url(REDIS_URL))
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and queue.count < len(PERIODIC):

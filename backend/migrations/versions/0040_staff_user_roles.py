@@ -45,14 +45,22 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_staff_user_roles_role_key"), "staff_user_roles", ["role_key"])
     op.execute(links.insert().from_select(["staff_id", "role_key"], sa.select(users.c.id, users.c.role)))
-    with op.batch_alter_table("staff_users") as batch:
-        batch.drop_column("role")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite's own DROP COLUMN (3.35+), not a batch copy: rebuilding staff_users drops the old table,
+        # and with foreign keys on that deletes every row pointing at it with ON DELETE CASCADE (these
+        # roles, departments, home layouts) and fails on the audit rows
+        op.execute("ALTER TABLE staff_users DROP COLUMN role")
+    else:
+        op.drop_column("staff_users", "role")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("staff_users") as batch:
-        batch.add_column(sa.Column("role", sa.String(length=32), nullable=True))
     bind = op.get_bind()
+    sqlite = bind.dialect.name == "sqlite"
+    if sqlite:
+        op.execute("ALTER TABLE staff_users ADD COLUMN role VARCHAR(32)")  # no table copy: see upgrade
+    else:
+        op.add_column("staff_users", sa.Column("role", sa.String(length=32), nullable=True))
     keepers = set(
         bind.scalars(sa.select(permissions.c.role_key).where(permissions.c.permission == "admin.staff"))
     )
@@ -66,7 +74,8 @@ def downgrade() -> None:
         bind.execute(users.update().where(users.c.id == staff_id).values(role=chosen))
     # an account left with no role at all (possible only after this revision) becomes a nurse, the least
     bind.execute(users.update().where(users.c.role.is_(None)).values(role="nurse"))
-    with op.batch_alter_table("staff_users") as batch:
-        batch.alter_column("role", existing_type=sa.String(length=32), nullable=False)
+    if not sqlite:
+        # SQLite keeps it nullable: NOT NULL there needs the table copy the upgrade avoids; every row has one
+        op.alter_column("staff_users", "role", existing_type=sa.String(length=32), nullable=False)
     op.drop_index(op.f("ix_staff_user_roles_role_key"), table_name="staff_user_roles")
     op.drop_table("staff_user_roles")

@@ -24,7 +24,7 @@ from tests.backend.security import fake_oidc
 from tests.conftest import reset_caches
 from tests.factories import PASSWORD
 
-MAPPING = {"/it-admins": "admin", "/managers": "manager", "/ward-nurses": "nurse"}  # the first that fits wins
+MAPPING = {"/it-admins": "admin", "/managers": "manager", "/ward-nurses": "nurse"}  # every group that fits
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ lock: $(UV)
 
 # Debian packages the tests need (Chromium for the browser tests, espeak-ng for voice prompts and speech tests,
 # kamailio and baresip as the SIP proxy and the phone the SIP gateway's tests call, asterisk's recorded digits
-# for real speech, PostgreSQL's client tools for the backup drill).
+# for real speech, PostgreSQL's client tools for the backup drill, slapd and ldap-utils for LDAP sign-in).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@command -v espeak-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
@@ -67,6 +67,10 @@ system-deps:
 	@test -d /usr/share/asterisk/sounds/en_US_f_Allison/digits || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq asterisk-core-sounds-en-wav; }
 	@# pg_dump and pg_restore for `careloop backup`/`restore` and the restore drill (tests/backend/backup)
 	@command -v pg_dump >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client; }
+	@# OpenLDAP's slapd and its client tools: the LDAP sign-in tests start their own slapd on a loopback port
+	@# (tests/backend/security/slapd.py; never the system's, which the package leaves stopped in containers)
+	@command -v slapd >/dev/null 2>&1 || test -x /usr/sbin/slapd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd; }
+	@command -v ldapadd >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ldap-utils; }
 	@# Chinese text in Chromium's pages and screenshots (boxes without a CJK font)
 	@test -d /usr/share/fonts/opentype/noto || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; }
 

@@ -339,7 +339,7 @@ def _measure(fake: object) -> dict[str, object]:
         # kept from an earlier run on the cached database, or made now
         staff = session.scalars(sa.select(StaffUser).where(StaffUser.username == "bench")).first()
         if staff is None:
-            staff = StaffUser(username="bench", display_name="Bench", role=Role.MANAGER, password_hash="x")
+            staff = StaffUser(username="bench", display_name="Bench", roles={Role.MANAGER}, password_hash="x")
             session.add(staff)
             session.flush()
         staff_id = staff.id

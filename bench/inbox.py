@@ -152,7 +152,7 @@ def add_staff(conn: sa.Connection) -> None:
             sa.insert(StaffUser).values(
                 username=username,
                 display_name=username.title(),
-                role=role,
+                roles={role},
                 password_hash=hash_password(PASSWORD),
                 language="en",
                 active=True,

@@ -145,7 +145,7 @@ def publish_runs() -> list[float]:
                 StaffUser(
                     username=name,
                     display_name=name,
-                    role=Role.CONTENT_EDITOR,
+                    roles={Role.CONTENT_EDITOR},
                     password_hash=hash_password(PASSWORD),
                     language="en",
                     content_approver=True,

@@ -98,13 +98,14 @@ def staff(
     *,
     username: str,
     role: Role = Role.NURSE,
+    roles: set[str] | None = None,  # several roles; `role` is the usual single one
     totp: bool = False,
     departments: list[Department] | None = None,
 ) -> StaffUser:
     user = StaffUser(
         username=username,
         display_name=username.title(),
-        role=role,
+        roles=set(roles) if roles else {role},
         password_hash=hash_password(PASSWORD),
         totp_secret=pyotp.random_base32() if totp else None,
         language="en",

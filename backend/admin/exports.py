@@ -43,7 +43,7 @@ def _when(value: Any) -> str:
 
 
 def staff_xlsx(rows: Sequence[StaffRow], filters: Mapping[str, Any]) -> bytes:
-    header = ("username", "name", "role", "departments", "language", "active", "last sign-in (UTC)")
+    header = ("username", "name", "roles", "departments", "language", "active", "last sign-in (UTC)")
     return _book(
         "Staff",
         filters,
@@ -52,7 +52,7 @@ def staff_xlsx(rows: Sequence[StaffRow], filters: Mapping[str, Any]) -> bytes:
             (
                 r.user.username,
                 r.user.display_name,
-                str(r.user.role),
+                ", ".join(r.user.role_list()),
                 ", ".join(sorted(d.code for d in r.user.departments)),
                 r.user.language,
                 "yes" if r.user.active else "no",

@@ -3,8 +3,10 @@ reactivate and re-enrol them (each audited in the same transaction).
 
 Every edit raises the account's `version`; a form carries the version it showed, and a save over a
 version it has not seen is refused (EDITED_MEANWHILE) so a second admin never undoes the first one's
-change unseen. The last active admin (the last holder of the permission to manage staff and roles) can be
-neither deactivated nor given a role without it; a role change needs a reason, which the audit row keeps.
+change unseen. An account holds a set of roles (at least one); its permissions are their union. The last
+active admin (the last holder of the permission to manage staff and roles) can be neither deactivated nor
+left with roles that lack it; a change of roles needs a reason, which the audit row keeps. A change of
+roles does not end her sessions: her roles are read afresh at every request (permissions.granted).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,9 +26,10 @@ from sqlalchemy.orm import Session, selectinload
 from backend.admin.passwords import end_sessions
 from backend.models import Department, StaffRole, StaffUser
 from backend.models.base import utcnow
+from backend.models.staff import role_key
 from backend.security.auth import hash_password
 from backend.security.identifiers import InvalidEmail, InvalidPhoneNumber, normalise_email, normalise_phone
-from backend.security.permissions import KEEPER, holders, needs_totp, permissions_of
+from backend.security.permissions import KEEPER, holders, holding, needs_totp, permissions_of_roles
 from backend.services import audit
 from backend.services.message_log import InvalidFilter, parse_id, text_value
 from backend.services.refusal import ActionRefused, Reason
@@ -45,16 +49,28 @@ class StaffForm:
 
     username: str
     display_name: str
-    role: str  # a staff_roles key, checked by the verbs
+    roles: frozenset[str]  # staff_roles keys (at least one), checked by the verbs
     department_ids: tuple[int, ...]
     language: str
     phone: str | None  # E.164; None clears it
-    reason: str = ""  # why the role changes (needed when it does)
+    reason: str = ""  # why the roles change (needed when they do)
     email: str | None = None  # normalised; None keeps the account's, "" clears it
 
 
+def parse_roles(keys: Sequence[str]) -> frozenset[str]:
+    """The ticked roles: at least one, each a plausible key (the verbs check they exist)."""
+    chosen = frozenset(key.strip() for key in keys)
+    if not chosen or any(not key or len(key) > 32 for key in chosen) or len(chosen) > 32:
+        raise ActionRefused(Reason.UNKNOWN_ROLE)
+    return frozenset(role_key(key) for key in chosen)
+
+
 def parse_staff_form(
-    values: Mapping[str, str], department_ids: Sequence[str], *, default_region: str
+    values: Mapping[str, str],
+    department_ids: Sequence[str],
+    *,
+    roles: Sequence[str],
+    default_region: str,
 ) -> StaffForm:
     """The form's values, checked; raises ActionRefused naming the first that does not fit."""
     username = values.get("username", "").strip().lower()
@@ -63,9 +79,7 @@ def parse_staff_form(
     name = values.get("display_name", "").strip()
     if not name or len(name) > MAX_NAME:
         raise ActionRefused(Reason.NAME_REQUIRED)
-    role = values.get("role", "").strip()
-    if not role or len(role) > 32:
-        raise ActionRefused(Reason.UNKNOWN_ROLE)
+    chosen = parse_roles(roles)
     language = values.get("language", "")
     if language not in LANGUAGES:
         raise ActionRefused(Reason.UNKNOWN_LANGUAGE)
@@ -87,12 +101,12 @@ def parse_staff_form(
             email = normalise_email(raw_email) if raw_email else ""  # "" clears it
         except InvalidEmail as exc:
             raise ActionRefused(Reason.EMAIL_INVALID) from exc
-    return StaffForm(username, name, role, tuple(sorted(set(ids))), language, phone, reason, email)
+    return StaffForm(username, name, chosen, tuple(sorted(set(ids))), language, phone, reason, email)
 
 
-def check_role(session: Session, role: str) -> None:
-    """Refuse a role that is not a row of staff_roles."""
-    if session.get(StaffRole, role) is None:
+def check_roles(session: Session, roles: AbstractSet[str]) -> None:
+    """Refuse an empty set, or a role that is not a row of staff_roles."""
+    if not roles or any(session.get(StaffRole, role) is None for role in roles):
         raise ActionRefused(Reason.UNKNOWN_ROLE)
 
 
@@ -141,9 +155,14 @@ def keep_an_admin(session: Session, user: StaffUser) -> None:
         raise ActionRefused(Reason.LAST_ADMIN)
 
 
-def is_admin(session: Session, role: str) -> bool:
-    """Whether `role` holds the permission that must never be left without an active holder."""
-    return KEEPER in permissions_of(session, role)
+def is_admin(session: Session, roles: AbstractSet[str]) -> bool:
+    """Whether one of `roles` holds the permission that must never be left without an active holder."""
+    return KEEPER in permissions_of_roles(session, roles)
+
+
+def role_text(roles: AbstractSet[str]) -> list[str]:
+    """Roles as the audit rows keep them: plain keys, sorted."""
+    return sorted(str(role) for role in roles)
 
 
 # --- verbs ---------------------------------------------------------------------------------------
@@ -155,13 +174,19 @@ class Created:
     totp_secret: str | None  # shown once to enrol the authenticator; None when no TOTP is required
 
 
-def take_role(
-    session: Session, user: StaffUser, role: str, *, by: int | None, ip: str | None, reason: str
+def take_roles(
+    session: Session,
+    user: StaffUser,
+    roles: AbstractSet[str],
+    *,
+    by: int | None,
+    ip: str | None,
+    reason: str,
 ) -> None:
-    """The account takes `role`, audited as `staff.role_assign` with the role before and the reason. The
-    callers have made their checks (the role exists, the last admin keeps one)."""
-    before = str(user.role)
-    user.role = role
+    """The account now holds exactly `roles`, audited as `staff.role_assign` with the roles before and the
+    reason. The callers have made their checks (the roles exist, the last admin keeps one)."""
+    before = role_text(user.roles)
+    user.roles = {role_key(r) for r in roles}
     user.version += 1
     audit.record(
         session,
@@ -169,8 +194,8 @@ def take_role(
         staff_id=by,
         subject=("staff_user", user.id),
         ip=ip,
-        role=role,
-        role_before=before,
+        roles=role_text(roles),
+        roles_before=before,
         reason=reason,
     )
 
@@ -188,12 +213,12 @@ def do_create_staff(
     admin issues a one-time link to set it. Admins always get a TOTP secret."""
     if session.scalar(sa.select(StaffUser.id).where(StaffUser.username == form.username)) is not None:
         raise ActionRefused(Reason.USERNAME_TAKEN)
-    check_role(session, form.role)
-    secret = pyotp.random_base32() if needs_totp(session, form.role) or totp else None
+    check_roles(session, form.roles)
+    secret = pyotp.random_base32() if needs_totp(session, form.roles) or totp else None
     user = StaffUser(
         username=form.username,
         display_name=form.display_name,
-        role=form.role,
+        roles=set(form.roles),
         password_hash=hash_password(password or secrets.token_urlsafe(32)),
         totp_secret=secret,
         language=form.language,
@@ -209,7 +234,7 @@ def do_create_staff(
         staff_id=by,
         subject=("staff_user", user.id),
         ip=ip,
-        role=str(form.role),
+        roles=role_text(form.roles),
         departments=list(form.department_ids),
     )
     return Created(user, secret)
@@ -218,25 +243,26 @@ def do_create_staff(
 def do_update_staff(
     session: Session, *, staff_id: int, version: int, form: StaffForm, by: int | None, ip: str | None = None
 ) -> str | None:
-    """Name, role, departments, language and phone (the username stays). Returns the new TOTP secret
-    when the new role needs one the account did not have (shown once, to enrol), else None."""
+    """Name, roles, departments, language and phone (the username stays). Returns the new TOTP secret
+    when the new roles need one the account did not have (shown once, to enrol), else None."""
     user = locked(session, staff_id)
     _check_version(user, version)
-    role_changes = user.role != form.role
+    before_roles = frozenset(user.roles)
+    role_changes = before_roles != form.roles
     if role_changes:
-        check_role(session, form.role)
+        check_roles(session, form.roles)
         if not form.reason:
             raise ActionRefused(Reason.ROLE_REASON_REQUIRED)
-    if role_changes and user.active and is_admin(session, user.role) and not is_admin(session, form.role):
+    if role_changes and user.active and is_admin(session, before_roles) and not is_admin(session, form.roles):
         keep_an_admin(session, user)
     role_change: dict[str, Any] = (
-        {"role_before": str(user.role), "reason": form.reason} if role_changes else {}
+        {"roles_before": role_text(before_roles), "reason": form.reason} if role_changes else {}
     )
     changed = sorted(
         name
         for name, before, after in (
             ("display_name", user.display_name, form.display_name),
-            ("role", user.role, form.role),
+            ("roles", before_roles, form.roles),
             ("departments", tuple(sorted(d.id for d in user.departments)), form.department_ids),
             ("language", user.language, form.language),
             ("phone", user.phone, form.phone),
@@ -247,14 +273,11 @@ def do_update_staff(
     if form.email is not None:
         user.email = form.email or None
     user.departments = _departments(session, form.department_ids)
-    user.display_name, user.role, user.language, user.phone = (
-        form.display_name,
-        form.role,
-        form.language,
-        form.phone,
-    )
+    if role_changes:
+        user.roles = set(form.roles)
+    user.display_name, user.language, user.phone = form.display_name, form.language, form.phone
     secret = None
-    if needs_totp(session, form.role) and not user.totp_secret:
+    if needs_totp(session, form.roles) and not user.totp_secret:
         secret = user.totp_secret = pyotp.random_base32()
         changed.append("totp")
     user.version += 1
@@ -265,7 +288,7 @@ def do_update_staff(
         subject=("staff_user", user.id),
         ip=ip,
         changed=changed,
-        role=str(form.role),
+        roles=role_text(form.roles),
         **role_change,
     )
     return secret
@@ -279,7 +302,7 @@ def do_set_active(
     _check_version(user, version)
     ended = 0
     if not active and user.active:
-        if is_admin(session, user.role):
+        if is_admin(session, user.roles):
             keep_an_admin(session, user)
         ended = end_sessions(session, user.id, utcnow())
     user.active = active
@@ -348,10 +371,15 @@ class StaffRow:
 
 
 def staff_list(session: Session, filters: StaffFilters, limit: int = 2000) -> list[StaffRow]:
-    """Accounts by username with their departments, in two statements whatever their number."""
-    query = sa.select(StaffUser).options(selectinload(StaffUser.departments)).order_by(StaffUser.username)
+    """Accounts by username with their departments and roles, in three statements whatever their number.
+    The role filter keeps an account holding that role among others."""
+    query = (
+        sa.select(StaffUser)
+        .options(selectinload(StaffUser.departments), selectinload(StaffUser.role_grants))
+        .order_by(StaffUser.username)
+    )
     if filters.role is not None:
-        query = query.where(StaffUser.role == filters.role)
+        query = query.where(holding(filters.role))
     if filters.active is not None:
         query = query.where(StaffUser.active.is_(filters.active))
     if filters.department_id is not None:

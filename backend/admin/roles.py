@@ -1,6 +1,6 @@
 """Roles: the list an admin filters and exports, and the verbs that add a role, change what a role may
-do, delete one, and give a staff member a role (each audited in the same transaction, a role change with
-its reason).
+do, delete one, and give a staff member one more role (each audited in the same transaction, a role change
+with its reason).
 
 Two guards: a role someone holds cannot be deleted (nor a built-in one), and no change may leave no
 active staff member holding the permission to manage staff and roles (the "last admin"). The rows that
@@ -20,12 +20,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.admin import people
-from backend.models import Role, StaffRole, StaffUser
+from backend.models import Role, StaffRole, StaffUser, StaffUserRole, staff_role_permissions
 from backend.security.permissions import (
     KEEPER,
     Permission,
     forget,
-    holders,
+    holding,
     needs_totp,
     permissions_of,
     write_permissions,
@@ -79,11 +79,16 @@ def _locked_role(session: Session, key: str) -> StaffRole:
 
 
 def _holders_left(session: Session, role_key: str) -> bool:
-    """Whether an active staff member outside `role_key` still holds the keeper permission."""
+    """Whether an active staff member still holds the keeper permission through a role other than
+    `role_key`."""
+    other_keepers = sa.select(staff_role_permissions.c.role_key).where(
+        staff_role_permissions.c.permission == KEEPER.value, staff_role_permissions.c.role_key != role_key
+    )
+    through_others = sa.select(StaffUserRole.staff_id).where(StaffUserRole.role_key.in_(other_keepers))
     return (
         session.scalar(
             sa.select(StaffUser.id)
-            .where(holders(KEEPER), StaffUser.active.is_(True), StaffUser.role != role_key)
+            .where(StaffUser.id.in_(through_others), StaffUser.active.is_(True))
             .limit(1)
         )
         is not None
@@ -152,7 +157,7 @@ def do_delete_role(session: Session, *, key: str, by: int, ip: str | None = None
     role = _locked_role(session, key)
     if role.builtin:
         raise ActionRefused(Reason.ROLE_BUILTIN)
-    if session.scalar(sa.select(StaffUser.id).where(StaffUser.role == key).limit(1)) is not None:
+    if session.scalar(sa.select(StaffUser.id).where(holding(key)).limit(1)) is not None:
         raise ActionRefused(Reason.ROLE_IN_USE)
     session.delete(role)
     session.flush()
@@ -163,21 +168,20 @@ def do_delete_role(session: Session, *, key: str, by: int, ip: str | None = None
 def do_assign_role(
     session: Session, *, staff_id: int, role: str, reason: str, by: int | None, ip: str | None = None
 ) -> bool:
-    """Give a staff member a role, with the reason the audit row keeps. False when she already holds it
-    (nothing written). The last admin keeps a role with the keeper permission."""
+    """Give a staff member one more role beside those she holds, with the reason the audit row keeps.
+    False when she already holds it (nothing written). Taking a role away is the account page's work
+    (where the last admin is guarded); adding one never takes anything away."""
     reason = reason.strip()[: people.MAX_REASON]
     if not reason:
         raise ActionRefused(Reason.ROLE_REASON_REQUIRED)
     user = people.locked(session, staff_id)
-    people.check_role(session, role)
-    if user.role == role:
+    people.check_roles(session, {role})
+    if user.has_role(role):
         return False
-    if needs_totp(session, role) and not user.totp_secret:
+    if needs_totp(session, {role}) and not user.totp_secret:
         # she could no longer sign in with her password: the account's page gives the role and enrols one
         raise ActionRefused(Reason.ROLE_NEEDS_AUTHENTICATOR)
-    if user.active and people.is_admin(session, user.role) and not people.is_admin(session, role):
-        people.keep_an_admin(session, user)
-    people.take_role(session, user, role, by=by, ip=ip, reason=reason)
+    people.take_roles(session, user, {*user.roles, role}, by=by, ip=ip, reason=reason)
     return True
 
 
@@ -216,7 +220,9 @@ def role_rows(session: Session, filters: RoleFilters = RoleFilters()) -> list[Ro
     roles = list(session.scalars(sa.select(StaffRole).order_by(StaffRole.builtin.desc(), StaffRole.key)))
     counts: dict[str, int] = {
         str(role): n
-        for role, n in session.execute(sa.select(StaffUser.role, sa.func.count()).group_by(StaffUser.role))
+        for role, n in session.execute(
+            sa.select(StaffUserRole.role_key, sa.func.count()).group_by(StaffUserRole.role_key)
+        )
     }
     rows = [RoleRow(r, permissions_of(session, r.key), counts.get(r.key, 0)) for r in roles]
     if filters.permission is not None:
@@ -246,7 +252,7 @@ def staff_by_username(session: Session, username: str) -> StaffUser | None:
 
 def holders_count(session: Session, key: str) -> int:
     """Accounts holding the role, active or not."""
-    return session.scalar(sa.select(sa.func.count()).where(StaffUser.role == key)) or 0
+    return session.scalar(sa.select(sa.func.count()).where(StaffUserRole.role_key == key)) or 0
 
 
 def roles_csv(rows: Collection[RoleRow]) -> str:

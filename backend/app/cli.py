@@ -291,7 +291,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     from backend.services import audit
     from backend.services.refusal import ActionRefused
 
-    role = args.role  # a built-in role or one configured on the roles page; the verb checks it
+    roles = frozenset(args.role)  # built-in roles or ones configured on the roles page; the verb checks them
     username = args.username.lower()
     password = os.environ.get("CARELOOP_NEW_STAFF_PASSWORD") or getpass.getpass("password: ")
     min_length = get_settings().password_min_length
@@ -304,7 +304,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     with session_scope() as session:
         codes = args.department or []
         ids = tuple(session.scalars(sa.select(Department.id).where(Department.code.in_(codes))))
-        form = StaffForm(username, args.name or args.username, role, ids, args.language, None)
+        form = StaffForm(username, args.name or args.username, roles, ids, args.language, None)
         try:
             created = do_create_staff(session, form=form, password=password, totp=args.totp, by=None)
         except ActionRefused as exc:
@@ -918,13 +918,14 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument(
         "--role",
         required=True,
-        help="a built-in role (admin, service_agent, doctor, nurse, content_editor, manager, integration)"
-        " or the code of one added on the roles page",
+        action="append",
+        help="a built-in role (admin, service_agent, doctor, nurse, content_editor, manager, integration,"
+        " privacy_officer) or the code of one added on the roles page; repeat for several",
     )
     staff.add_argument("--name")
     staff.add_argument("--department", action="append", help="department code; repeat for several")
     staff.add_argument("--language", default="zh-CN")
-    staff.add_argument("--totp", action="store_true", help="require TOTP even if the role does not")
+    staff.add_argument("--totp", action="store_true", help="require TOTP even if the roles do not")
     staff.add_argument(
         "--content-approver", action="store_true", help="may approve others' clinical content in the studio"
     )

@@ -252,8 +252,9 @@ class Settings(BaseSettings):
     oidc_group_roles: dict[str, str] = Field(
         default_factory=dict,
         description='single sign-on: JSON object from provider group to CareLoop role (`{"/ward-nurses": '
-        '"nurse"}`). When set, every sign-in gives the account the role of its first matching group in this '
-        "order, and a user in none of them is refused; empty: roles are managed in CareLoop only",
+        '"nurse"}`). When set, every sign-in gives the account the roles of all its groups that map (a head '
+        "nurse in the nurses' and the managers' groups holds both), and a user in none of them is refused; "
+        "empty: roles are managed in CareLoop only",
     )
     oidc_unknown_users: UnknownUsers = Field(
         default=UnknownUsers.REFUSE,
@@ -279,6 +280,70 @@ class Settings(BaseSettings):
     )
     oidc_timeout_seconds: float = Field(
         default=10, gt=0, le=60, description="single sign-on: how long to wait for the provider's answers"
+    )
+    ldap_urls: list[str] = Field(
+        default_factory=list,
+        description='LDAP / Active Directory sign-in: JSON list of servers tried in order (`["ldaps://dc1.'
+        'hospital.local", "ldap://dc2.hospital.local"]`); `ldaps://` is TLS from the start, `ldap://` '
+        "upgrades with StartTLS (CARELOOP_LDAP_START_TLS). Empty turns LDAP sign-in off",
+    )
+    ldap_start_tls: bool = Field(
+        default=True,
+        description="LDAP: upgrade `ldap://` connections with StartTLS before any bind (a failed upgrade "
+        "refuses the sign-in). Off sends passwords in clear: only for a directory on the same host",
+    )
+    ldap_ca_file: str = Field(
+        default="",
+        description="LDAP: PEM file of the certificate authorities the directory's certificate must chain "
+        "to (its name is checked too); empty: the system's",
+    )
+    ldap_bind_dn: str = Field(
+        default="",
+        description="LDAP: the service account CareLoop searches with (`CN=careloop,OU=Service Accounts,"
+        "DC=hospital,DC=local`)",
+    )
+    ldap_bind_password: SecretStr | None = Field(
+        default=None, description="LDAP: the service account's password"
+    )
+    ldap_user_base: str = Field(
+        default="", description="LDAP: where staff entries are searched (`OU=Staff,DC=hospital,DC=local`)"
+    )
+    ldap_user_filter: str = Field(
+        default="(sAMAccountName={username})",
+        description="LDAP: the filter that finds the one entry of the typed username (escaped before it is "
+        "put in): Active Directory `(sAMAccountName={username})`, OpenLDAP `(uid={username})`",
+    )
+    ldap_name_attribute: str = Field(
+        default="displayName", description="LDAP: the attribute with the person's name (else `cn`)"
+    )
+    ldap_group_base: str = Field(
+        default="",
+        description="LDAP: where groups are searched with CARELOOP_LDAP_GROUP_FILTER; empty: the user "
+        "entry's `memberOf` attribute gives her groups (Active Directory, OpenLDAP's memberof overlay)",
+    )
+    ldap_group_filter: str = Field(
+        default="(&(objectClass=groupOfNames)(member={user_dn}))",
+        description="LDAP: the filter finding her groups under CARELOOP_LDAP_GROUP_BASE (`{user_dn}` and "
+        "`{username}` are escaped before they are put in)",
+    )
+    ldap_group_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description='LDAP: JSON object from group DN to CareLoop role (`{"CN=Ward Nurses,OU=Groups,'
+        'DC=hospital,DC=local": "nurse"}`). At every sign-in the account takes the roles of all its groups '
+        "that map; in none of them, she is refused and her open sessions end",
+    )
+    ldap_group_departments: dict[str, str] = Field(
+        default_factory=dict,
+        description="LDAP: JSON object from group DN to department code. When set, every sign-in gives "
+        "the account the departments of its groups that map; empty: departments are managed in CareLoop",
+    )
+    ldap_create_users: bool = Field(
+        default=False,
+        description="LDAP: a directory user with a mapped group but no CareLoop account gets one at her "
+        "first sign-in (just in time); off: she is refused until an admin makes her account",
+    )
+    ldap_timeout_seconds: float = Field(
+        default=5, gt=0, le=60, description="LDAP: how long to wait to connect to a server and for answers"
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -889,6 +954,10 @@ class Settings(BaseSettings):
 
     def queue_name(self, kind: JobQueue) -> str:
         return queue_name(self.job_queue, kind)
+
+    @property
+    def ldap_enabled(self) -> bool:
+        return bool(self.ldap_urls)
 
     @property
     def is_sqlite(self) -> bool:

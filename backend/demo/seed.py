@@ -192,7 +192,7 @@ def seed(
             StaffUser(
                 username="admin",
                 display_name="Demo Admin",
-                role=Role.ADMIN,
+                roles={Role.ADMIN},
                 password_hash=password_hash,
                 totp_secret=totp_secret,
                 language="en",
@@ -200,14 +200,14 @@ def seed(
             StaffUser(
                 username="agent",
                 display_name="Service Centre Agent",
-                role=Role.SERVICE_AGENT,
+                roles={Role.SERVICE_AGENT},
                 password_hash=password_hash,
                 language="zh-CN",
             ),
             StaffUser(
                 username="nurse",
                 display_name="Cardiology Nurse",
-                role=Role.NURSE,
+                roles={Role.NURSE},
                 password_hash=password_hash,
                 language="zh-CN",
                 departments=[cardiology],

@@ -50,7 +50,7 @@ def context(session: Session, source: str, language: str) -> StaffContext:
             names.setdefault(name.strip().casefold(), key)
     for key in keys:
         names[key.casefold()] = key  # a key wins over a name that happens to read the same
-    admin_roles = frozenset(k for k in keys if people.is_admin(session, k))
+    admin_roles = frozenset(k for k in keys if people.is_admin(session, frozenset({k})))
     departments = lookup.codes(session, source).departments
     return StaffContext(names, departments, admin_roles, language)
 
@@ -69,7 +69,7 @@ def accounts(session: Session, usernames: Sequence[str]) -> dict[str, StaffNow]:
             id=user.id,
             version=user.version,
             display_name=user.display_name,
-            role=str(user.role),
+            roles=tuple(sorted(str(role) for role in user.roles)),
             department_ids=tuple(sorted(d.id for d in user.departments)),
             language=user.language,
             phone=user.phone,
@@ -89,7 +89,7 @@ def _form(username: str, target: StaffTarget) -> StaffForm:
     return StaffForm(
         username=username,
         display_name=target.display_name,
-        role=target.role,
+        roles=frozenset(target.roles),
         department_ids=target.department_ids,
         language=target.language,
         phone=target.phone,
@@ -123,7 +123,13 @@ def apply_staff(
                 continue
             version = now.version
             fields = StaffTarget(
-                now.display_name, now.role, now.department_ids, now.language, now.phone, now.email, now.active
+                now.display_name,
+                now.roles,
+                now.department_ids,
+                now.language,
+                now.phone,
+                now.email,
+                now.active,
             )
             if fields != replace(target, active=now.active):
                 people.do_update_staff(session, staff_id=now.id, version=version,

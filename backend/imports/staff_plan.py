@@ -19,7 +19,7 @@ class StaffNow:
     id: int
     version: int
     display_name: str
-    role: str
+    roles: tuple[str, ...]  # sorted: the digest of a snapshot must not depend on a set's order
     department_ids: tuple[int, ...]
     language: str
     phone: str | None
@@ -42,7 +42,7 @@ class StaffTarget:
     """The account as the row leaves it."""
 
     display_name: str
-    role: str
+    roles: tuple[str, ...]  # sorted
     department_ids: tuple[int, ...]
     language: str
     phone: str | None
@@ -68,9 +68,12 @@ def target_of(record: StaffRecord, now: StaffNow | None, context: StaffContext) 
     names = dict(record.names)
     # one display name an account has: the one in its own language, else the hospital's, else any given
     name = names.get(language) or names.get(context.language) or next(iter(names.values()))
+    # A file names one role: an account that already holds it keeps the others it was given in CareLoop
+    # (an approver, a manager); naming another role replaces them, as the hospital's file says.
+    roles = now.roles if now is not None and role in now.roles else (role,)
     return StaffTarget(
         display_name=name,
-        role=role,
+        roles=roles,
         department_ids=department_ids,
         language=language,
         phone=record.phone if record.phone is not None else (now.phone if now is not None else None),
@@ -90,12 +93,12 @@ def decide_staff(
         return Decision(Action.PROBLEM, problems=tuple(target)), admins
     if now is None:
         return Decision(Action.CREATE), admins
-    keeps_admin = target.active and target.role in context.admin_roles
+    keeps_admin = target.active and any(role in context.admin_roles for role in target.roles)
     after = admins if keeps_admin or now.id not in admins else admins - {now.id}
     if now.id in admins and not after:
         return Decision(Action.PROBLEM, problems=(describe(Problem.LAST_ADMIN),)), admins
     held = StaffTarget(
-        now.display_name, now.role, now.department_ids, now.language, now.phone, now.email, now.active
+        now.display_name, now.roles, now.department_ids, now.language, now.phone, now.email, now.active
     )
     action = Action.SKIP if held == target else Action.UPDATE
     return Decision(action, now.id, digest(now)), after

@@ -73,6 +73,7 @@ from backend.models.staff import (
     StaffRole,
     StaffSession,
     StaffUser,
+    StaffUserRole,
     staff_role_permissions,
 )
 from backend.models.task_events import ResolutionCode, TaskEvent, TaskEventKind, TaskMention, TaskRead
@@ -188,6 +189,7 @@ __all__ = [
     "StaffRole",
     "StaffSession",
     "StaffUser",
+    "StaffUserRole",
     "Task",
     "TaskEvent",
     "TaskEventKind",

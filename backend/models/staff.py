@@ -1,5 +1,5 @@
-"""Staff users, their roles (built-in and configured, each a set of permissions) and departments, sign-in
-sessions and attempts, and their home-page layout."""
+"""Staff users, their roles (built-in and configured, each a set of permissions; a user holds several) and
+departments, sign-in sessions and attempts, and their home-page layout."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.models.base import Base, EncryptedText, UTCDateTime, utcnow
 
@@ -32,9 +33,9 @@ class Role(StrEnum):
 
 
 class RoleKey(sa.TypeDecorator[str]):
-    """A staff member's role: the key of a `staff_roles` row. A built-in key reads back as its `Role`
-    member (a str), so `user.role is Role.ADMIN` and `user.role in {Role.NURSE}` keep working; a
-    configured role's key reads back as the plain string."""
+    """A role a staff member holds: the key of a `staff_roles` row. A built-in key reads back as its `Role`
+    member (a str), so `Role.ADMIN in user.roles` keeps working; a configured role's key reads back as the
+    plain string."""
 
     impl = sa.String(32)
     cache_ok = True
@@ -77,6 +78,24 @@ staff_role_permissions = sa.Table(
 )
 
 
+class StaffUserRole(Base):
+    """One role one staff member holds. Her permissions are the union of her roles' (a head nurse is a
+    nurse and a manager); the foreign key keeps a role someone holds from being deleted."""
+
+    __tablename__ = "staff_user_roles"
+
+    staff_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_key: Mapped[str] = mapped_column(
+        RoleKey(), sa.ForeignKey("staff_roles.key"), primary_key=True, index=True
+    )
+
+
+def _grant(key: str) -> StaffUserRole:
+    return StaffUserRole(role_key=role_key(key))
+
+
 staff_departments = sa.Table(
     "staff_departments",
     Base.metadata,
@@ -91,8 +110,6 @@ class StaffUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(200))
-    # no foreign key: the role verbs check the key, and refuse to delete a role someone holds
-    role: Mapped[str] = mapped_column(RoleKey())
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     totp_secret: Mapped[str | None] = mapped_column(EncryptedText("totp_secret"))
     totp_last_step: Mapped[int | None]  # the last accepted time step: a code is good once
@@ -113,11 +130,21 @@ class StaffUser(Base):
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     departments: Mapped[list[Department]] = relationship(secondary=staff_departments)
+    role_grants: Mapped[set[StaffUserRole]] = relationship(
+        collection_class=set, cascade="all, delete-orphan", passive_deletes=True
+    )
+    # the keys of the roles she holds, the one source of truth for them: `StaffUser(roles={Role.NURSE})`,
+    # `user.roles = {...}` (rows added and removed to match), `Role.ADMIN in user.roles`
+    roles: AssociationProxy[set[str]] = association_proxy("role_grants", "role_key", creator=_grant)
 
-    @validates("role")
-    def _role_key(self, _key: str, value: str) -> str:
-        """A built-in key becomes its Role member as soon as it is set, as it does when read back."""
-        return role_key(value)
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+    def role_list(self) -> list[str]:
+        """Her roles in a stable order (built-in ones first, as the forms list them), for pages and
+        exports."""
+        order = {r.value: i for i, r in enumerate(Role)}
+        return sorted(self.roles, key=lambda k: (order.get(str(k), len(order)), str(k)))
 
 
 class StaffSession(Base):

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from backend.models import AuditEvent, StaffUser
 from backend.security.permissions import Permission, may
@@ -66,8 +66,9 @@ def access_rows(
     session: Session, patient_id: int, filters: AccessFilters, zone: ZoneInfo, limit: int = 500
 ) -> list[AccessRow]:
     query = (
-        sa.select(AuditEvent, StaffUser.display_name, StaffUser.role)
+        sa.select(AuditEvent, StaffUser)
         .join(StaffUser, StaffUser.id == AuditEvent.staff_id)
+        .options(selectinload(StaffUser.role_grants))
         .where(AuditEvent.patient_id == patient_id)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(limit)
@@ -79,7 +80,10 @@ def access_rows(
         query = query.where(AuditEvent.at >= datetime.combine(filters.since, time(), zone))
     if filters.until is not None:
         query = query.where(AuditEvent.at < datetime.combine(filters.until + timedelta(days=1), time(), zone))
-    return [AccessRow(event, name, str(role)) for event, name, role in session.execute(query)]
+    return [
+        AccessRow(event, user.display_name, ", ".join(user.role_list()))
+        for event, user in session.execute(query)
+    ]
 
 
 def export_csv(rows: list[AccessRow]) -> str:

@@ -158,9 +158,21 @@ def device_cookie(settings: Settings, cookie: str | None, username: str) -> str:
     return str(_device_serializer(settings).dumps(marks[:DEVICE_USERS]))
 
 
-def _totp_ok(session: Session, user: StaffUser, code: str, now: datetime) -> bool:
+def guard_sign_in(
+    session: Session, settings: Settings, *, username: str, ip: str, now: datetime, known_device: bool
+) -> None:
+    """Serialise sign-ins sharing the username or the address, then raise SignInRefused (audited) while
+    the throttle holds them back. Every way in with a password (here, LDAP) passes through it."""
+    _lock_counters(session, [f"sign-in:user:{username}", f"sign-in:address:{ip}"])
+    if _throttled(session, settings, username, ip, now, known_device):
+        audit.record(session, "staff.sign_in_throttled", ip=ip, username=username)
+        raise SignInRefused("throttled")
+
+
+def totp_ok(session: Session, user: StaffUser, code: str, now: datetime) -> bool:
+    """Her authenticator code (spent once), or True when her roles need none and she has none."""
     if not user.totp_secret:
-        return not needs_totp(session, user.role)
+        return not needs_totp(session, user.roles)
     totp = pyotp.TOTP(user.totp_secret)
     code = "".join(code.split())
     for drift in (-1, 0, 1):  # one 30 s step either way for clock skew
@@ -185,10 +197,7 @@ def do_sign_in(
 ) -> NewSession:
     now = now or utcnow()
     username = username.strip().lower()[:64]
-    _lock_counters(session, [f"sign-in:user:{username}", f"sign-in:address:{ip}"])
-    if _throttled(session, settings, username, ip, now, known_device):
-        audit.record(session, "staff.sign_in_throttled", ip=ip, username=username)
-        raise SignInRefused("throttled")
+    guard_sign_in(session, settings, username=username, ip=ip, now=now, known_device=known_device)
     # Locked for the rest of the transaction, and read afresh: the TOTP step another sign-in has just
     # accepted is seen, so a code is good once even when four sign-ins race with it.
     user = session.scalars(
@@ -202,7 +211,7 @@ def do_sign_in(
         ok = _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         ok = False
-    ok = ok and user is not None and user.active and _totp_ok(session, user, totp_code, now)
+    ok = ok and user is not None and user.active and totp_ok(session, user, totp_code, now)
     if ok and not password_allowed(settings, username):
         # the password was right, but this account signs in through the identity provider only
         audit.record(session, "staff.password_sign_in_off", staff_id=user.id if user else None, ip=ip)
@@ -228,17 +237,14 @@ def do_second_factor(
     if user is None:
         raise SignInRefused("refused")
     username = user.username
-    _lock_counters(session, [f"sign-in:user:{username}", f"sign-in:address:{ip}"])
-    if _throttled(session, settings, username, ip, now, known_device=False):
-        audit.record(session, "staff.sign_in_throttled", ip=ip, username=username)
-        raise SignInRefused("throttled")
+    guard_sign_in(session, settings, username=username, ip=ip, now=now, known_device=False)
     user = session.scalars(
         sa.select(StaffUser)
         .where(StaffUser.id == staff_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
-    ok = user.active and bool(user.totp_secret) and _totp_ok(session, user, code, now)
+    ok = user.active and bool(user.totp_secret) and totp_ok(session, user, code, now)
     session.add(LoginAttempt(username=username, ip=ip, succeeded=ok, at=now))
     if not ok:
         audit.record(

@@ -1,17 +1,19 @@
 """What a staff member may do: the closed set of permissions, the built-in roles' defaults, and the one
 check every route and service asks (`may`). Roles are rows (`staff_roles`), so a hospital can change
 what a built-in role holds or add its own; department scoping is a permission too
-(`patients.all_departments`), applied by the services' queries as before."""
+(`patients.all_departments`), applied by the services' queries as before. A staff member holds a set of
+roles; what she may do is the union of what they hold."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models import Role, StaffRole, StaffUser, staff_role_permissions
+from backend.models import Role, StaffRole, StaffUser, StaffUserRole, staff_role_permissions
 
 
 class Permission(StrEnum):
@@ -91,15 +93,24 @@ def permissions_of(session: Session, role: str) -> frozenset[Permission]:
     return cache[role]
 
 
+def permissions_of_roles(session: Session, roles: AbstractSet[str]) -> frozenset[Permission]:
+    """The union of what `roles` hold (a set, never a single key: a str would be read letter by letter)."""
+    held: frozenset[Permission] = frozenset()
+    for role in roles:
+        held |= permissions_of(session, role)
+    return held
+
+
 def granted(user: StaffUser) -> frozenset[Permission]:
-    """Everything `user` may do: her role's permissions, and content approval where it was granted to
-    her in person. Nothing for a deactivated account."""
+    """Everything `user` may do: the union of her roles' permissions, and content approval where it was
+    granted to her in person. Nothing for a deactivated account. Her roles are read with her row, once per
+    request, so a change of roles takes effect at her next request without ending her sessions."""
     if not user.active:
         return frozenset()
     session = sa.orm.object_session(user)
     if session is None:
         raise RuntimeError("the staff member's row is not attached to a database session")
-    held = permissions_of(session, user.role)
+    held = permissions_of_roles(session, user.roles)
     return held | {P.CONTENT_APPROVE} if user.content_approver else held
 
 
@@ -108,18 +119,24 @@ def may(user: StaffUser, permission: Permission) -> bool:
     return permission in granted(user)
 
 
-def needs_totp(session: Session, role: str) -> bool:
-    """Administrators sign in locally with a second factor (single sign-on leaves it to the provider)."""
-    return bool(permissions_of(session, role) & ADMINISTRATIVE)
+def needs_totp(session: Session, roles: AbstractSet[str]) -> bool:
+    """Administrators sign in locally with a second factor (single sign-on leaves it to the provider):
+    any of her roles being administrative is enough."""
+    return bool(permissions_of_roles(session, roles) & ADMINISTRATIVE)
 
 
 def holders(permission: Permission) -> sa.ColumnElement[bool]:
-    """A condition on StaffUser: her role holds `permission` (for queries such as "the department's
-    supervisor" or "who may review"), the same answer `may` gives one by one."""
+    """A condition on StaffUser: one of her roles holds `permission` (for queries such as "the
+    department's supervisor" or "who may review"), the same answer `may` gives one by one."""
     roles = sa.select(staff_role_permissions.c.role_key).where(
         staff_role_permissions.c.permission == permission.value
     )
-    return StaffUser.role.in_(roles)
+    return StaffUser.id.in_(sa.select(StaffUserRole.staff_id).where(StaffUserRole.role_key.in_(roles)))
+
+
+def holding(role: str) -> sa.ColumnElement[bool]:
+    """A condition on StaffUser: she holds `role` (the staff list's filter, a role's member count)."""
+    return StaffUser.role_grants.any(StaffUserRole.role_key == role)
 
 
 def seed_builtin_roles(connection: sa.Connection) -> None:

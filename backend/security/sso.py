@@ -1,11 +1,13 @@
 """Single sign-on's CareLoop side: the provider settings, and the verb that turns verified ID token claims
-into a signed-in session (the username claim finds the account, the groups claim gives its role through
-the configured mapping). Every refusal is audited with its reason, in the same transaction as any
-change."""
+into a signed-in session (the username claim finds the account, the groups claim gives its roles through
+the configured mapping: every group she is in that maps adds its role). Every refusal is audited with
+its reason, in the same transaction as any change."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +27,7 @@ CALLBACK_PATH = "/staff/sso/callback"
 
 
 class CodeNeeded(Exception):
-    """The provider signed her in, but her role needs a second factor the provider did not show: CareLoop
+    """The provider signed her in, but her roles need a second factor the provider did not show: CareLoop
     asks for her own authenticator code before a session opens (`auth.do_second_factor`)."""
 
     def __init__(self, staff_id: int) -> None:
@@ -73,11 +75,22 @@ def _groups(claims: dict[str, Any], path: str) -> list[str]:
     return []
 
 
-def mapped_role(settings: Settings, claims: dict[str, Any]) -> str | None:
-    """The CareLoop role of the first configured group the user is in (the mapping's order decides
-    when she is in several); None when none maps."""
-    groups = set(_groups(claims, settings.oidc_groups_claim))
-    return next((role for group, role in settings.oidc_group_roles.items() if group in groups), None)
+def roles_from_groups(mapping: Mapping[str, str], groups: Iterable[str]) -> frozenset[str]:
+    """The CareLoop roles of every mapped group among `groups` (a head nurse in the nurses' and the
+    managers' groups holds both); empty when none maps. Single sign-on and LDAP share it."""
+    held = set(groups)
+    return frozenset(role for group, role in mapping.items() if group in held)
+
+
+def mapped_roles(settings: Settings, claims: dict[str, Any]) -> frozenset[str]:
+    return roles_from_groups(settings.oidc_group_roles, _groups(claims, settings.oidc_groups_claim))
+
+
+def check_mapped_roles(session: Session, roles: AbstractSet[str]) -> None:
+    """Refuse a mapping that names a role the database does not have (a typo in the settings)."""
+    missing = sorted(role for role in roles if session.get(StaffRole, role) is None)
+    if missing:
+        raise SsoRefused(SsoReason.NO_ROLE, f"mapped roles {missing!r} do not exist")
 
 
 def username_of(settings: Settings, claims: dict[str, Any]) -> str:
@@ -94,26 +107,26 @@ def do_sso_sign_in(
     `record_refusal` and commits) when the account is unknown, inactive, or has no mapped role."""
     now = now or utcnow()
     username = username_of(settings, claims)
-    role = mapped_role(settings, claims)
-    if settings.oidc_group_roles and role is None:
+    roles = mapped_roles(settings, claims)
+    if settings.oidc_group_roles and not roles:
         raise SsoRefused(SsoReason.NO_ROLE, "no group of the user's maps to a role")
-    if role is not None and session.get(StaffRole, role) is None:
-        raise SsoRefused(SsoReason.NO_ROLE, f"mapped role {role!r} does not exist")
+    check_mapped_roles(session, roles)
     user = session.scalars(
         sa.select(StaffUser).where(StaffUser.username == username).with_for_update()
     ).first()
     if user is None:
         if settings.oidc_unknown_users is UnknownUsers.REFUSE:
             raise SsoRefused(SsoReason.UNKNOWN_USER)
-        _create_disabled(session, settings, claims, username, role, ip)
+        _create_disabled(session, settings, claims, username, roles, ip)
         raise SsoRefused(SsoReason.ACCOUNT_CREATED_DISABLED)
     if not user.active:
         raise SsoRefused(SsoReason.ACCOUNT_DISABLED)
-    if role is not None and user.role != role:
-        _follow_provider_role(session, user, role, ip)
-    if needs_totp(session, user.role) and not _second_factor_shown(settings, claims):
+    if roles:
+        follow_mapped_roles(session, user, roles, ip=ip, source="single sign-on group mapping")
+    if needs_totp(session, user.roles) and not _second_factor_shown(settings, claims):
         if settings.oidc_admin_second_factor is SsoSecondFactor.PROVIDER or not user.totp_secret:
-            raise SsoRefused(SsoReason.SECOND_FACTOR_MISSING, f"role {user.role!s} needs a second factor")
+            detail = f"roles {people.role_text(user.roles)} need a second factor"
+            raise SsoRefused(SsoReason.SECOND_FACTOR_MISSING, detail)
         raise CodeNeeded(user.id)
     return open_session(session, user, ip=ip, now=now, method="oidc")
 
@@ -127,10 +140,15 @@ def _second_factor_shown(settings: Settings, claims: dict[str, Any]) -> bool:
     return shows_second_factor(claims, settings.oidc_mfa_acr_values)
 
 
-def _follow_provider_role(session: Session, user: StaffUser, role: str, ip: str) -> None:
-    """The provider's groups decide the role: the account takes the mapped one, audited with the reason.
-    The last admin is not demoted by a group change: she keeps her role (and the row says why)."""
-    if people.is_admin(session, user.role) and not people.is_admin(session, role):
+def follow_mapped_roles(
+    session: Session, user: StaffUser, roles: AbstractSet[str], *, ip: str, source: str
+) -> None:
+    """The directory's groups decide the roles (single sign-on, LDAP): the account takes the mapped set,
+    audited with `source` as the reason; nothing is written when they are the same. The last admin is
+    not demoted by a group change: she keeps her roles (and the row says why)."""
+    if frozenset(user.roles) == roles:
+        return
+    if people.is_admin(session, user.roles) and not people.is_admin(session, roles):
         others = set(people.lock_admins(session)) - {user.id}
         if not others:
             audit.record(
@@ -138,27 +156,32 @@ def _follow_provider_role(session: Session, user: StaffUser, role: str, ip: str)
                 "staff.role_kept_last_admin",
                 staff_id=user.id,
                 ip=ip,
-                role=str(user.role),
-                mapped=role,
+                roles=people.role_text(user.roles),
+                mapped=people.role_text(roles),
             )
             return
-    people.take_role(session, user, role, by=None, ip=ip, reason="single sign-on group mapping")
+    people.take_roles(session, user, roles, by=None, ip=ip, reason=source)
 
 
 def _create_disabled(
-    session: Session, settings: Settings, claims: dict[str, Any], username: str, role: str | None, ip: str
+    session: Session,
+    settings: Settings,
+    claims: dict[str, Any],
+    username: str,
+    roles: AbstractSet[str],
+    ip: str,
 ) -> None:
     """An inactive account for an admin to check and activate; it cannot sign in until then, and has an
     unusable random password (a reset link sets one if password sign-in is wanted)."""
     name = claim(claims, "name")
     display = name.strip()[: people.MAX_NAME] if isinstance(name, str) and name.strip() else username
-    chosen = role or settings.oidc_new_user_role
-    if session.get(StaffRole, chosen) is None:
-        raise SsoRefused(SsoReason.NO_ROLE, f"role {chosen!r} for new accounts does not exist")
+    chosen = set(roles) or {settings.oidc_new_user_role}
+    if any(session.get(StaffRole, role) is None for role in chosen):
+        raise SsoRefused(SsoReason.NO_ROLE, f"roles {sorted(chosen)!r} for new accounts do not all exist")
     user = StaffUser(
         username=username,
         display_name=display,
-        role=chosen,
+        roles=chosen,
         password_hash=hash_password(secrets.token_urlsafe(32)),
         language=settings.default_language,
         active=False,
@@ -171,6 +194,6 @@ def _create_disabled(
         staff_id=None,
         subject=("staff_user", user.id),
         ip=ip,
-        role=chosen,
+        roles=people.role_text(chosen),
         source="oidc",
     )

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from backend.models import Conversation, Direction, Message, MessageStatus, StaffUser
+from backend.models import Conversation, Direction, Message, MessageStatus, Role, StaffUserRole
 from bots.domain import Channel
 from bots.messages import Inbound
 
@@ -55,6 +55,16 @@ _LATEST = (
 )
 _LATEST_LOCKED = _turn_lock(_LATEST)
 _BY_ID_LOCKED = _turn_lock(sa.select(Conversation).where(Conversation.id == sa.bindparam("id")))
+# The role a patient is told wrote a staff message: her clinical role when she holds one (doctor before
+# nurse, which is also their order by key), else "staff"; None for the bot's messages.
+_CLINICAL_ROLE = (
+    sa.select(sa.func.min(StaffUserRole.role_key))
+    .where(
+        StaffUserRole.staff_id == Message.sent_by_staff_id,
+        StaffUserRole.role_key.in_([Role.DOCTOR.value, Role.NURSE.value]),
+    )
+    .scalar_subquery()
+)
 _MESSAGES_AFTER = (
     sa.select(
         Message.id,
@@ -62,9 +72,11 @@ _MESSAGES_AFTER = (
         Message.text,
         Message.parts,
         Message.provider_message_id,
-        StaffUser.role,
+        sa.case(
+            (Message.sent_by_staff_id.is_(None), sa.null()),
+            else_=sa.func.coalesce(_CLINICAL_ROLE, "staff"),
+        ),
     )
-    .outerjoin(StaffUser, StaffUser.id == Message.sent_by_staff_id)
     .where(Message.conversation_id == sa.bindparam("conversation"), Message.id > sa.bindparam("after"))
     .order_by(Message.id)
 )
@@ -85,7 +97,7 @@ class MessageView:
     text: str
     parts: list[dict[str, Any]] | None
     provider_message_id: str | None
-    staff_role: str | None  # set when a staff member wrote it, so the page can say so
+    staff_role: str | None  # doctor, nurse or staff when a staff member wrote it, so the page can say so
 
 
 def store_inbound_row(

@@ -106,7 +106,7 @@ def _values_of(user: StaffUser) -> dict[str, Any]:
     return {
         "username": user.username,
         "display_name": user.display_name,
-        "role": str(user.role),
+        "roles": [str(r) for r in user.role_list()],
         "departments": [str(d.id) for d in user.departments],
         "language": user.language,
         "phone": user.phone or "",
@@ -115,9 +115,10 @@ def _values_of(user: StaffUser) -> dict[str, Any]:
     }
 
 
-async def _department_ids(request: Request) -> list[str]:
+async def _ticked(request: Request, name: str) -> list[str]:
+    """The values of a field the form may send several times (departments, roles)."""
     form = await request.form()
-    return [v for v in form.getlist("departments") if isinstance(v, str)]
+    return [v for v in form.getlist(name) if isinstance(v, str)]
 
 
 @router.get(f"{PREFIX}/staff/new", response_class=HTMLResponse)
@@ -125,7 +126,7 @@ def new_staff(request: Request, db: SessionDep, staff: StaffAdminDep) -> Respons
     v = {
         "username": "",
         "display_name": "",
-        "role": "nurse",
+        "roles": ["nurse"],
         "departments": [],
         "language": "zh-CN",
         "phone": "",
@@ -141,15 +142,15 @@ async def create_staff(
     request: Request, db: SessionDep, staff: StaffAdminDep, settings: SettingsDep, values: FormDep
 ) -> Response:
     check_csrf(staff, values.get("csrf_token", ""))
-    ids = await _department_ids(request)
+    ids, ticked = await _ticked(request, "departments"), await _ticked(request, "roles")
     ip = client_ip(request)
     try:
-        form = people.parse_staff_form(values, ids, default_region=settings.default_region)
+        form = people.parse_staff_form(values, ids, roles=ticked, default_region=settings.default_region)
         created = people.do_create_staff(db, form=form, password=None, by=staff.staff_id, ip=ip)
         link = do_issue_reset(db, settings, staff=created.user, by=staff.staff_id, ip=ip)
     except ActionRefused as exc:
         db.rollback()
-        v = {**values, "departments": ids}
+        v = {**values, "departments": ids, "roles": ticked}
         context = _form_context(db, staff, v, user=None, refused=exc.reason)
         return render(request, "staff/admin/staff_form.html", staff.staff.language, context, 400)
     db.commit()
@@ -194,12 +195,12 @@ async def save_staff(
     user = _found(db, staff_id)
     if user is None:
         return render(request, "staff/admin/missing.html", staff.staff.language, {"staff": staff}, 404)
-    ids = await _department_ids(request)
+    ids, ticked = await _ticked(request, "departments"), await _ticked(request, "roles")
     # the username is fixed: what was typed cannot change it, and the form's value is the stored one
     typed = {**values, "username": user.username}
     try:
         version = int(values.get("version", "0"))
-        form = people.parse_staff_form(typed, ids, default_region=settings.default_region)
+        form = people.parse_staff_form(typed, ids, roles=ticked, default_region=settings.default_region)
         secret = people.do_update_staff(
             db, staff_id=staff_id, version=version, form=form, by=staff.staff_id, ip=client_ip(request)
         )
@@ -209,7 +210,7 @@ async def save_staff(
         current = _found(db, staff_id)
         assert current is not None
         db.refresh(current)
-        v = {**typed, "departments": ids}
+        v = {**typed, "departments": ids, "roles": ticked}
         context = _form_context(db, staff, v, user=current, refused=reason)
         if reason is Reason.EDITED_MEANWHILE:
             # what was typed stays in the form; the stored values are shown beside it, and saving again

@@ -1,4 +1,5 @@
-"""The staff web UI's common parts: rendering, CSRF, sign-in with TOTP and sign-out, patient chat links."""
+"""The staff web UI's common parts: rendering, CSRF, sign-in with TOTP (the password checked locally or by
+the LDAP directory) and sign-out, patient chat links."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from backend.security.auth import (
     do_sign_out,
     is_known_device,
 )
+from backend.security.ldap_sign_in import DirectoryUnavailable, do_ldap_sign_in, uses_directory
 from backend.security.permissions import ADMINISTRATIVE, Permission, granted
 from backend.services import audit, patients
 from backend.services.refusal import ActionRefused
@@ -65,10 +67,12 @@ def check_csrf(staff_session: StaffSession, token: str) -> None:
         raise CsrfFailed
 
 
-def _login(token: str, error: bool, settings: Settings) -> dict[str, Any]:
+def _login(token: str, error: bool, settings: Settings, directory_down: bool = False) -> dict[str, Any]:
     return {
         "csrf_token": token,
         "error": error,
+        "directory_down": directory_down,
+        "ldap": settings.ldap_enabled,
         "sso": settings.sso_enabled,
         "break_glass_only": settings.password_sign_in is PasswordSignIn.BREAK_GLASS_ONLY,
     }
@@ -108,8 +112,9 @@ def login(
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not secrets.compare_digest(cookie, csrf_token):
         return render(request, "staff/login.html", lang, _login(cookie or "", True, settings), 400)
+    verb = do_ldap_sign_in if uses_directory(settings, username) else do_sign_in
     try:
-        new = do_sign_in(
+        new = verb(
             db,
             settings,
             username=username,
@@ -118,9 +123,11 @@ def login(
             ip=client_ip(request),
             known_device=is_known_device(settings, request.cookies.get(DEVICE_COOKIE), username),
         )
-    except SignInRefused:
+    except SignInRefused as refused:
         db.commit()  # keep the failed attempt: it feeds the throttle and the audit trail
-        return render(request, "staff/login.html", lang, _login(cookie, True, settings), 401)
+        down = isinstance(refused, DirectoryUnavailable)
+        context = _login(cookie, not down, settings, directory_down=down)
+        return render(request, "staff/login.html", lang, context, 503 if down else 401)
     response = RedirectResponse("/staff", status_code=303)
     response.set_cookie(
         SESSION_COOKIE, new.token, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/"

@@ -76,7 +76,8 @@ def test_an_admin_adds_a_role_and_gives_it_and_the_pages_are_accessible(
     nurse.context.close()
     assert {name: text for name, text in found.items() if text} == {}
     db.expire_all()
-    assert db.scalars(sa.select(StaffUser.role).where(StaffUser.username == "nurse1")).one() == "ward_sister"
+    sister = db.scalars(sa.select(StaffUser).where(StaffUser.username == "nurse1")).one()
+    assert sister.roles == {"nurse", "ward_sister"}
     given = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staff.role_assign")).one()
     assert given.detail["reason"] == "runs ward 5"
 

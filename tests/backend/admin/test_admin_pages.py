@@ -168,13 +168,20 @@ def test_the_one_time_password_page_is_reachable_without_signing_in(client: Test
     assert isinstance(db.scalar(sa.select(sa.func.count()).select_from(StaffUser)), int)
 
 
-def _edit(client: TestClient, token: str, user: StaffUser, version: int, **changes: str) -> object:
-    values = {
+def _edit(
+    client: TestClient,
+    token: str,
+    user: StaffUser,
+    version: int,
+    roles: list[str] | None = None,
+    **changes: str,
+) -> object:
+    values: dict[str, str | list[str]] = {
         "csrf_token": token,
         "version": str(version),
         "username": user.username,
         "display_name": user.display_name,
-        "role": user.role.value,
+        "roles": roles if roles is not None else user.role_list(),
         "language": user.language,
         "phone": "",
         **changes,
@@ -209,9 +216,12 @@ def test_promoting_to_admin_shows_the_new_authenticator_key_once(client: TestCli
     manager = factories.staff(db, username="manager1", role=Role.MANAGER)
     db.commit()
     token = sign_in(client, root)
-    response = _edit(client, token, manager, manager.version, role="admin", reason="runs the console now")
+    response = _edit(
+        client, token, manager, manager.version, roles=["manager", "admin"], reason="runs the console now"
+    )
     assert response.status_code == 200 and 'id="totp-secret"' in response.text
     db.expire_all()
+    assert db.get(StaffUser, manager.id).roles == {Role.MANAGER, Role.ADMIN}
     secret = db.get(StaffUser, manager.id).totp_secret
     assert secret and secret in response.text
     assert secret not in client.get(f"/staff/admin/staff/{manager.id}").text

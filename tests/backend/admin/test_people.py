@@ -17,20 +17,28 @@ from backend.admin.people import StaffForm, parse_staff_form
 from backend.app.settings import get_settings
 from backend.models import AuditEvent, Role, StaffSession, StaffUser
 from backend.security.auth import SignInRefused, do_sign_in, resume_session
+from backend.security.permissions import holding
 from backend.services.refusal import ActionRefused, Reason
 from tests import factories
 from tests.factories import PASSWORD
 
-GOOD = {"username": "Nurse.Li", "display_name": "Li Na", "role": "nurse", "language": "zh-CN", "phone": ""}
+GOOD = {"username": "Nurse.Li", "display_name": "Li Na", "language": "zh-CN", "phone": ""}
 
 
-def _form(**changes: object) -> StaffForm:
-    return parse_staff_form({**GOOD, **changes}, [], default_region="CN")  # type: ignore[dict-item]
+def _form(*, roles: tuple[str, ...] = ("nurse",), **changes: str) -> StaffForm:
+    return parse_staff_form({**GOOD, **changes}, [], roles=roles, default_region="CN")
 
 
 def test_the_form_is_normalised() -> None:
-    form = parse_staff_form({**GOOD, "phone": "138 0013 8000"}, ["3", "1", "3"], default_region="CN")
-    assert form == StaffForm("nurse.li", "Li Na", Role.NURSE, (1, 3), "zh-CN", "+8613800138000")
+    form = parse_staff_form(
+        {**GOOD, "phone": "138 0013 8000"},
+        ["3", "1", "3"],
+        roles=["nurse", "manager", "nurse"],
+        default_region="CN",
+    )
+    roles = frozenset({Role.NURSE, Role.MANAGER})
+    assert form == StaffForm("nurse.li", "Li Na", roles, (1, 3), "zh-CN", "+8613800138000")
+    assert all(isinstance(role, Role) for role in form.roles)
 
 
 def test_the_work_email_is_normalised_kept_when_absent_and_cleared_when_empty(db: Session) -> None:
@@ -49,13 +57,18 @@ def test_the_work_email_is_normalised_kept_when_absent_and_cleared_when_empty(db
 @pytest.mark.parametrize(
     ("changes", "departments", "reason"),
     [
+        ({"roles": []}, [], Reason.UNKNOWN_ROLE),  # an account holds at least one role
+        ({"roles": [""]}, [], Reason.UNKNOWN_ROLE),
+        (
+            {"roles": ["nurse", "x" * 33]},
+            [],
+            Reason.UNKNOWN_ROLE,
+        ),  # unknown to the database: the verbs refuse
         ({"username": "a"}, [], Reason.USERNAME_INVALID),
         ({"username": "li na"}, [], Reason.USERNAME_INVALID),
         ({"username": "x" * 65}, [], Reason.USERNAME_INVALID),
         ({"display_name": "  "}, [], Reason.NAME_REQUIRED),
         ({"display_name": "x" * 201}, [], Reason.NAME_REQUIRED),
-        ({"role": ""}, [], Reason.UNKNOWN_ROLE),
-        ({"role": "x" * 33}, [], Reason.UNKNOWN_ROLE),  # a role unknown to the database: the verbs refuse it
         ({"language": "fr"}, [], Reason.UNKNOWN_LANGUAGE),
         ({"phone": "not a phone"}, [], Reason.PHONE_INVALID),
         ({"email": "not an email"}, [], Reason.EMAIL_INVALID),
@@ -65,10 +78,12 @@ def test_the_work_email_is_normalised_kept_when_absent_and_cleared_when_empty(db
     ],
 )
 def test_bad_form_values_are_refused_by_name(
-    changes: dict[str, str], departments: list[str], reason: Reason
+    changes: dict[str, object], departments: list[str], reason: Reason
 ) -> None:
+    roles = changes.pop("roles", ["nurse"])
+    assert isinstance(roles, list)
     with pytest.raises(ActionRefused) as refused:
-        parse_staff_form({**GOOD, **changes}, departments, default_region="CN")
+        parse_staff_form({**GOOD, **changes}, departments, roles=roles, default_region="CN")  # type: ignore[dict-item]
     assert refused.value.reason is reason
 
 
@@ -82,13 +97,23 @@ def test_create_refuses_a_taken_username_and_unknown_departments(db: Session) ->
     with pytest.raises(ActionRefused) as unknown:
         people.do_create_staff(
             db,
-            form=parse_staff_form({**GOOD, "username": "n2"}, ["999"], default_region="CN"),
+            form=parse_staff_form({**GOOD, "username": "n2"}, ["999"], roles=["nurse"], default_region="CN"),
             password=None,
             by=root.id,
         )
     assert unknown.value.reason is Reason.NO_SUCH_DEPARTMENT
-    admin = people.do_create_staff(db, form=_form(username="boss2", role="admin"), password=None, by=root.id)
+    with pytest.raises(ActionRefused) as unknown_role:
+        people.do_create_staff(
+            db, form=_form(username="n3", roles=("nurse", "wizard")), password=None, by=root.id
+        )
+    assert unknown_role.value.reason is Reason.UNKNOWN_ROLE
+    assert db.scalar(sa.select(StaffUser.id).where(StaffUser.username == "n3")) is None
+    # one administrative role among several is enough to need an authenticator
+    admin = people.do_create_staff(
+        db, form=_form(username="boss2", roles=("nurse", "admin")), password=None, by=root.id
+    )
     assert admin.totp_secret and admin.user.totp_secret == admin.totp_secret
+    assert admin.user.roles == {Role.NURSE, Role.ADMIN}
 
 
 def test_a_second_admins_stale_save_is_refused_and_nothing_is_lost(db: Session) -> None:
@@ -97,10 +122,10 @@ def test_a_second_admins_stale_save_is_refused_and_nothing_is_lost(db: Session) 
     nurse = factories.staff(db, username="nurse1")
     db.commit()
     shown = nurse.version
-    first = StaffForm("nurse1", "Nurse One", Role.NURSE, (dept.id,), "vi", None)
+    first = StaffForm("nurse1", "Nurse One", frozenset({Role.NURSE}), (dept.id,), "vi", None)
     people.do_update_staff(db, staff_id=nurse.id, version=shown, form=first, by=root.id)
     db.commit()
-    second = StaffForm("nurse1", "Nurse Uno", Role.DOCTOR, (), "en", None)
+    second = StaffForm("nurse1", "Nurse Uno", frozenset({Role.DOCTOR}), (), "en", None)
     with pytest.raises(ActionRefused) as stale:
         people.do_update_staff(db, staff_id=nurse.id, version=shown, form=second, by=root.id)
     assert stale.value.reason is Reason.EDITED_MEANWHILE
@@ -150,19 +175,19 @@ def test_the_last_active_admin_is_neither_deactivated_nor_demoted(db: Session) -
         people.do_set_active(db, staff_id=root.id, version=root.version, active=False, by=root.id)
     assert last.value.reason is Reason.LAST_ADMIN
     db.rollback()
-    demote = StaffForm("root", "Root", Role.MANAGER, (), "en", None, "steps down")
+    demote = StaffForm("root", "Root", frozenset({Role.MANAGER, Role.NURSE}), (), "en", None, "steps down")
     with pytest.raises(ActionRefused) as demoted:
         people.do_update_staff(db, staff_id=root.id, version=root.version, form=demote, by=root.id)
     assert demoted.value.reason is Reason.LAST_ADMIN
     db.rollback()
     db.refresh(root)
-    assert root.active and root.role is Role.ADMIN
+    assert root.active and root.roles == {Role.ADMIN}
     # a deactivated admin may be demoted: it changes nothing about who can administer
     people.do_update_staff(
         db,
         staff_id=other.id,
         version=other.version,
-        form=StaffForm("root2", "R2", Role.NURSE, (), "en", None, "back to the ward"),
+        form=StaffForm("root2", "R2", frozenset({Role.NURSE}), (), "en", None, "back to the ward"),
         by=root.id,
     )
 
@@ -211,7 +236,7 @@ def test_careloop_staff_add_uses_the_same_verb(database_url: str, db: Session) -
     assert done.returncode == 0, done.stderr
     db.expire_all()
     user = db.scalars(sa.select(StaffUser).where(StaffUser.username == "nurse9")).one()
-    assert user.role is Role.NURSE and user.version == 1
+    assert user.roles == {Role.NURSE} and user.version == 1
     assert db.scalars(sa.select(AuditEvent.action)).all() == ["staff.create"]
 
 
@@ -248,16 +273,14 @@ def test_two_admins_deactivating_each_other_at_once_leave_one_admin(database_url
         thread.join(timeout=30)
     assert sorted(outcomes) == ["done", "last_admin"]
     db.expire_all()
-    assert (
-        db.scalar(sa.select(sa.func.count()).where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True)))
-        == 1
-    )
+    assert db.scalar(sa.select(sa.func.count()).where(holding(Role.ADMIN), StaffUser.active.is_(True))) == 1
 
 
-def test_the_list_takes_two_statements_whatever_its_length(db: Session) -> None:
+def test_the_list_takes_three_statements_whatever_its_length(db: Session) -> None:
     departments = [factories.department(db) for _ in range(3)]
     for n in range(30):
-        factories.staff(db, username=f"nurse{n}", departments=departments[: n % 3 + 1])
+        roles = {Role.NURSE, Role.MANAGER} if n % 2 else {Role.NURSE}
+        factories.staff(db, username=f"nurse{n}", roles=roles, departments=departments[: n % 3 + 1])
     db.commit()
     db.expire_all()
     statements: list[str] = []
@@ -269,8 +292,13 @@ def test_the_list_takes_two_statements_whatever_its_length(db: Session) -> None:
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         rows = people.staff_list(db, people.parse_staff_filters({}))
-        names = [(row.user.username, len(row.user.departments)) for row in rows]
+        names = [(row.user.username, len(row.user.departments), row.user.role_list()) for row in rows]
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
-    assert len(names) == 30 and names[0] == ("nurse0", 1)
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+    assert (
+        len(names) == 30
+        and names[0] == ("nurse0", 1, ["nurse"])
+        and names[1] == ("nurse1", 2, ["nurse", "manager"])
+    )
+    # the accounts, their departments, their roles
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 3

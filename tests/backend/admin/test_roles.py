@@ -49,12 +49,17 @@ def test_a_configured_role_gives_exactly_its_permissions_and_the_grant_is_audite
         db, staff_id=nurse.id, role="ward_sister", reason="runs ward 5 now", by=root.id
     )
     db.commit()
-    assert changed and nurse.role == "ward_sister"
+    # the role is added beside the one she held: her permissions are the union
+    assert changed and nurse.roles == {Role.NURSE, "ward_sister"}
     assert granted(nurse) == {Permission.SPOT_CHECKS, Permission.PATIENTS_DO_NOT_DISTURB}
     assert not may(nurse, Permission.OUTREACH) and not may(nurse, Permission.PATIENTS_ALL_DEPARTMENTS)
     event = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staff.role_assign")).one()
     assert (event.staff_id, event.subject_id) == (root.id, nurse.id)
-    assert event.detail == {"role": "ward_sister", "role_before": "nurse", "reason": "runs ward 5 now"}
+    assert event.detail == {
+        "roles": ["nurse", "ward_sister"],
+        "roles_before": ["nurse"],
+        "reason": "runs ward 5 now",
+    }
     created = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "role.create")).one()
     assert created.detail["permissions"] == ["patients.do_not_disturb", "spot_checks.manage"]
     # giving the role she holds writes nothing
@@ -74,13 +79,13 @@ def test_a_role_change_needs_a_reason_and_an_existing_role(db: Session) -> None:
             roles.do_assign_role(db, staff_id=nurse.id, role=role, reason=reason, by=root.id)
         assert refused.value.reason is why
         db.rollback()
-    form = people.StaffForm("nurse1", "Nurse1", "superuser", (), "en", None, "because")
+    form = people.StaffForm("nurse1", "Nurse1", frozenset({"nurse", "superuser"}), (), "en", None, "because")
     with pytest.raises(ActionRefused) as unknown:
         people.do_update_staff(db, staff_id=nurse.id, version=nurse.version, form=form, by=root.id)
     assert unknown.value.reason is Reason.UNKNOWN_ROLE
     db.rollback()
     db.refresh(nurse)
-    assert nurse.role is Role.NURSE and nurse.version == 1
+    assert nurse.roles == {Role.NURSE} and nurse.version == 1
     assert db.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 0
 
 
@@ -93,10 +98,12 @@ def test_an_administrative_role_is_given_where_the_authenticator_is_enrolled(db:
         roles.do_assign_role(db, staff_id=nurse.id, role="admin", reason="covers the console", by=root.id)
     assert refused.value.reason is Reason.ROLE_NEEDS_AUTHENTICATOR
     db.rollback()
-    form = people.StaffForm("nurse1", "Nurse1", "admin", (), "en", None, "covers the console")
+    form = people.StaffForm(
+        "nurse1", "Nurse1", frozenset({"nurse", "admin"}), (), "en", None, "covers the console"
+    )
     secret = people.do_update_staff(db, staff_id=nurse.id, version=nurse.version, form=form, by=root.id)
     db.commit()
-    assert secret and nurse.totp_secret == secret and nurse.role is Role.ADMIN
+    assert secret and nurse.totp_secret == secret and nurse.roles == {Role.NURSE, Role.ADMIN}
 
 
 def test_a_role_in_use_or_built_in_is_not_deleted(db: Session) -> None:
@@ -130,11 +137,16 @@ def test_the_last_admin_keeps_admin_whichever_way_it_would_go(db: Session) -> No
         roles.do_update_role(db, key="admin", version=1, form=edit, by=root.id)
     assert stripped.value.reason is Reason.LAST_ADMIN
     db.rollback()
+    # adding a role takes nothing away; dropping admin from her set is refused
+    assert roles.do_assign_role(db, staff_id=root.id, role="nurse", reason="covers a ward", by=root.id)
+    db.commit()
+    demote = people.StaffForm("root", "Root", frozenset({"nurse"}), (), "en", None, "leaving")
     with pytest.raises(ActionRefused) as demoted:
-        roles.do_assign_role(db, staff_id=root.id, role="nurse", reason="leaving", by=root.id)
+        people.do_update_staff(db, staff_id=root.id, version=root.version, form=demote, by=root.id)
     assert demoted.value.reason is Reason.LAST_ADMIN
     db.rollback()
-    assert may(root, Permission.ADMIN_STAFF) and root.role is Role.ADMIN
+    db.refresh(root)
+    assert may(root, Permission.ADMIN_STAFF) and root.roles == {Role.ADMIN, Role.NURSE}
     # with a second holder (through a configured role) the admin role may lose the permission
     roles.do_create_role(
         db, form=_form("it", "IT", Permission.ADMIN_STAFF, Permission.ADMIN_SETTINGS), by=root.id
@@ -238,7 +250,7 @@ def test_the_roles_page_adds_a_role_gives_it_and_exports_the_list(client: TestCl
     )
     assert given.status_code == 303
     db.expire_all()
-    assert db.get(StaffUser, nurse.id).role == "ward_sister"
+    assert db.get(StaffUser, nurse.id).roles == {"nurse", "ward_sister"}
     listed = client.get("/staff/admin/roles?permission=spot_checks.manage")
     assert 'data-role="ward_sister"' in listed.text and 'data-role="manager"' in listed.text
     assert 'data-role="nurse"' not in listed.text

@@ -108,3 +108,42 @@ def test_0014_replaces_openids_in_stored_wechat_event_ids_by_their_digest(databa
         event_id("oFollower_1", "1733300100", "SCAN"),
         "6054768590064713728",  # a message's own MsgId stays
     ]
+
+
+def test_0044_moves_each_role_into_the_link_table_and_back(database_url: str) -> None:
+    """Up: each account's one role becomes its first row of staff_user_roles. Down: one role is kept, an
+    administrative one first, so an admin with other roles stays an admin."""
+    config = alembic_config(database_url)
+    command.downgrade(config, "0043")
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        for n, (username, role) in enumerate((("root", "admin"), ("head", "nurse"), ("doc", "doctor")), 1):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO staff_users (id, username, display_name, role, password_hash, language,"
+                    " active, content_approver, created_at, version)"
+                    " VALUES (:id, :u, :u, :r, 'x', 'en', true, false, CURRENT_TIMESTAMP, 1)"
+                ),
+                {"id": n, "u": username, "r": role},
+            )
+        # a row that cascades from staff_users: a table copy on SQLite would have deleted it
+        conn.execute(
+            sa.text(
+                "INSERT INTO home_layouts (staff_id, widgets, updated_at) VALUES (2, '[]', CURRENT_TIMESTAMP)"
+            )
+        )
+    command.upgrade(config, "0044")
+    with engine.begin() as conn:
+        held = conn.execute(
+            sa.text("SELECT staff_id, role_key FROM staff_user_roles ORDER BY staff_id")
+        ).all()
+        assert [tuple(row) for row in held] == [(1, "admin"), (2, "nurse"), (3, "doctor")]
+        assert conn.scalars(sa.text("SELECT staff_id FROM home_layouts")).all() == [2]
+        # after the upgrade, accounts gain roles: the head nurse manages, root also covers a ward
+        conn.execute(sa.text("INSERT INTO staff_user_roles VALUES (2, 'manager'), (1, 'nurse')"))
+    command.downgrade(config, "0043")
+    with engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT username, role FROM staff_users ORDER BY id")).all()
+    assert [tuple(row) for row in kept] == [("root", "admin"), ("head", "manager"), ("doc", "doctor")]
+    upgrade(database_url)
+    engine.dispose()

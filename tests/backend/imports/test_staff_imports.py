@@ -72,10 +72,10 @@ def test_a_staff_file_lists_every_problem_then_creates_accounts_once(db: Session
     db.expire_all()
     users = {u.username: u for u in db.scalars(sa.select(StaffUser))}
     wang, li, zhao = users["wang.fang"], users["li.ming"], users["zhao"]
-    assert (wang.display_name, wang.role, wang.language) == ("王芳", Role.NURSE, "zh-CN")
+    assert (wang.display_name, set(wang.roles), wang.language) == ("王芳", {Role.NURSE}, "zh-CN")
     assert (wang.email, wang.phone, wang.active) == ("wang.fang@hospital.cn", "+8613800138000", True)
-    assert sorted(d.code for d in li.departments) == ["0301", "0402"] and li.role == Role.DOCTOR
-    assert (zhao.role, zhao.active) == ("followup_nurse", False)
+    assert sorted(d.code for d in li.departments) == ["0301", "0402"] and set(li.roles) == {Role.DOCTOR}
+    assert (set(zhao.roles), zhao.active) == ({"followup_nurse"}, False)
     # the email is stored encrypted like the phone
     raw = db.execute(sa.text("SELECT email FROM staff_users WHERE username = 'wang.fang'")).scalar_one()
     assert "hospital" not in raw
@@ -109,7 +109,7 @@ def test_a_file_changes_role_scope_and_deactivates_but_keeps_the_last_admin(
     assert confirm(db, dry).counts == {"updated": 1, "with problems": 1}
     db.expire_all()
     wang = db.scalars(sa.select(StaffUser).where(StaffUser.username == "wang.fang")).one()
-    assert (wang.role, wang.active, wang.display_name) == (Role.DOCTOR, False, "王芳")
+    assert (set(wang.roles), wang.active, wang.display_name) == ({Role.DOCTOR}, False, "王芳")
     assert [d.code for d in wang.departments] == ["0402"] and wang.email == "old@hospital.cn"  # kept
     actions = db.scalars(
         sa.select(AuditEvent.action)
@@ -120,7 +120,7 @@ def test_a_file_changes_role_scope_and_deactivates_but_keeps_the_last_admin(
     update = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staff.update")).one()
     assert update.detail["reason"] == "staff import" and update.detail["role_before"] == "nurse"
     boss = db.scalars(sa.select(StaffUser).where(StaffUser.username == "boss")).one()
-    assert boss.role == Role.ADMIN and boss.active
+    assert set(boss.roles) == {Role.ADMIN} and boss.active
 
 
 def test_a_second_admin_lets_the_first_go_but_not_both(db: Session, hospital: None) -> None:
@@ -153,4 +153,8 @@ def test_the_command_imports_a_staff_file_and_prints_no_link(
     assert "created: 1" in out and "/staff/password/" not in out
     db.expire_all()
     li = db.scalars(sa.select(StaffUser).where(StaffUser.username == "li.ming")).one()
-    assert (li.display_name, li.role, [d.code for d in li.departments]) == ("Li Ming", Role.DOCTOR, ["0301"])
+    assert (li.display_name, set(li.roles), [d.code for d in li.departments]) == (
+        "Li Ming",
+        {Role.DOCTOR},
+        ["0301"],
+    )

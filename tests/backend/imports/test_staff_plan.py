@@ -28,13 +28,15 @@ RECORD = StaffRecord(
     language=None,
 )
 NOW = StaffNow(
-    id=7, version=3, display_name="王芳", role="nurse", department_ids=(1,), language="zh-CN",
+    id=7, version=3, display_name="王芳", roles=("nurse",), department_ids=(1,), language="zh-CN",
     phone="+8613800138000", email="w@h.cn", active=True,
 )  # fmt: skip
 
 
 def test_a_new_account_takes_the_file_and_the_hospitals_defaults() -> None:
-    assert target_of(RECORD, None, CONTEXT) == StaffTarget("王芳", "nurse", (1,), "zh-CN", None, None, True)
+    assert target_of(RECORD, None, CONTEXT) == StaffTarget(
+        "王芳", ("nurse",), (1,), "zh-CN", None, None, True
+    )
     decision, admins = decide_staff(RECORD, None, CONTEXT, frozenset({1}))
     assert decision.action is Action.CREATE and admins == frozenset({1})
 
@@ -57,7 +59,7 @@ def test_empty_cells_keep_what_the_account_holds() -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"role": "admin"}, "role"),
+        ({"role": "admin"}, "roles"),
         ({"departments": ("0301", "0402")}, "departments"),
         ({"email": "new@h.cn"}, "email"),
         ({"phone": "+8613900139000"}, "phone"),
@@ -80,8 +82,8 @@ def test_unknown_role_and_department_are_both_reported() -> None:
 
 
 def test_the_last_active_admin_cannot_be_demoted_or_deactivated_but_one_of_two_can() -> None:
-    boss = replace(NOW, id=1, role="admin")
-    deputy = replace(NOW, id=2, role="admin")
+    boss = replace(NOW, id=1, roles=("admin",))
+    deputy = replace(NOW, id=2, roles=("admin",))
     demote = replace(RECORD, role="nurse")
     deactivate = replace(RECORD, role="admin", active=False)
     for row in (demote, deactivate):
@@ -96,3 +98,15 @@ def test_the_last_active_admin_cannot_be_demoted_or_deactivated_but_one_of_two_c
 def test_a_non_admin_changes_freely_even_with_no_admin_recorded() -> None:
     decision, admins = decide_staff(replace(RECORD, active=False), NOW, CONTEXT, frozenset())
     assert decision.action is Action.UPDATE and admins == frozenset()
+
+
+def test_a_role_the_account_holds_keeps_its_other_roles_and_another_replaces_them() -> None:
+    head = replace(NOW, roles=("manager", "nurse"))  # a head nurse given manager in CareLoop
+    kept = target_of(RECORD, head, CONTEXT)  # the file says nurse
+    assert isinstance(kept, StaffTarget) and kept.roles == ("manager", "nurse")
+    assert decide_staff(RECORD, head, CONTEXT, frozenset())[0].action is Action.SKIP
+    moved = target_of(replace(RECORD, role="admin"), head, CONTEXT)
+    assert isinstance(moved, StaffTarget) and moved.roles == ("admin",)
+    keeps_admin = replace(NOW, id=1, roles=("admin", "nurse"))
+    decision, admins = decide_staff(RECORD, keeps_admin, CONTEXT, frozenset({1}))  # nurse: already held
+    assert decision.action is Action.SKIP and admins == frozenset({1})

@@ -24,7 +24,7 @@ from tests.backend.security import fake_oidc
 from tests.conftest import reset_caches
 from tests.factories import PASSWORD
 
-MAPPING = {"/it-admins": "admin", "/managers": "manager", "/ward-nurses": "nurse"}  # the first that fits wins
+MAPPING = {"/it-admins": "admin", "/managers": "manager", "/ward-nurses": "nurse"}  # every group that fits
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def test_the_provider_saying_no_is_refused_and_recorded(
     assert _refusals(db)[0]["detail"] == '"access_denied"'
 
 
-def test_groups_decide_the_role_and_the_change_is_audited(
+def test_groups_decide_the_roles_and_the_change_is_audited(
     provider: fake_oidc.FakeProvider, client: TestClient, db: Session
 ) -> None:
     nurse = factories.staff(db, username="nurse.li")
@@ -166,18 +166,25 @@ def test_groups_decide_the_role_and_the_change_is_audited(
     provider.claims = {"preferred_username": "nurse.li", "groups": ["/managers", "/ward-nurses"]}
     assert through_provider(client).status_code == 303
     db.expire_all()
-    assert db.get(StaffUser, nurse.id).role is Role.MANAGER  # the mapping's first matching entry
+    # every group she is in that maps gives its role
+    assert db.get(StaffUser, nurse.id).roles == {Role.MANAGER, Role.NURSE}
     change = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staff.role_assign")).one()
     assert change.detail == {
-        "role": "manager",
-        "role_before": "nurse",
+        "roles": ["manager", "nurse"],
+        "roles_before": ["nurse"],
         "reason": "single sign-on group mapping",
     }
+    # the same groups again: nothing to change, nothing written
+    assert through_provider(client).status_code == 303
+    assert db.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "staff.role_assign")) == 1
     provider.claims = {"preferred_username": "nurse.li", "groups": ["/visitors"]}
     refused = through_provider(client)
     assert refused.status_code == 403 and 'data-reason="no_role"' in refused.text
     db.expire_all()
-    assert db.get(StaffUser, nurse.id).role is Role.MANAGER  # a refused sign-in changes nothing
+    assert db.get(StaffUser, nurse.id).roles == {
+        Role.MANAGER,
+        Role.NURSE,
+    }  # a refused sign-in changes nothing
 
 
 def test_the_last_admin_is_not_demoted_by_a_group_change(
@@ -188,9 +195,9 @@ def test_the_last_admin_is_not_demoted_by_a_group_change(
     provider.claims = {"preferred_username": "root", "groups": ["/ward-nurses"]}
     assert through_provider(client).status_code == 303
     db.expire_all()
-    assert db.get(StaffUser, root.id).role is Role.ADMIN
+    assert db.get(StaffUser, root.id).roles == {Role.ADMIN}
     kept = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staff.role_kept_last_admin")).one()
-    assert kept.detail == {"role": "admin", "mapped": "nurse"}
+    assert kept.detail == {"roles": ["admin"], "mapped": ["nurse"]}
 
 
 def test_unknown_users_are_refused_or_made_disabled_per_setting(
@@ -205,7 +212,7 @@ def test_unknown_users_are_refused_or_made_disabled_per_setting(
     made = through_provider(client)
     assert made.status_code == 403 and "an administrator must activate it" in made.text
     user = db.scalars(sa.select(StaffUser).where(StaffUser.username == "dr.new")).one()
-    assert (user.active, user.role, user.display_name) == (False, "nurse", "Dr New")
+    assert (user.active, user.roles, user.display_name) == (False, {"nurse"}, "Dr New")
     again = through_provider(client)
     assert 'data-reason="account_disabled"' in again.text
     assert [r["reason"] for r in _refusals(db)] == [

@@ -176,7 +176,7 @@ def test_the_language_choice_is_kept_on_her_account(client: TestClient, db: Sess
     assert elsewhere.headers["location"] == "/staff"
     db.expire_all()
     user = db.scalars(sa.select(StaffUser).where(StaffUser.username == "nurse1")).one()
-    assert user.language == "en" and user.role is Role.NURSE
+    assert user.language == "en" and user.roles == {Role.NURSE}
     changes = db.scalars(
         sa.select(AuditEvent.detail).where(AuditEvent.action == "staff.language").order_by(AuditEvent.id)
     ).all()

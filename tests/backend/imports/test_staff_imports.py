@@ -118,7 +118,7 @@ def test_a_file_changes_role_scope_and_deactivates_but_keeps_the_last_admin(
     ).all()
     assert actions == ["staff.update", "staff.deactivate"]
     update = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staff.update")).one()
-    assert update.detail["reason"] == "staff import" and update.detail["role_before"] == "nurse"
+    assert update.detail["reason"] == "staff import" and update.detail["roles_before"] == ["nurse"]
     boss = db.scalars(sa.select(StaffUser).where(StaffUser.username == "boss")).one()
     assert set(boss.roles) == {Role.ADMIN} and boss.active
 

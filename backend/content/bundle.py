@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
+from backend.app import yaml_files
 from backend.content import canned, course, education, provider_templates, revisions
 from backend.content.catalogue import DIALOGUES
 from backend.content.flows import KIND as FLOWS
@@ -93,7 +94,7 @@ def flow_files(content_dir: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for path in sorted((content_dir / "dialogues").glob("*.yaml")):
         try:
-            body = yaml.safe_load(path.read_text(encoding="utf-8"))
+            body = yaml_files.load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             raise BundleError(f"{path.name}: {exc}") from None
         if not isinstance(body, dict):
@@ -118,7 +119,7 @@ def seed_flows(session: Session, content_dir: Path) -> list[Imported]:
 
 def _yaml_file(path: Path) -> dict[str, Any]:
     try:
-        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+        body = yaml_files.load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise BundleError(f"{path.name}: {exc}") from None
     if not isinstance(body, dict):
@@ -183,13 +184,13 @@ def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
         if name:
             # the file as content/ holds it: the same loader reads it back
             (target / name).parent.mkdir(parents=True, exist_ok=True)
-            text = yaml.safe_dump(dict(revision.body), allow_unicode=True, sort_keys=False, width=1000)
+            text = yaml_files.dump(dict(revision.body), allow_unicode=True, sort_keys=False, width=1000)
             (target / name).write_text(text, encoding="utf-8")
         else:
             folder = target / item.kind / item.key
             folder.mkdir(parents=True, exist_ok=True)
             for lang in LANGUAGES:
-                text = yaml.safe_dump(
+                text = yaml_files.dump(
                     revision.body.get(lang, {}), allow_unicode=True, sort_keys=True, width=1000
                 )
                 (folder / f"{lang}.yaml").write_text(text, encoding="utf-8")
@@ -210,7 +211,7 @@ def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
         written.append((item.kind, item.key, revision.number))
     manifest = {"format": FORMAT, "items": entries}
     (target / MANIFEST).write_text(
-        yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        yaml_files.dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
     )
     return written
 
@@ -218,7 +219,7 @@ def export_bundle(session: Session, target: Path) -> list[tuple[str, str, int]]:
 def read_bundle(source: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(manifest entry, body) per item; BundleError for anything unreadable, before anything is stored."""
     try:
-        manifest = yaml.safe_load((source / MANIFEST).read_text(encoding="utf-8"))
+        manifest = yaml_files.load((source / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise BundleError(f"{source / MANIFEST}: {exc}") from None
     if (
@@ -251,7 +252,7 @@ def read_bundle(source: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
             if lang not in LANGUAGES or not path.is_relative_to(source.resolve()):
                 raise BundleError(f"{MANIFEST}: bad file entry {lang}: {name}")
             try:
-                table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                table = yaml_files.load(path.read_text(encoding="utf-8")) or {}
             except (OSError, yaml.YAMLError) as exc:
                 raise BundleError(f"{name}: {exc}") from None
             if not isinstance(table, dict):
@@ -271,7 +272,7 @@ def _read_file(source: Path, entry: dict[str, Any]) -> dict[str, Any]:
     if not path.is_relative_to(source.resolve()) or not isinstance(entry.get("key"), str):
         raise BundleError(f"{MANIFEST}: bad {entry.get('kind')} entry {name}")
     try:
-        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+        body = yaml_files.load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise BundleError(f"{name}: {exc}") from None
     if not isinstance(body, dict):

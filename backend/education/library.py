@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
+from backend.app import yaml_files
 from backend.content import education as kind
 from backend.models import ContentItem, ContentRevision
 from bots.domain import pick_language
@@ -65,7 +66,7 @@ def _texts(path: Path, raw: dict[str, Any], field: str) -> dict[str, Any]:
 
 def load_article(path: Path) -> Article:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_files.load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ArticleInvalid(f"{path.name}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):

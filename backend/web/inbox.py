@@ -13,11 +13,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import anyio
-import yaml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
+from backend.app import yaml_files
 from backend.content import canned
 from backend.content.published import published_body
 from backend.models import (
@@ -59,7 +59,7 @@ EXPORT_ROWS = 5000
 @lru_cache(maxsize=2)
 def canned_file(content_dir: Path) -> dict[str, Any]:
     """content/canned_replies.yaml: the seed of the studio's canned replies."""
-    data = yaml.safe_load((content_dir / "canned_replies.yaml").read_text(encoding="utf-8")) or {}
+    data = yaml_files.load((content_dir / "canned_replies.yaml").read_text(encoding="utf-8")) or {}
     return data if isinstance(data, dict) else {}
 
 

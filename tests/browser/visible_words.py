@@ -26,6 +26,7 @@ BRAND_WORDS = frozenset(
         "ICD",
         "HL7",
         "ADT",  # HL7 message types
+        "HIS",  # the hospital information system: written so in Chinese and Vietnamese hospitals too
         "NPS",  # net promoter score: a standard's name
         "JSON",
         "Redis",

@@ -334,9 +334,10 @@ def test_a_wechat_voice_notes_recognised_words_are_checked_like_typed_ones(db: S
     assert db.scalars(sa.select(SafetyAlert.category)).one() == "stroke"
 
 
-# The rules miss this lay description of a febrile seizure (no word of theirs for "convulsion" with its
-# marks); the second net reads it as an emergency with a probability above 0.95.
-_NET_ONLY = "thằng bé sốt xong tự nhiên giật, mắt trợn"
+# The rules miss this lay description of a febrile seizure ("jerking in bouts" after a high fever, with no
+# word of theirs for a convulsion); the second net reads it as an emergency with a probability above 0.95.
+# (The rules learned the earlier example's "eyes rolled up": the assertion below says when to pick another.)
+_NET_ONLY = "con sốt cao rồi tự nhiên giật từng cơn"
 
 
 def test_an_emergency_only_the_classifier_sees_is_acted_on_and_its_source_audited(db: Session) -> None:

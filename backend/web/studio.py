@@ -3,11 +3,14 @@ lifecycle buttons. Routes parse, call a verb of backend/content or a studio quer
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from sqlalchemy.orm import Session
 
 from backend.app.settings import get_settings
 from backend.content import review, studio
@@ -230,6 +233,29 @@ def revision_of(
         return denied(request, staff, missing=True)
 
 
+def save_typed_draft(
+    db: Session,
+    item: ContentItem,
+    number: int,
+    staff: StaffSession,
+    typed_version: str,
+    body: Mapping[str, Any],
+    changelog: str | None = None,
+) -> tuple[str, ContentRevision] | None:
+    """Save what an editor typed as the draft, from the version her form showed. None when saved; on a
+    refusal (a colleague saved meanwhile, a revision no longer a draft) the transaction is rolled back and
+    the reason comes back with the revision as it now stands, for the page to show beside what was typed:
+    nothing typed is lost."""
+    version = int(typed_version) if typed_version.isdigit() else -1
+    try:
+        rv.do_save_draft(db, item, number, staff.staff, version=version, body=body, changelog=changelog)
+    except ActionRefused as exc:
+        db.rollback()
+        db.expire_all()
+        return exc.reason, rv.get_revision(db, item, number)
+    return None
+
+
 @router.get("/items/{kind}/{key}/r/{number}", response_class=HTMLResponse)
 def editor_page(
     request: Request, kind: str, key: str, number: int, db: SessionDep, staff: StaffDep
@@ -266,23 +292,12 @@ def save(
         return found
     item, revision = found
     edits = studio.edits_from_form(values)
-    version = values.get("version", "")
-    try:
-        rv.do_save_draft(
-            db,
-            item,
-            number,
-            staff.staff,
-            version=int(version) if version.isdigit() else -1,
-            body=merge_edits(revision.body, edits),
-            changelog=values.get("changelog", "")[: rv.MAX_NOTE],
-        )
-    except ActionRefused as exc:
-        # nothing lost: the page comes back with what was typed, beside the texts saved meanwhile
-        db.rollback()
-        db.expire_all()
-        revision = rv.get_revision(db, item, number)
-        return _editor(request, db, staff, item, revision, values, error=exc.reason, typed=edits, status=409)
+    body = merge_edits(revision.body, edits)
+    changelog = values.get("changelog", "")[: rv.MAX_NOTE]
+    refused = save_typed_draft(db, item, number, staff, values.get("version", ""), body, changelog)
+    if refused is not None:  # the page comes back with what was typed, beside the texts saved meanwhile
+        reason, revision = refused
+        return _editor(request, db, staff, item, revision, values, error=reason, typed=edits, status=409)
     keep = {k: values[k] for k in ("q", "show", "offset") if values.get(k)}
     query = "&".join(f"{k}={v}" for k, v in keep.items())
     return RedirectResponse(

@@ -24,7 +24,7 @@ from backend.services.refusal import ActionRefused
 from backend.web.deps import SessionDep, StaffDep
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
-from backend.web.studio import denied, item_url, revision_of
+from backend.web.studio import denied, item_url, revision_of, save_typed_draft
 from bots.domain import LANGUAGES
 
 # (request, session, item, revision, the body shown) -> what else the kind's page shows
@@ -94,23 +94,11 @@ def editor_router(editor: KindEditor) -> APIRouter:
             return found
         item, _revision = found
         body = editor.body_from_form(values, item.key)
-        version = values.get("version", "")
-        try:
-            rv.do_save_draft(
-                db,
-                item,
-                number,
-                staff.staff,
-                version=int(version) if version.isdigit() else -1,
-                body=body,
-                changelog=values.get("changelog", "")[: rv.MAX_NOTE],
-            )
-        except ActionRefused as exc:
-            # nothing lost: the page comes back with what was typed, and says why it was not saved
-            db.rollback()
-            db.expire_all()
-            revision = rv.get_revision(db, item, number)
-            return show(request, db, staff, editor, item, revision, body=body, error=exc.reason, status=409)
+        changelog = values.get("changelog", "")[: rv.MAX_NOTE]
+        refused = save_typed_draft(db, item, number, staff, values.get("version", ""), body, changelog)
+        if refused is not None:  # the page comes back with what was typed, and says why it was not saved
+            reason, revision = refused
+            return show(request, db, staff, editor, item, revision, body=body, error=reason, status=409)
         return RedirectResponse(f"{item_url(item, number)}?saved=1", status_code=303)
 
     return router

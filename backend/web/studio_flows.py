@@ -25,11 +25,10 @@ from backend.content.kinds import problems as kind_problems
 from backend.i18n import translations
 from backend.models import ContentItem, ContentRevision, StaffSession
 from backend.services.flow_report import StepRow, drop_off
-from backend.services.refusal import ActionRefused
 from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.filtered import FormDep
 from backend.web.staff import check_csrf, render
-from backend.web.studio import denied, item_url, revision_of
+from backend.web.studio import denied, item_url, revision_of, save_typed_draft
 from backend.web.studio_flow_words import how_html, kind_names, problem_html, problem_text
 from bots.domain import FALLBACK_LANGUAGE, LANGUAGES, pick_language
 from bots.flows import EFFECT_NAMES, ERROR_CODES, FlowError
@@ -46,8 +45,6 @@ _KEEP_GRAPHS = 64
 
 def clear_cache() -> None:
     _GRAPHS.clear()
-
-
 
 
 def _texts(db: Session, lang: str) -> Any:
@@ -210,25 +207,12 @@ def save(
         return found
     item, revision = found
     body = flow_form.body_from_form(revision.body, values)
-    version = values.get("version", "")
-    try:
-        rv.do_save_draft(
-            db,
-            item,
-            number,
-            staff.staff,
-            version=int(version) if version.isdigit() else -1,
-            body=body,
-            changelog=values["changelog"][: rv.MAX_NOTE] if "changelog" in values else None,
-        )
-    except ActionRefused as exc:
-        # nothing lost: the page comes back with what was typed, and says why it was not saved
-        db.rollback()
-        db.expire_all()
-        revision = rv.get_revision(db, item, number)
-        page = _page(values.get("page"))
-        return _editor(request, db, staff, item, revision, body=body, error=exc.reason, status=409, page=page)
+    changelog = values["changelog"][: rv.MAX_NOTE] if "changelog" in values else None
+    refused = save_typed_draft(db, item, number, staff, values.get("version", ""), body, changelog)
     page = _page(values.get("page"))
+    if refused is not None:  # the page comes back with what was typed, and says why it was not saved
+        reason, revision = refused
+        return _editor(request, db, staff, item, revision, body=body, error=reason, status=409, page=page)
     return RedirectResponse(f"{item_url(item, number)}?saved=1&page={page}#check-title", status_code=303)
 
 

@@ -36,7 +36,7 @@ from backend.services import audit
 from backend.services.refusal import ActionRefused
 from backend.web.deps import SessionDep, StaffDep, client_ip
 from backend.web.staff import check_csrf, render
-from backend.web.studio import denied, item_url, revision_of
+from backend.web.studio import denied, item_url, revision_of, save_typed_draft
 from bots.domain import Channel
 
 router = APIRouter(prefix="/staff/studio")
@@ -179,17 +179,10 @@ def save(
         return found
     item, revision = found
     body = body_from_form(form)
-    version = (form.get("version") or [""])[0]
-    try:
-        rv.do_save_draft(
-            db, item, number, staff.staff, version=int(version) if version.isdigit() else -1, body=body
-        )
-    except ActionRefused as exc:
-        # nothing lost: the page comes back with what was typed, and says someone saved meanwhile
-        db.rollback()
-        db.expire_all()
-        revision = rv.get_revision(db, item, number)
-        return _editor(request, db, staff, item, revision, body=body, error=exc.reason, status=409)
+    refused = save_typed_draft(db, item, number, staff, (form.get("version") or [""])[0], body)
+    if refused is not None:  # the page comes back with what was typed, and says someone saved meanwhile
+        reason, revision = refused
+        return _editor(request, db, staff, item, revision, body=body, error=reason, status=409)
     return RedirectResponse(f"{item_url(item, number)}?saved=1", status_code=303)
 
 

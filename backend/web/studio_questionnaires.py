@@ -24,7 +24,7 @@ from backend.web.deps import SessionDep, SettingsDep, StaffDep
 from backend.web.filtered import FormDep
 from backend.web.forms import patient_page
 from backend.web.staff import check_csrf, render
-from backend.web.studio import denied, item_url, revision_of
+from backend.web.studio import denied, item_url, revision_of, save_typed_draft
 from channels import webform
 from questionnaires.loader import DefinitionError, parse_questionnaire
 from questionnaires.logic import enabled_items
@@ -110,23 +110,13 @@ def save(
         return found
     item, revision = found
     body = qform.body_from_form(revision.body, values)
-    version = values.get("version", "")
-    try:
-        rv.do_save_draft(
-            db,
-            item,
-            number,
-            staff.staff,
-            version=int(version) if version.isdigit() else -1,
-            body=body,
-            changelog=values.get("changelog", "")[: rv.MAX_NOTE],
-        )
-    except ActionRefused as exc:
-        # nothing lost: the page comes back with what was typed, to check against what was saved meanwhile
-        db.rollback()
-        db.expire_all()
-        revision = rv.get_revision(db, item, number)
-        return _editor(request, db, staff, item, revision, body=body, error=exc.reason, status=409)
+    changelog = values.get("changelog", "")[: rv.MAX_NOTE]
+    refused = save_typed_draft(db, item, number, staff, values.get("version", ""), body, changelog)
+    if (
+        refused is not None
+    ):  # the page comes back with what was typed, to check against what was saved meanwhile
+        reason, revision = refused
+        return _editor(request, db, staff, item, revision, body=body, error=reason, status=409)
     return RedirectResponse(f"{item_url(item, number)}?saved=1", status_code=303)
 
 
